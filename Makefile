@@ -1,0 +1,47 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-fast test-browser chromium lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+## Install, migrate, create the first admin and demo data on a new database, then serve with the scheduler.
+run: $(VENV)/.run-deps
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi first-run
+	TRACKER_SCHEDULER=on $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+
+## Install what the tests need (Debian's chromium included) and run the whole suite.
+test: $(VENV)/.test-deps chromium
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.test-deps
+	$(BIN)/python -m pytest -m "not browser"
+
+test-browser: $(VENV)/.test-deps chromium
+	$(BIN)/python -m pytest -m browser
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get install -y chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }; }
+
+lint: $(VENV)/.test-deps
+	$(BIN)/pip install -q ruff==0.14.6
+	$(BIN)/ruff check tracker tests config.py wsgi.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,70 @@
+"""Settings classes. Every value can be overridden by a TRACKER_* environment variable."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def env(name: str, default=None):
+    return os.environ.get(f"TRACKER_{name}", default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    SECRET_KEY = env("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tracker.sqlite3'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds the token instead
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 0
+    SCHEDULER = env_bool("SCHEDULER", False)
+    CLINIC_TIMEZONE = env("CLINIC_TIMEZONE", "America/New_York")
+    PAGE_SIZE = int(env("PAGE_SIZE", "50"))
+    TESTING = False
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite under instance/, scheduler on."""
+
+    SCHEDULER = env_bool("SCHEDULER", True)
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL", "sqlite://")
+    SCHEDULER = False
+    WTF_CSRF_ENABLED = True
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse to start without a real secret key and an explicit database."""
+        if not env("SECRET_KEY") or len(env("SECRET_KEY", "")) < 32:
+            raise RuntimeError("TRACKER_SECRET_KEY must be set to at least 32 random characters in production")
+        if not env("DATABASE_URL"):
+            raise RuntimeError("TRACKER_DATABASE_URL must be set in production")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None = None) -> type[Config]:
+    return CONFIGS[name or env("ENV", "development")]

@@ -1,0 +1,425 @@
+"""Refill arithmetic: domain.md worked examples, rounding, flex schedules, warnings, properties."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracker.clinical.refill import (
+    DosePeriod,
+    DoseProgramme,
+    FlexStep,
+    InvalidConcentration,
+    InvalidDays,
+    InvalidDose,
+    InvalidFlexSchedule,
+    InvalidTime,
+    InvalidVolume,
+    OverfillRefused,
+    RefillInputError,
+    RefillInputs,
+    bridge_bolus_warning,
+    dose_range_warning,
+    pocket_fill_warning,
+    project_refill,
+    residual_discrepancy_warning,
+)
+
+NY = ZoneInfo("America/New_York")
+FILL = date(2027, 1, 4)  # a Monday, far from any DST change
+
+
+def simple(dose, **bolus):
+    return DoseProgramme(daily_dose_mcg=dose, **bolus)
+
+
+def inputs(**overrides):
+    values = dict(
+        fill_time=FILL,
+        reservoir_after_fill_ml=20,
+        concentration_mcg_per_ml=500,
+        doses=simple(300),
+        alarm_volume_ml=2,
+        buffer_days=7,
+        stability_days=180,
+        reservoir_capacity_ml=20,
+    )
+    return RefillInputs(**(values | overrides))
+
+
+def day(n):
+    return FILL + timedelta(days=n)
+
+
+# domain.md worked examples
+
+
+def test_refill_due_uses_stability_limit_when_it_comes_first():
+    projection = project_refill(
+        inputs(reservoir_after_fill_ml=40, reservoir_capacity_ml=40, concentration_mcg_per_ml=2000, doses=simple(400))
+    )
+    assert projection.daily_volume_ml == Decimal("0.2")
+    assert projection.alarm_date == day(190)
+    assert projection.empty_date == day(200)
+    assert projection.due_date == projection.stability_date == day(180)
+    assert projection.binding_rule == "stability"
+
+
+def test_refill_due_is_alarm_minus_buffer_for_a_20_ml_pump_at_300_mcg():
+    projection = project_refill(inputs())
+    assert projection.daily_volume_ml == Decimal("0.6")
+    assert projection.alarm_date == day(30)
+    assert projection.due_date == day(23)
+    assert projection.binding_rule == "alarm"
+    assert projection.days_left(day(20)) == 3
+    assert projection.days_left(day(25)) == -2
+
+
+# rounding: a refill date may come early, never late
+
+
+def test_exact_whole_days_to_alarm_land_on_that_day():
+    assert project_refill(inputs()).alarm_date == day(30)  # 18 mL / 0.6 mL/day = 30.0 days
+
+
+def test_alarm_at_30_point_9_days_rounds_to_day_30():
+    # 20 - 1.46 = 18.54 mL at 0.6 mL/day = 30.9 days
+    assert project_refill(inputs(alarm_volume_ml="1.46")).alarm_date == day(30)
+
+
+def test_late_evening_fill_still_counts_whole_days_from_the_fill_date():
+    # The exact alarm instant is day 31 at 20:36; the whole-day count (30) is earlier and wins.
+    evening = datetime(2027, 1, 4, 23, 0, tzinfo=NY)
+    projection = project_refill(inputs(fill_time=evening, alarm_volume_ml="1.46"))
+    assert projection.fill_date == FILL
+    assert projection.alarm_date == day(30)
+
+
+def test_fill_time_in_utc_uses_the_clinic_local_date():
+    # 03:00 UTC on 5 Jan is 22:00 on 4 Jan in New York.
+    projection = project_refill(inputs(fill_time=datetime(2027, 1, 5, 3, 0, tzinfo=UTC)))
+    assert projection.fill_date == FILL
+    assert projection.alarm_date == day(30)
+
+
+def test_alarm_a_hair_short_of_30_days_is_day_29():
+    assert project_refill(inputs(alarm_volume_ml="2.0001")).alarm_date == day(29)
+
+
+def test_alarm_date_is_never_later_than_the_local_date_across_a_dst_fall_back():
+    # 30 elapsed days from 00:30 cross 7 Nov 2027 (clocks go back), so the exact instant is
+    # 23:30 local on day 29; counting whole days alone (day 30) would be a day late.
+    fill = datetime(2027, 10, 10, 0, 30, tzinfo=NY)
+    projection = project_refill(inputs(fill_time=fill))
+    assert projection.alarm_date == date(2027, 10, 10) + timedelta(days=29)
+
+
+# dose changes and flexible schedules
+
+
+def test_dose_change_after_the_fill_changes_the_projection_from_its_effective_time():
+    ledger = [
+        DosePeriod(datetime(2026, 6, 1, tzinfo=NY), simple(100)),  # superseded before the fill
+        DosePeriod(datetime(2026, 12, 1, tzinfo=NY), simple(300)),  # in force at the fill: 0.6 mL/day
+        DosePeriod(datetime(2027, 1, 14, tzinfo=NY), simple(600)),  # day 10 on: 1.2 mL/day
+    ]
+    projection = project_refill(inputs(doses=ledger))
+    # 6 mL in 10 days leaves 14 mL; 12 mL more to the alarm at 1.2 mL/day = 10 days.
+    assert projection.daily_volume_ml == Decimal("0.6")
+    assert projection.alarm_date == day(20)
+    assert projection.empty_date == day(21)  # 14 / 1.2 = 11.67 days after day 10
+    assert projection.due_date == day(13)
+
+
+def test_volume_at_projects_the_reservoir_for_plots():
+    projection = project_refill(inputs())
+    fill = datetime(2027, 1, 4, tzinfo=NY)
+    assert projection.volume_at(fill - timedelta(days=3)) == Decimal(20)
+    assert projection.volume_at(fill + timedelta(days=10)) == Decimal(14)
+    assert projection.volume_at(fill + timedelta(hours=12)) == Decimal("19.7")
+    assert projection.volume_at(fill + timedelta(days=400)) == Decimal(0)
+
+
+def weekday_schedule():
+    # 240 mcg/mL: 10 mcg/h = 1 mL/day on weekdays, 20 mcg/h = 2 mL/day at weekends.
+    weekend = [FlexStep(time(0), 10), FlexStep(time(8), 30), FlexStep(time(20), 10)]  # 480 mcg
+    return DoseProgramme(flex_steps=[FlexStep(time(0), 10)], flex_by_weekday={5: weekend, 6: weekend})
+
+
+def test_weekday_schedule_is_simulated_day_by_day_not_averaged():
+    monday = project_refill(inputs(concentration_mcg_per_ml=240, reservoir_after_fill_ml=18, doses=weekday_schedule()))
+    # Mon-Fri 5 mL, weekend 4, Mon-Fri 5 more = 14 mL by day 12; Saturday ends at 16 mL: day 13.
+    assert monday.alarm_date == day(13)
+    assert monday.empty_date == day(14)
+    assert monday.daily_volume_ml == Decimal("1.2857")  # 9 mL a week / 7, for display only
+    thursday = project_refill(
+        inputs(fill_time=day(3), concentration_mcg_per_ml=240, reservoir_after_fill_ml=18, doses=weekday_schedule())
+    )
+    # Thu, Fri 2 mL, weekend 4, Mon-Fri 5, weekend 4 = 15 by day 11; Monday reaches 16 on day 12.
+    assert thursday.alarm_date == day(3 + 12)
+
+
+def test_flex_steps_follow_the_wall_clock_within_the_day():
+    # 23 mcg/h 00:00-23:00, then 46 mcg/h: 575 mcg/day at 500 mcg/mL. Filled at 22:00:
+    # the first two hours use 0.046 + 0.092 mL.
+    programme = DoseProgramme(flex_steps=[FlexStep(time(0), 23), FlexStep(time(23), 46)])
+    fill = datetime(2027, 1, 4, 22, 0, tzinfo=NY)
+    projection = project_refill(inputs(fill_time=fill, doses=programme))
+    assert projection.volume_at(fill + timedelta(hours=2)) == Decimal("19.862")
+
+
+def test_boluses_count_at_the_maximum_allowed_every_day():
+    projection = project_refill(inputs(doses=simple(250, bolus_dose_mcg=25, max_boluses_per_day=2)))
+    assert projection.daily_volume_ml == Decimal("0.6")
+    assert projection.alarm_date == day(30)
+
+
+# explanation
+
+
+def test_explanation_names_the_alarm_buffer_and_the_later_drug_limit():
+    text = project_refill(inputs()).explanation
+    assert text == (
+        "Due 27 Jan 2027: the low-reservoir alarm (2 mL) falls on 3 Feb, minus the 7-day buffer; "
+        "the 180-day drug limit, 3 Jul, is later."
+    )
+
+
+def test_explanation_names_the_drug_limit_and_the_later_alarm():
+    text = project_refill(
+        inputs(reservoir_after_fill_ml=40, reservoir_capacity_ml=40, concentration_mcg_per_ml=2000, doses=simple(400))
+    ).explanation
+    assert text == (
+        "Due 3 Jul 2027: the 180-day drug limit; the low-reservoir alarm (2 mL), 13 Jul, "
+        "minus the 7-day buffer would be later."
+    )
+
+
+def test_explanation_names_both_rules_when_they_fall_on_the_same_day():
+    projection = project_refill(inputs(stability_days=23, alarm_volume_ml="2.5"))
+    assert projection.binding_rule == "alarm"
+    assert projection.due_date == day(22)
+    assert "alarm (2.5 mL)" in projection.explanation
+    projection = project_refill(inputs(stability_days=23))
+    assert projection.binding_rule == "alarm"
+    assert projection.explanation.endswith("the 23-day drug limit falls on the same day.")
+
+
+def test_alarm_volume_at_or_above_the_fill_means_due_now():
+    projection = project_refill(inputs(reservoir_after_fill_ml=3, alarm_volume_ml=4))
+    assert projection.alarm_date == FILL
+    assert projection.due_date == FILL
+    assert projection.binding_rule == "alarm"
+    assert projection.explanation.startswith("Due now, 4 Jan 2027: the low-reservoir alarm (4 mL) falls on 4 Jan")
+    assert "within the 7-day buffer" in projection.explanation
+
+
+def test_alarm_beyond_the_horizon_leaves_the_drug_limit_binding():
+    projection = project_refill(inputs(reservoir_after_fill_ml=20, doses=simple("0.001")))
+    assert projection.alarm_date is None and projection.empty_date is None
+    assert projection.due_date == day(180)
+    assert projection.binding_rule == "stability"
+    assert "more than 1826 days away" in projection.explanation
+
+
+# validation
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "field"),
+    [
+        (dict(concentration_mcg_per_ml=0), InvalidConcentration, "concentration_mcg_per_ml"),
+        (dict(concentration_mcg_per_ml=-500), InvalidConcentration, "concentration_mcg_per_ml"),
+        (dict(reservoir_after_fill_ml=21), OverfillRefused, "reservoir_after_fill_ml"),
+        (dict(reservoir_after_fill_ml=-1), InvalidVolume, "reservoir_after_fill_ml"),
+        (dict(alarm_volume_ml="-2"), InvalidVolume, "alarm_volume_ml"),
+        (dict(reservoir_capacity_ml=0), InvalidVolume, "reservoir_capacity_ml"),
+        (dict(buffer_days=-1), InvalidDays, "buffer_days"),
+        (dict(stability_days=-180), InvalidDays, "stability_days"),
+        (dict(stability_days=5000), InvalidDays, "stability_days"),
+        (dict(fill_time=datetime(2027, 1, 4, 9, 0)), InvalidTime, "fill_time"),
+        (
+            dict(doses=[DosePeriod(datetime(2027, 2, 1, tzinfo=NY), DoseProgramme(daily_dose_mcg=300))]),
+            InvalidTime,
+            "doses",
+        ),
+        (dict(concentration_mcg_per_ml=500.0), RefillInputError, "concentration_mcg_per_ml"),
+        (dict(tz="Mars/Olympus"), RefillInputError, "tz"),
+    ],
+)
+def test_refill_inputs_refuse_what_a_clinician_must_correct(overrides, error, field):
+    with pytest.raises(error) as raised:
+        inputs(**overrides)
+    assert raised.value.field == field
+    assert isinstance(raised.value, ValueError) and raised.value.message
+
+
+def test_overfill_message_names_both_volumes():
+    with pytest.raises(OverfillRefused, match="20.5 mL is more than the 20 mL reservoir"):
+        inputs(reservoir_after_fill_ml="20.5")
+
+
+def steps(*starts):
+    return [FlexStep(time(*s), 10) for s in starts]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "field"),
+    [
+        (dict(daily_dose_mcg=0), InvalidDose, "daily_dose_mcg"),
+        (dict(daily_dose_mcg=-50), InvalidDose, "daily_dose_mcg"),
+        (dict(), InvalidDose, "daily_dose_mcg"),
+        (dict(daily_dose_mcg=300, flex_steps=steps((0,))), InvalidDose, "daily_dose_mcg"),
+        (dict(flex_steps=steps((1,), (5,))), InvalidFlexSchedule, "flex_steps"),
+        (dict(flex_steps=steps((0,), (8,), (8,))), InvalidFlexSchedule, "flex_steps"),
+        (dict(flex_steps=steps((0,), (9,), (8,))), InvalidFlexSchedule, "flex_steps"),
+        (dict(flex_steps=steps(*[(h,) for h in range(14)])), InvalidFlexSchedule, "flex_steps"),
+        (dict(flex_by_weekday={0: steps((0,))}), InvalidFlexSchedule, "flex_steps"),  # Tue-Sun uncovered
+        (dict(flex_steps=steps((0,)), flex_by_weekday={7: steps((0,))}), InvalidFlexSchedule, "flex_by_weekday"),
+        (dict(flex_steps=[FlexStep(time(0), 0)]), InvalidDose, "flex_steps"),
+        (dict(daily_dose_mcg=300, bolus_dose_mcg=-25), InvalidDose, "bolus_dose_mcg"),
+        (dict(daily_dose_mcg=300, max_boluses_per_day=-1), InvalidDose, "max_boluses_per_day"),
+    ],
+)
+def test_dose_programmes_refuse_impossible_schedules(kwargs, error, field):
+    with pytest.raises(error) as raised:
+        DoseProgramme(**kwargs)
+    assert raised.value.field == field
+
+
+def test_thirteen_flex_steps_are_allowed():
+    programme = DoseProgramme(flex_steps=steps(*[(h,) for h in range(13)]))
+    assert programme.average_daily_dose_mcg() == 240
+
+
+def test_a_negative_flex_rate_is_refused():
+    with pytest.raises(InvalidDose) as raised:
+        FlexStep(time(0), -5)
+    assert raised.value.field == "rate_mcg_per_hour"
+
+
+def test_a_naive_dose_change_time_is_refused():
+    with pytest.raises(InvalidTime):
+        DosePeriod(datetime(2027, 1, 1), simple(300))
+
+
+# warnings for the refill visit
+
+
+def test_residual_below_expected_suggests_over_infusion_leak_or_diversion():
+    warning = residual_discrepancy_warning("10", "7.5", "30")
+    assert warning.code == "residual_discrepancy" and warning.severity == "high"
+    assert "2.5 mL less than expected" in warning.message
+    assert "over-infusion, leak or diversion" in warning.message
+
+
+def test_residual_above_expected_suggests_under_delivery_or_occlusion():
+    warning = residual_discrepancy_warning("4", "7", "30")
+    assert "3 mL more than expected" in warning.message
+    assert "catheter occlusion" in warning.message
+
+
+def test_residual_discrepancy_beyond_pump_accuracy_flags_under_2_ml():
+    # 14.5% of 10 mL infused is 1.45 mL: 1.5 mL is beyond accuracy though under 2 mL.
+    assert residual_discrepancy_warning("5", "3.5", "10").severity == "medium"
+    assert residual_discrepancy_warning("5", "3.5", "20") is None  # within 2.9 mL and 2 mL
+    assert residual_discrepancy_warning("5", "3.5", "20", threshold_ml=1).severity == "high"
+
+
+def test_pocket_fill_thresholds_depend_on_reservoir_size():
+    assert pocket_fill_warning(20, "1") is None
+    assert pocket_fill_warning(20, "1.1").severity == "high"
+    assert pocket_fill_warning(40, "1.5") is None
+    assert "pocket fill" in pocket_fill_warning(40, "-2.5").message
+
+
+def test_concentration_change_requires_a_bridge_bolus():
+    assert bridge_bolus_warning(500, 500) is None
+    assert "bridge bolus" in bridge_bolus_warning(500, 1000).message
+
+
+def test_dose_outside_the_usual_range_is_a_soft_warning():
+    assert dose_range_warning(300) is None
+    assert dose_range_warning(2500).severity == "low"
+    assert "below" in dose_range_warning(10).message
+    assert dose_range_warning(10, low_mcg=5) is None
+
+
+# properties
+
+doses = st.integers(min_value=20, max_value=1500)
+fills = st.decimals(min_value=0, max_value=40, places=1)
+fill_times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(NY))
+common = dict(
+    concentration_mcg_per_ml=st.sampled_from([500, 1000, 2000]),
+    alarm_volume_ml=st.decimals(min_value=2, max_value=4, places=1),
+    buffer_days=st.integers(min_value=0, max_value=14),
+    stability_days=st.integers(min_value=0, max_value=180),
+    fill_time=fill_times,
+)
+
+
+def make(dose, fill_ml, **values):
+    return project_refill(
+        inputs(doses=simple(dose), reservoir_after_fill_ml=fill_ml, reservoir_capacity_ml=40, **values)
+    )
+
+
+@given(dose=doses, fill_ml=fills, **common)
+def test_due_never_after_alarm_nor_drug_limit(dose, fill_ml, **values):
+    projection = make(dose, fill_ml, **values)
+    alarm, empty = projection.alarm_date or date.max, projection.empty_date or date.max  # None: past the horizon
+    assert projection.fill_date <= projection.due_date <= alarm <= empty
+    assert projection.due_date <= projection.stability_date
+
+
+@given(dose=doses, more=st.integers(min_value=1, max_value=500), fill_ml=fills, **common)
+def test_a_higher_dose_never_gives_a_later_due_date(dose, more, fill_ml, **values):
+    assert make(dose + more, fill_ml, **values).due_date <= make(dose, fill_ml, **values).due_date
+
+
+@given(dose=doses, fill_ml=fills, extra=st.decimals(min_value="0.1", max_value=40, places=1), **common)
+def test_a_bigger_fill_never_gives_an_earlier_due_date(dose, fill_ml, extra, **values):
+    bigger = min(fill_ml + extra, Decimal(40))
+    assert make(dose, bigger, **values).due_date >= make(dose, fill_ml, **values).due_date
+
+
+@given(
+    dose=doses,
+    fill_ml=fills,
+    bolus=st.integers(min_value=0, max_value=100),
+    count=st.integers(min_value=0, max_value=10),
+    **common,
+)
+def test_boluses_never_make_the_due_date_later(dose, fill_ml, bolus, count, **values):
+    with_boluses = project_refill(
+        inputs(
+            doses=simple(dose, bolus_dose_mcg=bolus, max_boluses_per_day=count),
+            reservoir_after_fill_ml=fill_ml,
+            reservoir_capacity_ml=40,
+            **values,
+        )
+    )
+    assert with_boluses.due_date <= make(dose, fill_ml, **values).due_date
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rate=st.decimals(min_value=1, max_value=60, places=2),
+    starts=st.lists(st.times(min_value=time(0, 1)), max_size=12, unique=True),
+    fill_ml=st.decimals(min_value=2, max_value=20, places=1),
+    **common,
+)
+def test_flex_schedule_at_one_constant_rate_matches_simple_mode(rate, starts, fill_ml, **values):
+    flex = DoseProgramme(flex_steps=[FlexStep(t, rate) for t in [time(0), *sorted(starts)]])
+    as_flex = project_refill(inputs(doses=flex, reservoir_after_fill_ml=fill_ml, **values))
+    as_simple = project_refill(inputs(doses=simple(rate * 24), reservoir_after_fill_ml=fill_ml, **values))
+    assert (as_flex.alarm_date, as_flex.empty_date, as_flex.due_date, as_flex.daily_volume_ml) == (
+        as_simple.alarm_date,
+        as_simple.empty_date,
+        as_simple.due_date,
+        as_simple.daily_volume_ml,
+    )

@@ -1,0 +1,116 @@
+"""Fixtures: one app and schema per run, tables emptied after each test, a client per role.
+
+The suite runs on SQLite by default and on PostgreSQL when TRACKER_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from sqlalchemy import delete
+
+from tests import factories
+from tracker import create_app
+from tracker.extensions import db
+
+PASSWORD = factories.PASSWORD
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TRACKER_TEST_DATABASE_URL")
+    return url or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test",
+                      "SCHEDULER": False, "SERVER_NAME": None})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request):
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(delete(table))
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture
+def session(app):
+    """The app's database session inside an app context."""
+    with app.app_context():
+        yield db.session
+
+
+class Client:
+    """A test client that signs in and adds the CSRF token to every form post, like a browser."""
+
+    def __init__(self, app):
+        self.http = app.test_client()
+        self.token = None
+
+    def get(self, url, **kwargs):
+        return self.http.get(url, **kwargs)
+
+    def refresh_token(self, url="/login"):
+        page = self.http.get(url).get_data(as_text=True)
+        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+            r'name="csrf_token" value="([^"]+)"', page)
+        self.token = match.group(1) if match else None
+        return self.token
+
+    def post(self, url, data=None, csrf=True, **kwargs):
+        data = dict(data or {})
+        if csrf and "csrf_token" not in data:
+            data["csrf_token"] = self.token or self.refresh_token()
+        return self.http.post(url, data=data, **kwargs)
+
+    def login(self, email, password=PASSWORD):
+        self.refresh_token("/login")
+        response = self.post("/login", {"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        self.refresh_token("/account/password")
+        return response
+
+
+@pytest.fixture
+def make_client(app):
+    return lambda: Client(app)
+
+
+@pytest.fixture
+def client(app):
+    return Client(app)
+
+
+@pytest.fixture
+def world(session):
+    """The clinic's sites and one active user per role."""
+    return factories.world(session)
+
+
+@pytest.fixture
+def as_role(app, world):
+    """as_role("nurse") -> a client signed in as that role's user."""
+
+    def sign_in(role: str) -> Client:
+        c = Client(app)
+        c.login(world.users[role].email)
+        return c
+
+    return sign_in

@@ -1,0 +1,104 @@
+"""Small factories: each builds a valid object with one call, through the same services the app uses."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tracker.demo import ensure_sites
+from tracker.models import Location, Patient, User
+from tracker.services import Actor
+from tracker.services import patients as service
+from tracker.services.accounts import hash_password
+
+PASSWORD = "correct horse battery staple"
+TODAY = datetime.now(ZoneInfo("America/New_York")).date()  # the clinic's today, as the app sees it
+_numbers = itertools.count(1000)
+_hash = None
+
+
+def password_hash() -> str:
+    global _hash
+    if _hash is None:  # argon2 is slow on purpose: hash once per run
+        _hash = hash_password(PASSWORD)
+    return _hash
+
+
+@dataclass
+class World:
+    sites: dict[str, Location]
+    users: dict[str, User] = field(default_factory=dict)
+
+    @property
+    def clinic(self) -> Location:
+        return self.sites["Kennesaw Clinic"]
+
+    @property
+    def centre(self) -> Location:
+        return self.sites["Snellville Surgery Center"]
+
+    def actor(self, role: str = "nurse") -> Actor:
+        return Actor(self.users[role].id, role, "127.0.0.1")
+
+
+def make_user(session, role: str, email: str | None = None, location: Location | None = None) -> User:
+    user = User(email=email or f"{role}{next(_numbers)}@example.org", full_name=f"Test {role.title()}",
+                role=role, password_hash=password_hash(), location_id=location.id if location else None)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def world(session) -> World:
+    sites = {s.name: s for s in ensure_sites(session)}
+    session.commit()
+    w = World(sites)
+    for role in ("nurse", "coordinator", "physician", "admin"):
+        w.users[role] = make_user(session, role, f"{role}@example.org", w.clinic)
+    return w
+
+
+def patient_data(w: World, **overrides) -> dict:
+    n = next(_numbers)
+    data = {
+        "mrn": f"T{n}", "first_name": "Ada", "last_name": f"Lovelace{n}", "date_of_birth": date(1970, 5, 17),
+        "sex": "female", "diagnosis": "ms", "spasticity_origin": "spinal", "location_id": w.clinic.id,
+        "nurse_id": w.users["nurse"].id, "withdrawal_risk": False, "withdrawal_risk_reason": "", "phone": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def make_patient(session, w: World, referred_days_ago: int = 30, **overrides) -> Patient:
+    return service.create_patient(session, w.actor(), patient_data(w, **overrides),
+                                  TODAY - timedelta(days=referred_days_ago), TODAY)
+
+
+def bolus_data(given_on: date, outcome: str = "positive", **overrides) -> dict:
+    data = {
+        "given_on": given_on, "dose_mcg": 50, "concentration_mcg_per_ml": 50, "ashworth_before": "3",
+        "ashworth_after": "1+" if outcome == "positive" else "3", "penn_frequency_before": 3,
+        "penn_severity_before": 2, "penn_frequency_after": 1, "penn_severity_after": 1, "hours_of_effect": None,
+        "outcome": outcome, "notes": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def move(session, w: World, patient: Patient, to: str, days_ago: int = 0, role: str = "nurse", **kwargs):
+    session.refresh(patient)
+    return service.move_stage(session, w.actor(role), patient.id, patient.version, to,
+                              TODAY - timedelta(days=days_ago), kwargs.pop("reason", "back-dated in a test"),
+                              TODAY, **kwargs)
+
+
+def to_adjustment(session, w: World, patient: Patient) -> Patient:
+    """Walk a patient through trial (positive bolus) and implantation into adjustment."""
+    move(session, w, patient, "trial", days_ago=20)
+    service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    move(session, w, patient, "implantation", days_ago=10, surgery_centre_id=w.centre.id, surgeon="Dr Shaw")
+    move(session, w, patient, "adjustment", days_ago=5)
+    session.refresh(patient)
+    return patient

@@ -1,0 +1,97 @@
+"""The tracker application: create_app() reads as a table of contents."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from config import INSTANCE_DIR, ProductionConfig, config_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config=None) -> Flask:
+    """Build an app. `config` is a settings class, a name ("test"), or a dict of overrides."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(INSTANCE_DIR))
+    if isinstance(config, type):
+        settings = config
+    else:
+        settings = config_for(config if isinstance(config, str) else None)
+    app.config.from_object(settings)
+    if isinstance(config, dict):
+        app.config.update(config)
+    if settings is ProductionConfig:
+        ProductionConfig.check()
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from tracker import models  # noqa: F401  (so metadata knows every table)
+    from tracker.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    from tracker.auth.routes import load_user
+
+    login_manager.user_loader(load_user)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+
+
+def _tune_sqlite(engine) -> None:
+    """SQLite: WAL for concurrent readers, foreign keys enforced, wait instead of failing when busy."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from tracker.admin.routes import bp as admin_bp
+    from tracker.auth.routes import bp as auth_bp
+    from tracker.health import bp as health_bp
+    from tracker.patients.routes import bp as patients_bp
+
+    for bp in (auth_bp, patients_bp, admin_bp, health_bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from tracker.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from tracker.web import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from tracker.cli import register
+
+    register(app)

@@ -1,0 +1,18 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+from tracker.clinical.scales import ROLES
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class UserForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    full_name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
+    role = SelectField("Role", choices=list(ROLES.items()))
+    location_id = SelectField("Home location", coerce=_optional_int)
+    password = PasswordField("Initial password (at least 12 characters)",
+                             validators=[DataRequired(), Length(min=12, max=200)])

@@ -1,0 +1,80 @@
+"""Flask commands: create-user, seed-demo, first-run."""
+
+import secrets
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from tracker.extensions import db
+from tracker.models import Location, User
+from tracker.services import Actor, ServiceError
+from tracker.services.accounts import create_user
+
+SYSTEM = Actor(user_id=None, role="admin", address="cli")
+
+
+def _today():
+    return datetime.now(ZoneInfo(current_app.config["CLINIC_TIMEZONE"])).date()
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice, hidden) or one line of standard input; never from argv."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("create-user")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.option("--role", required=True, type=click.Choice(["nurse", "coordinator", "physician", "admin"]))
+    @click.option("--location", default=None, help="Home location name")
+    def create_user_command(email, name, role, location):
+        """Create a staff account; the password is read from a prompt or standard input."""
+        location_id = None
+        if location:
+            location_id = db.session.scalar(select(Location.id).where(func.lower(Location.name) == location.lower()))
+            if location_id is None:
+                raise click.ClickException(f"No location named {location!r}.")
+        try:
+            user = create_user(db.session, SYSTEM, email, name, role, _read_password(), location_id)
+        except ServiceError as error:
+            raise click.ClickException(error.message) from None
+        click.echo(f"Created {user.role} {user.email}.")
+
+    @app.cli.command("seed-demo")
+    @click.option("--patients", default=120, show_default=True)
+    @click.option("--seed", default=1, show_default=True)
+    @click.option("--staff-password", default="demo-password-1234", show_default=True,
+                  help="Password for the demo staff accounts (demo data only)")
+    def seed_demo_command(patients, seed, staff_password):
+        """Add deterministic demo data: the five sites, demo staff and PATIENTS patients."""
+        from tracker.demo import seed_demo
+
+        count = seed_demo(db.session, patients, seed, _today(), staff_password)
+        click.echo(f"Added {count} demo patients (seed {seed}).")
+
+    @app.cli.command("first-run")
+    @click.option("--demo/--no-demo", default=True, show_default=True)
+    def first_run_command(demo):
+        """On a database with no users: create an admin (password printed once) and demo data."""
+        if db.session.scalar(select(func.count(User.id))):
+            click.echo("Accounts exist already; nothing to do.")
+            return
+        if demo:
+            from tracker.demo import seed_demo
+
+            seed_demo(db.session, 120, 1, _today(), "demo-password-1234")
+            click.echo("Demo data: 5 sites, 120 patients; demo staff nurse1@demo.example, coordinator1@demo.example, "
+                       "physician1@demo.example (password demo-password-1234).")
+        password = secrets.token_urlsafe(12)
+        create_user(db.session, SYSTEM, "admin@example.org", "Administrator", "admin", password)
+        click.echo("=" * 60)
+        click.echo("First admin: admin@example.org")
+        click.echo(f"Password (shown once, change it after signing in): {password}")
+        click.echo("=" * 60)

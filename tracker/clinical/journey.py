@@ -1,0 +1,154 @@
+"""The patient's journey: evaluation -> trial -> implantation -> adjustment.
+
+One table of allowed moves decides every stage change; pages, services and tests ask it.
+Pure Python: no Flask, no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+EVALUATION = "evaluation"
+TRIAL = "trial"
+IMPLANTATION = "implantation"
+ADJUSTMENT = "adjustment"
+EXITED = "exited"
+
+STAGES = (EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT)
+STAGE_LABELS = {
+    EVALUATION: "Evaluation",
+    TRIAL: "Trial",
+    IMPLANTATION: "Implantation",
+    ADJUSTMENT: "Adjustment",
+    EXITED: "Exited",
+}
+
+# Stage-to-stage moves. (adjustment -> implantation is a pump replacement.)
+MOVES: dict[str, tuple[str, ...]] = {
+    EVALUATION: (TRIAL,),
+    TRIAL: (IMPLANTATION, EVALUATION),
+    IMPLANTATION: (ADJUSTMENT,),
+    ADJUSTMENT: (IMPLANTATION,),
+    EXITED: (EVALUATION,),  # re-referral starts a new journey; the old history stays
+}
+
+# Exit reasons and the stages each may leave from.
+EXIT_REASONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "not_candidate": ("Not a candidate", (EVALUATION,)),
+    "trial_failed": ("Trial failed", (TRIAL,)),
+    "declined": ("Patient declined", (EVALUATION, TRIAL)),
+    "explanted": ("Pump explanted", (IMPLANTATION, ADJUSTMENT)),
+    "transferred": ("Transferred out", STAGES),
+    "deceased": ("Deceased", STAGES),
+    "lost_to_follow_up": ("Lost to follow-up", STAGES),
+}
+
+
+class JourneyError(ValueError):
+    """A stage change the rules refuse; `field` names the form field to blame."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class TransitionNotAllowed(JourneyError):
+    pass
+
+
+class PositiveTrialRequired(JourneyError):
+    pass
+
+
+class InvalidEffectiveDate(JourneyError):
+    pass
+
+
+@dataclass(frozen=True)
+class Move:
+    """A target the patient can move to: a stage, or an exit with its reason."""
+
+    to_stage: str
+    exit_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"exit:{self.exit_reason}" if self.exit_reason else self.to_stage
+
+    @property
+    def label(self) -> str:
+        if self.exit_reason:
+            return f"Exit: {EXIT_REASONS[self.exit_reason][0]}"
+        return STAGE_LABELS[self.to_stage]
+
+    @classmethod
+    def from_key(cls, key: str) -> Move:
+        if key.startswith("exit:"):
+            return cls(EXITED, key.removeprefix("exit:"))
+        return cls(key)
+
+
+def allowed_moves(stage: str) -> list[Move]:
+    """Every move the rules allow from `stage`, stage moves first, then exits."""
+    moves = [Move(to) for to in MOVES.get(stage, ())]
+    moves += [Move(EXITED, reason) for reason, (_, sources) in EXIT_REASONS.items() if stage in sources]
+    return moves
+
+
+def check_move(stage: str, move: Move) -> None:
+    """Raise TransitionNotAllowed, listing the allowed moves, unless `move` is allowed."""
+    if move not in allowed_moves(stage):
+        allowed = ", ".join(m.label for m in allowed_moves(stage)) or "none"
+        raise TransitionNotAllowed(
+            f"A patient in {STAGE_LABELS.get(stage, stage)} cannot move to {_describe(move)}. Allowed: {allowed}.",
+            field="move",
+        )
+
+
+def _describe(move: Move) -> str:
+    known = move.exit_reason in EXIT_REASONS if move.exit_reason else move.to_stage in STAGE_LABELS
+    return move.label if known else repr(move.key)
+
+
+def check_implant_readiness(has_positive_trial: bool, override_reason: str | None) -> None:
+    """Trial -> implantation needs a positive trial bolus, or a physician override with a reason."""
+    if has_positive_trial:
+        return
+    if not override_reason:
+        raise PositiveTrialRequired(
+            "No positive trial bolus is recorded in this journey. Record one, or a physician may "
+            "override with a reason.",
+            field="override_reason",
+        )
+
+
+def check_effective_date(
+    effective: date,
+    today: date,
+    previous: date | None,
+    birth: date | None,
+    reason: str | None,
+    backdate_days_without_reason: int,
+) -> None:
+    """The effective date is not in the future, not before the previous event or birth;
+    back-dating beyond the clinic's limit needs a reason."""
+    if effective > today:
+        raise InvalidEffectiveDate("The effective date cannot be in the future.", "effective_date")
+    if birth and effective < birth:
+        raise InvalidEffectiveDate("The effective date cannot be before the patient's birth.", "effective_date")
+    if previous and effective < previous:
+        raise InvalidEffectiveDate(
+            f"The effective date cannot be before the previous stage change ({previous:%d %b %Y}).",
+            "effective_date",
+        )
+    if (today - effective).days > backdate_days_without_reason and not (reason or "").strip():
+        raise InvalidEffectiveDate(
+            f"Dates more than {backdate_days_without_reason} day(s) back need a reason.", "reason"
+        )
+
+
+def days_in_stage(stage_since: date, today: date) -> int:
+    """Whole days since the stage's effective date."""
+    return (today - stage_since).days

@@ -1,0 +1,510 @@
+"""Refill arithmetic for intrathecal baclofen pumps (domain.md sections 2-4).
+
+Pure and exact: Fraction inside, Decimal out, never a float; no Flask, no database.
+
+Time model, one rule everywhere: drug is consumed per elapsed second from the fill
+instant; flex steps follow the clinic-local wall clock (so a DST day has 23 or 25
+hours). A projected date is the clinic-local fill date plus the whole elapsed days,
+rounded down, and never later than the local date of the exact instant: a refill may
+come a day early, never a day late. A fill given as a date starts at local midnight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from itertools import accumulate, pairwise
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+Number = Decimal | int | str | Fraction
+Severity = Literal["high", "medium", "low"]
+DAY_S = 86400
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class RefillDefaults:
+    """Clinic-editable defaults from domain.md; each becomes a clinic setting."""
+
+    tz: str = "America/New_York"
+    alarm_volume_ml: Decimal = Decimal(2)  # SynchroMed default; Prometra keys to 3 mL
+    buffer_days: int = 7  # hospitals quote 3-5 and 7-10 days
+    stability_days: int = 180  # commercial baclofen; compounded drugs may need less
+    max_flex_steps: int = 13  # pumps allow up to 13 rate changes a day
+    horizon_days: int = 1826  # 5 years: beyond any drug-stability limit
+    discrepancy_threshold_ml: Decimal = Decimal(2)
+    pump_accuracy_fraction: Decimal = Decimal("0.145")  # SynchroMed II +/-14.5%
+    small_reservoir_ml: Decimal = Decimal(20)
+    pocket_fill_small_ml: Decimal = Decimal(1)  # 20 mL pumps
+    pocket_fill_large_ml: Decimal = Decimal(2)  # 40 mL pumps
+    usual_dose_min_mcg_per_day: Decimal = Decimal(20)
+    usual_dose_max_mcg_per_day: Decimal = Decimal(2000)
+
+
+DEFAULTS = RefillDefaults()
+
+
+class RefillInputError(ValueError):
+    """A refill input a clinician must correct; `field` names the input to blame."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class OverfillRefused(RefillInputError):
+    """A fill above reservoir capacity (an over-infusion risk factor)."""
+
+
+class InvalidConcentration(RefillInputError):
+    pass
+
+
+class InvalidDose(RefillInputError):
+    pass
+
+
+class InvalidVolume(RefillInputError):
+    pass
+
+
+class InvalidFlexSchedule(RefillInputError):
+    pass
+
+
+class InvalidDays(RefillInputError):
+    pass
+
+
+class InvalidTime(RefillInputError):
+    pass
+
+
+def _exact(value: Number, name: str) -> Fraction:
+    # Floats are refused outright: 0.1 as a float is not 0.1, and a refill date moves.
+    if isinstance(value, (bool, float)) or not isinstance(value, (Decimal, int, str, Fraction)):
+        raise RefillInputError(f"{name} must be an exact number, not {type(value).__name__}.", name)
+    try:
+        return Fraction(value)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise RefillInputError(f"{name} is not a number: {value!r}.", name) from None
+
+
+def _at_least_zero(value: Number, name: str, error: type[RefillInputError]) -> Fraction:
+    exact = _exact(value, name)
+    if exact < 0:
+        raise error(f"{name} cannot be negative.", name)
+    return exact
+
+
+def _whole_days(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= DEFAULTS.horizon_days:
+        raise InvalidDays(f"{name} must be whole days from 0 to {DEFAULTS.horizon_days}.", name)
+    return value
+
+
+def _seconds_of_day(t: time) -> Fraction:
+    return Fraction(t.hour * 3600 + t.minute * 60 + t.second) + Fraction(t.microsecond, 10**6)
+
+
+@dataclass(frozen=True)
+class FlexStep:
+    """Rate from `start` (clinic wall clock) until the next step's start."""
+
+    start: time
+    rate_mcg_per_hour: Number
+
+    def __post_init__(self) -> None:
+        _at_least_zero(self.rate_mcg_per_hour, "rate_mcg_per_hour", InvalidDose)
+
+
+@dataclass(frozen=True)
+class DoseProgramme:
+    """Simple (`daily_dose_mcg`) or flexible (steps; by weekday 0=Monday) + worst-case boluses."""
+
+    daily_dose_mcg: Number | None = None
+    flex_steps: Sequence[FlexStep] = ()  # days without their own entry in flex_by_weekday
+    flex_by_weekday: Mapping[int, Sequence[FlexStep]] = field(default_factory=dict)
+    bolus_dose_mcg: Number = 0
+    max_boluses_per_day: int = 0
+
+    def __post_init__(self) -> None:
+        flexible = bool(self.flex_steps or self.flex_by_weekday)
+        if flexible == (self.daily_dose_mcg is not None):
+            raise InvalidDose("Give either a daily dose or a flexible schedule, not both or neither.", "daily_dose_mcg")
+        if not flexible and _exact(self.daily_dose_mcg, "daily_dose_mcg") <= 0:
+            raise InvalidDose("The daily dose must be more than 0 mcg.", "daily_dose_mcg")
+        if any(day not in range(7) for day in self.flex_by_weekday):
+            raise InvalidFlexSchedule("Weekdays are numbered 0 (Monday) to 6 (Sunday).", "flex_by_weekday")
+        for day in range(7) if flexible else ():
+            if not self.steps_for(day):
+                raise InvalidFlexSchedule(f"No flex steps for {_WEEKDAYS[day]}: add a default schedule.", "flex_steps")
+            self._check_steps(self.steps_for(day), "flex_by_weekday" if day in self.flex_by_weekday else "flex_steps")
+        _at_least_zero(self.bolus_dose_mcg, "bolus_dose_mcg", InvalidDose)
+        if isinstance(self.max_boluses_per_day, bool) or not isinstance(self.max_boluses_per_day, int):
+            raise InvalidDose("max_boluses_per_day must be a whole number.", "max_boluses_per_day")
+        if self.max_boluses_per_day < 0:
+            raise InvalidDose("max_boluses_per_day cannot be negative.", "max_boluses_per_day")
+
+    def _check_steps(self, steps: Sequence[FlexStep], name: str) -> None:
+        if len(steps) > DEFAULTS.max_flex_steps:
+            raise InvalidFlexSchedule(f"At most {DEFAULTS.max_flex_steps} flex steps a day; got {len(steps)}.", name)
+        if steps[0].start != time(0):
+            raise InvalidFlexSchedule("The first flex step must start at 00:00 so the whole day is covered.", name)
+        for before, after in pairwise(steps):
+            if after.start <= before.start:
+                raise InvalidFlexSchedule(
+                    f"Flex steps must start later and later: {after.start:%H:%M} follows {before.start:%H:%M}.", name
+                )
+        if self._steps_dose(steps) <= 0:
+            raise InvalidDose("Each day's flexible schedule must deliver more than 0 mcg.", name)
+
+    def steps_for(self, weekday: int) -> Sequence[FlexStep]:
+        """The flex steps for a weekday (0=Monday), falling back to `flex_steps`."""
+        return self.flex_by_weekday.get(weekday, self.flex_steps)
+
+    @staticmethod
+    def _steps_dose(steps: Sequence[FlexStep]) -> Fraction:
+        ends = [_seconds_of_day(s.start) for s in steps[1:]] + [Fraction(DAY_S)]
+        return sum(
+            (
+                _exact(s.rate_mcg_per_hour, "rate_mcg_per_hour") * (end - _seconds_of_day(s.start)) / 3600
+                for s, end in zip(steps, ends, strict=True)
+            ),
+            Fraction(0),
+        )
+
+    def bolus_mcg_per_day(self) -> Fraction:
+        """Worst case: every permitted bolus, every day."""
+        return _exact(self.bolus_dose_mcg, "bolus_dose_mcg") * self.max_boluses_per_day
+
+    def average_daily_dose_mcg(self) -> Fraction:
+        """Programmed dose per day (flex: mean of the 7 weekdays), plus worst-case boluses."""
+        if self.daily_dose_mcg is not None:
+            base = _exact(self.daily_dose_mcg, "daily_dose_mcg")
+        else:
+            base = sum((self._steps_dose(self.steps_for(day)) for day in range(7)), Fraction(0)) / 7
+        return base + self.bolus_mcg_per_day()
+
+
+@dataclass(frozen=True)
+class DosePeriod:
+    """A programme in force from `effective` (aware) until the next period."""
+
+    effective: datetime
+    programme: DoseProgramme
+
+    def __post_init__(self) -> None:
+        if self.effective.tzinfo is None or self.effective.utcoffset() is None:
+            raise InvalidTime("A dose change needs a time zone (aware datetime).", "effective")
+
+
+@dataclass(frozen=True)
+class RefillInputs:
+    """Everything a refill projection depends on; validated on construction."""
+
+    fill_time: datetime | date  # aware datetime, or a clinic-local date (starts at midnight)
+    reservoir_after_fill_ml: Number
+    concentration_mcg_per_ml: Number
+    doses: DoseProgramme | Sequence[DosePeriod]  # one programme, or a dose ledger
+    alarm_volume_ml: Number = DEFAULTS.alarm_volume_ml
+    buffer_days: int = DEFAULTS.buffer_days
+    stability_days: int = DEFAULTS.stability_days
+    reservoir_capacity_ml: Number | None = None
+    tz: str = DEFAULTS.tz
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise RefillInputError(f"Unknown time zone {self.tz!r}.", "tz") from None
+        if isinstance(self.fill_time, datetime) and self.fill_time.utcoffset() is None:
+            raise InvalidTime("The fill time needs a time zone (aware datetime).", "fill_time")
+        fill_ml = _at_least_zero(self.reservoir_after_fill_ml, "reservoir_after_fill_ml", InvalidVolume)
+        if _exact(self.concentration_mcg_per_ml, "concentration_mcg_per_ml") <= 0:
+            raise InvalidConcentration("The concentration must be more than 0 mcg/mL.", "concentration_mcg_per_ml")
+        _at_least_zero(self.alarm_volume_ml, "alarm_volume_ml", InvalidVolume)
+        _whole_days(self.buffer_days, "buffer_days")
+        _whole_days(self.stability_days, "stability_days")
+        if self.reservoir_capacity_ml is not None:
+            capacity = _exact(self.reservoir_capacity_ml, "reservoir_capacity_ml")
+            if capacity <= 0:
+                raise InvalidVolume("The reservoir capacity must be more than 0 mL.", "reservoir_capacity_ml")
+            if fill_ml > capacity:
+                raise OverfillRefused(
+                    f"{_num(fill_ml)} mL is more than the {_num(capacity)} mL reservoir holds; never overfill.",
+                    "reservoir_after_fill_ml",
+                )
+        if isinstance(self.doses, DoseProgramme):
+            return
+        times = [p.effective for p in self.doses]
+        if len(set(times)) != len(times):
+            raise InvalidTime("Two dose changes take effect at the same time.", "doses")
+        if not any(t <= self.fill_instant() for t in times):
+            raise InvalidTime("No dose programme is in force at the fill time.", "doses")
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    def fill_instant(self) -> datetime:
+        """The fill as an aware UTC datetime."""
+        if isinstance(self.fill_time, datetime):
+            return self.fill_time.astimezone(UTC)
+        return datetime.combine(self.fill_time, time(0), self.zone()).astimezone(UTC)
+
+    def fill_date(self) -> date:
+        """The clinic-local date of the fill."""
+        return self.fill_instant().astimezone(self.zone()).date()
+
+    def periods(self) -> list[tuple[Fraction, DoseProgramme]]:
+        """(seconds after the fill, programme) from the programme in force at the fill on."""
+        if isinstance(self.doses, DoseProgramme):
+            return [(Fraction(0), self.doses)]
+        fill = self.fill_instant()
+        ledger = sorted(self.doses, key=lambda p: p.effective)
+        first = max(i for i, p in enumerate(ledger) if p.effective <= fill)
+        return [(max(Fraction(0), _offset(p.effective, fill)), p.programme) for p in ledger[first:]]
+
+
+def _offset(when: datetime, fill: datetime) -> Fraction:
+    # Subtract in UTC: aware datetimes sharing a tzinfo subtract as wall-clock time.
+    delta = when.astimezone(UTC) - fill
+    return Fraction(delta.days * DAY_S + delta.seconds) + Fraction(delta.microseconds, 10**6)
+
+
+def _after(fill: datetime, seconds: Fraction) -> datetime:
+    return fill + timedelta(microseconds=math.floor(seconds * 10**6))  # floor: never later
+
+
+def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Fraction, Fraction]]:
+    """(start, stop, mL per second) pieces in seconds after the fill, up to `end`."""
+    concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml")
+    fill, zone, periods = inputs.fill_instant(), inputs.zone(), inputs.periods()
+    for i, (start, programme) in enumerate(periods):
+        stop = min(periods[i + 1][0] if i + 1 < len(periods) else end, end)
+        if start >= stop:
+            continue
+        # Boluses are spread over the day: at day resolution this equals their daily total.
+        bolus = programme.bolus_mcg_per_day() / DAY_S
+        if programme.daily_dose_mcg is not None:
+            yield start, stop, (_exact(programme.daily_dose_mcg, "daily_dose_mcg") / DAY_S + bolus) / concentration
+            continue
+        day = _after(fill, start).astimezone(zone).date() - timedelta(days=1)
+        while True:
+            steps = programme.steps_for(day.weekday())
+            starts = [datetime.combine(day, s.start, zone) for s in steps]
+            starts.append(datetime.combine(day + timedelta(days=1), time(0), zone))
+            # max() keeps boundaries ordered when a step start falls in a spring-forward gap.
+            bounds = list(accumulate((_offset(t, fill) for t in starts), max))
+            for step, (a, b) in zip(steps, pairwise(bounds), strict=True):
+                a, b = max(a, start), min(b, stop)
+                if a < b:
+                    mcg_per_s = _exact(step.rate_mcg_per_hour, "rate_mcg_per_hour") / 3600
+                    yield a, b, (mcg_per_s + bolus) / concentration
+            if bounds[-1] >= stop:
+                break
+            day += timedelta(days=1)
+
+
+def _seconds_until(inputs: RefillInputs, level_ml: Fraction, end: Fraction) -> Fraction | None:
+    """Seconds after the fill when the reservoir first falls to `level_ml`; None if after `end`."""
+    remaining = _exact(inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
+    if remaining <= level_ml:
+        return Fraction(0)  # at or below the level already: it is reached at the fill
+    for a, b, rate in _rates(inputs, end):
+        if remaining - rate * (b - a) <= level_ml:
+            return a + (remaining - level_ml) / rate
+        remaining -= rate * (b - a)
+    return None
+
+
+def _date_after(inputs: RefillInputs, seconds: Fraction) -> date:
+    by_days = inputs.fill_date() + timedelta(days=math.floor(seconds / DAY_S))
+    by_clock = _after(inputs.fill_instant(), seconds).astimezone(inputs.zone()).date()
+    return min(by_days, by_clock)  # the earlier day wins, even across a DST change
+
+
+def _decimal(value: Fraction, places: int, rounding: str = ROUND_HALF_UP) -> Decimal:
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return exact.quantize(Decimal(1).scaleb(-places), rounding=rounding)
+
+
+def _num(value: Number) -> str:
+    return format(_decimal(_exact(value, "volume"), 3).normalize(), "f")
+
+
+def _day(d: date, due: date) -> str:
+    return f"{d.day} {d:%b}" + (f" {d.year}" if d.year != due.year else "")
+
+
+@dataclass(frozen=True)
+class RefillProjection:
+    """When the pump alarms, empties, and must be refilled, and why, in one sentence."""
+
+    fill_date: date
+    daily_volume_ml: Decimal  # programme in force at the fill; flex: mean of its 7 weekdays
+    alarm_date: date | None  # None: beyond the simulation horizon (stability binds)
+    empty_date: date | None
+    stability_date: date
+    due_date: date
+    binding_rule: Literal["alarm", "stability"]
+    explanation: str
+    inputs: RefillInputs = field(repr=False)
+
+    def days_left(self, today: date) -> int:
+        """Days from `today` until the refill is due (negative when overdue)."""
+        return (self.due_date - today).days
+
+    def volume_at(self, when: datetime) -> Decimal:
+        """Projected reservoir mL at `when` (aware), for plots; before the fill, the fill volume."""
+        if when.utcoffset() is None:
+            raise InvalidTime("The time needs a time zone (aware datetime).", "when")
+        remaining = _exact(self.inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
+        for a, b, rate in _rates(self.inputs, _offset(when, self.inputs.fill_instant())):
+            remaining -= rate * (b - a)
+            if remaining <= 0:
+                break
+        return _decimal(max(remaining, Fraction(0)), 3, ROUND_FLOOR)
+
+
+def project_refill(inputs: RefillInputs) -> RefillProjection:
+    """Alarm, empty, drug-stability and due dates: due = min(alarm - buffer, fill + stability)."""
+    fill_date = inputs.fill_date()
+    # Far enough that an alarm beyond it cannot bind: stability <= horizon (validated).
+    end = Fraction((DEFAULTS.horizon_days + inputs.buffer_days + 2) * DAY_S)
+    alarm_ml = _exact(inputs.alarm_volume_ml, "alarm_volume_ml")
+    alarm_s = _seconds_until(inputs, alarm_ml, end)
+    empty_s = _seconds_until(inputs, Fraction(0), end) if alarm_s is not None else None
+    alarm_date = _date_after(inputs, alarm_s) if alarm_s is not None else None
+    empty_date = _date_after(inputs, empty_s) if empty_s is not None else None
+    stability_date = fill_date + timedelta(days=inputs.stability_days)
+    binding: Literal["alarm", "stability"] = "stability"
+    due = stability_date
+    if alarm_date is not None:
+        # Alarm within the buffer (or at/below it at the fill): due now, never before the fill.
+        by_alarm = max(alarm_date - timedelta(days=inputs.buffer_days), fill_date)
+        if by_alarm <= stability_date:  # a tie names the alarm: it is the one that can move
+            binding, due = "alarm", by_alarm
+    programme = inputs.periods()[0][1]
+    concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml")
+    return RefillProjection(
+        fill_date=fill_date,
+        daily_volume_ml=_decimal(programme.average_daily_dose_mcg() / concentration, 4),
+        alarm_date=alarm_date,
+        empty_date=empty_date,
+        stability_date=stability_date,
+        due_date=due,
+        binding_rule=binding,
+        explanation=_explain(inputs, due, binding, alarm_date, stability_date),
+        inputs=inputs,
+    )
+
+
+def _explain(inputs: RefillInputs, due: date, binding: str, alarm: date | None, stability: date) -> str:
+    alarm_rule = f"the low-reservoir alarm ({_num(inputs.alarm_volume_ml)} mL)"
+    limit = f"the {inputs.stability_days}-day drug limit"
+    buffer = f"the {inputs.buffer_days}-day buffer"
+    head = f"Due {due.day} {due:%b %Y}"
+    if alarm is None:
+        return f"{head}: {limit}; {alarm_rule} is more than {DEFAULTS.horizon_days} days away."
+    if binding == "stability":
+        return f"{head}: {limit}; {alarm_rule}, {_day(alarm, due)}, minus {buffer} would be later."
+    within = alarm - timedelta(days=inputs.buffer_days) < inputs.fill_date()
+    if within:
+        head = f"Due now, {due.day} {due:%b %Y}"
+    alarm_part = f"{alarm_rule} falls on {_day(alarm, due)}, {'within' if within else 'minus'} {buffer}"
+    limit_part = f"{limit} falls on the same day" if stability == due else f"{limit}, {_day(stability, due)}, is later"
+    return f"{head}: {alarm_part}; {limit_part}."
+
+
+@dataclass(frozen=True)
+class RefillWarning:
+    """A flag for the refill visit; clinicians decide what to do."""
+
+    code: str
+    severity: Severity
+    message: str
+
+
+def residual_discrepancy_warning(
+    expected_residual_ml: Number,
+    actual_residual_ml: Number,
+    infused_since_last_fill_ml: Number,
+    threshold_ml: Number = DEFAULTS.discrepancy_threshold_ml,
+    accuracy_fraction: Number = DEFAULTS.pump_accuracy_fraction,
+) -> RefillWarning | None:
+    """Flag expected - actual residual beyond `threshold_ml` or the pump's accuracy."""
+    expected = _at_least_zero(expected_residual_ml, "expected_residual_ml", InvalidVolume)
+    actual = _at_least_zero(actual_residual_ml, "actual_residual_ml", InvalidVolume)
+    infused = _at_least_zero(infused_since_last_fill_ml, "infused_since_last_fill_ml", InvalidVolume)
+    gap = expected - actual
+    beyond_threshold = abs(gap) > _exact(threshold_ml, "threshold_ml")
+    if not beyond_threshold and abs(gap) <= _exact(accuracy_fraction, "accuracy_fraction") * infused:
+        return None
+    if gap > 0:
+        direction, causes = "less", "over-infusion, leak or diversion"
+    else:
+        direction, causes = "more", "under-delivery, catheter occlusion or a stalled pump"
+    message = (
+        f"Residual {_num(abs(gap))} mL {direction} than expected (expected {_num(expected)} mL, "
+        f"aspirated {_num(actual)} mL): possible {causes}."
+    )
+    # The 2 mL rule is the one every source quotes; the accuracy bound alone flags small gaps.
+    return RefillWarning("residual_discrepancy", "high" if beyond_threshold else "medium", message)
+
+
+def pocket_fill_warning(
+    reservoir_capacity_ml: Number,
+    mismatch_ml: Number,
+    small_reservoir_ml: Number = DEFAULTS.small_reservoir_ml,
+    small_threshold_ml: Number = DEFAULTS.pocket_fill_small_ml,
+    large_threshold_ml: Number = DEFAULTS.pocket_fill_large_ml,
+) -> RefillWarning | None:
+    """Flag a post-fill volume mismatch that suggests drug went into the pocket."""
+    capacity = _exact(reservoir_capacity_ml, "reservoir_capacity_ml")
+    small = capacity <= _exact(small_reservoir_ml, "small_reservoir_ml")
+    limit = _exact(small_threshold_ml if small else large_threshold_ml, "threshold_ml")
+    mismatch = abs(_exact(mismatch_ml, "mismatch_ml"))
+    if mismatch <= limit:
+        return None
+    return RefillWarning(
+        "pocket_fill",
+        "high",
+        f"Fill mismatch of {_num(mismatch)} mL on a {_num(capacity)} mL pump (over {_num(limit)} mL) "
+        "suggests a pocket fill: overdose risk, observe the patient.",
+    )
+
+
+def bridge_bolus_warning(previous_mcg_per_ml: Number, new_mcg_per_ml: Number) -> RefillWarning | None:
+    """Flag a concentration change: the catheter still holds the old drug."""
+    old, new = _exact(previous_mcg_per_ml, "previous_mcg_per_ml"), _exact(new_mcg_per_ml, "new_mcg_per_ml")
+    if old == new:
+        return None
+    return RefillWarning(
+        "bridge_bolus",
+        "high",
+        f"Concentration changes from {_num(old)} to {_num(new)} mcg/mL: a bridge bolus is required.",
+    )
+
+
+def dose_range_warning(
+    daily_dose_mcg: Number,
+    low_mcg: Number = DEFAULTS.usual_dose_min_mcg_per_day,
+    high_mcg: Number = DEFAULTS.usual_dose_max_mcg_per_day,
+) -> RefillWarning | None:
+    """Soft flag for a daily dose outside the usual range."""
+    dose, low, high = _exact(daily_dose_mcg, "daily_dose_mcg"), _exact(low_mcg, "low"), _exact(high_mcg, "high")
+    if low <= dose <= high:
+        return None
+    side = "below" if dose < low else "above"
+    return RefillWarning(
+        "dose_range",
+        "low",
+        f"Daily dose {_num(dose)} mcg is {side} the usual {_num(low)}-{_num(high)} mcg/day: check it is intended.",
+    )

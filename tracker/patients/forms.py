@@ -1,0 +1,92 @@
+"""Patient, stage-change and trial-bolus forms. Choices that come from the database are set by the route."""
+
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField,
+                     TextAreaField)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from tracker.clinical.scales import ASHWORTH, DIAGNOSES, ORIGINS, PENN_FREQUENCY, PENN_SEVERITY, SEXES, TRIAL_OUTCOMES
+
+DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class PatientForm(FlaskForm):
+    mrn = StringField("MRN", validators=[DataRequired(), Length(max=40)])
+    first_name = StringField("First name", validators=[DataRequired(), Length(max=80)])
+    last_name = StringField("Last name", validators=[DataRequired(), Length(max=80)])
+    date_of_birth = DateField("Date of birth", validators=[InputRequired(message=DATE_HELP)])
+    sex = SelectField("Sex", choices=list(SEXES.items()))
+    diagnosis = SelectField("Diagnosis", choices=list(DIAGNOSES.items()))
+    spasticity_origin = SelectField("Spasticity origin", choices=list(ORIGINS.items()))
+    location_id = SelectField("Home location", coerce=int)
+    nurse_id = SelectField("Primary nurse", coerce=_optional_int)
+    withdrawal_risk = BooleanField("High withdrawal risk")
+    withdrawal_risk_reason = StringField("Why (high withdrawal risk)", validators=[Length(max=300)])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    version = HiddenField()
+
+    DETAIL_FIELDS = ("mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin",
+                     "location_id", "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone")
+
+    def details(self) -> dict:
+        data = {name: getattr(self, name).data for name in self.DETAIL_FIELDS}
+        data["phone"] = (data["phone"] or "").strip()
+        data["withdrawal_risk_reason"] = (data["withdrawal_risk_reason"] or "").strip()
+        return data
+
+
+class NewPatientForm(PatientForm):
+    referred_on = DateField("Referral date", validators=[InputRequired(message=DATE_HELP)])
+
+
+class MoveForm(FlaskForm):
+    move = SelectField("Move to", validators=[DataRequired()])
+    effective_date = DateField("Effective date", validators=[InputRequired(message=DATE_HELP)])
+    reason = TextAreaField("Reason", validators=[Length(max=2000)])
+    override_reason = TextAreaField("Physician override: why implant without a positive trial",
+                                    validators=[Length(max=2000)])
+    surgery_centre_id = SelectField("Surgery centre (implantation)", coerce=_optional_int, validate_choice=True)
+    surgeon = StringField("Surgeon (implantation)", validators=[Length(max=120)])
+    version = HiddenField(validators=[DataRequired()])
+
+
+class VoidForm(FlaskForm):
+    why = TextAreaField("Why is this entry a mistake?", validators=[DataRequired(), Length(max=2000)])
+    version = HiddenField(validators=[DataRequired()])
+
+
+def _severity(label):
+    return SelectField(label, choices=[("", "—")] + [(str(s), str(s)) for s in PENN_SEVERITY],
+                       coerce=_optional_int, validate_choice=True)
+
+
+class BolusForm(FlaskForm):
+    given_on = DateField("Date given", validators=[InputRequired(message=DATE_HELP)])
+    dose_mcg = IntegerField("Dose (mcg)", validators=[InputRequired(), NumberRange(min=5, max=200)])
+    concentration_mcg_per_ml = IntegerField("Concentration (mcg/mL)",
+                                            validators=[InputRequired(), NumberRange(min=10, max=2000)])
+    ashworth_before = SelectField("Ashworth before", choices=list(ASHWORTH))
+    ashworth_after = SelectField("Ashworth after", choices=list(ASHWORTH))
+    penn_frequency_before = SelectField("Penn frequency before", choices=[(str(f), str(f)) for f in PENN_FREQUENCY],
+                                        coerce=int)
+    penn_severity_before = _severity("Penn severity before")
+    penn_frequency_after = SelectField("Penn frequency after", choices=[(str(f), str(f)) for f in PENN_FREQUENCY],
+                                       coerce=int)
+    penn_severity_after = _severity("Penn severity after")
+    hours_of_effect = DecimalField("Hours of effect", places=1,
+                                   validators=[Optional(), NumberRange(min=0, max=72)])
+    outcome = SelectField("Outcome", choices=list(TRIAL_OUTCOMES.items()))
+    notes = TextAreaField("Notes", validators=[Length(max=4000)])
+
+    FIELDS = ("given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
+              "penn_frequency_before", "penn_severity_before", "penn_frequency_after", "penn_severity_after",
+              "hours_of_effect", "outcome", "notes")
+
+    def values(self) -> dict:
+        data = {name: getattr(self, name).data for name in self.FIELDS}
+        data["notes"] = (data["notes"] or "").strip()
+        return data

@@ -1,0 +1,105 @@
+"""Read-side queries for the patient pages: each page loads in a fixed number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from tracker.clinical.journey import STAGES
+from tracker.models import Implantation, Location, Patient, StageEvent, TrialBolus, User
+
+SORTS = {
+    "name": (Patient.last_name, Patient.first_name, Patient.id),
+    "mrn": (Patient.mrn_key,),
+    "stage": (Patient.stage, Patient.stage_since, Patient.id),
+    "days": (Patient.stage_since, Patient.id),  # longest in stage first
+}
+
+
+@dataclass
+class PatientFilters:
+    q: str = ""
+    stage: str = ""
+    location_id: int | None = None
+    nurse_id: int | None = None
+    risk: bool = False
+    status: str = "active"
+    sort: str = "name"
+
+
+def patient_list_query(f: PatientFilters) -> Select:
+    query = select(Patient).options(joinedload(Patient.location), joinedload(Patient.nurse))
+    if f.q:
+        term = f"%{f.q.strip().casefold()}%"
+        query = query.where(or_(
+            Patient.mrn_key.like(term),
+            func.lower(Patient.last_name).like(term),
+            func.lower(Patient.first_name).like(term),
+            func.lower(Patient.first_name + " " + Patient.last_name).like(term),
+        ))
+    if f.stage in STAGES:
+        query = query.where(Patient.stage == f.stage)
+    if f.status in ("active", "exited"):
+        query = query.where(Patient.status == f.status)
+    if f.location_id:
+        query = query.where(Patient.location_id == f.location_id)
+    if f.nurse_id:
+        query = query.where(Patient.nurse_id == f.nurse_id)
+    if f.risk:
+        query = query.where(Patient.withdrawal_risk.is_(True))
+    return query.order_by(*SORTS.get(f.sort, SORTS["name"]))
+
+
+def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict]:
+    """Active patients per stage, oldest in stage first, capped per column, with full counts."""
+    counts_q = select(Patient.stage, func.count()).where(Patient.status == "active").group_by(Patient.stage)
+    if location_id:
+        counts_q = counts_q.where(Patient.location_id == location_id)
+    counts = dict.fromkeys(STAGES, 0) | dict(session.execute(counts_q).all())
+    # One query for all four columns: rank within each stage, keep the first `per_column`.
+    rank = func.row_number().over(partition_by=Patient.stage,
+                                  order_by=(Patient.stage_since, Patient.id)).label("rank")
+    inner = select(Patient.id, rank).where(Patient.status == "active")
+    if location_id:
+        inner = inner.where(Patient.location_id == location_id)
+    inner = inner.subquery()
+    cards = session.scalars(
+        select(Patient).join(inner, inner.c.id == Patient.id).where(inner.c.rank <= per_column)
+        .options(joinedload(Patient.location), joinedload(Patient.nurse))
+        .order_by(Patient.stage_since, Patient.id)
+    ).all()
+    columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
+    return columns, counts
+
+
+def patient_page(session: Session, patient_id: int) -> dict | None:
+    patient = session.scalar(
+        select(Patient).where(Patient.id == patient_id)
+        .options(joinedload(Patient.location), joinedload(Patient.nurse))
+    )
+    if patient is None:
+        return None
+    events = session.scalars(
+        select(StageEvent).where(StageEvent.patient_id == patient_id).order_by(StageEvent.id)
+        .options(joinedload(StageEvent.recorded_by), joinedload(StageEvent.voided_by),
+                 selectinload(StageEvent.implantation).joinedload(Implantation.surgery_centre))
+    ).all()
+    boluses = session.scalars(
+        select(TrialBolus).where(TrialBolus.patient_id == patient_id)
+        .order_by(TrialBolus.given_on, TrialBolus.id).options(joinedload(TrialBolus.recorded_by))
+    ).all()
+    return {"patient": patient, "events": events, "boluses": boluses}
+
+
+def location_choices(session: Session, kind: str | None = None) -> list[tuple[int, str]]:
+    query = select(Location.id, Location.name).where(Location.active.is_(True)).order_by(Location.name)
+    if kind:
+        query = query.where(Location.kind == kind)
+    return [(i, n) for i, n in session.execute(query).all()]
+
+
+def nurse_choices(session: Session) -> list[tuple[int, str]]:
+    query = select(User.id, User.full_name).where(User.role == "nurse", User.active.is_(True))
+    return [(i, n) for i, n in session.execute(query.order_by(User.full_name)).all()]

@@ -1,0 +1,224 @@
+"""Patient list, stage board, patient page, and the forms that change a patient's record."""
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
+from tracker.extensions import db
+from tracker.models import Patient
+from tracker.patients import queries
+from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
+from tracker.services import ServiceError, StaleEdit, patients as service
+from tracker.services.audit import record
+from tracker.web import actor, clinic_today, requires
+
+bp = Blueprint("patients", __name__)
+BOARD_CARDS_PER_COLUMN = 60
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _fill_choices(form: PatientForm) -> None:
+    form.location_id.choices = queries.location_choices(db.session)
+    form.nurse_id.choices = [(None, "— none —")] + queries.nurse_choices(db.session)
+
+
+def _show_error(form, error: ServiceError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        flash(error.message, "error")
+
+
+@bp.get("/")
+@requires("patient.view")
+def index():
+    return redirect(url_for("patients.list_patients"))
+
+
+@bp.get("/patients")
+@requires("patient.view")
+def list_patients():
+    filters = queries.PatientFilters(
+        q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
+        location_id=_int_arg("location"), nurse_id=_int_arg("nurse"), risk=request.args.get("risk") == "1",
+        status=request.args.get("status", "active"), sort=request.args.get("sort", "name"),
+    )
+    page = db.paginate(queries.patient_list_query(filters), page=_int_arg("page") or 1,
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template(
+        "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
+        locations=queries.location_choices(db.session), nurses=queries.nurse_choices(db.session),
+        days_in_stage=days_in_stage,
+    )
+
+
+@bp.get("/board")
+@requires("patient.view")
+def board():
+    location_id = _int_arg("location")
+    columns, counts = queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
+    return render_template("patients/board.html", columns=columns, counts=counts, stages=STAGES,
+                           location_id=location_id, locations=queries.location_choices(db.session),
+                           today=clinic_today(), days_in_stage=days_in_stage,
+                           per_column=BOARD_CARDS_PER_COLUMN)
+
+
+@bp.route("/patients/new", methods=["GET", "POST"])
+@requires("patient.edit")
+def new_patient():
+    form = NewPatientForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        form.referred_on.data = clinic_today()
+        form.location_id.data = current_user.location_id
+    if form.validate_on_submit():
+        try:
+            patient = service.create_patient(db.session, actor(), form.details(), form.referred_on.data,
+                                             clinic_today())
+        except ServiceError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            flash(f"Patient {patient.mrn} created in evaluation.", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+    return render_template("patients/form.html", form=form, patient=None), 200 if request.method == "GET" else 422
+
+
+def _load(patient_id: int) -> Patient:
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    return patient
+
+
+@bp.get("/patients/<int:patient_id>")
+@requires("patient.view")
+def show(patient_id: int):
+    data = queries.patient_page(db.session, patient_id)
+    if data is None:
+        abort(404)
+    record(db.session, actor(), "view", "patient", patient_id, patient_id)
+    db.session.commit()
+    patient = data["patient"]
+    active = [e for e in data["events"] if not e.voided]
+    return render_template(
+        "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage,
+        latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
+        moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
+    )
+
+
+@bp.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
+@requires("patient.edit")
+def edit(patient_id: int):
+    patient = _load(patient_id)
+    form = PatientForm(obj=patient if request.method == "GET" else None)
+    _fill_choices(form)
+    yours = []
+    if form.validate_on_submit():
+        try:
+            service.update_patient(db.session, actor(), patient.id, int(form.version.data or 0), form.details(),
+                                   clinic_today())
+        except (StaleEdit, StaleDataError):
+            db.session.rollback()
+            patient = _load(patient_id)
+            typed = form.details()
+            current = PatientForm(obj=patient, formdata=None)
+            yours = [(getattr(form, n).label.text, typed[n]) for n in PatientForm.DETAIL_FIELDS
+                     if typed[n] != getattr(patient, n)]
+            form = current
+            _fill_choices(form)
+            flash("Someone else saved this patient after you opened the form. Their version is shown "
+                  "below; nothing of yours was saved. Your entries are listed so you can re-apply them.", "error")
+        except ServiceError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            flash("Patient details saved.", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+    if request.method == "GET":
+        form.version.data = patient.version
+    status = 200 if request.method == "GET" else 409 if yours else 422
+    return render_template("patients/form.html", form=form, patient=patient, yours=yours), status
+
+
+@bp.route("/patients/<int:patient_id>/move", methods=["GET", "POST"])
+@requires("stage.move")
+def move(patient_id: int):
+    patient = _load(patient_id)
+    moves = allowed_moves(patient.stage if patient.status == "active" else EXITED)
+    form = MoveForm()
+    form.move.choices = [(m.key, m.label) for m in moves]
+    form.surgery_centre_id.choices = [(None, "—")] + queries.location_choices(db.session, "surgery_centre")
+    if request.method == "GET":
+        form.effective_date.data = clinic_today()
+        form.version.data = patient.version
+        if request.args.get("to") in {m.key for m in moves}:
+            form.move.data = request.args["to"]
+    if form.validate_on_submit():
+        try:
+            service.move_stage(
+                db.session, actor(), patient.id, int(form.version.data), form.move.data,
+                form.effective_date.data, form.reason.data or "", clinic_today(),
+                override_reason=form.override_reason.data or "", surgery_centre_id=form.surgery_centre_id.data,
+                surgeon=form.surgeon.data or "",
+            )
+        except (JourneyError, ServiceError) as error:
+            db.session.rollback()
+            _show_error(form, error)
+        except StaleDataError:
+            db.session.rollback()
+            flash("Someone else changed this patient meanwhile. Reload and try again.", "error")
+        else:
+            flash("Stage change recorded.", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+    status = 200 if request.method == "GET" else 422
+    return render_template("patients/move.html", form=form, patient=patient, moves=moves), status
+
+
+@bp.post("/patients/<int:patient_id>/events/<int:event_id>/void")
+@requires("stage.void")
+def void(patient_id: int, event_id: int):
+    patient = _load(patient_id)
+    form = VoidForm()
+    if form.validate_on_submit():
+        try:
+            service.void_last_event(db.session, actor(), patient.id, int(form.version.data), event_id,
+                                    form.why.data, datetime.now(timezone.utc))
+        except (ServiceError, StaleDataError) as error:
+            db.session.rollback()
+            flash(getattr(error, "message", "Someone else changed this patient meanwhile."), "error")
+        else:
+            flash("Entry voided; the patient is back in the stage before it.", "success")
+    else:
+        flash("Say why the entry is being voided.", "error")
+    return redirect(url_for("patients.show", patient_id=patient_id))
+
+
+@bp.route("/patients/<int:patient_id>/bolus", methods=["GET", "POST"])
+@requires("bolus.record")
+def bolus(patient_id: int):
+    patient = _load(patient_id)
+    form = BolusForm()
+    if request.method == "GET":
+        form.given_on.data = clinic_today()
+        form.concentration_mcg_per_ml.data = 50
+    if form.validate_on_submit():
+        try:
+            service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today())
+        except ServiceError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            flash("Trial bolus recorded.", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+    status = 200 if request.method == "GET" else 422
+    return render_template("patients/bolus.html", form=form, patient=patient), status

@@ -1,0 +1,30 @@
+"""Use cases: one function per thing a user does. Each takes a session and plain values,
+asks tracker.clinical for the rules, writes in one transaction and raises domain errors."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, for permission checks and the audit trail."""
+
+    user_id: int | None
+    role: str
+    address: str | None = None
+
+
+class ServiceError(ValueError):
+    """A refusal the user can act on; `field` names the form field to show it beside."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class StaleEdit(ServiceError):
+    """Someone else saved this record after the form was opened."""
+
+
+class PermissionDenied(ServiceError):
+    pass

@@ -1,0 +1,248 @@
+"""Patient records and their journey: create, edit, move stage, void a stage change, record a trial bolus."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tracker.clinical import journey
+from tracker.clinical.journey import EVALUATION, EXITED, IMPLANTATION, TRIAL, JourneyError, Move
+from tracker.clinical.scales import penn_is_consistent
+from tracker.models import Implantation, Location, Patient, StageEvent, TrialBolus, User
+from tracker.policy import allowed
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services.audit import record, snapshot
+from tracker.services.settings import get_setting
+
+PATIENT_FIELDS = [
+    "mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin",
+    "location_id", "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone",
+]
+STATE_FIELDS = ["stage", "stage_since", "status", "exit_reason", "journey_started", "version"]
+
+
+def mrn_key(mrn: str) -> str:
+    """MRNs match after trimming and case-folding."""
+    return mrn.strip().casefold()
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not allowed(actor.role, permission):
+        raise PermissionDenied("Your role may not do this.")
+
+
+def _check_details(session: Session, data: dict, today: date, patient_id: int | None = None) -> None:
+    key = mrn_key(data["mrn"])
+    if not key:
+        raise ServiceError("The MRN is required.", "mrn")
+    clash = select(Patient.id).where(Patient.mrn_key == key)
+    if patient_id is not None:
+        clash = clash.where(Patient.id != patient_id)
+    if session.scalar(clash) is not None:
+        raise ServiceError("Another patient already has this MRN.", "mrn")
+    if data["date_of_birth"] > today:
+        raise ServiceError("The date of birth cannot be in the future.", "date_of_birth")
+    location = session.get(Location, data["location_id"])
+    if location is None or not location.active:
+        raise ServiceError("Choose an active location.", "location_id")
+    if data.get("nurse_id") is not None:
+        nurse = session.get(User, data["nurse_id"])
+        if nurse is None or nurse.role != "nurse" or not nurse.active:
+            raise ServiceError("The primary nurse must be an active nurse.", "nurse_id")
+    if data.get("withdrawal_risk") and not (data.get("withdrawal_risk_reason") or "").strip():
+        raise ServiceError("Say why the patient is at high withdrawal risk.", "withdrawal_risk_reason")
+
+
+def _commit_unique_mrn(session: Session) -> None:
+    """Two tabs racing to the same MRN: the database's unique key decides, the user gets a message."""
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ServiceError("Another patient already has this MRN.", "mrn") from None
+
+
+def create_patient(session: Session, actor: Actor, data: dict, referred_on: date, today: date) -> Patient:
+    """A new referral: the patient starts in evaluation on the referral date."""
+    _require(actor, "patient.edit")
+    _check_details(session, data, today)
+    if referred_on > today or referred_on < data["date_of_birth"]:
+        raise ServiceError("The referral date must be between birth and today.", "referred_on")
+    details = {name: data.get(name) for name in PATIENT_FIELDS}
+    details["mrn"] = details["mrn"].strip()
+    patient = Patient(**details, mrn_key=mrn_key(data["mrn"]), stage=EVALUATION, stage_since=referred_on,
+                      journey_started=referred_on, status="active")
+    session.add(patient)
+    session.flush()
+    event = StageEvent(patient_id=patient.id, from_stage=None, to_stage=EVALUATION, effective_date=referred_on,
+                       reason="Referral", recorded_by_id=actor.user_id)
+    session.add(event)
+    session.flush()
+    record(session, actor, "create", "patient", patient.id, patient.id,
+           after=snapshot(patient, PATIENT_FIELDS + STATE_FIELDS))
+    record(session, actor, "create", "stage_event", event.id, patient.id,
+           after=snapshot(event, ["to_stage", "effective_date", "reason"]))
+    _commit_unique_mrn(session)
+    return patient
+
+
+def _load_for_change(session: Session, patient_id: int, expected_version: int) -> Patient:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise ServiceError("No such patient.")
+    if patient.version != expected_version:
+        raise StaleEdit(
+            "Someone else changed this patient after you opened the form. "
+            "Their changes are shown below; nothing of yours was saved."
+        )
+    return patient
+
+
+def update_patient(session: Session, actor: Actor, patient_id: int, expected_version: int, data: dict,
+                   today: date) -> Patient:
+    _require(actor, "patient.edit")
+    patient = _load_for_change(session, patient_id, expected_version)
+    _check_details(session, data, today, patient_id)
+    if data["date_of_birth"] > patient.journey_started:
+        raise ServiceError("The date of birth cannot be after the referral.", "date_of_birth")
+    before = snapshot(patient, PATIENT_FIELDS)
+    for name in PATIENT_FIELDS:
+        setattr(patient, name, data.get(name))
+    patient.mrn = patient.mrn.strip()
+    patient.mrn_key = mrn_key(patient.mrn)
+    after = snapshot(patient, PATIENT_FIELDS)
+    changed = {k for k in after if after[k] != before[k]}
+    if changed:
+        record(session, actor, "update", "patient", patient.id, patient.id,
+               {k: before[k] for k in changed}, {k: after[k] for k in changed})
+    _commit_unique_mrn(session)
+    return patient
+
+
+def active_events(session: Session, patient_id: int) -> list[StageEvent]:
+    return list(session.scalars(
+        select(StageEvent).where(StageEvent.patient_id == patient_id, StageEvent.voided_at.is_(None))
+        .order_by(StageEvent.id)
+    ))
+
+
+def has_positive_trial(session: Session, patient: Patient) -> bool:
+    """A positive bolus given in the current journey."""
+    return session.scalar(select(exists().where(
+        TrialBolus.patient_id == patient.id, TrialBolus.outcome == "positive",
+        TrialBolus.given_on >= patient.journey_started,
+    )))
+
+
+def move_stage(
+    session: Session, actor: Actor, patient_id: int, expected_version: int, move_key: str,
+    effective_date: date, reason: str, today: date, override_reason: str = "",
+    surgery_centre_id: int | None = None, surgeon: str = "",
+) -> StageEvent:
+    """Move the patient along the journey, or out of it, after the rules agree."""
+    _require(actor, "stage.move")
+    patient = _load_for_change(session, patient_id, expected_version)
+    move = Move.from_key(move_key)
+    journey.check_move(patient.stage if patient.status == "active" else EXITED, move)
+    events = active_events(session, patient.id)
+    journey.check_effective_date(
+        effective_date, today, events[-1].effective_date if events else None, patient.date_of_birth, reason,
+        get_setting(session, "backdate_days_without_reason"),
+    )
+    override = False
+    if patient.stage == TRIAL and move.to_stage == IMPLANTATION:
+        positive = has_positive_trial(session, patient)
+        if not positive and override_reason.strip() and not allowed(actor.role, "stage.override"):
+            raise JourneyError("Only a physician may implant without a positive trial.", "override_reason")
+        journey.check_implant_readiness(positive, override_reason.strip())
+        override = not positive
+    if move.to_stage == IMPLANTATION:
+        centre = session.get(Location, surgery_centre_id) if surgery_centre_id else None
+        if centre is None or centre.kind != "surgery_centre":
+            raise ServiceError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
+        if not surgeon.strip():
+            raise ServiceError("Name the surgeon.", "surgeon")
+
+    before = snapshot(patient, STATE_FIELDS)
+    from_stage = patient.stage if patient.status == "active" else EXITED
+    full_reason = reason.strip()
+    if override:
+        full_reason = f"{full_reason}\nPhysician override: {override_reason.strip()}".strip()
+    event = StageEvent(patient_id=patient.id, from_stage=from_stage, to_stage=move.to_stage,
+                       exit_reason=move.exit_reason, effective_date=effective_date, reason=full_reason,
+                       override=override, recorded_by_id=actor.user_id)
+    session.add(event)
+    _apply(patient, event)
+    session.flush()
+    if move.to_stage == IMPLANTATION:
+        session.add(Implantation(stage_event_id=event.id, patient_id=patient.id,
+                                 surgery_centre_id=surgery_centre_id, surgeon=surgeon.strip()))
+    record(session, actor, "create", "stage_event", event.id, patient.id, None,
+           snapshot(event, ["from_stage", "to_stage", "exit_reason", "effective_date", "reason", "override"]))
+    record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
+    session.commit()
+    return event
+
+
+def _apply(patient: Patient, event: StageEvent) -> None:
+    """Set the patient's current state from the event that now stands last."""
+    if event.to_stage == EXITED:
+        patient.status, patient.exit_reason = "exited", event.exit_reason
+        patient.stage = event.from_stage or EVALUATION  # the stage they left, for the record
+    else:
+        if event.from_stage in (EXITED, None):
+            patient.journey_started = event.effective_date
+        patient.status, patient.exit_reason, patient.stage = "active", None, event.to_stage
+    patient.stage_since = event.effective_date
+
+
+def void_last_event(session: Session, actor: Actor, patient_id: int, expected_version: int, event_id: int,
+                    why: str, now) -> None:
+    """Void the latest stage change (a mistake); the patient returns to the state before it."""
+    _require(actor, "stage.void")
+    patient = _load_for_change(session, patient_id, expected_version)
+    if not why.strip():
+        raise ServiceError("Say why this entry is being voided.", "why")
+    events = active_events(session, patient.id)
+    if len(events) < 2 or events[-1].id != event_id:
+        raise ServiceError("Only the latest stage change can be voided, and never the referral.")
+    event, previous = events[-1], events[-2]
+    before = snapshot(patient, STATE_FIELDS)
+    event.voided_at, event.voided_by_id, event.void_reason = now, actor.user_id, why.strip()
+    _apply(patient, previous)
+    if previous.from_stage not in (EXITED, None):
+        # Still inside the journey that `previous` belongs to: find where it began.
+        starts = [e for e in events[:-1] if e.from_stage in (EXITED, None)]
+        patient.journey_started = starts[-1].effective_date
+    record(session, actor, "void", "stage_event", event.id, patient.id, None,
+           {"void_reason": why.strip()})
+    record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
+    session.commit()
+
+
+def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, today: date) -> TrialBolus:
+    _require(actor, "bolus.record")
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise ServiceError("No such patient.")
+    if patient.status != "active" or patient.stage != TRIAL:
+        raise ServiceError("Trial boluses are recorded while the patient is in the trial stage.")
+    if data["given_on"] > today:
+        raise ServiceError("The bolus date cannot be in the future.", "given_on")
+    if data["given_on"] < patient.stage_since:
+        raise ServiceError(f"The bolus cannot be before the trial began ({patient.stage_since:%d %b %Y}).",
+                           "given_on")
+    for when in ("before", "after"):
+        if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
+            raise ServiceError("Penn severity is recorded only when spasm frequency is above 0, and then it is "
+                               "required.", f"penn_severity_{when}")
+    bolus = TrialBolus(patient_id=patient.id, recorded_by_id=actor.user_id, **data)
+    session.add(bolus)
+    session.flush()
+    record(session, actor, "create", "trial_bolus", bolus.id, patient.id, None,
+           snapshot(bolus, list(data)))
+    session.commit()
+    return bolus
