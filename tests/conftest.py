@@ -61,14 +61,16 @@ class Client:
     """A test client that signs in and adds the CSRF token to every form post, like a browser."""
 
     def __init__(self, app):
+        self.app = app
         self.http = app.test_client()
         self.token = None
 
     def get(self, url, **kwargs):
-        return self.http.get(url, **kwargs)
+        with self.app.app_context():  # a fresh context (g, db session) per request, as in production
+            return self.http.get(url, **kwargs)
 
     def refresh_token(self, url="/login"):
-        page = self.http.get(url).get_data(as_text=True)
+        page = self.get(url).get_data(as_text=True)
         match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
             r'name="csrf_token" value="([^"]+)"', page)
         self.token = match.group(1) if match else None
@@ -78,7 +80,8 @@ class Client:
         data = dict(data or {})
         if csrf and "csrf_token" not in data:
             data["csrf_token"] = self.token or self.refresh_token()
-        return self.http.post(url, data=data, **kwargs)
+        with self.app.app_context():
+            return self.http.post(url, data=data, **kwargs)
 
     def login(self, email, password=PASSWORD):
         self.refresh_token("/login")

@@ -58,32 +58,25 @@ class RefillInputError(ValueError):
         self.field = field
 
 
-class OverfillRefused(RefillInputError):
-    """A fill above reservoir capacity (an over-infusion risk factor)."""
+class OverfillRefused(RefillInputError): ...  # overfilling is an over-infusion risk factor
 
 
-class InvalidConcentration(RefillInputError):
-    pass
+class InvalidConcentration(RefillInputError): ...
 
 
-class InvalidDose(RefillInputError):
-    pass
+class InvalidDose(RefillInputError): ...
 
 
-class InvalidVolume(RefillInputError):
-    pass
+class InvalidVolume(RefillInputError): ...
 
 
-class InvalidFlexSchedule(RefillInputError):
-    pass
+class InvalidFlexSchedule(RefillInputError): ...
 
 
-class InvalidDays(RefillInputError):
-    pass
+class InvalidDays(RefillInputError): ...
 
 
-class InvalidTime(RefillInputError):
-    pass
+class InvalidTime(RefillInputError): ...
 
 
 def _exact(value: Number, name: str) -> Fraction:
@@ -147,10 +140,9 @@ class DoseProgramme:
                 raise InvalidFlexSchedule(f"No flex steps for {_WEEKDAYS[day]}: add a default schedule.", "flex_steps")
             self._check_steps(self.steps_for(day), "flex_by_weekday" if day in self.flex_by_weekday else "flex_steps")
         _at_least_zero(self.bolus_dose_mcg, "bolus_dose_mcg", InvalidDose)
-        if isinstance(self.max_boluses_per_day, bool) or not isinstance(self.max_boluses_per_day, int):
-            raise InvalidDose("max_boluses_per_day must be a whole number.", "max_boluses_per_day")
-        if self.max_boluses_per_day < 0:
-            raise InvalidDose("max_boluses_per_day cannot be negative.", "max_boluses_per_day")
+        count = self.max_boluses_per_day
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidDose("max_boluses_per_day must be a whole number, 0 or more.", "max_boluses_per_day")
 
     def _check_steps(self, steps: Sequence[FlexStep], name: str) -> None:
         if len(steps) > DEFAULTS.max_flex_steps:
@@ -171,14 +163,9 @@ class DoseProgramme:
 
     @staticmethod
     def _steps_dose(steps: Sequence[FlexStep]) -> Fraction:
-        ends = [_seconds_of_day(s.start) for s in steps[1:]] + [Fraction(DAY_S)]
-        return sum(
-            (
-                _exact(s.rate_mcg_per_hour, "rate_mcg_per_hour") * (end - _seconds_of_day(s.start)) / 3600
-                for s, end in zip(steps, ends, strict=True)
-            ),
-            Fraction(0),
-        )
+        starts = [_seconds_of_day(s.start) for s in steps] + [Fraction(DAY_S)]
+        rates = [_exact(s.rate_mcg_per_hour, "rate_mcg_per_hour") for s in steps]
+        return sum(rate * (b - a) for rate, (a, b) in zip(rates, pairwise(starts), strict=True)) / 3600
 
     def bolus_mcg_per_day(self) -> Fraction:
         """Worst case: every permitted bolus, every day."""
@@ -189,7 +176,7 @@ class DoseProgramme:
         if self.daily_dose_mcg is not None:
             base = _exact(self.daily_dose_mcg, "daily_dose_mcg")
         else:
-            base = sum((self._steps_dose(self.steps_for(day)) for day in range(7)), Fraction(0)) / 7
+            base = sum(self._steps_dose(self.steps_for(day)) for day in range(7)) / 7
         return base + self.bolus_mcg_per_day()
 
 
@@ -201,7 +188,7 @@ class DosePeriod:
     programme: DoseProgramme
 
     def __post_init__(self) -> None:
-        if self.effective.tzinfo is None or self.effective.utcoffset() is None:
+        if self.effective.utcoffset() is None:
             raise InvalidTime("A dose change needs a time zone (aware datetime).", "effective")
 
 
