@@ -105,14 +105,17 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
                       withdrawal_risk_reason="Cervical SCI above T6" if risk else "", phone=fake.numerify("(###) ###-####"),
                       stage=EVALUATION, stage_since=start, journey_started=start, status="active")
     session.add(patient)
+    # Each event is added as it is made so ids follow the order of the journey, as in real use.
     events = [StageEvent(patient=patient, from_stage=None, to_stage=EVALUATION, effective_date=start,
                          reason="Referral", recorded_by=nurse)]
+    session.add(events[0])
     when = start
     for previous, stage in zip(path, path[1:]):
         when += timedelta(days=spans[previous])
         event = StageEvent(patient=patient, from_stage=previous, to_stage=stage, effective_date=when,
                            reason="", recorded_by=nurse)
         events.append(event)
+        session.add(event)
         if stage == IMPLANTATION:
             session.add(Implantation(event=event, patient=patient, surgery_centre=rng.choice(centres),
                                      surgeon=f"Dr {rng.choice(physicians).full_name.split()[-1]}"))
@@ -127,13 +130,12 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
         reasons = {EVALUATION: "not_candidate", TRIAL: "trial_failed", ADJUSTMENT: "explanted"}
         leave = min(today, events[-1].effective_date + timedelta(days=rng.randint(1, 200)))
         reason = reasons[path[-1]]
-        events.append(StageEvent(patient=patient, from_stage=path[-1], to_stage=EXITED, exit_reason=reason,
-                                 effective_date=leave, reason="", recorded_by=nurse))
+        session.add(StageEvent(patient=patient, from_stage=path[-1], to_stage=EXITED, exit_reason=reason,
+                               effective_date=leave, reason="", recorded_by=nurse))
         if path[-1] == TRIAL:
             _boluses(session, rng, patient, patient.stage_since, nurse, positive=False,
                      limit=(leave - patient.stage_since).days)
         patient.status, patient.exit_reason, patient.stage_since = "exited", reason, leave
-    session.add_all(events)
 
 
 def _boluses(session, rng, patient, trial_start: date, nurse, positive: bool, limit: int = 3) -> None:

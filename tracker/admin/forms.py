@@ -15,4 +15,5 @@ class UserForm(FlaskForm):
     role = SelectField("Role", choices=list(ROLES.items()))
     location_id = SelectField("Home location", coerce=_optional_int)
     password = PasswordField("Initial password (at least 12 characters)",
-                             validators=[DataRequired(), Length(min=12, max=200)])
+                             validators=[DataRequired(), Length(min=12, message="Use at least 12 characters."),
+                                         Length(max=200)])

@@ -58,12 +58,15 @@ def logout():
 def password():
     form = PasswordForm()
     if form.validate_on_submit():
+        # The real User, not the current_user proxy: login_user() stores what it is given as the
+        # request's user, and a proxy that points at itself recurses on the next access.
+        user = current_user._get_current_object()
         try:
-            change_password(db.session, actor(), current_user, form.current_password.data, form.password.data)
+            change_password(db.session, actor(), user, form.current_password.data, form.password.data)
         except ServiceError as error:
             getattr(form, error.field or "password").errors.append(error.message)
         else:
-            login_user(current_user)  # re-issue this session with the new epoch
+            login_user(user)  # re-issue this session with the new epoch
             flash("Password changed. Your other sessions are signed out.", "success")
             return redirect(url_for("patients.index"))
     return render_template("auth/password.html", form=form)

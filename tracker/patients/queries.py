@@ -82,7 +82,8 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     if patient is None:
         return None
     events = session.scalars(
-        select(StageEvent).where(StageEvent.patient_id == patient_id).order_by(StageEvent.id)
+        select(StageEvent).where(StageEvent.patient_id == patient_id)
+        .order_by(StageEvent.effective_date, StageEvent.id)
         .options(joinedload(StageEvent.recorded_by), joinedload(StageEvent.voided_by),
                  selectinload(StageEvent.implantation).joinedload(Implantation.surgery_centre))
     ).all()
