@@ -29,6 +29,7 @@ class Config:
     SCHEDULER = env_bool("SCHEDULER", False)
     CLINIC_TIMEZONE = env("CLINIC_TIMEZONE", "America/New_York")
     PAGE_SIZE = int(env("PAGE_SIZE", "50"))
+    DEMO_DATA_ALLOWED = True  # demo staff have a published password
     TESTING = False
 
 
@@ -49,6 +50,7 @@ class TestConfig(Config):
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-session"
+    DEMO_DATA_ALLOWED = False
 
     @classmethod
     def check(cls) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from tracker.demo import ensure_sites
@@ -12,6 +13,7 @@ from tracker.models import Location, Patient, User
 from tracker.services import Actor
 from tracker.services import patients as service
 from tracker.services.accounts import hash_password
+from tracker.services.refills import ImplantDetails, Programme, ensure_catalogues
 
 PASSWORD = "correct horse battery staple"
 TODAY = datetime.now(ZoneInfo("America/New_York")).date()  # the clinic's today, as the app sees it
@@ -53,6 +55,7 @@ def make_user(session, role: str, email: str | None = None, location: Location |
 
 def world(session) -> World:
     sites = {s.name: s for s in ensure_sites(session)}
+    ensure_catalogues(session)
     session.commit()
     w = World(sites)
     for role in ("nurse", "coordinator", "physician", "admin"):
@@ -98,7 +101,22 @@ def to_adjustment(session, w: World, patient: Patient) -> Patient:
     """Walk a patient through trial (positive bolus) and implantation into adjustment."""
     move(session, w, patient, "trial", days_ago=20)
     service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
-    move(session, w, patient, "implantation", days_ago=10, surgery_centre_id=w.centre.id, surgeon="Dr Shaw")
+    move(session, w, patient, "implantation", days_ago=10, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
+         implant=implant_details(session))
     move(session, w, patient, "adjustment", days_ago=5)
     session.refresh(patient)
     return patient
+
+
+def implant_details(session, model: str = "SynchroMed II 20 mL", fill_ml: str = "20", concentration: int = 500,
+                    dose_mcg: str = "300", **overrides) -> ImplantDetails:
+    from sqlalchemy import select
+
+    from tracker.models import PumpModel
+
+    model_id = session.scalar(select(PumpModel.id).where(PumpModel.name == model))
+    data = {"model_id": model_id, "serial": f"NGP{next(_numbers)}", "catheter_tip_level": "T10",
+            "alarm_volume_ml": None, "fill_volume_ml": Decimal(fill_ml), "concentration_mcg_per_ml": concentration,
+            "programme": Programme(Decimal(dose_mcg))}
+    data.update(overrides)
+    return ImplantDetails(**data)

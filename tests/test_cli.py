@@ -116,19 +116,31 @@ def test_seed_demo_gives_the_same_patients_for_the_same_seed(runner, session):
     assert fingerprint(session) == first
 
 
-def test_seed_demo_covers_every_stage_and_all_five_sites(runner, session):
+def test_seed_demo_creates_the_five_sites(runner, session):
     seed(runner)
-    states = Counter(p.stage if p.status == "active" else p.status for p in session.scalars(select(Patient)))
-    assert set(states) == {"evaluation", "trial", "implantation", "adjustment", "exited"}, states
     names = set(session.scalars(select(Location.name)))
     assert names == {"Snellville Surgery Center", "Marietta Surgery Center", "Kennesaw Clinic", "Snellville Clinic",
                      "Buckhead Clinic"} == {site[0] for site in SITES}
 
 
+# tracker/demo.py draws each patient's state at random (implantation weighs 7%), so a small demo
+# can miss a stage; seed 7 with 30 patients has no one in implantation. Remove the mark once the
+# demo places at least one patient in every state.
+@pytest.mark.parametrize("patients, seed_number", [
+    (30, 7),
+    (120, 1),  # what first-run seeds
+])
+def test_seed_demo_shows_patients_in_every_stage_and_some_who_exited(runner, session, patients, seed_number):
+    result = runner.invoke(args=["seed-demo", "--patients", str(patients), "--seed", str(seed_number)])
+    assert result.exit_code == 0, result.output
+    states = Counter(p.stage if p.status == "active" else p.status for p in session.scalars(select(Patient)))
+    assert set(states) == {"evaluation", "trial", "implantation", "adjustment", "exited"}, states
+
+
 def test_seeded_patients_agree_with_their_own_history(app, runner, session):
     seed(runner)
     today = clinic_today(app)
-    events = session.scalars(select(StageEvent).where(StageEvent.voided.is_(False))
+    events = session.scalars(select(StageEvent).where(StageEvent.voided_at.is_(None))
                              .order_by(StageEvent.effective_date, StageEvent.id)).all()
     history: dict[int, list[StageEvent]] = {}
     for event in events:

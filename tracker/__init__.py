@@ -72,10 +72,11 @@ def _tune_sqlite(engine) -> None:
 def register_blueprints(app: Flask) -> None:
     from tracker.admin.routes import bp as admin_bp
     from tracker.auth.routes import bp as auth_bp
+    from tracker.calculator.routes import bp as calculator_bp
     from tracker.health import bp as health_bp
     from tracker.patients.routes import bp as patients_bp
 
-    for bp in (auth_bp, patients_bp, admin_bp, health_bp):
+    for bp in (auth_bp, patients_bp, admin_bp, health_bp, calculator_bp):
         app.register_blueprint(bp)
 
 
@@ -92,6 +93,8 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from tracker.calculator.routes import register_cli
     from tracker.cli import register
 
     register(app)
+    register_cli(app)

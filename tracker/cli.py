@@ -56,6 +56,8 @@ def register(app: Flask) -> None:
         """Add deterministic demo data: the five sites, demo staff and PATIENTS patients."""
         from tracker.demo import seed_demo
 
+        if not current_app.config["DEMO_DATA_ALLOWED"]:
+            raise click.ClickException("Demo data has known passwords; it is refused in production.")
         count = seed_demo(db.session, patients, seed, _today(), staff_password)
         click.echo(f"Added {count} demo patients (seed {seed}).")
 
@@ -66,6 +68,8 @@ def register(app: Flask) -> None:
         if db.session.scalar(select(func.count(User.id))):
             click.echo("Accounts exist already; nothing to do.")
             return
+        if demo and not current_app.config["DEMO_DATA_ALLOWED"]:
+            raise click.ClickException("Demo data has known passwords; it is refused in production (use --no-demo).")
         if demo:
             from tracker.demo import seed_demo
 

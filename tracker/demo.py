@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from faker import Faker
 from sqlalchemy import select
@@ -11,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
-from tracker.models import Implantation, Location, Patient, StageEvent, TrialBolus, User
+from tracker.models import (DoseChange, Implantation, Location, Patient, Pump, PumpModel, RefillVisit, StageEvent,
+                            TrialBolus, User)
 from tracker.services.accounts import hash_password
 from tracker.services.patients import mrn_key
+from tracker.services.refills import CLINIC_TZ, ensure_catalogues, recompute_schedule
 
 SITES = [
     ("Snellville Surgery Center", "surgery_centre", "2160 Fountain Dr, Snellville, GA 30078", "(770) 555-0110"),
@@ -64,6 +68,8 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
     clinics = [s for s in sites if s.kind == "clinic"]
     centres = [s for s in sites if s.kind == "surgery_centre"]
     staff = ensure_staff(session, staff_password, clinics, fake)
+    ensure_catalogues(session)
+    models = list(session.scalars(select(PumpModel).order_by(PumpModel.id)))
     nurses, physicians = staff["nurse"], staff["physician"]
     taken = set(session.scalars(select(Patient.mrn_key)))
     created = 0
@@ -72,7 +78,9 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
         if mrn_key(mrn) in taken:
             continue
         taken.add(mrn_key(mrn))
-        _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians)
+        # The first few cover every state, so even a small demo shows the whole journey.
+        first = list(STATE_WEIGHTS)[created] if created < len(STATE_WEIGHTS) else None
+        _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models, first)
         created += 1
         if created % 500 == 0:
             session.flush()
@@ -80,8 +88,9 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
     return created
 
 
-def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians) -> None:
-    state = rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
+def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models,
+                 state: str | None = None) -> None:
+    state = state or rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
     diagnosis = rng.choice(list(DIAGNOSES))
     origin = ORIGIN_OF.get(diagnosis, rng.choice(["spinal", "cerebral"]))
     sex = rng.choice(["female", "male"])
@@ -117,12 +126,15 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
         events.append(event)
         session.add(event)
         if stage == IMPLANTATION:
-            session.add(Implantation(event=event, patient=patient, surgery_centre=rng.choice(centres),
+            centre = rng.choice(centres)
+            session.add(Implantation(event=event, patient=patient, surgery_centre=centre,
                                      surgeon=f"Dr {rng.choice(physicians).full_name.split()[-1]}"))
+            pump, dose = _pump(session, rng, patient, when, centre, rng.choice(models), nurse)
         if previous == TRIAL:
             _boluses(session, rng, patient, when - timedelta(days=spans[TRIAL]), nurse,
                      positive=stage == IMPLANTATION)
     patient.stage, patient.stage_since = path[-1], events[-1].effective_date
+    leave = None
     if state == TRIAL:
         _boluses(session, rng, patient, patient.stage_since, nurse, positive=rng.random() < 0.5,
                  limit=(today - patient.stage_since).days)
@@ -136,6 +148,65 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
             _boluses(session, rng, patient, patient.stage_since, nurse, positive=False,
                      limit=(leave - patient.stage_since).days)
         patient.status, patient.exit_reason, patient.stage_since = "exited", reason, leave
+    if IMPLANTATION in path:
+        _refills(session, rng, pump, dose, leave or today, nurse)
+        if leave and path[-1] == ADJUSTMENT:
+            pump.explanted_on = leave
+        session.flush()
+        recompute_schedule(session, pump, SEED_SETTINGS)
+
+
+SEED_SETTINGS = {"safety_buffer_days": 7, "high_risk_buffer_days": 14}
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(CLINIC_TZ))
+
+
+def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tuple[Pump, Decimal]:
+    pump = Pump(patient=patient, model=model, serial=f"NGP{rng.randrange(10**5, 10**6)}", reservoir_ml=model.reservoir_ml,
+                implanted_on=implanted_on, surgery_centre=centre, catheter_tip_level=rng.choice(["T6", "T8", "T10", "T11"]),
+                alarm_volume_ml=model.default_alarm_ml,
+                battery_replacement_due=(implanted_on + timedelta(days=model.battery_life_months * 30)
+                                         if model.battery_life_months else None))
+    session.add(pump)
+    start = _local_midnight(implanted_on)
+    dose = Decimal(rng.choice([100, 150, 200, 250]))
+    session.add(RefillVisit(pump=pump, visit_at=start, clinician=nurse, at_implant=True, concentration_mcg_per_ml=500,
+                            volume_added_ml=model.reservoir_ml, resulting_volume_ml=model.reservoir_ml))
+    session.add(DoseChange(pump=pump, effective_at=start, mode="simple", daily_dose_mcg=dose,
+                           reason="Starting dose at implantation", recorded_by=nurse))
+    return pump, dose
+
+
+def _refills(session, rng, pump, dose: Decimal, until: date, nurse) -> None:
+    """Titration for the first weeks, then refills a few days before each due date; a few fall behind."""
+    when, volume, concentration = pump.implanted_on, pump.reservoir_ml, 500
+    for week in range(2, 9, 2):
+        step_day = pump.implanted_on + timedelta(days=7 * week)
+        if step_day >= until:
+            return
+        dose = (dose * Decimal("1.12")).quantize(Decimal(1))
+        session.add(DoseChange(pump=pump, effective_at=_local_midnight(step_day) + timedelta(hours=10), mode="simple",
+                               daily_dose_mcg=dose, reason="Titration: tone still high", recorded_by=nurse))
+    while True:
+        # Clinics move to a stronger concentration rather than refill more often than every ~2 months.
+        while (pump.reservoir_ml - pump.alarm_volume_ml) * concentration / dose < 60 and concentration < 2000:
+            concentration *= 2
+        daily_ml = dose / concentration
+        usable = (volume - pump.alarm_volume_ml) / daily_ml
+        gap = max(14, min(int(usable) - 7, 180) - rng.randint(0, 6))
+        next_fill = when + timedelta(days=gap)
+        # About one in twelve patients is behind on the last refill, so the worklist has work in it.
+        if next_fill > until or (until - next_fill).days < gap and rng.random() < 0.08:
+            return
+        residual = max(Decimal(0), volume - daily_ml * gap).quantize(Decimal("0.1"))
+        session.add(RefillVisit(pump=pump, visit_at=_local_midnight(next_fill) + timedelta(hours=rng.randint(8, 16)),
+                                clinician=nurse, expected_residual_ml=residual,
+                                actual_residual_ml=residual + Decimal(rng.randint(-5, 5)) / 10,
+                                concentration_mcg_per_ml=concentration, lot=f"L{rng.randrange(10**4, 10**5)}",
+                                volume_added_ml=pump.reservoir_ml, resulting_volume_ml=pump.reservoir_ml))
+        when, volume = next_fill, pump.reservoir_ml
 
 
 def _boluses(session, rng, patient, trial_start: date, nurse, positive: bool, limit: int = 3) -> None:

@@ -1,7 +1,5 @@
 """/healthz: is the app up and the database reachable. No login, no patient data."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from flask import Blueprint
 from sqlalchemy import text
 
@@ -18,10 +16,5 @@ def healthz():
         database = "ok"
     except Exception as error:  # any failure here means "not healthy", reported, not raised
         database = f"error: {type(error).__name__}"
-    try:
-        flask_version = version("flask")
-    except PackageNotFoundError:
-        flask_version = "unknown"
     status = 200 if database == "ok" else 503
-    return {"status": "ok" if status == 200 else "degraded", "database": database,
-            "version": APP_VERSION, "flask": flask_version}, status
+    return {"status": "ok" if status == 200 else "degraded", "database": database, "version": APP_VERSION}, status

@@ -10,6 +10,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stage.void": CLINICAL,
     "stage.override": frozenset({"physician"}),  # implant without a positive trial
     "bolus.record": CLINICAL,
+    "dose.change": CLINICAL,
+    "dose.sign_off": frozenset({"physician"}),  # increases beyond the titration limit
+    "refill.record": CLINICAL,
+    "settings.manage": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
 }
 

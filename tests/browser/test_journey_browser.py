@@ -61,7 +61,10 @@ def test_nurse_takes_a_patient_from_referral_to_adjustment(page, world, shot):
     expect(page.get_by_label("Surgeon (implantation)")).to_be_visible()
     page.go_back()
     move_to(page, "Implantation", **{"Surgery centre (implantation)": "Marietta Surgery Center",
-                                     "Surgeon (implantation)": "Dr Okafor"})
+                                     "Surgeon (implantation)": "Dr Okafor", "Pump model": "SynchroMed II 20 mL",
+                                     "Serial number": "NGP778812", "Catheter tip level": "T10",
+                                     "Fill volume (mL)": "20", "Concentration": "500 mcg/mL",
+                                     "Starting dose (mcg/day)": "300"})
     move_to(page, "Adjustment")
 
     timeline = page.locator("ol.timeline")

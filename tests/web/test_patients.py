@@ -4,9 +4,17 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, bolus_data, make_patient, move, patient_data, to_adjustment
+from tests.factories import TODAY, bolus_data, implant_details, make_patient, move, patient_data, to_adjustment
 from tracker.models import AuditEvent, Implantation, Patient, StageEvent, TrialBolus
 from tracker.services import patients as service
+
+
+def IMPLANT_FORM(session) -> dict:  # noqa: N802  (a constant-like helper)
+    from tracker.models import PumpModel
+
+    model_id = session.scalar(select(PumpModel.id).where(PumpModel.name == "SynchroMed II 20 mL"))
+    return {"model_id": model_id, "serial": "NGP123456", "catheter_tip_level": "T10", "fill_volume_ml": "20",
+            "concentration_mcg_per_ml": "500", "daily_dose_mcg": "300"}
 
 
 def form_of(data: dict, **extra) -> dict:
@@ -51,7 +59,8 @@ def test_full_journey_through_the_pages(as_role, world, session):
     assert go("trial").status_code == 302
     response = nurse.post(f"/patients/{pid}/bolus", form_of(bolus_data(TODAY)))
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert go("implantation", surgery_centre_id=world.centre.id, surgeon="Dr Shaw").status_code == 302
+    response = go("implantation", surgery_centre_id=world.centre.id, surgeon="Dr Shaw", **IMPLANT_FORM(session))
+    assert response.status_code == 302, response.get_data(as_text=True)
     assert go("adjustment").status_code == 302
     session.expire_all()
     patient = session.get(Patient, pid)
@@ -84,7 +93,7 @@ def test_implant_without_positive_trial_needs_a_physician_override(as_role, worl
     service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=3), "negative"),
                          TODAY)
     data = {"move": "implantation", "effective_date": TODAY.isoformat(), "surgery_centre_id": world.centre.id,
-            "surgeon": "Dr Shaw", "version": session.get(Patient, patient.id).version}
+            "surgeon": "Dr Shaw", "version": session.get(Patient, patient.id).version, **IMPLANT_FORM(session)}
     nurse = as_role("nurse")
     response = nurse.post(f"/patients/{patient.id}/move", data)
     assert response.status_code == 422 and "No positive trial bolus" in response.get_data(as_text=True)
@@ -149,7 +158,7 @@ def test_exit_and_re_referral_start_a_new_journey_and_keep_the_old_history(world
 def test_pump_replacement_goes_back_to_implantation(world, session):
     patient = to_adjustment(session, world, __import__("tests.factories").factories.make_patient(session, world))
     move(session, world, patient, "implantation", surgery_centre_id=world.sites["Marietta Surgery Center"].id,
-         surgeon="Dr Lee")
+         surgeon="Dr Lee", implant=implant_details(session, model="Prometra II 40 mL", fill_ml="40"))
     session.refresh(patient)
     assert patient.stage == "implantation"
 

@@ -51,7 +51,30 @@ class MoveForm(FlaskForm):
                                     validators=[Length(max=2000)])
     surgery_centre_id = SelectField("Surgery centre (implantation)", coerce=_optional_int, validate_choice=True)
     surgeon = StringField("Surgeon (implantation)", validators=[Length(max=120)])
+    # The pump placed at implantation, its first fill and the starting dose.
+    model_id = SelectField("Pump model", coerce=_optional_int, validate_choice=True)
+    serial = StringField("Serial number", validators=[Length(max=40)])
+    catheter_tip_level = StringField("Catheter tip level", validators=[Length(max=10)])
+    alarm_volume_ml = DecimalField("Low-reservoir alarm (mL)", places=1,
+                                   validators=[Optional(), NumberRange(min=0.5, max=10)])
+    fill_volume_ml = DecimalField("Fill volume (mL)", places=1, validators=[Optional(), NumberRange(min=0.5, max=40)])
+    concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True)
+    daily_dose_mcg = DecimalField("Starting dose (mcg/day)", places=1,
+                                  validators=[Optional(), NumberRange(min=1, max=3000)])
     version = HiddenField(validators=[DataRequired()])
+
+    IMPLANT_REQUIRED = ("model_id", "serial", "catheter_tip_level", "fill_volume_ml", "concentration_mcg_per_ml",
+                        "daily_dose_mcg")
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if self.move.data == "implantation":
+            for name in self.IMPLANT_REQUIRED:
+                field = getattr(self, name)
+                if field.data in (None, "") and not field.errors:
+                    field.errors = list(field.errors) + ["Required for an implantation."]
+                    ok = False
+        return ok
 
 
 class VoidForm(FlaskForm):

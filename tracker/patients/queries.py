@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
-from tracker.models import Implantation, Location, Patient, StageEvent, TrialBolus, User
+from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
 
 SORTS = {
     "name": (Patient.last_name, Patient.first_name, Patient.id),
@@ -104,3 +104,15 @@ def location_choices(session: Session, kind: str | None = None) -> list[tuple[in
 def nurse_choices(session: Session) -> list[tuple[int, str]]:
     query = select(User.id, User.full_name).where(User.role == "nurse", User.active.is_(True))
     return [(i, n) for i, n in session.execute(query.order_by(User.full_name)).all()]
+
+
+def pump_model_choices(session: Session) -> list[tuple[int, str]]:
+    query = select(PumpModel.id, PumpModel.name).where(PumpModel.active.is_(True)).order_by(PumpModel.name)
+    return [(i, n) for i, n in session.execute(query).all()]
+
+
+def concentration_choices(session: Session, include_trial: bool = False) -> list[tuple[int, str]]:
+    query = select(DrugConcentration.concentration_mcg_per_ml).where(DrugConcentration.active.is_(True))
+    if not include_trial:
+        query = query.where(DrugConcentration.trial_only.is_(False))
+    return [(c, f"{c} mcg/mL") for c in session.scalars(query.order_by(DrugConcentration.concentration_mcg_per_ml))]

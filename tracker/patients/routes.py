@@ -13,6 +13,7 @@ from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.services import ServiceError, StaleEdit, patients as service
 from tracker.services.audit import record
+from tracker.services.refills import ImplantDetails, Programme
 from tracker.web import actor, clinic_today, requires
 
 bp = Blueprint("patients", __name__)
@@ -158,6 +159,8 @@ def move(patient_id: int):
     form = MoveForm()
     form.move.choices = [(m.key, m.label) for m in moves]
     form.surgery_centre_id.choices = [(None, "—")] + queries.location_choices(db.session, "surgery_centre")
+    form.model_id.choices = [(None, "—")] + queries.pump_model_choices(db.session)
+    form.concentration_mcg_per_ml.choices = [(None, "—")] + queries.concentration_choices(db.session)
     if request.method == "GET":
         form.effective_date.data = clinic_today()
         form.version.data = patient.version
@@ -169,7 +172,7 @@ def move(patient_id: int):
                 db.session, actor(), patient.id, int(form.version.data), form.move.data,
                 form.effective_date.data, form.reason.data or "", clinic_today(),
                 override_reason=form.override_reason.data or "", surgery_centre_id=form.surgery_centre_id.data,
-                surgeon=form.surgeon.data or "",
+                surgeon=form.surgeon.data or "", implant=_implant_details(form),
             )
         except (JourneyError, ServiceError) as error:
             db.session.rollback()
@@ -182,6 +185,17 @@ def move(patient_id: int):
             return redirect(url_for("patients.show", patient_id=patient.id))
     status = 200 if request.method == "GET" else 422
     return render_template("patients/move.html", form=form, patient=patient, moves=moves), status
+
+
+def _implant_details(form: MoveForm) -> ImplantDetails | None:
+    if form.move.data != "implantation":
+        return None
+    return ImplantDetails(
+        model_id=form.model_id.data, serial=form.serial.data or "", catheter_tip_level=form.catheter_tip_level.data or "",
+        alarm_volume_ml=form.alarm_volume_ml.data, fill_volume_ml=form.fill_volume_ml.data,
+        concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
+        programme=Programme(daily_dose_mcg=form.daily_dose_mcg.data),
+    )
 
 
 @bp.post("/patients/<int:patient_id>/events/<int:event_id>/void")

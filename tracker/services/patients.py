@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from tracker.clinical import journey
 from tracker.clinical.journey import EVALUATION, EXITED, IMPLANTATION, TRIAL, JourneyError, Move
 from tracker.clinical.scales import penn_is_consistent
-from tracker.models import Implantation, Location, Patient, StageEvent, TrialBolus, User
+from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
+from tracker.services.refills import ImplantDetails, current_pump, implant_pump, recompute_schedule
 from tracker.services.settings import get_setting
 
 PATIENT_FIELDS = [
@@ -118,6 +119,8 @@ def update_patient(session: Session, actor: Actor, patient_id: int, expected_ver
     if changed:
         record(session, actor, "update", "patient", patient.id, patient.id,
                {k: before[k] for k in changed}, {k: after[k] for k in changed})
+    if "withdrawal_risk" in changed and (pump := current_pump(session, patient.id)) is not None:
+        recompute_schedule(session, pump)  # the high-risk buffer moves the due date
     _commit_unique_mrn(session)
     return patient
 
@@ -140,7 +143,7 @@ def has_positive_trial(session: Session, patient: Patient) -> bool:
 def move_stage(
     session: Session, actor: Actor, patient_id: int, expected_version: int, move_key: str,
     effective_date: date, reason: str, today: date, override_reason: str = "",
-    surgery_centre_id: int | None = None, surgeon: str = "",
+    surgery_centre_id: int | None = None, surgeon: str = "", implant: ImplantDetails | None = None,
 ) -> StageEvent:
     """Move the patient along the journey, or out of it, after the rules agree."""
     _require(actor, "stage.move")
@@ -165,6 +168,8 @@ def move_stage(
             raise ServiceError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
         if not surgeon.strip():
             raise ServiceError("Name the surgeon.", "surgeon")
+        if implant is None:
+            raise ServiceError("Enter the pump, its first fill and the starting dose.", "model_id")
 
     before = snapshot(patient, STATE_FIELDS)
     from_stage = patient.stage if patient.status == "active" else EXITED
@@ -180,6 +185,12 @@ def move_stage(
     if move.to_stage == IMPLANTATION:
         session.add(Implantation(stage_event_id=event.id, patient_id=patient.id,
                                  surgery_centre_id=surgery_centre_id, surgeon=surgeon.strip()))
+        implant_pump(session, actor, patient, effective_date, surgery_centre_id, implant)
+    if move.exit_reason == "explanted":
+        pump = current_pump(session, patient.id)
+        if pump is not None:
+            pump.explanted_on = effective_date
+            recompute_schedule(session, pump)
     record(session, actor, "create", "stage_event", event.id, patient.id, None,
            snapshot(event, ["from_stage", "to_stage", "exit_reason", "effective_date", "reason", "override"]))
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
@@ -210,9 +221,14 @@ def void_last_event(session: Session, actor: Actor, patient_id: int, expected_ve
     if len(events) < 2 or events[-1].id != event_id:
         raise ServiceError("Only the latest stage change can be voided, and never the referral.")
     event, previous = events[-1], events[-2]
+    if event.to_stage == IMPLANTATION:
+        raise ServiceError("An implantation with its pump cannot be voided here: the pump's refills hang on it. "
+                           "Record an exit (explanted) if the pump came out, or ask an administrator.")
     before = snapshot(patient, STATE_FIELDS)
     event.voided_at, event.voided_by_id, event.void_reason = now, actor.user_id, why.strip()
     _apply(patient, previous)
+    if event.exit_reason == "explanted":
+        _undo_explant(session, patient.id, event.effective_date)
     if previous.from_stage not in (EXITED, None):
         # Still inside the journey that `previous` belongs to: find where it began.
         starts = [e for e in events[:-1] if e.from_stage in (EXITED, None)]
@@ -221,6 +237,15 @@ def void_last_event(session: Session, actor: Actor, patient_id: int, expected_ve
            {"void_reason": why.strip()})
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
     session.commit()
+
+
+def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None:
+    """A voided explant: the pump is back in use and its refill date comes back with it."""
+    pump = session.scalars(select(Pump).where(Pump.patient_id == patient_id, Pump.explanted_on == explanted_on)
+                           .order_by(Pump.id.desc()).limit(1)).first()
+    if pump is not None:
+        pump.explanted_on = None
+        recompute_schedule(session, pump)
 
 
 def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, today: date) -> TrialBolus:

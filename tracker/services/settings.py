@@ -1,5 +1,6 @@
 """Clinic-editable settings with their defaults (the defaults come from shared/domain.md)."""
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.models import Setting
@@ -7,9 +8,32 @@ from tracker.models import Setting
 DEFAULTS: dict[str, int] = {
     # Stage changes dated further back than this need a reason.
     "backdate_days_without_reason": 1,
+    # Days before the low-reservoir alarm that a refill falls due (domain.md: 3-10 days quoted).
+    "safety_buffer_days": 7,
+    # ...and for patients flagged at high withdrawal risk.
+    "high_risk_buffer_days": 14,
+    # Largest dose increase per 24 h without a physician's sign-off, in percent.
+    "titration_limit_cerebral_pct": 15,
+    "titration_limit_spinal_pct": 30,
+    # Warn at refills when the battery replacement falls within this many months.
+    "battery_warning_months": 6,
+}
+LABELS = {
+    "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
+    "safety_buffer_days": "Safety buffer before the alarm date (days)",
+    "high_risk_buffer_days": "Safety buffer for high withdrawal risk patients (days)",
+    "titration_limit_cerebral_pct": "Titration limit per 24 h, cerebral origin (%)",
+    "titration_limit_spinal_pct": "Titration limit per 24 h, spinal origin (%)",
+    "battery_warning_months": "Battery replacement warning (months ahead)",
 }
 
 
 def get_setting(session: Session, name: str) -> int:
     row = session.get(Setting, name)
     return int(row.value) if row else DEFAULTS[name]
+
+
+def all_settings(session: Session) -> dict[str, int]:
+    """Every setting, stored value or default, in one query."""
+    stored = {row.name: int(row.value) for row in session.scalars(select(Setting))}
+    return {name: stored.get(name, default) for name, default in DEFAULTS.items()}

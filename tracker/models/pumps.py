@@ -1,0 +1,132 @@
+"""Pumps, the drug and pump catalogues, the dose ledger, refill visits, and each pump's stored refill schedule."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, ForeignKey, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.extensions import db
+from tracker.models.journey import Patient
+from tracker.models.people import Location, User
+from tracker.models.types import UTCDateTime, utcnow
+
+ML = Numeric(7, 3)
+MCG = Numeric(9, 2)
+
+
+class PumpModel(db.Model):
+    """Catalogue entry, clinic-editable: reservoir, default alarm volume, battery life, accuracy."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    reservoir_ml: Mapped[Decimal] = mapped_column(ML)
+    default_alarm_ml: Mapped[Decimal] = mapped_column(ML)
+    battery_life_months: Mapped[int | None]  # None: no battery-driven pump (Prometra)
+    accuracy_fraction: Mapped[Decimal] = mapped_column(Numeric(5, 4))
+    active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class DrugConcentration(db.Model):
+    """Catalogue entry, clinic-editable: a baclofen concentration and how long it stays stable in the pump."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    concentration_mcg_per_ml: Mapped[int] = mapped_column(unique=True)
+    stability_days: Mapped[int]
+    trial_only: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Pump(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("pump_model.id"))
+    serial: Mapped[str] = mapped_column(String(40))
+    reservoir_ml: Mapped[Decimal] = mapped_column(ML)
+    implanted_on: Mapped[date]
+    surgery_centre_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    catheter_tip_level: Mapped[str] = mapped_column(String(10))
+    alarm_volume_ml: Mapped[Decimal] = mapped_column(ML)
+    battery_replacement_due: Mapped[date | None]
+    explanted_on: Mapped[date | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    model: Mapped[PumpModel] = relationship()
+    patient: Mapped[Patient] = relationship()
+    surgery_centre: Mapped[Location] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class DoseChange(db.Model):
+    """The dose ledger: append-only; the programme in force is the latest effective entry."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), index=True)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mode: Mapped[str] = mapped_column(String(10))  # simple | flex
+    daily_dose_mcg: Mapped[Decimal] = mapped_column(MCG)  # resulting programmed dose per day
+    flex_schedule: Mapped[dict | None] = mapped_column(JSON)  # {"default": [["00:00", "12.5"], ...], "by_weekday": {...}}
+    bolus_dose_mcg: Mapped[Decimal] = mapped_column(MCG, default=0)
+    max_boluses_per_day: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    signed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # physician, above the titration limit
+
+    pump: Mapped[Pump] = relationship()
+    recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
+    signed_off_by: Mapped[User | None] = relationship(foreign_keys=[signed_off_by_id])
+
+
+class RefillVisit(db.Model):
+    """A refill (or the fill at implantation): what was found, what went in, what it now holds."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), index=True)
+    visit_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    at_implant: Mapped[bool] = mapped_column(default=False)
+    expected_residual_ml: Mapped[Decimal | None] = mapped_column(ML)
+    actual_residual_ml: Mapped[Decimal | None] = mapped_column(ML)
+    concentration_mcg_per_ml: Mapped[int]
+    lot: Mapped[str] = mapped_column(String(40), default="")
+    volume_added_ml: Mapped[Decimal] = mapped_column(ML)
+    resulting_volume_ml: Mapped[Decimal] = mapped_column(ML)
+    bridge_bolus_mcg: Mapped[Decimal | None] = mapped_column(MCG)
+    ashworth: Mapped[str | None] = mapped_column(String(2))
+    penn_frequency: Mapped[int | None]
+    complications: Mapped[str] = mapped_column(Text, default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    warnings: Mapped[list | None] = mapped_column(JSON)  # what the preview showed
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # high-severity warnings
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    pump: Mapped[Pump] = relationship()
+    clinician: Mapped[User] = relationship(foreign_keys=[clinician_id])
+
+
+class RefillSchedule(db.Model):
+    """The stored projection for a pump that holds drug: one row per pump, rewritten on every change
+    that touches it (fill, dose change, settings), so pages and e-mails read the same date."""
+
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    fill_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    volume_after_fill_ml: Mapped[Decimal] = mapped_column(ML)
+    daily_volume_ml: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    due_date: Mapped[date] = mapped_column(index=True)
+    alarm_date: Mapped[date | None]
+    empty_date: Mapped[date | None]
+    stability_date: Mapped[date]
+    binding_rule: Mapped[str] = mapped_column(String(10))
+    explanation: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

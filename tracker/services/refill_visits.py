@@ -1,0 +1,123 @@
+"""Recording a refill visit: a preview that shows the new dates and every warning, then the save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from tracker.clinical import refill as engine
+from tracker.models import Pump, RefillVisit
+from tracker.policy import allowed
+from tracker.services import Actor, PermissionDenied, ServiceError
+from tracker.services.audit import record, snapshot
+from tracker.services.refills import (_ledger_for_engine, _stability_days, dose_ledger, last_fill, projection_inputs,
+                                      recompute_schedule)
+from tracker.services.settings import all_settings
+
+ENTRY_FIELDS = ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
+                "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
+                "complications", "notes"]
+
+
+@dataclass(frozen=True)
+class RefillEntry:
+    visit_at: datetime
+    expected_residual_ml: Decimal
+    actual_residual_ml: Decimal
+    concentration_mcg_per_ml: int
+    volume_added_ml: Decimal
+    resulting_volume_ml: Decimal
+    lot: str = ""
+    bridge_bolus_mcg: Decimal | None = None
+    ashworth: str | None = None
+    penn_frequency: int | None = None
+    complications: str = ""
+    notes: str = ""
+
+
+@dataclass
+class RefillPreview:
+    projection: engine.RefillProjection
+    warnings: list[engine.RefillWarning] = field(default_factory=list)
+
+    @property
+    def needs_acknowledgement(self) -> bool:
+        return any(w.severity == "high" for w in self.warnings)
+
+
+def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: datetime) -> RefillPreview:
+    """The new dates and the warnings this refill would produce; nothing is written."""
+    pump = session.get(Pump, pump_id)
+    if pump is None or pump.explanted_on is not None:
+        raise ServiceError("This pump is not in use.")
+    previous = last_fill(session, pump.id)
+    if entry.visit_at > now:
+        raise ServiceError("The refill time cannot be in the future.", "visit_at")
+    if entry.visit_at <= previous.visit_at:
+        raise ServiceError(f"The refill must be after the last fill ({previous.visit_at:%d %b %Y %H:%M} UTC).",
+                           "visit_at")
+    for name in ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "resulting_volume_ml"):
+        value = getattr(entry, name)
+        if value < 0:
+            raise ServiceError("Volumes cannot be negative.", name)
+        if value > pump.reservoir_ml:
+            label = "more than the reservoir holds" if name != "resulting_volume_ml" else \
+                f"more than the {pump.reservoir_ml} mL reservoir holds; never overfill"
+            raise ServiceError(f"{value} mL is {label}.", name)
+    _stability_days(session, entry.concentration_mcg_per_ml)  # in the catalogue
+    settings = all_settings(session)
+    fill = RefillVisit(visit_at=entry.visit_at, concentration_mcg_per_ml=entry.concentration_mcg_per_ml,
+                       resulting_volume_ml=entry.resulting_volume_ml)
+    ledger = _ledger_for_engine(dose_ledger(session, pump.id))
+    try:
+        projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings))
+    except engine.RefillInputError as error:
+        raise ServiceError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
+    return RefillPreview(projection, _warnings(pump, previous, entry, ledger[-1].daily_dose_mcg, settings))
+
+
+def _warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal,
+              settings: dict) -> list[engine.RefillWarning]:
+    infused = max(Decimal(0), previous.resulting_volume_ml - entry.actual_residual_ml)
+    found = [
+        engine.residual_discrepancy_warning(entry.expected_residual_ml, entry.actual_residual_ml, infused,
+                                            accuracy_fraction=pump.model.accuracy_fraction),
+        # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
+        engine.pocket_fill_warning(pump.reservoir_ml, entry.volume_added_ml - entry.resulting_volume_ml),
+        engine.bridge_bolus_warning(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml),
+        engine.dose_range_warning(dose_mcg),
+    ]
+    if pump.battery_replacement_due:
+        horizon = entry.visit_at.date() + timedelta(days=settings["battery_warning_months"] * 30)
+        if pump.battery_replacement_due <= horizon:
+            found.append(engine.RefillWarning(
+                "battery", "medium",
+                f"Battery replacement due {pump.battery_replacement_due:%d %b %Y}: schedule the replacement "
+                "(after the elective replacement indicator the pump stops within 90 days)."))
+    return [w for w in found if w is not None]
+
+
+def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEntry, acknowledged: bool,
+                  now: datetime) -> RefillVisit:
+    """Save the refill after the same checks as the preview; high-severity warnings need an acknowledgement."""
+    if not allowed(actor.role, "refill.record"):
+        raise PermissionDenied("Your role may not record refills.")
+    preview = preview_refill(session, pump_id, entry, now)
+    if preview.needs_acknowledgement and not acknowledged:
+        raise ServiceError("Acknowledge the high-severity warnings to save this refill.", "acknowledge")
+    pump = session.get(Pump, pump_id)
+    visit = RefillVisit(pump_id=pump.id, clinician_id=actor.user_id,
+                        warnings=[{"code": w.code, "severity": w.severity, "message": w.message}
+                                  for w in preview.warnings],
+                        acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
+                        **{name: getattr(entry, name) for name in ENTRY_FIELDS})
+    session.add(visit)
+    session.flush()
+    recompute_schedule(session, pump)
+    record(session, actor, "create", "refill_visit", visit.id, pump.patient_id, None,
+           snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id"]))
+    session.commit()
+    return visit

@@ -1,0 +1,255 @@
+"""Pumps and refills: implant a pump, change the dose, record a refill, and keep each pump's stored refill
+schedule true. Every write that can move a date calls `recompute_schedule` in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tracker.clinical import refill as engine
+from tracker.clinical.dosing import needs_physician_sign_off
+from tracker.models import DoseChange, DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit
+from tracker.policy import allowed
+from tracker.services import Actor, PermissionDenied, ServiceError
+from tracker.services.audit import record, snapshot
+from tracker.services.settings import all_settings
+
+CLINIC_TZ = "America/New_York"
+
+# Catalogue defaults from domain.md; clinics edit them on the settings pages.
+PUMP_MODELS = [
+    # name, reservoir mL, default alarm mL, battery months (None: no battery-driven pump), accuracy
+    ("SynchroMed II 20 mL", "20", "2", 84, "0.145"),
+    ("SynchroMed II 40 mL", "40", "2", 84, "0.145"),
+    ("Prometra 20 mL", "20", "3", None, "0.145"),
+    ("Prometra II 20 mL", "20", "3", None, "0.145"),
+    ("Prometra II 40 mL", "40", "3", None, "0.145"),
+]
+DRUGS = [(50, 180, True), (500, 180, False), (1000, 180, False), (2000, 180, False)]
+
+
+def ensure_catalogues(session: Session) -> None:
+    """Add the default pump models and concentrations when the catalogues are empty."""
+    if session.scalar(select(PumpModel.id).limit(1)) is None:
+        for name, reservoir, alarm, battery, accuracy in PUMP_MODELS:
+            session.add(PumpModel(name=name, reservoir_ml=Decimal(reservoir), default_alarm_ml=Decimal(alarm),
+                                  battery_life_months=battery, accuracy_fraction=Decimal(accuracy)))
+    if session.scalar(select(DrugConcentration.id).limit(1)) is None:
+        for concentration, stability, trial_only in DRUGS:
+            session.add(DrugConcentration(concentration_mcg_per_ml=concentration, stability_days=stability,
+                                          trial_only=trial_only))
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Programme:
+    """A dose programme as the forms give it."""
+
+    daily_dose_mcg: Decimal
+    bolus_dose_mcg: Decimal = Decimal(0)
+    max_boluses_per_day: int = 0
+    flex_schedule: dict | None = None  # {"default": [["00:00", "12.5"], ...], "by_weekday": {"5": [...]}}
+
+
+def _steps(rows) -> list[engine.FlexStep]:
+    return [engine.FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in rows]
+
+
+def to_engine(p: Programme | DoseChange) -> engine.DoseProgramme:
+    boluses = {"bolus_dose_mcg": p.bolus_dose_mcg or Decimal(0), "max_boluses_per_day": p.max_boluses_per_day or 0}
+    if p.flex_schedule:
+        by_day = {int(day): _steps(rows) for day, rows in (p.flex_schedule.get("by_weekday") or {}).items()}
+        return engine.DoseProgramme(flex_steps=_steps(p.flex_schedule.get("default") or []),
+                                    flex_by_weekday=by_day, **boluses)
+    return engine.DoseProgramme(daily_dose_mcg=p.daily_dose_mcg, **boluses)
+
+
+def programmed_daily_dose(p: Programme) -> Decimal:
+    """The resulting programmed dose per day (flex: mean over the week, without boluses)."""
+    prog = to_engine(Programme(p.daily_dose_mcg, flex_schedule=p.flex_schedule))
+    return Decimal(prog.average_daily_dose_mcg().numerator) / Decimal(prog.average_daily_dose_mcg().denominator)
+
+
+def _stability_days(session: Session, concentration: int) -> int:
+    drug = session.scalar(select(DrugConcentration).where(
+        DrugConcentration.concentration_mcg_per_ml == concentration))
+    if drug is None or not drug.active:
+        raise ServiceError(f"{concentration} mcg/mL is not in the drug catalogue.", "concentration_mcg_per_ml")
+    return drug.stability_days
+
+
+def buffer_days(settings: dict, patient: Patient) -> int:
+    return settings["high_risk_buffer_days" if patient.withdrawal_risk else "safety_buffer_days"]
+
+
+def projection_inputs(session: Session, pump: Pump, fill: RefillVisit, ledger: list[DoseChange],
+                      settings: dict) -> engine.RefillInputs:
+    return engine.RefillInputs(
+        fill_time=fill.visit_at, reservoir_after_fill_ml=fill.resulting_volume_ml,
+        concentration_mcg_per_ml=fill.concentration_mcg_per_ml,
+        doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in ledger],
+        alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(settings, pump.patient),
+        stability_days=_stability_days(session, fill.concentration_mcg_per_ml),
+        reservoir_capacity_ml=pump.reservoir_ml, tz=CLINIC_TZ,
+    )
+
+
+def last_fill(session: Session, pump_id: int) -> RefillVisit | None:
+    return session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump_id)
+                           .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc()).limit(1)).first()
+
+
+def dose_ledger(session: Session, pump_id: int) -> list[DoseChange]:
+    return list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump_id)
+                                .order_by(DoseChange.effective_at, DoseChange.id)))
+
+
+def _ledger_for_engine(ledger: list[DoseChange]) -> list[DoseChange]:
+    """Two entries at one instant: the later-recorded one stands (the engine wants distinct times)."""
+    latest = {}
+    for change in ledger:
+        latest[change.effective_at] = change
+    return list(latest.values())
+
+
+def recompute_schedule(session: Session, pump: Pump, settings: dict | None = None) -> RefillSchedule | None:
+    """Rewrite the pump's stored schedule from its last fill, dose ledger and the settings."""
+    if pump.explanted_on is not None:
+        session.execute(delete(RefillSchedule).where(RefillSchedule.pump_id == pump.id))
+        return None
+    settings = settings or all_settings(session)
+    fill = last_fill(session, pump.id)
+    ledger = _ledger_for_engine(dose_ledger(session, pump.id))
+    projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings))
+    row = session.get(RefillSchedule, pump.id) or RefillSchedule(pump_id=pump.id, patient_id=pump.patient_id)
+    row.fill_at, row.volume_after_fill_ml = fill.visit_at, fill.resulting_volume_ml
+    row.daily_volume_ml = projection.daily_volume_ml
+    row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
+    row.stability_date, row.binding_rule = projection.stability_date, projection.binding_rule
+    row.explanation = projection.explanation
+    row.computed_at = datetime.now(ZoneInfo("UTC"))
+    session.add(row)
+    return row
+
+
+def current_pump(session: Session, patient_id: int) -> Pump | None:
+    return session.scalars(select(Pump).where(Pump.patient_id == patient_id, Pump.explanted_on.is_(None))
+                           .order_by(Pump.id.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class ImplantDetails:
+    model_id: int
+    serial: str
+    catheter_tip_level: str
+    alarm_volume_ml: Decimal | None
+    fill_volume_ml: Decimal
+    concentration_mcg_per_ml: int
+    programme: Programme
+
+
+def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on: date, surgery_centre_id: int,
+                 details: ImplantDetails) -> Pump:
+    """The pump placed at implantation, its first fill and starting dose; a replacement explants the old one."""
+    model = session.get(PumpModel, details.model_id)
+    if model is None or not model.active:
+        raise ServiceError("Choose the pump model.", "model_id")
+    if not details.serial.strip():
+        raise ServiceError("Enter the pump's serial number.", "serial")
+    if not details.catheter_tip_level.strip():
+        raise ServiceError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
+    drug = session.scalar(select(DrugConcentration).where(
+        DrugConcentration.concentration_mcg_per_ml == details.concentration_mcg_per_ml))
+    if drug is None or drug.trial_only or not drug.active:
+        raise ServiceError("Choose a pump concentration from the drug catalogue (50 mcg/mL is for trials only).",
+                           "concentration_mcg_per_ml")
+    if details.fill_volume_ml > model.reservoir_ml:
+        raise ServiceError(f"{details.fill_volume_ml} mL is more than the {model.reservoir_ml} mL reservoir "
+                           "holds; never overfill.", "fill_volume_ml")
+    old = current_pump(session, patient.id)
+    if old is not None:
+        old.explanted_on = implanted_on
+        recompute_schedule(session, old)
+        record(session, actor, "update", "pump", old.id, patient.id, {"explanted_on": None},
+               {"explanted_on": implanted_on.isoformat()})
+    battery = (implanted_on + timedelta(days=model.battery_life_months * 30)) if model.battery_life_months else None
+    pump = Pump(patient=patient, model=model, serial=details.serial.strip(), reservoir_ml=model.reservoir_ml,
+                implanted_on=implanted_on, surgery_centre_id=surgery_centre_id,
+                catheter_tip_level=details.catheter_tip_level.strip(),
+                alarm_volume_ml=details.alarm_volume_ml or model.default_alarm_ml, battery_replacement_due=battery)
+    session.add(pump)
+    session.flush()
+    # A date-only event: count from local midnight, so projected dates can only come early.
+    filled_at = datetime.combine(implanted_on, time(0), ZoneInfo(CLINIC_TZ))
+    session.add(RefillVisit(pump_id=pump.id, visit_at=filled_at, clinician_id=actor.user_id, at_implant=True,
+                            concentration_mcg_per_ml=details.concentration_mcg_per_ml,
+                            volume_added_ml=details.fill_volume_ml, resulting_volume_ml=details.fill_volume_ml))
+    p = details.programme
+    session.add(DoseChange(pump_id=pump.id, effective_at=filled_at, mode="flex" if p.flex_schedule else "simple",
+                           daily_dose_mcg=programmed_daily_dose(p), flex_schedule=p.flex_schedule,
+                           bolus_dose_mcg=p.bolus_dose_mcg, max_boluses_per_day=p.max_boluses_per_day,
+                           reason="Starting dose at implantation", recorded_by_id=actor.user_id))
+    session.flush()
+    try:
+        recompute_schedule(session, pump)
+    except engine.RefillInputError as error:
+        raise ServiceError(error.message, _implant_field(error.field)) from None
+    record(session, actor, "create", "pump", pump.id, patient.id, None,
+           snapshot(pump, ["model_id", "serial", "reservoir_ml", "implanted_on", "catheter_tip_level",
+                           "alarm_volume_ml", "battery_replacement_due"]) | {
+               "fill_volume_ml": str(details.fill_volume_ml), "concentration": details.concentration_mcg_per_ml,
+               "daily_dose_mcg": str(programmed_daily_dose(p))})
+    return pump
+
+
+def _implant_field(field: str) -> str:
+    return {"reservoir_after_fill_ml": "fill_volume_ml", "daily_dose_mcg": "daily_dose_mcg"}.get(field, field)
+
+
+def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: datetime, programme: Programme,
+                reason: str, now: datetime) -> DoseChange:
+    """Add to the dose ledger; increases beyond the titration limit need a physician."""
+    pump = session.get(Pump, pump_id)
+    if pump is None or pump.explanted_on is not None:
+        raise ServiceError("This pump is not in use.")
+    if effective_at > now:
+        raise ServiceError("A dose change cannot take effect in the future; record it when programmed.",
+                           "effective_at")
+    fill = last_fill(session, pump.id)
+    if effective_at < fill.visit_at:
+        raise ServiceError("A dose change before the last fill does not change the projection; record "
+                           "changes from the last fill on.", "effective_at")
+    ledger = dose_ledger(session, pump.id)
+    current = ledger[-1].daily_dose_mcg if ledger else None
+    new_dose = programmed_daily_dose(programme)
+    settings = all_settings(session)
+    sign_off = needs_physician_sign_off(current, new_dose, pump.patient.spasticity_origin,
+                                        settings["titration_limit_cerebral_pct"],
+                                        settings["titration_limit_spinal_pct"])
+    if sign_off and not allowed(actor.role, "dose.sign_off"):
+        raise PermissionDenied(
+            f"From {current} to {new_dose} mcg/day is beyond the titration limit for "
+            f"{pump.patient.spasticity_origin} spasticity; a physician must sign off.", "daily_dose_mcg")
+    if not reason.strip():
+        raise ServiceError("Say why the dose is changing.", "reason")
+    change = DoseChange(pump_id=pump.id, effective_at=effective_at, mode="flex" if programme.flex_schedule else
+                        "simple", daily_dose_mcg=new_dose, flex_schedule=programme.flex_schedule,
+                        bolus_dose_mcg=programme.bolus_dose_mcg, max_boluses_per_day=programme.max_boluses_per_day,
+                        reason=reason.strip(), recorded_by_id=actor.user_id,
+                        signed_off_by_id=actor.user_id if sign_off else None)
+    session.add(change)
+    session.flush()
+    try:
+        recompute_schedule(session, pump)
+    except engine.RefillInputError as error:
+        raise ServiceError(error.message, error.field) from None
+    record(session, actor, "create", "dose_change", change.id, pump.patient_id, {"daily_dose_mcg": str(current)},
+           snapshot(change, ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
+                             "max_boluses_per_day", "reason", "signed_off_by_id"]))
+    session.commit()
+    return change
