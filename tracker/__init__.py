@@ -75,8 +75,9 @@ def register_blueprints(app: Flask) -> None:
     from tracker.calculator.routes import bp as calculator_bp
     from tracker.health import bp as health_bp
     from tracker.patients.routes import bp as patients_bp
+    from tracker.refills.routes import bp as refills_bp
 
-    for bp in (auth_bp, patients_bp, admin_bp, health_bp, calculator_bp):
+    for bp in (auth_bp, patients_bp, refills_bp, admin_bp, health_bp, calculator_bp):
         app.register_blueprint(bp)
 
 

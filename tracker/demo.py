@@ -190,10 +190,7 @@ def _refills(session, rng, pump, dose: Decimal, until: date, nurse) -> None:
         session.add(DoseChange(pump=pump, effective_at=_local_midnight(step_day) + timedelta(hours=10), mode="simple",
                                daily_dose_mcg=dose, reason="Titration: tone still high", recorded_by=nurse))
     while True:
-        # Clinics move to a stronger concentration rather than refill more often than every ~2 months.
-        while (pump.reservoir_ml - pump.alarm_volume_ml) * concentration / dose < 60 and concentration < 2000:
-            concentration *= 2
-        daily_ml = dose / concentration
+        daily_ml = dose / concentration  # the drug in the pump now
         usable = (volume - pump.alarm_volume_ml) / daily_ml
         gap = max(14, min(int(usable) - 7, 180) - rng.randint(0, 6))
         next_fill = when + timedelta(days=gap)
@@ -201,6 +198,9 @@ def _refills(session, rng, pump, dose: Decimal, until: date, nurse) -> None:
         if next_fill > until or (until - next_fill).days < gap and rng.random() < 0.08:
             return
         residual = max(Decimal(0), volume - daily_ml * gap).quantize(Decimal("0.1"))
+        # Clinics move to a stronger concentration rather than refill more often than every ~2 months.
+        while (pump.reservoir_ml - pump.alarm_volume_ml) * concentration / dose < 60 and concentration < 2000:
+            concentration *= 2
         session.add(RefillVisit(pump=pump, visit_at=_local_midnight(next_fill) + timedelta(hours=rng.randint(8, 16)),
                                 clinician=nurse, expected_residual_ml=residual,
                                 actual_residual_ml=residual + Decimal(rng.randint(-5, 5)) / 10,

@@ -52,8 +52,16 @@ def fmt_datetime(value: datetime | None) -> str:
     return local.strftime("%d %b %Y %H:%M")
 
 
+def fmt_ml(value) -> str:
+    """Volumes and doses without trailing zeros: 20, 2.5, 0.6."""
+    if value is None:
+        return ""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime)
+    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml)
     labels = {
         "stage": STAGE_LABELS, "diagnosis": DIAGNOSES, "origin": ORIGINS, "sex": SEXES,
         "outcome": TRIAL_OUTCOMES, "role": ROLES, "kind": LOCATION_KINDS,

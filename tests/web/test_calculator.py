@@ -61,7 +61,7 @@ def test_the_page_shows_stability_binding_for_the_40_ml_example(as_role):
     response = as_role("nurse").get("/calculator/", query_string=EXAMPLE_40)
     page = squash(text(response))
     assert response.status_code == 200
-    assert '<p class="due">30 Jun 2027</p>' in page
+    assert '<p class="calc-due">30 Jun 2027</p>' in page
     assert "Day 180 after the fill on 01 Jan 2027 · drug stability limit" in page
     assert "Due 30 Jun 2027: the 180-day drug limit" in page
     assert "0.2 mL/day" in page
@@ -72,7 +72,7 @@ def test_the_page_shows_alarm_binding_for_the_20_ml_example(as_role):
     response = as_role("physician").get("/calculator/", query_string=EXAMPLE_20)
     page = squash(text(response))
     assert response.status_code == 200
-    assert '<p class="due">24 Jan 2027</p>' in page
+    assert '<p class="calc-due">24 Jan 2027</p>' in page
     assert "Day 23 after the fill" in page and "alarm minus buffer" in page
     assert "0.6 mL/day" in page
     assert "31 Jan 2027 <span class=\"muted\">(day 30)</span>" in page

@@ -57,3 +57,5 @@ def set_user_active(user_id: int):
         else:
             flash(f"{user.full_name} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
+
+from tracker.admin import catalogue  # noqa: E402,F401  (registers routes on bp)

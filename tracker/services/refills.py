@@ -253,3 +253,14 @@ def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: date
                              "max_boluses_per_day", "reason", "signed_off_by_id"]))
     session.commit()
     return change
+
+
+def schedule_violations(session: Session) -> list[int]:
+    """Pumps breaking the safety invariant: every pump in use for an active patient has exactly one stored
+    schedule (the primary key makes "more than one" impossible), and no explanted pump keeps one."""
+    missing = select(Pump.id).join(Patient, Patient.id == Pump.patient_id).outerjoin(
+        RefillSchedule, RefillSchedule.pump_id == Pump.id).where(
+        Pump.explanted_on.is_(None), Patient.status == "active", RefillSchedule.pump_id.is_(None))
+    stale = select(Pump.id).join(RefillSchedule, RefillSchedule.pump_id == Pump.id).where(
+        Pump.explanted_on.is_not(None))
+    return sorted(set(session.scalars(missing)) | set(session.scalars(stale)))

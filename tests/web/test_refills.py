@@ -1,0 +1,262 @@
+"""Pumps and refills through the services and pages: stored due dates, warnings, bad input, the safety invariant."""
+
+import random
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
+from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule, RefillVisit, Setting
+from tracker.services import PermissionDenied, ServiceError
+from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
+from tracker.services.refills import (Programme, change_dose, current_pump, last_fill, recompute_schedule,
+                                      schedule_violations)
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime.now(NY)
+
+
+def implanted(session, world, **patient):
+    """A patient implanted 10 days ago: SynchroMed II 20 mL, filled to 20 mL at 500 mcg/mL, 300 mcg/day."""
+    p = to_adjustment(session, world, make_patient(session, world, referred_days_ago=40, **patient))
+    return p, current_pump(session, p.id)
+
+
+def entry(**changes) -> RefillEntry:
+    data = dict(visit_at=NOW - timedelta(hours=1), expected_residual_ml=Decimal("14"),
+                actual_residual_ml=Decimal("14"), concentration_mcg_per_ml=500, volume_added_ml=Decimal("20"),
+                resulting_volume_ml=Decimal("20"))
+    data.update(changes)
+    return RefillEntry(**data)
+
+
+def test_implantation_stores_the_worked_example_due_date(world, session):
+    _, pump = implanted(session, world)
+    schedule = session.get(RefillSchedule, pump.id)
+    implanted_on = TODAY - timedelta(days=10)
+    # domain.md: 20 mL, 500 mcg/mL, 300 mcg/day, alarm 2 mL -> 0.6 mL/day, alarm day 30, due day 23.
+    assert schedule.daily_volume_ml == Decimal("0.6")
+    assert schedule.alarm_date == implanted_on + timedelta(days=30)
+    assert schedule.due_date == implanted_on + timedelta(days=23)
+    assert schedule.binding_rule == "alarm"
+    assert "minus the 7-day buffer" in schedule.explanation
+
+
+def test_high_withdrawal_risk_uses_the_longer_buffer(world, session):
+    _, pump = implanted(session, world, withdrawal_risk=True, withdrawal_risk_reason="C6 SCI")
+    schedule = session.get(RefillSchedule, pump.id)
+    assert schedule.due_date == TODAY - timedelta(days=10) + timedelta(days=30 - 14)
+    assert "14-day buffer" in schedule.explanation
+
+
+def test_refill_preview_shows_new_dates_and_concentration_change_needs_acknowledgement(as_role, world, session):
+    patient, pump = implanted(session, world)
+    preview = preview_refill(session, pump.id, entry(concentration_mcg_per_ml=1000), datetime.now(NY))
+    codes = {w.code: w.severity for w in preview.warnings}
+    assert codes.get("bridge_bolus") == "high" and preview.needs_acknowledgement
+    # 1000 mcg/mL at 300 mcg/day: 0.3 mL/day, 18 mL to the alarm = 60 days, minus 7.
+    assert preview.projection.due_date == (NOW - timedelta(hours=1)).date() + timedelta(days=53)
+    with pytest.raises(ServiceError, match="Acknowledge"):
+        record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000), False, datetime.now(NY))
+    session.rollback()
+    assert session.scalar(select(func.count(RefillVisit.id))) == 1  # only the fill at implant
+    visit = record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000,
+                                                                  bridge_bolus_mcg=Decimal("40")), True,
+                          datetime.now(NY))
+    assert visit.acknowledged_by_id == world.users["nurse"].id and visit.warnings
+    assert session.get(RefillSchedule, pump.id).due_date == preview.projection.due_date
+
+
+def test_refill_page_preview_then_save(as_role, world, session):
+    patient, pump = implanted(session, world)
+    nurse = as_role("nurse")
+    form = {"visit_at": (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "expected_residual_ml": "14",
+            "actual_residual_ml": "10", "concentration_mcg_per_ml": "500", "volume_added_ml": "20",
+            "resulting_volume_ml": "20", "action": "preview"}
+    page = nurse.post(f"/patients/{patient.id}/refill", form).get_data(as_text=True)
+    assert "Check before saving" in page and 'data-code="residual_discrepancy"' in page
+    assert session.scalar(select(func.count(RefillVisit.id))) == 1, "a preview writes nothing"
+    response = nurse.post(f"/patients/{patient.id}/refill", {**form, "action": "save"})
+    assert response.status_code == 422 and "Acknowledge" in response.get_data(as_text=True)
+    response = nurse.post(f"/patients/{patient.id}/refill", {**form, "action": "save", "acknowledge": "y"})
+    assert response.status_code == 302
+    assert session.scalar(select(func.count(RefillVisit.id))) == 2
+    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.entity == "refill_visit")) == 1
+    page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert "Pump &amp; refills" in page and "Why this date:" in page and 'id="reservoir-chart"' in page
+
+
+REFILL_BAD = [
+    ("fill above capacity", {"resulting_volume_ml": "25"}, "never overfill"),
+    ("negative residual", {"actual_residual_ml": "-1"}, "Number must be between 0 and 40"),
+    ("concentration not in the catalogue", {"concentration_mcg_per_ml": "750"}, "Not a valid choice"),
+    ("trial-only concentration", {"concentration_mcg_per_ml": "50"}, "Not a valid choice"),
+    ("dated before the last fill", {"visit_at": (TODAY - timedelta(days=30)).strftime("%Y-%m-%dT08:00")},
+     "must be after the last fill"),
+    ("in the future", {"visit_at": (NOW + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}, "cannot be in the future"),
+    ("impossible date", {"visit_at": "2026-02-31T10:00"}, "Not a valid datetime value"),
+    ("residual not a number", {"expected_residual_ml": "lots"}, "Not a valid decimal"),
+]
+
+
+@pytest.mark.parametrize("case, changes, message", REFILL_BAD, ids=[c[0] for c in REFILL_BAD])
+def test_refill_bad_input_is_refused_and_nothing_saved(as_role, world, session, case, changes, message):
+    patient, pump = implanted(session, world)
+    due_before = session.get(RefillSchedule, pump.id).due_date
+    form = {"visit_at": (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "expected_residual_ml": "14",
+            "actual_residual_ml": "14", "concentration_mcg_per_ml": "500", "volume_added_ml": "20",
+            "resulting_volume_ml": "20", "action": "save", "acknowledge": "y", **changes}
+    response = as_role("nurse").post(f"/patients/{patient.id}/refill", form)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.scalar(select(func.count(RefillVisit.id))) == 1
+    assert session.get(RefillSchedule, pump.id).due_date == due_before
+
+
+def test_a_big_dose_increase_needs_a_physician(world, session):
+    _, pump = implanted(session, world)  # spinal origin: 30% per 24 h
+    when = datetime.now(NY) - timedelta(minutes=5)
+    with pytest.raises(PermissionDenied, match="physician must sign off"):
+        change_dose(session, world.actor("nurse"), pump.id, when, Programme(Decimal(400)), "tone", datetime.now(NY))
+    session.rollback()
+    change = change_dose(session, world.actor("physician"), pump.id, when, Programme(Decimal(400)), "tone",
+                         datetime.now(NY))
+    assert change.signed_off_by_id == world.users["physician"].id
+    small = change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1),
+                        Programme(Decimal(440)), "tone", datetime.now(NY))
+    assert small.signed_off_by_id is None
+
+
+def test_a_dose_change_moves_the_due_date_earlier(world, session):
+    _, pump = implanted(session, world)
+    before = session.get(RefillSchedule, pump.id).due_date
+    change_dose(session, world.actor("physician"), pump.id, datetime.now(NY) - timedelta(minutes=5),
+                Programme(Decimal(600)), "tone", datetime.now(NY))
+    session.expire_all()
+    assert session.get(RefillSchedule, pump.id).due_date < before
+
+
+DOSE_BAD = [
+    ("dose 0", {"daily_dose_mcg": "0"}, "Number must be between 1 and 3000"),
+    ("no dose", {"daily_dose_mcg": ""}, "Enter the daily dose"),
+    ("14 flex steps", {"mode": "flex", "flex_schedule": "\n".join(f"{h:02d}:00 10" for h in range(14))},
+     "At most 13 flex steps"),
+    ("flex steps out of order", {"mode": "flex", "flex_schedule": "00:00 10\n12:00 10\n06:00 10"},
+     "Flex steps must start later and later"),
+    ("flex not covering midnight", {"mode": "flex", "flex_schedule": "06:00 10\n18:00 12"}, "must start at 00:00"),
+    ("flex garbage", {"mode": "flex", "flex_schedule": "morning lots"}, "is not HH:MM followed by a number"),
+    ("future", {"effective_at": (NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}, "cannot take effect in"),
+    ("no reason", {"reason": ""}, "This field is required"),
+]
+
+
+@pytest.mark.parametrize("case, changes, message", DOSE_BAD, ids=[c[0] for c in DOSE_BAD])
+def test_dose_bad_input_is_refused(as_role, world, session, case, changes, message):
+    patient, pump = implanted(session, world)
+    form = {"effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "mode": "simple",
+            "daily_dose_mcg": "310", "bolus_dose_mcg": "0", "max_boluses_per_day": "0", "reason": "tone",
+            **changes}
+    response = as_role("physician").post(f"/patients/{patient.id}/dose", form)
+    assert response.status_code == 422, response.get_data(as_text=True)[-500:]
+    assert message in response.get_data(as_text=True)
+    assert session.scalar(select(func.count(DoseChange.id))) == 1
+
+
+def test_flex_schedule_through_the_page(as_role, world, session):
+    patient, pump = implanted(session, world)
+    form = {"effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "mode": "flex",
+            "flex_schedule": "00:00 12.5\n12:00 12.5", "bolus_dose_mcg": "0", "max_boluses_per_day": "0",
+            "reason": "Flex trial"}
+    response = as_role("physician").post(f"/patients/{patient.id}/dose", form)
+    assert response.status_code == 302, response.get_data(as_text=True)[-800:]
+    change = session.scalars(select(DoseChange).order_by(DoseChange.id.desc())).first()
+    assert (change.mode, change.daily_dose_mcg) == ("flex", Decimal(300))
+
+
+def test_explant_removes_the_due_date_only_through_the_recorded_exit_and_void_restores_it(world, session):
+    patient, pump = implanted(session, world)
+    move(session, world, patient, "exit:explanted", days_ago=0)
+    assert session.get(RefillSchedule, pump.id) is None and schedule_violations(session) == []
+    session.refresh(patient)
+    last = session.scalars(select(__import__("tracker.models", fromlist=["StageEvent"]).StageEvent)
+                           .order_by(__import__("tracker.models", fromlist=["StageEvent"]).StageEvent.id.desc())).first()
+    from tracker.services.patients import void_last_event
+
+    void_last_event(session, world.actor(), patient.id, patient.version, last.id, "Wrong patient", datetime.now(NY))
+    session.expire_all()
+    assert session.get(Pump, pump.id).explanted_on is None
+    assert session.get(RefillSchedule, pump.id) is not None
+
+
+def test_pump_replacement_keeps_exactly_one_due_date(world, session):
+    patient, old = implanted(session, world)
+    move(session, world, patient, "implantation", surgery_centre_id=world.centre.id, surgeon="Dr Lee",
+         implant=implant_details(session, model="Prometra II 40 mL", fill_ml="40"))
+    new = current_pump(session, patient.id)
+    assert new.id != old.id and session.get(Pump, old.id).explanted_on == TODAY
+    assert session.scalar(select(func.count()).select_from(RefillSchedule).where(
+        RefillSchedule.patient_id == patient.id)) == 1
+    assert new.alarm_volume_ml == Decimal(3), "Prometra keys to 3 mL by default"
+
+
+def test_implantation_refuses_overfill_and_writes_nothing(world, session):
+    patient = make_patient(session, world, referred_days_ago=20)
+    move(session, world, patient, "trial", days_ago=10)
+    from tests.factories import bolus_data
+    from tracker.services.patients import record_bolus
+
+    record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
+    with pytest.raises(ServiceError, match="never overfill"):
+        move(session, world, patient, "implantation", surgery_centre_id=world.centre.id, surgeon="Dr Lee",
+             implant=implant_details(session, fill_ml="25"))
+    session.rollback()
+    assert session.scalar(select(func.count(Pump.id))) == 0
+    assert session.get(Patient, patient.id).stage == "trial"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, session, seed):
+    """The safety invariant under a random but repeatable mix of the operations that touch dates."""
+    rng = random.Random(seed)
+    patients = [implanted(session, world)[0] for _ in range(3)]
+    clock = datetime.combine(TODAY, time(0), NY) - timedelta(days=9)
+    for _ in range(12):
+        patient = rng.choice(patients)
+        session.refresh(patient)
+        pump = current_pump(session, patient.id)
+        clock += timedelta(hours=rng.randint(1, 6))
+        if pump is not None:
+            clock = max(clock, last_fill(session, pump.id).visit_at + timedelta(minutes=1))
+        op = rng.choice(["dose", "refill", "risk", "buffer", "exit", "replace"])
+        if pump is None or patient.status != "active":
+            op = "buffer"
+        if op == "dose":
+            change_dose(session, world.actor("physician"), pump.id, clock, Programme(Decimal(rng.randint(200, 400))),
+                        "titration", datetime.now(NY))
+        elif op == "refill":
+            record_refill(session, world.actor(), pump.id, entry(visit_at=clock, actual_residual_ml=Decimal(10),
+                                                                  expected_residual_ml=Decimal(10)), True,
+                          datetime.now(NY))
+        elif op == "risk":
+            patient.withdrawal_risk = not patient.withdrawal_risk
+            patient.withdrawal_risk_reason = "flag"
+            recompute_schedule(session, pump)
+            session.commit()
+        elif op == "buffer":
+            row = session.get(Setting, "safety_buffer_days") or Setting(name="safety_buffer_days", value="7")
+            row.value = str(rng.randint(3, 10))
+            session.add(row)
+            for p in session.scalars(select(Pump).where(Pump.explanted_on.is_(None))):
+                recompute_schedule(session, p)
+            session.commit()
+        elif op == "exit":
+            move(session, world, patient, rng.choice(["exit:explanted", "exit:transferred"]))
+        else:
+            move(session, world, patient, "implantation", days_ago=4, surgery_centre_id=world.centre.id,
+                 surgeon="Dr Lee", implant=implant_details(session))
+            move(session, world, patient, "adjustment", days_ago=4)
+        assert schedule_violations(session) == [], op

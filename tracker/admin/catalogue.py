@@ -1,0 +1,153 @@
+"""Administration: clinic settings and the pump and drug catalogues (routes on the admin blueprint)."""
+
+from decimal import Decimal
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from tracker.admin.catalogue_forms import DrugForm, NewDrugForm, PumpModelForm, settings_form
+from tracker.admin.routes import bp
+from tracker.extensions import db
+from tracker.models import DrugConcentration, PumpModel
+from tracker.services import ServiceError, StaleEdit
+from tracker.services import catalogue as service
+from tracker.services.settings import DEFAULTS, all_settings
+from tracker.web import actor, requires
+
+
+def _saved_message(change: service.CatalogueChange) -> str:
+    if not change.changed:
+        return "Nothing changed."
+    n = change.recomputed_pumps
+    if n:
+        return f"Saved. Refill dates recomputed for {n} pump{'' if n == 1 else 's'}."
+    return "Saved. No refill date depends on this change."
+
+
+def _show_error(form, error: ServiceError) -> None:
+    field = form._fields.get(error.field) if error.field else None
+    if field is not None and field.name != "version":
+        field.errors.append(error.message)
+    else:
+        flash(error.message, "error")
+
+
+def _stale(form, fresh, fields) -> list[tuple[str, object]]:
+    """What the user typed that differs from the values just saved by someone else, to re-apply by hand."""
+    return [(form[name].label.text, form[name].data) for name in fields if form[name].data != fresh[name].data]
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """2.500 -> 2.5 and 10.000 -> 10, so the form shows what was typed and saves it back unchanged."""
+    return None if value is None else Decimal(format(value.normalize(), "f"))
+
+
+@bp.app_template_filter("plain_number")
+def plain_number(value: Decimal | None) -> str:
+    return "" if value is None else str(_plain(Decimal(value)))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@requires("settings.manage")
+def settings():
+    current = all_settings(db.session)
+    form = settings_form(data=current | {"version": service.settings_version(current)})
+    yours = []
+    if form.validate_on_submit():
+        try:
+            change = service.update_settings(db.session, actor(), form.values(), form.version.data)
+        except StaleEdit as error:
+            current = all_settings(db.session)
+            fresh = settings_form(formdata=None, data=current | {"version": service.settings_version(current)})
+            yours, form = _stale(form, fresh, DEFAULTS), fresh
+            flash(error.message, "error")
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            flash(_saved_message(change), "success")
+            return redirect(url_for("admin.settings"))
+    status = 200 if request.method == "GET" else 409 if yours else 422
+    return render_template("admin/settings.html", form=form, yours=yours), status
+
+
+@bp.get("/catalogue")
+@requires("settings.manage")
+def catalogue():
+    models = db.session.scalars(select(PumpModel).order_by(PumpModel.name)).all()
+    drugs = db.session.scalars(select(DrugConcentration).order_by(DrugConcentration.concentration_mcg_per_ml)).all()
+    return render_template("admin/catalogue.html", models=models, drugs=drugs)
+
+
+def _pump_model_form(model: PumpModel, **kwargs) -> PumpModelForm:
+    return PumpModelForm(data={"default_alarm_ml": _plain(model.default_alarm_ml),
+                               "battery_life_months": model.battery_life_months,
+                               "accuracy_fraction": _plain(model.accuracy_fraction), "active": model.active,
+                               "version": model.version}, **kwargs)
+
+
+@bp.route("/catalogue/pumps/<int:model_id>", methods=["GET", "POST"])
+@requires("settings.manage")
+def edit_pump_model(model_id: int):
+    model = db.session.get(PumpModel, model_id) or abort(404)
+    form = _pump_model_form(model)
+    yours = []
+    if form.validate_on_submit():
+        try:
+            change = service.update_pump_model(db.session, actor(), model_id, int(form.version.data), form.values())
+        except StaleEdit as error:
+            model = db.session.get(PumpModel, model_id)
+            fresh = _pump_model_form(model, formdata=None)
+            yours, form = _stale(form, fresh, PumpModelForm.FIELDS), fresh
+            flash(error.message, "error")
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            flash(_saved_message(change), "success")
+            return redirect(url_for("admin.catalogue"))
+    status = 200 if request.method == "GET" else 409 if yours else 422
+    return render_template("admin/pump_model_form.html", form=form, model=model, yours=yours), status
+
+
+def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
+    return DrugForm(data={"stability_days": drug.stability_days, "trial_only": drug.trial_only,
+                          "active": drug.active, "version": drug.version}, **kwargs)
+
+
+@bp.route("/catalogue/drugs/<int:drug_id>", methods=["GET", "POST"])
+@requires("settings.manage")
+def edit_drug(drug_id: int):
+    drug = db.session.get(DrugConcentration, drug_id) or abort(404)
+    form = _drug_form(drug)
+    yours = []
+    if form.validate_on_submit():
+        try:
+            change = service.update_drug(db.session, actor(), drug_id, int(form.version.data), form.values())
+        except StaleEdit as error:
+            drug = db.session.get(DrugConcentration, drug_id)
+            fresh = _drug_form(drug, formdata=None)
+            yours, form = _stale(form, fresh, DrugForm.FIELDS), fresh
+            flash(error.message, "error")
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            flash(_saved_message(change), "success")
+            return redirect(url_for("admin.catalogue"))
+    holding = len(service.pumps_holding(db.session, drug.concentration_mcg_per_ml))
+    status = 200 if request.method == "GET" else 409 if yours else 422
+    return render_template("admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours), status
+
+
+@bp.route("/catalogue/drugs/new", methods=["GET", "POST"])
+@requires("settings.manage")
+def new_drug():
+    form = NewDrugForm()
+    if form.validate_on_submit():
+        try:
+            drug = service.add_drug(db.session, actor(), form.values())
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{drug.concentration_mcg_per_ml} mcg/mL added to the drug catalogue.", "success")
+            return redirect(url_for("admin.catalogue"))
+    return render_template("admin/drug_form.html", form=form, drug=None, holding=0, yours=[]), \
+        200 if request.method == "GET" else 422

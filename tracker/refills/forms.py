@@ -1,0 +1,86 @@
+"""Refill visit and dose change forms."""
+
+from datetime import time
+
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateTimeLocalField, DecimalField, IntegerField, SelectField, StringField,
+                     TextAreaField)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from tracker.clinical.scales import ASHWORTH, PENN_FREQUENCY
+
+WHEN_HELP = "Use the picker, or type YYYY-MM-DDTHH:MM."
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class RefillForm(FlaskForm):
+    visit_at = DateTimeLocalField("Refill time", format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
+    expected_residual_ml = DecimalField("Expected residual (mL, from the programmer)", places=1,
+                                        validators=[InputRequired(), NumberRange(min=0, max=40)])
+    actual_residual_ml = DecimalField("Actual residual aspirated (mL)", places=1,
+                                      validators=[InputRequired(), NumberRange(min=0, max=40)])
+    concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True)
+    lot = StringField("Lot", validators=[Length(max=40)])
+    volume_added_ml = DecimalField("Volume added (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5,
+                                                                                                          max=40)])
+    resulting_volume_ml = DecimalField("Resulting reservoir volume (mL)", places=1,
+                                       validators=[InputRequired(), NumberRange(min=0.5, max=40)])
+    bridge_bolus_mcg = DecimalField("Bridge bolus (mcg), if the concentration changed", places=1,
+                                    validators=[Optional(), NumberRange(min=0, max=1000)])
+    ashworth = SelectField("Ashworth", choices=[("", "—")] + [(a, a) for a in ASHWORTH], default="")
+    penn_frequency = SelectField("Penn frequency", choices=[("", "—")] + [(str(f), str(f)) for f in PENN_FREQUENCY],
+                                 coerce=_optional_int, validate_choice=True)
+    complications = TextAreaField("Complications", validators=[Length(max=2000)])
+    notes = TextAreaField("Notes", validators=[Length(max=4000)])
+    acknowledge = BooleanField("I have read the high-severity warnings above and act on them")
+
+
+class DoseForm(FlaskForm):
+    effective_at = DateTimeLocalField("Programmed at", format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
+    mode = SelectField("Mode", choices=[("simple", "Simple continuous"), ("flex", "Flexible schedule")])
+    daily_dose_mcg = DecimalField("Daily dose (mcg/day, simple mode)", places=1)
+    flex_schedule = TextAreaField(
+        "Flexible schedule (one step per line: HH:MM rate-in-mcg-per-hour; first step 00:00; up to 13)",
+        validators=[Length(max=1000)])
+    bolus_dose_mcg = DecimalField("Patient-activated bolus (mcg)", places=1, default=0,
+                                  validators=[Optional(), NumberRange(min=0, max=500)])
+    max_boluses_per_day = IntegerField("Maximum boluses per day", default=0,
+                                       validators=[Optional(), NumberRange(min=0, max=24)])
+    reason = TextAreaField("Why", validators=[InputRequired(), Length(max=2000)])
+
+    def validate_daily_dose_mcg(self, field):
+        if self.mode.data != "simple":
+            field.errors[:] = []  # ignored in flexible mode, whatever is typed
+            return
+        if field.data is None:
+            raise ValidationError("Enter the daily dose.")
+        if not 1 <= field.data <= 3000:
+            raise ValidationError("Number must be between 1 and 3000.")
+
+    def validate_flex_schedule(self, field):
+        if self.mode.data != "flex":
+            return
+        self.parsed_flex = parse_flex(field.data or "")
+
+
+def parse_flex(text: str) -> list[list[str]]:
+    """Lines "HH:MM rate" -> [["HH:MM", "rate"], ...]; the engine checks order, coverage and the 13-step limit."""
+    steps = []
+    for number, line in enumerate(filter(None, (ln.strip() for ln in text.splitlines())), start=1):
+        parts = line.replace(",", " ").split()
+        if len(parts) != 2:
+            raise ValidationError(f"Line {number}: write the start time and the rate, e.g. 06:00 12.5")
+        try:
+            start = time.fromisoformat(parts[0])
+            rate = float(parts[1])
+        except ValueError:
+            raise ValidationError(f"Line {number}: {line!r} is not HH:MM followed by a number.") from None
+        if rate < 0 or rate > 200:
+            raise ValidationError(f"Line {number}: the rate must be 0-200 mcg/hour.")
+        steps.append([start.strftime("%H:%M"), parts[1]])
+    if not steps:
+        raise ValidationError("Enter at least one step, starting at 00:00.")
+    return steps

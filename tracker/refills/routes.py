@@ -1,0 +1,139 @@
+"""Refill visits (preview, then save), dose changes and the printable emergency summary."""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from tracker.clinical.refill import RefillInputError
+from tracker.extensions import db
+from tracker.models import Patient
+from tracker.patients.queries import concentration_choices
+from tracker.refills.forms import DoseForm, RefillForm
+from tracker.services import ServiceError
+from tracker.services.pump_panel import pump_panel
+from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
+from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.web import actor, clinic_today, requires
+
+bp = Blueprint("refills", __name__)
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
+
+
+def _local(naive: datetime) -> datetime:
+    """A datetime-local form value is the clinic's wall clock."""
+    return naive.replace(tzinfo=_zone())
+
+
+def _patient_and_pump(patient_id: int):
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    pump = current_pump(db.session, patient_id)
+    if pump is None:
+        flash("This patient has no pump in use.", "error")
+    return patient, pump
+
+
+# Engine input names that differ from the form's field names.
+FORM_FIELD = {"flex_steps": "flex_schedule", "flex_by_weekday": "flex_schedule", "rate_mcg_per_hour": "flex_schedule",
+              "reservoir_after_fill_ml": "resulting_volume_ml"}
+
+
+def _show_error(form, error) -> None:
+    name = FORM_FIELD.get(getattr(error, "field", None) or "", getattr(error, "field", None))
+    field = getattr(form, name, None) if name else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        flash(error.message, "error")
+
+
+def _entry(form: RefillForm) -> RefillEntry:
+    return RefillEntry(
+        visit_at=_local(form.visit_at.data), expected_residual_ml=form.expected_residual_ml.data,
+        actual_residual_ml=form.actual_residual_ml.data, concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
+        volume_added_ml=form.volume_added_ml.data, resulting_volume_ml=form.resulting_volume_ml.data,
+        lot=(form.lot.data or "").strip(), bridge_bolus_mcg=form.bridge_bolus_mcg.data,
+        ashworth=form.ashworth.data or None, penn_frequency=form.penn_frequency.data,
+        complications=(form.complications.data or "").strip(), notes=(form.notes.data or "").strip(),
+    )
+
+
+@bp.route("/patients/<int:patient_id>/refill", methods=["GET", "POST"])
+@requires("refill.record")
+def refill(patient_id: int):
+    patient, pump = _patient_and_pump(patient_id)
+    if pump is None:
+        return redirect(url_for("patients.show", patient_id=patient_id))
+    form = RefillForm()
+    form.concentration_mcg_per_ml.choices = [(None, "—")] + concentration_choices(db.session)
+    panel = pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today())
+    if request.method == "GET":
+        form.visit_at.data = datetime.now(_zone()).replace(second=0, microsecond=0, tzinfo=None)
+        form.concentration_mcg_per_ml.data = panel.last_fill.concentration_mcg_per_ml
+        form.volume_added_ml.data = form.resulting_volume_ml.data = pump.reservoir_ml
+        form.expected_residual_ml.data = panel.volume_now_ml.quantize(Decimal("0.1"))
+    preview = None
+    if form.validate_on_submit():
+        now = datetime.now(timezone.utc)
+        try:
+            if request.form.get("action") == "save":
+                record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now)
+                flash("Refill recorded; the next refill date is updated.", "success")
+                return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
+            preview = preview_refill(db.session, pump.id, _entry(form), now)
+        except (ServiceError, RefillInputError) as error:
+            db.session.rollback()
+            _show_error(form, error)
+            if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
+                preview = preview_refill(db.session, pump.id, _entry(form), now)
+    status = 200 if request.method == "GET" or (preview and not form.errors) else 422
+    return render_template("refills/refill.html", form=form, patient=patient, pump=pump, panel=panel,
+                           preview=preview), status
+
+
+def _programme(form: DoseForm) -> Programme:
+    bolus = form.bolus_dose_mcg.data or Decimal(0)
+    boluses = form.max_boluses_per_day.data or 0
+    if form.mode.data == "flex":
+        return Programme(Decimal(0), bolus, boluses, {"default": form.parsed_flex})
+    return Programme(form.daily_dose_mcg.data, bolus, boluses)
+
+
+@bp.route("/patients/<int:patient_id>/dose", methods=["GET", "POST"])
+@requires("dose.change")
+def dose(patient_id: int):
+    patient, pump = _patient_and_pump(patient_id)
+    if pump is None:
+        return redirect(url_for("patients.show", patient_id=patient_id))
+    form = DoseForm()
+    if request.method == "GET":
+        form.effective_at.data = datetime.now(_zone()).replace(second=0, microsecond=0, tzinfo=None)
+    if form.validate_on_submit():
+        try:
+            change_dose(db.session, actor(), pump.id, _local(form.effective_at.data), _programme(form),
+                        form.reason.data or "", datetime.now(timezone.utc))
+        except (ServiceError, RefillInputError) as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            flash("Dose change recorded; the refill date is recomputed.", "success")
+            return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
+    panel = pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today())
+    status = 200 if request.method == "GET" else 422
+    return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel), status
+
+
+@bp.get("/patients/<int:patient_id>/emergency")
+@requires("patient.view")
+def emergency(patient_id: int):
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    panel = pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today())
+    return render_template("refills/emergency.html", patient=patient, panel=panel, today=clinic_today())

@@ -1,0 +1,336 @@
+"""Clinic settings and the pump and drug catalogues: edit them, audit the change, and recompute the stored
+refill schedule of exactly the pumps whose dates the change moves, all in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.clinical import refill as engine
+from tracker.models import DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit, Setting
+from tracker.policy import allowed
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services.audit import record, snapshot
+from tracker.services.refills import recompute_schedule
+from tracker.services.settings import DEFAULTS, LABELS, all_settings
+
+# What an administrator may enter for each setting (inclusive). The forms and the service both read this table.
+SETTING_LIMITS: dict[str, tuple[int, int]] = {
+    "backdate_days_without_reason": (0, 365),
+    "safety_buffer_days": (0, 60),
+    "high_risk_buffer_days": (0, 60),
+    "titration_limit_cerebral_pct": (1, 100),
+    "titration_limit_spinal_pct": (1, 100),
+    "battery_warning_months": (1, 24),
+}
+DEFAULT_LIMITS = (0, 10_000)  # a setting added later without its own entry above
+BUFFER_SETTINGS = {"safety_buffer_days": False, "high_risk_buffer_days": True}  # name -> patients' withdrawal_risk
+
+STABILITY_DAYS = (1, 365)
+ALARM_ML = (Decimal("0.5"), Decimal(10))
+ACCURACY_FRACTION = (Decimal(0), Decimal("0.5"))
+BATTERY_MONTHS = (1, 240)
+CONCENTRATION_MCG_PER_ML = (1, 50_000)
+
+PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "accuracy_fraction", "active"]
+DRUG_FIELDS = ["stability_days", "trial_only", "active"]
+ML_PLACES = Decimal("0.001")  # the scale of the mL columns, so audit values read like the stored ones
+FRACTION_PLACES = Decimal("0.0001")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CatalogueChange:
+    """What a save did: the fields that changed and how many pumps' refill schedules were recomputed."""
+
+    changed: list[str]
+    recomputed_pumps: int
+
+
+def limits_for(name: str) -> tuple[int, int]:
+    return SETTING_LIMITS.get(name, DEFAULT_LIMITS)
+
+
+def settings_version(values: dict[str, int]) -> str:
+    """A fingerprint of the settings as a form showed them; settings rows carry no version column."""
+    text = ";".join(f"{name}={values[name]}" for name in sorted(values))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _require(actor: Actor) -> None:
+    if not allowed(actor.role, "settings.manage"):
+        raise PermissionDenied("Only an administrator can change the clinic's settings and catalogues.")
+
+
+def _whole(value, field: str, low: int, high: int, label: str, unit: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value).strip())
+        except ValueError:
+            raise ServiceError(f"{label}: enter a whole number.", field) from None
+    if not low <= value <= high:
+        raise ServiceError(f"{label} must be from {low} to {high}{' ' + unit if unit else ''}.", field)
+    return value
+
+
+def _decimal(value, field: str, low: Decimal, high: Decimal, label: str, unit: str, places: Decimal) -> Decimal:
+    if isinstance(value, (bool, float)):
+        raise ServiceError(f"{label}: enter an exact number.", field)
+    try:
+        exact = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ServiceError(f"{label}: enter a number.", field) from None
+    if not exact.is_finite() or not low <= exact <= high:
+        raise ServiceError(f"{label} must be from {low} to {high}{unit}.", field)
+    if exact != exact.quantize(places):
+        raise ServiceError(f"{label}: at most {-places.as_tuple().exponent} decimal places.", field)
+    return exact.quantize(places)
+
+
+def _flag(value, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ServiceError("Answer yes or no.", field)
+    return value
+
+
+# -- which pumps a change touches (one query each) ------------------------------------------------------------
+
+
+def _pumps_by_withdrawal_risk(session: Session, risk_flags: set[bool]) -> list[int]:
+    """Pumps in use whose patients' buffer is one of the changed ones."""
+    return list(session.scalars(
+        select(Pump.id).join(Patient, Patient.id == Pump.patient_id)
+        .where(Pump.explanted_on.is_(None), Patient.withdrawal_risk.in_(risk_flags)).order_by(Pump.id)))
+
+
+def pumps_holding(session: Session, concentration_mcg_per_ml: int) -> list[int]:
+    """Pumps in use whose latest fill used this concentration (what is in the reservoir now)."""
+    latest = (select(RefillVisit.pump_id, RefillVisit.concentration_mcg_per_ml, func.row_number().over(
+        partition_by=RefillVisit.pump_id, order_by=(RefillVisit.visit_at.desc(), RefillVisit.id.desc()),
+    ).label("n")).subquery())
+    return list(session.scalars(
+        select(Pump.id).join(latest, latest.c.pump_id == Pump.id)
+        .where(latest.c.n == 1, latest.c.concentration_mcg_per_ml == concentration_mcg_per_ml,
+               Pump.explanted_on.is_(None)).order_by(Pump.id)))
+
+
+def _recompute(session: Session, pump_ids: list[int]) -> int:
+    """Rewrite the stored schedules of these pumps with the settings as they now stand."""
+    if not pump_ids:
+        return 0
+    session.flush()  # the new settings and catalogue values, before anything reads them
+    settings = all_settings(session)
+    count = 0
+    for start in range(0, len(pump_ids), 500):  # stay under the bind-parameter limits of both databases
+        chunk = pump_ids[start:start + 500]
+        pumps = session.scalars(select(Pump).where(Pump.id.in_(chunk)).options(selectinload(Pump.patient))).all()
+        # Held here so they stay in the (weak-referencing) identity map: recompute_schedule's session.get then
+        # finds each pump's schedule without a query.
+        schedules = session.scalars(select(RefillSchedule).where(RefillSchedule.pump_id.in_(chunk))).all()
+        with session.no_autoflush:  # one batched UPDATE at the end, not one flush per pump
+            for pump in pumps:
+                try:
+                    recompute_schedule(session, pump, settings)
+                except engine.RefillInputError as error:
+                    raise ServiceError(f"Pump {pump.serial}: {error.message} Nothing was saved.") from None
+                count += 1
+        del schedules
+    session.flush()
+    return count
+
+
+def _in_one_transaction(session: Session, work: Callable[[], T]) -> T:
+    """Run the change and commit it; on any error nothing is written."""
+    try:
+        result = work()
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise StaleEdit("Someone else saved this entry after you opened the form. Their values are shown; "
+                        "nothing of yours was saved.") from None
+    except Exception:
+        session.rollback()
+        raise
+    session.commit()
+    return result
+
+
+def _check_version(row, expected_version: int, what: str) -> None:
+    if row.version != expected_version:
+        raise StaleEdit(f"Someone else saved this {what} after you opened the form. Their values are shown "
+                        "below; nothing of yours was saved.")
+
+
+def _apply(row, values: dict, fields: list[str]) -> tuple[dict, dict]:
+    """Set the values that differ; return (before, after) holding only the changed fields."""
+    changed = [name for name in fields if name in values and values[name] != getattr(row, name)]
+    before = snapshot(row, changed)
+    for name in changed:
+        setattr(row, name, values[name])
+    return before, snapshot(row, changed)
+
+
+# -- clinic settings ------------------------------------------------------------------------------------------
+
+
+def validate_settings(values: dict) -> dict[str, int]:
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ServiceError(f"Unknown setting {unknown[0]!r}.")
+    clean = {}
+    for name, value in values.items():
+        low, high = limits_for(name)
+        clean[name] = _whole(value, name, low, high, LABELS.get(name, name), "")
+    return clean
+
+
+def update_settings(session: Session, actor: Actor, values: dict[str, int],
+                    expected_version: str | None = None) -> CatalogueChange:
+    """Save clinic settings (only names in DEFAULTS); a changed buffer recomputes the pumps it applies to."""
+    _require(actor)
+    clean = validate_settings(values)
+
+    def work() -> CatalogueChange:
+        current = all_settings(session)
+        if expected_version is not None and expected_version != settings_version(current):
+            raise StaleEdit("Someone else saved the settings after you opened the form. Their values are shown "
+                            "below; nothing of yours was saved.")
+        merged = current | clean
+        if merged["high_risk_buffer_days"] < merged["safety_buffer_days"]:
+            raise ServiceError("The high-risk buffer cannot be shorter than the safety buffer "
+                               f"({merged['safety_buffer_days']} days).", "high_risk_buffer_days")
+        changed = [name for name in DEFAULTS if name in clean and clean[name] != current[name]]
+        if not changed:
+            return CatalogueChange([], 0)
+        stored = {row.name: row for row in session.scalars(select(Setting).where(Setting.name.in_(changed)))}
+        for name in changed:
+            if name in stored:
+                stored[name].value = str(clean[name])
+            else:
+                session.add(Setting(name=name, value=str(clean[name])))
+        record(session, actor, "update", "settings", None, None,
+               {name: current[name] for name in changed}, {name: clean[name] for name in changed})
+        risk_flags = {BUFFER_SETTINGS[name] for name in changed if name in BUFFER_SETTINGS}
+        pump_ids = _pumps_by_withdrawal_risk(session, risk_flags) if risk_flags else []
+        return CatalogueChange(changed, _recompute(session, pump_ids))
+
+    return _in_one_transaction(session, work)
+
+
+# -- pump models ----------------------------------------------------------------------------------------------
+
+
+def _pump_model_values(model: PumpModel, values: dict) -> dict:
+    clean = {}
+    if "default_alarm_ml" in values:
+        alarm = _decimal(values["default_alarm_ml"], "default_alarm_ml", *ALARM_ML, "The default alarm volume",
+                         " mL", ML_PLACES)
+        if alarm >= model.reservoir_ml:
+            raise ServiceError(f"The alarm volume must be below the {model.reservoir_ml.normalize()} mL reservoir.",
+                               "default_alarm_ml")
+        clean["default_alarm_ml"] = alarm
+    if "battery_life_months" in values:
+        months = values["battery_life_months"]
+        clean["battery_life_months"] = None if months in (None, "") else _whole(
+            months, "battery_life_months", *BATTERY_MONTHS, "Battery life", "months (or empty: no battery)")
+    if "accuracy_fraction" in values:
+        clean["accuracy_fraction"] = _decimal(values["accuracy_fraction"], "accuracy_fraction", *ACCURACY_FRACTION,
+                                              "Accuracy", " (0.145 is ±14.5%)", FRACTION_PLACES)
+    if "active" in values:
+        clean["active"] = _flag(values["active"], "active")
+    return clean
+
+
+def update_pump_model(session: Session, actor: Actor, model_id: int, expected_version: int,
+                      values: dict) -> CatalogueChange:
+    """Edit a pump model's defaults. Pumps already implanted keep their own alarm volume and battery date,
+    so no stored refill date moves."""
+    _require(actor)
+
+    def work() -> CatalogueChange:
+        model = session.get(PumpModel, model_id)
+        if model is None:
+            raise ServiceError("No such pump model.")
+        _check_version(model, expected_version, "pump model")
+        clean = _pump_model_values(model, values)
+        before, after = _apply(model, clean, PUMP_MODEL_FIELDS)
+        if before:
+            record(session, actor, "update", "pump_model", model.id, None, before, after)
+        # Each pump keeps its own alarm volume (domain.md: keep it per patient) and its own battery date.
+        return CatalogueChange(list(before), 0)
+
+    return _in_one_transaction(session, work)
+
+
+# -- drug catalogue -------------------------------------------------------------------------------------------
+
+
+def _drug_values(values: dict) -> dict:
+    clean = {}
+    if "stability_days" in values:
+        clean["stability_days"] = _whole(values["stability_days"], "stability_days", *STABILITY_DAYS,
+                                         "Stability", "days")
+    for name in ("trial_only", "active"):
+        if name in values:
+            clean[name] = _flag(values[name], name)
+    return clean
+
+
+def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: int,
+                values: dict) -> CatalogueChange:
+    """Edit a concentration's stability or use; a stability change recomputes the pumps holding it."""
+    _require(actor)
+
+    def work() -> CatalogueChange:
+        drug = session.get(DrugConcentration, drug_id)
+        if drug is None:
+            raise ServiceError("No such concentration.")
+        _check_version(drug, expected_version, "concentration")
+        clean = _drug_values(values)
+        holding = pumps_holding(session, drug.concentration_mcg_per_ml)
+        if clean.get("active") is False and drug.active and holding:
+            # The stored schedules of those pumps are computed from this entry's stability.
+            raise ServiceError(f"{len(holding)} pump(s) hold {drug.concentration_mcg_per_ml} mcg/mL now; it can "
+                               "be withdrawn once they have been refilled with another concentration.", "active")
+        before, after = _apply(drug, clean, DRUG_FIELDS)
+        if not before:
+            return CatalogueChange([], 0)
+        record(session, actor, "update", "drug_concentration", drug.id, None, before, after)
+        return CatalogueChange(list(before), _recompute(session, holding) if "stability_days" in before else 0)
+
+    return _in_one_transaction(session, work)
+
+
+def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
+    """A new concentration in the catalogue. No pump holds it yet, so no refill date moves."""
+    _require(actor)
+    concentration = _whole(values.get("concentration_mcg_per_ml"), "concentration_mcg_per_ml",
+                           *CONCENTRATION_MCG_PER_ML, "The concentration", "mcg/mL")
+    clean = {"stability_days": 180, "trial_only": False, "active": True} | _drug_values(values)
+    taken = ServiceError(f"{concentration} mcg/mL is in the catalogue already; edit it there.",
+                         "concentration_mcg_per_ml")
+
+    def work() -> DrugConcentration:
+        if session.scalar(select(DrugConcentration.id).where(
+                DrugConcentration.concentration_mcg_per_ml == concentration)) is not None:
+            raise taken
+        drug = DrugConcentration(concentration_mcg_per_ml=concentration, **clean)
+        session.add(drug)
+        try:
+            session.flush()
+        except IntegrityError:  # added by someone else a moment ago
+            raise taken from None
+        record(session, actor, "create", "drug_concentration", drug.id, None, None,
+               snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]))
+        return drug
+
+    return _in_one_transaction(session, work)
