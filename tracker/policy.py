@@ -14,7 +14,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dose.sign_off": frozenset({"physician"}),  # increases beyond the titration limit
     "refill.record": CLINICAL,
     "settings.manage": frozenset({"admin"}),
+    "refill.book": frozenset({"coordinator", "nurse", "physician"}),
+    "booking.override": frozenset({"physician"}),  # a booking after the alarm date
+    "contact.log": frozenset({"coordinator", "nurse", "physician"}),
+    "export.names": frozenset({"coordinator", "nurse", "physician"}),  # admins export MRNs only
     "users.manage": frozenset({"admin"}),
+    "digest.manage": frozenset({"admin"}),  # the daily e-mail's runs, dead letters and resends
 }
 
 

@@ -256,8 +256,9 @@ def test_only_the_admin_may_manage_users(as_role, world, session, role):
 
 
 def anonymous_requests(app):
-    """(method, url) for every route except sign-in, static files and the health check."""
-    open_routes = {"auth.login", "static", "health.healthz"}
+    """(method, url) for every route except sign-in, static files, the health check and the calendar feed
+    (whose secret token is the credential; tested below)."""
+    open_routes = {"auth.login", "static", "health.healthz", "calendar.feed"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_routes:
             continue
@@ -290,6 +291,11 @@ def test_every_page_sends_an_anonymous_visitor_to_sign_in_and_writes_nothing(app
             assert response.status_code == 302, (method, url, response.status_code)
             assert path_of(response) == "/login", (method, url, response.location)
     assert row_counts(session) == before
+
+
+def test_the_calendar_feed_without_a_valid_token_is_not_found(client, world):
+    for token in ("1", "x" * 43, ""):
+        assert client.get(f"/calendar/feed/{token}.ics").status_code == 404
 
 
 def test_the_health_check_needs_no_login_and_shows_no_patient_data(client, world, session):

@@ -42,11 +42,6 @@ def _plain(value: Decimal | None) -> Decimal | None:
     return None if value is None else Decimal(format(value.normalize(), "f"))
 
 
-@bp.app_template_filter("plain_number")
-def plain_number(value: Decimal | None) -> str:
-    return "" if value is None else str(_plain(Decimal(value)))
-
-
 @bp.route("/settings", methods=["GET", "POST"])
 @requires("settings.manage")
 def settings():

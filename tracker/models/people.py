@@ -35,11 +35,16 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(200))
     # Bumped on password change or deactivation: sessions carrying an older value end.
     session_epoch: Mapped[int] = mapped_column(default=0)
+    # Secret for the personal iCalendar feed; regenerating it revokes the old URL.
+    calendar_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     location: Mapped[Location | None] = relationship()
 
-    __table_args__ = (Index("uq_user_email_lower", func.lower(email), unique=True),)
+    __table_args__ = (
+        Index("uq_user_email_lower", func.lower(email), unique=True),
+        Index("uq_user_calendar_token", calendar_token, unique=True),
+    )
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -130,3 +130,6 @@ class RefillSchedule(db.Model):
     binding_rule: Mapped[str] = mapped_column(String(10))
     explanation: Mapped[str] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    patient: Mapped[Patient] = relationship()
+    pump: Mapped[Pump] = relationship()

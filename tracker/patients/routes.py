@@ -13,6 +13,7 @@ from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.services import ServiceError, StaleEdit, patients as service
 from tracker.services.audit import record
+from tracker.services.bookings import open_appointment
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme
 from tracker.web import actor, clinic_today, requires
@@ -114,6 +115,7 @@ def show(patient_id: int):
     return render_template(
         "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage,
         panel=pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today()),
+        appointment=open_appointment(db.session, patient_id),
         latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
     )

@@ -30,6 +30,7 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "titration_limit_cerebral_pct": (1, 100),
     "titration_limit_spinal_pct": (1, 100),
     "battery_warning_months": (1, 24),
+    "worklist_horizon_days": (1, 90),
 }
 DEFAULT_LIMITS = (0, 10_000)  # a setting added later without its own entry above
 BUFFER_SETTINGS = {"safety_buffer_days": False, "high_risk_buffer_days": True}  # name -> patients' withdrawal_risk

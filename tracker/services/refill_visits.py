@@ -13,6 +13,7 @@ from tracker.models import Pump, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError
 from tracker.services.audit import record, snapshot
+from tracker.services.bookings import complete_open_appointment
 from tracker.services.refills import (_ledger_for_engine, _stability_days, dose_ledger, last_fill, projection_inputs,
                                       recompute_schedule)
 from tracker.services.settings import all_settings
@@ -116,6 +117,7 @@ def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEnt
                         **{name: getattr(entry, name) for name in ENTRY_FIELDS})
     session.add(visit)
     session.flush()
+    complete_open_appointment(session, pump.patient_id, visit.id, now)
     recompute_schedule(session, pump)
     record(session, actor, "create", "refill_visit", visit.id, pump.patient_id, None,
            snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id"]))

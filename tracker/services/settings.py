@@ -17,6 +17,8 @@ DEFAULTS: dict[str, int] = {
     "titration_limit_spinal_pct": 30,
     # Warn at refills when the battery replacement falls within this many months.
     "battery_warning_months": 6,
+    # The worklist lists unbooked refills due within this many days.
+    "worklist_horizon_days": 14,
 }
 LABELS = {
     "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
@@ -25,6 +27,7 @@ LABELS = {
     "titration_limit_cerebral_pct": "Titration limit per 24 h, cerebral origin (%)",
     "titration_limit_spinal_pct": "Titration limit per 24 h, spinal origin (%)",
     "battery_warning_months": "Battery replacement warning (months ahead)",
+    "worklist_horizon_days": "Worklist: unbooked refills due within (days)",
 }
 
 

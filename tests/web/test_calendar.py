@@ -1,0 +1,230 @@
+"""The refill calendar, booking and the worklist: urgency colours, reasons, rules, exports, feed, time zones."""
+
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import event, func, select
+
+from tests.factories import TODAY, implanted_days_ago, make_patient
+from tracker.extensions import db
+from tracker.models import RefillAppointment, RefillSchedule, User
+from tracker.services import ServiceError
+from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
+from tracker.services.refill_visits import RefillEntry, record_refill
+from tracker.services.refills import current_pump
+from tracker.services.worklist import refill_rows, worklist
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime.now(timezone.utc)
+
+
+def at(day, hour=10):
+    return datetime.combine(day, time(hour), NY)
+
+
+def due(session, patient):
+    return session.get(RefillSchedule, current_pump(session, patient.id).id).due_date
+
+
+def book(session, world, patient, day, role="coordinator", **kwargs):
+    return book_refill(session, world.actor(role), patient.id, at(day), world.clinic.id, world.users["nurse"].id,
+                       kwargs.pop("late_reason", ""), kwargs.pop("override_reason", ""), NOW)
+
+
+@pytest.fixture
+def clinic_fixture(session, world):
+    """One patient per urgency, built with the refill engine (default pump: due day 23, alarm day 30)."""
+    p = {
+        "overdue": implanted_days_ago(session, world, 26),          # due 3 days ago, alarm in 4
+        "due_soon": implanted_days_ago(session, world, 20),         # due in 3 days, not booked
+        "booked": implanted_days_ago(session, world, 10),           # due in 13 days, booked before
+        "booked_late": implanted_days_ago(session, world, 20),      # due in 3, booked 2 days after
+        "later": implanted_days_ago(session, world, 1),             # due in 22 days
+        "missed": implanted_days_ago(session, world, 12),           # booked, the time passed
+    }
+    book(session, world, p["booked"], due(session, p["booked"]) - timedelta(days=2))
+    book(session, world, p["booked_late"], due(session, p["booked_late"]) + timedelta(days=2),
+         late_reason="Patient away until then")
+    appointment = book(session, world, p["missed"], TODAY + timedelta(days=1))
+    appointment.starts_at = NOW - timedelta(hours=3)  # time passes; nobody records a refill
+    session.commit()
+    return p
+
+
+def test_every_urgency_and_worklist_reason(session, world, clinic_fixture):
+    rows = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, 14)}
+    expect = {
+        "overdue": ("overdue", ["overdue"]),
+        "due_soon": ("due-soon", ["due_soon_unbooked"]),
+        "booked": ("booked", []),
+        "booked_late": ("booked-after-due", ["booked_after_due"]),
+        "later": ("later", []),
+        "missed": ("overdue", ["missed_appointment"]),
+    }
+    for name, (colour, reasons) in expect.items():
+        row = rows[clinic_fixture[name].id]
+        assert (row.urgency, row.reasons) == (colour, reasons), name
+    assert {r.patient.id for r in worklist(session, TODAY, NOW, 14)} == {
+        clinic_fixture[n].id for n in ("overdue", "due_soon", "booked_late", "missed")}
+    # With a 30-day horizon the patient due in 22 days joins the list.
+    assert clinic_fixture["later"].id in {r.patient.id for r in worklist(session, TODAY, NOW, 30)}
+
+
+def test_rows_leave_the_worklist_only_when_the_condition_is_gone(session, world, clinic_fixture):
+    due_soon, overdue = clinic_fixture["due_soon"], clinic_fixture["overdue"]
+    log_contact(session, world.actor("coordinator"), due_soon.id, "phone", "no_answer", "", NOW)
+    ids = lambda: {r.patient.id for r in worklist(session, TODAY, NOW, 14)}  # noqa: E731
+    assert due_soon.id in ids(), "a contact attempt alone does not clear the row"
+    book(session, world, due_soon, due(session, due_soon))
+    assert due_soon.id not in ids()
+    book(session, world, overdue, TODAY + timedelta(days=1), late_reason="Earliest slot")
+    assert overdue.id in ids(), "booking an overdue refill does not make it less overdue"
+    record_refill(session, world.actor(), current_pump(session, overdue.id).id, RefillEntry(
+        visit_at=NOW - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
+        concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20)), True, NOW)
+    assert overdue.id not in ids()
+    assert open_appointment(session, overdue.id) is None, "the refill completed the booking"
+    completed = session.scalars(select(RefillAppointment).where(RefillAppointment.patient_id == overdue.id)).one()
+    assert completed.status == "completed" and completed.refill_visit_id is not None
+
+
+def test_booking_rules(session, world):
+    patient = implanted_days_ago(session, world, 20)  # due in 3 days, alarm in 10
+    d = due(session, patient)
+    with pytest.raises(ServiceError, match="say why"):
+        book(session, world, patient, d + timedelta(days=2))
+    session.rollback()
+    with pytest.raises(ServiceError, match="refused unless a physician overrides"):
+        book(session, world, patient, d + timedelta(days=9), late_reason="holiday")
+    session.rollback()
+    with pytest.raises(ServiceError, match="must be in the future"):
+        book_refill(session, world.actor("coordinator"), patient.id, NOW - timedelta(hours=1), world.clinic.id,
+                    world.users["nurse"].id, "", "", NOW)
+    session.rollback()
+    overridden = book(session, world, patient, d + timedelta(days=9), role="physician",
+                      override_reason="Inpatient elsewhere; pump checked there")
+    assert overridden.override_by_id == world.users["physician"].id
+    with pytest.raises(ServiceError, match="already has a refill booked"):
+        book(session, world, patient, d)
+    session.rollback()
+    new = rebook(session, world.actor("coordinator"), overridden.id, overridden.version, at(d), world.clinic.id,
+                 world.users["nurse"].id, "", "", "Earlier slot opened", NOW)
+    old = session.get(RefillAppointment, overridden.id)
+    assert (old.status, old.replaced_by_id, old.close_reason) == ("rebooked", new.id, "Earlier slot opened")
+    cancel(session, world.actor("coordinator"), new.id, new.version, "Patient unwell", NOW)
+    assert session.scalar(select(func.count(RefillAppointment.id))) == 2, "history is kept"
+    assert open_appointment(session, patient.id) is None
+
+
+def test_booking_through_the_page_and_the_patient_page_says_booked(as_role, world, session):
+    patient = implanted_days_ago(session, world, 20)
+    coordinator = as_role("coordinator")
+    page = coordinator.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert "Next refill <b>not booked</b>" in page
+    d = due(session, patient)
+    form = {"starts_at": at(d).strftime("%Y-%m-%dT%H:%M"), "location_id": world.clinic.id,
+            "clinician_id": world.users["nurse"].id}
+    late = coordinator.post(f"/patients/{patient.id}/book", {**form, "starts_at": at(d + timedelta(days=2)).strftime(
+        "%Y-%m-%dT%H:%M")})
+    assert late.status_code == 422 and "say why" in late.get_data(as_text=True)
+    assert coordinator.post(f"/patients/{patient.id}/book", form).status_code == 302
+    page = coordinator.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert "Next refill <b>booked</b>" in page
+    assert as_role("admin").post(f"/patients/{patient.id}/book", form).status_code == 403
+
+
+def test_calendar_pages_show_urgency_colours(as_role, world, session, clinic_fixture):
+    coordinator = as_role("coordinator")
+    for view in ("month", "week", "list"):
+        assert coordinator.get(f"/calendar?view={view}").status_code == 200
+    page = coordinator.get(f"/calendar?view=list&date={(TODAY - timedelta(days=20)).isoformat()}").get_data(
+        as_text=True)
+    assert "urgency-overdue" in page and "urgency-booked" in page
+    other = world.sites["Buckhead Clinic"].id
+    page = coordinator.get(f"/calendar?view=list&location={other}").get_data(as_text=True)
+    assert clinic_fixture["due_soon"].mrn not in page
+
+
+def count_queries(client, url):
+    statements = []
+
+    def listener(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = client.get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert response.status_code == 200
+    return len(statements), response
+
+
+def test_calendar_json_is_limited_to_the_range_and_its_query_count_does_not_grow(as_role, world, session, app):
+    from tracker.demo import seed_demo
+
+    seed_demo(session, 10, 5, TODAY, "demo-password-1234")
+    coordinator = as_role("coordinator")
+    start, end = TODAY - timedelta(days=7), TODAY + timedelta(days=34)
+    url = f"/calendar/events.json?start={start}&end={end}"
+    with app.app_context():
+        small, response = count_queries(coordinator, url)
+    assert all(start.isoformat() <= e["start"][:10] <= end.isoformat() for e in response.get_json())
+    seed_demo(session, 490, 6, TODAY, "demo-password-1234")
+    with app.app_context():
+        large, response = count_queries(coordinator, url)
+    assert len(response.get_json()) > 10
+    assert small == large, (small, large)
+    assert coordinator.get("/calendar/events.json?start=2026-01-01&end=2027-01-01").status_code == 400
+
+
+def test_personal_feed_parses_and_carries_no_names_or_birth_dates(as_role, world, session, clinic_fixture):
+    nurse = as_role("nurse")
+    assert nurse.post("/account/calendar").status_code == 302
+    token = session.scalar(select(User.calendar_token).where(User.id == world.users["nurse"].id))
+    anonymous = nurse.app.test_client()
+    raw = anonymous.get(f"/calendar/feed/{token}.ics")
+    assert raw.status_code == 200 and raw.mimetype == "text/calendar"
+    text = raw.get_data(as_text=True)
+    parsed = Calendar.from_ical(raw.data)
+    events = [c for c in parsed.walk("VEVENT")]
+    assert events and all("ITB refill" in str(e["SUMMARY"]) for e in events)
+    for p in clinic_fixture.values():
+        assert p.last_name not in text and p.first_name not in text
+        assert p.date_of_birth.isoformat() not in text and p.date_of_birth.strftime("%Y%m%d") not in text
+    assert clinic_fixture["booked"].mrn in text
+    nurse.post("/account/calendar")  # regenerate: the old address stops working
+    assert anonymous.get(f"/calendar/feed/{token}.ics").status_code == 404
+    assert anonymous.get("/calendar/feed/not-a-real-token-at-all-but-long-enough.ics").status_code == 404
+
+
+def test_csv_exports_include_names_only_for_roles_that_may_see_them(as_role, world, session, clinic_fixture):
+    name = clinic_fixture["overdue"].last_name
+    start = (TODAY - timedelta(days=30)).isoformat()
+    coordinator_csv = as_role("coordinator").get(f"/worklist/export.csv").get_data(as_text=True)
+    admin_csv = as_role("admin").get(f"/worklist/export.csv").get_data(as_text=True)
+    assert name in coordinator_csv and clinic_fixture["overdue"].mrn in admin_csv and name not in admin_csv
+    cal = as_role("admin").get(f"/calendar/export.csv?start={start}").get_data(as_text=True)
+    assert clinic_fixture["overdue"].mrn in cal and name not in cal
+
+
+def test_appointments_keep_their_local_time_across_the_daylight_saving_change(session, world):
+    # 2000 mcg/mL at 100 mcg/day: the 180-day drug limit binds, so March 2027 is before the due date.
+    patient = implanted_days_ago(session, world, 1, concentration=2000, dose_mcg="100")
+    before = book(session, world, patient, datetime(2027, 3, 12).date())  # EST, UTC-5
+    session.refresh(before)
+    assert before.starts_at.astimezone(timezone.utc).hour == 15
+    rebooked = rebook(session, world.actor("coordinator"), before.id, before.version,
+                      datetime(2027, 3, 15, 10, 0, tzinfo=NY), world.clinic.id, world.users["nurse"].id, "", "",
+                      "Moved after the clocks change", NOW)
+    session.refresh(rebooked)
+    assert rebooked.starts_at.astimezone(timezone.utc).hour == 14  # EDT, UTC-4
+    from tracker.services.calendar import calendar_events
+
+    events = [e for e in calendar_events(session, datetime(2027, 3, 1).date(), datetime(2027, 3, 31).date(), TODAY,
+                                         NOW, 14) if e.kind == "appointment"]
+    assert [(e.day.isoformat(), e.starts_at_local.strftime("%H:%M")) for e in events] == [("2027-03-15", "10:00")]

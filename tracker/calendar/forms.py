@@ -1,0 +1,32 @@
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, HiddenField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from tracker.services.bookings import CONTACT_METHODS, CONTACT_OUTCOMES
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class BookingForm(FlaskForm):
+    starts_at = DateTimeLocalField("Date and time (clinic's local time)", format="%Y-%m-%dT%H:%M",
+                                   validators=[InputRequired("Use the picker, or type YYYY-MM-DDTHH:MM.")])
+    location_id = SelectField("Clinic", coerce=_optional_int, validate_choice=True)
+    clinician_id = SelectField("Clinician", coerce=_optional_int, validate_choice=True)
+    late_reason = TextAreaField("Why after the due date (only if it is)", validators=[Length(max=1000)])
+    override_reason = TextAreaField("Physician override: why after the alarm date (only if it is)",
+                                    validators=[Length(max=1000)])
+    why = TextAreaField("Why rebook (rebooking only)", validators=[Length(max=1000)])
+    version = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    why = TextAreaField("Why cancel", validators=[DataRequired(), Length(max=1000)])
+    version = HiddenField(validators=[DataRequired()])
+
+
+class ContactForm(FlaskForm):
+    method = SelectField("How", choices=list(CONTACT_METHODS.items()))
+    outcome = SelectField("Outcome", choices=list(CONTACT_OUTCOMES.items()))
+    notes = TextAreaField("Notes", validators=[Length(max=1000)])

@@ -1,0 +1,303 @@
+"""Coordinators' refill calendar, the worklist, booking, contact attempts, CSV exports and the iCal feed."""
+
+import calendar as cal
+import csv
+import io
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.calendar.forms import BookingForm, CancelForm, ContactForm
+from tracker.clinical.worklist import REASON_LABELS, URGENCY_LABELS
+from tracker.extensions import db
+from tracker.models import Patient, RefillAppointment, RefillSchedule, User
+from tracker.patients.queries import location_choices, nurse_choices
+from tracker.policy import allowed
+from tracker.services import ServiceError, StaleEdit
+from tracker.services import bookings as service
+from tracker.services.calendar import calendar_events, feed_locations, ical_feed, regenerate_token
+from tracker.services.refills import current_pump
+from tracker.services.settings import get_setting
+from tracker.services.worklist import worklist as worklist_rows
+from tracker.web import actor, clinic_today, requires
+
+bp = Blueprint("calendar", __name__)
+VIEWS = ("month", "week", "list")
+DAY_CHIPS = 6  # per day cell; the rest are one click away in the list view
+
+
+def _int_arg(name):
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _date_arg(name, default):
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return default
+
+
+def _filters():
+    location_id, nurse_id = _int_arg("location"), _int_arg("nurse")
+    return {"location": location_id, "nurse": nurse_id}, ([location_id] if location_id else None), nurse_id
+
+
+def _range(view: str, anchor: date) -> tuple[date, date]:
+    if view == "month":
+        weeks = cal.Calendar(firstweekday=0).monthdatescalendar(anchor.year, anchor.month)
+        return weeks[0][0], weeks[-1][-1]
+    if view == "week":
+        monday = anchor - timedelta(days=anchor.weekday())
+        return monday, monday + timedelta(days=6)
+    return anchor, anchor + timedelta(days=27)
+
+
+def _events(start, end, location_ids, nurse_id):
+    return calendar_events(db.session, start, end, clinic_today(), datetime.now(timezone.utc),
+                           get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id)
+
+
+@bp.get("/calendar")
+@requires("patient.view")
+def calendar_page():
+    view = request.args.get("view") if request.args.get("view") in VIEWS else "month"
+    today = clinic_today()
+    anchor = _date_arg("date", today)
+    start, end = _range(view, anchor)
+    filters, location_ids, nurse_id = _filters()
+    events = _events(start, end, location_ids, nurse_id)
+    by_day: dict[date, list] = {}
+    for event in events:
+        by_day.setdefault(event.day, []).append(event)
+    step = {"month": None, "week": timedelta(days=7), "list": timedelta(days=28)}[view]
+    if view == "month":
+        first = anchor.replace(day=1)
+        prev_anchor = (first - timedelta(days=1)).replace(day=1)
+        next_anchor = (first + timedelta(days=32)).replace(day=1)
+    else:
+        prev_anchor, next_anchor = anchor - step, anchor + step
+    weeks = [[start + timedelta(days=7 * w + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)]
+    overdue = sum(1 for e in events if e.kind == "due" and e.urgency == "overdue")
+    return render_template(
+        "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
+        events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
+        locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session), chips=DAY_CHIPS,
+        urgency_labels=URGENCY_LABELS, overdue=overdue,
+    )
+
+
+@bp.get("/calendar/events.json")
+@requires("patient.view")
+def events_json():
+    """FullCalendar-style events for the visible range only."""
+    today = clinic_today()
+    start, end = _date_arg("start", today), _date_arg("end", today + timedelta(days=41))
+    if end < start or (end - start).days > 100:
+        return jsonify({"error": "start..end must be a range of at most 100 days"}), 400
+    _, location_ids, nurse_id = _filters()
+    out = []
+    for e in _events(start, end, location_ids, nurse_id):
+        p = e.row.patient
+        out.append({
+            "id": f"{e.kind}-{e.row.appointment.id if e.kind == 'appointment' else e.row.schedule.pump_id}",
+            "title": f"{'Refill' if e.kind == 'appointment' else 'Due'} {p.mrn} {p.last_name}",
+            "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
+            "allDay": e.kind == "due", "url": url_for("patients.show", patient_id=p.id),
+            "classNames": [f"urgency-{e.urgency}"],
+            "extendedProps": {"kind": e.kind, "urgency": e.urgency, "location": p.location.name,
+                              "due": e.row.schedule.due_date.isoformat(), "why": e.row.schedule.explanation},
+        })
+    return jsonify(out)
+
+
+def _csv(rows: list[list], filename: str) -> Response:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/calendar/export.csv")
+@requires("patient.view")
+def export_calendar():
+    today = clinic_today()
+    start, end = _date_arg("start", today), _date_arg("end", today + timedelta(days=27))
+    if end < start or (end - start).days > 366:
+        abort(400)
+    _, location_ids, nurse_id = _filters()
+    names = allowed(current_user.role, "export.names")
+    rows = [["date", "time", "kind", "mrn"] + (["last_name", "first_name"] if names else [])
+            + ["location", "nurse", "due_date", "urgency"]]
+    for e in _events(start, end, location_ids, nurse_id):
+        p = e.row.patient
+        rows.append([e.day.isoformat(), e.starts_at_local.strftime("%H:%M") if e.starts_at_local else "", e.kind,
+                     p.mrn] + ([p.last_name, p.first_name] if names else [])
+                    + [p.location.name, p.nurse.full_name if p.nurse else "", e.row.schedule.due_date.isoformat(),
+                       e.urgency])
+    return _csv(rows, f"refill-calendar-{start}-{end}.csv")
+
+
+@bp.get("/worklist")
+@requires("patient.view")
+def worklist():
+    filters, location_ids, nurse_id = _filters()
+    horizon = get_setting(db.session, "worklist_horizon_days")
+    rows = worklist_rows(db.session, clinic_today(), datetime.now(timezone.utc), horizon, location_ids, nurse_id)
+    return render_template("calendar/worklist.html", rows=rows, filters=filters, horizon=horizon,
+                           locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session),
+                           reason_labels=REASON_LABELS, contact_form=ContactForm())
+
+
+@bp.get("/worklist/export.csv")
+@requires("patient.view")
+def export_worklist():
+    _, location_ids, nurse_id = _filters()
+    names = allowed(current_user.role, "export.names")
+    rows = [["mrn"] + (["last_name", "first_name", "phone"] if names else [])
+            + ["location", "nurse", "due_date", "days_left", "booked_for", "reasons", "contact_attempts"]]
+    for r in worklist_rows(db.session, clinic_today(), datetime.now(timezone.utc),
+                           get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id):
+        p = r.patient
+        rows.append([p.mrn] + ([p.last_name, p.first_name, p.phone] if names else [])
+                    + [p.location.name, p.nurse.full_name if p.nurse else "", r.schedule.due_date.isoformat(),
+                       r.days_left, r.appointment.starts_at.isoformat() if r.appointment else "",
+                       "; ".join(r.reasons), len(r.contacts)])
+    return _csv(rows, f"refill-worklist-{clinic_today()}.csv")
+
+
+def _booking_choices(form: BookingForm) -> None:
+    form.location_id.choices = [(None, "—")] + location_choices(db.session, "clinic")
+    clinicians = db.session.execute(select(User.id, User.full_name, User.role).where(
+        User.active.is_(True), User.role.in_(("nurse", "physician"))).order_by(User.full_name)).all()
+    form.clinician_id.choices = [(None, "—")] + [(i, f"{n} ({r})") for i, n, r in clinicians]
+
+
+def _show_error(form, error: ServiceError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        flash(error.message, "error")
+
+
+@bp.route("/patients/<int:patient_id>/book", methods=["GET", "POST"])
+@requires("refill.book")
+def book(patient_id: int):
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    pump = current_pump(db.session, patient_id)
+    schedule = db.session.get(RefillSchedule, pump.id) if pump else None
+    if schedule is None or patient.status != "active":
+        flash("Only patients whose pump holds drug have refills to book.", "error")
+        return redirect(url_for("patients.show", patient_id=patient_id))
+    current = service.open_appointment(db.session, patient_id)
+    form = BookingForm()
+    _booking_choices(form)
+    zone = ZoneInfo(patient.location.time_zone)
+    if request.method == "GET":
+        form.location_id.data = patient.location_id
+        form.clinician_id.data = patient.nurse_id
+        form.version.data = current.version if current else ""
+        suggested = max(schedule.due_date - timedelta(days=2), clinic_today() + timedelta(days=1))
+        form.starts_at.data = datetime.combine(suggested, datetime.min.time()).replace(hour=9)
+    if form.validate_on_submit():
+        starts_at = form.starts_at.data.replace(tzinfo=zone)
+        now = datetime.now(timezone.utc)
+        try:
+            if current is None:
+                service.book_refill(db.session, actor(), patient_id, starts_at, form.location_id.data,
+                                    form.clinician_id.data, form.late_reason.data or "",
+                                    form.override_reason.data or "", now)
+            else:
+                service.rebook(db.session, actor(), current.id, int(form.version.data or 0), starts_at,
+                               form.location_id.data, form.clinician_id.data, form.late_reason.data or "",
+                               form.override_reason.data or "", form.why.data or "", now)
+        except (StaleEdit, StaleDataError):
+            db.session.rollback()
+            flash("Someone else changed this booking meanwhile; nothing was saved. Check it and try again.", "error")
+            return redirect(url_for("calendar.book", patient_id=patient_id))
+        except ServiceError as error:
+            db.session.rollback()
+            _show_error(form, error if error.field != "reason" else ServiceError(error.message, "why"))
+        else:
+            flash(f"Refill booked for {starts_at:%d %b %Y %H:%M}.", "success")
+            return redirect(request.args.get("next") if request.args.get("next", "").startswith("/")
+                            and not request.args.get("next", "").startswith("//") else
+                            url_for("patients.show", patient_id=patient_id))
+    history = db.session.scalars(select(RefillAppointment).where(RefillAppointment.patient_id == patient_id)
+                                 .order_by(RefillAppointment.booked_at.desc()).limit(10)).all()
+    status = 200 if request.method == "GET" else 422
+    return render_template("calendar/book.html", form=form, patient=patient, schedule=schedule, current=current,
+                           history=history, cancel_form=CancelForm(version=current.version if current else "")), status
+
+
+@bp.post("/appointments/<int:appointment_id>/cancel")
+@requires("refill.book")
+def cancel(appointment_id: int):
+    appointment = db.session.get(RefillAppointment, appointment_id)
+    if appointment is None:
+        abort(404)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            service.cancel(db.session, actor(), appointment_id, int(form.version.data), form.why.data,
+                           datetime.now(timezone.utc))
+        except (ServiceError, StaleDataError) as error:
+            db.session.rollback()
+            flash(getattr(error, "message", "Someone else changed this booking meanwhile."), "error")
+        else:
+            flash("Appointment cancelled. The patient is back on the worklist if the refill is due.", "success")
+    else:
+        flash("Say why the appointment is cancelled.", "error")
+    return redirect(url_for("calendar.book", patient_id=appointment.patient_id))
+
+
+@bp.post("/patients/<int:patient_id>/contacts")
+@requires("contact.log")
+def log_contact(patient_id: int):
+    form = ContactForm()
+    if form.validate_on_submit():
+        try:
+            service.log_contact(db.session, actor(), patient_id, form.method.data, form.outcome.data,
+                                form.notes.data or "", datetime.now(timezone.utc))
+        except ServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            flash("Contact attempt logged.", "success")
+    else:
+        flash("Choose how and the outcome: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
+    return redirect(url_for("calendar.worklist", **{k: v for k, v in request.args.items()}) + f"#p{patient_id}")
+
+
+@bp.route("/account/calendar", methods=["GET", "POST"])
+@requires("patient.view")
+def my_feed():
+    if request.method == "POST":  # CSRFProtect has checked the token
+        regenerate_token(db.session, actor(), current_user)
+        flash("New calendar address made; the old one no longer works.", "success")
+        return redirect(url_for("calendar.my_feed"))
+    url = url_for("calendar.feed", token=current_user.calendar_token, _external=True) \
+        if current_user.calendar_token else None
+    return render_template("calendar/feed.html", url=url)
+
+
+@bp.get("/calendar/feed/<token>.ics")
+def feed(token: str):
+    """The personal feed: the secret token is the credential (calendar apps cannot log in)."""
+    user = db.session.scalar(select(User).where(User.calendar_token == token)) if len(token) >= 32 else None
+    if user is None or not user.active:
+        abort(404)
+    today = clinic_today()
+    events = calendar_events(db.session, today - timedelta(days=30), today + timedelta(days=90), today,
+                             datetime.now(timezone.utc), get_setting(db.session, "worklist_horizon_days"),
+                             feed_locations(user), None)
+    body = ical_feed(events, request.host_url.rstrip("/"), datetime.now(timezone.utc))
+    return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})

@@ -1,0 +1,150 @@
+"""Booking refill appointments: book, rebook, cancel (history kept), and logging contact attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
+from tracker.models.bookings import OPEN
+from tracker.policy import allowed
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services.audit import record, snapshot
+from tracker.services.refills import current_pump
+
+CONTACT_METHODS = {"phone": "Phone", "sms": "Text message", "letter": "Letter", "email": "E-mail",
+                   "in_person": "In person"}
+CONTACT_OUTCOMES = {"reached": "Reached", "voicemail": "Left voicemail", "no_answer": "No answer",
+                    "wrong_number": "Wrong number", "declined": "Declined", "booked": "Booked"}
+FIELDS = ["starts_at", "location_id", "clinician_id", "late_reason", "override_by_id", "status"]
+
+
+def open_appointment(session: Session, patient_id: int) -> RefillAppointment | None:
+    return session.scalars(select(RefillAppointment).where(
+        RefillAppointment.patient_id == patient_id, RefillAppointment.status == OPEN)).first()
+
+
+def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime, location_id: int,
+           clinician_id: int, late_reason: str, override_reason: str, now: datetime) -> tuple[int, int | None]:
+    """The booking rules; returns (pump id, overriding physician or None)."""
+    if not allowed(actor.role, "refill.book"):
+        raise PermissionDenied("Your role may not book refills.")
+    pump = current_pump(session, patient.id)
+    schedule = session.get(RefillSchedule, pump.id) if pump else None
+    if patient.status != "active" or schedule is None:
+        raise ServiceError("Only patients whose pump holds drug have refills to book.")
+    if starts_at <= now:
+        raise ServiceError("The appointment must be in the future.", "starts_at")
+    location = session.get(Location, location_id)
+    if location is None or not location.active or location.kind != "clinic":
+        raise ServiceError("Choose an active clinic.", "location_id")
+    clinician = session.get(User, clinician_id)
+    if clinician is None or not clinician.active or clinician.role not in ("nurse", "physician"):
+        raise ServiceError("Choose an active nurse or physician.", "clinician_id")
+    day = starts_at.astimezone(ZoneInfo(location.time_zone)).date()
+    override_by = None
+    if schedule.alarm_date is not None and day > schedule.alarm_date:
+        if not allowed(actor.role, "booking.override"):
+            raise ServiceError(f"{day:%d %b %Y} is after the pump's low-reservoir alarm ({schedule.alarm_date:%d %b %Y}):"
+                               " refused unless a physician overrides.", "starts_at")
+        if not override_reason.strip():
+            raise ServiceError("A booking after the alarm date needs the physician's reason.", "override_reason")
+        override_by = actor.user_id
+    if day > schedule.due_date and not (late_reason.strip() or override_reason.strip()):
+        raise ServiceError(f"{day:%d %b %Y} is after the due date ({schedule.due_date:%d %b %Y}); say why.",
+                           "late_reason")
+    return pump.id, override_by
+
+
+def book_refill(session: Session, actor: Actor, patient_id: int, starts_at: datetime, location_id: int,
+                clinician_id: int, late_reason: str, override_reason: str, now: datetime,
+                replacing: RefillAppointment | None = None) -> RefillAppointment:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise ServiceError("No such patient.")
+    if replacing is None and open_appointment(session, patient_id) is not None:
+        raise ServiceError("This patient already has a refill booked; rebook or cancel it instead.")
+    pump_id, override_by = _check(session, actor, patient, starts_at, location_id, clinician_id, late_reason,
+                                  override_reason, now)
+    reason = late_reason.strip()
+    if override_by:
+        reason = f"{reason}\nPhysician override: {override_reason.strip()}".strip()
+    appointment = RefillAppointment(patient_id=patient_id, pump_id=pump_id, starts_at=starts_at,
+                                    location_id=location_id, clinician_id=clinician_id, late_reason=reason,
+                                    override_by_id=override_by, booked_by_id=actor.user_id)
+    session.add(appointment)
+    session.flush()
+    record(session, actor, "create", "refill_appointment", appointment.id, patient_id, None,
+           snapshot(appointment, FIELDS))
+    if replacing is None:
+        session.commit()
+    return appointment
+
+
+def _close(session: Session, actor: Actor, appointment_id: int, expected_version: int, status: str, reason: str,
+           now: datetime) -> RefillAppointment:
+    appointment = session.get(RefillAppointment, appointment_id)
+    if appointment is None or appointment.status != OPEN:
+        raise ServiceError("This appointment is no longer open.")
+    if appointment.version != expected_version:
+        raise StaleEdit("Someone else changed this appointment meanwhile; nothing was saved.")
+    if not allowed(actor.role, "refill.book"):
+        raise PermissionDenied("Your role may not change bookings.")
+    if not reason.strip():
+        raise ServiceError("Say why.", "reason")
+    before = snapshot(appointment, FIELDS)
+    appointment.status, appointment.closed_at, appointment.closed_by_id = status, now, actor.user_id
+    appointment.close_reason = reason.strip()
+    session.flush()
+    record(session, actor, "update", "refill_appointment", appointment.id, appointment.patient_id, before,
+           snapshot(appointment, FIELDS) | {"close_reason": appointment.close_reason})
+    return appointment
+
+
+def rebook(session: Session, actor: Actor, appointment_id: int, expected_version: int, starts_at: datetime,
+           location_id: int, clinician_id: int, late_reason: str, override_reason: str, why: str,
+           now: datetime) -> RefillAppointment:
+    """Close the old booking as rebooked and book the new one, in one transaction."""
+    old = _close(session, actor, appointment_id, expected_version, "rebooked", why, now)
+    new = book_refill(session, actor, old.patient_id, starts_at, location_id, clinician_id, late_reason,
+                      override_reason, now, replacing=old)
+    old.replaced_by_id = new.id
+    session.commit()
+    return new
+
+
+def cancel(session: Session, actor: Actor, appointment_id: int, expected_version: int, why: str,
+           now: datetime) -> None:
+    _close(session, actor, appointment_id, expected_version, "cancelled", why, now)
+    session.commit()
+
+
+def complete_open_appointment(session: Session, patient_id: int, refill_visit_id: int, now: datetime) -> None:
+    """Recording the refill completes the open booking; it books nothing by itself."""
+    appointment = open_appointment(session, patient_id)
+    if appointment is not None:
+        appointment.status, appointment.closed_at = "completed", now
+        appointment.refill_visit_id = refill_visit_id
+
+
+def log_contact(session: Session, actor: Actor, patient_id: int, method: str, outcome: str, notes: str,
+                now: datetime) -> ContactAttempt:
+    if not allowed(actor.role, "contact.log"):
+        raise PermissionDenied("Your role may not log contact attempts.")
+    if session.get(Patient, patient_id) is None:
+        raise ServiceError("No such patient.")
+    if method not in CONTACT_METHODS:
+        raise ServiceError("Choose how the patient was contacted.", "method")
+    if outcome not in CONTACT_OUTCOMES:
+        raise ServiceError("Choose the outcome.", "outcome")
+    attempt = ContactAttempt(patient_id=patient_id, at=now, method=method, outcome=outcome, notes=notes.strip(),
+                             by_id=actor.user_id)
+    session.add(attempt)
+    session.flush()
+    record(session, actor, "create", "contact_attempt", attempt.id, patient_id, None,
+           {"method": method, "outcome": outcome})
+    session.commit()
+    return attempt

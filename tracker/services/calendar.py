@@ -1,0 +1,87 @@
+"""Calendar events (due dates and booked refills) for a date range, and the personal iCalendar feed."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event
+from sqlalchemy.orm import Session
+
+from tracker.models import User
+from tracker.services import Actor
+from tracker.services.audit import record
+from tracker.services.worklist import RefillRow, refill_rows
+
+
+@dataclass
+class CalendarEvent:
+    day: date
+    kind: str  # due | appointment
+    urgency: str
+    row: RefillRow
+    starts_at_local: datetime | None = None
+
+    @property
+    def initials(self) -> str:
+        p = self.row.patient
+        return f"{p.first_name[:1]}{p.last_name[:1]}".upper()
+
+
+def calendar_events(session: Session, start: date, end: date, today: date, now: datetime, horizon_days: int,
+                    location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[CalendarEvent]:
+    """Every due date and booked refill from `start` to `end` inclusive, in one query."""
+    events = []
+    for row in refill_rows(session, today, now, horizon_days, location_ids, nurse_id, start, end):
+        if start <= row.schedule.due_date <= end:
+            events.append(CalendarEvent(row.schedule.due_date, "due", row.urgency, row))
+        if row.appointment is not None:
+            local = row.appointment.starts_at.astimezone(ZoneInfo(row.patient.location.time_zone))
+            if start <= local.date() <= end:
+                events.append(CalendarEvent(local.date(), "appointment", row.urgency, row, local))
+    events.sort(key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(),
+                               e.row.patient.id))
+    return events
+
+
+def regenerate_token(session: Session, actor: Actor, user: User) -> str:
+    """A new secret feed URL; the old one stops working at once."""
+    user.calendar_token = secrets.token_urlsafe(32)
+    record(session, actor, "update", "user", user.id, None, None, {"calendar_token": "regenerated"})
+    session.commit()
+    return user.calendar_token
+
+
+def feed_locations(user: User) -> list[int] | None:
+    """Clinic staff see their home location; users without one (physicians, admins) see every location."""
+    return [user.location_id] if user.location_id and user.role in ("nurse", "coordinator") else None
+
+
+def ical_feed(events: list[CalendarEvent], base_url: str, stamp: datetime) -> bytes:
+    """RFC 5545 calendar carrying MRN and initials only: no names, diagnoses or birth dates."""
+    cal = Calendar()
+    cal.add("prodid", "-//ITB tracker//refills//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", "ITB refills")
+    for e in events:
+        p = e.row.patient
+        item = Event()
+        item.add("uid", f"{e.kind}-{e.row.appointment.id if e.kind == 'appointment' else e.row.schedule.pump_id}"
+                        f"@itb-tracker")
+        item.add("dtstamp", stamp)
+        if e.kind == "appointment":
+            item.add("summary", f"ITB refill {p.mrn} ({e.initials})")
+            item.add("dtstart", e.starts_at_local)
+            item.add("dtend", e.starts_at_local + timedelta(minutes=45))
+            item.add("location", p.location.name)
+        else:
+            item.add("summary", f"ITB refill due {p.mrn} ({e.initials})")
+            item.add("dtstart", e.day)
+            item.add("dtend", e.day + timedelta(days=1))
+            item.add("transp", "TRANSPARENT")
+        item.add("url", f"{base_url}/patients/{p.id}")
+        cal.add_component(item)
+    return cal.to_ical()
