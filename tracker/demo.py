@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
-from tracker.models import (DoseChange, Implantation, Location, Patient, Pump, PumpModel, RefillVisit, StageEvent,
-                            TrialBolus, User)
+from tracker.models import (DoseChange, Implantation, Location, Patient, Pump, PumpModel, RefillAppointment,
+                            RefillVisit, StageEvent, TrialBolus, User)
 from tracker.services.accounts import hash_password
 from tracker.services.patients import mrn_key
 from tracker.services.refills import CLINIC_TZ, ensure_catalogues, recompute_schedule
@@ -153,7 +153,9 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
         if leave and path[-1] == ADJUSTMENT:
             pump.explanted_on = leave
         session.flush()
-        recompute_schedule(session, pump, SEED_SETTINGS)
+        schedule = recompute_schedule(session, pump, SEED_SETTINGS)
+        if schedule is not None and patient.status == "active":
+            _maybe_book(session, rng, patient, pump, schedule, today, nurse)
 
 
 SEED_SETTINGS = {"safety_buffer_days": 7, "high_risk_buffer_days": 14}
@@ -207,6 +209,23 @@ def _refills(session, rng, pump, dose: Decimal, until: date, nurse) -> None:
                                 concentration_mcg_per_ml=concentration, lot=f"L{rng.randrange(10**4, 10**5)}",
                                 volume_added_ml=pump.reservoir_ml, resulting_volume_ml=pump.reservoir_ml))
         when, volume = next_fill, pump.reservoir_ml
+
+
+def _maybe_book(session, rng, patient, pump, schedule, today: date, nurse) -> None:
+    """Most refills due in the next month are booked, a few after the due date; some are not yet."""
+    days_to_due = (schedule.due_date - today).days
+    if not -3 <= days_to_due <= 30 or rng.random() < 0.35:
+        return
+    late = rng.random() < 0.12
+    day = schedule.due_date + timedelta(days=rng.randint(1, 3) if late else -rng.randint(0, 4))
+    day = max(day, today + timedelta(days=1))
+    if schedule.alarm_date is not None and day > schedule.alarm_date:
+        return
+    session.add(RefillAppointment(
+        patient=patient, pump_id=pump.id, location=patient.location, clinician=nurse, booked_by=nurse,
+        starts_at=_local_midnight(day) + timedelta(hours=rng.randint(9, 15), minutes=rng.choice([0, 30])),
+        late_reason="Patient's transport only available then" if day > schedule.due_date else "",
+    ))
 
 
 def _boluses(session, rng, patient, trial_start: date, nurse, positive: bool, limit: int = 3) -> None:

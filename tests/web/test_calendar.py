@@ -81,7 +81,9 @@ def test_rows_leave_the_worklist_only_when_the_condition_is_gone(session, world,
     book(session, world, due_soon, due(session, due_soon))
     assert due_soon.id not in ids()
     book(session, world, overdue, TODAY + timedelta(days=1), late_reason="Earliest slot")
-    assert overdue.id in ids(), "booking an overdue refill does not make it less overdue"
+    assert overdue.id not in ids(), "booked: the coordinator's action is done"
+    row = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, 14)}[overdue.id]
+    assert row.urgency == "booked-after-due", "still marked late on the calendar"
     record_refill(session, world.actor(), current_pump(session, overdue.id).id, RefillEntry(
         visit_at=NOW - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
         concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20)), True, NOW)

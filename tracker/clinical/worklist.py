@@ -12,7 +12,7 @@ BOOKED_AFTER_DUE = "booked_after_due"
 MISSED_APPOINTMENT = "missed_appointment"
 
 REASON_LABELS = {
-    OVERDUE: "Overdue: the due date has passed and no refill is recorded",
+    OVERDUE: "Overdue and not booked: the due date has passed and no refill is recorded",
     DUE_SOON_UNBOOKED: "Due soon and not booked",
     BOOKED_AFTER_DUE: "Booked after the due date",
     MISSED_APPOINTMENT: "Missed appointment: its time passed with no refill recorded",
@@ -46,12 +46,16 @@ def reasons(state: RefillState, today: date, horizon_days: int) -> list[str]:
     """Every reason the refill needs action; empty when nothing is needed. A row leaves the worklist
     only when its conditions are really gone (a refill moves the due date; a booking covers "unbooked")."""
     found = []
+    booked = state.appointment_date is not None
     if state.due_date < today:
-        found.append(OVERDUE)
-    elif state.appointment_date is None and (state.due_date - today).days <= horizon_days:
+        # Booked: the coordinator's action is done (any booking is now after the due date, and one after
+        # the alarm date needed a physician). It comes back if the appointment passes without a refill.
+        if not booked:
+            found.append(OVERDUE)
+    elif not booked and (state.due_date - today).days <= horizon_days:
         found.append(DUE_SOON_UNBOOKED)
-    if state.appointment_date is not None and state.appointment_date > state.due_date:
-        found.append(BOOKED_AFTER_DUE)
+    elif booked and state.appointment_date > state.due_date:
+        found.append(BOOKED_AFTER_DUE)  # still fixable: an earlier slot would be on time
     if state.appointment_passed:
         found.append(MISSED_APPOINTMENT)
     return found
@@ -59,7 +63,7 @@ def reasons(state: RefillState, today: date, horizon_days: int) -> list[str]:
 
 def urgency(state: RefillState, today: date, soon_days: int = 7) -> str:
     """The calendar colour for this refill."""
-    if state.due_date < today or state.appointment_passed:
+    if state.appointment_passed or (state.due_date < today and state.appointment_date is None):
         return URGENCY_OVERDUE
     if state.appointment_date is not None:
         return URGENCY_BOOKED_AFTER_DUE if state.appointment_date > state.due_date else URGENCY_BOOKED
