@@ -126,8 +126,13 @@ def test_a_big_dose_increase_needs_a_physician(world, session):
     change = change_dose(session, world.actor("physician"), pump.id, when, Programme(Decimal(400)), "tone",
                          datetime.now(NY))
     assert change.signed_off_by_id == world.users["physician"].id
+    with pytest.raises(PermissionDenied, match="within 24 h"):
+        # 400 -> 440 is 10%, but 300 -> 440 within the same day is 47%.
+        change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1), Programme(Decimal(440)),
+                    "tone", datetime.now(NY))
+    session.rollback()
     small = change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1),
-                        Programme(Decimal(440)), "tone", datetime.now(NY))
+                        Programme(Decimal(380)), "tone", datetime.now(NY))
     assert small.signed_off_by_id is None
 
 

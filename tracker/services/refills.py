@@ -226,14 +226,18 @@ def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: date
                            "changes from the last fill on.", "effective_at")
     ledger = dose_ledger(session, pump.id)
     current = ledger[-1].daily_dose_mcg if ledger else None
+    # The titration limit is per 24 h: compare with the dose in force a day before this change, so two
+    # small steps in one day cannot add up past the limit unseen.
+    day_before = [d for d in ledger if d.effective_at <= effective_at - timedelta(hours=24)]
+    baseline = (day_before[-1] if day_before else ledger[0]).daily_dose_mcg if ledger else None
     new_dose = programmed_daily_dose(programme)
     settings = all_settings(session)
-    sign_off = needs_physician_sign_off(current, new_dose, pump.patient.spasticity_origin,
+    sign_off = needs_physician_sign_off(baseline, new_dose, pump.patient.spasticity_origin,
                                         settings["titration_limit_cerebral_pct"],
                                         settings["titration_limit_spinal_pct"])
     if sign_off and not allowed(actor.role, "dose.sign_off"):
         raise PermissionDenied(
-            f"From {current} to {new_dose} mcg/day is beyond the titration limit for "
+            f"From {baseline} to {new_dose} mcg/day within 24 h is beyond the titration limit for "
             f"{pump.patient.spasticity_origin} spasticity; a physician must sign off.", "daily_dose_mcg")
     if not reason.strip():
         raise ServiceError("Say why the dose is changing.", "reason")
