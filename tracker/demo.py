@@ -13,8 +13,19 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
-from tracker.models import (DoseChange, Implantation, Location, Patient, Pump, PumpModel, RefillAppointment,
-                            RefillVisit, StageEvent, TrialBolus, User)
+from tracker.models import (
+    DoseChange,
+    Implantation,
+    Location,
+    Patient,
+    Pump,
+    PumpModel,
+    RefillAppointment,
+    RefillVisit,
+    StageEvent,
+    TrialBolus,
+    User,
+)
 from tracker.services.accounts import hash_password
 from tracker.services.patients import mrn_key
 from tracker.services.refills import CLINIC_TZ, ensure_catalogues, recompute_schedule
@@ -111,7 +122,8 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
     patient = Patient(mrn=mrn, mrn_key=mrn_key(mrn), first_name=first, last_name=fake.last_name(),
                       date_of_birth=birth, sex=sex, diagnosis=diagnosis, spasticity_origin=origin,
                       location=clinic, nurse=nurse, withdrawal_risk=risk,
-                      withdrawal_risk_reason="Cervical SCI above T6" if risk else "", phone=fake.numerify("(###) ###-####"),
+                      withdrawal_risk_reason="Cervical SCI above T6" if risk else "",
+                      phone=fake.numerify("(###) ###-####"),
                       stage=EVALUATION, stage_since=start, journey_started=start, status="active")
     session.add(patient)
     # Each event is added as it is made so ids follow the order of the journey, as in real use.
@@ -119,7 +131,7 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
                          reason="Referral", recorded_by=nurse)]
     session.add(events[0])
     when = start
-    for previous, stage in zip(path, path[1:]):
+    for previous, stage in zip(path, path[1:], strict=False):
         when += timedelta(days=spans[previous])
         event = StageEvent(patient=patient, from_stage=previous, to_stage=stage, effective_date=when,
                            reason="", recorded_by=nurse)
@@ -166,8 +178,9 @@ def _local_midnight(day: date) -> datetime:
 
 
 def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tuple[Pump, Decimal]:
-    pump = Pump(patient=patient, model=model, serial=f"NGP{rng.randrange(10**5, 10**6)}", reservoir_ml=model.reservoir_ml,
-                implanted_on=implanted_on, surgery_centre=centre, catheter_tip_level=rng.choice(["T6", "T8", "T10", "T11"]),
+    pump = Pump(patient=patient, model=model, serial=f"NGP{rng.randrange(10**5, 10**6)}",
+                reservoir_ml=model.reservoir_ml, implanted_on=implanted_on, surgery_centre=centre,
+                catheter_tip_level=rng.choice(["T6", "T8", "T10", "T11"]),
                 alarm_volume_ml=model.default_alarm_ml,
                 battery_replacement_due=(implanted_on + timedelta(days=model.battery_life_months * 30)
                                          if model.battery_life_months else None))

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, flash, request
 from flask_login import current_user, login_required
 
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
@@ -30,6 +30,17 @@ def requires(permission: str):
         return wrapped
 
     return decorator
+
+
+def show_error(form, error, rename: dict[str, str] | None = None) -> None:
+    """Put a domain error beside its form field (or flash it when it names none), keeping what was typed."""
+    name = getattr(error, "field", None)
+    name = (rename or {}).get(name, name)
+    field = getattr(form, name, None) if name else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = list(field.errors) + [error.message]
+    else:
+        flash(error.message, "error")
 
 
 def actor() -> Actor:

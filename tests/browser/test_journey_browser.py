@@ -4,9 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, TODAY
 from tracker.demo import seed_demo
-from tests.factories import TODAY
 
 
 def sign_in(page, email):

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import TODAY, bolus_data, make_patient, move, patient_data
+from tests.web.test_patients import form_of
 from tracker.models import AuditEvent, Patient, StageEvent, TrialBolus
 from tracker.services.patients import has_positive_trial  # noqa: F401  (imported for clarity of the domain)
-from tests.web.test_patients import form_of
 
 LONG = "x" * 10_000
 FUTURE = (TODAY + timedelta(days=3)).isoformat()

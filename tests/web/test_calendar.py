@@ -1,6 +1,6 @@
 """The refill calendar, booking and the worklist: urgency colours, reasons, rules, exports, feed, time zones."""
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -8,7 +8,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import event, func, select
 
-from tests.factories import TODAY, implanted_days_ago, make_patient
+from tests.factories import TODAY, implanted_days_ago
 from tracker.extensions import db
 from tracker.models import RefillAppointment, RefillSchedule, User
 from tracker.services import ServiceError
@@ -18,7 +18,7 @@ from tracker.services.refills import current_pump
 from tracker.services.worklist import refill_rows, worklist
 
 NY = ZoneInfo("America/New_York")
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def at(day, hour=10):
@@ -207,8 +207,8 @@ def test_personal_feed_parses_and_carries_no_names_or_birth_dates(as_role, world
 def test_csv_exports_include_names_only_for_roles_that_may_see_them(as_role, world, session, clinic_fixture):
     name = clinic_fixture["overdue"].last_name
     start = (TODAY - timedelta(days=30)).isoformat()
-    coordinator_csv = as_role("coordinator").get(f"/worklist/export.csv").get_data(as_text=True)
-    admin_csv = as_role("admin").get(f"/worklist/export.csv").get_data(as_text=True)
+    coordinator_csv = as_role("coordinator").get("/worklist/export.csv").get_data(as_text=True)
+    admin_csv = as_role("admin").get("/worklist/export.csv").get_data(as_text=True)
     assert name in coordinator_csv and clinic_fixture["overdue"].mrn in admin_csv and name not in admin_csv
     cal = as_role("admin").get(f"/calendar/export.csv?start={start}").get_data(as_text=True)
     assert clinic_fixture["overdue"].mrn in cal and name not in cal
@@ -219,12 +219,12 @@ def test_appointments_keep_their_local_time_across_the_daylight_saving_change(se
     patient = implanted_days_ago(session, world, 1, concentration=2000, dose_mcg="100")
     before = book(session, world, patient, datetime(2027, 3, 12).date())  # EST, UTC-5
     session.refresh(before)
-    assert before.starts_at.astimezone(timezone.utc).hour == 15
+    assert before.starts_at.astimezone(UTC).hour == 15
     rebooked = rebook(session, world.actor("coordinator"), before.id, before.version,
                       datetime(2027, 3, 15, 10, 0, tzinfo=NY), world.clinic.id, world.users["nurse"].id, "", "",
                       "Moved after the clocks change", NOW)
     session.refresh(rebooked)
-    assert rebooked.starts_at.astimezone(timezone.utc).hour == 14  # EDT, UTC-4
+    assert rebooked.starts_at.astimezone(UTC).hour == 14  # EDT, UTC-4
     from tracker.services.calendar import calendar_events
 
     events = [e for e in calendar_events(session, datetime(2027, 3, 1).date(), datetime(2027, 3, 31).date(), TODAY,

@@ -9,11 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
-from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule, RefillVisit, Setting
+from tracker.models import AuditEvent, DoseChange, StageEvent, Patient, Pump, RefillSchedule, RefillVisit, Setting
 from tracker.services import PermissionDenied, ServiceError
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
-from tracker.services.refills import (Programme, change_dose, current_pump, last_fill, recompute_schedule,
-                                      schedule_violations)
+from tracker.services.refills import (
+    Programme,
+    change_dose,
+    current_pump,
+    last_fill,
+    recompute_schedule,
+    schedule_violations,
+)
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime.now(NY)
@@ -187,8 +193,7 @@ def test_explant_removes_the_due_date_only_through_the_recorded_exit_and_void_re
     move(session, world, patient, "exit:explanted", days_ago=0)
     assert session.get(RefillSchedule, pump.id) is None and schedule_violations(session) == []
     session.refresh(patient)
-    last = session.scalars(select(__import__("tracker.models", fromlist=["StageEvent"]).StageEvent)
-                           .order_by(__import__("tracker.models", fromlist=["StageEvent"]).StageEvent.id.desc())).first()
+    last = session.scalars(select(StageEvent).order_by(StageEvent.id.desc())).first()
     from tracker.services.patients import void_last_event
 
     void_last_event(session, world.actor(), patient.id, patient.version, last.id, "Wrong patient", datetime.now(NY))

@@ -3,11 +3,10 @@
 import calendar as cal
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -24,7 +23,7 @@ from tracker.services.calendar import calendar_events, feed_locations, ical_feed
 from tracker.services.refills import current_pump
 from tracker.services.settings import get_setting
 from tracker.services.worklist import worklist as worklist_rows
-from tracker.web import actor, clinic_today, requires
+from tracker.web import actor, clinic_today, requires, show_error
 
 bp = Blueprint("calendar", __name__)
 VIEWS = ("month", "week", "list")
@@ -59,7 +58,7 @@ def _range(view: str, anchor: date) -> tuple[date, date]:
 
 
 def _events(start, end, location_ids, nurse_id):
-    return calendar_events(db.session, start, end, clinic_today(), datetime.now(timezone.utc),
+    return calendar_events(db.session, start, end, clinic_today(), datetime.now(UTC),
                            get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id)
 
 
@@ -148,7 +147,7 @@ def export_calendar():
 def worklist():
     filters, location_ids, nurse_id = _filters()
     horizon = get_setting(db.session, "worklist_horizon_days")
-    rows = worklist_rows(db.session, clinic_today(), datetime.now(timezone.utc), horizon, location_ids, nurse_id)
+    rows = worklist_rows(db.session, clinic_today(), datetime.now(UTC), horizon, location_ids, nurse_id)
     return render_template("calendar/worklist.html", rows=rows, filters=filters, horizon=horizon,
                            locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session),
                            reason_labels=REASON_LABELS, contact_form=ContactForm())
@@ -161,7 +160,7 @@ def export_worklist():
     names = allowed(current_user.role, "export.names")
     rows = [["mrn"] + (["last_name", "first_name", "phone"] if names else [])
             + ["location", "nurse", "due_date", "days_left", "booked_for", "reasons", "contact_attempts"]]
-    for r in worklist_rows(db.session, clinic_today(), datetime.now(timezone.utc),
+    for r in worklist_rows(db.session, clinic_today(), datetime.now(UTC),
                            get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id):
         p = r.patient
         rows.append([p.mrn] + ([p.last_name, p.first_name, p.phone] if names else [])
@@ -176,14 +175,6 @@ def _booking_choices(form: BookingForm) -> None:
     clinicians = db.session.execute(select(User.id, User.full_name, User.role).where(
         User.active.is_(True), User.role.in_(("nurse", "physician"))).order_by(User.full_name)).all()
     form.clinician_id.choices = [(None, "—")] + [(i, f"{n} ({r})") for i, n, r in clinicians]
-
-
-def _show_error(form, error: ServiceError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        flash(error.message, "error")
 
 
 @bp.route("/patients/<int:patient_id>/book", methods=["GET", "POST"])
@@ -209,7 +200,7 @@ def book(patient_id: int):
         form.starts_at.data = datetime.combine(suggested, datetime.min.time()).replace(hour=9)
     if form.validate_on_submit():
         starts_at = form.starts_at.data.replace(tzinfo=zone)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             if current is None:
                 service.book_refill(db.session, actor(), patient_id, starts_at, form.location_id.data,
@@ -225,7 +216,7 @@ def book(patient_id: int):
             return redirect(url_for("calendar.book", patient_id=patient_id))
         except ServiceError as error:
             db.session.rollback()
-            _show_error(form, error if error.field != "reason" else ServiceError(error.message, "why"))
+            show_error(form, error, {"reason": "why"})
         else:
             flash(f"Refill booked for {starts_at:%d %b %Y %H:%M}.", "success")
             return redirect(request.args.get("next") if request.args.get("next", "").startswith("/")
@@ -248,7 +239,7 @@ def cancel(appointment_id: int):
     if form.validate_on_submit():
         try:
             service.cancel(db.session, actor(), appointment_id, int(form.version.data), form.why.data,
-                           datetime.now(timezone.utc))
+                           datetime.now(UTC))
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
             flash(getattr(error, "message", "Someone else changed this booking meanwhile."), "error")
@@ -266,7 +257,7 @@ def log_contact(patient_id: int):
     if form.validate_on_submit():
         try:
             service.log_contact(db.session, actor(), patient_id, form.method.data, form.outcome.data,
-                                form.notes.data or "", datetime.now(timezone.utc))
+                                form.notes.data or "", datetime.now(UTC))
         except ServiceError as error:
             db.session.rollback()
             flash(error.message, "error")
@@ -297,7 +288,7 @@ def feed(token: str):
         abort(404)
     today = clinic_today()
     events = calendar_events(db.session, today - timedelta(days=30), today + timedelta(days=90), today,
-                             datetime.now(timezone.utc), get_setting(db.session, "worklist_horizon_days"),
+                             datetime.now(UTC), get_setting(db.session, "worklist_horizon_days"),
                              feed_locations(user), None)
-    body = ical_feed(events, request.host_url.rstrip("/"), datetime.now(timezone.utc))
+    body = ical_feed(events, request.host_url.rstrip("/"), datetime.now(UTC))
     return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})

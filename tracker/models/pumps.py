@@ -74,7 +74,8 @@ class DoseChange(db.Model):
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     mode: Mapped[str] = mapped_column(String(10))  # simple | flex
     daily_dose_mcg: Mapped[Decimal] = mapped_column(MCG)  # resulting programmed dose per day
-    flex_schedule: Mapped[dict | None] = mapped_column(JSON)  # {"default": [["00:00", "12.5"], ...], "by_weekday": {...}}
+    # {"default": [["00:00", "12.5"], ...], "by_weekday": {"5": [...]}}
+    flex_schedule: Mapped[dict | None] = mapped_column(JSON)
     bolus_dose_mcg: Mapped[Decimal] = mapped_column(MCG, default=0)
     max_boluses_per_day: Mapped[int] = mapped_column(default=0)
     reason: Mapped[str] = mapped_column(Text, default="")

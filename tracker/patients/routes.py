@@ -1,6 +1,6 @@
 """Patient list, stage board, patient page, and the forms that change a patient's record."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -11,12 +11,13 @@ from tracker.extensions import db
 from tracker.models import Patient
 from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
-from tracker.services import ServiceError, StaleEdit, patients as service
+from tracker.services import ServiceError, StaleEdit
+from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme
-from tracker.web import actor, clinic_today, requires
+from tracker.web import actor, clinic_today, requires, show_error
 
 bp = Blueprint("patients", __name__)
 BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
@@ -30,14 +31,6 @@ def _int_arg(name: str) -> int | None:
 def _fill_choices(form: PatientForm) -> None:
     form.location_id.choices = queries.location_choices(db.session)
     form.nurse_id.choices = [(None, "— none —")] + queries.nurse_choices(db.session)
-
-
-def _show_error(form, error: ServiceError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        flash(error.message, "error")
 
 
 @bp.get("/")
@@ -88,7 +81,7 @@ def new_patient():
                                              clinic_today())
         except ServiceError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"Patient {patient.mrn} created in evaluation.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
@@ -114,7 +107,7 @@ def show(patient_id: int):
     active = [e for e in data["events"] if not e.voided]
     return render_template(
         "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage,
-        panel=pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today()),
+        panel=pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today()),
         appointment=open_appointment(db.session, patient_id),
         latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
@@ -145,7 +138,7 @@ def edit(patient_id: int):
                   "below; nothing of yours was saved. Your entries are listed so you can re-apply them.", "error")
         except ServiceError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("Patient details saved.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
@@ -180,7 +173,7 @@ def move(patient_id: int):
             )
         except (JourneyError, ServiceError) as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         except StaleDataError:
             db.session.rollback()
             flash("Someone else changed this patient meanwhile. Reload and try again.", "error")
@@ -195,7 +188,8 @@ def _implant_details(form: MoveForm) -> ImplantDetails | None:
     if form.move.data != "implantation":
         return None
     return ImplantDetails(
-        model_id=form.model_id.data, serial=form.serial.data or "", catheter_tip_level=form.catheter_tip_level.data or "",
+        model_id=form.model_id.data, serial=form.serial.data or "",
+        catheter_tip_level=form.catheter_tip_level.data or "",
         alarm_volume_ml=form.alarm_volume_ml.data, fill_volume_ml=form.fill_volume_ml.data,
         concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
         programme=Programme(daily_dose_mcg=form.daily_dose_mcg.data),
@@ -210,7 +204,7 @@ def void(patient_id: int, event_id: int):
     if form.validate_on_submit():
         try:
             service.void_last_event(db.session, actor(), patient.id, int(form.version.data), event_id,
-                                    form.why.data, datetime.now(timezone.utc))
+                                    form.why.data, datetime.now(UTC))
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
             flash(getattr(error, "message", "Someone else changed this patient meanwhile."), "error")
@@ -234,7 +228,7 @@ def bolus(patient_id: int):
             service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today())
         except ServiceError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash("Trial bolus recorded.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))

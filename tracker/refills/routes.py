@@ -1,6 +1,6 @@
 """Refill visits (preview, then save), dose changes and the printable emergency summary."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from tracker.services import ServiceError
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump
-from tracker.web import actor, clinic_today, requires
+from tracker.web import actor, clinic_today, requires, show_error
 
 bp = Blueprint("refills", __name__)
 
@@ -44,15 +44,6 @@ FORM_FIELD = {"flex_steps": "flex_schedule", "flex_by_weekday": "flex_schedule",
               "reservoir_after_fill_ml": "resulting_volume_ml"}
 
 
-def _show_error(form, error) -> None:
-    name = FORM_FIELD.get(getattr(error, "field", None) or "", getattr(error, "field", None))
-    field = getattr(form, name, None) if name else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        flash(error.message, "error")
-
-
 def _entry(form: RefillForm) -> RefillEntry:
     return RefillEntry(
         visit_at=_local(form.visit_at.data), expected_residual_ml=form.expected_residual_ml.data,
@@ -72,7 +63,7 @@ def refill(patient_id: int):
         return redirect(url_for("patients.show", patient_id=patient_id))
     form = RefillForm()
     form.concentration_mcg_per_ml.choices = [(None, "—")] + concentration_choices(db.session)
-    panel = pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today())
+    panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     if request.method == "GET":
         form.visit_at.data = datetime.now(_zone()).replace(second=0, microsecond=0, tzinfo=None)
         form.concentration_mcg_per_ml.data = panel.last_fill.concentration_mcg_per_ml
@@ -80,7 +71,7 @@ def refill(patient_id: int):
         form.expected_residual_ml.data = panel.volume_now_ml.quantize(Decimal("0.1"))
     preview = None
     if form.validate_on_submit():
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             if request.form.get("action") == "save":
                 record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now)
@@ -89,7 +80,7 @@ def refill(patient_id: int):
             preview = preview_refill(db.session, pump.id, _entry(form), now)
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error, FORM_FIELD)
             if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
                 preview = preview_refill(db.session, pump.id, _entry(form), now)
     status = 200 if request.method == "GET" or (preview and not form.errors) else 422
@@ -117,14 +108,14 @@ def dose(patient_id: int):
     if form.validate_on_submit():
         try:
             change_dose(db.session, actor(), pump.id, _local(form.effective_at.data), _programme(form),
-                        form.reason.data or "", datetime.now(timezone.utc))
+                        form.reason.data or "", datetime.now(UTC))
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error, FORM_FIELD)
         else:
             flash("Dose change recorded; the refill date is recomputed.", "success")
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
-    panel = pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today())
+    panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     status = 200 if request.method == "GET" else 422
     return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel), status
 
@@ -135,5 +126,5 @@ def emergency(patient_id: int):
     patient = db.session.get(Patient, patient_id)
     if patient is None:
         abort(404)
-    panel = pump_panel(db.session, patient_id, datetime.now(timezone.utc), clinic_today())
+    panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     return render_template("refills/emergency.html", patient=patient, panel=panel, today=clinic_today())

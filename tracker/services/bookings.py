@@ -48,8 +48,8 @@ def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime
     override_by = None
     if schedule.alarm_date is not None and day > schedule.alarm_date:
         if not allowed(actor.role, "booking.override"):
-            raise ServiceError(f"{day:%d %b %Y} is after the pump's low-reservoir alarm ({schedule.alarm_date:%d %b %Y}):"
-                               " refused unless a physician overrides.", "starts_at")
+            raise ServiceError(f"{day:%d %b %Y} is after the pump's low-reservoir alarm "
+                               f"({schedule.alarm_date:%d %b %Y}): refused unless a physician overrides.", "starts_at")
         if not override_reason.strip():
             raise ServiceError("A booking after the alarm date needs the physician's reason.", "override_reason")
         override_by = actor.user_id

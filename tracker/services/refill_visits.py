@@ -14,8 +14,14 @@ from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError
 from tracker.services.audit import record, snapshot
 from tracker.services.bookings import complete_open_appointment
-from tracker.services.refills import (_ledger_for_engine, _stability_days, dose_ledger, last_fill, projection_inputs,
-                                      recompute_schedule)
+from tracker.services.refills import (
+    _ledger_for_engine,
+    _stability_days,
+    dose_ledger,
+    last_fill,
+    projection_inputs,
+    recompute_schedule,
+)
 from tracker.services.settings import all_settings
 
 ENTRY_FIELDS = ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",

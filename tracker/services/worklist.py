@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
@@ -53,8 +53,8 @@ def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
         query = query.where(Patient.nurse_id == nurse_id)
     if due_from is not None and due_to is not None:
         # The due date or the booking falls in the range; a day's margin on the booking for time zones.
-        margin_from = datetime.combine(due_from - timedelta(days=1), time(0), timezone.utc)
-        margin_to = datetime.combine(due_to + timedelta(days=2), time(0), timezone.utc)
+        margin_from = datetime.combine(due_from - timedelta(days=1), time(0), UTC)
+        margin_to = datetime.combine(due_to + timedelta(days=2), time(0), UTC)
         query = query.where(RefillSchedule.due_date.between(due_from, due_to)
                             | appointment.starts_at.between(margin_from, margin_to))
     rows = []
