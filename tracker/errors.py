@@ -33,4 +33,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(500)
     def _server_error(error):
+        from tracker.extensions import db
+
+        db.session.rollback()  # the failed transaction must not break the error page too
         return page(500, "Something went wrong", "The error was logged. Nothing was saved from this request.")

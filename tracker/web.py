@@ -32,6 +32,31 @@ def requires(permission: str):
     return decorator
 
 
+MAX_ID = 2**31 - 1
+EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
+
+
+def int_arg(name: str) -> int | None:
+    """A positive id or page number from the query string; anything else is ignored, never a 500."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and 0 < int(value) <= MAX_ID else None
+
+
+def date_arg(name: str, default: date) -> date:
+    """An ISO date from the query string within a sane range, else the default."""
+    try:
+        value = date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return default
+    return value if EARLIEST <= value <= LATEST else default
+
+
+def form_version(field) -> int:
+    """The hidden version counter; a tampered value counts as stale (0), never a crash."""
+    value = (field.data or "").strip() if isinstance(field.data, str) else field.data
+    return int(value) if str(value).isdigit() else 0
+
+
 def show_error(form, error, rename: dict[str, str] | None = None) -> None:
     """Put a domain error beside its form field (or flash it when it names none), keeping what was typed."""
     name = getattr(error, "field", None)
@@ -71,8 +96,12 @@ def fmt_ml(value) -> str:
     return text or "0"
 
 
+def local_date(value: datetime, zone: str) -> date:
+    return value.astimezone(ZoneInfo(zone)).date()
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml)
+    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml, localdate=local_date)
     labels = {
         "stage": STAGE_LABELS, "diagnosis": DIAGNOSES, "origin": ORIGINS, "sex": SEXES,
         "outcome": TRIAL_OUTCOMES, "role": ROLES, "kind": LOCATION_KINDS,
@@ -85,7 +114,12 @@ def register(app: Flask) -> None:
         def can(permission: str) -> bool:
             return current_user.is_authenticated and allowed(current_user.role, permission)
 
-        return {"can": can}
+        return {"can": can, "now": datetime.now(ZoneInfo("UTC"))}
+
+    @app.before_request
+    def _refuse_nul_bytes():
+        if any("\x00" in v for v in request.args.values()) or any("\x00" in v for v in request.form.values()):
+            abort(400)
 
     @app.after_request
     def _headers(response):

@@ -81,7 +81,7 @@ MOVE_CASES = [
     ("before previous event", {"effective_date": (TODAY - timedelta(days=60)).isoformat(), "reason": "late"},
      "cannot be before the previous stage change"),
     ("back-dated without reason", {"effective_date": (TODAY - timedelta(days=5)).isoformat()}, "need a reason"),
-    ("unknown move", {"move": "exit:abducted"}, "Not a valid choice"),
+    ("unknown move", {"move": "exit:abducted"}, "cannot move to &#39;exit:abducted&#39;. Allowed: Trial"),
     ("long reason", {"reason": LONG}, "Field cannot be longer than 2000"),
     ("no version", {"version": ""}, "This field is required"),
 ]

@@ -18,6 +18,7 @@ class BookingForm(FlaskForm):
     override_reason = TextAreaField("Physician override: why after the alarm date (only if it is)",
                                     validators=[Length(max=1000)])
     why = TextAreaField("Why rebook (rebooking only)", validators=[Length(max=1000)])
+    appointment_id = HiddenField()  # the open booking this form was opened against ("" when none)
     version = HiddenField()
 
 

@@ -22,28 +22,17 @@ from tracker.services import bookings as service
 from tracker.services.calendar import calendar_events, feed_locations, ical_feed, regenerate_token
 from tracker.services.refills import current_pump
 from tracker.services.settings import get_setting
+from tracker.services.worklist import overdue_unbooked
 from tracker.services.worklist import worklist as worklist_rows
-from tracker.web import actor, clinic_today, requires, show_error
+from tracker.web import actor, clinic_today, date_arg, form_version, int_arg, requires, show_error
 
 bp = Blueprint("calendar", __name__)
 VIEWS = ("month", "week", "list")
 DAY_CHIPS = 6  # per day cell; the rest are one click away in the list view
 
 
-def _int_arg(name):
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
-
-
-def _date_arg(name, default):
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return default
-
-
 def _filters():
-    location_id, nurse_id = _int_arg("location"), _int_arg("nurse")
+    location_id, nurse_id = int_arg("location"), int_arg("nurse")
     return {"location": location_id, "nurse": nurse_id}, ([location_id] if location_id else None), nurse_id
 
 
@@ -67,7 +56,7 @@ def _events(start, end, location_ids, nurse_id):
 def calendar_page():
     view = request.args.get("view") if request.args.get("view") in VIEWS else "month"
     today = clinic_today()
-    anchor = _date_arg("date", today)
+    anchor = date_arg("date", today)
     start, end = _range(view, anchor)
     filters, location_ids, nurse_id = _filters()
     events = _events(start, end, location_ids, nurse_id)
@@ -82,7 +71,7 @@ def calendar_page():
     else:
         prev_anchor, next_anchor = anchor - step, anchor + step
     weeks = [[start + timedelta(days=7 * w + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)]
-    overdue = sum(1 for e in events if e.kind == "due" and e.urgency == "overdue")
+    overdue = overdue_unbooked(db.session, today, location_ids, nurse_id)
     return render_template(
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
@@ -96,16 +85,17 @@ def calendar_page():
 def events_json():
     """FullCalendar-style events for the visible range only."""
     today = clinic_today()
-    start, end = _date_arg("start", today), _date_arg("end", today + timedelta(days=41))
+    start, end = date_arg("start", today), date_arg("end", today + timedelta(days=41))
     if end < start or (end - start).days > 100:
         return jsonify({"error": "start..end must be a range of at most 100 days"}), 400
     _, location_ids, nurse_id = _filters()
+    names = allowed(current_user.role, "export.names")
     out = []
     for e in _events(start, end, location_ids, nurse_id):
         p = e.row.patient
         out.append({
             "id": f"{e.kind}-{e.row.appointment.id if e.kind == 'appointment' else e.row.schedule.pump_id}",
-            "title": f"{'Refill' if e.kind == 'appointment' else 'Due'} {p.mrn} {p.last_name}",
+            "title": f"{'Refill' if e.kind == 'appointment' else 'Due'} {p.mrn}" + (f" {p.last_name}" if names else ""),
             "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
             "allDay": e.kind == "due", "url": url_for("patients.show", patient_id=p.id),
             "classNames": [f"urgency-{e.urgency}"],
@@ -115,9 +105,15 @@ def events_json():
     return jsonify(out)
 
 
+def _cell(value):
+    """Spreadsheets run cells starting with = + - @ as formulas; free text must not."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def _csv(rows: list[list], filename: str) -> Response:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([[_cell(v) for v in row] for row in rows])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -126,7 +122,7 @@ def _csv(rows: list[list], filename: str) -> Response:
 @requires("patient.view")
 def export_calendar():
     today = clinic_today()
-    start, end = _date_arg("start", today), _date_arg("end", today + timedelta(days=27))
+    start, end = date_arg("start", today), date_arg("end", today + timedelta(days=27))
     if end < start or (end - start).days > 366:
         abort(400)
     _, location_ids, nurse_id = _filters()
@@ -185,7 +181,7 @@ def book(patient_id: int):
         abort(404)
     pump = current_pump(db.session, patient_id)
     schedule = db.session.get(RefillSchedule, pump.id) if pump else None
-    if schedule is None or patient.status != "active":
+    if schedule is None or not patient.on_refill_list:
         flash("Only patients whose pump holds drug have refills to book.", "error")
         return redirect(url_for("patients.show", patient_id=patient_id))
     current = service.open_appointment(db.session, patient_id)
@@ -196,18 +192,21 @@ def book(patient_id: int):
         form.location_id.data = patient.location_id
         form.clinician_id.data = patient.nurse_id
         form.version.data = current.version if current else ""
+        form.appointment_id.data = current.id if current else ""
         suggested = max(schedule.due_date - timedelta(days=2), clinic_today() + timedelta(days=1))
         form.starts_at.data = datetime.combine(suggested, datetime.min.time()).replace(hour=9)
     if form.validate_on_submit():
         starts_at = form.starts_at.data.replace(tzinfo=zone)
         now = datetime.now(UTC)
         try:
+            if str(current.id if current else "") != (form.appointment_id.data or ""):
+                raise StaleEdit("The booking changed after this form was opened.")
             if current is None:
                 service.book_refill(db.session, actor(), patient_id, starts_at, form.location_id.data,
                                     form.clinician_id.data, form.late_reason.data or "",
                                     form.override_reason.data or "", now)
             else:
-                service.rebook(db.session, actor(), current.id, int(form.version.data or 0), starts_at,
+                service.rebook(db.session, actor(), current.id, form_version(form.version), starts_at,
                                form.location_id.data, form.clinician_id.data, form.late_reason.data or "",
                                form.override_reason.data or "", form.why.data or "", now)
         except (StaleEdit, StaleDataError):
@@ -238,7 +237,7 @@ def cancel(appointment_id: int):
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            service.cancel(db.session, actor(), appointment_id, int(form.version.data), form.why.data,
+            service.cancel(db.session, actor(), appointment_id, form_version(form.version), form.why.data,
                            datetime.now(UTC))
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()

@@ -16,7 +16,9 @@ def needs_physician_sign_off(current_mcg_per_day: Decimal | None, new_mcg_per_da
 
     Decreases never do: lowering the dose is the safe direction for overdose, and withdrawal
     from a cut is watched for clinically, not blocked here."""
-    if current_mcg_per_day is None or current_mcg_per_day <= 0:
-        return False
+    if current_mcg_per_day is None:
+        return False  # the starting dose at implantation
+    if current_mcg_per_day <= 0:
+        return True  # any step up from nothing is beyond every percentage
     limit = limit_cerebral_pct if origin == "cerebral" else limit_spinal_pct
     return step_percent(current_mcg_per_day, new_mcg_per_day) > limit

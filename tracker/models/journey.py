@@ -14,6 +14,10 @@ from tracker.models.people import Location, User
 from tracker.models.types import UTCDateTime, utcnow
 
 
+# Exits after which the tracker still owes the patient refills (the pump is not known to be out or empty).
+STILL_NEEDS_REFILLS = ("lost_to_follow_up",)
+
+
 class Patient(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     mrn: Mapped[str] = mapped_column(String(40))
@@ -49,6 +53,11 @@ class Patient(db.Model):
         Index("ix_patient_last_first", "last_name", "first_name"),
         CheckConstraint("status in ('active', 'exited')", name="status"),
     )
+
+    @property
+    def on_refill_list(self) -> bool:
+        """Active, or lost to follow-up: a pump that still holds drug keeps its patient on the refill lists."""
+        return self.status == "active" or self.exit_reason == "lost_to_follow_up"
 
     @property
     def display_name(self) -> str:

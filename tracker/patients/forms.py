@@ -52,7 +52,8 @@ class NewPatientForm(PatientForm):
 
 
 class MoveForm(FlaskForm):
-    move = SelectField("Move to", validators=[DataRequired()])
+    # The journey rules (not WTForms) refuse a move, with a message listing the allowed ones.
+    move = SelectField("Move to", validators=[DataRequired()], validate_choice=False)
     effective_date = DateField("Effective date", validators=[InputRequired(message=DATE_HELP)])
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
     override_reason = TextAreaField("Physician override: why implant without a positive trial",

@@ -32,12 +32,14 @@ class PatientFilters:
 def patient_list_query(f: PatientFilters) -> Select:
     query = select(Patient).options(joinedload(Patient.location), joinedload(Patient.nurse))
     if f.q:
-        term = f"%{f.q.strip().casefold()}%"
+        # % and _ typed by a user are letters to find, not wildcards.
+        typed = f.q.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        term = f"%{typed}%"
         query = query.where(or_(
-            Patient.mrn_key.like(term),
-            func.lower(Patient.last_name).like(term),
-            func.lower(Patient.first_name).like(term),
-            func.lower(Patient.first_name + " " + Patient.last_name).like(term),
+            Patient.mrn_key.like(term, escape="\\"),
+            func.lower(Patient.last_name).like(term, escape="\\"),
+            func.lower(Patient.first_name).like(term, escape="\\"),
+            func.lower(Patient.first_name + " " + Patient.last_name).like(term, escape="\\"),
         ))
     if f.stage in STAGES:
         query = query.where(Patient.stage == f.stage)

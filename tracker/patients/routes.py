@@ -8,7 +8,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
 from tracker.extensions import db
-from tracker.models import Patient
+from tracker.models import Patient, RefillSchedule
+from tracker.policy import allowed
 from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.services import ServiceError, StaleEdit
@@ -16,16 +17,11 @@ from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_panel import pump_panel
-from tracker.services.refills import ImplantDetails, Programme
-from tracker.web import actor, clinic_today, requires, show_error
+from tracker.services.refills import ImplantDetails, Programme, current_pump
+from tracker.web import actor, clinic_today, form_version, int_arg, requires, show_error
 
 bp = Blueprint("patients", __name__)
 BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
 
 
 def _fill_choices(form: PatientForm) -> None:
@@ -44,10 +40,10 @@ def index():
 def list_patients():
     filters = queries.PatientFilters(
         q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
-        location_id=_int_arg("location"), nurse_id=_int_arg("nurse"), risk=request.args.get("risk") == "1",
+        location_id=int_arg("location"), nurse_id=int_arg("nurse"), risk=request.args.get("risk") == "1",
         status=request.args.get("status", "active"), sort=request.args.get("sort", "name"),
     )
-    page = db.paginate(queries.patient_list_query(filters), page=_int_arg("page") or 1,
+    page = db.paginate(queries.patient_list_query(filters), page=min(int_arg("page") or 1, 100_000),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template(
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
@@ -59,7 +55,7 @@ def list_patients():
 @bp.get("/board")
 @requires("patient.view")
 def board():
-    location_id = _int_arg("location")
+    location_id = int_arg("location")
     columns, counts = queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
     return render_template("patients/board.html", columns=columns, counts=counts, stages=STAGES,
                            location_id=location_id, locations=queries.location_choices(db.session),
@@ -123,7 +119,7 @@ def edit(patient_id: int):
     yours = []
     if form.validate_on_submit():
         try:
-            service.update_patient(db.session, actor(), patient.id, int(form.version.data or 0), form.details(),
+            service.update_patient(db.session, actor(), patient.id, form_version(form.version), form.details(),
                                    clinic_today())
         except (StaleEdit, StaleDataError):
             db.session.rollback()
@@ -166,22 +162,30 @@ def move(patient_id: int):
     if form.validate_on_submit():
         try:
             service.move_stage(
-                db.session, actor(), patient.id, int(form.version.data), form.move.data,
+                db.session, actor(), patient.id, form_version(form.version), form.move.data,
                 form.effective_date.data, form.reason.data or "", clinic_today(),
                 override_reason=form.override_reason.data or "", surgery_centre_id=form.surgery_centre_id.data,
                 surgeon=form.surgeon.data or "", implant=_implant_details(form),
             )
+        except (StaleEdit, StaleDataError):
+            db.session.rollback()
+            patient = _load(patient_id)
+            form.version.data = patient.version  # the page now shows the current stage and its moves
+            moves = allowed_moves(patient.stage if patient.status == "active" else EXITED)
+            form.move.choices = [(m.key, m.label) for m in moves]
+            flash("Someone else changed this patient after you opened the form; nothing was saved. The page "
+                  "now shows the patient's current stage: check it, then record the change again.", "error")
         except (JourneyError, ServiceError) as error:
             db.session.rollback()
-            show_error(form, error)
-        except StaleDataError:
-            db.session.rollback()
-            flash("Someone else changed this patient meanwhile. Reload and try again.", "error")
+            # The override box is only shown to physicians; others see the message at the top.
+            show_error(form, error, None if allowed(current_user.role, "stage.override") else {"override_reason": ""})
         else:
             flash("Stage change recorded.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
     status = 200 if request.method == "GET" else 422
-    return render_template("patients/move.html", form=form, patient=patient, moves=moves), status
+    pump = current_pump(db.session, patient.id)
+    return render_template("patients/move.html", form=form, patient=patient, moves=moves,
+                           schedule=db.session.get(RefillSchedule, pump.id) if pump else None), status
 
 
 def _implant_details(form: MoveForm) -> ImplantDetails | None:
@@ -203,7 +207,7 @@ def void(patient_id: int, event_id: int):
     form = VoidForm()
     if form.validate_on_submit():
         try:
-            service.void_last_event(db.session, actor(), patient.id, int(form.version.data), event_id,
+            service.void_last_event(db.session, actor(), patient.id, form_version(form.version), event_id,
                                     form.why.data, datetime.now(UTC))
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
@@ -211,7 +215,7 @@ def void(patient_id: int, event_id: int):
         else:
             flash("Entry voided; the patient is back in the stage before it.", "success")
     else:
-        flash("Say why the entry is being voided.", "error")
+        flash("Say why the entry is being voided (up to 2,000 characters).", "error")
     return redirect(url_for("patients.show", patient_id=patient_id))
 
 

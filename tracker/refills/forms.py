@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     DecimalField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -43,6 +44,7 @@ class RefillForm(FlaskForm):
     complications = TextAreaField("Complications", validators=[Length(max=2000)])
     notes = TextAreaField("Notes", validators=[Length(max=4000)])
     acknowledge = BooleanField("I have read the high-severity warnings above and act on them")
+    last_fill_id = HiddenField()  # the fill this form was opened against: a second tab's refill is refused
 
 
 class DoseForm(FlaskForm):
@@ -57,6 +59,7 @@ class DoseForm(FlaskForm):
     max_boluses_per_day = IntegerField("Maximum boluses per day", default=0,
                                        validators=[Optional(), NumberRange(min=0, max=24)])
     reason = TextAreaField("Why", validators=[InputRequired(), Length(max=2000)])
+    last_dose_id = HiddenField()  # the ledger entry this form was opened against
 
     def validate_daily_dose_mcg(self, field):
         if self.mode.data != "simple":

@@ -14,8 +14,8 @@ from tracker.refills.forms import DoseForm, RefillForm
 from tracker.services import ServiceError
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump
-from tracker.web import actor, clinic_today, requires, show_error
+from tracker.services.refills import Programme, change_dose, current_pump, dose_ledger
+from tracker.web import actor, clinic_today, form_version, requires, show_error
 
 bp = Blueprint("refills", __name__)
 
@@ -69,12 +69,14 @@ def refill(patient_id: int):
         form.concentration_mcg_per_ml.data = panel.last_fill.concentration_mcg_per_ml
         form.volume_added_ml.data = form.resulting_volume_ml.data = pump.reservoir_ml
         form.expected_residual_ml.data = panel.volume_now_ml.quantize(Decimal("0.1"))
+        form.last_fill_id.data = panel.last_fill.id
     preview = None
     if form.validate_on_submit():
         now = datetime.now(UTC)
         try:
             if request.form.get("action") == "save":
-                record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now)
+                record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now,
+                              form_version(form.last_fill_id) or None)
                 flash("Refill recorded; the next refill date is updated.", "success")
                 return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
             preview = preview_refill(db.session, pump.id, _entry(form), now)
@@ -105,10 +107,11 @@ def dose(patient_id: int):
     form = DoseForm()
     if request.method == "GET":
         form.effective_at.data = datetime.now(_zone()).replace(second=0, microsecond=0, tzinfo=None)
+        form.last_dose_id.data = dose_ledger(db.session, pump.id)[-1].id
     if form.validate_on_submit():
         try:
             change_dose(db.session, actor(), pump.id, _local(form.effective_at.data), _programme(form),
-                        form.reason.data or "", datetime.now(UTC))
+                        form.reason.data or "", datetime.now(UTC), form_version(form.last_dose_id) or None)
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)

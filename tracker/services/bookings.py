@@ -34,7 +34,7 @@ def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime
         raise PermissionDenied("Your role may not book refills.")
     pump = current_pump(session, patient.id)
     schedule = session.get(RefillSchedule, pump.id) if pump else None
-    if patient.status != "active" or schedule is None:
+    if not patient.on_refill_list or schedule is None:
         raise ServiceError("Only patients whose pump holds drug have refills to book.")
     if starts_at <= now:
         raise ServiceError("The appointment must be in the future.", "starts_at")

@@ -84,4 +84,5 @@ def ical_feed(events: list[CalendarEvent], base_url: str, stamp: datetime) -> by
             item.add("transp", "TRANSPARENT")
         item.add("url", f"{base_url}/patients/{p.id}")
         cal.add_component(item)
+    cal.add_missing_timezones()  # RFC 5545: every TZID used needs its VTIMEZONE
     return cal.to_ical()

@@ -39,6 +39,8 @@ def _check_details(session: Session, data: dict, today: date, patient_id: int | 
     key = mrn_key(data["mrn"])
     if not key:
         raise ServiceError("The MRN is required.", "mrn")
+    if len(key) > 40:  # case-folding can lengthen it (ß -> ss)
+        raise ServiceError("The MRN is too long.", "mrn")
     clash = select(Patient.id).where(Patient.mrn_key == key)
     if patient_id is not None:
         clash = clash.where(Patient.id != patient_id)

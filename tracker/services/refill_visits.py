@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tracker.clinical import refill as engine
 from tracker.models import Pump, RefillVisit
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.bookings import complete_open_appointment
 from tracker.services.refills import (
@@ -108,10 +108,14 @@ def _warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: D
 
 
 def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEntry, acknowledged: bool,
-                  now: datetime) -> RefillVisit:
+                  now: datetime, expected_last_fill_id: int | None = None) -> RefillVisit:
     """Save the refill after the same checks as the preview; high-severity warnings need an acknowledgement."""
     if not allowed(actor.role, "refill.record"):
         raise PermissionDenied("Your role may not record refills.")
+    previous = last_fill(session, pump_id)
+    if expected_last_fill_id is not None and previous is not None and previous.id != expected_last_fill_id:
+        raise StaleEdit("Someone else recorded a refill for this pump after you opened the form; nothing was "
+                        "saved. Check the refills table before entering it again.")
     preview = preview_refill(session, pump_id, entry, now)
     if preview.needs_acknowledgement and not acknowledged:
         raise ServiceError("Acknowledge the high-severity warnings to save this refill.", "acknowledge")

@@ -15,7 +15,7 @@ from tracker.clinical import refill as engine
 from tracker.clinical.dosing import needs_physician_sign_off
 from tracker.models import DoseChange, DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.settings import all_settings
 
@@ -69,10 +69,22 @@ def to_engine(p: Programme | DoseChange) -> engine.DoseProgramme:
     return engine.DoseProgramme(daily_dose_mcg=p.daily_dose_mcg, **boluses)
 
 
+MIN_DAILY_DOSE_MCG = Decimal(1)
+
+
 def programmed_daily_dose(p: Programme) -> Decimal:
-    """The resulting programmed dose per day (flex: mean over the week, without boluses)."""
+    """The resulting programmed dose per day (flex: mean over the week, without boluses), to 0.01 mcg."""
     prog = to_engine(Programme(p.daily_dose_mcg, flex_schedule=p.flex_schedule))
-    return Decimal(prog.average_daily_dose_mcg().numerator) / Decimal(prog.average_daily_dose_mcg().denominator)
+    mean = prog.average_daily_dose_mcg()
+    dose = (Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(Decimal("0.01"))
+    if dose < MIN_DAILY_DOSE_MCG:
+        raise ServiceError("The programme must deliver at least 1 mcg a day.", "flex_schedule")
+    return dose
+
+
+def worst_case_daily_mcg(change: DoseChange | Programme, programmed: Decimal) -> Decimal:
+    """Programmed dose plus every permitted bolus: what the titration limit is about."""
+    return programmed + (change.bolus_dose_mcg or Decimal(0)) * (change.max_boluses_per_day or 0)
 
 
 def _stability_days(session: Session, concentration: int) -> int:
@@ -171,6 +183,10 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
     if details.fill_volume_ml > model.reservoir_ml:
         raise ServiceError(f"{details.fill_volume_ml} mL is more than the {model.reservoir_ml} mL reservoir "
                            "holds; never overfill.", "fill_volume_ml")
+    alarm_ml = details.alarm_volume_ml or model.default_alarm_ml
+    if details.fill_volume_ml <= alarm_ml:
+        raise ServiceError(f"The first fill must be above the {alarm_ml} mL alarm volume, or the pump alarms at once.",
+                           "fill_volume_ml")
     old = current_pump(session, patient.id)
     if old is not None:
         old.explanted_on = implanted_on
@@ -212,7 +228,7 @@ def _implant_field(field: str) -> str:
 
 
 def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: datetime, programme: Programme,
-                reason: str, now: datetime) -> DoseChange:
+                reason: str, now: datetime, expected_last_dose_id: int | None = None) -> DoseChange:
     """Add to the dose ledger; increases beyond the titration limit need a physician."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
@@ -225,19 +241,24 @@ def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: date
         raise ServiceError("A dose change before the last fill does not change the projection; record "
                            "changes from the last fill on.", "effective_at")
     ledger = dose_ledger(session, pump.id)
+    if expected_last_dose_id is not None and ledger and ledger[-1].id != expected_last_dose_id:
+        raise StaleEdit("Someone else recorded a dose change after you opened this form; nothing was saved. "
+                        "Check the dose history, then enter yours again if it is still needed.")
     current = ledger[-1].daily_dose_mcg if ledger else None
     # The titration limit is per 24 h: compare with the dose in force a day before this change, so two
     # small steps in one day cannot add up past the limit unseen.
     day_before = [d for d in ledger if d.effective_at <= effective_at - timedelta(hours=24)]
-    baseline = (day_before[-1] if day_before else ledger[0]).daily_dose_mcg if ledger else None
+    base = (day_before[-1] if day_before else ledger[0]) if ledger else None
+    baseline = worst_case_daily_mcg(base, base.daily_dose_mcg) if base else None
     new_dose = programmed_daily_dose(programme)
+    new_worst = worst_case_daily_mcg(programme, new_dose)
     settings = all_settings(session)
-    sign_off = needs_physician_sign_off(baseline, new_dose, pump.patient.spasticity_origin,
+    sign_off = needs_physician_sign_off(baseline, new_worst, pump.patient.spasticity_origin,
                                         settings["titration_limit_cerebral_pct"],
                                         settings["titration_limit_spinal_pct"])
     if sign_off and not allowed(actor.role, "dose.sign_off"):
         raise PermissionDenied(
-            f"From {baseline} to {new_dose} mcg/day within 24 h is beyond the titration limit for "
+            f"From {baseline} to {new_worst} mcg/day (with boluses) within 24 h is beyond the titration limit for "
             f"{pump.patient.spasticity_origin} spasticity; a physician must sign off.", "daily_dose_mcg")
     if not reason.strip():
         raise ServiceError("Say why the dose is changing.", "reason")
@@ -265,6 +286,7 @@ def schedule_violations(session: Session) -> list[int]:
     missing = select(Pump.id).join(Patient, Patient.id == Pump.patient_id).outerjoin(
         RefillSchedule, RefillSchedule.pump_id == Pump.id).where(
         Pump.explanted_on.is_(None), Patient.status == "active", RefillSchedule.pump_id.is_(None))
+    # (Exited patients keep their schedule row; whether they stay on the lists is Patient.on_refill_list.)
     stale = select(Pump.id).join(RefillSchedule, RefillSchedule.pump_id == Pump.id).where(
         Pump.explanted_on.is_not(None))
     return sorted(set(session.scalars(missing)) | set(session.scalars(stale)))

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from tracker.clinical import worklist as rules
 from tracker.models import ContactAttempt, Location, Patient, Pump, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
+from tracker.models.journey import STILL_NEEDS_REFILLS
 
 
 @dataclass
@@ -30,27 +31,39 @@ def _local_date(when: datetime, tz: str) -> date:
     return when.astimezone(ZoneInfo(tz)).date()
 
 
-def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
-                location_ids: list[int] | None = None, nurse_id: int | None = None,
-                due_from: date | None = None, due_to: date | None = None) -> list[RefillRow]:
-    """Every active patient whose pump holds drug, with their due date, open booking and urgency."""
-    appointment = aliased(RefillAppointment)
-    query = (
-        select(RefillSchedule, appointment)
-        .join(Pump, and_(Pump.id == RefillSchedule.pump_id, Pump.explanted_on.is_(None)))
-        .join(Patient, Patient.id == RefillSchedule.patient_id)
-        .join(Location, Location.id == Patient.location_id)
-        .outerjoin(User, User.id == Patient.nurse_id)
-        .outerjoin(appointment, and_(appointment.patient_id == Patient.id, appointment.status == OPEN))
-        .where(Patient.status == "active")
-        .options(contains_eager(RefillSchedule.patient).contains_eager(Patient.location),
-                 contains_eager(RefillSchedule.patient).contains_eager(Patient.nurse))
-        .order_by(RefillSchedule.due_date, Patient.id)
-    )
+def _on_refill_list(query, appointment, location_ids, nurse_id):
+    query = (query.join(Pump, and_(Pump.id == RefillSchedule.pump_id, Pump.explanted_on.is_(None)))
+             .join(Patient, Patient.id == RefillSchedule.patient_id)
+             .outerjoin(appointment, and_(appointment.patient_id == Patient.id, appointment.status == OPEN))
+             .where(or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS))))
     if location_ids:
         query = query.where(Patient.location_id.in_(location_ids))
     if nurse_id:
         query = query.where(Patient.nurse_id == nurse_id)
+    return query
+
+
+def overdue_unbooked(session: Session, today: date, location_ids: list[int] | None = None,
+                     nurse_id: int | None = None) -> int:
+    """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query)."""
+    appointment = aliased(RefillAppointment)
+    query = _on_refill_list(select(func.count()).select_from(RefillSchedule), appointment, location_ids, nurse_id)
+    return session.scalar(query.where(RefillSchedule.due_date < today, appointment.id.is_(None)))
+
+
+def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
+                location_ids: list[int] | None = None, nurse_id: int | None = None,
+                due_from: date | None = None, due_to: date | None = None) -> list[RefillRow]:
+    """Every patient on the refill list whose pump holds drug, with due date, open booking and urgency."""
+    appointment = aliased(RefillAppointment)
+    query = (
+        _on_refill_list(select(RefillSchedule, appointment), appointment, location_ids, nurse_id)
+        .join(Location, Location.id == Patient.location_id)
+        .outerjoin(User, User.id == Patient.nurse_id)
+        .options(contains_eager(RefillSchedule.patient).contains_eager(Patient.location),
+                 contains_eager(RefillSchedule.patient).contains_eager(Patient.nurse))
+        .order_by(RefillSchedule.due_date, Patient.id)
+    )
     if due_from is not None and due_to is not None:
         # The due date or the booking falls in the range; a day's margin on the booking for time zones.
         margin_from = datetime.combine(due_from - timedelta(days=1), time(0), UTC)
