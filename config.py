@@ -31,6 +31,20 @@ class Config:
     PAGE_SIZE = int(env("PAGE_SIZE", "50"))
     DEMO_DATA_ALLOWED = True  # demo staff have a published password
     TESTING = False
+    # Daily reminder e-mail. SMTP_URL: smtp+starttls://user:pass@host:587, smtps://user:pass@host:465, or
+    # smtp://host:25 (a local relay, no login). Empty: digests are built and wait in the outbox, unsent.
+    SMTP_URL = env("SMTP_URL", "")
+    SMTP_TIMEOUT_SECONDS = float(env("SMTP_TIMEOUT_SECONDS", "30"))
+    SMTP_CA_FILE = env("SMTP_CA_FILE")  # a private CA to trust in addition to the system's; never "no check"
+    MAIL_FROM = env("MAIL_FROM", "ITB tracker <tracker@localhost>")
+    BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")  # links in e-mails
+    DIGEST_SEND_TIME = env("DIGEST_SEND_TIME", "06:30")  # clinic-local, in CLINIC_TIMEZONE
+    DIGEST_CATCH_UP_MINUTES = int(env("DIGEST_CATCH_UP_MINUTES", "15"))
+    DIGEST_MAX_ATTEMPTS = int(env("DIGEST_MAX_ATTEMPTS", "5"))
+    DIGEST_RETRY_SECONDS = int(env("DIGEST_RETRY_SECONDS", "120"))  # doubles after each failed attempt
+    DIGEST_CLAIM_LEASE_SECONDS = int(env("DIGEST_CLAIM_LEASE_SECONDS", "600"))  # a claim older than this crashed
+    DIGEST_DUE_SOON_DAYS = int(env("DIGEST_DUE_SOON_DAYS", "7"))
+    DIGEST_NOTHING_DUE_EMAIL = env_bool("DIGEST_NOTHING_DUE_EMAIL", True)
 
 
 class DevelopmentConfig(Config):

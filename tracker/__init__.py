@@ -30,6 +30,8 @@ def create_app(config=None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    from tracker.jobs import init_scheduler
+    init_scheduler(app)
     return app
 
 

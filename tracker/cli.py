@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from tracker.digest_cli import register as register_digest
 from tracker.extensions import db
 from tracker.models import Location, User
 from tracker.services import Actor, ServiceError
@@ -29,6 +30,8 @@ def _read_password() -> str:
 
 
 def register(app: Flask) -> None:
+    register_digest(app)
+
     @app.cli.command("create-user")
     @click.option("--email", required=True)
     @click.option("--name", required=True)

@@ -58,4 +58,4 @@ def set_user_active(user_id: int):
             flash(f"{user.full_name} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
 
-from tracker.admin import catalogue  # noqa: E402,F401  (registers routes on bp)
+from tracker.admin import catalogue, digest  # noqa: E402,F401  (register routes on bp)

@@ -2,13 +2,14 @@
 
 from tracker.models.audit import AuditEvent
 from tracker.models.bookings import ContactAttempt, RefillAppointment
+from tracker.models.digest import DigestRun, OutboxMessage
 from tracker.models.journey import Implantation, Patient, StageEvent, TrialBolus
 from tracker.models.people import Location, User
 from tracker.models.pumps import DoseChange, DrugConcentration, Pump, PumpModel, RefillSchedule, RefillVisit
 from tracker.models.settings import Setting
 
 __all__ = [
-    "AuditEvent", "ContactAttempt", "DoseChange", "DrugConcentration", "Implantation", "Location",
-    "Patient", "Pump", "PumpModel",
+    "AuditEvent", "ContactAttempt", "DigestRun", "DoseChange", "DrugConcentration", "Implantation", "Location",
+    "OutboxMessage", "Patient", "Pump", "PumpModel",
     "RefillAppointment", "RefillSchedule", "RefillVisit", "Setting", "StageEvent", "TrialBolus", "User",
 ]

@@ -1,0 +1,83 @@
+"""A real SMTP server in the test process (aiosmtpd), recording what it accepts; it can refuse on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+
+class Recorder:
+    """The server's DATA handler: keeps every accepted message; refuses the next `refuse` ones with `reply`
+    (a negative `refuse` refuses every message)."""
+
+    def __init__(self, delay_seconds: float = 0.0):
+        self.messages: list[EmailMessage] = []
+        self.refuse = 0
+        self.reply = "451 4.3.0 Try again later"
+        self.delay_seconds = delay_seconds
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay_seconds:  # a slow server makes two senders overlap
+            await asyncio.sleep(self.delay_seconds)
+        with self._lock:
+            if self.refuse:  # a negative count refuses for ever
+                self.refuse -= self.refuse > 0
+                return self.reply
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 2.0.0 Accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def smtp_server(recorder: Recorder | None = None, **kwargs):
+    """Yields (recorder, port) while a server listens on 127.0.0.1."""
+    recorder = recorder or Recorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield recorder, port
+    finally:
+        controller.stop()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost/127.0.0.1 that no system trust store knows (openssl's command line)."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context

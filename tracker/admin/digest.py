@@ -1,0 +1,58 @@
+"""Administration: the daily e-mail's last runs, each recipient's delivery, and resending a dead letter."""
+
+from datetime import date
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+
+from tracker.admin.routes import bp
+from tracker.extensions import db
+from tracker.jobs import scheduler_state
+from tracker.models import OutboxMessage
+from tracker.models.digest import SENT
+from tracker.models.types import utcnow
+from tracker.services import digest as service
+from tracker.services.mailer import mailer_from_config
+from tracker.services.sender import requeue_dead
+from tracker.web import requires
+
+
+@bp.get("/digest")
+@requires("digest.manage")
+def digest_runs():
+    mailer = mailer_from_config(current_app.config)
+    return render_template("admin/digest.html", state=service.status(db.session, 30),
+                           scheduler=scheduler_state(current_app),
+                           smtp=mailer.settings.redacted() if mailer else None, config=current_app.config)
+
+
+@bp.get("/digest/<day>")
+@requires("digest.manage")
+def digest_day(day: str):
+    try:
+        the_day = date.fromisoformat(day)
+    except ValueError:
+        abort(404)
+    return render_template("admin/digest_day.html", day=the_day, messages=service.messages_for(db.session, the_day),
+                           action_form=FlaskForm())
+
+
+@bp.post("/digest/messages/<int:message_id>/resend")
+@requires("digest.manage")
+def resend_digest(message_id: int):
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    day = message.digest_day
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if not requeue_dead(db.session, message_id, utcnow()):
+        flash("Only an undelivered (dead) message can be resent.", "error")
+        return redirect(url_for("admin.digest_day", day=day.isoformat()))
+    report = service.send_now(db.session, current_app.config, only_ids=[message_id])
+    message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+    if report is None:
+        flash("Queued again, but no SMTP server is configured (TRACKER_SMTP_URL).", "error")
+    elif message.status == SENT:
+        flash(f"Sent to {message.to_address}.", "success")
+    else:
+        flash(f"Queued again; this attempt failed ({message.last_error}). It will be retried.", "error")
+    return redirect(url_for("admin.digest_day", day=day.isoformat()))

@@ -1,0 +1,125 @@
+"""Scheduler wiring: one APScheduler 3 BackgroundScheduler per process, jobs that push an app context and call
+one service.
+
+APScheduler alone promises neither "at least once" (a process down at 06:30 misses the cron firing) nor "at most
+once" (two processes each run their own scheduler). So the job fires at the send time, at start-up and every few
+minutes, and tracker.services.digest / sender make every firing after the first a no-op through the database."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from tracker.extensions import db
+from tracker.models.types import utcnow
+from tracker.services.digest import parse_send_time, run_due
+
+log = logging.getLogger(__name__)
+EXTENSION = "tracker.scheduler"
+
+_lock = threading.Lock()
+_scheduler: BackgroundScheduler | None = None
+_health: dict = {"last_tick_at": None, "last_error": None}
+_atexit_registered = False
+
+
+def _reason_not_to_start(app: Flask) -> str | None:
+    """Why this process must not run the scheduler, or None when it should."""
+    if not app.config.get("SCHEDULER"):
+        return "off"
+    if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return None  # the reloader's child: the process that serves
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        # Under the flask command only `flask run` serves; `flask db upgrade` or `flask digest send` must not
+        # leave a scheduler behind.
+        if ctx.command.name != "run":
+            return "not serving (CLI)"
+        reload = ctx.params.get("reload")
+        if reload if reload is not None else app.debug:
+            return "reloader parent"  # its child starts one
+    return None
+
+
+def digest_tick(app: Flask, why: str) -> None:
+    """The only job: build today's outbox when due and send what is waiting."""
+    with app.app_context():
+        try:
+            result = run_due(db.session, app.config, utcnow(), scheduler_state="running")
+        except Exception as error:  # the scheduler thread must survive a bad morning; /healthz shows it
+            db.session.rollback()
+            _health["last_error"] = f"{type(error).__name__} at {utcnow():%Y-%m-%d %H:%M} UTC"
+            log.exception("digest job (%s) failed", why)
+        else:
+            _health.update(last_tick_at=utcnow(), last_error=None)
+            if result.report and (result.report.sent or result.report.dead or result.report.retried):
+                log.info("digest job (%s): %s", why, result.report)
+        finally:
+            db.session.remove()
+
+
+def init_scheduler(app: Flask) -> BackgroundScheduler | None:
+    """Start this process's scheduler when TRACKER_SCHEDULER is on and this process serves; never twice."""
+    global _scheduler, _atexit_registered
+    reason = _reason_not_to_start(app)
+    if reason is not None:
+        app.extensions[EXTENSION] = reason
+        return None
+    with _lock:
+        if _scheduler is not None:
+            log.info("a scheduler already runs in this process; not starting another")
+            app.extensions[EXTENSION] = "running (started by another app in this process)"
+            return _scheduler
+        zone = ZoneInfo(app.config["CLINIC_TIMEZONE"])
+        send_at = parse_send_time(app.config["DIGEST_SEND_TIME"])
+        # One worker thread: the three triggers never run the job side by side in one process.
+        scheduler = BackgroundScheduler(timezone=zone, executors={"default": ThreadPoolExecutor(1)},
+                                        job_defaults={"coalesce": True, "max_instances": 1,
+                                                      "misfire_grace_time": 3600})
+        scheduler.add_job(digest_tick, DateTrigger(datetime.now(zone) + timedelta(seconds=1)),
+                          args=[app, "start-up"], id="digest-start-up")
+        scheduler.add_job(digest_tick, CronTrigger(hour=send_at.hour, minute=send_at.minute, timezone=zone),
+                          args=[app, "send time"], id="digest-send-time")
+        scheduler.add_job(digest_tick, IntervalTrigger(minutes=int(app.config["DIGEST_CATCH_UP_MINUTES"])),
+                          args=[app, "catch-up"], id="digest-catch-up")
+        scheduler.start()
+        _scheduler = scheduler
+        if not _atexit_registered:
+            atexit.register(shutdown_scheduler)
+            _atexit_registered = True
+        app.extensions[EXTENSION] = "running"
+        log.info("scheduler started: digest at %s %s, catch-up every %s min", send_at, zone,
+                 app.config["DIGEST_CATCH_UP_MINUTES"])
+        return scheduler
+
+
+def shutdown_scheduler() -> None:
+    """Stop the scheduler, letting a running job finish (its claims would otherwise wait out the lease)."""
+    global _scheduler
+    with _lock:
+        if _scheduler is not None and _scheduler.running:
+            _scheduler.shutdown(wait=True)
+        _scheduler = None
+
+
+def scheduler_state(app: Flask) -> dict:
+    """For /healthz and the admin page: no patient data."""
+    running = _scheduler is not None and _scheduler.running
+    state = "running" if running else app.extensions.get(EXTENSION, "off")
+    if state.startswith("running") and not running:
+        state = "stopped"
+    last = _health["last_tick_at"]
+    return {"state": state, "last_tick_at": last.isoformat(timespec="seconds") if last else None,
+            "last_error": _health["last_error"]}

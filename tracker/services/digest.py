@@ -1,0 +1,307 @@
+"""The daily digest's use cases: gather each recipient's data (a fixed number of queries for everyone), build
+the day's outbox idempotently, and run what is due now (the scheduler's one call).
+
+Refill sections come from tracker.services.worklist.refill_rows, so the e-mail and the worklist agree."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from tracker.clinical import digest as content
+from tracker.clinical import worklist as rules
+from tracker.models import DigestRun, OutboxMessage, Patient, Pump, RefillVisit, StageEvent, User
+from tracker.models.digest import DEAD, QUEUED, SENDING
+from tracker.services.mailer import mailer_from_config, message_id_for
+from tracker.services.sender import SendPolicy, SendReport, send_pending
+from tracker.services.settings import all_settings
+from tracker.services.worklist import refill_rows
+
+log = logging.getLogger(__name__)
+WARNING_CODES = ("residual_discrepancy", "pocket_fill")
+HEALTH_LOOKBACK_DAYS = 7
+SIGNOFF_NOTE = ("No sign-offs are waiting: dose increases beyond the titration limit are signed off when they "
+                "are recorded, so there is no queue yet.")
+# Only to make two builders of the same day on PostgreSQL take turns; any constant unique to this use will do.
+BUILD_LOCK_KEY = 0x17B_D16E57
+
+
+@dataclass(frozen=True)
+class DigestOptions:
+    tz: str
+    send_time: time
+    base_url: str
+    mail_from: str
+    due_soon_days: int = 7
+    nothing_due_email: bool = True
+    scheduler_state: str = "off"
+
+    @classmethod
+    def from_config(cls, config, scheduler_state: str = "off") -> DigestOptions:
+        return cls(config["CLINIC_TIMEZONE"], parse_send_time(config["DIGEST_SEND_TIME"]),
+                   config["BASE_URL"].rstrip("/"), config["MAIL_FROM"], int(config["DIGEST_DUE_SOON_DAYS"]),
+                   bool(config["DIGEST_NOTHING_DUE_EMAIL"]), scheduler_state)
+
+    def patient_url(self, patient_id: int) -> str:
+        return f"{self.base_url}/patients/{patient_id}"
+
+
+def parse_send_time(value: str) -> time:
+    """"06:30" -> 06:30; refuses anything else so a typo cannot silently move the e-mail."""
+    try:
+        hours, minutes = value.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"TRACKER_DIGEST_SEND_TIME must look like 06:30, not {value!r}") from None
+
+
+def clinic_today(now: datetime, tz: str) -> date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def day_due(now: datetime, options: DigestOptions) -> date | None:
+    """Today's clinic day once the send time has passed (so a late start still sends it); None before."""
+    local = now.astimezone(ZoneInfo(options.tz))
+    return local.date() if local.time() >= options.send_time else None
+
+
+def _day_window(day: date, tz: str) -> tuple[datetime, datetime]:
+    """Yesterday, clinic-local, as UTC bounds: consecutive digests neither miss nor repeat an event."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day - timedelta(days=1), time(0), zone)
+    return start, datetime.combine(day, time(0), zone)
+
+
+@dataclass
+class _Scoped:
+    """One patient-scoped item and who should see it."""
+
+    nurse_id: int | None
+    location_id: int
+    item: object
+
+
+@dataclass
+class _DayData:
+    overdue: list[_Scoped] = field(default_factory=list)
+    due_soon_unbooked: list[_Scoped] = field(default_factory=list)
+    booked_after_due: list[_Scoped] = field(default_factory=list)
+    missed_appointments: list[_Scoped] = field(default_factory=list)
+    warnings: list[_Scoped] = field(default_factory=list)
+    battery: list[_Scoped] = field(default_factory=list)
+    stage_changes: list[_Scoped] = field(default_factory=list)
+    dead_letters: list[content.DeadLetter] = field(default_factory=list)
+    scheduler: content.SchedulerHealth | None = None
+    battery_months: int = 6
+
+
+def _ref(options: DigestOptions, patient_id: int, mrn: str) -> content.PatientRef:
+    return content.PatientRef(mrn, options.patient_url(patient_id))
+
+
+def _gather(session: Session, day: date, now: datetime, options: DigestOptions) -> _DayData:
+    """Everything the day's e-mails say, for every recipient at once."""
+    settings = all_settings(session)
+    data = _DayData(battery_months=settings["battery_warning_months"])
+    sections = {rules.OVERDUE: data.overdue, rules.DUE_SOON_UNBOOKED: data.due_soon_unbooked,
+                rules.BOOKED_AFTER_DUE: data.booked_after_due, rules.MISSED_APPOINTMENT: data.missed_appointments}
+    for row in refill_rows(session, day, now, options.due_soon_days):
+        patient = row.patient
+        item = content.RefillItem(_ref(options, patient.id, patient.mrn), patient.location.name,
+                                  row.schedule.due_date, row.state.appointment_date)
+        for reason in row.reasons:
+            sections[reason].append(_Scoped(patient.nurse_id, patient.location_id, item))
+
+    start, end = _day_window(day, options.tz)
+    patient_cols = (Patient.id, Patient.mrn, Patient.nurse_id, Patient.location_id)
+    visits = session.execute(
+        select(RefillVisit.visit_at, RefillVisit.warnings, *patient_cols)
+        .join(Pump, Pump.id == RefillVisit.pump_id).join(Patient, Patient.id == Pump.patient_id)
+        .where(RefillVisit.recorded_at >= start, RefillVisit.recorded_at < end, Patient.status == "active")
+        .order_by(RefillVisit.id))
+    for visit_at, warnings, patient_id, mrn, nurse_id, location_id in visits:
+        for warning in warnings or []:
+            if warning.get("code") in WARNING_CODES:
+                item = content.WarningItem(_ref(options, patient_id, mrn), warning["code"], warning.get("message", ""),
+                                           clinic_today(visit_at, options.tz))
+                data.warnings.append(_Scoped(nurse_id, location_id, item))
+
+    # The refill visit's battery warning uses 30-day months; so does the e-mail, so both flag the same pumps.
+    battery_horizon = day + timedelta(days=settings["battery_warning_months"] * 30)
+    for due, patient_id, mrn, nurse_id, location_id in session.execute(
+            select(Pump.battery_replacement_due, *patient_cols).join(Patient, Patient.id == Pump.patient_id)
+            .where(Pump.explanted_on.is_(None), Pump.battery_replacement_due <= battery_horizon,
+                   Patient.status == "active")):
+        data.battery.append(_Scoped(nurse_id, location_id,
+                                    content.BatteryItem(_ref(options, patient_id, mrn), due)))
+
+    for event, patient_id, mrn, nurse_id, location_id in session.execute(
+            select(StageEvent, *patient_cols).join(Patient, Patient.id == StageEvent.patient_id)
+            .where(StageEvent.recorded_at >= start, StageEvent.recorded_at < end, StageEvent.voided_at.is_(None))
+            .order_by(StageEvent.id)):
+        item = content.StageChangeItem(_ref(options, patient_id, mrn), event.from_stage, event.to_stage,
+                                       event.effective_date, event.exit_reason)
+        data.stage_changes.append(_Scoped(nurse_id, location_id, item))
+
+    lookback = day - timedelta(days=HEALTH_LOOKBACK_DAYS)
+    data.dead_letters = [
+        content.DeadLetter(m.digest_day, m.to_address, m.attempts, m.last_error)
+        for m in session.scalars(select(OutboxMessage).where(OutboxMessage.status == DEAD,
+                                                             OutboxMessage.digest_day >= lookback)
+                                 .order_by(OutboxMessage.digest_day, OutboxMessage.id))]
+    data.scheduler = _scheduler_health(session, day, options)
+    return data
+
+
+def _scheduler_health(session: Session, day: date, options: DigestOptions) -> content.SchedulerHealth:
+    runs = {r.digest_day: r for r in session.scalars(
+        select(DigestRun).where(DigestRun.digest_day >= day - timedelta(days=HEALTH_LOOKBACK_DAYS),
+                                DigestRun.digest_day < day))}
+    last = session.scalar(select(func.max(DigestRun.digest_day))
+                          .where(DigestRun.completed_at.is_not(None), DigestRun.digest_day < day))
+    first = session.scalar(select(func.min(DigestRun.digest_day)))
+    missed = tuple(d for d in (day - timedelta(days=n) for n in range(HEALTH_LOOKBACK_DAYS, 0, -1))
+                   if first is not None and d >= first and (d not in runs or runs[d].completed_at is None))
+    unsent = session.scalar(select(func.count()).select_from(OutboxMessage)
+                            .where(OutboxMessage.digest_day < day, OutboxMessage.status.in_((QUEUED, SENDING))))
+    return content.SchedulerHealth(options.scheduler_state, last, missed, unsent or 0)
+
+
+def _scope(items: Iterable[_Scoped], user: User) -> list:
+    if user.role == "nurse":
+        return [s.item for s in items if s.nurse_id == user.id]
+    if user.location_id is None:  # a coordinator without a home location looks after every location
+        return [s.item for s in items]
+    return [s.item for s in items if s.location_id == user.location_id]
+
+
+def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) -> content.DigestInput:
+    base = {"day": day, "role": user.role, "home_url": options.base_url + "/", "due_soon_days": options.due_soon_days,
+            "battery_months": data.battery_months, "nothing_due_email": options.nothing_due_email}
+    if user.role in ("nurse", "coordinator"):
+        scope = "Your patients" if user.role == "nurse" else (
+            f"Patients at {user.location.name}" if user.location else "Patients at every location")
+        return content.DigestInput(
+            scope=scope, overdue=_scope(data.overdue, user), due_soon_unbooked=_scope(data.due_soon_unbooked, user),
+            booked_after_due=_scope(data.booked_after_due, user),
+            missed_appointments=_scope(data.missed_appointments, user), warnings=_scope(data.warnings, user),
+            battery=_scope(data.battery, user), stage_changes=_scope(data.stage_changes, user), **base)
+    if user.role == "physician":
+        return content.DigestInput(scope="Physician sign-offs", signoff_note=SIGNOFF_NOTE, **base)
+    return content.DigestInput(scope="Administration: e-mail delivery and the scheduler",
+                               dead_letters=data.dead_letters, scheduler=data.scheduler, **base)
+
+
+def _recipients(session: Session, user_ids: list[int] | None = None) -> list[User]:
+    query = select(User).options(joinedload(User.location)).where(User.active.is_(True))
+    if user_ids is not None:
+        query = query.where(User.id.in_(user_ids))
+    return list(session.scalars(query.order_by(User.id)))
+
+
+def contents(session: Session, day: date, now: datetime, options: DigestOptions,
+             user_ids: list[int] | None = None) -> list[tuple[User, content.DigestContent | None]]:
+    """Each active recipient's e-mail for `day`, computed and not stored (preview, dry run, build)."""
+    data = _gather(session, day, now, options)
+    return [(user, content.build_digest(_input_for(user, day, data, options)))
+            for user in _recipients(session, user_ids)]
+
+
+def _insert_ignoring_duplicates(session: Session, model, rows: list[dict]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: a row another builder wrote first stays as it is."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).on_conflict_do_nothing(), rows)
+
+
+def builder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_outbox(session: Session, day: date, now: datetime, options: DigestOptions) -> DigestRun:
+    """Write the day's run and one message per recipient, once: a second call (or process) changes nothing."""
+    _insert_ignoring_duplicates(session, DigestRun, [{
+        "digest_day": day, "started_at": now, "started_by": builder_name()[:120], "recipients": 0, "sent": 0,
+        "dead": 0}])
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        # Builders of the same day take turns; the second then finds the outbox built. (SQLite's single writer
+        # needs no lock: duplicates are dropped by the unique constraints either way.)
+        session.execute(select(func.pg_advisory_xact_lock(BUILD_LOCK_KEY)))
+    run = session.scalar(select(DigestRun).where(DigestRun.digest_day == day).execution_options(populate_existing=True))
+    if run.built_at is not None:
+        session.commit()
+        return run
+    rows = [{"digest_day": day, "user_id": user.id, "to_address": user.email, "subject": c.subject[:200],
+             "text_body": c.text, "html_body": c.html, "message_id": message_id_for(day, user.id, options.mail_from),
+             "status": QUEUED, "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
+            for user, c in contents(session, day, now, options) if c is not None]
+    _insert_ignoring_duplicates(session, OutboxMessage, rows)
+    recipients = session.scalar(select(func.count()).select_from(OutboxMessage)
+                                .where(OutboxMessage.digest_day == day))
+    session.execute(update(DigestRun).where(DigestRun.id == run.id, DigestRun.built_at.is_(None))
+                    .values(built_at=now, recipients=recipients).execution_options(synchronize_session=False))
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+@dataclass
+class DueResult:
+    day: date | None
+    run: DigestRun | None
+    report: SendReport | None
+    smtp_configured: bool
+
+
+def run_due(session: Session, config, now: datetime, scheduler_state: str = "running",
+            clock=None) -> DueResult:
+    """The scheduler's job: build today's outbox once the send time has passed, then send whatever is due.
+    Called at the send time, at start-up and every few minutes, so a missed morning goes out on return."""
+    options = DigestOptions.from_config(config, scheduler_state)
+    day = day_due(now, options)
+    run = build_outbox(session, day, now, options) if day else None
+    return DueResult(day, run, send_now(session, config, clock), mailer_from_config(config) is not None)
+
+
+def send_now(session: Session, config, clock=None, only_ids: list[int] | None = None) -> SendReport | None:
+    """Send what is due; None (and nothing sent) when no SMTP server is configured."""
+    mailer = mailer_from_config(config)
+    if mailer is None:
+        log.warning("TRACKER_SMTP_URL is not set: digest e-mails wait in the outbox")
+        return None
+    kwargs = {"now": clock} if clock else {}
+    return send_pending(session, mailer, SendPolicy.from_config(config), only_ids=only_ids, **kwargs)
+
+
+@dataclass(frozen=True)
+class DigestStatus:
+    runs: list[DigestRun]
+    last_completed_day: date | None
+
+
+def last_completed_day(session: Session) -> date | None:
+    return session.scalar(select(func.max(DigestRun.digest_day)).where(DigestRun.completed_at.is_not(None)))
+
+
+def status(session: Session, limit: int = 30) -> DigestStatus:
+    """The last runs, newest first, for the admin page and the CLI."""
+    runs = list(session.scalars(select(DigestRun).order_by(DigestRun.digest_day.desc()).limit(limit)))
+    return DigestStatus(runs, last_completed_day(session))
+
+
+def messages_for(session: Session, day: date) -> list[OutboxMessage]:
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.digest_day == day)
+                                .order_by(OutboxMessage.to_address)))

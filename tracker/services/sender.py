@@ -1,0 +1,185 @@
+"""Sending the outbox exactly once per (day, recipient), however many processes run the sender.
+
+A sender claims a message with a conditional UPDATE (status queued -> sending) that only one transaction can
+win; on PostgreSQL the candidate row is first locked FOR UPDATE SKIP LOCKED so competing senders pass over it
+instead of queueing behind it. It then sends and marks the message sent. A claim that outlives the lease means
+its sender died between claiming and marking: the message goes back to the queue and is sent again with the same
+Message-ID (see the README for that remaining window). SMTP failures retry with a doubling delay; after the last
+attempt, or a permanent 5xx refusal, the message is dead-lettered for an admin to see and resend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from tracker.models import DigestRun, OutboxMessage
+from tracker.models.digest import DEAD, QUEUED, SENDING, SENT
+from tracker.models.types import utcnow
+from tracker.services.mailer import SmtpMailer, compose, is_permanent
+
+log = logging.getLogger(__name__)
+MAX_RETRY_DELAY = timedelta(hours=6)
+CANDIDATES = 20  # SQLite: rows to try per query when other senders win some of them
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    mail_from: str
+    max_attempts: int = 5
+    retry_seconds: int = 120
+    lease_seconds: int = 600
+
+    @classmethod
+    def from_config(cls, config) -> SendPolicy:
+        return cls(config["MAIL_FROM"], int(config["DIGEST_MAX_ATTEMPTS"]), int(config["DIGEST_RETRY_SECONDS"]),
+                   int(config["DIGEST_CLAIM_LEASE_SECONDS"]))
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        return min(timedelta(seconds=self.retry_seconds * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0  # expired claims put back in the queue
+
+
+def worker_name() -> str:
+    """Who holds a claim: host, process and a random part (two senders in one process differ too)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def release_expired_claims(session: Session, now: datetime, lease_seconds: int) -> int:
+    """Claims older than the lease belong to a sender that stopped between claiming and marking."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == SENDING, OutboxMessage.claimed_at < now - timedelta(seconds=lease_seconds))
+        .values(status=QUEUED, claimed_at=None, claimed_by=None, next_attempt_at=now,
+                last_error="The sender stopped before recording the outcome; sending again with the same Message-ID.")
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount
+
+
+def claim_next(session: Session, worker: str, now: datetime, only_ids: list[int] | None = None) -> int | None:
+    """Claim one due message for `worker` and commit; None when nothing is left to claim."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    while True:
+        query = (select(OutboxMessage.id)
+                 .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
+                 .order_by(OutboxMessage.id).limit(1 if postgres else CANDIDATES))
+        if only_ids is not None:
+            query = query.where(OutboxMessage.id.in_(only_ids))
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        candidates = list(session.scalars(query))
+        if not candidates:
+            session.commit()
+            return None
+        for candidate in candidates:
+            won = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == candidate, OutboxMessage.status == QUEUED)
+                .values(status=SENDING, claimed_at=now, claimed_by=worker, attempts=OutboxMessage.attempts + 1)
+                .execution_options(synchronize_session=False)).rowcount == 1
+            session.commit()
+            if won:
+                return candidate
+
+
+def _finish(session: Session, message_id: int, worker: str, **values) -> bool:
+    """Record the outcome, only if the claim is still ours (an expired claim may have been taken over)."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING, OutboxMessage.claimed_by == worker)
+        .values(**values).execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1
+
+
+def send_one(session: Session, mailer: SmtpMailer, policy: SendPolicy, message_id: int, worker: str,
+             now: Callable[[], datetime]) -> str:
+    """Send a claimed message and record the outcome: sent, queued (retry) or dead."""
+    message = session.get(OutboxMessage, message_id, populate_existing=True)
+    email = compose(message.to_address, policy.mail_from, message.subject, message.text_body, message.html_body,
+                    message.message_id, message.created_at)
+    attempts = message.attempts
+    session.commit()  # no transaction stays open while talking to the SMTP server
+    try:
+        mailer.send(email)
+    except (smtplib.SMTPException, OSError) as error:  # ssl and socket errors are OSErrors
+        detail = f"{type(error).__name__}: {error}"[:1000]
+        if is_permanent(error) or attempts >= policy.max_attempts:
+            log.warning("digest message %s dead after %s attempts: %s", message_id, attempts, detail)
+            _finish(session, message_id, worker, status=DEAD, last_error=detail, claimed_by=None)
+            return DEAD
+        _finish(session, message_id, worker, status=QUEUED, last_error=detail, claimed_by=None,
+                next_attempt_at=now() + policy.retry_delay(attempts))
+        return QUEUED
+    if not _finish(session, message_id, worker, status=SENT, sent_at=now(), last_error=""):
+        log.warning("digest message %s was sent after its claim expired", message_id)
+    return SENT
+
+
+def send_pending(session: Session, mailer: SmtpMailer, policy: SendPolicy,
+                 now: Callable[[], datetime] = utcnow, only_ids: list[int] | None = None) -> SendReport:
+    """Send every due message this process can claim, then close the days that are done."""
+    worker = worker_name()
+    report = SendReport(released=release_expired_claims(session, now(), policy.lease_seconds))
+    while (message_id := claim_next(session, worker, now(), only_ids)) is not None:
+        outcome = send_one(session, mailer, policy, message_id, worker, now)
+        report.sent += outcome == SENT
+        report.retried += outcome == QUEUED
+        report.dead += outcome == DEAD
+    finish_runs(session, now())
+    return report
+
+
+def finish_runs(session: Session, now: datetime) -> None:
+    """Update each open day's counts; a day is complete when every message is sent or dead."""
+    open_days = list(session.scalars(select(DigestRun.digest_day)
+                                     .where(DigestRun.built_at.is_not(None), DigestRun.completed_at.is_(None))))
+    if not open_days:
+        session.commit()
+        return
+    tallies: dict = {}
+    for day, status, n in session.execute(
+            select(OutboxMessage.digest_day, OutboxMessage.status, func.count())
+            .where(OutboxMessage.digest_day.in_(open_days))
+            .group_by(OutboxMessage.digest_day, OutboxMessage.status)):
+        tallies.setdefault(day, {})[status] = n
+    for day in open_days:
+        counts = tallies.get(day, {})
+        values = {"sent": counts.get(SENT, 0), "dead": counts.get(DEAD, 0)}
+        if not counts.get(QUEUED) and not counts.get(SENDING):
+            values["completed_at"] = now
+        session.execute(update(DigestRun).where(DigestRun.digest_day == day, DigestRun.completed_at.is_(None))
+                        .values(**values).execution_options(synchronize_session=False))
+    session.commit()
+
+
+def requeue_dead(session: Session, message_id: int, now: datetime) -> bool:
+    """An admin's resend: a dead letter goes back to the queue with fresh attempts; its day reopens."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        return False
+    won = session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == DEAD)
+        .values(status=QUEUED, attempts=0, next_attempt_at=now, claimed_at=None, claimed_by=None)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if won:
+        session.execute(update(DigestRun).where(DigestRun.digest_day == message.digest_day)
+                        .values(completed_at=None).execution_options(synchronize_session=False))
+    session.commit()
+    return won
