@@ -26,6 +26,7 @@ from tracker.clinical.refill import (
     pocket_fill_warning,
     project_refill,
     residual_discrepancy_warning,
+    volumes_at,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -141,6 +142,16 @@ def test_volume_at_projects_the_reservoir_for_plots():
     assert projection.volume_at(fill + timedelta(days=10)) == Decimal(14)
     assert projection.volume_at(fill + timedelta(hours=12)) == Decimal("19.7")
     assert projection.volume_at(fill + timedelta(days=400)) == Decimal(0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=-3 * 24, max_value=40 * 24), min_size=1, max_size=30), st.booleans())
+def test_volumes_at_in_one_pass_equals_volume_at_each_time(hours, weekly):
+    doses = weekday_schedule() if weekly else DoseProgramme(daily_dose_mcg=300, bolus_dose_mcg=10,
+                                                             max_boluses_per_day=2)
+    projection = project_refill(inputs(concentration_mcg_per_ml=240 if weekly else 500, doses=doses))
+    times = [datetime(2027, 1, 4, tzinfo=NY) + timedelta(hours=h) for h in sorted(hours)]
+    assert volumes_at(projection, times) == [projection.volume_at(t) for t in times]
 
 
 def weekday_schedule():

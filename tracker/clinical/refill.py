@@ -360,6 +360,26 @@ class RefillProjection:
         return _decimal(max(remaining, Fraction(0)), 3, ROUND_FLOOR)
 
 
+def volumes_at(projection: RefillProjection, times: Sequence[datetime]) -> list[Decimal]:
+    """`volume_at` for many ascending times in one walk over the dose pieces (for plots)."""
+    inputs = projection.inputs
+    fill_ml = _exact(inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
+    offsets = [_offset(t, inputs.fill_instant()) for t in times]
+    out: list[Fraction] = []
+    i, remaining = 0, fill_ml
+    while i < len(offsets) and offsets[i] <= 0:
+        out.append(fill_ml)
+        i += 1
+    if i < len(offsets):
+        for a, b, rate in _rates(inputs, offsets[-1]):
+            while i < len(offsets) and offsets[i] <= b:
+                out.append(remaining - rate * (offsets[i] - a))
+                i += 1
+            remaining -= rate * (b - a)
+    out += [remaining] * (len(offsets) - len(out))
+    return [_decimal(max(v, Fraction(0)), 3, ROUND_FLOOR) for v in out]
+
+
 def project_refill(inputs: RefillInputs) -> RefillProjection:
     """Alarm, empty, drug-stability and due dates: due = min(alarm - buffer, fill + stability)."""
     fill_date = inputs.fill_date()

@@ -94,11 +94,12 @@ def _load(patient_id: int) -> Patient:
 @bp.get("/patients/<int:patient_id>")
 @requires("patient.view")
 def show(patient_id: int):
-    data = queries.patient_page(db.session, patient_id)
-    if data is None:
+    if db.session.get(Patient, patient_id) is None:
         abort(404)
+    # Audit the view first: committing after loading would expire the page's objects and reload them one by one.
     record(db.session, actor(), "view", "patient", patient_id, patient_id)
     db.session.commit()
+    data = queries.patient_page(db.session, patient_id)
     patient = data["patient"]
     active = [e for e in data["events"] if not e.voided]
     return render_template(

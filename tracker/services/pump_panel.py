@@ -67,15 +67,14 @@ def _chart(session, pump, fills, ledger, settings, current, now) -> dict:
         until = recent[i + 1].visit_at if i + 1 < len(recent) else max(
             now, datetime.combine(projection.empty_date or projection.due_date, datetime.min.time(),
                                   fill.visit_at.tzinfo))
-        day = fill.visit_at
-        while day < until:
-            labels.append(day.date().isoformat())
-            projected.append(float(projection.volume_at(day)))
-            measured.append(None)
-            day += timedelta(days=1)
-        if i + 1 < len(recent) and recent[i + 1].actual_residual_ml is not None:
-            labels.append(recent[i + 1].visit_at.date().isoformat())
-            projected.append(float(projection.volume_at(recent[i + 1].visit_at)))
-            measured.append(float(recent[i + 1].actual_residual_ml))
+        days = int((until - fill.visit_at) / timedelta(days=1)) + 1
+        times = [fill.visit_at + timedelta(days=n) for n in range(days) if fill.visit_at + timedelta(days=n) < until]
+        residual = recent[i + 1].actual_residual_ml if i + 1 < len(recent) else None
+        if residual is not None:
+            times.append(recent[i + 1].visit_at)
+        volumes = engine.volumes_at(projection, times)  # one pass, not one simulation per day
+        labels += [t.date().isoformat() for t in times]
+        projected += [float(v) for v in volumes]
+        measured += [None] * (len(times) - (residual is not None)) + ([float(residual)] if residual is not None else [])
     return {"labels": labels, "projected": projected, "measured": measured,
             "alarm_ml": float(pump.alarm_volume_ml), "reservoir_ml": float(pump.reservoir_ml)}

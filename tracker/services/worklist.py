@@ -53,7 +53,8 @@ def overdue_unbooked(session: Session, today: date, location_ids: list[int] | No
 
 def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
                 location_ids: list[int] | None = None, nurse_id: int | None = None,
-                due_from: date | None = None, due_to: date | None = None) -> list[RefillRow]:
+                due_from: date | None = None, due_to: date | None = None,
+                needing_action: bool = False) -> list[RefillRow]:
     """Every patient on the refill list whose pump holds drug, with due date, open booking and urgency."""
     appointment = aliased(RefillAppointment)
     query = (
@@ -64,6 +65,10 @@ def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
                  contains_eager(RefillSchedule.patient).contains_eager(Patient.nurse))
         .order_by(RefillSchedule.due_date, Patient.id)
     )
+    if needing_action:
+        # Every reason the rules can give needs a due date within the horizon (or past) or an open booking.
+        query = query.where(or_(RefillSchedule.due_date <= today + timedelta(days=horizon_days),
+                                appointment.id.is_not(None)))
     if due_from is not None and due_to is not None:
         # The due date or the booking falls in the range; a day's margin on the booking for time zones.
         margin_from = datetime.combine(due_from - timedelta(days=1), time(0), UTC)
@@ -86,7 +91,8 @@ def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
 def worklist(session: Session, today: date, now: datetime, horizon_days: int,
              location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[RefillRow]:
     """Refills needing action, most urgent first, each with its contact attempts (one extra query)."""
-    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id) if r.reasons]
+    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id, needing_action=True)
+            if r.reasons]
     ids = [r.patient.id for r in rows]
     contacts: dict[int, list[ContactAttempt]] = {}
     if ids:

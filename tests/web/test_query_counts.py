@@ -1,0 +1,91 @@
+"""Each main page reads in a fixed number of SQL statements, however many patients the clinic has (issue #8).
+
+A page whose count grows with the data has a query inside a loop; the benchmark (bench/) measures the speed."""
+
+import calendar as cal
+
+import pytest
+from sqlalchemy import event, select
+
+from tests.factories import TODAY
+from tracker.demo import seed_demo
+from tracker.extensions import db
+from tracker.models import Patient, Pump, RefillSchedule
+
+DEMO_PASSWORD = "demo-password-1234"
+
+
+def statements(client, url) -> int:
+    """SQL statements one GET runs (the session's user load included), asserting the page renders."""
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    with client.app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(seen)
+
+
+def implanted_patient(session) -> int:
+    """The first active patient in adjustment whose pump holds drug (seed_demo makes one among its first five)."""
+    return session.scalar(
+        select(Patient.id).join(Pump, Pump.patient_id == Patient.id)
+        .join(RefillSchedule, RefillSchedule.pump_id == Pump.id)
+        .where(Patient.stage == "adjustment", Patient.status == "active").order_by(Patient.id).limit(1))
+
+
+def page_urls(session, world) -> dict[str, str]:
+    weeks = cal.Calendar(firstweekday=0).monthdatescalendar(TODAY.year, TODAY.month)
+    return {
+        "patient list": f"/patients?stage=adjustment&location={world.clinic.id}",
+        "patient list, unfiltered": "/patients",
+        "stage board": "/board",
+        "patient page": f"/patients/{implanted_patient(session)}",
+        "calendar month page": "/calendar",
+        "calendar week page": f"/calendar?view=week&date={TODAY}",
+        "calendar month data": f"/calendar/events.json?start={weeks[0][0]}&end={weeks[-1][-1]}",
+        "worklist": "/worklist",
+    }
+
+
+@pytest.fixture
+def clinic_of(session, world):
+    """seed_demo's patients go to the demo clinics; put them all in the world's clinic so filters find them."""
+
+    def seed(patients: int, seed: int) -> None:
+        seed_demo(session, patients, seed, TODAY, DEMO_PASSWORD)
+        session.execute(Patient.__table__.update().values(location_id=world.clinic.id))
+        session.commit()
+
+    return seed
+
+
+def test_every_main_page_reads_in_the_same_number_of_queries_for_10_and_200_patients(session, world, as_role,
+                                                                                      clinic_of):
+    clinic_of(10, 11)
+    coordinator = as_role("coordinator")
+    urls = page_urls(session, world)
+    small = {name: statements(coordinator, url) for name, url in urls.items()}
+    clinic_of(190, 12)
+    assert session.scalar(select(db.func.count()).select_from(Patient)) == 200
+    large = {name: statements(coordinator, url) for name, url in urls.items()}
+    assert small == large
+
+
+def test_the_pages_show_the_seeded_patients_so_the_counts_mean_something(session, world, as_role, clinic_of):
+    clinic_of(60, 13)
+    coordinator = as_role("coordinator")
+    urls = page_urls(session, world)
+    listed = coordinator.get(urls["patient list"]).get_data(as_text=True)
+    adjustment = session.scalars(select(Patient.mrn).where(Patient.stage == "adjustment",
+                                                           Patient.status == "active")).all()
+    assert adjustment and any(mrn in listed for mrn in adjustment)
+    assert coordinator.get(urls["calendar month data"]).get_json(), "the month has due dates or bookings"
+    assert "Pump" in coordinator.get(urls["patient page"]).get_data(as_text=True)
