@@ -81,3 +81,32 @@ def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
+
+
+class HoldingRecorder(Recorder):
+    """A server that stalls on the first message's DATA until the test releases it, so the test can kill the
+    sender while it waits. accept=False: the message is never accepted (the sender died mid-send, nothing was
+    delivered); accept=True: the message is recorded as delivered, then the "250" reply is held (the sender dies
+    after the server accepted it but before it could record "sent": the README's duplicate window)."""
+
+    def __init__(self, accept: bool = False):
+        super().__init__()
+        self.accept = accept
+        self.holding = threading.Event()  # set while the first message is being held
+        self.release = threading.Event()
+        self.held: EmailMessage | None = None
+        self._held_once = False
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            hold, self._held_once = not self._held_once, True
+        if not hold:
+            return await super().handle_DATA(server, session, envelope)
+        self.held = message_from_bytes(envelope.content, policy=policy.default)
+        if self.accept:
+            with self._lock:
+                self.messages.append(self.held)
+        self.holding.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        return "250 2.0.0 Accepted" if self.accept else "421 4.3.2 Shutting down"

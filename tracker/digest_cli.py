@@ -77,8 +77,10 @@ def register(app: Flask) -> None:
         click.echo(f"SMTP: {mailer.settings.redacted() if mailer else 'not configured (TRACKER_SMTP_URL)'}")
         click.echo(f"Send time: {config['DIGEST_SEND_TIME']} {config['CLINIC_TIMEZONE']}; "
                    f"scheduler in this process: {scheduler_state(current_app)['state']}")
-        state = service.status(db.session, 30)
+        state = service.status(db.session, 30, _day(None), config["CLINIC_TIMEZONE"])
         click.echo(f"Last completed day: {state.last_completed_day or 'none'}")
+        if state.missed_days:
+            click.echo("Days with no completed digest: " + ", ".join(d.isoformat() for d in state.missed_days))
         for run in state.runs:
             done = f"completed {run.completed_at:%Y-%m-%d %H:%M} UTC" if run.completed_at else "open"
             click.echo(f"  {run.digest_day}  recipients {run.recipients:>3}  sent {run.sent:>3}  dead {run.dead:>3}  "

@@ -72,6 +72,7 @@ class SchedulerHealth:
     last_completed_day: date | None
     missed_days: tuple[date, ...] = ()  # recent days with no completed digest
     unsent: int = 0  # messages of earlier days still waiting to be sent
+    late_days: tuple[date, ...] = ()  # recent days whose digest was built only after the day had ended
 
 
 OVERDUE = "overdue"
@@ -165,6 +166,11 @@ class _Section:
     empty: str
 
 
+
+def _mrn(mrn: str) -> str:
+    """ "MRN 12345", without doubling a prefix the clinic's numbers already carry."""
+    return mrn if mrn.upper().startswith("MRN") else f"MRN {mrn}"
+
 def _d(day: date) -> str:
     return day.strftime("%d %b %Y")
 
@@ -189,7 +195,7 @@ def _stage(stage: str | None) -> str:
 def _refill_rows(items: Sequence[RefillItem], today: date, booked: bool) -> tuple[_Row, ...]:
     rows = []
     for item in sorted(items, key=lambda i: (i.due_date, i.patient.mrn)):
-        cells = [f"MRN {item.patient.mrn}", _when_due(item.due_date, today), item.location]
+        cells = [_mrn(item.patient.mrn), _when_due(item.due_date, today), item.location]
         if booked and item.appointment_date:
             cells.append(f"booked {_d(item.appointment_date)}")
         rows.append(_Row(tuple(cells), item.patient.url))
@@ -207,6 +213,10 @@ def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[_Row, ...], i
         problems += 1
         days = ", ".join(_d(d) for d in health.missed_days)
         rows.append(_Row((f"Days with no completed digest: {days}",)))
+    if health.late_days:
+        problems += 1
+        days = ", ".join(_d(d) for d in health.late_days)
+        rows.append(_Row((f"Days whose digest was sent late, after the day had ended: {days}",)))
     if health.unsent:
         problems += 1
         rows.append(_Row((f"Messages of earlier days still unsent: {health.unsent}",)))
@@ -230,22 +240,22 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
                           _refill_rows(data.missed_appointments, today, booked=True),
                           "No appointment was missed."), None),
         WARNINGS: (_Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
-            _Row((f"MRN {w.patient.mrn}", _d(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
+            _Row((_mrn(w.patient.mrn), _d(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
                  w.patient.url)
             for w in sorted(data.warnings, key=lambda w: (w.visit_date, w.patient.mrn))),
             "No new residual or pocket-fill warning."), None),
         BATTERY: (_Section(BATTERY, f"Battery replacement within {data.battery_months} months", tuple(
-            _Row((f"MRN {b.patient.mrn}", f"replacement due {_d(b.replacement_due)}"), b.patient.url)
+            _Row((_mrn(b.patient.mrn), f"replacement due {_d(b.replacement_due)}"), b.patient.url)
             for b in sorted(data.battery, key=lambda b: (b.replacement_due, b.patient.mrn))),
             "No battery replacement falls due."), None),
         STAGE_CHANGES: (_Section(STAGE_CHANGES, "Stage changes since yesterday", tuple(
-            _Row((f"MRN {s.patient.mrn}", f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
+            _Row((_mrn(s.patient.mrn), f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
                   + (f" ({EXIT_REASONS[s.exit_reason][0]})" if s.exit_reason in EXIT_REASONS else ""),
                   f"effective {_d(s.effective_date)}"), s.patient.url)
             for s in sorted(data.stage_changes, key=lambda s: (s.effective_date, s.patient.mrn))),
             "No stage changed."), None),
         SIGNOFFS: (_Section(SIGNOFFS, "Waiting for your sign-off", tuple(
-            _Row((f"MRN {s.patient.mrn}", s.what, f"recorded {_d(s.recorded_on)}"), s.patient.url)
+            _Row((_mrn(s.patient.mrn), s.what, f"recorded {_d(s.recorded_on)}"), s.patient.url)
             for s in data.signoffs), data.signoff_note or "No sign-offs are waiting for you."), None),
         DEAD_LETTERS: (_Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
             _Row((_d(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))

@@ -43,12 +43,14 @@ class DigestOptions:
     due_soon_days: int = 7
     nothing_due_email: bool = True
     scheduler_state: str = "off"
+    send_missed_days: bool = False  # a day the app was down all day: sent late (on) or only noted (off)
 
     @classmethod
     def from_config(cls, config, scheduler_state: str = "off") -> DigestOptions:
         return cls(config["CLINIC_TIMEZONE"], parse_send_time(config["DIGEST_SEND_TIME"]),
                    config["BASE_URL"].rstrip("/"), config["MAIL_FROM"], int(config["DIGEST_DUE_SOON_DAYS"]),
-                   bool(config["DIGEST_NOTHING_DUE_EMAIL"]), scheduler_state)
+                   bool(config["DIGEST_NOTHING_DUE_EMAIL"]), scheduler_state,
+                   bool(config.get("DIGEST_SEND_MISSED_DAYS", False)))
 
     def patient_url(self, patient_id: int) -> str:
         return f"{self.base_url}/patients/{patient_id}"
@@ -168,11 +170,25 @@ def _scheduler_health(session: Session, day: date, options: DigestOptions) -> co
     last = session.scalar(select(func.max(DigestRun.digest_day))
                           .where(DigestRun.completed_at.is_not(None), DigestRun.digest_day < day))
     first = session.scalar(select(func.min(DigestRun.digest_day)))
+    # A run started after its own day had ended was sent late (TRACKER_DIGEST_SEND_MISSED_DAYS, or the CLI).
+    late = tuple(sorted(d for d, r in runs.items() if clinic_today(r.started_at, options.tz) > d))
     missed = tuple(d for d in (day - timedelta(days=n) for n in range(HEALTH_LOOKBACK_DAYS, 0, -1))
-                   if first is not None and d >= first and (d not in runs or runs[d].completed_at is None))
+                   if first is not None and d >= first and d not in late
+                   and (d not in runs or runs[d].completed_at is None))
     unsent = session.scalar(select(func.count()).select_from(OutboxMessage)
                             .where(OutboxMessage.digest_day < day, OutboxMessage.status.in_((QUEUED, SENDING))))
-    return content.SchedulerHealth(options.scheduler_state, last, missed, unsent or 0)
+    return content.SchedulerHealth(options.scheduler_state, last, missed, unsent or 0, late)
+
+
+def missed_days(session: Session, today: date) -> list[date]:
+    """Days before `today` with no built digest since the last day that had one (at most HEALTH_LOOKBACK_DAYS
+    back): the app was not running after the send time on those days. None before the first digest ever."""
+    last = session.scalar(select(func.max(DigestRun.digest_day))
+                          .where(DigestRun.built_at.is_not(None), DigestRun.digest_day < today))
+    if last is None:
+        return []
+    first = max(last + timedelta(days=1), today - timedelta(days=HEALTH_LOOKBACK_DAYS))
+    return [first + timedelta(days=n) for n in range((today - first).days)]
 
 
 def _scope(items: Iterable[_Scoped], user: User) -> list:
@@ -264,16 +280,23 @@ class DueResult:
     run: DigestRun | None
     report: SendReport | None
     smtp_configured: bool
+    late_days: list[date] = field(default_factory=list)  # earlier days built now (TRACKER_DIGEST_SEND_MISSED_DAYS)
 
 
 def run_due(session: Session, config, now: datetime, scheduler_state: str = "running",
             clock=None) -> DueResult:
     """The scheduler's job: build today's outbox once the send time has passed, then send whatever is due.
-    Called at the send time, at start-up and every few minutes, so a missed morning goes out on return."""
+    Called at the send time, at start-up and every few minutes, so a missed morning goes out on return.
+    A whole day with the app down is only noted in the admins' digest, unless TRACKER_DIGEST_SEND_MISSED_DAYS
+    is on: then that day's digest is built (as that day's, with its own Message-IDs) before today's."""
     options = DigestOptions.from_config(config, scheduler_state)
     day = day_due(now, options)
+    late = missed_days(session, day) if day and options.send_missed_days else []
+    for missed in late:
+        log.warning("the digest of %s was never built (the app was down all day); sending it late", missed)
+        build_outbox(session, missed, now, options)
     run = build_outbox(session, day, now, options) if day else None
-    return DueResult(day, run, send_now(session, config, clock), mailer_from_config(config) is not None)
+    return DueResult(day, run, send_now(session, config, clock), mailer_from_config(config) is not None, late)
 
 
 def send_now(session: Session, config, clock=None, only_ids: list[int] | None = None) -> SendReport | None:
@@ -290,16 +313,20 @@ def send_now(session: Session, config, clock=None, only_ids: list[int] | None = 
 class DigestStatus:
     runs: list[DigestRun]
     last_completed_day: date | None
+    missed_days: tuple[date, ...] = ()  # recent days before today with no completed digest and not sent late
 
 
 def last_completed_day(session: Session) -> date | None:
     return session.scalar(select(func.max(DigestRun.digest_day)).where(DigestRun.completed_at.is_not(None)))
 
 
-def status(session: Session, limit: int = 30) -> DigestStatus:
-    """The last runs, newest first, for the admin page and the CLI."""
+def status(session: Session, limit: int = 30, today: date | None = None, tz: str | None = None) -> DigestStatus:
+    """The last runs, newest first, for the admin page and the CLI; with `today`, also the recent gaps."""
     runs = list(session.scalars(select(DigestRun).order_by(DigestRun.digest_day.desc()).limit(limit)))
-    return DigestStatus(runs, last_completed_day(session))
+    gaps = ()
+    if today is not None and tz is not None:
+        gaps = _scheduler_health(session, today, DigestOptions(tz, time(6, 30), "", "")).missed_days
+    return DigestStatus(runs, last_completed_day(session), gaps)
 
 
 def messages_for(session: Session, day: date) -> list[OutboxMessage]:
