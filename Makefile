@@ -6,8 +6,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast test-browser chromium lint clean
 
+# A bare Debian lacks ensurepip until python3-venv is installed; install it once when venv fails.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get install -y python3-venv \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv; }; $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.run-deps: requirements.txt | $(BIN)/python
