@@ -21,11 +21,25 @@ def env_bool(name: str, default: bool) -> bool:
 class Config:
     SECRET_KEY = env("SECRET_KEY", "dev-only-not-secret")
     SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tracker.sqlite3'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: SQL logging and database errors never show the values (patient names, MRNs, dates).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds the token instead
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_DURATION = 0
+    # Sign-in protection. Lockout counts live in the database (every process sees them); the per-address
+    # rate limit lives in this process's memory, which is enough for one gunicorn master's workers only as
+    # a per-worker limit (set RATELIMIT_STORAGE_URI, e.g. redis://, to share it).
+    LOGIN_MAX_FAILURES = int(env("LOGIN_MAX_FAILURES", "5"))
+    LOCKOUT_MINUTES = int(env("LOCKOUT_MINUTES", "15"))
+    LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10 per minute;100 per day")  # POST /login per client address
+    RATE_LIMITS = env_bool("RATE_LIMITS", True)  # off only in tests (each has its own)
+    RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+    IDLE_TIMEOUT_MINUTES = int(env("IDLE_TIMEOUT_MINUTES", "15"))
+    SESSION_MAX_HOURS = int(env("SESSION_MAX_HOURS", "12"))  # absolute, however active the user is
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: trust none). The client
+    # address feeds the audit trail and the login rate limit.
+    PROXY_HOPS = int(env("PROXY_HOPS", "0"))
     SCHEDULER = env_bool("SCHEDULER", False)
     CLINIC_TIMEZONE = env("CLINIC_TIMEZONE", "America/New_York")
     PAGE_SIZE = int(env("PAGE_SIZE", "50"))
@@ -58,10 +72,11 @@ class DevelopmentConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
-    SECRET_KEY = "test-secret"
+    SECRET_KEY = "test-secret"  # nosec B105
     SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL", "sqlite://")
     SCHEDULER = False
     WTF_CSRF_ENABLED = True
+    RATE_LIMITS = False
 
 
 class ProductionConfig(Config):

@@ -55,5 +55,7 @@ def create(kind: str, size: int) -> str:
 def app_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "bench-" + "x" * 40,
-                "TRACKER_SCHEDULER": "off", "TRACKER_ENV": "development"})
+                "TRACKER_SCHEDULER": "off", "TRACKER_ENV": "development",
+                # The load drivers replay one fixed cookie whose last-seen time never moves: no idle logoff.
+                "TRACKER_IDLE_TIMEOUT_MINUTES": "1440"})
     return env

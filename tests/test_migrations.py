@@ -1,7 +1,8 @@
 """The migrations build the same schema as the models, from an empty database, and unwind cleanly.
 
 On SQLite the test uses a fresh file; with TRACKER_TEST_DATABASE_URL set it uses a database of its own,
-tracker_test_migrations, on the same PostgreSQL server (dropped and created here)."""
+the test database's name plus "_migrations" (tracker_test_migrations in CI), on the same PostgreSQL server
+(dropped and created here), so two clones testing against two databases do not drop each other's."""
 
 import logging
 import os
@@ -14,11 +15,10 @@ from flask import current_app
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 
 from tracker import create_app
 from tracker.extensions import db
-
-MIGRATIONS_DATABASE = "tracker_test_migrations"
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ def keep_logging():
         lg.disabled, lg.level = disabled, lvl
 
 
-def _recreate_postgres_database(server_url) -> None:
+def _recreate_postgres_database(server_url, name: str) -> None:
     admin = server_url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{MIGRATIONS_DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{MIGRATIONS_DATABASE}"')
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 @pytest.fixture
@@ -50,11 +50,12 @@ def empty_database_url(tmp_path):
         yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
         return
     url = make_url(shared)
-    _recreate_postgres_database(url)
-    yield url.set(database=MIGRATIONS_DATABASE).render_as_string(hide_password=False)
+    name = f"{url.database}_migrations"
+    _recreate_postgres_database(url, name)
+    yield url.set(database=name).render_as_string(hide_password=False)
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{MIGRATIONS_DATABASE}" WITH (FORCE)')
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _table_names() -> set[str]:
@@ -70,6 +71,15 @@ def _index_names() -> set[str]:
         return set(connection.scalars(text(query)))
 
 
+def _assert_audit_rows_cannot_change() -> None:
+    """Migration 0005's triggers: the audit trail refuses UPDATE and DELETE."""
+    with db.engine.begin() as connection:
+        connection.execute(text("INSERT INTO audit_event (at, action, entity) VALUES (CURRENT_TIMESTAMP, 'view', 'x')"))
+    for statement in ("UPDATE audit_event SET action = 'tampered'", "DELETE FROM audit_event"):
+        with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as connection:
+            connection.execute(text(statement))
+
+
 def test_migrations_build_the_models_schema_from_empty_and_downgrade_to_nothing(empty_database_url, keep_logging):
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True, "SCHEDULER": False,
                       "SECRET_KEY": "test"})
@@ -81,6 +91,7 @@ def test_migrations_build_the_models_schema_from_empty_and_downgrade_to_nothing(
             # Autogenerate cannot compare expression indexes on SQLite, so check this one by name:
             # it is what keeps Nurse@x and nurse@x from being two accounts.
             assert "uq_user_email_lower" in _index_names()
+            _assert_audit_rows_cannot_change()
 
             # alembic's check, not flask_migrate.check(): that one logs the drift and calls sys.exit.
             config = current_app.extensions["migrate"].migrate.get_config()

@@ -25,6 +25,7 @@ def create_app(config=None) -> Flask:
         ProductionConfig.check()
     os.makedirs(app.instance_path, exist_ok=True)
 
+    register_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -35,13 +36,41 @@ def create_app(config=None) -> Flask:
     return app
 
 
+def _no_result_rows(record) -> bool:
+    """SQLAlchemy at DEBUG logs every result row, patient names included; those lines are dropped. (Statement
+    parameters are hidden by the engine option hide_parameters.)"""
+    return not (isinstance(record.msg, str) and record.msg.startswith("Row "))
+
+
+def register_logging(app: Flask) -> None:
+    """tracker.* loggers (the request log among them) write plain lines to stderr, where gunicorn keeps them."""
+    import logging
+
+    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if _no_result_rows not in engine_logger.filters:
+        engine_logger.addFilter(_no_result_rows)
+    logger = logging.getLogger("tracker")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not app.testing:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+
+
 def register_extensions(app: Flask) -> None:
     from tracker import models  # noqa: F401  (so metadata knows every table)
-    from tracker.extensions import csrf, db, login_manager, migrate
+    from tracker.extensions import csrf, db, limiter, login_manager, migrate
 
+    if app.config["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."

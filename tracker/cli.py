@@ -1,6 +1,7 @@
-"""Flask commands: create-user, seed-demo, first-run."""
+"""Flask commands: create-user, seed-demo, first-run, backup."""
 
 import secrets
+import shlex
 import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -8,6 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
+from sqlalchemy.engine import URL, make_url
 
 from tracker.digest_cli import register as register_digest
 from tracker.extensions import db
@@ -31,6 +33,29 @@ def _read_password() -> str:
 
 def register(app: Flask) -> None:
     register_digest(app)
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    def backup_command(path):
+        """Copy the database to PATH. SQLite: VACUUM INTO, a consistent copy while the app runs.
+        PostgreSQL: prints the pg_dump command to run instead and exits with status 2 (nothing is run)."""
+        url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+        if url.get_backend_name() == "postgresql":
+            target = URL.create("postgresql", url.username, None, url.host, url.port, url.database,
+                                url.query).render_as_string(hide_password=False)
+            click.echo("PostgreSQL is backed up with its own tool; run (the password from PGPASSWORD or ~/.pgpass):")
+            click.echo(f"  pg_dump --format=custom --file {shlex.quote(path)} {shlex.quote(target)}")
+            click.echo(f"Restore into an empty database: pg_restore --dbname DATABASE_URL {shlex.quote(path)}")
+            sys.exit(2)
+        if url.get_backend_name() != "sqlite":
+            raise click.ClickException(f"No backup method for {url.get_backend_name()}.")
+        try:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM INTO ?", (path,))
+        except Exception as error:  # sqlite3's own errors: an existing file, a missing folder, a full disk
+            raise click.ClickException(f"Backup failed: {getattr(error, 'orig', error)}") from None
+        click.echo(f"Backed up to {path}. To restore: stop the app, copy it over the database file "
+                   "(removing any -wal and -shm files beside it), start the app.")
 
     @app.cli.command("create-user")
     @click.option("--email", required=True)

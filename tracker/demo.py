@@ -72,7 +72,7 @@ def ensure_staff(session: Session, password: str, clinics: list[Location], fake:
 
 def seed_demo(session: Session, patients: int, seed: int, today: date, staff_password: str) -> int:
     """Add `patients` demo patients with realistic histories; the same seed gives the same data."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311
     fake = Faker("en_US")
     fake.seed_instance(seed)
     sites = ensure_sites(session)

@@ -4,6 +4,7 @@ ALL_ROLES = frozenset({"nurse", "coordinator", "physician", "admin"})
 CLINICAL = frozenset({"nurse", "physician"})
 
 PERMISSIONS: dict[str, frozenset[str]] = {
+    "account.own": ALL_ROLES,  # one's own password
     "patient.view": ALL_ROLES,
     "patient.edit": CLINICAL,
     "stage.move": CLINICAL,
@@ -20,6 +21,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export.names": frozenset({"coordinator", "nurse", "physician"}),  # admins export MRNs only
     "users.manage": frozenset({"admin"}),
     "digest.manage": frozenset({"admin"}),  # the daily e-mail's runs, dead letters and resends
+    "audit.view": frozenset({"admin"}),  # the audit trail page and its CSV export
 }
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import time
+import uuid
 from datetime import date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, flash, request
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_required
 
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
@@ -32,6 +37,8 @@ def requires(permission: str):
     return decorator
 
 
+request_log = logging.getLogger("tracker.request")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_ID = 2**31 - 1
 EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
 
@@ -116,10 +123,38 @@ def register(app: Flask) -> None:
 
         return {"can": can, "now": datetime.now(ZoneInfo("UTC"))}
 
+    def _start_clock():
+        g.started = time.perf_counter()
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    # First of all the before-request functions (CSRF's among them), so refused requests are timed too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
+
     @app.before_request
     def _refuse_nul_bytes():
         if any("\x00" in v for v in request.args.values()) or any("\x00" in v for v in request.form.values()):
             abort(400)
+
+    @app.before_request
+    def _end_expired_sessions():
+        """Idle for IDLE_TIMEOUT_MINUTES or signed in for SESSION_MAX_HOURS: sign out, then sign in again."""
+        if request.endpoint == "static" or "login_at" not in session and "_user_id" not in session:
+            return None
+        now = time.time()
+        idle = now - session.get("seen_at", 0) > current_app.config["IDLE_TIMEOUT_MINUTES"] * 60
+        too_long = now - session.get("login_at", 0) > current_app.config["SESSION_MAX_HOURS"] * 3600
+        if idle or too_long:
+            from tracker.auth.routes import end_session  # the auth blueprint imports this module
+
+            end_session()
+            flash("You were signed out after " + ("a period of inactivity." if idle else "the longest session "
+                  "allowed.") + " Please sign in again.", "info")
+            target = request.full_path if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
+        if now - session.get("seen_at", 0) > 60:  # a minute's precision spares re-issuing the cookie each request
+            session["seen_at"] = now
+        return None
 
     @app.after_request
     def _headers(response):
@@ -134,4 +169,28 @@ def register(app: Flask) -> None:
         # Static files skip the session user lookup; every page may show patient data, so none is cached.
         if request.endpoint != "static" and current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"
+        if current_app.config.get("SESSION_COOKIE_SECURE"):  # production: served over TLS only
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        _log_request(response)
         return response
+
+
+def _log_request(response) -> None:
+    """One JSON line per request. Never a query string (searches carry names) or an unmatched path (it may
+    carry anything typed); matched paths hold only numeric ids, dates and fixed words. The calendar feed's
+    path holds its secret token, so its rule is logged instead."""
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    if request.url_rule is None:
+        path = "(no route)"
+    elif request.endpoint == "calendar.feed":
+        path = request.url_rule.rule
+    else:
+        path = request.path
+    user_id = current_user.id if request.endpoint != "static" and current_user.is_authenticated else None
+    started = g.get("started")
+    request_log.info(json.dumps({
+        "method": request.method, "path": path, "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        "user_id": user_id, "request_id": request_id,
+    }))

@@ -77,7 +77,7 @@ def _pump_model_form(model: PumpModel, **kwargs) -> PumpModelForm:
     return PumpModelForm(data={"default_alarm_ml": _plain(model.default_alarm_ml),
                                "battery_life_months": model.battery_life_months,
                                "accuracy_fraction": _plain(model.accuracy_fraction), "active": model.active,
-                               "version": model.version}, **kwargs)
+                               "version": str(model.version)}, **kwargs)
 
 
 @bp.route("/catalogue/pumps/<int:model_id>", methods=["GET", "POST"])
@@ -105,7 +105,7 @@ def edit_pump_model(model_id: int):
 
 def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
     return DrugForm(data={"stability_days": drug.stability_days, "trial_only": drug.trial_only,
-                          "active": drug.active, "version": drug.version}, **kwargs)
+                          "active": drug.active, "version": str(drug.version)}, **kwargs)
 
 
 @bp.route("/catalogue/drugs/<int:drug_id>", methods=["GET", "POST"])

@@ -1,4 +1,4 @@
-"""Administration: staff accounts."""
+"""Administration: staff accounts (settings, catalogues, e-mail and audit trail pages in sibling modules)."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -58,4 +58,4 @@ def set_user_active(user_id: int):
             flash(f"{user.full_name} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
 
-from tracker.admin import catalogue, digest  # noqa: E402,F401  (register routes on bp)
+from tracker.admin import audit, catalogue, digest  # noqa: E402,F401  (register routes on bp)

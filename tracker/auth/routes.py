@@ -1,16 +1,18 @@
 """Sign in, sign out, change password."""
 
+import time
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
 
 from tracker.auth.forms import LoginForm, PasswordForm
-from tracker.extensions import db
+from tracker.extensions import db, limiter
 from tracker.models import User
 from tracker.services import ServiceError
-from tracker.services.accounts import authenticate, change_password
-from tracker.web import actor
+from tracker.services.accounts import Lockout, authenticate, change_password
+from tracker.web import actor, requires
 
 bp = Blueprint("auth", __name__)
 
@@ -32,29 +34,45 @@ def _safe_next(target: str | None) -> str:
     return url_for("patients.index")
 
 
+def start_session(user: User) -> None:
+    """Sign the user in and start the clocks that end the session (tracker.web checks them)."""
+    login_user(user)
+    session["login_at"] = session["seen_at"] = time.time()
+
+
+def end_session() -> None:
+    logout_user()
+    session.pop("login_at", None)
+    session.pop("seen_at", None)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
+               exempt_when=lambda: not current_app.config["RATE_LIMITS"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("patients.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(db.session, form.email.data, form.password.data)
+        lockout = Lockout(current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOCKOUT_MINUTES"])
+        user = authenticate(db.session, form.email.data, form.password.data, datetime.now(UTC), lockout)
         if user:
-            login_user(user)
+            start_session(user)
             return redirect(_safe_next(request.args.get("next")))
+        # The same words for a wrong password, an unknown e-mail and a locked account: none is confirmed.
         form.password.errors.append("The e-mail or password is not correct.")
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@login_required
+@requires("account.own")
 def password():
     form = PasswordForm()
     if form.validate_on_submit():

@@ -35,6 +35,9 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(200))
     # Bumped on password change or deactivation: sessions carrying an older value end.
     session_epoch: Mapped[int] = mapped_column(default=0)
+    # Wrong passwords in a row; at TRACKER_LOGIN_MAX_FAILURES the account is locked until locked_until.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Secret for the personal iCalendar feed; regenerating it revokes the old URL.
     calendar_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,8 +1,14 @@
-"""Staff accounts: argon2id password hashes, creation, deactivation, password change."""
+"""Staff accounts: argon2id password hashes, creation, deactivation, password change, lockout."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tracker.clinical.scales import ROLES
@@ -20,28 +26,77 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@cache
+def _common_passwords() -> frozenset[str]:
+    """tracker/common_passwords.txt: often-used passwords and words, lower case, one a line."""
+    text = (Path(__file__).resolve().parent.parent / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+_EDGES = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+_SEQUENCES = ("0123456789012345678901234567890", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+
+
+def is_common_password(password: str) -> bool:
+    """A listed password, or one padded with digits and symbols ("Password1234!"), or a run ("aaaa...", "1234...")."""
+    text = password.lower()
+    squeezed = re.sub(r"[\W_]+", "", text)
+    candidates = {text, squeezed, _EDGES.sub("", text), _EDGES.sub("", squeezed), re.sub(r"\d+", "", squeezed)}
+    if candidates & _common_passwords():
+        return True
+    return len(set(text)) <= 3 or any(squeezed in run or squeezed in run[::-1] for run in _SEQUENCES)
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ServiceError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", "password")
+    if is_common_password(password):
+        raise ServiceError("This password is too common or too easy to guess; choose another.", "password")
 
 
 def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with this e-mail and password, or None."""
+@dataclass(frozen=True)
+class Lockout:
+    """After max_failures wrong passwords in a row an account refuses every password for `minutes`."""
+
+    max_failures: int
+    minutes: int
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime, lockout: Lockout) -> User | None:
+    """The active, unlocked user with this e-mail and password, or None (the same answer whatever was wrong).
+
+    Failures are counted in the database, so every process and restart sees the same count."""
     user = find_user(session, email)
+    locked = user is not None and user.locked_until is not None and user.locked_until > now
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        # Verified even when locked or unknown, so the answer takes as long either way.
+        _hasher.verify(user.password_hash if user and not locked else _DUMMY_HASH, password)
     except (VerifyMismatchError, InvalidHashError):
+        if user is not None and not locked:
+            _count_failure(session, user, now, lockout)
         return None
-    if user is None or not user.active:
+    if user is None or locked or not user.active:
         return None
+    if user.failed_logins or user.locked_until:
+        user.failed_logins, user.locked_until = 0, None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-        session.commit()
+    session.commit()
     return user
+
+
+def _count_failure(session: Session, user: User, now: datetime, lockout: Lockout) -> None:
+    # One UPDATE adds the failure, so two concurrent wrong guesses both count.
+    failures = session.scalar(update(User).where(User.id == user.id)
+                              .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins))
+    if failures >= lockout.max_failures:
+        session.execute(update(User).where(User.id == user.id)
+                        .values(failed_logins=0, locked_until=now + timedelta(minutes=lockout.minutes)))
+    session.commit()
 
 
 def create_user(
@@ -72,6 +127,8 @@ def set_active(session: Session, actor: Actor, user: User, active: bool) -> None
     before = {"active": user.active}
     user.active = active
     user.session_epoch += 1  # ends the user's open sessions
+    if active:  # reactivating also lifts a lockout
+        user.failed_logins, user.locked_until = 0, None
     record(session, actor, "update", "user", user.id, None, before, {"active": active})
     session.commit()
 
@@ -84,5 +141,5 @@ def change_password(session: Session, actor: Actor, user: User, current: str, ne
     check_password_strength(new)
     user.password_hash = hash_password(new)
     user.session_epoch += 1  # other sessions end; the caller logs this one in again
-    record(session, actor, "update", "user", user.id, None, None, {"password": "changed"})
+    record(session, actor, "update", "user", user.id, None, None, {"password": "changed"})  # nosec B105
     session.commit()

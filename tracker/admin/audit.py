@@ -1,0 +1,111 @@
+"""Administration: the audit trail, filtered by patient, user and date, as pages or as CSV."""
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, render_template, request, stream_with_context
+from sqlalchemy import Select, or_, select
+
+from tracker.admin.routes import bp
+from tracker.extensions import db
+from tracker.models import AuditEvent, Patient, User
+from tracker.web import clinic_today, date_arg, int_arg, requires
+
+CSV_HEADER = ["at (UTC)", "user id", "user", "client address", "action", "entity", "entity id", "patient id",
+              "MRN", "before", "after"]
+
+
+@dataclass
+class AuditFilters:
+    patient: str  # a patient id or an MRN, as typed
+    user_id: int | None
+    start: date
+    end: date
+
+
+def _filters() -> AuditFilters:
+    today = clinic_today()
+    start = date_arg("from", today - timedelta(days=30))
+    end = date_arg("to", today)
+    return AuditFilters(request.args.get("patient", "").strip()[:40], int_arg("user"), min(start, end), end)
+
+
+def _utc_midnight(day: date) -> datetime:
+    """The start of a clinic-local day, as the UTC instant stored in audit_event.at."""
+    return datetime.combine(day, time.min, ZoneInfo(current_app.config["CLINIC_TIMEZONE"])).astimezone(ZoneInfo("UTC"))
+
+
+def audit_query(f: AuditFilters) -> Select:
+    """Audit rows matching the filters, newest first; the date range is in clinic-local days, both ends kept."""
+    query = select(AuditEvent).where(AuditEvent.at >= _utc_midnight(f.start),
+                                     AuditEvent.at < _utc_midnight(f.end + timedelta(days=1)))
+    if f.patient:
+        matches = [Patient.mrn == f.patient]
+        if f.patient.isdigit() and int(f.patient) <= 2**31 - 1:
+            matches.append(Patient.id == int(f.patient))
+        query = query.where(AuditEvent.patient_id.in_(select(Patient.id).where(or_(*matches))))
+    if f.user_id:
+        query = query.where(AuditEvent.user_id == f.user_id)
+    return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def _names(rows: list[AuditEvent]) -> tuple[dict[int, str], dict[int, str]]:
+    """User names and patient MRNs for a batch of rows, in two queries."""
+    user_ids = {r.user_id for r in rows if r.user_id}
+    patient_ids = {r.patient_id for r in rows if r.patient_id}
+    users = dict(db.session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids))).tuples().all())
+    mrns = dict(db.session.execute(select(Patient.id, Patient.mrn).where(Patient.id.in_(patient_ids))).tuples().all())
+    return users, mrns
+
+
+def _values(value: dict | None) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if value is not None else ""
+
+
+def _cell(value):
+    """Spreadsheets run cells starting with = + - @ as formulas; recorded values must not."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/audit")
+@requires("audit.view")
+def audit():
+    filters = _filters()
+    page = db.paginate(audit_query(filters), page=min(int_arg("page") or 1, 100_000),
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    users, mrns = _names(page.items)
+    staff = db.session.execute(select(User.id, User.full_name).order_by(User.full_name)).all()
+    return render_template("admin/audit.html", page=page, filters=filters, users=users, mrns=mrns, staff=staff,
+                           values=_values)
+
+
+@bp.get("/audit/export.csv")
+@requires("audit.view")
+def export_audit():
+    filters = _filters()
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_HEADER)
+        result = db.session.scalars(audit_query(filters).execution_options(yield_per=500))
+        for batch in result.partitions():
+            users, mrns = _names(batch)
+            for r in batch:
+                writer.writerow([_cell(v) for v in (
+                    r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"), r.user_id,
+                    users.get(r.user_id), r.client_address, r.action, r.entity, r.entity_id, r.patient_id,
+                    mrns.get(r.patient_id), _values(r.before), _values(r.after))])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"audit-{filters.start}-{filters.end}.csv"
+    return Response(stream_with_context(rows()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
