@@ -2,9 +2,10 @@
 checks them again (with the rules that span fields)."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, HiddenField, IntegerField
+from wtforms import BooleanField, DecimalField, HiddenField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, Regexp
 
+from tracker.fields import WholeNumberField
 from tracker.services.catalogue import (
     ACCURACY_FRACTION,
     ALARM_ML,
@@ -33,7 +34,7 @@ def settings_form(**kwargs) -> SettingsForm:
 
     for name in DEFAULTS:
         low, high = limits_for(name)
-        setattr(Form, name, IntegerField(LABELS.get(name, name), validators=[
+        setattr(Form, name, WholeNumberField(LABELS.get(name, name), validators=[
             InputRequired(), NumberRange(min=low, max=high, message=f"Enter a whole number from {low} to {high}.")]))
     return Form(**kwargs)
 
@@ -41,7 +42,7 @@ def settings_form(**kwargs) -> SettingsForm:
 class PumpModelForm(FlaskForm):
     default_alarm_ml = DecimalField("Default low-reservoir alarm volume (mL)", places=None, validators=[
         InputRequired(), NumberRange(min=ALARM_ML[0], max=ALARM_ML[1])])
-    battery_life_months = IntegerField("Battery life (months; empty when no battery drives the pump)", validators=[
+    battery_life_months = WholeNumberField("Battery life (months; empty when no battery drives the pump)", validators=[
         Optional(), NumberRange(min=BATTERY_MONTHS[0], max=BATTERY_MONTHS[1])])
     accuracy_fraction = DecimalField("Accuracy (fraction of the volume infused: 0.145 is ±14.5%)", places=None,
                                      validators=[InputRequired(),
@@ -56,7 +57,7 @@ class PumpModelForm(FlaskForm):
 
 
 class DrugForm(FlaskForm):
-    stability_days = IntegerField("Stability in the pump (days)", validators=[
+    stability_days = WholeNumberField("Stability in the pump (days)", validators=[
         InputRequired(), NumberRange(min=STABILITY_DAYS[0], max=STABILITY_DAYS[1])])
     trial_only = BooleanField("Trial only (not for pump fills)")
     active = BooleanField("In use")
@@ -69,9 +70,9 @@ class DrugForm(FlaskForm):
 
 
 class NewDrugForm(FlaskForm):
-    concentration_mcg_per_ml = IntegerField("Concentration (mcg/mL)", validators=[
+    concentration_mcg_per_ml = WholeNumberField("Concentration (mcg/mL)", validators=[
         InputRequired(), NumberRange(min=CONCENTRATION_MCG_PER_ML[0], max=CONCENTRATION_MCG_PER_ML[1])])
-    stability_days = IntegerField("Stability in the pump (days)", default=180, validators=[
+    stability_days = WholeNumberField("Stability in the pump (days)", default=180, validators=[
         InputRequired(), NumberRange(min=STABILITY_DAYS[0], max=STABILITY_DAYS[1])])
     trial_only = BooleanField("Trial only (not for pump fills)")
 

@@ -1,11 +1,12 @@
 """The what-if form. It is submitted with GET (bookmarkable, changes nothing), so it carries no CSRF token."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, IntegerField
+from wtforms import DateField, DecimalField
 from wtforms.validators import InputRequired, ValidationError
 
 from tracker.calculator.logic import FIRST_FILL_DATE, LAST_FILL_DATE, LIMITS, check, check_fill_date
 from tracker.clinical.refill import RefillInputError
+from tracker.fields import WholeNumberField
 
 DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
 
@@ -42,7 +43,7 @@ class FillDateInWindow:
 def _number(label: str, name: str, whole: bool = False, **render_kw):
     validators = [InputRequired(), InLimits(name)]
     if whole:
-        return IntegerField(label, validators=validators, render_kw=render_kw or None)
+        return WholeNumberField(label, validators=validators, render_kw=render_kw or None)
     return DecimalField(label, places=None, validators=validators, render_kw=render_kw or None)
 
 

@@ -6,7 +6,6 @@ from wtforms import (
     DateField,
     DecimalField,
     HiddenField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -14,6 +13,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from tracker.clinical.scales import ASHWORTH, DIAGNOSES, ORIGINS, PENN_FREQUENCY, PENN_SEVERITY, SEXES, TRIAL_OUTCOMES
+from tracker.fields import WholeNumberField
 
 DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
 
@@ -98,8 +98,8 @@ def _severity(label):
 
 class BolusForm(FlaskForm):
     given_on = DateField("Date given", validators=[InputRequired(message=DATE_HELP)])
-    dose_mcg = IntegerField("Dose (mcg)", validators=[InputRequired(), NumberRange(min=5, max=200)])
-    concentration_mcg_per_ml = IntegerField("Concentration (mcg/mL)",
+    dose_mcg = WholeNumberField("Dose (mcg)", validators=[InputRequired(), NumberRange(min=5, max=200)])
+    concentration_mcg_per_ml = WholeNumberField("Concentration (mcg/mL)",
                                             validators=[InputRequired(), NumberRange(min=10, max=2000)])
     ashworth_before = SelectField("Ashworth before", choices=list(ASHWORTH))
     ashworth_after = SelectField("Ashworth after", choices=list(ASHWORTH))

@@ -8,7 +8,6 @@ from wtforms import (
     DateTimeLocalField,
     DecimalField,
     HiddenField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -16,6 +15,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from tracker.clinical.scales import ASHWORTH, PENN_FREQUENCY
+from tracker.fields import WholeNumberField
 
 WHEN_HELP = "Use the picker, or type YYYY-MM-DDTHH:MM."
 
@@ -56,7 +56,7 @@ class DoseForm(FlaskForm):
         validators=[Length(max=1000)])
     bolus_dose_mcg = DecimalField("Patient-activated bolus (mcg)", places=1, default=0,
                                   validators=[Optional(), NumberRange(min=0, max=500)])
-    max_boluses_per_day = IntegerField("Maximum boluses per day", default=0,
+    max_boluses_per_day = WholeNumberField("Maximum boluses per day", default=0,
                                        validators=[Optional(), NumberRange(min=0, max=24)])
     reason = TextAreaField("Why", validators=[InputRequired(), Length(max=2000)])
     last_dose_id = HiddenField()  # the ledger entry this form was opened against

@@ -1,0 +1,320 @@
+"""Every write path leaves exactly the audit rows it documents, with the right before/after for a changed field.
+
+Each test notes the last audit id, performs one write through the service the route calls, and compares the
+new rows as a multiset of (action, entity, entity id). Extra rows are named where a write touches two entities:
+a stage move writes a stage_event create plus a patient update, a void a stage_event void plus a patient update,
+a rebook an appointment update (the old booking closed) plus an appointment create (the new one)."""
+
+import inspect
+import re
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from tests.factories import (
+    TODAY,
+    bolus_data,
+    implant_details,
+    implanted_days_ago,
+    make_patient,
+    make_user,
+    move,
+    patient_data,
+)
+from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User
+from tracker.services import accounts, bookings, calendar, catalogue, refill_visits, refills
+from tracker.services import patients as service
+from tracker.services.refill_visits import RefillEntry, record_refill
+from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
+
+NY = ZoneInfo("America/New_York")
+
+
+def mark(session) -> int:
+    session.expire_all()
+    return session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0
+
+
+def new_rows(session, since: int) -> list[AuditEvent]:
+    session.expire_all()
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.id > since).order_by(AuditEvent.id)))
+
+
+def assert_rows(rows, *expected):
+    """The new rows are exactly the expected (action, entity, entity_id) triples, in any order."""
+    assert Counter((r.action, r.entity, r.entity_id) for r in rows) == Counter(expected), \
+        [(r.action, r.entity, r.entity_id) for r in rows]
+
+
+def only(rows, action, entity) -> AuditEvent:
+    [row] = [r for r in rows if (r.action, r.entity) == (action, entity)]
+    return row
+
+
+# Patients and the journey
+
+
+def test_create_patient(world, session):
+    since = mark(session)
+    patient = service.create_patient(session, world.actor(), patient_data(world, mrn="AUD1"),
+                                     TODAY - timedelta(days=3), TODAY)
+    rows = new_rows(session, since)
+    event_id = session.scalar(select(StageEvent.id).where(StageEvent.patient_id == patient.id))
+    assert_rows(rows, ("create", "patient", patient.id), ("create", "stage_event", event_id))
+    created = only(rows, "create", "patient")
+    assert created.before is None and created.after["mrn"] == "AUD1" and created.after["stage"] == "evaluation"
+    assert created.user_id == world.users["nurse"].id and created.patient_id == patient.id
+
+
+def test_edit_patient(world, session):
+    patient = make_patient(session, world, first_name="Ada")
+    since = mark(session)
+    data = patient_data(world, mrn=patient.mrn, first_name="Augusta", last_name=patient.last_name)
+    service.update_patient(session, world.actor(), patient.id, patient.version, data, TODAY)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "patient", patient.id))
+    assert rows[0].before == {"first_name": "Ada"} and rows[0].after == {"first_name": "Augusta"}
+
+
+def test_move_stage(world, session):
+    patient = make_patient(session, world)
+    since = mark(session)
+    event = move(session, world, patient, "trial", days_ago=0)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "stage_event", event.id), ("update", "patient", patient.id))
+    update = only(rows, "update", "patient")
+    assert update.before["stage"] == "evaluation" and update.after["stage"] == "trial"
+    assert update.after["version"] == update.before["version"] + 1
+    assert only(rows, "create", "stage_event").after["to_stage"] == "trial"
+
+
+def test_void_latest_stage_change(world, session):
+    patient = make_patient(session, world)
+    event = move(session, world, patient, "trial", days_ago=0)
+    session.refresh(patient)
+    since = mark(session)
+    service.void_last_event(session, world.actor(), patient.id, patient.version, event.id, "wrong patient",
+                            datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("void", "stage_event", event.id), ("update", "patient", patient.id))
+    assert only(rows, "void", "stage_event").after == {"void_reason": "wrong patient"}
+    update = only(rows, "update", "patient")
+    assert update.before["stage"] == "trial" and update.after["stage"] == "evaluation"
+
+
+def test_record_bolus(world, session):
+    patient = make_patient(session, world)
+    move(session, world, patient, "trial", days_ago=1)
+    since = mark(session)
+    bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "trial_bolus", bolus.id))
+    assert rows[0].before is None and rows[0].after["dose_mcg"] == 75 and rows[0].after["outcome"] == "positive"
+
+
+def test_implant_via_move(world, session):
+    patient = make_patient(session, world, referred_days_ago=30)
+    move(session, world, patient, "trial", days_ago=20)
+    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    since = mark(session)
+    event = move(session, world, patient, "implantation", days_ago=10, surgery_centre_id=world.centre.id,
+                 surgeon="Dr Shaw", implant=implant_details(session, serial="NGP-AUDIT"))
+    rows = new_rows(session, since)
+    pump = current_pump(session, patient.id)
+    assert_rows(rows, ("create", "stage_event", event.id), ("update", "patient", patient.id),
+                ("create", "pump", pump.id))
+    created = only(rows, "create", "pump")
+    assert created.before is None and created.after["serial"] == "NGP-AUDIT"
+    assert Decimal(created.after["daily_dose_mcg"]) == 300 and created.patient_id == patient.id
+    assert only(rows, "update", "patient").after["stage"] == "implantation"
+
+
+# Refills, doses and bookings
+
+
+def test_record_refill(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    pump = current_pump(session, patient.id)
+    first_fill = last_fill(session, pump.id)
+    since = mark(session)
+    now = datetime.now(NY)
+    visit = record_refill(session, world.actor(), pump.id, RefillEntry(
+        visit_at=now - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
+        concentration_mcg_per_ml=500, volume_added_ml=Decimal(17), resulting_volume_ml=Decimal(20)),
+        True, now, expected_last_fill_id=first_fill.id)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "refill_visit", visit.id))
+    assert rows[0].after["resulting_volume_ml"] == "20" and rows[0].after["actual_residual_ml"] == "3"
+
+
+def test_dose_change(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    pump = current_pump(session, patient.id)
+    since = mark(session)
+    now = datetime.now(NY)
+    change = change_dose(session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(330)),
+                         "more tone", now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "dose_change", change.id))
+    assert set(rows[0].before) == {"daily_dose_mcg"} and Decimal(rows[0].before["daily_dose_mcg"]) == 300
+    assert Decimal(rows[0].after["daily_dose_mcg"]) == Decimal(330) and rows[0].after["reason"] == "more tone"
+
+
+def _book(session, world, patient, days_ahead=2, role="coordinator"):
+    return bookings.book_refill(session, world.actor(role), patient.id,
+                                datetime.combine(TODAY + timedelta(days=days_ahead), time(10), NY),
+                                world.clinic.id, world.users["nurse"].id, "", "", datetime.now(UTC))
+
+
+def test_book(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    since = mark(session)
+    appointment = _book(session, world, patient)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "refill_appointment", appointment.id))
+    assert rows[0].before is None and rows[0].after["location_id"] == world.clinic.id
+
+
+def test_rebook(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    old = _book(session, world, patient)
+    since = mark(session)
+    new = bookings.rebook(session, world.actor("coordinator"), old.id, old.version,
+                          datetime.combine(TODAY + timedelta(days=1), time(14), NY), world.clinic.id,
+                          world.users["nurse"].id, "", "", "patient asked", datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "refill_appointment", old.id), ("create", "refill_appointment", new.id))
+    closed = only(rows, "update", "refill_appointment")
+    assert closed.before["status"] == "booked" and closed.after["status"] == "rebooked"
+    assert closed.after["close_reason"] == "patient asked"
+
+
+def test_cancel(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    appointment = _book(session, world, patient)
+    since = mark(session)
+    bookings.cancel(session, world.actor("coordinator"), appointment.id, appointment.version, "hospitalised",
+                    datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "refill_appointment", appointment.id))
+    assert rows[0].before["status"] == "booked" and rows[0].after["status"] == "cancelled"
+
+
+def test_log_contact(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    since = mark(session)
+    attempt = bookings.log_contact(session, world.actor("coordinator"), patient.id, "phone", "reached", "ok",
+                                   datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "contact_attempt", attempt.id))
+    assert rows[0].after == {"method": "phone", "outcome": "reached"} and rows[0].patient_id == patient.id
+
+
+# Administration
+
+
+def test_settings_change(world, session):
+    since = mark(session)
+    before = catalogue.all_settings(session)["safety_buffer_days"]
+    catalogue.update_settings(session, world.actor("admin"), {"safety_buffer_days": before + 1})
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "settings", None))
+    assert rows[0].before == {"safety_buffer_days": before} and rows[0].after == {"safety_buffer_days": before + 1}
+
+
+def test_pump_model_edit(world, session):
+    model = session.scalar(select(PumpModel).where(PumpModel.name == "SynchroMed II 20 mL"))
+    since = mark(session)
+    catalogue.update_pump_model(session, world.actor("admin"), model.id, model.version,
+                                {"battery_life_months": 90})
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "pump_model", model.id))
+    assert rows[0].after == {"battery_life_months": 90} and set(rows[0].before) == {"battery_life_months"}
+    assert rows[0].before["battery_life_months"] != 90
+
+
+def test_drug_edit(world, session):
+    drug = session.scalar(select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == 500))
+    since = mark(session)
+    catalogue.update_drug(session, world.actor("admin"), drug.id, drug.version,
+                          {"stability_days": drug.stability_days + 1})
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "drug_concentration", drug.id))
+    assert rows[0].after["stability_days"] == rows[0].before["stability_days"] + 1
+
+
+def test_create_user(world, session):
+    since = mark(session)
+    user = accounts.create_user(session, world.actor("admin"), "new.nurse@example.org", "New Nurse", "nurse",
+                                "a long enough password 42", world.clinic.id)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "user", user.id))
+    assert rows[0].after == {"email": "new.nurse@example.org", "role": "nurse", "location_id": world.clinic.id}
+    assert "password" not in str(rows[0].after).lower() and user.password_hash not in str(rows[0].after)
+
+
+def test_deactivate_user(world, session):
+    user = make_user(session, "nurse")
+    since = mark(session)
+    accounts.set_active(session, world.actor("admin"), user, False)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "user", user.id))
+    assert rows[0].before == {"active": True} and rows[0].after == {"active": False}
+
+
+def test_change_password(world, session):
+    user = session.get(User, world.users["nurse"].id)
+    since = mark(session)
+    accounts.change_password(session, world.actor("nurse"), user, "correct horse battery staple",
+                             "an entirely new passphrase 7")
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "user", user.id))
+    assert rows[0].after == {"password": "changed"}  # never the password or its hash
+    assert "passphrase" not in str(rows[0].before) + str(rows[0].after)
+
+
+def test_regenerate_calendar_token(world, session):
+    user = session.get(User, world.users["coordinator"].id)
+    old = user.calendar_token
+    since = mark(session)
+    token = calendar.regenerate_token(session, world.actor("coordinator"), user)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "user", user.id))
+    assert token != old and rows[0].after == {"calendar_token": "regenerated"}
+    assert token not in str(rows[0].after)  # the secret itself is not in the trail
+
+
+def test_every_write_path_is_covered_above():
+    """The audit rows the services can write, by (action, entity): each is produced by a test in this file."""
+    covered = {("create", "patient"), ("create", "stage_event"), ("update", "patient"), ("void", "stage_event"),
+               ("create", "trial_bolus"), ("create", "pump"), ("create", "refill_visit"), ("create", "dose_change"),
+               ("create", "refill_appointment"), ("update", "refill_appointment"), ("create", "contact_attempt"),
+               ("update", "settings"), ("update", "pump_model"), ("update", "drug_concentration"),
+               ("create", "user"), ("update", "user")}
+    written = set()
+    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar):
+        written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
+    # The two left are checked in test_replacement_implant_and_new_drug below.
+    assert written - covered == {("update", "pump"), ("create", "drug_concentration")}
+
+
+def test_replacement_implant_and_new_drug(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    old_pump = current_pump(session, patient.id)
+    since = mark(session)
+    drug = catalogue.add_drug(session, world.actor("admin"), {"concentration_mcg_per_ml": 1500})
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "drug_concentration", drug.id))
+    assert rows[0].after["concentration_mcg_per_ml"] == 1500
+    # A replacement pump explants the old one: called as move_stage calls it at an implantation.
+    since = mark(session)
+    session.refresh(patient)
+    new_pump = implant_pump(session, world.actor(), patient, TODAY, world.centre.id, implant_details(session))
+    session.commit()
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "pump", old_pump.id), ("create", "pump", new_pump.id))
+    explant = only(rows, "update", "pump")
+    assert explant.before == {"explanted_on": None} and explant.after == {"explanted_on": TODAY.isoformat()}

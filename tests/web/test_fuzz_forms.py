@@ -1,0 +1,290 @@
+"""Fuzzing every form: random and hostile values posted to every POST route as every role, with a valid CSRF token.
+
+Routes come from the app's URL map (as in test_role_matrix), ids point at real records (an implanted patient, its
+pump, its appointment...). Whatever is sent, the app never answers 5xx, and a rejected post (4xx, or the form
+shown again with 200/422) leaves every table's row count as it was. A redirect is an accepted write: the fuzz
+carries on from the new state. NUL bytes are left out: they get a deliberate 400 (tracker/web.py).
+
+The total number of requests and server errors is printed by the last test, per database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import url_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from tests.factories import TODAY, implanted_days_ago, make_user
+from tracker import create_app
+from tracker.extensions import db
+from tracker.models import DrugConcentration, PumpModel, StageEvent
+from tracker.models import RefillAppointment as Appointment
+from tracker.policy import ALL_ROLES, allowed
+from tracker.services.settings import DEFAULTS
+
+ROLES = sorted(ALL_ROLES)
+EXAMPLES = 12  # per (route, role) the policy allows: small enough for < 60 s on SQLite and PostgreSQL
+FORBIDDEN_EXAMPLES = 3  # where the policy refuses the role, every post is the same cheap 403
+STATS = {"requests": 0, "server_errors": 0, "rejected": 0, "accepted": 0, "cells": 0}
+
+# The fields each route's form reads (tracker/*/forms.py); unknown extra fields are added at random as well.
+PATIENT = ["mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin", "location_id",
+           "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone", "version"]
+FIELDS: dict[str, list[str]] = {
+    "auth.login": ["email", "password"],
+    "auth.logout": [],
+    "auth.password": ["current_password", "password", "confirm"],
+    "calendar.my_feed": [],
+    "admin.edit_drug": ["stability_days", "trial_only", "active", "version"],
+    "admin.new_drug": ["concentration_mcg_per_ml", "stability_days", "trial_only"],
+    "admin.edit_pump_model": ["default_alarm_ml", "battery_life_months", "accuracy_fraction", "active", "version"],
+    "admin.resend_digest": [],
+    "admin.settings": [*DEFAULTS, "version"],
+    "admin.set_user_active": ["active"],
+    "admin.new_user": ["email", "full_name", "role", "location_id", "password"],
+    "calendar.cancel": ["why", "version"],
+    "patients.bolus": ["given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
+                       "penn_frequency_before", "penn_severity_before", "penn_frequency_after",
+                       "penn_severity_after", "hours_of_effect", "outcome", "notes"],
+    "calendar.book": ["starts_at", "location_id", "clinician_id", "late_reason", "override_reason", "why",
+                      "appointment_id", "version"],
+    "calendar.log_contact": ["method", "outcome", "notes"],
+    "refills.dose": ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
+                     "max_boluses_per_day", "reason", "acknowledge", "last_dose_id"],
+    "patients.edit": PATIENT,
+    "patients.void": ["why", "version"],
+    "patients.move": ["move", "effective_date", "reason", "override_reason", "surgery_centre_id", "surgeon",
+                      "model_id", "serial", "catheter_tip_level", "alarm_volume_ml", "fill_volume_ml",
+                      "concentration_mcg_per_ml", "daily_dose_mcg", "version"],
+    "refills.refill": ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
+                       "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
+                       "complications", "notes", "acknowledge", "last_fill_id", "action"],
+    "patients.new_patient": [*PATIENT, "referred_on"],
+}
+
+
+def _post_routes():
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x",
+                      "SCHEDULER": False})
+    endpoints = sorted({rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods})
+    return endpoints, {e: getattr(app.view_functions[e], "permission", None) for e in endpoints}
+
+
+ENDPOINTS, PERMISSION = _post_routes()
+
+
+def test_every_post_route_has_a_field_list():
+    assert ENDPOINTS and set(ENDPOINTS) == set(FIELDS), "a new POST route: add its form's fields to FIELDS"
+
+
+# Values -------------------------------------------------------------------------------------------------------
+
+HOSTILE = [
+    "", " ", "-1", "0", "-0", "1.5", "-999999999999999999999999", "99999999999999999999999999999", "1e308", "-1e308",
+    "NaN", "nan", "inf", "-Infinity", "0x1F", "1_000", "١٢٣", "²", "None", "null", "true", "[]", "{}", "[object]",
+    "' OR '1'='1", "1; DROP TABLE patient; --", "\" OR 1=1 --", "%", "_", "\\", "%00", "' UNION SELECT * FROM user --",
+    "<script>alert(1)</script>", "<b>bold</b>", "\"><img src=x onerror=alert(1)>", "{{7*7}}", "${7*7}", "=1+2",
+    "\u202eevil\u202c", "שלום עולם", "مرحبا", "😀🔥💉", "👩‍⚕️", "Ω≈ç√∫", "ǅ", "\ufeff", "\u200b", "a\r\nb", "\t",
+    "2026-02-31", "9999-12-31", "0001-01-01", "1900-01-01", "2026-13-01", "31/12/2025", "2026-01-01T25:61",
+    "9999-12-31T23:59", "0001-01-01T00:00", "2026-1-1", "yesterday",
+    "x" * 10_000, "é" * 5_000, "😀" * 2_500, "<" * 10_000, "9" * 10_000,
+]
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
+LONG = st.builds(lambda ch, n: ch * n, st.sampled_from(["x", "é", "😀", "\u202e", "'", "9"]),
+                 st.integers(1_000, 10_000))
+NUMBER = st.one_of(st.integers(-10**30, 10**30).map(str),
+                   st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                   st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str))
+HOSTILE_VALUE = st.one_of(st.sampled_from(HOSTILE), TEXT, LONG, NUMBER)
+
+
+def plausible(ids: dict) -> dict[str, list[str]]:
+    """Values a real form would send, so that the fuzz also gets past the first validation errors."""
+    today, earlier = TODAY.isoformat(), (TODAY - timedelta(days=3)).isoformat()
+    soon = [f"{(TODAY + timedelta(days=d)).isoformat()}T10:00" for d in (0, 1, 3, 20)]
+    location_ids = [str(i) for i in ids["locations"]]
+    user_ids = [str(i) for i in ids["users"]]
+    versions = ["1", "2", "3", "4", "5"]
+    return {
+        "date_of_birth": ["1970-05-17"], "referred_on": [today, earlier], "effective_date": [today, earlier],
+        "given_on": [today, earlier], "visit_at": soon, "effective_at": soon, "starts_at": soon,
+        "location_id": location_ids, "surgery_centre_id": location_ids, "nurse_id": user_ids,
+        "clinician_id": user_ids, "model_id": [str(ids["model_id"])], "appointment_id": [str(ids["appointment_id"])],
+        "last_fill_id": ["1", "2"], "last_dose_id": ["1", "2"], "version": versions,
+        "move": ["trial", "implantation", "adjustment", "evaluation", "exit:deceased", "exit:transferred"],
+        "sex": ["female", "male"], "diagnosis": ["ms"], "spasticity_origin": ["spinal", "cerebral"],
+        "mrn": ["FUZZ1"], "first_name": ["Ada"], "last_name": ["Fuzz"], "phone": ["555 0100"],
+        "withdrawal_risk": ["y"], "withdrawal_risk_reason": ["fragile"], "serial": ["NGP77"],
+        "catheter_tip_level": ["T10"], "surgeon": ["Dr Shaw"], "concentration_mcg_per_ml": ["500", "50", "2000"],
+        "fill_volume_ml": ["20"], "alarm_volume_ml": ["2"], "daily_dose_mcg": ["300", "330", "3000"],
+        "dose_mcg": ["50"], "hours_of_effect": ["4"], "ashworth_before": ["3"], "ashworth_after": ["1+"],
+        "ashworth": ["2"], "penn_frequency_before": ["3"], "penn_frequency_after": ["1"], "penn_frequency": ["2"],
+        "penn_severity_before": ["2"], "penn_severity_after": ["1"], "outcome": ["positive", "negative", "reached"],
+        "expected_residual_ml": ["2.5"], "actual_residual_ml": ["2.4"], "volume_added_ml": ["17.5"],
+        "resulting_volume_ml": ["20"], "acknowledge": ["y"], "action": ["save", "check"],
+        "mode": ["simple", "flex"], "flex_schedule": ["00:00 12.5\n08:00 15"], "bolus_dose_mcg": ["0", "25"],
+        "max_boluses_per_day": ["0", "4"], "method": ["phone"], "why": ["patient asked"],
+        "reason": ["clinical reasons"], "notes": ["fine"], "email": ["fuzz@example.org", "nurse@example.org"],
+        "password": ["correct horse battery staple", "a much longer new password"],
+        "current_password": ["wrong password here"], "confirm": ["a much longer new password"],
+        "full_name": ["Fuzz User"], "role": ["nurse", "admin", "pharaoh"], "stability_days": ["180", "0"],
+        "trial_only": ["y"], "active": ["y", "1", "0"], "default_alarm_ml": ["2"], "battery_life_months": ["84"],
+        "accuracy_fraction": ["0.145"], **{name: ["7", "1"] for name in DEFAULTS},
+    }
+
+
+# Whole-number fields: a number too big for a float (e.g. "9" * 400) once crashed WTForms' NumberRange
+# (math.isnan(int) -> OverflowError -> 500); tracker.fields.WholeNumberField refuses it. Pinned below.
+INTEGER_FIELDS = {
+    "admin.edit_drug": ["stability_days"],
+    "admin.new_drug": ["concentration_mcg_per_ml", "stability_days"],
+    "admin.edit_pump_model": ["battery_life_months"],
+    "admin.settings": list(DEFAULTS),
+    "patients.bolus": ["dose_mcg", "concentration_mcg_per_ml"],
+    "refills.dose": ["max_boluses_per_day"],
+}
+SAFE_FOR_INTEGERS = HOSTILE_VALUE
+
+
+@st.composite
+def form_data(draw, fields: list[str], good: dict[str, list[str]], integer_fields=()):
+    data = {}
+    for name in fields:
+        hostile = SAFE_FOR_INTEGERS if name in integer_fields else HOSTILE_VALUE
+        choice = draw(st.sampled_from(["missing", "plausible", "plausible", "hostile", "list"]))
+        if choice == "missing":
+            continue
+        if choice == "plausible":
+            data[name] = draw(st.sampled_from(good.get(name) or ["1"]))
+        elif choice == "hostile":
+            data[name] = draw(hostile)
+        else:  # the wrong type: several values for one field
+            data[name] = draw(st.lists(hostile, min_size=2, max_size=3))
+    extras = draw(st.dictionaries(st.sampled_from(["id", "user_id", "role", "patient_id", "stage", "deleted",
+                                                   "version", "is_admin", "__class__", "next"]),
+                                  HOSTILE_VALUE, max_size=2))
+    for name, value in extras.items():
+        data.setdefault(name, value)
+    return data
+
+
+# The records the URLs and plausible values point at -------------------------------------------------------------
+
+
+@pytest.fixture
+def targets(app, session, world):
+    patient = implanted_days_ago(session, world, 20)
+    spare = make_user(session, "nurse", location=world.clinic)  # deactivated and reactivated by the fuzz
+    event_id = session.scalar(select(StageEvent.id).where(StageEvent.patient_id == patient.id)
+                              .order_by(StageEvent.id.desc()))
+    appointment_id = session.scalar(select(Appointment.id).where(Appointment.patient_id == patient.id))
+    ids = {
+        "patient_id": patient.id, "event_id": event_id, "user_id": spare.id,
+        "drug_id": session.scalar(select(DrugConcentration.id)), "model_id": session.scalar(select(PumpModel.id)),
+        "appointment_id": appointment_id or 1, "message_id": 1,
+        "locations": sorted(site.id for site in world.sites.values()),
+        "users": sorted(user.id for user in world.users.values()),
+    }
+    return ids
+
+
+def _book(client, ids):
+    """Give the patient an open appointment so that cancel and rebook have something real to work on."""
+    start = f"{(TODAY + timedelta(days=2)).isoformat()}T10:00"
+    client.post(f"/patients/{ids['patient_id']}/book",
+                {"starts_at": start, "location_id": ids["locations"][0], "clinician_id": "", "why": "",
+                 "late_reason": "", "override_reason": "", "appointment_id": "", "version": ""})
+
+
+def row_counts(session) -> dict[str, int]:
+    """Every table's row count, read fresh in one round trip (as tests.web.test_accounts.row_counts)."""
+    session.expire_all()
+    tables = db.metadata.sorted_tables
+    counts = session.execute(select(*[select(func.count()).select_from(t).scalar_subquery() for t in tables])).one()
+    return dict(zip([t.name for t in tables], counts, strict=True))
+
+
+def _url(app, endpoint: str, ids: dict) -> str:
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    with app.test_request_context():
+        return url_for(endpoint, **{name: ids[name] for name in rule.arguments})
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_fuzz_post(app, session, world, as_role, make_client, targets, endpoint):
+    """Every role in turn (one set of records per route keeps the file fast); each role is its own cell."""
+    assert row_counts(session)["patient"] == 1 and row_counts(session)["audit_event"] > 0  # the check has teeth
+    for role in ROLES:
+        _fuzz_cell(app, session, world, as_role, make_client, targets, endpoint, role)
+
+
+def _fuzz_cell(app, session, world, as_role, make_client, ids, endpoint, role):
+    client = as_role(role)
+    if endpoint in ("calendar.cancel", "calendar.book"):  # an open appointment to cancel or rebook
+        _book(client if role != "admin" else as_role("coordinator"), ids)
+        ids["appointment_id"] = session.scalar(select(Appointment.id).where(
+            Appointment.patient_id == ids["patient_id"]).order_by(Appointment.id.desc())) or 1
+    if endpoint == "auth.login":  # signing in is tried by someone not yet signed in
+        client = make_client()
+        client.refresh_token("/login")
+    url = _url(app, endpoint, ids)
+    good = plausible(ids)
+    permitted = PERMISSION[endpoint] is None or allowed(role, PERMISSION[endpoint])
+    # Signing out has no fields (only the random extras) and each accepted post costs a fresh sign-in.
+    examples = FORBIDDEN_EXAMPLES if endpoint == "auth.logout" or not permitted else EXAMPLES
+    STATS["cells"] += 1
+
+    @settings(max_examples=examples, deadline=None, derandomize=True,
+              database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                                    HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @given(data=form_data(FIELDS[endpoint], good, INTEGER_FIELDS.get(endpoint, ())))
+    def fuzz(data):
+        before = row_counts(session)
+        response = client.post(url, data)
+        STATS["requests"] += 1
+        status = response.status_code
+        if status >= 500:
+            STATS["server_errors"] += 1
+        assert status < 500, (endpoint, role, data, response.get_data(as_text=True)[:2000])
+        if status in (301, 302, 303, 307, 308):
+            STATS["accepted"] += 1
+            if endpoint == "auth.logout":
+                client.login(world.users[role].email)
+            return
+        STATS["rejected"] += 1
+        if not permitted:
+            assert status == 403, (endpoint, role, status)
+        assert status in (200, 422) or 400 <= status < 500, (endpoint, role, status)
+        assert row_counts(session) == before, (endpoint, role, status, data)
+
+    fuzz()
+
+
+KNOWN_OVERFLOW = [(endpoint, field) for endpoint, fields in INTEGER_FIELDS.items() for field in fields[:2]]
+ALLOWED_ROLE = {"admin.edit_drug": "admin", "admin.new_drug": "admin", "admin.edit_pump_model": "admin",
+                "admin.settings": "admin", "patients.bolus": "nurse", "refills.dose": "nurse"}
+
+
+@pytest.mark.parametrize("endpoint, field", KNOWN_OVERFLOW, ids=[f"{e}-{f}" for e, f in KNOWN_OVERFLOW])
+def test_huge_whole_number_is_refused_not_a_server_error(app, session, world, as_role, targets, endpoint, field):
+    client = as_role(ALLOWED_ROLE[endpoint])
+    before = row_counts(session)
+    response = client.post(_url(app, endpoint, targets), {field: "9" * 400})
+    assert response.status_code in (200, 422)
+    assert row_counts(session) == before
+
+
+def test_zz_fuzz_summary(database_url, capsys):
+    """Runs last in this file: how many requests the fuzz sent, and how many came back 5xx."""
+    if not STATS["cells"]:
+        pytest.skip("the fuzz cells did not run in this session")
+    dialect = database_url.split(":", 1)[0].split("+")[0]
+    line = (f"fuzz ({dialect}): {STATS['requests']} requests over {STATS['cells']} route x role cells, "
+            f"{STATS['server_errors']} server errors ({STATS['accepted']} accepted, {STATS['rejected']} rejected)")
+    with capsys.disabled():
+        print("\n" + line)
+    assert STATS["server_errors"] == 0
+    assert STATS["requests"] >= STATS["cells"] * FORBIDDEN_EXAMPLES
