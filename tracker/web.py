@@ -69,7 +69,7 @@ def show_error(form, error, rename: dict[str, str] | None = None) -> None:
     name = getattr(error, "field", None)
     name = (rename or {}).get(name, name)
     field = getattr(form, name, None) if name else None
-    if field is not None and hasattr(field, "errors"):
+    if field is not None and hasattr(field, "errors") and field.type != "HiddenField":  # hidden: nothing to sit by
         field.errors = list(field.errors) + [error.message]
     else:
         flash(error.message, "error")

@@ -12,7 +12,7 @@ from tracker.models import DrugConcentration, PumpModel
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import catalogue as service
 from tracker.services.settings import DEFAULTS, all_settings
-from tracker.web import actor, requires
+from tracker.web import actor, requires, show_error
 
 
 def _saved_message(change: service.CatalogueChange) -> str:
@@ -22,14 +22,6 @@ def _saved_message(change: service.CatalogueChange) -> str:
     if n:
         return f"Saved. Refill dates recomputed for {n} pump{'' if n == 1 else 's'}."
     return "Saved. No refill date depends on this change."
-
-
-def _show_error(form, error: ServiceError) -> None:
-    field = form._fields.get(error.field) if error.field else None
-    if field is not None and field.name != "version":
-        field.errors.append(error.message)
-    else:
-        flash(error.message, "error")
 
 
 def _stale(form, fresh, fields) -> list[tuple[str, object]]:
@@ -57,7 +49,7 @@ def settings():
             yours, form = _stale(form, fresh, DEFAULTS), fresh
             flash(error.message, "error")
         except ServiceError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(_saved_message(change), "success")
             return redirect(url_for("admin.settings"))
@@ -80,25 +72,34 @@ def _pump_model_form(model: PumpModel, **kwargs) -> PumpModelForm:
                                "version": str(model.version)}, **kwargs)
 
 
+def _edit_row(row, build_form, update, fields: list[str]):
+    """Save a catalogue row from its form; a stale version shows the saved values and what the user typed.
+    Returns (response or None, form, yours)."""
+    form = build_form(row)
+    yours = []
+    if form.validate_on_submit():
+        try:
+            change = update(db.session, actor(), row.id, int(form.version.data), form.values())
+        except StaleEdit as error:
+            db.session.refresh(row)
+            fresh = build_form(row, formdata=None)
+            yours, form = _stale(form, fresh, fields), fresh
+            flash(error.message, "error")
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_saved_message(change), "success")
+            return redirect(url_for("admin.catalogue")), form, yours
+    return None, form, yours
+
+
 @bp.route("/catalogue/pumps/<int:model_id>", methods=["GET", "POST"])
 @requires("settings.manage")
 def edit_pump_model(model_id: int):
     model = db.session.get(PumpModel, model_id) or abort(404)
-    form = _pump_model_form(model)
-    yours = []
-    if form.validate_on_submit():
-        try:
-            change = service.update_pump_model(db.session, actor(), model_id, int(form.version.data), form.values())
-        except StaleEdit as error:
-            model = db.session.get(PumpModel, model_id)
-            fresh = _pump_model_form(model, formdata=None)
-            yours, form = _stale(form, fresh, PumpModelForm.FIELDS), fresh
-            flash(error.message, "error")
-        except ServiceError as error:
-            _show_error(form, error)
-        else:
-            flash(_saved_message(change), "success")
-            return redirect(url_for("admin.catalogue"))
+    done, form, yours = _edit_row(model, _pump_model_form, service.update_pump_model, PumpModelForm.FIELDS)
+    if done:
+        return done
     status = 200 if request.method == "GET" else 409 if yours else 422
     return render_template("admin/pump_model_form.html", form=form, model=model, yours=yours), status
 
@@ -112,21 +113,9 @@ def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
 @requires("settings.manage")
 def edit_drug(drug_id: int):
     drug = db.session.get(DrugConcentration, drug_id) or abort(404)
-    form = _drug_form(drug)
-    yours = []
-    if form.validate_on_submit():
-        try:
-            change = service.update_drug(db.session, actor(), drug_id, int(form.version.data), form.values())
-        except StaleEdit as error:
-            drug = db.session.get(DrugConcentration, drug_id)
-            fresh = _drug_form(drug, formdata=None)
-            yours, form = _stale(form, fresh, DrugForm.FIELDS), fresh
-            flash(error.message, "error")
-        except ServiceError as error:
-            _show_error(form, error)
-        else:
-            flash(_saved_message(change), "success")
-            return redirect(url_for("admin.catalogue"))
+    done, form, yours = _edit_row(drug, _drug_form, service.update_drug, DrugForm.FIELDS)
+    if done:
+        return done
     holding = len(service.pumps_holding(db.session, drug.concentration_mcg_per_ml))
     status = 200 if request.method == "GET" else 409 if yours else 422
     return render_template("admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours), status
@@ -140,7 +129,7 @@ def new_drug():
         try:
             drug = service.add_drug(db.session, actor(), form.values())
         except ServiceError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             flash(f"{drug.concentration_mcg_per_ml} mcg/mL added to the drug catalogue.", "success")
             return redirect(url_for("admin.catalogue"))
