@@ -105,11 +105,14 @@ def register_blueprints(app: Flask) -> None:
     from tracker.auth.routes import bp as auth_bp
     from tracker.calculator.routes import bp as calculator_bp
     from tracker.calendar.routes import bp as calendar_bp
+    from tracker.dashboard.routes import bp as dashboard_bp
     from tracker.health import bp as health_bp
+    from tracker.imports.routes import bp as imports_bp
     from tracker.patients.routes import bp as patients_bp
     from tracker.refills.routes import bp as refills_bp
 
-    for bp in (auth_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp):
+    for bp in (auth_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
+               imports_bp, dashboard_bp):
         app.register_blueprint(bp)
 
 

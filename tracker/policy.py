@@ -7,6 +7,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "account.own": ALL_ROLES,  # one's own password
     "patient.view": ALL_ROLES,
     "patient.edit": CLINICAL,
+    "patient.import": CLINICAL,  # a spreadsheet brings in stages, pumps and refills: clinical facts
+    "quality.view": ALL_ROLES,  # the dashboard; its drill-down lists follow patient.view
     "stage.move": CLINICAL,
     "stage.void": CLINICAL,
     "stage.override": frozenset({"physician"}),  # implant without a positive trial
