@@ -149,6 +149,9 @@ BAD_SETTINGS = [
     ("titration over 100%", {"titration_limit_cerebral_pct": "150"}, "titration_limit_cerebral_pct",
      "from 1 to 100"),
     ("titration 0%", {"titration_limit_spinal_pct": "0"}, "titration_limit_spinal_pct", "from 1 to 100"),
+    ("dose range upside down", {"usual_dose_min_mcg_per_day": "900", "usual_dose_max_mcg_per_day": "800"},
+     "usual_dose_max_mcg_per_day", "upper limit above its lower limit"),
+    ("discrepancy threshold 0 mL", {"residual_discrepancy_ml": "0"}, "residual_discrepancy_ml", "from 1 to 10"),
 ]
 
 

@@ -270,3 +270,26 @@ def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, se
                  surgeon="Dr Lee", implant=implant_details(session))
             move(session, world, patient, "adjustment", days_ago=4)
         assert schedule_violations(session) == [], op
+
+
+def test_refill_warning_thresholds_are_clinic_settings(world, session):
+    """domain.md's 2 mL discrepancy, 1/2 mL pocket-fill and 20-2000 mcg/day range are defaults an admin may change."""
+    _, pump = implanted(session, world)
+    gap_3_ml = entry(expected_residual_ml=Decimal("14"), actual_residual_ml=Decimal("11"))
+    mismatch_1_5_ml = entry(volume_added_ml=Decimal("20"), resulting_volume_ml=Decimal("18.5"))
+
+    def codes(visit):
+        return {w.code: w.severity for w in preview_refill(session, pump.id, visit, datetime.now(NY)).warnings}
+
+    assert codes(gap_3_ml).get("residual_discrepancy") == "high"
+    assert codes(mismatch_1_5_ml).get("pocket_fill") == "high"  # 20 mL pump: over 1 mL
+    assert "dose_range" not in codes(entry())  # 300 mcg/day
+
+    session.add_all([Setting(name="residual_discrepancy_ml", value="4"),
+                     Setting(name="pocket_fill_small_pump_ml", value="2"),
+                     Setting(name="usual_dose_min_mcg_per_day", value="400")])
+    session.commit()
+
+    assert codes(gap_3_ml).get("residual_discrepancy") != "high"  # may stay as "beyond accuracy"
+    assert "pocket_fill" not in codes(mismatch_1_5_ml)
+    assert codes(entry()).get("dose_range") == "low"

@@ -31,6 +31,11 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "titration_limit_spinal_pct": (1, 100),
     "battery_warning_months": (1, 24),
     "worklist_horizon_days": (1, 90),
+    "residual_discrepancy_ml": (1, 10),
+    "pocket_fill_small_pump_ml": (1, 10),
+    "pocket_fill_large_pump_ml": (1, 10),
+    "usual_dose_min_mcg_per_day": (1, 1000),
+    "usual_dose_max_mcg_per_day": (100, 5000),
 }
 DEFAULT_LIMITS = (0, 10_000)  # a setting added later without its own entry above
 BUFFER_SETTINGS = {"safety_buffer_days": False, "high_risk_buffer_days": True}  # name -> patients' withdrawal_risk
@@ -209,6 +214,9 @@ def update_settings(session: Session, actor: Actor, values: dict[str, int],
         if merged["high_risk_buffer_days"] < merged["safety_buffer_days"]:
             raise ServiceError("The high-risk buffer cannot be shorter than the safety buffer "
                                f"({merged['safety_buffer_days']} days).", "high_risk_buffer_days")
+        if merged["usual_dose_max_mcg_per_day"] <= merged["usual_dose_min_mcg_per_day"]:
+            raise ServiceError("The usual dose range needs its upper limit above its lower limit "
+                               f"({merged['usual_dose_min_mcg_per_day']} mcg/day).", "usual_dose_max_mcg_per_day")
         changed = [name for name in DEFAULTS if name in clean and clean[name] != current[name]]
         if not changed:
             return CatalogueChange([], 0)

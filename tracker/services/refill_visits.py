@@ -91,11 +91,15 @@ def _warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: D
     infused = max(Decimal(0), previous.resulting_volume_ml - entry.actual_residual_ml)
     found = [
         engine.residual_discrepancy_warning(entry.expected_residual_ml, entry.actual_residual_ml, infused,
+                                            threshold_ml=settings["residual_discrepancy_ml"],
                                             accuracy_fraction=pump.model.accuracy_fraction),
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
-        engine.pocket_fill_warning(pump.reservoir_ml, entry.volume_added_ml - entry.resulting_volume_ml),
+        engine.pocket_fill_warning(pump.reservoir_ml, entry.volume_added_ml - entry.resulting_volume_ml,
+                                   small_threshold_ml=settings["pocket_fill_small_pump_ml"],
+                                   large_threshold_ml=settings["pocket_fill_large_pump_ml"]),
         engine.bridge_bolus_warning(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml),
-        engine.dose_range_warning(dose_mcg),
+        engine.dose_range_warning(dose_mcg, settings["usual_dose_min_mcg_per_day"],
+                                  settings["usual_dose_max_mcg_per_day"]),
     ]
     if pump.battery_replacement_due:
         horizon = entry.visit_at.date() + timedelta(days=settings["battery_warning_months"] * 30)

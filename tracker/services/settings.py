@@ -19,6 +19,14 @@ DEFAULTS: dict[str, int] = {
     "battery_warning_months": 6,
     # The worklist lists unbooked refills due within this many days.
     "worklist_horizon_days": 14,
+    # Refill warnings (domain.md "Discrepancy rules"): residual gap beyond this is high severity...
+    "residual_discrepancy_ml": 2,
+    # ...a post-fill volume this far below what went in suggests a pocket fill (small / large reservoirs).
+    "pocket_fill_small_pump_ml": 1,
+    "pocket_fill_large_pump_ml": 2,
+    # A daily dose outside this range gets a soft warning.
+    "usual_dose_min_mcg_per_day": 20,
+    "usual_dose_max_mcg_per_day": 2000,
 }
 LABELS = {
     "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
@@ -28,6 +36,11 @@ LABELS = {
     "titration_limit_spinal_pct": "Titration limit per 24 h, spinal origin (%)",
     "battery_warning_months": "Battery replacement warning (months ahead)",
     "worklist_horizon_days": "Worklist: unbooked refills due within (days)",
+    "residual_discrepancy_ml": "Refill warning: residual discrepancy above (mL)",
+    "pocket_fill_small_pump_ml": "Refill warning: pocket fill, pumps up to 20 mL, fill mismatch above (mL)",
+    "pocket_fill_large_pump_ml": "Refill warning: pocket fill, larger pumps, fill mismatch above (mL)",
+    "usual_dose_min_mcg_per_day": "Refill warning: daily dose below (mcg/day)",
+    "usual_dose_max_mcg_per_day": "Refill warning: daily dose above (mcg/day)",
 }
 
 
