@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from tests.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
+from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
 from tracker.extensions import db
 from tracker.models import DrugConcentration, PumpModel, StageEvent
 from tracker.models import RefillAppointment as Appointment
@@ -63,6 +64,9 @@ FIELDS: dict[str, list[str]] = {
                        "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
                        "complications", "notes", "acknowledge", "last_fill_id", "action"],
     "patients.new_patient": [*PATIENT, "referred_on"],
+    "imports.upload": ["file"],
+    "imports.columns": ["token", *(column.name for column in IMPORT_COLUMNS)],
+    "imports.run": ["token"],
 }
 
 

@@ -1,5 +1,219 @@
-"""Bringing a programme in: CSV template, column mapping, dry run, all-or-nothing import."""
+"""Bringing a programme in: CSV template, column mapping, dry run, all-or-nothing import.
 
-from flask import Blueprint
+Upload -> (columns, when the headers differ from the template) -> check (the dry run: every problem by line and
+column, or what would be created and updated) -> import (one transaction; the page's script streams progress)
+-> summary. The upload stays on the server between steps (tracker/imports/storage.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.clinical import importing
+from tracker.extensions import db
+from tracker.imports.forms import RunForm, UploadForm, mapping_form
+from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
+from tracker.services import ServiceError
+from tracker.services.importer import ImportRefused, ImportRun, dry_run
+from tracker.web import actor, clinic_today, requires
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
+log = logging.getLogger("tracker.imports")
+ERRORS_SHOWN = 500  # the rest are counted; a file with thousands of errors is usually one wrong column
+NDJSON = "application/x-ndjson"
+
+
+@bp.record_once
+def _limit_upload_size(state) -> None:
+    # First of the before-request functions, ahead of CSRF's (which reads the body): a huge upload is refused
+    # before anything is spooled to disk.
+    def limit():
+        if request.blueprint == "imports":
+            request.max_content_length = MAX_BYTES + 64 * 1024
+
+    state.app.before_request_funcs.setdefault(None, []).insert(0, limit)
+
+
+@bp.errorhandler(413)
+def _too_large(_error):
+    form = UploadForm(formdata=None)
+    return render_template("imports/upload.html", form=form, too_large=True, max_mb=MAX_BYTES // 2**20), 413
+
+
+def _store() -> UploadStore:
+    return UploadStore(current_app.instance_path, current_user.id)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _expired():
+    flash("That upload has expired or was already imported. Upload the file again.", "error")
+    return redirect(url_for("imports.upload"))
+
+
+@bp.route("/", methods=["GET", "POST"])
+@requires("patient.import")
+def upload():
+    form = UploadForm()
+    issues = []
+    if form.validate_on_submit():
+        data = form.file.data.stream.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            return _too_large(None)
+        table = importing.read_table(data)
+        if table.issues:
+            issues = table.issues
+        else:
+            store = _store()
+            token = store.save(data, display_name(form.file.data.filename))
+            if importing.headers_match_exactly(table.headers):
+                store.set_mapping(token, importing.guess_mapping(table.headers))
+                return redirect(url_for("imports.check", token=token))
+            return redirect(url_for("imports.columns", token=token))
+    status = 200 if request.method == "GET" else 422
+    return render_template("imports/upload.html", form=form, issues=issues, max_mb=MAX_BYTES // 2**20), status
+
+
+@bp.get("/guide")
+@requires("patient.import")
+def guide():
+    return render_template("imports/guide.html", columns=importing.COLUMNS, max_mb=MAX_BYTES // 2**20)
+
+
+@bp.get("/template.csv")
+@requires("patient.import")
+def template():
+    # With a BOM, Excel opens the file as UTF-8 (names such as Peña survive).
+    body = "\ufeff" + importing.template_csv(clinic_today())
+    return Response(body.encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=patient-import-template.csv"})
+
+
+@bp.route("/columns", methods=["GET", "POST"])
+@requires("patient.import")
+def columns():
+    token = request.values.get("token", "")
+    upload_ = _store().load(token)
+    if upload_ is None:
+        return _expired()
+    table = importing.read_table(upload_.data)
+    guesses = upload_.mapping or importing.guess_mapping(table.headers)
+    form = mapping_form(table.headers, guesses, request.form if request.method == "POST" else None)
+    form.token.data = token
+    if form.validate_on_submit():
+        _store().set_mapping(token, form.mapping())
+        return redirect(url_for("imports.check", token=token))
+    samples = {str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells)]
+               for i in range(len(table.headers))}
+    status = 200 if request.method == "GET" else 422
+    return render_template("imports/columns.html", form=form, upload=upload_, table=table,
+                           columns=importing.COLUMNS, samples=samples), status
+
+
+@bp.get("/check")
+@requires("patient.import")
+def check():
+    token = request.args.get("token", "")
+    upload_ = _store().load(token)
+    if upload_ is None:
+        return _expired()
+    table = importing.read_table(upload_.data)
+    mapping = upload_.mapping or importing.guess_mapping(table.headers)
+    result = dry_run(db.session, actor(), table, mapping, clinic_today(), _now())
+    db.session.rollback()  # a dry run: nothing it loaded stays
+    updates = [p for p in result.plans if p.action == "update" or p.notes]
+    return render_template(
+        "imports/check.html", upload=upload_, table=table, result=result, errors=result.issues[:ERRORS_SHOWN],
+        updates=updates[:ERRORS_SHOWN], new_rows=[p.row for p in result.plans if p.action == "new"][:10],
+        unused=importing.unused_headers(table.headers, mapping), run_form=RunForm(token=token),
+        reupload_form=UploadForm(formdata=None), token=token, max_mb=MAX_BYTES // 2**20,
+    ), 200 if result.ok else 422
+
+
+@bp.post("/run")
+@requires("patient.import")
+def run():
+    form = RunForm()
+    if not form.validate_on_submit():
+        return _expired()
+    token = form.token.data
+    store = _store()
+    upload_ = store.load(token)
+    if upload_ is None:
+        return _expired()
+    table = importing.read_table(upload_.data)
+    mapping = upload_.mapping or importing.guess_mapping(table.headers)
+    job = ImportRun(db.session, actor(), table, mapping, upload_.filename, clinic_today(), _now())
+    if NDJSON in request.headers.get("Accept", ""):  # the page's script: progress as it goes
+        response = Response(stream_with_context(_stream(job, store, token)), mimetype=NDJSON)
+        response.headers["X-Accel-Buffering"] = "no"  # a proxy must pass each line on at once
+        return response
+    *_progress, outcome = _steps(job, store, token)
+    if outcome.get("summary"):
+        return redirect(url_for("imports.done", token=token))
+    flash(outcome["error"], "error")
+    return redirect(url_for("imports.check", token=token) if outcome.get("check") else url_for("imports.upload"))
+
+
+def _steps(job: ImportRun, store: UploadStore, token: str):
+    """Progress dicts while the import runs, then one outcome: the summary, or why nothing was saved."""
+    try:
+        with store.running(token):
+            for progress in job:
+                yield {"phase": progress.phase, "done": progress.done, "total": progress.total}
+    except AlreadyRunning:
+        yield {"error": "This file is already being imported (in another tab?). Wait for it to finish."}
+        return
+    except ImportRefused as refused:
+        yield {"error": f"{refused.message} The check below lists every problem.", "check": True}
+        return
+    except (IntegrityError, StaleDataError):
+        log.warning("import of %s rolled back: a record changed meanwhile", token[:6])
+        yield {"error": "Someone changed patients while the import ran, so nothing was saved. Check the file "
+                        "again and re-run the import.", "check": True}
+        return
+    except ServiceError as error:
+        yield {"error": f"{error.message} Nothing was imported."}
+        return
+    summary = asdict(job.summary)
+    store.finish(token, summary)
+    yield {"summary": summary}
+
+
+def _stream(job: ImportRun, store: UploadStore, token: str):
+    for message in _steps(job, store, token):
+        if "summary" in message:
+            message = {"summary_html": render_template("imports/_summary.html", summary=message["summary"]),
+                       "done_url": url_for("imports.done", token=token)}
+        elif message.get("check"):
+            message["check_url"] = url_for("imports.check", token=token)
+        yield json.dumps(message) + "\n"
+
+
+@bp.get("/done")
+@requires("patient.import")
+def done():
+    summary = _store().result(request.args.get("token", ""))
+    if summary is None:
+        flash("There is no finished import to show.", "error")
+        return redirect(url_for("imports.upload"))
+    return render_template("imports/done.html", summary=summary)

@@ -1,0 +1,111 @@
+"""An uploaded file between the import's steps (upload, columns, check, import), kept on the server.
+
+Files live under <instance>/imports/<user id>/, named by a random token: a user can only ever reach their own,
+the session cookie never carries them, and the browser never re-sends them. The file is deleted when the import
+commits; anything older than KEEP is deleted at the user's next upload. A small result file keeps the summary
+for the page shown after the import (counts only, no patient data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_BYTES = 10 * 1024 * 1024
+KEEP_SECONDS = 24 * 3600
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+
+
+class AlreadyRunning(Exception):
+    """The same upload is being imported by another request (a double click, a second tab)."""
+
+
+@dataclass
+class Upload:
+    token: str
+    filename: str
+    data: bytes
+    mapping: dict[str, int | None] | None
+
+
+def display_name(filename: str | None) -> str:
+    """The file's own name without any folder, for pages and audit notes (never used as a path)."""
+    name = re.split(r"[\\/]", filename or "")[-1].strip()
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:120] or "upload.csv"
+
+
+class UploadStore:
+    def __init__(self, instance_path: str, user_id: int):
+        self.folder = Path(instance_path) / "imports" / str(int(user_id))
+
+    def _path(self, token: str, suffix: str) -> Path | None:
+        return self.folder / f"{token}{suffix}" if token and _TOKEN.match(token) else None
+
+    def save(self, data: bytes, filename: str) -> str:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.purge_expired()
+        token = secrets.token_urlsafe(24)
+        self._write(self._path(token, ".csv"), data)
+        self._write(self._path(token, ".json"), json.dumps({"filename": filename, "mapping": None}).encode())
+        return token
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+
+    def load(self, token: str) -> Upload | None:
+        data_path, meta_path = self._path(token, ".csv"), self._path(token, ".json")
+        if data_path is None or not data_path.exists() or not meta_path.exists():
+            return None
+        if time.time() - data_path.stat().st_mtime > KEEP_SECONDS:
+            return None
+        meta = json.loads(meta_path.read_text())
+        return Upload(token, meta["filename"], data_path.read_bytes(), meta["mapping"])
+
+    def set_mapping(self, token: str, mapping: dict[str, int | None]) -> None:
+        upload = self.load(token)
+        if upload is not None:
+            self._write(self._path(token, ".json"),
+                        json.dumps({"filename": upload.filename, "mapping": mapping}).encode())
+
+    @contextmanager
+    def running(self, token: str):
+        """Held while an import runs; a second attempt at the same upload raises AlreadyRunning."""
+        lock = self._path(token, ".lock")
+        try:
+            descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise AlreadyRunning from None
+        os.close(descriptor)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def finish(self, token: str, summary: dict) -> None:
+        """The import committed: the file goes, the summary stays for the result page."""
+        self._write(self._path(token, ".result.json"), json.dumps(summary).encode())
+        for suffix in (".csv", ".json"):
+            self._path(token, suffix).unlink(missing_ok=True)
+
+    def result(self, token: str) -> dict | None:
+        path = self._path(token, ".result.json")
+        if path is None or not path.exists():
+            return None
+        return json.loads(path.read_text())
+
+    def purge_expired(self) -> None:
+        if not self.folder.exists():
+            return
+        cutoff = time.time() - KEEP_SECONDS
+        for path in self.folder.iterdir():
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
