@@ -1,4 +1,5 @@
-"""Drive a running server over 127.0.0.1 with N concurrent connections for a fixed time.
+"""Drive a running server over 127.0.0.1 with N concurrent connections for a fixed time: closed loop (each
+connection sends its next request as soon as the last one is answered: the throughput) or paced (`paced`).
 
 Two drivers: `wrk` (Debian's, preferred: a C load generator leaves the CPU to the server) and a Python one
 (threads, one http.client connection each, reconnecting when gunicorn's sync worker closes it)."""
@@ -42,6 +43,11 @@ def check(port: int, path: str, cookie: str) -> None:
     conn.close()
     if response.status != 200:
         raise RuntimeError(f"GET {path} gave {response.status} {response.getheader('Location', '')}")
+
+
+def _ms(latencies: list[float], q: float) -> float:
+    """The q-quantile of sorted latencies in seconds, in milliseconds."""
+    return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
 
 
 @dataclass
@@ -121,5 +127,54 @@ def _python(port, path, cookie, connections, seconds) -> Load:
         t.join()
     elapsed = time.perf_counter() - started
     latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0  # noqa: E731
-    return Load(len(latencies) / elapsed, pick(0.50), pick(0.95), len(latencies), errors[0])
+    return Load(len(latencies) / elapsed, _ms(latencies, 0.50), _ms(latencies, 0.95), len(latencies), errors[0])
+
+
+def paced(port: int, path: str, cookie: str, connections: int, rate: float, seconds: float) -> Load:
+    """Open loop: `connections` clients that between them send `rate` requests a second, each on a fixed
+    timetable (one request every connections/rate seconds, the clients' phases spread evenly). Latency counts
+    from the scheduled time, so a server that falls behind shows its queue (no coordinated omission)."""
+    interval = connections / rate
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+    deadline = start + seconds
+
+    def client(n: int):
+        conn = None
+        mine, bad = [], 0
+        due = start + n * interval / connections
+        while due < deadline:
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("GET", path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    bad += 1
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn.close()
+                conn = None
+            mine.append(time.perf_counter() - due)
+            due += interval
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = max(time.perf_counter(), deadline) - start
+    latencies.sort()
+    return Load(len(latencies) / elapsed, _ms(latencies, 0.50), _ms(latencies, 0.95), len(latencies), errors[0])

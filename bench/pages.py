@@ -112,36 +112,26 @@ def measure(app, url_map: dict[str, str], repeat: int = 5) -> dict[str, InProces
 
 
 def time_digest(app, repeat: int = 3) -> dict:
-    """The daily digest: tracker.services.digest.contents (every recipient's e-mail, computed) when it
-    exists, else its core query tracker.services.worklist.refill_rows over every pump."""
+    """The daily digest as the scheduler builds it, without writing: tracker.services.digest.contents (every
+    recipient's e-mail computed). `rows_loaded`: the refill rows its pre-filter reads (those that may need action)."""
+    from tracker.services import digest
+    from tracker.services.worklist import refill_facts
+
     with app.app_context():
         s = db.session
         pumps = s.scalar(select(func.count()).select_from(Pump).where(Pump.explanted_on.is_(None)))
         schedules = s.scalar(select(func.count()).select_from(RefillSchedule))
         now = datetime.now(UTC)
         today = clinic_today(app)
-        try:
-            from tracker.services import digest
-            options = digest.DigestOptions.from_config(app.config)
-            what = "tracker.services.digest.contents (all recipients)"
-
-            def build():
-                return len(digest.contents(s, today, now, options))
-        except (ImportError, AttributeError):
-            from tracker.services.worklist import refill_rows
-            what = "tracker.services.worklist.refill_rows (digest core query; digest.py absent)"
-
-            def build():
-                return len(refill_rows(s, today, now, 7))
+        options = digest.DigestOptions.from_config(app.config)
         timings = []
         for _ in range(repeat):
             s.expire_all()
             started = time.perf_counter()
-            build()
+            digest.contents(s, today, now, options)
             timings.append(time.perf_counter() - started)
             s.rollback()
-        rows = len(__import__("tracker.services.worklist", fromlist=["refill_rows"]).refill_rows(s, today, now, 7))
+        rows = len(refill_facts(s, today, now, options.due_soon_days, needing_action=True))
         s.rollback()
-    return {"what": what, "pumps": pumps, "schedules": schedules, "rows_loaded": rows,
-            "seconds": statistics.median(timings), "all": timings}
-
+    return {"what": "tracker.services.digest.contents (all recipients)", "pumps": pumps, "schedules": schedules,
+            "rows_loaded": rows, "seconds": statistics.median(timings), "all": timings}

@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.run --sizes 1000,10000 --db sqlite,postgres [--inproc-sizes 100000]
 
 For each database and size: a fresh database (`flask db upgrade`), the bulk seeder, SQL statements per page and
-in-process latency (Flask test client), the daily digest build time, and (for --sizes) gunicorn with 2 workers
-driven over 127.0.0.1 by wrk or a Python load generator. Prints Markdown tables and every target as met/not met."""
+in-process latency (Flask test client), the daily digest build time, and (for --sizes) gunicorn as production runs
+it (PRODUCTION below) driven over 127.0.0.1 by wrk or a Python load generator, closed loop (throughput) and paced
+(latency at a stated load). Prints Markdown tables and every target as met/not met."""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ from bench.server import gunicorn, session_cookie
 QUERY_BASE = 100  # the query-count target compares every size with this one
 MAIN_PAGES = ("list", "board", "patient", "cal_json", "cal_page", "worklist")
 THROUGHPUT_TARGETS = {"list": 0.20, "board": 0.10, "cal_json": 0.10, "cal_page": 0.10}
+P95_PAGES = ("list", "board", "cal_json", "cal_page", "worklist")  # "those pages", and the worklist
 P95_TARGET_MS = 100
+# The gunicorn settings the benchmark measures, the ones README's production start should use: (2 x CPUs) + 1
+# workers (gunicorn's own advice), gthread with 4 threads each so a worker waiting on PostgreSQL keeps serving, and
+# one connection per request, as behind nginx's default proxy_pass (no upstream keep-alive).
+PRODUCTION = {"workers": 2 * (os.cpu_count() or 1) + 1, "threads": 4, "keepalive": 0}
+# The paced run: 20 connections that between them ask for PACED_RATE pages a second (each client one page every
+# second: 20 staff clicking without pause), on a fixed timetable, so the latency is measured at a stated load.
+PACED_RATE = 20.0
 DIGEST_TARGET_S = 2.0
 DIGEST_TARGET_PUMPS = 100_000
 
@@ -41,7 +50,14 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=10, help="load per page (default 10)")
     p.add_argument("--warmup", type=float, default=2, help="warm-up load per page before measuring (default 2)")
     p.add_argument("--connections", type=int, default=20)
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--workers", type=int, default=PRODUCTION["workers"],
+                   help=f"gunicorn workers (default {PRODUCTION['workers']}: 2 x CPUs + 1)")
+    p.add_argument("--threads", type=int, default=PRODUCTION["threads"],
+                   help=f"threads per worker, gthread when > 1 (default {PRODUCTION['threads']}; 1: sync workers)")
+    p.add_argument("--keepalive", type=int, default=PRODUCTION["keepalive"],
+                   help="gunicorn --keep-alive seconds (gthread only; default 0: a connection per request)")
+    p.add_argument("--paced-rate", type=float, default=PACED_RATE,
+                   help=f"requests/second the paced run offers over --connections (default {PACED_RATE:g}; 0: skip)")
     p.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--pages", default=",".join(k for k, _ in PAGES), help="subset of page keys")
     p.add_argument("--seed", type=int, default=7)
@@ -84,7 +100,7 @@ def prepare(kind: str, size: int, seed_value: int, reuse: bool, create_app):
 
 def drive(url: str, url_map: dict, args, driver: str) -> dict:
     results = {}
-    with gunicorn(url, args.workers) as port:
+    with gunicorn(url, args.workers, args.threads, args.keepalive) as port:
         cookie = session_cookie(port)
         for key, path in url_map.items():
             load.check(port, path, cookie)
@@ -97,6 +113,13 @@ def drive(url: str, url_map: dict, args, driver: str) -> dict:
                             "errors": r.errors, "loadavg": load_before}
             print(f"    {key:9} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.1f} ms  p95 {r.p95_ms:7.1f} ms"
                   f"  errors {r.errors}  (loadavg {load_before:.1f})", flush=True)
+            if args.paced_rate:
+                load.check(port, path, cookie)
+                p = load.paced(port, path, cookie, args.connections, args.paced_rate, args.seconds)
+                results[key]["paced"] = {"rate": args.paced_rate, "rps": p.rps, "p50_ms": p.p50_ms,
+                                         "p95_ms": p.p95_ms, "requests": p.requests, "errors": p.errors}
+                print(f"    {'':9} paced {args.paced_rate:g}/s: {p.rps:6.1f} req/s  p50 {p.p50_ms:7.1f} ms"
+                      f"  p95 {p.p95_ms:7.1f} ms  errors {p.errors}", flush=True)
     return results
 
 
@@ -112,7 +135,8 @@ def main(argv=None) -> int:
     driver = ("wrk" if load.have_wrk() else "python") if args.driver == "auto" else args.driver
     out = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
            "driver": driver, "args": vars(args), "runs": {}}
-    print(f"# tracker benchmark {out['started']}\n\n{out['machine']['summary']}; load driver: {driver}\n", flush=True)
+    print(f"# tracker benchmark {out['started']}\n\n{out['machine']['summary']}; load driver: {driver}; "
+          f"{server_label(args)}\n", flush=True)
     for kind in kinds:
         for size in all_sizes:
             print(f"## {kind}, {size} patients", flush=True)
@@ -158,6 +182,12 @@ def machine() -> dict:
     return info
 
 
+def server_label(args) -> str:
+    kind = f"gthread, {args.threads} threads each" if args.threads > 1 else "sync"
+    keep = f"keep-alive {args.keepalive} s" if args.threads > 1 and args.keepalive else "a connection per request"
+    return f"gunicorn {args.workers} workers ({kind}, {keep})"
+
+
 def _fmt(value, spec=".1f", none="-"):
     return none if value is None else format(value, spec)
 
@@ -172,16 +202,21 @@ def report(out: dict) -> str:
                 continue
             ref = run["load"].get("static", {}).get("rps")
             health = run["load"].get("healthz", {}).get("rps")
-            lines += [f"\n### {kind}, {int(size):,} patients: {out['args']['connections']} connections, "
-                      f"{out['args']['workers']} gunicorn workers, {out['args']['seconds']:g} s per page\n",
-                      "| page | req/s | p50 ms | p95 ms | vs static | vs /healthz | SQL/request | in-process ms |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            a = argparse.Namespace(**out["args"])
+            rate = a.paced_rate
+            lines += [f"\n### {kind}, {int(size):,} patients: {server_label(a)}, {a.connections} connections, "
+                      f"{a.seconds:g} s per page; closed loop, then paced at {rate:g} req/s\n",
+                      "| page | req/s | p50 ms | p95 ms | vs static | vs /healthz | paced p50 ms | paced p95 ms "
+                      "| SQL/request | in-process ms | kB |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for key, r in run["load"].items():
                 ip = run["inproc"][key]
+                paced = r.get("paced") or {}
                 lines.append(f"| {labels[key]} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
                              f"{_fmt(r['rps'] / ref * 100 if ref else None, '.0f')}% | "
                              f"{_fmt(r['rps'] / health * 100 if health else None, '.0f')}% | "
-                             f"{ip['queries']} | {ip['median_ms']:.1f} |")
+                             f"{_fmt(paced.get('p50_ms'))} | {_fmt(paced.get('p95_ms'))} | "
+                             f"{ip['queries']} | {ip['median_ms']:.1f} | {ip['body_kb']:.0f} |")
     for kind, runs in out["runs"].items():
         sizes = list(runs)
         lines += [f"\n### Scaling, {kind}: in-process median ms (req/s under load where measured)\n",
@@ -202,7 +237,8 @@ def report(out: dict) -> str:
         digests = [(s, runs[s]["digest"]) for s in sizes if "digest" in runs[s]]
         if digests:
             lines += [f"\n### Daily digest, {kind}: {digests[0][1]['what']}\n",
-                      "| patients | pumps in use | refill rows loaded | seconds |", "|---:|---:|---:|---:|"]
+                      "| patients | pumps in use | refill rows read (may need action) | seconds |",
+                      "|---:|---:|---:|---:|"]
             lines += [f"| {int(s):,} | {d['pumps']:,} | {d['rows_loaded']:,} | {d['seconds']:.2f} |"
                       for s, d in digests]
     lines += ["\n### Targets\n", "| target | database | measured | met |", "|---|---|---|---|"]
@@ -224,10 +260,20 @@ def targets(out: dict):
                        f"{r['rps'] / ref:.0%} ({r['rps']:.0f} vs {ref:.0f} req/s)", r["rps"] >= share * ref)
             else:
                 yield f"{key} >= {share:.0%} of the static file's req/s at 10k", kind, "not measured", None
-        for key in THROUGHPUT_TARGETS:
+        for key in P95_PAGES:
             r = loadrun.get(key)
-            yield (f"{key} p95 < {P95_TARGET_MS} ms at 20 connections, 10k", kind,
-                   f"{r['p95_ms']:.0f} ms" if r else "not measured", (r["p95_ms"] < P95_TARGET_MS) if r else None)
+            paced = (r or {}).get("paced")
+            yield (f"{key} p95 < {P95_TARGET_MS} ms, 20 connections paced at {paced['rate']:g} req/s, 10k"
+                   if paced else f"{key} p95 < {P95_TARGET_MS} ms, 20 connections paced, 10k", kind,
+                   f"{paced['p95_ms']:.0f} ms ({paced['rps']:.1f} req/s served)" if paced else "not measured",
+                   (paced["p95_ms"] < P95_TARGET_MS and paced["errors"] == 0) if paced else None)
+        for key in P95_PAGES:
+            r = loadrun.get(key)
+            # Closed loop, 20 connections: p95 >= 20 / throughput (Little's law), so this is a throughput bar of
+            # ~200 req/s per page; shown, but the paced line above is the latency users would see.
+            yield (f"{key} p95 < {P95_TARGET_MS} ms, 20 connections closed loop (saturated), 10k", kind,
+                   f"{r['p95_ms']:.0f} ms at {r['rps']:.0f} req/s" if r else "not measured",
+                   (r["p95_ms"] < P95_TARGET_MS) if r else None)
         digests = [(int(s), run["digest"]) for s, run in runs.items() if "digest" in run]
         if digests:
             size, d = max(digests, key=lambda sd: sd[1]["pumps"])

@@ -1,4 +1,5 @@
-"""Start the app under gunicorn (2 sync workers) on 127.0.0.1 and sign in over HTTP for a session cookie."""
+"""Start the app under gunicorn on 127.0.0.1 (the production settings of bench/run.py) and sign in over HTTP for a
+session cookie."""
 
 from __future__ import annotations
 
@@ -26,12 +27,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, workers: int = 2):
+def gunicorn(url: str, workers: int = 2, threads: int = 1, keepalive: int = 0):
+    """threads > 1: the gthread worker class (a worker's threads overlap database waits); keepalive 0: one
+    connection per request, as from a proxy without upstream keep-alive (nginx's default)."""
     port = free_port()
     log = open(f"/tmp/tracker-bench-gunicorn-{port}.log", "w")
-    proc = subprocess.Popen([GUNICORN, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
-                             "--access-logformat", "", "wsgi:app"], cwd=ROOT, env=app_env(url),
-                            stdout=subprocess.DEVNULL, stderr=log)
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
+    proc = subprocess.Popen([GUNICORN, "-w", str(workers), *worker_class, "--keep-alive", str(keepalive),
+                             "-b", f"127.0.0.1:{port}",
+                             "--access-logfile", "-", "--access-logformat", "", "wsgi:app"], cwd=ROOT,
+                            env=app_env(url), stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.time() + 60
         while True:

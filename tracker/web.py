@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -11,7 +13,7 @@ from datetime import date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_required
 
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
@@ -73,6 +75,20 @@ def show_error(form, error, rename: dict[str, str] | None = None) -> None:
         field.errors = list(field.errors) + [error.message]
     else:
         flash(error.message, "error")
+
+
+def csv_cell(value) -> str:
+    """Spreadsheets run cells starting with = + - @ (or a tab or carriage return) as formulas; data must not."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_response(rows: list[list], filename: str) -> Response:
+    """A CSV download with every cell defused."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([[csv_cell(v) for v in row] for row in rows])
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def actor() -> Actor:

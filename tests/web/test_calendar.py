@@ -230,3 +230,54 @@ def test_appointments_keep_their_local_time_across_the_daylight_saving_change(se
     events = [e for e in calendar_events(session, datetime(2027, 3, 1).date(), datetime(2027, 3, 31).date(), TODAY,
                                          NOW, 14) if e.kind == "appointment"]
     assert [(e.day.isoformat(), e.starts_at_local.strftime("%H:%M")) for e in events] == [("2027-03-15", "10:00")]
+
+
+def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(as_role, world, session, clinic_fixture,
+                                                                            app, monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
+    coordinator = as_role("coordinator")
+    needing = {clinic_fixture[n] for n in ("overdue", "due_soon", "booked_late", "missed")}
+    first = coordinator.get("/worklist").get_data(as_text=True)
+    second = coordinator.get("/worklist?page=2").get_data(as_text=True)
+    on_first = {p for p in needing if f'id="p{p.id}"' in first}
+    on_second = {p for p in needing if f'id="p{p.id}"' in second}
+    assert len(on_first) == 3 and on_first | on_second == needing and not on_first & on_second
+    for page in (first, second):
+        assert '<span class="count-badge danger">4</span>' in page, "the total counts every page"
+        assert "Page" in page and "of 2" in page
+        assert '<li class="reason-overdue"><b>1</b>' in page
+        assert '<li class="reason-missed_appointment"><b>1</b>' in page
+    # The rows come in the same order as the full list (and its CSV export): earliest due date first.
+    full = [r.patient.id for r in worklist(session, TODAY, NOW, 14)]
+    assert [p.id for p in sorted(on_first, key=lambda p: full.index(p.id))] == full[:3]
+    assert coordinator.get("/worklist?page=99").status_code == 200, "a page past the end shows the last one"
+
+
+def test_the_calendar_opens_on_the_home_clinic_and_all_clinics_is_one_choice_away(as_role, world, session,
+                                                                                  clinic_fixture):
+    elsewhere = implanted_days_ago(session, world, 20)  # due in 3 days at Buckhead Clinic
+    elsewhere.location_id = world.sites["Buckhead Clinic"].id
+    session.commit()
+    coordinator = as_role("coordinator")  # home location: the world's clinic
+    home = coordinator.get("/calendar?view=list").get_data(as_text=True)
+    assert clinic_fixture["due_soon"].mrn in home and elsewhere.mrn not in home
+    everywhere = coordinator.get("/calendar?view=list&location=").get_data(as_text=True)
+    assert clinic_fixture["due_soon"].mrn in everywhere and elsewhere.mrn in everywhere
+    start, end = TODAY - timedelta(days=7), TODAY + timedelta(days=34)
+    mrns = lambda url: {e["title"].split()[1] for e in coordinator.get(url).get_json()}  # noqa: E731
+    assert elsewhere.mrn not in mrns(f"/calendar/events.json?start={start}&end={end}")
+    assert elsewhere.mrn in mrns(f"/calendar/events.json?start={start}&end={end}&location=")
+    # A physician has no home clinic: every clinic.
+    assert elsewhere.mrn in as_role("physician").get("/calendar?view=list").get_data(as_text=True)
+
+
+def test_a_month_cell_shows_its_most_urgent_refills_first(as_role, world, session, app):
+    for _ in range(7):  # seven refills due 3 days ago, all booked: they come first by id, yet must not hide...
+        book(session, world, implanted_days_ago(session, world, 26), TODAY + timedelta(days=1),
+             late_reason="Earliest slot")
+    overdue = implanted_days_ago(session, world, 26)  # ...the one due the same day and not booked
+    day = due(session, overdue)
+    page = as_role("coordinator").get(f"/calendar?date={day.isoformat()}").get_data(as_text=True)
+    chips = [line for line in page.splitlines() if 'class="chip ' in line and "kind-due" in line]
+    assert len(chips) == 6 and "+2 more" in page, "six chips in the cell, the rest one click away"
+    assert f'href="/patients/{overdue.id}#pump"' in chips[0] and "urgency-overdue" in chips[0]

@@ -51,7 +51,9 @@ def page_urls(session, world) -> dict[str, str]:
         "calendar month page": "/calendar",
         "calendar week page": f"/calendar?view=week&date={TODAY}",
         "calendar month data": f"/calendar/events.json?start={weeks[0][0]}&end={weeks[-1][-1]}",
+        "calendar month data, every clinic": f"/calendar/events.json?start={weeks[0][0]}&end={weeks[-1][-1]}&location=",
         "worklist": "/worklist",
+        "worklist, page 2": "/worklist?page=2",
     }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Select, or_, select
 from tracker.admin.routes import bp
 from tracker.extensions import db
 from tracker.models import AuditEvent, Patient, User
-from tracker.web import clinic_today, date_arg, int_arg, requires
+from tracker.web import clinic_today, csv_cell, date_arg, int_arg, requires
 
 CSV_HEADER = ["at (UTC)", "user id", "user", "client address", "action", "entity", "entity id", "patient id",
               "MRN", "before", "after"]
@@ -66,12 +66,6 @@ def _values(value: dict | None) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False) if value is not None else ""
 
 
-def _cell(value):
-    """Spreadsheets run cells starting with = + - @ as formulas; recorded values must not."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.get("/audit")
 @requires("audit.view")
 def audit():
@@ -97,7 +91,7 @@ def export_audit():
         for batch in result.partitions():
             users, mrns = _names(batch)
             for r in batch:
-                writer.writerow([_cell(v) for v in (
+                writer.writerow([csv_cell(v) for v in (
                     r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"), r.user_id,
                     users.get(r.user_id), r.client_address, r.action, r.entity, r.entity_id, r.patient_id,
                     mrns.get(r.patient_id), _values(r.before), _values(r.after))])

@@ -1,12 +1,10 @@
 """Coordinators' refill calendar, the worklist, booking, contact attempts, CSV exports and the iCal feed."""
 
 import calendar as cal
-import csv
-import io
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,20 +17,25 @@ from tracker.patients.queries import location_choices, nurse_choices
 from tracker.policy import allowed
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import bookings as service
-from tracker.services.calendar import calendar_events, feed_locations, ical_feed, regenerate_token
+from tracker.services.calendar import URGENCY_ORDER, calendar_events, feed_locations, ical_feed, regenerate_token
 from tracker.services.refills import current_pump
 from tracker.services.settings import get_setting
-from tracker.services.worklist import overdue_unbooked
+from tracker.services.worklist import overdue_unbooked, worklist_page
 from tracker.services.worklist import worklist as worklist_rows
-from tracker.web import actor, clinic_today, date_arg, form_version, int_arg, requires, show_error
+from tracker.web import actor, clinic_today, csv_response, date_arg, form_version, int_arg, requires, show_error
 
 bp = Blueprint("calendar", __name__)
 VIEWS = ("month", "week", "list")
 DAY_CHIPS = 6  # per day cell; the rest are one click away in the list view
 
 
-def _filters():
+def _filters(home_clinic: bool = False):
+    """The location and nurse filters. With `home_clinic`, a request that names no location (not even the empty
+    "All clinics") shows the user's home clinic, as the calendar feed does: clinic staff plan their own clinic's
+    refills, and a month of every clinic is thousands of events."""
     location_id, nurse_id = int_arg("location"), int_arg("nurse")
+    if home_clinic and "location" not in request.args:
+        location_id = (feed_locations(current_user) or [None])[0]
     return {"location": location_id, "nurse": nurse_id}, ([location_id] if location_id else None), nurse_id
 
 
@@ -58,11 +61,14 @@ def calendar_page():
     today = clinic_today()
     anchor = date_arg("date", today)
     start, end = _range(view, anchor)
-    filters, location_ids, nurse_id = _filters()
+    filters, location_ids, nurse_id = _filters(home_clinic=True)
     events = _events(start, end, location_ids, nurse_id)
     by_day: dict[date, list] = {}
     for event in events:
         by_day.setdefault(event.day, []).append(event)
+    if view == "month":  # a cell shows DAY_CHIPS chips: the most urgent ones, the rest behind "+n more"
+        for items in by_day.values():
+            items.sort(key=lambda e: URGENCY_ORDER[e.urgency])
     step = {"month": None, "week": timedelta(days=7), "list": timedelta(days=28)}[view]
     if view == "month":
         first = anchor.replace(day=1)
@@ -88,34 +94,24 @@ def events_json():
     start, end = date_arg("start", today), date_arg("end", today + timedelta(days=41))
     if end < start or (end - start).days > 100:
         return jsonify({"error": "start..end must be a range of at most 100 days"}), 400
-    _, location_ids, nurse_id = _filters()
+    _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
+    # One url_for for the whole range (the id is the route's last part), not one per event.
+    patient_url = url_for("patients.show", patient_id=0).removesuffix("0")
     out = []
     for e in _events(start, end, location_ids, nurse_id):
-        p = e.row.patient
+        p = e.fact
+        # Only what a month grid draws: the schedule's explanation is on the patient page, one click away.
         out.append({
-            "id": f"{e.kind}-{e.row.appointment.id if e.kind == 'appointment' else e.row.schedule.pump_id}",
+            "id": e.uid,
             "title": f"{'Refill' if e.kind == 'appointment' else 'Due'} {p.mrn}" + (f" {p.last_name}" if names else ""),
             "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
-            "allDay": e.kind == "due", "url": url_for("patients.show", patient_id=p.id),
+            "allDay": e.kind == "due", "url": f"{patient_url}{p.patient_id}",
             "classNames": [f"urgency-{e.urgency}"],
-            "extendedProps": {"kind": e.kind, "urgency": e.urgency, "location": p.location.name,
-                              "due": e.row.schedule.due_date.isoformat(), "why": e.row.schedule.explanation},
+            "extendedProps": {"kind": e.kind, "urgency": e.urgency, "location": p.location,
+                              "due": p.due_date.isoformat()},
         })
     return jsonify(out)
-
-
-def _cell(value):
-    """Spreadsheets run cells starting with = + - @ as formulas; free text must not."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _csv(rows: list[list], filename: str) -> Response:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([[_cell(v) for v in row] for row in rows])
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.get("/calendar/export.csv")
@@ -125,17 +121,16 @@ def export_calendar():
     start, end = date_arg("start", today), date_arg("end", today + timedelta(days=27))
     if end < start or (end - start).days > 366:
         abort(400)
-    _, location_ids, nurse_id = _filters()
+    _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
     rows = [["date", "time", "kind", "mrn"] + (["last_name", "first_name"] if names else [])
             + ["location", "nurse", "due_date", "urgency"]]
     for e in _events(start, end, location_ids, nurse_id):
-        p = e.row.patient
+        p = e.fact
         rows.append([e.day.isoformat(), e.starts_at_local.strftime("%H:%M") if e.starts_at_local else "", e.kind,
                      p.mrn] + ([p.last_name, p.first_name] if names else [])
-                    + [p.location.name, p.nurse.full_name if p.nurse else "", e.row.schedule.due_date.isoformat(),
-                       e.urgency])
-    return _csv(rows, f"refill-calendar-{start}-{end}.csv")
+                    + [p.location, p.nurse, p.due_date.isoformat(), e.urgency])
+    return csv_response(rows, f"refill-calendar-{start}-{end}.csv")
 
 
 @bp.get("/worklist")
@@ -143,8 +138,9 @@ def export_calendar():
 def worklist():
     filters, location_ids, nurse_id = _filters()
     horizon = get_setting(db.session, "worklist_horizon_days")
-    rows = worklist_rows(db.session, clinic_today(), datetime.now(UTC), horizon, location_ids, nurse_id)
-    return render_template("calendar/worklist.html", rows=rows, filters=filters, horizon=horizon,
+    page = worklist_page(db.session, clinic_today(), datetime.now(UTC), horizon, min(int_arg("page") or 1, 100_000),
+                         current_app.config["PAGE_SIZE"], location_ids, nurse_id)
+    return render_template("calendar/worklist.html", page=page, rows=page.rows, filters=filters, horizon=horizon,
                            locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session),
                            reason_labels=REASON_LABELS, contact_form=ContactForm())
 
@@ -163,7 +159,7 @@ def export_worklist():
                     + [p.location.name, p.nurse.full_name if p.nurse else "", r.schedule.due_date.isoformat(),
                        r.days_left, r.appointment.starts_at.isoformat() if r.appointment else "",
                        "; ".join(r.reasons), len(r.contacts)])
-    return _csv(rows, f"refill-worklist-{clinic_today()}.csv")
+    return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")
 
 
 def _booking_choices(form: BookingForm) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from html import escape
 
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
@@ -171,6 +172,8 @@ def _mrn(mrn: str) -> str:
     """ "MRN 12345", without doubling a prefix the clinic's numbers already carry."""
     return mrn if mrn.upper().startswith("MRN") else f"MRN {mrn}"
 
+
+@lru_cache(maxsize=4096)  # a digest repeats a few hundred dates thousands of times
 def _d(day: date) -> str:
     return day.strftime("%d %b %Y")
 
@@ -308,7 +311,7 @@ def _html(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
             continue
         out.append("<ul>")
         for row in section.rows:
-            text = " · ".join(escape(c) for c in row.cells)
+            text = escape(" · ".join(row.cells))  # the separator has nothing to escape: one call per row
             link = f" <a href=\"{escape(row.link)}\">open</a>" if row.link else ""
             out.append(f"<li>{text}{link}</li>")
         out.append("</ul>")

@@ -55,7 +55,7 @@ class Pump(db.Model):
     surgery_centre_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
     catheter_tip_level: Mapped[str] = mapped_column(String(10))
     alarm_volume_ml: Mapped[Decimal] = mapped_column(ML)
-    battery_replacement_due: Mapped[date | None]
+    battery_replacement_due: Mapped[date | None] = mapped_column(index=True)  # the digest's battery section
     explanted_on: Mapped[date | None]
     version: Mapped[int] = mapped_column(default=1)
 
@@ -109,7 +109,7 @@ class RefillVisit(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     warnings: Mapped[list | None] = mapped_column(JSON)  # what the preview showed
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # high-severity warnings
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # the digest's day
 
     pump: Mapped[Pump] = relationship()
     clinician: Mapped[User] = relationship(foreign_keys=[clinician_id])

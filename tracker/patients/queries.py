@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
@@ -60,15 +60,17 @@ def board(session: Session, location_id: int | None, per_column: int) -> tuple[d
     if location_id:
         counts_q = counts_q.where(Patient.location_id == location_id)
     counts = dict.fromkeys(STAGES, 0) | dict(session.execute(counts_q).all())
-    # One query for all four columns: rank within each stage, keep the first `per_column`.
-    rank = func.row_number().over(partition_by=Patient.stage,
-                                  order_by=(Patient.stage_since, Patient.id)).label("rank")
-    inner = select(Patient.id, rank).where(Patient.status == "active")
-    if location_id:
-        inner = inner.where(Patient.location_id == location_id)
-    inner = inner.subquery()
+    # One query for all four columns: per stage, the first `per_column` rows of ix_patient_board (status, stage,
+    # stage_since, id), so the cards cost the same however many patients wait in a stage.
+    firsts = []
+    for stage in STAGES:
+        first = select(Patient.id).where(Patient.status == "active", Patient.stage == stage)
+        if location_id:
+            first = first.where(Patient.location_id == location_id)
+        first = first.order_by(Patient.stage_since, Patient.id).limit(per_column).subquery()
+        firsts.append(select(first.c.id))
     cards = session.scalars(
-        select(Patient).join(inner, inner.c.id == Patient.id).where(inner.c.rank <= per_column)
+        select(Patient).where(Patient.id.in_(union_all(*firsts)))
         .options(joinedload(Patient.location), joinedload(Patient.nurse))
         .order_by(Patient.stage_since, Patient.id)
     ).all()

@@ -10,39 +10,47 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
+from tracker.clinical import worklist as rules
 from tracker.models import User
 from tracker.services import Actor
 from tracker.services.audit import record
-from tracker.services.worklist import RefillRow, refill_rows
+from tracker.services.worklist import RefillFact, refill_facts
+
+# Most urgent first within a day, so a month cell's first chips are the ones that need someone.
+URGENCY_ORDER = {u: n for n, u in enumerate(rules.URGENCY_LABELS)}
 
 
-@dataclass
+@dataclass(slots=True)
 class CalendarEvent:
     day: date
     kind: str  # due | appointment
     urgency: str
-    row: RefillRow
+    fact: RefillFact
     starts_at_local: datetime | None = None
 
     @property
     def initials(self) -> str:
-        p = self.row.patient
-        return f"{p.first_name[:1]}{p.last_name[:1]}".upper()
+        return f"{self.fact.first_name[:1]}{self.fact.last_name[:1]}".upper()
+
+    @property
+    def uid(self) -> str:
+        return f"{self.kind}-{self.fact.appointment_id if self.kind == 'appointment' else self.fact.pump_id}"
 
 
 def calendar_events(session: Session, start: date, end: date, today: date, now: datetime, horizon_days: int,
                     location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[CalendarEvent]:
-    """Every due date and booked refill from `start` to `end` inclusive, in one query."""
+    """Every due date and booked refill from `start` to `end` inclusive, as plain values (a fixed number of
+    queries), in date and time order."""
     events = []
-    for row in refill_rows(session, today, now, horizon_days, location_ids, nurse_id, start, end):
-        if start <= row.schedule.due_date <= end:
-            events.append(CalendarEvent(row.schedule.due_date, "due", row.urgency, row))
-        if row.appointment is not None:
-            local = row.appointment.starts_at.astimezone(ZoneInfo(row.patient.location.time_zone))
+    for fact in refill_facts(session, today, now, horizon_days, location_ids, nurse_id, start, end):
+        if start <= fact.due_date <= end:
+            events.append(CalendarEvent(fact.due_date, "due", fact.urgency, fact))
+        if fact.starts_at is not None:
+            local = fact.starts_at.astimezone(ZoneInfo(fact.tz))
             if start <= local.date() <= end:
-                events.append(CalendarEvent(local.date(), "appointment", row.urgency, row, local))
+                events.append(CalendarEvent(local.date(), "appointment", fact.urgency, fact, local))
     events.sort(key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(),
-                               e.row.patient.id))
+                               e.fact.patient_id))
     return events
 
 
@@ -67,22 +75,21 @@ def ical_feed(events: list[CalendarEvent], base_url: str, stamp: datetime) -> by
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", "ITB refills")
     for e in events:
-        p = e.row.patient
+        p = e.fact
         item = Event()
-        item.add("uid", f"{e.kind}-{e.row.appointment.id if e.kind == 'appointment' else e.row.schedule.pump_id}"
-                        f"@itb-tracker")
+        item.add("uid", f"{e.uid}@itb-tracker")
         item.add("dtstamp", stamp)
         if e.kind == "appointment":
             item.add("summary", f"ITB refill {p.mrn} ({e.initials})")
             item.add("dtstart", e.starts_at_local)
             item.add("dtend", e.starts_at_local + timedelta(minutes=45))
-            item.add("location", p.location.name)
+            item.add("location", p.location)
         else:
             item.add("summary", f"ITB refill due {p.mrn} ({e.initials})")
             item.add("dtstart", e.day)
             item.add("dtend", e.day + timedelta(days=1))
             item.add("transp", "TRANSPARENT")
-        item.add("url", f"{base_url}/patients/{p.id}")
+        item.add("url", f"{base_url}/patients/{p.patient_id}")
         cal.add_component(item)
     cal.add_missing_timezones()  # RFC 5545: every TZID used needs its VTIMEZONE
     return cal.to_ical()

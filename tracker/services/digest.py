@@ -1,14 +1,13 @@
 """The daily digest's use cases: gather each recipient's data (a fixed number of queries for everyone), build
 the day's outbox idempotently, and run what is due now (the scheduler's one call).
 
-Refill sections come from tracker.services.worklist.refill_rows, so the e-mail and the worklist agree."""
+Refill sections come from tracker.services.worklist.refill_facts, so the e-mail and the worklist agree."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -23,7 +22,7 @@ from tracker.models.digest import DEAD, QUEUED, SENDING
 from tracker.services.mailer import mailer_from_config, message_id_for
 from tracker.services.sender import SendPolicy, SendReport, send_pending
 from tracker.services.settings import all_settings
-from tracker.services.worklist import refill_rows
+from tracker.services.worklist import refill_facts
 
 log = logging.getLogger(__name__)
 WARNING_CODES = ("residual_discrepancy", "pocket_fill")
@@ -103,6 +102,7 @@ class _DayData:
     dead_letters: list[content.DeadLetter] = field(default_factory=list)
     scheduler: content.SchedulerHealth | None = None
     battery_months: int = 6
+    groups: dict = field(default_factory=dict)  # _scope's cache: each list grouped by nurse or location once
 
 
 def _ref(options: DigestOptions, patient_id: int, mrn: str) -> content.PatientRef:
@@ -115,12 +115,15 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
     data = _DayData(battery_months=settings["battery_warning_months"])
     sections = {rules.OVERDUE: data.overdue, rules.DUE_SOON_UNBOOKED: data.due_soon_unbooked,
                 rules.BOOKED_AFTER_DUE: data.booked_after_due, rules.MISSED_APPOINTMENT: data.missed_appointments}
-    for row in refill_rows(session, day, now, options.due_soon_days):
-        patient = row.patient
-        item = content.RefillItem(_ref(options, patient.id, patient.mrn), patient.location.name,
-                                  row.schedule.due_date, row.state.appointment_date)
+    # Plain columns, and only the rows that can have a reason (due within the window, past, or booked): the
+    # digest's cost follows the refills needing action, not every pump in use.
+    for row in refill_facts(session, day, now, options.due_soon_days, needing_action=True):
+        if not row.reasons:
+            continue
+        item = content.RefillItem(_ref(options, row.patient_id, row.mrn), row.location, row.due_date,
+                                  row.state.appointment_date)
         for reason in row.reasons:
-            sections[reason].append(_Scoped(patient.nurse_id, patient.location_id, item))
+            sections[reason].append(_Scoped(row.nurse_id, row.location_id, item))
 
     start, end = _day_window(day, options.tz)
     patient_cols = (Patient.id, Patient.mrn, Patient.nurse_id, Patient.location_id)
@@ -191,12 +194,18 @@ def missed_days(session: Session, today: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((today - first).days)]
 
 
-def _scope(items: Iterable[_Scoped], user: User) -> list:
-    if user.role == "nurse":
-        return [s.item for s in items if s.nurse_id == user.id]
-    if user.location_id is None:  # a coordinator without a home location looks after every location
+def _scope(items: list[_Scoped], user: User, groups: dict) -> list:
+    """The items `user` sees, in gathered order. Each list is grouped by nurse or location once for every
+    recipient (`groups` is the day's cache), not filtered again per recipient."""
+    if user.role != "nurse" and user.location_id is None:  # a coordinator without a home location: every location
         return [s.item for s in items]
-    return [s.item for s in items if s.location_id == user.location_id]
+    by, value = ("nurse_id", user.id) if user.role == "nurse" else ("location_id", user.location_id)
+    grouped = groups.get((id(items), by))
+    if grouped is None:
+        grouped = groups[(id(items), by)] = {}
+        for s in items:
+            grouped.setdefault(getattr(s, by), []).append(s.item)
+    return list(grouped.get(value, ()))
 
 
 def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) -> content.DigestInput:
@@ -205,11 +214,13 @@ def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) ->
     if user.role in ("nurse", "coordinator"):
         scope = "Your patients" if user.role == "nurse" else (
             f"Patients at {user.location.name}" if user.location else "Patients at every location")
+        g = data.groups
         return content.DigestInput(
-            scope=scope, overdue=_scope(data.overdue, user), due_soon_unbooked=_scope(data.due_soon_unbooked, user),
-            booked_after_due=_scope(data.booked_after_due, user),
-            missed_appointments=_scope(data.missed_appointments, user), warnings=_scope(data.warnings, user),
-            battery=_scope(data.battery, user), stage_changes=_scope(data.stage_changes, user), **base)
+            scope=scope, overdue=_scope(data.overdue, user, g),
+            due_soon_unbooked=_scope(data.due_soon_unbooked, user, g),
+            booked_after_due=_scope(data.booked_after_due, user, g),
+            missed_appointments=_scope(data.missed_appointments, user, g), warnings=_scope(data.warnings, user, g),
+            battery=_scope(data.battery, user, g), stage_changes=_scope(data.stage_changes, user, g), **base)
     if user.role == "physician":
         return content.DigestInput(scope="Physician sign-offs", signoff_note=SIGNOFF_NOTE, **base)
     return content.DigestInput(scope="Administration: e-mail delivery and the scheduler",

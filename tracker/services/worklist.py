@@ -1,18 +1,29 @@
-"""The refill worklist and calendar data, read set-based: a fixed number of queries however many patients."""
+"""The refill worklist and calendar data, read set-based: a fixed number of queries however many patients.
+
+Two shapes of the same rows: `refill_facts` (plain columns, for the calendar, the digest and the worklist's
+counts: thousands of rows cost milliseconds) and `refill_rows` (ORM objects, for the rows a page shows in full).
+Both take the state, reasons and urgency from `_state` and tracker.clinical.worklist, so they cannot disagree."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import DateTime, and_, func, or_, select, union
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
+from sqlalchemy.sql.functions import FunctionElement
 
 from tracker.clinical import worklist as rules
 from tracker.models import ContactAttempt, Location, Patient, Pump, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
+
+# Built once: a new alias per call would make SQLAlchemy re-derive every statement's columns on each request.
+OPEN_BOOKING = aliased(RefillAppointment, name="open_booking")
+IN_RANGE_BOOKING = aliased(RefillAppointment, name="in_range_booking")
 
 
 @dataclass
@@ -27,8 +38,36 @@ class RefillRow:
     contacts: list[ContactAttempt] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class RefillFact:
+    """One refill-list row as plain values: no ORM object behind it."""
+
+    pump_id: int
+    patient_id: int
+    mrn: str
+    first_name: str
+    last_name: str
+    location_id: int
+    location: str
+    tz: str
+    nurse_id: int | None
+    nurse: str
+    due_date: date
+    appointment_id: int | None
+    starts_at: datetime | None
+    state: rules.RefillState
+    reasons: list[str]
+    urgency: str
+
+
 def _local_date(when: datetime, tz: str) -> date:
     return when.astimezone(ZoneInfo(tz)).date()
+
+
+def _state(due_date: date, starts_at: datetime | None, tz: str, now: datetime) -> rules.RefillState:
+    return rules.RefillState(due_date=due_date,
+                             appointment_date=_local_date(starts_at, tz) if starts_at is not None else None,
+                             appointment_passed=starts_at is not None and starts_at < now)
 
 
 def _on_refill_list(query, appointment, location_ids, nurse_id):
@@ -46,17 +85,99 @@ def _on_refill_list(query, appointment, location_ids, nurse_id):
 def overdue_unbooked(session: Session, today: date, location_ids: list[int] | None = None,
                      nurse_id: int | None = None) -> int:
     """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query)."""
-    appointment = aliased(RefillAppointment)
+    appointment = OPEN_BOOKING
     query = _on_refill_list(select(func.count()).select_from(RefillSchedule), appointment, location_ids, nurse_id)
     return session.scalar(query.where(RefillSchedule.due_date < today, appointment.id.is_(None)))
+
+
+class utc_midnight(FunctionElement):
+    """The first instant (UTC) of a DATE column's day, comparable with a UTCDateTime column: SQLite keeps both as
+    ISO text, which compares in time order as it is; PostgreSQL needs the zone said, not the session's."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(utc_midnight, "sqlite")
+def _utc_midnight_sqlite(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(utc_midnight)
+def _utc_midnight(element, compiler, **kw):
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS TIMESTAMP) AT TIME ZONE 'UTC')"
+
+
+def _narrow(query, schedule_ids, appointment, today, now, horizon_days, due_from, due_to, needing_action):
+    if needing_action:
+        # A superset of every reason tracker.clinical.worklist.reasons can give: unbooked and due within the
+        # horizon (or past); a booking whose time has passed; a booking from 00:00 UTC of a due date not yet
+        # past (booked after due: the next local day starts after that in every time zone, UTC+14 included).
+        # The candidates come from index ranges, so the rows read follow the refills needing action, not every
+        # pump in use.
+        def booked_late(booking):
+            return and_(RefillSchedule.due_date >= today, booking.starts_at >= utc_midnight(RefillSchedule.due_date))
+
+        horizon = today + timedelta(days=horizon_days)
+        booking = IN_RANGE_BOOKING
+        candidates = union(
+            select(RefillSchedule.pump_id).where(RefillSchedule.due_date <= horizon),
+            select(RefillSchedule.pump_id).join(booking, booking.patient_id == RefillSchedule.patient_id)
+            .where(booking.status == OPEN, or_(booking.starts_at < now, booked_late(booking))))
+        query = query.where(RefillSchedule.pump_id.in_(candidates),
+                            or_(and_(RefillSchedule.due_date <= horizon, appointment.id.is_(None)),
+                                appointment.starts_at < now, booked_late(appointment)))
+    if due_from is not None and due_to is not None:
+        # The due date or the booking falls in the range; a day's margin on the booking for time zones. Two
+        # index ranges (due_date, open bookings' starts_at) rather than an OR after the outer join, which no
+        # index can serve.
+        margin_from = datetime.combine(due_from - timedelta(days=1), time(0), UTC)
+        margin_to = datetime.combine(due_to + timedelta(days=2), time(0), UTC)
+        booked = IN_RANGE_BOOKING
+        in_range = union(
+            select(RefillSchedule.pump_id).where(RefillSchedule.due_date.between(due_from, due_to)),
+            select(RefillSchedule.pump_id).join(booked, booked.patient_id == RefillSchedule.patient_id)
+            .where(booked.status == OPEN, booked.starts_at.between(margin_from, margin_to)))
+        query = query.where(RefillSchedule.pump_id.in_(in_range))
+    if schedule_ids is not None:
+        query = query.where(RefillSchedule.pump_id.in_(schedule_ids))
+    return query
+
+
+def refill_facts(session: Session, today: date, now: datetime, horizon_days: int,
+                 location_ids: list[int] | None = None, nurse_id: int | None = None,
+                 due_from: date | None = None, due_to: date | None = None,
+                 needing_action: bool = False) -> list[RefillFact]:
+    """refill_rows as plain values, in due-date order, in one query."""
+    appointment = OPEN_BOOKING
+    query = (
+        _on_refill_list(
+            select(RefillSchedule.pump_id, Patient.id, Patient.mrn, Patient.first_name, Patient.last_name,
+                   Patient.location_id, Location.name, Location.time_zone, Patient.nurse_id, User.full_name,
+                   RefillSchedule.due_date, appointment.id, appointment.starts_at).select_from(RefillSchedule),
+            appointment, location_ids, nurse_id)
+        .join(Location, Location.id == Patient.location_id)
+        .outerjoin(User, User.id == Patient.nurse_id)
+        .order_by(RefillSchedule.due_date, Patient.id)
+    )
+    query = _narrow(query, None, appointment, today, now, horizon_days, due_from, due_to, needing_action)
+    facts = []
+    session.flush()  # then plain rows straight from the connection: the ORM's per-row work buys nothing here
+    for pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse, due_date, appt_id, starts_at \
+            in session.connection().execute(query):
+        state = _state(due_date, starts_at, tz, now)
+        facts.append(RefillFact(pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse or "",
+                                due_date, appt_id, starts_at, state, rules.reasons(state, today, horizon_days),
+                                rules.urgency(state, today)))
+    return facts
 
 
 def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
                 location_ids: list[int] | None = None, nurse_id: int | None = None,
                 due_from: date | None = None, due_to: date | None = None,
-                needing_action: bool = False) -> list[RefillRow]:
+                needing_action: bool = False, schedule_ids: list[int] | None = None) -> list[RefillRow]:
     """Every patient on the refill list whose pump holds drug, with due date, open booking and urgency."""
-    appointment = aliased(RefillAppointment)
+    appointment = OPEN_BOOKING
     query = (
         _on_refill_list(select(RefillSchedule, appointment), appointment, location_ids, nurse_id)
         .join(Location, Location.id == Patient.location_id)
@@ -65,34 +186,17 @@ def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
                  contains_eager(RefillSchedule.patient).contains_eager(Patient.nurse))
         .order_by(RefillSchedule.due_date, Patient.id)
     )
-    if needing_action:
-        # Every reason the rules can give needs a due date within the horizon (or past) or an open booking.
-        query = query.where(or_(RefillSchedule.due_date <= today + timedelta(days=horizon_days),
-                                appointment.id.is_not(None)))
-    if due_from is not None and due_to is not None:
-        # The due date or the booking falls in the range; a day's margin on the booking for time zones.
-        margin_from = datetime.combine(due_from - timedelta(days=1), time(0), UTC)
-        margin_to = datetime.combine(due_to + timedelta(days=2), time(0), UTC)
-        query = query.where(RefillSchedule.due_date.between(due_from, due_to)
-                            | appointment.starts_at.between(margin_from, margin_to))
+    query = _narrow(query, schedule_ids, appointment, today, now, horizon_days, due_from, due_to,
+                    needing_action)
     rows = []
     for schedule, appt in session.execute(query).unique():
-        tz = schedule.patient.location.time_zone
-        state = rules.RefillState(
-            due_date=schedule.due_date,
-            appointment_date=_local_date(appt.starts_at, tz) if appt else None,
-            appointment_passed=bool(appt and appt.starts_at < now),
-        )
+        state = _state(schedule.due_date, appt.starts_at if appt else None, schedule.patient.location.time_zone, now)
         rows.append(RefillRow(schedule.patient, schedule, appt, state, rules.reasons(state, today, horizon_days),
                               rules.urgency(state, today), (schedule.due_date - today).days))
     return rows
 
 
-def worklist(session: Session, today: date, now: datetime, horizon_days: int,
-             location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[RefillRow]:
-    """Refills needing action, most urgent first, each with its contact attempts (one extra query)."""
-    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id, needing_action=True)
-            if r.reasons]
+def _with_contacts(session: Session, rows: list[RefillRow]) -> list[RefillRow]:
     ids = [r.patient.id for r in rows]
     contacts: dict[int, list[ContactAttempt]] = {}
     if ids:
@@ -102,3 +206,60 @@ def worklist(session: Session, today: date, now: datetime, horizon_days: int,
     for row in rows:
         row.contacts = contacts.get(row.patient.id, [])
     return rows
+
+
+def worklist(session: Session, today: date, now: datetime, horizon_days: int,
+             location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[RefillRow]:
+    """Refills needing action, most urgent first, each with its contact attempts (one extra query)."""
+    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id, needing_action=True)
+            if r.reasons]
+    return _with_contacts(session, rows)
+
+
+@dataclass
+class WorklistPage:
+    """One page of the worklist, with the counts of every page: a row on page 9 is still counted on page 1."""
+
+    rows: list[RefillRow]
+    total: int
+    counts: dict[str, int]  # reason -> rows with that reason, across every page
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def worklist_page(session: Session, today: date, now: datetime, horizon_days: int, page: int, per_page: int,
+                  location_ids: list[int] | None = None, nurse_id: int | None = None) -> WorklistPage:
+    """The worklist in pages of `per_page` (same order as `worklist`), with counts per reason over all pages:
+    the reasons are worked out for every row from plain columns, and only the page's rows are loaded in full."""
+    facts = [f for f in refill_facts(session, today, now, horizon_days, location_ids, nurse_id, needing_action=True)
+             if f.reasons]
+    counts = dict.fromkeys(rules.REASON_LABELS, 0)
+    for f in facts:
+        for reason in f.reasons:
+            counts[reason] += 1
+    pages = max(1, math.ceil(len(facts) / per_page))
+    page = min(max(page, 1), pages)
+    shown = [f.pump_id for f in facts[(page - 1) * per_page:page * per_page]]
+    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id,
+                                   schedule_ids=shown) if r.reasons] if shown else []
+    return WorklistPage(_with_contacts(session, rows), len(facts), counts, page, per_page)
