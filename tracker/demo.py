@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -11,10 +12,12 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
 from tracker.models import (
     DoseChange,
+    DrugConcentration,
     Implantation,
     Location,
     Patient,
@@ -28,7 +31,16 @@ from tracker.models import (
 )
 from tracker.services.accounts import hash_password
 from tracker.services.patients import mrn_key
-from tracker.services.refills import CLINIC_TZ, ensure_catalogues, recompute_schedule
+from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, refill_warnings
+from tracker.services.refills import (
+    CLINIC_TZ,
+    _ledger_for_engine,
+    buffer_days,
+    ensure_catalogues,
+    recompute_schedule,
+    to_engine,
+)
+from tracker.services.settings import DEFAULTS
 
 SITES = [
     ("Snellville Surgery Center", "surgery_centre", "2160 Fountain Dr, Snellville, GA 30078", "(770) 555-0110"),
@@ -41,6 +53,8 @@ STAFF = [("nurse", 6), ("coordinator", 2), ("physician", 2)]
 # Share of patients per current state: most programmes are mostly in long-term adjustment.
 STATE_WEIGHTS = {EVALUATION: 18, TRIAL: 10, IMPLANTATION: 7, ADJUSTMENT: 55, EXITED: 10}
 ORIGIN_OF = {"ms": "spinal", "sci": "spinal", "cp": "cerebral", "stroke": "cerebral", "tbi": "cerebral"}
+# Refills whose numbers show a warning: about 3 in 100 a residual discrepancy, about 1 in 100 a pocket fill.
+RESIDUAL_SHARE, POCKET_FILL_SHARE = 0.03, 0.01
 
 
 def ensure_sites(session: Session) -> list[Location]:
@@ -73,6 +87,8 @@ def ensure_staff(session: Session, password: str, clinics: list[Location], fake:
 def seed_demo(session: Session, patients: int, seed: int, today: date, staff_password: str) -> int:
     """Add `patients` demo patients with realistic histories; the same seed gives the same data."""
     rng = random.Random(seed)  # nosec B311
+    # A stream of its own for the refill findings, so drawing them does not shift every later draw of `rng`.
+    findings = random.Random(f"findings-{seed}")  # nosec B311
     fake = Faker("en_US")
     fake.seed_instance(seed)
     sites = ensure_sites(session)
@@ -81,6 +97,8 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
     staff = ensure_staff(session, staff_password, clinics, fake)
     ensure_catalogues(session)
     models = list(session.scalars(select(PumpModel).order_by(PumpModel.id)))
+    stability = dict(session.execute(select(DrugConcentration.concentration_mcg_per_ml,
+                                            DrugConcentration.stability_days)).all())
     nurses, physicians = staff["nurse"], staff["physician"]
     taken = set(session.scalars(select(Patient.mrn_key)))
     created = 0
@@ -91,7 +109,8 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
         taken.add(mrn_key(mrn))
         # The first few cover every state, so even a small demo shows the whole journey.
         first = list(STATE_WEIGHTS)[created] if created < len(STATE_WEIGHTS) else None
-        _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models, first)
+        _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models, first,
+                     findings, stability)
         created += 1
         if created % 500 == 0:
             session.flush()
@@ -100,7 +119,7 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
 
 
 def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models,
-                 state: str | None = None) -> None:
+                 state: str | None, findings: random.Random, stability: dict[int, int]) -> None:
     state = state or rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
     diagnosis = rng.choice(list(DIAGNOSES))
     origin = ORIGIN_OF.get(diagnosis, rng.choice(["spinal", "cerebral"]))
@@ -141,7 +160,7 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
             centre = rng.choice(centres)
             session.add(Implantation(event=event, patient=patient, surgery_centre=centre,
                                      surgeon=f"Dr {rng.choice(physicians).full_name.split()[-1]}"))
-            pump, dose = _pump(session, rng, patient, when, centre, rng.choice(models), nurse)
+            pump, fill, start_dose = _pump(session, rng, patient, when, centre, rng.choice(models), nurse)
         if previous == TRIAL:
             _boluses(session, rng, patient, when - timedelta(days=spans[TRIAL]), nurse,
                      positive=stage == IMPLANTATION)
@@ -161,7 +180,7 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
                      limit=(leave - patient.stage_since).days)
         patient.status, patient.exit_reason, patient.stage_since = "exited", reason, leave
     if IMPLANTATION in path:
-        _refills(session, rng, pump, dose, leave or today, nurse)
+        _refills(session, rng, findings, pump, fill, start_dose, leave or today, nurse, stability)
         if leave and path[-1] == ADJUSTMENT:
             pump.explanted_on = leave
         session.flush()
@@ -170,14 +189,14 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
             _maybe_book(session, rng, patient, pump, schedule, today, nurse)
 
 
-SEED_SETTINGS = {"safety_buffer_days": 7, "high_risk_buffer_days": 14}
+SEED_SETTINGS = dict(DEFAULTS)  # the demo clinic keeps the default settings
 
 
 def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(CLINIC_TZ))
 
 
-def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tuple[Pump, Decimal]:
+def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tuple[Pump, RefillVisit, DoseChange]:
     pump = Pump(patient=patient, model=model, serial=f"NGP{rng.randrange(10**5, 10**6)}",
                 reservoir_ml=model.reservoir_ml, implanted_on=implanted_on, surgery_centre=centre,
                 catheter_tip_level=rng.choice(["T6", "T8", "T10", "T11"]),
@@ -187,23 +206,31 @@ def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tu
     session.add(pump)
     start = _local_midnight(implanted_on)
     dose = Decimal(rng.choice([100, 150, 200, 250]))
-    session.add(RefillVisit(pump=pump, visit_at=start, clinician=nurse, at_implant=True, concentration_mcg_per_ml=500,
-                            volume_added_ml=model.reservoir_ml, resulting_volume_ml=model.reservoir_ml))
-    session.add(DoseChange(pump=pump, effective_at=start, mode="simple", daily_dose_mcg=dose,
-                           reason="Starting dose at implantation", recorded_by=nurse))
-    return pump, dose
+    fill = RefillVisit(pump=pump, visit_at=start, clinician=nurse, at_implant=True, concentration_mcg_per_ml=500,
+                       volume_added_ml=model.reservoir_ml, resulting_volume_ml=model.reservoir_ml)
+    first_dose = DoseChange(pump=pump, effective_at=start, mode="simple", daily_dose_mcg=dose,
+                            reason="Starting dose at implantation", recorded_by=nurse)
+    session.add_all([fill, first_dose])
+    return pump, fill, first_dose
 
 
-def _refills(session, rng, pump, dose: Decimal, until: date, nurse) -> None:
-    """Titration for the first weeks, then refills a few days before each due date; a few fall behind."""
-    when, volume, concentration = pump.implanted_on, pump.reservoir_ml, 500
+def _refills(session, rng, findings, pump, fill: RefillVisit, first_dose: DoseChange, until: date, nurse,
+             stability: dict[int, int]) -> None:
+    """Titration for the first weeks, then refills a few days before each due date; a few fall behind.
+
+    Each refill keeps what record_refill would have stored: the due date the worklist showed just before it and
+    the preview's warnings. `findings` makes a few refills show a residual discrepancy or a pocket fill."""
+    when, volume, concentration, dose = pump.implanted_on, pump.reservoir_ml, 500, first_dose.daily_dose_mcg
+    ledger = [first_dose]
     for week in range(2, 9, 2):
         step_day = pump.implanted_on + timedelta(days=7 * week)
         if step_day >= until:
             return
         dose = (dose * Decimal("1.12")).quantize(Decimal(1))
-        session.add(DoseChange(pump=pump, effective_at=_local_midnight(step_day) + timedelta(hours=10), mode="simple",
-                               daily_dose_mcg=dose, reason="Titration: tone still high", recorded_by=nurse))
+        ledger.append(DoseChange(pump=pump, effective_at=_local_midnight(step_day) + timedelta(hours=10),
+                                 mode="simple", daily_dose_mcg=dose, reason="Titration: tone still high",
+                                 recorded_by=nurse))
+        session.add(ledger[-1])
     while True:
         daily_ml = dose / concentration  # the drug in the pump now
         usable = (volume - pump.alarm_volume_ml) / daily_ml
@@ -216,12 +243,46 @@ def _refills(session, rng, pump, dose: Decimal, until: date, nurse) -> None:
         # Clinics move to a stronger concentration rather than refill more often than every ~2 months.
         while (pump.reservoir_ml - pump.alarm_volume_ml) * concentration / dose < 60 and concentration < 2000:
             concentration *= 2
-        session.add(RefillVisit(pump=pump, visit_at=_local_midnight(next_fill) + timedelta(hours=rng.randint(8, 16)),
-                                clinician=nurse, expected_residual_ml=residual,
-                                actual_residual_ml=residual + Decimal(rng.randint(-5, 5)) / 10,
-                                concentration_mcg_per_ml=concentration, lot=f"L{rng.randrange(10**4, 10**5)}",
-                                volume_added_ml=pump.reservoir_ml, resulting_volume_ml=pump.reservoir_ml))
-        when, volume = next_fill, pump.reservoir_ml
+        visit_at = _local_midnight(next_fill) + timedelta(hours=rng.randint(8, 16))
+        actual = residual + Decimal(rng.randint(-5, 5)) / 10
+        lot = f"L{rng.randrange(10**4, 10**5)}"
+        entry = _findings(findings, pump, RefillEntry(
+            visit_at=visit_at, expected_residual_ml=residual, actual_residual_ml=actual,
+            concentration_mcg_per_ml=concentration, volume_added_ml=pump.reservoir_ml,
+            resulting_volume_ml=pump.reservoir_ml, lot=lot))
+        in_force = [d for d in ledger if d.effective_at < visit_at]  # recorded by then: none is dated ahead
+        warnings = refill_warnings(pump, fill, entry, in_force[-1].daily_dose_mcg, SEED_SETTINGS)
+        fill = RefillVisit(pump=pump, clinician=nurse, due_date_in_force=_due_in_force(pump, fill, in_force, stability),
+                           warnings=[{"code": w.code, "severity": w.severity, "message": w.message} for w in warnings],
+                           acknowledged_by_id=nurse.id if any(w.severity == "high" for w in warnings) else None,
+                           # Recorded at the visit, not at seeding time: the digest reports each day's records.
+                           recorded_at=visit_at, **{name: getattr(entry, name) for name in ENTRY_FIELDS})
+        session.add(fill)
+        when, volume = next_fill, entry.resulting_volume_ml
+
+
+def _findings(findings: random.Random, pump: Pump, entry: RefillEntry) -> RefillEntry:
+    """Now and then an aspirated residual 2.5-4.5 mL off the expected one, or a reservoir that reports
+    2.5-4 mL less than went in: both beyond the default thresholds for every pump model."""
+    if findings.random() < RESIDUAL_SHARE:
+        off = findings.choice((-1, 1)) * Decimal(findings.randint(25, 45)) / 10
+        entry = replace(entry, actual_residual_ml=min(pump.reservoir_ml,
+                                                       max(Decimal(0), entry.expected_residual_ml + off)))
+    if findings.random() < POCKET_FILL_SHARE:
+        entry = replace(entry, resulting_volume_ml=entry.volume_added_ml - Decimal(findings.randint(25, 40)) / 10)
+    return entry
+
+
+def _due_in_force(pump: Pump, previous: RefillVisit, ledger: list[DoseChange], stability: dict[int, int]) -> date:
+    """The due date the pump's stored schedule held before the next refill: recompute_schedule's projection from
+    the previous fill with the doses recorded by then."""
+    return engine.project_refill(engine.RefillInputs(
+        fill_time=previous.visit_at, reservoir_after_fill_ml=previous.resulting_volume_ml,
+        concentration_mcg_per_ml=previous.concentration_mcg_per_ml,
+        doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in _ledger_for_engine(ledger)],
+        alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(SEED_SETTINGS, pump.patient),
+        stability_days=stability[previous.concentration_mcg_per_ml], reservoir_capacity_ml=pump.reservoir_ml,
+        tz=CLINIC_TZ)).due_date
 
 
 def _maybe_book(session, rng, patient, pump, schedule, today: date, nurse) -> None:

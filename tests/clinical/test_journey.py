@@ -5,8 +5,19 @@ from datetime import date, timedelta
 import pytest
 
 from tracker.clinical import journey
-from tracker.clinical.journey import (ADJUSTMENT, EVALUATION, EXIT_REASONS, EXITED, IMPLANTATION, STAGES, TRIAL,
-                                      InvalidEffectiveDate, Move, PositiveTrialRequired, TransitionNotAllowed)
+from tracker.clinical.journey import (
+    ADJUSTMENT,
+    EVALUATION,
+    EXIT_REASONS,
+    EXITED,
+    IMPLANTATION,
+    STAGES,
+    TRIAL,
+    InvalidEffectiveDate,
+    Move,
+    PositiveTrialRequired,
+    TransitionNotAllowed,
+)
 
 ALLOWED_STAGE_MOVES = {
     (EVALUATION, TRIAL), (TRIAL, IMPLANTATION), (TRIAL, EVALUATION), (IMPLANTATION, ADJUSTMENT),

@@ -1,6 +1,6 @@
 """Edge cases found in review: each was a 500, a silent overwrite or a patient falling out of view."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.worklist import refill_rows, worklist
 
 NY = ZoneInfo("America/New_York")
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def test_a_patient_lost_to_follow_up_with_drug_in_the_pump_stays_on_the_refill_lists(as_role, world, session):

@@ -340,8 +340,14 @@ def test_reimport_says_what_it_would_update_then_updates_only_that(session, worl
     assert "New refill on" in html and "Daily dose: 400 → 420 mcg/day" in html and "Next refill booked" in html
     assert "Stage: Evaluation → Trial" in html
     assert row_counts(session) == before  # the check writes nothing
+    due_before = session.scalar(select(RefillSchedule.due_date).join(Patient, Patient.id == RefillSchedule.patient_id)
+                                .where(Patient.mrn == "IMP000002"))
     run(nurse, token)
     after = row_counts(session)
+    newest = session.scalar(select(RefillVisit).join(Pump, Pump.id == RefillVisit.pump_id)
+                            .join(Patient, Patient.id == Pump.patient_id).where(Patient.mrn == "IMP000002")
+                            .order_by(RefillVisit.visit_at.desc()).limit(1))
+    assert due_before is not None and newest.due_date_in_force == due_before  # what the worklist showed
     assert after["patient"] == before["patient"]
     assert after["refill_visit"] == before["refill_visit"] + 1 and after["dose_change"] == before["dose_change"] + 1
     assert after["stage_event"] == before["stage_event"] + 1

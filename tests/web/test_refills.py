@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
-from tracker.models import AuditEvent, DoseChange, StageEvent, Patient, Pump, RefillSchedule, RefillVisit, Setting
+from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule, RefillVisit, Setting, StageEvent
 from tracker.services import PermissionDenied, ServiceError
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
 from tracker.services.refills import (
@@ -74,6 +74,18 @@ def test_refill_preview_shows_new_dates_and_concentration_change_needs_acknowled
                           datetime.now(NY))
     assert visit.acknowledged_by_id == world.users["nurse"].id and visit.warnings
     assert session.get(RefillSchedule, pump.id).due_date == preview.projection.due_date
+
+
+def test_a_refill_keeps_the_due_date_the_worklist_showed_before_it(world, session):
+    _, pump = implanted(session, world)
+    due_before = session.get(RefillSchedule, pump.id).due_date  # day 23 after the implant
+    visit = record_refill(session, world.actor(), pump.id, entry(), False, datetime.now(NY))
+    assert visit.due_date_in_force == due_before
+    assert session.get(RefillSchedule, pump.id).due_date > due_before  # rewritten from the new fill
+    implant_fill = session.scalar(select(RefillVisit).where(RefillVisit.pump_id == pump.id, RefillVisit.at_implant))
+    assert implant_fill.due_date_in_force is None
+    audit = session.scalar(select(AuditEvent).where(AuditEvent.entity == "refill_visit"))
+    assert audit.after["due_date_in_force"] == due_before.isoformat()
 
 
 def test_refill_page_preview_then_save(as_role, world, session):

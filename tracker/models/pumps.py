@@ -110,6 +110,9 @@ class RefillVisit(db.Model):
     warnings: Mapped[list | None] = mapped_column(JSON)  # what the preview showed
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # high-severity warnings
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # the digest's day
+    # The stored due date the worklist showed just before this refill (the quality dashboard's on-time test);
+    # None for the fill at implantation and for refills recorded before this column existed.
+    due_date_in_force: Mapped[date | None]
 
     pump: Mapped[Pump] = relationship()
     clinician: Mapped[User] = relationship(foreign_keys=[clinician_id])

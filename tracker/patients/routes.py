@@ -9,16 +9,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
-from tracker.policy import allowed
 from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
+from tracker.policy import allowed
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, current_pump
-from tracker.web import actor, clinic_today, form_version, int_arg, requires, show_error
+from tracker.web import actor, clinic_today, csv_response, form_version, int_arg, requires, show_error
 
 bp = Blueprint("patients", __name__)
 BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
@@ -35,14 +35,18 @@ def index():
     return redirect(url_for("patients.list_patients"))
 
 
-@bp.get("/patients")
-@requires("patient.view")
-def list_patients():
-    filters = queries.PatientFilters(
+def _list_filters() -> queries.PatientFilters:
+    return queries.PatientFilters(
         q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
         location_id=int_arg("location"), nurse_id=int_arg("nurse"), risk=request.args.get("risk") == "1",
         status=request.args.get("status", "active"), sort=request.args.get("sort", "name"),
     )
+
+
+@bp.get("/patients")
+@requires("patient.view")
+def list_patients():
+    filters = _list_filters()
     page = db.paginate(queries.patient_list_query(filters), page=min(int_arg("page") or 1, 100_000),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template(
@@ -50,6 +54,22 @@ def list_patients():
         locations=queries.location_choices(db.session), nurses=queries.nurse_choices(db.session),
         days_in_stage=days_in_stage,
     )
+
+
+@bp.get("/patients/export.csv")
+@requires("patient.view")
+def export_patients():
+    """The filtered list, every page, in the list's order; names only for roles allowed to export them."""
+    today, names = clinic_today(), allowed(current_user.role, "export.names")
+    rows = [["mrn"] + (["last_name", "first_name"] if names else [])
+            + ["stage", "status", "exit_reason", "days_in_stage", "stage_since", "location", "nurse",
+               "withdrawal_risk"]]
+    for p in db.session.scalars(queries.patient_list_query(_list_filters())):
+        rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
+                    + [p.stage, p.status, p.exit_reason or "", days_in_stage(p.stage_since, today),
+                       p.stage_since.isoformat(), p.location.name, p.nurse.full_name if p.nurse else "",
+                       "yes" if p.withdrawal_risk else "no"])
+    return csv_response(rows, f"patients-{today}.csv")
 
 
 @bp.get("/board")

@@ -642,9 +642,11 @@ class ImportRun:
     def _refill(self, row: PatientRow, pump: Pump, update: Update) -> tuple[RefillVisit, DoseChange | None]:
         at = importing.fill_instant(row.last_refill_date, CLINIC_TZ)
         user = self.actor.user_id
+        # The due date the worklist showed before this refill, as record_refill keeps it (for the dashboard).
+        due_before = self.session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))
         visit = RefillVisit(pump_id=pump.id, visit_at=at, clinician_id=user, concentration_mcg_per_ml=
                             row.concentration_mcg_per_ml, volume_added_ml=row.last_refill_volume_ml,
-                            resulting_volume_ml=row.last_refill_volume_ml,
+                            resulting_volume_ml=row.last_refill_volume_ml, due_date_in_force=due_before,
                             notes=f"{self._note(row)} (residuals not recorded).")
         self.session.add(visit)
         dose = None

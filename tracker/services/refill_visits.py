@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clinical import refill as engine
-from tracker.models import Pump, RefillVisit
+from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
@@ -83,11 +84,12 @@ def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: date
         projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings))
     except engine.RefillInputError as error:
         raise ServiceError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
-    return RefillPreview(projection, _warnings(pump, previous, entry, ledger[-1].daily_dose_mcg, settings))
+    return RefillPreview(projection, refill_warnings(pump, previous, entry, ledger[-1].daily_dose_mcg, settings))
 
 
-def _warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal,
-              settings: dict) -> list[engine.RefillWarning]:
+def refill_warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal,
+                    settings: dict) -> list[engine.RefillWarning]:
+    """What the preview warns about for this refill after `previous`, with `dose_mcg` per day in force."""
     infused = max(Decimal(0), previous.resulting_volume_ml - entry.actual_residual_ml)
     found = [
         engine.residual_discrepancy_warning(entry.expected_residual_ml, entry.actual_residual_ml, infused,
@@ -124,16 +126,18 @@ def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEnt
     if preview.needs_acknowledgement and not acknowledged:
         raise ServiceError("Acknowledge the high-severity warnings to save this refill.", "acknowledge")
     pump = session.get(Pump, pump_id)
+    # Read before recompute_schedule rewrites it: the date this refill is judged against (quality dashboard).
+    in_force = session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))
     visit = RefillVisit(pump_id=pump.id, clinician_id=actor.user_id,
                         warnings=[{"code": w.code, "severity": w.severity, "message": w.message}
                                   for w in preview.warnings],
                         acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
-                        **{name: getattr(entry, name) for name in ENTRY_FIELDS})
+                        due_date_in_force=in_force, **{name: getattr(entry, name) for name in ENTRY_FIELDS})
     session.add(visit)
     session.flush()
     complete_open_appointment(session, pump.patient_id, visit.id, now)
     recompute_schedule(session, pump)
     record(session, actor, "create", "refill_visit", visit.id, pump.patient_id, None,
-           snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id"]))
+           snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id", "due_date_in_force"]))
     session.commit()
     return visit
