@@ -32,6 +32,21 @@ end
 USER_AGENT = "tracker-bench/1"
 
 
+def _get(conn: http.client.HTTPConnection, path: str, cookie: str) -> tuple[http.client.HTTPConnection | None, int]:
+    """One GET on a kept-alive connection: (the connection, or None once closed; the status, 0 if none came)."""
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
+        response = conn.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return None, 0
+    if response.getheader("Connection", "").lower() == "close":
+        conn.close()
+        return None, response.status
+    return conn, response.status
+
+
 def check(port: int, path: str, cookie: str) -> None:
     """One request as the drivers make it: must be a 200 (not a redirect to the login page). It also drains
     the server: gunicorn's sync workers still serve requests a finished load run left queued, and this one
@@ -100,21 +115,10 @@ def _python(port, path, cookie, connections, seconds) -> Load:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             started = time.perf_counter()
-            try:
-                conn.request("GET", path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    bad += 1
-                if response.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException):
-                bad += 1
-                conn.close()
-                conn = None
-                continue
-            mine.append(time.perf_counter() - started)
+            conn, status = _get(conn, path, cookie)
+            bad += status != 200
+            if status:  # a transport error has no latency to count
+                mine.append(time.perf_counter() - started)
         with lock:
             latencies.extend(mine)
             errors[0] += bad
@@ -151,19 +155,8 @@ def paced(port: int, path: str, cookie: str, connections: int, rate: float, seco
                 time.sleep(pause)
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            try:
-                conn.request("GET", path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    bad += 1
-                if response.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException):
-                bad += 1
-                conn.close()
-                conn = None
+            conn, status = _get(conn, path, cookie)
+            bad += status != 200
             mine.append(time.perf_counter() - due)
             due += interval
         with lock:
