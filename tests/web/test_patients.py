@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from flask import url_for
 from sqlalchemy import func, select
 
 from tests.factories import TODAY, bolus_data, implant_details, make_patient, move, patient_data, to_adjustment
@@ -233,3 +234,10 @@ def test_coordinators_read_but_do_not_change_clinical_data(as_role, world, sessi
         "move": "trial", "effective_date": TODAY.isoformat(), "version": patient.version})
     assert response.status_code == 403
     assert session.scalar(select(func.count(StageEvent.id))) == before
+
+
+def test_list_and_board_build_patient_links_from_one_url(app):
+    """The list and the board write /patients/<id> from one url_for (a url_for a row was a tenth of the board's
+    time); this breaks the day the patient page's URL moves."""
+    with app.test_request_context():
+        assert url_for("patients.show", patient_id=42) == url_for("patients.list_patients") + "/42"

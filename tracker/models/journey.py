@@ -28,12 +28,12 @@ class Patient(db.Model):
     sex: Mapped[str] = mapped_column(String(10))
     diagnosis: Mapped[str] = mapped_column(String(10))
     spasticity_origin: Mapped[str] = mapped_column(String(10))
-    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
     nurse_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     withdrawal_risk: Mapped[bool] = mapped_column(default=False)
     withdrawal_risk_reason: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
-    stage: Mapped[str] = mapped_column(String(20), default=EVALUATION, index=True)
+    stage: Mapped[str] = mapped_column(String(20), default=EVALUATION)
     stage_since: Mapped[date]
     status: Mapped[str] = mapped_column(String(10), default="active")  # active | exited
     exit_reason: Mapped[str | None] = mapped_column(String(30))
@@ -50,10 +50,15 @@ class Patient(db.Model):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("ix_patient_last_first", "last_name", "first_name"),
+        # The patient list filtered by clinic or stage, in name order: the page is the first 50 rows of one index
+        # range, not a sort of the whole clinic (SQLite, without statistics, would pick a plain location_id
+        # index and sort: 9.9 -> 0.06 ms at 10k patients).
+        Index("ix_patient_location_name", "location_id", "last_name", "first_name", "id"),
+        Index("ix_patient_stage_name", "stage", "last_name", "first_name", "id"),
         # The stage board: each column's oldest-in-stage cards are the first rows of one index range, and the
-        # counts per stage read the index alone. status comes last: leading, it would look selective to SQLite
-        # (no statistics) and pull unrelated queries off their better indexes.
-        Index("ix_patient_board", "stage", "stage_since", "id", "status"),
+        # counts per stage (by clinic too: location_id) read the index alone. status comes late: leading, it
+        # would look selective to SQLite (no statistics) and pull unrelated queries off their better indexes.
+        Index("ix_patient_board", "stage", "stage_since", "id", "status", "location_id"),
         CheckConstraint("status in ('active', 'exited')", name="status"),
     )
 

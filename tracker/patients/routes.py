@@ -48,7 +48,8 @@ def _list_filters() -> queries.PatientFilters:
 def list_patients():
     filters = _list_filters()
     page = db.paginate(queries.patient_list_query(filters), page=min(int_arg("page") or 1, 100_000),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False, count=False)
+    page.total = db.session.scalar(queries.patient_count_query(filters))
     return render_template(
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
         locations=queries.location_choices(db.session), nurses=queries.nurse_choices(db.session),
