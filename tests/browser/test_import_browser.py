@@ -58,7 +58,7 @@ def test_import_a_spreadsheet_fixing_its_errors_first(page, world, session, shot
     summary = page.locator(".import-summary")
     expect(summary).to_be_visible(timeout=120_000)
     expect(summary).to_contain_text("Import finished")
-    expect(summary).to_contain_text(f"{ROWS} line(s)")
+    expect(summary).to_contain_text(f"{ROWS} patient row(s)")
     assert bar.evaluate("b => b.value === b.max")
     updates = int(page.locator("#import-run").get_attribute("data-updates"))
     assert updates >= 3, updates  # checking, then each batch written

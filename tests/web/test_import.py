@@ -145,7 +145,7 @@ def test_a_good_file_of_2000_rows_imports_every_patient_with_pump_refill_schedul
     assert audited["patient_import"] == 1
 
     summary = nurse.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Import finished" in summary and "2000 line(s)" in summary
+    assert "Import finished" in summary and "2000 patient row(s)" in summary
 
 
 def test_the_stored_refill_dates_are_the_ones_recompute_schedule_gives(session, world, nurse):

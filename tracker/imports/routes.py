@@ -122,7 +122,7 @@ def columns():
     if form.validate_on_submit():
         _store().set_mapping(token, form.mapping())
         return redirect(url_for("imports.check", token=token))
-    samples = {str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells)]
+    samples = {str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells) and cells[i].strip()]
                for i in range(len(table.headers))}
     status = 200 if request.method == "GET" else 422
     return render_template("imports/columns.html", form=form, upload=upload_, table=table,
