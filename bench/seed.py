@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
-from tracker.demo import ORIGIN_OF, SEED_SETTINGS, STATE_WEIGHTS, ensure_sites, ensure_staff
+from tracker.demo import ORIGIN_OF, SEED_SETTINGS, STATE_WEIGHTS, ensure_sites, ensure_staff, journey_shape
 from tracker.models import (
     DoseChange,
     DrugConcentration,
@@ -144,14 +144,7 @@ def _one_patient(ctx, mrn: str, state: str | None) -> float:
     sex = rng.choice(["female", "male"])
     nurse = rng.choice(ctx["nurses"])
     clinic = rng.choice(ctx["clinics"])
-    path = {EVALUATION: [EVALUATION], TRIAL: [EVALUATION, TRIAL], IMPLANTATION: [EVALUATION, TRIAL, IMPLANTATION],
-            ADJUSTMENT: [EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT]}.get(state, None)
-    if path is None:
-        path = rng.choice([[EVALUATION], [EVALUATION, TRIAL], [EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT]])
-    spans = {EVALUATION: rng.randint(7, 60), TRIAL: rng.randint(3, 40), IMPLANTATION: rng.randint(1, 21),
-             ADJUSTMENT: rng.randint(20, 2900)}
-    total = sum(spans[s] for s in path)
-    start = today - timedelta(days=total + (rng.randint(1, 200) if state == EXITED else 0))
+    path, spans, start = journey_shape(rng, state, today)
     risk = diagnosis == "sci" and rng.random() < 0.5
     patient_id = ids(Patient)
     patient = {

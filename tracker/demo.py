@@ -118,6 +118,19 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
     return created
 
 
+def journey_shape(rng: random.Random, state: str, today: date) -> tuple[list[str], dict[str, int], date]:
+    """A seeded patient's stages so far, days spent in each, and the referral date that fits (demo and bench)."""
+    path = {EVALUATION: [EVALUATION], TRIAL: [EVALUATION, TRIAL], IMPLANTATION: [EVALUATION, TRIAL, IMPLANTATION],
+            ADJUSTMENT: [EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT]}.get(state, None)
+    if path is None:  # exited: from some stage
+        path = rng.choice([[EVALUATION], [EVALUATION, TRIAL], [EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT]])
+    spans = {EVALUATION: rng.randint(7, 60), TRIAL: rng.randint(3, 40), IMPLANTATION: rng.randint(1, 21),
+             ADJUSTMENT: rng.randint(20, 2900)}
+    total = sum(spans[s] for s in path)
+    start = today - timedelta(days=total + (rng.randint(1, 200) if state == EXITED else 0))
+    return path, spans, start
+
+
 def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models,
                  state: str | None, findings: random.Random, stability: dict[int, int]) -> None:
     state = state or rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
@@ -127,15 +140,7 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
     first = fake.first_name_female() if sex == "female" else fake.first_name_male()
     nurse = rng.choice(nurses)
     clinic = rng.choice(clinics)
-    # Durations of each stage already completed, then days in the current one.
-    path = {EVALUATION: [EVALUATION], TRIAL: [EVALUATION, TRIAL], IMPLANTATION: [EVALUATION, TRIAL, IMPLANTATION],
-            ADJUSTMENT: [EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT]}.get(state, None)
-    if path is None:
-        path = rng.choice([[EVALUATION], [EVALUATION, TRIAL], [EVALUATION, TRIAL, IMPLANTATION, ADJUSTMENT]])
-    spans = {EVALUATION: rng.randint(7, 60), TRIAL: rng.randint(3, 40), IMPLANTATION: rng.randint(1, 21),
-             ADJUSTMENT: rng.randint(20, 2900)}
-    total = sum(spans[s] for s in path)
-    start = today - timedelta(days=total + (rng.randint(1, 200) if state == EXITED else 0))
+    path, spans, start = journey_shape(rng, state, today)
     birth = start - timedelta(days=rng.randint(8 * 365, 80 * 365))
     risk = diagnosis == "sci" and rng.random() < 0.5
     patient = Patient(mrn=mrn, mrn_key=mrn_key(mrn), first_name=first, last_name=fake.last_name(),
