@@ -198,10 +198,12 @@ def test_list_search_filter_sort_and_paginate(as_role, world, session, app):
     try:
         first, second = nurse.get("/patients?sort=mrn").get_data(as_text=True), nurse.get(
             "/patients?sort=mrn&page=2").get_data(as_text=True)
+        past_the_end = nurse.get("/patients?sort=mrn&page=99").get_data(as_text=True)
     finally:
         app.config["PAGE_SIZE"] = 50
     assert "Page 1 of 3" in first and "QQ1" in first and "ZX003" not in first
     assert "ZX003" in second and "QQ1" not in second
+    assert "Page 3 of 3" in past_the_end and "ZX006" in past_the_end, "a page past the end shows the last one"
 
 
 def test_stage_board_counts_and_oldest_first(as_role, world, session):
@@ -241,3 +243,20 @@ def test_list_and_board_build_patient_links_from_one_url(app):
     time); this breaks the day the patient page's URL moves."""
     with app.test_request_context():
         assert url_for("patients.show", patient_id=42) == url_for("patients.list_patients") + "/42"
+
+
+def test_list_shows_exits_with_their_reason_and_searches_wildcards_as_letters(as_role, world, session):
+    gone = make_patient(session, world, mrn="EX1", last_name="Gone", referred_days_ago=40)
+    move(session, world, gone, "trial", days_ago=30)
+    move(session, world, gone, "exit:trial_failed", days_ago=20)
+    make_patient(session, world, mrn="PC1", last_name="Per_cent")
+    make_patient(session, world, mrn="PL1", last_name="Plain")
+    make_patient(session, world, mrn="AR1", last_name="Arec")  # "rec" would match "r_c" if "_" were a wildcard
+    nurse = as_role("nurse")
+    exited = nurse.get("/patients?status=exited").get_data(as_text=True)
+    assert '<span class="badge exited">Exited · Trial failed</span>' in exited and "Plain" not in exited
+    active = nurse.get("/patients").get_data(as_text=True)
+    assert '<span class="badge stage-evaluation">Evaluation</span>' in active and "Gone" not in active
+    underscore = nurse.get("/patients?q=r_c").get_data(as_text=True)
+    assert "Per_cent" in underscore and "Arec" not in underscore
+    assert "No patients match" in nurse.get("/patients?q=%25").get_data(as_text=True)

@@ -54,6 +54,11 @@ def _events(start, end, location_ids, nurse_id):
                            get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id)
 
 
+def _patient_url() -> str:
+    """A patient page's URL without the id (the route's last part): one url_for a page, not one an event."""
+    return url_for("patients.show", patient_id=0).removesuffix("0")
+
+
 @bp.get("/calendar")
 @requires("patient.view")
 def calendar_page():
@@ -82,7 +87,7 @@ def calendar_page():
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
         locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session), chips=DAY_CHIPS,
-        urgency_labels=URGENCY_LABELS, overdue=overdue,
+        urgency_labels=URGENCY_LABELS, overdue=overdue, patient_url=_patient_url(),
     )
 
 
@@ -96,8 +101,7 @@ def events_json():
         return jsonify({"error": "start..end must be a range of at most 100 days"}), 400
     _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
-    # One url_for for the whole range (the id is the route's last part), not one per event.
-    patient_url = url_for("patients.show", patient_id=0).removesuffix("0")
+    patient_url = _patient_url()
     out = []
     for e in _events(start, end, location_ids, nurse_id):
         p = e.fact
@@ -140,7 +144,7 @@ def worklist():
     horizon = get_setting(db.session, "worklist_horizon_days")
     page = worklist_page(db.session, clinic_today(), datetime.now(UTC), horizon, min(int_arg("page") or 1, 100_000),
                          current_app.config["PAGE_SIZE"], location_ids, nurse_id)
-    return render_template("calendar/worklist.html", page=page, rows=page.rows, filters=filters, horizon=horizon,
+    return render_template("calendar/worklist.html", page=page, rows=page.items, filters=filters, horizon=horizon,
                            locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session),
                            reason_labels=REASON_LABELS, contact_form=ContactForm())
 

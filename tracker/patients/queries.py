@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import Select, func, or_, select, union_all
+from sqlalchemy import Select, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
 from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
+from tracker.paging import Page, page_number
 
 SORTS = {
     "name": (Patient.last_name, Patient.first_name, Patient.id),
@@ -29,62 +31,112 @@ class PatientFilters:
     sort: str = "name"
 
 
-def _matching(f: PatientFilters) -> list:
-    """The WHERE clauses of the list's filters."""
+# The list's statements are built once per shape (which filters are set, which sort) with the values as bound
+# parameters: building a statement costs more than running it (0.4 ms against 0.3 for a page of 50 on SQLite).
+def _shape(f: PatientFilters) -> tuple:
+    return (bool(f.q), f.stage in STAGES, f.status if f.status in ("active", "exited") else None,
+            bool(f.location_id), bool(f.nurse_id), f.risk, f.sort if f.sort in SORTS else "name")
+
+
+def _params(f: PatientFilters) -> dict:
+    # % and _ typed by a user are letters to find, not wildcards.
+    typed = f.q.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"term": f"%{typed}%", "stage": f.stage, "status": f.status, "location_id": f.location_id,
+            "nurse_id": f.nurse_id}
+
+
+def _matching(shape: tuple) -> list:
+    """The WHERE clauses of the list's filters, values left as parameters (see _params)."""
+    searching, by_stage, status, by_location, by_nurse, risk, _sort = shape
     where = []
-    if f.q:
-        # % and _ typed by a user are letters to find, not wildcards.
-        typed = f.q.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        term = f"%{typed}%"
+    if searching:
+        term = bindparam("term")
         where.append(or_(
             Patient.mrn_key.like(term, escape="\\"),
             func.lower(Patient.last_name).like(term, escape="\\"),
             func.lower(Patient.first_name).like(term, escape="\\"),
             func.lower(Patient.first_name + " " + Patient.last_name).like(term, escape="\\"),
         ))
-    if f.stage in STAGES:
-        where.append(Patient.stage == f.stage)
-    if f.status in ("active", "exited"):
-        where.append(Patient.status == f.status)
-    if f.location_id:
-        where.append(Patient.location_id == f.location_id)
-    if f.nurse_id:
-        where.append(Patient.nurse_id == f.nurse_id)
-    if f.risk:
+    if by_stage:
+        where.append(Patient.stage == bindparam("stage"))
+    if status:
+        where.append(Patient.status == bindparam("status"))
+    if by_location:
+        where.append(Patient.location_id == bindparam("location_id"))
+    if by_nurse:
+        where.append(Patient.nurse_id == bindparam("nurse_id"))
+    if risk:
         where.append(Patient.withdrawal_risk.is_(True))
     return where
 
 
-def patient_list_query(f: PatientFilters) -> Select:
-    return (select(Patient).options(joinedload(Patient.location), joinedload(Patient.nurse))
-            .where(*_matching(f)).order_by(*SORTS.get(f.sort, SORTS["name"])))
+@lru_cache(maxsize=256)
+def _rows_statement(shape: tuple) -> Select:
+    """The list's columns as plain rows (no ORM objects to build), for a page or for the whole export."""
+    return (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
+                   Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
+                   Location.name.label("location"), User.full_name.label("nurse"))
+            .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id)
+            .where(*_matching(shape)).order_by(*SORTS[shape[-1]]))
 
 
-def patient_count_query(f: PatientFilters) -> Select:
-    """The list's total from the patient table alone (the page query's eager joins would cost a lookup a row)."""
-    return select(func.count()).select_from(Patient).where(*_matching(f))
+@lru_cache(maxsize=256)
+def _page_statement(shape: tuple) -> Select:
+    return _rows_statement(shape).limit(bindparam("page_limit")).offset(bindparam("page_offset"))
+
+
+@lru_cache(maxsize=256)
+def _count_statement(shape: tuple) -> Select:
+    """The list's total from the patient table alone (the page query's joins would cost a lookup a row)."""
+    return select(func.count()).select_from(Patient).where(*_matching(shape))
+
+
+def patient_rows(session: Session, f: PatientFilters):
+    """Every row of the filtered list, in its order (the CSV export)."""
+    return session.execute(_rows_statement(_shape(f)), _params(f))
+
+
+def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> Page:
+    shape, params = _shape(f), _params(f)
+    total = session.scalar(_count_statement(shape), params)
+    page = page_number(page, total, per_page)
+    rows = session.execute(_page_statement(shape),
+                           params | {"page_limit": per_page, "page_offset": (page - 1) * per_page}).all()
+    return Page(rows, total, page, per_page)
+
+
+@lru_cache(maxsize=4)
+def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Select]:
+    """The board's counts and cards, built once (building the cards' union cost 3 ms a request, running it 0.3)."""
+    counts = select(Patient.stage, func.count()).where(Patient.status == "active").group_by(Patient.stage)
+    if by_location:
+        counts = counts.where(Patient.location_id == bindparam("location_id"))
+    # One query for all four columns: per stage, the first `per_column` rows of ix_patient_board (stage,
+    # stage_since, id, ...), each read with its card's columns, so the cards cost the same however many patients
+    # wait in a stage. (Selecting ids first, then patients by id, had PostgreSQL scan the whole table to match
+    # 100 ids: 3.3 ms at 10k patients.)
+    firsts = []
+    for stage in STAGES:
+        first = (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage,
+                        Patient.stage_since, Patient.withdrawal_risk, Patient.location_id, Patient.nurse_id)
+                 .where(Patient.status == "active", Patient.stage == stage))
+        if by_location:
+            first = first.where(Patient.location_id == bindparam("location_id"))
+        firsts.append(select(first.order_by(Patient.stage_since, Patient.id).limit(per_column).subquery()))
+    card = union_all(*firsts).subquery()
+    cards = (select(card.c.id, card.c.mrn, card.c.first_name, card.c.last_name, card.c.stage, card.c.stage_since,
+                    card.c.withdrawal_risk, Location.name.label("location"), User.full_name.label("nurse"))
+             .join(Location, Location.id == card.c.location_id).outerjoin(User, User.id == card.c.nurse_id)
+             .order_by(card.c.stage_since, card.c.id))
+    return counts, cards
 
 
 def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict]:
     """Active patients per stage, oldest in stage first, capped per column, with full counts."""
-    counts_q = select(Patient.stage, func.count()).where(Patient.status == "active").group_by(Patient.stage)
-    if location_id:
-        counts_q = counts_q.where(Patient.location_id == location_id)
-    counts = dict.fromkeys(STAGES, 0) | dict(session.execute(counts_q).all())
-    # One query for all four columns: per stage, the first `per_column` rows of ix_patient_board (status, stage,
-    # stage_since, id), so the cards cost the same however many patients wait in a stage.
-    firsts = []
-    for stage in STAGES:
-        first = select(Patient.id).where(Patient.status == "active", Patient.stage == stage)
-        if location_id:
-            first = first.where(Patient.location_id == location_id)
-        first = first.order_by(Patient.stage_since, Patient.id).limit(per_column).subquery()
-        firsts.append(select(first.c.id))
-    cards = session.scalars(
-        select(Patient).where(Patient.id.in_(union_all(*firsts)))
-        .options(joinedload(Patient.location), joinedload(Patient.nurse))
-        .order_by(Patient.stage_since, Patient.id)
-    ).all()
+    counts_q, cards_q = _board_statements(bool(location_id), per_column)
+    params = {"location_id": location_id} if location_id else {}
+    counts = dict.fromkeys(STAGES, 0) | dict(session.execute(counts_q, params).all())
+    cards = session.execute(cards_q, params).all()
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
     return columns, counts
 

@@ -47,9 +47,8 @@ def _list_filters() -> queries.PatientFilters:
 @requires("patient.view")
 def list_patients():
     filters = _list_filters()
-    page = db.paginate(queries.patient_list_query(filters), page=min(int_arg("page") or 1, 100_000),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False, count=False)
-    page.total = db.session.scalar(queries.patient_count_query(filters))
+    page = queries.patient_list(db.session, filters, min(int_arg("page") or 1, 100_000),
+                                current_app.config["PAGE_SIZE"])
     return render_template(
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
         locations=queries.location_choices(db.session), nurses=queries.nurse_choices(db.session),
@@ -65,10 +64,10 @@ def export_patients():
     rows = [["mrn"] + (["last_name", "first_name"] if names else [])
             + ["stage", "status", "exit_reason", "days_in_stage", "stage_since", "location", "nurse",
                "withdrawal_risk"]]
-    for p in db.session.scalars(queries.patient_list_query(_list_filters())):
+    for p in queries.patient_rows(db.session, _list_filters()):
         rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
                     + [p.stage, p.status, p.exit_reason or "", days_in_stage(p.stage_since, today),
-                       p.stage_since.isoformat(), p.location.name, p.nurse.full_name if p.nurse else "",
+                       p.stage_since.isoformat(), p.location, p.nurse or "",
                        "yes" if p.withdrawal_risk else "no"])
     return csv_response(rows, f"patients-{today}.csv")
 

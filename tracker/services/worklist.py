@@ -6,7 +6,6 @@ Both take the state, reasons and urgency from `_state` and tracker.clinical.work
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from tracker.clinical import worklist as rules
 from tracker.models import ContactAttempt, Location, Patient, Pump, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
+from tracker.paging import Page, page_number
 
 # Built once: a new alias per call would make SQLAlchemy re-derive every statement's columns on each request.
 OPEN_BOOKING = aliased(RefillAppointment, name="open_booking")
@@ -71,10 +71,12 @@ def _state(due_date: date, starts_at: datetime | None, tz: str, now: datetime) -
 
 
 def _on_refill_list(query, appointment, location_ids, nurse_id):
+    """Pumps in use of patients on the refill list; `appointment` (None: not joined) is each one's open booking."""
     query = (query.join(Pump, and_(Pump.id == RefillSchedule.pump_id, Pump.explanted_on.is_(None)))
              .join(Patient, Patient.id == RefillSchedule.patient_id)
-             .outerjoin(appointment, and_(appointment.patient_id == Patient.id, appointment.status == OPEN))
              .where(or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS))))
+    if appointment is not None:
+        query = query.outerjoin(appointment, and_(appointment.patient_id == Patient.id, appointment.status == OPEN))
     if location_ids:
         query = query.where(Patient.location_id.in_(location_ids))
     if nurse_id:
@@ -84,10 +86,16 @@ def _on_refill_list(query, appointment, location_ids, nurse_id):
 
 def overdue_unbooked(session: Session, today: date, location_ids: list[int] | None = None,
                      nurse_id: int | None = None) -> int:
-    """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query)."""
-    appointment = OPEN_BOOKING
-    query = _on_refill_list(select(func.count()).select_from(RefillSchedule), appointment, location_ids, nurse_id)
-    return session.scalar(query.where(RefillSchedule.due_date < today, appointment.id.is_(None)))
+    """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query). Driven from
+    the due-date index (the overdue are few), with NOT EXISTS for "not booked": an outer join plus IS NULL led
+    both databases to read every patient of the clinic first (10k patients: SQLite 5.8 -> 1.0 ms, PostgreSQL
+    9.5 -> 2.9 ms)."""
+    overdue = select(RefillSchedule.pump_id).where(RefillSchedule.due_date < today)
+    booked = select(RefillAppointment.id).where(RefillAppointment.patient_id == Patient.id,
+                                                RefillAppointment.status == OPEN)
+    query = _on_refill_list(select(func.count()).select_from(RefillSchedule), None, location_ids, nurse_id)
+    return session.scalar(query.where(RefillSchedule.due_date < today, RefillSchedule.pump_id.in_(overdue),
+                                      ~booked.exists()))
 
 
 class utc_midnight(FunctionElement):
@@ -164,7 +172,7 @@ def refill_facts(session: Session, today: date, now: datetime, horizon_days: int
     facts = []
     session.flush()  # then plain rows straight from the connection: the ORM's per-row work buys nothing here
     for pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse, due_date, appt_id, starts_at \
-            in session.connection().execute(query):
+            in session.connection().execute(query).all():
         state = _state(due_date, starts_at, tz, now)
         facts.append(RefillFact(pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse or "",
                                 due_date, appt_id, starts_at, state, rules.reasons(state, today, horizon_days),
@@ -217,34 +225,10 @@ def worklist(session: Session, today: date, now: datetime, horizon_days: int,
 
 
 @dataclass
-class WorklistPage:
+class WorklistPage(Page):
     """One page of the worklist, with the counts of every page: a row on page 9 is still counted on page 1."""
 
-    rows: list[RefillRow]
-    total: int
-    counts: dict[str, int]  # reason -> rows with that reason, across every page
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
+    counts: dict[str, int] = field(default_factory=dict)  # reason -> rows with that reason, across every page
 
 
 def worklist_page(session: Session, today: date, now: datetime, horizon_days: int, page: int, per_page: int,
@@ -257,9 +241,8 @@ def worklist_page(session: Session, today: date, now: datetime, horizon_days: in
     for f in facts:
         for reason in f.reasons:
             counts[reason] += 1
-    pages = max(1, math.ceil(len(facts) / per_page))
-    page = min(max(page, 1), pages)
+    page = page_number(page, len(facts), per_page)
     shown = [f.pump_id for f in facts[(page - 1) * per_page:page * per_page]]
     rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id,
                                    schedule_ids=shown) if r.reasons] if shown else []
-    return WorklistPage(_with_contacts(session, rows), len(facts), counts, page, per_page)
+    return WorklistPage(_with_contacts(session, rows), len(facts), page, per_page, counts)
