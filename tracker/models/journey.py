@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.clinical.journey import EVALUATION
@@ -59,6 +59,11 @@ class Patient(db.Model):
         # counts per stage (by clinic too: location_id) read the index alone. status comes late: leading, it
         # would look selective to SQLite (no statistics) and pull unrelated queries off their better indexes.
         Index("ix_patient_board", "stage", "stage_since", "id", "status", "location_id"),
+        # Counts of active patients by stage (board) and by clinic and stage (board, list): a range of this
+        # small partial index. Queries must say status = 'active' as written SQL, not a parameter, for either
+        # database to know the index applies (tracker.patients.queries.ACTIVE).
+        Index("ix_patient_active_stage", "location_id", "stage", sqlite_where=text("status = 'active'"),
+              postgresql_where=text("status = 'active'")),
         CheckConstraint("status in ('active', 'exited')", name="status"),
     )
 

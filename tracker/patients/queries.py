@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Select, bindparam, func, or_, select, union_all
+from sqlalchemy import Select, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
@@ -45,8 +45,14 @@ def _params(f: PatientFilters) -> dict:
             "nurse_id": f.nurse_id}
 
 
-def _matching(shape: tuple) -> list:
-    """The WHERE clauses of the list's filters, values left as parameters (see _params)."""
+# Written into the SQL, not bound, where a count should read ix_patient_active_stage (see the model).
+ACTIVE = literal_column("'active'")
+
+
+def _matching(shape: tuple, literal_status: bool = False) -> list:
+    """The WHERE clauses of the list's filters, values left as parameters (see _params). `literal_status`: the
+    status written into the SQL, so a count of active patients may read ix_patient_active_stage (not for the
+    page: SQLite would then sort the clinic instead of reading it in name order)."""
     searching, by_stage, status, by_location, by_nurse, risk, _sort = shape
     where = []
     if searching:
@@ -59,7 +65,9 @@ def _matching(shape: tuple) -> list:
         ))
     if by_stage:
         where.append(Patient.stage == bindparam("stage"))
-    if status:
+    if status == "active" and literal_status:
+        where.append(Patient.status == ACTIVE)
+    elif status:
         where.append(Patient.status == bindparam("status"))
     if by_location:
         where.append(Patient.location_id == bindparam("location_id"))
@@ -88,7 +96,7 @@ def _page_statement(shape: tuple) -> Select:
 @lru_cache(maxsize=256)
 def _count_statement(shape: tuple) -> Select:
     """The list's total from the patient table alone (the page query's joins would cost a lookup a row)."""
-    return select(func.count()).select_from(Patient).where(*_matching(shape))
+    return select(func.count()).select_from(Patient).where(*_matching(shape, literal_status=True))
 
 
 def patient_rows(session: Session, f: PatientFilters):
@@ -108,7 +116,7 @@ def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) 
 @lru_cache(maxsize=4)
 def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Select]:
     """The board's counts and cards, built once (building the cards' union cost 3 ms a request, running it 0.3)."""
-    counts = select(Patient.stage, func.count()).where(Patient.status == "active").group_by(Patient.stage)
+    counts = select(Patient.stage, func.count()).where(Patient.status == ACTIVE).group_by(Patient.stage)
     if by_location:
         counts = counts.where(Patient.location_id == bindparam("location_id"))
     # One query for all four columns: per stage, the first `per_column` rows of ix_patient_board (stage,
