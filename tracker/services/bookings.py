@@ -38,10 +38,10 @@ def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime
         raise ServiceError("Only patients whose pump holds drug have refills to book.")
     if starts_at <= now:
         raise ServiceError("The appointment must be in the future.", "starts_at")
-    location = session.get(Location, location_id)
+    location = session.get(Location, location_id) if location_id else None  # None: the form's empty choice
     if location is None or not location.active or location.kind != "clinic":
         raise ServiceError("Choose an active clinic.", "location_id")
-    clinician = session.get(User, clinician_id)
+    clinician = session.get(User, clinician_id) if clinician_id else None
     if clinician is None or not clinician.active or clinician.role not in ("nurse", "physician"):
         raise ServiceError("Choose an active nurse or physician.", "clinician_id")
     day = starts_at.astimezone(ZoneInfo(location.time_zone)).date()
