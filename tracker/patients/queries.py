@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from tracker.clinical.journey import STAGES
 from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
 from tracker.paging import Page, page_number
+from tracker.statements import per_thread
 
 SORTS = {
     "name": (Patient.last_name, Patient.first_name, Patient.id),
@@ -78,7 +78,7 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
     return where
 
 
-@lru_cache(maxsize=256)
+@per_thread
 def _rows_statement(shape: tuple) -> Select:
     """The list's columns as plain rows (no ORM objects to build), for a page or for the whole export."""
     return (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
@@ -88,12 +88,12 @@ def _rows_statement(shape: tuple) -> Select:
             .where(*_matching(shape)).order_by(*SORTS[shape[-1]]))
 
 
-@lru_cache(maxsize=256)
+@per_thread
 def _page_statement(shape: tuple) -> Select:
     return _rows_statement(shape).limit(bindparam("page_limit")).offset(bindparam("page_offset"))
 
 
-@lru_cache(maxsize=256)
+@per_thread
 def _count_statement(shape: tuple) -> Select:
     """The list's total from the patient table alone (the page query's joins would cost a lookup a row)."""
     return select(func.count()).select_from(Patient).where(*_matching(shape, literal_status=True))
@@ -113,7 +113,7 @@ def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) 
     return Page(rows, total, page, per_page)
 
 
-@lru_cache(maxsize=4)
+@per_thread
 def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Select]:
     """The board's counts and cards, built once (building the cards' union cost 3 ms a request, running it 0.3)."""
     counts = select(Patient.stage, func.count()).where(Patient.status == ACTIVE).group_by(Patient.stage)

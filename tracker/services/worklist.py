@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, and_, bindparam, func, or_, select, union
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.functions import FunctionElement
 
 from tracker.clinical import worklist as rules
@@ -21,10 +20,17 @@ from tracker.models import ContactAttempt, Location, Patient, Pump, RefillAppoin
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
+from tracker.statements import per_thread
 
-# Built once: a new alias per call would make SQLAlchemy re-derive every statement's columns on each request.
-OPEN_BOOKING = aliased(RefillAppointment, name="open_booking")
-IN_RANGE_BOOKING = aliased(RefillAppointment, name="in_range_booking")
+# Plain table aliases, not ORM aliased() classes: those adapt their columns into each statement through
+# memoized state that threads compiling at once could race on. Under gunicorn's threaded workers a fresh worker hit
+# by 40 connections sometimes compiled "refill_appointment.status" without its alias and failed every calendar
+# request until restarted (1-4 of 20 fresh servers: bench/first_requests.py). Their columns are filled now,
+# before any thread shares them.
+OPEN_BOOKING = RefillAppointment.__table__.alias("open_booking")
+IN_RANGE_BOOKING = RefillAppointment.__table__.alias("in_range_booking")
+for _alias in (OPEN_BOOKING, IN_RANGE_BOOKING):
+    _alias.c  # noqa: B018 - the access is the point
 
 
 @dataclass
@@ -85,13 +91,14 @@ def _params(today: date, now: datetime, horizon_days: int, location_ids=None, nu
     return params
 
 
-def _on_refill_list(query, appointment, by_location: bool, by_nurse: bool):
-    """Pumps in use of patients on the refill list; `appointment` (None: not joined) is each one's open booking."""
+def _on_refill_list(query, appointment, by_location: bool, by_nurse: bool, booking=None):
+    """Pumps in use of patients on the refill list; `appointment` (None: not joined) is each one's open booking,
+    `booking` its columns (a table alias's .c, or the mapped class when the rows are loaded as objects)."""
     query = (query.join(Pump, and_(Pump.id == RefillSchedule.pump_id, Pump.explanted_on.is_(None)))
              .join(Patient, Patient.id == RefillSchedule.patient_id)
              .where(or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS))))
     if appointment is not None:
-        query = query.outerjoin(appointment, and_(appointment.patient_id == Patient.id, appointment.status == OPEN))
+        query = query.outerjoin(appointment, and_(booking.patient_id == Patient.id, booking.status == OPEN))
     if by_location:
         query = query.where(Patient.location_id.in_(bindparam("location_ids", expanding=True)))
     if by_nurse:
@@ -99,7 +106,7 @@ def _on_refill_list(query, appointment, by_location: bool, by_nurse: bool):
     return query
 
 
-@lru_cache(maxsize=8)
+@per_thread
 def _overdue_statement(by_location: bool, by_nurse: bool):
     """Driven from the due-date index (the overdue are few), with NOT EXISTS for "not booked": an outer join
     plus IS NULL led both databases to read every patient of the clinic first (10k patients: SQLite 5.8 -> 1.0
@@ -148,10 +155,10 @@ def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedul
         def booked_late(booking):
             return and_(RefillSchedule.due_date >= today, booking.starts_at >= utc_midnight(RefillSchedule.due_date))
 
-        booking = IN_RANGE_BOOKING
+        booking = IN_RANGE_BOOKING.c
         candidates = union(
             select(RefillSchedule.pump_id).where(RefillSchedule.due_date <= horizon),
-            select(RefillSchedule.pump_id).join(booking, booking.patient_id == RefillSchedule.patient_id)
+            select(RefillSchedule.pump_id).join(IN_RANGE_BOOKING, booking.patient_id == RefillSchedule.patient_id)
             .where(booking.status == OPEN, or_(booking.starts_at < now, booked_late(booking))))
         query = query.where(RefillSchedule.pump_id.in_(candidates),
                             or_(and_(RefillSchedule.due_date <= horizon, appointment.id.is_(None)),
@@ -159,11 +166,11 @@ def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedul
     if by_range:
         # The due date or the booking falls in the range (with its margin, _params). Two index ranges
         # (due_date, open bookings' starts_at) rather than an OR after the outer join, which no index can serve.
-        booked = IN_RANGE_BOOKING
+        booked = IN_RANGE_BOOKING.c
         in_range = union(
             select(RefillSchedule.pump_id)
             .where(RefillSchedule.due_date.between(bindparam("due_from"), bindparam("due_to"))),
-            select(RefillSchedule.pump_id).join(booked, booked.patient_id == RefillSchedule.patient_id)
+            select(RefillSchedule.pump_id).join(IN_RANGE_BOOKING, booked.patient_id == RefillSchedule.patient_id)
             .where(booked.status == OPEN,
                    booked.starts_at.between(bindparam("margin_from"), bindparam("margin_to"))))
         query = query.where(RefillSchedule.pump_id.in_(in_range))
@@ -172,15 +179,15 @@ def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedul
     return query
 
 
-@lru_cache(maxsize=32)
+@per_thread
 def _facts_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_action: bool):
-    appointment = OPEN_BOOKING
+    appointment = OPEN_BOOKING.c
     query = (
         _on_refill_list(
             select(RefillSchedule.pump_id, Patient.id, Patient.mrn, Patient.first_name, Patient.last_name,
                    Patient.location_id, Location.name, Location.time_zone, Patient.nurse_id, User.full_name,
                    RefillSchedule.due_date, appointment.id, appointment.starts_at).select_from(RefillSchedule),
-            appointment, by_location, by_nurse)
+            OPEN_BOOKING, by_location, by_nurse, appointment)
         .join(Location, Location.id == Patient.location_id)
         .outerjoin(User, User.id == Patient.nurse_id)
         .order_by(RefillSchedule.due_date, Patient.id)
@@ -188,11 +195,11 @@ def _facts_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_
     return _narrow(query, appointment, by_range, needing_action, False)
 
 
-@lru_cache(maxsize=32)
+@per_thread
 def _rows_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_action: bool, by_schedule: bool):
-    appointment = OPEN_BOOKING
+    appointment = RefillAppointment  # the open booking, loaded as an object (the subqueries use table aliases)
     query = (
-        _on_refill_list(select(RefillSchedule, appointment), appointment, by_location, by_nurse)
+        _on_refill_list(select(RefillSchedule, appointment), appointment, by_location, by_nurse, appointment)
         .join(Location, Location.id == Patient.location_id)
         .outerjoin(User, User.id == Patient.nurse_id)
         .options(contains_eager(RefillSchedule.patient).contains_eager(Patient.location),
