@@ -22,7 +22,17 @@ from tracker.services.refills import current_pump
 from tracker.services.settings import get_setting
 from tracker.services.worklist import overdue_unbooked, worklist_page
 from tracker.services.worklist import worklist as worklist_rows
-from tracker.web import actor, clinic_today, csv_response, date_arg, form_version, int_arg, requires, show_error
+from tracker.web import (
+    actor,
+    clinic_today,
+    csv_response,
+    date_arg,
+    form_version,
+    int_arg,
+    patient_url_prefix,
+    requires,
+    show_error,
+)
 
 bp = Blueprint("calendar", __name__)
 VIEWS = ("month", "week", "list")
@@ -54,11 +64,6 @@ def _events(start, end, location_ids, nurse_id):
                            get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id)
 
 
-def _patient_url() -> str:
-    """A patient page's URL without the id (the route's last part): one url_for a page, not one an event."""
-    return url_for("patients.show", patient_id=0).removesuffix("0")
-
-
 @bp.get("/calendar")
 @requires("patient.view")
 def calendar_page():
@@ -87,7 +92,7 @@ def calendar_page():
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
         locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session), chips=DAY_CHIPS,
-        urgency_labels=URGENCY_LABELS, overdue=overdue, patient_url=_patient_url(),
+        urgency_labels=URGENCY_LABELS, overdue=overdue, patient_url=patient_url_prefix(),
     )
 
 
@@ -101,7 +106,7 @@ def events_json():
         return jsonify({"error": "start..end must be a range of at most 100 days"}), 400
     _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
-    patient_url = _patient_url()
+    patient_url = patient_url_prefix()
     out = []
     for e in _events(start, end, location_ids, nurse_id):
         p = e.fact
