@@ -25,7 +25,7 @@ from tracker.statements import per_thread
 # Plain table aliases, not ORM aliased() classes: those adapt their columns into each statement through
 # memoized state that threads compiling at once could race on. Under gunicorn's threaded workers a fresh worker hit
 # by 40 connections sometimes compiled "refill_appointment.status" without its alias and failed every calendar
-# request until restarted (1-4 of 20 fresh servers: bench/first_requests.py). Their columns are filled now,
+# request until restarted (1 of 20 fresh servers: bench/first_requests.py). Their columns are filled now,
 # before any thread shares them.
 OPEN_BOOKING = RefillAppointment.__table__.alias("open_booking")
 IN_RANGE_BOOKING = RefillAppointment.__table__.alias("in_range_booking")
