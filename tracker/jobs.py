@@ -2,8 +2,9 @@
 one service.
 
 APScheduler alone promises neither "at least once" (a process down at 06:30 misses the cron firing) nor "at most
-once" (two processes each run their own scheduler). So the job fires at the send time, at start-up and every few
-minutes, and tracker.services.digest / sender make every firing after the first a no-op through the database."""
+once" (two processes each run their own scheduler). So the digest job fires at the send time, at start-up and
+every few minutes, and tracker.services.digest / sender make every firing after the first a no-op through the
+database. On SQLite a second job refreshes the planner statistics at start-up and nightly."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from flask import Flask
 from tracker.extensions import db
 from tracker.models.types import utcnow
 from tracker.services.digest import parse_send_time, run_due
+from tracker.services.maintenance import refresh_planner_statistics
 
 log = logging.getLogger(__name__)
 EXTENSION = "tracker.scheduler"
@@ -54,7 +56,7 @@ def _reason_not_to_start(app: Flask) -> str | None:
 
 
 def digest_tick(app: Flask, why: str) -> None:
-    """The only job: build today's outbox when due and send what is waiting."""
+    """Build today's outbox when due and send what is waiting."""
     with app.app_context():
         try:
             result = run_due(db.session, app.config, utcnow(), scheduler_state="running")
@@ -66,6 +68,18 @@ def digest_tick(app: Flask, why: str) -> None:
             _health.update(last_tick_at=utcnow(), last_error=None)
             if result.report and (result.report.sent or result.report.dead or result.report.retried):
                 log.info("digest job (%s): %s", why, result.report)
+        finally:
+            db.session.remove()
+
+
+def statistics_tick(app: Flask) -> None:
+    """SQLite's planner statistics (tracker.services.maintenance); a failure is logged, the app serves on."""
+    with app.app_context():
+        try:
+            refresh_planner_statistics(db.session)
+        except Exception:  # stale statistics slow pages down; they never make them wrong
+            db.session.rollback()
+            log.exception("planner statistics job failed")
         finally:
             db.session.remove()
 
@@ -94,6 +108,11 @@ def init_scheduler(app: Flask) -> BackgroundScheduler | None:
                           args=[app, "send time"], id="digest-send-time")
         scheduler.add_job(digest_tick, IntervalTrigger(minutes=int(app.config["DIGEST_CATCH_UP_MINUTES"])),
                           args=[app, "catch-up"], id="digest-catch-up")
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            scheduler.add_job(statistics_tick, DateTrigger(datetime.now(zone) + timedelta(seconds=5)), args=[app],
+                              id="statistics-start-up")
+            scheduler.add_job(statistics_tick, CronTrigger(hour=3, minute=10, timezone=zone), args=[app],
+                              id="statistics-nightly")
         scheduler.start()
         _scheduler = scheduler
         if not _atexit_registered:

@@ -61,6 +61,7 @@ from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError
 from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
+from tracker.services.maintenance import refresh_planner_statistics
 from tracker.services.patients import PATIENT_FIELDS, STATE_FIELDS
 from tracker.services.refills import CLINIC_TZ, recompute_schedule, worst_case_daily_mcg
 from tracker.services.settings import all_settings
@@ -449,6 +450,8 @@ class ImportRun:
         except BaseException:
             self.session.rollback()
             raise
+        if plans:  # thousands of new rows: SQLite's planner would pick indexes on the old counts until tonight
+            refresh_planner_statistics(self.session)
         summary.seconds = round((utcnow() - started).total_seconds(), 1)
         self.summary = summary
         yield Progress("write", total, total)
