@@ -213,7 +213,7 @@ def _one_patient(ctx, mrn: str, state: str | None) -> float:
         w.add(Pump, pump)
         if pump["explanted_on"] is None:
             t0 = clock.perf_counter()
-            schedule = _schedule(ctx, pump, fills[-1], doses, risk)
+            schedule = _schedule(ctx, pump, fills[-1], doses, risk, patient["location_id"])
             spent = clock.perf_counter() - t0
             w.add(RefillSchedule, schedule)
             if patient["status"] == "active":
@@ -281,7 +281,7 @@ def _refills(ctx, pump, until: date, nurse) -> tuple[list[dict], list[dict]]:
         when, volume = next_fill, pump["reservoir_ml"]
 
 
-def _schedule(ctx, pump, fill, doses, risk: bool) -> dict:
+def _schedule(ctx, pump, fill, doses, risk: bool, location_id: int) -> dict:
     """The stored projection, from the same engine inputs tracker.services.refills.projection_inputs builds."""
     projection = engine.project_refill(engine.RefillInputs(
         fill_time=fill["visit_at"], reservoir_after_fill_ml=fill["resulting_volume_ml"],
@@ -293,7 +293,8 @@ def _schedule(ctx, pump, fill, doses, risk: bool) -> dict:
         stability_days=ctx["stability"][fill["concentration_mcg_per_ml"]],
         reservoir_capacity_ml=pump["reservoir_ml"], tz=CLINIC_TZ,
     ))
-    return {"pump_id": pump["id"], "patient_id": pump["patient_id"], "fill_at": fill["visit_at"],
+    return {"pump_id": pump["id"], "patient_id": pump["patient_id"], "location_id": location_id,
+            "fill_at": fill["visit_at"],
             "volume_after_fill_ml": fill["resulting_volume_ml"], "daily_volume_ml": projection.daily_volume_ml,
             "due_date": projection.due_date, "alarm_date": projection.alarm_date,
             "empty_date": projection.empty_date, "stability_date": projection.stability_date,

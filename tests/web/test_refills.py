@@ -6,11 +6,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule, RefillVisit, Setting, StageEvent
 from tracker.services import PermissionDenied, ServiceError
+from tracker.services import patients as patient_service
+from tracker.services.calendar import calendar_events
+from tracker.services.patients import PATIENT_FIELDS
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
 from tracker.services.refills import (
     Programme,
@@ -49,6 +53,33 @@ def test_implantation_stores_the_worked_example_due_date(world, session):
     assert schedule.due_date == implanted_on + timedelta(days=23)
     assert schedule.binding_rule == "alarm"
     assert "minus the 7-day buffer" in schedule.explanation
+
+
+def test_a_patient_moved_to_another_clinic_takes_the_refill_to_that_clinics_calendar(world, session):
+    """refill_schedule keeps a copy of the patient's clinic (one index range per clinic's calendar); the
+    database keeps the copy equal: ON UPDATE CASCADE follows a move, and a wrong value is refused."""
+    patient, pump = implanted(session, world)
+    home, other = patient.location_id, world.sites["Buckhead Clinic"].id
+    assert session.get(RefillSchedule, pump.id).location_id == home != other
+
+    def shown_at(location_id):
+        due = session.get(RefillSchedule, pump.id).due_date
+        return [e.fact.patient_id for e in calendar_events(session, due, due, TODAY, NOW, 14, [location_id])]
+
+    assert shown_at(home) == [patient.id] and shown_at(other) == []
+    # Moved together with a change that rewrites the schedule (the high-risk buffer): both land.
+    data = {name: getattr(patient, name) for name in PATIENT_FIELDS} | {
+        "location_id": other, "withdrawal_risk": True, "withdrawal_risk_reason": "C6 SCI"}
+    patient_service.update_patient(session, world.actor(), patient.id, patient.version, data, TODAY)
+    session.expire_all()
+    schedule = session.get(RefillSchedule, pump.id)
+    assert schedule.location_id == other and "14-day buffer" in schedule.explanation
+    assert shown_at(other) == [patient.id] and shown_at(home) == []
+
+    with pytest.raises(IntegrityError):
+        session.execute(update(RefillSchedule).where(RefillSchedule.pump_id == pump.id).values(location_id=home))
+    session.rollback()
+    assert session.get(RefillSchedule, pump.id).location_id == other
 
 
 def test_high_withdrawal_risk_uses_the_longer_buffer(world, session):

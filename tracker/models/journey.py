@@ -65,6 +65,8 @@ class Patient(db.Model):
         Index("ix_patient_active_stage", "location_id", "stage", sqlite_where=text("status = 'active'"),
               postgresql_where=text("status = 'active'")),
         CheckConstraint("status in ('active', 'exited')", name="status"),
+        # What refill_schedule's (patient_id, location_id) foreign key refers to (tracker.models.pumps).
+        Index("uq_patient_id_location", "id", "location_id", unique=True),
     )
 
     @property

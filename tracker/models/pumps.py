@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Numeric, String, Text
+from sqlalchemy import JSON, ForeignKey, ForeignKeyConstraint, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -123,7 +123,12 @@ class RefillSchedule(db.Model):
     that touches it (fill, dose change, settings), so pages and e-mails read the same date."""
 
     pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(index=True)
+    # The patient's home clinic, kept here so a clinic's calendar and worklist read one index range of its own
+    # refills rather than every clinic's. The foreign key (patient_id, location_id) -> patient (id, location_id),
+    # ON UPDATE CASCADE, makes the database keep it equal to the patient's: a wrong value is refused, a move
+    # between clinics carries the schedule along.
+    location_id: Mapped[int]
     fill_at: Mapped[datetime] = mapped_column(UTCDateTime)
     volume_after_fill_ml: Mapped[Decimal] = mapped_column(ML)
     daily_volume_ml: Mapped[Decimal] = mapped_column(Numeric(9, 4))
@@ -135,5 +140,11 @@ class RefillSchedule(db.Model):
     explanation: Mapped[str] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    patient: Mapped[Patient] = relationship()
+    patient: Mapped[Patient] = relationship(foreign_keys=[patient_id])
     pump: Mapped[Pump] = relationship()
+
+    __table_args__ = (
+        ForeignKeyConstraint(["patient_id", "location_id"], ["patient.id", "patient.location_id"],
+                             name="fk_refill_schedule_patient_location", onupdate="CASCADE"),
+        Index("ix_refill_schedule_location_due", "location_id", "due_date"),
+    )

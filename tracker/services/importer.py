@@ -581,7 +581,7 @@ class ImportRun:
         """The stored schedule from the row's projection, field for field as recompute_schedule writes it
         (tests/web/test_import.py checks the two agree)."""
         p = row.projection
-        return {"pump_id": pump_id, "patient_id": patient_id, "fill_at": fill_at,
+        return {"pump_id": pump_id, "patient_id": patient_id, "location_id": row.location_id, "fill_at": fill_at,
                 "volume_after_fill_ml": row.last_refill_volume_ml, "daily_volume_ml": p.daily_volume_ml,
                 "due_date": p.due_date, "alarm_date": p.alarm_date, "empty_date": p.empty_date,
                 "stability_date": p.stability_date, "binding_rule": p.binding_rule, "explanation": p.explanation,

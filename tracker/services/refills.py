@@ -138,7 +138,9 @@ def recompute_schedule(session: Session, pump: Pump, settings: dict | None = Non
     fill = last_fill(session, pump.id)
     ledger = _ledger_for_engine(dose_ledger(session, pump.id))
     projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings))
-    row = session.get(RefillSchedule, pump.id) or RefillSchedule(pump_id=pump.id, patient_id=pump.patient_id)
+    # A new row takes the patient's clinic; afterwards the database keeps it equal (tracker.models.pumps).
+    row = session.get(RefillSchedule, pump.id) or RefillSchedule(pump_id=pump.id, patient_id=pump.patient_id,
+                                                                  location_id=pump.patient.location_id)
     row.fill_at, row.volume_after_fill_ml = fill.visit_at, fill.resulting_volume_ml
     row.daily_volume_ml = projection.daily_volume_ml
     row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
