@@ -169,16 +169,27 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     return {"patient": patient, "events": events, "boluses": boluses}
 
 
-def location_choices(session: Session, kind: str | None = None) -> list[tuple[int, str]]:
+# The filter bars' choices are on every list page. Building the statement and running it through the ORM cost
+# ~1 ms each, 20 times the query (10k patients, in-process): built once per thread, run on the connection.
+@per_thread
+def _location_choices_statement(by_kind: bool) -> Select:
     query = select(Location.id, Location.name).where(Location.active.is_(True)).order_by(Location.name)
-    if kind:
-        query = query.where(Location.kind == kind)
-    return [(i, n) for i, n in session.execute(query).all()]
+    return query.where(Location.kind == bindparam("kind")) if by_kind else query
+
+
+@per_thread
+def _nurse_choices_statement() -> Select:
+    return (select(User.id, User.full_name).where(User.role == "nurse", User.active.is_(True))
+            .order_by(User.full_name))
+
+
+def location_choices(session: Session, kind: str | None = None) -> list[tuple[int, str]]:
+    rows = session.connection().execute(_location_choices_statement(bool(kind)), {"kind": kind})
+    return [(i, n) for i, n in rows]
 
 
 def nurse_choices(session: Session) -> list[tuple[int, str]]:
-    query = select(User.id, User.full_name).where(User.role == "nurse", User.active.is_(True))
-    return [(i, n) for i, n in session.execute(query.order_by(User.full_name)).all()]
+    return [(i, n) for i, n in session.connection().execute(_nurse_choices_statement())]
 
 
 def pump_model_choices(session: Session) -> list[tuple[int, str]]:
