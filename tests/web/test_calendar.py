@@ -1,10 +1,12 @@
 """The refill calendar, booking and the worklist: urgency colours, reasons, rules, exports, feed, time zones."""
 
+import html
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from flask import url_for
 from icalendar import Calendar
 from sqlalchemy import event, func, select
 
@@ -251,6 +253,13 @@ def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(as_r
     full = [r.patient.id for r in worklist(session, TODAY, NOW, 14)]
     assert [p.id for p in sorted(on_first, key=lambda p: full.index(p.id))] == full[:3]
     assert coordinator.get("/worklist?page=99").status_code == 200, "a page past the end shows the last one"
+    # Each row's links (built from one url_for a page, tracker.web.row_url) are the ones url_for gives.
+    shown = sorted(on_second, key=lambda p: p.id)[0]
+    with app.test_request_context("/worklist?page=2"):
+        expected = [url_for("patients.show", patient_id=shown.id) + "#pump",
+                    url_for("calendar.book", patient_id=shown.id, next="/worklist?page=2"),
+                    url_for("calendar.log_contact", patient_id=shown.id, location="", nurse="")]
+    assert all(f'"{html.escape(url)}"' in second for url in expected), expected
 
 
 def test_the_calendar_opens_on_the_home_clinic_and_all_clinics_is_one_choice_away(as_role, world, session,
