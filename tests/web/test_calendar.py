@@ -230,7 +230,7 @@ def test_appointments_keep_their_local_time_across_the_daylight_saving_change(se
     from tracker.services.calendar import calendar_events
 
     events = [e for e in calendar_events(session, datetime(2027, 3, 1).date(), datetime(2027, 3, 31).date(), TODAY,
-                                         NOW, 14) if e.kind == "appointment"]
+                                         NOW) if e.kind == "appointment"]
     assert [(e.day.isoformat(), e.starts_at_local.strftime("%H:%M")) for e in events] == [("2027-03-15", "10:00")]
 
 

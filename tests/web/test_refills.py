@@ -64,7 +64,7 @@ def test_a_patient_moved_to_another_clinic_takes_the_refill_to_that_clinics_cale
 
     def shown_at(location_id):
         due = session.get(RefillSchedule, pump.id).due_date
-        return [e.fact.patient_id for e in calendar_events(session, due, due, TODAY, NOW, 14, [location_id])]
+        return [e.fact.patient_id for e in calendar_events(session, due, due, TODAY, NOW, [location_id])]
 
     assert shown_at(home) == [patient.id] and shown_at(other) == []
     # Moved together with a change that rewrites the schedule (the high-risk buffer): both land.

@@ -60,8 +60,7 @@ def _range(view: str, anchor: date) -> tuple[date, date]:
 
 
 def _events(start, end, location_ids, nurse_id):
-    return calendar_events(db.session, start, end, clinic_today(), datetime.now(UTC),
-                           get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id)
+    return calendar_events(db.session, start, end, clinic_today(), datetime.now(UTC), location_ids, nurse_id)
 
 
 @bp.get("/calendar")
@@ -292,7 +291,6 @@ def feed(token: str):
         abort(404)
     today = clinic_today()
     events = calendar_events(db.session, today - timedelta(days=30), today + timedelta(days=90), today,
-                             datetime.now(UTC), get_setting(db.session, "worklist_horizon_days"),
-                             feed_locations(user), None)
+                             datetime.now(UTC), feed_locations(user), None)
     body = ical_feed(events, request.host_url.rstrip("/"), datetime.now(UTC))
     return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})

@@ -37,12 +37,12 @@ class CalendarEvent:
         return f"{self.kind}-{self.fact.appointment_id if self.kind == 'appointment' else self.fact.pump_id}"
 
 
-def calendar_events(session: Session, start: date, end: date, today: date, now: datetime, horizon_days: int,
+def calendar_events(session: Session, start: date, end: date, today: date, now: datetime,
                     location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[CalendarEvent]:
     """Every due date and booked refill from `start` to `end` inclusive, as plain values (a fixed number of
     queries), in date and time order."""
     events = []
-    for fact in refill_facts(session, today, now, horizon_days, location_ids, nurse_id, start, end):
+    for fact in refill_facts(session, today, now, None, location_ids, nurse_id, start, end):
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact.urgency, fact))
         if fact.starts_at is not None:

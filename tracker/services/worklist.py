@@ -63,7 +63,7 @@ class RefillFact:
     appointment_id: int | None
     starts_at: datetime | None
     state: rules.RefillState
-    reasons: list[str]
+    reasons: list[str] | None  # None: not worked out (the calendar shows urgency only, and has no horizon)
     urgency: str
 
 
@@ -79,9 +79,10 @@ def _state(due_date: date, starts_at: datetime | None, tz: str, now: datetime) -
 
 # Statements are built once per shape (which filters, which range) with every value a bound parameter (_params):
 # building and caching-keying one cost ~1 ms a request, as much as running a month's query on SQLite.
-def _params(today: date, now: datetime, horizon_days: int, location_ids=None, nurse_id=None, due_from=None,
+def _params(today: date, now: datetime, horizon_days: int | None, location_ids=None, nurse_id=None, due_from=None,
             due_to=None, schedule_ids=None) -> dict:
-    params = {"today": today, "now": now, "horizon": today + timedelta(days=horizon_days),
+    horizon = today + timedelta(days=horizon_days) if horizon_days is not None else None
+    params = {"today": today, "now": now, "horizon": horizon,
               "location_ids": list(location_ids or []), "nurse_id": nurse_id, "schedule_ids": list(schedule_ids or [])}
     if due_from is not None and due_to is not None:
         # A day's margin on bookings for time zones (see _narrow).
@@ -225,11 +226,14 @@ def _rows_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_a
     return _narrow(query, appointment, by_range, needing_action, by_schedule, by_location)
 
 
-def refill_facts(session: Session, today: date, now: datetime, horizon_days: int,
+def refill_facts(session: Session, today: date, now: datetime, horizon_days: int | None,
                  location_ids: list[int] | None = None, nurse_id: int | None = None,
                  due_from: date | None = None, due_to: date | None = None,
                  needing_action: bool = False) -> list[RefillFact]:
-    """refill_rows as plain values, in due-date order, in one query."""
+    """refill_rows as plain values, in due-date order, in one query. Without a horizon (`None`: the calendar,
+    which shows urgency only) the reasons are not worked out, and no setting need be read for them."""
+    if needing_action and horizon_days is None:
+        raise ValueError("the refills needing action depend on the worklist horizon")
     by_range = due_from is not None and due_to is not None
     query = _facts_statement(bool(location_ids), bool(nurse_id), by_range, needing_action)
     params = _params(today, now, horizon_days, location_ids, nurse_id, due_from, due_to)
@@ -238,9 +242,9 @@ def refill_facts(session: Session, today: date, now: datetime, horizon_days: int
     for pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse, due_date, appt_id, starts_at \
             in session.connection().execute(query, params).all():
         state = _state(due_date, starts_at, tz, now)
+        reasons = rules.reasons(state, today, horizon_days) if horizon_days is not None else None
         facts.append(RefillFact(pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse or "",
-                                due_date, appt_id, starts_at, state, rules.reasons(state, today, horizon_days),
-                                rules.urgency(state, today)))
+                                due_date, appt_id, starts_at, state, reasons, rules.urgency(state, today)))
     return facts
 
 
