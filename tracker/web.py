@@ -115,6 +115,7 @@ def row_url(endpoint: str, key: str, **values):
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 
+@lru_cache(maxsize=4096)  # a month page formats ~130 dates, most of them the same few dozen
 def fmt_date(value: date | None) -> str:
     return value.strftime("%d %b %Y") if value else ""
 
