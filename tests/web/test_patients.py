@@ -203,6 +203,8 @@ def test_list_search_filter_sort_and_paginate(as_role, world, session, app):
         app.config["PAGE_SIZE"] = 50
     assert "Page 1 of 3" in first and "QQ1" in first and "ZX003" not in first
     assert "ZX003" in second and "QQ1" not in second
+    # The total rides on each row of the page query, and is counted apart only past the end.
+    assert all('<small class="muted">8 active' in page for page in (first, second, past_the_end))
     assert "Page 3 of 3" in past_the_end and "ZX006" in past_the_end, "a page past the end shows the last one"
 
 

@@ -13,7 +13,7 @@ from tracker.calendar.forms import BookingForm, CancelForm, ContactForm
 from tracker.clinical.worklist import REASON_LABELS, URGENCY_LABELS
 from tracker.extensions import db
 from tracker.models import Patient, RefillAppointment, RefillSchedule, User
-from tracker.patients.queries import location_choices, nurse_choices
+from tracker.patients.queries import filter_choices, location_choices
 from tracker.policy import allowed
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import bookings as service
@@ -87,10 +87,11 @@ def calendar_page():
         prev_anchor, next_anchor = anchor - step, anchor + step
     weeks = [[start + timedelta(days=7 * w + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)]
     overdue = overdue_unbooked(db.session, today, location_ids, nurse_id)
+    locations, nurses = filter_choices(db.session, "clinic")
     return render_template(
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
-        locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session), chips=DAY_CHIPS,
+        locations=locations, nurses=nurses, chips=DAY_CHIPS,
         urgency_labels=URGENCY_LABELS, overdue=overdue, patient_url=patient_url_prefix(),
     )
 
@@ -148,8 +149,9 @@ def worklist():
     horizon = get_setting(db.session, "worklist_horizon_days")
     page = worklist_page(db.session, clinic_today(), datetime.now(UTC), horizon, min(int_arg("page") or 1, 100_000),
                          current_app.config["PAGE_SIZE"], location_ids, nurse_id)
+    locations, nurses = filter_choices(db.session, "clinic")
     return render_template("calendar/worklist.html", page=page, rows=page.items, filters=filters, horizon=horizon,
-                           locations=location_choices(db.session, "clinic"), nurses=nurse_choices(db.session),
+                           locations=locations, nurses=nurses,
                            reason_labels=REASON_LABELS, contact_form=ContactForm())
 
 

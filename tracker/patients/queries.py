@@ -90,7 +90,11 @@ def _rows_statement(shape: tuple) -> Select:
 
 @per_thread
 def _page_statement(shape: tuple) -> Select:
-    return _rows_statement(shape).limit(bindparam("page_limit")).offset(bindparam("page_offset"))
+    """A page of rows, each carrying the list's total as a scalar subquery (run once by either database): the
+    page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list."""
+    total = _count_statement(shape).scalar_subquery().label("total")
+    return (_rows_statement(shape).add_columns(total)
+            .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
 
 
 @per_thread
@@ -106,10 +110,20 @@ def patient_rows(session: Session, f: PatientFilters):
 
 def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> Page:
     shape, params = _shape(f), _params(f)
-    total = session.scalar(_count_statement(shape), params)
-    page = page_number(page, total, per_page)
-    rows = session.execute(_page_statement(shape),
-                           params | {"page_limit": per_page, "page_offset": (page - 1) * per_page}).all()
+
+    def rows_of(number: int) -> list:
+        return session.execute(_page_statement(shape),
+                               params | {"page_limit": per_page, "page_offset": (number - 1) * per_page}).all()
+
+    rows = rows_of(page)
+    if rows:
+        total = rows[0].total
+    elif page == 1:
+        total = 0
+    else:  # past the last page (an old link, or patients gone meanwhile): count, then show the last page
+        total = session.scalar(_count_statement(shape), params)
+        page = page_number(page, total, per_page)
+        rows = rows_of(page)
     return Page(rows, total, page, per_page)
 
 
@@ -178,18 +192,26 @@ def _location_choices_statement(by_kind: bool) -> Select:
 
 
 @per_thread
-def _nurse_choices_statement() -> Select:
-    return (select(User.id, User.full_name).where(User.role == "nurse", User.active.is_(True))
-            .order_by(User.full_name))
+def _filter_choices_statement(by_kind: bool):
+    what = literal_column("'location'").label("what")
+    locations = _location_choices_statement(by_kind).with_only_columns(what, Location.id, Location.name).order_by(None)
+    nurses = select(literal_column("'nurse'"), User.id, User.full_name).where(User.role == "nurse",
+                                                                             User.active.is_(True))
+    return union_all(locations, nurses).order_by("what", "name")
+
+
+def filter_choices(session: Session, kind: str | None = None) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The active locations (of one kind, if given) and the active nurses, each in name order, in one query: the
+    filter bars and the patient form have both (one round trip, about a millisecond on PostgreSQL here)."""
+    chosen: dict[str, list[tuple[int, str]]] = {"location": [], "nurse": []}
+    for what, i, name in session.connection().execute(_filter_choices_statement(bool(kind)), {"kind": kind}):
+        chosen[what].append((i, name))
+    return chosen["location"], chosen["nurse"]
 
 
 def location_choices(session: Session, kind: str | None = None) -> list[tuple[int, str]]:
     rows = session.connection().execute(_location_choices_statement(bool(kind)), {"kind": kind})
     return [(i, n) for i, n in rows]
-
-
-def nurse_choices(session: Session) -> list[tuple[int, str]]:
-    return [(i, n) for i, n in session.connection().execute(_nurse_choices_statement())]
 
 
 def pump_model_choices(session: Session) -> list[tuple[int, str]]:

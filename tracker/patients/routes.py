@@ -25,8 +25,9 @@ BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
 
 
 def _fill_choices(form: PatientForm) -> None:
-    form.location_id.choices = queries.location_choices(db.session)
-    form.nurse_id.choices = [(None, "— none —")] + queries.nurse_choices(db.session)
+    locations, nurses = queries.filter_choices(db.session)
+    form.location_id.choices = locations
+    form.nurse_id.choices = [(None, "— none —")] + nurses
 
 
 @bp.get("/")
@@ -49,10 +50,10 @@ def list_patients():
     filters = _list_filters()
     page = queries.patient_list(db.session, filters, min(int_arg("page") or 1, 100_000),
                                 current_app.config["PAGE_SIZE"])
+    locations, nurses = queries.filter_choices(db.session)
     return render_template(
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
-        locations=queries.location_choices(db.session), nurses=queries.nurse_choices(db.session),
-        days_in_stage=days_in_stage,
+        locations=locations, nurses=nurses, days_in_stage=days_in_stage,
     )
 
 
