@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinical import refill as engine
 from tracker.models import DoseChange, Pump, RefillSchedule, RefillVisit
-from tracker.services.refills import _ledger_for_engine, projection_inputs
+from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs
 from tracker.services.settings import all_settings
 
 CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
@@ -50,20 +50,20 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     doses = list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump.id)
                                  .options(joinedload(DoseChange.recorded_by), joinedload(DoseChange.signed_off_by))
                                  .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
-    settings = all_settings(session)
+    settings, drugs = all_settings(session), drug_catalogue(session)
     ledger = _ledger_for_engine(list(reversed(doses)))
-    current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings))
-    chart = _chart(session, pump, fills, ledger, settings, current, now)
+    current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs))
+    chart = _chart(session, pump, fills, ledger, settings, drugs, current, now)
     return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart)
 
 
-def _chart(session, pump, fills, ledger, settings, current, now) -> dict:
+def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:
     """Projected volume day by day after each of the last fills, with the residuals measured at the next visit."""
     recent = list(reversed(fills[:CHART_FILLS]))
     labels, projected, measured = [], [], []
     for i, fill in enumerate(recent):
         projection = current if fill is fills[0] else engine.project_refill(
-            projection_inputs(session, pump, fill, ledger, settings))
+            projection_inputs(session, pump, fill, ledger, settings, drugs))
         until = recent[i + 1].visit_at if i + 1 < len(recent) else max(
             now, datetime.combine(projection.empty_date or projection.due_date, datetime.min.time(),
                                   fill.visit_at.tzinfo))

@@ -87,8 +87,13 @@ def worst_case_daily_mcg(change: DoseChange | Programme, programmed: Decimal) ->
     return programmed + (change.bolus_dose_mcg or Decimal(0)) * (change.max_boluses_per_day or 0)
 
 
-def _stability_days(session: Session, concentration: int) -> int:
-    drug = session.scalar(select(DrugConcentration).where(
+def drug_catalogue(session: Session) -> dict[int, DrugConcentration]:
+    """Every concentration, by mcg/mL: for pages projecting several fills (one query, not one a fill)."""
+    return {d.concentration_mcg_per_ml: d for d in session.scalars(select(DrugConcentration))}
+
+
+def _stability_days(session: Session, concentration: int, drugs: dict[int, DrugConcentration] | None = None) -> int:
+    drug = drugs.get(concentration) if drugs is not None else session.scalar(select(DrugConcentration).where(
         DrugConcentration.concentration_mcg_per_ml == concentration))
     if drug is None or not drug.active:
         raise ServiceError(f"{concentration} mcg/mL is not in the drug catalogue.", "concentration_mcg_per_ml")
@@ -100,13 +105,13 @@ def buffer_days(settings: dict, patient: Patient) -> int:
 
 
 def projection_inputs(session: Session, pump: Pump, fill: RefillVisit, ledger: list[DoseChange],
-                      settings: dict) -> engine.RefillInputs:
+                      settings: dict, drugs: dict[int, DrugConcentration] | None = None) -> engine.RefillInputs:
     return engine.RefillInputs(
         fill_time=fill.visit_at, reservoir_after_fill_ml=fill.resulting_volume_ml,
         concentration_mcg_per_ml=fill.concentration_mcg_per_ml,
         doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in ledger],
         alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(settings, pump.patient),
-        stability_days=_stability_days(session, fill.concentration_mcg_per_ml),
+        stability_days=_stability_days(session, fill.concentration_mcg_per_ml, drugs),
         reservoir_capacity_ml=pump.reservoir_ml, tz=CLINIC_TZ,
     )
 
