@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from tracker.clinical.journey import STAGES
 from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
 from tracker.paging import Page, page_number
+from tracker.services.read_cache import reads
 from tracker.statements import per_thread
 
 SORTS = {
@@ -109,8 +110,14 @@ def patient_rows(session: Session, f: PatientFilters):
 
 
 def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> Page:
+    """One page of the filtered list and its total, reused while nothing changes (tracker.services.read_cache)."""
     shape, params = _shape(f), _params(f)
+    key = ("patients", shape, tuple(sorted(params.items())), page, per_page)
+    rows, total, page = reads.get(session, key, lambda: (_read_page(session, shape, params, page, per_page), None))
+    return Page(rows, total, page, per_page)
 
+
+def _read_page(session: Session, shape: tuple, params: dict, page: int, per_page: int) -> tuple[list, int, int]:
     def rows_of(number: int) -> list:
         return session.execute(_page_statement(shape),
                                params | {"page_limit": per_page, "page_offset": (number - 1) * per_page}).all()
@@ -124,7 +131,7 @@ def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) 
         total = session.scalar(_count_statement(shape), params)
         page = page_number(page, total, per_page)
         rows = rows_of(page)
-    return Page(rows, total, page, per_page)
+    return rows, total, page
 
 
 @per_thread
@@ -155,12 +162,14 @@ def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Selec
 
 def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict]:
     """Active patients per stage, oldest in stage first, capped per column, with full counts."""
-    counts_q, cards_q = _board_statements(bool(location_id), per_column)
-    params = {"location_id": location_id} if location_id else {}
-    counts = dict.fromkeys(STAGES, 0) | dict(session.execute(counts_q, params).all())
-    cards = session.execute(cards_q, params).all()
+    def read():
+        counts_q, cards_q = _board_statements(bool(location_id), per_column)
+        params = {"location_id": location_id} if location_id else {}
+        return (session.execute(counts_q, params).all(), session.execute(cards_q, params).all()), None
+
+    counted, cards = reads.get(session, ("board", location_id, per_column), read)  # reused while nothing changes
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
-    return columns, counts
+    return columns, dict.fromkeys(STAGES, 0) | dict(counted)
 
 
 def patient_page(session: Session, patient_id: int) -> dict | None:

@@ -14,6 +14,7 @@ from tracker.clinical import worklist as rules
 from tracker.models import User
 from tracker.services import Actor
 from tracker.services.audit import record
+from tracker.services.read_cache import reads
 from tracker.services.worklist import RefillFact, refill_facts
 
 # Most urgent first within a day, so a month cell's first chips are the ones that need someone.
@@ -39,19 +40,29 @@ class CalendarEvent:
 
 def calendar_events(session: Session, start: date, end: date, today: date, now: datetime,
                     location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[CalendarEvent]:
-    """Every due date and booked refill from `start` to `end` inclusive, as plain values (a fixed number of
-    queries), in date and time order."""
-    events = []
+    """Every due date and booked refill from `start` to `end` inclusive, as plain values, in date and time order:
+    read once while nothing changes (tracker.services.read_cache), else in a fixed number of queries."""
+    key = ("calendar", start, end, today, tuple(location_ids or ()), nurse_id)
+    return list(reads.get(session, key, lambda: _read_events(session, start, end, today, now, location_ids, nurse_id),
+                          now))
+
+
+def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tuple[tuple, datetime | None]:
+    """The events, and the next booking start after `now`: the moment one of them may turn into a missed
+    appointment, so the events hold until then."""
+    events, next_start = [], None
     for fact in refill_facts(session, today, now, None, location_ids, nurse_id, start, end):
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact.urgency, fact))
         if fact.starts_at is not None:
+            if fact.starts_at > now and (next_start is None or fact.starts_at < next_start):
+                next_start = fact.starts_at
             local = fact.starts_at.astimezone(ZoneInfo(fact.tz))
             if start <= local.date() <= end:
                 events.append(CalendarEvent(local.date(), "appointment", fact.urgency, fact, local))
     events.sort(key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(),
                                e.fact.patient_id))
-    return events
+    return tuple(events), next_start
 
 
 def regenerate_token(session: Session, actor: Actor, user: User) -> str:

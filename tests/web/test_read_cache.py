@@ -1,0 +1,145 @@
+"""The calendar's month is read once and reused only while the database is unchanged (tracker.services.read_cache):
+a commit from this session or any other connection, or a booking's start time passing, is seen at once."""
+
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine, event, text
+
+from tests.factories import TODAY, implanted_days_ago
+from tracker.extensions import db
+from tracker.services.bookings import book_refill
+from tracker.services.calendar import calendar_events
+from tracker.services.read_cache import reads
+
+NOW = datetime.now(UTC)
+START, END = TODAY - timedelta(days=7), TODAY + timedelta(days=35)
+MONTH_QUERY = "FROM refill_schedule JOIN patient"  # the facts statement; the marker query reads no table
+
+
+@contextmanager
+def month_queries():
+    """Collects the month statements run inside the block: none means the month came from the cache."""
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        if MONTH_QUERY in statement and "count(" not in statement:
+            seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def month(session, world, now=NOW):
+    return calendar_events(session, START, END, TODAY, now, [world.clinic.id])
+
+
+def names(events) -> set[str]:
+    return {e.fact.last_name for e in events}
+
+
+def test_a_second_read_is_reused_and_a_commit_in_this_session_ends_it(session, world):
+    patient = implanted_days_ago(session, world, 20)  # due in 3 days
+    with month_queries() as first:
+        assert names(month(session, world)) == {patient.last_name}
+    with month_queries() as second:
+        again = month(session, world)
+    assert len(first) == 1 and second == [], "the second read of an unchanged month runs no month query"
+    assert names(again) == {patient.last_name}
+
+    patient.last_name = "Renamed"
+    session.commit()
+    with month_queries() as third:
+        assert names(month(session, world)) == {"Renamed"}
+    assert len(third) == 1
+
+
+def test_a_commit_from_another_connection_is_seen(session, world):
+    patient = implanted_days_ago(session, world, 20)
+    assert names(month(session, world)) == {patient.last_name}
+    other = create_engine(db.engine.url.render_as_string(hide_password=False))
+    try:
+        with other.begin() as conn:  # another process's write: not this pool, not this session
+            conn.execute(text("UPDATE patient SET last_name = 'Elsewhere' WHERE id = :id"), {"id": patient.id})
+    finally:
+        other.dispose()
+    assert names(month(session, world)) == {"Elsewhere"}
+
+
+def test_a_booking_whose_time_passes_turns_missed_with_no_commit(session, world):
+    patient = implanted_days_ago(session, world, 20)
+    book_refill(session, world.actor("coordinator"), patient.id, NOW + timedelta(hours=1), world.clinic.id,
+                world.users["nurse"].id, "", "", NOW)
+    booked = [e for e in month(session, world) if e.kind == "appointment"]
+    assert [e.urgency for e in booked] == ["booked"]
+    with month_queries() as before:
+        assert [e.urgency for e in month(session, world, NOW + timedelta(minutes=59)) if e.kind == "appointment"] \
+            == ["booked"]
+    assert before == [], "nothing changed before the booking's time"
+    with month_queries() as after:
+        passed = [e for e in month(session, world, NOW + timedelta(hours=2)) if e.kind == "appointment"]
+    assert [e.urgency for e in passed] == ["overdue"] and len(after) == 1
+    # A request still at the earlier moment is not given what the later one read.
+    assert [e.urgency for e in month(session, world, NOW) if e.kind == "appointment"] == ["booked"]
+
+
+def test_own_uncommitted_writes_are_read_but_never_kept(session, world):
+    patient = implanted_days_ago(session, world, 20)
+    original = patient.last_name
+    assert names(month(session, world)) == {original}
+    patient.last_name = "Pending"
+    session.flush()
+    assert names(month(session, world)) == {"Pending"}, "a session sees its own writes"
+    session.rollback()
+    assert names(month(session, world)) == {original}, "what was rolled back was not cached"
+
+
+def test_the_month_page_twice_runs_the_month_query_once(session, world, as_role):
+    implanted_days_ago(session, world, 20)
+    coordinator = as_role("coordinator")
+    reads.clear()
+    url = f"/calendar/events.json?start={START}&end={END}&location={world.clinic.id}"
+    with month_queries() as first:
+        body = coordinator.get(url).get_json()
+    with month_queries() as second:
+        assert coordinator.get(url).get_json() == body
+    assert body and len(first) == 1 and second == []
+
+
+@contextmanager
+def patient_queries():
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM patient" in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_the_list_and_board_are_reused_until_a_commit_from_anywhere(session, world, as_role):
+    patient = implanted_days_ago(session, world, 20)
+    coordinator = as_role("coordinator")
+    for url in (f"/patients?stage=adjustment&location={world.clinic.id}", "/board"):
+        with patient_queries() as first:
+            assert patient.last_name in coordinator.get(url).get_data(as_text=True)
+        with patient_queries() as second:
+            assert patient.last_name in coordinator.get(url).get_data(as_text=True)
+        assert first and second == [], url
+        other = create_engine(db.engine.url.render_as_string(hide_password=False))
+        try:
+            with other.begin() as conn:
+                conn.execute(text("UPDATE patient SET last_name = :name WHERE id = :id"),
+                             {"name": f"Moved{len(url)}", "id": patient.id})
+        finally:
+            other.dispose()
+        assert f"Moved{len(url)}" in coordinator.get(url).get_data(as_text=True), url
+        session.refresh(patient)
