@@ -115,6 +115,18 @@ def row_url(endpoint: str, key: str, **values):
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 
+def fixed_url(endpoint: str, **values) -> str:
+    """url_for for the links every page repeats (the menu, the style sheets and scripts): the same for every
+    request under one script root, so built once a worker. Werkzeug builds a URL in ~15 microseconds; the menu
+    and head have 14."""
+    return _fixed_url(request.script_root, endpoint, tuple(sorted(values.items())))
+
+
+@lru_cache(maxsize=256)
+def _fixed_url(script_root: str, endpoint: str, values: tuple) -> str:
+    return url_for(endpoint, **dict(values))
+
+
 @lru_cache(maxsize=4096)  # a month page formats ~130 dates, most of them the same few dozen
 def fmt_date(value: date | None) -> str:
     return value.strftime("%d %b %Y") if value else ""
@@ -160,7 +172,8 @@ def register(app: Flask) -> None:
         distinct badges built once: a list draws 50 a page (the macro cost 14 microseconds a row)."""
         return badge(patient.stage, patient.status, patient.exit_reason)
 
-    app.jinja_env.globals.update(stage_badge=stage_badge, patient_url_prefix=patient_url_prefix, row_url=row_url)
+    app.jinja_env.globals.update(stage_badge=stage_badge, patient_url_prefix=patient_url_prefix, row_url=row_url,
+                                  fixed_url=fixed_url)
 
     @app.context_processor
     def _helpers():

@@ -100,3 +100,15 @@ def test_a_full_flow_logs_no_patient_name_mrn_or_birth_date(as_role, world, sess
     assert any(r.name.startswith("sqlalchemy.engine") for r in everything_logged.records)
     for secret in [FIRST, LAST, MRN, MRN.lower(), *birth_date_spellings(BORN)]:
         assert secret not in logged, secret
+
+
+def test_the_menu_links_follow_the_script_root_they_are_served_under(as_role, world):
+    """The menu's and head's URLs are built once a worker per script root (tracker.web.fixed_url): an app mounted
+    under a prefix, or at the root, each gets its own."""
+    admin = as_role("admin")
+    for root in ("", "/itb", ""):
+        page = admin.get("/patients", base_url=f"http://localhost{root}").get_data(as_text=True)
+        for path in ("/patients", "/board", "/calendar", "/worklist", "/admin/users", "/static/css/app.css"):
+            assert f'href="{root}{path}"' in page, (root, path)
+        if not root:
+            assert 'href="/itb/' not in page
