@@ -143,3 +143,22 @@ def test_the_list_and_board_are_reused_until_a_commit_from_anywhere(session, wor
             other.dispose()
         assert f"Moved{len(url)}" in coordinator.get(url).get_data(as_text=True), url
         session.refresh(patient)
+
+
+def test_a_page_asked_again_with_nothing_changed_runs_only_the_sign_in_and_the_marker(session, world, as_role):
+    implanted_days_ago(session, world, 20)
+    coordinator = as_role("coordinator")
+    for url in (f"/patients?stage=adjustment&location={world.clinic.id}", "/board", "/calendar"):
+        coordinator.get(url)
+        seen = []
+
+        def count(conn, cursor, statement, *args, seen=seen):
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert coordinator.get(url).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert len(seen) == 2 and ("FROM \"user\"" in seen[0] or "FROM user" in seen[0]), (url, seen)
+        assert "pg_current_snapshot" in seen[1] or "data_version" in seen[1], (url, seen)

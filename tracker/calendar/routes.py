@@ -17,11 +17,18 @@ from tracker.patients.queries import filter_choices, location_choices
 from tracker.policy import allowed
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import bookings as service
-from tracker.services.calendar import URGENCY_ORDER, calendar_events, feed_locations, ical_feed, regenerate_token
+from tracker.services.calendar import (
+    URGENCY_ORDER,
+    calendar_events,
+    calendar_view,
+    feed_locations,
+    ical_feed,
+    regenerate_token,
+)
 from tracker.services.refills import current_pump
 from tracker.services.settings import get_setting
-from tracker.services.worklist import overdue_unbooked, worklist_page
 from tracker.services.worklist import worklist as worklist_rows
+from tracker.services.worklist import worklist_page
 from tracker.web import (
     actor,
     clinic_today,
@@ -71,7 +78,8 @@ def calendar_page():
     anchor = date_arg("date", today)
     start, end = _range(view, anchor)
     filters, location_ids, nurse_id = _filters(home_clinic=True)
-    events = _events(start, end, location_ids, nurse_id)
+    shown = calendar_view(db.session, start, end, today, datetime.now(UTC), location_ids, nurse_id)
+    events = shown.events
     by_day: dict[date, list] = {}
     for event in events:
         by_day.setdefault(event.day, []).append(event)
@@ -86,13 +94,11 @@ def calendar_page():
     else:
         prev_anchor, next_anchor = anchor - step, anchor + step
     weeks = [[start + timedelta(days=7 * w + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)]
-    overdue = overdue_unbooked(db.session, today, location_ids, nurse_id)
-    locations, nurses = filter_choices(db.session, "clinic")
     return render_template(
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
-        locations=locations, nurses=nurses, chips=DAY_CHIPS,
-        urgency_labels=URGENCY_LABELS, overdue=overdue, patient_url=patient_url_prefix(),
+        locations=shown.locations, nurses=shown.nurses, chips=DAY_CHIPS,
+        urgency_labels=URGENCY_LABELS, overdue=shown.overdue, patient_url=patient_url_prefix(),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Select, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -109,12 +109,25 @@ def patient_rows(session: Session, f: PatientFilters):
     return session.execute(_rows_statement(_shape(f)), _params(f))
 
 
-def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> Page:
-    """One page of the filtered list and its total, reused while nothing changes (tracker.services.read_cache)."""
+@dataclass
+class ListPage(Page):
+    """A page of the patient list with its filter bar's choices: one read, reused while nothing changes."""
+
+    locations: list[tuple[int, str]] = field(default_factory=list)
+    nurses: list[tuple[int, str]] = field(default_factory=list)
+
+
+def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> ListPage:
+    """One page of the filtered list, its total and the filter bar's locations and nurses, in one entry of
+    tracker.services.read_cache: a list asked again with nothing changed runs only the cache's marker query."""
     shape, params = _shape(f), _params(f)
+
+    def read():
+        return (*_read_page(session, shape, params, page, per_page), *filter_choices(session)), None
+
     key = ("patients", shape, tuple(sorted(params.items())), page, per_page)
-    rows, total, page = reads.get(session, key, lambda: (_read_page(session, shape, params, page, per_page), None))
-    return Page(rows, total, page, per_page)
+    rows, total, number, locations, nurses = reads.get(session, key, read)
+    return ListPage(rows, total, number, per_page, locations, nurses)
 
 
 def _read_page(session: Session, shape: tuple, params: dict, page: int, per_page: int) -> tuple[list, int, int]:
@@ -160,16 +173,18 @@ def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Selec
     return counts, cards
 
 
-def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict]:
-    """Active patients per stage, oldest in stage first, capped per column, with full counts."""
+def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict, list]:
+    """Active patients per stage, oldest in stage first, capped per column, with full counts, and the locations
+    to filter by: one entry of tracker.services.read_cache, reused while nothing changes."""
     def read():
         counts_q, cards_q = _board_statements(bool(location_id), per_column)
         params = {"location_id": location_id} if location_id else {}
-        return (session.execute(counts_q, params).all(), session.execute(cards_q, params).all()), None
+        return (session.execute(counts_q, params).all(), session.execute(cards_q, params).all(),
+                location_choices(session)), None
 
-    counted, cards = reads.get(session, ("board", location_id, per_column), read)  # reused while nothing changes
+    counted, cards, locations = reads.get(session, ("board", location_id, per_column), read)
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
-    return columns, dict.fromkeys(STAGES, 0) | dict(counted)
+    return columns, dict.fromkeys(STAGES, 0) | dict(counted), locations
 
 
 def patient_page(session: Session, patient_id: int) -> dict | None:

@@ -50,10 +50,9 @@ def list_patients():
     filters = _list_filters()
     page = queries.patient_list(db.session, filters, min(int_arg("page") or 1, 100_000),
                                 current_app.config["PAGE_SIZE"])
-    locations, nurses = queries.filter_choices(db.session)
     return render_template(
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
-        locations=locations, nurses=nurses, days_in_stage=days_in_stage,
+        locations=page.locations, nurses=page.nurses, days_in_stage=days_in_stage,
     )
 
 
@@ -77,9 +76,9 @@ def export_patients():
 @requires("patient.view")
 def board():
     location_id = int_arg("location")
-    columns, counts = queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
+    columns, counts, locations = queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
     return render_template("patients/board.html", columns=columns, counts=counts, stages=STAGES,
-                           location_id=location_id, locations=queries.location_choices(db.session),
+                           location_id=location_id, locations=locations,
                            today=clinic_today(), days_in_stage=days_in_stage,
                            per_column=BOARD_CARDS_PER_COLUMN)
 

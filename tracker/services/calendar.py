@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical import worklist as rules
 from tracker.models import User
+from tracker.patients.queries import filter_choices
 from tracker.services import Actor
 from tracker.services.audit import record
 from tracker.services.read_cache import reads
-from tracker.services.worklist import RefillFact, refill_facts
+from tracker.services.worklist import RefillFact, overdue_unbooked, refill_facts
 
 # Most urgent first within a day, so a month cell's first chips are the ones that need someone.
 URGENCY_ORDER = {u: n for n, u in enumerate(rules.URGENCY_LABELS)}
@@ -45,6 +46,28 @@ def calendar_events(session: Session, start: date, end: date, today: date, now: 
     key = ("calendar", start, end, today, tuple(location_ids or ()), nurse_id)
     return list(reads.get(session, key, lambda: _read_events(session, start, end, today, now, location_ids, nurse_id),
                           now))
+
+
+@dataclass
+class CalendarView:
+    events: list[CalendarEvent]
+    overdue: int  # overdue and not booked, whatever the dates shown
+    locations: list[tuple[int, str]]  # the filter bar's clinics and nurses
+    nurses: list[tuple[int, str]]
+
+
+def calendar_view(session: Session, start: date, end: date, today: date, now: datetime,
+                  location_ids: list[int] | None = None, nurse_id: int | None = None) -> CalendarView:
+    """What the calendar page reads, in one cache entry (a page asked again with nothing changed runs only the
+    cache's marker query): the events, the overdue count and the filter bar's choices."""
+    def read():
+        events, until = _read_events(session, start, end, today, now, location_ids, nurse_id)
+        return (events, overdue_unbooked(session, today, location_ids, nurse_id),
+                *filter_choices(session, "clinic")), until
+
+    key = ("calendar view", start, end, today, tuple(location_ids or ()), nurse_id)
+    events, overdue, locations, nurses = reads.get(session, key, read, now)
+    return CalendarView(list(events), overdue, locations, nurses)
 
 
 def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tuple[tuple, datetime | None]:

@@ -86,4 +86,4 @@ class ReadCache:
             self._entries.clear()
 
 
-reads = ReadCache()  # one per process: the calendar's months and its overdue count
+reads = ReadCache()  # one per process: calendar pages and feeds, patient-list pages, stage boards

@@ -20,7 +20,6 @@ from tracker.models import ContactAttempt, Location, Patient, RefillAppointment,
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
-from tracker.services.read_cache import reads
 from tracker.statements import per_thread
 
 # Plain table aliases, not ORM aliased() classes: those adapt their columns into each statement through
@@ -134,13 +133,9 @@ def _overdue_statement(by_location: bool, by_nurse: bool):
 
 def overdue_unbooked(session: Session, today: date, location_ids: list[int] | None = None,
                      nurse_id: int | None = None) -> int:
-    """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query, reused while
-    nothing changes: tracker.services.read_cache)."""
-    def count():
-        return session.scalar(_overdue_statement(bool(location_ids), bool(nurse_id)),
-                              {"today": today, "location_ids": list(location_ids or []), "nurse_id": nurse_id}), None
-
-    return reads.get(session, ("overdue", today, tuple(location_ids or ()), nurse_id), count)
+    """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query)."""
+    return session.scalar(_overdue_statement(bool(location_ids), bool(nurse_id)),
+                          {"today": today, "location_ids": list(location_ids or []), "nurse_id": nurse_id})
 
 
 class utc_midnight(FunctionElement):
