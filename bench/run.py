@@ -28,9 +28,10 @@ THROUGHPUT_TARGETS = {"list": 0.20, "board": 0.10, "cal_json": 0.10, "cal_page":
 P95_PAGES = ("list", "board", "cal_json", "cal_page", "worklist")  # "those pages", and the worklist
 P95_TARGET_MS = 100
 # The gunicorn settings the benchmark measures, the ones README's production start should use: (2 x CPUs) + 1
-# workers (gunicorn's own advice), gthread with 4 threads each so a worker waiting on PostgreSQL keeps serving, and
-# one connection per request, as behind nginx's default proxy_pass (no upstream keep-alive).
-PRODUCTION = {"workers": 2 * (os.cpu_count() or 1) + 1, "threads": 4, "keepalive": 0}
+# workers (gunicorn's own advice), sync (one request at a time each), and one connection per request, as behind
+# nginx's default proxy_pass (no upstream keep-alive). gthread with 4 threads each served the same or less and
+# doubled every page's closed-loop p95: a worker's threads queue for one GIL (bench/RESULTS.md, 2026-11-26).
+PRODUCTION = {"workers": 2 * (os.cpu_count() or 1) + 1, "threads": 1, "keepalive": 0}
 # The paced run: 20 connections that between them ask for PACED_RATE pages a second (each client one page every
 # second: 20 staff clicking without pause), on a fixed timetable, so the latency is measured at a stated load.
 PACED_RATE = 20.0
