@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -113,8 +113,8 @@ def patient_rows(session: Session, f: PatientFilters):
 class ListPage(Page):
     """A page of the patient list with its filter bar's choices: one read, reused while nothing changes."""
 
-    locations: list[tuple[int, str]] = field(default_factory=list)
-    nurses: list[tuple[int, str]] = field(default_factory=list)
+    locations: tuple[tuple[int, str], ...] = ()
+    nurses: tuple[tuple[int, str], ...] = ()
 
 
 def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> ListPage:
@@ -123,7 +123,9 @@ def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) 
     shape, params = _shape(f), _params(f)
 
     def read():
-        return (*_read_page(session, shape, params, page, per_page), *filter_choices(session)), None
+        rows, total, number = _read_page(session, shape, params, page, per_page)
+        locations, nurses = filter_choices(session)
+        return (tuple(rows), total, number, tuple(locations), tuple(nurses)), None
 
     key = ("patients", shape, tuple(sorted(params.items())), page, per_page)
     rows, total, number, locations, nurses = reads.get(session, key, read)
@@ -179,8 +181,8 @@ def board(session: Session, location_id: int | None, per_column: int) -> tuple[d
     def read():
         counts_q, cards_q = _board_statements(bool(location_id), per_column)
         params = {"location_id": location_id} if location_id else {}
-        return (session.execute(counts_q, params).all(), session.execute(cards_q, params).all(),
-                location_choices(session)), None
+        return (tuple(session.execute(counts_q, params)), tuple(session.execute(cards_q, params)),
+                tuple(location_choices(session))), None
 
     counted, cards, locations = reads.get(session, ("board", location_id, per_column), read)
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}

@@ -52,8 +52,8 @@ def calendar_events(session: Session, start: date, end: date, today: date, now: 
 class CalendarView:
     events: list[CalendarEvent]
     overdue: int  # overdue and not booked, whatever the dates shown
-    locations: list[tuple[int, str]]  # the filter bar's clinics and nurses
-    nurses: list[tuple[int, str]]
+    locations: tuple[tuple[int, str], ...]  # the filter bar's clinics and nurses
+    nurses: tuple[tuple[int, str], ...]
 
 
 def calendar_view(session: Session, start: date, end: date, today: date, now: datetime,
@@ -62,8 +62,9 @@ def calendar_view(session: Session, start: date, end: date, today: date, now: da
     cache's marker query): the events, the overdue count and the filter bar's choices."""
     def read():
         events, until = _read_events(session, start, end, today, now, location_ids, nurse_id)
-        return (events, overdue_unbooked(session, today, location_ids, nurse_id),
-                *filter_choices(session, "clinic")), until
+        locations, nurses = filter_choices(session, "clinic")
+        return (events, overdue_unbooked(session, today, location_ids, nurse_id), tuple(locations),
+                tuple(nurses)), until
 
     key = ("calendar view", start, end, today, tuple(location_ids or ()), nurse_id)
     events, overdue, locations, nurses = reads.get(session, key, read, now)

@@ -54,12 +54,13 @@ class ReadCache:
         self.size = size
         self._entries: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
 
     def get(self, session: Session, key: Hashable, read: Callable[[], tuple[T, datetime | None]],
             now: datetime | None = None) -> T:
-        """`read()` gives the value and until when it holds without a commit (None: until one). `now` is the
-        moment the caller's rules use, if any: an entry read at a later moment is not reused for an earlier one."""
+        """`read()` gives the value and until when it holds without a commit (None: until one); the value is
+        shared by every request that reuses it, so it should be immutable (tuples, rows, values nobody changes).
+        `now` is the moment the caller's rules use, if any: an entry read at a later moment is not reused for an
+        earlier one."""
         marker = database_marker(session)
         if marker is None:
             return read()[0]
@@ -70,11 +71,9 @@ class ReadCache:
                 value, read_at, until = entry
                 if now is None or (read_at <= now and (until is None or now < until)):
                     self._entries.move_to_end(full_key)
-                    self.hits += 1
                     return value
         value, until = read()
         with self._lock:
-            self.misses += 1
             self._entries[full_key] = (value, now, until)
             self._entries.move_to_end(full_key)
             while len(self._entries) > self.size:
