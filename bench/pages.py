@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from tracker.extensions import db
 from tracker.models import Location, Patient, Pump, RefillSchedule, RefillVisit
+from tracker.statements import statements_run
 
 LOGIN_EMAIL = "coordinator1@demo.example"
 LOGIN_PASSWORD = "demo-password-1234"
@@ -97,18 +98,10 @@ def measure(app, url_map: dict[str, str], repeat: int = 5) -> dict[str, InProces
         client.get(url)  # warm-up: template compilation, first connection
         measured = []
         for first in (False, True):
-            statements: list[str] = []
-
-            def count(conn, cursor, statement, *args, seen=statements):
-                seen.append(statement)
-
             if first:
                 reads.clear()
-            event.listen(engine, "before_cursor_execute", count)
-            try:
+            with statements_run(engine) as statements:
                 response = client.get(url)
-            finally:
-                event.remove(engine, "before_cursor_execute", count)
             assert response.status_code == 200, (url, response.status_code)
             timings = []
             for _ in range(repeat):

@@ -10,9 +10,12 @@ shapes each)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import TypeVar
+
+from sqlalchemy import event
 
 T = TypeVar("T")
 
@@ -29,3 +32,19 @@ def per_thread(builder: Callable[..., T]) -> Callable[..., T]:
         return built[shape]
 
     return cached
+
+
+@contextmanager
+def statements_run(engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` runs inside the block, in order: what the query-count tests and the benchmark
+    count (a statement inside a loop shows as a count that grows with the data)."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import url_for
 from icalendar import Calendar
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from tests.factories import TODAY, implanted_days_ago
 from tracker.extensions import db
@@ -18,6 +18,7 @@ from tracker.services.bookings import book_refill, cancel, log_contact, open_app
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
 from tracker.services.worklist import refill_rows, worklist
+from tracker.statements import statements_run
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime.now(UTC)
@@ -153,17 +154,8 @@ def test_calendar_pages_show_urgency_colours(as_role, world, session, clinic_fix
 
 
 def count_queries(client, url):
-    statements = []
-
-    def listener(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_run(db.engine) as statements:
         response = client.get(url)
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     assert response.status_code == 200
     return len(statements), response
 

@@ -5,30 +5,23 @@ A page whose count grows with the data has a query inside a loop; the benchmark 
 import calendar as cal
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from tests.factories import TODAY
 from tracker.demo import seed_demo
 from tracker.extensions import db
 from tracker.models import Patient, Pump, RefillSchedule
+from tracker.statements import statements_run
 
 DEMO_PASSWORD = "demo-password-1234"
 
 
 def statements(client, url) -> int:
     """SQL statements one GET runs (the session's user load included), asserting the page renders."""
-    seen = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
     with client.app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(engine) as seen:
         response = client.get(url)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200, (url, response.status_code)
     return len(seen)
 

@@ -4,13 +4,14 @@ a commit from this session or any other connection, or a booking's start time pa
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from tests.factories import TODAY, implanted_days_ago
 from tracker.extensions import db
 from tracker.services.bookings import book_refill
 from tracker.services.calendar import calendar_events
 from tracker.services.read_cache import reads
+from tracker.statements import statements_run
 
 NOW = datetime.now(UTC)
 START, END = TODAY - timedelta(days=7), TODAY + timedelta(days=35)
@@ -19,19 +20,12 @@ MONTH_QUERY = "FROM refill_schedule JOIN patient"  # the facts statement; the ma
 
 @contextmanager
 def month_queries():
-    """Collects the month statements run inside the block: none means the month came from the cache."""
-    seen = []
-
-    def count(conn, cursor, statement, *args):
-        if MONTH_QUERY in statement and "count(" not in statement:
-            seen.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    """The month statements run inside the block, filled in when it ends: none means the month came from the
+    cache."""
+    found = []
+    with statements_run(db.engine) as seen:
+        yield found
+    found.extend(s for s in seen if MONTH_QUERY in s and "count(" not in s)
 
 
 def month(session, world, now=NOW):
@@ -112,17 +106,10 @@ def test_the_month_page_twice_runs_the_month_query_once(session, world, as_role)
 
 @contextmanager
 def patient_queries():
-    seen = []
-
-    def count(conn, cursor, statement, *args):
-        if "FROM patient" in statement:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    found = []
+    with statements_run(db.engine) as seen:
+        yield found
+    found.extend(s for s in seen if "FROM patient" in s)
 
 
 def test_the_list_and_board_are_reused_until_a_commit_from_anywhere(session, world, as_role):
@@ -150,15 +137,7 @@ def test_a_page_asked_again_with_nothing_changed_runs_only_the_sign_in_and_the_m
     coordinator = as_role("coordinator")
     for url in (f"/patients?stage=adjustment&location={world.clinic.id}", "/board", "/calendar"):
         coordinator.get(url)
-        seen = []
-
-        def count(conn, cursor, statement, *args, seen=seen):
-            seen.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with statements_run(db.engine) as seen:
             assert coordinator.get(url).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
         assert len(seen) == 2 and ("FROM \"user\"" in seen[0] or "FROM user" in seen[0]), (url, seen)
         assert "pg_current_snapshot" in seen[1] or "data_version" in seen[1], (url, seen)
