@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.first_requests --db sqlite --rounds 20 --pages /calendar
 
-Each round starts gunicorn as production runs it (5 workers x 4 threads) on the benchmark's 10k database (seed it
+Each round starts gunicorn with 5 gthread workers x 4 threads (production runs sync workers since 2026-11-26, but
+threads sharing one worker's lazily built state are where such races live) on the benchmark's 10k database (seed it
 with `python -m bench.run --sizes 10000 --keep` first) and at once sends --connections (default 40) concurrent
 requests per page for --seconds, so every worker's threads build and compile their statements together. It prints
 the rounds that got any 5xx. Before the refill queries used plain table aliases, 1-4 rounds in 20 broke a worker

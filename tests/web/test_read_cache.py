@@ -28,6 +28,16 @@ def month_queries():
     found.extend(s for s in seen if MONTH_QUERY in s and "count(" not in s)
 
 
+def rename_elsewhere(patient_id: int, name: str) -> None:
+    """Another process's write: a separate engine, not this pool or this session."""
+    other = create_engine(db.engine.url.render_as_string(hide_password=False))
+    try:
+        with other.begin() as conn:
+            conn.execute(text("UPDATE patient SET last_name = :name WHERE id = :id"), {"name": name, "id": patient_id})
+    finally:
+        other.dispose()
+
+
 def month(session, world, now=NOW):
     return calendar_events(session, START, END, TODAY, now, [world.clinic.id])
 
@@ -55,12 +65,7 @@ def test_a_second_read_is_reused_and_a_commit_in_this_session_ends_it(session, w
 def test_a_commit_from_another_connection_is_seen(session, world):
     patient = implanted_days_ago(session, world, 20)
     assert names(month(session, world)) == {patient.last_name}
-    other = create_engine(db.engine.url.render_as_string(hide_password=False))
-    try:
-        with other.begin() as conn:  # another process's write: not this pool, not this session
-            conn.execute(text("UPDATE patient SET last_name = 'Elsewhere' WHERE id = :id"), {"id": patient.id})
-    finally:
-        other.dispose()
+    rename_elsewhere(patient.id, "Elsewhere")
     assert names(month(session, world)) == {"Elsewhere"}
 
 
@@ -121,13 +126,7 @@ def test_the_list_and_board_are_reused_until_a_commit_from_anywhere(session, wor
         with patient_queries() as second:
             assert patient.last_name in coordinator.get(url).get_data(as_text=True)
         assert first and second == [], url
-        other = create_engine(db.engine.url.render_as_string(hide_password=False))
-        try:
-            with other.begin() as conn:
-                conn.execute(text("UPDATE patient SET last_name = :name WHERE id = :id"),
-                             {"name": f"Moved{len(url)}", "id": patient.id})
-        finally:
-            other.dispose()
+        rename_elsewhere(patient.id, f"Moved{len(url)}")
         assert f"Moved{len(url)}" in coordinator.get(url).get_data(as_text=True), url
         session.refresh(patient)
 

@@ -36,7 +36,7 @@ def database_marker(session: Session) -> Hashable | None:
     if conn.dialect.name == "postgresql":
         snapshot, own_xid = conn.exec_driver_sql(
             "SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()").one()
-        return None if own_xid is not None else (conn.engine.url.render_as_string(), snapshot)
+        return None if own_xid is not None else (conn.engine.url, snapshot)  # URL: hashable, which database
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         if raw.in_transaction:  # pysqlite opens a transaction only before a write
