@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from config import INSTANCE_DIR, ProductionConfig, config_for
+from tracker.clinic_zone import set_clinic_zone
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,7 @@ def create_app(config=None) -> Flask:
     if settings is ProductionConfig:
         ProductionConfig.check()
     os.makedirs(app.instance_path, exist_ok=True)
+    set_clinic_zone(app.config["CLINIC_TIMEZONE"])
 
     register_logging(app)
     register_extensions(app)
@@ -116,10 +118,11 @@ def register_blueprints(app: Flask) -> None:
     from tracker.health import bp as health_bp
     from tracker.imports.routes import bp as imports_bp
     from tracker.patients.routes import bp as patients_bp
+    from tracker.physician import bp as physician_bp
     from tracker.refills.routes import bp as refills_bp
 
     for bp in (auth_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
-               imports_bp, dashboard_bp):
+               imports_bp, dashboard_bp, physician_bp):
         app.register_blueprint(bp)
 
 

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache, wraps
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from flask import Flask, Response, abort, current_app, flash, g, redirect, reque
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from tracker.clinic_zone import clinic_zone, local_date
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.clinical.scales import DIAGNOSES, LOCATION_KINDS, ORIGINS, ROLES, SEXES, TRIAL_OUTCOMES
 from tracker.policy import allowed
@@ -98,7 +99,7 @@ def actor() -> Actor:
 
 def clinic_today() -> date:
     """Today in the clinic's time zone (not the server's, which is UTC)."""
-    return datetime.now(ZoneInfo(current_app.config["CLINIC_TIMEZONE"])).date()
+    return local_date(datetime.now(UTC))
 
 
 def patient_url_prefix() -> str:
@@ -135,7 +136,7 @@ def fmt_date(value: date | None) -> str:
 def fmt_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
-    local = value.astimezone(ZoneInfo(current_app.config["CLINIC_TIMEZONE"]))
+    local = value.astimezone(clinic_zone())
     return local.strftime("%d %b %Y %H:%M")
 
 
@@ -147,12 +148,8 @@ def fmt_ml(value) -> str:
     return text or "0"
 
 
-def local_date(value: datetime, zone: str) -> date:
-    return value.astimezone(ZoneInfo(zone)).date()
-
-
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml, localdate=local_date)
+    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml)
     labels = {
         "stage": STAGE_LABELS, "diagnosis": DIAGNOSES, "origin": ORIGINS, "sex": SEXES,
         "outcome": TRIAL_OUTCOMES, "role": ROLES, "kind": LOCATION_KINDS,

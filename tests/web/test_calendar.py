@@ -17,11 +17,13 @@ from tracker.services import ServiceError
 from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
+from tracker.clinical.refill_risk import Windows
 from tracker.services.worklist import refill_rows, worklist
 from tracker.statements import statements_run
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime.now(UTC)
+W = Windows(soon_days=14, battery_warning_months=6)
 
 
 def at(day, hour=10):
@@ -58,35 +60,36 @@ def clinic_fixture(session, world):
 
 
 def test_every_urgency_and_worklist_reason(session, world, clinic_fixture):
-    rows = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, 14)}
+    rows = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, W)}
     expect = {
         "overdue": ("overdue", ["overdue"]),
-        "due_soon": ("due-soon", ["due_soon_unbooked"]),
+        "due_soon": ("due_soon", ["due_soon"]),
         "booked": ("booked", []),
-        "booked_late": ("booked-after-due", ["booked_after_due"]),
-        "later": ("later", []),
-        "missed": ("overdue", ["missed_appointment"]),
+        "booked_late": ("booked_late", ["after_due"]),
+        "later": ("ok", []),
+        "missed": ("missed", ["due_soon", "missed"]),
     }
     for name, (colour, reasons) in expect.items():
         row = rows[clinic_fixture[name].id]
         assert (row.urgency, row.reasons) == (colour, reasons), name
-    assert {r.patient.id for r in worklist(session, TODAY, NOW, 14)} == {
-        clinic_fixture[n].id for n in ("overdue", "due_soon", "booked_late", "missed")}
-    # With a 30-day horizon the patient due in 22 days joins the list.
-    assert clinic_fixture["later"].id in {r.patient.id for r in worklist(session, TODAY, NOW, 30)}
+    listed = [r.patient.id for r in worklist(session, TODAY, NOW, W)]
+    assert listed == [clinic_fixture[n].id for n in ("overdue", "missed", "booked_late", "due_soon")], \
+        "most urgent first"
+    # With a 30-day "due soon" window the patient due in 22 days joins the list.
+    assert clinic_fixture["later"].id in {r.patient.id for r in worklist(session, TODAY, NOW, Windows(30, 6))}
 
 
 def test_rows_leave_the_worklist_only_when_the_condition_is_gone(session, world, clinic_fixture):
     due_soon, overdue = clinic_fixture["due_soon"], clinic_fixture["overdue"]
     log_contact(session, world.actor("coordinator"), due_soon.id, "phone", "no_answer", "", NOW)
-    ids = lambda: {r.patient.id for r in worklist(session, TODAY, NOW, 14)}  # noqa: E731
+    ids = lambda: {r.patient.id for r in worklist(session, TODAY, NOW, W)}  # noqa: E731
     assert due_soon.id in ids(), "a contact attempt alone does not clear the row"
     book(session, world, due_soon, due(session, due_soon))
     assert due_soon.id not in ids()
     book(session, world, overdue, TODAY + timedelta(days=1), late_reason="Earliest slot")
-    assert overdue.id not in ids(), "booked: the coordinator's action is done"
-    row = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, 14)}[overdue.id]
-    assert row.urgency == "booked-after-due", "still marked late on the calendar"
+    assert overdue.id in ids(), "a booking does not make a late pump safe: it stays until the refill is recorded"
+    row = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, W)}[overdue.id]
+    assert (row.urgency, row.reasons) == ("overdue", ["overdue", "after_due"])
     record_refill(session, world.actor(), current_pump(session, overdue.id).id, RefillEntry(
         visit_at=NOW - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
         concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20)), True, NOW)
@@ -137,7 +140,7 @@ def test_booking_through_the_page_and_the_patient_page_says_booked(as_role, worl
     assert late.status_code == 422 and "say why" in late.get_data(as_text=True)
     assert coordinator.post(f"/patients/{patient.id}/book", form).status_code == 302
     page = coordinator.get(f"/patients/{patient.id}").get_data(as_text=True)
-    assert "Next refill <b>booked</b>" in page
+    assert "<b>booked on time</b>" in page and 'data-booking="on_time"' in page
     assert as_role("admin").post(f"/patients/{patient.id}/book", form).status_code == 403
 
 
@@ -240,9 +243,9 @@ def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(as_r
         assert '<span class="count-badge danger">4</span>' in page, "the total counts every page"
         assert "Page" in page and "of 2" in page
         assert '<li class="reason-overdue"><b>1</b>' in page
-        assert '<li class="reason-missed_appointment"><b>1</b>' in page
-    # The rows come in the same order as the full list (and its CSV export): earliest due date first.
-    full = [r.patient.id for r in worklist(session, TODAY, NOW, 14)]
+        assert '<li class="reason-missed"><b>1</b>' in page
+    # The rows come in the same order as the full list (and its CSV export): most urgent first.
+    full = [r.patient.id for r in worklist(session, TODAY, NOW, W)]
     assert [p.id for p in sorted(on_first, key=lambda p: full.index(p.id))] == full[:3]
     assert coordinator.get("/worklist?page=99").status_code == 200, "a page past the end shows the last one"
     # Each row's links (built from one url_for a page, tracker.web.row_url) are the ones url_for gives.

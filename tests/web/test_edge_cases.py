@@ -11,6 +11,7 @@ from tests.factories import TODAY, implant_details, implanted_days_ago, make_pat
 from tracker.models import DoseChange, RefillAppointment, RefillVisit
 from tracker.services import PermissionDenied, ServiceError
 from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.clinical.refill_risk import Windows
 from tracker.services.worklist import refill_rows, worklist
 
 NY = ZoneInfo("America/New_York")
@@ -20,10 +21,10 @@ NOW = datetime.now(UTC)
 def test_a_patient_lost_to_follow_up_with_drug_in_the_pump_stays_on_the_refill_lists(as_role, world, session):
     patient = implanted_days_ago(session, world, 20)  # due in 3 days
     move(session, world, patient, "exit:lost_to_follow_up")
-    assert patient.id in {r.patient.id for r in worklist(session, TODAY, NOW, 14)}
+    assert patient.id in {r.patient.id for r in worklist(session, TODAY, NOW, Windows(14, 6))}
     transferred = implanted_days_ago(session, world, 20)
     move(session, world, transferred, "exit:transferred")  # handed over: leaves through the recorded exit
-    assert transferred.id not in {r.patient.id for r in refill_rows(session, TODAY, NOW, 14)}
+    assert transferred.id not in {r.patient.id for r in refill_rows(session, TODAY, NOW, Windows(14, 6))}
     page = as_role("nurse").get(f"/patients/{transferred.id}/move").get_data(as_text=True)
     assert page.count("still holds drug") == 0  # exited already; the warning is for active patients
 
@@ -127,7 +128,7 @@ def test_rebooking_from_a_stale_tab_does_not_replace_the_newer_booking(as_role, 
 def test_the_calendar_banner_counts_overdue_refills_outside_the_month_shown(as_role, world, session):
     implanted_days_ago(session, world, 26)  # overdue by 3 days
     page = as_role("coordinator").get(f"/calendar?date={(TODAY + timedelta(days=90)).isoformat()}")
-    assert "1 refill is overdue and not booked" in page.get_data(as_text=True)
+    assert "1 pump is past the refill due date" in page.get_data(as_text=True)
 
 
 def test_the_feed_declares_its_time_zone_and_csv_cells_cannot_be_formulas(as_role, world, session):

@@ -2,7 +2,6 @@
 
 import calendar as cal
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -10,23 +9,27 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.calendar.forms import BookingForm, CancelForm, ContactForm
-from tracker.clinical.worklist import REASON_LABELS, URGENCY_LABELS
+from tracker.clinic_zone import clinic_zone
+from tracker.clinical import refill_risk
 from tracker.extensions import db
 from tracker.models import Patient, RefillAppointment, RefillSchedule, User
+from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.patients.queries import filter_choices, location_choices
+from tracker.physician.forms import AskForm
 from tracker.policy import allowed
-from tracker.services import ServiceError, StaleEdit
+from tracker.services import NeedsPhysician, ServiceError, StaleEdit
 from tracker.services import bookings as service
 from tracker.services.calendar import (
-    URGENCY_ORDER,
     calendar_events,
     calendar_view,
+    feed_events,
     feed_locations,
     ical_feed,
     regenerate_token,
 )
+from tracker.services.escalation import open_request
 from tracker.services.refills import current_pump
-from tracker.services.settings import get_setting
+from tracker.services.settings import risk_windows
 from tracker.services.worklist import worklist as worklist_rows
 from tracker.services.worklist import worklist_page
 from tracker.web import (
@@ -42,6 +45,8 @@ from tracker.web import (
 )
 
 bp = Blueprint("calendar", __name__)
+# The calendar's legend: every urgency the model gives, most urgent first, in its words.
+LEGEND = [(urgency, refill_risk.LABELS[urgency]) for urgency in refill_risk.URGENCIES]
 VIEWS = ("month", "week", "list")
 DAY_CHIPS = 6  # per day cell; the rest are one click away in the list view
 
@@ -54,6 +59,10 @@ def _filters(home_clinic: bool = False):
     if home_clinic and "location" not in request.args:
         location_id = (feed_locations(current_user) or [None])[0]
     return {"location": location_id, "nurse": nurse_id}, ([location_id] if location_id else None), nurse_id
+
+
+def _iso(day: date | None) -> str:
+    return day.isoformat() if day else ""
 
 
 def _range(view: str, anchor: date) -> tuple[date, date]:
@@ -85,7 +94,7 @@ def calendar_page():
         by_day.setdefault(event.day, []).append(event)
     if view == "month":  # a cell shows DAY_CHIPS chips: the most urgent ones, the rest behind "+n more"
         for items in by_day.values():
-            items.sort(key=lambda e: URGENCY_ORDER[e.urgency])
+            items.sort(key=lambda e: e.rank)
     step = {"month": None, "week": timedelta(days=7), "list": timedelta(days=28)}[view]
     if view == "month":
         first = anchor.replace(day=1)
@@ -98,7 +107,7 @@ def calendar_page():
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
         locations=shown.locations, nurses=shown.nurses, chips=DAY_CHIPS,
-        urgency_labels=URGENCY_LABELS, overdue=shown.overdue, patient_url=patient_url_prefix(),
+        legend=LEGEND, late=shown.late, patient_url=patient_url_prefix(),
     )
 
 
@@ -123,7 +132,7 @@ def events_json():
             "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
             "allDay": e.kind == "due", "url": f"{patient_url}{p.patient_id}",
             "classNames": [f"urgency-{e.urgency}"],
-            "extendedProps": {"kind": e.kind, "urgency": e.urgency, "location": p.location,
+            "extendedProps": {"kind": e.kind, "urgency": e.urgency, "status": e.label, "location": p.location,
                               "due": p.due_date.isoformat()},
         })
     return jsonify(out)
@@ -139,12 +148,12 @@ def export_calendar():
     _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
     rows = [["date", "time", "kind", "mrn"] + (["last_name", "first_name"] if names else [])
-            + ["location", "nurse", "due_date", "urgency"]]
+            + ["location", "nurse", "due_date", "alarm_date", "empty_date", "status"]]
     for e in _events(start, end, location_ids, nurse_id):
         p = e.fact
         rows.append([e.day.isoformat(), e.starts_at_local.strftime("%H:%M") if e.starts_at_local else "", e.kind,
                      p.mrn] + ([p.last_name, p.first_name] if names else [])
-                    + [p.location, p.nurse, p.due_date.isoformat(), e.urgency])
+                    + [p.location, p.nurse, p.due_date.isoformat(), _iso(p.alarm_date), _iso(p.empty_date), e.label])
     return csv_response(rows, f"refill-calendar-{start}-{end}.csv")
 
 
@@ -152,13 +161,13 @@ def export_calendar():
 @requires("patient.view")
 def worklist():
     filters, location_ids, nurse_id = _filters()
-    horizon = get_setting(db.session, "worklist_horizon_days")
-    page = worklist_page(db.session, clinic_today(), datetime.now(UTC), horizon, min(int_arg("page") or 1, 100_000),
+    windows = risk_windows(db.session)
+    page = worklist_page(db.session, clinic_today(), datetime.now(UTC), windows, min(int_arg("page") or 1, 100_000),
                          current_app.config["PAGE_SIZE"], location_ids, nurse_id)
     locations, nurses = filter_choices(db.session, "clinic")
-    return render_template("calendar/worklist.html", page=page, rows=page.items, filters=filters, horizon=horizon,
-                           locations=locations, nurses=nurses,
-                           reason_labels=REASON_LABELS, contact_form=ContactForm())
+    return render_template("calendar/worklist.html", page=page, rows=page.items, filters=filters,
+                           soon_days=windows.soon_days, locations=locations, nurses=nurses,
+                           reason_labels=refill_risk.LABELS, contact_form=ContactForm())
 
 
 @bp.get("/worklist/export.csv")
@@ -167,14 +176,16 @@ def export_worklist():
     _, location_ids, nurse_id = _filters()
     names = allowed(current_user.role, "export.names")
     rows = [["mrn"] + (["last_name", "first_name", "phone"] if names else [])
-            + ["location", "nurse", "due_date", "days_left", "booked_for", "reasons", "contact_attempts"]]
-    for r in worklist_rows(db.session, clinic_today(), datetime.now(UTC),
-                           get_setting(db.session, "worklist_horizon_days"), location_ids, nurse_id):
-        p = r.patient
+            + ["location", "nurse", "status", "due_date", "alarm_date", "empty_date", "days_left", "booked_for",
+               "booking", "reasons", "contact_attempts"]]
+    for r in worklist_rows(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session), location_ids,
+                           nurse_id):
+        p, s, risk = r.patient, r.schedule, r.judgement.risk
         rows.append([p.mrn] + ([p.last_name, p.first_name, p.phone] if names else [])
-                    + [p.location.name, p.nurse.full_name if p.nurse else "", r.schedule.due_date.isoformat(),
-                       r.days_left, r.appointment.starts_at.isoformat() if r.appointment else "",
-                       "; ".join(r.reasons), len(r.contacts)])
+                    + [p.location.name, p.nurse.full_name if p.nurse else "", refill_risk.LABELS[risk.status],
+                       s.due_date.isoformat(), _iso(s.alarm_date), _iso(s.empty_date), r.days_left,
+                       r.appointment.starts_at.isoformat() if r.appointment else "", refill_risk.LABELS[risk.booking],
+                       "; ".join(refill_risk.LABELS[reason] for reason in r.reasons), len(r.contacts)])
     return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")
 
 
@@ -199,14 +210,18 @@ def book(patient_id: int):
     current = service.open_appointment(db.session, patient_id)
     form = BookingForm()
     _booking_choices(form)
-    zone = ZoneInfo(patient.location.time_zone)
-    if request.method == "GET":
-        form.location_id.data = patient.location_id
-        form.clinician_id.data = patient.nurse_id
+    zone = clinic_zone()
+    if request.method == "GET":  # a physician's approved request brings the slot the requester tried
+        form.location_id.data = int_arg("location_id") or patient.location_id
+        form.clinician_id.data = int_arg("clinician_id") or patient.nurse_id
         form.version.data = current.version if current else ""
         form.appointment_id.data = current.id if current else ""
         suggested = max(schedule.due_date - timedelta(days=2), clinic_today() + timedelta(days=1))
-        form.starts_at.data = datetime.combine(suggested, datetime.min.time()).replace(hour=9)
+        try:
+            form.starts_at.data = datetime.strptime(request.args.get("starts_at", ""), "%Y-%m-%dT%H:%M")
+        except ValueError:
+            form.starts_at.data = datetime.combine(suggested, datetime.min.time()).replace(hour=9)
+    ask_form = None
     if form.validate_on_submit():
         starts_at = form.starts_at.data.replace(tzinfo=zone)
         now = datetime.now(UTC)
@@ -228,6 +243,10 @@ def book(patient_id: int):
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error, {"reason": "why"})
+            if isinstance(error, NeedsPhysician):  # after the alarm date: hand it to a physician, slot and all
+                ask_form = AskForm(prefix="ask", formdata=None, kind=BOOKING_AFTER_ALARM,
+                                   starts_at=form.starts_at.data.strftime("%Y-%m-%dT%H:%M"),
+                                   location_id=form.location_id.data or "", clinician_id=form.clinician_id.data or "")
         else:
             flash(f"Refill booked for {starts_at:%d %b %Y %H:%M}.", "success")
             return redirect(request.args.get("next") if request.args.get("next", "").startswith("/")
@@ -237,7 +256,8 @@ def book(patient_id: int):
                                  .order_by(RefillAppointment.booked_at.desc()).limit(10)).all()
     status = 200 if request.method == "GET" else 422
     return render_template("calendar/book.html", form=form, patient=patient, schedule=schedule, current=current,
-                           history=history, cancel_form=CancelForm(version=current.version if current else "")), status
+                           history=history, cancel_form=CancelForm(version=current.version if current else ""),
+                           ask_form=ask_form, asked=open_request(db.session, patient_id, BOOKING_AFTER_ALARM)), status
 
 
 @bp.post("/appointments/<int:appointment_id>/cancel")
@@ -297,8 +317,6 @@ def feed(token: str):
     user = db.session.scalar(select(User).where(User.calendar_token == token)) if len(token) >= 32 else None
     if user is None or not user.active:
         abort(404)
-    today = clinic_today()
-    events = calendar_events(db.session, today - timedelta(days=30), today + timedelta(days=90), today,
-                             datetime.now(UTC), feed_locations(user), None)
+    events = feed_events(db.session, clinic_today(), datetime.now(UTC), feed_locations(user))
     body = ical_feed(events, request.host_url.rstrip("/"), datetime.now(UTC))
     return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})

@@ -18,7 +18,7 @@ class Location(db.Model):
     kind: Mapped[str] = mapped_column(String(20))  # clinic | surgery_centre
     address: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
-    time_zone: Mapped[str] = mapped_column(String(60), default="America/New_York")
+    emergency_phone: Mapped[str] = mapped_column(String(40), default="")  # the clinic's 24-hour line (domain.md 5)
     active: Mapped[bool] = mapped_column(default=True)
 
     def __str__(self) -> str:

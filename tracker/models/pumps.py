@@ -26,6 +26,7 @@ class PumpModel(db.Model):
     default_alarm_ml: Mapped[Decimal] = mapped_column(ML)
     battery_life_months: Mapped[int | None]  # None: no battery-driven pump (Prometra)
     accuracy_fraction: Mapped[Decimal] = mapped_column(Numeric(5, 4))
+    eri_to_stop_days: Mapped[int | None]  # after the elective replacement indicator the pump stops within this
     active: Mapped[bool] = mapped_column(default=True)
     version: Mapped[int] = mapped_column(default=1)
 
@@ -56,6 +57,7 @@ class Pump(db.Model):
     catheter_tip_level: Mapped[str] = mapped_column(String(10))
     alarm_volume_ml: Mapped[Decimal] = mapped_column(ML)
     battery_replacement_due: Mapped[date | None] = mapped_column(index=True)  # the digest's battery section
+    eri_on: Mapped[date | None]  # the elective replacement indicator showed (the pump stops within its window)
     explanted_on: Mapped[date | None]
     version: Mapped[int] = mapped_column(default=1)
 

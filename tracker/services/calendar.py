@@ -5,30 +5,40 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
-from tracker.clinical import worklist as rules
+from tracker.clinic_zone import clinic_zone
+from tracker.clinical import refill_risk
 from tracker.models import User
 from tracker.patients.queries import filter_choices
 from tracker.services import Actor
 from tracker.services.audit import record
 from tracker.services.read_cache import reads
-from tracker.services.worklist import RefillFact, overdue_unbooked, refill_facts
-
-# Most urgent first within a day, so a month cell's first chips are the ones that need someone.
-URGENCY_ORDER = {u: n for n, u in enumerate(rules.URGENCY_LABELS)}
+from tracker.services.settings import risk_windows
+from tracker.services.worklist import RefillFact, late_count, refill_facts
 
 
 @dataclass(slots=True)
 class CalendarEvent:
     day: date
-    kind: str  # due | appointment
-    urgency: str
+    kind: str  # due | appointment | action (a pump needing action, shown on today until the refill is recorded)
     fact: RefillFact
     starts_at_local: datetime | None = None
+
+    @property
+    def urgency(self) -> str:
+        return self.fact.urgency
+
+    @property
+    def label(self) -> str:
+        """The model's words for this pump, and its booking's when that is what is late."""
+        risk = self.fact.judgement.risk
+        words = refill_risk.LABELS[risk.urgency]
+        if risk.status in refill_risk.LATE and risk.booking != refill_risk.NOT_BOOKED:
+            words += f" · {refill_risk.LABELS[risk.booking]}"
+        return words
 
     @property
     def initials(self) -> str:
@@ -37,6 +47,10 @@ class CalendarEvent:
     @property
     def uid(self) -> str:
         return f"{self.kind}-{self.fact.appointment_id if self.kind == 'appointment' else self.fact.pump_id}"
+
+    @property
+    def rank(self) -> int:
+        return self.fact.judgement.risk.rank
 
 
 def calendar_events(session: Session, start: date, end: date, today: date, now: datetime,
@@ -51,7 +65,7 @@ def calendar_events(session: Session, start: date, end: date, today: date, now: 
 @dataclass
 class CalendarView:
     events: list[CalendarEvent]
-    overdue: int  # overdue and not booked, whatever the dates shown
+    late: int  # pumps past their due date, booked or not, whatever the dates shown
     locations: tuple[tuple[int, str], ...]  # the filter bar's clinics and nurses
     nurses: tuple[tuple[int, str], ...]
 
@@ -63,27 +77,27 @@ def calendar_view(session: Session, start: date, end: date, today: date, now: da
     def read():
         events, until = _read_events(session, start, end, today, now, location_ids, nurse_id)
         locations, nurses = filter_choices(session, "clinic")
-        return (events, overdue_unbooked(session, today, location_ids, nurse_id), tuple(locations),
+        return (events, late_count(session, today, location_ids, nurse_id), tuple(locations),
                 tuple(nurses)), until
 
     key = ("calendar view", start, end, today, tuple(location_ids or ()), nurse_id)
-    events, overdue, locations, nurses = reads.get(session, key, read, now)
-    return CalendarView(list(events), overdue, locations, nurses)
+    events, late, locations, nurses = reads.get(session, key, read, now)
+    return CalendarView(list(events), late, locations, nurses)
 
 
 def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tuple[tuple, datetime | None]:
     """The events, and the next booking start after `now`: the moment one of them may turn into a missed
     appointment, so the events hold until then."""
     events, next_start = [], None
-    for fact in refill_facts(session, today, now, None, location_ids, nurse_id, start, end):
+    for fact in refill_facts(session, today, now, risk_windows(session), location_ids, nurse_id, start, end):
         if start <= fact.due_date <= end:
-            events.append(CalendarEvent(fact.due_date, "due", fact.urgency, fact))
+            events.append(CalendarEvent(fact.due_date, "due", fact))
         if fact.starts_at is not None:
             if fact.starts_at > now and (next_start is None or fact.starts_at < next_start):
                 next_start = fact.starts_at
-            local = fact.starts_at.astimezone(ZoneInfo(fact.tz))
+            local = fact.starts_at.astimezone(clinic_zone())
             if start <= local.date() <= end:
-                events.append(CalendarEvent(local.date(), "appointment", fact.urgency, fact, local))
+                events.append(CalendarEvent(local.date(), "appointment", fact, local))
     events.sort(key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(),
                                e.fact.patient_id))
     return tuple(events), next_start
@@ -95,6 +109,17 @@ def regenerate_token(session: Session, actor: Actor, user: User) -> str:
     record(session, actor, "update", "user", user.id, None, None, {"calendar_token": "regenerated"})  # nosec B105
     session.commit()
     return user.calendar_token
+
+
+def feed_events(session: Session, today: date, now: datetime, location_ids: list[int] | None) -> list[CalendarEvent]:
+    """The feed: due dates and bookings from 30 days back to 90 ahead, and every pump needing action (late, or
+    booked late, or a missed booking) as an all-day event on today, every day until its refill is recorded: a
+    calendar app must not lose a late pump because its due date scrolled out of view or a booking covers it."""
+    events = calendar_events(session, today - timedelta(days=30), today + timedelta(days=90), today, now,
+                             location_ids, None)
+    needing = refill_facts(session, today, now, risk_windows(session), location_ids, needing_action=True)
+    return [CalendarEvent(today, "action", fact) for fact in needing
+            if fact.judgement.risk.needs_action] + events
 
 
 def feed_locations(user: User) -> list[int] | None:
@@ -119,6 +144,11 @@ def ical_feed(events: list[CalendarEvent], base_url: str, stamp: datetime) -> by
             item.add("dtstart", e.starts_at_local)
             item.add("dtend", e.starts_at_local + timedelta(minutes=45))
             item.add("location", p.location)
+        elif e.kind == "action":
+            item.add("summary", f"ITB refill: ACT TODAY, {e.label}: {p.mrn} ({e.initials})")
+            item.add("dtstart", e.day)
+            item.add("dtend", e.day + timedelta(days=1))
+            item.add("priority", 1)
         else:
             item.add("summary", f"ITB refill due {p.mrn} ({e.initials})")
             item.add("dtstart", e.day)

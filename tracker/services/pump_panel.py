@@ -9,9 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinical import refill as engine
-from tracker.models import DoseChange, Pump, RefillSchedule, RefillVisit
+from tracker.clinical import refill_risk
+from tracker.models import DoseChange, Pump, RefillAppointment, RefillSchedule, RefillVisit
+from tracker.services.bookings import open_appointment
 from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs
-from tracker.services.settings import all_settings
+from tracker.services.settings import all_settings, windows_from
+from tracker.services.worklist import Judgement, judge
 
 CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
 
@@ -25,6 +28,18 @@ class PumpPanel:
     volume_now_ml: object
     days_left: int
     chart: dict
+    appointment: RefillAppointment | None
+    judgement: Judgement  # the refill-risk model's, as on every other screen
+    banners: list[refill_risk.Banner]
+    windows: refill_risk.Windows
+
+    @property
+    def risk(self) -> refill_risk.RefillRisk:
+        return self.judgement.risk
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return refill_risk.LABELS
 
     @property
     def dose_now(self) -> DoseChange:
@@ -54,7 +69,14 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     ledger = _ledger_for_engine(list(reversed(doses)))
     current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs))
     chart = _chart(session, pump, fills, ledger, settings, drugs, current, now)
-    return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart)
+    appointment = open_appointment(session, patient_id)
+    windows = windows_from(settings)
+    judgement = judge(schedule.due_date, schedule.alarm_date, schedule.empty_date,
+                      appointment.starts_at if appointment else None, pump.battery_replacement_due, pump.eri_on,
+                      today, now, windows)
+    shown = refill_risk.banners(judgement.risk, judgement.dates, judgement.booking, today)
+    return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart,
+                     appointment, judgement, shown, windows)
 
 
 def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.clinical.refill_risk import Windows
 from tracker.models import Setting
 
 DEFAULTS: dict[str, int] = {
@@ -17,8 +18,8 @@ DEFAULTS: dict[str, int] = {
     "titration_limit_spinal_pct": 30,
     # Warn at refills when the battery replacement falls within this many months.
     "battery_warning_months": 6,
-    # The worklist lists unbooked refills due within this many days.
-    "worklist_horizon_days": 14,
+    # A refill due within this many days is "due soon" on every screen and in the e-mail (domain.md 6).
+    "due_soon_days": 14,
     # Refill warnings (domain.md "Discrepancy rules"): residual gap beyond this is high severity...
     "residual_discrepancy_ml": 2,
     # ...a post-fill volume this far below what went in suggests a pocket fill (small / large reservoirs).
@@ -35,7 +36,7 @@ LABELS = {
     "titration_limit_cerebral_pct": "Titration limit per 24 h, cerebral origin (%)",
     "titration_limit_spinal_pct": "Titration limit per 24 h, spinal origin (%)",
     "battery_warning_months": "Battery replacement warning (months ahead)",
-    "worklist_horizon_days": "Worklist: unbooked refills due within (days)",
+    "due_soon_days": "Due soon: refills due within (days), on every screen and e-mail",
     "residual_discrepancy_ml": "Refill warning: residual discrepancy above (mL)",
     "pocket_fill_small_pump_ml": "Refill warning: pocket fill, pumps up to 20 mL, fill mismatch above (mL)",
     "pocket_fill_large_pump_ml": "Refill warning: pocket fill, larger pumps, fill mismatch above (mL)",
@@ -53,3 +54,13 @@ def all_settings(session: Session) -> dict[str, int]:
     """Every setting, stored value or default, in one query."""
     stored = {row.name: int(row.value) for row in session.scalars(select(Setting))}
     return {name: stored.get(name, default) for name, default in DEFAULTS.items()}
+
+
+def risk_windows(session: Session) -> Windows:
+    """The windows every screen judges pumps by (refill_risk.assess), from one read of the settings."""
+    return windows_from(all_settings(session))
+
+
+def windows_from(settings: dict[str, int]) -> Windows:
+    """The judgement's windows from settings already read (all_settings)."""
+    return Windows(settings["due_soon_days"], settings["battery_warning_months"])

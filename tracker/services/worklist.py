@@ -2,21 +2,21 @@
 
 Two shapes of the same rows: `refill_facts` (plain columns, for the calendar, the digest and the worklist's
 counts: thousands of rows cost milliseconds) and `refill_rows` (ORM objects, for the rows a page shows in full).
-Both take the state, reasons and urgency from `_state` and tracker.clinical.worklist, so they cannot disagree."""
+Both judge every pump with tracker.clinical.refill_risk.assess (through `judge`), so they cannot disagree."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, and_, bindparam, func, or_, select, union
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.functions import FunctionElement
 
-from tracker.clinical import worklist as rules
-from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
+from tracker.clinic_zone import local_date
+from tracker.clinical import refill_risk as risk_model
+from tracker.models import ContactAttempt, Location, Patient, Pump, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
@@ -33,16 +33,57 @@ for _alias in (OPEN_BOOKING, IN_RANGE_BOOKING):
     _alias.c  # noqa: B018 - the access is the point
 
 
+# Every reason a pump can be on the worklist, in the order the counts are shown.
+REASONS = (risk_model.EMPTY, risk_model.PAST_ALARM, risk_model.OVERDUE, risk_model.MISSED, risk_model.AFTER_EMPTY,
+           risk_model.AFTER_ALARM, risk_model.AFTER_DUE, risk_model.DUE_SOON, risk_model.BATTERY_ERI,
+           risk_model.BATTERY_PAST_DUE)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A pump's refill risk and battery verdict, every reason it needs action (LABELS keys), and what they were
+    judged from."""
+
+    risk: risk_model.RefillRisk
+    battery: str
+    reasons: list[str]
+    dates: risk_model.RefillDates
+    booking: risk_model.Booking | None
+
+    @property
+    def urgency(self) -> str:
+        return self.risk.urgency
+
+
+def judge(due_date: date, alarm_date: date | None, empty_date: date | None, starts_at: datetime | None,
+          battery_due: date | None, eri_on: date | None, today: date, now: datetime,
+          windows: risk_model.Windows) -> Judgement:
+    """The one place stored columns become the model's judgement: every list, page, e-mail and feed calls it."""
+    booking = risk_model.Booking(local_date(starts_at), passed=starts_at < now) if starts_at is not None else None
+    dates = risk_model.RefillDates(due_date, alarm_date, empty_date)
+    risk = risk_model.assess(dates, booking, today, windows.soon_days)
+    battery = risk_model.battery_verdict(risk_model.Battery(battery_due, eri_on), today,
+                                         windows.battery_warning_months)
+    return Judgement(risk, battery, risk.reasons + ([battery] if battery in risk_model.BATTERY_ACTION else []),
+                     dates, booking)
+
+
 @dataclass
 class RefillRow:
     patient: Patient
     schedule: RefillSchedule
     appointment: RefillAppointment | None
-    state: rules.RefillState
-    reasons: list[str]
-    urgency: str
+    judgement: Judgement
     days_left: int
     contacts: list[ContactAttempt] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.judgement.reasons
+
+    @property
+    def urgency(self) -> str:
+        return self.judgement.urgency
 
 
 @dataclass(slots=True)
@@ -56,32 +97,29 @@ class RefillFact:
     last_name: str
     location_id: int
     location: str
-    tz: str
     nurse_id: int | None
     nurse: str
     due_date: date
+    alarm_date: date | None
+    empty_date: date | None
     appointment_id: int | None
     starts_at: datetime | None
-    state: rules.RefillState
-    reasons: list[str] | None  # None: not worked out (the calendar shows urgency only, and has no horizon)
-    urgency: str
+    judgement: Judgement
 
+    @property
+    def reasons(self) -> list[str]:
+        return self.judgement.reasons
 
-def _local_date(when: datetime, tz: str) -> date:
-    return when.astimezone(ZoneInfo(tz)).date()
-
-
-def _state(due_date: date, starts_at: datetime | None, tz: str, now: datetime) -> rules.RefillState:
-    return rules.RefillState(due_date=due_date,
-                             appointment_date=_local_date(starts_at, tz) if starts_at is not None else None,
-                             appointment_passed=starts_at is not None and starts_at < now)
+    @property
+    def urgency(self) -> str:
+        return self.judgement.urgency
 
 
 # Statements are built once per shape (which filters, which range) with every value a bound parameter (_params):
 # building and caching-keying one cost ~1 ms a request, as much as running a month's query on SQLite.
-def _params(today: date, now: datetime, horizon_days: int | None, location_ids=None, nurse_id=None, due_from=None,
+def _params(today: date, now: datetime, windows: risk_model.Windows, location_ids=None, nurse_id=None, due_from=None,
             due_to=None, schedule_ids=None) -> dict:
-    horizon = today + timedelta(days=horizon_days) if horizon_days is not None else None
+    horizon = today + timedelta(days=windows.soon_days)
     params = {"today": today, "now": now, "horizon": horizon,
               "location_ids": list(location_ids or []), "nurse_id": nurse_id, "schedule_ids": list(schedule_ids or [])}
     if due_from is not None and due_to is not None:
@@ -119,22 +157,19 @@ def _of_clinics(candidates, by_location: bool):
 
 
 @per_thread
-def _overdue_statement(by_location: bool, by_nurse: bool):
-    """Driven from the due-date index (the overdue are few), with NOT EXISTS for "not booked": an outer join
-    plus IS NULL led both databases to read every patient of the clinic first (10k patients: SQLite 5.8 -> 1.0
-    ms, PostgreSQL 9.5 -> 2.9 ms)."""
-    today = bindparam("today")
-    overdue = _of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.due_date < today), by_location)
-    booked = select(RefillAppointment.id).where(RefillAppointment.patient_id == Patient.id,
-                                                RefillAppointment.status == OPEN)
+def _late_statement(by_location: bool, by_nurse: bool):
+    """Pumps past their due date, booked or not (a booking does not make a late pump safe): driven from the
+    due-date index, as the late are few."""
+    late = _of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.due_date < bindparam("today")), by_location)
     query = _on_refill_list(select(func.count()).select_from(RefillSchedule), None, by_location, by_nurse)
-    return query.where(RefillSchedule.due_date < today, RefillSchedule.pump_id.in_(overdue), ~booked.exists())
+    return query.where(RefillSchedule.due_date < bindparam("today"), RefillSchedule.pump_id.in_(late))
 
 
-def overdue_unbooked(session: Session, today: date, location_ids: list[int] | None = None,
-                     nurse_id: int | None = None) -> int:
-    """How many refills are overdue and not booked, whatever dates a page shows (one COUNT query)."""
-    return session.scalar(_overdue_statement(bool(location_ids), bool(nurse_id)),
+def late_count(session: Session, today: date, location_ids: list[int] | None = None,
+               nurse_id: int | None = None) -> int:
+    """How many pumps are overdue, past their alarm or empty (booked or not), whatever dates a page shows: their
+    due date has passed, and the due date never comes after the alarm and empty dates (one COUNT query)."""
+    return session.scalar(_late_statement(bool(location_ids), bool(nurse_id)),
                           {"today": today, "location_ids": list(location_ids or []), "nurse_id": nurse_id})
 
 
@@ -156,14 +191,20 @@ def _utc_midnight(element, compiler, **kw):
     return f"(CAST({compiler.process(element.clauses, **kw)} AS TIMESTAMP) AT TIME ZONE 'UTC')"
 
 
+def _battery_needs_action():
+    """A battery past its replacement date, or at its replacement indicator (risk_model.BATTERY_ACTION)."""
+    today = bindparam("today")
+    return or_(Pump.battery_replacement_due < today, Pump.eri_on <= today)
+
+
 def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedule: bool, by_location: bool):
     today, now, horizon = bindparam("today"), bindparam("now"), bindparam("horizon")
     if needing_action:
-        # A superset of every reason tracker.clinical.worklist.reasons can give: unbooked and due within the
-        # horizon (or past); a booking whose time has passed; a booking from 00:00 UTC of a due date not yet
-        # past (booked after due: the next local day starts after that in every time zone, UTC+14 included).
-        # The candidates come from index ranges, so the rows read follow the refills needing action, not every
-        # pump in use.
+        # A superset of every reason refill_risk.assess can give: due within the "soon" window or past it (booked
+        # or not: a booking after the due date never clears a late pump); a booking whose time has passed; a
+        # booking from 00:00 UTC of a due date not yet past (booked after due: the next local day starts after
+        # that in every time zone, UTC+14 included); a battery needing action. The candidates come from index
+        # ranges, so the rows read follow the pumps needing action, not every pump in use.
         def booked_late(booking):
             return and_(RefillSchedule.due_date >= today, booking.starts_at >= utc_midnight(RefillSchedule.due_date))
 
@@ -173,10 +214,12 @@ def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedul
             _of_clinics(select(RefillSchedule.pump_id)
                         .join(IN_RANGE_BOOKING, booking.patient_id == RefillSchedule.patient_id)
                         .where(booking.status == OPEN, or_(booking.starts_at < now, booked_late(booking))),
-                        by_location))
+                        by_location),
+            _of_clinics(select(RefillSchedule.pump_id).join(Pump, Pump.id == RefillSchedule.pump_id)
+                        .where(_battery_needs_action()), by_location))
         query = query.where(RefillSchedule.pump_id.in_(candidates),
-                            or_(and_(RefillSchedule.due_date <= horizon, appointment.id.is_(None)),
-                                appointment.starts_at < now, booked_late(appointment)))
+                            or_(RefillSchedule.due_date <= horizon, appointment.starts_at < now,
+                                booked_late(appointment), _battery_needs_action()))
     if by_range:
         # The due date or the booking falls in the range (with its margin, _params). Two index ranges
         # (due_date, open bookings' starts_at) rather than an OR after the outer join, which no index can serve.
@@ -202,9 +245,12 @@ def _facts_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_
     query = (
         _on_refill_list(
             select(RefillSchedule.pump_id, Patient.id, Patient.mrn, Patient.first_name, Patient.last_name,
-                   Patient.location_id, Location.name, Location.time_zone, Patient.nurse_id, User.full_name,
-                   RefillSchedule.due_date, appointment.id, appointment.starts_at).select_from(RefillSchedule),
+                   Patient.location_id, Location.name, Patient.nurse_id, User.full_name,
+                   RefillSchedule.due_date, RefillSchedule.alarm_date, RefillSchedule.empty_date,
+                   appointment.id, appointment.starts_at, Pump.battery_replacement_due, Pump.eri_on)
+            .select_from(RefillSchedule),
             OPEN_BOOKING, by_location, by_nurse, appointment)
+        .join(Pump, Pump.id == RefillSchedule.pump_id)
         .join(Location, Location.id == Patient.location_id)
         .outerjoin(User, User.id == Patient.nurse_id)
         .order_by(RefillSchedule.due_date, Patient.id)
@@ -214,11 +260,12 @@ def _facts_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_
 
 @per_thread
 def _reasons_statement(by_location: bool, by_nurse: bool):
-    """The refills needing action (refill_facts' statement, same rows and order) with only the columns their
-    reasons depend on: the worklist pages and counts every row but shows 50 (13 columns a row cost 1,078 rows'
+    """The pumps needing action (refill_facts' statement, same rows and order) with only the columns their
+    judgement depends on: the worklist pages and counts every row but shows 50 (16 columns a row cost 1,078 rows'
     worth of fetching and objects)."""
     return _facts_statement(by_location, by_nurse, False, True).with_only_columns(
-        RefillSchedule.pump_id, RefillSchedule.due_date, OPEN_BOOKING.c.starts_at, Location.time_zone)
+        RefillSchedule.pump_id, RefillSchedule.due_date, RefillSchedule.alarm_date, RefillSchedule.empty_date,
+        OPEN_BOOKING.c.starts_at, Pump.battery_replacement_due, Pump.eri_on)
 
 
 @per_thread
@@ -226,50 +273,56 @@ def _rows_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_a
     appointment = RefillAppointment  # the open booking, loaded as an object (the subqueries use table aliases)
     query = (
         _on_refill_list(select(RefillSchedule, appointment), appointment, by_location, by_nurse, appointment)
+        .join(Pump, Pump.id == RefillSchedule.pump_id)
         .join(Location, Location.id == Patient.location_id)
         .outerjoin(User, User.id == Patient.nurse_id)
         .options(contains_eager(RefillSchedule.patient).contains_eager(Patient.location),
-                 contains_eager(RefillSchedule.patient).contains_eager(Patient.nurse))
+                 contains_eager(RefillSchedule.patient).contains_eager(Patient.nurse),
+                 contains_eager(RefillSchedule.pump))
         .order_by(RefillSchedule.due_date, Patient.id)
     )
     return _narrow(query, appointment, by_range, needing_action, by_schedule, by_location)
 
 
-def refill_facts(session: Session, today: date, now: datetime, horizon_days: int | None,
+def _by_urgency(items):
+    """Most urgent first (the model's order), then by due date as read."""
+    return sorted(items, key=lambda item: item.judgement.risk.rank)
+
+
+def refill_facts(session: Session, today: date, now: datetime, windows: risk_model.Windows,
                  location_ids: list[int] | None = None, nurse_id: int | None = None,
                  due_from: date | None = None, due_to: date | None = None,
                  needing_action: bool = False) -> list[RefillFact]:
-    """refill_rows as plain values, in due-date order, in one query. Without a horizon (`None`: the calendar,
-    which shows urgency only) the reasons are not worked out, and no setting need be read for them."""
-    if needing_action and horizon_days is None:
-        raise ValueError("the refills needing action depend on the worklist horizon")
+    """refill_rows as plain values, in due-date order (most urgent first when `needing_action`), in one query."""
     by_range = due_from is not None and due_to is not None
     query = _facts_statement(bool(location_ids), bool(nurse_id), by_range, needing_action)
-    params = _params(today, now, horizon_days, location_ids, nurse_id, due_from, due_to)
+    params = _params(today, now, windows, location_ids, nurse_id, due_from, due_to)
     facts = []
     session.flush()  # then plain rows straight from the connection: the ORM's per-row work buys nothing here
-    for pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse, due_date, appt_id, starts_at \
-            in session.connection().execute(query, params).all():
-        state = _state(due_date, starts_at, tz, now)
-        reasons = rules.reasons(state, today, horizon_days) if horizon_days is not None else None
-        facts.append(RefillFact(pump_id, patient_id, mrn, first, last, location_id, place, tz, nurse_id, nurse or "",
-                                due_date, appt_id, starts_at, state, reasons, rules.urgency(state, today)))
-    return facts
+    for (pump_id, patient_id, mrn, first, last, location_id, place, nurse_id, nurse, due_date, alarm_date, empty_date,
+         appt_id, starts_at, battery_due, eri_on) in session.connection().execute(query, params).all():
+        judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows)
+        if needing_action and not judgement.reasons:
+            continue
+        facts.append(RefillFact(pump_id, patient_id, mrn, first, last, location_id, place, nurse_id, nurse or "",
+                                due_date, alarm_date, empty_date, appt_id, starts_at, judgement))
+    return _by_urgency(facts) if needing_action else facts
 
 
-def refill_rows(session: Session, today: date, now: datetime, horizon_days: int,
+def refill_rows(session: Session, today: date, now: datetime, windows: risk_model.Windows,
                 location_ids: list[int] | None = None, nurse_id: int | None = None,
                 due_from: date | None = None, due_to: date | None = None,
                 needing_action: bool = False, schedule_ids: list[int] | None = None) -> list[RefillRow]:
-    """Every patient on the refill list whose pump holds drug, with due date, open booking and urgency."""
+    """Every patient on the refill list whose pump holds drug, with due date, open booking and judgement."""
     by_range = due_from is not None and due_to is not None
     query = _rows_statement(bool(location_ids), bool(nurse_id), by_range, needing_action, schedule_ids is not None)
-    params = _params(today, now, horizon_days, location_ids, nurse_id, due_from, due_to, schedule_ids)
+    params = _params(today, now, windows, location_ids, nurse_id, due_from, due_to, schedule_ids)
     rows = []
     for schedule, appt in session.execute(query, params).unique():
-        state = _state(schedule.due_date, appt.starts_at if appt else None, schedule.patient.location.time_zone, now)
-        rows.append(RefillRow(schedule.patient, schedule, appt, state, rules.reasons(state, today, horizon_days),
-                              rules.urgency(state, today), (schedule.due_date - today).days))
+        judgement = judge(schedule.due_date, schedule.alarm_date, schedule.empty_date,
+                           appt.starts_at if appt else None, schedule.pump.battery_replacement_due,
+                           schedule.pump.eri_on, today, now, windows)
+        rows.append(RefillRow(schedule.patient, schedule, appt, judgement, (schedule.due_date - today).days))
     return rows
 
 
@@ -285,12 +338,12 @@ def _with_contacts(session: Session, rows: list[RefillRow]) -> list[RefillRow]:
     return rows
 
 
-def worklist(session: Session, today: date, now: datetime, horizon_days: int,
+def worklist(session: Session, today: date, now: datetime, windows: risk_model.Windows,
              location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[RefillRow]:
-    """Refills needing action, most urgent first, each with its contact attempts (one extra query)."""
-    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id, needing_action=True)
+    """Pumps needing action, most urgent first, each with its contact attempts (one extra query)."""
+    rows = [r for r in refill_rows(session, today, now, windows, location_ids, nurse_id, needing_action=True)
             if r.reasons]
-    return _with_contacts(session, rows)
+    return _with_contacts(session, _by_urgency(rows))
 
 
 @dataclass
@@ -300,23 +353,24 @@ class WorklistPage(Page):
     counts: dict[str, int] = field(default_factory=dict)  # reason -> rows with that reason, across every page
 
 
-def worklist_page(session: Session, today: date, now: datetime, horizon_days: int, page: int, per_page: int,
+def worklist_page(session: Session, today: date, now: datetime, windows: risk_model.Windows, page: int, per_page: int,
                   location_ids: list[int] | None = None, nurse_id: int | None = None) -> WorklistPage:
     """The worklist in pages of `per_page` (same order as `worklist`), with counts per reason over all pages:
-    the reasons are worked out for every row from four plain columns, and only the page's rows are loaded in full."""
+    every row is judged from seven plain columns, and only the page's rows are loaded in full."""
     session.flush()
     candidates = session.connection().execute(_reasons_statement(bool(location_ids), bool(nurse_id)),
-                                              _params(today, now, horizon_days, location_ids, nurse_id))
-    counts = dict.fromkeys(rules.REASON_LABELS, 0)
+                                              _params(today, now, windows, location_ids, nurse_id))
+    counts = dict.fromkeys(REASONS, 0)
     needing = []
-    for pump_id, due_date, starts_at, tz in candidates:
-        reasons = rules.reasons(_state(due_date, starts_at, tz, now), today, horizon_days)
-        if reasons:
-            needing.append(pump_id)
-            for reason in reasons:
+    for pump_id, due_date, alarm_date, empty_date, starts_at, battery_due, eri_on in candidates:
+        judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows)
+        if judgement.reasons:
+            needing.append((judgement.risk.rank, len(needing), pump_id))
+            for reason in judgement.reasons:
                 counts[reason] += 1
+    needing.sort()
     page = page_number(page, len(needing), per_page)
-    shown = needing[(page - 1) * per_page:page * per_page]
-    rows = [r for r in refill_rows(session, today, now, horizon_days, location_ids, nurse_id,
+    shown = [pump_id for _, _, pump_id in needing[(page - 1) * per_page:page * per_page]]
+    rows = [r for r in refill_rows(session, today, now, windows, location_ids, nurse_id,
                                    schedule_ids=shown) if r.reasons] if shown else []
-    return WorklistPage(_with_contacts(session, rows), len(needing), page, per_page, counts)
+    return WorklistPage(_with_contacts(session, _by_urgency(rows)), len(needing), page, per_page, counts)
