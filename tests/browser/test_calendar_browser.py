@@ -1,4 +1,5 @@
-"""A coordinator books an overdue patient from the worklist and sees the calendar colour change."""
+"""A coordinator books an overdue patient from the worklist: the pump stays late (red) until the refill is
+recorded, with the booking's verdict beside it."""
 
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ def test_coordinator_books_an_overdue_patient_from_the_worklist(page, world, ses
 
     page.get_by_role("link", name="Worklist", exact=True).click()
     row = page.locator(f"#p{overdue.id}")
-    expect(row).to_contain_text("Overdue and not booked")
+    expect(row.locator(".reasons")).to_contain_text("Refill overdue")
     row.get_by_role("button", name="Book").click()
     page.get_by_label("Date and time (clinic's local time)").fill(
         (TODAY + timedelta(days=1)).strftime("%Y-%m-%dT10:30"))
@@ -37,10 +38,12 @@ def test_coordinator_books_an_overdue_patient_from_the_worklist(page, world, ses
 
     expect(page.get_by_text("Refill booked for")).to_be_visible()
     expect(page.get_by_role("heading", name="Refills needing action")).to_be_visible()
-    expect(page.locator(f"#p{overdue.id}")).to_have_count(0)
+    late = page.locator(f"#p{overdue.id}")
+    expect(late).to_have_count(1)  # a booking after the due date does not make the pump safe
+    expect(late.locator(".reasons")).to_contain_text("Booked after the due date")
     expect(page.locator(f"#p{elsewhere.id}")).to_have_count(1)
 
     page.goto(f"/calendar?date={due.isoformat()}&location={world.clinic.id}")
-    expect(chip).to_have_class("chip urgency-booked-after-due kind-due")
+    expect(chip).to_have_class("chip urgency-overdue kind-due")
     expect(page.locator(f"a.chip.kind-appointment[href='/patients/{overdue.id}#pump']")).to_contain_text("10:30")
     shot(page, "calendar-after-booking")

@@ -15,6 +15,7 @@ from tracker.policy import allowed
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import patients as service
 from tracker.services.audit import record
+from tracker.services.escalation import requests_for_patient
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, current_pump
 from tracker.web import actor, clinic_today, csv_response, form_version, int_arg, requires, show_error
@@ -124,6 +125,7 @@ def show(patient_id: int):
     return render_template(
         "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage,
         panel=pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today()),
+        requests=requests_for_patient(db.session, patient_id),
         latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
     )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.clinic_zone import local_date
+from tracker.clinical import refill_risk
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import current_pump
 
@@ -44,16 +45,20 @@ def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime
     clinician = session.get(User, clinician_id) if clinician_id else None
     if clinician is None or not clinician.active or clinician.role not in ("nurse", "physician"):
         raise ServiceError("Choose an active nurse or physician.", "clinician_id")
-    day = starts_at.astimezone(ZoneInfo(location.time_zone)).date()
+    day = local_date(starts_at)
+    dates = refill_risk.RefillDates(schedule.due_date, schedule.alarm_date, schedule.empty_date)
+    verdict = refill_risk.booking_verdict(dates, refill_risk.Booking(day))  # the model judges every booking
     override_by = None
-    if schedule.alarm_date is not None and day > schedule.alarm_date:
+    if verdict in refill_risk.NEEDS_PHYSICIAN:
+        limit = schedule.empty_date if verdict == refill_risk.AFTER_EMPTY else schedule.alarm_date
+        what = "is projected empty" if verdict == refill_risk.AFTER_EMPTY else "reaches its low-reservoir alarm"
         if not allowed(actor.role, "booking.override"):
-            raise ServiceError(f"{day:%d %b %Y} is after the pump's low-reservoir alarm "
-                               f"({schedule.alarm_date:%d %b %Y}): refused unless a physician overrides.", "starts_at")
+            raise NeedsPhysician(f"On {day:%d %b %Y} the pump {what} (from {limit:%d %b %Y}): refused unless a "
+                                 "physician overrides. Ask a physician, or choose an earlier day.", "starts_at")
         if not override_reason.strip():
             raise ServiceError("A booking after the alarm date needs the physician's reason.", "override_reason")
         override_by = actor.user_id
-    if day > schedule.due_date and not (late_reason.strip() or override_reason.strip()):
+    if verdict != refill_risk.ON_TIME and not (late_reason.strip() or override_reason.strip()):
         raise ServiceError(f"{day:%d %b %Y} is after the due date ({schedule.due_date:%d %b %Y}); say why.",
                            "late_reason")
     return pump.id, override_by

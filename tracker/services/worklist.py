@@ -160,15 +160,19 @@ def _of_clinics(candidates, by_location: bool):
 def _late_statement(by_location: bool, by_nurse: bool):
     """Pumps past their due date, booked or not (a booking does not make a late pump safe): driven from the
     due-date index, as the late are few."""
-    late = _of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.due_date < bindparam("today")), by_location)
+    today = bindparam("today")
+    # Past the due date, or at the alarm date (with no safety buffer the two are the same day): the due date is
+    # never after the alarm date, so the index range due_date <= today holds them all.
+    late = _of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.due_date <= today), by_location)
     query = _on_refill_list(select(func.count()).select_from(RefillSchedule), None, by_location, by_nurse)
-    return query.where(RefillSchedule.due_date < bindparam("today"), RefillSchedule.pump_id.in_(late))
+    return query.where(or_(RefillSchedule.due_date < today, RefillSchedule.alarm_date <= today),
+                       RefillSchedule.pump_id.in_(late))
 
 
 def late_count(session: Session, today: date, location_ids: list[int] | None = None,
                nurse_id: int | None = None) -> int:
-    """How many pumps are overdue, past their alarm or empty (booked or not), whatever dates a page shows: their
-    due date has passed, and the due date never comes after the alarm and empty dates (one COUNT query)."""
+    """How many pumps are overdue, past their alarm or empty (refill_risk.LATE; booked or not), whatever dates a
+    page shows, in one COUNT query."""
     return session.scalar(_late_statement(bool(location_ids), bool(nurse_id)),
                           {"today": today, "location_ids": list(location_ids or []), "nurse_id": nurse_id})
 
