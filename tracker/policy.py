@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "refill.book": frozenset({"coordinator", "nurse", "physician"}),
     "booking.override": frozenset({"physician"}),  # a booking after the alarm date
     "contact.log": frozenset({"coordinator", "nurse", "physician"}),
+    "request.ask": frozenset({"coordinator", "nurse"}),  # a booking after the alarm date, a dose sign-off
+    "request.answer": frozenset({"physician"}),
     "export.names": frozenset({"coordinator", "nurse", "physician"}),  # admins export MRNs only
     "users.manage": frozenset({"admin"}),
     "digest.manage": frozenset({"admin"}),  # the daily e-mail's runs, dead letters and resends

@@ -9,7 +9,7 @@ The total number of requests and server errors is printed by the last test, per 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import url_for
@@ -23,7 +23,9 @@ from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
 from tracker.extensions import db
 from tracker.models import DrugConcentration, PumpModel, StageEvent
 from tracker.models import RefillAppointment as Appointment
+from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.policy import ALL_ROLES, allowed
+from tracker.services import escalation
 from tracker.services.settings import DEFAULTS
 
 ROLES = sorted(ALL_ROLES)
@@ -41,7 +43,8 @@ FIELDS: dict[str, list[str]] = {
     "calendar.my_feed": [],
     "admin.edit_drug": ["stability_days", "trial_only", "active", "version"],
     "admin.new_drug": ["concentration_mcg_per_ml", "stability_days", "trial_only"],
-    "admin.edit_pump_model": ["default_alarm_ml", "battery_life_months", "accuracy_fraction", "active", "version"],
+    "admin.edit_pump_model": ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction",
+                              "active", "version"],
     "admin.resend_digest": [],
     "admin.settings": [*DEFAULTS, "version"],
     "admin.set_user_active": ["active"],
@@ -54,12 +57,16 @@ FIELDS: dict[str, list[str]] = {
                       "appointment_id", "version"],
     "calendar.log_contact": ["method", "outcome", "notes"],
     "refills.dose": ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
-                     "max_boluses_per_day", "reason", "acknowledge", "last_dose_id"],
+                     "max_boluses_per_day", "reason", "acknowledge", "last_dose_id", "action", "sign_off-note"],
+    "physician.ask": ["ask-kind", "ask-note", "ask-starts_at", "ask-location_id", "ask-clinician_id"],
+    "physician.answer": ["note", "version", "approve", "decline"],
+    "physician.withdraw": ["note", "version"],
     "patients.edit": PATIENT,
     "patients.void": ["why", "version"],
     "patients.move": ["move", "effective_date", "reason", "override_reason", "surgery_centre_id", "surgeon",
                       "model_id", "serial", "catheter_tip_level", "alarm_volume_ml", "fill_volume_ml",
                       "concentration_mcg_per_ml", "daily_dose_mcg", "version"],
+    "refills.eri": ["eri_on", "version"],
     "refills.refill": ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
                        "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
                        "complications", "notes", "acknowledge", "last_fill_id", "action"],
@@ -114,7 +121,8 @@ def plausible(ids: dict) -> dict[str, list[str]]:
     versions = ["1", "2", "3", "4", "5"]
     return {
         "date_of_birth": ["1970-05-17"], "referred_on": [today, earlier], "effective_date": [today, earlier],
-        "given_on": [today, earlier], "visit_at": soon, "effective_at": soon, "starts_at": soon,
+        "given_on": [today, earlier], "eri_on": [today, earlier], "eri_to_stop_days": ["90", ""],
+        "visit_at": soon, "effective_at": soon, "starts_at": soon,
         "location_id": location_ids, "surgery_centre_id": location_ids, "nurse_id": user_ids,
         "clinician_id": user_ids, "model_id": [str(ids["model_id"])], "appointment_id": [str(ids["appointment_id"])],
         "last_fill_id": ["1", "2"], "last_dose_id": ["1", "2"], "version": versions,
@@ -128,7 +136,7 @@ def plausible(ids: dict) -> dict[str, list[str]]:
         "ashworth": ["2"], "penn_frequency_before": ["3"], "penn_frequency_after": ["1"], "penn_frequency": ["2"],
         "penn_severity_before": ["2"], "penn_severity_after": ["1"], "outcome": ["positive", "negative", "reached"],
         "expected_residual_ml": ["2.5"], "actual_residual_ml": ["2.4"], "volume_added_ml": ["17.5"],
-        "resulting_volume_ml": ["20"], "acknowledge": ["y"], "action": ["save", "check"],
+        "resulting_volume_ml": ["20"], "acknowledge": ["y"], "action": ["save", "check", "sign_off"],
         "mode": ["simple", "flex"], "flex_schedule": ["00:00 12.5\n08:00 15"], "bolus_dose_mcg": ["0", "25"],
         "max_boluses_per_day": ["0", "4"], "method": ["phone"], "why": ["patient asked"],
         "reason": ["clinical reasons"], "notes": ["fine"], "email": ["fuzz@example.org", "nurse@example.org"],
@@ -137,6 +145,8 @@ def plausible(ids: dict) -> dict[str, list[str]]:
         "full_name": ["Fuzz User"], "role": ["nurse", "admin", "pharaoh"], "stability_days": ["180", "0"],
         "trial_only": ["y"], "active": ["y", "1", "0"], "default_alarm_ml": ["2"], "battery_life_months": ["84"],
         "accuracy_fraction": ["0.145"], **{name: ["7", "1"] for name in DEFAULTS},
+        "ask-kind": ["booking_after_alarm", "dose_sign_off"], "ask-starts_at": soon, "note": ["checked"],
+        "approve": ["y"], "decline": ["y"],
     }
 
 
@@ -189,6 +199,8 @@ def targets(app, session, world):
         "patient_id": patient.id, "event_id": event_id, "user_id": spare.id,
         "drug_id": session.scalar(select(DrugConcentration.id)), "model_id": session.scalar(select(PumpModel.id)),
         "appointment_id": appointment_id or 1, "message_id": 1,
+        "request_id": escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
+                                               "", None, datetime.now(UTC)).id,
         "locations": sorted(site.id for site in world.sites.values()),
         "users": sorted(user.id for user in world.users.values()),
     }

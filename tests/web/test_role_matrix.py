@@ -54,6 +54,7 @@ def _url(app, session, world, endpoint: str) -> str:
         "drug_id": session.scalar(select(DrugConcentration.id)),
         "model_id": session.scalar(select(PumpModel.id)),
         "appointment_id": 1,
+        "request_id": 1,
         "message_id": 1,
         "day": TODAY.isoformat(),
     }

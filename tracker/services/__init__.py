@@ -28,3 +28,7 @@ class StaleEdit(ServiceError):
 
 class PermissionDenied(ServiceError):
     pass
+
+
+class NeedsPhysician(PermissionDenied):
+    """Only a physician may do this; the user can ask one instead (tracker.services.escalation)."""

@@ -1,0 +1,122 @@
+"""Needs a physician: the queue (requests and pumps past their alarm date or empty), answers, asking, withdrawing."""
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.clinical import refill_risk
+from tracker.extensions import db
+from tracker.models import Patient
+from tracker.models.requests import BOOKING_AFTER_ALARM
+from tracker.physician import bp
+from tracker.physician.forms import AnswerForm, AskForm, WithdrawForm
+from tracker.policy import allowed
+from tracker.services import ServiceError
+from tracker.services import escalation as service
+from tracker.services.settings import risk_windows
+from tracker.web import actor, clinic_today, form_version, patient_url_prefix, requires, show_error
+
+
+def _own_ids(form, row_id: int):
+    """One of these forms per row: each gets field ids of its own (the names, which the post reads, stay)."""
+    for field in form:
+        field.id = f"{field.name}-{row_id}"
+    return form
+
+
+def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int | None = None):
+    """The queue; a refused answer or withdrawal is shown again in its own row, with what was typed."""
+    items = service.physician_queue(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session))
+    answer_forms = {}
+    if allowed(current_user.role, "request.answer"):
+        answer_forms = {i.request.id: _own_ids(AnswerForm(formdata=None, version=i.request.version), i.request.id)
+                        for i in items if i.request}
+    mine = service.my_requests(db.session, current_user.id) if allowed(current_user.role, "request.ask") else []
+    withdraw_forms = {r.id: _own_ids(WithdrawForm(formdata=None, version=r.version), r.id)
+                      for r in mine if r.status == "open"}
+    if isinstance(posted, AnswerForm) and posted_id in answer_forms:
+        answer_forms[posted_id] = _own_ids(posted, posted_id)
+    if isinstance(posted, WithdrawForm) and posted_id in withdraw_forms:
+        withdraw_forms[posted_id] = _own_ids(posted, posted_id)
+    return render_template("physician/queue.html", items=items, answer_forms=answer_forms, mine=mine,
+                           withdraw_forms=withdraw_forms, labels=refill_risk.LABELS,
+                           patient_url=patient_url_prefix()), 200 if posted is None else 422
+
+
+@bp.get("/queue")
+@requires("patient.view")
+def queue():
+    return _queue_page()
+
+
+@bp.post("/requests/<int:request_id>/answer")
+@requires("request.answer")
+def answer(request_id: int):
+    form = AnswerForm()
+    if not form.validate() or not (form.approve.data or form.decline.data):
+        flash("This answer form is incomplete. Reload the page and try again.", "error")
+        return redirect(url_for(".queue"))
+    try:
+        answered = service.answer(db.session, actor(), request_id, form_version(form.version), bool(form.approve.data),
+                                  form.note.data or "", datetime.now(UTC))
+    except StaleDataError:
+        db.session.rollback()
+        flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
+        return redirect(url_for(".queue"))
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _queue_page(form, request_id)
+    if answered.kind == BOOKING_AFTER_ALARM and answered.status == "approved":
+        flash("Approved. Book the refill now, giving your reason for the override.", "success")
+        return redirect(url_for("calendar.book", patient_id=answered.patient_id, **(answered.payload or {})))
+    flash(f"{answered.kind_label} for {answered.patient.mrn}: {answered.outcome}", "success")
+    return redirect(url_for(".queue"))
+
+
+@bp.post("/requests/<int:request_id>/withdraw")
+@requires("request.ask")
+def withdraw(request_id: int):
+    form = WithdrawForm()
+    if not form.validate():
+        flash("This form is incomplete. Reload the page and try again.", "error")
+        return redirect(url_for(".queue"))
+    try:
+        service.withdraw(db.session, actor(), request_id, form_version(form.version), form.note.data or "",
+                         datetime.now(UTC))
+    except StaleDataError:
+        db.session.rollback()
+        flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
+        return redirect(url_for(".queue"))
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _queue_page(form, request_id)
+    flash("Request withdrawn.", "success")
+    return redirect(url_for(".queue"))
+
+
+@bp.post("/patients/<int:patient_id>/ask-physician")
+@requires("request.ask")
+def ask(patient_id: int):
+    """From the booking form's refusal (a slot after the alarm date): one click and a note."""
+    if db.session.get(Patient, patient_id) is None:
+        abort(404)
+    form = AskForm(prefix="ask")
+    if not form.validate():
+        flash("This form is incomplete. Reload the page and try again.", "error")
+        return redirect(url_for("patients.show", patient_id=patient_id))
+    slot = {"starts_at": form.starts_at.data, "location_id": form.location_id.data,
+            "clinician_id": form.clinician_id.data}
+    try:
+        service.ask_physician(db.session, actor(), patient_id, form.kind.data, form.note.data or "", slot,
+                              datetime.now(UTC))
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        flash("Sent to the physicians (Needs a physician). Their answer shows on this page and under My requests.",
+              "success")
+    return redirect(url_for("patients.show", patient_id=patient_id))

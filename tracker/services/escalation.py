@@ -1,0 +1,226 @@
+"""Asking a physician (domain.md 6: a booking after the alarm date and a dose above the titration limit need one,
+who must be told, not just allowed): ask, answer, withdraw, and the physicians' queue.
+
+The queue is the open requests plus every pump past its alarm date or projected empty, as the refill-risk model
+judges it (tracker.services.worklist.refill_facts): this module never decides urgency itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from tracker.clinic_zone import clinic_zone
+from tracker.clinical import refill_risk
+from tracker.models import Patient, PhysicianRequest
+from tracker.models.requests import DOSE_SIGN_OFF, KINDS, OPEN
+from tracker.policy import allowed
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services.audit import record, snapshot
+from tracker.services.refills import Programme, change_dose, current_pump, programmed_daily_dose
+from tracker.services.worklist import RefillFact, refill_facts
+
+FIELDS = ["kind", "status", "note", "payload", "answered_by_id", "answered_at", "answer_note", "outcome"]
+FORM_TIME = "%Y-%m-%dT%H:%M"  # a datetime-local form value: the clinic's wall clock
+IN_FRONT_OF_PHYSICIANS = frozenset({refill_risk.PAST_ALARM, refill_risk.EMPTY})  # domain.md 6
+
+
+@dataclass(frozen=True)
+class DoseProposal:
+    """A dose sign-off request's payload, read back into what change_dose takes."""
+
+    effective_at: datetime
+    programme: Programme
+    reason: str
+    last_dose_id: int | None
+
+
+def dose_payload(effective_at: datetime, programme: Programme, reason: str, last_dose_id: int | None) -> dict:
+    """A validated dose form as JSON, under the form's own field names."""
+    flex = (programme.flex_schedule or {}).get("default")
+    return {"effective_at": effective_at.astimezone(clinic_zone()).strftime(FORM_TIME),
+            "mode": "flex" if flex else "simple", "daily_dose_mcg": None if flex else str(programme.daily_dose_mcg),
+            "flex_schedule": flex, "bolus_dose_mcg": str(programme.bolus_dose_mcg or 0),
+            "max_boluses_per_day": programme.max_boluses_per_day or 0, "reason": reason.strip(),
+            "last_dose_id": last_dose_id}
+
+
+def proposed_dose(payload: dict | None) -> DoseProposal:
+    try:
+        flex = payload["flex_schedule"]
+        programme = Programme(Decimal(0) if flex else Decimal(payload["daily_dose_mcg"]),
+                              Decimal(payload["bolus_dose_mcg"]), int(payload["max_boluses_per_day"]),
+                              {"default": [list(step) for step in flex]} if flex else None)
+        effective_at = datetime.strptime(payload["effective_at"], FORM_TIME).replace(tzinfo=clinic_zone())
+        last = payload.get("last_dose_id")
+        return DoseProposal(effective_at, programme, str(payload["reason"]), int(last) if last else None)
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        raise ServiceError("The proposed dose is incomplete; send it again from the dose form.") from None
+
+
+def _slot(payload: dict | None) -> dict | None:
+    """The booking a coordinator tried, if any: its time (form value) and ids, nothing else."""
+    if not payload:
+        return None
+    slot = {}
+    try:
+        if payload.get("starts_at"):
+            slot["starts_at"] = datetime.strptime(payload["starts_at"], FORM_TIME).strftime(FORM_TIME)
+        for name in ("location_id", "clinician_id"):
+            if payload.get(name):
+                slot[name] = int(payload[name])
+    except (TypeError, ValueError):
+        return None  # a garbled slot is dropped, not the request: the physician books on the form anyway
+    return slot or None
+
+
+def ask_physician(session: Session, actor: Actor, patient_id: int, kind: str, note: str, payload: dict | None,
+                  now: datetime) -> PhysicianRequest:
+    """Put a request in front of the physicians. One open request of a kind per patient (the database says so)."""
+    if not allowed(actor.role, "request.ask"):
+        raise PermissionDenied("Your role answers requests; it does not send them.")
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise ServiceError("No such patient.")
+    if kind not in KINDS:
+        raise ServiceError("Choose what the physician is asked for.", "kind")
+    pump = current_pump(session, patient_id)
+    if kind == DOSE_SIGN_OFF:
+        if pump is None:
+            raise ServiceError("This patient has no pump in use.")
+        proposed_dose(payload)
+    else:
+        payload = _slot(payload)
+    request = PhysicianRequest(kind=kind, patient_id=patient_id, pump_id=pump.id if pump else None,
+                               requested_by_id=actor.user_id, requested_at=now, note=note.strip(), payload=payload)
+    session.add(request)
+    try:
+        session.flush()
+    except IntegrityError:  # uq_physician_request_open: a second click, a second tab, a colleague
+        session.rollback()
+        raise ServiceError(f"A request for {KINDS[kind].lower()} is already waiting for a physician for this "
+                           "patient; see it under Needs a physician.") from None
+    record(session, actor, "create", "physician_request", request.id, patient_id, None,
+           snapshot(request, ["kind", "pump_id", "note", "payload"]))
+    session.commit()
+    return request
+
+
+def _open(session: Session, request_id: int, expected_version: int) -> PhysicianRequest:
+    request = session.get(PhysicianRequest, request_id)
+    if request is None:
+        raise ServiceError("No such request.")
+    if request.version != expected_version:
+        raise StaleEdit("Someone else answered or changed this request meanwhile; nothing was saved.")
+    if request.status != OPEN:
+        raise ServiceError("This request is no longer open.")
+    return request
+
+
+def answer(session: Session, actor: Actor, request_id: int, expected_version: int, approve: bool, note: str,
+           now: datetime) -> PhysicianRequest:
+    """A physician's answer. Approving a dose sign-off records the dose, signed off by the physician, in the same
+    transaction; approving a booking leaves the booking to the physician's override on the booking form."""
+    if not allowed(actor.role, "request.answer"):
+        raise PermissionDenied("Only a physician may answer.")
+    request = _open(session, request_id, expected_version)
+    if not approve and not note.strip():
+        raise ServiceError("Say why you decline, so the requester knows what to do instead.", "note")
+    proposal = proposed_dose(request.payload) if approve and request.kind == DOSE_SIGN_OFF else None
+    before = snapshot(request, FIELDS)
+    request.status = "approved" if approve else "declined"
+    request.answered_by_id, request.answered_at, request.answer_note = actor.user_id, now, note.strip()
+    if proposal is not None:
+        request.outcome = (f"Dose change recorded: {programmed_daily_dose(proposal.programme)} mcg/day from "
+                           f"{proposal.effective_at:%d %b %Y %H:%M}, signed off by the physician.")
+    elif approve:
+        request.outcome = "Approved: the physician books the refill with an override."
+    else:
+        request.outcome = "Declined."
+    session.flush()
+    record(session, actor, "update", "physician_request", request.id, request.patient_id, before,
+           snapshot(request, FIELDS))
+    if proposal is None:
+        session.commit()
+        return request
+    try:  # change_dose audits the dose change and commits the answer with it
+        change_dose(session, actor, request.pump_id, proposal.effective_at, proposal.programme,
+                    proposal.reason or request.note, now, proposal.last_dose_id)
+    except StaleEdit:
+        raise StaleEdit("A dose change was recorded after this request was sent; nothing was saved. Decline it "
+                        "and ask for a new request if a change is still needed.") from None
+    return request
+
+
+def withdraw(session: Session, actor: Actor, request_id: int, expected_version: int, note: str,
+             now: datetime) -> PhysicianRequest:
+    """The requester's side no longer needs an answer (refilled meanwhile, booked earlier after all)."""
+    if not allowed(actor.role, "request.ask"):
+        raise PermissionDenied("Your role may not withdraw requests.")
+    request = _open(session, request_id, expected_version)
+    before = snapshot(request, FIELDS)
+    request.status = "withdrawn"
+    request.outcome = f"Withdrawn: {note.strip()}" if note.strip() else "Withdrawn."
+    session.flush()
+    record(session, actor, "update", "physician_request", request.id, request.patient_id, before,
+           snapshot(request, FIELDS))
+    session.commit()
+    return request
+
+
+@dataclass
+class QueueItem:
+    """One line of the physicians' queue: a request (with its pump's judgement when that pump is past its alarm
+    date or empty), or such a pump that nobody has asked about."""
+
+    request: PhysicianRequest | None
+    fact: RefillFact | None
+
+    @property
+    def patient_id(self) -> int:
+        return self.request.patient_id if self.request else self.fact.patient_id
+
+
+def physician_queue(session: Session, today: date, now: datetime, windows: refill_risk.Windows) -> list[QueueItem]:
+    """Open requests, oldest first, then every pump past its alarm date or projected empty, most urgent first."""
+    requests = open_physician_requests(session)
+    urgent = {fact.patient_id: fact for fact in refill_facts(session, today, now, windows, needing_action=True)
+              if fact.judgement.risk.status in IN_FRONT_OF_PHYSICIANS}
+    items = [QueueItem(r, urgent.get(r.patient_id)) for r in requests]
+    asked = {r.patient_id for r in requests}
+    return items + [QueueItem(None, fact) for fact in urgent.values() if fact.patient_id not in asked]
+
+
+def open_physician_requests(session: Session) -> list[PhysicianRequest]:
+    """Every open request, oldest first, with its patient and who asked (the queue and the physicians' e-mail)."""
+    return list(session.scalars(
+        select(PhysicianRequest).where(PhysicianRequest.status == OPEN)
+        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.requested_by))
+        .order_by(PhysicianRequest.requested_at, PhysicianRequest.id)))
+
+
+def open_request(session: Session, patient_id: int, kind: str) -> PhysicianRequest | None:
+    return session.scalars(select(PhysicianRequest).where(
+        PhysicianRequest.patient_id == patient_id, PhysicianRequest.kind == kind,
+        PhysicianRequest.status == OPEN)).first()
+
+
+def requests_for_patient(session: Session, patient_id: int, limit: int = 10) -> list[PhysicianRequest]:
+    """The patient's recent requests with their answers, newest first (the patient page)."""
+    return list(session.scalars(
+        select(PhysicianRequest).where(PhysicianRequest.patient_id == patient_id)
+        .options(joinedload(PhysicianRequest.requested_by), joinedload(PhysicianRequest.answered_by))
+        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
+
+
+def my_requests(session: Session, user_id: int, limit: int = 20) -> list[PhysicianRequest]:
+    """What this user asked, newest first, with the answers."""
+    return list(session.scalars(
+        select(PhysicianRequest).where(PhysicianRequest.requested_by_id == user_id)
+        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
+        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
+
