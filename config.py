@@ -57,7 +57,6 @@ class Config:
     DIGEST_MAX_ATTEMPTS = int(env("DIGEST_MAX_ATTEMPTS", "5"))
     DIGEST_RETRY_SECONDS = int(env("DIGEST_RETRY_SECONDS", "120"))  # doubles after each failed attempt
     DIGEST_CLAIM_LEASE_SECONDS = int(env("DIGEST_CLAIM_LEASE_SECONDS", "600"))  # a claim older than this crashed
-    DIGEST_DUE_SOON_DAYS = int(env("DIGEST_DUE_SOON_DAYS", "7"))
     DIGEST_NOTHING_DUE_EMAIL = env_bool("DIGEST_NOTHING_DUE_EMAIL", True)
     # A day the app was down all day: off = only today's digest is sent and the gap is shown to admins (their
     # next digest, `flask digest status`); on = that day's digest is also sent, late (at most 7 days back).

@@ -120,6 +120,7 @@ def time_digest(app, repeat: int = 3) -> dict:
     """The daily digest as the scheduler builds it, without writing: tracker.services.digest.contents (every
     recipient's e-mail computed). `rows_loaded`: the refill rows its pre-filter reads (those that may need action)."""
     from tracker.services import digest
+    from tracker.services.settings import risk_windows
     from tracker.services.worklist import refill_facts
 
     with app.app_context():
@@ -136,7 +137,7 @@ def time_digest(app, repeat: int = 3) -> dict:
             digest.contents(s, today, now, options)
             timings.append(time.perf_counter() - started)
             s.rollback()
-        rows = len(refill_facts(s, today, now, options.due_soon_days, needing_action=True))
+        rows = len(refill_facts(s, today, now, risk_windows(s), needing_action=True))
         s.rollback()
     return {"what": "tracker.services.digest.contents (all recipients)", "pumps": pumps, "schedules": schedules,
             "rows_loaded": rows, "seconds": statistics.median(timings), "all": timings}

@@ -1,17 +1,19 @@
 """The daily e-mail's content as a pure function: every section, per role, and no identity beyond the MRN."""
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 
+from tracker.clinical import refill_risk as risk
 from tracker.clinical.digest import (
+    REFILL_SECTIONS,
     BatteryItem,
     DeadLetter,
     DigestInput,
     PatientRef,
+    PhysicianRequestItem,
     RefillItem,
     SchedulerHealth,
-    SignOffItem,
     StageChangeItem,
     WarningItem,
     build_digest,
@@ -25,17 +27,34 @@ REF = PatientRef(PATIENT["mrn"], f"https://tracker.example/patients/{PATIENT['id
 OTHER = PatientRef("KC-99", "https://tracker.example/patients/99")
 
 
+def refill(ref: PatientRef, urgency: str, status: str, booking: str, due: date, booked_on: date | None = None,
+           location: str = "Kennesaw Clinic") -> RefillItem:
+    """A pump as the model judged it; alarm a week after the due date, empty a week after that."""
+    return RefillItem(ref, location, urgency, status, booking, due, due + timedelta(days=7), due + timedelta(days=14),
+                      booked_on)
+
+
+NO_ITEMS = dict(refills=[], warnings=[], battery=[], stage_changes=[])
+
+
 def nurse_input(**changes) -> DigestInput:
     data = dict(
         day=DAY, role="nurse", scope="Your patients", home_url="https://tracker.example/",
-        overdue=[RefillItem(REF, "Kennesaw Clinic", date(2026, 3, 9))],
-        due_soon_unbooked=[RefillItem(OTHER, "Kennesaw Clinic", date(2026, 3, 15)),
-                           RefillItem(REF, "Kennesaw Clinic", date(2026, 3, 12))],
-        booked_after_due=[RefillItem(OTHER, "Buckhead Clinic", date(2026, 3, 20), date(2026, 3, 24))],
-        missed_appointments=[RefillItem(REF, "Kennesaw Clinic", date(2026, 3, 9), date(2026, 3, 11))],
+        refills=[
+            refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20)),
+            refill(OTHER, risk.PAST_ALARM, risk.PAST_ALARM, risk.AFTER_EMPTY, date(2026, 2, 27), date(2026, 3, 16)),
+            refill(REF, risk.OVERDUE, risk.OVERDUE, risk.AFTER_DUE, date(2026, 3, 9), date(2026, 3, 13)),
+            refill(REF, risk.MISSED, risk.DUE_SOON, risk.MISSED, date(2026, 3, 19), date(2026, 3, 11)),
+            refill(OTHER, "booked_late", risk.DUE_SOON, risk.AFTER_DUE, date(2026, 3, 20), date(2026, 3, 24),
+                   "Buckhead Clinic"),
+            refill(OTHER, risk.DUE_SOON, risk.DUE_SOON, risk.NOT_BOOKED, date(2026, 3, 15)),
+            refill(REF, risk.DUE_SOON, risk.DUE_SOON, risk.NOT_BOOKED, date(2026, 3, 12)),
+        ],
         warnings=[WarningItem(REF, "residual_discrepancy", "Residual 4 mL less than expected", date(2026, 3, 11)),
                   WarningItem(OTHER, "pocket_fill", "Fill mismatch of 3 mL on a 20 mL pump", date(2026, 3, 11))],
-        battery=[BatteryItem(OTHER, date(2026, 7, 1))],
+        battery=[BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_DUE_SOON, date(2026, 7, 1)),
+                 BatteryItem(REF, "Kennesaw Clinic", risk.BATTERY_PAST_DUE, date(2025, 12, 12)),
+                 BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_ERI, date(2027, 1, 1), date(2026, 3, 2), 90)],
         stage_changes=[StageChangeItem(REF, "implantation", "adjustment", date(2026, 3, 11)),
                        StageChangeItem(OTHER, "adjustment", "exited", date(2026, 3, 11), "deceased")],
     )
@@ -43,30 +62,63 @@ def nurse_input(**changes) -> DigestInput:
     return DigestInput(**data)
 
 
+def section(text: str, title: str) -> str:
+    """One section of the text part: its title line to the blank line after it."""
+    return text.split(title, 1)[1].split("\n\n", 1)[0]
+
+
 def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     digest = build_digest(nurse_input())
     text = digest.text
-    assert "OVERDUE REFILLS (1)" in text
-    assert "MRN KC-20417 · due 09 Mar 2026 (3 days ago) · Kennesaw Clinic" in text
-    assert "DUE WITHIN 7 DAYS AND NOT BOOKED (2)" in text
-    assert "due today, 12 Mar 2026" in text and "due 15 Mar 2026 (in 3 days)" in text
-    assert "BOOKED AFTER THE DUE DATE (1)" in text and "booked 24 Mar 2026" in text
-    assert "MISSED APPOINTMENTS" in text and "booked 11 Mar 2026" in text
+    empty = section(text, "PUMPS PROJECTED EMPTY (1)")
+    assert "Withdrawal may already be under way" in empty
+    assert ("MRN KC-20417 · due 20 Feb 2026 (20 days ago) · alarm 27 Feb 2026 (13 days ago) · "
+            "empty 06 Mar 2026 (6 days ago) · Kennesaw Clinic · Not booked") in empty
+    alarm = section(text, "PAST THE LOW-RESERVOIR ALARM (1)")
+    assert "MRN KC-99" in alarm and "Booked after the pump runs empty (16 Mar 2026)" in alarm
+    overdue = section(text, "OVERDUE REFILLS (1)")
+    assert "due 09 Mar 2026 (3 days ago)" in overdue and "Booked after the due date (13 Mar 2026)" in overdue
+    missed = section(text, "MISSED APPOINTMENTS (TIME PASSED, NO REFILL RECORDED) (1)")
+    assert "Missed appointment: its time passed with no refill recorded (11 Mar 2026)" in missed
+    late = section(text, "BOOKED LATE (AFTER THE DUE, ALARM OR EMPTY DATE) (1)")
+    assert "Buckhead Clinic · Booked after the due date (24 Mar 2026)" in late
+    soon = section(text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (2)")
+    assert "due today, 12 Mar 2026" in soon and "due 15 Mar 2026 (in 3 days)" in soon
+    battery = section(text, "PUMP BATTERIES: ERI, REPLACEMENT PAST DUE OR DUE WITHIN 6 MONTHS (3)")
+    assert "Battery at its replacement indicator (ERI): the pump will stop · ERI recorded 02 Mar 2026, the pump " \
+           "stops within 90 days of it" in battery
+    assert "Battery replacement past due · replacement due 12 Dec 2025 (90 days ago)" in battery
+    assert "Battery replacement due within 6 months · due 01 Jul 2026 (in 111 days)" in battery
+    assert battery.index("(ERI)") < battery.index("past due") < battery.index("within 6 months ·")
     assert "Residual discrepancy · Residual 4 mL less than expected" in text
     assert "Possible pocket fill · Fill mismatch of 3 mL" in text
-    assert "BATTERY REPLACEMENT WITHIN 6 MONTHS (1)" in text and "replacement due 01 Jul 2026" in text
     assert "Implantation → Adjustment" in text and "Adjustment → Exited (Deceased)" in text
     assert "https://tracker.example/patients/41" in text and 'href="https://tracker.example/patients/41"' in digest.html
-    assert digest.counts == {"overdue": 1, "due_soon_unbooked": 2, "booked_after_due": 1, "missed_appointment": 1,
-                             "warnings": 2, "battery": 1, "stage_changes": 2}
-    assert digest.subject == ("ITB tracker 12 Mar: 1 overdue, 2 due soon unbooked, 1 booked after due, "
-                              "1 missed appointment, 2 refill warnings, 1 battery replacement, 2 stage changes")
+    assert digest.counts == {"empty": 1, "past_alarm": 1, "overdue": 1, "missed": 1, "booked_late": 1,
+                             "due_soon": 2, "battery": 3, "warnings": 2, "stage_changes": 2}
+    assert digest.subject == ("ITB tracker 12 Mar: 1 projected empty, 1 past the alarm date, 1 overdue, "
+                              "1 missed appointment, 1 booked late, 2 due soon unbooked, 3 battery replacements, "
+                              "2 refill warnings, 2 stage changes")
 
 
-def test_sections_are_sorted_most_urgent_first():
+def test_sections_run_most_severe_first_one_per_urgency_that_needs_action():
     text = build_digest(nurse_input()).text
-    section = text.split("DUE WITHIN")[1].split("BOOKED AFTER")[0]
-    assert section.index("due today") < section.index("in 3 days")
+    titles = ["PUMPS PROJECTED EMPTY", "PAST THE LOW-RESERVOIR ALARM", "OVERDUE REFILLS", "MISSED APPOINTMENTS",
+              "BOOKED LATE", "DUE SOON", "PUMP BATTERIES", "NEW REFILL WARNINGS", "STAGE CHANGES"]
+    assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)
+    # Every urgency the model can give a pump needing action has its section, in the model's order.
+    needing = [u for u in risk.URGENCIES if u not in ("booked", risk.OK)]
+    assert list(REFILL_SECTIONS) == needing
+
+
+def test_rows_within_a_section_are_sorted_by_due_date():
+    soon = section(build_digest(nurse_input()).text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (2)")
+    assert soon.index("due today") < soon.index("in 3 days")
+
+
+def test_the_due_soon_window_is_worded_from_the_clinic_setting():
+    assert "DUE SOON (WITHIN 10 DAYS) AND NOT BOOKED" in build_digest(nurse_input(due_soon_days=10)).text
+    assert "DUE WITHIN 3 MONTHS (3)" in build_digest(nurse_input(battery_months=3)).text
 
 
 def test_no_name_birth_date_or_diagnosis_anywhere_and_the_subject_has_counts_only():
@@ -80,36 +132,41 @@ def test_no_name_birth_date_or_diagnosis_anywhere_and_the_subject_has_counts_onl
 
 def test_html_part_escapes_what_it_is_given():
     ref = PatientRef("<b>X&1</b>", "https://tracker.example/patients/1?a=1&b=2")
-    digest = build_digest(nurse_input(overdue=[RefillItem(ref, "A & B Clinic", date(2026, 3, 1))]))
+    item = refill(ref, risk.OVERDUE, risk.OVERDUE, risk.NOT_BOOKED, date(2026, 3, 1), location="A & B Clinic")
+    digest = build_digest(nurse_input(refills=[item]))
     assert "<b>X&1</b>" not in digest.html and "&lt;b&gt;X&amp;1&lt;/b&gt;" in digest.html
     assert "A &amp; B Clinic" in digest.html and "a=1&amp;b=2" in digest.html
 
 
 def test_a_user_with_nothing_to_do_gets_a_short_nothing_due_email_not_silence():
-    empty = nurse_input(overdue=[], due_soon_unbooked=[], booked_after_due=[], missed_appointments=[], warnings=[],
-                        battery=[], stage_changes=[])
-    digest = build_digest(empty)
+    digest = build_digest(nurse_input(**NO_ITEMS))
     assert digest.subject == "ITB tracker 12 Mar: nothing due"
     assert digest.nothing_due
     assert "Nothing is due for you today." in digest.text and "Nothing is due for you today." in digest.html
-    assert "No refill is overdue." in digest.text
+    assert "No refill is overdue." in digest.text and "No pump is projected empty." in digest.text
 
 
 def test_nothing_due_email_can_be_turned_off():
-    empty = nurse_input(overdue=[], due_soon_unbooked=[], booked_after_due=[], missed_appointments=[], warnings=[],
-                        battery=[], stage_changes=[], nothing_due_email=False)
-    assert build_digest(empty) is None
+    assert build_digest(nurse_input(**NO_ITEMS, nothing_due_email=False)) is None
     assert build_digest(nurse_input(nothing_due_email=False)) is not None
 
 
-def test_physician_sees_sign_offs_only():
-    waiting = SignOffItem(REF, "Dose 300 → 400 mcg/day", date(2026, 3, 11))
-    digest = build_digest(nurse_input(role="physician", signoffs=[waiting]))
-    assert "WAITING FOR YOUR SIGN-OFF (1)" in digest.text and "Dose 300 → 400 mcg/day" in digest.text
-    assert "OVERDUE" not in digest.text
-    assert digest.subject == "ITB tracker 12 Mar: 1 sign-off"
-    quiet = build_digest(nurse_input(role="physician", signoff_note="No sign-offs are waiting: no queue yet."))
-    assert "No sign-offs are waiting: no queue yet." in quiet.text and quiet.nothing_due
+def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
+    asked = PhysicianRequestItem(REF, "Booking after the alarm date", "Test Coordinator", datetime(2026, 3, 11, 14, 5))
+    past_alarm = refill(OTHER, risk.PAST_ALARM, risk.PAST_ALARM, risk.AFTER_EMPTY, date(2026, 2, 27),
+                        date(2026, 3, 16), "Buckhead Clinic")
+    empty = refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20))
+    digest = build_digest(nurse_input(role="physician", physician_requests=[asked],
+                                      physician_pumps=[past_alarm, empty]))
+    rows = section(digest.text, "NEEDS A PHYSICIAN (3)")
+    assert "MRN KC-20417 · Booking after the alarm date · asked by Test Coordinator on 11 Mar 2026 14:05" in rows
+    assert rows.index("Booking after") < rows.index("Pump projected empty") < rows.index("Past the low-reservoir")
+    assert "Buckhead Clinic · Booked after the pump runs empty (16 Mar 2026)" in rows
+    assert "OVERDUE" not in digest.text and "STAGE CHANGES" not in digest.text
+    assert digest.subject == "ITB tracker 12 Mar: 3 need a physician"
+    quiet = build_digest(nurse_input(role="physician"))
+    assert "No request is waiting for a physician and no pump is past its alarm date." in quiet.text
+    assert quiet.nothing_due and "no queue" not in quiet.text
 
 
 def test_admin_sees_dead_letters_and_scheduler_health():

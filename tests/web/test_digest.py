@@ -7,10 +7,9 @@ import shutil
 import ssl
 import threading
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import click
 import pytest
@@ -18,24 +17,28 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select
 
 from tests.digest_smtp import Recorder, self_signed_certificate, server_tls_context, smtp_server
-from tests.factories import TODAY, make_patient, make_user, to_adjustment
+from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, make_user, to_adjustment
 from tracker import create_app, jobs
+from tracker.clinical.refill_risk import add_months
 from tracker.extensions import db
-from tracker.models import DigestRun, OutboxMessage, Pump, User
+from tracker.models import DigestRun, OutboxMessage, Pump, RefillSchedule, Setting, User
 from tracker.models.digest import DEAD, QUEUED, SENT
+from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.services import digest as service
+from tracker.services.bookings import book_refill
+from tracker.services.escalation import ask_physician
 from tracker.services.mailer import SmtpConfigError, SmtpMailer, compose, parse_smtp_url
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
 from tracker.services.sender import SendPolicy, claim_next, send_pending, worker_name
+from tracker.services.settings import risk_windows
 from tracker.services.worklist import worklist
 
-NY = ZoneInfo("America/New_York")
 NAMES_AND_BIRTH_DATE = ("1970", "17 May", "May 17", "Multiple sclerosis", "sclerosis")
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), NY)
+    return datetime.combine(day, time(hour, minute), CLINIC_ZONE)
 
 
 @pytest.fixture
@@ -87,6 +90,30 @@ def messages_by_recipient(session, day: date) -> dict[str, OutboxMessage]:
     return {m.to_address: m for m in service.messages_for(session, day)}
 
 
+def section(text: str, title: str) -> str:
+    """One section of an e-mail's text part: from its title line to the blank line after it."""
+    assert title in text, f"no section {title!r} in:\n{text}"
+    return text.split(title, 1)[1].split("\n\n", 1)[0]
+
+
+def sent_digests(app, smtp, day: date) -> dict[str, str]:
+    """The day's e-mails as the scheduler sends them (run_due, through the real SMTP server): address -> text."""
+    now = at(day, 7)
+    result = service.run_due(db.session, app.config, now, "test", clock=lambda: now)
+    assert result.day == day and result.report.dead == 0
+    return {m["To"]: m.get_body(("plain",)).get_content().replace("\r\n", "\n") for m in smtp.messages}
+
+
+def schedule(session, patient) -> RefillSchedule:
+    return session.get(RefillSchedule, current_pump(session, patient.id).id)
+
+
+def book(session, world, patient, day: date, role: str = "coordinator", late_reason: str = "",
+         override_reason: str = ""):
+    return book_refill(session, world.actor(role), patient.id, at(day, 10), world.clinic.id, world.users["nurse"].id,
+                       late_reason, override_reason, datetime.now(UTC))
+
+
 # --- content from the database -------------------------------------------------------------------------------------
 
 
@@ -103,17 +130,17 @@ def test_nurse_digest_lists_her_patients_like_the_worklist_by_mrn_without_names(
     assert f"https://tracker.clinic.test/patients/{mine.id}" in text
     coordinator = by_user[world.users["coordinator"].id].text
     assert "OVERDUE REFILLS (2)" in coordinator and mine.mrn in coordinator and theirs.mrn in coordinator
-    assert mine.mrn not in by_user[world.users["physician"].id].text
-    assert "No sign-offs are waiting" in by_user[world.users["physician"].id].text
+    physician = by_user[world.users["physician"].id].text
+    assert mine.mrn not in physician and "No request is waiting for a physician" in physician
     assert mine.mrn not in by_user[world.users["admin"].id].text
 
     # The same rows as the nurse's worklist: one function decides, so the numbers cannot disagree.
     for day in (overdue_day, soon_day):
         content = service.contents(session, day, at(day, 7), options(app), [nurse.id])[0][1]
-        rows = worklist(session, day, at(day, 7), 7, nurse_id=nurse.id)
-        assert sum(content.counts[k] for k in ("overdue", "due_soon_unbooked")) == len(rows) == 1
+        rows = worklist(session, day, at(day, 7), risk_windows(session), nurse_id=nurse.id)
+        assert sum(content.counts.values()) == len(rows) == 1
     soon = service.contents(session, soon_day, at(soon_day, 7), options(app), [nurse.id])[0][1]
-    assert "DUE WITHIN 7 DAYS AND NOT BOOKED (1)" in soon.text and "(in 5 days)" in soon.text
+    assert "(in 5 days)" in section(soon.text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (1)")
 
     for _, content in service.contents(session, overdue_day, at(overdue_day, 7), options(app)):
         for raw in (content.subject, content.text, content.html):
@@ -126,25 +153,133 @@ def test_warnings_stage_changes_and_battery_come_from_yesterdays_records(app, wo
     pump = current_pump(session, patient.id)
     # 4 mL less than expected in the reservoir, and 3 mL missing after the fill: both warnings.
     record_refill(session, world.actor(), pump.id, RefillEntry(
-        visit_at=datetime.now(NY) - timedelta(minutes=5), expected_residual_ml=Decimal("14"),
+        visit_at=datetime.now(CLINIC_ZONE) - timedelta(minutes=5), expected_residual_ml=Decimal("14"),
         actual_residual_ml=Decimal("10"), concentration_mcg_per_ml=500, volume_added_ml=Decimal("20"),
-        resulting_volume_ml=Decimal("17")), True, datetime.now(NY))
+        resulting_volume_ml=Decimal("17")), True, datetime.now(CLINIC_ZONE))
     session.get(Pump, pump.id).battery_replacement_due = TODAY + timedelta(days=60)
     session.commit()
     tomorrow = TODAY + timedelta(days=1)
+    batteries = "PUMP BATTERIES: ERI, REPLACEMENT PAST DUE OR DUE WITHIN 6 MONTHS (1)"
 
     text = service.contents(session, tomorrow, at(tomorrow, 7), options(app), [world.users["nurse"].id])[0][1].text
     assert "NEW REFILL WARNINGS (RESIDUAL DISCREPANCY, POCKET FILL) (2)" in text
     assert "Residual discrepancy · Residual 4 mL less than expected" in text and "Possible pocket fill" in text
     assert "STAGE CHANGES SINCE YESTERDAY (4)" in text and "Implantation → Adjustment" in text
-    assert "BATTERY REPLACEMENT WITHIN 6 MONTHS (1)" in text
+    assert "Battery replacement due within 6 months" in section(text, batteries)
     assert patient.last_name not in text and "1970" not in text
 
     # The day after tomorrow, yesterday's records are no longer new; the battery stays until it is replaced.
     later = tomorrow + timedelta(days=1)
     text = service.contents(session, later, at(later, 7), options(app), [world.users["nurse"].id])[0][1].text
     assert "STAGE CHANGES SINCE YESTERDAY (0)" in text and "(RESIDUAL DISCREPANCY, POCKET FILL) (0)" in text
-    assert "BATTERY REPLACEMENT WITHIN 6 MONTHS (1)" in text
+    assert batteries in text
+
+
+def test_a_pump_past_its_alarm_booked_with_a_physician_override_stays_in_the_email_and_goes_to_physicians(
+        app, world, session, smtp):
+    patient = implanted_days_ago(session, world, 31)  # due 8 days ago, alarm yesterday, empty in 2 days
+    dates = schedule(session, patient)
+    assert dates.alarm_date < TODAY < dates.empty_date - timedelta(days=1)
+    appointment = book(session, world, patient, TODAY + timedelta(days=1), role="physician",
+                       override_reason="Inpatient elsewhere; reservoir checked there")
+    assert appointment.override_by_id == world.users["physician"].id
+    # A physician at another clinic still hears of it: pumps past their alarm are put before every physician.
+    elsewhere = make_user(session, "physician", location=world.sites["Buckhead Clinic"])
+
+    mail = sent_digests(app, smtp, TODAY)
+    booked = f"Booked after the alarm date ({TODAY + timedelta(days=1):%d %b %Y})"
+    for role in ("nurse", "coordinator"):
+        rows = section(mail[world.users[role].email], "PAST THE LOW-RESERVOIR ALARM (1)")
+        assert f"MRN {patient.mrn} · due {dates.due_date:%d %b %Y} (8 days ago) · alarm" in rows
+        assert booked in rows and "Reach the patient today" in rows
+        assert f"https://tracker.clinic.test/patients/{patient.id}" in rows
+        assert "BOOKED LATE (AFTER THE DUE, ALARM OR EMPTY DATE) (0)" in mail[world.users[role].email]
+    for physician in (world.users["physician"], elsewhere):
+        rows = section(mail[physician.email], "NEEDS A PHYSICIAN (1)")
+        assert f"MRN {patient.mrn} · Past the low-reservoir alarm date · due" in rows and booked in rows
+    assert "1 past the alarm date" in [m for m in smtp.messages if m["To"] == world.users["nurse"].email][0]["Subject"]
+    for text in mail.values():
+        assert patient.last_name not in text and patient.first_name not in text
+
+
+def test_a_physicians_email_lists_open_requests_first_then_the_pumps_past_their_alarm(app, world, session, smtp):
+    patient = implanted_days_ago(session, world, 31)  # past its alarm date, not booked
+    asked_at = at(TODAY, 6, 5) - timedelta(days=1)
+    note = "No slot before the alarm date at Kennesaw; the patient can come on Friday afternoon. " * 3
+    ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, note, None, asked_at)
+
+    mail = sent_digests(app, smtp, TODAY)
+    rows = section(mail[world.users["physician"].email], "NEEDS A PHYSICIAN (2)").splitlines()
+    request, pump = [r for r in rows if r.startswith("- ")]
+    assert request == (f"- MRN {patient.mrn} · Booking after the alarm date · asked by Test Coordinator on "
+                       f"{asked_at:%d %b %Y} 06:05")
+    assert "Kennesaw;" not in mail[world.users["physician"].email], "the free-text note stays in the app"
+    assert pump.startswith(f"- MRN {patient.mrn} · Past the low-reservoir alarm date ·") and pump.endswith("Not booked")
+    [physician] = smtp.to(world.users["physician"].email)
+    assert physician["Subject"].endswith(": 2 need a physician")
+    nurse = mail[world.users["nurse"].email]
+    assert "Booking after the alarm date · asked by" not in nurse and "PAST THE LOW-RESERVOIR ALARM (1)" in nurse
+
+
+def test_an_overdue_pump_booked_after_its_due_date_stays_under_overdue(app, world, session, smtp):
+    overdue = implanted_days_ago(session, world, 25)  # due 2 days ago, alarm in 5
+    book(session, world, overdue, TODAY + timedelta(days=2), late_reason="Patient away until then")
+    soon = implanted_days_ago(session, world, 20)  # due in 3 days: booked 2 days after it
+    soon_due = schedule(session, soon).due_date
+    book(session, world, soon, soon_due + timedelta(days=2), late_reason="First free slot")
+
+    text = sent_digests(app, smtp, TODAY)[world.users["nurse"].email]
+    rows = section(text, "OVERDUE REFILLS (1)")
+    assert f"MRN {overdue.mrn} · due" in rows and "(2 days ago)" in rows
+    assert f"Booked after the due date ({TODAY + timedelta(days=2):%d %b %Y})" in rows
+    late = section(text, "BOOKED LATE (AFTER THE DUE, ALARM OR EMPTY DATE) (1)")
+    assert f"MRN {soon.mrn}" in late and f"Booked after the due date ({soon_due + timedelta(days=2):%d %b %Y})" in late
+    assert overdue.mrn not in late and "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (0)" in text
+
+
+def test_due_soon_uses_the_clinics_one_window_setting(app, world, session, smtp):
+    session.add(Setting(name="due_soon_days", value="10"))
+    session.commit()
+    inside = implanted_days_ago(session, world, 14)  # due in 9 days
+    outside = implanted_days_ago(session, world, 12)  # due in 11 days
+    assert [(schedule(session, p).due_date - TODAY).days for p in (inside, outside)] == [9, 11]
+
+    text = sent_digests(app, smtp, TODAY)[world.users["coordinator"].email]
+    rows = section(text, "DUE SOON (WITHIN 10 DAYS) AND NOT BOOKED (1)")
+    assert f"MRN {inside.mrn} · due" in rows and "(in 9 days)" in rows
+    assert outside.mrn not in text
+
+
+def test_battery_past_due_and_eri_are_items_with_their_own_words_judged_in_calendar_months(app, world, session,
+                                                                                           smtp):
+    patients = {name: to_adjustment(session, world, make_patient(session, world))
+                for name in ("past_due", "eri", "six_months", "beyond")}
+    battery = {
+        "past_due": (TODAY - timedelta(days=90), None),
+        "eri": (add_months(TODAY, 20), TODAY - timedelta(days=3)),
+        # Six calendar months ahead is within the warning; a day later is not (30-day months said 180 days).
+        "six_months": (add_months(TODAY, 6), None),
+        "beyond": (add_months(TODAY, 6) + timedelta(days=1), None),
+    }
+    for name, (due, eri_on) in battery.items():
+        pump = current_pump(session, patients[name].id)
+        pump.battery_replacement_due, pump.eri_on = due, eri_on
+    session.commit()
+
+    text = sent_digests(app, smtp, TODAY)[world.users["nurse"].email]
+    rows = section(text, "PUMP BATTERIES: ERI, REPLACEMENT PAST DUE OR DUE WITHIN 6 MONTHS (3)").splitlines()
+    eri, past_due, due_soon = (next(r for r in rows if patients[n].mrn in r) for n in ("eri", "past_due", "six_months"))
+    assert rows.index(eri) < rows.index(past_due) < rows.index(due_soon)
+    assert "Battery at its replacement indicator (ERI): the pump will stop" in eri
+    assert f"ERI recorded {TODAY - timedelta(days=3):%d %b %Y}, the pump stops within 90 days of it" in eri
+    assert "Battery replacement past due · replacement due" in past_due and "(90 days ago)" in past_due
+    assert "Plan the pump replacement now." in past_due
+    assert f"Battery replacement due within 6 months · due {add_months(TODAY, 6):%d %b %Y}" in due_soon
+    assert all(patients["beyond"].mrn not in row for row in rows)
+    # The worklist lists the same two as needing action: one verdict, battery_verdict, for both.
+    on_worklist = {row.patient.mrn for row in worklist(session, TODAY, at(TODAY, 7), risk_windows(session))
+                   if {"battery_past_due", "battery_eri"} & set(row.reasons)}
+    assert on_worklist == {patients["past_due"].mrn, patients["eri"].mrn}
 
 
 def test_building_the_outbox_twice_writes_one_run_and_one_message_per_active_user(app, world, session, digest_config):
@@ -345,7 +480,7 @@ def certificate(tmp_path_factory):
 
 def _email(to="nurse@example.org"):
     return compose(to, "ITB tracker <itb@clinic.test>", "ITB tracker: nothing due", "text", "<p>html</p>",
-                   "<itb-digest.2026-03-12.1@clinic.test>", datetime(2026, 3, 12, 11, 30, tzinfo=NY))
+                   "<itb-digest.2026-03-12.1@clinic.test>", datetime(2026, 3, 12, 11, 30, tzinfo=CLINIC_ZONE))
 
 
 def test_smtps_checks_the_certificate_and_trusts_only_a_configured_ca(certificate):

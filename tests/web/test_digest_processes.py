@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from tests.digest_smtp import HoldingRecorder, Recorder, smtp_server
 from tests.factories import make_user
 from tracker import create_app, jobs
+from tracker.clinic_zone import clinic_zone_name, set_clinic_zone
 from tracker.extensions import db
 from tracker.models import DigestRun, OutboxMessage, User
 from tracker.models.digest import QUEUED, SENDING, SENT
@@ -45,12 +46,15 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 def digest_config(app):
-    """The digest settings for one test, restored afterwards (the app is shared by the whole run)."""
+    """The digest settings for one test, restored afterwards (the app is shared by the whole run). These tests
+    pin New York (its daylight-saving days): the process's clinic zone too, which every app created here sets."""
     keys = list(SETTINGS) + ["SMTP_URL"]
-    saved = {k: app.config.get(k) for k in keys}
+    saved, zone = {k: app.config.get(k) for k in keys}, clinic_zone_name()
     app.config.update(SETTINGS)
+    set_clinic_zone(SETTINGS["CLINIC_TIMEZONE"])
     yield app.config
     app.config.update(saved)
+    set_clinic_zone(zone)
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from html import escape
 
+from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 
 
@@ -23,10 +24,17 @@ class PatientRef:
 
 @dataclass(frozen=True)
 class RefillItem:
+    """A pump needing action as the refill-risk model judged it (refill_risk.assess): its urgency is its section."""
+
     patient: PatientRef
     location: str
+    urgency: str  # refill_risk.URGENCIES
+    status: str  # refill_risk.STATUSES
+    booking: str  # the open booking's verdict (refill_risk.NOT_BOOKED, AFTER_DUE ...)
     due_date: date
-    appointment_date: date | None = None
+    alarm_date: date | None = None  # None: beyond the projection
+    empty_date: date | None = None
+    booked_on: date | None = None  # the open booking's clinic-local day
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,11 @@ class WarningItem:
 @dataclass(frozen=True)
 class BatteryItem:
     patient: PatientRef
-    replacement_due: date
+    location: str
+    verdict: str  # refill_risk.battery_verdict: BATTERY_ERI, BATTERY_PAST_DUE or BATTERY_DUE_SOON
+    replacement_due: date | None
+    eri_on: date | None = None
+    eri_to_stop_days: int | None = None  # the pump model's window from ERI to the pump stopping
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,13 @@ class StageChangeItem:
 
 
 @dataclass(frozen=True)
-class SignOffItem:
+class PhysicianRequestItem:
+    """An open request only a physician can answer (a booking after the alarm date, a dose sign-off)."""
+
     patient: PatientRef
-    what: str
-    recorded_on: date
+    kind: str  # in words
+    asked_by: str  # the staff member's name
+    asked_at: datetime  # clinic-local (the request's note stays in the app: free text may hold a name)
 
 
 @dataclass(frozen=True)
@@ -76,39 +91,55 @@ class SchedulerHealth:
     late_days: tuple[date, ...] = ()  # recent days whose digest was built only after the day had ended
 
 
-OVERDUE = "overdue"
-DUE_SOON = "due_soon_unbooked"
-BOOKED_AFTER_DUE = "booked_after_due"
-MISSED = "missed_appointment"
-WARNINGS = "warnings"
+# Refill sections: one per urgency that needs action, in the model's order (most severe first). The model
+# decides which section a pump is in; this module only words it.
+BOOKED_LATE = "booked_late"
+REFILL_SECTIONS = (risk.EMPTY, risk.PAST_ALARM, risk.OVERDUE, risk.MISSED, BOOKED_LATE, risk.DUE_SOON)
 BATTERY = "battery"
+WARNINGS = "warnings"
 STAGE_CHANGES = "stage_changes"
-SIGNOFFS = "signoffs"
+NEEDS_PHYSICIAN = "needs_physician"
 DEAD_LETTERS = "dead_letters"
 SCHEDULER = "scheduler"
 
-CLINICAL_SECTIONS = (OVERDUE, DUE_SOON, BOOKED_AFTER_DUE, MISSED, WARNINGS, BATTERY, STAGE_CHANGES)
+CLINICAL_SECTIONS = (*REFILL_SECTIONS, BATTERY, WARNINGS, STAGE_CHANGES)
 # Nurses see their own patients and coordinators their location(s): the same sections, a different scope.
 SECTIONS_BY_ROLE: dict[str, tuple[str, ...]] = {
     "nurse": CLINICAL_SECTIONS,
     "coordinator": CLINICAL_SECTIONS,
-    "physician": (SIGNOFFS,),
+    "physician": (NEEDS_PHYSICIAN,),
     "admin": (DEAD_LETTERS, SCHEDULER),
 }
 
 # Words for the subject line, singular and plural.
 SUBJECT_WORDS = {
-    OVERDUE: ("overdue", "overdue"),
-    DUE_SOON: ("due soon unbooked", "due soon unbooked"),
-    BOOKED_AFTER_DUE: ("booked after due", "booked after due"),
-    MISSED: ("missed appointment", "missed appointments"),
-    WARNINGS: ("refill warning", "refill warnings"),
+    risk.EMPTY: ("projected empty", "projected empty"),
+    risk.PAST_ALARM: ("past the alarm date", "past the alarm date"),
+    risk.OVERDUE: ("overdue", "overdue"),
+    risk.MISSED: ("missed appointment", "missed appointments"),
+    BOOKED_LATE: ("booked late", "booked late"),
+    risk.DUE_SOON: ("due soon unbooked", "due soon unbooked"),
     BATTERY: ("battery replacement", "battery replacements"),
+    WARNINGS: ("refill warning", "refill warnings"),
     STAGE_CHANGES: ("stage change", "stage changes"),
-    SIGNOFFS: ("sign-off", "sign-offs"),
+    NEEDS_PHYSICIAN: ("needs a physician", "need a physician"),
     DEAD_LETTERS: ("undelivered e-mail", "undelivered e-mails"),
     SCHEDULER: ("scheduler problem", "scheduler problems"),
 }
+REFILL_TITLES = {
+    risk.EMPTY: ("Pumps projected empty", "No pump is projected empty."),
+    risk.PAST_ALARM: ("Past the low-reservoir alarm", "No pump is past its alarm date."),
+    risk.OVERDUE: ("Overdue refills", "No refill is overdue."),
+    risk.MISSED: ("Missed appointments (time passed, no refill recorded)", "No appointment was missed."),
+    BOOKED_LATE: ("Booked late (after the due, alarm or empty date)",
+                  "No other booking falls after its due date (late pumps are above, booked or not)."),
+    risk.DUE_SOON: ("Due soon ({window}) and not booked", "Every refill due soon is booked."),
+}
+# The advice under a section's title; a late booking's advice is the same whichever date it falls after.
+SECTION_ADVICE = {risk.EMPTY: risk.ADVICE[risk.EMPTY], risk.PAST_ALARM: risk.ADVICE[risk.PAST_ALARM],
+                  risk.OVERDUE: risk.ADVICE[risk.OVERDUE], risk.MISSED: risk.ADVICE[risk.MISSED],
+                  BOOKED_LATE: risk.ADVICE[risk.AFTER_DUE]}
+BATTERY_ORDER = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON)
 WARNING_LABELS = {
     "residual_discrepancy": "Residual discrepancy",
     "pocket_fill": "Possible pocket fill",
@@ -123,18 +154,15 @@ class DigestInput:
     role: str
     scope: str  # "Your patients", "Kennesaw Clinic", "All locations"
     home_url: str
-    overdue: Sequence[RefillItem] = ()
-    due_soon_unbooked: Sequence[RefillItem] = ()
-    booked_after_due: Sequence[RefillItem] = ()
-    missed_appointments: Sequence[RefillItem] = ()
+    refills: Sequence[RefillItem] = ()  # pumps needing action, each in the section of its urgency
     warnings: Sequence[WarningItem] = ()
     battery: Sequence[BatteryItem] = ()
     stage_changes: Sequence[StageChangeItem] = ()
-    signoffs: Sequence[SignOffItem] = ()
-    signoff_note: str = ""  # why the list is empty when no queue exists
+    physician_pumps: Sequence[RefillItem] = ()  # every pump past its alarm date or empty, every clinic
+    physician_requests: Sequence[PhysicianRequestItem] = ()  # open requests, oldest first
     dead_letters: Sequence[DeadLetter] = ()
     scheduler: SchedulerHealth | None = None
-    due_soon_days: int = 7
+    due_soon_days: int = 14  # the clinic's one "due soon" window (setting due_soon_days)
     battery_months: int = 6
     nothing_due_email: bool = True
 
@@ -165,7 +193,7 @@ class _Section:
     title: str
     rows: tuple[_Row, ...]
     empty: str
-
+    note: str = ""  # what to do, shown when the section has rows
 
 
 def _mrn(mrn: str) -> str:
@@ -182,27 +210,65 @@ def _days(n: int) -> str:
     return f"{n} day{'' if n == 1 else 's'}"
 
 
-def _when_due(due: date, today: date) -> str:
-    delta = (due - today).days
+def _when(what: str, day: date, today: date) -> str:
+    """ "due 09 Mar 2026 (3 days ago)", "alarm today, 12 Mar 2026", "empty 20 Mar 2026 (in 8 days)"."""
+    delta = (day - today).days
     if delta < 0:
-        return f"due {_d(due)} ({_days(-delta)} ago)"
+        return f"{what} {_d(day)} ({_days(-delta)} ago)"
     if delta == 0:
-        return f"due today, {_d(due)}"
-    return f"due {_d(due)} (in {_days(delta)})"
+        return f"{what} today, {_d(day)}"
+    return f"{what} {_d(day)} (in {_days(delta)})"
 
 
 def _stage(stage: str | None) -> str:
     return STAGE_LABELS.get(stage, stage) if stage else "Referral"
 
 
-def _refill_rows(items: Sequence[RefillItem], today: date, booked: bool) -> tuple[_Row, ...]:
-    rows = []
-    for item in sorted(items, key=lambda i: (i.due_date, i.patient.mrn)):
-        cells = [_mrn(item.patient.mrn), _when_due(item.due_date, today), item.location]
-        if booked and item.appointment_date:
-            cells.append(f"booked {_d(item.appointment_date)}")
-        rows.append(_Row(tuple(cells), item.patient.url))
-    return tuple(rows)
+def _booking(item: RefillItem) -> str:
+    """The model's verdict on the open booking, in its words, with the appointment's day."""
+    words = risk.LABELS[item.booking]
+    return f"{words} ({_d(item.booked_on)})" if item.booked_on else words
+
+
+def _refill_row(item: RefillItem, today: date, status: bool = False) -> _Row:
+    cells = [_mrn(item.patient.mrn)] + ([risk.LABELS[item.status]] if status else [])
+    cells.append(_when("due", item.due_date, today))
+    cells += [_when(what, day, today) for what, day in (("alarm", item.alarm_date), ("empty", item.empty_date))
+              if day is not None]
+    return _Row((*cells, item.location, _booking(item)), item.patient.url)
+
+
+def _refill_sections(data: DigestInput) -> dict[str, _Section]:
+    grouped: dict[str, list[RefillItem]] = {key: [] for key in REFILL_SECTIONS}
+    for item in data.refills:
+        grouped[item.urgency].append(item)
+    sections = {}
+    for key, items in grouped.items():
+        title, empty = REFILL_TITLES[key]
+        rows = tuple(_refill_row(i, data.day) for i in sorted(items, key=lambda i: (i.due_date, i.patient.mrn)))
+        sections[key] = _Section(key, title.format(window=f"within {_days(data.due_soon_days)}"), rows, empty,
+                                 SECTION_ADVICE.get(key, ""))
+    return sections
+
+
+def _battery_row(item: BatteryItem, today: date, months: int) -> _Row:
+    if item.verdict == risk.BATTERY_DUE_SOON:
+        cells = [f"Battery replacement due within {months} months", _when("due", item.replacement_due, today)]
+    elif item.verdict == risk.BATTERY_ERI:
+        stops = f", the pump stops within {_days(item.eri_to_stop_days)} of it" if item.eri_to_stop_days else ""
+        cells = [risk.LABELS[item.verdict], f"ERI recorded {_d(item.eri_on)}{stops}", risk.ADVICE[item.verdict]]
+    else:
+        cells = [risk.LABELS[item.verdict], _when("replacement due", item.replacement_due, today),
+                 risk.ADVICE[item.verdict]]
+    return _Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
+
+
+def _physician_rows(data: DigestInput) -> tuple[_Row, ...]:
+    """Requests waiting for an answer first (oldest first), then every pump past its alarm date or empty."""
+    rows = [_Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {r.asked_at:%d %b %Y %H:%M}"),
+                 r.patient.url) for r in data.physician_requests]
+    pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
+    return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps])
 
 
 def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[_Row, ...], int]:
@@ -230,36 +296,29 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
     today = data.day
     wanted = SECTIONS_BY_ROLE.get(data.role, ())
     scheduler_rows, scheduler_problems = _scheduler_rows(data.scheduler)
-    every = {
-        OVERDUE: (_Section(OVERDUE, "Overdue refills", _refill_rows(data.overdue, today, booked=True),
-                           "No refill is overdue."), None),
-        DUE_SOON: (_Section(DUE_SOON, f"Due within {_days(data.due_soon_days)} and not booked",
-                            _refill_rows(data.due_soon_unbooked, today, booked=False),
-                            "Every refill due soon is booked."), None),
-        BOOKED_AFTER_DUE: (_Section(BOOKED_AFTER_DUE, "Booked after the due date",
-                                    _refill_rows(data.booked_after_due, today, booked=True),
-                                    "No booking falls after its due date."), None),
-        MISSED: (_Section(MISSED, "Missed appointments (time passed, no refill recorded)",
-                          _refill_rows(data.missed_appointments, today, booked=True),
-                          "No appointment was missed."), None),
+    every = {key: (section, None) for key, section in _refill_sections(data).items()} | {
+        BATTERY: (_Section(BATTERY, f"Pump batteries: ERI, replacement past due or due within {data.battery_months} "
+                                    "months", tuple(
+            _battery_row(b, today, data.battery_months)
+            for b in sorted(data.battery, key=lambda b: (BATTERY_ORDER.index(b.verdict), b.eri_on or date.min,
+                                                         b.replacement_due or date.min, b.patient.mrn))),
+            f"No battery needs replacing within {data.battery_months} months."), None),
         WARNINGS: (_Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
             _Row((_mrn(w.patient.mrn), _d(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
                  w.patient.url)
             for w in sorted(data.warnings, key=lambda w: (w.visit_date, w.patient.mrn))),
             "No new residual or pocket-fill warning."), None),
-        BATTERY: (_Section(BATTERY, f"Battery replacement within {data.battery_months} months", tuple(
-            _Row((_mrn(b.patient.mrn), f"replacement due {_d(b.replacement_due)}"), b.patient.url)
-            for b in sorted(data.battery, key=lambda b: (b.replacement_due, b.patient.mrn))),
-            "No battery replacement falls due."), None),
         STAGE_CHANGES: (_Section(STAGE_CHANGES, "Stage changes since yesterday", tuple(
             _Row((_mrn(s.patient.mrn), f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
                   + (f" ({EXIT_REASONS[s.exit_reason][0]})" if s.exit_reason in EXIT_REASONS else ""),
                   f"effective {_d(s.effective_date)}"), s.patient.url)
             for s in sorted(data.stage_changes, key=lambda s: (s.effective_date, s.patient.mrn))),
             "No stage changed."), None),
-        SIGNOFFS: (_Section(SIGNOFFS, "Waiting for your sign-off", tuple(
-            _Row((_mrn(s.patient.mrn), s.what, f"recorded {_d(s.recorded_on)}"), s.patient.url)
-            for s in data.signoffs), data.signoff_note or "No sign-offs are waiting for you."), None),
+        NEEDS_PHYSICIAN: (_Section(
+            NEEDS_PHYSICIAN, "Needs a physician", _physician_rows(data),
+            "No request is waiting for a physician and no pump is past its alarm date.",
+            "Requests waiting for a physician's answer, then every pump past its low-reservoir alarm date or "
+            "projected empty, at every clinic."), None),
         DEAD_LETTERS: (_Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
             _Row((_d(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
             for m in data.dead_letters), "Every digest e-mail was delivered."), None),
@@ -288,6 +347,8 @@ def _text(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
                      else section.title.upper())
         if not section.rows:
             lines.append(f"  {section.empty}")
+        elif section.note:
+            lines.append(f"  {section.note}")
         for row in section.rows:
             lines.append("- " + " · ".join(row.cells) + (f"\n  {row.link}" if row.link else ""))
         lines.append("")
@@ -309,6 +370,8 @@ def _html(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
         if not section.rows:
             out.append(f"<p>{escape(section.empty)}</p>")
             continue
+        if section.note:
+            out.append(f"<p><em>{escape(section.note)}</em></p>")
         out.append("<ul>")
         for row in section.rows:
             text = escape(" · ".join(row.cells))  # the separator has nothing to escape: one call per row

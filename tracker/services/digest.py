@@ -1,7 +1,8 @@
 """The daily digest's use cases: gather each recipient's data (a fixed number of queries for everyone), build
 the day's outbox idempotently, and run what is due now (the scheduler's one call).
 
-Refill sections come from tracker.services.worklist.refill_facts, so the e-mail and the worklist agree."""
+Refill sections come from tracker.services.worklist.refill_facts and battery items from refill_risk.battery_verdict,
+so the e-mail and the worklist agree: the model (tracker.clinical.refill_risk) puts each pump in its section."""
 
 from __future__ import annotations
 
@@ -12,23 +13,34 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from tracker.clinic_zone import local_date
 from tracker.clinical import digest as content
-from tracker.clinical import worklist as rules
-from tracker.models import DigestRun, OutboxMessage, Patient, Pump, RefillVisit, StageEvent, User
+from tracker.clinical import refill_risk as risk
+from tracker.models import (
+    DigestRun,
+    Location,
+    OutboxMessage,
+    Patient,
+    Pump,
+    PumpModel,
+    RefillSchedule,
+    RefillVisit,
+    StageEvent,
+    User,
+)
 from tracker.models.digest import DEAD, QUEUED, SENDING
+from tracker.services import escalation
 from tracker.services.mailer import mailer_from_config, message_id_for
 from tracker.services.sender import SendPolicy, SendReport, send_pending
-from tracker.services.settings import all_settings
-from tracker.services.worklist import refill_facts
+from tracker.services.settings import risk_windows
+from tracker.services.worklist import _on_refill_list, refill_facts
 
 log = logging.getLogger(__name__)
 WARNING_CODES = ("residual_discrepancy", "pocket_fill")
 HEALTH_LOOKBACK_DAYS = 7
-SIGNOFF_NOTE = ("No sign-offs are waiting: dose increases beyond the titration limit are signed off when they "
-                "are recorded, so there is no queue yet.")
 # Only to make two builders of the same day on PostgreSQL take turns; any constant unique to this use will do.
 BUILD_LOCK_KEY = 0x17B_D16E57
 
@@ -39,7 +51,6 @@ class DigestOptions:
     send_time: time
     base_url: str
     mail_from: str
-    due_soon_days: int = 7
     nothing_due_email: bool = True
     scheduler_state: str = "off"
     send_missed_days: bool = False  # a day the app was down all day: sent late (on) or only noted (off)
@@ -47,9 +58,8 @@ class DigestOptions:
     @classmethod
     def from_config(cls, config, scheduler_state: str = "off") -> DigestOptions:
         return cls(config["CLINIC_TIMEZONE"], parse_send_time(config["DIGEST_SEND_TIME"]),
-                   config["BASE_URL"].rstrip("/"), config["MAIL_FROM"], int(config["DIGEST_DUE_SOON_DAYS"]),
-                   bool(config["DIGEST_NOTHING_DUE_EMAIL"]), scheduler_state,
-                   bool(config.get("DIGEST_SEND_MISSED_DAYS", False)))
+                   config["BASE_URL"].rstrip("/"), config["MAIL_FROM"], bool(config["DIGEST_NOTHING_DUE_EMAIL"]),
+                   scheduler_state, bool(config.get("DIGEST_SEND_MISSED_DAYS", False)))
 
     def patient_url(self, patient_id: int) -> str:
         return f"{self.base_url}/patients/{patient_id}"
@@ -92,16 +102,15 @@ class _Scoped:
 
 @dataclass
 class _DayData:
-    overdue: list[_Scoped] = field(default_factory=list)
-    due_soon_unbooked: list[_Scoped] = field(default_factory=list)
-    booked_after_due: list[_Scoped] = field(default_factory=list)
-    missed_appointments: list[_Scoped] = field(default_factory=list)
+    windows: risk.Windows
+    refills: list[_Scoped] = field(default_factory=list)
     warnings: list[_Scoped] = field(default_factory=list)
     battery: list[_Scoped] = field(default_factory=list)
     stage_changes: list[_Scoped] = field(default_factory=list)
+    physician_pumps: list[content.RefillItem] = field(default_factory=list)
+    physician_requests: list[content.PhysicianRequestItem] = field(default_factory=list)
     dead_letters: list[content.DeadLetter] = field(default_factory=list)
     scheduler: content.SchedulerHealth | None = None
-    battery_months: int = 6
     groups: dict = field(default_factory=dict)  # _scope's cache: each list grouped by nurse or location once
 
 
@@ -111,19 +120,21 @@ def _ref(options: DigestOptions, patient_id: int, mrn: str) -> content.PatientRe
 
 def _gather(session: Session, day: date, now: datetime, options: DigestOptions) -> _DayData:
     """Everything the day's e-mails say, for every recipient at once."""
-    settings = all_settings(session)
-    data = _DayData(battery_months=settings["battery_warning_months"])
-    sections = {rules.OVERDUE: data.overdue, rules.DUE_SOON_UNBOOKED: data.due_soon_unbooked,
-                rules.BOOKED_AFTER_DUE: data.booked_after_due, rules.MISSED_APPOINTMENT: data.missed_appointments}
-    # Plain columns, and only the rows that can have a reason (due within the window, past, or booked): the
-    # digest's cost follows the refills needing action, not every pump in use.
-    for row in refill_facts(session, day, now, options.due_soon_days, needing_action=True):
-        if not row.reasons:
+    data = _DayData(risk_windows(session))
+    # Plain columns, and only the pumps the model says need action: the digest's cost follows them, not every pump
+    # in use. Each goes to the section of its urgency, as on the worklist; none is dropped for being booked.
+    for fact in refill_facts(session, day, now, data.windows, needing_action=True):
+        judged = fact.judgement.risk
+        if not judged.needs_action:  # on the list for its battery only: the battery section has it
             continue
-        item = content.RefillItem(_ref(options, row.patient_id, row.mrn), row.location, row.due_date,
-                                  row.state.appointment_date)
-        for reason in row.reasons:
-            sections[reason].append(_Scoped(row.nurse_id, row.location_id, item))
+        item = content.RefillItem(_ref(options, fact.patient_id, fact.mrn), fact.location, judged.urgency,
+                                  judged.status, judged.booking, fact.due_date, fact.alarm_date, fact.empty_date,
+                                  local_date(fact.starts_at) if fact.starts_at else None)
+        data.refills.append(_Scoped(fact.nurse_id, fact.location_id, item))
+        if judged.status in escalation.IN_FRONT_OF_PHYSICIANS:  # the physicians' queue's rule
+            data.physician_pumps.append(item)
+    data.battery = _batteries(session, day, data.windows, options)
+    data.physician_requests = _physician_requests(session, options)
 
     start, end = _day_window(day, options.tz)
     patient_cols = (Patient.id, Patient.mrn, Patient.nurse_id, Patient.location_id)
@@ -138,15 +149,6 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
                 item = content.WarningItem(_ref(options, patient_id, mrn), warning["code"], warning.get("message", ""),
                                            clinic_today(visit_at, options.tz))
                 data.warnings.append(_Scoped(nurse_id, location_id, item))
-
-    # The refill visit's battery warning uses 30-day months; so does the e-mail, so both flag the same pumps.
-    battery_horizon = day + timedelta(days=settings["battery_warning_months"] * 30)
-    for due, patient_id, mrn, nurse_id, location_id in session.execute(
-            select(Pump.battery_replacement_due, *patient_cols).join(Patient, Patient.id == Pump.patient_id)
-            .where(Pump.explanted_on.is_(None), Pump.battery_replacement_due <= battery_horizon,
-                   Patient.status == "active")):
-        data.battery.append(_Scoped(nurse_id, location_id,
-                                    content.BatteryItem(_ref(options, patient_id, mrn), due)))
 
     for event, patient_id, mrn, nurse_id, location_id in session.execute(
             select(StageEvent, *patient_cols).join(Patient, Patient.id == StageEvent.patient_id)
@@ -164,6 +166,35 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
                                  .order_by(OutboxMessage.digest_day, OutboxMessage.id))]
     data.scheduler = _scheduler_health(session, day, options)
     return data
+
+
+def _batteries(session: Session, day: date, windows: risk.Windows, options: DigestOptions) -> list[_Scoped]:
+    """Pumps in use whose battery is at ERI, past its replacement date or due within the warning window, judged by
+    refill_risk.battery_verdict as the worklist judges them. Read here, not from refill_facts: that holds only
+    pumps needing action, and a replacement due within the window is a warning, not yet an action."""
+    horizon = risk.add_months(day, windows.battery_warning_months)  # the SQL only narrows; the verdict decides
+    query = (_on_refill_list(
+        select(Pump.battery_replacement_due, Pump.eri_on, PumpModel.eri_to_stop_days, Patient.id, Patient.mrn,
+               Patient.nurse_id, Patient.location_id, Location.name).select_from(RefillSchedule), None, False, False)
+        .join(Pump, Pump.id == RefillSchedule.pump_id).join(PumpModel, PumpModel.id == Pump.model_id)
+        .join(Location, Location.id == Patient.location_id)
+        .where(or_(Pump.battery_replacement_due <= horizon, Pump.eri_on <= day)))
+    found = []
+    for due, eri_on, eri_to_stop_days, patient_id, mrn, nurse_id, location_id, place in session.execute(query):
+        verdict = risk.battery_verdict(risk.Battery(due, eri_on), day, windows.battery_warning_months)
+        if verdict in content.BATTERY_ORDER:
+            found.append(_Scoped(nurse_id, location_id, content.BatteryItem(
+                _ref(options, patient_id, mrn), place, verdict, due, eri_on, eri_to_stop_days)))
+    return found
+
+
+def _physician_requests(session: Session, options: DigestOptions) -> list[content.PhysicianRequestItem]:
+    """Open requests waiting for a physician, oldest first, as the physicians' queue lists them. The request's
+    free-text note stays in the app: staff may have typed a name into it (the e-mail carries MRN and link only)."""
+    zone = ZoneInfo(options.tz)
+    return [content.PhysicianRequestItem(_ref(options, r.patient_id, r.patient.mrn), r.kind_label,
+                                         r.requested_by.full_name, r.requested_at.astimezone(zone))
+            for r in escalation.open_physician_requests(session)]
 
 
 def _scheduler_health(session: Session, day: date, options: DigestOptions) -> content.SchedulerHealth:
@@ -209,20 +240,19 @@ def _scope(items: list[_Scoped], user: User, groups: dict) -> list:
 
 
 def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) -> content.DigestInput:
-    base = {"day": day, "role": user.role, "home_url": options.base_url + "/", "due_soon_days": options.due_soon_days,
-            "battery_months": data.battery_months, "nothing_due_email": options.nothing_due_email}
+    base = {"day": day, "role": user.role, "home_url": options.base_url + "/",
+            "due_soon_days": data.windows.soon_days, "battery_months": data.windows.battery_warning_months,
+            "nothing_due_email": options.nothing_due_email}
     if user.role in ("nurse", "coordinator"):
         scope = "Your patients" if user.role == "nurse" else (
             f"Patients at {user.location.name}" if user.location else "Patients at every location")
         g = data.groups
         return content.DigestInput(
-            scope=scope, overdue=_scope(data.overdue, user, g),
-            due_soon_unbooked=_scope(data.due_soon_unbooked, user, g),
-            booked_after_due=_scope(data.booked_after_due, user, g),
-            missed_appointments=_scope(data.missed_appointments, user, g), warnings=_scope(data.warnings, user, g),
+            scope=scope, refills=_scope(data.refills, user, g), warnings=_scope(data.warnings, user, g),
             battery=_scope(data.battery, user, g), stage_changes=_scope(data.stage_changes, user, g), **base)
     if user.role == "physician":
-        return content.DigestInput(scope="Physician sign-offs", signoff_note=SIGNOFF_NOTE, **base)
+        return content.DigestInput(scope="Every clinic: what needs a physician", physician_pumps=data.physician_pumps,
+                                   physician_requests=data.physician_requests, **base)
     return content.DigestInput(scope="Administration: e-mail delivery and the scheduler",
                                dead_letters=data.dead_letters, scheduler=data.scheduler, **base)
 
