@@ -7,6 +7,7 @@ import pytest
 
 from tracker.clinical import quality as q
 from tracker.clinical import refill as engine
+from tracker.clinical import refill_risk as risk
 
 TODAY = date(2025, 6, 10)
 KENNESAW, SNELLVILLE = 1, 2
@@ -59,8 +60,11 @@ def test_on_time_by_location_uses_the_patients_location():
 
 
 def test_late_refills_and_open_overdue_fall_into_day_buckets():
-    overdue = [q.OverdueFact(20, KENNESAW, TODAY - timedelta(days=days), booked)
-               for days, booked in ((2, False), (5, False), (14, True), (15, False), (40, False))]
+    overdue = [q.OverdueFact(20, KENNESAW, TODAY - timedelta(days=days), status, booking)
+               for days, status, booking in (
+                   (2, risk.OVERDUE, risk.NOT_BOOKED), (5, risk.OVERDUE, risk.NOT_BOOKED),
+                   (14, risk.PAST_ALARM, risk.AFTER_ALARM), (15, risk.PAST_ALARM, risk.MISSED),
+                   (40, risk.EMPTY, risk.NOT_BOOKED))]
     buckets = q.late_buckets(REFILLS, overdue, TODAY)
     assert [(b.key, b.label, b.late_refills, b.open_overdue) for b in buckets] == [
         ("1-3", "1–3 days", 1, 1), ("4-7", "4–7 days", 0, 1), ("8-14", "8–14 days", 1, 1), ("15+", "15+ days", 1, 2)]
@@ -107,12 +111,38 @@ def test_refills_whose_due_date_was_recomputed_can_be_listed_and_count_like_the_
     assert q.on_time_share(facts).judged == 9
 
 
-def test_open_overdue_drill_down_splits_booked_and_not_booked():
-    overdue = [q.OverdueFact(1, KENNESAW, TODAY - timedelta(days=3), False),
-               q.OverdueFact(2, KENNESAW, TODAY - timedelta(days=20), True)]
-    assert [o.patient_id for o in q.overdue_behind(overdue, TODAY, booked="no")] == [1]
-    assert [o.patient_id for o in q.overdue_behind(overdue, TODAY, booked="yes")] == [2]
-    assert [o.patient_id for o in q.overdue_behind(overdue, TODAY, bucket="15+")] == [2]
+LATE_NOW = [q.OverdueFact(1, KENNESAW, TODAY - timedelta(days=3), risk.OVERDUE, risk.NOT_BOOKED),
+            q.OverdueFact(2, KENNESAW, TODAY - timedelta(days=20), risk.EMPTY, risk.AFTER_EMPTY),
+            q.OverdueFact(3, SNELLVILLE, TODAY - timedelta(days=9), risk.PAST_ALARM, risk.AFTER_ALARM),
+            q.OverdueFact(4, SNELLVILLE, TODAY - timedelta(days=8), risk.PAST_ALARM, risk.MISSED),
+            q.OverdueFact(5, SNELLVILLE, TODAY - timedelta(days=2), risk.OVERDUE, risk.AFTER_DUE)]
+
+
+def test_late_pumps_are_counted_by_the_models_status_and_booking_verdict():
+    rows = q.late_rows(LATE_NOW)
+    assert [(r.status, r.label, r.pumps, r.booked, r.not_booked) for r in rows] == [
+        (risk.EMPTY, risk.LABELS[risk.EMPTY], 1, 1, 0),
+        (risk.PAST_ALARM, risk.LABELS[risk.PAST_ALARM], 2, 1, 1),  # a missed booking is not a booking ahead
+        (risk.OVERDUE, risk.LABELS[risk.OVERDUE], 2, 1, 1),
+        ("", "Every late pump", 5, 3, 2)]
+
+
+def test_a_late_pump_booked_past_its_alarm_date_counts_as_booked_and_late():
+    booked_past_alarm = LATE_NOW[2]
+    assert booked_past_alarm.booked
+    assert booked_past_alarm in q.overdue_behind(LATE_NOW, TODAY, booked="yes", status=risk.PAST_ALARM)
+    assert booked_past_alarm not in q.overdue_behind(LATE_NOW, TODAY, booked="no")
+
+
+def test_late_pumps_drill_down_by_booking_bucket_and_status():
+    def ids(**args):
+        return [o.patient_id for o in q.overdue_behind(LATE_NOW, TODAY, **args)]
+
+    assert ids(booked="no") == [1, 4]
+    assert ids(booked="yes") == [2, 3, 5]
+    assert ids(bucket="15+") == [2]
+    assert ids(status=risk.PAST_ALARM) == [3, 4]
+    assert ids(status=risk.OVERDUE, booked="yes", bucket="1-3") == [5]
 
 
 def test_patients_per_stage_and_the_median_days_in_stage():
@@ -147,11 +177,27 @@ def test_a_trial_outcome_is_the_first_move_out_of_trial_after_the_entry():
     assert q.trial_outcome(start, [(start, "trial", "exited")]) == (q.EXITED_FROM_TRIAL, start)
 
 
-def test_battery_replacements_due_within_six_months_include_dates_already_past():
+def battery(patient_id, due, eri_on=None):
+    verdict = risk.battery_verdict(risk.Battery(due, eri_on), TODAY, 6)
+    return q.BatteryFact(patient_id, KENNESAW, due, verdict)
+
+
+def test_battery_replacements_due_within_six_months_include_dates_already_past_and_eri():
     horizon = date(2025, 12, 10)
-    facts = [q.BatteryFact(1, KENNESAW, TODAY - timedelta(days=10)), q.BatteryFact(2, KENNESAW, horizon),
-             q.BatteryFact(3, KENNESAW, horizon + timedelta(days=1)), q.BatteryFact(4, KENNESAW, TODAY)]
-    assert [b.patient_id for b in q.battery_due(facts, TODAY, 6)] == [1, 4, 2]
+    facts = [battery(1, TODAY - timedelta(days=10)), battery(2, horizon), battery(3, horizon + timedelta(days=1)),
+             battery(4, TODAY), battery(5, date(2027, 1, 1), eri_on=TODAY - timedelta(days=3)), battery(6, None)]
+    assert [b.patient_id for b in q.battery_due(facts)] == [5, 1, 4, 2]  # ERI, past due, then soonest
+
+
+def test_battery_rows_put_eri_and_past_due_first_then_each_month_to_the_horizon():
+    facts = q.battery_due([battery(1, TODAY - timedelta(days=10)), battery(2, date(2025, 12, 10)),
+                           battery(4, TODAY), battery(5, date(2027, 1, 1), eri_on=TODAY)])
+    rows = q.battery_rows(facts, TODAY, 6)
+    assert rows[:3] == [(risk.BATTERY_ERI, risk.LABELS[risk.BATTERY_ERI], 1),
+                        (risk.BATTERY_PAST_DUE, risk.LABELS[risk.BATTERY_PAST_DUE], 1), ("2025-06", "Jun 2025", 1)]
+    assert [key for key, _, _ in rows[2:]] == q.months_between(TODAY, date(2025, 12, 10)) and rows[-1][2] == 1
+    assert sum(n for _, _, n in rows) == len(facts)
+    assert q.battery_rows([], TODAY, 6)[0] == ("2025-06", "Jun 2025", 0)
 
 
 @pytest.mark.parametrize("day, months, expected", [
@@ -160,7 +206,7 @@ def test_battery_replacements_due_within_six_months_include_dates_already_past()
     (date(2025, 12, 1), 1, date(2026, 1, 1)), (date(2025, 3, 31), -1, date(2025, 2, 28)),
 ])
 def test_add_months_clamps_to_the_end_of_the_month(day, months, expected):
-    assert q.add_months(day, months) == expected
+    assert risk.add_months(day, months) == expected  # the dashboard's month ranges and battery horizon
 
 
 @pytest.mark.parametrize("part, whole, expected", [(3, 4, "75.0"), (1, 3, "33.3"), (2, 3, "66.7"), (1, 400, "0.3"),

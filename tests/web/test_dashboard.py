@@ -6,21 +6,19 @@ import io
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
 
-from tests.factories import TODAY, implanted_days_ago, make_patient, move
+from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, move
 from tests.web.test_query_counts import clinic_of, statements  # noqa: F401 (clinic_of is a fixture)
-from tracker.clinical.quality import add_months
+from tracker.clinical.refill_risk import BATTERY_ERI, BATTERY_PAST_DUE, LABELS, PAST_ALARM, add_months
 from tracker.models import Patient, Pump, RefillVisit
 from tracker.services.bookings import book_refill
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
-from tracker.services.worklist import overdue_unbooked
+from tracker.services.worklist import late_count
 
-NY = ZoneInfo("America/New_York")
 # Two whole months, four months back: refills there are history, whatever day the suite runs.
 FIRST = add_months(TODAY.replace(day=1), -4)
 SECOND = add_months(FIRST, 1)
@@ -48,7 +46,7 @@ def refilled(session, world, site, visit_day, days_after_implant, warning=None):
         actual = residual - 3 if residual >= 3 else residual + 3  # 3 mL off: beyond the 2 mL rule
     if warning == "pocket_fill":
         resulting = Decimal("18.5")  # 1.5 mL less than what went in, on a 20 mL pump
-    entry = RefillEntry(visit_at=datetime.combine(visit_day, time(12), NY), expected_residual_ml=residual,
+    entry = RefillEntry(visit_at=datetime.combine(visit_day, time(12), CLINIC_ZONE), expected_residual_ml=residual,
                         actual_residual_ml=actual, concentration_mcg_per_ml=500, volume_added_ml=added,
                         resulting_volume_ml=resulting)
     record_refill(session, world.actor(), current_pump(session, patient.id).id, entry, True, datetime.now(UTC))
@@ -165,20 +163,50 @@ def test_drill_down_csv_follows_the_export_names_rule(as_role, refills):
     assert late.last_name in as_role("admin").get(url.replace("patients.csv", "patients")).get_data(as_text=True)
 
 
-def test_open_overdue_matches_the_worklist(as_role, world, session):
-    not_booked = implanted_days_ago(session, world, 28)  # due 5 days ago (6 across a daylight saving change)
-    booked = implanted_days_ago(session, world, 45)  # due about 22 days ago, past its alarm: a physician books
-    book_refill(session, world.actor("physician"), booked.id, datetime.combine(TODAY + timedelta(days=1), time(10), NY),
+def book_with_override(session, world, patient, day):
+    """A physician books the refill at 10:00 on `day`, overriding the alarm-date rule."""
+    book_refill(session, world.actor("physician"), patient.id, datetime.combine(day, time(10), CLINIC_ZONE),
                 world.clinic.id, world.users["nurse"].id, "Transport", "Checked with the patient", datetime.now(UTC))
+
+
+def test_late_pumps_now_match_the_worklist_and_the_model(as_role, world, session):
+    not_booked = implanted_days_ago(session, world, 28)  # due 5 days ago (6 across a daylight saving change)
+    booked = implanted_days_ago(session, world, 45)  # due about 22 days ago, empty since day 33: a physician books
+    book_with_override(session, world, booked, TODAY + timedelta(days=1))
     implanted_days_ago(session, world, 5)  # not due yet
-    summary = {row[0]: row[1] for row in table(as_role("coordinator").get("/quality/export.csv"))}
-    assert summary["open overdue, not booked (today)"] == str(overdue_unbooked(session, TODAY)) == "1"
-    assert summary["open overdue, booked after the due date (today)"] == "1"
-    late = table(as_role("coordinator").get("/quality/export.csv?table=days_late"))
+    coordinator = as_role("coordinator")
+    summary = {row[0]: row[1] for row in table(coordinator.get("/quality/export.csv"))}
+    assert summary["late pumps: overdue, past the alarm date or projected empty (today)"] == str(
+        late_count(session, TODAY)) == "2"
+    assert summary["late pumps, booked (every booking of a late pump is late) (today)"] == "1"
+    assert table(coordinator.get("/quality/export.csv?table=late_now")) == [
+        ["status", "pumps", "booked_late", "not_booked"], ["Pump projected empty", "1", "1", "0"],
+        ["Past the low-reservoir alarm date", "0", "0", "0"], ["Refill overdue", "1", "0", "1"],
+        ["Every late pump", "2", "1", "1"]]
+    late = table(coordinator.get("/quality/export.csv?table=days_late"))
     assert [row[2] for row in late[1:]] == ["0", "1", "0", "1"]
-    html = as_role("coordinator").get("/quality/patients?metric=overdue&booked=no").get_data(as_text=True)
+    html = coordinator.get("/quality/patients?metric=overdue&booked=no").get_data(as_text=True)
     assert not_booked.mrn in html and booked.mrn not in html
-    assert not_booked.mrn in as_role("coordinator").get("/worklist").get_data(as_text=True)
+    html = coordinator.get("/quality/patients?metric=overdue&status=empty&booked=yes").get_data(as_text=True)
+    assert booked.mrn in html and not_booked.mrn not in html and "booked after the pump runs empty" in html
+    assert not_booked.mrn in coordinator.get("/worklist").get_data(as_text=True)
+
+
+def test_a_booked_pump_past_its_alarm_date_counts_as_late_and_booked_never_as_fine(as_role, world, session):
+    # Alarm on day 30 (yesterday), empty on day 33: booked for tomorrow, before it runs empty but after the alarm.
+    patient = implanted_days_ago(session, world, 31)
+    book_with_override(session, world, patient, TODAY + timedelta(days=1))
+    lead = as_role("physician")
+    rows = {row[0]: row[1:] for row in table(lead.get("/quality/export.csv?table=late_now"))}
+    assert rows[LABELS[PAST_ALARM]] == ["1", "1", "0"]
+    assert rows["Every late pump"] == ["1", "1", "0"] and late_count(session, TODAY) == 1
+    for args in ("status=past_alarm&booked=yes", "booked=yes", ""):
+        html = lead.get(f"/quality/patients?metric=overdue&{args}").get_data(as_text=True)
+        assert patient.mrn in html and "booked after the alarm date" in html
+    for args in ("booked=no", "status=overdue", "status=empty"):
+        assert patient.mrn not in lead.get(f"/quality/patients?metric=overdue&{args}").get_data(as_text=True)
+    page = lead.get("/quality").get_data(as_text=True)
+    assert "1 booked late" in page and "metric=overdue&amp;status=past_alarm&amp;booked=yes" in page
 
 
 def test_patients_per_stage_and_median_days_ignore_the_date_range(as_role, world, session):
@@ -210,15 +238,27 @@ def test_trial_to_implant_conversion_counts_trials_entered_in_the_range(as_role,
     assert implanted.mrn in html and failed.mrn not in html and running.mrn not in html
 
 
-def test_battery_replacements_due_within_six_months(as_role, world, session):
-    soon, later = implanted_days_ago(session, world, 5), implanted_days_ago(session, world, 5)
-    session.get(Pump, current_pump(session, soon.id).id).battery_replacement_due = TODAY + timedelta(days=30)
-    session.get(Pump, current_pump(session, later.id).id).battery_replacement_due = TODAY + timedelta(days=400)
+def test_battery_replacements_due_within_six_months_as_the_model_judges_them(as_role, world, session):
+    soon, later, past, eri = (implanted_days_ago(session, world, 5) for _ in range(4))
+    for patient, due in ((soon, TODAY + timedelta(days=30)), (later, TODAY + timedelta(days=400)),
+                         (past, TODAY - timedelta(days=1)), (eri, TODAY + timedelta(days=400))):
+        session.get(Pump, current_pump(session, patient.id).id).battery_replacement_due = due
+    session.get(Pump, current_pump(session, eri.id).id).eri_on = TODAY - timedelta(days=2)
     session.commit()
-    summary = {row[0]: row[1] for row in table(as_role("nurse").get("/quality/export.csv"))}
-    assert summary["battery replacements due within 6 months (today)"] == "1"
-    html = as_role("nurse").get("/quality/patients?metric=batteries").get_data(as_text=True)
-    assert soon.mrn in html and later.mrn not in html
+    nurse = as_role("nurse")
+    summary = {row[0]: row[1] for row in table(nurse.get("/quality/export.csv"))}
+    assert summary["battery replacements due within 6 months (today)"] == "3"
+    rows = table(nurse.get("/quality/export.csv?table=batteries"))
+    assert rows[1:3] == [[LABELS[BATTERY_ERI], "1"], [LABELS[BATTERY_PAST_DUE], "1"]]
+    assert sum(int(n) for _, n in rows[3:]) == 1
+
+    def listed(month="") -> set[str]:
+        html = nurse.get(f"/quality/patients?metric=batteries&month={month}").get_data(as_text=True)
+        return {name for name, p in (("soon", soon), ("later", later), ("past", past), ("eri", eri)) if p.mrn in html}
+
+    assert listed() == {"soon", "past", "eri"}
+    assert listed(BATTERY_ERI) == {"eri"} and listed(BATTERY_PAST_DUE) == {"past"}
+    assert listed(f"{TODAY + timedelta(days=30):%Y-%m}") == {"soon"}
 
 
 def test_bad_filters_are_refused_or_ignored_never_a_server_error(as_role):

@@ -3,12 +3,13 @@ time in stage, trial-to-implant conversion, batteries coming due.
 
 Pure: no Flask, no database. services/quality.py gathers the facts; the page, its CSV tables and its
 drill-down lists all call these functions, so a figure and the patients behind it can never disagree.
-Percentages and rates are exact (Fraction) and rounded once, half up, for display.
+How late a pump is now, and how its battery stands, are the refill-risk model's verdicts (refill_risk), carried
+in the facts: nothing here decides them again. Percentages and rates are exact (Fraction) and rounded once, half
+up, for display.
 """
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -16,7 +17,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from tracker.clinical import refill as engine
+from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import STAGES
+from tracker.clinical.refill_risk import add_months
 
 RESIDUAL = "residual_discrepancy"
 POCKET_FILL = "pocket_fill"
@@ -53,14 +56,24 @@ class RefillFact:
         return self.due_date is not None and self.visit_date <= self.due_date
 
 
+# The late statuses, most severe first.
+LATE_STATUSES = tuple(s for s in risk.STATUSES if s in risk.LATE)
+
+
 @dataclass(frozen=True)
 class OverdueFact:
-    """A pump on the refill list whose stored due date has passed with no refill since."""
+    """A pump on the refill list that the refill-risk model judges late today (empty, past alarm or overdue)."""
 
     patient_id: int
     location_id: int
     due_date: date
-    booked: bool  # an open booking exists (necessarily after the due date)
+    status: str  # refill_risk status, one of LATE_STATUSES
+    booking: str  # refill_risk booking verdict: not_booked, missed, or after_due / after_alarm / after_empty
+
+    @property
+    def booked(self) -> bool:
+        """Booked for a day still to come: the model says how late (any booking of a late pump is late)."""
+        return self.booking in risk.BOOKED_LATE
 
     def days_overdue(self, today: date) -> int:
         return (today - self.due_date).days
@@ -98,11 +111,13 @@ TRIAL_OUTCOMES = {
 
 @dataclass(frozen=True)
 class BatteryFact:
-    """A pump in use (patient still on the refill list) with a battery replacement date."""
+    """A pump in use (patient still on the refill list) with its battery replacement date and the model's verdict
+    (refill_risk.battery_verdict) on it."""
 
     patient_id: int
     location_id: int
-    due: date
+    due: date | None  # None: only an ERI date says the battery is ending
+    verdict: str
 
 
 # ---- small exact helpers ----
@@ -127,12 +142,6 @@ def median(values: Iterable[int]) -> Decimal | None:
     if len(ordered) % 2:
         return Decimal(ordered[middle])
     return rounded(Fraction(ordered[middle - 1] + ordered[middle], 2))
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later, clamped to the month's end (31 Aug + 6 months = 28/29 Feb)."""
-    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
 
 
 def month_key(day: date) -> str:
@@ -233,6 +242,29 @@ def late_buckets(facts: Sequence[RefillFact], overdue: Sequence[OverdueFact], to
 
 
 @dataclass(frozen=True)
+class LateRow:
+    """Pumps late today with one status ("" for every late pump), and how many of them are booked (late)."""
+
+    status: str
+    label: str
+    pumps: int
+    booked: int
+
+    @property
+    def not_booked(self) -> int:
+        return self.pumps - self.booked
+
+
+def late_rows(overdue: Sequence[OverdueFact]) -> list[LateRow]:
+    """One row per late status, most severe first, then the total; labels are the model's."""
+    def row(status: str, label: str, facts: list[OverdueFact]) -> LateRow:
+        return LateRow(status, label, len(facts), sum(o.booked for o in facts))
+
+    return ([row(s, risk.LABELS[s], [o for o in overdue if o.status == s]) for s in LATE_STATUSES]
+            + [row("", "Every late pump", list(overdue))])
+
+
+@dataclass(frozen=True)
 class Rate:
     code: str
     label: str
@@ -308,10 +340,27 @@ def trial_outcome(trial_started: date, later_events: Sequence[tuple[date, str | 
     return IN_TRIAL, None
 
 
-def battery_due(facts: Sequence[BatteryFact], today: date, months: int) -> list[BatteryFact]:
-    """Pumps whose battery replacement falls on or before today + `months` (already past included), soonest first."""
-    horizon = add_months(today, months)
-    return sorted((f for f in facts if f.due <= horizon), key=lambda f: (f.due, f.patient_id))
+BATTERY_COMING = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON)  # most urgent first
+
+
+def battery_due(facts: Sequence[BatteryFact]) -> list[BatteryFact]:
+    """Pumps whose battery the model says is at ERI, past due or due within the warning window, most urgent first,
+    then soonest."""
+    return sorted((f for f in facts if f.verdict in BATTERY_COMING),
+                  key=lambda f: (BATTERY_COMING.index(f.verdict), f.due or date.max, f.patient_id))
+
+
+def battery_row(fact: BatteryFact) -> str:
+    """The battery table row a pump counts in: its verdict when at ERI or past due, else its due month."""
+    return fact.verdict if fact.verdict != risk.BATTERY_DUE_SOON else month_key(fact.due)
+
+
+def battery_rows(facts: Sequence[BatteryFact], today: date, months: int) -> list[tuple[str, str, int]]:
+    """(row key, label, pumps): ERI and past due when there are any, then every month to the warning horizon."""
+    keys = [battery_row(f) for f in facts]
+    urgent = [(v, risk.LABELS[v], keys.count(v)) for v in BATTERY_COMING[:2] if v in keys]
+    months_ahead = months_between(today, add_months(today, months))
+    return urgent + [(key, month_label(key), keys.count(key)) for key in months_ahead]
 
 
 # ---- drill-down: the facts behind each figure ----
@@ -338,10 +387,10 @@ def refills_behind(facts: Sequence[RefillFact], outcome: str = "", month: str = 
     return rows
 
 
-def overdue_behind(overdue: Sequence[OverdueFact], today: date, booked: str = "",
-                   bucket: str = "") -> list[OverdueFact]:
-    """Open overdue refills: booked "yes" / "no" (blank: both), optionally one lateness bucket."""
-    rows = [o for o in overdue if not booked or o.booked == (booked == "yes")]
+def overdue_behind(overdue: Sequence[OverdueFact], today: date, booked: str = "", bucket: str = "",
+                   status: str = "") -> list[OverdueFact]:
+    """Pumps late now: booked "yes" / "no" (blank: both), optionally one lateness bucket and one late status."""
+    rows = [o for o in overdue if (not booked or o.booked == (booked == "yes")) and (not status or o.status == status)]
     if bucket:
         rows = [o for o in rows if bucket_of(o.days_overdue(today)) == bucket]
     return rows

@@ -7,13 +7,14 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user
 
 from tracker.clinical import quality as q
+from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import STAGE_LABELS
 from tracker.dashboard.tables import TABLES
 from tracker.extensions import db
 from tracker.patients.queries import location_choices
 from tracker.policy import allowed
 from tracker.services import quality as service
-from tracker.services.settings import all_settings
+from tracker.services.settings import all_settings, risk_windows
 from tracker.web import clinic_today, csv_response, date_arg, fmt_date, int_arg, requires
 
 bp = Blueprint("dashboard", __name__, url_prefix="/quality")
@@ -27,10 +28,10 @@ REFILL_OUTCOMES = {"": "Refills", "judged": "Refills judged", "on_time": "Refill
 def _filters() -> service.QualityFilters:
     """From / to / location; default the 12 calendar months to today (this month so far included)."""
     today = clinic_today()
-    start, end = date_arg("from", q.add_months(today.replace(day=1), -11)), date_arg("to", today)
+    start, end = date_arg("from", risk.add_months(today.replace(day=1), -11)), date_arg("to", today)
     if end < start:
         start, end = end, start
-    return service.QualityFilters(max(start, q.add_months(end, -MAX_MONTHS)), end, int_arg("location"))
+    return service.QualityFilters(max(start, risk.add_months(end, -MAX_MONTHS)), end, int_arg("location"))
 
 
 def _args(f: service.QualityFilters) -> dict:
@@ -122,15 +123,16 @@ def _behind(f: service.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
     today = clinic_today()
     if metric == "overdue":
         booked, bucket = _choice("booked", ("yes", "no")), _choice("bucket", BUCKETS)
-        settings = all_settings(db.session)
-        for o in q.overdue_behind(service.overdue_facts(db.session, f, today, datetime.now(UTC),
-                                                        settings["worklist_horizon_days"]), today, booked, bucket):
+        status = _choice("status", q.LATE_STATUSES)
+        late = service.overdue_facts(db.session, f, today, datetime.now(UTC), risk_windows(db.session))
+        for o in q.overdue_behind(late, today, booked, bucket, status):
             days = o.days_overdue(today)
             notes.setdefault(o.patient_id, []).append(
-                f"Due {fmt_date(o.due_date)}: {days} day{'s' if days != 1 else ''} overdue, "
-                + ("booked" if o.booked else "not booked"))
-        title = {"": "Open overdue refills", "yes": "Open overdue refills, booked after the due date",
-                 "no": "Open overdue refills, not booked"}[booked] + (f", {BUCKETS[bucket]} overdue" if bucket else "")
+                f"Due {fmt_date(o.due_date)}, {days} day{'s' if days != 1 else ''} ago: "
+                f"{risk.LABELS[o.status].lower()}; {risk.LABELS[o.booking].lower()}")
+        title = ({"": "Late pumps", "yes": "Late pumps, booked (late)", "no": "Late pumps, not booked"}[booked]
+                 + (f": {risk.LABELS[status].lower()}" if status else "")
+                 + (f", {BUCKETS[bucket]} after the due date" if bucket else ""))
         return title + " (today)", notes
     if metric == "trials":
         outcome = _choice("outcome", q.TRIAL_OUTCOMES)
@@ -141,14 +143,16 @@ def _behind(f: service.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
                     + (f" {fmt_date(t.outcome_date)}" if t.outcome_date else ""))
         return "Entered trial in the range" + (f": {q.TRIAL_OUTCOMES[outcome].lower()}" if outcome else ""), notes
     if metric == "batteries":
-        months = all_settings(db.session)["battery_warning_months"]
-        month = _choice("month", [m for m in [request.args.get("month", "")] if MONTH.match(m) or m == "past"])
+        months = risk_windows(db.session).battery_warning_months
+        month = _choice("month", [m for m in [request.args.get("month", "")]
+                                  if MONTH.match(m) or m in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE)])
         for b in service.battery_facts(db.session, f, today, months):
-            key = q.month_key(b.due)
-            if not month or key == month or (month == "past" and key < q.month_key(today)):
-                notes.setdefault(b.patient_id, []).append(f"Battery replacement due {fmt_date(b.due)}")
-        when = ("already past" if month == "past" else f"in {q.month_label(month)}") if month else \
-            f"within {months} months"
+            if not month or q.battery_row(b) == month:
+                notes.setdefault(b.patient_id, []).append(
+                    risk.LABELS[b.verdict] + (f": replacement due {fmt_date(b.due)}" if b.due else ""))
+        if month in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE):
+            return f"{risk.LABELS[month]} (today)", notes
+        when = f"in {q.month_label(month)}" if month else f"within {months} months"
         return f"Battery replacements due {when} (today)", notes
     return None
 

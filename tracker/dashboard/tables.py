@@ -19,8 +19,8 @@ def summary(d: Dashboard) -> list[list]:
             ["refills with no earlier fill to compare (not judged)", len(d.refills) - d.overall.judged,
              len(d.refills)],
             ["refills whose due date was recomputed (recorded before it was stored)", d.recomputed, len(d.refills)],
-            ["open overdue, not booked (today)", d.overdue_unbooked, ""],
-            ["open overdue, booked after the due date (today)", len(d.overdue) - d.overdue_unbooked, ""]]
+            ["late pumps: overdue, past the alarm date or projected empty (today)", d.late_total.pumps, ""],
+            ["late pumps, booked (every booking of a late pump is late) (today)", d.late_total.booked, ""]]
     rows += [[f"{r.label.lower()} per 100 refills", r.per_100, r.refills] for r in d.rates]
     rows += [["trial to implant conversion (%)", c.percent, c.cohort],
              [f"battery replacements due within {d.battery_months} months (today)", len(d.batteries), ""]]
@@ -38,6 +38,11 @@ def on_time_by_location(d: Dashboard) -> list[list]:
 def days_late(d: Dashboard) -> list[list]:
     return [["days_late", "late_refills_in_range", "open_overdue_today"]] + [
         [b.label, b.late_refills, b.open_overdue] for b in d.buckets]
+
+
+def late_now(d: Dashboard) -> list[list]:
+    return [["status", "pumps", "booked_late", "not_booked"]] + [
+        [r.label, r.pumps, r.booked, r.not_booked] for r in d.late]
 
 
 def warnings(d: Dashboard) -> list[list]:
@@ -67,6 +72,7 @@ TABLES = {
     "on_time_by_month": ("On time by month", on_time_by_month),
     "on_time_by_location": ("On time by location", on_time_by_location),
     "days_late": ("Days late", days_late),
+    "late_now": ("Late pumps now", late_now),
     "warnings": ("Warnings per 100 refills", warnings),
     "stages": ("Patients per stage", stages),
     "conversion": ("Trial to implant", conversion),

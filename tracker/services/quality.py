@@ -10,20 +10,22 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from tracker.clinic_zone import clinic_zone, clinic_zone_name
 from tracker.clinical import quality as q
 from tracker.clinical import refill as engine
+from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import TRIAL
 from tracker.models import DoseChange, DrugConcentration, Location, Patient, Pump, RefillVisit, StageEvent
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.models.pumps import ML
 from tracker.models.types import UTCDateTime
-from tracker.services.refills import CLINIC_TZ, _ledger_for_engine, buffer_days, to_engine
-from tracker.services.worklist import refill_rows
+from tracker.services import worklist
+from tracker.services.refills import _ledger_for_engine, buffer_days, to_engine
+from tracker.services.settings import risk_windows
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def refill_facts(session: Session, f: QualityFilters, settings: dict) -> list[q.
     That date is the one stored with the visit when it was recorded: one query. Refills recorded before it was
     stored (RefillVisit.due_date_in_force is NULL) have it recomputed, see `_recomputed_due_dates`; three more
     queries, only when the range holds such refills."""
-    zone = ZoneInfo(CLINIC_TZ)
+    zone = clinic_zone()
     low, high = _utc_margin(f.start, f.end)
     in_range = and_(RefillVisit.visit_at >= low, RefillVisit.visit_at < high, RefillVisit.at_implant.is_(False))
     rows = session.execute(_at_location(
@@ -156,9 +158,9 @@ def _due_before(row, ledger: _Ledger, stability: dict[int, int], settings: dict)
     if row.prev_at is None or row.prev_concentration not in stability:
         return None
     part = ledger.between(row.prev_at, row.visit_at)
-    buffer, days = buffer_days(settings, row), stability[row.prev_concentration]
+    buffer, days, zone = buffer_days(settings, row), stability[row.prev_concentration], clinic_zone_name()
     key = (row.prev_at, row.prev_ml, row.prev_concentration, row.alarm_volume_ml, row.reservoir_ml, buffer, days,
-           ledger.says[part])
+           zone, ledger.says[part])
     if key in _DUE_MEMO:
         return _DUE_MEMO[key]
     try:
@@ -166,7 +168,7 @@ def _due_before(row, ledger: _Ledger, stability: dict[int, int], settings: dict)
             fill_time=row.prev_at, reservoir_after_fill_ml=row.prev_ml,
             concentration_mcg_per_ml=row.prev_concentration, doses=ledger.periods(part),
             alarm_volume_ml=row.alarm_volume_ml, buffer_days=buffer, stability_days=days,
-            reservoir_capacity_ml=row.reservoir_ml, tz=CLINIC_TZ))
+            reservoir_capacity_ml=row.reservoir_ml, tz=zone))
     except engine.RefillInputError:
         due = None  # e.g. no dose recorded before the previous fill (an import): not judged
     if len(_DUE_MEMO) >= _DUE_MEMO_MAX:
@@ -176,14 +178,14 @@ def _due_before(row, ledger: _Ledger, stability: dict[int, int], settings: dict)
 
 
 def overdue_facts(session: Session, f: QualityFilters, today: date, now: datetime,
-                  horizon_days: int) -> list[q.OverdueFact]:
-    """Pumps on the refill list whose stored due date has passed, booked or not: the worklist's own rows and rules
-    (its due-date range; a booking inside the range can add rows not yet due, which are dropped here)."""
-    rows = refill_rows(session, today, now, horizon_days, [f.location_id] if f.location_id else None,
-                       due_from=date(1900, 1, 1), due_to=today - timedelta(days=1))
-    # Unbooked ones are exactly the worklist's "overdue" rows (rules.OVERDUE); booked ones wait for their visit.
-    return [q.OverdueFact(r.patient.id, r.patient.location_id, r.schedule.due_date, r.appointment is not None)
-            for r in rows if r.schedule.due_date < today]
+                  windows: risk.Windows) -> list[q.OverdueFact]:
+    """Pumps the refill-risk model judges late today (empty, past alarm, overdue), booked or not: the worklist's
+    rows and judgement. Read by due date up to today (the due date never comes after the alarm and empty dates);
+    a booking inside that range can add pumps not late, which the model's status leaves out."""
+    facts = worklist.refill_facts(session, today, now, windows, [f.location_id] if f.location_id else None,
+                                  due_from=date(1900, 1, 1), due_to=today)
+    return [q.OverdueFact(r.patient_id, r.location_id, r.due_date, r.judgement.risk.status, r.judgement.risk.booking)
+            for r in facts if r.judgement.risk.status in risk.LATE]
 
 
 def stage_facts(session: Session, f: QualityFilters) -> list[q.StageFact]:
@@ -222,14 +224,17 @@ def trial_facts(session: Session, f: QualityFilters) -> list[q.TrialFact]:
 
 
 def battery_facts(session: Session, f: QualityFilters, today: date, months: int) -> list[q.BatteryFact]:
-    """Pumps in use for patients still on the refill list whose battery replacement falls within `months`."""
+    """Pumps in use for patients still on the refill list whose battery the model says is at its replacement
+    indicator (ERI), past due or due within `months`; the query only narrows, refill_risk.battery_verdict judges."""
     query = _at_location(
-        select(Pump.patient_id, Patient.location_id, Pump.battery_replacement_due)
+        select(Pump.patient_id, Patient.location_id, Pump.battery_replacement_due, Pump.eri_on)
         .join(Patient, Patient.id == Pump.patient_id)
-        .where(Pump.explanted_on.is_(None), Pump.battery_replacement_due.is_not(None),
-               Pump.battery_replacement_due <= q.add_months(today, months),
+        .where(Pump.explanted_on.is_(None),
+               or_(Pump.battery_replacement_due <= risk.add_months(today, months), Pump.eri_on <= today),
                or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS))), f)
-    return q.battery_due([q.BatteryFact(*row) for row in session.execute(query)], today, months)
+    return q.battery_due([q.BatteryFact(patient_id, location_id, due,
+                                        risk.battery_verdict(risk.Battery(due, eri_on), today, months))
+                          for patient_id, location_id, due, eri_on in session.execute(query)])
 
 
 def locations(session: Session) -> list[tuple[int, str]]:
@@ -285,8 +290,13 @@ class Dashboard:
         return q.late_buckets(self.refills, self.overdue, self.today)
 
     @cached_property
-    def overdue_unbooked(self) -> int:
-        return sum(not o.booked for o in self.overdue)
+    def late(self) -> list[q.LateRow]:
+        """Pumps late today per status (most severe first), then all of them; each with how many are booked."""
+        return q.late_rows(self.overdue)
+
+    @property
+    def late_total(self) -> q.LateRow:
+        return self.late[-1]
 
     @cached_property
     def rates(self) -> list[q.Rate]:
@@ -302,20 +312,17 @@ class Dashboard:
 
     @cached_property
     def batteries_by_month(self) -> list[tuple[str, str, int]]:
-        """(month key, label, pumps) for each month to the horizon, after a "past" row for dates already gone."""
-        this_month = q.month_key(self.today)
-        past = sum(q.month_key(b.due) < this_month for b in self.batteries)
-        months = q.months_between(self.today, q.add_months(self.today, self.battery_months))
-        counts = [(key, q.month_label(key), sum(q.month_key(b.due) == key for b in self.batteries)) for key in months]
-        return ([("past", "Already past", past)] if past else []) + counts
+        """(row key, label, pumps): at ERI and past due first (when any), then each month to the horizon."""
+        return q.battery_rows(self.batteries, self.today, self.battery_months)
 
 
 def dashboard(session: Session, f: QualityFilters, today: date, now: datetime, settings: dict) -> Dashboard:
     """The quality page's figures for the filters; about ten queries whatever the clinic's size."""
-    months = settings["battery_warning_months"]
+    windows = risk_windows(session)
+    months = windows.battery_warning_months
     return Dashboard(
         filters=f, today=today, refills=refill_facts(session, f, settings),
-        overdue=overdue_facts(session, f, today, now, settings["worklist_horizon_days"]),
+        overdue=overdue_facts(session, f, today, now, windows),
         stage_facts=stage_facts(session, f), trials=trial_facts(session, f),
         batteries=battery_facts(session, f, today, months), battery_months=months,
         location_names=dict(locations(session)),
