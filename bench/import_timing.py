@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
+from config import Config
 from tracker import create_app
 from tracker.clinical.importing import COLUMNS, read_table
 from tracker.demo import ensure_sites
@@ -34,7 +35,7 @@ from tracker.services.refills import ensure_catalogues
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_NAME = "tracker_import_bench"
 SQLITE_FILE = Path("/tmp/tracker-import-bench/import.sqlite3")
-TODAY = datetime.now(ZoneInfo("America/New_York")).date()
+TODAY = datetime.now(ZoneInfo(Config.CLINIC_TIMEZONE)).date()  # the clinic's today, as the app will see it
 
 
 def database_url(kind: str) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import random
 import time as clock
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from faker import Faker
 from sqlalchemy import func, select, text
 
+from tracker.clinic_zone import clinic_zone_name, start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
@@ -33,17 +33,12 @@ from tracker.models import (
     StageEvent,
     TrialBolus,
 )
-from tracker.services.refills import CLINIC_TZ, ensure_catalogues
+from tracker.services.refills import battery_due, ensure_catalogues
 
 STAFF_PASSWORD = "demo-password-1234"
-TZ = ZoneInfo(CLINIC_TZ)
 CHUNK = 5000
 TABLES = [Patient, StageEvent, Implantation, TrialBolus, Pump, RefillVisit, DoseChange, RefillSchedule,
           RefillAppointment]
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), TZ)
 
 
 class _Ids:
@@ -229,7 +224,7 @@ def _pump(ctx, patient_id, implanted_on: date, centre, model, nurse) -> dict:
             "serial": f"NGP{rng.randrange(10**5, 10**6)}", "reservoir_ml": reservoir, "implanted_on": implanted_on,
             "surgery_centre_id": centre, "catheter_tip_level": rng.choice(["T6", "T8", "T10", "T11"]),
             "alarm_volume_ml": alarm,
-            "battery_replacement_due": implanted_on + timedelta(days=battery * 30) if battery else None,
+            "battery_replacement_due": battery_due(implanted_on, battery),
             "explanted_on": None, "version": 1, "_dose": dose, "_nurse": nurse}
     return pump
 
@@ -252,7 +247,7 @@ def _dose(ctx, pump, effective_at, dose, reason, nurse) -> dict:
 def _refills(ctx, pump, until: date, nurse) -> tuple[list[dict], list[dict]]:
     """The implant fill and starting dose, titration, then refills a few days before each due date."""
     rng = ctx["rng"]
-    start = _midnight(pump["implanted_on"])
+    start = start_of_day(pump["implanted_on"])
     dose = pump.pop("_dose")
     pump.pop("_nurse")
     fills = [_fill(ctx, pump, start, nurse, 500, at_implant=True)]
@@ -263,7 +258,7 @@ def _refills(ctx, pump, until: date, nurse) -> tuple[list[dict], list[dict]]:
         if step_day >= until:
             return fills, doses
         dose = (dose * Decimal("1.12")).quantize(Decimal(1))
-        doses.append(_dose(ctx, pump, _midnight(step_day) + timedelta(hours=10), dose,
+        doses.append(_dose(ctx, pump, start_of_day(step_day) + timedelta(hours=10), dose,
                            "Titration: tone still high", nurse))
     while True:
         daily_ml = dose / concentration
@@ -275,7 +270,7 @@ def _refills(ctx, pump, until: date, nurse) -> tuple[list[dict], list[dict]]:
         residual = max(Decimal(0), volume - daily_ml * gap).quantize(Decimal("0.1"))
         while (pump["reservoir_ml"] - pump["alarm_volume_ml"]) * concentration / dose < 60 and concentration < 2000:
             concentration *= 2
-        fills.append(_fill(ctx, pump, _midnight(next_fill) + timedelta(hours=rng.randint(8, 16)), nurse,
+        fills.append(_fill(ctx, pump, start_of_day(next_fill) + timedelta(hours=rng.randint(8, 16)), nurse,
                            concentration, expected=residual, actual=residual + Decimal(rng.randint(-5, 5)) / 10,
                            lot=f"L{rng.randrange(10**4, 10**5)}"))
         when, volume = next_fill, pump["reservoir_ml"]
@@ -291,7 +286,7 @@ def _schedule(ctx, pump, fill, doses, risk: bool, location_id: int) -> dict:
         alarm_volume_ml=pump["alarm_volume_ml"],
         buffer_days=SEED_SETTINGS["high_risk_buffer_days" if risk else "safety_buffer_days"],
         stability_days=ctx["stability"][fill["concentration_mcg_per_ml"]],
-        reservoir_capacity_ml=pump["reservoir_ml"], tz=CLINIC_TZ,
+        reservoir_capacity_ml=pump["reservoir_ml"], tz=clinic_zone_name(),
     ))
     return {"pump_id": pump["id"], "patient_id": pump["patient_id"], "location_id": location_id,
             "fill_at": fill["visit_at"],
@@ -314,7 +309,7 @@ def _maybe_book(ctx, patient, pump, schedule, nurse) -> None:
         return
     ctx["w"].add(RefillAppointment, {
         "id": ctx["ids"](RefillAppointment), "patient_id": patient["id"], "pump_id": pump["id"],
-        "starts_at": _midnight(day) + timedelta(hours=rng.randint(9, 15), minutes=rng.choice([0, 30])),
+        "starts_at": start_of_day(day) + timedelta(hours=rng.randint(9, 15), minutes=rng.choice([0, 30])),
         "location_id": patient["location_id"], "clinician_id": nurse, "status": "booked",
         "late_reason": "Patient's transport only available then" if day > schedule["due_date"] else "",
         "override_by_id": None, "booked_at": ctx["now"], "booked_by_id": nurse, "closed_at": None,

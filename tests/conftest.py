@@ -1,6 +1,7 @@
 """Fixtures: one app and schema per run, tables emptied after each test, a client per role.
 
-The suite runs on SQLite by default and on PostgreSQL when TRACKER_TEST_DATABASE_URL is set."""
+The suite runs on SQLite by default and on PostgreSQL when TRACKER_TEST_DATABASE_URL is set, in the clinic time
+zone TRACKER_CLINIC_TIMEZONE names (New York when unset; CI runs the date-heavy tests once more in Auckland)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def database_url(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def app(database_url):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test",
-                      "SCHEDULER": False, "SERVER_NAME": None, "RATE_LIMITS": False})
+                      "SCHEDULER": False, "SERVER_NAME": None, "RATE_LIMITS": False,
+                      "CLINIC_TIMEZONE": factories.CLINIC_TIMEZONE})
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from config import Config
 from tracker.demo import ensure_sites
 from tracker.models import Location, Patient, User
 from tracker.services import Actor
@@ -16,7 +17,9 @@ from tracker.services.accounts import hash_password
 from tracker.services.refills import ImplantDetails, Programme, ensure_catalogues
 
 PASSWORD = "correct horse battery staple"
-TODAY = datetime.now(ZoneInfo("America/New_York")).date()  # the clinic's today, as the app sees it
+CLINIC_TIMEZONE = Config.CLINIC_TIMEZONE  # TRACKER_CLINIC_TIMEZONE, as the test app is configured (conftest)
+CLINIC_ZONE = ZoneInfo(CLINIC_TIMEZONE)
+TODAY = datetime.now(CLINIC_ZONE).date()  # the clinic's today, as the app sees it
 _numbers = itertools.count(1000)
 _hash = None
 

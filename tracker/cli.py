@@ -3,14 +3,14 @@
 import secrets
 import shlex
 import sys
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL, make_url
 
+from tracker.clinic_zone import local_date
 from tracker.digest_cli import register as register_digest
 from tracker.extensions import db
 from tracker.models import Location, User
@@ -21,7 +21,7 @@ SYSTEM = Actor(user_id=None, role="admin", address="cli")
 
 
 def _today():
-    return datetime.now(ZoneInfo(current_app.config["CLINIC_TIMEZONE"])).date()
+    return local_date(datetime.now(UTC))
 
 
 def _read_password() -> str:

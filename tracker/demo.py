@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.clinic_zone import clinic_zone_name, start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
@@ -33,8 +33,8 @@ from tracker.services.accounts import hash_password
 from tracker.services.patients import mrn_key
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, refill_warnings
 from tracker.services.refills import (
-    CLINIC_TZ,
     _ledger_for_engine,
+    battery_due,
     buffer_days,
     ensure_catalogues,
     recompute_schedule,
@@ -42,12 +42,15 @@ from tracker.services.refills import (
 )
 from tracker.services.settings import DEFAULTS
 
-SITES = [
-    ("Snellville Surgery Center", "surgery_centre", "2160 Fountain Dr, Snellville, GA 30078", "(770) 555-0110"),
-    ("Marietta Surgery Center", "surgery_centre", "790 Church St, Marietta, GA 30060", "(770) 555-0120"),
-    ("Kennesaw Clinic", "clinic", "3000 Chastain Meadows Pkwy, Kennesaw, GA 30144", "(770) 555-0130"),
-    ("Snellville Clinic", "clinic", "1700 Tree Ln, Snellville, GA 30078", "(770) 555-0140"),
-    ("Buckhead Clinic", "clinic", "3400 Peachtree Rd NE, Atlanta, GA 30326", "(404) 555-0150"),
+SITES = [  # name, kind, address, phone, 24-hour phone
+    ("Snellville Surgery Center", "surgery_centre", "2160 Fountain Dr, Snellville, GA 30078", "(770) 555-0110",
+     "(770) 555-0119"),
+    ("Marietta Surgery Center", "surgery_centre", "790 Church St, Marietta, GA 30060", "(770) 555-0120",
+     "(770) 555-0129"),
+    ("Kennesaw Clinic", "clinic", "3000 Chastain Meadows Pkwy, Kennesaw, GA 30144", "(770) 555-0130",
+     "(770) 555-0139"),
+    ("Snellville Clinic", "clinic", "1700 Tree Ln, Snellville, GA 30078", "(770) 555-0140", "(770) 555-0149"),
+    ("Buckhead Clinic", "clinic", "3400 Peachtree Rd NE, Atlanta, GA 30326", "(404) 555-0150", "(404) 555-0159"),
 ]
 STAFF = [("nurse", 6), ("coordinator", 2), ("physician", 2)]
 # Share of patients per current state: most programmes are mostly in long-term adjustment.
@@ -59,10 +62,10 @@ RESIDUAL_SHARE, POCKET_FILL_SHARE = 0.03, 0.01
 
 def ensure_sites(session: Session) -> list[Location]:
     existing = {loc.name: loc for loc in session.scalars(select(Location))}
-    for name, kind, address, phone in SITES:
+    for name, kind, address, phone, emergency_phone in SITES:
         if name not in existing:
             existing[name] = Location(name=name, kind=kind, address=address, phone=phone,
-                                      time_zone="America/New_York", active=True)
+                                      emergency_phone=emergency_phone, active=True)
             session.add(existing[name])
     session.flush()
     return list(existing.values())
@@ -197,19 +200,14 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
 SEED_SETTINGS = dict(DEFAULTS)  # the demo clinic keeps the default settings
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), ZoneInfo(CLINIC_TZ))
-
-
 def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tuple[Pump, RefillVisit, DoseChange]:
     pump = Pump(patient=patient, model=model, serial=f"NGP{rng.randrange(10**5, 10**6)}",
                 reservoir_ml=model.reservoir_ml, implanted_on=implanted_on, surgery_centre=centre,
                 catheter_tip_level=rng.choice(["T6", "T8", "T10", "T11"]),
                 alarm_volume_ml=model.default_alarm_ml,
-                battery_replacement_due=(implanted_on + timedelta(days=model.battery_life_months * 30)
-                                         if model.battery_life_months else None))
+                battery_replacement_due=battery_due(implanted_on, model.battery_life_months))
     session.add(pump)
-    start = _local_midnight(implanted_on)
+    start = start_of_day(implanted_on)
     dose = Decimal(rng.choice([100, 150, 200, 250]))
     fill = RefillVisit(pump=pump, visit_at=start, clinician=nurse, at_implant=True, concentration_mcg_per_ml=500,
                        volume_added_ml=model.reservoir_ml, resulting_volume_ml=model.reservoir_ml)
@@ -232,7 +230,7 @@ def _refills(session, rng, findings, pump, fill: RefillVisit, first_dose: DoseCh
         if step_day >= until:
             return
         dose = (dose * Decimal("1.12")).quantize(Decimal(1))
-        ledger.append(DoseChange(pump=pump, effective_at=_local_midnight(step_day) + timedelta(hours=10),
+        ledger.append(DoseChange(pump=pump, effective_at=start_of_day(step_day) + timedelta(hours=10),
                                  mode="simple", daily_dose_mcg=dose, reason="Titration: tone still high",
                                  recorded_by=nurse))
         session.add(ledger[-1])
@@ -248,7 +246,7 @@ def _refills(session, rng, findings, pump, fill: RefillVisit, first_dose: DoseCh
         # Clinics move to a stronger concentration rather than refill more often than every ~2 months.
         while (pump.reservoir_ml - pump.alarm_volume_ml) * concentration / dose < 60 and concentration < 2000:
             concentration *= 2
-        visit_at = _local_midnight(next_fill) + timedelta(hours=rng.randint(8, 16))
+        visit_at = start_of_day(next_fill) + timedelta(hours=rng.randint(8, 16))
         actual = residual + Decimal(rng.randint(-5, 5)) / 10
         lot = f"L{rng.randrange(10**4, 10**5)}"
         entry = _findings(findings, pump, RefillEntry(
@@ -287,7 +285,7 @@ def _due_in_force(pump: Pump, previous: RefillVisit, ledger: list[DoseChange], s
         doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in _ledger_for_engine(ledger)],
         alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(SEED_SETTINGS, pump.patient),
         stability_days=stability[previous.concentration_mcg_per_ml], reservoir_capacity_ml=pump.reservoir_ml,
-        tz=CLINIC_TZ)).due_date
+        tz=clinic_zone_name())).due_date
 
 
 def _maybe_book(session, rng, patient, pump, schedule, today: date, nurse) -> None:
@@ -302,7 +300,7 @@ def _maybe_book(session, rng, patient, pump, schedule, today: date, nurse) -> No
         return
     session.add(RefillAppointment(
         patient=patient, pump_id=pump.id, location=patient.location, clinician=nurse, booked_by=nurse,
-        starts_at=_local_midnight(day) + timedelta(hours=rng.randint(9, 15), minutes=rng.choice([0, 30])),
+        starts_at=start_of_day(day) + timedelta(hours=rng.randint(9, 15), minutes=rng.choice([0, 30])),
         late_reason="Patient's transport only available then" if day > schedule.due_date else "",
     ))
 

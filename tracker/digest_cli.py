@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from tracker.clinic_zone import clinic_zone_name, local_date
 from tracker.extensions import db
 from tracker.models import OutboxMessage, User
 from tracker.models.types import utcnow
@@ -17,7 +18,7 @@ from tracker.services.mailer import mailer_from_config
 
 def _day(value: str | None) -> date:
     if value is None:
-        return service.clinic_today(utcnow(), current_app.config["CLINIC_TIMEZONE"])
+        return local_date(utcnow())
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -75,9 +76,9 @@ def register(app: Flask) -> None:
         config = current_app.config
         mailer = mailer_from_config(config)
         click.echo(f"SMTP: {mailer.settings.redacted() if mailer else 'not configured (TRACKER_SMTP_URL)'}")
-        click.echo(f"Send time: {config['DIGEST_SEND_TIME']} {config['CLINIC_TIMEZONE']}; "
+        click.echo(f"Send time: {config['DIGEST_SEND_TIME']} {clinic_zone_name()}; "
                    f"scheduler in this process: {scheduler_state(current_app)['state']}")
-        state = service.status(db.session, 30, _day(None), config["CLINIC_TIMEZONE"])
+        state = service.status(db.session, 30, _day(None), clinic_zone_name())
         click.echo(f"Last completed day: {state.last_completed_day or 'none'}")
         if state.missed_days:
             click.echo("Days with no completed digest: " + ", ".join(d.isoformat() for d in state.missed_days))

@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import click
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
+from tracker.clinic_zone import clinic_zone
 from tracker.extensions import db
 from tracker.models.types import utcnow
 from tracker.services.digest import parse_send_time, run_due
@@ -96,7 +96,7 @@ def init_scheduler(app: Flask) -> BackgroundScheduler | None:
             log.info("a scheduler already runs in this process; not starting another")
             app.extensions[EXTENSION] = "running (started by another app in this process)"
             return _scheduler
-        zone = ZoneInfo(app.config["CLINIC_TIMEZONE"])
+        zone = clinic_zone()
         send_at = parse_send_time(app.config["DIGEST_SEND_TIME"])
         # One worker thread: the three triggers never run the job side by side in one process.
         scheduler = BackgroundScheduler(timezone=zone, executors={"default": ThreadPoolExecutor(1)},

@@ -10,11 +10,11 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from tests.factories import (
+    CLINIC_ZONE,
     TODAY,
     bolus_data,
     implant_details,
@@ -29,8 +29,6 @@ from tracker.services import accounts, bookings, calendar, catalogue, refill_vis
 from tracker.services import patients as service
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
-
-NY = ZoneInfo("America/New_York")
 
 
 def mark(session) -> int:
@@ -109,10 +107,12 @@ def test_record_bolus(world, session):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=1)
     since = mark(session)
-    bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY)
+    bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY,
+                                 acknowledged=["trial_sequence"])  # a first bolus above 50 mcg
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "trial_bolus", bolus.id))
     assert rows[0].before is None and rows[0].after["dose_mcg"] == 75 and rows[0].after["outcome"] == "positive"
+    assert [w["code"] for w in rows[0].after["warnings"]] == ["trial_sequence"]
 
 
 def test_implant_via_move(world, session):
@@ -140,7 +140,7 @@ def test_record_refill(world, session):
     pump = current_pump(session, patient.id)
     first_fill = last_fill(session, pump.id)
     since = mark(session)
-    now = datetime.now(NY)
+    now = datetime.now(CLINIC_ZONE)
     visit = record_refill(session, world.actor(), pump.id, RefillEntry(
         visit_at=now - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
         concentration_mcg_per_ml=500, volume_added_ml=Decimal(17), resulting_volume_ml=Decimal(20)),
@@ -154,7 +154,7 @@ def test_dose_change(world, session):
     patient = implanted_days_ago(session, world, 20)
     pump = current_pump(session, patient.id)
     since = mark(session)
-    now = datetime.now(NY)
+    now = datetime.now(CLINIC_ZONE)
     change = change_dose(session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(330)),
                          "more tone", now)
     rows = new_rows(session, since)
@@ -165,7 +165,7 @@ def test_dose_change(world, session):
 
 def _book(session, world, patient, days_ahead=2, role="coordinator"):
     return bookings.book_refill(session, world.actor(role), patient.id,
-                                datetime.combine(TODAY + timedelta(days=days_ahead), time(10), NY),
+                                datetime.combine(TODAY + timedelta(days=days_ahead), time(10), CLINIC_ZONE),
                                 world.clinic.id, world.users["nurse"].id, "", "", datetime.now(UTC))
 
 
@@ -183,7 +183,7 @@ def test_rebook(world, session):
     old = _book(session, world, patient)
     since = mark(session)
     new = bookings.rebook(session, world.actor("coordinator"), old.id, old.version,
-                          datetime.combine(TODAY + timedelta(days=1), time(14), NY), world.clinic.id,
+                          datetime.combine(TODAY + timedelta(days=1), time(14), CLINIC_ZONE), world.clinic.id,
                           world.users["nurse"].id, "", "", "patient asked", datetime.now(UTC))
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "refill_appointment", old.id), ("create", "refill_appointment", new.id))

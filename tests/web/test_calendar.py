@@ -3,31 +3,29 @@
 import html
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import url_for
 from icalendar import Calendar
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, implanted_days_ago
+from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
+from tracker.clinical.refill_risk import Windows
 from tracker.extensions import db
 from tracker.models import RefillAppointment, RefillSchedule, User
 from tracker.services import ServiceError
 from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
-from tracker.clinical.refill_risk import Windows
 from tracker.services.worklist import refill_rows, worklist
 from tracker.statements import statements_run
 
-NY = ZoneInfo("America/New_York")
 NOW = datetime.now(UTC)
 W = Windows(soon_days=14, battery_warning_months=6)
 
 
 def at(day, hour=10):
-    return datetime.combine(day, time(hour), NY)
+    return datetime.combine(day, time(hour), CLINIC_ZONE)
 
 
 def due(session, patient):
@@ -211,22 +209,35 @@ def test_csv_exports_include_names_only_for_roles_that_may_see_them(as_role, wor
     assert clinic_fixture["overdue"].mrn in cal and name not in cal
 
 
+def next_clock_change(after):
+    """The first day after `after` whose 10:00 is at another UTC offset than the day before's, in the clinic zone."""
+    for n in range(1, 366):
+        day = after + timedelta(days=n)
+        if at(day).utcoffset() != at(day - timedelta(days=1)).utcoffset():
+            return day
+    pytest.skip(f"{CLINIC_ZONE.key} has no clock change")
+
+
 def test_appointments_keep_their_local_time_across_the_daylight_saving_change(session, world):
-    # 2000 mcg/mL at 100 mcg/day: the 180-day drug limit binds, so March 2027 is before the due date.
+    # 2000 mcg/mL at 100 mcg/day: the alarm is 360 days away, so the zone's next clock change can be booked (with
+    # a reason once past the 180-day drug limit).
     patient = implanted_days_ago(session, world, 1, concentration=2000, dose_mcg="100")
-    before = book(session, world, patient, datetime(2027, 3, 12).date())  # EST, UTC-5
+    change = next_clock_change(TODAY + timedelta(days=3))
+    first, second = change - timedelta(days=2), change + timedelta(days=1)
+    assert at(first).utcoffset() != at(second).utcoffset()  # New York: EST (UTC-5), then EDT (UTC-4)
+    before = book(session, world, patient, first, late_reason="Patient's choice")
     session.refresh(before)
-    assert before.starts_at.astimezone(UTC).hour == 15
-    rebooked = rebook(session, world.actor("coordinator"), before.id, before.version,
-                      datetime(2027, 3, 15, 10, 0, tzinfo=NY), world.clinic.id, world.users["nurse"].id, "", "",
-                      "Moved after the clocks change", NOW)
+    assert before.starts_at.astimezone(UTC) == at(first).astimezone(UTC)
+    rebooked = rebook(session, world.actor("coordinator"), before.id, before.version, at(second), world.clinic.id,
+                      world.users["nurse"].id, "Patient's choice", "", "Moved after the clocks change", NOW)
     session.refresh(rebooked)
-    assert rebooked.starts_at.astimezone(UTC).hour == 14  # EDT, UTC-4
+    assert rebooked.starts_at.astimezone(UTC) == at(second).astimezone(UTC)
+    assert rebooked.starts_at.astimezone(UTC).hour != before.starts_at.astimezone(UTC).hour
     from tracker.services.calendar import calendar_events
 
-    events = [e for e in calendar_events(session, datetime(2027, 3, 1).date(), datetime(2027, 3, 31).date(), TODAY,
-                                         NOW) if e.kind == "appointment"]
-    assert [(e.day.isoformat(), e.starts_at_local.strftime("%H:%M")) for e in events] == [("2027-03-15", "10:00")]
+    events = [e for e in calendar_events(session, first, second + timedelta(days=5), TODAY, NOW)
+              if e.kind == "appointment"]
+    assert [(e.day, e.starts_at_local.strftime("%H:%M")) for e in events] == [(second, "10:00")]
 
 
 def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(as_role, world, session, clinic_fixture,

@@ -2,19 +2,17 @@
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, implant_details, implanted_days_ago, make_patient, move
+from tests.factories import CLINIC_ZONE, TODAY, implant_details, implanted_days_ago, make_patient, move
+from tracker.clinical.refill_risk import Windows
 from tracker.models import DoseChange, RefillAppointment, RefillVisit
 from tracker.services import PermissionDenied, ServiceError
 from tracker.services.refills import Programme, change_dose, current_pump
-from tracker.clinical.refill_risk import Windows
 from tracker.services.worklist import refill_rows, worklist
 
-NY = ZoneInfo("America/New_York")
 NOW = datetime.now(UTC)
 
 
@@ -75,13 +73,13 @@ def test_boluses_count_toward_the_titration_limit(world, session):
     patient = implanted_days_ago(session, world, 10)  # 300 mcg/day, spinal: 30% a day
     pump = current_pump(session, patient.id)
     with pytest.raises(PermissionDenied, match="with boluses"):
-        change_dose(session, world.actor("nurse"), pump.id, datetime.now(NY) - timedelta(minutes=1),
-                    Programme(Decimal(300), Decimal(50), 4), "more boluses", datetime.now(NY))
+        change_dose(session, world.actor("nurse"), pump.id, datetime.now(CLINIC_ZONE) - timedelta(minutes=1),
+                    Programme(Decimal(300), Decimal(50), 4), "more boluses", datetime.now(CLINIC_ZONE))
     session.rollback()
     with pytest.raises(ServiceError, match="at least 1 mcg a day"):
-        change_dose(session, world.actor("physician"), pump.id, datetime.now(NY) - timedelta(minutes=1),
+        change_dose(session, world.actor("physician"), pump.id, datetime.now(CLINIC_ZONE) - timedelta(minutes=1),
                     Programme(Decimal(0), flex_schedule={"default": [["00:00", "0.00000001"]]}), "tiny",
-                    datetime.now(NY))
+                    datetime.now(CLINIC_ZONE))
 
 
 def test_a_second_tab_cannot_record_the_same_refill_or_dose_change_twice(as_role, world, session):
@@ -89,19 +87,19 @@ def test_a_second_tab_cannot_record_the_same_refill_or_dose_change_twice(as_role
     nurse = as_role("nurse")
     opened = nurse.get(f"/patients/{patient.id}/refill").get_data(as_text=True)
     last_fill = opened.split('name="last_fill_id" type="hidden" value="')[1].split('"')[0]
-    form = {"visit_at": (datetime.now(NY) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    form = {"visit_at": (datetime.now(CLINIC_ZONE) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
             "expected_residual_ml": "14", "actual_residual_ml": "14", "concentration_mcg_per_ml": "500",
             "volume_added_ml": "20", "resulting_volume_ml": "20", "action": "save", "last_fill_id": last_fill}
     assert nurse.post(f"/patients/{patient.id}/refill", form).status_code == 302
     second = nurse.post(f"/patients/{patient.id}/refill", {
-        **form, "visit_at": (datetime.now(NY) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")})
+        **form, "visit_at": (datetime.now(CLINIC_ZONE) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")})
     assert second.status_code == 422 and "Someone else recorded a refill" in second.get_data(as_text=True)
     assert session.scalar(select(func.count(RefillVisit.id))) == 2  # implant fill + one refill
     opened = nurse.get(f"/patients/{patient.id}/dose").get_data(as_text=True)
     last_dose = opened.split('name="last_dose_id" type="hidden" value="')[1].split('"')[0]
-    dose = {"effective_at": (datetime.now(NY) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "mode": "simple",
-            "daily_dose_mcg": "320", "bolus_dose_mcg": "0", "max_boluses_per_day": "0", "reason": "tone",
-            "last_dose_id": last_dose}
+    dose = {"effective_at": (datetime.now(CLINIC_ZONE) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "mode": "simple", "daily_dose_mcg": "320", "bolus_dose_mcg": "0", "max_boluses_per_day": "0",
+            "reason": "tone", "last_dose_id": last_dose}
     assert nurse.post(f"/patients/{patient.id}/dose", dose).status_code == 302
     assert nurse.post(f"/patients/{patient.id}/dose", dose).status_code == 422
     assert session.scalar(select(func.count(DoseChange.id))) == 2
@@ -122,7 +120,7 @@ def test_rebooking_from_a_stale_tab_does_not_replace_the_newer_booking(as_role, 
     assert stale.status_code == 302 and "/book" in stale.location  # refused: back to the form with a message
     session.expire_all()
     open_rows = session.scalars(select(RefillAppointment).where(RefillAppointment.status == "booked")).all()
-    assert [a.starts_at.astimezone(NY).date() for a in open_rows] == [TODAY + timedelta(days=6)]
+    assert [a.starts_at.astimezone(CLINIC_ZONE).date() for a in open_rows] == [TODAY + timedelta(days=6)]
 
 
 def test_the_calendar_banner_counts_overdue_refills_outside_the_month_shown(as_role, world, session):
@@ -144,7 +142,7 @@ def test_the_feed_declares_its_time_zone_and_csv_cells_cannot_be_formulas(as_rol
 
     token = session.scalar(select(User.calendar_token).where(User.id == world.users["coordinator"].id))
     feed = coordinator.http.get(f"/calendar/feed/{token}.ics").get_data(as_text=True)
-    assert "BEGIN:VTIMEZONE" in feed and "TZID:America/New_York" in feed
+    assert "BEGIN:VTIMEZONE" in feed and f"TZID:{CLINIC_ZONE.key}" in feed
     exported = coordinator.get("/worklist/export.csv?").get_data(as_text=True) + coordinator.get(
         f"/calendar/export.csv?start={TODAY}&end={TODAY + timedelta(days=30)}").get_data(as_text=True)
     assert "'=HYPERLINK" in exported and ",=HYPERLINK" not in exported

@@ -9,7 +9,7 @@ import io
 import json
 import re
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -171,6 +171,14 @@ def test_the_stored_refill_dates_are_the_ones_recompute_schedule_gives(session, 
     prometra = session.scalar(select(Pump).where(Pump.serial == "NGP000002"))
     assert prometra.alarm_volume_ml == Decimal(3)  # the model's default when the cell is empty
     session.rollback()
+
+
+def test_an_imported_pump_is_due_for_its_battery_in_calendar_months_from_the_implant(session, world, nurse):
+    token, _ = check(nurse, csv_bytes([row(1, referral_date="2018-01-10", implanted_on="2018-08-31",
+                                           stage_since="2018-09-01")]))
+    run(nurse, token)
+    # SynchroMed II, 84 months: 31 Aug 2025 (84 x 30 days would have said 25 Jul 2025).
+    assert session.scalar(select(Pump.battery_replacement_due)) == date(2025, 8, 31)
 
 
 def test_the_patient_page_shows_an_imported_patient(session, world, nurse):

@@ -81,7 +81,7 @@ def test_a_booking_whose_time_passes_turns_missed_with_no_commit(session, world)
     assert before == [], "nothing changed before the booking's time"
     with month_queries() as after:
         passed = [e for e in month(session, world, NOW + timedelta(hours=2)) if e.kind == "appointment"]
-    assert [e.urgency for e in passed] == ["overdue"] and len(after) == 1
+    assert [e.urgency for e in passed] == ["missed"] and len(after) == 1
     # A request still at the earlier moment is not given what the later one read.
     assert [e.urgency for e in month(session, world, NOW) if e.kind == "appointment"] == ["booked"]
 

@@ -1,7 +1,8 @@
 """Pumps and refills through the services and pages: stored due dates, warnings, bad input, the safety invariant."""
 
 import random
-from datetime import datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tests.factories import CLINIC_ZONE as ZONE
 from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
+from tracker import create_app
+from tracker.clinic_zone import set_clinic_zone
+from tracker.clinical import refill as engine
+from tracker.extensions import db
 from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule, RefillVisit, Setting, StageEvent
 from tracker.services import PermissionDenied, ServiceError
 from tracker.services import patients as patient_service
@@ -20,13 +26,15 @@ from tracker.services.refills import (
     Programme,
     change_dose,
     current_pump,
+    dose_ledger,
     last_fill,
+    projection_inputs,
     recompute_schedule,
     schedule_violations,
 )
+from tracker.services.settings import all_settings
 
-NY = ZoneInfo("America/New_York")
-NOW = datetime.now(NY)
+NOW = datetime.now(ZONE)
 
 
 def implanted(session, world, **patient):
@@ -91,18 +99,18 @@ def test_high_withdrawal_risk_uses_the_longer_buffer(world, session):
 
 def test_refill_preview_shows_new_dates_and_concentration_change_needs_acknowledgement(as_role, world, session):
     patient, pump = implanted(session, world)
-    preview = preview_refill(session, pump.id, entry(concentration_mcg_per_ml=1000), datetime.now(NY))
+    preview = preview_refill(session, pump.id, entry(concentration_mcg_per_ml=1000), datetime.now(ZONE))
     codes = {w.code: w.severity for w in preview.warnings}
     assert codes.get("bridge_bolus") == "high" and preview.needs_acknowledgement
     # 1000 mcg/mL at 300 mcg/day: 0.3 mL/day, 18 mL to the alarm = 60 days, minus 7.
     assert preview.projection.due_date == (NOW - timedelta(hours=1)).date() + timedelta(days=53)
     with pytest.raises(ServiceError, match="Acknowledge"):
-        record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000), False, datetime.now(NY))
+        record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000), False, datetime.now(ZONE))
     session.rollback()
     assert session.scalar(select(func.count(RefillVisit.id))) == 1  # only the fill at implant
     visit = record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000,
                                                                   bridge_bolus_mcg=Decimal("40")), True,
-                          datetime.now(NY))
+                          datetime.now(ZONE))
     assert visit.acknowledged_by_id == world.users["nurse"].id and visit.warnings
     assert session.get(RefillSchedule, pump.id).due_date == preview.projection.due_date
 
@@ -110,7 +118,7 @@ def test_refill_preview_shows_new_dates_and_concentration_change_needs_acknowled
 def test_a_refill_keeps_the_due_date_the_worklist_showed_before_it(world, session):
     _, pump = implanted(session, world)
     due_before = session.get(RefillSchedule, pump.id).due_date  # day 23 after the implant
-    visit = record_refill(session, world.actor(), pump.id, entry(), False, datetime.now(NY))
+    visit = record_refill(session, world.actor(), pump.id, entry(), False, datetime.now(ZONE))
     assert visit.due_date_in_force == due_before
     assert session.get(RefillSchedule, pump.id).due_date > due_before  # rewritten from the new fill
     implant_fill = session.scalar(select(RefillVisit).where(RefillVisit.pump_id == pump.id, RefillVisit.at_implant))
@@ -168,28 +176,28 @@ def test_refill_bad_input_is_refused_and_nothing_saved(as_role, world, session, 
 
 def test_a_big_dose_increase_needs_a_physician(world, session):
     _, pump = implanted(session, world)  # spinal origin: 30% per 24 h
-    when = datetime.now(NY) - timedelta(minutes=5)
+    when = datetime.now(ZONE) - timedelta(minutes=5)
     with pytest.raises(PermissionDenied, match="physician must sign off"):
-        change_dose(session, world.actor("nurse"), pump.id, when, Programme(Decimal(400)), "tone", datetime.now(NY))
+        change_dose(session, world.actor("nurse"), pump.id, when, Programme(Decimal(400)), "tone", datetime.now(ZONE))
     session.rollback()
     change = change_dose(session, world.actor("physician"), pump.id, when, Programme(Decimal(400)), "tone",
-                         datetime.now(NY))
+                         datetime.now(ZONE))
     assert change.signed_off_by_id == world.users["physician"].id
     with pytest.raises(PermissionDenied, match="within 24 h"):
         # 400 -> 440 is 10%, but 300 -> 440 within the same day is 47%.
         change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1), Programme(Decimal(440)),
-                    "tone", datetime.now(NY))
+                    "tone", datetime.now(ZONE))
     session.rollback()
     small = change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1),
-                        Programme(Decimal(380)), "tone", datetime.now(NY))
+                        Programme(Decimal(380)), "tone", datetime.now(ZONE))
     assert small.signed_off_by_id is None
 
 
 def test_a_dose_change_moves_the_due_date_earlier(world, session):
     _, pump = implanted(session, world)
     before = session.get(RefillSchedule, pump.id).due_date
-    change_dose(session, world.actor("physician"), pump.id, datetime.now(NY) - timedelta(minutes=5),
-                Programme(Decimal(600)), "tone", datetime.now(NY))
+    change_dose(session, world.actor("physician"), pump.id, datetime.now(ZONE) - timedelta(minutes=5),
+                Programme(Decimal(600)), "tone", datetime.now(ZONE))
     session.expire_all()
     assert session.get(RefillSchedule, pump.id).due_date < before
 
@@ -239,7 +247,7 @@ def test_explant_removes_the_due_date_only_through_the_recorded_exit_and_void_re
     last = session.scalars(select(StageEvent).order_by(StageEvent.id.desc())).first()
     from tracker.services.patients import void_last_event
 
-    void_last_event(session, world.actor(), patient.id, patient.version, last.id, "Wrong patient", datetime.now(NY))
+    void_last_event(session, world.actor(), patient.id, patient.version, last.id, "Wrong patient", datetime.now(ZONE))
     session.expire_all()
     assert session.get(Pump, pump.id).explanted_on is None
     assert session.get(RefillSchedule, pump.id) is not None
@@ -276,7 +284,7 @@ def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, se
     """The safety invariant under a random but repeatable mix of the operations that touch dates."""
     rng = random.Random(seed)
     patients = [implanted(session, world)[0] for _ in range(3)]
-    clock = datetime.combine(TODAY, time(0), NY) - timedelta(days=9)
+    clock = datetime.combine(TODAY, time(0), ZONE) - timedelta(days=9)
     for _ in range(12):
         patient = rng.choice(patients)
         session.refresh(patient)
@@ -289,11 +297,11 @@ def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, se
             op = "buffer"
         if op == "dose":
             change_dose(session, world.actor("physician"), pump.id, clock, Programme(Decimal(rng.randint(200, 400))),
-                        "titration", datetime.now(NY))
+                        "titration", datetime.now(ZONE))
         elif op == "refill":
             record_refill(session, world.actor(), pump.id, entry(visit_at=clock, actual_residual_ml=Decimal(10),
                                                                   expected_residual_ml=Decimal(10)), True,
-                          datetime.now(NY))
+                          datetime.now(ZONE))
         elif op == "risk":
             patient.withdrawal_risk = not patient.withdrawal_risk
             patient.withdrawal_risk_reason = "flag"
@@ -322,7 +330,7 @@ def test_refill_warning_thresholds_are_clinic_settings(world, session):
     mismatch_1_5_ml = entry(volume_added_ml=Decimal("20"), resulting_volume_ml=Decimal("18.5"))
 
     def codes(visit):
-        return {w.code: w.severity for w in preview_refill(session, pump.id, visit, datetime.now(NY)).warnings}
+        return {w.code: w.severity for w in preview_refill(session, pump.id, visit, datetime.now(ZONE)).warnings}
 
     assert codes(gap_3_ml).get("residual_discrepancy") == "high"
     assert codes(mismatch_1_5_ml).get("pocket_fill") == "high"  # 20 mL pump: over 1 mL
@@ -336,3 +344,31 @@ def test_refill_warning_thresholds_are_clinic_settings(world, session):
     assert codes(gap_3_ml).get("residual_discrepancy") != "high"  # may stay as "beyond accuracy"
     assert "pocket_fill" not in codes(mismatch_1_5_ml)
     assert codes(entry()).get("dose_range") == "low"
+
+
+def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(app, world, session):
+    """Issue 16: stored dates were always counted in New York, so a clinic configured for Los Angeles had a 22:30
+    refill (01:30 the next day in New York) stored with its alarm and due dates a day late. One clinic zone now."""
+    _, pump = implanted(session, world)
+    los_angeles = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                              "SECRET_KEY": "test", "SCHEDULER": False, "CLINIC_TIMEZONE": "America/Los_Angeles"})
+    zone = ZoneInfo("America/Los_Angeles")
+    day = datetime.now(zone).date() - timedelta(days=1)
+    refilled_at = datetime.combine(day, time(22, 30), zone)
+    try:
+        with los_angeles.app_context():
+            record_refill(db.session, world.actor(), pump.id, entry(visit_at=refilled_at), True, datetime.now(UTC))
+            schedule = db.session.get(RefillSchedule, pump.id)
+            # 20 mL at 500 mcg/mL, 300 mcg/day: the alarm 30 days after the fill, due 7 days before the alarm.
+            assert (schedule.alarm_date, schedule.due_date) == (day + timedelta(days=30), day + timedelta(days=23))
+            stored = db.session.get(Pump, pump.id)
+            inputs = projection_inputs(db.session, stored, last_fill(db.session, pump.id),
+                                       dose_ledger(db.session, pump.id), all_settings(db.session))
+            assert inputs.tz == "America/Los_Angeles"
+            new_york = engine.project_refill(replace(inputs, tz="America/New_York"))  # what was stored before
+            assert (new_york.alarm_date, new_york.due_date) == (day + timedelta(days=31), day + timedelta(days=24))
+    finally:
+        with los_angeles.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        set_clinic_zone(app.config["CLINIC_TIMEZONE"])  # the zone is the process's: back to the suite's

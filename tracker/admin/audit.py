@@ -4,13 +4,14 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, render_template, request, stream_with_context
 from sqlalchemy import Select, or_, select
 
 from tracker.admin.routes import bp
+from tracker.clinic_zone import start_of_day
 from tracker.extensions import db
 from tracker.models import AuditEvent, Patient, User
 from tracker.web import clinic_today, csv_cell, date_arg, int_arg, requires
@@ -36,7 +37,7 @@ def _filters() -> AuditFilters:
 
 def _utc_midnight(day: date) -> datetime:
     """The start of a clinic-local day, as the UTC instant stored in audit_event.at."""
-    return datetime.combine(day, time.min, ZoneInfo(current_app.config["CLINIC_TIMEZONE"])).astimezone(ZoneInfo("UTC"))
+    return start_of_day(day).astimezone(UTC)
 
 
 def audit_query(f: AuditFilters) -> Select:

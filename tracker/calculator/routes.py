@@ -3,11 +3,12 @@
 import json
 
 import click
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.calculator.forms import CalculatorForm
 from tracker.calculator.logic import calculate, default_inputs, what_if
+from tracker.clinic_zone import clinic_zone_name
 from tracker.clinical.refill import DEFAULTS, RefillInputError
 from tracker.extensions import db
 from tracker.services.settings import get_setting
@@ -27,7 +28,7 @@ def index():
     result = problem = None
     if form.validate():
         try:
-            result = what_if(**form.inputs(), tz=current_app.config["CLINIC_TIMEZONE"])
+            result = what_if(**form.inputs(), tz=clinic_zone_name())
         except RefillInputError as error:
             field = getattr(form, error.field, None)
             if field is not None:
@@ -69,7 +70,7 @@ def register_cli(app: Flask) -> None:
         try:
             result = calculate(reservoir_ml, fill_volume_ml, concentration_mcg_per_ml, dose_mcg_per_day,
                                alarm_volume_ml, buffer_days, stability_days, fill_date or clinic_today(),
-                               current_app.config["CLINIC_TIMEZONE"])
+                               clinic_zone_name())
         except RefillInputError as error:
             raise click.ClickException(error.message) from None
         click.echo(json.dumps(result, indent=2))

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from tracker.clinical import refill as engine
+from tracker.clinical import refill_risk
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, IMPLANTATION, STAGE_LABELS, STAGES, TRIAL
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, SEXES
 
@@ -677,13 +678,16 @@ def check_booking_date(r: _Line | None, row: PatientRow, projection: engine.Refi
     """The booking rules of tracker.services.bookings for a booked date: in the future, not after the alarm date
     (that needs a physician's override in the app), after the due date only with a reason. Returns the message."""
     booked_on = row.next_refill_at.date()
+    verdict = refill_risk.booking_verdict(
+        refill_risk.RefillDates(projection.due_date, projection.alarm_date, projection.empty_date),
+        refill_risk.Booking(booked_on))  # the same judgement as the booking form's
     message = None
     if row.next_refill_at <= now:
         message = "The next booked refill must be in the future."
-    elif projection.alarm_date is not None and booked_on > projection.alarm_date:
-        message = (f"Booked after the pump's low-reservoir alarm ({projection.alarm_date:%d %b %Y}): book it in the "
-                   "app, where a physician can override.")
-    elif booked_on > projection.due_date and not row.next_refill_late_reason:
+    elif verdict in refill_risk.NEEDS_PHYSICIAN:
+        message = (f"Booked on or after the pump's low-reservoir alarm ({projection.alarm_date:%d %b %Y}): book it "
+                   "in the app, where a physician can override.")
+    elif verdict != refill_risk.ON_TIME and not row.next_refill_late_reason:
         message = (f"Booked after the refill due date ({projection.due_date:%d %b %Y}): say why in "
                    "next_refill_late_reason.")
     if message and r is not None:

@@ -5,6 +5,7 @@ from datetime import time
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     DecimalField,
     HiddenField,
@@ -94,3 +95,9 @@ def parse_flex(text: str) -> list[list[str]]:
     if not steps:
         raise ValidationError("Enter at least one step, starting at 00:00.")
     return steps
+
+
+class EriForm(FlaskForm):
+    eri_on = DateField("Day the pump showed its elective replacement indicator (ERI)",
+                       validators=[InputRequired("Use the date picker, or type YYYY-MM-DD.")])
+    version = HiddenField()  # the pump as the form was opened: a second tab's change is refused

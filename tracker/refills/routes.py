@@ -2,31 +2,31 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from tracker.clinic_zone import clinic_zone
 from tracker.clinical.refill import RefillInputError
 from tracker.extensions import db
 from tracker.models import Patient
+from tracker.models.requests import DOSE_SIGN_OFF
 from tracker.patients.queries import concentration_choices
-from tracker.refills.forms import DoseForm, RefillForm
-from tracker.services import ServiceError
+from tracker.physician.forms import SignOffForm
+from tracker.policy import allowed
+from tracker.refills.forms import DoseForm, EriForm, RefillForm
+from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalation
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump, dose_ledger
+from tracker.services.refills import Programme, change_dose, current_pump, dose_ledger, record_eri
 from tracker.web import actor, clinic_today, form_version, requires, show_error
 
 bp = Blueprint("refills", __name__)
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
-
-
 def _local(naive: datetime) -> datetime:
     """A datetime-local form value is the clinic's wall clock."""
-    return naive.replace(tzinfo=_zone())
+    return naive.replace(tzinfo=clinic_zone())
 
 
 def _patient_and_pump(patient_id: int):
@@ -65,7 +65,7 @@ def refill(patient_id: int):
     form.concentration_mcg_per_ml.choices = [(None, "—")] + concentration_choices(db.session)
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     if request.method == "GET":
-        form.visit_at.data = datetime.now(_zone()).replace(second=0, microsecond=0, tzinfo=None)
+        form.visit_at.data = datetime.now(clinic_zone()).replace(second=0, microsecond=0, tzinfo=None)
         form.concentration_mcg_per_ml.data = panel.last_fill.concentration_mcg_per_ml
         form.volume_added_ml.data = form.resulting_volume_ml.data = pump.reservoir_ml
         form.expected_residual_ml.data = panel.volume_now_ml.quantize(Decimal("0.1"))
@@ -105,22 +105,37 @@ def dose(patient_id: int):
     if pump is None:
         return redirect(url_for("patients.show", patient_id=patient_id))
     form = DoseForm()
+    sign_off = SignOffForm(prefix="sign_off")  # a note, when the dose goes to a physician instead
+    offer_sign_off = False
     if request.method == "GET":
-        form.effective_at.data = datetime.now(_zone()).replace(second=0, microsecond=0, tzinfo=None)
+        form.effective_at.data = datetime.now(clinic_zone()).replace(second=0, microsecond=0, tzinfo=None)
         form.last_dose_id.data = dose_ledger(db.session, pump.id)[-1].id
     if form.validate_on_submit():
+        effective_at, programme = _local(form.effective_at.data), _programme(form)
+        last_dose_id = form_version(form.last_dose_id) or None
         try:
-            change_dose(db.session, actor(), pump.id, _local(form.effective_at.data), _programme(form),
-                        form.reason.data or "", datetime.now(UTC), form_version(form.last_dose_id) or None)
+            if request.form.get("action") == "sign_off":
+                escalation.ask_physician(db.session, actor(), patient_id, DOSE_SIGN_OFF, sign_off.note.data or "",
+                                         escalation.dose_payload(effective_at, programme, form.reason.data or "",
+                                                                 last_dose_id), datetime.now(UTC))
+                flash("Sent to the physicians for sign-off (Needs a physician). The dose is recorded when one "
+                      "approves; program the pump after that.", "success")
+                return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
+            change_dose(db.session, actor(), pump.id, effective_at, programme, form.reason.data or "",
+                        datetime.now(UTC), last_dose_id)
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
+            # Beyond the titration limit: send it for sign-off rather than stop here.
+            offer_sign_off = isinstance(error, PermissionDenied) and allowed(current_user.role, "request.ask")
         else:
             flash("Dose change recorded; the refill date is recomputed.", "success")
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     status = 200 if request.method == "GET" else 422
-    return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel), status
+    return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel,
+                           sign_off=sign_off, offer_sign_off=offer_sign_off,
+                           waiting=escalation.open_request(db.session, patient_id, DOSE_SIGN_OFF)), status
 
 
 @bp.get("/patients/<int:patient_id>/emergency")
@@ -131,3 +146,30 @@ def emergency(patient_id: int):
         abort(404)
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     return render_template("refills/emergency.html", patient=patient, panel=panel, today=clinic_today())
+
+
+@bp.route("/patients/<int:patient_id>/eri", methods=["GET", "POST"])
+@requires("refill.record")
+def eri(patient_id: int):
+    """Record the day the pump showed its battery's elective replacement indicator."""
+    patient, pump = _patient_and_pump(patient_id)
+    if pump is None:
+        return redirect(url_for("patients.show", patient_id=patient_id))
+    form = EriForm()
+    if request.method == "GET":
+        form.eri_on.data, form.version.data = pump.eri_on or clinic_today(), pump.version
+    if form.validate_on_submit():
+        try:
+            pump = record_eri(db.session, actor(), pump.id, form.eri_on.data, form_version(form.version),
+                              datetime.now(UTC))
+        except ServiceError as error:
+            db.session.rollback()
+            show_error(form, error)
+            if isinstance(error, StaleEdit):  # the page now shows the pump as saved; a second save is deliberate
+                form.version.data = pump.version
+        else:
+            flash(f"ERI recorded; the battery replacement is due by {pump.battery_replacement_due:%d %b %Y}.",
+                  "success")
+            return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
+    status = 200 if request.method == "GET" else 422
+    return render_template("refills/eri.html", form=form, patient=patient, pump=pump), status

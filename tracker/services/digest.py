@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from tracker.clinic_zone import local_date
+from tracker.clinic_zone import clinic_zone_name, local_date
 from tracker.clinical import digest as content
 from tracker.clinical import refill_risk as risk
 from tracker.models import (
@@ -57,7 +57,7 @@ class DigestOptions:
 
     @classmethod
     def from_config(cls, config, scheduler_state: str = "off") -> DigestOptions:
-        return cls(config["CLINIC_TIMEZONE"], parse_send_time(config["DIGEST_SEND_TIME"]),
+        return cls(clinic_zone_name(), parse_send_time(config["DIGEST_SEND_TIME"]),
                    config["BASE_URL"].rstrip("/"), config["MAIL_FROM"], bool(config["DIGEST_NOTHING_DUE_EMAIL"]),
                    scheduler_state, bool(config.get("DIGEST_SEND_MISSED_DAYS", False)))
 

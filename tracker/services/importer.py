@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from types import SimpleNamespace
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
 from tracker.clinical import importing
 from tracker.clinical.dosing import needs_physician_sign_off
 from tracker.clinical.importing import IMPLANTED, Catalogue, Issue, PatientRow, Table
@@ -63,7 +64,7 @@ from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
 from tracker.services.maintenance import refresh_planner_statistics
 from tracker.services.patients import PATIENT_FIELDS, STATE_FIELDS
-from tracker.services.refills import CLINIC_TZ, recompute_schedule, worst_case_daily_mcg
+from tracker.services.refills import battery_due, recompute_schedule, worst_case_daily_mcg
 from tracker.services.settings import all_settings
 
 BATCH = 500  # rows written per flush; progress is reported after each
@@ -101,7 +102,7 @@ def load_catalogue(session: Session) -> Catalogue:
         drugs={d.concentration_mcg_per_ml: importing.DrugInfo(d.stability_days, d.trial_only, d.active)
                for d in session.scalars(select(DrugConcentration))},
         buffer_days=settings["safety_buffer_days"], high_risk_buffer_days=settings["high_risk_buffer_days"],
-        tz=CLINIC_TZ,
+        tz=clinic_zone_name(),
     )
 
 
@@ -304,8 +305,7 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
         update.pump["catheter_tip_level"] = (pump.catheter_tip_level, row.catheter_tip_level)
     if pump.implanted_on != row.implanted_on or pump.surgery_centre_id != row.surgery_centre_id:
         plan.notes.append("The implant date or surgery centre differs from the app's: the app's are kept.")
-    fill_on = ex.last_fill.visit_at.astimezone(importing.fill_instant(row.last_refill_date, ctx.catalogue.tz)
-                                               .tzinfo).date()
+    fill_on = local_date(ex.last_fill.visit_at)
     dose_now = ex.dose.daily_dose_mcg
     if row.last_refill_date < fill_on:
         return [ctx.issue(row, "last_refill_date", row.last_refill_date.isoformat(), "The app already has a later "
@@ -516,7 +516,7 @@ class ImportRun:
         for (row, patient), pump, pump_id in zip(implanted, pumps, self._insert(Pump, pumps), strict=True):
             pump["id"] = pump_id
             self._record("create", "pump", pump_id, patient["id"], None, _json(pump, PUMP_FIELDS))
-            at = importing.fill_instant(row.last_refill_date, CLINIC_TZ)
+            at = start_of_day(row.last_refill_date)
             fills.append({"pump_id": pump_id, "visit_at": at, "clinician_id": user,
                           "at_implant": row.last_refill_date == row.implanted_on,
                           "concentration_mcg_per_ml": row.concentration_mcg_per_ml,
@@ -574,7 +574,7 @@ class ImportRun:
                 "reservoir_ml": model.reservoir_ml, "implanted_on": row.implanted_on,
                 "surgery_centre_id": row.surgery_centre_id, "catheter_tip_level": row.catheter_tip_level,
                 "alarm_volume_ml": row.alarm_volume_ml,
-                "battery_replacement_due": _battery_due(row.implanted_on, model.battery_life_months),
+                "battery_replacement_due": battery_due(row.implanted_on, model.battery_life_months),
                 "explanted_on": None, "version": 1}
 
     def _schedule(self, row: PatientRow, pump_id: int, patient_id: int, fill_at: datetime) -> dict:
@@ -643,7 +643,7 @@ class ImportRun:
             self._book(plan, pump, visit)
 
     def _refill(self, row: PatientRow, pump: Pump, update: Update) -> tuple[RefillVisit, DoseChange | None]:
-        at = importing.fill_instant(row.last_refill_date, CLINIC_TZ)
+        at = start_of_day(row.last_refill_date)
         user = self.actor.user_id
         # The due date the worklist showed before this refill, as record_refill keeps it (for the dashboard).
         due_before = self.session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))
@@ -690,7 +690,3 @@ def _json(values: dict, fields: list[str]) -> dict:
     """snapshot() for a row written from a dict: the same JSON-safe before/after values."""
     return snapshot(SimpleNamespace(**values), fields)
 
-
-def _battery_due(implanted_on: date, months: int | None) -> date | None:
-    """As at implantation (tracker.services.refills.implant_pump): months of 30 days."""
-    return implanted_on + timedelta(days=months * 30) if months else None

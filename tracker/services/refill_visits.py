@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.clinic_zone import local_date
 from tracker.clinical import refill as engine
+from tracker.clinical import refill_risk as risk_model
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
@@ -102,15 +104,26 @@ def refill_warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_
         engine.bridge_bolus_warning(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml),
         engine.dose_range_warning(dose_mcg, settings["usual_dose_min_mcg_per_day"],
                                   settings["usual_dose_max_mcg_per_day"]),
+        battery_warning(pump, local_date(entry.visit_at), settings["battery_warning_months"]),
     ]
-    if pump.battery_replacement_due:
-        horizon = entry.visit_at.date() + timedelta(days=settings["battery_warning_months"] * 30)
-        if pump.battery_replacement_due <= horizon:
-            found.append(engine.RefillWarning(
-                "battery", "medium",
-                f"Battery replacement due {pump.battery_replacement_due:%d %b %Y}: schedule the replacement "
-                "(after the elective replacement indicator the pump stops within 90 days)."))
     return [w for w in found if w is not None]
+
+
+# A battery past its date or at its indicator can stop the pump (and the drug) any day: as high as a refill finding.
+BATTERY_SEVERITY = {risk_model.BATTERY_ERI: "high", risk_model.BATTERY_PAST_DUE: "high",
+                    risk_model.BATTERY_DUE_SOON: "medium"}
+
+
+def battery_warning(pump: Pump, day: date, warning_months: int) -> engine.RefillWarning | None:
+    """The refill visit's battery warning, in the words and verdict of the refill-risk model."""
+    verdict = risk_model.battery_verdict(risk_model.Battery(pump.battery_replacement_due, pump.eri_on), day,
+                                         warning_months)
+    if verdict not in BATTERY_SEVERITY:
+        return None
+    due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.refills.record_eri)
+    advice = risk_model.ADVICE.get(verdict, "Schedule the replacement.")
+    return engine.RefillWarning("battery", BATTERY_SEVERITY[verdict],
+                                f"{risk_model.LABELS[verdict]}: replacement due {due:%d %b %Y}. {advice}")
 
 
 def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEntry, acknowledged: bool,

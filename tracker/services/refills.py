@@ -4,31 +4,31 @@ schedule true. Every write that can move a date calls `recompute_schedule` in th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.dosing import needs_physician_sign_off
+from tracker.clinical.refill_risk import add_months
 from tracker.models import DoseChange, DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.settings import all_settings
 
-CLINIC_TZ = "America/New_York"
-
 # Catalogue defaults from domain.md; clinics edit them on the settings pages.
 PUMP_MODELS = [
-    # name, reservoir mL, default alarm mL, battery months (None: no battery-driven pump), accuracy
-    ("SynchroMed II 20 mL", "20", "2", 84, "0.145"),
-    ("SynchroMed II 40 mL", "40", "2", 84, "0.145"),
-    ("Prometra 20 mL", "20", "3", None, "0.145"),
-    ("Prometra II 20 mL", "20", "3", None, "0.145"),
-    ("Prometra II 40 mL", "40", "3", None, "0.145"),
+    # name, reservoir mL, default alarm mL, battery months and days from ERI to stop (None: no battery-driven
+    # pump), accuracy
+    ("SynchroMed II 20 mL", "20", "2", 84, 90, "0.145"),
+    ("SynchroMed II 40 mL", "40", "2", 84, 90, "0.145"),
+    ("Prometra 20 mL", "20", "3", None, None, "0.145"),
+    ("Prometra II 20 mL", "20", "3", None, None, "0.145"),
+    ("Prometra II 40 mL", "40", "3", None, None, "0.145"),
 ]
 DRUGS = [(50, 180, True), (500, 180, False), (1000, 180, False), (2000, 180, False)]
 
@@ -36,9 +36,10 @@ DRUGS = [(50, 180, True), (500, 180, False), (1000, 180, False), (2000, 180, Fal
 def ensure_catalogues(session: Session) -> None:
     """Add the default pump models and concentrations when the catalogues are empty."""
     if session.scalar(select(PumpModel.id).limit(1)) is None:
-        for name, reservoir, alarm, battery, accuracy in PUMP_MODELS:
+        for name, reservoir, alarm, battery, eri_to_stop, accuracy in PUMP_MODELS:
             session.add(PumpModel(name=name, reservoir_ml=Decimal(reservoir), default_alarm_ml=Decimal(alarm),
-                                  battery_life_months=battery, accuracy_fraction=Decimal(accuracy)))
+                                  battery_life_months=battery, eri_to_stop_days=eri_to_stop,
+                                  accuracy_fraction=Decimal(accuracy)))
     if session.scalar(select(DrugConcentration.id).limit(1)) is None:
         for concentration, stability, trial_only in DRUGS:
             session.add(DrugConcentration(concentration_mcg_per_ml=concentration, stability_days=stability,
@@ -112,7 +113,7 @@ def projection_inputs(session: Session, pump: Pump, fill: RefillVisit, ledger: l
         doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in ledger],
         alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(settings, pump.patient),
         stability_days=_stability_days(session, fill.concentration_mcg_per_ml, drugs),
-        reservoir_capacity_ml=pump.reservoir_ml, tz=CLINIC_TZ,
+        reservoir_capacity_ml=pump.reservoir_ml, tz=clinic_zone_name(),
     )
 
 
@@ -151,7 +152,7 @@ def recompute_schedule(session: Session, pump: Pump, settings: dict | None = Non
     row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
     row.stability_date, row.binding_rule = projection.stability_date, projection.binding_rule
     row.explanation = projection.explanation
-    row.computed_at = datetime.now(ZoneInfo("UTC"))
+    row.computed_at = datetime.now(UTC)
     session.add(row)
     return row
 
@@ -170,6 +171,11 @@ class ImplantDetails:
     fill_volume_ml: Decimal
     concentration_mcg_per_ml: int
     programme: Programme
+
+
+def battery_due(implanted_on: date, battery_life_months: int | None) -> date | None:
+    """The battery replacement date: calendar months from the implant (84 months is 7 years, not 84 x 30 days)."""
+    return add_months(implanted_on, battery_life_months) if battery_life_months else None
 
 
 def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on: date, surgery_centre_id: int,
@@ -200,15 +206,15 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
         recompute_schedule(session, old)
         record(session, actor, "update", "pump", old.id, patient.id, {"explanted_on": None},
                {"explanted_on": implanted_on.isoformat()})
-    battery = (implanted_on + timedelta(days=model.battery_life_months * 30)) if model.battery_life_months else None
     pump = Pump(patient=patient, model=model, serial=details.serial.strip(), reservoir_ml=model.reservoir_ml,
                 implanted_on=implanted_on, surgery_centre_id=surgery_centre_id,
                 catheter_tip_level=details.catheter_tip_level.strip(),
-                alarm_volume_ml=details.alarm_volume_ml or model.default_alarm_ml, battery_replacement_due=battery)
+                alarm_volume_ml=details.alarm_volume_ml or model.default_alarm_ml,
+                battery_replacement_due=battery_due(implanted_on, model.battery_life_months))
     session.add(pump)
     session.flush()
     # A date-only event: count from local midnight, so projected dates can only come early.
-    filled_at = datetime.combine(implanted_on, time(0), ZoneInfo(CLINIC_TZ))
+    filled_at = start_of_day(implanted_on)
     session.add(RefillVisit(pump_id=pump.id, visit_at=filled_at, clinician_id=actor.user_id, at_implant=True,
                             concentration_mcg_per_ml=details.concentration_mcg_per_ml,
                             volume_added_ml=details.fill_volume_ml, resulting_volume_ml=details.fill_volume_ml))
@@ -227,6 +233,37 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
                            "alarm_volume_ml", "battery_replacement_due"]) | {
                "fill_volume_ml": str(details.fill_volume_ml), "concentration": details.concentration_mcg_per_ml,
                "daily_dose_mcg": str(programmed_daily_dose(p))})
+    return pump
+
+
+def record_eri(session: Session, actor: Actor, pump_id: int, eri_on: date, expected_version: int,
+               now: datetime) -> Pump:
+    """The day the pump showed its elective replacement indicator (ERI). The pump stops within its model's
+    ERI-to-stop window (domain.md 5), so the replacement falls due by then, or stays earlier if it already was."""
+    if not allowed(actor.role, "refill.record"):
+        raise PermissionDenied("Your role may not record pump findings.")
+    pump = session.get(Pump, pump_id)
+    if pump is None or pump.explanted_on is not None:
+        raise ServiceError("This pump is not in use.")
+    if pump.version != expected_version:
+        raise StaleEdit("Someone else changed this pump after you opened the form; nothing was saved. Check the "
+                        "pump's battery dates, then enter the ERI again if it is still needed.")
+    stop_days = pump.model.eri_to_stop_days
+    if stop_days is None:
+        raise ServiceError(f"A {pump.model.name} has no battery, so it has no replacement indicator to record.",
+                           "eri_on")
+    if eri_on > local_date(now):
+        raise ServiceError("The ERI date cannot be in the future; record it once the pump shows it.", "eri_on")
+    if eri_on < pump.implanted_on:
+        raise ServiceError(f"The ERI date cannot be before the implant ({pump.implanted_on:%d %b %Y}).", "eri_on")
+    fields = ["eri_on", "battery_replacement_due"]
+    before = snapshot(pump, fields)
+    stops_by = eri_on + timedelta(days=stop_days)
+    pump.eri_on = eri_on
+    pump.battery_replacement_due = min(pump.battery_replacement_due or stops_by, stops_by)
+    session.flush()
+    record(session, actor, "update", "pump", pump.id, pump.patient_id, before, snapshot(pump, fields))
+    session.commit()
     return pump
 
 
