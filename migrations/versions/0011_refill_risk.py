@@ -1,5 +1,5 @@
 """refill risk: battery ERI on the pump, the ERI-to-stop window in the catalogue, a 24-hour phone per location,
-one clinic time zone (locations lose theirs), one "due soon" setting
+one clinic time zone (locations lose theirs), one "due soon" setting; locations get a version (edits by admins)
 
 Revision ID: 0011
 Revises: 0010
@@ -25,6 +25,7 @@ def upgrade():
     op.execute("UPDATE pump_model SET eri_to_stop_days = 90 WHERE battery_life_months IS NOT NULL")
     with op.batch_alter_table("location") as batch:
         batch.add_column(sa.Column("emergency_phone", sa.String(40), nullable=False, server_default=""))
+        batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
         batch.drop_column("time_zone")
     op.execute("UPDATE setting SET name = 'due_soon_days' WHERE name = 'worklist_horizon_days'")
 
@@ -33,6 +34,7 @@ def downgrade():
     op.execute("UPDATE setting SET name = 'worklist_horizon_days' WHERE name = 'due_soon_days'")
     with op.batch_alter_table("location") as batch:
         batch.add_column(sa.Column("time_zone", sa.String(60), nullable=False, server_default="America/New_York"))
+        batch.drop_column("version")
         batch.drop_column("emergency_phone")
     with op.batch_alter_table("pump_model") as batch:
         batch.drop_column("eri_to_stop_days")

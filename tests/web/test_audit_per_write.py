@@ -25,7 +25,7 @@ from tests.factories import (
     patient_data,
 )
 from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User
-from tracker.services import accounts, bookings, calendar, catalogue, refill_visits, refills
+from tracker.services import accounts, bookings, calendar, catalogue, escalation, refill_visits, refills
 from tracker.services import patients as service
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
@@ -287,15 +287,26 @@ def test_regenerate_calendar_token(world, session):
     assert token not in str(rows[0].after)  # the secret itself is not in the trail
 
 
+def test_editing_a_location_is_audited(world, session):
+    since, before = mark(session), world.clinic.emergency_phone
+    catalogue.update_location(session, world.actor("admin"), world.clinic.id, world.clinic.version,
+                              {"emergency_phone": "770 555 0199"})
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "location", world.clinic.id))
+    assert rows[0].before == {"emergency_phone": before} and rows[0].after == {"emergency_phone": "770 555 0199"}
+
+
 def test_every_write_path_is_covered_above():
     """The audit rows the services can write, by (action, entity): each is produced by a test in this file."""
     covered = {("create", "patient"), ("create", "stage_event"), ("update", "patient"), ("void", "stage_event"),
                ("create", "trial_bolus"), ("create", "pump"), ("create", "refill_visit"), ("create", "dose_change"),
                ("create", "refill_appointment"), ("update", "refill_appointment"), ("create", "contact_attempt"),
                ("update", "settings"), ("update", "pump_model"), ("update", "drug_concentration"),
-               ("create", "user"), ("update", "user")}
+               ("create", "user"), ("update", "user"), ("update", "location"),
+               # Asked, answered and withdrawn: test_escalation.py checks each row.
+               ("create", "physician_request"), ("update", "physician_request")}
     written = set()
-    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar):
+    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation):
         written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}

@@ -70,7 +70,8 @@ def drug_form(row: DrugConcentration, **changes) -> dict:
 
 def model_form(row: PumpModel, **changes) -> dict:
     data = {"default_alarm_ml": row.default_alarm_ml, "battery_life_months": row.battery_life_months or "",
-            "accuracy_fraction": row.accuracy_fraction, "active": "y" if row.active else "",
+            "eri_to_stop_days": row.eri_to_stop_days or "", "accuracy_fraction": row.accuracy_fraction,
+            "active": "y" if row.active else "",
             "version": row.version} | changes
     return {k: str(v) for k, v in data.items() if not (k == "active" and v == "")}
 
@@ -342,12 +343,30 @@ def test_a_pump_model_without_a_battery(as_role, world, session):
     assert (audit.before, audit.after) == ({"battery_life_months": 84}, {"battery_life_months": None})
 
 
+def test_the_eri_to_stop_window_is_edited_in_the_catalogue_and_empty_means_no_battery(as_role, world, session):
+    model = pump_model(session)
+    admin = as_role("admin")
+    assert shown(admin.get(f"/admin/catalogue/pumps/{model.id}").get_data(as_text=True), "eri_to_stop_days") == "90"
+
+    response = admin.post(f"/admin/catalogue/pumps/{model.id}", model_form(model, eri_to_stop_days="60"))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert pump_model(session).eri_to_stop_days == 60
+    assert shown(admin.get(f"/admin/catalogue/pumps/{model.id}").get_data(as_text=True), "eri_to_stop_days") == "60"
+    response = admin.post(f"/admin/catalogue/pumps/{model.id}", model_form(pump_model(session), eri_to_stop_days=""))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert pump_model(session).eri_to_stop_days is None
+    assert [(a.before, a.after) for a in audit_rows(session, "pump_model")] == [
+        ({"eri_to_stop_days": 90}, {"eri_to_stop_days": 60}), ({"eri_to_stop_days": 60}, {"eri_to_stop_days": None})]
+    assert pump_model(session, "Prometra II 20 mL").eri_to_stop_days is None  # no battery-driven pump
+
+
 BAD_MODEL = [
     ("alarm at the reservoir", {"default_alarm_ml": "5"}, "default_alarm_ml", "below the 5 mL reservoir"),
     ("alarm below 0.5 mL", {"default_alarm_ml": "0.2"}, "default_alarm_ml", "between 0.5 and 10"),
     ("accuracy over 0.5", {"accuracy_fraction": "0.6"}, "accuracy_fraction", "between 0 and 0.5"),
     ("battery 0 months", {"battery_life_months": "0"}, "battery_life_months", "between 1 and 240"),
     ("battery not a number", {"battery_life_months": "seven"}, "battery_life_months", "Not a valid integer"),
+    ("ERI window 0 days", {"eri_to_stop_days": "0"}, "eri_to_stop_days", "between 1 and 365"),
 ]
 
 
@@ -419,3 +438,24 @@ def test_the_service_refuses_non_admins_too(world, session):
     with pytest.raises(ServiceError):
         update_settings(session, world.actor("physician"), {"safety_buffer_days": 10})
     assert session.scalar(select(func.count()).select_from(Pump)) == 0
+
+
+def test_an_admin_sets_a_clinics_24_hour_phone_and_the_emergency_summary_prints_it(as_role, world, session):
+    patient = to_adjustment(session, world, make_patient(session, world))
+    clinic = world.clinic
+    admin = as_role("admin")
+    form = {"address": "1 Main St", "phone": "770-555-0100", "emergency_phone": "+1 (770) 555-0199 x12",
+            "version": str(clinic.version)}
+    assert admin.post(f"/admin/catalogue/locations/{clinic.id}", form).status_code == 302
+    summary = as_role("nurse").get(f"/patients/{patient.id}/emergency").get_data(as_text=True)
+    assert "+1 (770) 555-0199 x12" in summary and "office 770-555-0100" in summary
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.entity == "location")) == 1
+    bad = admin.post(f"/admin/catalogue/locations/{clinic.id}",
+                     {**form, "emergency_phone": "call Ada", "version": str(clinic.version + 1)})
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "24-hour phone may hold digits" in page and 'value="call Ada"' in page
+    stale = admin.post(f"/admin/catalogue/locations/{clinic.id}", {**form, "emergency_phone": "111"})
+    assert stale.status_code == 409, "a form opened before the last save is refused"
+    session.expire_all()
+    assert clinic.emergency_phone == "+1 (770) 555-0199 x12"
+    assert as_role("coordinator").get(f"/admin/catalogue/locations/{clinic.id}").status_code == 403

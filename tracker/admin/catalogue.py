@@ -5,10 +5,10 @@ from decimal import Decimal
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from tracker.admin.catalogue_forms import DrugForm, NewDrugForm, PumpModelForm, settings_form
+from tracker.admin.catalogue_forms import DrugForm, LocationForm, NewDrugForm, PumpModelForm, settings_form
 from tracker.admin.routes import bp
 from tracker.extensions import db
-from tracker.models import DrugConcentration, PumpModel
+from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import catalogue as service
 from tracker.services.settings import DEFAULTS, all_settings
@@ -62,12 +62,14 @@ def settings():
 def catalogue():
     models = db.session.scalars(select(PumpModel).order_by(PumpModel.name)).all()
     drugs = db.session.scalars(select(DrugConcentration).order_by(DrugConcentration.concentration_mcg_per_ml)).all()
-    return render_template("admin/catalogue.html", models=models, drugs=drugs)
+    locations = db.session.scalars(select(Location).order_by(Location.kind, Location.name)).all()
+    return render_template("admin/catalogue.html", models=models, drugs=drugs, locations=locations)
 
 
 def _pump_model_form(model: PumpModel, **kwargs) -> PumpModelForm:
     return PumpModelForm(data={"default_alarm_ml": _plain(model.default_alarm_ml),
                                "battery_life_months": model.battery_life_months,
+                               "eri_to_stop_days": model.eri_to_stop_days,
                                "accuracy_fraction": _plain(model.accuracy_fraction), "active": model.active,
                                "version": str(model.version)}, **kwargs)
 
@@ -135,3 +137,19 @@ def new_drug():
             return redirect(url_for("admin.catalogue"))
     return render_template("admin/drug_form.html", form=form, drug=None, holding=0, yours=[]), \
         200 if request.method == "GET" else 422
+
+
+def _location_form(location: Location, **kwargs) -> LocationForm:
+    return LocationForm(data={"address": location.address, "phone": location.phone,
+                              "emergency_phone": location.emergency_phone, "version": str(location.version)}, **kwargs)
+
+
+@bp.route("/catalogue/locations/<int:location_id>", methods=["GET", "POST"])
+@requires("settings.manage")
+def edit_location(location_id: int):
+    location = db.session.get(Location, location_id) or abort(404)
+    done, form, yours = _edit_row(location, _location_form, service.update_location, LocationForm.FIELDS)
+    if done:
+        return done
+    status = 200 if request.method == "GET" else 409 if yours else 422
+    return render_template("admin/location_form.html", form=form, location=location, yours=yours), status

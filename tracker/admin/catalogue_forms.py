@@ -2,8 +2,8 @@
 checks them again (with the rules that span fields)."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, HiddenField
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, Regexp
+from wtforms import BooleanField, DecimalField, HiddenField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from tracker.fields import WholeNumberField
 from tracker.services.catalogue import (
@@ -11,6 +11,7 @@ from tracker.services.catalogue import (
     ALARM_ML,
     BATTERY_MONTHS,
     CONCENTRATION_MCG_PER_ML,
+    ERI_TO_STOP_DAYS,
     STABILITY_DAYS,
     limits_for,
 )
@@ -44,13 +45,16 @@ class PumpModelForm(FlaskForm):
         InputRequired(), NumberRange(min=ALARM_ML[0], max=ALARM_ML[1])])
     battery_life_months = WholeNumberField("Battery life (months; empty when no battery drives the pump)", validators=[
         Optional(), NumberRange(min=BATTERY_MONTHS[0], max=BATTERY_MONTHS[1])])
+    eri_to_stop_days = WholeNumberField("Days from the replacement indicator (ERI) to the pump stopping (empty when "
+                                        "no battery drives the pump)", validators=[
+        Optional(), NumberRange(min=ERI_TO_STOP_DAYS[0], max=ERI_TO_STOP_DAYS[1])])
     accuracy_fraction = DecimalField("Accuracy (fraction of the volume infused: 0.145 is ±14.5%)", places=None,
                                      validators=[InputRequired(),
                                                  NumberRange(min=ACCURACY_FRACTION[0], max=ACCURACY_FRACTION[1])])
     active = BooleanField("In use (offered at implantation)")
     version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
 
-    FIELDS = ("default_alarm_ml", "battery_life_months", "accuracy_fraction", "active")
+    FIELDS = ("default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "active")
 
     def values(self) -> dict:
         return {name: self[name].data for name in self.FIELDS}
@@ -77,6 +81,18 @@ class NewDrugForm(FlaskForm):
     trial_only = BooleanField("Trial only (not for pump fills)")
 
     FIELDS = ("concentration_mcg_per_ml", "stability_days", "trial_only")
+
+    def values(self) -> dict:
+        return {name: self[name].data for name in self.FIELDS}
+
+
+class LocationForm(FlaskForm):
+    address = StringField("Address", validators=[Length(max=300)])
+    phone = StringField("Phone (office hours)", validators=[Length(max=40)])
+    emergency_phone = StringField("24-hour phone (printed on every emergency summary)", validators=[Length(max=40)])
+    version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
+
+    FIELDS = ("address", "phone", "emergency_phone")
 
     def values(self) -> dict:
         return {name: self[name].data for name in self.FIELDS}

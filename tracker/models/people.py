@@ -20,6 +20,9 @@ class Location(db.Model):
     phone: Mapped[str] = mapped_column(String(40), default="")
     emergency_phone: Mapped[str] = mapped_column(String(40), default="")  # the clinic's 24-hour line (domain.md 5)
     active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
     def __str__(self) -> str:
         return self.name
