@@ -16,7 +16,7 @@ from tracker.models import RefillAppointment, RefillSchedule, User
 from tracker.services import ServiceError
 from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import current_pump
+from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.worklist import refill_rows, worklist
 from tracker.statements import statements_run
 
@@ -296,3 +296,13 @@ def test_a_month_cell_shows_its_most_urgent_refills_first(as_role, world, sessio
     chips = [line for line in page.splitlines() if 'class="chip ' in line and "kind-due" in line]
     assert len(chips) == 6 and "+2 more" in page, "six chips in the cell, the rest one click away"
     assert f'href="/patients/{overdue.id}#pump"' in chips[0] and "urgency-overdue" in chips[0]
+
+
+def test_a_booking_on_time_turns_late_when_a_dose_increase_moves_the_due_date_earlier(session, world):
+    patient = implanted_days_ago(session, world, 10)  # due in 13 days
+    book(session, world, patient, due(session, patient))
+    assert patient.id not in {r.patient.id for r in worklist(session, TODAY, NOW, W)}, "booked on time"
+    change_dose(session, world.actor("physician"), current_pump(session, patient.id).id, NOW - timedelta(minutes=5),
+                Programme(Decimal(330)), "spasticity back", NOW)  # alarm day 30 -> 27, due 23 -> 20
+    [row] = [r for r in worklist(session, TODAY, NOW, W) if r.patient.id == patient.id]
+    assert row.reasons == ["after_due"], "judged again from the new dates, with nothing stored"
