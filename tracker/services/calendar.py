@@ -19,17 +19,23 @@ from tracker.services.read_cache import reads
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import RefillFact, late_count, refill_facts
 
+KINDS = {"due": "Due", "appointment": "Refill", "action": "Action"}  # one word: a chip's or a title's first
+
 
 @dataclass(slots=True)
 class CalendarEvent:
     day: date
-    kind: str  # due | appointment | action (a pump needing action, shown on today until the refill is recorded)
+    kind: str  # due | appointment | action (a pump needing action, on today until the refill is recorded)
     fact: RefillFact
     starts_at_local: datetime | None = None
 
     @property
     def urgency(self) -> str:
         return self.fact.urgency
+
+    @property
+    def what(self) -> str:
+        return KINDS[self.kind]
 
     @property
     def label(self) -> str:
@@ -88,8 +94,12 @@ def calendar_view(session: Session, start: date, end: date, today: date, now: da
 def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tuple[tuple, datetime | None]:
     """The events, and the next booking start after `now`: the moment one of them may turn into a missed
     appointment, so the events hold until then."""
-    events, next_start = [], None
-    for fact in refill_facts(session, today, now, risk_windows(session), location_ids, nurse_id, start, end):
+    events, next_start, windows = [], None, risk_windows(session)
+    if start <= today <= end:  # a pump needing action sits on today too, every day until its refill
+        events += [CalendarEvent(today, "action", fact) for fact in refill_facts(
+            session, today, now, windows, location_ids, nurse_id, needing_action=True)
+            if fact.judgement.risk.needs_action]
+    for fact in refill_facts(session, today, now, windows, location_ids, nurse_id, start, end):
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact))
         if fact.starts_at is not None:
@@ -112,14 +122,11 @@ def regenerate_token(session: Session, actor: Actor, user: User) -> str:
 
 
 def feed_events(session: Session, today: date, now: datetime, location_ids: list[int] | None) -> list[CalendarEvent]:
-    """The feed: due dates and bookings from 30 days back to 90 ahead, and every pump needing action (late, or
-    booked late, or a missed booking) as an all-day event on today, every day until its refill is recorded: a
-    calendar app must not lose a late pump because its due date scrolled out of view or a booking covers it."""
-    events = calendar_events(session, today - timedelta(days=30), today + timedelta(days=90), today, now,
-                             location_ids, None)
-    needing = refill_facts(session, today, now, risk_windows(session), location_ids, needing_action=True)
-    return [CalendarEvent(today, "action", fact) for fact in needing
-            if fact.judgement.risk.needs_action] + events
+    """The feed: due dates and bookings from 30 days back to 90 ahead, and (as in every range holding today) every
+    pump needing action as an all-day event on today, every day until its refill is recorded: a calendar app must
+    not lose a late pump because its due date scrolled out of view or a booking covers it."""
+    return calendar_events(session, today - timedelta(days=30), today + timedelta(days=90), today, now,
+                           location_ids, None)
 
 
 def feed_locations(user: User) -> list[int] | None:
