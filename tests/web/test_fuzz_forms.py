@@ -45,6 +45,7 @@ FIELDS: dict[str, list[str]] = {
     "admin.new_drug": ["concentration_mcg_per_ml", "stability_days", "trial_only"],
     "admin.edit_pump_model": ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction",
                               "active", "version"],
+    "admin.edit_location": ["address", "phone", "emergency_phone", "version"],
     "admin.resend_digest": [],
     "admin.settings": [*DEFAULTS, "version"],
     "admin.set_user_active": ["active"],
@@ -52,7 +53,8 @@ FIELDS: dict[str, list[str]] = {
     "calendar.cancel": ["why", "version"],
     "patients.bolus": ["given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
                        "penn_frequency_before", "penn_severity_before", "penn_frequency_after",
-                       "penn_severity_after", "hours_of_effect", "outcome", "notes"],
+                       "penn_severity_after", "hours_of_effect", "outcome", "notes", "acknowledge",
+                       "shown_warnings"],
     "calendar.book": ["starts_at", "location_id", "clinician_id", "late_reason", "override_reason", "why",
                       "appointment_id", "version"],
     "calendar.log_contact": ["method", "outcome", "notes"],
@@ -129,6 +131,7 @@ def plausible(ids: dict) -> dict[str, list[str]]:
         "move": ["trial", "implantation", "adjustment", "evaluation", "exit:deceased", "exit:transferred"],
         "sex": ["female", "male"], "diagnosis": ["ms"], "spasticity_origin": ["spinal", "cerebral"],
         "mrn": ["FUZZ1"], "first_name": ["Ada"], "last_name": ["Fuzz"], "phone": ["555 0100"],
+        "emergency_phone": ["+1 770 555 0199", "x" * 50], "address": ["1 Main St"],
         "withdrawal_risk": ["y"], "withdrawal_risk_reason": ["fragile"], "serial": ["NGP77"],
         "catheter_tip_level": ["T10"], "surgeon": ["Dr Shaw"], "concentration_mcg_per_ml": ["500", "50", "2000"],
         "fill_volume_ml": ["20"], "alarm_volume_ml": ["2"], "daily_dose_mcg": ["300", "330", "3000"],
@@ -146,7 +149,7 @@ def plausible(ids: dict) -> dict[str, list[str]]:
         "trial_only": ["y"], "active": ["y", "1", "0"], "default_alarm_ml": ["2"], "battery_life_months": ["84"],
         "accuracy_fraction": ["0.145"], **{name: ["7", "1"] for name in DEFAULTS},
         "ask-kind": ["booking_after_alarm", "dose_sign_off"], "ask-starts_at": soon, "note": ["checked"],
-        "approve": ["y"], "decline": ["y"],
+        "approve": ["y"], "decline": ["y"], "shown_warnings": ["trial_sequence", "trial_concentration,trial_sequence"],
     }
 
 
@@ -198,7 +201,7 @@ def targets(app, session, world):
     ids = {
         "patient_id": patient.id, "event_id": event_id, "user_id": spare.id,
         "drug_id": session.scalar(select(DrugConcentration.id)), "model_id": session.scalar(select(PumpModel.id)),
-        "appointment_id": appointment_id or 1, "message_id": 1,
+        "location_id": world.clinic.id, "appointment_id": appointment_id or 1, "message_id": 1,
         "request_id": escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
                                                "", None, datetime.now(UTC)).id,
         "locations": sorted(site.id for site in world.sites.values()),

@@ -53,6 +53,7 @@ def _url(app, session, world, endpoint: str) -> str:
         "user_id": world.users["admin"].id,
         "drug_id": session.scalar(select(DrugConcentration.id)),
         "model_id": session.scalar(select(PumpModel.id)),
+        "location_id": world.clinic.id,
         "appointment_id": 1,
         "request_id": 1,
         "message_id": 1,

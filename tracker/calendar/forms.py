@@ -9,6 +9,10 @@ def _optional_int(value):
     return int(value) if value not in (None, "", "None") else None
 
 
+def _optional_str(value):
+    return str(value) if value not in (None, "") else None
+
+
 class BookingForm(FlaskForm):
     starts_at = DateTimeLocalField("Date and time (clinic's local time)", format="%Y-%m-%dT%H:%M",
                                    validators=[InputRequired("Use the picker, or type YYYY-MM-DDTHH:MM.")])
@@ -29,5 +33,7 @@ class CancelForm(FlaskForm):
 
 class ContactForm(FlaskForm):
     method = SelectField("How", choices=list(CONTACT_METHODS.items()))
-    outcome = SelectField("Outcome", choices=list(CONTACT_OUTCOMES.items()))
+    # Not pre-selected: an attempt's outcome is chosen, never defaulted to "Reached".
+    outcome = SelectField("Outcome", choices=[("", "—")] + list(CONTACT_OUTCOMES.items()), coerce=_optional_str,
+                          validators=[InputRequired("Choose the outcome of the attempt.")])
     notes = TextAreaField("Notes", validators=[Length(max=1000)])

@@ -128,9 +128,9 @@ def events_json():
         # Only what a month grid draws: the schedule's explanation is on the patient page, one click away.
         out.append({
             "id": e.uid,
-            "title": f"{'Refill' if e.kind == 'appointment' else 'Due'} {p.mrn}" + (f" {p.last_name}" if names else ""),
+            "title": f"{e.what} {p.mrn}" + (f" {p.last_name}" if names else ""),
             "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
-            "allDay": e.kind == "due", "url": f"{patient_url}{p.patient_id}",
+            "allDay": e.kind != "appointment", "url": f"{patient_url}{p.patient_id}",
             "classNames": [f"urgency-{e.urgency}"],
             "extendedProps": {"kind": e.kind, "urgency": e.urgency, "status": e.label, "location": p.location,
                               "due": p.due_date.isoformat()},
@@ -284,6 +284,9 @@ def cancel(appointment_id: int):
 @bp.post("/patients/<int:patient_id>/contacts")
 @requires("contact.log")
 def log_contact(patient_id: int):
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
     form = ContactForm()
     if form.validate_on_submit():
         try:
@@ -291,12 +294,12 @@ def log_contact(patient_id: int):
                                 form.notes.data or "", datetime.now(UTC))
         except ServiceError as error:
             db.session.rollback()
-            flash(error.message, "error")
+            show_error(form, error)
         else:
             flash("Contact attempt logged.", "success")
-    else:
-        flash("Choose how and the outcome: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
-    return redirect(url_for("calendar.worklist", **{k: v for k, v in request.args.items()}) + f"#p{patient_id}")
+            return redirect(url_for("calendar.worklist", **{k: v for k, v in request.args.items()}) + f"#p{patient_id}")
+    # Shown again on a page of its own, with the errors beside the fields and what was typed kept.
+    return render_template("calendar/contact.html", form=form, patient=patient), 422
 
 
 @bp.route("/account/calendar", methods=["GET", "POST"])

@@ -15,7 +15,6 @@ DIAGNOSES = {
 ORIGINS = {"spinal": "Spinal", "cerebral": "Cerebral"}
 SEXES = {"female": "Female", "male": "Male", "other": "Other", "unknown": "Unknown"}
 TRIAL_OUTCOMES = {"positive": "Positive", "negative": "Negative", "equivocal": "Equivocal"}
-TRIAL_CONCENTRATIONS_MCG_PER_ML = (50,)  # the trial-only concentration; a clinic setting later
 
 ROLES = {"nurse": "Nurse", "coordinator": "Coordinator", "physician": "Physician", "admin": "Admin"}
 LOCATION_KINDS = {"clinic": "Clinic", "surgery_centre": "Surgery centre"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.clinical.journey import EVALUATION
@@ -121,6 +121,7 @@ class TrialBolus(db.Model):
     hours_of_effect: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     outcome: Mapped[str] = mapped_column(String(10))
     notes: Mapped[str] = mapped_column(Text, default="")
+    warnings: Mapped[list | None] = mapped_column(JSON)  # what the form showed and the nurse acknowledged
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
 

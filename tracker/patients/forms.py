@@ -16,10 +16,21 @@ from tracker.clinical.scales import ASHWORTH, DIAGNOSES, ORIGINS, PENN_FREQUENCY
 from tracker.fields import WholeNumberField
 
 DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
+EMPTY = [("", "—")]  # nothing is pre-selected: a clinical choice is made, never defaulted
+
+
+def _optional_str(value):
+    return str(value) if value not in (None, "") else None
 
 
 def _optional_int(value):
     return int(value) if value not in (None, "", "None") else None
+
+
+def _chosen(label: str, choices, message: str, coerce=_optional_str) -> SelectField:
+    """A required choice that starts empty ("—"); leaving it empty gives `message` beside the field."""
+    return SelectField(label, choices=EMPTY + list(choices), coerce=coerce, validate_choice=True,
+                       validators=[InputRequired(message=message)])
 
 
 class PatientForm(FlaskForm):
@@ -27,9 +38,9 @@ class PatientForm(FlaskForm):
     first_name = StringField("First name", validators=[DataRequired(), Length(max=80)])
     last_name = StringField("Last name", validators=[DataRequired(), Length(max=80)])
     date_of_birth = DateField("Date of birth", validators=[InputRequired(message=DATE_HELP)])
-    sex = SelectField("Sex", choices=list(SEXES.items()))
-    diagnosis = SelectField("Diagnosis", choices=list(DIAGNOSES.items()))
-    spasticity_origin = SelectField("Spasticity origin", choices=list(ORIGINS.items()))
+    sex = _chosen("Sex", SEXES.items(), "Choose the sex (or Unknown).")
+    diagnosis = _chosen("Diagnosis", DIAGNOSES.items(), "Choose the diagnosis (or Other).")
+    spasticity_origin = _chosen("Spasticity origin", ORIGINS.items(), "Choose spinal or cerebral.")
     location_id = SelectField("Home location", coerce=int)
     nurse_id = SelectField("Primary nurse", coerce=_optional_int)
     withdrawal_risk = BooleanField("High withdrawal risk")
@@ -101,18 +112,20 @@ class BolusForm(FlaskForm):
     dose_mcg = WholeNumberField("Dose (mcg)", validators=[InputRequired(), NumberRange(min=5, max=200)])
     concentration_mcg_per_ml = WholeNumberField("Concentration (mcg/mL)",
                                             validators=[InputRequired(), NumberRange(min=10, max=2000)])
-    ashworth_before = SelectField("Ashworth before", choices=list(ASHWORTH))
-    ashworth_after = SelectField("Ashworth after", choices=list(ASHWORTH))
-    penn_frequency_before = SelectField("Penn frequency before", choices=[(str(f), str(f)) for f in PENN_FREQUENCY],
-                                        coerce=int)
+    ashworth_before = _chosen("Ashworth before", [(a, a) for a in ASHWORTH], "Choose the Ashworth score before.")
+    ashworth_after = _chosen("Ashworth after", [(a, a) for a in ASHWORTH], "Choose the Ashworth score after.")
+    penn_frequency_before = _chosen("Penn frequency before", [(str(f), str(f)) for f in PENN_FREQUENCY],
+                                    "Choose the Penn frequency before (0-4).", _optional_int)
     penn_severity_before = _severity("Penn severity before")
-    penn_frequency_after = SelectField("Penn frequency after", choices=[(str(f), str(f)) for f in PENN_FREQUENCY],
-                                       coerce=int)
+    penn_frequency_after = _chosen("Penn frequency after", [(str(f), str(f)) for f in PENN_FREQUENCY],
+                                   "Choose the Penn frequency after (0-4).", _optional_int)
     penn_severity_after = _severity("Penn severity after")
     hours_of_effect = DecimalField("Hours of effect", places=1,
                                    validators=[Optional(), NumberRange(min=0, max=72)])
-    outcome = SelectField("Outcome", choices=list(TRIAL_OUTCOMES.items()))
+    outcome = _chosen("Outcome", TRIAL_OUTCOMES.items(), "Choose the outcome: positive, negative or equivocal.")
     notes = TextAreaField("Notes", validators=[Length(max=4000)])
+    acknowledge = BooleanField("I have read the warnings above; save the bolus as entered")
+    shown_warnings = HiddenField()  # the warning codes the nurse saw when ticking the box
 
     FIELDS = ("given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
               "penn_frequency_before", "penn_severity_before", "penn_frequency_after", "penn_severity_after",
@@ -122,3 +135,7 @@ class BolusForm(FlaskForm):
         data = {name: getattr(self, name).data for name in self.FIELDS}
         data["notes"] = (data["notes"] or "").strip()
         return data
+
+    def acknowledged(self) -> list[str]:
+        """The warnings acknowledged: those shown when the box was ticked (a new one must be seen first)."""
+        return (self.shown_warnings.data or "").split(",") if self.acknowledge.data else []

@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
+from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
 from tracker.patients import queries
@@ -18,6 +19,7 @@ from tracker.services.audit import record
 from tracker.services.escalation import requests_for_patient
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, current_pump
+from tracker.services.settings import trial_rules
 from tracker.web import actor, clinic_today, csv_response, form_version, int_arg, requires, show_error
 
 bp = Blueprint("patients", __name__)
@@ -245,17 +247,33 @@ def void(patient_id: int, event_id: int):
 def bolus(patient_id: int):
     patient = _load(patient_id)
     form = BolusForm()
+    warnings, rules = [], trial_rules(db.session)
     if request.method == "GET":
         form.given_on.data = clinic_today()
-        form.concentration_mcg_per_ml.data = 50
+        form.concentration_mcg_per_ml.data = rules.concentration_mcg_per_ml
     if form.validate_on_submit():
         try:
-            service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today())
+            service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today(),
+                                 form.acknowledged())
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
         else:
             flash("Trial bolus recorded.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
+    if request.method == "POST":
+        warnings = _bolus_warnings(form, patient.id)
+        codes = ",".join(w.code for w in warnings)
+        if codes != form.shown_warnings.data:  # different warnings: the tick was not for these
+            form.acknowledge.data = False
+        form.shown_warnings.data = codes
     status = 200 if request.method == "GET" else 422
-    return render_template("patients/bolus.html", form=form, patient=patient), status
+    return render_template("patients/bolus.html", form=form, patient=patient, warnings=warnings,
+                           dose_hint=dose_hint(rules)), status
+
+
+def _bolus_warnings(form: BolusForm, patient_id: int) -> list:
+    """The warnings for what was typed, once its date, dose and concentration are valid."""
+    if any(f.errors or f.data is None for f in (form.given_on, form.dose_mcg, form.concentration_mcg_per_ml)):
+        return []
+    return service.bolus_warnings(db.session, patient_id, form.values())

@@ -4,6 +4,7 @@ refill schedule of exactly the pumps whose dates the change moves, all in one tr
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -15,7 +16,16 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical import refill as engine
-from tracker.models import DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit, Setting
+from tracker.models import (
+    DrugConcentration,
+    Location,
+    Patient,
+    Pump,
+    PumpModel,
+    RefillSchedule,
+    RefillVisit,
+    Setting,
+)
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
@@ -30,12 +40,19 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "titration_limit_cerebral_pct": (1, 100),
     "titration_limit_spinal_pct": (1, 100),
     "battery_warning_months": (1, 24),
-    "worklist_horizon_days": (1, 90),
+    "due_soon_days": (1, 90),
     "residual_discrepancy_ml": (1, 10),
     "pocket_fill_small_pump_ml": (1, 10),
     "pocket_fill_large_pump_ml": (1, 10),
     "usual_dose_min_mcg_per_day": (1, 1000),
     "usual_dose_max_mcg_per_day": (100, 5000),
+    # The bolus form itself takes 5-200 mcg and 10-2000 mcg/mL.
+    "trial_concentration_mcg_per_ml": (10, 2000),
+    "trial_dose_min_mcg": (5, 200),
+    "trial_dose_max_mcg": (5, 200),
+    "trial_min_hours_between_boluses": (1, 168),
+    "trial_first_dose_mcg": (5, 200),
+    "trial_dose_step_mcg": (1, 100),
 }
 DEFAULT_LIMITS = (0, 10_000)  # a setting added later without its own entry above
 BUFFER_SETTINGS = {"safety_buffer_days": False, "high_risk_buffer_days": True}  # name -> patients' withdrawal_risk
@@ -44,9 +61,10 @@ STABILITY_DAYS = (1, 365)
 ALARM_ML = (Decimal("0.5"), Decimal(10))
 ACCURACY_FRACTION = (Decimal(0), Decimal("0.5"))
 BATTERY_MONTHS = (1, 240)
+ERI_TO_STOP_DAYS = (1, 365)
 CONCENTRATION_MCG_PER_ML = (1, 50_000)
 
-PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "accuracy_fraction", "active"]
+PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "active"]
 DRUG_FIELDS = ["stability_days", "trial_only", "active"]
 ML_PLACES = Decimal("0.001")  # the scale of the mL columns, so audit values read like the stored ones
 FRACTION_PLACES = Decimal("0.0001")
@@ -217,6 +235,9 @@ def update_settings(session: Session, actor: Actor, values: dict[str, int],
         if merged["usual_dose_max_mcg_per_day"] <= merged["usual_dose_min_mcg_per_day"]:
             raise ServiceError("The usual dose range needs its upper limit above its lower limit "
                                f"({merged['usual_dose_min_mcg_per_day']} mcg/day).", "usual_dose_max_mcg_per_day")
+        if merged["trial_dose_max_mcg"] <= merged["trial_dose_min_mcg"]:
+            raise ServiceError("The trial dose range needs its upper limit above its lower limit "
+                               f"({merged['trial_dose_min_mcg']} mcg).", "trial_dose_max_mcg")
         changed = [name for name in DEFAULTS if name in clean and clean[name] != current[name]]
         if not changed:
             return CatalogueChange([], 0)
@@ -251,6 +272,10 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
         months = values["battery_life_months"]
         clean["battery_life_months"] = None if months in (None, "") else _whole(
             months, "battery_life_months", *BATTERY_MONTHS, "Battery life", "months (or empty: no battery)")
+    if "eri_to_stop_days" in values:
+        days = values["eri_to_stop_days"]
+        clean["eri_to_stop_days"] = None if days in (None, "") else _whole(
+            days, "eri_to_stop_days", *ERI_TO_STOP_DAYS, "ERI to stop", "days (or empty: no battery)")
     if "accuracy_fraction" in values:
         clean["accuracy_fraction"] = _decimal(values["accuracy_fraction"], "accuracy_fraction", *ACCURACY_FRACTION,
                                               "Accuracy", " (0.145 is ±14.5%)", FRACTION_PLACES)
@@ -341,5 +366,43 @@ def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
         record(session, actor, "create", "drug_concentration", drug.id, None, None,
                snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]))
         return drug
+
+    return _in_one_transaction(session, work)
+
+
+# -- locations --------------------------------------------------------------------------------------------------
+
+LOCATION_FIELDS = ["address", "phone", "emergency_phone"]
+_PHONE = re.compile(r"^[0-9+()./ -]*(?:(?:ext|x)\.? ?[0-9]{1,6})?$")
+
+
+def _location_values(values: dict) -> dict:
+    clean = {}
+    for name, label, most in (("address", "The address", 300), ("phone", "The phone", 40),
+                              ("emergency_phone", "The 24-hour phone", 40)):
+        if name in values:
+            text = " ".join(str(values[name] or "").split())
+            if len(text) > most:
+                raise ServiceError(f"{label} is longer than {most} characters.", name)
+            if name != "address" and not _PHONE.match(text):
+                raise ServiceError(f"{label} may hold digits, spaces, + ( ) - . / and an extension (x123).", name)
+            clean[name] = text
+    return clean
+
+
+def update_location(session: Session, actor: Actor, location_id: int, expected_version: int,
+                    values: dict) -> CatalogueChange:
+    """Edit a location's address and phones; the 24-hour phone is printed on every emergency summary."""
+    _require(actor)
+
+    def work() -> CatalogueChange:
+        location = session.get(Location, location_id)
+        if location is None:
+            raise ServiceError("No such location.")
+        _check_version(location, expected_version, "location")
+        before, after = _apply(location, _location_values(values), LOCATION_FIELDS)
+        if before:
+            record(session, actor, "update", "location", location.id, None, before, after)
+        return CatalogueChange(list(before), 0)
 
     return _in_one_transaction(session, work)

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import asdict
 from datetime import date
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tracker.clinical import journey
+from tracker.clinical import journey, trial
 from tracker.clinical.journey import EVALUATION, EXITED, IMPLANTATION, TRIAL, JourneyError, Move
-from tracker.clinical.scales import penn_is_consistent
+from tracker.clinical.scales import (
+    ASHWORTH,
+    DIAGNOSES,
+    ORIGINS,
+    PENN_FREQUENCY,
+    SEXES,
+    TRIAL_OUTCOMES,
+    penn_is_consistent,
+)
 from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import ImplantDetails, current_pump, implant_pump, recompute_schedule
-from tracker.services.settings import get_setting
+from tracker.services.settings import get_setting, trial_rules
 
 PATIENT_FIELDS = [
     "mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin",
     "location_id", "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone",
 ]
 STATE_FIELDS = ["stage", "stage_since", "status", "exit_reason", "journey_started", "version"]
+# Nothing is pre-selected on the forms, so each of these must be chosen (the form says so first).
+PATIENT_CHOICES = {"sex": ("the sex", SEXES), "diagnosis": ("the diagnosis", DIAGNOSES),
+                   "spasticity_origin": ("the spasticity origin", ORIGINS)}
+BOLUS_CHOICES = {"ashworth_before": ("the Ashworth score before", ASHWORTH),
+                 "ashworth_after": ("the Ashworth score after", ASHWORTH),
+                 "penn_frequency_before": ("the Penn frequency before", PENN_FREQUENCY),
+                 "penn_frequency_after": ("the Penn frequency after", PENN_FREQUENCY),
+                 "outcome": ("the outcome", TRIAL_OUTCOMES)}
 
 
 def mrn_key(mrn: str) -> str:
@@ -35,7 +53,14 @@ def _require(actor: Actor, permission: str) -> None:
         raise PermissionDenied("Your role may not do this.")
 
 
+def _require_choices(data: dict, choices: dict) -> None:
+    for name, (what, allowed_values) in choices.items():
+        if data.get(name) not in allowed_values:
+            raise ServiceError(f"Choose {what}.", name)
+
+
 def _check_details(session: Session, data: dict, today: date, patient_id: int | None = None) -> None:
+    _require_choices(data, PATIENT_CHOICES)
     key = mrn_key(data["mrn"])
     if not key:
         raise ServiceError("The MRN is required.", "mrn")
@@ -250,7 +275,21 @@ def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None
         recompute_schedule(session, pump)
 
 
-def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, today: date) -> TrialBolus:
+def bolus_warnings(session: Session, patient_id: int, data: dict) -> list[trial.TrialWarning]:
+    """What the bolus form warns about (concentration, dose, spacing, sequence); nothing is written."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise ServiceError("No such patient.")
+    # This trial's boluses: none is recorded before the trial began (record_bolus).
+    others = session.execute(select(TrialBolus.given_on, TrialBolus.dose_mcg).where(
+        TrialBolus.patient_id == patient.id, TrialBolus.given_on >= patient.stage_since)).all()
+    return trial.bolus_warnings(trial.Bolus(data["given_on"], data["dose_mcg"]), data["concentration_mcg_per_ml"],
+                                [trial.Bolus(given_on, dose) for given_on, dose in others], trial_rules(session))
+
+
+def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, today: date,
+                 acknowledged: Collection[str] = ()) -> TrialBolus:
+    """Save a trial bolus with its raw scores; each warning it raises must be among the `acknowledged` codes."""
     _require(actor, "bolus.record")
     patient = session.get(Patient, patient_id)
     if patient is None:
@@ -262,14 +301,19 @@ def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, to
     if data["given_on"] < patient.stage_since:
         raise ServiceError(f"The bolus cannot be before the trial began ({patient.stage_since:%d %b %Y}).",
                            "given_on")
+    _require_choices(data, BOLUS_CHOICES)
     for when in ("before", "after"):
         if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
             raise ServiceError("Penn severity is recorded only when spasm frequency is above 0, and then it is "
                                "required.", f"penn_severity_{when}")
-    bolus = TrialBolus(patient_id=patient.id, recorded_by_id=actor.user_id, **data)
+    warnings = bolus_warnings(session, patient.id, data)
+    if any(w.code not in acknowledged for w in warnings):
+        raise ServiceError("Read the warnings above; tick the box to save this bolus anyway.", "acknowledge")
+    bolus = TrialBolus(patient_id=patient.id, recorded_by_id=actor.user_id, warnings=[asdict(w) for w in warnings],
+                       **data)
     session.add(bolus)
     session.flush()
     record(session, actor, "create", "trial_bolus", bolus.id, patient.id, None,
-           snapshot(bolus, list(data)))
+           snapshot(bolus, [*data, "warnings"]))
     session.commit()
     return bolus

@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clinical.refill_risk import Windows
+from tracker.clinical.trial import TrialRules
 from tracker.models import Setting
 
 DEFAULTS: dict[str, int] = {
@@ -28,6 +29,13 @@ DEFAULTS: dict[str, int] = {
     # A daily dose outside this range gets a soft warning.
     "usual_dose_min_mcg_per_day": 20,
     "usual_dose_max_mcg_per_day": 2000,
+    # Screening trial (domain.md 1): boluses at 50 mcg/mL, 25-100 mcg, 24 h apart, 50 then 75 then 100 mcg.
+    "trial_concentration_mcg_per_ml": 50,
+    "trial_dose_min_mcg": 25,
+    "trial_dose_max_mcg": 100,
+    "trial_min_hours_between_boluses": 24,
+    "trial_first_dose_mcg": 50,
+    "trial_dose_step_mcg": 25,
 }
 LABELS = {
     "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
@@ -42,6 +50,12 @@ LABELS = {
     "pocket_fill_large_pump_ml": "Refill warning: pocket fill, larger pumps, fill mismatch above (mL)",
     "usual_dose_min_mcg_per_day": "Refill warning: daily dose below (mcg/day)",
     "usual_dose_max_mcg_per_day": "Refill warning: daily dose above (mcg/day)",
+    "trial_concentration_mcg_per_ml": "Trial bolus warning: concentration other than (mcg/mL)",
+    "trial_dose_min_mcg": "Trial bolus warning: dose below (mcg)",
+    "trial_dose_max_mcg": "Trial bolus warning: dose above (mcg)",
+    "trial_min_hours_between_boluses": "Trial bolus warning: less than this between boluses (hours)",
+    "trial_first_dose_mcg": "Trial bolus warning: first bolus above (mcg)",
+    "trial_dose_step_mcg": "Trial bolus warning: a step up of more than (mcg)",
 }
 
 
@@ -64,3 +78,12 @@ def risk_windows(session: Session) -> Windows:
 def windows_from(settings: dict[str, int]) -> Windows:
     """The judgement's windows from settings already read (all_settings)."""
     return Windows(settings["due_soon_days"], settings["battery_warning_months"])
+
+
+def trial_rules(session: Session) -> TrialRules:
+    """The trial-bolus checks' numbers, from one read of the settings."""
+    s = all_settings(session)
+    return TrialRules(concentration_mcg_per_ml=s["trial_concentration_mcg_per_ml"],
+                      min_dose_mcg=s["trial_dose_min_mcg"], max_dose_mcg=s["trial_dose_max_mcg"],
+                      min_hours_between=s["trial_min_hours_between_boluses"],
+                      first_dose_mcg=s["trial_first_dose_mcg"], step_mcg=s["trial_dose_step_mcg"])
