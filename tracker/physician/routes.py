@@ -51,6 +51,21 @@ def queue():
     return _queue_page()
 
 
+def _change(form, request_id: int, change):
+    """Run an answer or a withdrawal: (its result, None), or (None, the response) when it was refused, a stale
+    version back at the queue with nothing saved, a refusal beside the form's field."""
+    try:
+        return change(), None
+    except StaleDataError:
+        db.session.rollback()
+        flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
+        return None, redirect(url_for(".queue"))
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return None, _queue_page(form, request_id)
+
+
 @bp.post("/requests/<int:request_id>/answer")
 @requires("request.answer")
 def answer(request_id: int):
@@ -58,17 +73,11 @@ def answer(request_id: int):
     if not form.validate() or not (form.approve.data or form.decline.data):
         flash("This answer form is incomplete. Reload the page and try again.", "error")
         return redirect(url_for(".queue"))
-    try:
-        answered = service.answer(db.session, actor(), request_id, form_version(form.version), bool(form.approve.data),
-                                  form.note.data or "", datetime.now(UTC))
-    except StaleDataError:
-        db.session.rollback()
-        flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
-        return redirect(url_for(".queue"))
-    except ServiceError as error:
-        db.session.rollback()
-        show_error(form, error)
-        return _queue_page(form, request_id)
+    answered, refused = _change(form, request_id, lambda: service.answer(
+        db.session, actor(), request_id, form_version(form.version), bool(form.approve.data), form.note.data or "",
+        datetime.now(UTC)))
+    if refused:
+        return refused
     if answered.kind == BOOKING_AFTER_ALARM and answered.status == "approved":
         flash("Approved. Book the refill now, giving your reason for the override.", "success")
         return redirect(url_for("calendar.book", patient_id=answered.patient_id, **(answered.payload or {})))
@@ -83,17 +92,10 @@ def withdraw(request_id: int):
     if not form.validate():
         flash("This form is incomplete. Reload the page and try again.", "error")
         return redirect(url_for(".queue"))
-    try:
-        service.withdraw(db.session, actor(), request_id, form_version(form.version), form.note.data or "",
-                         datetime.now(UTC))
-    except StaleDataError:
-        db.session.rollback()
-        flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
-        return redirect(url_for(".queue"))
-    except ServiceError as error:
-        db.session.rollback()
-        show_error(form, error)
-        return _queue_page(form, request_id)
+    _, refused = _change(form, request_id, lambda: service.withdraw(
+        db.session, actor(), request_id, form_version(form.version), form.note.data or "", datetime.now(UTC)))
+    if refused:
+        return refused
     flash("Request withdrawn.", "success")
     return redirect(url_for(".queue"))
 

@@ -68,14 +68,10 @@ def judge(due_date: date, alarm_date: date | None, empty_date: date | None, star
                      dates, booking)
 
 
-@dataclass
-class RefillRow:
-    patient: Patient
-    schedule: RefillSchedule
-    appointment: RefillAppointment | None
-    judgement: Judgement
-    days_left: int
-    contacts: list[ContactAttempt] = field(default_factory=list)
+class _Judged:
+    """A refill-list row's reasons and urgency, both the judgement's."""
+
+    __slots__ = ()
 
     @property
     def reasons(self) -> list[str]:
@@ -86,8 +82,18 @@ class RefillRow:
         return self.judgement.urgency
 
 
+@dataclass
+class RefillRow(_Judged):
+    patient: Patient
+    schedule: RefillSchedule
+    appointment: RefillAppointment | None
+    judgement: Judgement
+    days_left: int
+    contacts: list[ContactAttempt] = field(default_factory=list)
+
+
 @dataclass(slots=True)
-class RefillFact:
+class RefillFact(_Judged):
     """One refill-list row as plain values: no ORM object behind it."""
 
     pump_id: int
@@ -105,14 +111,6 @@ class RefillFact:
     appointment_id: int | None
     starts_at: datetime | None
     judgement: Judgement
-
-    @property
-    def reasons(self) -> list[str]:
-        return self.judgement.reasons
-
-    @property
-    def urgency(self) -> str:
-        return self.judgement.urgency
 
 
 # Statements are built once per shape (which filters, which range) with every value a bound parameter (_params):
