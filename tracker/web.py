@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache, wraps
 from zoneinfo import ZoneInfo
 
@@ -148,8 +149,16 @@ def fmt_ml(value) -> str:
     return text or "0"
 
 
+def fmt_volume(value) -> str:
+    """A projected volume as clinicians read it, to one decimal: 39.9991 -> 40, 1.25 -> 1.3 (entered volumes keep
+    what was typed, through fmt_ml)."""
+    if value is None:
+        return ""
+    return fmt_ml(Decimal(str(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml)
+    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml, vol=fmt_volume)
     labels = {
         "stage": STAGE_LABELS, "diagnosis": DIAGNOSES, "origin": ORIGINS, "sex": SEXES,
         "outcome": TRIAL_OUTCOMES, "role": ROLES, "kind": LOCATION_KINDS,

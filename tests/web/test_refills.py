@@ -1,6 +1,7 @@
 """Pumps and refills through the services and pages: stored due dates, warnings, bad input, the safety invariant."""
 
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -372,3 +373,15 @@ def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(a
             db.session.remove()
             db.engine.dispose()
         set_clinic_zone(app.config["CLINIC_TIMEZONE"])  # the zone is the process's: back to the suite's
+
+
+def test_the_pump_panel_shows_the_daily_volume_of_the_dose_now_and_volumes_to_one_decimal(as_role, world, session):
+    patient = to_adjustment(session, world, make_patient(session, world))  # 300 mcg/day, 500 mcg/mL, 20 mL
+    pump = current_pump(session, patient.id)
+    change_dose(session, world.actor("physician"), pump.id, datetime.now(UTC) - timedelta(minutes=1),
+                Programme(Decimal(260)), "calmer", datetime.now(UTC))
+    page = as_role("nurse").get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert "<dt>Daily volume now</dt><dd>0.52 mL</dd>" in page  # 260 / 500, not the fill's 0.6 mL/day
+    volume = re.search(r"<dt>Volume now \(projected\)</dt><dd>([0-9.]+) mL", page).group(1)
+    assert re.fullmatch(r"\d+(\.\d)?", volume), f"one decimal at most: {volume}"
+    assert "260 mcg/day" in page and "260.00" not in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -48,6 +49,12 @@ class PumpPanel:
     @property
     def last_fill(self) -> RefillVisit:
         return self.fills[0]
+
+    @property
+    def daily_volume_now_ml(self) -> Decimal:
+        """The programmed dose now over the concentration now: after a dose change the stored schedule's rate is
+        still the fill's average, which is not what the pump is doing today."""
+        return (self.dose_now.daily_dose_mcg / self.last_fill.concentration_mcg_per_ml).quantize(Decimal("0.001"))
 
 
 def pump_panel(session: Session, patient_id: int, now: datetime, today: date) -> PumpPanel | None:
