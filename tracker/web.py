@@ -145,7 +145,7 @@ def fmt_ml(value) -> str:
     """Volumes and doses without trailing zeros: 20, 2.5, 0.6."""
     if value is None:
         return ""
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    text = f"{Decimal(str(value)):.3f}".rstrip("0").rstrip(".")  # a stored Decimal, or a value kept as text
     return text or "0"
 
 
