@@ -61,6 +61,7 @@ class DoseForm(FlaskForm):
                                        validators=[Optional(), NumberRange(min=0, max=24)])
     reason = TextAreaField("Why", validators=[InputRequired(), Length(max=2000)])
     last_dose_id = HiddenField()  # the ledger entry this form was opened against
+    acknowledge = BooleanField("I have read the warnings above and act on them")
 
     def validate_daily_dose_mcg(self, field):
         if self.mode.data != "simple":

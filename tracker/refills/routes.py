@@ -18,7 +18,7 @@ from tracker.refills.forms import DoseForm, EriForm, RefillForm
 from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalation
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump, dose_ledger, record_eri
+from tracker.services.refills import Programme, change_dose, check_dose, current_pump, dose_ledger, record_eri
 from tracker.web import actor, clinic_today, form_version, requires, show_error
 
 bp = Blueprint("refills", __name__)
@@ -106,7 +106,7 @@ def dose(patient_id: int):
         return redirect(url_for("patients.show", patient_id=patient_id))
     form = DoseForm()
     sign_off = SignOffForm(prefix="sign_off")  # a note, when the dose goes to a physician instead
-    offer_sign_off = False
+    offer_sign_off, warnings = False, ()
     if request.method == "GET":
         form.effective_at.data = datetime.now(clinic_zone()).replace(second=0, microsecond=0, tzinfo=None)
         form.last_dose_id.data = dose_ledger(db.session, pump.id)[-1].id
@@ -122,19 +122,24 @@ def dose(patient_id: int):
                       "approves; program the pump after that.", "success")
                 return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
             change_dose(db.session, actor(), pump.id, effective_at, programme, form.reason.data or "",
-                        datetime.now(UTC), last_dose_id)
+                        datetime.now(UTC), last_dose_id, bool(form.acknowledge.data))
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
+            if getattr(error, "field", None) == "acknowledge":
+                warnings = check_dose(db.session, pump, effective_at, programme).warnings
             # Beyond the titration limit: send it for sign-off rather than stop here.
             offer_sign_off = isinstance(error, PermissionDenied) and allowed(current_user.role, "request.ask")
         else:
             flash("Dose change recorded; the refill date is recomputed.", "success")
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
+    # The limit before anything is typed: from the dose history up to the time on the form (now when opened).
+    at = _local(form.effective_at.data) if form.effective_at.data else datetime.now(UTC)
+    limit = check_dose(db.session, pump, min(at, datetime.now(UTC))).limit
     status = 200 if request.method == "GET" else 422
-    return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel,
-                           sign_off=sign_off, offer_sign_off=offer_sign_off,
+    return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel, limit=limit,
+                           warnings=warnings, sign_off=sign_off, offer_sign_off=offer_sign_off,
                            waiting=escalation.open_request(db.session, patient_id, DOSE_SIGN_OFF)), status
 
 

@@ -39,6 +39,9 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "high_risk_buffer_days": (0, 60),
     "titration_limit_cerebral_pct": (1, 100),
     "titration_limit_spinal_pct": (1, 100),
+    "titration_limit_paediatric_pct": (5, 15),  # domain.md 4: children 5-15% per 24 h
+    "paediatric_age_years": (1, 25),
+    "dose_cut_warning_pct": (1, 100),
     "battery_warning_months": (1, 24),
     "due_soon_days": (1, 90),
     "residual_discrepancy_ml": (1, 10),

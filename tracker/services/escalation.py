@@ -149,7 +149,8 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
         return request
     try:  # change_dose audits the dose change and commits the answer with it
         change_dose(session, actor, request.pump_id, proposal.effective_at, proposal.programme,
-                    proposal.reason or request.note, now, proposal.last_dose_id)
+                    proposal.reason or request.note, now, proposal.last_dose_id,
+                    acknowledged=True)  # the physician approving has read the dose and its warnings
     except StaleEdit:
         raise StaleEdit("A dose change was recorded after this request was sent; nothing was saved. Decline it "
                         "and ask for a new request if a change is still needed.") from None

@@ -12,13 +12,20 @@ from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
 from tracker.clinical import refill as engine
-from tracker.clinical.dosing import needs_physician_sign_off
+from tracker.clinical.dosing import (
+    TitrationLimit,
+    age_in_years,
+    dose_change_warnings,
+    needs_physician_sign_off,
+    recent_doses,
+    titration_limit,
+)
 from tracker.clinical.refill_risk import add_months
 from tracker.models import DoseChange, DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
-from tracker.services.settings import all_settings
+from tracker.services.settings import all_settings, titration_rules
 
 # Catalogue defaults from domain.md; clinics edit them on the settings pages.
 PUMP_MODELS = [
@@ -215,12 +222,17 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
     session.flush()
     # A date-only event: count from local midnight, so projected dates can only come early.
     filled_at = start_of_day(implanted_on)
+    p = details.programme
+    start_dose = programmed_daily_dose(p)
+    # The usual dose range applies to the starting dose too; kept with the implant fill like a refill's warnings.
+    warnings = [{"code": "dose_range", "severity": "low", "message": w} for w in dose_change_warnings(
+        None, worst_case_daily_mcg(p, start_dose), start_dose, titration_rules(all_settings(session)))]
     session.add(RefillVisit(pump_id=pump.id, visit_at=filled_at, clinician_id=actor.user_id, at_implant=True,
                             concentration_mcg_per_ml=details.concentration_mcg_per_ml,
-                            volume_added_ml=details.fill_volume_ml, resulting_volume_ml=details.fill_volume_ml))
-    p = details.programme
+                            volume_added_ml=details.fill_volume_ml, resulting_volume_ml=details.fill_volume_ml,
+                            warnings=warnings or None))
     session.add(DoseChange(pump_id=pump.id, effective_at=filled_at, mode="flex" if p.flex_schedule else "simple",
-                           daily_dose_mcg=programmed_daily_dose(p), flex_schedule=p.flex_schedule,
+                           daily_dose_mcg=start_dose, flex_schedule=p.flex_schedule,
                            bolus_dose_mcg=p.bolus_dose_mcg, max_boluses_per_day=p.max_boluses_per_day,
                            reason="Starting dose at implantation", recorded_by_id=actor.user_id))
     session.flush()
@@ -232,7 +244,7 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
            snapshot(pump, ["model_id", "serial", "reservoir_ml", "implanted_on", "catheter_tip_level",
                            "alarm_volume_ml", "battery_replacement_due"]) | {
                "fill_volume_ml": str(details.fill_volume_ml), "concentration": details.concentration_mcg_per_ml,
-               "daily_dose_mcg": str(programmed_daily_dose(p))})
+               "daily_dose_mcg": str(start_dose)})
     return pump
 
 
@@ -271,9 +283,44 @@ def _implant_field(field: str) -> str:
     return {"reservoir_after_fill_ml": "fill_volume_ml", "daily_dose_mcg": "daily_dose_mcg"}.get(field, field)
 
 
+@dataclass(frozen=True)
+class DoseCheck:
+    """A dose change judged against the ledger: the limit, whether it needs a physician, and its warnings."""
+
+    limit: TitrationLimit
+    new_worst_mcg: Decimal | None = None
+    sign_off: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+def check_dose(session: Session, pump: Pump, effective_at: datetime, programme: Programme | None = None,
+               ledger: list[DoseChange] | None = None) -> DoseCheck:
+    """The titration limit at `effective_at` (for the form before anything is typed) and, given a programme,
+    whether it needs a physician's sign-off and what it warns of. An increase is measured from the lowest
+    worst-case daily dose in force during the previous 24 h (a cut then a raise, or two steps in a day, cannot
+    pass it), a cut from the highest; a child (age on the change's date) has the paediatric limit."""
+    ledger = dose_ledger(session, pump.id) if ledger is None else ledger
+    recent = recent_doses([(d.effective_at, worst_case_daily_mcg(d, d.daily_dose_mcg)) for d in ledger],
+                          effective_at)
+    baseline, highest = min(recent, default=None), max(recent, default=None)
+    rules = titration_rules(all_settings(session))
+    patient = pump.patient
+    child = age_in_years(patient.date_of_birth, local_date(effective_at)) < rules.paediatric_age_years
+    limit = titration_limit(baseline, patient.spasticity_origin, child, rules)
+    if programme is None:
+        return DoseCheck(limit)
+    new_dose = programmed_daily_dose(programme)
+    new_worst = worst_case_daily_mcg(programme, new_dose)
+    sign_off = needs_physician_sign_off(baseline, new_worst, patient.spasticity_origin, rules.cerebral_pct,
+                                        rules.spinal_pct, child, rules.paediatric_pct)
+    return DoseCheck(limit, new_worst, sign_off, tuple(dose_change_warnings(highest, new_worst, new_dose, rules)))
+
+
 def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: datetime, programme: Programme,
-                reason: str, now: datetime, expected_last_dose_id: int | None = None) -> DoseChange:
-    """Add to the dose ledger; increases beyond the titration limit need a physician."""
+                reason: str, now: datetime, expected_last_dose_id: int | None = None,
+                acknowledged: bool = False) -> DoseChange:
+    """Add to the dose ledger; increases beyond the titration limit need a physician, and warnings (a large
+    cut, a dose outside the usual range) an acknowledgement."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
         raise ServiceError("This pump is not in use.")
@@ -289,28 +336,23 @@ def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: date
         raise StaleEdit("Someone else recorded a dose change after you opened this form; nothing was saved. "
                         "Check the dose history, then enter yours again if it is still needed.")
     current = ledger[-1].daily_dose_mcg if ledger else None
-    # The titration limit is per 24 h: compare with the dose in force a day before this change, so two
-    # small steps in one day cannot add up past the limit unseen.
-    day_before = [d for d in ledger if d.effective_at <= effective_at - timedelta(hours=24)]
-    base = (day_before[-1] if day_before else ledger[0]) if ledger else None
-    baseline = worst_case_daily_mcg(base, base.daily_dose_mcg) if base else None
-    new_dose = programmed_daily_dose(programme)
-    new_worst = worst_case_daily_mcg(programme, new_dose)
-    settings = all_settings(session)
-    sign_off = needs_physician_sign_off(baseline, new_worst, pump.patient.spasticity_origin,
-                                        settings["titration_limit_cerebral_pct"],
-                                        settings["titration_limit_spinal_pct"])
-    if sign_off and not allowed(actor.role, "dose.sign_off"):
+    check = check_dose(session, pump, effective_at, programme, ledger)
+    if check.sign_off and not allowed(actor.role, "dose.sign_off"):
+        group = "a child" if check.limit.group == "child" else f"{check.limit.group} spasticity"
         raise PermissionDenied(
-            f"From {baseline} to {new_worst} mcg/day (with boluses) within 24 h is beyond the titration limit for "
-            f"{pump.patient.spasticity_origin} spasticity; a physician must sign off.", "daily_dose_mcg")
+            f"From {check.limit.baseline_mcg} (the lowest in force within 24 h) to {check.new_worst_mcg} mcg/day "
+            f"(with boluses) is beyond the +{check.limit.pct}% titration limit for {group}; a physician must "
+            "sign off.", "daily_dose_mcg")
     if not reason.strip():
         raise ServiceError("Say why the dose is changing.", "reason")
+    if check.warnings and not acknowledged:
+        raise ServiceError("Acknowledge the warnings to save this dose change.", "acknowledge")
     change = DoseChange(pump_id=pump.id, effective_at=effective_at, mode="flex" if programme.flex_schedule else
-                        "simple", daily_dose_mcg=new_dose, flex_schedule=programme.flex_schedule,
+                        "simple", daily_dose_mcg=programmed_daily_dose(programme),
+                        flex_schedule=programme.flex_schedule,
                         bolus_dose_mcg=programme.bolus_dose_mcg, max_boluses_per_day=programme.max_boluses_per_day,
                         reason=reason.strip(), recorded_by_id=actor.user_id,
-                        signed_off_by_id=actor.user_id if sign_off else None)
+                        signed_off_by_id=actor.user_id if check.sign_off else None)
     session.add(change)
     session.flush()
     try:
@@ -319,7 +361,8 @@ def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: date
         raise ServiceError(error.message, error.field) from None
     record(session, actor, "create", "dose_change", change.id, pump.patient_id, {"daily_dose_mcg": str(current)},
            snapshot(change, ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
-                             "max_boluses_per_day", "reason", "signed_off_by_id"]))
+                             "max_boluses_per_day", "reason", "signed_off_by_id"])
+           | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}))
     session.commit()
     return change
 

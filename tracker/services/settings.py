@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.clinical.dosing import TitrationRules
 from tracker.clinical.refill_risk import Windows
 from tracker.clinical.trial import TrialRules
 from tracker.models import Setting
@@ -17,6 +18,11 @@ DEFAULTS: dict[str, int] = {
     # Largest dose increase per 24 h without a physician's sign-off, in percent.
     "titration_limit_cerebral_pct": 15,
     "titration_limit_spinal_pct": 30,
+    # ...for children (age at the change under paediatric_age_years): 5-15% per 24 h (domain.md 4).
+    "titration_limit_paediatric_pct": 15,
+    "paediatric_age_years": 18,
+    # A cut of more than this in 24 h warns of withdrawal.
+    "dose_cut_warning_pct": 20,
     # Warn at refills when the battery replacement falls within this many months.
     "battery_warning_months": 6,
     # A refill due within this many days is "due soon" on every screen and in the e-mail (domain.md 6).
@@ -43,6 +49,9 @@ LABELS = {
     "high_risk_buffer_days": "Safety buffer for high withdrawal risk patients (days)",
     "titration_limit_cerebral_pct": "Titration limit per 24 h, cerebral origin (%)",
     "titration_limit_spinal_pct": "Titration limit per 24 h, spinal origin (%)",
+    "titration_limit_paediatric_pct": "Titration limit per 24 h, children (%)",
+    "paediatric_age_years": "Children: the paediatric titration limit applies under this age (years)",
+    "dose_cut_warning_pct": "Dose change warning: a cut within 24 h of more than (%), risk of withdrawal",
     "battery_warning_months": "Battery replacement warning (months ahead)",
     "due_soon_days": "Due soon: refills due within (days), on every screen and e-mail",
     "residual_discrepancy_ml": "Refill warning: residual discrepancy above (mL)",
@@ -87,3 +96,14 @@ def trial_rules(session: Session) -> TrialRules:
                       min_dose_mcg=s["trial_dose_min_mcg"], max_dose_mcg=s["trial_dose_max_mcg"],
                       min_hours_between=s["trial_min_hours_between_boluses"],
                       first_dose_mcg=s["trial_first_dose_mcg"], step_mcg=s["trial_dose_step_mcg"])
+
+
+def titration_rules(settings: dict[str, int]) -> TitrationRules:
+    """The dose-change checks' numbers, from settings already read (all_settings)."""
+    return TitrationRules(cerebral_pct=settings["titration_limit_cerebral_pct"],
+                          spinal_pct=settings["titration_limit_spinal_pct"],
+                          paediatric_pct=settings["titration_limit_paediatric_pct"],
+                          paediatric_age_years=settings["paediatric_age_years"],
+                          cut_warning_pct=settings["dose_cut_warning_pct"],
+                          usual_min_mcg=settings["usual_dose_min_mcg_per_day"],
+                          usual_max_mcg=settings["usual_dose_max_mcg_per_day"])
