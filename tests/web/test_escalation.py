@@ -265,3 +265,19 @@ def test_only_staff_who_ask_may_ask_and_only_physicians_may_answer_in_the_servic
     request = escalation.ask_physician(session, world.actor("nurse"), patient.id, BOOKING_AFTER_ALARM, "", None, now)
     with pytest.raises(PermissionDenied):
         escalation.answer(session, world.actor("coordinator"), request.id, request.version, True, "", now)
+
+
+def test_a_physician_who_books_with_an_override_answers_the_open_request(world, session, now):
+    from tracker.services.bookings import book_refill
+
+    patient = past_alarm(session, world)
+    asked = escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
+                                     "no earlier slot", None, now)
+    starts_at = datetime.combine(TODAY + timedelta(days=2), time(10), clinic_zone())
+    book_refill(session, world.actor("physician"), patient.id, starts_at, world.clinic.id, world.users["nurse"].id,
+                "patient away", "called: no withdrawal signs", now)
+    request = only_request(session)
+    assert (request.id, request.status, request.answered_by_id) == (asked.id, "approved", world.users["physician"].id)
+    assert request.outcome == f"Booked for {starts_at:%d %b %Y} 10:00 with the physician's override."
+    assert audit_rows(session, asked.id)[-1] == ("update", world.users["physician"].id)
+    assert escalation.open_physician_requests(session) == [], "nothing stays open once the slot is booked"

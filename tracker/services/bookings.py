@@ -14,6 +14,7 @@ from tracker.models.bookings import OPEN
 from tracker.policy import allowed
 from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
+from tracker.services.escalation import settle_booking_request
 from tracker.services.refills import current_pump
 
 CONTACT_METHODS = {"phone": "Phone", "sms": "Text message", "letter": "Letter", "email": "E-mail",
@@ -84,6 +85,8 @@ def book_refill(session: Session, actor: Actor, patient_id: int, starts_at: date
     session.flush()
     record(session, actor, "create", "refill_appointment", appointment.id, patient_id, None,
            snapshot(appointment, FIELDS))
+    if override_by:
+        settle_booking_request(session, actor, patient_id, starts_at, now)
     if replacing is None:
         session.commit()
     return appointment

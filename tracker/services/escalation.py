@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical import refill_risk
 from tracker.models import Patient, PhysicianRequest
-from tracker.models.requests import DOSE_SIGN_OFF, KINDS, OPEN
+from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, KINDS, OPEN
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
@@ -155,6 +155,21 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
         raise StaleEdit("A dose change was recorded after this request was sent; nothing was saved. Decline it "
                         "and ask for a new request if a change is still needed.") from None
     return request
+
+
+def settle_booking_request(session: Session, actor: Actor, patient_id: int, starts_at: datetime,
+                           now: datetime) -> None:
+    """A physician who books with an override answers any open request to book after the alarm date, so the asker
+    sees it and no request stays open once the slot is booked. Flushes: the booking's transaction commits it."""
+    request = open_request(session, patient_id, BOOKING_AFTER_ALARM)
+    if request is None:
+        return
+    before = snapshot(request, FIELDS)
+    request.status, request.answered_by_id, request.answered_at = "approved", actor.user_id, now
+    request.outcome = (f"Booked for {starts_at.astimezone(clinic_zone()):%d %b %Y %H:%M} with the physician's "
+                       "override.")
+    session.flush()
+    record(session, actor, "update", "physician_request", request.id, patient_id, before, snapshot(request, FIELDS))
 
 
 def withdraw(session: Session, actor: Actor, request_id: int, expected_version: int, note: str,
