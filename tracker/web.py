@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from functools import lru_cache, wraps
 from zoneinfo import ZoneInfo
 
@@ -154,7 +155,9 @@ def fmt_volume(value) -> str:
     what was typed, through fmt_ml)."""
     if value is None:
         return ""
-    return fmt_ml(Decimal(str(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+    exact = (Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction)
+             else Decimal(str(value)))
+    return fmt_ml(exact.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def register(app: Flask) -> None:

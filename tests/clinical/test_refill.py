@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +23,10 @@ from tracker.clinical.refill import (
     RefillInputError,
     RefillInputs,
     bridge_bolus_warning,
+    discrepancy,
     dose_range_warning,
+    fill_volume,
+    measured_rate,
     pocket_fill_warning,
     project_refill,
     residual_discrepancy_warning,
@@ -320,24 +324,87 @@ def test_a_naive_dose_change_time_is_refused():
 # warnings for the refill visit
 
 
+def residual(last_fill, expected, actual, **rules):
+    return residual_discrepancy_warning(discrepancy(last_fill, expected, actual, **rules))
+
+
 def test_residual_below_expected_suggests_over_infusion_leak_or_diversion():
-    warning = residual_discrepancy_warning("10", "7.5", "30")
+    warning = residual("40", "10", "7.5")  # 30 mL programmed since the 40 mL fill
     assert warning.code == "residual_discrepancy" and warning.severity == "high"
-    assert "2.5 mL less than expected" in warning.message
+    assert "2.5 mL less than expected" in warning.message and "30 mL programmed" in warning.message
     assert "over-infusion, leak or diversion" in warning.message
 
 
 def test_residual_above_expected_suggests_under_delivery_or_occlusion():
-    warning = residual_discrepancy_warning("4", "7", "30")
+    warning = residual("34", "4", "7")
     assert "3 mL more than expected" in warning.message
     assert "catheter occlusion" in warning.message
+    assert "measured rate" not in warning.message  # less used: the programme's dates stand
 
 
 def test_residual_discrepancy_beyond_pump_accuracy_flags_under_2_ml():
-    # 14.5% of 10 mL infused is 1.45 mL: 1.5 mL is beyond accuracy though under 2 mL.
-    assert residual_discrepancy_warning("5", "3.5", "10").severity == "medium"
-    assert residual_discrepancy_warning("5", "3.5", "20") is None  # within 2.9 mL and 2 mL
-    assert residual_discrepancy_warning("5", "3.5", "20", threshold_ml=1).severity == "high"
+    # 14.5% of 10 mL programmed (15 - 5) is 1.45 mL: 1.5 mL more left is beyond accuracy though under 2 mL.
+    assert residual("15", "5", "6.5").severity == "medium"
+    assert residual("25", "5", "6.5") is None  # 20 mL programmed: within 2.9 mL and 2 mL
+    assert residual("25", "5", "6.5", threshold_ml=1).severity == "high"
+
+
+def test_accuracy_bound_is_taken_on_the_programmed_volume_not_the_measured_one():
+    # Issue 17's example: 20 mL fill, expected residual 10 mL, aspirated 8.5 mL.
+    # Programmed 20 - 10 = 10 mL, bound 14.5% x 10 = 1.45 mL: the 1.5 mL gap is beyond it.
+    # On the measured volume (20 - 8.5 = 11.5 mL) the bound would be 1.6675 mL and the gap would pass.
+    found = discrepancy("20", "10", "8.5")
+    assert found.programmed_ml == 10 and found.used_ml == Decimal("11.5")
+    assert found.beyond_accuracy and not found.beyond_threshold and found.over_infusion
+    assert found.percent_of_programmed == Decimal("15.0")
+    # More used than programmed is an over-infusion: high, whichever rule flagged it.
+    warning = residual_discrepancy_warning(found)
+    assert warning.severity == "high" and "projected at the measured rate" in warning.message
+
+
+def test_the_next_interval_after_an_over_infusion_runs_at_the_measured_rate():
+    # 20 mL of 500 mcg/mL at 300 mcg/day is 0.6 mL/day: alarm (2 mL) on day 30, due day 23 (7-day buffer).
+    # The visit found 11.5 mL used of 10 programmed: factor 1.15, 0.69 mL/day.
+    # Alarm: 18 / 0.69 = 26.09 days -> day 26; empty: 20 / 0.69 = 28.99 -> day 28; due 26 - 7 = day 19.
+    factor, sentence = measured_rate(discrepancy("20", "10", "8.5"))
+    assert factor == Fraction(23, 20)
+    fill = date(2027, 1, 1)
+    base = dict(fill_time=fill, reservoir_after_fill_ml=20, concentration_mcg_per_ml=500, doses=simple(300),
+                alarm_volume_ml=2, buffer_days=7)
+    programmed = project_refill(RefillInputs(**base))
+    measured = project_refill(RefillInputs(**base, rate_factor=factor, notes=(sentence,)))
+    assert (programmed.alarm_date, programmed.due_date) == (date(2027, 1, 31), date(2027, 1, 24))
+    assert measured.alarm_date == date(2027, 1, 27)
+    assert measured.empty_date == date(2027, 1, 29)
+    assert measured.due_date == date(2027, 1, 20)
+    assert measured.explanation.startswith("Due 20 Jan 2027")
+    assert "Projected at the measured rate: 11.5 mL was used where 10 mL was programmed (+15%)" \
+        in measured.explanation
+
+
+def test_no_measured_rate_without_an_over_infusion():
+    assert measured_rate(discrepancy("15", "5", "6.5")) == (1, None)  # more left than expected
+    assert measured_rate(discrepancy("25", "5", "4")) == (1, None)  # 1 mL of 20 programmed: within both rules
+    assert measured_rate(None) == (1, None)
+    # Beyond 2 mL though within accuracy (40 mL programmed, bound 5.8 mL): still projected from what was used.
+    factor, _ = measured_rate(discrepancy("45", "5", "2.5"))
+    assert factor == Fraction("42.5") / 40
+
+
+def test_a_measured_rate_can_never_make_a_date_later():
+    with pytest.raises(RefillInputError):
+        RefillInputs(fill_time=date(2027, 1, 1), reservoir_after_fill_ml=20, concentration_mcg_per_ml=500,
+                     doses=simple(300), rate_factor=Fraction(9, 10))
+
+
+def test_when_the_fill_volumes_disagree_the_projection_uses_the_smaller():
+    # 20 mL went in but the pump reports 21.5 mL: project from 20 mL, and say so.
+    volume, sentence = fill_volume("20", "21.5")
+    assert volume == Decimal("20.000")
+    assert sentence == ("The fill's volumes disagree (20 mL added, 21.5 mL reported in the reservoir): "
+                        "projected from the smaller, 20 mL.")
+    assert fill_volume("18.5", "18.500") == (Decimal("18.500"), None)
+    assert fill_volume("21", "19")[0] == Decimal("19.000")
 
 
 def test_pocket_fill_thresholds_depend_on_reservoir_size():

@@ -327,7 +327,8 @@ def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, se
 def test_refill_warning_thresholds_are_clinic_settings(world, session):
     """domain.md's 2 mL discrepancy, 1/2 mL pocket-fill and 20-2000 mcg/day range are defaults an admin may change."""
     _, pump = implanted(session, world)
-    gap_3_ml = entry(expected_residual_ml=Decimal("14"), actual_residual_ml=Decimal("11"))
+    gap_3_ml = entry(expected_residual_ml=Decimal("11"), actual_residual_ml=Decimal("14"))  # 3 mL more left
+    over_3_ml = entry(expected_residual_ml=Decimal("14"), actual_residual_ml=Decimal("11"))  # 3 mL more used
     mismatch_1_5_ml = entry(volume_added_ml=Decimal("20"), resulting_volume_ml=Decimal("18.5"))
 
     def codes(visit):
@@ -342,7 +343,9 @@ def test_refill_warning_thresholds_are_clinic_settings(world, session):
                      Setting(name="usual_dose_min_mcg_per_day", value="400")])
     session.commit()
 
-    assert codes(gap_3_ml).get("residual_discrepancy") != "high"  # may stay as "beyond accuracy"
+    assert codes(gap_3_ml).get("residual_discrepancy") == "medium"  # still beyond 14.5% of 9 mL programmed
+    # More used than programmed (6 mL programmed, 3 mL over: beyond the accuracy bound) stays high: over-infusion.
+    assert codes(over_3_ml).get("residual_discrepancy") == "high"
     assert "pocket_fill" not in codes(mismatch_1_5_ml)
     assert codes(entry()).get("dose_range") == "low"
 
@@ -364,7 +367,7 @@ def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(a
             assert (schedule.alarm_date, schedule.due_date) == (day + timedelta(days=30), day + timedelta(days=23))
             stored = db.session.get(Pump, pump.id)
             inputs = projection_inputs(db.session, stored, last_fill(db.session, pump.id),
-                                       dose_ledger(db.session, pump.id), all_settings(db.session))
+                                       dose_ledger(db.session, pump.id), all_settings(db.session), previous=None)
             assert inputs.tz == "America/Los_Angeles"
             new_york = engine.project_refill(replace(inputs, tz="America/New_York"))  # what was stored before
             assert (new_york.alarm_date, new_york.due_date) == (day + timedelta(days=31), day + timedelta(days=24))

@@ -205,6 +205,10 @@ class RefillInputs:
     stability_days: int = DEFAULTS.stability_days
     reservoir_capacity_ml: Number | None = None
     tz: str = DEFAULTS.tz
+    # Drug used per drug programmed, when the last refill found more gone than the pump's accuracy allows
+    # (measured_use): the interval is projected at that measured rate, so its dates come earlier.
+    rate_factor: Number = 1
+    notes: tuple[str, ...] = ()  # sentences the date's explanation must carry (measured rate, fill volume)
 
     def __post_init__(self) -> None:
         try:
@@ -219,6 +223,8 @@ class RefillInputs:
         _at_least_zero(self.alarm_volume_ml, "alarm_volume_ml", InvalidVolume)
         _whole_days(self.buffer_days, "buffer_days")
         _whole_days(self.stability_days, "stability_days")
+        if _exact(self.rate_factor, "rate_factor") < 1:
+            raise RefillInputError("The measured rate factor cannot be below 1 (never project later).", "rate_factor")
         if self.reservoir_capacity_ml is not None:
             capacity = _exact(self.reservoir_capacity_ml, "reservoir_capacity_ml")
             if capacity <= 0:
@@ -271,7 +277,9 @@ def _after(fill: datetime, seconds: Fraction) -> datetime:
 
 def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Fraction, Fraction]]:
     """(start, stop, mL per second) pieces in seconds after the fill, up to `end`."""
-    concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml")
+    # A measured over-infusion scales every rate: mL per second = mcg per second x factor / concentration.
+    concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml") / _exact(
+        inputs.rate_factor, "rate_factor")
     fill, zone, periods = inputs.fill_instant(), inputs.zone(), inputs.periods()
     for i, (start, programme) in enumerate(periods):
         stop = min(periods[i + 1][0] if i + 1 < len(periods) else end, end)
@@ -400,6 +408,7 @@ def project_refill(inputs: RefillInputs) -> RefillProjection:
             binding, due = "alarm", by_alarm
     programme = inputs.periods()[0][1]
     concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml")
+    explanation = " ".join([_explain(inputs, due, binding, alarm_date, stability_date), *inputs.notes])
     return RefillProjection(
         fill_date=fill_date,
         daily_volume_ml=_decimal(programme.average_daily_dose_mcg() / concentration, 4),
@@ -408,7 +417,7 @@ def project_refill(inputs: RefillInputs) -> RefillProjection:
         stability_date=stability_date,
         due_date=due,
         binding_rule=binding,
-        explanation=_explain(inputs, due, binding, alarm_date, stability_date),
+        explanation=explanation,
         inputs=inputs,
     )
 
@@ -439,31 +448,100 @@ class RefillWarning:
     message: str
 
 
-def residual_discrepancy_warning(
+@dataclass(frozen=True)
+class Discrepancy:
+    """A refill's residual against what the pump was programmed to give since the last fill (domain.md 3, 7):
+    expected - actual beyond the threshold, or beyond the pump's accuracy bound on the programmed volume."""
+
+    expected_ml: Fraction
+    actual_ml: Fraction
+    programmed_ml: Fraction  # the last fill's volume minus the expected residual
+    beyond_threshold: bool
+    beyond_accuracy: bool
+
+    @property
+    def gap_ml(self) -> Fraction:
+        return self.expected_ml - self.actual_ml
+
+    @property
+    def flagged(self) -> bool:
+        return self.beyond_threshold or self.beyond_accuracy
+
+    @property
+    def over_infusion(self) -> bool:
+        """More drug gone than programmed, beyond the rules: the pump may run dry before its computed alarm."""
+        return self.flagged and self.gap_ml > 0
+
+    @property
+    def used_ml(self) -> Fraction:
+        return self.programmed_ml + self.gap_ml
+
+    @property
+    def percent_of_programmed(self) -> Decimal | None:
+        """The gap as a share of the programmed volume, signed (+: more used), for the trend across visits."""
+        return _decimal(100 * self.gap_ml / self.programmed_ml, 1) if self.programmed_ml > 0 else None
+
+
+def discrepancy(
+    last_fill_ml: Number,
     expected_residual_ml: Number,
     actual_residual_ml: Number,
-    infused_since_last_fill_ml: Number,
     threshold_ml: Number = DEFAULTS.discrepancy_threshold_ml,
     accuracy_fraction: Number = DEFAULTS.pump_accuracy_fraction,
-) -> RefillWarning | None:
-    """Flag expected - actual residual beyond `threshold_ml` or the pump's accuracy."""
+) -> Discrepancy:
+    """Judge a residual: the accuracy bound is taken on the programmed volume (last fill - expected residual),
+    never on the measured one, which would widen the bound by the very over-infusion it should catch."""
+    fill = _at_least_zero(last_fill_ml, "last_fill_ml", InvalidVolume)
     expected = _at_least_zero(expected_residual_ml, "expected_residual_ml", InvalidVolume)
     actual = _at_least_zero(actual_residual_ml, "actual_residual_ml", InvalidVolume)
-    infused = _at_least_zero(infused_since_last_fill_ml, "infused_since_last_fill_ml", InvalidVolume)
-    gap = expected - actual
-    beyond_threshold = abs(gap) > _exact(threshold_ml, "threshold_ml")
-    if not beyond_threshold and abs(gap) <= _exact(accuracy_fraction, "accuracy_fraction") * infused:
+    programmed = max(Fraction(0), fill - expected)
+    gap = abs(expected - actual)
+    return Discrepancy(expected, actual, programmed, gap > _exact(threshold_ml, "threshold_ml"),
+                       gap > _exact(accuracy_fraction, "accuracy_fraction") * programmed)
+
+
+def residual_discrepancy_warning(found: Discrepancy) -> RefillWarning | None:
+    """Flag a residual beyond the rules. Over-infusion is always high (overdose now, an early empty pump next);
+    more left than expected is high past the threshold, medium when only the accuracy bound flags it."""
+    if not found.flagged:
         return None
-    if gap > 0:
+    if found.gap_ml > 0:
         direction, causes = "less", "over-infusion, leak or diversion"
     else:
         direction, causes = "more", "under-delivery, catheter occlusion or a stalled pump"
     message = (
-        f"Residual {_num(abs(gap))} mL {direction} than expected (expected {_num(expected)} mL, "
-        f"aspirated {_num(actual)} mL): possible {causes}."
+        f"Residual {_num(abs(found.gap_ml))} mL {direction} than expected (expected {_num(found.expected_ml)} mL, "
+        f"aspirated {_num(found.actual_ml)} mL, {_num(found.programmed_ml)} mL programmed since the last fill): "
+        f"possible {causes}."
     )
-    # The 2 mL rule is the one every source quotes; the accuracy bound alone flags small gaps.
-    return RefillWarning("residual_discrepancy", "high" if beyond_threshold else "medium", message)
+    if found.over_infusion:
+        message += " The next refill date is projected at the measured rate."
+    return RefillWarning("residual_discrepancy", "high" if found.beyond_threshold or found.over_infusion
+                         else "medium", message)
+
+
+def measured_rate(found: Discrepancy | None) -> tuple[Fraction, str | None]:
+    """The rate factor (drug used per drug programmed) to project the next interval with, and the sentence the
+    date must carry: above 1 only after an over-infusion, so a projection can only come earlier."""
+    if found is None or not found.over_infusion or found.programmed_ml <= 0:
+        return Fraction(1), None
+    factor = found.used_ml / found.programmed_ml
+    return factor, (f"Projected at the measured rate: {_num(found.used_ml)} mL was used where "
+                    f"{_num(found.programmed_ml)} mL was programmed (+{_decimal(100 * (factor - 1), 1).normalize():f}%"
+                    "), so the dates are earlier than the programme alone gives.")
+
+
+def fill_volume(volume_added_ml: Number, resulting_volume_ml: Number) -> tuple[Decimal, str | None]:
+    """What the projection counts as in the reservoir after a fill. The reservoir is emptied at aspiration, so
+    what went in and what the pump reports should agree; when they do not (a pocket fill, a misread), the
+    smaller is the drug surely there, and the date says so."""
+    added = _at_least_zero(volume_added_ml, "volume_added_ml", InvalidVolume)
+    reported = _at_least_zero(resulting_volume_ml, "resulting_volume_ml", InvalidVolume)
+    if added == reported:
+        return _decimal(reported, 3), None
+    smaller = min(added, reported)
+    return _decimal(smaller, 3), (f"The fill's volumes disagree ({_num(added)} mL added, {_num(reported)} mL "
+                                  f"reported in the reservoir): projected from the smaller, {_num(smaller)} mL.")
 
 
 def pocket_fill_warning(

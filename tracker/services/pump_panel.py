@@ -13,11 +13,32 @@ from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
 from tracker.models import DoseChange, Pump, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
-from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs
+from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs, residual_found
 from tracker.services.settings import all_settings, windows_from
 from tracker.services.worklist import Judgement, judge
 
 CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
+TREND_VISITS = 8  # the residual trend: enough visits to see a pump drifting
+
+
+@dataclass(frozen=True)
+class ResidualPoint:
+    """One refill's residual against the programme since the fill before (the trend across visits)."""
+
+    visit: RefillVisit
+    found: engine.Discrepancy
+    bar_pct: Decimal  # half-bar length, 0-50 % of the row: the gap on a scale of twice the pump's accuracy
+
+    @property
+    def verdict(self) -> str:
+        if self.found.over_infusion:
+            return "over"  # more used than programmed, beyond the rules
+        return "under" if self.found.flagged else "within"
+
+
+def residual_point(visit: RefillVisit, found: engine.Discrepancy, accuracy_pct: Decimal) -> ResidualPoint:
+    share = abs(found.percent_of_programmed or 0)
+    return ResidualPoint(visit, found, min(Decimal(50), share * 25 / accuracy_pct) if accuracy_pct else Decimal(0))
 
 
 @dataclass
@@ -33,6 +54,8 @@ class PumpPanel:
     judgement: Judgement  # the refill-risk model's, as on every other screen
     banners: list[refill_risk.Banner]
     windows: refill_risk.Windows
+    residual_trend: list[ResidualPoint]  # oldest first
+    accuracy_pct: Decimal  # the pump model's bound, for the trend's band
 
     @property
     def risk(self) -> refill_risk.RefillRisk:
@@ -74,7 +97,8 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
                                  .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
     settings, drugs = all_settings(session), drug_catalogue(session)
     ledger = _ledger_for_engine(list(reversed(doses)))
-    current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs))
+    current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs,
+                                                      previous=_before(fills, 0)))
     chart = _chart(session, pump, fills, ledger, settings, drugs, current, now)
     appointment = open_appointment(session, patient_id)
     windows = windows_from(settings)
@@ -82,8 +106,16 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
                       appointment.starts_at if appointment else None, pump.battery_replacement_due, pump.eri_on,
                       today, now, windows)
     shown = refill_risk.banners(judgement.risk, judgement.dates, judgement.booking, today)
+    accuracy_pct = (pump.model.accuracy_fraction * 100).normalize()
+    trend = [residual_point(fill, found, accuracy_pct) for i, fill in enumerate(fills[:TREND_VISITS])
+             if (found := residual_found(pump, fill, _before(fills, i), settings)) is not None]
     return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart,
-                     appointment, judgement, shown, windows)
+                     appointment, judgement, shown, windows, list(reversed(trend)), accuracy_pct)
+
+
+def _before(fills: list[RefillVisit], i: int) -> RefillVisit | None:
+    """The fill before fills[i] (fills are newest first)."""
+    return fills[i + 1] if i + 1 < len(fills) else None
 
 
 def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:
@@ -92,7 +124,7 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:
     labels, projected, measured = [], [], []
     for i, fill in enumerate(recent):
         projection = current if fill is fills[0] else engine.project_refill(
-            projection_inputs(session, pump, fill, ledger, settings, drugs))
+            projection_inputs(session, pump, fill, ledger, settings, drugs, previous=_before(fills, fills.index(fill))))
         until = recent[i + 1].visit_at if i + 1 < len(recent) else max(
             now, datetime.combine(projection.empty_date or projection.due_date, datetime.min.time(),
                                   fill.visit_at.tzinfo))

@@ -24,6 +24,7 @@ from tracker.services.refills import (
     last_fill,
     projection_inputs,
     recompute_schedule,
+    residual_found,
 )
 from tracker.services.settings import all_settings
 
@@ -80,10 +81,12 @@ def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: date
     _stability_days(session, entry.concentration_mcg_per_ml)  # in the catalogue
     settings = all_settings(session)
     fill = RefillVisit(visit_at=entry.visit_at, concentration_mcg_per_ml=entry.concentration_mcg_per_ml,
-                       resulting_volume_ml=entry.resulting_volume_ml)
+                       expected_residual_ml=entry.expected_residual_ml, actual_residual_ml=entry.actual_residual_ml,
+                       volume_added_ml=entry.volume_added_ml, resulting_volume_ml=entry.resulting_volume_ml)
     ledger = _ledger_for_engine(dose_ledger(session, pump.id))
     try:
-        projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings))
+        projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings,
+                                                             previous=previous))
     except engine.RefillInputError as error:
         raise ServiceError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
     return RefillPreview(projection, refill_warnings(pump, previous, entry, ledger[-1].daily_dose_mcg, settings))
@@ -92,11 +95,9 @@ def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: date
 def refill_warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal,
                     settings: dict) -> list[engine.RefillWarning]:
     """What the preview warns about for this refill after `previous`, with `dose_mcg` per day in force."""
-    infused = max(Decimal(0), previous.resulting_volume_ml - entry.actual_residual_ml)
+    residual = residual_found(pump, entry, previous, settings)  # the same finding the projection uses
     found = [
-        engine.residual_discrepancy_warning(entry.expected_residual_ml, entry.actual_residual_ml, infused,
-                                            threshold_ml=settings["residual_discrepancy_ml"],
-                                            accuracy_fraction=pump.model.accuracy_fraction),
+        engine.residual_discrepancy_warning(residual) if residual else None,
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
         engine.pocket_fill_warning(pump.reservoir_ml, entry.volume_added_ml - entry.resulting_volume_ml,
                                    small_threshold_ml=settings["pocket_fill_small_pump_ml"],

@@ -112,21 +112,42 @@ def buffer_days(settings: dict, patient: Patient) -> int:
     return settings["high_risk_buffer_days" if patient.withdrawal_risk else "safety_buffer_days"]
 
 
+def residual_found(pump: Pump, fill: RefillVisit, previous: RefillVisit | None,
+                   settings: dict) -> engine.Discrepancy | None:
+    """The residual this fill's visit (a RefillVisit, or a refill form's entry: same fields) found against the
+    previous fill's programme; None at implant or when no residual was recorded."""
+    if previous is None or fill.expected_residual_ml is None or fill.actual_residual_ml is None:
+        return None
+    return engine.discrepancy(previous.resulting_volume_ml, fill.expected_residual_ml, fill.actual_residual_ml,
+                              settings["residual_discrepancy_ml"], pump.model.accuracy_fraction)
+
+
 def projection_inputs(session: Session, pump: Pump, fill: RefillVisit, ledger: list[DoseChange],
-                      settings: dict, drugs: dict[int, DrugConcentration] | None = None) -> engine.RefillInputs:
+                      settings: dict, drugs: dict[int, DrugConcentration] | None = None, *,
+                      previous: RefillVisit | None) -> engine.RefillInputs:
+    """The engine's inputs for the interval after `fill`; `previous` is the fill before it (None for the first),
+    whose residual decides whether the interval runs at the measured rate."""
+    volume, volume_note = engine.fill_volume(fill.volume_added_ml, fill.resulting_volume_ml)
+    factor, rate_note = engine.measured_rate(residual_found(pump, fill, previous, settings))
     return engine.RefillInputs(
-        fill_time=fill.visit_at, reservoir_after_fill_ml=fill.resulting_volume_ml,
+        fill_time=fill.visit_at, reservoir_after_fill_ml=volume,
         concentration_mcg_per_ml=fill.concentration_mcg_per_ml,
         doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in ledger],
         alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(settings, pump.patient),
         stability_days=_stability_days(session, fill.concentration_mcg_per_ml, drugs),
         reservoir_capacity_ml=pump.reservoir_ml, tz=clinic_zone_name(),
+        rate_factor=factor, notes=tuple(note for note in (rate_note, volume_note) if note),
     )
 
 
+def recent_fills(session: Session, pump_id: int, count: int) -> list[RefillVisit]:
+    """The pump's last `count` fills, newest first."""
+    return list(session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump_id)
+                                .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc()).limit(count)))
+
+
 def last_fill(session: Session, pump_id: int) -> RefillVisit | None:
-    return session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump_id)
-                           .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc()).limit(1)).first()
+    return next(iter(recent_fills(session, pump_id, 1)), None)
 
 
 def dose_ledger(session: Session, pump_id: int) -> list[DoseChange]:
@@ -148,13 +169,14 @@ def recompute_schedule(session: Session, pump: Pump, settings: dict | None = Non
         session.execute(delete(RefillSchedule).where(RefillSchedule.pump_id == pump.id))
         return None
     settings = settings or all_settings(session)
-    fill = last_fill(session, pump.id)
+    fill, *before = recent_fills(session, pump.id, 2)
     ledger = _ledger_for_engine(dose_ledger(session, pump.id))
-    projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings))
+    inputs = projection_inputs(session, pump, fill, ledger, settings, previous=next(iter(before), None))
+    projection = engine.project_refill(inputs)
     # A new row takes the patient's clinic; afterwards the database keeps it equal (tracker.models.pumps).
     row = session.get(RefillSchedule, pump.id) or RefillSchedule(pump_id=pump.id, patient_id=pump.patient_id,
                                                                   location_id=pump.patient.location_id)
-    row.fill_at, row.volume_after_fill_ml = fill.visit_at, fill.resulting_volume_ml
+    row.fill_at, row.volume_after_fill_ml = fill.visit_at, inputs.reservoir_after_fill_ml
     row.daily_volume_ml = projection.daily_volume_ml
     row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
     row.stability_date, row.binding_rule = projection.stability_date, projection.binding_rule
