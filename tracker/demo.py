@@ -11,7 +11,7 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.clinic_zone import clinic_zone_name, start_of_day
+from tracker.clinic_zone import start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
@@ -35,10 +35,10 @@ from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, refill_war
 from tracker.services.refills import (
     _ledger_for_engine,
     battery_due,
-    buffer_days,
+    drug_catalogue,
     ensure_catalogues,
+    projection_inputs,
     recompute_schedule,
-    to_engine,
 )
 from tracker.services.settings import DEFAULTS
 
@@ -100,8 +100,7 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
     staff = ensure_staff(session, staff_password, clinics, fake)
     ensure_catalogues(session)
     models = list(session.scalars(select(PumpModel).order_by(PumpModel.id)))
-    stability = dict(session.execute(select(DrugConcentration.concentration_mcg_per_ml,
-                                            DrugConcentration.stability_days)).all())
+    drugs = drug_catalogue(session)
     nurses, physicians = staff["nurse"], staff["physician"]
     taken = set(session.scalars(select(Patient.mrn_key)))
     created = 0
@@ -113,7 +112,7 @@ def seed_demo(session: Session, patients: int, seed: int, today: date, staff_pas
         # The first few cover every state, so even a small demo shows the whole journey.
         first = list(STATE_WEIGHTS)[created] if created < len(STATE_WEIGHTS) else None
         _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models, first,
-                     findings, stability)
+                     findings, drugs)
         created += 1
         if created % 500 == 0:
             session.flush()
@@ -135,7 +134,7 @@ def journey_shape(rng: random.Random, state: str, today: date) -> tuple[list[str
 
 
 def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physicians, models,
-                 state: str | None, findings: random.Random, stability: dict[int, int]) -> None:
+                 state: str | None, findings: random.Random, drugs: dict[int, DrugConcentration]) -> None:
     state = state or rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
     diagnosis = rng.choice(list(DIAGNOSES))
     origin = ORIGIN_OF.get(diagnosis, rng.choice(["spinal", "cerebral"]))
@@ -188,7 +187,7 @@ def _one_patient(session, rng, fake, mrn, today, clinics, centres, nurses, physi
                      limit=(leave - patient.stage_since).days)
         patient.status, patient.exit_reason, patient.stage_since = "exited", reason, leave
     if IMPLANTATION in path:
-        _refills(session, rng, findings, pump, fill, start_dose, leave or today, nurse, stability)
+        _refills(session, rng, findings, pump, fill, start_dose, leave or today, nurse, drugs)
         if leave and path[-1] == ADJUSTMENT:
             pump.explanted_on = leave
         session.flush()
@@ -218,12 +217,13 @@ def _pump(session, rng, patient, implanted_on: date, centre, model, nurse) -> tu
 
 
 def _refills(session, rng, findings, pump, fill: RefillVisit, first_dose: DoseChange, until: date, nurse,
-             stability: dict[int, int]) -> None:
+             drugs: dict[int, DrugConcentration]) -> None:
     """Titration for the first weeks, then refills a few days before each due date; a few fall behind.
 
     Each refill keeps what record_refill would have stored: the due date the worklist showed just before it and
     the preview's warnings. `findings` makes a few refills show a residual discrepancy or a pocket fill."""
     when, volume, concentration, dose = pump.implanted_on, pump.reservoir_ml, 500, first_dose.daily_dose_mcg
+    earlier = None  # the fill before `fill`: its residual decides the measured rate, as in recompute_schedule
     ledger = [first_dose]
     for week in range(2, 9, 2):
         step_day = pump.implanted_on + timedelta(days=7 * week)
@@ -249,13 +249,18 @@ def _refills(session, rng, findings, pump, fill: RefillVisit, first_dose: DoseCh
         visit_at = start_of_day(next_fill) + timedelta(hours=rng.randint(8, 16))
         actual = residual + Decimal(rng.randint(-5, 5)) / 10
         lot = f"L{rng.randrange(10**4, 10**5)}"
+        # A stronger concentration is given with a bridge bolus, as record_refill asks.
+        bridge = (dose / 10).quantize(Decimal(1)) if concentration != fill.concentration_mcg_per_ml else None
         entry = _findings(findings, pump, RefillEntry(
             visit_at=visit_at, expected_residual_ml=residual, actual_residual_ml=actual,
             concentration_mcg_per_ml=concentration, volume_added_ml=pump.reservoir_ml,
-            resulting_volume_ml=pump.reservoir_ml, lot=lot))
+            resulting_volume_ml=pump.reservoir_ml, lot=lot, bridge_bolus_given=bridge is not None,
+            bridge_bolus_mcg=bridge))
         in_force = [d for d in ledger if d.effective_at < visit_at]  # recorded by then: none is dated ahead
         warnings = refill_warnings(pump, fill, entry, in_force[-1].daily_dose_mcg, SEED_SETTINGS)
-        fill = RefillVisit(pump=pump, clinician=nurse, due_date_in_force=_due_in_force(pump, fill, in_force, stability),
+        due_in_force = _due_in_force(pump, fill, earlier, in_force, drugs)
+        earlier = fill
+        fill = RefillVisit(pump=pump, clinician=nurse, due_date_in_force=due_in_force,
                            warnings=[{"code": w.code, "severity": w.severity, "message": w.message} for w in warnings],
                            acknowledged_by_id=nurse.id if any(w.severity == "high" for w in warnings) else None,
                            # Recorded at the visit, not at seeding time: the digest reports each day's records.
@@ -276,16 +281,13 @@ def _findings(findings: random.Random, pump: Pump, entry: RefillEntry) -> Refill
     return entry
 
 
-def _due_in_force(pump: Pump, previous: RefillVisit, ledger: list[DoseChange], stability: dict[int, int]) -> date:
+def _due_in_force(pump: Pump, previous: RefillVisit, earlier: RefillVisit | None, ledger: list[DoseChange],
+                  drugs: dict[int, DrugConcentration]) -> date:
     """The due date the pump's stored schedule held before the next refill: recompute_schedule's projection from
-    the previous fill with the doses recorded by then."""
-    return engine.project_refill(engine.RefillInputs(
-        fill_time=previous.visit_at, reservoir_after_fill_ml=previous.resulting_volume_ml,
-        concentration_mcg_per_ml=previous.concentration_mcg_per_ml,
-        doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in _ledger_for_engine(ledger)],
-        alarm_volume_ml=pump.alarm_volume_ml, buffer_days=buffer_days(SEED_SETTINGS, pump.patient),
-        stability_days=stability[previous.concentration_mcg_per_ml], reservoir_capacity_ml=pump.reservoir_ml,
-        tz=clinic_zone_name())).due_date
+    the previous fill (and the fill before it, for the measured rate) with the doses recorded by then."""
+    inputs = projection_inputs(None, pump, previous, _ledger_for_engine(ledger), SEED_SETTINGS,
+                               drugs, previous=earlier)
+    return engine.project_refill(inputs).due_date
 
 
 def _maybe_book(session, rng, patient, pump, schedule, today: date, nurse) -> None:

@@ -25,7 +25,10 @@ def test_refill_with_a_concentration_change(page, world, session, shot):
     assert new_due != old_due
     shot(page, "refill-preview")
 
-    page.get_by_label("Bridge bolus (mcg), if the concentration changed").fill("40")
+    page.get_by_role("button", name="Save refill").click()  # the bridge bolus question is not answered yet
+    expect(page.get_by_text("say whether a bridge bolus was programmed")).to_be_visible()
+    page.get_by_label("Bridge bolus programmed?").select_option("Yes")
+    page.get_by_label("Bridge bolus (mcg)").fill("40")
     page.get_by_role("button", name="Save refill").click()
     expect(page.get_by_text("Acknowledge the high-severity warnings")).to_be_visible()
     page.get_by_label("I have read the high-severity warnings above and act on them").check()
@@ -34,5 +37,6 @@ def test_refill_with_a_concentration_change(page, world, session, shot):
     expect(page.get_by_text("Refill recorded")).to_be_visible()
     expect(page.locator(".due .big")).to_have_text(new_due)
     expect(page.locator(".pump-panel")).to_contain_text("bridge 40 mcg")
+    expect(page.locator(".figures .concentration")).to_contain_text("bridge bolus 40 mcg programmed")
     page.locator("#pump").scroll_into_view_if_needed()
     shot(page, "pump-panel")

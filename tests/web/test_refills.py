@@ -105,13 +105,15 @@ def test_refill_preview_shows_new_dates_and_concentration_change_needs_acknowled
     assert codes.get("bridge_bolus") == "high" and preview.needs_acknowledgement
     # 1000 mcg/mL at 300 mcg/day: 0.3 mL/day, 18 mL to the alarm = 60 days, minus 7.
     assert preview.projection.due_date == (NOW - timedelta(hours=1)).date() + timedelta(days=53)
+    with pytest.raises(ServiceError, match="say whether a bridge bolus was programmed") as unanswered:
+        record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000), True, datetime.now(ZONE))
+    assert unanswered.value.field == "bridge_bolus_given"
+    answered = entry(concentration_mcg_per_ml=1000, bridge_bolus_given=True, bridge_bolus_mcg=Decimal("40"))
     with pytest.raises(ServiceError, match="Acknowledge"):
-        record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000), False, datetime.now(ZONE))
+        record_refill(session, world.actor(), pump.id, answered, False, datetime.now(ZONE))
     session.rollback()
     assert session.scalar(select(func.count(RefillVisit.id))) == 1  # only the fill at implant
-    visit = record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000,
-                                                                  bridge_bolus_mcg=Decimal("40")), True,
-                          datetime.now(ZONE))
+    visit = record_refill(session, world.actor(), pump.id, answered, True, datetime.now(ZONE))
     assert visit.acknowledged_by_id == world.users["nurse"].id and visit.warnings
     assert session.get(RefillSchedule, pump.id).due_date == preview.projection.due_date
 

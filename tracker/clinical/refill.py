@@ -578,6 +578,28 @@ def bridge_bolus_warning(previous_mcg_per_ml: Number, new_mcg_per_ml: Number) ->
     )
 
 
+def bridge_bolus_answer(previous_mcg_per_ml: Number, new_mcg_per_ml: Number, given: bool | None,
+                        bolus_mcg: Number | None, reason: str) -> tuple[str, str] | None:
+    """What is missing from a refill's bridge-bolus answer, as (field, message); None when complete. A change of
+    concentration needs the bolus programmed (mcg) or the reason none was; no change needs no bridge bolus."""
+    old, new = _exact(previous_mcg_per_ml, "previous_mcg_per_ml"), _exact(new_mcg_per_ml, "new_mcg_per_ml")
+    if old == new:
+        if given or bolus_mcg:
+            return ("bridge_bolus_given", f"The concentration stays {_num(new)} mcg/mL: a bridge bolus is only for a "
+                    "concentration change. Answer No, or choose the new concentration.")
+        return None
+    change = f"The concentration changes from {_num(old)} to {_num(new)} mcg/mL"
+    if given is None:
+        return "bridge_bolus_given", f"{change}: say whether a bridge bolus was programmed."
+    if given and (bolus_mcg is None or _exact(bolus_mcg, "bolus_mcg") <= 0):
+        return "bridge_bolus_mcg", "Enter the bridge bolus programmed, in mcg."
+    if not given and bolus_mcg:
+        return "bridge_bolus_mcg", "You answered that no bridge bolus was programmed: clear the amount, or answer Yes."
+    if not given and not reason.strip():
+        return "bridge_bolus_reason", f"{change}: say why no bridge bolus was programmed."
+    return None
+
+
 def dose_range_warning(
     daily_dose_mcg: Number,
     low_mcg: Number = DEFAULTS.usual_dose_min_mcg_per_day,

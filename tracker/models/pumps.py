@@ -105,6 +105,8 @@ class RefillVisit(db.Model):
     volume_added_ml: Mapped[Decimal] = mapped_column(ML)
     resulting_volume_ml: Mapped[Decimal] = mapped_column(ML)
     bridge_bolus_mcg: Mapped[Decimal | None] = mapped_column(MCG)
+    # At a concentration change: the bolus programmed above, or here why none was (clinical.refill.bridge_bolus_answer).
+    bridge_bolus_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     ashworth: Mapped[str | None] = mapped_column(String(2))
     penn_frequency: Mapped[int | None]
     complications: Mapped[str] = mapped_column(Text, default="")

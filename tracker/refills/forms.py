@@ -37,8 +37,12 @@ class RefillForm(FlaskForm):
                                                                                                           max=40)])
     resulting_volume_ml = DecimalField("Resulting reservoir volume (mL)", places=1,
                                        validators=[InputRequired(), NumberRange(min=0.5, max=40)])
-    bridge_bolus_mcg = DecimalField("Bridge bolus (mcg), if the concentration changed", places=1,
+    # Asked at a concentration change, nothing pre-selected: the catheter still holds the old drug.
+    bridge_bolus_given = SelectField("Bridge bolus programmed?", choices=[
+        ("", "— choose if the concentration changed —"), ("yes", "Yes"), ("no", "No")], default="")
+    bridge_bolus_mcg = DecimalField("Bridge bolus (mcg)", places=1,
                                     validators=[Optional(), NumberRange(min=0, max=1000)])
+    bridge_bolus_reason = StringField("If none: why", validators=[Length(max=500)])
     ashworth = SelectField("Ashworth", choices=[("", "—")] + [(a, a) for a in ASHWORTH], default="")
     penn_frequency = SelectField("Penn frequency", choices=[("", "—")] + [(str(f), str(f)) for f in PENN_FREQUENCY],
                                  coerce=_optional_int, validate_choice=True)

@@ -50,6 +50,8 @@ def _entry(form: RefillForm) -> RefillEntry:
         actual_residual_ml=form.actual_residual_ml.data, concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
         volume_added_ml=form.volume_added_ml.data, resulting_volume_ml=form.resulting_volume_ml.data,
         lot=(form.lot.data or "").strip(), bridge_bolus_mcg=form.bridge_bolus_mcg.data,
+        bridge_bolus_given={"yes": True, "no": False}.get(form.bridge_bolus_given.data),
+        bridge_bolus_reason=(form.bridge_bolus_reason.data or "").strip(),
         ashworth=form.ashworth.data or None, penn_frequency=form.penn_frequency.data,
         complications=(form.complications.data or "").strip(), notes=(form.notes.data or "").strip(),
     )
@@ -83,8 +85,11 @@ def refill(patient_id: int):
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
-            if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
-                preview = preview_refill(db.session, pump.id, _entry(form), now)
+            if request.form.get("action") == "save":  # refused at save (an answer, an acknowledgement): keep
+                try:  # the preview and its Save button on screen, unless the preview itself is what failed
+                    preview = preview_refill(db.session, pump.id, _entry(form), now)
+                except (ServiceError, RefillInputError):
+                    db.session.rollback()
     status = 200 if request.method == "GET" or (preview and not form.errors) else 422
     return render_template("refills/refill.html", form=form, patient=patient, pump=pump, panel=panel,
                            preview=preview), status

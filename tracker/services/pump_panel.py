@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -34,6 +35,23 @@ class ResidualPoint:
         if self.found.over_infusion:
             return "over"  # more used than programmed, beyond the rules
         return "under" if self.found.flagged else "within"
+
+
+@dataclass(frozen=True)
+class ConcentrationChange:
+    """The refill that put today's concentration in the pump, and what was there before: the catheter held the
+    old drug from then until the bridge bolus (or its absence) played out."""
+
+    visit: RefillVisit  # its bridge_bolus_mcg, or bridge_bolus_reason for none
+    previous_mcg_per_ml: int
+
+
+def concentration_change(fills: list[RefillVisit]) -> ConcentrationChange | None:
+    """The latest change of concentration among the fills (newest first); None when it never changed."""
+    for newer, older in pairwise(fills):
+        if newer.concentration_mcg_per_ml != older.concentration_mcg_per_ml:
+            return ConcentrationChange(newer, older.concentration_mcg_per_ml)
+    return None
 
 
 def residual_point(visit: RefillVisit, found: engine.Discrepancy, accuracy_pct: Decimal) -> ResidualPoint:
@@ -72,6 +90,10 @@ class PumpPanel:
     @property
     def last_fill(self) -> RefillVisit:
         return self.fills[0]
+
+    @property
+    def concentration_change(self) -> ConcentrationChange | None:
+        return concentration_change(self.fills)
 
     @property
     def daily_volume_now_ml(self) -> Decimal:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -29,8 +29,8 @@ from tracker.services.refills import (
 from tracker.services.settings import all_settings
 
 ENTRY_FIELDS = ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
-                "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
-                "complications", "notes"]
+                "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "bridge_bolus_reason", "ashworth",
+                "penn_frequency", "complications", "notes"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class RefillEntry:
     resulting_volume_ml: Decimal
     lot: str = ""
     bridge_bolus_mcg: Decimal | None = None
+    bridge_bolus_given: bool | None = None  # asked at a concentration change: None until the nurse answers
+    bridge_bolus_reason: str = ""  # why none was programmed
     ashworth: str | None = None
     penn_frequency: int | None = None
     complications: str = ""
@@ -137,6 +139,12 @@ def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEnt
         raise StaleEdit("Someone else recorded a refill for this pump after you opened the form; nothing was "
                         "saved. Check the refills table before entering it again.")
     preview = preview_refill(session, pump_id, entry, now)
+    missing = engine.bridge_bolus_answer(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml,
+                                         entry.bridge_bolus_given, entry.bridge_bolus_mcg, entry.bridge_bolus_reason)
+    if missing:
+        raise ServiceError(missing[1], missing[0])
+    if entry.bridge_bolus_given:
+        entry = replace(entry, bridge_bolus_reason="")  # a bolus was given: there is no "why not" to keep
     if preview.needs_acknowledgement and not acknowledged:
         raise ServiceError("Acknowledge the high-severity warnings to save this refill.", "acknowledge")
     pump = session.get(Pump, pump_id)
