@@ -128,8 +128,10 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     from tracker.errors import register
+    from tracker.once import register as register_once
 
     register(app)
+    register_once(app)
 
 
 def register_template_helpers(app: Flask) -> None:

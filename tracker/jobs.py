@@ -25,8 +25,9 @@ from flask import Flask
 from tracker.clinic_zone import clinic_zone
 from tracker.extensions import db
 from tracker.models.types import utcnow
+from tracker.once import KEEP_DAYS
 from tracker.services.digest import parse_send_time, run_due
-from tracker.services.maintenance import refresh_planner_statistics
+from tracker.services.maintenance import purge_form_keys, refresh_planner_statistics
 
 log = logging.getLogger(__name__)
 EXTENSION = "tracker.scheduler"
@@ -84,6 +85,18 @@ def statistics_tick(app: Flask) -> None:
             db.session.remove()
 
 
+def housekeeping_tick(app: Flask) -> None:
+    """Nightly: forget one-time form keys past their use (tracker.once); a failure is logged, the app serves on."""
+    with app.app_context():
+        try:
+            purge_form_keys(db.session, utcnow(), KEEP_DAYS)
+        except Exception:
+            db.session.rollback()
+            log.exception("housekeeping job failed")
+        finally:
+            db.session.remove()
+
+
 def init_scheduler(app: Flask) -> BackgroundScheduler | None:
     """Start this process's scheduler when TRACKER_SCHEDULER is on and this process serves; never twice."""
     global _scheduler, _atexit_registered
@@ -108,6 +121,8 @@ def init_scheduler(app: Flask) -> BackgroundScheduler | None:
                           args=[app, "send time"], id="digest-send-time")
         scheduler.add_job(digest_tick, IntervalTrigger(minutes=int(app.config["DIGEST_CATCH_UP_MINUTES"])),
                           args=[app, "catch-up"], id="digest-catch-up")
+        scheduler.add_job(housekeeping_tick, CronTrigger(hour=3, minute=20, timezone=zone), args=[app],
+                          id="housekeeping-nightly")
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             scheduler.add_job(statistics_tick, DateTrigger(datetime.now(zone) + timedelta(seconds=5)), args=[app],
                               id="statistics-start-up")

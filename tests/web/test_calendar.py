@@ -13,7 +13,7 @@ from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tracker.clinical.refill_risk import Windows
 from tracker.extensions import db
 from tracker.models import RefillAppointment, RefillSchedule, User
-from tracker.services import ServiceError
+from tracker.services import ServiceError, StaleEdit
 from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump
@@ -113,7 +113,7 @@ def test_booking_rules(session, world):
     overridden = book(session, world, patient, d + timedelta(days=9), role="physician",
                       override_reason="Inpatient elsewhere; pump checked there")
     assert overridden.override_by_id == world.users["physician"].id
-    with pytest.raises(ServiceError, match="already has a refill booked"):
+    with pytest.raises(StaleEdit, match="Someone else booked this patient"):
         book(session, world, patient, d)
     session.rollback()
     new = rebook(session, world.actor("coordinator"), overridden.id, overridden.version, at(d), world.clinic.id,

@@ -533,7 +533,7 @@ def test_the_scheduler_starts_once_per_process_sends_at_start_up_and_shuts_down(
         assert jobs.scheduler_state(first)["state"] == "running"
         scheduler = jobs._scheduler
         jobs_ids = {job.id for job in scheduler.get_jobs()}
-        assert jobs_ids >= {"digest-send-time", "digest-catch-up"}
+        assert jobs_ids >= {"digest-send-time", "digest-catch-up", "housekeeping-nightly"}
         # SQLite's planner statistics (tracker.services.maintenance); PostgreSQL's autovacuum keeps its own.
         assert ("statistics-nightly" in jobs_ids) == (session.get_bind().dialect.name == "sqlite")
         second = another_app(app, SCHEDULER=True, DIGEST_SEND_TIME="00:00")

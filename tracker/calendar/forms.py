@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, HiddenField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
+from tracker.once import OnceForm
 from tracker.services.bookings import CONTACT_METHODS, CONTACT_OUTCOMES
 
 
@@ -13,7 +14,9 @@ def _optional_str(value):
     return str(value) if value not in (None, "") else None
 
 
-class BookingForm(FlaskForm):
+
+
+class BookingForm(OnceForm):
     starts_at = DateTimeLocalField("Date and time (clinic's local time)", format="%Y-%m-%dT%H:%M",
                                    validators=[InputRequired("Use the picker, or type YYYY-MM-DDTHH:MM.")])
     location_id = SelectField("Clinic", coerce=_optional_int, validate_choice=True)
@@ -31,7 +34,7 @@ class CancelForm(FlaskForm):
     version = HiddenField(validators=[DataRequired()])
 
 
-class ContactForm(FlaskForm):
+class ContactForm(OnceForm):
     method = SelectField("How", choices=list(CONTACT_METHODS.items()))
     # Not pre-selected: an attempt's outcome is chosen, never defaulted to "Reached".
     outcome = SelectField("Outcome", choices=[("", "—")] + list(CONTACT_OUTCOMES.items()), coerce=_optional_str,

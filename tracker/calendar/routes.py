@@ -14,6 +14,7 @@ from tracker.clinical import refill_risk
 from tracker.extensions import db
 from tracker.models import Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.requests import BOOKING_AFTER_ALARM
+from tracker.once import once
 from tracker.patients.queries import filter_choices, location_choices
 from tracker.physician.forms import AskForm
 from tracker.policy import allowed
@@ -228,14 +229,15 @@ def book(patient_id: int):
         try:
             if str(current.id if current else "") != (form.appointment_id.data or ""):
                 raise StaleEdit("The booking changed after this form was opened.")
-            if current is None:
-                service.book_refill(db.session, actor(), patient_id, starts_at, form.location_id.data,
-                                    form.clinician_id.data, form.late_reason.data or "",
-                                    form.override_reason.data or "", now)
-            else:
-                service.rebook(db.session, actor(), current.id, form_version(form.version), starts_at,
-                               form.location_id.data, form.clinician_id.data, form.late_reason.data or "",
-                               form.override_reason.data or "", form.why.data or "", now)
+            with once(form):
+                if current is None:
+                    service.book_refill(db.session, actor(), patient_id, starts_at, form.location_id.data,
+                                        form.clinician_id.data, form.late_reason.data or "",
+                                        form.override_reason.data or "", now)
+                else:
+                    service.rebook(db.session, actor(), current.id, form_version(form.version), starts_at,
+                                   form.location_id.data, form.clinician_id.data, form.late_reason.data or "",
+                                   form.override_reason.data or "", form.why.data or "", now)
         except (StaleEdit, StaleDataError):
             db.session.rollback()
             flash("Someone else changed this booking meanwhile; nothing was saved. Check it and try again.", "error")
@@ -290,8 +292,9 @@ def log_contact(patient_id: int):
     form = ContactForm()
     if form.validate_on_submit():
         try:
-            service.log_contact(db.session, actor(), patient_id, form.method.data, form.outcome.data,
-                                form.notes.data or "", datetime.now(UTC))
+            with once(form):
+                service.log_contact(db.session, actor(), patient_id, form.method.data, form.outcome.data,
+                                    form.notes.data or "", datetime.now(UTC))
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)

@@ -8,9 +8,11 @@ from tracker.models.people import Location, User
 from tracker.models.pumps import DoseChange, DrugConcentration, Pump, PumpModel, RefillSchedule, RefillVisit
 from tracker.models.requests import PhysicianRequest
 from tracker.models.settings import Setting
+from tracker.models.submissions import FormSubmission
 
 __all__ = [
-    "AuditEvent", "ContactAttempt", "DigestRun", "DoseChange", "DrugConcentration", "Implantation", "Location",
+    "AuditEvent", "ContactAttempt", "DigestRun", "DoseChange", "DrugConcentration", "FormSubmission",
+    "Implantation", "Location",
     "OutboxMessage", "Patient", "PhysicianRequest", "Pump", "PumpModel",
     "RefillAppointment", "RefillSchedule", "RefillVisit", "Setting", "StageEvent", "TrialBolus", "User",
 ]

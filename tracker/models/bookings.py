@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -43,7 +43,12 @@ class RefillAppointment(db.Model):
     booked_by: Mapped[User] = relationship(foreign_keys=[booked_by_id])
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_refill_appointment_open", "status", "patient_id"),)
+    __table_args__ = (
+        Index("ix_refill_appointment_open", "status", "patient_id"),
+        # At most one open booking per pump: of two people booking at the same moment, the database refuses one.
+        Index("uq_refill_appointment_open_pump", "pump_id", unique=True,
+              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
+    )
 
 
 class ContactAttempt(db.Model):

@@ -1,6 +1,5 @@
 """Patient, stage-change and trial-bolus forms. Choices that come from the database are set by the route."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -14,6 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from tracker.clinical.scales import ASHWORTH, DIAGNOSES, ORIGINS, PENN_FREQUENCY, PENN_SEVERITY, SEXES, TRIAL_OUTCOMES
 from tracker.fields import WholeNumberField
+from tracker.once import OnceForm
 
 DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
 EMPTY = [("", "—")]  # nothing is pre-selected: a clinical choice is made, never defaulted
@@ -33,7 +33,7 @@ def _chosen(label: str, choices, message: str, coerce=_optional_str) -> SelectFi
                        validators=[InputRequired(message=message)])
 
 
-class PatientForm(FlaskForm):
+class PatientForm(OnceForm):
     mrn = StringField("MRN", validators=[DataRequired(), Length(max=40)])
     first_name = StringField("First name", validators=[DataRequired(), Length(max=80)])
     last_name = StringField("Last name", validators=[DataRequired(), Length(max=80)])
@@ -62,7 +62,7 @@ class NewPatientForm(PatientForm):
     referred_on = DateField("Referral date", validators=[InputRequired(message=DATE_HELP)])
 
 
-class MoveForm(FlaskForm):
+class MoveForm(OnceForm):
     # The journey rules (not WTForms) refuse a move, with a message listing the allowed ones.
     move = SelectField("Move to", validators=[DataRequired()], validate_choice=False)
     effective_date = DateField("Effective date", validators=[InputRequired(message=DATE_HELP)])
@@ -97,7 +97,7 @@ class MoveForm(FlaskForm):
         return ok
 
 
-class VoidForm(FlaskForm):
+class VoidForm(OnceForm):
     why = TextAreaField("Why is this entry a mistake?", validators=[DataRequired(), Length(max=2000)])
     version = HiddenField(validators=[DataRequired()])
 
@@ -107,7 +107,7 @@ def _severity(label):
                        coerce=_optional_int, validate_choice=True)
 
 
-class BolusForm(FlaskForm):
+class BolusForm(OnceForm):
     given_on = DateField("Date given", validators=[InputRequired(message=DATE_HELP)])
     dose_mcg = WholeNumberField("Dose (mcg)", validators=[InputRequired(), NumberRange(min=5, max=200)])
     concentration_mcg_per_ml = WholeNumberField("Concentration (mcg/mL)",

@@ -10,6 +10,7 @@ from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves
 from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
+from tracker.once import once
 from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.policy import allowed
@@ -95,8 +96,9 @@ def new_patient():
         form.location_id.data = current_user.location_id
     if form.validate_on_submit():
         try:
-            patient = service.create_patient(db.session, actor(), form.details(), form.referred_on.data,
-                                             clinic_today())
+            with once(form):
+                patient = service.create_patient(db.session, actor(), form.details(), form.referred_on.data,
+                                                 clinic_today())
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
@@ -184,12 +186,13 @@ def move(patient_id: int):
             form.move.data = request.args["to"]
     if form.validate_on_submit():
         try:
-            service.move_stage(
-                db.session, actor(), patient.id, form_version(form.version), form.move.data,
-                form.effective_date.data, form.reason.data or "", clinic_today(),
-                override_reason=form.override_reason.data or "", surgery_centre_id=form.surgery_centre_id.data,
-                surgeon=form.surgeon.data or "", implant=_implant_details(form),
-            )
+            with once(form):
+                service.move_stage(
+                    db.session, actor(), patient.id, form_version(form.version), form.move.data,
+                    form.effective_date.data, form.reason.data or "", clinic_today(),
+                    override_reason=form.override_reason.data or "", surgery_centre_id=form.surgery_centre_id.data,
+                    surgeon=form.surgeon.data or "", implant=_implant_details(form),
+                )
         except (StaleEdit, StaleDataError):
             db.session.rollback()
             patient = _load(patient_id)
@@ -253,8 +256,9 @@ def bolus(patient_id: int):
         form.concentration_mcg_per_ml.data = rules.concentration_mcg_per_ml
     if form.validate_on_submit():
         try:
-            service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today(),
-                                 form.acknowledged())
+            with once(form):
+                service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today(),
+                                     form.acknowledged())
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)

@@ -2,7 +2,6 @@
 
 from datetime import time
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -17,6 +16,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 
 from tracker.clinical.scales import ASHWORTH, PENN_FREQUENCY
 from tracker.fields import WholeNumberField
+from tracker.once import OnceForm
 
 WHEN_HELP = "Use the picker, or type YYYY-MM-DDTHH:MM."
 
@@ -25,7 +25,7 @@ def _optional_int(value):
     return int(value) if value not in (None, "", "None") else None
 
 
-class RefillForm(FlaskForm):
+class RefillForm(OnceForm):
     visit_at = DateTimeLocalField("Refill time", format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
     expected_residual_ml = DecimalField("Expected residual (mL, from the programmer)", places=1,
                                         validators=[InputRequired(), NumberRange(min=0, max=40)])
@@ -52,7 +52,7 @@ class RefillForm(FlaskForm):
     last_fill_id = HiddenField()  # the fill this form was opened against: a second tab's refill is refused
 
 
-class DoseForm(FlaskForm):
+class DoseForm(OnceForm):
     effective_at = DateTimeLocalField("Programmed at", format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
     mode = SelectField("Mode", choices=[("simple", "Simple continuous"), ("flex", "Flexible schedule")])
     daily_dose_mcg = DecimalField("Daily dose (mcg/day, simple mode)", places=1)
@@ -102,7 +102,7 @@ def parse_flex(text: str) -> list[list[str]]:
     return steps
 
 
-class EriForm(FlaskForm):
+class EriForm(OnceForm):
     eri_on = DateField("Day the pump showed its elective replacement indicator (ERI)",
                        validators=[InputRequired("Use the date picker, or type YYYY-MM-DD.")])
     version = HiddenField()  # the pump as the form was opened: a second tab's change is refused

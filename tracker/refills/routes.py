@@ -11,6 +11,7 @@ from tracker.clinical.refill import RefillInputError
 from tracker.extensions import db
 from tracker.models import Patient
 from tracker.models.requests import DOSE_SIGN_OFF
+from tracker.once import once
 from tracker.patients.queries import concentration_choices
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
@@ -77,8 +78,9 @@ def refill(patient_id: int):
         now = datetime.now(UTC)
         try:
             if request.form.get("action") == "save":
-                record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now,
-                              form_version(form.last_fill_id) or None)
+                with once(form):
+                    record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now,
+                                  form_version(form.last_fill_id) or None)
                 flash("Refill recorded; the next refill date is updated.", "success")
                 return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
             preview = preview_refill(db.session, pump.id, _entry(form), now)
@@ -126,8 +128,9 @@ def dose(patient_id: int):
                 flash("Sent to the physicians for sign-off (Needs a physician). The dose is recorded when one "
                       "approves; program the pump after that.", "success")
                 return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
-            change_dose(db.session, actor(), pump.id, effective_at, programme, form.reason.data or "",
-                        datetime.now(UTC), last_dose_id, bool(form.acknowledge.data))
+            with once(form):
+                change_dose(db.session, actor(), pump.id, effective_at, programme, form.reason.data or "",
+                            datetime.now(UTC), last_dose_id, bool(form.acknowledge.data))
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)

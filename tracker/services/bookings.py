@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
@@ -12,7 +13,7 @@ from tracker.clinical import refill_risk
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
 from tracker.services.escalation import settle_booking_request
 from tracker.services.refills import current_pump
@@ -71,8 +72,10 @@ def book_refill(session: Session, actor: Actor, patient_id: int, starts_at: date
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise ServiceError("No such patient.")
-    if replacing is None and open_appointment(session, patient_id) is not None:
-        raise ServiceError("This patient already has a refill booked; rebook or cancel it instead.")
+    lock_row(session, Patient, patient_id)  # a second booking racing this one waits, then sees it
+    if replacing is None and open_appointment(session, patient_id) is not None:  # booked since the form opened
+        raise StaleEdit("Someone else booked this patient's refill meanwhile; nothing was saved. Check the "
+                        "booking shown, then rebook it if needed.")
     pump_id, override_by = _check(session, actor, patient, starts_at, location_id, clinician_id, late_reason,
                                   override_reason, now)
     reason = late_reason.strip()
@@ -82,7 +85,12 @@ def book_refill(session: Session, actor: Actor, patient_id: int, starts_at: date
                                     location_id=location_id, clinician_id=clinician_id, late_reason=reason,
                                     override_by_id=override_by, booked_by_id=actor.user_id)
     session.add(appointment)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the database's one open booking per pump: another booking won the race
+        session.rollback()
+        raise StaleEdit("Someone else booked this patient's refill at the same moment; nothing was saved. "
+                        "Check the booking shown, then rebook it if needed.") from None
     record(session, actor, "create", "refill_appointment", appointment.id, patient_id, None,
            snapshot(appointment, FIELDS))
     if override_by:

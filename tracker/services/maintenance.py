@@ -1,4 +1,4 @@
-"""Planner statistics for the embedded SQLite database.
+"""Housekeeping: planner statistics for the embedded SQLite database, and old one-time form keys.
 
 PostgreSQL's autovacuum keeps its planner statistics; SQLite has none until ANALYZE runs, and without them it
 counted a clinic's patients in one stage through the wrong index (10k patients: 1.5 ms instead of 0.36 ms, on
@@ -7,6 +7,9 @@ ANALYZE: 0.12 s at 10k patients, run by the scheduler at start-up and nightly, a
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 
@@ -17,3 +20,12 @@ def refresh_planner_statistics(session: Session) -> bool:
     session.connection().exec_driver_sql("ANALYZE")
     session.commit()
     return True
+
+
+def purge_form_keys(session: Session, now: datetime, keep_days: int) -> int:
+    """Forget one-time form keys older than `keep_days` (a retry comes within minutes); returns how many."""
+    from tracker.models import FormSubmission
+
+    gone = session.execute(delete(FormSubmission).where(FormSubmission.created_at < now - timedelta(days=keep_days)))
+    session.commit()
+    return gone.rowcount

@@ -84,10 +84,11 @@ def _check_details(session: Session, data: dict, today: date, patient_id: int | 
         raise ServiceError("Say why the patient is at high withdrawal risk.", "withdrawal_risk_reason")
 
 
-def _commit_unique_mrn(session: Session) -> None:
-    """Two tabs racing to the same MRN: the database's unique key decides, the user gets a message."""
+def _unique_mrn(session: Session, write) -> None:
+    """Two people racing to the same MRN: the database's unique key decides, the loser gets the form's message
+    (and the database's error, which quotes the MRN, goes nowhere: not to the log, not to the page)."""
     try:
-        session.commit()
+        write()
     except IntegrityError:
         session.rollback()
         raise ServiceError("Another patient already has this MRN.", "mrn") from None
@@ -104,7 +105,7 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
     patient = Patient(**details, mrn_key=mrn_key(data["mrn"]), stage=EVALUATION, stage_since=referred_on,
                       journey_started=referred_on, status="active")
     session.add(patient)
-    session.flush()
+    _unique_mrn(session, session.flush)
     event = StageEvent(patient_id=patient.id, from_stage=None, to_stage=EVALUATION, effective_date=referred_on,
                        reason="Referral", recorded_by_id=actor.user_id)
     session.add(event)
@@ -113,7 +114,7 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
            after=snapshot(patient, PATIENT_FIELDS + STATE_FIELDS))
     record(session, actor, "create", "stage_event", event.id, patient.id,
            after=snapshot(event, ["to_stage", "effective_date", "reason"]))
-    _commit_unique_mrn(session)
+    _unique_mrn(session, session.commit)
     return patient
 
 
@@ -148,7 +149,7 @@ def update_patient(session: Session, actor: Actor, patient_id: int, expected_ver
                {k: before[k] for k in changed}, {k: after[k] for k in changed})
     if "withdrawal_risk" in changed and (pump := current_pump(session, patient.id)) is not None:
         recompute_schedule(session, pump)  # the high-risk buffer moves the due date
-    _commit_unique_mrn(session)
+    _unique_mrn(session, session.commit)
     return patient
 
 

@@ -14,7 +14,7 @@ from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk as risk_model
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
 from tracker.services.bookings import complete_open_appointment
 from tracker.services.refills import (
@@ -134,6 +134,7 @@ def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEnt
     """Save the refill after the same checks as the preview; high-severity warnings need an acknowledgement."""
     if not allowed(actor.role, "refill.record"):
         raise PermissionDenied("Your role may not record refills.")
+    lock_row(session, Pump, pump_id)  # then the last fill read below is the one this refill follows
     previous = last_fill(session, pump_id)
     if expected_last_fill_id is not None and previous is not None and previous.id != expected_last_fill_id:
         raise StaleEdit("Someone else recorded a refill for this pump after you opened the form; nothing was "

@@ -23,7 +23,7 @@ from tracker.clinical.dosing import (
 from tracker.clinical.refill_risk import add_months
 from tracker.models import DoseChange, DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
 from tracker.services.settings import all_settings, titration_rules
 
@@ -349,6 +349,7 @@ def change_dose(session: Session, actor: Actor, pump_id: int, effective_at: date
     if effective_at > now:
         raise ServiceError("A dose change cannot take effect in the future; record it when programmed.",
                            "effective_at")
+    lock_row(session, Pump, pump.id)  # then the ledger read below is the one this change follows
     fill = last_fill(session, pump.id)
     if effective_at < fill.visit_at:
         raise ServiceError("A dose change before the last fill does not change the projection; record "
