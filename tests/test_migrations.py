@@ -72,12 +72,16 @@ def _index_names() -> set[str]:
 
 
 def _assert_audit_rows_cannot_change() -> None:
-    """Migration 0005's triggers: the audit trail refuses UPDATE and DELETE."""
+    """Migrations 0005 and 0022: the audit trail refuses UPDATE, DELETE (no purge switch) and TRUNCATE."""
     with db.engine.begin() as connection:
         connection.execute(text("INSERT INTO audit_event (at, action, entity) VALUES (CURRENT_TIMESTAMP, 'view', 'x')"))
-    for statement in ("UPDATE audit_event SET action = 'tampered'", "DELETE FROM audit_event"):
+    attempts = [["UPDATE audit_event SET action = 'tampered'"], ["DELETE FROM audit_event"]]
+    if db.engine.dialect.name == "postgresql":
+        attempts += [["SET LOCAL tracker.audit_purge = 'on'", "DELETE FROM audit_event"], ["TRUNCATE audit_event"]]
+    for statements in attempts:
         with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as connection:
-            connection.execute(text(statement))
+            for statement in statements:
+                connection.execute(text(statement))
 
 
 def test_migrations_build_the_models_schema_from_empty_and_downgrade_to_nothing(empty_database_url, keep_logging):

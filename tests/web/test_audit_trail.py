@@ -5,7 +5,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DatabaseError
 
 from tests.factories import make_patient
@@ -23,6 +23,24 @@ def test_the_database_refuses_to_change_or_remove_an_audit_row(world, session, c
         session.flush()
     session.rollback()
     assert len(session.scalars(select(AuditEvent).where(AuditEvent.action != "tampered")).all()) == count
+
+
+@pytest.mark.parametrize("attempt", ["SET LOCAL tracker.audit_purge = 'on'", "TRUNCATE audit_event",
+                                     "TRUNCATE audit_event CASCADE"])
+def test_no_switch_or_truncate_erases_the_audit_trail(world, session, attempt):
+    """Issue 18: migration 0005 let `SET LOCAL tracker.audit_purge = 'on'` delete every audit row with the app's
+    own login, and TRUNCATE was not guarded at all. PostgreSQL only: SQLite has neither settings nor TRUNCATE."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's purge switch and TRUNCATE; SQLite has neither (its DELETE guard is tested above)")
+    make_patient(session, world)
+    count = session.scalar(select(func.count(AuditEvent.id)))
+    with pytest.raises(DatabaseError, match="append-only"):
+        session.execute(text(attempt))
+        if attempt.startswith("SET"):
+            session.execute(delete(AuditEvent))
+        session.flush()
+    session.rollback()
+    assert session.scalar(select(func.count(AuditEvent.id))) == count >= 1
 
 
 def export(admin, **filters) -> list[dict]:

@@ -1,8 +1,9 @@
 """Append-only audit trail: who did what to which record, with before/after values.
 
-The database itself refuses to change or remove a row (triggers, created with the table and by migration 0005).
-The one way past it is for tests that empty every table between cases: on PostgreSQL a transaction that says
-`SET LOCAL tracker.audit_purge = 'on'`; on SQLite dropping the delete trigger inside the emptying transaction."""
+The database itself refuses to change or remove a row, TRUNCATE included (triggers, created with the table and
+by migrations 0005 and 0022). There is no switch past them: only the table's owner can drop or disable a trigger,
+and in production the app signs in as a role that owns nothing (README, "Database roles"). The tests, which own
+their database, empty the table with the trigger disabled inside that one transaction."""
 
 from datetime import datetime
 
@@ -26,18 +27,17 @@ class AuditEvent(db.Model):
     after: Mapped[dict | None] = mapped_column(JSON)
 
 
-# Kept identical to migrations/versions/0005 (which freezes its own copy, as migrations do).
+# Kept identical to migrations 0005 and 0022 (which freeze their own copies, as migrations do).
 POSTGRES_GUARD = [
     """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND coalesce(current_setting('tracker.audit_purge', true), '') = 'on' THEN
-        RETURN OLD;
-    END IF;
     RAISE EXCEPTION USING MESSAGE = 'audit_event is append-only: ' || TG_OP || ' refused';
 END;
 $$ LANGUAGE plpgsql""",
     """CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
     FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()""",
+    """CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()""",
 ]
 SQLITE_NO_UPDATE = """CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
 BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END"""
