@@ -14,7 +14,9 @@ from tracker.models import AuditEvent, DoseChange, Patient, PhysicianRequest, Pu
 from tracker.models.requests import IMPLANT_SIGN_OFF
 from tracker.services import ServiceError, StaleEdit, escalation
 from tracker.services import patients as service
-from tracker.services.refills import current_pump
+from tracker.services.catalogue import settings_version
+from tracker.services.refills import Programme, change_dose, check_implant_start, current_pump
+from tracker.services.settings import all_settings
 
 
 @pytest.fixture(autouse=True)
@@ -200,3 +202,30 @@ def test_no_positive_trial_and_no_pump_is_a_warning_not_a_block(as_role, world, 
     fill = session.scalars(select(RefillVisit).where(RefillVisit.pump_id == current_pump(session, patient.id).id)).one()
     assert [w["code"] for w in fill.warnings] == ["no_start_guide"]
     assert starting_dose(session, patient).signed_off_by_id is None  # nothing to sign off against
+
+
+def test_the_factor_and_the_hours_are_settings_on_the_admin_page(as_role, world, session):
+    admin = as_role("admin")
+    page = html.unescape(admin.get("/admin/settings").get_data(as_text=True))
+    assert "Implant starting dose guide: times the effective screening dose, per day" in page
+    current = all_settings(session)
+    form = {k: str(v) for k, v in (current | {"version": settings_version(current)}).items()}
+    # Three times, once only after 12 h: the 50 mcg bolus with 10 h of effect guides 3 x 50 = 150 mcg/day.
+    response = admin.post("/admin/settings", form | {"implant_start_factor": "3",
+                                                      "implant_start_once_after_hours": "12"})
+    assert response.status_code == 302
+    patient = in_trial(session, world, hours="10")
+    page = html.unescape(as_role("nurse").get(f"/patients/{patient.id}/move?to=implantation").get_data(as_text=True))
+    assert "up to</b> 150 mcg/day: 3 times the effective screening dose" in page
+
+
+def test_a_replacement_after_a_cut_is_measured_from_the_cut(world, session, now):
+    # Old pump 300 mcg/day, cut to 150 at 23:00 yesterday (within the 24 h before the implant day): as at a dose
+    # change, the lowest dose in force counts. 150 x 1.3 = 195 mcg/day, so restarting at 300 needs a physician.
+    patient = to_adjustment(session, world, make_patient(session, world, referred_days_ago=40))
+    change_dose(session, world.actor("nurse"), current_pump(session, patient.id).id, now - timedelta(hours=12),
+                Programme(Decimal(150)), "drowsy", now, acknowledged=True)
+    session.refresh(patient)
+    check = check_implant_start(session, patient, TODAY, Programme(Decimal(300)))
+    assert check.guide.ceiling_mcg == Decimal(195) and check.sign_off
+    assert not check_implant_start(session, patient, TODAY, Programme(Decimal(195))).sign_off
