@@ -104,8 +104,9 @@ def to_adjustment(session, w: World, patient: Patient) -> Patient:
     """Walk a patient through trial (positive bolus) and implantation into adjustment."""
     move(session, w, patient, "trial", days_ago=20)
     service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    # 300 mcg/day is above the 50 mcg trial's guide (100 mcg/day): a physician enters it, signing off.
     move(session, w, patient, "implantation", days_ago=10, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session))
+         implant=implant_details(session), role="physician")
     move(session, w, patient, "adjustment", days_ago=5)
     session.refresh(patient)
     return patient
@@ -131,7 +132,7 @@ def implanted_days_ago(session, w: World, days: int, **implant) -> Patient:
     move(session, w, patient, "trial", days_ago=days + 10)
     service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=days + 9)), TODAY)
     move(session, w, patient, "implantation", days_ago=days, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session, **implant))
+         implant=implant_details(session, **implant), role="physician")  # above the trial's guide: signed off
     move(session, w, patient, "adjustment", days_ago=days)
     session.refresh(patient)
     return patient

@@ -63,12 +63,14 @@ def test_nurse_takes_a_patient_from_referral_to_adjustment(page, world, shot):
     expect(page.get_by_label("Surgeon (implantation)")).to_be_hidden()
     page.get_by_label("Move to").select_option(label="Implantation")
     expect(page.get_by_label("Surgeon (implantation)")).to_be_visible()
+    # The starting dose's guide, before typing: twice the 50 mcg trial bolus (6 h of effect).
+    expect(page.locator("#start-guide")).to_contain_text("up to 100 mcg/day: twice the effective screening dose")
     page.go_back()
     move_to(page, "Implantation", **{"Surgery centre (implantation)": "Marietta Surgery Center",
                                      "Surgeon (implantation)": "Dr Okafor", "Pump model": "SynchroMed II 20 mL",
                                      "Serial number": "NGP778812", "Catheter tip level": "T10",
                                      "Fill volume (mL)": "20", "Concentration": "500 mcg/mL",
-                                     "Starting dose (mcg/day)": "300"})
+                                     "Starting dose (mcg/day)": "100"})
     move_to(page, "Adjustment")
 
     timeline = page.locator("ol.timeline")

@@ -120,8 +120,9 @@ def test_implant_via_move(world, session):
     move(session, world, patient, "trial", days_ago=20)
     service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     since = mark(session)
+    # 300 mcg/day is above the 50 mcg trial's guide (100): the physician entering it signs off, on the record.
     event = move(session, world, patient, "implantation", days_ago=10, surgery_centre_id=world.centre.id,
-                 surgeon="Dr Shaw", implant=implant_details(session, serial="NGP-AUDIT"))
+                 surgeon="Dr Shaw", implant=implant_details(session, serial="NGP-AUDIT"), role="physician")
     rows = new_rows(session, since)
     pump = current_pump(session, patient.id)
     assert_rows(rows, ("create", "stage_event", event.id), ("update", "patient", patient.id),
@@ -129,6 +130,8 @@ def test_implant_via_move(world, session):
     created = only(rows, "create", "pump")
     assert created.before is None and created.after["serial"] == "NGP-AUDIT"
     assert Decimal(created.after["daily_dose_mcg"]) == 300 and created.patient_id == patient.id
+    assert created.after["signed_off_by_id"] == world.users["physician"].id
+    assert created.after["start_guide"].startswith("100 mcg/day: twice the effective screening dose")
     assert only(rows, "update", "patient").after["stage"] == "implantation"
 
 

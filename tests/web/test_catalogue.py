@@ -27,7 +27,7 @@ def implanted(session, world, concentration: int = 500, **patient_overrides):
     move(session, world, patient, "trial", days_ago=20)
     patient_service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     move(session, world, patient, "implantation", days_ago=10, surgery_centre_id=world.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session, concentration=concentration))
+         implant=implant_details(session, concentration=concentration), role="physician")  # above the guide
     return patient
 
 

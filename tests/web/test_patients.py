@@ -60,7 +60,9 @@ def test_full_journey_through_the_pages(as_role, world, session):
     assert go("trial").status_code == 302
     response = nurse.post(f"/patients/{pid}/bolus", form_of(bolus_data(TODAY)))
     assert response.status_code == 302, response.get_data(as_text=True)
-    response = go("implantation", surgery_centre_id=world.centre.id, surgeon="Dr Shaw", **IMPLANT_FORM(session))
+    # The start is the 50 mcg trial's guide, 100 mcg/day: within it, a nurse records the implantation.
+    response = go("implantation", surgery_centre_id=world.centre.id, surgeon="Dr Shaw",
+                  **IMPLANT_FORM(session) | {"daily_dose_mcg": "100"})
     assert response.status_code == 302, response.get_data(as_text=True)
     assert go("adjustment").status_code == 302
     session.expire_all()

@@ -1,4 +1,5 @@
-"""Requests to a physician: a booking after the alarm date, a dose increase beyond the titration limit."""
+"""Requests to a physician: a booking after the alarm date, a dose increase beyond the titration limit, an
+implant's starting dose above its guide."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from tracker.models.types import UTCDateTime, utcnow
 
 BOOKING_AFTER_ALARM = "booking_after_alarm"
 DOSE_SIGN_OFF = "dose_sign_off"
-KINDS = {BOOKING_AFTER_ALARM: "Booking after the alarm date", DOSE_SIGN_OFF: "Dose sign-off"}
+IMPLANT_SIGN_OFF = "implant_sign_off"  # a starting dose above its guide (the trial's, or the old pump's)
+KINDS = {BOOKING_AFTER_ALARM: "Booking after the alarm date", DOSE_SIGN_OFF: "Dose sign-off",
+         IMPLANT_SIGN_OFF: "Implant starting dose sign-off"}
 OPEN = "open"
 STATUSES = {OPEN: "Waiting for a physician", "approved": "Approved", "declined": "Declined", "withdrawn": "Withdrawn"}
 
@@ -31,6 +34,7 @@ class PhysicianRequest(db.Model):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")
     # Dose sign-off: the dose form's fields, validated (tracker.services.escalation.proposed_dose reads them).
+    # Implant sign-off: the move form's implantation fields, checked in full (escalation.proposed_implant).
     # Booking: the slot the requester tried, if any.
     payload: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(12), default=OPEN)  # STATUSES

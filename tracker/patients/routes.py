@@ -1,6 +1,6 @@
 """Patient list, stage board, patient page, and the forms that change a patient's record."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -10,16 +10,18 @@ from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves
 from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
+from tracker.models.requests import IMPLANT_SIGN_OFF
 from tracker.once import once
 from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
+from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
-from tracker.services import ServiceError, StaleEdit
+from tracker.services import NeedsPhysician, ServiceError, StaleEdit
 from tracker.services import patients as service
 from tracker.services.audit import record
-from tracker.services.escalation import requests_for_patient
+from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, open_request, requests_for_patient
 from tracker.services.pump_panel import pump_panel
-from tracker.services.refills import ImplantDetails, Programme, current_pump
+from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
 from tracker.services.settings import trial_rules
 from tracker.web import actor, clinic_today, csv_response, form_version, int_arg, requires, show_error
 
@@ -179,6 +181,8 @@ def move(patient_id: int):
     form.surgery_centre_id.choices = [(None, "—")] + queries.location_choices(db.session, "surgery_centre")
     form.model_id.choices = [(None, "—")] + queries.pump_model_choices(db.session)
     form.concentration_mcg_per_ml.choices = [(None, "—")] + queries.concentration_choices(db.session)
+    sign_off = SignOffForm(prefix="sign_off")  # a note, when the implantation goes to a physician instead
+    offer_sign_off = False
     if request.method == "GET":
         form.effective_date.data = clinic_today()
         form.version.data = patient.version
@@ -186,6 +190,12 @@ def move(patient_id: int):
             form.move.data = request.args["to"]
     if form.validate_on_submit():
         try:
+            if request.form.get("action") == "sign_off" and form.move.data == "implantation":
+                ask_implant_sign_off(db.session, actor(), patient.id, _proposal(form), sign_off.note.data or "",
+                                     clinic_today(), datetime.now(UTC))
+                flash("Sent to the physicians for sign-off (Needs a physician). The implantation is recorded when "
+                      "one approves.", "success")
+                return redirect(url_for("patients.show", patient_id=patient.id))
             with once(form):
                 service.move_stage(
                     db.session, actor(), patient.id, form_version(form.version), form.move.data,
@@ -205,13 +215,26 @@ def move(patient_id: int):
             db.session.rollback()
             # The override box is only shown to physicians; others see the message at the top.
             show_error(form, error, None if allowed(current_user.role, "stage.override") else {"override_reason": ""})
+            # A starting dose above its guide: send the implantation for sign-off rather than stop here.
+            offer_sign_off = isinstance(error, NeedsPhysician) and allowed(current_user.role, "request.ask")
         else:
             flash("Stage change recorded.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
     status = 200 if request.method == "GET" else 422
     pump = current_pump(db.session, patient.id)
+    implanting = patient.status == "active" and patient.stage in ("trial", "adjustment")
+    # The guide before anything is typed, on the date on the form (today when opened).
+    on = form.effective_date.data if isinstance(form.effective_date.data, date) else clinic_today()
     return render_template("patients/move.html", form=form, patient=patient, moves=moves,
-                           schedule=db.session.get(RefillSchedule, pump.id) if pump else None), status
+                           schedule=db.session.get(RefillSchedule, pump.id) if pump else None,
+                           guide=check_implant_start(db.session, patient, on).guide if implanting else None,
+                           sign_off=sign_off, offer_sign_off=offer_sign_off,
+                           waiting=open_request(db.session, patient.id, IMPLANT_SIGN_OFF)), status
+
+
+def _proposal(form: MoveForm) -> ImplantProposal:
+    return ImplantProposal(form_version(form.version), form.effective_date.data, form.reason.data or "",
+                           form.surgery_centre_id.data, form.surgeon.data or "", _implant_details(form))
 
 
 def _implant_details(form: MoveForm) -> ImplantDetails | None:

@@ -42,6 +42,8 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "titration_limit_paediatric_pct": (5, 15),  # domain.md 4: children 5-15% per 24 h
     "paediatric_age_years": (1, 25),
     "dose_cut_warning_pct": (1, 100),
+    "implant_start_factor": (1, 4),
+    "implant_start_once_after_hours": (1, 72),
     "battery_warning_months": (1, 24),
     "due_soon_days": (1, 90),
     "residual_discrepancy_ml": (1, 10),

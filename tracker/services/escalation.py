@@ -1,5 +1,6 @@
-"""Asking a physician (domain.md 6: a booking after the alarm date and a dose above the titration limit need one,
-who must be told, not just allowed): ask, answer, withdraw, and the physicians' queue.
+"""Asking a physician (domain.md 6: a booking after the alarm date, a dose above the titration limit and an implant
+dose above the trial's guide need one, who must be told, not just allowed): ask, answer, withdraw, and the
+physicians' queue.
 
 The queue is the open requests plus every pump past its alarm date or projected empty, as the refill-risk model
 judges it (tracker.services.worklist.refill_facts): this module never decides urgency itself."""
@@ -14,14 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from tracker.clinic_zone import clinic_zone
+from tracker.clinic_zone import clinic_zone, local_date
 from tracker.clinical import refill_risk
+from tracker.clinical.journey import IMPLANTATION, JourneyError
 from tracker.models import Patient, PhysicianRequest
-from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, KINDS, OPEN
+from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_SIGN_OFF, KINDS, OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
-from tracker.services.refills import Programme, change_dose, current_pump, programmed_daily_dose
+from tracker.services.patients import move_stage, record_move
+from tracker.services.refills import ImplantDetails, Programme, change_dose, current_pump, programmed_daily_dose
 from tracker.services.worklist import RefillFact, refill_facts
 
 FIELDS = ["kind", "status", "note", "payload", "answered_by_id", "answered_at", "answer_note", "outcome"]
@@ -62,6 +65,65 @@ def proposed_dose(payload: dict | None) -> DoseProposal:
         raise ServiceError("The proposed dose is incomplete; send it again from the dose form.") from None
 
 
+@dataclass(frozen=True)
+class ImplantProposal:
+    """An implantation sent for sign-off: the move form's fields, read back into what move_stage takes."""
+
+    patient_version: int  # the patient as the nurse saw them: a change meanwhile makes the approval stale
+    implanted_on: date
+    reason: str
+    surgery_centre_id: int
+    surgeon: str
+    details: ImplantDetails
+
+
+def implant_payload(p: ImplantProposal) -> dict:
+    """A checked implantation as JSON, under the move form's own field names."""
+    d = p.details
+    return {"version": p.patient_version, "effective_date": p.implanted_on.isoformat(), "reason": p.reason.strip(),
+            "surgery_centre_id": p.surgery_centre_id, "surgeon": p.surgeon.strip(), "model_id": d.model_id,
+            "serial": d.serial.strip(), "catheter_tip_level": d.catheter_tip_level.strip(),
+            "alarm_volume_ml": None if d.alarm_volume_ml is None else str(d.alarm_volume_ml),
+            "fill_volume_ml": str(d.fill_volume_ml), "concentration_mcg_per_ml": d.concentration_mcg_per_ml,
+            "daily_dose_mcg": str(d.programme.daily_dose_mcg)}
+
+
+def proposed_implant(payload: dict | None) -> ImplantProposal:
+    try:
+        alarm = payload["alarm_volume_ml"]
+        details = ImplantDetails(
+            int(payload["model_id"]), str(payload["serial"]), str(payload["catheter_tip_level"]),
+            Decimal(alarm) if alarm is not None else None, Decimal(payload["fill_volume_ml"]),
+            int(payload["concentration_mcg_per_ml"]), Programme(Decimal(payload["daily_dose_mcg"])))
+        return ImplantProposal(int(payload["version"]), date.fromisoformat(payload["effective_date"]),
+                               str(payload["reason"]), int(payload["surgery_centre_id"]), str(payload["surgeon"]),
+                               details)
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        raise ServiceError("The proposed implantation is incomplete; send it again from the stage form.") from None
+
+
+def _move_args(patient_id: int, p: ImplantProposal, reason: str) -> tuple:
+    return (patient_id, p.patient_version, IMPLANTATION, p.implanted_on, reason)
+
+
+def ask_implant_sign_off(session: Session, actor: Actor, patient_id: int, proposal: ImplantProposal, note: str,
+                         today: date, now: datetime) -> PhysicianRequest:
+    """Send an implantation whose starting dose is above its guide to the physicians. It is first run in full and
+    rolled back, so only an entry that a physician's sign-off alone would let through is sent."""
+    if not allowed(actor.role, "request.ask"):
+        raise PermissionDenied("Your role answers requests; it does not send them.")
+    try:
+        record_move(session, actor, *_move_args(patient_id, proposal, proposal.reason), today,
+                    surgery_centre_id=proposal.surgery_centre_id, surgeon=proposal.surgeon, implant=proposal.details)
+    except NeedsPhysician:
+        session.rollback()
+    else:
+        session.rollback()
+        raise ServiceError("This starting dose is within its guide: record the implantation yourself.",
+                           "daily_dose_mcg")
+    return ask_physician(session, actor, patient_id, IMPLANT_SIGN_OFF, note, implant_payload(proposal), now)
+
+
 def _slot(payload: dict | None) -> dict | None:
     """The booking a coordinator tried, if any: its time (form value) and ids, nothing else."""
     if not payload:
@@ -93,6 +155,8 @@ def ask_physician(session: Session, actor: Actor, patient_id: int, kind: str, no
         if pump is None:
             raise ServiceError("This patient has no pump in use.")
         proposed_dose(payload)
+    elif kind == IMPLANT_SIGN_OFF:
+        proposed_implant(payload)  # pump_id: the pump it replaces, if any
     else:
         payload = _slot(payload)
     request = PhysicianRequest(kind=kind, patient_id=patient_id, pump_id=pump.id if pump else None,
@@ -131,10 +195,15 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
     if not approve and not note.strip():
         raise ServiceError("Say why you decline, so the requester knows what to do instead.", "note")
     proposal = proposed_dose(request.payload) if approve and request.kind == DOSE_SIGN_OFF else None
+    implant = proposed_implant(request.payload) if approve and request.kind == IMPLANT_SIGN_OFF else None
     before = snapshot(request, FIELDS)
     request.status = "approved" if approve else "declined"
     request.answered_by_id, request.answered_at, request.answer_note = actor.user_id, now, note.strip()
-    if proposal is not None:
+    if implant is not None:
+        request.outcome = (f"Implantation recorded on {implant.implanted_on:%d %b %Y}: starting dose "
+                           f"{implant.details.programme.daily_dose_mcg.normalize():f} mcg/day, signed off by the "
+                           "physician.")
+    elif proposal is not None:
         request.outcome = (f"Dose change recorded: {programmed_daily_dose(proposal.programme)} mcg/day from "
                            f"{proposal.effective_at:%d %b %Y %H:%M}, signed off by the physician.")
     elif approve:
@@ -144,6 +213,9 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
     session.flush()
     record(session, actor, "update", "physician_request", request.id, request.patient_id, before,
            snapshot(request, FIELDS))
+    if implant is not None:
+        _record_implant(session, actor, request, implant, now)
+        return request
     if proposal is None:
         session.commit()
         return request
@@ -155,6 +227,23 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
         raise StaleEdit("A dose change was recorded after this request was sent; nothing was saved. Decline it "
                         "and ask for a new request if a change is still needed.") from None
     return request
+
+
+def _record_implant(session: Session, actor: Actor, request: PhysicianRequest, implant: ImplantProposal,
+                    now: datetime) -> None:
+    """The approved implantation, entered by the physician (who thereby signs off its starting dose); move_stage
+    audits it and commits the answer with it."""
+    # The stage change needs a reason once back-dated; the approval days later is one.
+    reason = implant.reason or request.note or (f"Entered when a physician signed off the starting dose (asked "
+                                                f"{request.requested_at.astimezone(clinic_zone()):%d %b %Y}).")
+    try:
+        move_stage(session, actor, *_move_args(request.patient_id, implant, reason), local_date(now),
+                   surgery_centre_id=implant.surgery_centre_id, surgeon=implant.surgeon, implant=implant.details)
+    except StaleEdit:
+        raise StaleEdit("The patient's record changed after this request was sent; nothing was saved. Decline it "
+                        "and ask for a new request if the implantation is still to be recorded.") from None
+    except JourneyError as error:
+        raise ServiceError(f"{error.message} Nothing was saved; decline and say what to change.") from None
 
 
 def settle_booking_request(session: Session, actor: Actor, patient_id: int, starts_at: datetime,

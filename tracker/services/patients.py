@@ -174,6 +174,19 @@ def move_stage(
     surgery_centre_id: int | None = None, surgeon: str = "", implant: ImplantDetails | None = None,
 ) -> StageEvent:
     """Move the patient along the journey, or out of it, after the rules agree."""
+    event = record_move(session, actor, patient_id, expected_version, move_key, effective_date, reason, today,
+                        override_reason, surgery_centre_id, surgeon, implant)
+    session.commit()
+    return event
+
+
+def record_move(
+    session: Session, actor: Actor, patient_id: int, expected_version: int, move_key: str,
+    effective_date: date, reason: str, today: date, override_reason: str = "",
+    surgery_centre_id: int | None = None, surgeon: str = "", implant: ImplantDetails | None = None,
+) -> StageEvent:
+    """Everything move_stage does, flushed but not committed: the caller commits, or rolls back after a trial run
+    (a nurse's implantation sent for a physician's sign-off is first checked in full)."""
     _require(actor, "stage.move")
     patient = _load_for_change(session, patient_id, expected_version)
     move = Move.from_key(move_key)
@@ -222,7 +235,6 @@ def move_stage(
     record(session, actor, "create", "stage_event", event.id, patient.id, None,
            snapshot(event, ["from_stage", "to_stage", "exit_reason", "effective_date", "reason", "override"]))
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
-    session.commit()
     return event
 
 

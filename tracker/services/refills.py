@@ -20,12 +20,22 @@ from tracker.clinical.dosing import (
     recent_doses,
     titration_limit,
 )
+from tracker.clinical.implant import NONE, StartGuide, TrialBolusResult, needs_sign_off, start_guide
 from tracker.clinical.refill_risk import add_months
-from tracker.models import DoseChange, DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit
+from tracker.models import (
+    DoseChange,
+    DrugConcentration,
+    Patient,
+    Pump,
+    PumpModel,
+    RefillSchedule,
+    RefillVisit,
+    TrialBolus,
+)
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, lock_row
+from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
-from tracker.services.settings import all_settings, titration_rules
+from tracker.services.settings import all_settings, implant_rules, titration_rules
 
 # Catalogue defaults from domain.md; clinics edit them on the settings pages.
 PUMP_MODELS = [
@@ -207,9 +217,46 @@ def battery_due(implanted_on: date, battery_life_months: int | None) -> date | N
     return add_months(implanted_on, battery_life_months) if battery_life_months else None
 
 
+@dataclass(frozen=True)
+class ImplantCheck:
+    """A starting dose judged against its guide (the trial's, or the old pump's for a replacement)."""
+
+    guide: StartGuide
+    start_worst_mcg: Decimal | None = None
+    sign_off: bool = False
+
+
+def check_implant_start(session: Session, patient: Patient, implanted_on: date,
+                        programme: Programme | None = None) -> ImplantCheck:
+    """The starting dose guide on `implanted_on` (for the form before anything is typed) and, given a programme,
+    whether it needs a physician's sign-off. Call it before the old pump is explanted."""
+    settings = all_settings(session)
+    old = current_pump(session, patient.id)
+    replacing = None
+    if old is not None:
+        # As at a dose change (check_dose): the lowest worst-case dose the old pump gave in the 24 h before the
+        # implant day, or its last dose if lower (a change on the day itself).
+        ledger = [(d.effective_at, worst_case_daily_mcg(d, d.daily_dose_mcg)) for d in dose_ledger(session, old.id)]
+        baseline = min(recent_doses(ledger, start_of_day(implanted_on)) + [dose for _, dose in ledger[-1:]],
+                       default=None)
+        rules = titration_rules(settings)
+        child = age_in_years(patient.date_of_birth, implanted_on) < rules.paediatric_age_years
+        replacing = titration_limit(baseline, patient.spasticity_origin, child, rules)
+    boluses = [TrialBolusResult(b.given_on, b.dose_mcg, b.hours_of_effect, b.outcome) for b in session.scalars(
+        select(TrialBolus).where(TrialBolus.patient_id == patient.id, TrialBolus.outcome == "positive",
+                                 TrialBolus.given_on >= patient.journey_started))]
+    guide = start_guide(boluses, replacing, implant_rules(settings))
+    if programme is None:
+        return ImplantCheck(guide)
+    worst = worst_case_daily_mcg(programme, programmed_daily_dose(programme))
+    return ImplantCheck(guide, worst, needs_sign_off(guide, worst))
+
+
 def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on: date, surgery_centre_id: int,
                  details: ImplantDetails) -> Pump:
-    """The pump placed at implantation, its first fill and starting dose; a replacement explants the old one."""
+    """The pump placed at implantation, its first fill and starting dose; a replacement explants the old one.
+    A start above its guide needs a physician (one recording it signs off); that refusal comes after every other
+    check, so a nurse refused for it can send the same entry for sign-off (tracker.services.escalation)."""
     model = session.get(PumpModel, details.model_id)
     if model is None or not model.active:
         raise ServiceError("Choose the pump model.", "model_id")
@@ -229,6 +276,7 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
     if details.fill_volume_ml <= alarm_ml:
         raise ServiceError(f"The first fill must be above the {alarm_ml} mL alarm volume, or the pump alarms at once.",
                            "fill_volume_ml")
+    start = check_implant_start(session, patient, implanted_on, details.programme)
     old = current_pump(session, patient.id)
     if old is not None:
         old.explanted_on = implanted_on
@@ -249,6 +297,9 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
     # The usual dose range applies to the starting dose too; kept with the implant fill like a refill's warnings.
     warnings = [{"code": "dose_range", "severity": "low", "message": w} for w in dose_change_warnings(
         None, worst_case_daily_mcg(p, start_dose), start_dose, titration_rules(all_settings(session)))]
+    if start.guide.basis == NONE:  # nothing to check the start against: said, not blocked
+        warnings.append({"code": "no_start_guide", "severity": "low",
+                         "message": f"Starting dose: {start.guide.describe()}"})
     session.add(RefillVisit(pump_id=pump.id, visit_at=filled_at, clinician_id=actor.user_id, at_implant=True,
                             concentration_mcg_per_ml=details.concentration_mcg_per_ml,
                             volume_added_ml=details.fill_volume_ml, resulting_volume_ml=details.fill_volume_ml,
@@ -256,17 +307,23 @@ def implant_pump(session: Session, actor: Actor, patient: Patient, implanted_on:
     session.add(DoseChange(pump_id=pump.id, effective_at=filled_at, mode="flex" if p.flex_schedule else "simple",
                            daily_dose_mcg=start_dose, flex_schedule=p.flex_schedule,
                            bolus_dose_mcg=p.bolus_dose_mcg, max_boluses_per_day=p.max_boluses_per_day,
-                           reason="Starting dose at implantation", recorded_by_id=actor.user_id))
+                           reason="Starting dose at implantation", recorded_by_id=actor.user_id,
+                           signed_off_by_id=actor.user_id if start.sign_off else None))
     session.flush()
     try:
         recompute_schedule(session, pump)
     except engine.RefillInputError as error:
         raise ServiceError(error.message, _implant_field(error.field)) from None
+    if start.sign_off and not allowed(actor.role, "dose.sign_off"):
+        raise NeedsPhysician(f"{start.start_worst_mcg.normalize():f} mcg/day is above the guide for the starting "
+                             f"dose, {start.guide.describe()} A physician must sign off: send it for sign-off, or "
+                             "have a physician enter the implantation.", "daily_dose_mcg")
     record(session, actor, "create", "pump", pump.id, patient.id, None,
            snapshot(pump, ["model_id", "serial", "reservoir_ml", "implanted_on", "catheter_tip_level",
                            "alarm_volume_ml", "battery_replacement_due"]) | {
                "fill_volume_ml": str(details.fill_volume_ml), "concentration": details.concentration_mcg_per_ml,
-               "daily_dose_mcg": str(start_dose)})
+               "daily_dose_mcg": str(start_dose), "start_guide": start.guide.describe(),
+               "signed_off_by_id": actor.user_id if start.sign_off else None})
     return pump
 
 

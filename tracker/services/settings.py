@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clinical.dosing import TitrationRules
+from tracker.clinical.implant import ImplantRules
 from tracker.clinical.refill_risk import Windows
 from tracker.clinical.trial import TrialRules
 from tracker.models import Setting
@@ -23,6 +24,10 @@ DEFAULTS: dict[str, int] = {
     "paediatric_age_years": 18,
     # A cut of more than this in 24 h warns of withdrawal.
     "dose_cut_warning_pct": 20,
+    # Implant starting dose guide (domain.md 4): twice the effective screening dose per day, or the dose once
+    # when the trial's effect lasted over 8 h. A start above it needs a physician's sign-off.
+    "implant_start_factor": 2,
+    "implant_start_once_after_hours": 8,
     # Warn at refills when the battery replacement falls within this many months.
     "battery_warning_months": 6,
     # A refill due within this many days is "due soon" on every screen and in the e-mail (domain.md 6).
@@ -52,6 +57,9 @@ LABELS = {
     "titration_limit_paediatric_pct": "Titration limit per 24 h, children (%)",
     "paediatric_age_years": "Children: the paediatric titration limit applies under this age (years)",
     "dose_cut_warning_pct": "Dose change warning: a cut within 24 h of more than (%), risk of withdrawal",
+    "implant_start_factor": "Implant starting dose guide: times the effective screening dose, per day",
+    "implant_start_once_after_hours": "Implant starting dose guide: the screening dose once when its effect lasted "
+                                      "over (hours)",
     "battery_warning_months": "Battery replacement warning (months ahead)",
     "due_soon_days": "Due soon: refills due within (days), on every screen and e-mail",
     "residual_discrepancy_ml": "Refill warning: residual discrepancy above (mL)",
@@ -107,3 +115,9 @@ def titration_rules(settings: dict[str, int]) -> TitrationRules:
                           cut_warning_pct=settings["dose_cut_warning_pct"],
                           usual_min_mcg=settings["usual_dose_min_mcg_per_day"],
                           usual_max_mcg=settings["usual_dose_max_mcg_per_day"])
+
+
+def implant_rules(settings: dict[str, int]) -> ImplantRules:
+    """The starting dose guide's numbers, from settings already read (all_settings)."""
+    return ImplantRules(trial_factor=settings["implant_start_factor"],
+                        once_after_hours=settings["implant_start_once_after_hours"])
