@@ -724,9 +724,9 @@ def _programme(r: _Line, why: str) -> tuple[Decimal | None, FlexSchedule | None,
     if boluses is not None and boluses > MAX_BOLUSES_PER_DAY:
         r.fail("max_boluses_per_day", f"At most {MAX_BOLUSES_PER_DAY} boluses a day.")
     # Half a PTM programme would leave the worst case out of the refill dates: both, or neither.
-    if bolus and boluses is None:
+    if bolus and not r.raw("max_boluses_per_day"):
         r.fail("max_boluses_per_day", "Required with a bolus dose: how many boluses the patient may give a day.")
-    if boluses and bolus is None:
+    if boluses and not r.raw("bolus_dose_mcg"):
         r.fail("bolus_dose_mcg", "Required with a maximum number of boluses: the dose of one bolus, in mcg.")
     return dose, flex, bolus, int(boluses) if boluses is not None else None
 

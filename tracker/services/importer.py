@@ -95,6 +95,10 @@ class ImportRefused(ServiceError):
         self.issues = issues
 
 
+class AcknowledgementNeeded(ServiceError):
+    """The last refills carry high-severity warnings nobody has said they read: nothing was written."""
+
+
 def load_catalogue(session: Session) -> Catalogue:
     """Every name a file may use, in four queries."""
     settings = all_settings(session)
@@ -501,9 +505,10 @@ class ImportRun:
     ImportRefused if anything is wrong, and rolls back on any error: a partial import cannot happen."""
 
     def __init__(self, session: Session, actor: Actor, table: Table, mapping: dict[str, int | None], filename: str,
-                 today: date, now: datetime, batch: int = BATCH):
+                 today: date, now: datetime, batch: int = BATCH, acknowledged: bool = False):
         self.session, self.actor, self.table, self.mapping = session, actor, table, mapping
         self.filename, self.today, self.now, self.batch = filename, today, now, batch
+        self.acknowledged = acknowledged  # the high-severity refill warnings were read (as at the refill form)
         self.summary: Summary | None = None
         self._audit: list[dict] = []
 
@@ -517,6 +522,9 @@ class ImportRun:
             dry = dry_run(self.session, self.actor, self.table, self.mapping, self.today, self.now)
             if not dry.ok:
                 raise ImportRefused(dry.issues or [Issue(None, None, "", "There are no patients to import.")])
+            if dry.needs_acknowledgement and not self.acknowledged:
+                raise AcknowledgementNeeded("The last refills in this file carry high-severity warnings: tick the "
+                                            "box to say you have read them. Nothing was imported.", "acknowledge")
             yield Progress("check", total, total)
             self.settings = all_settings(self.session)
             done = 0
