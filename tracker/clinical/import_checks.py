@@ -31,7 +31,7 @@ class RefillChecks:
 
     @classmethod
     def from_settings(cls, settings: dict) -> RefillChecks:
-        return cls(*(Decimal(settings[name]) for name in cls.__dataclass_fields__))
+        return cls(**{name: Decimal(settings[name]) for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
