@@ -2,10 +2,12 @@
 import it with the progress bar, and read the summary."""
 
 import re
+from datetime import timedelta
 
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
+from tests.factories import TODAY
 from tests.web.test_import import HEADER, csv_bytes, evaluation_row, row, uploads_in_tmp  # noqa: F401
 
 ROWS = 1100  # three batches of writes: the bar moves more than once
@@ -68,3 +70,27 @@ def test_import_a_spreadsheet_fixing_its_errors_first(page, world, session, shot
     page.get_by_label("Search by name or MRN").fill("IMP000005")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("link", name=re.compile("Peña5"))).to_be_visible()
+
+
+def test_a_late_pump_and_a_pocket_fill_are_seen_and_acknowledged_before_the_import(page, world, session, shot):
+    overdue = (TODAY - timedelta(days=185)).isoformat()  # 40 mL, 400 mcg/day: due on day 180, alarm on day 190
+    data = csv_bytes([row(1), row(2, volume_added_ml="40", last_refill_volume_ml="37.5"),
+                      row(3, last_refill_date=overdue, next_refill_date="")])
+    sign_in(page, world.users["nurse"].email)
+    page.goto("/import/")
+    page.get_by_label("CSV file").set_input_files({"name": "clinic.csv", "mimeType": "text/csv", "buffer": data})
+    page.get_by_role("button", name="Upload and check").click()
+    late = page.get_by_role("alert").filter(has_text="already late")
+    expect(late).to_contain_text("1 pump is already late")
+    expect(late.locator("tbody tr")).to_contain_text("Refill overdue")
+    warning = page.locator("table.import-warnings tbody tr").first
+    expect(warning).to_contain_text("volume_added_ml")
+    expect(warning).to_contain_text("pocket fill")
+    shot(page, "import-dry-run-warnings")
+
+    page.get_by_role("button", name="Import 3 patient(s)").click()  # without the acknowledgement: refused
+    expect(page.locator("#import-status")).to_contain_text("tick the box")
+    page.wait_for_url(re.compile(r"/import/check"))
+    page.get_by_label(re.compile("I have read the high-severity warnings")).check()
+    page.get_by_role("button", name="Import 3 patient(s)").click()
+    expect(page.locator(".import-summary")).to_contain_text("3 patient row(s)")

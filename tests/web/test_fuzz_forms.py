@@ -75,7 +75,7 @@ FIELDS: dict[str, list[str]] = {
     "patients.new_patient": [*PATIENT, "referred_on"],
     "imports.upload": ["file"],
     "imports.columns": ["token", *(column.name for column in IMPORT_COLUMNS)],
-    "imports.run": ["token"],
+    "imports.run": ["token", "acknowledge"],
 }
 
 

@@ -19,12 +19,18 @@ from zoneinfo import ZoneInfo
 
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
+from tracker.clinical.flex_text import FlexSchedule, FlexTextError, from_stored, parse_flex
+from tracker.clinical.import_checks import LastRefill, RefillChecks, RowWarning, row_warnings
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, IMPLANTATION, STAGE_LABELS, STAGES, TRIAL
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, SEXES
 
 IMPLANTED = (IMPLANTATION, ADJUSTMENT)
 MAX_ROWS = 50_000
 MAX_DAILY_DOSE_MCG = Decimal(3000)  # the implantation form's upper bound
+MAX_BOLUS_MCG = Decimal(500)  # the dose form's bounds (tracker.refills.forms.DoseForm)
+MAX_BOLUSES_PER_DAY = 24
+MIN_FLEX_DOSE_MCG = Decimal(1)  # tracker.services.refills.MIN_DAILY_DOSE_MCG
+DOSE_ROUNDING_MCG = Decimal("0.5")  # a daily dose written to the whole mcg still agrees with its schedule
 DEFAULT_BOOKING_TIME = time(9, 0)  # a booked date without a time: the clinic's first slot
 DELIMITERS = ",;\t|"
 ENCODING_HELP = "In Excel: Save As → “CSV UTF-8 (Comma delimited)”."
@@ -102,7 +108,33 @@ COLUMNS: tuple[Column, ...] = (
     Column("concentration_mcg_per_ml", "Concentration (mcg/mL)", IMPLANTED_ONLY, "A pump concentration from the "
            "drug catalogue, e.g. 500, 1000, 2000.", "2000", ("concentration", "drug_concentration")),
     Column("daily_dose_mcg", "Daily dose (mcg/day)", IMPLANTED_ONLY, "The programmed dose per day since the last "
-           "refill, in mcg; more than 0.", "400", ("daily_dose", "dose", "dose_mcg_per_day")),
+           "refill, in mcg, without boluses; more than 0. With a flexible schedule it may be left empty; if given, "
+           "it must be the schedule's dose per day (the week's average).", "400",
+           ("daily_dose", "dose", "dose_mcg_per_day")),
+    Column("flex_schedule", "Flexible schedule", OPTIONAL, "For a pump on a flexible schedule: steps “HH:MM rate” "
+           "(rate in mcg/hour) separated by semicolons; a day name and a colon start that weekday’s own steps, "
+           "which begin at 00:00 (see the guide). Empty for a simple continuous dose.", "06:00 12; 18:00 10",
+           ("flex", "flexible_schedule", "flex_dosing", "schedule")),
+    Column("bolus_dose_mcg", "Patient-activated bolus (mcg)", OPTIONAL, "The dose of one patient-activated bolus "
+           f"(PTM), in mcg, 0 to {MAX_BOLUS_MCG}; with the maximum per day. Empty or 0 for none.", "25",
+           ("bolus", "ptm_bolus_mcg", "ptm_dose", "bolus_mcg", "ptm_bolus")),
+    Column("max_boluses_per_day", "Maximum boluses per day", OPTIONAL, "How many boluses the patient may give a "
+           f"day, 0 to {MAX_BOLUSES_PER_DAY}; the refill dates count every one of them.", "4",
+           ("max_boluses", "boluses_per_day", "ptm_max_per_day", "ptm_boluses_per_day")),
+    Column("expected_residual_ml", "Expected residual at the last refill (mL)", OPTIONAL, "What the programmer "
+           "expected in the reservoir before the last refill; with the actual residual, checked as at a refill "
+           "visit.", "4", ("expected_residual", "expected_ml")),
+    Column("actual_residual_ml", "Actual residual at the last refill (mL)", OPTIONAL, "What was aspirated before "
+           "the last refill.", "3.8", ("actual_residual", "aspirated_ml", "residual_ml", "aspirated_residual")),
+    Column("volume_added_ml", "Volume added at the last refill (mL)", OPTIONAL, "What went into the pump at the "
+           "last refill; compared with the volume after it (a pocket fill). Empty: the same as the volume after "
+           "the refill.", "40", ("volume_added", "added_ml", "fill_added_ml")),
+    Column("previous_refill_volume_ml", "Volume after the refill before (mL)", OPTIONAL, "The reservoir volume "
+           "after the refill before the last one: the pump's accuracy is judged on what was programmed since.",
+           "40", ("previous_volume_ml", "previous_fill_volume_ml", "prior_refill_volume_ml")),
+    Column("previous_concentration_mcg_per_ml", "Concentration before the last refill (mcg/mL)", OPTIONAL,
+           "The concentration in the pump before the last refill; a change needs a bridge bolus.", "2000",
+           ("previous_concentration", "prior_concentration", "old_concentration")),
     Column("next_refill_date", "Next booked refill", OPTIONAL, "Date of the refill already booked, in the future; "
            "booked at the patient's home location.", "", ("next_refill", "next_appointment", "booked_refill")),
     Column("next_refill_time", "Next refill time", OPTIONAL, "HH:MM, 24-hour clinic time; empty means 09:00.",
@@ -111,6 +143,9 @@ COLUMNS: tuple[Column, ...] = (
            "refill falls after the refill due date.", "", ("late_reason",)),
 )
 COLUMN_BY_NAME = {c.name: c for c in COLUMNS}
+PROGRAMME_AND_REFILL_CHECKS = ("flex_schedule", "bolus_dose_mcg", "max_boluses_per_day", "expected_residual_ml",
+                               "actual_residual_ml", "volume_added_ml", "previous_refill_volume_ml",
+                               "previous_concentration_mcg_per_ml")
 REQUIRED_ALWAYS = tuple(c.name for c in COLUMNS if c.need == ALWAYS)
 
 
@@ -119,6 +154,8 @@ def template_rows(today: date) -> list[list[str]]:
     example = {c.name: c.example for c in COLUMNS}
     example["last_refill_date"] = (today - timedelta(days=30)).isoformat()
     example["next_refill_date"] = (today + timedelta(days=14)).strftime("%m/%d/%Y")
+    for name in PROGRAMME_AND_REFILL_CHECKS:  # the example pump: a simple dose, no PTM (the guide shows them)
+        example[name] = ""
     return [[c.name for c in COLUMNS], [example[c.name] for c in COLUMNS]]
 
 
@@ -278,6 +315,7 @@ class PumpModelInfo:
     default_alarm_ml: Decimal
     battery_life_months: int | None
     active: bool
+    accuracy_fraction: Decimal = engine.DEFAULTS.pump_accuracy_fraction
 
 
 @dataclass(frozen=True)
@@ -298,6 +336,7 @@ class Catalogue:
     buffer_days: int
     high_risk_buffer_days: int
     tz: str
+    checks: RefillChecks = field(default_factory=RefillChecks)  # the refill visit's warning thresholds
 
 
 @dataclass
@@ -333,11 +372,21 @@ class PatientRow:
     last_refill_date: date | None = None
     last_refill_volume_ml: Decimal | None = None
     concentration_mcg_per_ml: int | None = None
-    daily_dose_mcg: Decimal | None = None
+    daily_dose_mcg: Decimal | None = None  # programmed per day without boluses (flex: the week's mean)
+    flex_schedule: dict | None = None  # as DoseChange.flex_schedule keeps it
+    bolus_dose_mcg: Decimal | None = None  # None: not in the file (a new patient has none)
+    max_boluses_per_day: int | None = None
+    expected_residual_ml: Decimal | None = None
+    actual_residual_ml: Decimal | None = None
+    volume_added_ml: Decimal | None = None
+    previous_refill_volume_ml: Decimal | None = None
+    previous_concentration_mcg_per_ml: int | None = None
     next_refill_at: datetime | None = None
     next_refill_late_reason: str = ""
     projection: engine.RefillProjection | None = None
     stability_days: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # template column -> the file's header (shared)
+    warnings: list[RowWarning] = field(default_factory=list)  # the refill visit's checks on the last refill
 
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -384,8 +433,10 @@ def _code(text: str, codes: dict[str, str], aliases: dict[str, str] | None = Non
 class _Line:
     """Reads one line's cells through the mapping, collecting issues with the file's own column names."""
 
-    def __init__(self, line: int, cells: list[str], mapping: dict[str, int | None], headers: list[str]):
+    def __init__(self, line: int, cells: list[str], mapping: dict[str, int | None], headers: list[str],
+                 names: dict[str, str] | None = None):
         self.line, self.cells, self.mapping, self.headers = line, cells, mapping, headers
+        self.names = names or {}  # template column -> the file's header, one dict for every line
         self.issues: list[Issue] = []
 
     def header(self, name: str) -> str:
@@ -466,8 +517,9 @@ def check_rows(table: Table, mapping: dict[str, int | None], catalogue: Catalogu
         return [], issues  # every line would repeat it
     rows: list[PatientRow] = []
     first_line: dict[str, int] = {}
+    headers = {name: table.headers[index] for name, index in mapping.items() if index is not None}
     for line, cells in table.rows:
-        reader = _Line(line, cells, mapping, table.headers)
+        reader = _Line(line, cells, mapping, table.headers, headers)
         row = _check_line(reader, catalogue, today, now)
         key = mrn_key(reader.raw("mrn"))
         if key:
@@ -536,12 +588,13 @@ def _check_line(r: _Line, cat: Catalogue, today: date, now: datetime) -> Patient
             location_is_clinic=location.kind == "clinic",
             nurse_id=nurse_id, phone=phone, withdrawal_risk=risk, withdrawal_risk_reason=reason,
             referral_date=referral, stage=stage, stage_since=stage_since or referral,
-            given=frozenset(c.name for c in COLUMNS if r.raw(c.name)),
+            given=frozenset(c.name for c in COLUMNS if r.raw(c.name)), headers=r.names,
         )
     if implanted:
         _check_pump(r, row, cat, today, why)
     elif row is not None:
-        for name in ("pump_model", "pump_serial", "implanted_on", "last_refill_date", "next_refill_date"):
+        for name in ("pump_model", "pump_serial", "implanted_on", "last_refill_date", "next_refill_date",
+                     *PROGRAMME_AND_REFILL_CHECKS):
             if r.raw(name):
                 r.fail(name, f"Only for a patient with a pump (implantation or adjustment), not {stage}.")
     if row is not None and stage_since and stage_since < referral:
@@ -592,17 +645,11 @@ def _check_pump(r: _Line, row: PatientRow | None, cat: Catalogue, today: date, w
     refill_on = r.date("last_refill_date", True, why)
     volume = r.number("last_refill_volume_ml", True, 3, "mL", why)
     concentration_dec = r.number("concentration_mcg_per_ml", True, 0, "mcg/mL", why)
-    dose = r.number("daily_dose_mcg", True, 2, "mcg/day", why)
     drug = None
     if concentration_dec is not None:
-        drug = cat.drugs.get(int(concentration_dec))
-        if drug is None or not drug.active or drug.trial_only:
-            pump_drugs = sorted(c for c, d in cat.drugs.items() if d.active and not d.trial_only)
-            r.fail("concentration_mcg_per_ml", "Not a pump concentration in the drug catalogue: use one of "
-                   f"{', '.join(map(str, pump_drugs))} mcg/mL.")
-            drug = None
-    if dose is not None and not (0 < dose <= MAX_DAILY_DOSE_MCG):
-        r.fail("daily_dose_mcg", f"The daily dose must be more than 0 and at most {MAX_DAILY_DOSE_MCG} mcg.")
+        drug = _pump_drug(r, "concentration_mcg_per_ml", concentration_dec, cat)
+    dose, flex, bolus, boluses = _programme(r, why)
+    fill = _fill_figures(r, model, cat)
     if model is not None:
         if volume is not None and volume > model.reservoir_ml:
             r.fail("last_refill_volume_ml", f"{plain(volume)} mL is more than the {plain(model.reservoir_ml)} mL "
@@ -626,11 +673,119 @@ def _check_pump(r: _Line, row: PatientRow | None, cat: Catalogue, today: date, w
     row.alarm_volume_ml = alarm if alarm is not None else model.default_alarm_ml
     row.last_refill_date, row.last_refill_volume_ml = refill_on, volume
     row.concentration_mcg_per_ml, row.daily_dose_mcg = int(concentration_dec), dose
+    row.flex_schedule = flex.stored if flex is not None else None
+    row.bolus_dose_mcg, row.max_boluses_per_day = bolus, boluses
+    (row.expected_residual_ml, row.actual_residual_ml, row.volume_added_ml, row.previous_refill_volume_ml,
+     row.previous_concentration_mcg_per_ml) = fill
     row.stability_days = drug.stability_days
     try:
         row.projection = engine.project_refill(refill_inputs(row, cat))
     except engine.RefillInputError as error:
         r.fail("last_refill_volume_ml", error.message)
+        return
+    row.warnings = last_refill_warnings(row, cat)
+
+
+def _pump_drug(r: _Line, name: str, concentration: Decimal, cat: Catalogue) -> DrugInfo | None:
+    drug = cat.drugs.get(int(concentration))
+    if drug is None or not drug.active or drug.trial_only:
+        pump_drugs = sorted(c for c, d in cat.drugs.items() if d.active and not d.trial_only)
+        r.fail(name, "Not a pump concentration in the drug catalogue: use one of "
+               f"{', '.join(map(str, pump_drugs))} mcg/mL.")
+        return None
+    return drug
+
+
+def _programme(r: _Line, why: str) -> tuple[Decimal | None, FlexSchedule | None, Decimal | None, int | None]:
+    """(programmed mcg/day, flexible schedule, bolus mcg, boluses a day) as the dose form takes them."""
+    flex = None
+    if text := r.text("flex_schedule", False, 1000):
+        try:
+            flex = parse_flex(text)
+        except (FlexTextError, engine.RefillInputError) as error:
+            r.fail("flex_schedule", str(error))
+    # With a schedule the dose per day is the schedule's own; a simple dose is required without one.
+    dose = r.number("daily_dose_mcg", not text, 2, "mcg/day", why + " (or a flexible schedule)")
+    if flex is not None:
+        mean = programmed_mcg_per_day(flex.programme())
+        if dose is not None and abs(dose - mean) > DOSE_ROUNDING_MCG:
+            r.fail("daily_dose_mcg", f"The flexible schedule gives {plain(mean)} mcg/day (the week's average), not "
+                   f"{plain(dose)}: leave daily_dose_mcg empty or make them agree.")
+        dose = mean
+        if not (MIN_FLEX_DOSE_MCG <= dose <= MAX_DAILY_DOSE_MCG):
+            r.fail("flex_schedule", f"The schedule gives {plain(dose)} mcg/day: it must be {MIN_FLEX_DOSE_MCG} to "
+                   f"{MAX_DAILY_DOSE_MCG} mcg.")
+    elif dose is not None and not (0 < dose <= MAX_DAILY_DOSE_MCG):
+        r.fail("daily_dose_mcg", f"The daily dose must be more than 0 and at most {MAX_DAILY_DOSE_MCG} mcg.")
+    bolus = r.number("bolus_dose_mcg", False, 2, "mcg")
+    boluses = r.number("max_boluses_per_day", False, 0, "boluses")
+    if bolus is not None and bolus > MAX_BOLUS_MCG:
+        r.fail("bolus_dose_mcg", f"A bolus is at most {MAX_BOLUS_MCG} mcg.")
+    if boluses is not None and boluses > MAX_BOLUSES_PER_DAY:
+        r.fail("max_boluses_per_day", f"At most {MAX_BOLUSES_PER_DAY} boluses a day.")
+    # Half a PTM programme would leave the worst case out of the refill dates: both, or neither.
+    if bolus and not r.raw("max_boluses_per_day"):
+        r.fail("max_boluses_per_day", "Required with a bolus dose: how many boluses the patient may give a day.")
+    if boluses and not r.raw("bolus_dose_mcg"):
+        r.fail("bolus_dose_mcg", "Required with a maximum number of boluses: the dose of one bolus, in mcg.")
+    return dose, flex, bolus, int(boluses) if boluses is not None else None
+
+
+def _fill_figures(r: _Line, model: PumpModelInfo | None, cat: Catalogue) -> tuple:
+    """The last refill's figures the refill form asks for: residuals, volume added, what the refill before left,
+    the concentration before."""
+    volumes = {name: r.number(name, False, 3, "mL") for name in
+               ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "previous_refill_volume_ml")}
+    previous = r.number("previous_concentration_mcg_per_ml", False, 0, "mcg/mL")
+    if previous is not None and _pump_drug(r, "previous_concentration_mcg_per_ml", previous, cat) is None:
+        previous = None
+    expected, actual = volumes["expected_residual_ml"], volumes["actual_residual_ml"]
+    if (expected is None) != (actual is None):
+        missing = "expected_residual_ml" if expected is None else "actual_residual_ml"
+        r.fail(missing, "Give both residuals, expected (from the programmer) and actual (aspirated), or neither.")
+    for name, value in volumes.items():
+        if model is not None and value is not None and value > model.reservoir_ml:
+            r.fail(name, f"{plain(value)} mL is more than the {plain(model.reservoir_ml)} mL reservoir holds.")
+    return (*volumes.values(), int(previous) if previous is not None else None)
+
+
+def programmed_mcg_per_day(programme: engine.DoseProgramme) -> Decimal:
+    """The programmed dose per day without boluses (flex: the week's mean) to 0.01 mcg, as the dose form
+    stores it (tracker.services.refills.programmed_daily_dose)."""
+    mean = programme.average_daily_dose_mcg() - programme.bolus_mcg_per_day()
+    return (Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(Decimal("0.01"))
+
+
+def last_refill_warnings(row: PatientRow, cat: Catalogue, previous_volume_ml: Decimal | None = None,
+                         previous_concentration: int | None = None) -> list[RowWarning]:
+    """The refill visit's warnings on the row's last refill, each with its line and the file's column. What the
+    refill before left and its concentration come from the file, else from the app (`previous_*`)."""
+    at_implant = row.last_refill_date == row.implanted_on  # the first fill: no residual, no drug before it
+    fill = LastRefill(
+        reservoir_ml=row.pump_model.reservoir_ml, accuracy_fraction=row.pump_model.accuracy_fraction,
+        resulting_volume_ml=row.last_refill_volume_ml, concentration_mcg_per_ml=row.concentration_mcg_per_ml,
+        daily_dose_mcg=row.daily_dose_mcg,
+        expected_residual_ml=None if at_implant else row.expected_residual_ml,
+        actual_residual_ml=None if at_implant else row.actual_residual_ml,
+        volume_added_ml=row.volume_added_ml,
+        previous_volume_ml=_first(row.previous_refill_volume_ml, previous_volume_ml),
+        previous_concentration_mcg_per_ml=None if at_implant else _first(row.previous_concentration_mcg_per_ml,
+                                                                          previous_concentration))
+    columns = {"daily_dose_mcg": "flex_schedule"} if row.flex_schedule and "daily_dose_mcg" not in row.given else {}
+    return row_warnings(row.line, fill, cat.checks, lambda name: row.headers.get(columns.get(name, name), name),
+                        lambda name: shown_value(row, columns.get(name, name)))
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def shown_value(row: PatientRow, name: str) -> str:
+    """The row's figure for a column, written as a person would (warnings and update refusals show it)."""
+    value = getattr(row, name, None)
+    if name == "flex_schedule":
+        return f"{plain(row.daily_dose_mcg)} mcg/day"
+    return plain(value) if isinstance(value, Decimal) else ("" if value is None else str(value))
 
 
 def fill_instant(day: date, tz: str) -> datetime:
@@ -639,14 +794,22 @@ def fill_instant(day: date, tz: str) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(tz))
 
 
+def programme_of(row: PatientRow) -> engine.DoseProgramme:
+    """The row's dose programme for the refill engine: the simple dose or the schedule, plus every permitted
+    bolus (domain.md 2: consumption is the programmed pattern plus the maximum boluses)."""
+    boluses = {"bolus_dose_mcg": row.bolus_dose_mcg or Decimal(0), "max_boluses_per_day": row.max_boluses_per_day or 0}
+    if row.flex_schedule:
+        return from_stored(row.flex_schedule).programme(**boluses)
+    return engine.DoseProgramme(daily_dose_mcg=row.daily_dose_mcg, **boluses)
+
+
 def refill_inputs(row: PatientRow, cat: Catalogue) -> engine.RefillInputs:
     """The projection inputs for the row's last refill, as tracker.services.refills.projection_inputs builds
     them for a stored pump (the import test checks both agree)."""
     return engine.RefillInputs(
         fill_time=fill_instant(row.last_refill_date, cat.tz), reservoir_after_fill_ml=row.last_refill_volume_ml,
         concentration_mcg_per_ml=row.concentration_mcg_per_ml,
-        doses=[engine.DosePeriod(fill_instant(row.last_refill_date, cat.tz),
-                                 engine.DoseProgramme(daily_dose_mcg=row.daily_dose_mcg))],
+        doses=[engine.DosePeriod(fill_instant(row.last_refill_date, cat.tz), programme_of(row))],
         alarm_volume_ml=row.alarm_volume_ml,
         buffer_days=cat.high_risk_buffer_days if row.withdrawal_risk else cat.buffer_days,
         stability_days=row.stability_days, reservoir_capacity_ml=row.pump_model.reservoir_ml, tz=cat.tz,

@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, SelectField
+from wtforms import BooleanField, HiddenField, SelectField
 from wtforms.validators import DataRequired, Regexp
 
 from tracker.clinical.importing import ALWAYS, COLUMNS, IMPLANTED_ONLY
@@ -17,6 +17,8 @@ class UploadForm(FlaskForm):
 
 class RunForm(FlaskForm):
     token = HiddenField(validators=TOKEN)
+    # Shown when the last refills carry high-severity warnings; the import checks it again (ImportRun).
+    acknowledge = BooleanField("I have read the high-severity warnings above and will act on them")
 
 
 NEED_HINT = {ALWAYS: "required", IMPLANTED_ONLY: "required for implantation and adjustment", "optional": "optional"}

@@ -26,12 +26,12 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from tracker.clinical import importing
+from tracker.clinical import importing, refill_risk
 from tracker.extensions import db
 from tracker.imports.forms import RunForm, UploadForm, mapping_form
 from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
 from tracker.services import ServiceError
-from tracker.services.importer import ImportRefused, ImportRun, dry_run
+from tracker.services.importer import AcknowledgementNeeded, ImportRefused, ImportRun, dry_run
 from tracker.web import actor, clinic_today, requires
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
@@ -143,7 +143,8 @@ def check():
     updates = [p for p in result.plans if p.action == "update" or p.notes]
     return render_template(
         "imports/check.html", upload=upload_, table=table, result=result, errors=result.issues[:ERRORS_SHOWN],
-        updates=updates[:ERRORS_SHOWN], new_rows=[p.row for p in result.plans if p.action == "new"][:10],
+        warnings=result.warnings, late=result.late, risk_labels=refill_risk.LABELS,
+        updates=updates[:ERRORS_SHOWN], new_rows=[p for p in result.plans if p.action == "new"][:10],
         unused=importing.unused_headers(table.headers, mapping), run_form=RunForm(token=token),
         reupload_form=UploadForm(formdata=None), token=token, max_mb=MAX_BYTES // 2**20,
     ), 200 if result.ok else 422
@@ -162,7 +163,8 @@ def run():
         return _expired()
     table = importing.read_table(upload_.data)
     mapping = upload_.mapping or importing.guess_mapping(table.headers)
-    job = ImportRun(db.session, actor(), table, mapping, upload_.filename, clinic_today(), _now())
+    job = ImportRun(db.session, actor(), table, mapping, upload_.filename, clinic_today(), _now(),
+                    acknowledged=form.acknowledge.data)
     if NDJSON in request.headers.get("Accept", ""):  # the page's script: progress as it goes
         response = Response(stream_with_context(_stream(job, store, token)), mimetype=NDJSON)
         response.headers["X-Accel-Buffering"] = "no"  # a proxy must pass each line on at once
@@ -185,6 +187,9 @@ def _steps(job: ImportRun, store: UploadStore, token: str):
         return
     except ImportRefused as refused:
         yield {"error": f"{refused.message} The check below lists every problem.", "check": True}
+        return
+    except AcknowledgementNeeded as needed:
+        yield {"error": needed.message, "check": True}
         return
     except (IntegrityError, StaleDataError):
         log.warning("import of %s rolled back: a record changed meanwhile", token[:6])

@@ -22,14 +22,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
-from tracker.clinical import importing
+from tracker.clinical import import_checks, importing
+from tracker.clinical import refill as engine
 from tracker.clinical.dosing import needs_physician_sign_off
+from tracker.clinical.flex_text import same_schedule
+from tracker.clinical.import_checks import RefillChecks, RowWarning
 from tracker.clinical.importing import IMPLANTED, Catalogue, Issue, PatientRow, Table
 from tracker.clinical.journey import (
     ADJUSTMENT,
@@ -41,6 +45,7 @@ from tracker.clinical.journey import (
     Move,
     check_move,
 )
+from tracker.clinical.refill_risk import RefillRisk
 from tracker.models import (
     AuditEvent,
     DoseChange,
@@ -65,14 +70,16 @@ from tracker.services.bookings import FIELDS as BOOKING_FIELDS
 from tracker.services.maintenance import refresh_planner_statistics
 from tracker.services.patients import PATIENT_FIELDS, STATE_FIELDS
 from tracker.services.refills import battery_due, recompute_schedule, worst_case_daily_mcg
-from tracker.services.settings import all_settings
+from tracker.services.settings import all_settings, windows_from
 
 BATCH = 500  # rows written per flush; progress is reported after each
 CHUNK = 500  # MRNs per lookup query
 PUMP_FIELDS = ["model_id", "serial", "reservoir_ml", "implanted_on", "catheter_tip_level", "alarm_volume_ml",
                "battery_replacement_due"]
-VISIT_FIELDS = ["visit_at", "concentration_mcg_per_ml", "volume_added_ml", "resulting_volume_ml", "notes"]
-DOSE_FIELDS = ["effective_at", "mode", "daily_dose_mcg", "reason", "signed_off_by_id"]
+VISIT_FIELDS = ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml",
+                "volume_added_ml", "resulting_volume_ml", "notes", "acknowledged_by_id"]
+DOSE_FIELDS = ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg", "max_boluses_per_day",
+               "reason", "signed_off_by_id"]
 DETAILS = ["first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin", "location_id",
            "nurse_id", "phone", "withdrawal_risk", "withdrawal_risk_reason"]
 # Details an empty cell leaves alone (column name in the file -> attribute).
@@ -88,6 +95,10 @@ class ImportRefused(ServiceError):
         self.issues = issues
 
 
+class AcknowledgementNeeded(ServiceError):
+    """The last refills carry high-severity warnings nobody has said they read: nothing was written."""
+
+
 def load_catalogue(session: Session) -> Catalogue:
     """Every name a file may use, in four queries."""
     settings = all_settings(session)
@@ -97,12 +108,12 @@ def load_catalogue(session: Session) -> Catalogue:
         nurses={email.casefold(): user_id for user_id, email in session.execute(
             select(User.id, User.email).where(User.role == "nurse", User.active.is_(True)))},
         pump_models={m.name.casefold(): importing.PumpModelInfo(m.id, m.name, m.reservoir_ml, m.default_alarm_ml,
-                                                                m.battery_life_months, m.active)
+                                                                m.battery_life_months, m.active, m.accuracy_fraction)
                      for m in session.scalars(select(PumpModel))},
         drugs={d.concentration_mcg_per_ml: importing.DrugInfo(d.stability_days, d.trial_only, d.active)
                for d in session.scalars(select(DrugConcentration))},
         buffer_days=settings["safety_buffer_days"], high_risk_buffer_days=settings["high_risk_buffer_days"],
-        tz=clinic_zone_name(),
+        tz=clinic_zone_name(), checks=RefillChecks.from_settings(settings),
     )
 
 
@@ -190,6 +201,11 @@ class RowPlan:
     notes: list[str] = field(default_factory=list)  # differences the import leaves as they are
     existing: Existing | None = None
     update: Update | None = None
+    risk: RefillRisk | None = None  # the pump judged as the worklist will judge it once imported
+
+    @property
+    def late(self) -> bool:
+        return self.risk is not None and import_checks.is_late(self.risk)
 
 
 @dataclass
@@ -206,6 +222,21 @@ class DryRun:
     def count(self, action: str) -> int:
         return sum(1 for p in self.plans if p.action == action)
 
+    @property
+    def warnings(self) -> list[RowWarning]:
+        """The refill visit's checks on every last refill the import would record, in line order."""
+        return [w for p in self.plans for w in p.row.warnings]
+
+    @property
+    def needs_acknowledgement(self) -> bool:
+        """High-severity warnings, as at the refill form: someone must say they have read them."""
+        return any(w.severity == "high" for w in self.warnings)
+
+    @property
+    def late(self) -> list[RowPlan]:
+        """Pumps already overdue, past their alarm date or projected empty, most urgent first."""
+        return sorted((p for p in self.plans if p.late), key=lambda p: (p.risk.rank, p.row.line))
+
 
 @dataclass
 class _Context:
@@ -216,6 +247,7 @@ class _Context:
     today: date
     now: datetime
     titration_limits: tuple[int, int]  # cerebral %, spinal %
+    soon_days: int  # the clinic's one "due soon" window (refill_risk)
 
     def issue(self, row: PatientRow, column: str, value, message: str) -> Issue:
         """An issue on the row, under the file's own header for `column`."""
@@ -231,7 +263,8 @@ def dry_run(session: Session, actor: Actor, table: Table, mapping: dict[str, int
         return DryRun(table, list(table.issues), [])
     settings = all_settings(session)
     ctx = _Context(table, mapping, load_catalogue(session), actor, today, now,
-                   (settings["titration_limit_cerebral_pct"], settings["titration_limit_spinal_pct"]))
+                   (settings["titration_limit_cerebral_pct"], settings["titration_limit_spinal_pct"]),
+                   windows_from(settings).soon_days)
     rows, issues = importing.check_rows(table, mapping, ctx.catalogue, today, now)
     existing = load_existing(session, [r.mrn_key for r in rows])
     plans = []
@@ -244,8 +277,23 @@ def dry_run(session: Session, actor: Actor, table: Table, mapping: dict[str, int
         issues += row_issues
         if not row_issues:
             plans.append(plan)
+    for plan in plans:
+        _judge(plan, ctx)
     issues.sort(key=lambda i: i.line or 0)
     return DryRun(table, issues, plans, ctx.catalogue)
+
+
+def _judge(plan: RowPlan, ctx: _Context) -> None:
+    """The pump's refill risk today, with the booking it will have after the import."""
+    row = plan.row
+    if row.projection is None:
+        return
+    booked = row.next_refill_at
+    if booked is None and plan.existing and plan.existing.appointment and not (plan.update and
+                                                                               plan.update.new_refill):
+        booked = plan.existing.appointment.starts_at  # the app's open booking stays
+    plan.risk = import_checks.risk(row.projection, local_date(booked) if booked else None, ctx.today,
+                                   ctx.soon_days)
 
 
 def _plan_update(plan: RowPlan, ctx: _Context) -> list[Issue]:
@@ -306,37 +354,81 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
     if pump.implanted_on != row.implanted_on or pump.surgery_centre_id != row.surgery_centre_id:
         plan.notes.append("The implant date or surgery centre differs from the app's: the app's are kept.")
     fill_on = local_date(ex.last_fill.visit_at)
-    dose_now = ex.dose.daily_dose_mcg
     if row.last_refill_date < fill_on:
         return [ctx.issue(row, "last_refill_date", row.last_refill_date.isoformat(), "The app already has a later "
                           f"refill ({fill_on:%d %b %Y}): this file is older than the app's record.")]
+    if _keep_app_programme(row, ex.dose):
+        try:  # the dates and the booking check with the programme the pump will really have
+            row.projection = engine.project_refill(importing.refill_inputs(row, ctx.catalogue))
+        except engine.RefillInputError as error:
+            return [ctx.issue(row, "last_refill_volume_ml", row.last_refill_volume_ml, error.message)]
+        if row.next_refill_at is not None and (message := importing.check_booking_date(None, row, row.projection,
+                                                                                       ctx.now)):
+            return [ctx.issue(row, "next_refill_date", f"{row.next_refill_at:%Y-%m-%d}", message)]
+    differs = _programme_difference(ex.dose, row)
     if row.last_refill_date == fill_on:
         if (ex.last_fill.resulting_volume_ml != row.last_refill_volume_ml
                 or ex.last_fill.concentration_mcg_per_ml != row.concentration_mcg_per_ml):
             return [ctx.issue(row, "last_refill_volume_ml", row.last_refill_volume_ml, f"The app's refill on "
                               f"{fill_on:%d %b %Y} left {_num(ex.last_fill.resulting_volume_ml)} mL of "
                               f"{ex.last_fill.concentration_mcg_per_ml} mcg/mL: correct it in the app.")]
-        if dose_now != row.daily_dose_mcg:
-            return [ctx.issue(row, "daily_dose_mcg", row.daily_dose_mcg, f"The app's current dose is "
-                              f"{_num(dose_now)} mcg/day: record dose changes in the app.")]
+        if differs:
+            return [ctx.issue(row, differs, importing.shown_value(row, differs), f"The app's current programme "
+                              f"is {_programme_words(ex.dose)}: record dose changes in the app.")]
+        row.warnings = []  # the app recorded this refill, and its warnings, already
     else:
         update.new_refill = True
-        if dose_now != row.daily_dose_mcg or ex.dose.mode != "simple":
+        if differs:
             update.dose_change = True
-            base = worst_case_daily_mcg(ex.dose, dose_now)
-            if needs_physician_sign_off(base, row.daily_dose_mcg, row.spasticity_origin, *ctx.titration_limits):
+            base = worst_case_daily_mcg(ex.dose, ex.dose.daily_dose_mcg)
+            new = row.daily_dose_mcg + (row.bolus_dose_mcg or 0) * (row.max_boluses_per_day or 0)
+            if needs_physician_sign_off(base, new, row.spasticity_origin, *ctx.titration_limits):
                 if not allowed(ctx.actor.role, "dose.sign_off"):
                     return [ctx.issue(row, "daily_dose_mcg", row.daily_dose_mcg, f"From {_num(base)} to "
-                                      f"{_num(row.daily_dose_mcg)} mcg/day is beyond the titration limit: a "
+                                      f"{_num(new)} mcg/day (with boluses) is beyond the titration limit: a "
                                       "physician must sign off (import as a physician, or use the dose form).")]
                 update.sign_off = True
-        if row.concentration_mcg_per_ml != ex.last_fill.concentration_mcg_per_ml:
-            plan.notes.append(f"Concentration {ex.last_fill.concentration_mcg_per_ml} → "
-                              f"{row.concentration_mcg_per_ml} mcg/mL at the new refill: a bridge bolus was needed.")
+        # The refill before is the app's last one: what it left and its concentration, unless the file says.
+        row.warnings = importing.last_refill_warnings(row, ctx.catalogue, ex.last_fill.resulting_volume_ml,
+                                                      ex.last_fill.concentration_mcg_per_ml)
     if row.next_refill_at is not None:
         booked = ex.appointment.starts_at if ex.appointment else None
         update.book = booked != row.next_refill_at or update.new_refill
     return []
+
+
+def _keep_app_programme(row: PatientRow, dose: DoseChange) -> bool:
+    """Fill in what the file leaves empty from the app's programme, as an empty optional cell keeps the app's
+    value: the boluses, and the flexible schedule when the file's daily dose is the schedule's. True if it did."""
+    kept = False
+    if row.bolus_dose_mcg is None and dose.bolus_dose_mcg:
+        row.bolus_dose_mcg, kept = dose.bolus_dose_mcg, True
+    if row.max_boluses_per_day is None and dose.max_boluses_per_day:
+        row.max_boluses_per_day, kept = dose.max_boluses_per_day, True
+    if not row.flex_schedule and dose.flex_schedule and row.daily_dose_mcg == dose.daily_dose_mcg:
+        row.flex_schedule, kept = dose.flex_schedule, True
+    return kept
+
+
+def _programme_difference(dose: DoseChange, row: PatientRow) -> str | None:
+    """The first column whose programme differs from the app's dose in force, or None if they agree."""
+    if not same_schedule(dose.flex_schedule, row.flex_schedule):
+        return "flex_schedule"
+    if not row.flex_schedule and dose.daily_dose_mcg != row.daily_dose_mcg:
+        return "daily_dose_mcg"
+    if (dose.bolus_dose_mcg or 0) != (row.bolus_dose_mcg or 0):
+        return "bolus_dose_mcg"
+    if (dose.max_boluses_per_day or 0) != (row.max_boluses_per_day or 0):
+        return "max_boluses_per_day"
+    return None
+
+
+def _programme_words(p: DoseChange | PatientRow) -> str:
+    """'200 mcg/day plus up to 4 boluses of 25 mcg a day', for a dose in the app or a row of the file."""
+    words = f"{_num(p.daily_dose_mcg)} mcg/day" + (" (flexible schedule)" if p.flex_schedule else "")
+    if p.max_boluses_per_day and p.bolus_dose_mcg:
+        words += f" plus up to {p.max_boluses_per_day} boluses of {_num(p.bolus_dose_mcg)} mcg a day"
+    return words
 
 
 _num = importing.plain
@@ -372,8 +464,12 @@ def _describe(plan: RowPlan, update: Update, catalogue: Catalogue) -> list[str]:
         out.append(f"New refill on {row.last_refill_date:%d %b %Y}: {_num(row.last_refill_volume_ml)} mL of "
                    f"{row.concentration_mcg_per_ml} mcg/mL")
     if update.dose_change:
-        out.append(f"Daily dose: {_num(plan.existing.dose.daily_dose_mcg)} → {_num(row.daily_dose_mcg)} mcg/day"
-                   + (" (physician sign-off)" if update.sign_off else ""))
+        old = plan.existing.dose
+        change = (f"Daily dose: {_num(old.daily_dose_mcg)} → {_num(row.daily_dose_mcg)} mcg/day"
+                  if _programme_difference(old, row) == "daily_dose_mcg" and not (old.max_boluses_per_day or
+                                                                                   row.max_boluses_per_day)
+                  else f"Programme: {_programme_words(old)} → {_programme_words(row)}")
+        out.append(change + (" (physician sign-off)" if update.sign_off else ""))
     if update.book:
         verb = "rebooked" if plan.existing.appointment and not update.new_refill else "booked"
         out.append(f"Next refill {verb} for {row.next_refill_at:%d %b %Y %H:%M}")
@@ -409,9 +505,10 @@ class ImportRun:
     ImportRefused if anything is wrong, and rolls back on any error: a partial import cannot happen."""
 
     def __init__(self, session: Session, actor: Actor, table: Table, mapping: dict[str, int | None], filename: str,
-                 today: date, now: datetime, batch: int = BATCH):
+                 today: date, now: datetime, batch: int = BATCH, acknowledged: bool = False):
         self.session, self.actor, self.table, self.mapping = session, actor, table, mapping
         self.filename, self.today, self.now, self.batch = filename, today, now, batch
+        self.acknowledged = acknowledged  # the high-severity refill warnings were read (as at the refill form)
         self.summary: Summary | None = None
         self._audit: list[dict] = []
 
@@ -425,6 +522,9 @@ class ImportRun:
             dry = dry_run(self.session, self.actor, self.table, self.mapping, self.today, self.now)
             if not dry.ok:
                 raise ImportRefused(dry.issues or [Issue(None, None, "", "There are no patients to import.")])
+            if dry.needs_acknowledgement and not self.acknowledged:
+                raise AcknowledgementNeeded("The last refills in this file carry high-severity warnings: tick the "
+                                            "box to say you have read them. Nothing was imported.", "acknowledge")
             yield Progress("check", total, total)
             self.settings = all_settings(self.session)
             done = 0
@@ -518,13 +618,9 @@ class ImportRun:
             self._record("create", "pump", pump_id, patient["id"], None, _json(pump, PUMP_FIELDS))
             at = start_of_day(row.last_refill_date)
             fills.append({"pump_id": pump_id, "visit_at": at, "clinician_id": user,
-                          "at_implant": row.last_refill_date == row.implanted_on,
-                          "concentration_mcg_per_ml": row.concentration_mcg_per_ml,
-                          "volume_added_ml": row.last_refill_volume_ml,
-                          "resulting_volume_ml": row.last_refill_volume_ml,
-                          "notes": f"{self._note(row)} (residuals not recorded)."})
-            doses.append({"pump_id": pump_id, "effective_at": at, "mode": "simple", "daily_dose_mcg":
-                          row.daily_dose_mcg, "reason": f"Dose in force at the last refill. {self._note(row)}.",
+                          "at_implant": row.last_refill_date == row.implanted_on, **self._fill(row)})
+            doses.append({"pump_id": pump_id, "effective_at": at, **_programme(row),
+                          "reason": f"Dose in force at the last refill. {self._note(row)}.",
                           "recorded_by_id": user, "signed_off_by_id": None})
             schedules.append(self._schedule(row, pump_id, patient["id"], at))
             if row.next_refill_at is not None:
@@ -539,6 +635,19 @@ class ImportRun:
         for booking, booking_id in zip(bookings, self._insert(RefillAppointment, bookings), strict=True):
             self._record("create", "refill_appointment", booking_id, booking["patient_id"], None,
                          _json(booking, BOOKING_FIELDS))
+
+    def _fill(self, row: PatientRow) -> dict:
+        """The last refill's figures as the refill form records them, with the warnings the dry run showed (the
+        importing user acknowledged the high ones before the import could start)."""
+        warnings = [{"code": w.code, "severity": w.severity, "message": w.message} for w in row.warnings]
+        residuals = row.actual_residual_ml is not None
+        return {"expected_residual_ml": row.expected_residual_ml, "actual_residual_ml": row.actual_residual_ml,
+                "concentration_mcg_per_ml": row.concentration_mcg_per_ml,
+                "volume_added_ml": _first(row.volume_added_ml, row.last_refill_volume_ml),
+                "resulting_volume_ml": row.last_refill_volume_ml, "warnings": warnings or None,
+                "acknowledged_by_id": self.actor.user_id if any(w.severity == "high" for w in row.warnings)
+                else None,
+                "notes": f"{self._note(row)}" + ("." if residuals else " (residuals not recorded).")}
 
     @staticmethod
     def _patient(row: PatientRow) -> dict:
@@ -647,14 +756,12 @@ class ImportRun:
         user = self.actor.user_id
         # The due date the worklist showed before this refill, as record_refill keeps it (for the dashboard).
         due_before = self.session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))
-        visit = RefillVisit(pump_id=pump.id, visit_at=at, clinician_id=user, concentration_mcg_per_ml=
-                            row.concentration_mcg_per_ml, volume_added_ml=row.last_refill_volume_ml,
-                            resulting_volume_ml=row.last_refill_volume_ml, due_date_in_force=due_before,
-                            notes=f"{self._note(row)} (residuals not recorded).")
+        visit = RefillVisit(pump_id=pump.id, visit_at=at, clinician_id=user, due_date_in_force=due_before,
+                            **self._fill(row))
         self.session.add(visit)
         dose = None
         if update.dose_change:
-            dose = DoseChange(pump_id=pump.id, effective_at=at, mode="simple", daily_dose_mcg=row.daily_dose_mcg,
+            dose = DoseChange(pump_id=pump.id, effective_at=at, **_programme(row),
                               reason=f"Dose in force at the refill. {self._note(row)}.", recorded_by_id=user,
                               signed_off_by_id=user if update.sign_off else None)
             self.session.add(dose)
@@ -684,6 +791,17 @@ def _due_unbooked(plan: RowPlan, today: date) -> bool:
     booked = plan.row.next_refill_at is not None or (plan.existing and plan.existing.appointment
                                                       and not (plan.update and plan.update.new_refill))
     return plan.row.projection is not None and plan.row.projection.due_date <= today and not booked
+
+
+def _programme(row: PatientRow) -> dict:
+    """The dose ledger's columns for the row's programme, as the dose form writes them."""
+    return {"mode": "flex" if row.flex_schedule else "simple", "daily_dose_mcg": row.daily_dose_mcg,
+            "flex_schedule": row.flex_schedule, "bolus_dose_mcg": row.bolus_dose_mcg or Decimal(0),
+            "max_boluses_per_day": row.max_boluses_per_day or 0}
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
 
 
 def _json(values: dict, fields: list[str]) -> dict:
