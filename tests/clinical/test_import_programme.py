@@ -115,18 +115,20 @@ def test_the_pumps_accuracy_is_judged_on_the_volume_programmed_since_the_refill_
     big = dict(pump_model="SynchroMed II 40 mL", concentration_mcg_per_ml="2000", daily_dose_mcg="400",
                last_refill_volume_ml="40", expected_residual_ml="10", actual_residual_ml="8.5")
     # The refill before left 20 mL and 10 are expected: 10 mL programmed, +/-14.5% = 1.45 mL; 1.5 mL missing.
+    # More used than programmed beyond the bound is an over-infusion: high (issue 17, item 3).
     assert warnings_of(previous_refill_volume_ml="20", **big) == [
-        (2, "actual_residual_ml", "8.5", "residual_discrepancy", "medium")]
+        (2, "actual_residual_ml", "8.5", "residual_discrepancy", "high")]
     # Without that volume, the most the 40 mL reservoir could have delivered (30 mL, bound 4.35 mL) stands in:
     # no false alarm, and the 2 mL rule still holds.
     assert warnings_of(**big) == []
 
 
 def test_the_clinics_residual_threshold_is_the_one_used():
-    rows, _ = checked(small_pump(expected_residual_ml="4", actual_residual_ml="1.5", previous_refill_volume_ml="20"))
+    # 2.5 mL more left than expected (under-delivery): beyond the 2 mL default, high.
+    rows, _ = checked(small_pump(expected_residual_ml="4", actual_residual_ml="6.5", previous_refill_volume_ml="20"))
     assert rows[0].warnings[0].severity == "high"
     looser = replace(CATALOGUE, checks=RefillChecks(residual_discrepancy_ml=Decimal(3)))
-    table = table_of(small_pump(expected_residual_ml="4", actual_residual_ml="1.5", previous_refill_volume_ml="20"))
+    table = table_of(small_pump(expected_residual_ml="4", actual_residual_ml="6.5", previous_refill_volume_ml="20"))
     rows, _ = check_rows(table, guess_mapping(table.headers), looser, TODAY, NOW)
     # 2.5 mL is within 3 mL, but beyond 14.5% of the 16 mL programmed (2.32 mL): medium, not high.
     assert [(w.code, w.severity) for w in rows[0].warnings] == [("residual_discrepancy", "medium")]

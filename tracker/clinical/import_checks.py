@@ -75,10 +75,9 @@ def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.Refil
         # fill left minus what the programmer expects now. Without that fill's volume, the most the reservoir could
         # have held stands in: the bound is then the widest possible and never flags wrongly.
         before = fill.previous_volume_ml if fill.previous_volume_ml is not None else fill.reservoir_ml
-        programmed = max(Decimal(0), before - fill.expected_residual_ml)
-        found.append(engine.residual_discrepancy_warning(
-            fill.expected_residual_ml, fill.actual_residual_ml, programmed,
-            threshold_ml=checks.residual_discrepancy_ml, accuracy_fraction=fill.accuracy_fraction))
+        found.append(engine.residual_discrepancy_warning(engine.discrepancy(
+            before, fill.expected_residual_ml, fill.actual_residual_ml,
+            threshold_ml=checks.residual_discrepancy_ml, accuracy_fraction=fill.accuracy_fraction)))
     if fill.volume_added_ml is not None:
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
         found.append(engine.pocket_fill_warning(
