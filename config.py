@@ -54,8 +54,13 @@ class Config:
     BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")  # links in e-mails
     DIGEST_SEND_TIME = env("DIGEST_SEND_TIME", "06:30")  # clinic-local, in CLINIC_TIMEZONE
     DIGEST_CATCH_UP_MINUTES = int(env("DIGEST_CATCH_UP_MINUTES", "15"))
-    DIGEST_MAX_ATTEMPTS = int(env("DIGEST_MAX_ATTEMPTS", "5"))
-    DIGEST_RETRY_SECONDS = int(env("DIGEST_RETRY_SECONDS", "120"))  # doubles after each failed attempt
+    # A failed send waits 1, 2, 5 ... minutes (the last wait repeats) and is retried until DIGEST_RETRY_HOURS after
+    # the first failure: an outage of a morning, or a night, still delivers the day's reminder, marked late.
+    DIGEST_RETRY_MINUTES = env("DIGEST_RETRY_MINUTES", "1,2,5,10,20,30,60")
+    DIGEST_RETRY_HOURS = float(env("DIGEST_RETRY_HOURS", "24"))
+    # Today's e-mail is late (/healthz degraded, a banner on every page) from this long after the send time
+    # until every message is delivered.
+    DIGEST_LATE_AFTER_MINUTES = int(env("DIGEST_LATE_AFTER_MINUTES", "15"))
     DIGEST_CLAIM_LEASE_SECONDS = int(env("DIGEST_CLAIM_LEASE_SECONDS", "600"))  # a claim older than this crashed
     DIGEST_NOTHING_DUE_EMAIL = env_bool("DIGEST_NOTHING_DUE_EMAIL", True)
     # A day the app was down all day: off = only today's digest is sent and the gap is shown to admins (their

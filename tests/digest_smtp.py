@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -15,22 +16,39 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+RESET = "reset"  # Recorder.quit_reply: reset the connection (TCP RST) instead of answering QUIT
+
 
 class Recorder:
     """The server's DATA handler: keeps every accepted message; refuses the next `refuse` ones with `reply`
-    (a negative `refuse` refuses every message)."""
+    (a negative `refuse` refuses every message), and every message to an address in `refuse_to`. `quit_reply`
+    is the answer to QUIT (None: "221 Bye"; RESET: the connection is reset without an answer)."""
 
     def __init__(self, delay_seconds: float = 0.0):
         self.messages: list[EmailMessage] = []
         self.refuse = 0
         self.reply = "451 4.3.0 Try again later"
+        self.refuse_to: set[str] = set()
+        self.quit_reply: str | None = None
+        self.quits = 0
         self.delay_seconds = delay_seconds
         self._lock = threading.Lock()
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        if self.quit_reply == RESET:
+            sock = server.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+            server.transport.abort()
+            return "221 Bye"  # written to a closed connection: never arrives
+        return self.quit_reply or "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay_seconds:  # a slow server makes two senders overlap
             await asyncio.sleep(self.delay_seconds)
         with self._lock:
+            if self.refuse_to & set(envelope.rcpt_tos):
+                return self.reply
             if self.refuse:  # a negative count refuses for ever
                 self.refuse -= self.refuse > 0
                 return self.reply
@@ -56,10 +74,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(recorder: Recorder | None = None, **kwargs):
-    """Yields (recorder, port) while a server listens on 127.0.0.1."""
+def smtp_server(recorder: Recorder | None = None, port: int | None = None, **kwargs):
+    """Yields (recorder, port) while a server listens on 127.0.0.1 (on `port`, to bring a stopped one back)."""
     recorder = recorder or Recorder()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     try:

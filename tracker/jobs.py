@@ -69,8 +69,20 @@ def digest_tick(app: Flask, why: str) -> None:
             _health.update(last_tick_at=utcnow(), last_error=None)
             if result.report and (result.report.sent or result.report.dead or result.report.retried):
                 log.info("digest job (%s): %s", why, result.report)
+            if result.report and result.report.next_retry_at:
+                _plan_retry(app, result.report.next_retry_at)
         finally:
             db.session.remove()
+
+
+def _plan_retry(app: Flask, when: datetime) -> None:
+    """Run the job again when the next retry is due: the first waits (1, 2, 5 minutes) are shorter than the
+    catch-up interval. One such job at a time; a later plan replaces it."""
+    scheduler = _scheduler  # not under _lock: shutdown_scheduler holds it while waiting for this job to end
+    if scheduler is None or not scheduler.running:
+        return  # called outside a running scheduler (a test, the CLI): the catch-up will do
+    scheduler.add_job(digest_tick, DateTrigger(max(when, utcnow())), args=[app, "retry"], id="digest-retry",
+                      replace_existing=True)
 
 
 def statistics_tick(app: Flask) -> None:

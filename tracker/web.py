@@ -22,8 +22,11 @@ from markupsafe import Markup
 from tracker.clinic_zone import clinic_zone, local_date
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.clinical.scales import DIAGNOSES, LOCATION_KINDS, ORIGINS, ROLES, SEXES, TRIAL_OUTCOMES
+from tracker.extensions import db
+from tracker.models.types import utcnow
 from tracker.policy import allowed
 from tracker.services import Actor
+from tracker.services.digest_delivery import banner_due
 
 
 def requires(permission: str):
@@ -189,7 +192,14 @@ def register(app: Flask) -> None:
         def can(permission: str) -> bool:
             return current_user.is_authenticated and allowed(current_user.role, permission)
 
-        return {"can": can, "now": datetime.now(ZoneInfo("UTC"))}
+        def digest_late() -> bool:
+            """base.html's banner, asked once a page and only by pages that render it (not JSON, not CSV)."""
+            if not current_user.is_authenticated:
+                return False
+            return banner_due(db.session, current_app.config, current_user.id,
+                              allowed(current_user.role, "digest.manage"), utcnow())
+
+        return {"can": can, "now": datetime.now(ZoneInfo("UTC")), "digest_late": digest_late}
 
     def _start_clock():
         g.started = time.perf_counter()

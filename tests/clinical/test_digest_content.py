@@ -17,6 +17,8 @@ from tracker.clinical.digest import (
     StageChangeItem,
     WarningItem,
     build_digest,
+    late_note,
+    with_note,
 )
 
 DAY = date(2026, 3, 12)
@@ -186,3 +188,17 @@ def test_admin_sees_dead_letters_and_scheduler_health():
 @pytest.mark.parametrize("role", ["nurse", "coordinator"])
 def test_nurses_and_coordinators_get_the_same_clinical_sections(role):
     assert "STAGE CHANGES SINCE YESTERDAY (2)" in build_digest(nurse_input(role=role)).text
+
+
+def test_a_late_message_says_so_in_its_first_line_with_the_outage_start():
+    # The digest of Thu 3 Dec, first refused at 06:00 that morning: only the time is named.
+    thursday = date(2026, 12, 3)
+    note = late_note(thursday, datetime(2026, 12, 3, 6, 0))
+    assert note == "Sent late: this is the reminder for Thu 3 Dec, delayed by a mail outage since 06:00"
+    # First refused after midnight (the app was down at the send time): the outage's day is named too.
+    assert late_note(thursday, datetime(2026, 12, 4, 1, 30)).endswith("since Fri 4 Dec 01:30")
+    digest = build_digest(nurse_input())
+    text, html = with_note(digest.text, digest.html, note)
+    assert text.splitlines()[0] == note and text.endswith(digest.text)
+    assert html.startswith('<!doctype html><html><body style="font-family:sans-serif"><p><strong>Sent late: ')
+    assert "<p>Sent late" not in digest.html and html.count(note) == 1

@@ -30,7 +30,7 @@ from tracker.services.escalation import ask_physician
 from tracker.services.mailer import SmtpConfigError, SmtpMailer, compose, parse_smtp_url
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
-from tracker.services.sender import SendPolicy, claim_next, send_pending, worker_name
+from tracker.services.sender import SendPolicy, claim_next, parse_retry_minutes, send_pending, worker_name
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import worklist
 
@@ -44,11 +44,11 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def digest_config(app):
     """Digest settings for one test, restored afterwards (the app is shared by the whole run)."""
-    keys = ["SMTP_URL", "DIGEST_RETRY_SECONDS", "DIGEST_MAX_ATTEMPTS", "DIGEST_CLAIM_LEASE_SECONDS",
+    keys = ["SMTP_URL", "DIGEST_RETRY_MINUTES", "DIGEST_RETRY_HOURS", "DIGEST_CLAIM_LEASE_SECONDS",
             "DIGEST_SEND_TIME", "DIGEST_NOTHING_DUE_EMAIL", "MAIL_FROM", "BASE_URL", "SMTP_CA_FILE"]
     saved = {k: app.config.get(k) for k in keys}
-    app.config.update(DIGEST_RETRY_SECONDS=60, DIGEST_MAX_ATTEMPTS=5, DIGEST_CLAIM_LEASE_SECONDS=600,
-                      DIGEST_SEND_TIME="06:30", DIGEST_NOTHING_DUE_EMAIL=True,
+    app.config.update(DIGEST_RETRY_MINUTES="1,2,5,10,20,30,60", DIGEST_RETRY_HOURS=24,
+                      DIGEST_CLAIM_LEASE_SECONDS=600, DIGEST_SEND_TIME="06:30", DIGEST_NOTHING_DUE_EMAIL=True,
                       MAIL_FROM="ITB tracker <itb@clinic.test>", BASE_URL="https://tracker.clinic.test")
     yield app.config
     app.config.update(saved)
@@ -69,7 +69,7 @@ def options(app) -> service.DigestOptions:
 def another_app(app, **overrides):
     """A second instance of the app (its own engine and pool), as a second process would have."""
     config = {key: app.config[key] for key in (
-        "SQLALCHEMY_DATABASE_URI", "SMTP_URL", "DIGEST_RETRY_SECONDS", "DIGEST_MAX_ATTEMPTS",
+        "SQLALCHEMY_DATABASE_URI", "SMTP_URL", "DIGEST_RETRY_MINUTES", "DIGEST_RETRY_HOURS",
         "DIGEST_CLAIM_LEASE_SECONDS", "DIGEST_SEND_TIME", "DIGEST_NOTHING_DUE_EMAIL", "MAIL_FROM", "BASE_URL")}
     config.update({"TESTING": True, "SECRET_KEY": "test", "SCHEDULER": False} | overrides)
     return create_app(config)
@@ -388,7 +388,26 @@ def test_a_missed_morning_is_sent_by_the_catch_up_when_the_app_comes_back(app, w
     assert service.last_completed_day(session) == TODAY
 
 
-def test_smtp_failures_retry_with_a_doubling_delay_then_succeed(app, world, session, smtp, digest_config):
+def test_retries_back_off_over_hours_and_stop_at_the_budget():
+    # Defaults: waits 1, 2, 5, 10, 20, 30, 60 minutes, then 60 again. After failed attempt n the next one is
+    # planned at the sum of the first n waits: 1+2+5+10+20+30+60 = 128 min after the 7th; after the 28th,
+    # 128 + 21 x 60 = 1388 min (23 h 08) <= 24 h, so a 29th is tried; after it 1448 min > 1440: dead.
+    policy = SendPolicy("itb@clinic.test")
+    minutes = [policy.retry_delay(n) // timedelta(minutes=1) for n in range(1, 10)]
+    assert minutes == [1, 2, 5, 10, 20, 30, 60, 60, 60]
+    assert policy.retry_delay(28) == timedelta(hours=1) and policy.retry_delay(29) is None
+    # A 2-hour budget: after the 6th failure 1+2+5+10+20+30 = 68 min, the 7th retry is planned; after the 7th,
+    # 128 min > 120: dead. A budget of 0 gives up at the first failure.
+    two_hours = SendPolicy("itb@clinic.test", retry_hours=2)
+    assert two_hours.retry_delay(6) == timedelta(minutes=30) and two_hours.retry_delay(7) is None
+    assert SendPolicy("itb@clinic.test", retry_hours=0).retry_delay(1) is None
+    assert parse_retry_minutes(" 1, 3 ,90") == (1, 3, 90)
+    for typo in ("", "1,,2", "0,5", "five"):
+        with pytest.raises(ValueError, match="TRACKER_DIGEST_RETRY_MINUTES"):
+            parse_retry_minutes(typo)
+
+
+def test_smtp_failures_retry_after_one_then_two_minutes_then_succeed(app, world, session, smtp, digest_config):
     t0 = at(TODAY, 6, 30)
     service.build_outbox(session, TODAY, t0, options(app))
     policy = SendPolicy.from_config(digest_config)
@@ -398,33 +417,38 @@ def test_smtp_failures_retry_with_a_doubling_delay_then_succeed(app, world, sess
     report = send_pending(session, mailer, policy, now=lambda: t0)
     assert (report.sent, report.retried, report.dead) == (1, 3, 0)
     waiting = [m for m in service.messages_for(session, TODAY) if m.status == QUEUED]
-    assert {m.next_attempt_at for m in waiting} == {t0 + timedelta(seconds=60)}
-    assert all("451" in m.last_error and m.attempts == 1 for m in waiting)
+    assert {m.next_attempt_at for m in waiting} == {t0 + timedelta(minutes=1)} == {report.next_retry_at}
+    assert all("451" in m.last_error and m.attempts == 1 and m.first_failed_at == t0 for m in waiting)
 
     assert send_pending(session, mailer, policy, now=lambda: t0 + timedelta(seconds=30)).sent == 0
-    t1 = t0 + timedelta(seconds=61)
+    t1 = t0 + timedelta(minutes=1)
     smtp.refuse = 1
     report = send_pending(session, mailer, policy, now=lambda: t1)
     assert (report.sent, report.retried) == (2, 1)
     retried = [m for m in service.messages_for(session, TODAY) if m.status == QUEUED]
-    assert [m.next_attempt_at for m in retried] == [t1 + timedelta(seconds=120)]  # 60 s, then 120 s
-    report = send_pending(session, mailer, policy, now=lambda: t1 + timedelta(seconds=121))
-    assert report.sent == 1 and len(smtp.messages) == 4
+    assert [m.next_attempt_at for m in retried] == [t1 + timedelta(minutes=2)]  # 1 min, then 2
+    assert [m.first_failed_at for m in retried] == [t0]  # the outage's start stays the first failure
+    report = send_pending(session, mailer, policy, now=lambda: t1 + timedelta(minutes=2))
+    assert report.sent == 1 and len(smtp.messages) == 4 and report.next_retry_at is None
     assert {m.status for m in service.messages_for(session, TODAY)} == {SENT}
+    late = [m for m in smtp.messages if m.get_body(("plain",)).get_content().startswith("Sent late:")]
+    assert len(late) == 3, "the three refused first are marked late, the one delivered at once is not"
 
 
 def test_after_the_last_attempt_a_message_is_dead_lettered_shown_to_admins_and_resent_on_request(
         app, world, session, smtp, digest_config, as_role):
-    digest_config.update(DIGEST_MAX_ATTEMPTS=3, DIGEST_RETRY_SECONDS=0)
+    digest_config.update(DIGEST_RETRY_MINUTES="1", DIGEST_RETRY_HOURS=2 / 60)  # retried at +1 and +2 min only
     smtp.refuse = -1
-    now = at(TODAY, 6, 30)
-    result = service.run_due(session, app.config, now, "test", clock=lambda: now)
+    for minute in (30, 31, 32):
+        now = at(TODAY, 6, minute)
+        result = service.run_due(session, app.config, now, "test", clock=lambda now=now: now)
     assert result.report.dead == 4 and smtp.messages == []
     messages = service.messages_for(session, TODAY)
     assert {(m.status, m.attempts) for m in messages} == {(DEAD, 3)}
     assert all("451" in m.last_error for m in messages)
     run = session.scalar(select(DigestRun))
-    assert run.dead == 4 and run.completed_at is not None  # done: nothing more will be tried by itself
+    # Nothing more will be tried by itself, but nobody got the reminder: the day is not complete.
+    assert run.dead == 4 and run.completed_at is None and service.last_completed_day(session) is None
 
     # Tomorrow's admin e-mail lists the dead letters.
     tomorrow = TODAY + timedelta(days=1)

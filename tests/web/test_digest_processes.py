@@ -34,7 +34,7 @@ from tracker.services import digest as service
 
 NY = ZoneInfo("America/New_York")
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {"DIGEST_RETRY_SECONDS": 60, "DIGEST_MAX_ATTEMPTS": 5, "DIGEST_CLAIM_LEASE_SECONDS": 600,
+SETTINGS = {"DIGEST_RETRY_MINUTES": "1,2,5,10,20,30,60", "DIGEST_RETRY_HOURS": 24, "DIGEST_CLAIM_LEASE_SECONDS": 600,
             "DIGEST_SEND_TIME": "06:30", "DIGEST_NOTHING_DUE_EMAIL": True, "DIGEST_SEND_MISSED_DAYS": False,
             "MAIL_FROM": "ITB tracker <itb@clinic.test>", "BASE_URL": "https://tracker.clinic.test",
             "CLINIC_TIMEZONE": "America/New_York", "SMTP_TIMEOUT_SECONDS": 30}

@@ -12,6 +12,7 @@ from tracker.models import OutboxMessage
 from tracker.models.digest import SENT
 from tracker.models.types import utcnow
 from tracker.services import digest as service
+from tracker.services import digest_delivery
 from tracker.services.mailer import mailer_from_config
 from tracker.services.sender import requeue_dead
 from tracker.web import requires
@@ -22,6 +23,7 @@ from tracker.web import requires
 def digest_runs():
     mailer = mailer_from_config(current_app.config)
     return render_template("admin/digest.html", state=service.status(db.session, 30),
+                           today=digest_delivery.today(db.session, current_app.config, utcnow()),
                            scheduler=scheduler_state(current_app),
                            smtp=mailer.settings.redacted() if mailer else None, config=current_app.config)
 

@@ -392,3 +392,19 @@ def build_digest(data: DigestInput) -> DigestContent | None:
         return None
     return DigestContent(_subject(data.day, counts), _text(data, sections, nothing), _html(data, sections, nothing),
                          counts)
+
+
+def late_note(day: date, outage_since: datetime) -> str:
+    """The first line of a digest delivered after failed attempts. `outage_since` is the first failure in clinic
+    time; its date is named only when it is not the digest's own day. Built from stored values only, so a re-send
+    of the same late message is the same message."""
+    since = f"{outage_since:%H:%M}" if outage_since.date() == day else \
+        f"{outage_since:%a} {outage_since.day} {outage_since:%b} {outage_since:%H:%M}"
+    return f"Sent late: this is the reminder for {day:%a} {day.day} {day:%b}, delayed by a mail outage since {since}"
+
+
+def with_note(text: str, html: str, note: str) -> tuple[str, str]:
+    """The stored text and HTML parts with `note` first: the text's first line, the HTML body's first paragraph."""
+    body = html.find("<body")
+    cut = html.find(">", body) + 1 if body >= 0 else 0
+    return f"{note}\n\n{text}", f"{html[:cut]}<p><strong>{escape(note)}</strong></p>{html[cut:]}"

@@ -22,7 +22,8 @@ STATUSES = (QUEUED, SENDING, SENT, DEAD)
 
 
 class DigestRun(db.Model):
-    """One clinic day's digest: built once (outbox written), completed when every message is sent or dead."""
+    """One clinic day's digest: built once (outbox written), completed when every message is delivered (a dead
+    letter leaves the day open: nobody got that reminder)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     digest_day: Mapped[date] = mapped_column(unique=True)
@@ -55,6 +56,8 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The first refused or failed attempt: when the outage began, for the "sent late" line and /healthz.
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 

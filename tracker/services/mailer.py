@@ -1,9 +1,14 @@
 """Sending e-mail with the standard library's smtplib: a timeout on every connection, TLS with the system's
 certificate checks (STARTTLS or SMTPS), and the login from TRACKER_SMTP_URL. Verification is never turned off;
-a private CA can be added with TRACKER_SMTP_CA_FILE."""
+a private CA can be added with TRACKER_SMTP_CA_FILE.
+
+A message is delivered when the server answers 250 to its DATA: that is when the server takes responsibility
+for it (RFC 5321, 4.1.1.4). What the server says to QUIT afterwards (a 421, an error, a dropped connection)
+changes nothing; it must never make the sender try again."""
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -13,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from urllib.parse import unquote, urlsplit
 
+log = logging.getLogger(__name__)
 PLAIN, STARTTLS, TLS = "none", "starttls", "tls"
 SCHEMES = {"smtp": (PLAIN, 25), "smtp+starttls": (STARTTLS, 587), "smtps": (TLS, 465)}
 
@@ -106,16 +112,34 @@ class SmtpMailer:
         return smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
 
     def send(self, message: EmailMessage) -> None:
-        """Deliver to the server or raise (smtplib.SMTPException, OSError, ssl.SSLError)."""
+        """Deliver to the server or raise (smtplib.SMTPException, OSError, ssl.SSLError). Returns once the server
+        has accepted the message's DATA; the goodbye after it cannot fail the delivery."""
         s = self.settings
-        with self._connect() as client:
+        client = self._connect()
+        try:
             client.ehlo()
             if s.security == STARTTLS:
                 client.starttls(context=tls_context(s))  # raises if the server does not offer STARTTLS
                 client.ehlo()
             if s.username:
                 client.login(s.username, s.password or "")
-            client.send_message(message)
+            client.send_message(message)  # returns after the 250 to DATA, raises on any refusal before it
+        finally:
+            # Not `with client:`: its exit raises on any answer to QUIT but 221, which turned a delivered
+            # message into a failure (a 421 at QUIT re-sent it on every retry).
+            _goodbye(client, message["Message-ID"])
+
+
+def _goodbye(client: smtplib.SMTP, message_id: str) -> None:
+    """QUIT and close; whatever the server answers, or if it has gone, the outcome is already decided."""
+    try:
+        code, reply = client.quit()
+        if code != 221:
+            log.info("SMTP server answered %s to QUIT after %s; the outcome stands", code, message_id)
+    except (smtplib.SMTPException, OSError) as error:
+        log.info("SMTP goodbye after %s failed (%s); the outcome stands", message_id, type(error).__name__)
+    finally:
+        client.close()
 
 
 def mailer_from_config(config) -> SmtpMailer | None:

@@ -4,8 +4,13 @@ A sender claims a message with a conditional UPDATE (status queued -> sending) t
 win; on PostgreSQL the candidate row is first locked FOR UPDATE SKIP LOCKED so competing senders pass over it
 instead of queueing behind it. It then sends and marks the message sent. A claim that outlives the lease means
 its sender died between claiming and marking: the message goes back to the queue and is sent again with the same
-Message-ID (see the README for that remaining window). SMTP failures retry with a doubling delay; after the last
-attempt, or a permanent 5xx refusal, the message is dead-lettered for an admin to see and resend."""
+Message-ID (see the README for that remaining window).
+
+A failed attempt is retried on a ladder that backs off over hours (1, 2, 5, 10, 20, 30, 60 minutes, then hourly:
+TRACKER_DIGEST_RETRY_MINUTES) until the retry budget (TRACKER_DIGEST_RETRY_HOURS, 24 h) is spent; then, or at once
+on a permanent 5xx refusal, the message is dead-lettered for an admin to see and resend. A day is complete only
+when every message was delivered: a dead letter keeps it open, so /healthz and the banner keep saying so. A
+message delivered after a failed attempt says so in its first line (clinical.digest.late_note)."""
 
 from __future__ import annotations
 
@@ -21,30 +26,54 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tracker.clinic_zone import clinic_zone
+from tracker.clinical.digest import late_note, with_note
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, QUEUED, SENDING, SENT
 from tracker.models.types import utcnow
 from tracker.services.mailer import SmtpMailer, compose, is_permanent
 
 log = logging.getLogger(__name__)
-MAX_RETRY_DELAY = timedelta(hours=6)
 CANDIDATES = 20  # SQLite: rows to try per query when other senders win some of them
+RETRY_MINUTES = (1, 2, 5, 10, 20, 30, 60)
+
+
+def parse_retry_minutes(value: str) -> tuple[int, ...]:
+    """"1,2,5,10,20,30,60" -> (1, 2, 5, 10, 20, 30, 60); refuses anything else so a typo cannot stop the retries."""
+    try:
+        ladder = tuple(int(part) for part in str(value).split(","))
+    except ValueError:
+        ladder = ()
+    if not ladder or min(ladder) < 1:
+        raise ValueError(f"TRACKER_DIGEST_RETRY_MINUTES must look like 1,2,5,10,20,30,60, not {value!r}")
+    return ladder
 
 
 @dataclass(frozen=True)
 class SendPolicy:
     mail_from: str
-    max_attempts: int = 5
-    retry_seconds: int = 120
+    retry_minutes: tuple[int, ...] = RETRY_MINUTES  # the wait after each failed attempt; the last one repeats
+    retry_hours: float = 24.0  # the budget: no attempt is planned later than this after the first failure
     lease_seconds: int = 600
 
     @classmethod
     def from_config(cls, config) -> SendPolicy:
-        return cls(config["MAIL_FROM"], int(config["DIGEST_MAX_ATTEMPTS"]), int(config["DIGEST_RETRY_SECONDS"]),
-                   int(config["DIGEST_CLAIM_LEASE_SECONDS"]))
+        return cls(config["MAIL_FROM"], parse_retry_minutes(config["DIGEST_RETRY_MINUTES"]),
+                   float(config["DIGEST_RETRY_HOURS"]), int(config["DIGEST_CLAIM_LEASE_SECONDS"]))
 
-    def retry_delay(self, attempts: int) -> timedelta:
-        return min(timedelta(seconds=self.retry_seconds * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+    def wait(self, attempt: int) -> int:
+        """Minutes to wait after failed attempt number `attempt` (1, 2, ...)."""
+        return self.retry_minutes[min(attempt, len(self.retry_minutes)) - 1]
+
+    def retry_delay(self, attempts: int) -> timedelta | None:
+        """The wait before the next attempt after `attempts` failed ones, or None when that attempt would fall
+        beyond the budget. Counted on the plan, not the clock, so an admin's resend (attempts back to 0) gets
+        the whole budget again. Defaults: the 7th retry comes 128 min after the first failure, then hourly; the
+        last within 24 h is the 28th, at 23 h 8 min (128 + 21 x 60 = 1388 min)."""
+        planned = sum(self.wait(n) for n in range(1, attempts + 1))
+        if planned > self.retry_hours * 60:
+            return None
+        return timedelta(minutes=self.wait(attempts))
 
 
 @dataclass
@@ -53,6 +82,7 @@ class SendReport:
     retried: int = 0
     dead: int = 0
     released: int = 0  # expired claims put back in the queue
+    next_retry_at: datetime | None = None  # the earliest message waiting for a later attempt
 
 
 def worker_name() -> str:
@@ -112,20 +142,26 @@ def send_one(session: Session, mailer: SmtpMailer, policy: SendPolicy, message_i
              now: Callable[[], datetime]) -> str:
     """Send a claimed message and record the outcome: sent, queued (retry) or dead."""
     message = session.get(OutboxMessage, message_id, populate_existing=True)
-    email = compose(message.to_address, policy.mail_from, message.subject, message.text_body, message.html_body,
-                    message.message_id, message.created_at)
-    attempts = message.attempts
+    text, html = message.text_body, message.html_body
+    if message.first_failed_at is not None:
+        text, html = with_note(text, html, late_note(message.digest_day,
+                                                     message.first_failed_at.astimezone(clinic_zone())))
+    email = compose(message.to_address, policy.mail_from, message.subject, text, html, message.message_id,
+                    message.created_at)
+    attempts, first_failed_at = message.attempts, message.first_failed_at
     session.commit()  # no transaction stays open while talking to the SMTP server
     try:
-        mailer.send(email)
+        mailer.send(email)  # returns once the server accepted DATA: delivered, whatever QUIT brings
     except (smtplib.SMTPException, OSError) as error:  # ssl and socket errors are OSErrors
         detail = f"{type(error).__name__}: {error}"[:1000]
-        if is_permanent(error) or attempts >= policy.max_attempts:
+        failed = {"last_error": detail, "claimed_by": None,
+                  "first_failed_at": first_failed_at or now()}  # the claim is ours: nobody else writes it
+        delay = None if is_permanent(error) else policy.retry_delay(attempts)
+        if delay is None:
             log.warning("digest message %s dead after %s attempts: %s", message_id, attempts, detail)
-            _finish(session, message_id, worker, status=DEAD, last_error=detail, claimed_by=None)
+            _finish(session, message_id, worker, status=DEAD, **failed)
             return DEAD
-        _finish(session, message_id, worker, status=QUEUED, last_error=detail, claimed_by=None,
-                next_attempt_at=now() + policy.retry_delay(attempts))
+        _finish(session, message_id, worker, status=QUEUED, next_attempt_at=now() + delay, **failed)
         return QUEUED
     if not _finish(session, message_id, worker, status=SENT, sent_at=now(), last_error=""):
         log.warning("digest message %s was sent after its claim expired", message_id)
@@ -143,11 +179,15 @@ def send_pending(session: Session, mailer: SmtpMailer, policy: SendPolicy,
         report.retried += outcome == QUEUED
         report.dead += outcome == DEAD
     finish_runs(session, now())
+    report.next_retry_at = session.scalar(select(func.min(OutboxMessage.next_attempt_at))
+                                          .where(OutboxMessage.status == QUEUED))
+    session.commit()
     return report
 
 
 def finish_runs(session: Session, now: datetime) -> None:
-    """Update each open day's counts; a day is complete when every message is sent or dead."""
+    """Update each open day's counts; a day is complete when every message was delivered (not when the last one
+    was given up on: a dead letter is a reminder nobody got)."""
     open_days = list(session.scalars(select(DigestRun.digest_day)
                                      .where(DigestRun.built_at.is_not(None), DigestRun.completed_at.is_(None))))
     if not open_days:
@@ -162,7 +202,7 @@ def finish_runs(session: Session, now: datetime) -> None:
     for day in open_days:
         counts = tallies.get(day, {})
         values = {"sent": counts.get(SENT, 0), "dead": counts.get(DEAD, 0)}
-        if not counts.get(QUEUED) and not counts.get(SENDING):
+        if not counts.get(QUEUED) and not counts.get(SENDING) and not counts.get(DEAD):
             values["completed_at"] = now
         session.execute(update(DigestRun).where(DigestRun.digest_day == day, DigestRun.completed_at.is_(None))
                         .values(**values).execution_options(synchronize_session=False))
@@ -170,7 +210,8 @@ def finish_runs(session: Session, now: datetime) -> None:
 
 
 def requeue_dead(session: Session, message_id: int, now: datetime) -> bool:
-    """An admin's resend: a dead letter goes back to the queue with fresh attempts; its day reopens."""
+    """An admin's resend: a dead letter goes back to the queue with fresh attempts (the whole retry budget again);
+    its day stays open until it is delivered (days completed before dead letters kept them open reopen)."""
     message = session.get(OutboxMessage, message_id)
     if message is None:
         return False
