@@ -1,7 +1,7 @@
 """store once: one-time form submission keys, and at most one open refill booking per pump
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0020
 
 Issue 18: two people booking the same patient at the same moment both succeeded, and identical posts stored
 two or ten records. The keys' primary key and the partial unique index make the database refuse the second.
@@ -12,7 +12,7 @@ from alembic import op
 import tracker.models.types
 
 revision = "0021"
-down_revision = "0016"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
