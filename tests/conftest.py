@@ -83,6 +83,7 @@ class Client:
         self.token = None
 
     def get(self, url, **kwargs):
+        kwargs.setdefault("buffered", True)  # read and close the body, as a server does (the request log's line)
         with self.app.app_context():  # a fresh context (g, db session) per request, as in production
             return self.http.get(url, **kwargs)
 
@@ -97,6 +98,7 @@ class Client:
         data = dict(data or {})
         if csrf and "csrf_token" not in data:
             data["csrf_token"] = self.token or self.refresh_token()
+        kwargs.setdefault("buffered", True)
         with self.app.app_context():
             return self.http.post(url, data=data, **kwargs)
 

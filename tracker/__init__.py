@@ -29,6 +29,9 @@ def create_app(config=None) -> Flask:
 
     register_logging(app)
     register_extensions(app)
+    from tracker.web import DatabaseId
+
+    app.url_map.converters["int"] = DatabaseId  # before any route is added: every <int:id> is bounded
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)

@@ -24,6 +24,7 @@ from flask import Flask
 
 from tracker.clinic_zone import clinic_zone
 from tracker.extensions import db
+from tracker.imports.storage import purge_abandoned_uploads
 from tracker.models.types import utcnow
 from tracker.once import KEEP_DAYS
 from tracker.services.digest import parse_send_time, run_due
@@ -98,10 +99,12 @@ def statistics_tick(app: Flask) -> None:
 
 
 def housekeeping_tick(app: Flask) -> None:
-    """Nightly: forget one-time form keys past their use (tracker.once); a failure is logged, the app serves on."""
+    """Nightly: forget one-time form keys past their use (tracker.once) and delete uploads abandoned before
+    their import (tracker.imports.storage); a failure is logged, the app serves on."""
     with app.app_context():
         try:
             purge_form_keys(db.session, utcnow(), KEEP_DAYS)
+            purge_abandoned_uploads(app.instance_path)
         except Exception:
             db.session.rollback()
             log.exception("housekeeping job failed")

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Response, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
+from werkzeug.routing import IntegerConverter
+from werkzeug.wsgi import ClosingIterator
 
 from tracker.clinic_zone import clinic_zone, local_date
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
@@ -84,16 +86,30 @@ def show_error(form, error, rename: dict[str, str] | None = None) -> None:
         flash(error.message, "error")
 
 
+_FORMULA_START = re.compile(r"(^|[,;\t|])(\s*)([=+\-@\r])")
+
+
 def csv_cell(value) -> str:
-    """Spreadsheets run cells starting with = + - @ (or a tab or carriage return) as formulas; data must not."""
+    """Spreadsheets run cells starting with = + - @ (or a tab or carriage return) as formulas; data must not. A
+    spreadsheet set to another list separator (";" in much of Europe) splits "Doe;=1+2" into two cells, so a
+    formula character after any separator is defused too (an apostrophe before it, shown by no spreadsheet)."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return _FORMULA_START.sub(lambda m: f"{m.group(1)}{m.group(2)}'{m.group(3)}", text)
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:...>` in every route: ids the database's integer columns can hold. 2^31 and beyond (and a leading
+    zero or sign, as before) match no route, so they are a 404, not a 500 from the driver."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def csv_response(rows: list[list], filename: str) -> Response:
     """A CSV download with every cell defused."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows([[csv_cell(v) for v in row] for row in rows])
+    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows([[csv_cell(v) for v in row] for row in rows])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -252,11 +268,45 @@ def register(app: Flask) -> None:
         _log_request(response)
         return response
 
+    app.wsgi_app = RequestLog(app.wsgi_app)
+
+
+class RequestLog:
+    """Writes the request's log line once the server has the status the client gets: a failure after the
+    response was built (in teardown, or while the body is sent) is logged as the 500 the client saw, not as
+    the 200 the view returned. The line's fields are gathered while the request is still open (_log_request)."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        seen = {}
+
+        def start(status, headers, exc_info=None):
+            seen["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        def write_line(failed: bool = False) -> None:
+            line = environ.pop(LOG_KEY, None)
+            if line is not None:
+                line["status"] = 500 if failed else seen.get("status", line["status"])
+                request_log.info(json.dumps(line))
+
+        try:
+            body = self.wsgi_app(environ, start)
+        except BaseException:
+            write_line(failed=True)  # the server answers 500 to whatever escapes the app
+            raise
+        return ClosingIterator(body, [write_line])
+
+
+LOG_KEY = "tracker.request_log"
+
 
 def _log_request(response) -> None:
-    """One JSON line per request. Never a query string (searches carry names) or an unmatched path (it may
-    carry anything typed); matched paths hold only numeric ids, dates and fixed words. The calendar feed's
-    path holds its secret token, so its rule is logged instead."""
+    """One JSON line per request (written by RequestLog). Never a query string (searches carry names) or an
+    unmatched path (it may carry anything typed); matched paths hold only numeric ids, dates and fixed words.
+    The calendar feed's path holds its secret token, so its rule is logged instead."""
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
     if request.url_rule is None:
@@ -267,8 +317,8 @@ def _log_request(response) -> None:
         path = request.path
     user_id = current_user.id if request.endpoint != "static" and current_user.is_authenticated else None
     started = g.get("started")
-    request_log.info(json.dumps({
+    request.environ[LOG_KEY] = {
         "method": request.method, "path": path, "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
         "user_id": user_id, "request_id": request_id,
-    }))
+    }

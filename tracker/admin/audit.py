@@ -86,7 +86,7 @@ def export_audit():
 
     def rows():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
         writer.writerow(CSV_HEADER)
         result = db.session.scalars(audit_query(filters).execution_options(yield_per=500))
         for batch in result.partitions():

@@ -52,6 +52,9 @@ VIEWS = ("month", "week", "list")
 DAY_CHIPS = 6  # per day cell; the rest are one click away in the list view
 
 
+WORKLIST_ARGS = ("location", "nurse", "page")
+
+
 def _filters(home_clinic: bool = False):
     """The location and nurse filters. With `home_clinic`, a request that names no location (not even the empty
     "All clinics") shows the user's home clinic, as the calendar feed does: clinic staff plan their own clinic's
@@ -300,7 +303,10 @@ def log_contact(patient_id: int):
             show_error(form, error)
         else:
             flash("Contact attempt logged.", "success")
-            return redirect(url_for("calendar.worklist", **{k: v for k, v in request.args.items()}) + f"#p{patient_id}")
+            # Back to the worklist as it was filtered: only its own filters, never an arbitrary argument (one
+            # named "endpoint" used to reach url_for itself and turn a saved contact into a 500).
+            back = {k: request.args[k] for k in WORKLIST_ARGS if k in request.args}
+            return redirect(url_for("calendar.worklist", **back) + f"#p{patient_id}")
     # Shown again on a page of its own, with the errors beside the fields and what was typed kept.
     return render_template("calendar/contact.html", form=form, patient=patient), 422
 

@@ -26,6 +26,7 @@ from tracker.clinical.scales import DIAGNOSES, ORIGINS, SEXES
 
 IMPLANTED = (IMPLANTATION, ADJUSTMENT)
 MAX_ROWS = 50_000
+MAX_COLUMNS = 200  # the template has about 40; a wider header is a mistake (a mapping page per column)
 MAX_DAILY_DOSE_MCG = Decimal(3000)  # the implantation form's upper bound
 MAX_BOLUS_MCG = Decimal(500)  # the dose form's bounds (tracker.refills.forms.DoseForm)
 MAX_BOLUSES_PER_DAY = 24
@@ -250,6 +251,13 @@ def read_table(data: bytes) -> Table:
                 continue
             if headers is None:
                 headers = [cell.strip() for cell in cells]
+                while headers and not headers[-1]:  # a spreadsheet's trailing empty columns are not columns
+                    headers.pop()
+                if len(headers) > MAX_COLUMNS:
+                    issues.append(Issue(start, None, "", f"The header line has {len(headers):,} columns; the "
+                                        f"tracker reads at most {MAX_COLUMNS}. Delete the columns it does not "
+                                        "need (see the guide), then upload the file again."))
+                    return Table(encoding, delimiter, [], [], issues)
                 continue
             rows.append((start, cells))
             if len(rows) > MAX_ROWS:

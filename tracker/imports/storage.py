@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 MAX_BYTES = 10 * 1024 * 1024
 KEEP_SECONDS = 24 * 3600
+LOCK_LEASE_SECONDS = 15 * 60  # longer than gunicorn's --timeout 600 (README): no live import holds it longer
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 
@@ -78,13 +80,23 @@ class UploadStore:
 
     @contextmanager
     def running(self, token: str):
-        """Held while an import runs; a second attempt at the same upload raises AlreadyRunning."""
+        """Held while an import runs; a second attempt at the same upload raises AlreadyRunning. The lock names
+        its holder (process, host, start): one left by a killed worker, or older than the longest import,
+        is taken over, so the upload can still be imported."""
         lock = self._path(token, ".lock")
-        try:
-            descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise AlreadyRunning from None
-        os.close(descriptor)
+        for _ in range(2):
+            try:
+                descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                if not _abandoned(lock):
+                    raise AlreadyRunning from None
+                lock.unlink(missing_ok=True)  # then try once more: a racing taker may win, and the loser waits
+                continue
+            with os.fdopen(descriptor, "w") as out:
+                out.write(f"{os.getpid()} {socket.gethostname()} {time.time()}")
+            break
+        else:
+            raise AlreadyRunning
         try:
             yield
         finally:
@@ -102,10 +114,45 @@ class UploadStore:
             return None
         return json.loads(path.read_text())
 
-    def purge_expired(self) -> None:
+    def purge_expired(self) -> int:
         if not self.folder.exists():
-            return
-        cutoff = time.time() - KEEP_SECONDS
+            return 0
+        cutoff, gone = time.time() - KEEP_SECONDS, 0
         for path in self.folder.iterdir():
             if path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+
+def purge_abandoned_uploads(instance_path: str) -> int:
+    """Every user's uploads older than KEEP_SECONDS (the nightly housekeeping job): files abandoned before the
+    import hold patient data and must not wait for that user's next upload. Returns how many files went."""
+    root = Path(instance_path) / "imports"
+    if not root.exists():
+        return 0
+    return sum(UploadStore(instance_path, int(folder.name)).purge_expired()
+               for folder in root.iterdir() if folder.is_dir() and folder.name.isdigit())
+
+
+def _abandoned(lock: Path) -> bool:
+    """A lock whose process is gone (same host), or older than an import can run, or unreadable and old."""
+    try:
+        pid, host, started = lock.read_text().split()
+        pid, started = int(pid), float(started)
+    except (OSError, ValueError):  # being written this instant, or from an older version: judge by age
+        try:
+            return time.time() - lock.stat().st_mtime > LOCK_LEASE_SECONDS
+        except OSError:
+            return True
+    if time.time() - started > LOCK_LEASE_SECONDS:
+        return True
+    if host != socket.gethostname():
+        return False  # another machine's worker: only the lease can end it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -73,7 +73,7 @@ def refill(patient_id: int):
         form.volume_added_ml.data = form.resulting_volume_ml.data = pump.reservoir_ml
         form.expected_residual_ml.data = panel.volume_now_ml.quantize(Decimal("0.1"))
         form.last_fill_id.data = panel.last_fill.id
-    preview = None
+    preview, refused = None, False
     if form.validate_on_submit():
         now = datetime.now(UTC)
         try:
@@ -86,13 +86,14 @@ def refill(patient_id: int):
             preview = preview_refill(db.session, pump.id, _entry(form), now)
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
+            refused = True
             show_error(form, error, FORM_FIELD)
             if request.form.get("action") == "save":  # refused at save (an answer, an acknowledgement): keep
                 try:  # the preview and its Save button on screen, unless the preview itself is what failed
                     preview = preview_refill(db.session, pump.id, _entry(form), now)
                 except (ServiceError, RefillInputError):
                     db.session.rollback()
-    status = 200 if request.method == "GET" or (preview and not form.errors) else 422
+    status = 200 if request.method == "GET" or (preview and not refused and not form.errors) else 422
     return render_template("refills/refill.html", form=form, patient=patient, pump=pump, panel=panel,
                            preview=preview), status
 
