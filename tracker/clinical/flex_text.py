@@ -67,7 +67,7 @@ def parse_steps(text: str) -> list[list[str]]:
 def _days(number: int, names: str) -> list[int]:
     """"Sat, Sun" or "Mon-Fri" (a range may wrap: "Fri-Mon") -> weekday numbers, 0=Monday."""
     days: list[int] = []
-    for token in filter(None, re.split(r"[\s,]+", re.sub(r"\s*[-–]\s*", "-", names.lower()))):
+    for token in filter(None, re.split(r"[\s,]+", re.sub(r"\s*[-–]\s*", "-", names))):
         first, _, last = token.partition("-")
         try:
             start = _day_number(first)
@@ -81,8 +81,8 @@ def _days(number: int, names: str) -> list[int]:
 
 def _day_number(name: str) -> int:
     for names in (DAY_NAMES, _FULL_NAMES):
-        if name in names:
-            return names.index(name)
+        if name.lower() in names:
+            return names.index(name.lower())
     raise KeyError(name)
 
 
