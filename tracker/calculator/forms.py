@@ -79,7 +79,7 @@ class CalculatorForm(FlaskForm):
                                   validators=[Length(max=MAX_TEXT), FlexWeek()], render_kw={"rows": 4})
     bolus_dose_mcg = _number("Patient-activated bolus (mcg)", "bolus_dose_mcg", optional=True)
     max_boluses_per_day = _number("Maximum boluses a day", "max_boluses_per_day", whole=True, optional=True)
-    alarm_volume_ml = _number("Low-reservoir alarm (mL)", "alarm_volume_ml")
+    alarm_volume_ml = _number("Alarm volume (mL)", "alarm_volume_ml")
     buffer_days = _number("Safety buffer (days)", "buffer_days", whole=True)
     stability_days = _number("Drug stability (days)", "stability_days", whole=True)
 
