@@ -205,7 +205,7 @@ def test_refill_calc_takes_the_readmes_flexible_schedule_instead_of_the_dose(run
     # mcg/day + 100 of boluses = 340.57 mcg/day; / 500 = 0.6811 mL/day.
     args = readme_refill_calc()
     dose = args.index("--dose")
-    args[dose:dose + 2] = ["--flex", "00:00 8; 07:00 12; Sat, Sun: 00:00 8"]
+    args[dose:dose + 2] = ["--flex", "00:00 8; 07:00 12; Sat Sun: 00:00 8"]
     result = runner.invoke(args=["refill-calc", *args])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -25,7 +25,7 @@ FILL = date(2027, 1, 1)
 
 # A patient-therapy-manager (PTM) patient: 200 mcg/day programmed plus up to 4 boluses of 25 mcg a day.
 PTM = {"dose_mcg_per_day": "200", "bolus_dose_mcg": "25", "max_boluses_per_day": "4"}
-WEEKEND_HEAVY = "00:00 10\nSat, Sun: 00:00 20"  # 240 mcg on weekdays, 480 mcg on Saturday and Sunday
+WEEKEND_HEAVY = "00:00 10\nSat Sun: 00:00 20"  # 240 mcg on weekdays, 480 mcg on Saturday and Sunday
 SATURDAY = date(2027, 1, 9)
 
 
@@ -165,6 +165,14 @@ def test_a_flexible_day_is_the_sum_of_its_steps():
     assert codes(result) == []
 
 
+def test_a_schedule_typed_as_on_the_dose_form_reads_as_the_imports_one_line():
+    typed = calc(dose_mcg_per_day=None, flex_schedule="00:00 10\r\n06:00 15\r\n\r\n22:00 10\nSat Sun:\n00:00 12")
+    one_line = calc(dose_mcg_per_day=None, flex_schedule="00:00 10; 06:00 15; 22:00 10; Sat Sun: 00:00 12")
+    assert typed == one_line
+    # (5 x 320 + 2 x 288) / 7 = 310.86 mcg/day; / 500 = 0.6217 mL/day.
+    assert typed["daily_volume_ml"] == "0.6217"
+
+
 def test_a_week_that_differs_at_the_weekend_is_followed_day_by_day_from_the_fill_time():
     # Weekdays 240 mcg = 0.48 mL, Saturday and Sunday 480 mcg = 0.96 mL; a week 4.32 mL. 18 mL filled on Saturday
     # 9 Jan, 16 mL above the 2 mL alarm.
@@ -241,18 +249,20 @@ REFUSED = [
     ("a dose and a schedule", {"flex_schedule": "00:00 10"}, InvalidDose, "dose_mcg_per_day",
      "Give either a daily dose or a flexible schedule, not both or neither."),
     ("no dose, no schedule", {"dose_mcg_per_day": ""}, InvalidDose, "dose_mcg_per_day", "not both or neither"),
-    ("schedule in words", {"dose_mcg_per_day": None, "flex_schedule": "morning lots"}, InvalidFlexSchedule,
-     "flex_schedule", "Line 1: 'morning lots' is not HH:MM followed by a number."),
-    ("schedule from 06:00", {"dose_mcg_per_day": None, "flex_schedule": "06:00 10"}, InvalidFlexSchedule,
-     "flex_schedule", "The first flex step must start at 00:00"),
+    ("schedule in words", {"dose_mcg_per_day": None, "flex_schedule": "06:00 twelve"}, InvalidFlexSchedule,
+     "flex_schedule", "'06:00 twelve' is not a step: write the start time and the rate in mcg/hour"),
+    ("a weekend from 06:00", {"dose_mcg_per_day": None, "flex_schedule": "00:00 10\nSat: 06:00 5"},
+     InvalidFlexSchedule, "flex_schedule", "Saturday's own steps must begin at 00:00"),
     ("weekdays without the rest", {"dose_mcg_per_day": None, "flex_schedule": "Mon-Fri: 00:00 10"},
-     InvalidFlexSchedule, "flex_schedule", "No flex steps for Saturday: add a default schedule."),
-    ("14 steps", {"dose_mcg_per_day": None, "flex_schedule": "; ".join(f"{h:02}:00 10" for h in range(14))},
+     InvalidFlexSchedule, "flex_schedule", "Give an everyday schedule before the day names, or steps for all seven"),
+    ("14 steps", {"dose_mcg_per_day": None, "flex_schedule": "\n".join(f"{h:02}:00 10" for h in range(14))},
      InvalidFlexSchedule, "flex_schedule", "At most 13 flex steps a day; got 14."),
     ("a rate of 500 mcg/hour", {"dose_mcg_per_day": None, "flex_schedule": "00:00 500"}, InvalidFlexSchedule,
-     "flex_schedule", "Line 1: the rate must be 0-200 mcg/hour."),
+     "flex_schedule", "500 mcg/hour is above the 200 mcg/hour the dose form allows."),
     ("a day that delivers nothing", {"dose_mcg_per_day": None, "flex_schedule": "00:00 10; Sun: 00:00 0"},
-     InvalidDose, "flex_schedule", "Sun: Each day's flexible schedule must deliver more than 0 mcg."),
+     InvalidDose, "flex_schedule", "Each day's flexible schedule must deliver more than 0 mcg."),
+    ("an essay for a schedule", {"dose_mcg_per_day": None, "flex_schedule": "00:00 5\n" * 400}, InvalidFlexSchedule,
+     "flex_schedule", "The schedule is too long: at most 2000 characters."),
     ("25 o'clock", {"fill_time": "25:00"}, InvalidTime, "fill_time", "Fill time 25:00 is not a real time of day."),
     ("2pm", {"fill_time": "2pm"}, InvalidTime, "fill_time", "use HH:MM (24-hour clock)"),
     ("bolus without a count", {"bolus_dose_mcg": "25"}, InvalidDose, "max_boluses_per_day",

@@ -1,72 +1,70 @@
-"""A flexible schedule as typed on the dose form and the calculator: one step a line, weekday sections."""
+"""A flexible schedule typed in one spreadsheet cell (the import's flex_schedule column)."""
+
+from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
-from tracker.clinical.flex_text import parse_steps, parse_week
-from tracker.clinical.refill import FlexStep, InvalidFlexSchedule
+from tracker.clinical.flex_text import FlexTextError, from_stored, parse_flex, same_schedule
+from tracker.clinical.refill import FlexStep, RefillInputError
 
 
-def steps(*pairs) -> list[FlexStep]:
-    return [FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in pairs]
+def test_an_everyday_schedule_starting_at_six_runs_its_last_step_past_midnight():
+    schedule = parse_flex("06:00 12; 18:00 10")
+    # 00:00-06:00 at 10 (the 18:00 step carries on), 06:00-18:00 at 12, 18:00-24:00 at 10 mcg/h.
+    assert schedule.stored == {"default": [["00:00", "10"], ["06:00", "12"], ["18:00", "10"]]}
+    # 6 h x 10 + 12 h x 12 + 6 h x 10 = 60 + 144 + 60 = 264 mcg a day.
+    assert schedule.programme().average_daily_dose_mcg() == 264
 
 
-def test_the_dose_forms_format_keeps_the_rate_as_typed():
-    assert parse_steps("00:00 10\n 07:00, 12.50 \n\n22:00 10") == [["00:00", "10"], ["07:00", "12.50"],
-                                                                      ["22:00", "10"]]
+def test_weekday_variants_start_after_a_day_name_and_a_colon():
+    schedule = parse_flex("06:00 12; 18:00 10; Sat Sun: 00:00 10; 09:00 14; 21:00 10")
+    weekend = [["00:00", "10"], ["09:00", "14"], ["21:00", "10"]]
+    assert schedule.stored["by_weekday"] == {"5": weekend, "6": weekend}
+    assert schedule.by_weekday[5] == (FlexStep(time(0), Decimal(10)), FlexStep(time(9), Decimal(14)),
+                                      FlexStep(time(21), Decimal(10)))
+    # Weekdays 264; weekend 9 h x 10 + 12 h x 14 + 3 h x 10 = 90 + 168 + 30 = 288; mean (5 x 264 + 2 x 288) / 7.
+    assert schedule.programme().average_daily_dose_mcg() == Fraction(5 * 264 + 2 * 288, 7)
 
 
-def test_a_semicolon_ends_a_step_so_a_schedule_fits_on_one_line():
-    assert parse_steps("00:00 10; 07:00 12.5") == parse_steps("00:00 10\n07:00 12.5")
+def test_day_ranges_and_full_names_are_understood():
+    schedule = parse_flex("00:00 10; mon-fri: 00:00 8; 07:00 12; Saturday: 00:00 9")
+    assert sorted(schedule.by_weekday) == [0, 1, 2, 3, 4, 5]
+    assert schedule.stored["default"] == [["00:00", "10"]]
 
 
-def test_steps_before_any_day_are_every_other_days():
-    default, by_day = parse_week("00:00 8\n07:00 12\nSat, Sun:\n00:00 8\n09:00 12")
-    assert default == steps(("00:00", "8"), ("07:00", "12"))
-    assert by_day == {5: steps(("00:00", "8"), ("09:00", "12")), 6: steps(("00:00", "8"), ("09:00", "12"))}
-
-
-@pytest.mark.parametrize("header, days", [
-    ("Mon-Fri", [0, 1, 2, 3, 4]), ("Fri - Mon", [4, 5, 6, 0]), ("saturday", [5]), ("SUN, wed", [6, 2]),
-    ("Tue Thu", [1, 3]), ("Mon–Wed", [0, 1, 2]),
+@pytest.mark.parametrize("text, message", [
+    ("Sat: 08:00 10; 00:00 10", "Saturday's own steps must begin at 00:00"),
+    ("00:00 10; Sat 00:00 12", "write the day names then a colon"),
+    ("06:00 twelve", "is not a step"),
+    ("24:00 10", "is not a time"),
+    ("00:00 250", "above the 200 mcg/hour"),
+    ("00:00 10; Sat: 00:00 1; Sat: 00:00 2", "a day is given twice"),
+    ("Mon: 00:00 10", "Give an everyday schedule"),
+    ("00:00 10; Funday: 00:00 1", "not a day of the week"),
+    ("00:00 10; Sun-Mon: 00:00 1", "a range of days"),
+    (" ; ", "at least one step"),
 ])
-def test_days_are_named_short_or_long_alone_or_as_a_range(header, days):
-    _, by_day = parse_week(f"00:00 5; {header}: 00:00 6")
-    assert sorted(by_day) == sorted(days)
+def test_a_schedule_that_cannot_be_read_says_what_to_write(text, message):
+    with pytest.raises(FlexTextError, match=message):
+        parse_flex(text)
 
 
-def test_a_whole_week_by_day_needs_no_default():
-    default, by_day = parse_week("Mon-Sun: 00:00 5")
-    assert default == [] and sorted(by_day) == list(range(7))
+@pytest.mark.parametrize("text, message", [("18:00 10; 06:00 12", "later and later"),
+                                           ("00:00 0", "more than 0 mcg"),
+                                           ("; ".join(f"{h:02d}:00 1" for h in range(14)), "At most 13")])
+def test_the_refill_engines_own_rules_apply(text, message):
+    with pytest.raises(RefillInputError, match=message):
+        parse_flex(text)
 
 
-REFUSED = [
-    ("nothing", "  \n ", "Enter at least one step, starting at 00:00."),
-    ("three parts", "00:00 10 mcg", "Line 1: write the start time and the rate, e.g. 06:00 12.5"),
-    ("NaN rate", "00:00 NaN", "Line 1: '00:00 NaN' is not HH:MM followed by a number."),
-    ("negative rate", "00:00 -1", "Line 1: the rate must be 0-200 mcg/hour."),
-    ("too fine a rate", "00:00 1.00001", "Line 1: the rate can have at most 4 decimal places."),
-    ("a 40-digit rate", "00:00 " + "1" * 40, "is not HH:MM followed by a number"),
-    ("not a day", "00:00 5; Funday: 00:00 5",
-     "Line 2: 'Funday' is not a day; use Mon, Tue, Wed, Thu, Fri, Sat or Sun."),
-    ("a day with no steps", "00:00 5\nSat:", "Line 2: Sat has no steps; add them after the colon."),
-    ("a day twice", "00:00 5; Sat: 00:00 4; Fri-Sun: 00:00 3", "Line 3: Saturday has two schedules."),
-    ("a day's steps out of order", "00:00 5; Sun: 00:00 4; 09:00 6; 08:00 2",
-     "Sun: Flex steps must start later and later: 08:00 follows 09:00."),
-    ("an essay", "00:00 5\n" * 400, "The schedule is too long: at most 2000 characters."),
-]
-
-
-@pytest.mark.parametrize("case, text, message", REFUSED, ids=[c[0] for c in REFUSED])
-def test_a_schedule_that_cannot_be_read_is_refused_naming_the_line_or_day(case, text, message):
-    with pytest.raises(InvalidFlexSchedule) as caught:
-        parse_week(text)
-    assert message in caught.value.message
-    assert caught.value.field == "flex_schedule"
-
-
-def test_the_dose_form_refuses_a_weekday_section_it_cannot_store():
-    with pytest.raises(InvalidFlexSchedule, match="Line 2: write the start time and the rate"):
-        parse_steps("00:00 5\nSat: 00:00 4")
+def test_a_stored_schedule_reads_back_and_equal_rates_are_one_schedule():
+    schedule = parse_flex("06:00 12; 18:00 10; Sat: 00:00 9")
+    again = from_stored(schedule.stored)
+    assert (again.steps, again.by_weekday) == (schedule.steps, schedule.by_weekday)
+    assert same_schedule({"default": [["00:00", "12.0"]]}, {"default": [["00:00", "12"]]})
+    assert not same_schedule({"default": [["00:00", "12"]]}, {"default": [["00:00", "12.5"]]})
+    assert not same_schedule(None, {"default": [["00:00", "12"]]}) and same_schedule(None, None)

@@ -145,14 +145,14 @@ def test_the_page_gives_the_date_the_patients_own_schedule_has(as_role, session,
 def test_the_page_takes_a_weekend_schedule_and_a_fill_time(as_role):
     # tests/clinical/test_calculator_logic: filled Saturday 9 Jan 2027 at 18:00, alarm Thu 4 Feb, due 28 Jan.
     query = EXAMPLE_20 | {"fill_volume_ml": "18", "dose_mcg_per_day": "", "fill_date": "2027-01-09",
-                          "fill_time": "18:00", "flex_schedule": "00:00 10\r\nSat, Sun: 00:00 20"}
+                          "fill_time": "18:00", "flex_schedule": "00:00 10\r\nSat Sun: 00:00 20"}
     response = as_role("nurse").get("/calculator/", query_string=query)
     page = squash(text(response))
     assert response.status_code == 200
     assert due_on_page(page) == "28 Jan 2027"
     assert "Day 19 after the fill on 09 Jan 2027 at 18:00" in page
     assert "04 Feb 2027" in page
-    assert "00:00 10\r\nSat, Sun: 00:00 20</textarea>" in text(response), "the schedule is kept as typed"
+    assert "00:00 10\r\nSat Sun: 00:00 20</textarea>" in text(response), "the schedule is kept as typed"
 
 
 def test_the_page_shows_the_bridge_bolus_warning(as_role):
@@ -184,12 +184,12 @@ PAGE_REFUSALS = [
     ("date at the end of time", {"fill_date": "9999-12-31"}, "fill_date", "Fill date must be from"),
     ("10,000-digit number", {"dose_mcg_per_day": "9" * 10_000}, "dose_mcg_per_day", "from 0.01 to 5000"),
     ("a dose and a schedule", {"flex_schedule": "00:00 10"}, "dose_mcg_per_day", "not both or neither"),
-    ("a schedule in words", {"dose_mcg_per_day": "", "flex_schedule": "morning lots"}, "flex_schedule",
-     "Line 1: &#39;morning lots&#39; is not HH:MM followed by a number."),
-    ("a schedule from 06:00", {"dose_mcg_per_day": "", "flex_schedule": "06:00 10"}, "flex_schedule",
-     "The first flex step must start at 00:00"),
+    ("a schedule in words", {"dose_mcg_per_day": "", "flex_schedule": "06:00 twelve"}, "flex_schedule",
+     "&#39;06:00 twelve&#39; is not a step"),
+    ("a weekend from 06:00", {"dose_mcg_per_day": "", "flex_schedule": "00:00 10\nSat: 06:00 5"}, "flex_schedule",
+     "Saturday&#39;s own steps must begin at 00:00"),
     ("weekdays only", {"dose_mcg_per_day": "", "flex_schedule": "Mon-Fri: 00:00 10"}, "flex_schedule",
-     "No flex steps for Saturday"),
+     "Give an everyday schedule before the day names"),
     ("an essay for a schedule", {"dose_mcg_per_day": "", "flex_schedule": "00:00 5\n" * 400}, "flex_schedule",
      "at most 2000 characters"),
     ("25 o'clock", {"fill_time": "25:00"}, "fill_time", "Not a valid time value"),
@@ -286,7 +286,7 @@ def test_cli_defaults_to_today_and_the_clinics_buffer(runner, session):
 
 def test_cli_takes_a_schedule_a_fill_time_boluses_and_the_previous_concentration(runner):
     values = EXAMPLE_20 | {"fill_volume_ml": "18", "fill_date": "2027-01-09", "fill_time": "18:00",
-                           "flex_schedule": "00:00 10; Sat, Sun: 00:00 20", "previous_concentration_mcg_per_ml": "1000"}
+                           "flex_schedule": "00:00 10; Sat Sun: 00:00 20", "previous_concentration_mcg_per_ml": "1000"}
     del values["dose_mcg_per_day"]
     result = runner.invoke(args=cli_args(values))
     assert result.exit_code == 0, result.output
@@ -308,8 +308,8 @@ CLI_REFUSALS = [
     ("a bolus without a count", {"bolus_dose_mcg": "25"},
      "Enter the maximum boluses a day too (0 if the patient may take none)."),
     ("a fill time in words", {"fill_time": "noon"}, "Fill time 'noon' is not a time: use HH:MM (24-hour clock)."),
-    ("a schedule from 06:00", {"dose_mcg_per_day": "", "flex_schedule": "06:00 10"},
-     "The first flex step must start at 00:00 so the whole day is covered."),
+    ("a weekend from 06:00", {"dose_mcg_per_day": "", "flex_schedule": "00:00 10; Sat: 06:00 5"},
+     "Saturday's own steps must begin at 00:00, so the hours after midnight belong to that day."),
 ]
 
 

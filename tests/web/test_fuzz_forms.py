@@ -289,7 +289,7 @@ CALCULATOR = {"reservoir_ml": ["20", "40"], "fill_volume_ml": ["20", "18", "5"],
               "fill_date": ["2027-01-09", TODAY.isoformat()], "fill_time": ["", "18:00", "02:30"],
               "alarm_volume_ml": ["2"], "buffer_days": ["7"], "stability_days": ["180"]}
 PROGRAMMES = [  # dose_mcg_per_day, flex_schedule, bolus_dose_mcg, max_boluses_per_day
-    ("200", "", "25", "4"), ("300", "", "", ""), ("", "00:00 10\nSat, Sun: 00:00 20", "", ""),
+    ("200", "", "25", "4"), ("300", "", "", ""), ("", "00:00 10\nSat Sun: 00:00 20", "", ""),
     ("", "00:00 8; 07:00 12", "50", "2"),
 ]
 CALCULATOR_FIELDS = [*CALCULATOR, "dose_mcg_per_day", "flex_schedule", "bolus_dose_mcg", "max_boluses_per_day"]

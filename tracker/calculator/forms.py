@@ -4,8 +4,15 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from tracker.calculator.logic import FIRST_FILL_DATE, LAST_FILL_DATE, LIMITS, check, check_fill_date
-from tracker.clinical.flex_text import MAX_TEXT, parse_week
+from tracker.calculator.logic import (
+    FIRST_FILL_DATE,
+    LAST_FILL_DATE,
+    LIMITS,
+    MAX_SCHEDULE_TEXT,
+    check,
+    check_fill_date,
+    read_schedule,
+)
 from tracker.clinical.refill import RefillInputError
 from tracker.fields import WholeNumberField
 
@@ -43,13 +50,13 @@ class FillDateInWindow:
 
 
 class FlexWeek:
-    """The schedule in the dose form's format (tracker.clinical.flex_text), checked as the engine checks it."""
+    """The schedule read as the import reads it (tracker.clinical.flex_text) and checked by the engine's rules."""
 
     def __call__(self, form, field):
         if not (field.data or "").strip():
             return
         try:
-            parse_week(field.data)
+            read_schedule(field.data)
         except RefillInputError as error:
             raise ValidationError(error.message) from None
 
@@ -76,7 +83,7 @@ class CalculatorForm(FlaskForm):
     fill_time = TimeField("Fill time", format=["%H:%M", "%H:%M:%S"], validators=[Optional()])
     dose_mcg_per_day = _number("Daily dose (mcg/day)", "dose_mcg_per_day", optional=True)
     flex_schedule = TextAreaField("Or a flexible schedule (mcg/hour)",
-                                  validators=[Length(max=MAX_TEXT), FlexWeek()], render_kw={"rows": 4})
+                                  validators=[Length(max=MAX_SCHEDULE_TEXT), FlexWeek()], render_kw={"rows": 4})
     bolus_dose_mcg = _number("Patient-activated bolus (mcg)", "bolus_dose_mcg", optional=True)
     max_boluses_per_day = _number("Maximum boluses a day", "max_boluses_per_day", whole=True, optional=True)
     alarm_volume_ml = _number("Alarm volume (mL)", "alarm_volume_ml")

@@ -14,13 +14,14 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tracker.clinical.flex_text import parse_week
+from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
 from tracker.clinical.refill import (
     DEFAULTS,
     DoseProgramme,
     InvalidConcentration,
     InvalidDays,
     InvalidDose,
+    InvalidFlexSchedule,
     InvalidTime,
     InvalidVolume,
     RefillInputError,
@@ -37,6 +38,7 @@ MAX_DECIMAL_PLACES = 4  # finer than any pump programmer; also keeps exact arith
 # ITB pumps date from the 1990s; a date outside this window is a typo, and the projection must
 # stay inside the calendar (date.max).
 FIRST_FILL_DATE = date(1990, 1, 1)
+MAX_SCHEDULE_TEXT = 2000  # seven days of 13 steps fit easily
 LAST_FILL_DATE = date(2100, 12, 31)
 
 
@@ -178,6 +180,20 @@ def check_fill_time(value: time | str | None) -> time | None:
     return value
 
 
+def read_schedule(text: str) -> FlexSchedule:
+    """A flexible schedule in the import's format (tracker.clinical.flex_text), one step a line as on the dose form
+    or separated by ";"; InvalidFlexSchedule (or the engine's own error) on the flex_schedule field otherwise."""
+    if len(text) > MAX_SCHEDULE_TEXT:
+        raise InvalidFlexSchedule(f"The schedule is too long: at most {MAX_SCHEDULE_TEXT} characters.",
+                                  "flex_schedule")
+    try:
+        return parse_flex(re.sub(r"[\r\n]+", ";", text))
+    except FlexTextError as error:
+        raise InvalidFlexSchedule(str(error), "flex_schedule") from None
+    except RefillInputError as error:
+        raise type(error)(error.message, "flex_schedule") from None
+
+
 def default_inputs(fill_date: date, buffer_days: int) -> dict:
     """Where the page starts: a 20 mL pump filled with 500 mcg/mL (the usual start) at 300 mcg/day."""
     return {
@@ -308,7 +324,7 @@ def what_if(
 ) -> WhatIf:
     """Check the inputs, project the refill with the engine and collect the engine's warnings.
 
-    Give `dose_mcg_per_day` or `flex_schedule` (tracker.clinical.flex_text's format), not both. A bolus dose and
+    Give `dose_mcg_per_day` or `flex_schedule` (see `read_schedule`), not both. A bolus dose and
     a maximum a day count every permitted bolus, every day, as the engine does for a patient."""
     values = {
         name: check(name, value)
@@ -326,9 +342,10 @@ def what_if(
     bolus_mcg, boluses = _boluses(bolus_dose_mcg, max_boluses_per_day)
     fill = _fill(check_fill_date(fill_date), check_fill_time(fill_time), tz)
     try:
-        flex_steps, flex_by_weekday = parse_week(flex_schedule) if _given(flex_schedule) else ((), {})
-        programme = DoseProgramme(daily_dose_mcg=dose, flex_steps=flex_steps, flex_by_weekday=flex_by_weekday,
-                                  bolus_dose_mcg=bolus_mcg, max_boluses_per_day=boluses)
+        flex = read_schedule(flex_schedule) if _given(flex_schedule) else None
+        programme = DoseProgramme(daily_dose_mcg=dose, flex_steps=flex.steps if flex else (),
+                                  flex_by_weekday=flex.by_weekday if flex else {}, bolus_dose_mcg=bolus_mcg,
+                                  max_boluses_per_day=boluses)
         projection = project_refill(
             RefillInputs(
                 fill_time=fill,

@@ -59,8 +59,9 @@ def register_cli(app: Flask) -> None:
     @click.option("--dose", "dose_mcg_per_day", default=None, metavar="MCG/DAY",
                   help="Simple continuous daily dose (or --flex).")
     @click.option("--flex", "flex_schedule", default=None, metavar="STEPS",
-                  help='Flexible schedule, steps "HH:MM mcg-per-hour" ended by ";" or a new line; '
-                       '"Sat, Sun:" starts those days\' own steps. E.g. "00:00 8; 07:00 12; Sat, Sun: 00:00 8".')
+                  help='Flexible schedule (the import\'s format): steps "HH:MM mcg-per-hour" separated by ";", and '
+                       '"Sat Sun:" or "Mon-Fri:" before days with steps of their own. '
+                       'E.g. "00:00 8; 07:00 12; Sat Sun: 00:00 8".')
     @click.option("--bolus", "bolus_dose_mcg", default=None, metavar="MCG",
                   help="Patient-activated bolus dose (with --max-boluses): every permitted bolus is counted.")
     @click.option("--max-boluses", "max_boluses_per_day", default=None, metavar="N",

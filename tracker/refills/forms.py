@@ -1,5 +1,7 @@
 """Refill visit and dose change forms."""
 
+from datetime import time
+
 from wtforms import (
     BooleanField,
     DateField,
@@ -12,8 +14,6 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from tracker.clinical.flex_text import parse_steps
-from tracker.clinical.refill import InvalidFlexSchedule
 from tracker.clinical.scales import ASHWORTH, PENN_FREQUENCY
 from tracker.fields import WholeNumberField
 from tracker.once import OnceForm
@@ -84,10 +84,22 @@ class DoseForm(OnceForm):
 
 def parse_flex(text: str) -> list[list[str]]:
     """Lines "HH:MM rate" -> [["HH:MM", "rate"], ...]; the engine checks order, coverage and the 13-step limit."""
-    try:
-        return parse_steps(text)
-    except InvalidFlexSchedule as error:
-        raise ValidationError(error.message) from None
+    steps = []
+    for number, line in enumerate(filter(None, (ln.strip() for ln in text.splitlines())), start=1):
+        parts = line.replace(",", " ").split()
+        if len(parts) != 2:
+            raise ValidationError(f"Line {number}: write the start time and the rate, e.g. 06:00 12.5")
+        try:
+            start = time.fromisoformat(parts[0])
+            rate = float(parts[1])
+        except ValueError:
+            raise ValidationError(f"Line {number}: {line!r} is not HH:MM followed by a number.") from None
+        if rate < 0 or rate > 200:
+            raise ValidationError(f"Line {number}: the rate must be 0-200 mcg/hour.")
+        steps.append([start.strftime("%H:%M"), parts[1]])
+    if not steps:
+        raise ValidationError("Enter at least one step, starting at 00:00.")
+    return steps
 
 
 class EriForm(OnceForm):
