@@ -1,8 +1,11 @@
-"""The commands an administrator runs on the server: create-user, seed-demo, first-run."""
+"""The commands an administrator runs on the server: create-user, seed-demo, first-run, refill-calc."""
 
+import json
 import re
+import shlex
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -178,3 +181,40 @@ def test_first_run_creates_one_admin_and_shows_the_password_once(app, runner, se
     assert "nothing to do" in again.output and password not in again.output
     session.expire_all()
     assert session.scalar(select(func.count(User.id)).where(User.role == "admin")) == 1
+
+
+# refill-calc (the what-if page's command: tests/web/test_calculator.py has the rest)
+
+
+def readme_refill_calc() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return shlex.split(re.search(r"`flask --app wsgi refill-calc ([^`]+)`", readme).group(1))
+
+
+def test_refill_calc_as_the_readme_writes_it_counts_the_ptm_boluses_and_warns_of_the_bridge_bolus(runner):
+    # 200 mcg/day + 4 x 25 mcg = 300 mcg/day at 500 mcg/mL: 0.6 mL/day, alarm day 30, due day 23 (24 Jan 2027).
+    result = runner.invoke(args=["refill-calc", *readme_refill_calc()])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["daily_volume_ml"], data["alarm_date"], data["due_date"]) == ("0.6", "2027-01-31", "2027-01-24")
+    assert [w["code"] for w in data["warnings"]] == ["bridge_bolus", "boluses_included"]
+
+
+def test_refill_calc_takes_the_readmes_flexible_schedule_instead_of_the_dose(runner):
+    # 7 h x 8 + 17 h x 12 = 260 mcg on weekdays, 8 x 24 = 192 at the weekend: (5 x 260 + 2 x 192) / 7 = 240.57
+    # mcg/day + 100 of boluses = 340.57 mcg/day; / 500 = 0.6811 mL/day.
+    args = readme_refill_calc()
+    dose = args.index("--dose")
+    args[dose:dose + 2] = ["--flex", "00:00 8; 07:00 12; Sat Sun: 00:00 8"]
+    result = runner.invoke(args=["refill-calc", *args])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["daily_volume_ml"] == "0.6811"
+    assert "the flexible schedule's 240.57 mcg/day (mean over the week), 340.57 mcg/day in all" in (
+        data["warnings"][-1]["message"])
+
+
+def test_refill_calc_help_lists_what_the_engine_takes(runner):
+    result = runner.invoke(args=["refill-calc", "--help"])
+    for option in ("--fill-time", "--flex", "--bolus", "--max-boluses", "--previous-concentration"):
+        assert option in result.output, option

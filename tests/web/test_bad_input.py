@@ -141,3 +141,35 @@ def test_garbage_query_parameters_do_not_break_the_list(as_role, world):
     for query in ("page=-1", "page=abc", "location=x", "sort=drop", "stage=<b>", "q=" + "%" * 500, "nurse=1e9"):
         assert nurse.get(f"/patients?{query}").status_code == 200, query
     assert nurse.get("/board?location=abc").status_code == 200
+
+
+CALCULATOR = {"reservoir_ml": "20", "fill_volume_ml": "20", "concentration_mcg_per_ml": "500",
+              "dose_mcg_per_day": "200", "bolus_dose_mcg": "25", "max_boluses_per_day": "4", "alarm_volume_ml": "2",
+              "buffer_days": "7", "stability_days": "180", "fill_date": "2027-01-01"}
+CALCULATOR_CASES = [
+    ("a schedule as well as a dose", {"flex_schedule": "00:00 8"}, "dose_mcg_per_day", "not both or neither",
+     "00:00 8</textarea>"),
+    ("a schedule in words", {"dose_mcg_per_day": "", "flex_schedule": "8 all day"}, "flex_schedule",
+     "&#39;8 all day&#39; is not a step", "8 all day</textarea>"),
+    ("a day that is not a day", {"dose_mcg_per_day": "", "flex_schedule": "00:00 8\nWeekend: 00:00 6"},
+     "flex_schedule", "&#39;Weekend&#39; is not a day of the week", "Weekend: 00:00 6</textarea>"),
+    ("a bolus without its maximum", {"max_boluses_per_day": ""}, "max_boluses_per_day",
+     "Enter the maximum boluses a day too", 'value="25"'),
+    ("a fill time in words", {"fill_time": "after lunch"}, "fill_time", "Not a valid time value",
+     'value="after lunch"'),
+    ("a previous concentration of 0.5", {"previous_concentration_mcg_per_ml": "0.5"},
+     "previous_concentration_mcg_per_ml", "Not a valid integer value", 'value="0.5"'),
+]
+
+
+@pytest.mark.parametrize("case, changes, field, message, kept", CALCULATOR_CASES, ids=[c[0] for c in CALCULATOR_CASES])
+def test_calculator_bad_input(as_role, world, session, case, changes, field, message, kept):
+    before = counts(session)
+    response = as_role("nurse").get("/calculator/", query_string=CALCULATOR | changes)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert message in page
+    assert f'id="{field}-error"' in page, "the error is shown beside its field"
+    assert kept in page, "what the user typed is kept"
+    assert "Refill due" not in page
+    assert counts(session) == before

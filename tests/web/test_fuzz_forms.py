@@ -282,6 +282,54 @@ def _fuzz_cell(app, session, world, as_role, make_client, ids, endpoint, role):
     fuzz()
 
 
+# The what-if calculator is a GET form (bookmarkable, writes nothing), fuzzed on its own: a plausible query (the PTM
+# example and its variants) with up to three fields spoiled, so that most requests reach the engine.
+CALCULATOR = {"reservoir_ml": ["20", "40"], "fill_volume_ml": ["20", "18", "5"],
+              "concentration_mcg_per_ml": ["500", "2000"], "previous_concentration_mcg_per_ml": ["", "1000"],
+              "fill_date": ["2027-01-09", TODAY.isoformat()], "fill_time": ["", "18:00", "02:30"],
+              "alarm_volume_ml": ["2"], "buffer_days": ["7"], "stability_days": ["180"]}
+PROGRAMMES = [  # dose_mcg_per_day, flex_schedule, bolus_dose_mcg, max_boluses_per_day
+    ("200", "", "25", "4"), ("300", "", "", ""), ("", "00:00 10\nSat Sun: 00:00 20", "", ""),
+    ("", "00:00 8; 07:00 12", "50", "2"),
+]
+CALCULATOR_FIELDS = [*CALCULATOR, "dose_mcg_per_day", "flex_schedule", "bolus_dose_mcg", "max_boluses_per_day"]
+CALCULATOR_EXAMPLES = 150
+
+
+@st.composite
+def calculator_query(draw):
+    query = {name: draw(st.sampled_from(values)) for name, values in CALCULATOR.items()}
+    query.update(zip(CALCULATOR_FIELDS[len(CALCULATOR):], draw(st.sampled_from(PROGRAMMES)), strict=True))
+    for name in draw(st.lists(st.sampled_from(CALCULATOR_FIELDS), max_size=3, unique=True)):
+        spoil = draw(st.sampled_from(["missing", "hostile", "list"]))
+        if spoil == "missing":
+            del query[name]
+        else:
+            query[name] = draw(HOSTILE_VALUE if spoil == "hostile" else st.lists(HOSTILE_VALUE, min_size=2,
+                                                                                  max_size=3))
+    return query
+
+
+def test_fuzz_calculator(app, session, world, as_role):
+    client = as_role("nurse")
+    before = row_counts(session)
+    STATS["cells"] += 1
+
+    @settings(max_examples=CALCULATOR_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @given(query=calculator_query())
+    def fuzz(query):
+        response = client.get("/calculator/", query_string=query)
+        STATS["requests"] += 1
+        STATS["server_errors"] += response.status_code >= 500
+        assert response.status_code in (200, 422), (query, response.get_data(as_text=True)[:2000])
+        STATS["accepted" if response.status_code == 200 else "rejected"] += 1
+
+    fuzz()
+    assert row_counts(session) == before
+
+
 KNOWN_OVERFLOW = [(endpoint, field) for endpoint, fields in INTEGER_FIELDS.items() for field in fields[:2]]
 ALLOWED_ROLE = {"admin.edit_drug": "admin", "admin.new_drug": "admin", "admin.edit_pump_model": "admin",
                 "admin.settings": "admin", "patients.bolus": "nurse", "refills.dose": "nurse"}

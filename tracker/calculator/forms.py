@@ -1,14 +1,23 @@
 """The what-if form. It is submitted with GET (bookmarkable, changes nothing), so it carries no CSRF token."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField
-from wtforms.validators import InputRequired, ValidationError
+from wtforms import DateField, DecimalField, TextAreaField, TimeField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from tracker.calculator.logic import FIRST_FILL_DATE, LAST_FILL_DATE, LIMITS, check, check_fill_date
+from tracker.calculator.logic import (
+    FIRST_FILL_DATE,
+    LAST_FILL_DATE,
+    LIMITS,
+    MAX_SCHEDULE_TEXT,
+    check,
+    check_fill_date,
+    read_schedule,
+)
 from tracker.clinical.refill import RefillInputError
 from tracker.fields import WholeNumberField
 
 DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
+TIME_HELP = "Use the time picker, or type HH:MM (24-hour clock)."
 
 
 class InLimits:
@@ -40,8 +49,20 @@ class FillDateInWindow:
             raise ValidationError(error.message) from None
 
 
-def _number(label: str, name: str, whole: bool = False, **render_kw):
-    validators = [InputRequired(), InLimits(name)]
+class FlexWeek:
+    """The schedule read as the import reads it (tracker.clinical.flex_text) and checked by the engine's rules."""
+
+    def __call__(self, form, field):
+        if not (field.data or "").strip():
+            return
+        try:
+            read_schedule(field.data)
+        except RefillInputError as error:
+            raise ValidationError(error.message) from None
+
+
+def _number(label: str, name: str, whole: bool = False, optional: bool = False, **render_kw):
+    validators = [Optional() if optional else InputRequired(), InLimits(name)]
     if whole:
         return WholeNumberField(label, validators=validators, render_kw=render_kw or None)
     return DecimalField(label, places=None, validators=validators, render_kw=render_kw or None)
@@ -55,12 +76,20 @@ class CalculatorForm(FlaskForm):
     fill_volume_ml = _number("Fill volume (mL)", "fill_volume_ml")
     concentration_mcg_per_ml = _number("Concentration (mcg/mL)", "concentration_mcg_per_ml", whole=True,
                                        list="concentrations")
-    dose_mcg_per_day = _number("Daily dose (mcg/day)", "dose_mcg_per_day")
-    alarm_volume_ml = _number("Low-reservoir alarm (mL)", "alarm_volume_ml")
+    previous_concentration_mcg_per_ml = _number("Previous concentration (mcg/mL)",
+                                                "previous_concentration_mcg_per_ml", whole=True, optional=True,
+                                                list="concentrations")
+    fill_date = DateField("Fill date", validators=[InputRequired(message=DATE_HELP), FillDateInWindow()])
+    fill_time = TimeField("Fill time", format=["%H:%M", "%H:%M:%S"], validators=[Optional()])
+    dose_mcg_per_day = _number("Daily dose (mcg/day)", "dose_mcg_per_day", optional=True)
+    flex_schedule = TextAreaField("Or a flexible schedule (mcg/hour)",
+                                  validators=[Length(max=MAX_SCHEDULE_TEXT), FlexWeek()], render_kw={"rows": 4})
+    bolus_dose_mcg = _number("Patient-activated bolus (mcg)", "bolus_dose_mcg", optional=True)
+    max_boluses_per_day = _number("Maximum boluses a day", "max_boluses_per_day", whole=True, optional=True)
+    alarm_volume_ml = _number("Alarm volume (mL)", "alarm_volume_ml")
     buffer_days = _number("Safety buffer (days)", "buffer_days", whole=True)
     stability_days = _number("Drug stability (days)", "stability_days", whole=True)
-    fill_date = DateField("Fill date", validators=[InputRequired(message=DATE_HELP), FillDateInWindow()])
 
     def inputs(self) -> dict:
-        """The values in the names `logic.calculate` takes."""
+        """The values in the names `logic.what_if` takes."""
         return {name: field.data for name, field in self._fields.items()}

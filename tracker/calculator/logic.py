@@ -1,28 +1,34 @@
 """The refill what-if calculator: typed inputs in, one projection out, for the page and `flask refill-calc`.
 
-Pure: no Flask, no database. The arithmetic is tracker.clinical.refill's; this module only checks the
-calculator's input ranges (once, for both the form and the CLI) and shapes the answer.
+Pure: no Flask, no database. The arithmetic and the warnings are tracker.clinical.refill's; this module only
+checks the calculator's input ranges (once, for both the form and the CLI), builds the engine's inputs (a simple
+or flexible schedule, patient-activated boluses, a fill time) and shapes the answer.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
 from tracker.clinical.refill import (
     DEFAULTS,
     DoseProgramme,
     InvalidConcentration,
     InvalidDays,
     InvalidDose,
+    InvalidFlexSchedule,
     InvalidTime,
     InvalidVolume,
     RefillInputError,
     RefillInputs,
     RefillProjection,
     RefillWarning,
+    bridge_bolus_warning,
     dose_range_warning,
     project_refill,
 )
@@ -32,6 +38,7 @@ MAX_DECIMAL_PLACES = 4  # finer than any pump programmer; also keeps exact arith
 # ITB pumps date from the 1990s; a date outside this window is a typo, and the projection must
 # stay inside the calendar (date.max).
 FIRST_FILL_DATE = date(1990, 1, 1)
+MAX_SCHEDULE_TEXT = 2000  # seven days of 13 steps fit easily
 LAST_FILL_DATE = date(2100, 12, 31)
 
 
@@ -54,7 +61,13 @@ LIMITS: dict[str, Limit] = {
     "concentration_mcg_per_ml": Limit(
         "Concentration", "mcg/mL", Decimal(1), Decimal(5000), InvalidConcentration, whole=True
     ),
+    "previous_concentration_mcg_per_ml": Limit(
+        "Previous concentration", "mcg/mL", Decimal(1), Decimal(5000), InvalidConcentration, whole=True
+    ),
     "dose_mcg_per_day": Limit("Daily dose", "mcg/day", Decimal("0.01"), Decimal(5000), InvalidDose),
+    # As the dose form: a bolus up to 500 mcg, up to 24 a day.
+    "bolus_dose_mcg": Limit("Bolus dose", "mcg", Decimal(0), Decimal(500), InvalidDose),
+    "max_boluses_per_day": Limit("Boluses a day", "", Decimal(0), Decimal(24), InvalidDose, whole=True),
     "alarm_volume_ml": Limit("Alarm volume", "mL", Decimal(0), Decimal(10), InvalidVolume),
     "buffer_days": Limit("Safety buffer", "days", Decimal(0), Decimal(60), InvalidDays, whole=True),
     "stability_days": Limit("Drug stability", "days", Decimal(1), Decimal(365), InvalidDays, whole=True),
@@ -65,16 +78,34 @@ _CORE_FIELDS = {
     "reservoir_capacity_ml": "reservoir_ml",
     "reservoir_after_fill_ml": "fill_volume_ml",
     "daily_dose_mcg": "dose_mcg_per_day",
-    "fill_time": "fill_date",
+    "flex_steps": "flex_schedule",
+    "flex_by_weekday": "flex_schedule",
+    "rate_mcg_per_hour": "flex_schedule",
+    "fill_time": "fill_time",
 }
+_SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
 def _text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _mcg(value: Fraction) -> str:
+    """A dose in mcg as a clinician writes it: 100, 12.5, 171.43."""
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return _text(exact.quantize(Decimal("0.01")))
+
+
 def _day(d: date) -> str:
     return f"{d.day} {d:%b %Y}"
+
+
+def _unit(limit: Limit, before: str) -> str:
+    return f"{before}{limit.unit}" if limit.unit else ""
+
+
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def check(name: str, value: Number) -> Decimal | int:
@@ -97,17 +128,21 @@ def check(name: str, value: Number) -> Decimal | int:
         raise limit.error(f"{limit.label} is not a number: {value!s}.", name)
     if not limit.low <= number <= limit.high:
         if number <= 0 < limit.low:
-            raise limit.error(f"{limit.label} must be more than 0 {limit.unit}.", name)
+            raise limit.error(f"{limit.label} must be more than 0{_unit(limit, ' ')}.", name)
         raise limit.error(
-            f"{limit.label} must be from {_text(limit.low)} to {_text(limit.high)} {limit.unit}.", name
+            f"{limit.label} must be from {_text(limit.low)} to {_text(limit.high)}{_unit(limit, ' ')}.", name
         )
     if limit.whole:
         if number != number.to_integral_value():
-            raise limit.error(f"{limit.label} must be a whole number of {limit.unit}.", name)
+            raise limit.error(f"{limit.label} must be a whole number{_unit(limit, ' of ')}.", name)
         return int(number)
     if number.normalize().as_tuple().exponent < -MAX_DECIMAL_PLACES:
         raise limit.error(f"{limit.label} can have at most {MAX_DECIMAL_PLACES} decimal places.", name)
     return number
+
+
+def _optional(name: str, value: Number | None) -> Decimal | int | None:
+    return check(name, value) if _given(value) else None
 
 
 def check_fill_date(value: date | str) -> date:
@@ -126,6 +161,37 @@ def check_fill_date(value: date | str) -> date:
             f"Fill date must be from {FIRST_FILL_DATE.isoformat()} to {LAST_FILL_DATE.isoformat()}.", "fill_date"
         )
     return value
+
+
+def check_fill_time(value: time | str | None) -> time | None:
+    """The clinic's wall-clock time of the fill, or None (a date alone counts from midnight, as everywhere)."""
+    if not _given(value):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"\d{2}:\d{2}", text):
+            raise InvalidTime(f"Fill time {value[:30]!r} is not a time: use HH:MM (24-hour clock).", "fill_time")
+        try:
+            value = time.fromisoformat(text)
+        except ValueError:
+            raise InvalidTime(f"Fill time {text} is not a real time of day.", "fill_time") from None
+    if not isinstance(value, time) or value.tzinfo is not None:
+        raise InvalidTime("The fill time must be a clinic wall-clock time (HH:MM).", "fill_time")
+    return value
+
+
+def read_schedule(text: str) -> FlexSchedule:
+    """A flexible schedule in the import's format (tracker.clinical.flex_text), one step a line as on the dose form
+    or separated by ";"; InvalidFlexSchedule (or the engine's own error) on the flex_schedule field otherwise."""
+    if len(text) > MAX_SCHEDULE_TEXT:
+        raise InvalidFlexSchedule(f"The schedule is too long: at most {MAX_SCHEDULE_TEXT} characters.",
+                                  "flex_schedule")
+    try:
+        return parse_flex(re.sub(r"[\r\n]+", ";", text))
+    except FlexTextError as error:
+        raise InvalidFlexSchedule(str(error), "flex_schedule") from None
+    except RefillInputError as error:
+        raise type(error)(error.message, "flex_schedule") from None
 
 
 def default_inputs(fill_date: date, buffer_days: int) -> dict:
@@ -164,6 +230,14 @@ class WhatIf:
         """mL/day without trailing zeros: "0.6", not "0.6000"."""
         return _text(self.projection.daily_volume_ml)
 
+    @property
+    def fill_clock(self) -> str | None:
+        """The fill's wall-clock time ("14:30") when one was given."""
+        inputs = self.projection.inputs
+        if not isinstance(inputs.fill_time, datetime):
+            return None
+        return f"{inputs.fill_time.astimezone(inputs.zone()):%H:%M}"
+
     def as_dict(self) -> dict:
         p = self.projection
         return {
@@ -193,38 +267,92 @@ def _due_at_fill_warning(projection: RefillProjection) -> RefillWarning | None:
     return RefillWarning("due_at_fill", "high", f"A refill would be due on the fill date itself: {reason}.")
 
 
+def _boluses_note(programme: DoseProgramme, programmed_mcg: Fraction) -> RefillWarning | None:
+    """Say that the dates count every permitted bolus (the engine's worst case), so nobody reads them as the
+    programmed dose alone."""
+    bolus_mcg = programme.bolus_mcg_per_day()
+    if not bolus_mcg:
+        return None
+    schedule = "the flexible schedule's" if programme.daily_dose_mcg is None else "the programmed"
+    mean = " (mean over the week)" if programme.daily_dose_mcg is None else ""
+    return RefillWarning(
+        "boluses_included",
+        "low",
+        f"The dates include every permitted bolus (up to {programme.max_boluses_per_day} of "
+        f"{_mcg(Fraction(programme.bolus_dose_mcg))} mcg a day): {_mcg(bolus_mcg)} mcg/day on top of {schedule} "
+        f"{_mcg(programmed_mcg)} mcg/day{mean}, {_mcg(programme.average_daily_dose_mcg())} mcg/day in all.",
+    )
+
+
+def _fill(day: date, clock: time | None, tz: str) -> date | datetime:
+    if clock is None:
+        return day  # the engine counts a date from the clinic's midnight
+    try:
+        return datetime.combine(day, clock, ZoneInfo(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RefillInputError(f"Unknown time zone {tz!r}.", "tz") from None
+
+
+def _boluses(bolus_dose_mcg: Number | None, max_boluses_per_day: Number | None) -> tuple[Decimal, int]:
+    """Both halves of a bolus programme, or neither: a dose without a count would silently count no boluses."""
+    dose, count = _optional("bolus_dose_mcg", bolus_dose_mcg), _optional("max_boluses_per_day", max_boluses_per_day)
+    if dose and count is None:
+        raise InvalidDose("Enter the maximum boluses a day too (0 if the patient may take none).",
+                          "max_boluses_per_day")
+    if count and dose is None:
+        raise InvalidDose("Enter the bolus dose too.", "bolus_dose_mcg")
+    return dose or Decimal(0), count or 0
+
+
 def what_if(
     reservoir_ml: Number,
     fill_volume_ml: Number,
     concentration_mcg_per_ml: Number,
-    dose_mcg_per_day: Number,
+    dose_mcg_per_day: Number | None,
     alarm_volume_ml: Number,
     buffer_days: Number,
     stability_days: Number,
     fill_date: date | str,
     tz: str,
+    *,
+    fill_time: time | str | None = None,
+    flex_schedule: str | None = None,
+    bolus_dose_mcg: Number | None = None,
+    max_boluses_per_day: Number | None = None,
+    previous_concentration_mcg_per_ml: Number | None = None,
+    usual_dose_mcg: tuple[Number, Number] = (DEFAULTS.usual_dose_min_mcg_per_day, DEFAULTS.usual_dose_max_mcg_per_day),
 ) -> WhatIf:
-    """Check the inputs, project the refill and collect its warnings."""
+    """Check the inputs, project the refill with the engine and collect the engine's warnings.
+
+    Give `dose_mcg_per_day` or `flex_schedule` (see `read_schedule`), not both. A bolus dose and
+    a maximum a day count every permitted bolus, every day, as the engine does for a patient."""
     values = {
         name: check(name, value)
         for name, value in (
             ("reservoir_ml", reservoir_ml),
             ("fill_volume_ml", fill_volume_ml),
             ("concentration_mcg_per_ml", concentration_mcg_per_ml),
-            ("dose_mcg_per_day", dose_mcg_per_day),
             ("alarm_volume_ml", alarm_volume_ml),
             ("buffer_days", buffer_days),
             ("stability_days", stability_days),
         )
     }
+    dose = _optional("dose_mcg_per_day", dose_mcg_per_day)
+    previous = _optional("previous_concentration_mcg_per_ml", previous_concentration_mcg_per_ml)
+    bolus_mcg, boluses = _boluses(bolus_dose_mcg, max_boluses_per_day)
+    fill = _fill(check_fill_date(fill_date), check_fill_time(fill_time), tz)
     try:
+        flex = read_schedule(flex_schedule) if _given(flex_schedule) else None
+        programme = DoseProgramme(daily_dose_mcg=dose, flex_steps=flex.steps if flex else (),
+                                  flex_by_weekday=flex.by_weekday if flex else {}, bolus_dose_mcg=bolus_mcg,
+                                  max_boluses_per_day=boluses)
         projection = project_refill(
             RefillInputs(
-                fill_time=check_fill_date(fill_date),
+                fill_time=fill,
                 reservoir_after_fill_ml=values["fill_volume_ml"],
                 reservoir_capacity_ml=values["reservoir_ml"],
                 concentration_mcg_per_ml=values["concentration_mcg_per_ml"],
-                doses=DoseProgramme(daily_dose_mcg=values["dose_mcg_per_day"]),
+                doses=programme,
                 alarm_volume_ml=values["alarm_volume_ml"],
                 buffer_days=values["buffer_days"],
                 stability_days=values["stability_days"],
@@ -234,23 +362,19 @@ def what_if(
     except RefillInputError as error:
         # Same error class (OverfillRefused stays OverfillRefused), blamed on the calculator's field.
         raise type(error)(error.message, _CORE_FIELDS.get(error.field, error.field)) from error
-    warnings = (dose_range_warning(values["dose_mcg_per_day"]), _due_at_fill_warning(projection))
-    return WhatIf(projection, tuple(w for w in warnings if w is not None))
+    # The usual range is about the programmed dose, as at a refill visit or a dose change (boluses apart).
+    programmed_mcg = replace(programme, bolus_dose_mcg=0, max_boluses_per_day=0).average_daily_dose_mcg()
+    found = (
+        bridge_bolus_warning(previous, values["concentration_mcg_per_ml"]) if previous is not None else None,
+        _due_at_fill_warning(projection),
+        dose_range_warning(programmed_mcg, *usual_dose_mcg),
+        _boluses_note(programme, programmed_mcg),
+    )
+    warnings = sorted((w for w in found if w is not None), key=lambda w: _SEVERITY_ORDER[w.severity])
+    return WhatIf(projection, tuple(warnings))
 
 
-def calculate(
-    reservoir_ml: Number,
-    fill_volume_ml: Number,
-    concentration_mcg_per_ml: Number,
-    dose_mcg_per_day: Number,
-    alarm_volume_ml: Number,
-    buffer_days: Number,
-    stability_days: Number,
-    fill_date: date | str,
-    tz: str,
-) -> dict:
-    """The what-if answer as JSON-able data: ISO dates, Decimals as strings, warnings as dicts."""
-    return what_if(
-        reservoir_ml, fill_volume_ml, concentration_mcg_per_ml, dose_mcg_per_day, alarm_volume_ml,
-        buffer_days, stability_days, fill_date, tz,
-    ).as_dict()
+def calculate(*args, **kwargs) -> dict:
+    """The what-if answer as JSON-able data (what_if's arguments): ISO dates, Decimals as strings, warnings as
+    dicts."""
+    return what_if(*args, **kwargs).as_dict()
