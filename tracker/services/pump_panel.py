@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
-from tracker.models import DoseChange, Pump, RefillAppointment, RefillSchedule, RefillVisit
+from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
+from tracker.services.pump_corrections import FIELDS as CORRECTED_FIELDS
 from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs
 from tracker.services.settings import all_settings, windows_from
 from tracker.services.worklist import Judgement, judge
@@ -24,8 +25,8 @@ CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
 class PumpPanel:
     pump: Pump
     schedule: RefillSchedule
-    fills: list[RefillVisit]  # newest first
-    doses: list[DoseChange]  # newest first
+    fills: list[RefillVisit]  # newest first, those that stand (what the projection and the chart read)
+    doses: list[DoseChange]  # newest first, those that stand
     volume_now_ml: object
     days_left: int
     chart: dict
@@ -33,6 +34,20 @@ class PumpPanel:
     judgement: Judgement  # the refill-risk model's, as on every other screen
     banners: list[refill_risk.Banner]
     windows: refill_risk.Windows
+    # For the tables: every entry, newest first, voided ones included (struck through), and the corrected
+    # implant details and ERI dates, newest first.
+    fill_history: list[RefillVisit] = field(default_factory=list)
+    dose_history: list[DoseChange] = field(default_factory=list)
+    corrections: list[PumpCorrection] = field(default_factory=list)
+
+    @property
+    def correction_labels(self) -> dict[str, str]:
+        return CORRECTED_FIELDS
+
+    @property
+    def corrected_ids(self) -> set[int]:
+        """Entries voided by a correction (the rest of the voided ones were voided outright)."""
+        return {e.corrects_id for e in [*self.fill_history, *self.dose_history] if e.corrects_id is not None}
 
     @property
     def risk(self) -> refill_risk.RefillRisk:
@@ -66,12 +81,20 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     if pump is None:
         return None
     schedule = session.get(RefillSchedule, pump.id)
-    fills = list(session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump.id)
-                                 .options(joinedload(RefillVisit.clinician))
-                                 .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc())))
-    doses = list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump.id)
-                                 .options(joinedload(DoseChange.recorded_by), joinedload(DoseChange.signed_off_by))
-                                 .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
+    fill_history = list(session.scalars(
+        select(RefillVisit).where(RefillVisit.pump_id == pump.id)
+        .options(joinedload(RefillVisit.clinician), joinedload(RefillVisit.voided_by))
+        .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc())))
+    dose_history = list(session.scalars(
+        select(DoseChange).where(DoseChange.pump_id == pump.id)
+        .options(joinedload(DoseChange.recorded_by), joinedload(DoseChange.signed_off_by),
+                 joinedload(DoseChange.voided_by))
+        .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
+    fills = [f for f in fill_history if not f.voided]
+    doses = [d for d in dose_history if not d.voided]
+    corrections = list(session.scalars(select(PumpCorrection).where(PumpCorrection.pump_id == pump.id)
+                                       .options(joinedload(PumpCorrection.corrected_by))
+                                       .order_by(PumpCorrection.id.desc())))
     settings, drugs = all_settings(session), drug_catalogue(session)
     ledger = _ledger_for_engine(list(reversed(doses)))
     current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs))
@@ -83,7 +106,7 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
                       today, now, windows)
     shown = refill_risk.banners(judgement.risk, judgement.dates, judgement.booking, today)
     return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart,
-                     appointment, judgement, shown, windows)
+                     appointment, judgement, shown, windows, fill_history, dose_history, corrections)
 
 
 def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:
