@@ -17,12 +17,14 @@ REFILL = datetime(2026, 3, 24, 14, 0, tzinfo=UTC)
 
 
 def test_the_fill_at_implantation_is_corrected_never_voided():
-    assert fill_void_refusal(at_implant=True, fills_left=3) == IMPLANT_FILL
+    assert fill_void_refusal(at_implant=True) == IMPLANT_FILL
+    assert fill_void_refusal(at_implant=False) is None
 
 
 def test_voiding_a_pumps_only_fill_is_refused_so_a_pump_in_use_keeps_a_refill_date():
-    assert fill_void_refusal(at_implant=False, fills_left=0) == ONLY_FILL
-    assert fill_void_refusal(at_implant=False, fills_left=1) is None
+    # An imported pump's one fill (not at implantation) voided: nothing left to project from.
+    assert projection_gap([], [IMPLANT]) == ONLY_FILL
+    assert projection_gap([REFILL], [IMPLANT]) is None
 
 
 def test_every_fill_must_have_a_dose_in_force_at_it():
@@ -32,7 +34,6 @@ def test_every_fill_must_have_a_dose_in_force_at_it():
     gap = projection_gap([IMPLANT, REFILL], [REFILL])
     assert gap is not None and "01 Mar 2026 05:00 UTC" in gap
     assert projection_gap([IMPLANT], []) is not None
-    assert projection_gap([], [IMPLANT]) == ONLY_FILL
 
 
 def test_an_eri_brings_the_battery_date_forward_to_the_pumps_stop_window():

@@ -18,19 +18,15 @@ NO_DOSE_AT_FIRST_FILL = ("No dose would be in force at the pump's first fill ({w
                          "projected. Correct that dose instead of voiding it.")
 
 
-def fill_void_refusal(at_implant: bool, fills_left: int) -> str | None:
-    """Why a fill may not be voided (it can always be corrected), or None. `fills_left`: the pump's fills that
-    would still stand."""
-    if at_implant:
-        return IMPLANT_FILL
-    if fills_left == 0:
-        return ONLY_FILL
-    return None
+def fill_void_refusal(at_implant: bool) -> str | None:
+    """Why a fill may not be voided whatever else the pump holds (it can always be corrected), or None."""
+    return IMPLANT_FILL if at_implant else None
 
 
 def projection_gap(fill_times: Sequence[datetime], dose_times: Sequence[datetime]) -> str | None:
-    """Why the pump's standing fills and dose changes could not project every fill, or None. The engine projects
-    a fill from the dose in force at it, so the earliest dose must not be later than the earliest fill."""
+    """Why the fills and dose changes left standing after a void could not project every fill, or None: a pump in
+    use needs a fill to project from (voiding its only fill is refused), and the engine projects a fill from the
+    dose in force at it, so the earliest dose must not be later than the earliest fill."""
     if not fill_times:
         return ONLY_FILL
     first = min(fill_times)

@@ -188,13 +188,12 @@ def correct_first_fill(session: Session, actor: Actor, visit_id: int, fill_volum
 
 def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: datetime) -> None:
     """Void a refill recorded by mistake; the dates run again from the fill before it. The fill at implantation
-    and a pump's only fill are corrected, never voided."""
+    and a pump's only fill (_reproject refuses it) are corrected, never voided."""
     _require(actor)
     visit = standing(session, RefillVisit, visit_id)
     pump = _pump_in_use(session, visit.pump_id)
     why = _reason(why)
-    before, after = fills_around(session, visit)
-    refusal = fill_void_refusal(visit.at_implant, (before is not None) + (after is not None))
+    refusal = fill_void_refusal(visit.at_implant)
     if refusal:
         raise ServiceError(refusal)
     dates = _due(session, pump)
