@@ -445,3 +445,25 @@ def test_only_nurses_and_physicians_correct(as_role, world, session):
         assert as_role(role).get(f"/patients/{patient.id}/refills/{fill.id}/correct").status_code == 403
     page = as_role("coordinator").get(f"/patients/{patient.id}").get_data(as_text=True)
     assert "/correct" not in page and "/void\"" not in page
+
+
+def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, session):
+    """The daily e-mail's refill warnings and an import's comparison with the last fill read only entries that
+    stand."""
+    from tracker.clinic_zone import clinic_zone_name
+    from tracker.services.corrections import void_refill
+    from tracker.services.digest import DigestOptions, _gather
+    from tracker.services.importer import load_existing
+
+    patient, pump = implanted(session, world)
+    entry = RefillEntry(visit_at=VISIT_AT, expected_residual_ml=Decimal(15), actual_residual_ml=Decimal(10),
+                        concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20))
+    visit = record_refill(session, world.actor(), pump.id, entry, True, NOW)  # 5 mL discrepancy: a digest warning
+    options = DigestOptions(clinic_zone_name(), time(7), "http://tracker.test", "tracker@example.org")
+    tomorrow = TODAY + timedelta(days=1)  # the digest reports the refills recorded the day before
+    assert [s.item.code for s in _gather(session, tomorrow, NOW, options).warnings] == ["residual_discrepancy"]
+    assert load_existing(session, [patient.mrn_key])[patient.mrn_key].last_fill.id == visit.id
+
+    void_refill(session, world.actor(), visit.id, "Wrong patient", NOW)
+    assert _gather(session, tomorrow, NOW, options).warnings == []
+    assert load_existing(session, [patient.mrn_key])[patient.mrn_key].last_fill.at_implant
