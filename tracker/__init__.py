@@ -117,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.auth.routes import bp as auth_bp
     from tracker.calculator.routes import bp as calculator_bp
     from tracker.calendar.routes import bp as calendar_bp
+    from tracker.corrections import bp as corrections_bp
     from tracker.dashboard.routes import bp as dashboard_bp
     from tracker.health import bp as health_bp
     from tracker.imports.routes import bp as imports_bp
@@ -125,7 +126,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.refills.routes import bp as refills_bp
 
     for bp in (auth_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
-               imports_bp, dashboard_bp, physician_bp):
+               imports_bp, dashboard_bp, physician_bp, corrections_bp):
         app.register_blueprint(bp)
 
 

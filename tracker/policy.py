@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dose.change": CLINICAL,
     "dose.sign_off": frozenset({"physician"}),  # increases beyond the titration limit
     "refill.record": CLINICAL,
+    "entry.correct": CLINICAL,  # correct or void a refill, dose change, trial bolus, implant detail or ERI date
     "settings.manage": frozenset({"admin"}),
     "refill.book": frozenset({"coordinator", "nurse", "physician"}),
     "booking.override": frozenset({"physician"}),  # a booking after the alarm date

@@ -25,7 +25,17 @@ from tests.factories import (
     patient_data,
 )
 from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User
-from tracker.services import accounts, bookings, calendar, catalogue, escalation, refill_visits, refills
+from tracker.services import (
+    accounts,
+    bookings,
+    calendar,
+    catalogue,
+    corrections,
+    escalation,
+    pump_corrections,
+    refill_visits,
+    refills,
+)
 from tracker.services import patients as service
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
@@ -164,6 +174,89 @@ def test_dose_change(world, session):
     assert_rows(rows, ("create", "dose_change", change.id))
     assert set(rows[0].before) == {"daily_dose_mcg"} and Decimal(rows[0].before["daily_dose_mcg"]) == 300
     assert Decimal(rows[0].after["daily_dose_mcg"]) == Decimal(330) and rows[0].after["reason"] == "more tone"
+
+
+# Corrections (issue 17, item 8): the original voided, its correction created; implant details updated in place.
+
+
+def _refill_entry(now, ml: str) -> RefillEntry:
+    return RefillEntry(visit_at=now - timedelta(minutes=5), expected_residual_ml=Decimal(3),
+                       actual_residual_ml=Decimal(3), concentration_mcg_per_ml=500, volume_added_ml=Decimal(ml),
+                       resulting_volume_ml=Decimal(ml))
+
+
+def test_correct_and_void_a_refill(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    pump = current_pump(session, patient.id)
+    now = datetime.now(CLINIC_ZONE)
+    visit = record_refill(session, world.actor(), pump.id, _refill_entry(now, "20"), True, now)
+    since = mark(session)
+    new = corrections.correct_refill(session, world.actor(), visit.id, _refill_entry(now, "18"), "typo", True, now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("void", "refill_visit", visit.id), ("create", "refill_visit", new.id))
+    assert only(rows, "void", "refill_visit").after["void_reason"] == "typo"
+    created = only(rows, "create", "refill_visit")
+    assert (created.before["resulting_volume_ml"], created.after["resulting_volume_ml"]) == ("20.000", "18")
+    since = mark(session)
+    corrections.void_refill(session, world.actor(), new.id, "wrong patient", now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("void", "refill_visit", new.id))
+    assert rows[0].after["void_reason"] == "wrong patient" and "due_date" in rows[0].before
+
+
+def test_correct_and_void_a_dose_change(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    pump = current_pump(session, patient.id)
+    now = datetime.now(CLINIC_ZONE)
+    change = change_dose(session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(360)),
+                         "more tone", now)
+    since = mark(session)
+    new = corrections.correct_dose(session, world.actor(), change.id, change.effective_at, Programme(Decimal(330)),
+                                   "more tone", "typo", now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("void", "dose_change", change.id), ("create", "dose_change", new.id))
+    assert Decimal(only(rows, "create", "dose_change").before["daily_dose_mcg"]) == 360
+    since = mark(session)
+    corrections.void_dose(session, world.actor(), new.id, "never programmed", now)
+    assert_rows(new_rows(session, since), ("void", "dose_change", new.id))
+
+
+def test_correct_and_void_a_trial_bolus(world, session):
+    patient = make_patient(session, world)
+    move(session, world, patient, "trial", days_ago=1)
+    bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY), TODAY)
+    since = mark(session)
+    new = corrections.correct_bolus(session, world.actor(), bolus.id, bolus_data(TODAY, outcome="negative"), "typo",
+                                    TODAY, datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("void", "trial_bolus", bolus.id), ("create", "trial_bolus", new.id))
+    created = only(rows, "create", "trial_bolus")
+    assert (created.before["outcome"], created.after["outcome"]) == ("positive", "negative")
+    since = mark(session)
+    corrections.void_bolus(session, world.actor(), new.id, "wrong patient", datetime.now(UTC))
+    assert_rows(new_rows(session, since), ("void", "trial_bolus", new.id))
+
+
+def test_correct_implant_details_and_the_eri(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    pump = current_pump(session, patient.id)
+    implantation = pump_corrections.implantation_of(session, pump)
+    since = mark(session)
+    pump_corrections.correct_implant(session, world.actor(), pump.id, pump.version, 0, pump_corrections.ImplantValues(
+        "NGP-FIXED", "T9", Decimal(2), "Dr Shah", pump.surgery_centre_id), "op note", datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "pump", pump.id), ("update", "implantation", implantation.id))
+    assert only(rows, "update", "pump").after == {"serial": "NGP-FIXED", "catheter_tip_level": "T9",
+                                                   "correction_reason": "op note"}
+    assert only(rows, "update", "implantation").before == {"surgeon": "Dr Shaw"}
+    refills.record_eri(session, world.actor(), pump.id, TODAY, pump.version, datetime.now(UTC))
+    since = mark(session)
+    pump_corrections.correct_eri(session, world.actor(), pump.id, pump.version,
+                                 pump_corrections.last_correction_id(session, pump.id), None, "test alarm",
+                                 datetime.now(UTC))
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "pump", pump.id))
+    assert rows[0].before["eri_on"] == TODAY.isoformat() and rows[0].after["eri_on"] is None
 
 
 def _book(session, world, patient, days_ahead=2, role="coordinator"):
@@ -307,9 +400,12 @@ def test_every_write_path_is_covered_above():
                ("update", "settings"), ("update", "pump_model"), ("update", "drug_concentration"),
                ("create", "user"), ("update", "user"), ("update", "location"),
                # Asked, answered and withdrawn: test_escalation.py checks each row.
-               ("create", "physician_request"), ("update", "physician_request")}
+               ("create", "physician_request"), ("update", "physician_request"),
+               # Corrections: the tests above.
+               ("void", "refill_visit"), ("void", "dose_change"), ("void", "trial_bolus"), ("update", "implantation")}
     written = set()
-    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation):
+    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation, corrections,
+                   pump_corrections):
         written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}

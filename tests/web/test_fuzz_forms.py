@@ -21,7 +21,7 @@ from tests.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
 from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
 from tracker.extensions import db
-from tracker.models import DrugConcentration, PumpModel, StageEvent
+from tracker.models import DoseChange, DrugConcentration, Pump, PumpModel, RefillVisit, StageEvent, TrialBolus
 from tracker.models import RefillAppointment as Appointment
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.policy import ALL_ROLES, allowed
@@ -73,6 +73,21 @@ FIELDS: dict[str, list[str]] = {
                        "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
                        "complications", "notes", "acknowledge", "last_fill_id", "action"],
     "patients.new_patient": [*PATIENT, "referred_on"],
+    "corrections.refill": ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
+                           "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
+                           "complications", "notes", "acknowledge", "action", "why", "fill_volume_ml"],
+    "corrections.dose": ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
+                         "max_boluses_per_day", "reason", "acknowledge", "why"],
+    "corrections.bolus": ["given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
+                          "penn_frequency_before", "penn_severity_before", "penn_frequency_after",
+                          "penn_severity_after", "hours_of_effect", "outcome", "notes", "acknowledge",
+                          "shown_warnings", "why"],
+    "corrections.void_refill": ["why"],
+    "corrections.void_dose": ["why"],
+    "corrections.void_bolus": ["why"],
+    "corrections.implant": ["serial", "catheter_tip_level", "alarm_volume_ml", "surgeon", "surgery_centre_id", "why",
+                            "version", "last_correction_id"],
+    "corrections.eri": ["eri_on", "why", "version", "last_correction_id", "action"],
     "imports.upload": ["file"],
     "imports.columns": ["token", *(column.name for column in IMPORT_COLUMNS)],
     "imports.run": ["token", "acknowledge"],
@@ -139,7 +154,8 @@ def plausible(ids: dict) -> dict[str, list[str]]:
         "ashworth": ["2"], "penn_frequency_before": ["3"], "penn_frequency_after": ["1"], "penn_frequency": ["2"],
         "penn_severity_before": ["2"], "penn_severity_after": ["1"], "outcome": ["positive", "negative", "reached"],
         "expected_residual_ml": ["2.5"], "actual_residual_ml": ["2.4"], "volume_added_ml": ["17.5"],
-        "resulting_volume_ml": ["20"], "acknowledge": ["y"], "action": ["save", "check", "sign_off"],
+        "resulting_volume_ml": ["20"], "acknowledge": ["y"], "action": ["save", "check", "sign_off", "void"],
+        "last_correction_id": ["0", "1"],
         "mode": ["simple", "flex"], "flex_schedule": ["00:00 12.5\n08:00 15"], "bolus_dose_mcg": ["0", "25"],
         "max_boluses_per_day": ["0", "4"], "method": ["phone"], "why": ["patient asked"],
         "reason": ["clinical reasons"], "notes": ["fine"], "email": ["fuzz@example.org", "nurse@example.org"],
@@ -162,6 +178,8 @@ INTEGER_FIELDS = {
     "admin.settings": list(DEFAULTS),
     "patients.bolus": ["dose_mcg", "concentration_mcg_per_ml"],
     "refills.dose": ["max_boluses_per_day"],
+    "corrections.bolus": ["dose_mcg", "concentration_mcg_per_ml"],
+    "corrections.dose": ["max_boluses_per_day"],
 }
 SAFE_FOR_INTEGERS = HOSTILE_VALUE
 
@@ -198,12 +216,17 @@ def targets(app, session, world):
     event_id = session.scalar(select(StageEvent.id).where(StageEvent.patient_id == patient.id)
                               .order_by(StageEvent.id.desc()))
     appointment_id = session.scalar(select(Appointment.id).where(Appointment.patient_id == patient.id))
+    pump_id = session.scalar(select(Pump.id).where(Pump.patient_id == patient.id))
     ids = {
         "patient_id": patient.id, "event_id": event_id, "user_id": spare.id,
         "drug_id": session.scalar(select(DrugConcentration.id)), "model_id": session.scalar(select(PumpModel.id)),
         "location_id": world.clinic.id, "appointment_id": appointment_id or 1, "message_id": 1,
         "request_id": escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
                                                "", None, datetime.now(UTC)).id,
+        # The entries a correction or void points at: the implant fill, the starting dose, the trial bolus.
+        "visit_id": session.scalar(select(RefillVisit.id).where(RefillVisit.pump_id == pump_id)),
+        "dose_id": session.scalar(select(DoseChange.id).where(DoseChange.pump_id == pump_id)),
+        "bolus_id": session.scalar(select(TrialBolus.id).where(TrialBolus.patient_id == patient.id)),
         "locations": sorted(site.id for site in world.sites.values()),
         "users": sorted(user.id for user in world.users.values()),
     }
@@ -332,7 +355,8 @@ def test_fuzz_calculator(app, session, world, as_role):
 
 KNOWN_OVERFLOW = [(endpoint, field) for endpoint, fields in INTEGER_FIELDS.items() for field in fields[:2]]
 ALLOWED_ROLE = {"admin.edit_drug": "admin", "admin.new_drug": "admin", "admin.edit_pump_model": "admin",
-                "admin.settings": "admin", "patients.bolus": "nurse", "refills.dose": "nurse"}
+                "admin.settings": "admin", "patients.bolus": "nurse", "refills.dose": "nurse",
+                "corrections.bolus": "nurse", "corrections.dose": "nurse"}
 
 
 @pytest.mark.parametrize("endpoint, field", KNOWN_OVERFLOW, ids=[f"{e}-{f}" for e, f in KNOWN_OVERFLOW])

@@ -5,14 +5,21 @@ from tracker.models.bookings import ContactAttempt, RefillAppointment
 from tracker.models.digest import DigestRun, OutboxMessage
 from tracker.models.journey import Implantation, Patient, StageEvent, TrialBolus
 from tracker.models.people import Location, User
-from tracker.models.pumps import DoseChange, DrugConcentration, Pump, PumpModel, RefillSchedule, RefillVisit
+from tracker.models.pumps import (
+    DoseChange,
+    DrugConcentration,
+    Pump,
+    PumpCorrection,
+    PumpModel,
+    RefillSchedule,
+    RefillVisit,
+)
 from tracker.models.requests import PhysicianRequest
 from tracker.models.settings import Setting
 from tracker.models.submissions import FormSubmission
 
 __all__ = [
     "AuditEvent", "ContactAttempt", "DigestRun", "DoseChange", "DrugConcentration", "FormSubmission",
-    "Implantation", "Location",
-    "OutboxMessage", "Patient", "PhysicianRequest", "Pump", "PumpModel",
+    "Implantation", "Location", "OutboxMessage", "Patient", "PhysicianRequest", "Pump", "PumpCorrection", "PumpModel",
     "RefillAppointment", "RefillSchedule", "RefillVisit", "Setting", "StageEvent", "TrialBolus", "User",
 ]

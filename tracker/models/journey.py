@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tracker.clinical.journey import EVALUATION
 from tracker.extensions import db
 from tracker.models.people import Location, User
-from tracker.models.types import UTCDateTime, utcnow
+from tracker.models.types import UTCDateTime, Voidable, utcnow
 
 # Exits after which the tracker still owes the patient refills (the pump is not known to be out or empty).
 STILL_NEEDS_REFILLS = ("lost_to_follow_up",)
@@ -106,7 +106,7 @@ class StageEvent(db.Model):
         return self.voided_at is not None
 
 
-class TrialBolus(db.Model):
+class TrialBolus(Voidable, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     given_on: Mapped[date]
@@ -124,9 +124,14 @@ class TrialBolus(db.Model):
     warnings: Mapped[list | None] = mapped_column(JSON)  # what the form showed and the nurse acknowledged
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("trial_bolus.id"))  # the bolus this one replaces
 
     patient: Mapped[Patient] = relationship()
-    recorded_by: Mapped[User] = relationship()
+    recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
+    voided_by: Mapped[User | None] = relationship(foreign_keys=[voided_by_id])
 
 
 class Implantation(db.Model):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tracker.extensions import db
 from tracker.models.journey import Patient
 from tracker.models.people import Location, User
-from tracker.models.types import UTCDateTime, utcnow
+from tracker.models.types import UTCDateTime, Voidable, utcnow
 
 ML = Numeric(7, 3)
 MCG = Numeric(9, 2)
@@ -68,8 +68,8 @@ class Pump(db.Model):
     __mapper_args__ = {"version_id_col": version}
 
 
-class DoseChange(db.Model):
-    """The dose ledger: append-only; the programme in force is the latest effective entry."""
+class DoseChange(Voidable, db.Model):
+    """The dose ledger: append-only; the programme in force is the latest effective entry not voided."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), index=True)
@@ -84,14 +84,20 @@ class DoseChange(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     signed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # physician, above the titration limit
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("dose_change.id"))  # the entry this one replaces
 
     pump: Mapped[Pump] = relationship()
     recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
     signed_off_by: Mapped[User | None] = relationship(foreign_keys=[signed_off_by_id])
+    voided_by: Mapped[User | None] = relationship(foreign_keys=[voided_by_id])
 
 
-class RefillVisit(db.Model):
-    """A refill (or the fill at implantation): what was found, what went in, what it now holds."""
+class RefillVisit(Voidable, db.Model):
+    """A refill (or the fill at implantation): what was found, what went in, what it now holds. A voided visit
+    no longer counts anywhere (projection, worklist, digest, dashboard, import); it stays for the record."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), index=True)
@@ -117,9 +123,14 @@ class RefillVisit(db.Model):
     # The stored due date the worklist showed just before this refill (the quality dashboard's on-time test);
     # None for the fill at implantation and for refills recorded before this column existed.
     due_date_in_force: Mapped[date | None]
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("refill_visit.id"))  # the visit this one replaces
 
     pump: Mapped[Pump] = relationship()
     clinician: Mapped[User] = relationship(foreign_keys=[clinician_id])
+    voided_by: Mapped[User | None] = relationship(foreign_keys=[voided_by_id])
 
 
 class RefillSchedule(db.Model):
@@ -152,3 +163,20 @@ class RefillSchedule(db.Model):
                              name="fk_refill_schedule_patient_location", onupdate="CASCADE"),
         Index("ix_refill_schedule_location_due", "location_id", "due_date"),
     )
+
+
+class PumpCorrection(db.Model):
+    """A corrected implant detail (serial, catheter tip, alarm volume, surgeon, surgery centre) or battery ERI date:
+    the pump (or its implantation) holds the right value, this row the value it replaced, with who, when and why.
+    Values are kept as text (ISO dates, decimal mL, the centre's name); None is "not recorded"."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"), index=True)
+    field: Mapped[str] = mapped_column(String(30))  # tracker.services.pump_corrections.FIELDS
+    old_value: Mapped[str | None] = mapped_column(String(120))
+    new_value: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    corrected_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+
+    corrected_by: Mapped[User] = relationship()

@@ -27,3 +27,12 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+class Voidable:
+    """An append-only entry (a refill, a dose change, a trial bolus): a mistake is voided with who, when and why,
+    and a correction is a new entry naming the one it replaces (corrects_id); nothing is edited or deleted."""
+
+    @property
+    def voided(self) -> bool:
+        return self.voided_at is not None

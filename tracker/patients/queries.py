@@ -204,9 +204,12 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     ).all()
     boluses = session.scalars(
         select(TrialBolus).where(TrialBolus.patient_id == patient_id)
-        .order_by(TrialBolus.given_on, TrialBolus.id).options(joinedload(TrialBolus.recorded_by))
+        .order_by(TrialBolus.given_on, TrialBolus.id)
+        .options(joinedload(TrialBolus.recorded_by), joinedload(TrialBolus.voided_by))
     ).all()
-    return {"patient": patient, "events": events, "boluses": boluses}
+    # Boluses voided by a correction (the page says "corrected", not just "voided").
+    corrected = {b.corrects_id for b in boluses if b.corrects_id is not None}
+    return {"patient": patient, "events": events, "boluses": boluses, "corrected_boluses": corrected}
 
 
 # The filter bars' choices are on every list page. Building the statement and running it through the ORM cost

@@ -145,7 +145,7 @@ def pumps_holding(session: Session, concentration_mcg_per_ml: int) -> list[int]:
     """Pumps in use whose latest fill used this concentration (what is in the reservoir now)."""
     latest = (select(RefillVisit.pump_id, RefillVisit.concentration_mcg_per_ml, func.row_number().over(
         partition_by=RefillVisit.pump_id, order_by=(RefillVisit.visit_at.desc(), RefillVisit.id.desc()),
-    ).label("n")).subquery())
+    ).label("n")).where(RefillVisit.voided_at.is_(None)).subquery())
     return list(session.scalars(
         select(Pump.id).join(latest, latest.c.pump_id == Pump.id)
         .where(latest.c.n == 1, latest.c.concentration_mcg_per_ml == concentration_mcg_per_ml,

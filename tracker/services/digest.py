@@ -141,7 +141,8 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
     visits = session.execute(
         select(RefillVisit.visit_at, RefillVisit.warnings, *patient_cols)
         .join(Pump, Pump.id == RefillVisit.pump_id).join(Patient, Patient.id == Pump.patient_id)
-        .where(RefillVisit.recorded_at >= start, RefillVisit.recorded_at < end, Patient.status == "active")
+        .where(RefillVisit.recorded_at >= start, RefillVisit.recorded_at < end, RefillVisit.voided_at.is_(None),
+               Patient.status == "active")
         .order_by(RefillVisit.id))
     for visit_at, warnings, patient_id, mrn, nurse_id, location_id in visits:
         for warning in warnings or []:

@@ -133,8 +133,10 @@ class Existing:
 
 
 def _latest(model, partition, order):
-    """The newest row per `partition`, as a subquery of ids (a window function: one query for many)."""
-    ranked = select(model.id, func.row_number().over(partition_by=partition, order_by=order).label("n")).subquery()
+    """The newest row per `partition` that stands (not voided), as a subquery of ids (a window function: one
+    query for many)."""
+    ranked = select(model.id, func.row_number().over(partition_by=partition, order_by=order).label("n")).where(
+        model.voided_at.is_(None)).subquery()
     return select(ranked.c.id).where(ranked.c.n == 1)
 
 

@@ -163,7 +163,7 @@ def active_events(session: Session, patient_id: int) -> list[StageEvent]:
 def has_positive_trial(session: Session, patient: Patient) -> bool:
     """A positive bolus given in the current journey."""
     return session.scalar(select(exists().where(
-        TrialBolus.patient_id == patient.id, TrialBolus.outcome == "positive",
+        TrialBolus.patient_id == patient.id, TrialBolus.outcome == "positive", TrialBolus.voided_at.is_(None),
         TrialBolus.given_on >= patient.journey_started,
     )))
 
@@ -288,16 +288,51 @@ def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None
         recompute_schedule(session, pump)
 
 
-def bolus_warnings(session: Session, patient_id: int, data: dict) -> list[trial.TrialWarning]:
-    """What the bolus form warns about (concentration, dose, spacing, sequence); nothing is written."""
+def trial_window(session: Session, patient_id: int, on: date) -> tuple[date, date | None]:
+    """The trial a bolus given `on` belongs to: the day it began and the day the patient left it (None: still in
+    it). Boluses are recorded only inside a trial (record_bolus)."""
+    events = active_events(session, patient_id)
+    began = max((i for i, e in enumerate(events) if e.to_stage == TRIAL and e.effective_date <= on), default=None)
+    if began is None:
+        raise ServiceError("This bolus is not inside any trial on the journey.")
+    after = events[began + 1:]
+    return events[began].effective_date, after[0].effective_date if after else None
+
+
+def bolus_warnings(session: Session, patient_id: int, data: dict,
+                   replacing: TrialBolus | None = None) -> list[trial.TrialWarning]:
+    """What the bolus form warns about (concentration, dose, spacing, sequence); nothing is written. A correction
+    (`replacing`) is judged against the other boluses of the original's trial, without the original."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise ServiceError("No such patient.")
-    # This trial's boluses: none is recorded before the trial began (record_bolus).
-    others = session.execute(select(TrialBolus.given_on, TrialBolus.dose_mcg).where(
-        TrialBolus.patient_id == patient.id, TrialBolus.given_on >= patient.stage_since)).all()
+    # This trial's boluses that stand: none is recorded before the trial began (record_bolus).
+    since, until = (patient.stage_since, None) if replacing is None else trial_window(session, patient.id,
+                                                                                      replacing.given_on)
+    query = select(TrialBolus.given_on, TrialBolus.dose_mcg).where(
+        TrialBolus.patient_id == patient.id, TrialBolus.given_on >= since, TrialBolus.voided_at.is_(None))
+    if until is not None:
+        query = query.where(TrialBolus.given_on <= until)
+    if replacing is not None:
+        query = query.where(TrialBolus.id != replacing.id)
+    others = session.execute(query).all()
     return trial.bolus_warnings(trial.Bolus(data["given_on"], data["dose_mcg"]), data["concentration_mcg_per_ml"],
                                 [trial.Bolus(given_on, dose) for given_on, dose in others], trial_rules(session))
+
+
+def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | None = None) -> None:
+    """A bolus's date lies inside its trial and not in the future; scores and outcome are chosen, Penn consistent."""
+    if data["given_on"] > today:
+        raise ServiceError("The bolus date cannot be in the future.", "given_on")
+    if data["given_on"] < trial_began:
+        raise ServiceError(f"The bolus cannot be before the trial began ({trial_began:%d %b %Y}).", "given_on")
+    if trial_ended is not None and data["given_on"] > trial_ended:
+        raise ServiceError(f"The bolus cannot be after the trial ended ({trial_ended:%d %b %Y}).", "given_on")
+    _require_choices(data, BOLUS_CHOICES)
+    for when in ("before", "after"):
+        if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
+            raise ServiceError("Penn severity is recorded only when spasm frequency is above 0, and then it is "
+                               "required.", f"penn_severity_{when}")
 
 
 def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, today: date,
@@ -309,16 +344,7 @@ def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, to
         raise ServiceError("No such patient.")
     if patient.status != "active" or patient.stage != TRIAL:
         raise ServiceError("Trial boluses are recorded while the patient is in the trial stage.")
-    if data["given_on"] > today:
-        raise ServiceError("The bolus date cannot be in the future.", "given_on")
-    if data["given_on"] < patient.stage_since:
-        raise ServiceError(f"The bolus cannot be before the trial began ({patient.stage_since:%d %b %Y}).",
-                           "given_on")
-    _require_choices(data, BOLUS_CHOICES)
-    for when in ("before", "after"):
-        if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
-            raise ServiceError("Penn severity is recorded only when spasm frequency is above 0, and then it is "
-                               "required.", f"penn_severity_{when}")
+    check_bolus(data, today, patient.stage_since)
     warnings = bolus_warnings(session, patient.id, data)
     if any(w.code not in acknowledged for w in warnings):
         raise ServiceError("Read the warnings above; tick the box to save this bolus anyway.", "acknowledge")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
-from tracker.models import DoseChange, Pump, RefillAppointment, RefillSchedule, RefillVisit
+from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
+from tracker.services.pump_corrections import FIELDS as CORRECTED_FIELDS
 from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs, residual_found
 from tracker.services.settings import all_settings, windows_from
 from tracker.services.worklist import Judgement, judge
@@ -63,8 +64,8 @@ def residual_point(visit: RefillVisit, found: engine.Discrepancy, accuracy_pct: 
 class PumpPanel:
     pump: Pump
     schedule: RefillSchedule
-    fills: list[RefillVisit]  # newest first
-    doses: list[DoseChange]  # newest first
+    fills: list[RefillVisit]  # newest first, those that stand (what the projection and the chart read)
+    doses: list[DoseChange]  # newest first, those that stand
     volume_now_ml: object
     days_left: int
     chart: dict
@@ -74,6 +75,20 @@ class PumpPanel:
     windows: refill_risk.Windows
     residual_trend: list[ResidualPoint]  # oldest first
     accuracy_pct: Decimal  # the pump model's bound, for the trend's band
+    # For the tables: every entry, newest first, voided ones included (struck through), and the corrected
+    # implant details and ERI dates, newest first.
+    fill_history: list[RefillVisit] = field(default_factory=list)
+    dose_history: list[DoseChange] = field(default_factory=list)
+    corrections: list[PumpCorrection] = field(default_factory=list)
+
+    @property
+    def correction_labels(self) -> dict[str, str]:
+        return CORRECTED_FIELDS
+
+    @property
+    def corrected_ids(self) -> set[int]:
+        """Entries voided by a correction (the rest of the voided ones were voided outright)."""
+        return {e.corrects_id for e in [*self.fill_history, *self.dose_history] if e.corrects_id is not None}
 
     @property
     def risk(self) -> refill_risk.RefillRisk:
@@ -111,12 +126,20 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     if pump is None:
         return None
     schedule = session.get(RefillSchedule, pump.id)
-    fills = list(session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump.id)
-                                 .options(joinedload(RefillVisit.clinician))
-                                 .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc())))
-    doses = list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump.id)
-                                 .options(joinedload(DoseChange.recorded_by), joinedload(DoseChange.signed_off_by))
-                                 .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
+    fill_history = list(session.scalars(
+        select(RefillVisit).where(RefillVisit.pump_id == pump.id)
+        .options(joinedload(RefillVisit.clinician), joinedload(RefillVisit.voided_by))
+        .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc())))
+    dose_history = list(session.scalars(
+        select(DoseChange).where(DoseChange.pump_id == pump.id)
+        .options(joinedload(DoseChange.recorded_by), joinedload(DoseChange.signed_off_by),
+                 joinedload(DoseChange.voided_by))
+        .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
+    fills = [f for f in fill_history if not f.voided]
+    doses = [d for d in dose_history if not d.voided]
+    corrections = list(session.scalars(select(PumpCorrection).where(PumpCorrection.pump_id == pump.id)
+                                       .options(joinedload(PumpCorrection.corrected_by))
+                                       .order_by(PumpCorrection.id.desc())))
     settings, drugs = all_settings(session), drug_catalogue(session)
     ledger = _ledger_for_engine(list(reversed(doses)))
     current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs,
@@ -132,7 +155,8 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     trend = [residual_point(fill, found, accuracy_pct) for i, fill in enumerate(fills[:TREND_VISITS])
              if (found := residual_found(pump, fill, _before(fills, i), settings)) is not None]
     return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart,
-                     appointment, judgement, shown, windows, list(reversed(trend)), accuracy_pct)
+                     appointment, judgement, shown, windows, list(reversed(trend)), accuracy_pct, fill_history,
+                     dose_history, corrections)
 
 
 def _before(fills: list[RefillVisit], i: int) -> RefillVisit | None:

@@ -55,7 +55,8 @@ def refill_facts(session: Session, f: QualityFilters, settings: dict) -> list[q.
     queries, only when the range holds such refills."""
     zone = clinic_zone()
     low, high = _utc_margin(f.start, f.end)
-    in_range = and_(RefillVisit.visit_at >= low, RefillVisit.visit_at < high, RefillVisit.at_implant.is_(False))
+    in_range = and_(RefillVisit.visit_at >= low, RefillVisit.visit_at < high, RefillVisit.at_implant.is_(False),
+                    RefillVisit.voided_at.is_(None))
     rows = session.execute(_at_location(
         select(RefillVisit.id, RefillVisit.visit_at, RefillVisit.warnings, RefillVisit.due_date_in_force,
                Pump.patient_id, Patient.location_id)
@@ -94,7 +95,8 @@ def _recomputed_due_dates(session: Session, f: QualityFilters, settings: dict, i
                func.lag(RefillVisit.visit_at, type_=UTCDateTime).over(**window).label("prev_at"),
                func.lag(RefillVisit.resulting_volume_ml, type_=ML).over(**window).label("prev_ml"),
                func.lag(RefillVisit.concentration_mcg_per_ml).over(**window).label("prev_concentration"))
-        .where(RefillVisit.pump_id.in_(pumps), RefillVisit.visit_at < high)  # earlier fills are the "previous"
+        # Earlier fills are the "previous"; a voided fill was never one.
+        .where(RefillVisit.pump_id.in_(pumps), RefillVisit.visit_at < high, RefillVisit.voided_at.is_(None))
         .subquery()
     )
     rows = session.execute(
@@ -107,7 +109,7 @@ def _recomputed_due_dates(session: Session, f: QualityFilters, settings: dict, i
     for change in session.execute(
             select(DoseChange.id, DoseChange.pump_id, DoseChange.effective_at, DoseChange.daily_dose_mcg,
                    DoseChange.flex_schedule, DoseChange.bolus_dose_mcg, DoseChange.max_boluses_per_day)
-            .where(DoseChange.pump_id.in_(pumps), DoseChange.effective_at < high)
+            .where(DoseChange.pump_id.in_(pumps), DoseChange.effective_at < high, DoseChange.voided_at.is_(None))
             .order_by(DoseChange.pump_id, DoseChange.effective_at, DoseChange.id)):
         by_pump.setdefault(change.pump_id, []).append(change)
     ledgers = {pump_id: _Ledger(changes) for pump_id, changes in by_pump.items()}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
@@ -23,6 +23,7 @@ from tracker.services.refills import (
     dose_ledger,
     last_fill,
     projection_inputs,
+    recent_fills,
     recompute_schedule,
     residual_found,
 )
@@ -61,16 +62,35 @@ class RefillPreview:
         return any(w.severity == "high" for w in self.warnings)
 
 
-def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: datetime) -> RefillPreview:
-    """The new dates and the warnings this refill would produce; nothing is written."""
+def fills_around(session: Session, visit: RefillVisit) -> tuple[RefillVisit | None, RefillVisit | None]:
+    """The fills that stand just before and just after `visit` (not counting it)."""
+    standing = select(RefillVisit).where(RefillVisit.pump_id == visit.pump_id, RefillVisit.voided_at.is_(None),
+                                         RefillVisit.id != visit.id)
+    key = (RefillVisit.visit_at, RefillVisit.id)
+    before = session.scalars(standing.where(tuple_(*key) < (visit.visit_at, visit.id))
+                             .order_by(*(k.desc() for k in key)).limit(1)).first()
+    after = session.scalars(standing.where(tuple_(*key) > (visit.visit_at, visit.id)).order_by(*key).limit(1)).first()
+    return before, after
+
+
+def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: datetime,
+                   replacing: RefillVisit | None = None) -> RefillPreview:
+    """The new dates and the warnings this refill would produce; nothing is written. A correction (`replacing`
+    an earlier entry) gets the same checks, between the fills on either side of the one it replaces."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
         raise ServiceError("This pump is not in use.")
-    previous = last_fill(session, pump.id)
+    previous, following = (last_fill(session, pump.id), None) if replacing is None else fills_around(session,
+                                                                                                     replacing)
+    if previous is None:  # only a correction can lack one: the first fill has its own form
+        raise ServiceError("The first fill is corrected on its own form (volume and concentration).")
     if entry.visit_at > now:
         raise ServiceError("The refill time cannot be in the future.", "visit_at")
     if entry.visit_at <= previous.visit_at:
         raise ServiceError(f"The refill must be after the last fill ({previous.visit_at:%d %b %Y %H:%M} UTC).",
+                           "visit_at")
+    if following is not None and entry.visit_at >= following.visit_at:
+        raise ServiceError(f"The refill must be before the next fill ({following.visit_at:%d %b %Y %H:%M} UTC).",
                            "visit_at")
     for name in ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "resulting_volume_ml"):
         value = getattr(entry, name)
@@ -89,9 +109,15 @@ def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: date
     try:
         projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings,
                                                              previous=previous))
+        if following is not None:  # an older fill corrected: the dates still run from the latest fill
+            latest, *before = recent_fills(session, pump.id, 2)
+            projection = engine.project_refill(projection_inputs(session, pump, latest, ledger, settings,
+                                                                 previous=next(iter(before), None)))
     except engine.RefillInputError as error:
         raise ServiceError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
-    return RefillPreview(projection, refill_warnings(pump, previous, entry, ledger[-1].daily_dose_mcg, settings))
+    in_force = [d for d in ledger if d.effective_at <= entry.visit_at] if following is not None else ledger
+    return RefillPreview(projection, refill_warnings(pump, previous, entry, (in_force or ledger)[-1].daily_dose_mcg,
+                                                     settings))
 
 
 def refill_warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal,

@@ -4,7 +4,7 @@ schedule true. Every write that can move a date calls `recompute_schedule` in th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import delete, select
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
 from tracker.clinical import refill as engine
+from tracker.clinical.corrections import battery_due_with_eri
 from tracker.clinical.dosing import (
     TitrationLimit,
     age_in_years,
@@ -151,17 +152,20 @@ def projection_inputs(session: Session, pump: Pump, fill: RefillVisit, ledger: l
 
 
 def recent_fills(session: Session, pump_id: int, count: int) -> list[RefillVisit]:
-    """The pump's last `count` fills, newest first."""
-    return list(session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump_id)
+    """The pump's last `count` fills that stand (voided ones are mistakes), newest first."""
+    return list(session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump_id,
+                                                          RefillVisit.voided_at.is_(None))
                                 .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc()).limit(count)))
 
 
 def last_fill(session: Session, pump_id: int) -> RefillVisit | None:
+    """The latest fill that stands (a voided one is a mistake: the projection never starts from it)."""
     return next(iter(recent_fills(session, pump_id, 1)), None)
 
 
 def dose_ledger(session: Session, pump_id: int) -> list[DoseChange]:
-    return list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump_id)
+    """The dose changes that stand, oldest first (voided ones never reach the engine or the titration limit)."""
+    return list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump_id, DoseChange.voided_at.is_(None))
                                 .order_by(DoseChange.effective_at, DoseChange.id)))
 
 
@@ -339,23 +343,27 @@ def record_eri(session: Session, actor: Actor, pump_id: int, eri_on: date, expec
     if pump.version != expected_version:
         raise StaleEdit("Someone else changed this pump after you opened the form; nothing was saved. Check the "
                         "pump's battery dates, then enter the ERI again if it is still needed.")
-    stop_days = pump.model.eri_to_stop_days
-    if stop_days is None:
+    check_eri_date(pump, eri_on, now)
+    fields = ["eri_on", "battery_replacement_due"]
+    before = snapshot(pump, fields)
+    pump.eri_on = eri_on
+    pump.battery_replacement_due = battery_due_with_eri(pump.battery_replacement_due, eri_on,
+                                                        pump.model.eri_to_stop_days)
+    session.flush()
+    record(session, actor, "update", "pump", pump.id, pump.patient_id, before, snapshot(pump, fields))
+    session.commit()
+    return pump
+
+
+def check_eri_date(pump: Pump, eri_on: date, now: datetime) -> None:
+    """An ERI is recorded for a battery-driven pump, on a day between its implant and today."""
+    if pump.model.eri_to_stop_days is None:
         raise ServiceError(f"A {pump.model.name} has no battery, so it has no replacement indicator to record.",
                            "eri_on")
     if eri_on > local_date(now):
         raise ServiceError("The ERI date cannot be in the future; record it once the pump shows it.", "eri_on")
     if eri_on < pump.implanted_on:
         raise ServiceError(f"The ERI date cannot be before the implant ({pump.implanted_on:%d %b %Y}).", "eri_on")
-    fields = ["eri_on", "battery_replacement_due"]
-    before = snapshot(pump, fields)
-    stops_by = eri_on + timedelta(days=stop_days)
-    pump.eri_on = eri_on
-    pump.battery_replacement_due = min(pump.battery_replacement_due or stops_by, stops_by)
-    session.flush()
-    record(session, actor, "update", "pump", pump.id, pump.patient_id, before, snapshot(pump, fields))
-    session.commit()
-    return pump
 
 
 def _implant_field(field: str) -> str:
