@@ -45,9 +45,11 @@ def schedule(session, pump) -> RefillSchedule:
 
 def refill(session, world, pump, at=VISIT_AT, ml="20", concentration=500) -> RefillVisit:
     """A refill with matching residuals (15 mL found, as projected) and no pocket fill: no warnings."""
+    changed = concentration != 500  # the implant's: a change needs the bridge bolus answered (issue 17, item 7)
     entry = RefillEntry(visit_at=at, expected_residual_ml=Decimal(15), actual_residual_ml=Decimal(15),
                         concentration_mcg_per_ml=concentration, volume_added_ml=Decimal(ml),
-                        resulting_volume_ml=Decimal(ml))
+                        resulting_volume_ml=Decimal(ml), bridge_bolus_given=True if changed else None,
+                        bridge_bolus_mcg=Decimal(40) if changed else None)
     return record_refill(session, world.actor(), pump.id, entry, True, NOW)
 
 
