@@ -114,6 +114,22 @@ def csv_response(rows: list[list], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+SEARCH_ARGS = {"q"}  # typed text may be a name: recorded as used, never its value
+
+
+def audit_read(entity: str, rows: int | None = None, patient_id: int | None = None, action: str = "export",
+               names: bool | None = None) -> None:
+    """Record a bulk read (an export, a feed, a printed summary) with who, what, its filters and how many rows:
+    the trail shows that a list of every patient left the app, without copying the list into the trail."""
+    from tracker.extensions import db
+    from tracker.services.audit import record
+
+    filters = {k: ("(search text)" if k in SEARCH_ARGS else v[:100]) for k, v in request.args.items()}
+    after = {"filters": filters, "rows": rows} | ({"names": names} if names is not None else {})
+    record(db.session, actor(), action, entity, None, patient_id, None, after)
+    db.session.commit()
+
+
 def actor() -> Actor:
     return Actor(user_id=current_user.id, role=current_user.role, address=request.remote_addr)
 

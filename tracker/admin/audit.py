@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, render_template, request, stream_with_context
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 
 from tracker.admin.routes import bp
 from tracker.clinic_zone import start_of_day
 from tracker.extensions import db
 from tracker.models import AuditEvent, Patient, User
-from tracker.web import clinic_today, csv_cell, date_arg, int_arg, requires
+from tracker.web import audit_read, clinic_today, csv_cell, date_arg, int_arg, requires
 
 CSV_HEADER = ["at (UTC)", "user id", "user", "client address", "action", "entity", "entity id", "patient id",
               "MRN", "before", "after"]
@@ -101,6 +101,7 @@ def export_audit():
             buffer.truncate()
         yield buffer.getvalue()
 
+    audit_read("audit_trail", db.session.scalar(select(func.count()).select_from(audit_query(filters).subquery())))
     filename = f"audit-{filters.start}-{filters.end}.csv"
     return Response(stream_with_context(rows()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

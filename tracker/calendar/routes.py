@@ -35,6 +35,7 @@ from tracker.services.worklist import worklist as worklist_rows
 from tracker.services.worklist import worklist_page
 from tracker.web import (
     actor,
+    audit_read,
     clinic_today,
     csv_response,
     date_arg,
@@ -139,6 +140,7 @@ def events_json():
             "extendedProps": {"kind": e.kind, "urgency": e.urgency, "status": e.label, "location": p.location,
                               "due": p.due_date.isoformat()},
         })
+    audit_read("calendar_events", len(out), action="view", names=names)
     return jsonify(out)
 
 
@@ -158,6 +160,7 @@ def export_calendar():
         rows.append([e.day.isoformat(), e.starts_at_local.strftime("%H:%M") if e.starts_at_local else "", e.kind,
                      p.mrn] + ([p.last_name, p.first_name] if names else [])
                     + [p.location, p.nurse, p.due_date.isoformat(), _iso(p.alarm_date), _iso(p.empty_date), e.label])
+    audit_read("calendar", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-calendar-{start}-{end}.csv")
 
 
@@ -190,6 +193,7 @@ def export_worklist():
                        s.due_date.isoformat(), _iso(s.alarm_date), _iso(s.empty_date), r.days_left,
                        r.appointment.starts_at.isoformat() if r.appointment else "", refill_risk.LABELS[risk.booking],
                        "; ".join(refill_risk.LABELS[reason] for reason in r.reasons), len(r.contacts)])
+    audit_read("worklist", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")
 
 

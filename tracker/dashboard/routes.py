@@ -15,7 +15,7 @@ from tracker.patients.queries import location_choices
 from tracker.policy import allowed
 from tracker.services import quality as service
 from tracker.services.settings import all_settings, risk_windows
-from tracker.web import clinic_today, csv_response, date_arg, fmt_date, int_arg, requires
+from tracker.web import audit_read, clinic_today, csv_response, date_arg, fmt_date, int_arg, requires
 
 bp = Blueprint("dashboard", __name__, url_prefix="/quality")
 MAX_MONTHS = 120  # ten years of months is the most a by-month table shows
@@ -188,4 +188,5 @@ def patients_csv():
         rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
                     + [p.location.name, STAGE_LABELS.get(p.stage, p.stage), p.status, "; ".join(notes[p.id])])
     metric = request.args.get("metric", "")
+    audit_read("quality_patient_list", len(rows) - 1, names=names)
     return csv_response(rows, f"quality-{metric}-patients-{f.start}-{f.end}.csv")

@@ -23,7 +23,7 @@ from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, o
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
 from tracker.services.settings import trial_rules
-from tracker.web import actor, clinic_today, csv_response, form_version, int_arg, requires, show_error
+from tracker.web import actor, audit_read, clinic_today, csv_response, form_version, int_arg, requires, show_error
 
 bp = Blueprint("patients", __name__)
 BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
@@ -74,6 +74,7 @@ def export_patients():
                     + [p.stage, p.status, p.exit_reason or "", days_in_stage(p.stage_since, today),
                        p.stage_since.isoformat(), p.location, p.nurse or "",
                        "yes" if p.withdrawal_risk else "no"])
+    audit_read("patient_list", len(rows) - 1, names=names)
     return csv_response(rows, f"patients-{today}.csv")
 
 
@@ -143,6 +144,8 @@ def edit(patient_id: int):
     patient = _load(patient_id)
     form = PatientForm(obj=patient if request.method == "GET" else None)
     _fill_choices(form)
+    if request.method == "GET":  # the whole record, on a form: a read like the patient page's
+        audit_read("patient_edit_form", None, patient_id, action="view")
     yours = []
     if form.validate_on_submit():
         try:

@@ -20,7 +20,7 @@ from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalati
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
 from tracker.services.refills import Programme, change_dose, check_dose, current_pump, dose_ledger, record_eri
-from tracker.web import actor, clinic_today, form_version, requires, show_error
+from tracker.web import actor, audit_read, clinic_today, form_version, requires, show_error
 
 bp = Blueprint("refills", __name__)
 
@@ -159,6 +159,7 @@ def emergency(patient_id: int):
     if patient is None:
         abort(404)
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
+    audit_read("emergency_summary", None, patient_id, action="view")
     return render_template("refills/emergency.html", patient=patient, panel=panel, today=clinic_today())
 
 
