@@ -21,6 +21,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(403)
     def _forbidden(error):
+        from tracker.web import OtherClinic
+
+        if isinstance(error, OtherClinic):
+            return page(403, "Another clinic's patient", error.description)
         return page(403, "Not allowed", "Your role does not allow this. Ask an administrator if you need it.")
 
     @app.errorhandler(404)

@@ -32,3 +32,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 def allowed(role: str | None, permission: str) -> bool:
     return role in PERMISSIONS[permission]
+
+
+# Minimum necessary by site (the clinic's "site_scope" setting): physicians and admins work across clinics.
+ACROSS_SITES = frozenset({"physician", "admin"})
+EVERY_CLINIC, CHANGE_OWN_CLINIC, OWN_CLINIC_ONLY = 0, 1, 2
+
+
+def site_allows(role: str | None, home_location_id: int | None, patient_location_id: int, scope: int,
+                writing: bool) -> bool:
+    """May this user read (or, `writing`, change) a patient of that clinic under the clinic's scope setting?
+    0: every clinic; 1: change only their own clinic's patients; 2: see and change only them."""
+    if role in ACROSS_SITES or scope == EVERY_CLINIC:
+        return True
+    if writing or scope >= OWN_CLINIC_ONLY:
+        return home_location_id == patient_location_id
+    return True

@@ -41,6 +41,7 @@ from tracker.web import (
     date_arg,
     form_version,
     int_arg,
+    own_clinic_only,
     patient_url_prefix,
     requires,
     show_error,
@@ -63,6 +64,7 @@ def _filters(home_clinic: bool = False):
     location_id, nurse_id = int_arg("location"), int_arg("nurse")
     if home_clinic and "location" not in request.args:
         location_id = (feed_locations(current_user) or [None])[0]
+    location_id = own_clinic_only() or location_id  # the settings may show only the user's own clinic
     return {"location": location_id, "nurse": nurse_id}, ([location_id] if location_id else None), nurse_id
 
 

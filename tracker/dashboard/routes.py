@@ -15,7 +15,7 @@ from tracker.patients.queries import location_choices
 from tracker.policy import allowed
 from tracker.services import quality as service
 from tracker.services.settings import all_settings, risk_windows
-from tracker.web import audit_read, clinic_today, csv_response, date_arg, fmt_date, int_arg, requires
+from tracker.web import audit_read, clinic_today, csv_response, date_arg, fmt_date, int_arg, own_clinic_only, requires
 
 bp = Blueprint("dashboard", __name__, url_prefix="/quality")
 MAX_MONTHS = 120  # ten years of months is the most a by-month table shows
@@ -31,7 +31,8 @@ def _filters() -> service.QualityFilters:
     start, end = date_arg("from", risk.add_months(today.replace(day=1), -11)), date_arg("to", today)
     if end < start:
         start, end = end, start
-    return service.QualityFilters(max(start, risk.add_months(end, -MAX_MONTHS)), end, int_arg("location"))
+    return service.QualityFilters(max(start, risk.add_months(end, -MAX_MONTHS)), end,
+                                  own_clinic_only() or int_arg("location"))
 
 
 def _args(f: service.QualityFilters) -> dict:

@@ -23,7 +23,17 @@ from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, o
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
 from tracker.services.settings import trial_rules
-from tracker.web import actor, audit_read, clinic_today, csv_response, form_version, int_arg, requires, show_error
+from tracker.web import (
+    actor,
+    audit_read,
+    clinic_today,
+    csv_response,
+    form_version,
+    int_arg,
+    own_clinic_only,
+    requires,
+    show_error,
+)
 
 bp = Blueprint("patients", __name__)
 BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
@@ -44,7 +54,8 @@ def index():
 def _list_filters() -> queries.PatientFilters:
     return queries.PatientFilters(
         q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
-        location_id=int_arg("location"), nurse_id=int_arg("nurse"), risk=request.args.get("risk") == "1",
+        location_id=own_clinic_only() or int_arg("location"), nurse_id=int_arg("nurse"),
+        risk=request.args.get("risk") == "1",
         status=request.args.get("status", "active"), sort=request.args.get("sort", "name"),
     )
 
@@ -81,7 +92,7 @@ def export_patients():
 @bp.get("/board")
 @requires("patient.view")
 def board():
-    location_id = int_arg("location")
+    location_id = own_clinic_only() or int_arg("location")
     columns, counts, locations = queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
     return render_template("patients/board.html", columns=columns, counts=counts, stages=STAGES,
                            location_id=location_id, locations=locations,

@@ -34,6 +34,7 @@ from tracker.services.settings import DEFAULTS, LABELS, all_settings
 
 # What an administrator may enter for each setting (inclusive). The forms and the service both read this table.
 SETTING_LIMITS: dict[str, tuple[int, int]] = {
+    "site_scope": (0, 2),
     "backdate_days_without_reason": (0, 365),
     "safety_buffer_days": (0, 60),
     "high_risk_buffer_days": (0, 60),

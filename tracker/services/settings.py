@@ -47,6 +47,9 @@ DEFAULTS: dict[str, int] = {
     "trial_min_hours_between_boluses": 24,
     "trial_first_dose_mcg": 50,
     "trial_dose_step_mcg": 25,
+    # Minimum necessary by site (tracker.policy.site_allows): 0 every clinic, 1 nurses and coordinators change
+    # only their own clinic's patients, 2 they also see only them. Physicians and admins: every clinic.
+    "site_scope": 0,
 }
 LABELS = {
     "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
@@ -73,6 +76,8 @@ LABELS = {
     "trial_min_hours_between_boluses": "Trial bolus warning: less than this between boluses (hours)",
     "trial_first_dose_mcg": "Trial bolus warning: first bolus above (mcg)",
     "trial_dose_step_mcg": "Trial bolus warning: a step up of more than (mcg)",
+    "site_scope": "Nurses and coordinators work on: 0 every clinic's patients, 1 change only their own clinic's, "
+                  "2 see and change only their own clinic's (physicians and admins: every clinic)",
 }
 
 
