@@ -47,7 +47,7 @@ request_log = logging.getLogger("tracker.request")
 SESSION_ENDED = {
     "idle": "You were signed out after a period of inactivity.",
     "too_long": "You were signed out after the longest session allowed.",
-    "password_changed": "Your password was changed, so this session was signed out.",
+    "password_changed": "Your password was changed, so this session was signed out.",  # nosec B105: a message
     "ended_by_user": "This session was signed out from another of your sessions.",
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

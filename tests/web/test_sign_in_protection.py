@@ -10,6 +10,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import time_machine
 from argon2 import PasswordHasher
 from sqlalchemy import update
@@ -191,6 +192,10 @@ def test_two_app_instances_share_the_failure_counts_in_redis(database_url, app, 
             for _ in range(4):
                 assert attempt(first, "nurse@example.org", "guess", CAFE).status_code == 200
             assert waits(attempt(second, "nurse@example.org", PASSWORD, CAFE)) == 1
+            # Redis forgets each count by itself after 15 quiet minutes (no key outlives its memory).
+            keys = [key for key, _ in first.extensions["sign_in_limits"]._counts(
+                Attempt("nurse@example.org", CAFE, "", known=False))]
+            assert all(0 < ttl <= 15 * 60 for ttl in map(redis.Redis.from_url(redis_uri).ttl, keys))
             assert attempt(second, "coordinator@example.org", PASSWORD, CAFE).status_code == 302
             apart = [limited(database_url, SECRET_KEY=secret) for _ in range(2)]
             for _ in range(4):
