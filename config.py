@@ -27,18 +27,21 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_DURATION = 0
-    # Sign-in protection. Lockout counts live in the database (every process sees them); the per-address
-    # rate limit lives in this process's memory, which is enough for one gunicorn master's workers only as
-    # a per-worker limit (set RATELIMIT_STORAGE_URI, e.g. redis://, to share it).
-    LOGIN_MAX_FAILURES = int(env("LOGIN_MAX_FAILURES", "5"))
-    LOCKOUT_MINUTES = int(env("LOCKOUT_MINUTES", "15"))
-    LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10 per minute;100 per day")  # POST /login per client address
+    # Sign-in limits (tracker/auth/throttle.py): only wrong passwords count, and they slow guessing with growing
+    # waits rather than lock an account. The counts live in RATELIMIT_STORAGE_URI: redis://host:6379/0 shares
+    # them between every worker and server (production); memory:// keeps them in one process (`make run`).
+    LOGIN_FREE_FAILURES = int(env("LOGIN_FREE_FAILURES", "3"))  # one account from one address or browser
+    LOGIN_ACCOUNT_FREE_FAILURES = int(env("LOGIN_ACCOUNT_FREE_FAILURES", "10"))  # one account, unknown browsers
+    LOGIN_ADDRESS_FREE_FAILURES = int(env("LOGIN_ADDRESS_FREE_FAILURES", "30"))  # one address, any account
+    LOGIN_MAX_DELAY_SECONDS = int(env("LOGIN_MAX_DELAY_SECONDS", "300"))  # the doubling wait stops growing here
+    LOGIN_FAILURE_MEMORY_MINUTES = int(env("LOGIN_FAILURE_MEMORY_MINUTES", "15"))  # quiet this long: forgotten
+    KNOWN_BROWSER_DAYS = int(env("KNOWN_BROWSER_DAYS", "90"))  # a browser that signed in to an account
     RATE_LIMITS = env_bool("RATE_LIMITS", True)  # off only in tests (each has its own)
     RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
-    IDLE_TIMEOUT_MINUTES = int(env("IDLE_TIMEOUT_MINUTES", "15"))
+    IDLE_TIMEOUT_MINUTES = int(env("IDLE_TIMEOUT_MINUTES", "15"))  # kept server-side: tracker/services/sessions.py
     SESSION_MAX_HOURS = int(env("SESSION_MAX_HOURS", "12"))  # absolute, however active the user is
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: trust none). The client
-    # address feeds the audit trail and the login rate limit.
+    # address feeds the audit trail and the sign-in limits.
     PROXY_HOPS = int(env("PROXY_HOPS", "0"))
     SCHEDULER = env_bool("SCHEDULER", False)
     CLINIC_TIMEZONE = env("CLINIC_TIMEZONE", "America/New_York")
@@ -90,11 +93,14 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        """Refuse to start without a real secret key and an explicit database."""
+        """Refuse to start without a real secret key, an explicit database and a shared sign-in failure store."""
         if not env("SECRET_KEY") or len(env("SECRET_KEY", "")) < 32:
             raise RuntimeError("TRACKER_SECRET_KEY must be set to at least 32 random characters in production")
         if not env("DATABASE_URL"):
             raise RuntimeError("TRACKER_DATABASE_URL must be set in production")
+        if not env("RATELIMIT_STORAGE_URI", "").startswith(("redis://", "rediss://", "unix://")):
+            raise RuntimeError("TRACKER_RATELIMIT_STORAGE_URI must name a Redis server in production "
+                               "(redis://127.0.0.1:6379/0): every worker must see the same sign-in failure counts")
 
 
 CONFIGS = {

@@ -65,7 +65,7 @@ def register_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from tracker import models  # noqa: F401  (so metadata knows every table)
-    from tracker.extensions import csrf, db, limiter, login_manager, migrate
+    from tracker.extensions import csrf, db, login_manager, migrate
 
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -78,16 +78,22 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-    login_manager.session_protection = "strong"
+    # No binding to the client's address or User-Agent (both are client-chosen, and a nurse's address changes
+    # between wards): the server-side session record is what ends a session (tracker.services.sessions).
+    login_manager.session_protection = None
 
     from tracker.auth.routes import load_user
 
     login_manager.user_loader(load_user)
+    if app.config["RATE_LIMITS"]:
+        from tracker.auth.throttle import Rules, SignInLimits, store_from_uri
+
+        app.extensions["sign_in_limits"] = SignInLimits(store_from_uri(app.config["RATELIMIT_STORAGE_URI"]),
+                                                        app.secret_key, Rules.from_config(app.config))
     with app.app_context():
         _tune_sqlite(db.engine)
 

@@ -35,11 +35,6 @@ def register(app: Flask) -> None:
     def _method(error):
         return page(405, "Not allowed", "That action is not available here.")
 
-    @app.errorhandler(429)
-    def _too_many(error):
-        return page(429, "Too many attempts", "Too many sign-in attempts from this address. "
-                    "Wait a minute, then try again.")
-
     @app.errorhandler(500)
     def _server_error(error):
         from tracker.extensions import db

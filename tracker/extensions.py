@@ -1,7 +1,5 @@
 """Every Flask extension object, created unbound and bound in create_app()."""
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,5 +25,3 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# No default limits: only the routes that name one (POST /login) are limited.
-limiter = Limiter(get_remote_address)

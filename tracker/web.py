@@ -114,6 +114,12 @@ def own_clinic_only() -> int | None:
 
 
 request_log = logging.getLogger("tracker.request")
+SESSION_ENDED = {
+    "idle": "You were signed out after a period of inactivity.",
+    "too_long": "You were signed out after the longest session allowed.",
+    "password_changed": "Your password was changed, so this session was signed out.",  # nosec B105: a message
+    "ended_by_user": "This session was signed out from another of your sessions.",
+}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_ID = 2**31 - 1
 EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
@@ -312,24 +318,21 @@ def register(app: Flask) -> None:
             abort(400)
 
     @app.before_request
-    def _end_expired_sessions():
-        """Idle for IDLE_TIMEOUT_MINUTES or signed in for SESSION_MAX_HOURS: sign out, then sign in again."""
-        if request.endpoint == "static" or "login_at" not in session and "_user_id" not in session:
+    def _sign_out_ended_sessions():
+        """A cookie whose server-side session is no longer open (tracker.services.sessions) signs this browser
+        out, with a word why, and asks for a new sign-in. Loading the user here, before any view, also keeps the
+        session's "last seen" write ahead of the view's own transaction."""
+        if request.endpoint == "static" or "_user_id" not in session or current_user.is_authenticated:
             return None
-        now = time.time()
-        idle = now - session.get("seen_at", 0) > current_app.config["IDLE_TIMEOUT_MINUTES"] * 60
-        too_long = now - session.get("login_at", 0) > current_app.config["SESSION_MAX_HOURS"] * 3600
-        if idle or too_long:
-            from tracker.auth.routes import end_session  # the auth blueprint imports this module
+        from tracker.auth.routes import end_session  # the auth blueprint imports this module
 
-            end_session()
-            flash("You were signed out after " + ("a period of inactivity." if idle else "the longest session "
-                  "allowed.") + " Please sign in again.", "info")
-            target = request.full_path if request.method == "GET" else None
-            return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
-        if now - session.get("seen_at", 0) > 60:  # a minute's precision spares re-issuing the cookie each request
-            session["seen_at"] = now
-        return None
+        end_session()
+        flash(SESSION_ENDED.get(g.get("session_refused"), "Your session has ended.") + " Please sign in again.",
+              "info")
+        if request.endpoint in ("auth.login", "auth.logout"):
+            return redirect(url_for("auth.login"))
+        target = request.full_path if request.method == "GET" else None
+        return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
 
     @app.after_request
     def _headers(response):

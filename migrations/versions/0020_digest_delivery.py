@@ -1,7 +1,7 @@
 """digest delivery: when a message's first attempt failed (an outage's start, for the "sent late" line)
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0019
 
 Messages written before keep NULL: they never failed, or failed before this was recorded.
 """
@@ -11,7 +11,7 @@ from alembic import op
 import tracker.models.types
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -24,7 +24,7 @@ from tests.factories import (
     move,
     patient_data,
 )
-from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User
+from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User, UserSession
 from tracker.services import (
     accounts,
     bookings,
@@ -35,10 +35,13 @@ from tracker.services import (
     pump_corrections,
     refill_visits,
     refills,
+    sessions,
 )
 from tracker.services import patients as service
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
+
+NOW = datetime(2027, 3, 1, 14, 0, tzinfo=UTC)
 
 
 def mark(session) -> int:
@@ -355,7 +358,7 @@ def test_create_user(world, session):
 def test_deactivate_user(world, session):
     user = make_user(session, "nurse")
     since = mark(session)
-    accounts.set_active(session, world.actor("admin"), user, False)
+    accounts.set_active(session, world.actor("admin"), user, False, NOW)
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "user", user.id))
     assert rows[0].before == {"active": True} and rows[0].after == {"active": False}
@@ -365,11 +368,25 @@ def test_change_password(world, session):
     user = session.get(User, world.users["nurse"].id)
     since = mark(session)
     accounts.change_password(session, world.actor("nurse"), user, "correct horse battery staple",
-                             "an entirely new passphrase 7")
+                             "an entirely new passphrase 7", NOW)
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "user", user.id))
     assert rows[0].after == {"password": "changed"}  # never the password or its hash
     assert "passphrase" not in str(rows[0].before) + str(rows[0].after)
+
+
+def test_ending_my_other_sessions(world, session):
+    nurse = session.get(User, world.users["nurse"].id)
+    here, phone, ward = (sessions.start(session, nurse, NOW) for _ in range(3))
+    here_id = session.scalar(select(UserSession.id).where(UserSession.token_hash == sessions.hash_token(here)))
+    phone_id = session.scalar(select(UserSession.id).where(UserSession.token_hash == sessions.hash_token(phone)))
+    since = mark(session)
+    sessions.end_one(session, world.actor("nurse"), phone_id, NOW)
+    sessions.end_others(session, world.actor("nurse"), here_id, NOW)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "user", nurse.id), ("update", "user", nurse.id))
+    assert [r.after for r in rows] == [{"sessions": "ended 1 other"}, {"sessions": "ended 1 other"}]
+    assert ward not in str([r.after for r in rows])  # no token in the trail
 
 
 def test_regenerate_calendar_token(world, session):
@@ -405,7 +422,7 @@ def test_every_write_path_is_covered_above():
                ("void", "refill_visit"), ("void", "dose_change"), ("void", "trial_bolus"), ("update", "implantation")}
     written = set()
     for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation, corrections,
-                   pump_corrections):
+                   pump_corrections, sessions):
         written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}

@@ -21,11 +21,20 @@ from tests.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
 from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
 from tracker.extensions import db
-from tracker.models import DoseChange, DrugConcentration, Pump, PumpModel, RefillVisit, StageEvent, TrialBolus
+from tracker.models import (
+    DoseChange,
+    DrugConcentration,
+    Pump,
+    PumpModel,
+    RefillVisit,
+    StageEvent,
+    TrialBolus,
+    UserSession,
+)
 from tracker.models import RefillAppointment as Appointment
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.policy import ALL_ROLES, allowed
-from tracker.services import escalation
+from tracker.services import escalation, sessions
 from tracker.services.settings import DEFAULTS
 
 ROLES = sorted(ALL_ROLES)
@@ -40,6 +49,8 @@ FIELDS: dict[str, list[str]] = {
     "auth.login": ["email", "password"],
     "auth.logout": [],
     "auth.password": ["current_password", "password", "confirm"],
+    "auth.end_other_sessions": [],
+    "auth.end_one_session": [],
     "calendar.my_feed": [],
     "admin.edit_drug": ["stability_days", "trial_only", "active", "version"],
     "admin.new_drug": ["concentration_mcg_per_ml", "stability_days", "trial_only"],
@@ -221,6 +232,9 @@ def targets(app, session, world):
         "patient_id": patient.id, "event_id": event_id, "user_id": spare.id,
         "drug_id": session.scalar(select(DrugConcentration.id)), "model_id": session.scalar(select(PumpModel.id)),
         "location_id": world.clinic.id, "appointment_id": appointment_id or 1, "message_id": 1,
+        # Someone else's session (the spare nurse's): every role's post to end it must be refused.
+        "session_id": session.scalar(select(UserSession.id).where(
+            UserSession.token_hash == sessions.hash_token(sessions.start(session, spare, datetime.now(UTC))))),
         "request_id": escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
                                                "", None, datetime.now(UTC)).id,
         # The entries a correction or void points at: the implant fill, the starting dose, the trial bolus.

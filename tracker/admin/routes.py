@@ -1,5 +1,7 @@
 """Administration: staff accounts (settings, catalogues, e-mail and audit trail pages in sibling modules)."""
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -50,7 +52,7 @@ def set_user_active(user_id: int):
         abort(404)
     if form.validate_on_submit():
         try:
-            set_active(db.session, actor(), user, request.form.get("active") == "1")
+            set_active(db.session, actor(), user, request.form.get("active") == "1", datetime.now(UTC))
         except ServiceError as error:
             db.session.rollback()
             flash(error.message, "error")

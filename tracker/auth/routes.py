@@ -1,31 +1,32 @@
-"""Sign in, sign out, change password."""
+"""Sign in, sign out, change password, see and end one's own sessions."""
 
-import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
 
+from tracker.auth import known_browser
 from tracker.auth.forms import LoginForm, PasswordForm
-from tracker.extensions import db, limiter
+from tracker.auth.throttle import Attempt
+from tracker.extensions import db
 from tracker.models import User
-from tracker.services import ServiceError
-from tracker.services.accounts import Lockout, authenticate, change_password
+from tracker.services import ServiceError, sessions
+from tracker.services.accounts import authenticate, change_password
 from tracker.web import actor, requires
 
 bp = Blueprint("auth", __name__)
 
+WRONG_LOGIN = "The e-mail or password is not correct."
 
-def load_user(session_id: str) -> User | None:
-    """Sessions carry "id:epoch"; a password change or deactivation bumps the epoch and ends them."""
-    user_id, _, epoch = session_id.partition(":")
-    if not (user_id.isdigit() and epoch.isdigit()):
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.active or user.session_epoch != int(epoch):
-        return None
-    return user
+
+def load_user(user_id: str) -> User | None:
+    """The user of this cookie's server-side session, if it is still open (tracker.services.sessions)."""
+    found = sessions.resume(db.session, session.get("sid"), user_id, datetime.now(UTC),
+                            sessions.Limits.from_config(current_app.config))
+    g.session_refused, g.session_id = found.refused, found.session_id
+    return found.user
 
 
 def _safe_next(target: str | None) -> str:
@@ -35,38 +36,55 @@ def _safe_next(target: str | None) -> str:
 
 
 def start_session(user: User) -> None:
-    """Sign the user in and start the clocks that end the session (tracker.web checks them)."""
+    """Sign in with a new session: nothing from the cookie before sign-in survives (its CSRF token included),
+    so a token or cookie planted beforehand is worth nothing afterwards."""
+    session.clear()
+    g.pop("csrf_token", None)  # Flask-WTF keeps the request's token here; the next form gets a new one
+    session["sid"] = sessions.start(db.session, user, datetime.now(UTC))
     login_user(user)
-    session["login_at"] = session["seen_at"] = time.time()
 
 
 def end_session() -> None:
+    """Forget the session in this browser (the caller ends its server-side record first, where it has one)."""
     logout_user()
-    session.pop("login_at", None)
-    session.pop("seen_at", None)
+    session.clear()
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
-               exempt_when=lambda: not current_app.config["RATE_LIMITS"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("patients.index"))
     form = LoginForm()
-    if form.validate_on_submit():
-        lockout = Lockout(current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOCKOUT_MINUTES"])
-        user = authenticate(db.session, form.email.data, form.password.data, datetime.now(UTC), lockout)
-        if user:
-            start_session(user)
-            return redirect(_safe_next(request.args.get("next")))
-        # The same words for a wrong password, an unknown e-mail and a locked account: none is confirmed.
-        form.password.errors.append("The e-mail or password is not correct.")
-    return render_template("auth/login.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    app, email = current_app._get_current_object(), form.email.data.strip().lower()
+    browser = known_browser.read(app, request)
+    attempt = Attempt(email, request.remote_addr or "", browser.id, known_browser.knows(app, browser, email))
+    limits, now = app.extensions.get("sign_in_limits"), datetime.now(UTC).timestamp()
+    wait = limits.wait(attempt, now) if limits else 0
+    if wait:
+        form.password.errors.append(f"Too many failed sign-ins. Wait {wait} seconds, then try again.")
+        return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
+    user = authenticate(db.session, email, form.password.data)
+    if user is None:
+        if limits:
+            limits.failed(attempt, now)
+        # The same words for a wrong password and an unknown e-mail: neither is confirmed.
+        form.password.errors.append(WRONG_LOGIN)
+        return render_template("auth/login.html", form=form)
+    if limits:
+        limits.succeeded(attempt)
+    start_session(user)
+    response = redirect(_safe_next(request.args.get("next")))
+    known_browser.remember(app, response, browser, email)
+    return response
 
 
 @bp.post("/logout")
 def logout():
-    end_session()
+    if current_user.is_authenticated:
+        sessions.end(db.session, g.session_id, datetime.now(UTC), sessions.SIGNED_OUT)
+        end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -80,11 +98,41 @@ def password():
         # request's user, and a proxy that points at itself recurses on the next access.
         user = current_user._get_current_object()
         try:
-            change_password(db.session, actor(), user, form.current_password.data, form.password.data)
+            change_password(db.session, actor(), user, form.current_password.data, form.password.data,
+                            datetime.now(UTC))
         except ServiceError as error:
             getattr(form, error.field or "password").errors.append(error.message)
         else:
-            login_user(user)  # re-issue this session with the new epoch
+            start_session(user)  # every session ended, this one too: this browser starts a new one
             flash("Password changed. Your other sessions are signed out.", "success")
             return redirect(url_for("patients.index"))
     return render_template("auth/password.html", form=form)
+
+
+@bp.get("/account/sessions")
+@requires("account.own")
+def sessions_page():
+    rows = sessions.open_sessions(db.session, current_user.id, datetime.now(UTC),
+                                  sessions.Limits.from_config(current_app.config))
+    return render_template("auth/sessions.html", rows=rows, current_id=g.session_id, form=FlaskForm())
+
+
+@bp.post("/account/sessions/end-others")
+@requires("account.own")
+def end_other_sessions():
+    if FlaskForm().validate_on_submit():
+        ended = sessions.end_others(db.session, actor(), g.session_id, datetime.now(UTC))
+        flash(f"Signed out {ended} other session{'' if ended == 1 else 's'}.", "success")
+    return redirect(url_for("auth.sessions_page"))
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@requires("account.own")
+def end_one_session(session_id: int):
+    if FlaskForm().validate_on_submit():
+        try:
+            sessions.end_one(db.session, actor(), session_id, datetime.now(UTC))
+        except ServiceError:
+            abort(404)
+        flash("That session is signed out.", "success")
+    return redirect(url_for("auth.sessions_page"))

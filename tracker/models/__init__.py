@@ -4,7 +4,7 @@ from tracker.models.audit import AuditEvent
 from tracker.models.bookings import ContactAttempt, RefillAppointment
 from tracker.models.digest import DigestRun, OutboxMessage
 from tracker.models.journey import Implantation, Patient, StageEvent, TrialBolus
-from tracker.models.people import Location, User
+from tracker.models.people import Location, User, UserSession
 from tracker.models.pumps import (
     DoseChange,
     DrugConcentration,
@@ -22,4 +22,5 @@ __all__ = [
     "AuditEvent", "ContactAttempt", "DigestRun", "DoseChange", "DrugConcentration", "FormSubmission",
     "Implantation", "Location", "OutboxMessage", "Patient", "PhysicianRequest", "Pump", "PumpCorrection", "PumpModel",
     "RefillAppointment", "RefillSchedule", "RefillVisit", "Setting", "StageEvent", "TrialBolus", "User",
+    "UserSession",
 ]

@@ -36,11 +36,6 @@ class User(UserMixin, db.Model):
     location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    # Bumped on password change or deactivation: sessions carrying an older value end.
-    session_epoch: Mapped[int] = mapped_column(default=0)
-    # Wrong passwords in a row; at TRACKER_LOGIN_MAX_FAILURES the account is locked until locked_until.
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Secret for the personal iCalendar feed; regenerating it revokes the old URL.
     calendar_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -56,8 +51,22 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_epoch}"
-
     def __str__(self) -> str:
         return self.full_name
+
+
+class UserSession(db.Model):
+    """One signed-in browser: the cookie holds a random token, this row its hash. A session is open while
+    ended_at is empty and it is neither idle nor too old (tracker.services.sessions decides)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # sha256 of the cookie's token: a copy of this table opens no session.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # written at most once a minute
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # signed_out, idle, too_long, password_changed, deactivated, ended_by_user
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
+
+    user: Mapped[User] = relationship()

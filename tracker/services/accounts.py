@@ -1,19 +1,18 @@
-"""Staff accounts: argon2id password hashes, creation, deactivation, password change, lockout."""
+"""Staff accounts: argon2id password hashes, creation, deactivation, password change."""
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker.clinical.scales import ROLES
 from tracker.models import Location, User
-from tracker.services import Actor, ServiceError
+from tracker.services import Actor, ServiceError, sessions
 from tracker.services.audit import record
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -58,45 +57,21 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
-@dataclass(frozen=True)
-class Lockout:
-    """After max_failures wrong passwords in a row an account refuses every password for `minutes`."""
-
-    max_failures: int
-    minutes: int
-
-
-def authenticate(session: Session, email: str, password: str, now: datetime, lockout: Lockout) -> User | None:
-    """The active, unlocked user with this e-mail and password, or None (the same answer whatever was wrong).
-
-    Failures are counted in the database, so every process and restart sees the same count."""
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, or None (the same answer whatever was wrong). Repeated
+    failures are slowed down before this is called (tracker.auth.throttle), not by locking the account."""
     user = find_user(session, email)
-    locked = user is not None and user.locked_until is not None and user.locked_until > now
     try:
-        # Verified even when locked or unknown, so the answer takes as long either way.
-        _hasher.verify(user.password_hash if user and not locked else _DUMMY_HASH, password)
+        # Verified even for an unknown e-mail, so the answer takes as long either way.
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerifyMismatchError, InvalidHashError):
-        if user is not None and not locked:
-            _count_failure(session, user, now, lockout)
         return None
-    if user is None or locked or not user.active:
+    if user is None or not user.active:
         return None
-    if user.failed_logins or user.locked_until:
-        user.failed_logins, user.locked_until = 0, None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    session.commit()
+        session.commit()
     return user
-
-
-def _count_failure(session: Session, user: User, now: datetime, lockout: Lockout) -> None:
-    # One UPDATE adds the failure, so two concurrent wrong guesses both count.
-    failures = session.scalar(update(User).where(User.id == user.id)
-                              .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins))
-    if failures >= lockout.max_failures:
-        session.execute(update(User).where(User.id == user.id)
-                        .values(failed_logins=0, locked_until=now + timedelta(minutes=lockout.minutes)))
-    session.commit()
 
 
 def create_user(
@@ -121,25 +96,26 @@ def create_user(
     return user
 
 
-def set_active(session: Session, actor: Actor, user: User, active: bool) -> None:
+def set_active(session: Session, actor: Actor, user: User, active: bool, now: datetime) -> None:
     if user.id == actor.user_id and not active:
         raise ServiceError("You cannot deactivate your own account.")
     before = {"active": user.active}
     user.active = active
-    user.session_epoch += 1  # ends the user's open sessions
-    if active:  # reactivating also lifts a lockout
-        user.failed_logins, user.locked_until = 0, None
+    if not active:
+        sessions.end_all(session, user.id, now, sessions.DEACTIVATED)
     record(session, actor, "update", "user", user.id, None, before, {"active": active})
     session.commit()
 
 
-def change_password(session: Session, actor: Actor, user: User, current: str, new: str) -> None:
+def change_password(session: Session, actor: Actor, user: User, current: str, new: str, now: datetime) -> None:
+    """A new password ends every session of the user, this one too (a copy of its cookie may be why the password
+    is changed); the caller signs this browser in again with a new session."""
     try:
         _hasher.verify(user.password_hash, current)
     except (VerifyMismatchError, InvalidHashError):
         raise ServiceError("The current password is not correct.", "current_password") from None
     check_password_strength(new)
     user.password_hash = hash_password(new)
-    user.session_epoch += 1  # other sessions end; the caller logs this one in again
+    sessions.end_all(session, user.id, now, sessions.PASSWORD_CHANGED)
     record(session, actor, "update", "user", user.id, None, None, {"password": "changed"})  # nosec B105
     session.commit()
