@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clinical.dosing import TitrationRules
+from tracker.clinical.pump_events import EventRules
 from tracker.clinical.refill_risk import Windows
 from tracker.clinical.trial import TrialRules
 from tracker.models import Setting
@@ -42,6 +43,13 @@ DEFAULTS: dict[str, int] = {
     "trial_min_hours_between_boluses": 24,
     "trial_first_dose_mcg": 50,
     "trial_dose_step_mcg": 25,
+    # Device events (domain.md 7): days after the event that its work falls due (0: the same day).
+    # A SynchroMed II stops in the scanner and should restart within 2-24 h: check it the day of the scan.
+    "mri_pump_check_days": 0,
+    # A catheter revision: a physician's review within two weeks (the first post-implant review is 2-6 weeks).
+    "catheter_revision_review_days": 14,
+    # A suspected occlusion or kink: the drug may not be reaching the spine (withdrawal over 1-3 days): same day.
+    "catheter_occlusion_review_days": 0,
 }
 LABELS = {
     "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
@@ -65,6 +73,10 @@ LABELS = {
     "trial_min_hours_between_boluses": "Trial bolus warning: less than this between boluses (hours)",
     "trial_first_dose_mcg": "Trial bolus warning: first bolus above (mcg)",
     "trial_dose_step_mcg": "Trial bolus warning: a step up of more than (mcg)",
+    "mri_pump_check_days": "After an MRI (SynchroMed): the pump check is due within (days; 0 = the day of the scan)",
+    "catheter_revision_review_days": "After a catheter revision: a physician's review is due within (days)",
+    "catheter_occlusion_review_days": "Suspected catheter occlusion or kink: a physician's review is due within "
+                                      "(days; 0 = the same day)",
 }
 
 
@@ -107,3 +119,10 @@ def titration_rules(settings: dict[str, int]) -> TitrationRules:
                           cut_warning_pct=settings["dose_cut_warning_pct"],
                           usual_min_mcg=settings["usual_dose_min_mcg_per_day"],
                           usual_max_mcg=settings["usual_dose_max_mcg_per_day"])
+
+
+def event_rules(settings: dict[str, int]) -> EventRules:
+    """When a device event's work falls due, from settings already read (all_settings)."""
+    return EventRules(mri_check_days=settings["mri_pump_check_days"],
+                      revision_review_days=settings["catheter_revision_review_days"],
+                      occlusion_review_days=settings["catheter_occlusion_review_days"])
