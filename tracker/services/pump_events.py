@@ -54,7 +54,7 @@ def record_event(session: Session, actor: Actor, patient_id: int, expected_pump_
                            "occurred_at")
     volume = entry.volume_removed_ml
     if volume is not None and not 0 <= volume <= pump.reservoir_ml:
-        raise ServiceError(f"Enter a volume from 0 to the {pump.reservoir_ml.normalize()} mL reservoir.",
+        raise ServiceError(f"Enter a volume from 0 to the {pump.reservoir_ml.normalize():f} mL reservoir.",
                            "volume_removed_ml")
     notes = entry.notes.strip()
     if len(notes) > NOTES_MAX:
