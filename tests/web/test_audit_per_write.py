@@ -25,7 +25,16 @@ from tests.factories import (
     patient_data,
 )
 from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User
-from tracker.services import accounts, bookings, calendar, catalogue, escalation, refill_visits, refills
+from tracker.services import (
+    accounts,
+    bookings,
+    calendar,
+    catalogue,
+    escalation,
+    pump_events,
+    refill_visits,
+    refills,
+)
 from tracker.services import patients as service
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
@@ -161,6 +170,24 @@ def test_dose_change(world, session):
     assert_rows(rows, ("create", "dose_change", change.id))
     assert set(rows[0].before) == {"daily_dose_mcg"} and Decimal(rows[0].before["daily_dose_mcg"]) == 300
     assert Decimal(rows[0].after["daily_dose_mcg"]) == Decimal(330) and rows[0].after["reason"] == "more tone"
+
+
+def test_device_event_and_its_check_done(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    since = mark(session)
+    now = datetime.now(UTC)
+    event = pump_events.record_event(session, world.actor(), patient.id, None,
+                                     pump_events.EventEntry("mri", now - timedelta(hours=1), "brain MRI"), now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "pump_event", event.id))
+    assert rows[0].before is None and rows[0].after["kind"] == "mri" and rows[0].after["work"] == "post_mri_check"
+    since = mark(session)
+    pump_events.record_done(session, world.actor(), patient.id, event.id, "post_mri_check", "motor running",
+                            event.version, now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "pump_event", event.id))
+    assert rows[0].before == {"done_at": None, "done_by_id": None, "done_note": ""}
+    assert rows[0].after["done_note"] == "motor running" and rows[0].patient_id == patient.id
 
 
 def _book(session, world, patient, days_ahead=2, role="coordinator"):
@@ -304,9 +331,10 @@ def test_every_write_path_is_covered_above():
                ("update", "settings"), ("update", "pump_model"), ("update", "drug_concentration"),
                ("create", "user"), ("update", "user"), ("update", "location"),
                # Asked, answered and withdrawn: test_escalation.py checks each row.
-               ("create", "physician_request"), ("update", "physician_request")}
+               ("create", "physician_request"), ("update", "physician_request"),
+               ("create", "pump_event"), ("update", "pump_event")}
     written = set()
-    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation):
+    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation, pump_events):
         written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}

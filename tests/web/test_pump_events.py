@@ -353,3 +353,16 @@ def test_open_work_costs_the_same_statements_for_one_pump_or_five(app, as_role, 
         record_event(session, world.actor(), p.id, None, EventEntry(ev.SUSPECTED_OCCLUSION,
                                                                    now() - timedelta(hours=1)), now())
     assert counts() == one
+
+
+def test_the_emergency_summary_says_the_pump_was_emptied_or_its_check_is_pending(as_role, world, session):
+    prometra = implanted_days_ago(session, world, 2, model=PROMETRA)
+    synchromed = implanted_days_ago(session, world, 2)
+    for patient in (prometra, synchromed):
+        record_event(session, world.actor(), patient.id, None, EventEntry(ev.MRI, now() - timedelta(hours=1)), now())
+    nurse = as_role("nurse")
+    emptied = nurse.get(f"/patients/{prometra.id}/emergency").get_data(as_text=True)
+    assert "Emptied before an MRI" in emptied and "Pump projected empty" in emptied
+    assert "must be emptied before the scan" in emptied
+    checked = nurse.get(f"/patients/{synchromed.id}/emergency").get_data(as_text=True)
+    assert "<th>Post-MRI pump check</th><td>Not yet done" in checked and "checked afterwards" in checked

@@ -56,6 +56,7 @@ def _url(app, session, world, endpoint: str) -> str:
         "location_id": world.clinic.id,
         "appointment_id": 1,
         "request_id": 1,
+        "pump_event_id": 1,
         "message_id": 1,
         "day": TODAY.isoformat(),
     }
