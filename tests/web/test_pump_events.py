@@ -366,3 +366,26 @@ def test_the_emergency_summary_says_the_pump_was_emptied_or_its_check_is_pending
     assert "must be emptied before the scan" in emptied
     checked = nurse.get(f"/patients/{synchromed.id}/emergency").get_data(as_text=True)
     assert "<th>Post-MRI pump check</th><td>Not yet done" in checked and "checked afterwards" in checked
+
+
+def test_the_catalogue_says_what_an_mri_means_and_an_admin_changes_it_audited(as_role, world, session):
+    models = {m.name: m.mri_rule for m in session.scalars(select(PumpModel))}
+    assert models == {"SynchroMed II 20 mL": ev.CHECK_AFTER, "SynchroMed II 40 mL": ev.CHECK_AFTER,
+                      "Prometra 20 mL": ev.EMPTY_BEFORE, "Prometra II 20 mL": ev.EMPTY_BEFORE,
+                      "Prometra II 40 mL": ev.EMPTY_BEFORE}
+    model = session.scalar(select(PumpModel).where(PumpModel.name == "Prometra 20 mL"))
+    model.mri_rule = None  # a model the catalogue did not seed: nothing chosen for it
+    session.commit()
+    admin = as_role("admin")
+    assert "Not said: no MRI can be recorded" in admin.get("/admin/catalogue").get_data(as_text=True)
+    form = {"default_alarm_ml": "3", "battery_life_months": "", "eri_to_stop_days": "", "accuracy_fraction": "0.145",
+            "active": "y", "version": str(model.version)}
+    refused = admin.post(f"/admin/catalogue/pumps/{model.id}", form | {"mri_rule": ""})
+    assert refused.status_code == 422 and "Choose what an MRI means for this pump." in refused.get_data(as_text=True)
+    assert admin.post(f"/admin/catalogue/pumps/{model.id}", form | {"mri_rule": "sometimes"}).status_code == 422
+    saved = admin.post(f"/admin/catalogue/pumps/{model.id}", form | {"mri_rule": ev.EMPTY_BEFORE})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[-1500:]
+    session.expire_all()
+    assert session.get(PumpModel, model.id).mri_rule == ev.EMPTY_BEFORE
+    (audit,) = session.scalars(select(AuditEvent).where(AuditEvent.entity == "pump_model")).all()
+    assert (audit.before, audit.after) == ({"mri_rule": None}, {"mri_rule": ev.EMPTY_BEFORE})

@@ -17,7 +17,7 @@ from tracker.services import Actor
 from tracker.services.audit import record
 from tracker.services.read_cache import reads
 from tracker.services.settings import risk_windows
-from tracker.services.worklist import RefillFact, late_count, refill_facts
+from tracker.services.worklist import RefillFact, late_count, open_work, refill_facts
 
 KINDS = {"due": "Due", "appointment": "Refill", "action": "Action"}  # one word: a chip's or a title's first
 
@@ -98,11 +98,12 @@ def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tup
     """The events, and the next booking start after `now`: the moment one of them may turn into a missed
     appointment, so the events hold until then."""
     events, next_start, windows = [], None, risk_windows(session)
+    work = open_work(session, location_ids)  # read once for both reads below
     if start <= today <= end:  # a pump needing action sits on today too, every day until its refill (or its work)
         events += [CalendarEvent(today, "action", fact) for fact in refill_facts(
-            session, today, now, windows, location_ids, nurse_id, needing_action=True)
+            session, today, now, windows, location_ids, nurse_id, needing_action=True, work=work)
             if fact.judgement.needs_action]
-    for fact in refill_facts(session, today, now, windows, location_ids, nurse_id, start, end):
+    for fact in refill_facts(session, today, now, windows, location_ids, nurse_id, start, end, work=work):
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact))
         if fact.starts_at is not None:

@@ -355,15 +355,16 @@ def _by_urgency(items):
 
 def refill_facts(session: Session, today: date, now: datetime, windows: risk_model.Windows,
                  location_ids: list[int] | None = None, nurse_id: int | None = None,
-                 due_from: date | None = None, due_to: date | None = None,
-                 needing_action: bool = False) -> list[RefillFact]:
-    """refill_rows as plain values, in due-date order (most urgent first when `needing_action`), in one query."""
+                 due_from: date | None = None, due_to: date | None = None, needing_action: bool = False,
+                 work: dict[int, tuple[pump_events.OpenWork, ...]] | None = None) -> list[RefillFact]:
+    """refill_rows as plain values, in due-date order (most urgent first when `needing_action`), in one query (and
+    one for the open work, unless `work` already holds it)."""
     by_range = due_from is not None and due_to is not None
     query = _facts_statement(bool(location_ids), bool(nurse_id), by_range, needing_action)
     params = _params(today, now, windows, location_ids, nurse_id, due_from, due_to)
     facts = []
     session.flush()  # then plain rows straight from the connection: the ORM's per-row work buys nothing here
-    work = open_work(session, location_ids)
+    work = open_work(session, location_ids) if work is None else work
     for (pump_id, patient_id, mrn, first, last, location_id, place, nurse_id, nurse, due_date, alarm_date, empty_date,
          appt_id, starts_at, battery_due, eri_on) in session.connection().execute(query, params).all():
         judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows,
