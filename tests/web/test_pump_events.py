@@ -142,12 +142,15 @@ def test_a_synchromed_mri_puts_a_pump_check_on_the_worklist_until_it_is_recorded
     assert schedule_of(session, patient).due_date == before, "the refill dates do not move"
     row = work_row(coordinator, patient)
     assert row is not None and "Post-MRI pump check" in row and f"due {event.work_due_on:%d %b %Y}" in row
+    # The refill is fine: the row is there for the check, in the check's colour, and says so first.
+    colour = "overdue" if event.work_due_on < TODAY else "due_soon"
+    assert f'data-urgency="{colour}"' in row and re.search(r'<div class="days">\s*<b[^>]*>Post-MRI pump check</b>', row)
     assert re.search(r"<b>1</b> Post-MRI pump check", coordinator.get("/worklist").get_data(as_text=True))
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert 'data-work="post_mri_check"' in page and "Interrogate the pump" in page and "Record the check" in page
     action = [e for e in calendar_events(session, TODAY, TODAY, TODAY, now())
               if e.kind == "action" and e.fact.patient_id == patient.id]
-    assert len(action) == 1 and action[0].label == "Post-MRI pump check"
+    assert len(action) == 1 and action[0].label == "Post-MRI pump check" and action[0].urgency == colour
     assert "Post-MRI pump check" in digest_text(app, session, "nurse").split("DEVICE EVENTS")[1][:400]
 
     url = f"/patients/{patient.id}/pump-events/{event.id}/check"

@@ -31,7 +31,9 @@ class CalendarEvent:
 
     @property
     def urgency(self) -> str:
-        return self.fact.urgency
+        """A due date or booking in the refill's colour; today's action in the colour of what must be done (an
+        overdue post-MRI check is red on a pump whose refill is fine)."""
+        return self.fact.judgement.action_urgency if self.kind == "action" else self.fact.urgency
 
     @property
     def what(self) -> str:

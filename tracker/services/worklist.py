@@ -83,6 +83,23 @@ class Judgement:
             urgency = min(urgency, risk_model.URGENCIES.index(self.work_urgency))
         return urgency, booking
 
+    @property
+    def action_urgency(self) -> str:
+        """The colour of what must be done: the refill's urgency, or its open work's when that is more urgent."""
+        return risk_model.URGENCIES[self.rank[0]]
+
+    @property
+    def tone(self) -> str:
+        return risk_model.TONES[self.action_urgency]
+
+    @property
+    def headline(self) -> str:
+        """What a row says first (REASON_LABELS key): the refill's urgency, or the open work when only it needs
+        action (a pump not due yet with its post-MRI check open is on the list for the check)."""
+        if self.work and not self.risk.needs_action:
+            return pump_events.work_reasons(self.work)[0]
+        return self.risk.urgency
+
 
 def judge(due_date: date, alarm_date: date | None, empty_date: date | None, starts_at: datetime | None,
           battery_due: date | None, eri_on: date | None, today: date, now: datetime,
