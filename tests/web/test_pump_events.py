@@ -146,6 +146,8 @@ def test_a_synchromed_mri_puts_a_pump_check_on_the_worklist_until_it_is_recorded
     colour = "overdue" if event.work_due_on < TODAY else "due_soon"
     assert f'data-urgency="{colour}"' in row and re.search(r'<div class="days">\s*<b[^>]*>Post-MRI pump check</b>', row)
     assert re.search(r"<b>1</b> Post-MRI pump check", coordinator.get("/worklist").get_data(as_text=True))
+    exported = coordinator.get("/worklist/export.csv").get_data(as_text=True)
+    assert patient.mrn in exported and "Post-MRI pump check" in exported
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert 'data-work="post_mri_check"' in page and "Interrogate the pump" in page and "Record the check" in page
     action = [e for e in calendar_events(session, TODAY, TODAY, TODAY, now())
