@@ -17,6 +17,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dose.sign_off": frozenset({"physician"}),  # increases beyond the titration limit
     "refill.record": CLINICAL,
     "entry.correct": CLINICAL,  # correct or void a refill, dose change, trial bolus, implant detail or ERI date
+    "pump_event.record": CLINICAL,  # an MRI or a catheter event, and a post-MRI pump check done
+    "pump_event.review": frozenset({"physician"}),  # a catheter event's physician review done
     "settings.manage": frozenset({"admin"}),
     "refill.book": frozenset({"coordinator", "nurse", "physician"}),
     "booking.override": frozenset({"physician"}),  # a booking after the alarm date

@@ -1,7 +1,7 @@
 """bridge bolus answer: why no bridge bolus was programmed at a concentration change
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 
 A refill that changes the concentration records either the bridge bolus programmed (bridge_bolus_mcg, already
 there) or the reason none was. Refills recorded before keep "" (not asked then).
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

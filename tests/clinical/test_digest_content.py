@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
 from tracker.clinical.digest import (
     REFILL_SECTIONS,
@@ -16,6 +17,7 @@ from tracker.clinical.digest import (
     SchedulerHealth,
     StageChangeItem,
     WarningItem,
+    WorkItem,
     build_digest,
     late_note,
     with_note,
@@ -36,7 +38,11 @@ def refill(ref: PatientRef, urgency: str, status: str, booking: str, due: date, 
                       booked_on)
 
 
-NO_ITEMS = dict(refills=[], warnings=[], battery=[], stage_changes=[])
+NO_ITEMS = dict(refills=[], warnings=[], battery=[], device_work=[], stage_changes=[])
+CHECK = WorkItem(OTHER, "Kennesaw Clinic", pump_events.PUMP_CHECK, date(2026, 3, 11), pump_events.MRI,
+                 date(2026, 3, 11))
+REVIEW = WorkItem(REF, "Kennesaw Clinic", pump_events.PHYSICIAN_REVIEW, date(2026, 3, 12),
+                  pump_events.SUSPECTED_OCCLUSION, date(2026, 3, 12))
 
 
 def nurse_input(**changes) -> DigestInput:
@@ -57,6 +63,7 @@ def nurse_input(**changes) -> DigestInput:
         battery=[BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_DUE_SOON, date(2026, 7, 1)),
                  BatteryItem(REF, "Kennesaw Clinic", risk.BATTERY_PAST_DUE, date(2025, 12, 12)),
                  BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_ERI, date(2027, 1, 1), date(2026, 3, 2), 90)],
+        device_work=[REVIEW, CHECK],
         stage_changes=[StageChangeItem(REF, "implantation", "adjustment", date(2026, 3, 11)),
                        StageChangeItem(OTHER, "adjustment", "exited", date(2026, 3, 11), "deceased")],
     )
@@ -96,17 +103,22 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     assert "Possible pocket fill · Fill mismatch of 3 mL" in text
     assert "Implantation → Adjustment" in text and "Adjustment → Exited (Deceased)" in text
     assert "https://tracker.example/patients/41" in text and 'href="https://tracker.example/patients/41"' in digest.html
+    work = section(text, "DEVICE EVENTS: PUMP CHECKS AND CATHETER REVIEWS OPEN (2)")
+    # Earliest due first: the post-MRI check was due yesterday, the occlusion's review is due today.
+    assert ("MRN KC-99 · Post-MRI pump check · due 11 Mar 2026 (1 day ago) · MRI scan 11 Mar 2026 · "
+            "Kennesaw Clinic") in work
+    assert work.index("Post-MRI pump check") < work.index("Catheter event: physician review · due today")
     assert digest.counts == {"empty": 1, "past_alarm": 1, "overdue": 1, "missed": 1, "booked_late": 1,
-                             "due_soon": 2, "battery": 3, "warnings": 2, "stage_changes": 2}
+                             "due_soon": 2, "device_work": 2, "battery": 3, "warnings": 2, "stage_changes": 2}
     assert digest.subject == ("ITB tracker 12 Mar: 1 projected empty, 1 past the alarm date, 1 overdue, "
-                              "1 missed appointment, 1 booked late, 2 due soon unbooked, 3 battery replacements, "
-                              "2 refill warnings, 2 stage changes")
+                              "1 missed appointment, 1 booked late, 2 due soon unbooked, 2 device checks or reviews, "
+                              "3 battery replacements, 2 refill warnings, 2 stage changes")
 
 
 def test_sections_run_most_severe_first_one_per_urgency_that_needs_action():
     text = build_digest(nurse_input()).text
     titles = ["PUMPS PROJECTED EMPTY", "PAST THE LOW-RESERVOIR ALARM", "OVERDUE REFILLS", "MISSED APPOINTMENTS",
-              "BOOKED LATE", "DUE SOON", "PUMP BATTERIES", "NEW REFILL WARNINGS", "STAGE CHANGES"]
+              "BOOKED LATE", "DUE SOON", "DEVICE EVENTS", "PUMP BATTERIES", "NEW REFILL WARNINGS", "STAGE CHANGES"]
     assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)
     # Every urgency the model can give a pump needing action has its section, in the model's order.
     needing = [u for u in risk.URGENCIES if u not in ("booked", risk.OK)]
@@ -167,7 +179,8 @@ def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
     assert "OVERDUE" not in digest.text and "STAGE CHANGES" not in digest.text
     assert digest.subject == "ITB tracker 12 Mar: 3 need a physician"
     quiet = build_digest(nurse_input(role="physician"))
-    assert "No request is waiting for a physician and no pump is past its alarm date." in quiet.text
+    assert "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open." \
+        in quiet.text
     assert quiet.nothing_due and "no queue" not in quiet.text
 
 
@@ -202,3 +215,13 @@ def test_a_late_message_says_so_in_its_first_line_with_the_outage_start():
     assert text.splitlines()[0] == note and text.endswith(digest.text)
     assert html.startswith('<!doctype html><html><body style="font-family:sans-serif"><p><strong>Sent late: ')
     assert "<p>Sent late" not in digest.html and html.count(note) == 1
+
+
+def test_physicians_see_every_open_catheter_review_after_the_pumps():
+    empty = refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20))
+    digest = build_digest(nurse_input(role="physician", physician_pumps=[empty], physician_work=[REVIEW]))
+    rows = section(digest.text, "NEEDS A PHYSICIAN (2)")
+    assert rows.index("Pump projected empty") < rows.index(
+        "MRN KC-20417 · Catheter event: physician review · due today, 12 Mar 2026 · Suspected catheter occlusion or "
+        "kink 12 Mar 2026")
+    assert "DEVICE EVENTS" not in digest.text  # the nurses' section; physicians get the reviews in theirs

@@ -33,6 +33,7 @@ from tracker.services import (
     corrections,
     escalation,
     pump_corrections,
+    pump_events,
     refill_visits,
     refills,
     sessions,
@@ -262,6 +263,24 @@ def test_correct_implant_details_and_the_eri(world, session):
     assert rows[0].before["eri_on"] == TODAY.isoformat() and rows[0].after["eri_on"] is None
 
 
+def test_device_event_and_its_check_done(world, session):
+    patient = implanted_days_ago(session, world, 20)
+    since = mark(session)
+    now = datetime.now(UTC)
+    event = pump_events.record_event(session, world.actor(), patient.id, None,
+                                     pump_events.EventEntry("mri", now - timedelta(hours=1), "brain MRI"), now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("create", "pump_event", event.id))
+    assert rows[0].before is None and rows[0].after["kind"] == "mri" and rows[0].after["work"] == "post_mri_check"
+    since = mark(session)
+    pump_events.record_done(session, world.actor(), patient.id, event.id, "post_mri_check", "motor running",
+                            event.version, now)
+    rows = new_rows(session, since)
+    assert_rows(rows, ("update", "pump_event", event.id))
+    assert rows[0].before == {"done_at": None, "done_by_id": None, "done_note": ""}
+    assert rows[0].after["done_note"] == "motor running" and rows[0].patient_id == patient.id
+
+
 def _book(session, world, patient, days_ahead=2, role="coordinator"):
     return bookings.book_refill(session, world.actor(role), patient.id,
                                 datetime.combine(TODAY + timedelta(days=days_ahead), time(10), CLINIC_ZONE),
@@ -419,10 +438,11 @@ def test_every_write_path_is_covered_above():
                # Asked, answered and withdrawn: test_escalation.py checks each row.
                ("create", "physician_request"), ("update", "physician_request"),
                # Corrections: the tests above.
-               ("void", "refill_visit"), ("void", "dose_change"), ("void", "trial_bolus"), ("update", "implantation")}
+               ("void", "refill_visit"), ("void", "dose_change"), ("void", "trial_bolus"), ("update", "implantation"),
+               ("create", "pump_event"), ("update", "pump_event")}
     written = set()
     for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation, corrections,
-                   pump_corrections, sessions):
+                   pump_corrections, sessions, pump_events):
         written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}

@@ -71,7 +71,7 @@ def drug_form(row: DrugConcentration, **changes) -> dict:
 def model_form(row: PumpModel, **changes) -> dict:
     data = {"default_alarm_ml": row.default_alarm_ml, "battery_life_months": row.battery_life_months or "",
             "eri_to_stop_days": row.eri_to_stop_days or "", "accuracy_fraction": row.accuracy_fraction,
-            "active": "y" if row.active else "",
+            "mri_rule": row.mri_rule or "", "active": "y" if row.active else "",
             "version": row.version} | changes
     return {k: str(v) for k, v in data.items() if not (k == "active" and v == "")}
 
@@ -374,7 +374,7 @@ BAD_MODEL = [
 def test_bad_pump_model_input_is_refused(as_role, world, session, case, changes, field, message):
     if case == "alarm at the reservoir":  # no catalogue pump is this small; the rule still holds
         session.add(PumpModel(name="Test 5 mL", reservoir_ml=5, default_alarm_ml=1, battery_life_months=None,
-                              accuracy_fraction=Decimal("0.1")))
+                              accuracy_fraction=Decimal("0.1"), mri_rule="check_after"))
         session.commit()
     model = pump_model(session, "Test 5 mL" if case == "alarm at the reservoir" else "SynchroMed II 20 mL")
     response = as_role("admin").post(f"/admin/catalogue/pumps/{model.id}", model_form(model, **changes))

@@ -34,7 +34,8 @@ from tracker.models import (
 from tracker.models import RefillAppointment as Appointment
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.policy import ALL_ROLES, allowed
-from tracker.services import escalation, sessions
+from tracker.services import escalation, pump_events, sessions
+from tracker.services.refills import current_pump
 from tracker.services.settings import DEFAULTS
 
 ROLES = sorted(ALL_ROLES)
@@ -55,7 +56,7 @@ FIELDS: dict[str, list[str]] = {
     "admin.edit_drug": ["stability_days", "trial_only", "active", "version"],
     "admin.new_drug": ["concentration_mcg_per_ml", "stability_days", "trial_only"],
     "admin.edit_pump_model": ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction",
-                              "active", "version"],
+                              "mri_rule", "active", "version"],
     "admin.edit_location": ["address", "phone", "emergency_phone", "version"],
     "admin.resend_digest": [],
     "admin.settings": [*DEFAULTS, "version"],
@@ -80,6 +81,9 @@ FIELDS: dict[str, list[str]] = {
                       "model_id", "serial", "catheter_tip_level", "alarm_volume_ml", "fill_volume_ml",
                       "concentration_mcg_per_ml", "daily_dose_mcg", "version"],
     "refills.eri": ["eri_on", "version"],
+    "refills.pump_event": ["kind", "occurred_at", "volume_removed_ml", "notes", "pump_id"],
+    "refills.event_check": ["note", "version"],
+    "refills.event_review": ["note", "version"],
     "refills.refill": ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
                        "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
                        "complications", "notes", "acknowledge", "last_fill_id", "action"],
@@ -150,6 +154,9 @@ def plausible(ids: dict) -> dict[str, list[str]]:
     return {
         "date_of_birth": ["1970-05-17"], "referred_on": [today, earlier], "effective_date": [today, earlier],
         "given_on": [today, earlier], "eri_on": [today, earlier], "eri_to_stop_days": ["90", ""],
+        "kind": ["mri", "catheter_revision", "suspected_occlusion", "dye_study", ""],
+        "occurred_at": [f"{earlier}T10:00", f"{today}T00:01"], "pump_id": [str(ids["pump_id"])],
+        "volume_removed_ml": ["", "0", "12.5"], "mri_rule": ["check_after", "empty_before", ""],
         "visit_at": soon, "effective_at": soon, "starts_at": soon,
         "location_id": location_ids, "surgery_centre_id": location_ids, "nurse_id": user_ids,
         "clinician_id": user_ids, "model_id": [str(ids["model_id"])], "appointment_id": [str(ids["appointment_id"])],
@@ -241,6 +248,10 @@ def targets(app, session, world):
         "visit_id": session.scalar(select(RefillVisit.id).where(RefillVisit.pump_id == pump_id)),
         "dose_id": session.scalar(select(DoseChange.id).where(DoseChange.pump_id == pump_id)),
         "bolus_id": session.scalar(select(TrialBolus.id).where(TrialBolus.patient_id == patient.id)),
+        # A post-MRI check to record done (the review route finds no review on it: a 404, still never a 5xx).
+        "pump_event_id": pump_events.record_event(session, world.actor(), patient.id, None, pump_events.EventEntry(
+            "mri", datetime.now(UTC) - timedelta(hours=1)), datetime.now(UTC)).id,
+        "pump_id": current_pump(session, patient.id).id,
         "locations": sorted(site.id for site in world.sites.values()),
         "users": sorted(user.id for user in world.users.values()),
     }

@@ -1,5 +1,6 @@
 """The product's one promise as a property (issue 16): random sequences of what a clinic does (implant, refill, dose
-up and down, book, rebook, cancel, risk flag, settings) and of the clock moving on by hours and days. After every step,
+up and down, book, rebook, cancel, risk flag, settings, an MRI or a suspected catheter occlusion and the check or
+review after it) and of the clock moving on by hours and days. After every step,
 every pump in use that the refill-risk model says needs action is on the worklist, in at least one recipient's
 e-mail for that day, in its clinic's feed and red or amber on its page; no pump that is fine is on the worklist, in
 the feed's action events or coloured on its page. A pump past its due date always needs action, whatever is booked.
@@ -14,20 +15,24 @@ import time_machine
 
 from tests.factories import implanted_days_ago
 from tracker.clinic_zone import clinic_zone, local_date
-from tracker.models import Patient, RefillSchedule
+from tracker.clinical import pump_events as ev
+from tracker.models import Patient, PumpEvent, RefillSchedule, RefillVisit
 from tracker.services import ServiceError
 from tracker.services.bookings import book_refill, cancel, open_appointment, rebook
 from tracker.services.calendar import feed_events
 from tracker.services.catalogue import update_settings
 from tracker.services.digest import DigestOptions, contents
 from tracker.services.patients import PATIENT_FIELDS, update_patient
+from tracker.services.pump_events import EventEntry, patient_events, record_done, record_event
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import refill_rows, worklist_page
 
 STEPS = 16
-ACTIONS = ("implant", "refill", "dose", "book", "book", "cancel", "risk", "settings", "hours", "days", "days")
+ACTIONS = ("implant", "refill", "dose", "book", "book", "cancel", "risk", "settings", "hours", "days", "days", "mri",
+           "occlusion", "done")
+MODELS = ("SynchroMed II 20 mL", "Prometra II 20 mL")  # an MRI: a check after the scan, or emptied before it
 
 
 def _now() -> datetime:
@@ -46,7 +51,8 @@ class Clinic:
 
     def implant(self, _=None):
         if len(self.patients) < 6:
-            self.patients.append(implanted_days_ago(self.session, self.world, self.rng.randint(0, 45)))
+            self.patients.append(implanted_days_ago(self.session, self.world, self.rng.randint(0, 45),
+                                                    model=self.rng.choice(MODELS)))
 
     def refill(self, patient):
         pump = current_pump(self.session, patient.id)
@@ -88,6 +94,20 @@ class Clinic:
         update_settings(self.session, self.world.actor("admin"), {
             "due_soon_days": self.rng.choice([3, 7, 14, 30]), "safety_buffer_days": self.rng.choice([3, 7, 10])})
 
+    def mri(self, patient):
+        record_event(self.session, self.world.actor("nurse"), patient.id, None,
+                     EventEntry(ev.MRI, _now() - timedelta(minutes=2)), _now())
+
+    def occlusion(self, patient):
+        record_event(self.session, self.world.actor("nurse"), patient.id, None,
+                     EventEntry(ev.SUSPECTED_OCCLUSION, _now() - timedelta(minutes=2)), _now())
+
+    def done(self, patient):
+        for event in patient_events(self.session, patient.id):
+            if event.open:
+                record_done(self.session, self.world.actor("physician"), patient.id, event.id, event.work,
+                            "checked", event.version, _now())
+
     def hours(self, _):
         self.clock.shift(timedelta(hours=self.rng.randint(1, 20)))
 
@@ -111,7 +131,8 @@ def _page_tone(client, world, patient_id: int) -> str:
         response = client.get(f"/patients/{patient_id}")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    for tone, css in (("red", 'class="due overdue"'), ("amber", 'class="due soon"')):
+    for tone, css in (("red", 'class="due overdue"'), ("red", 'tone-red work-banner'), ("amber", 'class="due soon"'),
+                      ("amber", 'tone-amber work-banner')):
         if css in page:
             return tone
     return "calm"
@@ -123,12 +144,21 @@ def _check(app, session, world, client):
     today = local_date(now)
     windows = risk_windows(session)
     rows = refill_rows(session, today, now, windows)
-    need = {r.patient.id for r in rows if r.judgement.risk.needs_action}
+    need = {r.patient.id for r in rows if r.judgement.needs_action}
     fine = {r.patient.id for r in rows if not r.reasons}
-    # Independent of the model: a pump past its due date needs action, whatever is booked.
+    # Independent of the model: a pump past its due date needs action, whatever is booked; so does a pump emptied
+    # before an MRI and not refilled since, and one whose post-MRI check or catheter review is not yet done.
     for schedule in session.query(RefillSchedule):
         if schedule.due_date < today:
             assert schedule.patient_id in need, "a late pump must need action"
+    listed_pumps = {r.schedule.pump_id for r in rows}
+    for event in session.query(PumpEvent).filter(PumpEvent.pump_id.in_(listed_pumps)):
+        refilled = session.query(RefillVisit).filter(RefillVisit.pump_id == event.pump_id,
+                                                     RefillVisit.visit_at > event.occurred_at).count()
+        if event.empties_pump and not refilled:
+            assert event.patient_id in need, "a pump emptied before an MRI needs action until its refill"
+        if event.work is not None and event.done_at is None:
+            assert event.patient_id in need, "open device work needs action"
 
     listed = {r.patient.id for r in worklist_page(session, today, now, windows, 1, 10_000).items}
     assert need <= listed, "every pump needing action is on the worklist"

@@ -57,6 +57,7 @@ def _url(app, session, world, endpoint: str) -> str:
         "appointment_id": 1,
         "visit_id": 1, "dose_id": 1, "bolus_id": 1,  # no such entry: a 404 for the roles allowed
         "request_id": 1,
+        "pump_event_id": 1,
         "message_id": 1,
         "session_id": 1,  # not the signed-in user's own: refused as not found
         "day": TODAY.isoformat(),

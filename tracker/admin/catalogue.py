@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from tracker.admin.catalogue_forms import DrugForm, LocationForm, NewDrugForm, PumpModelForm, settings_form
 from tracker.admin.routes import bp
+from tracker.clinical.pump_events import MRI_RULES
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import ServiceError, StaleEdit
@@ -63,14 +64,16 @@ def catalogue():
     models = db.session.scalars(select(PumpModel).order_by(PumpModel.name)).all()
     drugs = db.session.scalars(select(DrugConcentration).order_by(DrugConcentration.concentration_mcg_per_ml)).all()
     locations = db.session.scalars(select(Location).order_by(Location.kind, Location.name)).all()
-    return render_template("admin/catalogue.html", models=models, drugs=drugs, locations=locations)
+    return render_template("admin/catalogue.html", models=models, drugs=drugs, locations=locations,
+                           mri_rules=MRI_RULES)
 
 
 def _pump_model_form(model: PumpModel, **kwargs) -> PumpModelForm:
     return PumpModelForm(data={"default_alarm_ml": _plain(model.default_alarm_ml),
                                "battery_life_months": model.battery_life_months,
                                "eri_to_stop_days": model.eri_to_stop_days,
-                               "accuracy_fraction": _plain(model.accuracy_fraction), "active": model.active,
+                               "accuracy_fraction": _plain(model.accuracy_fraction),
+                               "mri_rule": model.mri_rule or "", "active": model.active,
                                "version": str(model.version)}, **kwargs)
 
 

@@ -2,9 +2,10 @@
 checks them again (with the rules that span fields)."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, HiddenField, StringField
+from wtforms import BooleanField, DecimalField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from tracker.clinical.pump_events import MRI_RULES
 from tracker.fields import WholeNumberField
 from tracker.services.catalogue import (
     ACCURACY_FRACTION,
@@ -51,10 +52,14 @@ class PumpModelForm(FlaskForm):
     accuracy_fraction = DecimalField("Accuracy (fraction of the volume infused: 0.145 is ±14.5%)", places=None,
                                      validators=[InputRequired(),
                                                  NumberRange(min=ACCURACY_FRACTION[0], max=ACCURACY_FRACTION[1])])
+    # Nothing pre-selected: a model the catalogue did not seed has no rule until an administrator chooses one.
+    mri_rule = SelectField("What an MRI means for this pump", choices=[("", "—"), *MRI_RULES.items()],
+                           validators=[InputRequired("Choose what an MRI means for this pump.")])
     active = BooleanField("In use (offered at implantation)")
     version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
 
-    FIELDS = ("default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "active")
+    FIELDS = ("default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "mri_rule",
+              "active")
 
     def values(self) -> dict:
         return {name: self[name].data for name in self.FIELDS}

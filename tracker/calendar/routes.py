@@ -31,8 +31,8 @@ from tracker.services.calendar import (
 from tracker.services.escalation import open_request
 from tracker.services.refills import current_pump
 from tracker.services.settings import risk_windows
+from tracker.services.worklist import REASON_LABELS, worklist_page
 from tracker.services.worklist import worklist as worklist_rows
-from tracker.services.worklist import worklist_page
 from tracker.web import (
     actor,
     audit_read,
@@ -176,7 +176,7 @@ def worklist():
     locations, nurses = filter_choices(db.session, "clinic")
     return render_template("calendar/worklist.html", page=page, rows=page.items, filters=filters,
                            soon_days=windows.soon_days, locations=locations, nurses=nurses,
-                           reason_labels=refill_risk.LABELS, contact_form=ContactForm())
+                           reason_labels=REASON_LABELS, contact_form=ContactForm(), today=clinic_today())
 
 
 @bp.get("/worklist/export.csv")
@@ -194,7 +194,7 @@ def export_worklist():
                     + [p.location.name, p.nurse.full_name if p.nurse else "", refill_risk.LABELS[risk.status],
                        s.due_date.isoformat(), _iso(s.alarm_date), _iso(s.empty_date), r.days_left,
                        r.appointment.starts_at.isoformat() if r.appointment else "", refill_risk.LABELS[risk.booking],
-                       "; ".join(refill_risk.LABELS[reason] for reason in r.reasons), len(r.contacts)])
+                       "; ".join(REASON_LABELS[reason] for reason in r.reasons), len(r.contacts)])
     audit_read("worklist", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from html import escape
 
+from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 
@@ -35,6 +36,18 @@ class RefillItem:
     alarm_date: date | None = None  # None: beyond the projection
     empty_date: date | None = None
     booked_on: date | None = None  # the open booking's clinic-local day
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A device event's open work (pump_events: a post-MRI pump check, a catheter review), as the worklist has it."""
+
+    patient: PatientRef
+    location: str
+    work: str  # pump_events.WORK_LABELS
+    due_on: date
+    kind: str  # the event's, pump_events.KINDS
+    occurred_on: date
 
 
 @dataclass(frozen=True)
@@ -96,13 +109,14 @@ class SchedulerHealth:
 BOOKED_LATE = "booked_late"
 REFILL_SECTIONS = (risk.EMPTY, risk.PAST_ALARM, risk.OVERDUE, risk.MISSED, BOOKED_LATE, risk.DUE_SOON)
 BATTERY = "battery"
+DEVICE_WORK = "device_work"
 WARNINGS = "warnings"
 STAGE_CHANGES = "stage_changes"
 NEEDS_PHYSICIAN = "needs_physician"
 DEAD_LETTERS = "dead_letters"
 SCHEDULER = "scheduler"
 
-CLINICAL_SECTIONS = (*REFILL_SECTIONS, BATTERY, WARNINGS, STAGE_CHANGES)
+CLINICAL_SECTIONS = (*REFILL_SECTIONS, DEVICE_WORK, BATTERY, WARNINGS, STAGE_CHANGES)
 # Nurses see their own patients and coordinators their location(s): the same sections, a different scope.
 SECTIONS_BY_ROLE: dict[str, tuple[str, ...]] = {
     "nurse": CLINICAL_SECTIONS,
@@ -120,6 +134,7 @@ SUBJECT_WORDS = {
     BOOKED_LATE: ("booked late", "booked late"),
     risk.DUE_SOON: ("due soon unbooked", "due soon unbooked"),
     BATTERY: ("battery replacement", "battery replacements"),
+    DEVICE_WORK: ("device check or review", "device checks or reviews"),
     WARNINGS: ("refill warning", "refill warnings"),
     STAGE_CHANGES: ("stage change", "stage changes"),
     NEEDS_PHYSICIAN: ("needs a physician", "need a physician"),
@@ -157,8 +172,10 @@ class DigestInput:
     refills: Sequence[RefillItem] = ()  # pumps needing action, each in the section of its urgency
     warnings: Sequence[WarningItem] = ()
     battery: Sequence[BatteryItem] = ()
+    device_work: Sequence[WorkItem] = ()  # open post-MRI checks and catheter reviews
     stage_changes: Sequence[StageChangeItem] = ()
     physician_pumps: Sequence[RefillItem] = ()  # every pump past its alarm date or empty, every clinic
+    physician_work: Sequence[WorkItem] = ()  # open catheter reviews (only a physician records them), every clinic
     physician_requests: Sequence[PhysicianRequestItem] = ()  # open requests, oldest first
     dead_letters: Sequence[DeadLetter] = ()
     scheduler: SchedulerHealth | None = None
@@ -263,12 +280,24 @@ def _battery_row(item: BatteryItem, today: date, months: int) -> _Row:
     return _Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
 
 
+def _work_row(item: WorkItem, today: date) -> _Row:
+    return _Row((_mrn(item.patient.mrn), pump_events.WORK_LABELS[item.work], _when("due", item.due_on, today),
+                 f"{pump_events.KINDS[item.kind]} {_d(item.occurred_on)}", item.location),
+                item.patient.url)
+
+
+def _work_rows(items: Sequence[WorkItem], today: date) -> tuple[_Row, ...]:
+    return tuple(_work_row(w, today) for w in sorted(items, key=lambda w: (w.due_on, w.patient.mrn)))
+
+
 def _physician_rows(data: DigestInput) -> tuple[_Row, ...]:
-    """Requests waiting for an answer first (oldest first), then every pump past its alarm date or empty."""
+    """Requests waiting for an answer first (oldest first), then every pump past its alarm date or empty, then
+    every open catheter review."""
     rows = [_Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {r.asked_at:%d %b %Y %H:%M}"),
                  r.patient.url) for r in data.physician_requests]
     pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
-    return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps])
+    return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps]) + _work_rows(
+        data.physician_work, data.day)
 
 
 def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[_Row, ...], int]:
@@ -303,6 +332,9 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
             for b in sorted(data.battery, key=lambda b: (BATTERY_ORDER.index(b.verdict), b.eri_on or date.min,
                                                          b.replacement_due or date.min, b.patient.mrn))),
             f"No battery needs replacing within {data.battery_months} months."), None),
+        DEVICE_WORK: (_Section(DEVICE_WORK, "Device events: pump checks and catheter reviews open",
+                               _work_rows(data.device_work, today), "No post-MRI check or catheter review is open.",
+                               "Each stays until it is recorded done on the patient's page."), None),
         WARNINGS: (_Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
             _Row((_mrn(w.patient.mrn), _d(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
                  w.patient.url)
@@ -316,9 +348,9 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
             "No stage changed."), None),
         NEEDS_PHYSICIAN: (_Section(
             NEEDS_PHYSICIAN, "Needs a physician", _physician_rows(data),
-            "No request is waiting for a physician and no pump is past its alarm date.",
+            "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open.",
             "Requests waiting for a physician's answer, then every pump past its low-reservoir alarm date or "
-            "projected empty, at every clinic."), None),
+            "projected empty, then every open catheter review, at every clinic."), None),
         DEAD_LETTERS: (_Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
             _Row((_d(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
             for m in data.dead_letters), "Every digest e-mail was delivered."), None),

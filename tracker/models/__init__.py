@@ -10,6 +10,7 @@ from tracker.models.pumps import (
     DrugConcentration,
     Pump,
     PumpCorrection,
+    PumpEvent,
     PumpModel,
     RefillSchedule,
     RefillVisit,
@@ -20,7 +21,8 @@ from tracker.models.submissions import FormSubmission
 
 __all__ = [
     "AuditEvent", "ContactAttempt", "DigestRun", "DoseChange", "DrugConcentration", "FormSubmission",
-    "Implantation", "Location", "OutboxMessage", "Patient", "PhysicianRequest", "Pump", "PumpCorrection", "PumpModel",
+    "Implantation", "Location", "OutboxMessage", "Patient", "PhysicianRequest", "Pump", "PumpCorrection", "PumpEvent",
+    "PumpModel",
     "RefillAppointment", "RefillSchedule", "RefillVisit", "Setting", "StageEvent", "TrialBolus", "User",
     "UserSession",
 ]

@@ -1,11 +1,12 @@
-"""Pumps, the drug and pump catalogues, the dose ledger, refill visits, and each pump's stored refill schedule."""
+"""Pumps, the drug and pump catalogues, the dose ledger, refill visits, device events, and each pump's stored refill
+schedule."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, ForeignKeyConstraint, Index, Numeric, String, Text
+from sqlalchemy import JSON, ForeignKey, ForeignKeyConstraint, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -27,6 +28,8 @@ class PumpModel(db.Model):
     battery_life_months: Mapped[int | None]  # None: no battery-driven pump (Prometra)
     accuracy_fraction: Mapped[Decimal] = mapped_column(Numeric(5, 4))
     eri_to_stop_days: Mapped[int | None]  # after the elective replacement indicator the pump stops within this
+    # What an MRI means for it (tracker.clinical.pump_events.MRI_RULES); None: not said, so no MRI can be recorded.
+    mri_rule: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     version: Mapped[int] = mapped_column(default=1)
 
@@ -180,3 +183,44 @@ class PumpCorrection(db.Model):
     corrected_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
 
     corrected_by: Mapped[User] = relationship()
+
+
+class PumpEvent(db.Model):
+    """A device event on a pump in use (domain.md 7): an MRI or a catheter event. Never edited, except that the
+    work it opened (tracker.clinical.pump_events) is recorded done once: when, by whom, what was found."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pump.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # pump_events.KINDS
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    volume_removed_ml: Mapped[Decimal | None] = mapped_column(ML)  # drug emptied before an MRI, CSF aspirated
+    # The pump holds no drug from occurred_at until its next fill (a Prometra emptied before an MRI).
+    empties_pump: Mapped[bool] = mapped_column(default=False)
+    work: Mapped[str | None] = mapped_column(String(24))  # pump_events.WORK_LABELS; None: timeline only
+    work_due_on: Mapped[date | None]
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    done_note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    version: Mapped[int] = mapped_column(default=1)
+
+    pump: Mapped[Pump] = relationship()
+    recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
+    done_by: Mapped[User | None] = relationship(foreign_keys=[done_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # The last emptying after a pump's last fill (tracker.services.refills.recompute_schedule).
+        Index("ix_pump_event_pump_at", "pump_id", "occurred_at"),
+        # Open work, read by every worklist, calendar and e-mail: a small partial index, written SQL so both
+        # databases build it as one.
+        Index("ix_pump_event_open_work", "pump_id", sqlite_where=text("work IS NOT NULL AND done_at IS NULL"),
+              postgresql_where=text("work IS NOT NULL AND done_at IS NULL")),
+    )
+
+    @property
+    def open(self) -> bool:
+        return self.work is not None and self.done_at is None

@@ -7,6 +7,8 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
+from tracker.clinical.pump_events import KINDS as EVENT_KINDS
+from tracker.clinical.pump_events import WORK_LABELS
 from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
@@ -20,6 +22,7 @@ from tracker.services import NeedsPhysician, ServiceError, StaleEdit
 from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, open_request, requests_for_patient
+from tracker.services.pump_events import patient_events
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
 from tracker.services.settings import trial_rules
@@ -144,6 +147,7 @@ def show(patient_id: int):
         "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage,
         panel=pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today()),
         requests=requests_for_patient(db.session, patient_id),
+        device_events=patient_events(db.session, patient_id), event_kinds=EVENT_KINDS, work_labels=WORK_LABELS,
         latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
     )

@@ -6,7 +6,6 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from tracker.clinical import refill_risk
 from tracker.extensions import db
 from tracker.models import Patient
 from tracker.models.requests import BOOKING_AFTER_ALARM
@@ -16,6 +15,7 @@ from tracker.policy import allowed
 from tracker.services import ServiceError
 from tracker.services import escalation as service
 from tracker.services.settings import risk_windows
+from tracker.services.worklist import REASON_LABELS
 from tracker.web import actor, clinic_today, form_version, patient_url_prefix, requires, show_error
 
 
@@ -41,7 +41,7 @@ def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int 
     if isinstance(posted, WithdrawForm) and posted_id in withdraw_forms:
         withdraw_forms[posted_id] = _own_ids(posted, posted_id)
     return render_template("physician/queue.html", items=items, answer_forms=answer_forms, mine=mine,
-                           withdraw_forms=withdraw_forms, labels=refill_risk.LABELS,
+                           withdraw_forms=withdraw_forms, labels=REASON_LABELS,
                            patient_url=patient_url_prefix()), 200 if posted is None else 422
 
 

@@ -1,4 +1,4 @@
-"""Refill visit and dose change forms."""
+"""Refill visit, dose change, battery ERI and device event forms."""
 
 from datetime import time
 
@@ -14,6 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
+from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.scales import ASHWORTH, PENN_FREQUENCY
 from tracker.fields import WholeNumberField
 from tracker.once import OnceForm
@@ -106,3 +107,20 @@ class EriForm(OnceForm):
     eri_on = DateField("Day the pump showed its elective replacement indicator (ERI)",
                        validators=[InputRequired("Use the date picker, or type YYYY-MM-DD.")])
     version = HiddenField()  # the pump as the form was opened: a second tab's change is refused
+
+
+class PumpEventForm(OnceForm):
+    # Nothing pre-selected: the kind decides what the tracker does (an emptied pump, a check, a review).
+    kind = SelectField("What happened", choices=[("", "—"), *EVENT_KINDS.items()],
+                       validators=[InputRequired("Choose what happened.")])
+    occurred_at = DateTimeLocalField("When (for a Prometra before an MRI: when it was emptied)",
+                                     format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
+    volume_removed_ml = DecimalField("Volume removed (mL), if any: drug emptied, or CSF aspirated", places=1,
+                                     validators=[Optional(), NumberRange(min=0, max=40)])
+    notes = TextAreaField("Notes", validators=[Length(max=4000)])
+    pump_id = HiddenField()  # the pump as the form was opened: a replacement since is refused
+
+
+class WorkDoneForm(OnceForm):
+    note = TextAreaField("What was found", validators=[InputRequired("Say what was found."), Length(max=4000)])
+    version = HiddenField()  # the event as the form was opened: done in another tab is refused

@@ -188,3 +188,6 @@ def eri(patient_id: int):
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     status = 200 if request.method == "GET" else 422
     return render_template("refills/eri.html", form=form, patient=patient, pump=pump), status
+
+
+from tracker.refills import events  # noqa: E402,F401  (register the device-event routes on bp)

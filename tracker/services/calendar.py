@@ -10,14 +10,14 @@ from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone
-from tracker.clinical import refill_risk
+from tracker.clinical import pump_events, refill_risk
 from tracker.models import User
 from tracker.patients.queries import filter_choices
 from tracker.services import Actor
 from tracker.services.audit import record
 from tracker.services.read_cache import reads
 from tracker.services.settings import risk_windows
-from tracker.services.worklist import RefillFact, late_count, refill_facts
+from tracker.services.worklist import RefillFact, late_count, open_work, refill_facts
 
 KINDS = {"due": "Due", "appointment": "Refill", "action": "Action"}  # one word: a chip's or a title's first
 
@@ -31,7 +31,9 @@ class CalendarEvent:
 
     @property
     def urgency(self) -> str:
-        return self.fact.urgency
+        """A due date or booking in the refill's colour; today's action in the colour of what must be done (an
+        overdue post-MRI check is red on a pump whose refill is fine)."""
+        return self.fact.judgement.action_urgency if self.kind == "action" else self.fact.urgency
 
     @property
     def what(self) -> str:
@@ -39,12 +41,15 @@ class CalendarEvent:
 
     @property
     def label(self) -> str:
-        """The model's words for this pump, and its booking's when that is what is late."""
-        risk = self.fact.judgement.risk
-        words = refill_risk.LABELS[risk.urgency]
+        """The model's words for this pump, and its booking's when that is what is late; then any open
+        device-event work (a post-MRI check, a catheter review)."""
+        judgement = self.fact.judgement
+        risk = judgement.risk
+        words = [refill_risk.LABELS[risk.urgency]] if risk.needs_action or not judgement.work else []
         if risk.status in refill_risk.LATE and risk.booking != refill_risk.NOT_BOOKED:
-            words += f" · {refill_risk.LABELS[risk.booking]}"
-        return words
+            words.append(refill_risk.LABELS[risk.booking])
+        words += [pump_events.WORK_LABELS[work] for work in pump_events.work_reasons(judgement.work)]
+        return " · ".join(words)
 
     @property
     def initials(self) -> str:
@@ -55,8 +60,8 @@ class CalendarEvent:
         return f"{self.kind}-{self.fact.appointment_id if self.kind == 'appointment' else self.fact.pump_id}"
 
     @property
-    def rank(self) -> int:
-        return self.fact.judgement.risk.rank
+    def rank(self) -> tuple[int, int]:
+        return self.fact.judgement.rank
 
 
 def calendar_events(session: Session, start: date, end: date, today: date, now: datetime,
@@ -95,11 +100,12 @@ def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tup
     """The events, and the next booking start after `now`: the moment one of them may turn into a missed
     appointment, so the events hold until then."""
     events, next_start, windows = [], None, risk_windows(session)
-    if start <= today <= end:  # a pump needing action sits on today too, every day until its refill
+    work = open_work(session, location_ids)  # read once for both reads below
+    if start <= today <= end:  # a pump needing action sits on today too, every day until its refill (or its work)
         events += [CalendarEvent(today, "action", fact) for fact in refill_facts(
-            session, today, now, windows, location_ids, nurse_id, needing_action=True)
-            if fact.judgement.risk.needs_action]
-    for fact in refill_facts(session, today, now, windows, location_ids, nurse_id, start, end):
+            session, today, now, windows, location_ids, nurse_id, needing_action=True, work=work)
+            if fact.judgement.needs_action]
+    for fact in refill_facts(session, today, now, windows, location_ids, nurse_id, start, end, work=work):
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact))
         if fact.starts_at is not None:

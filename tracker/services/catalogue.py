@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical import refill as engine
+from tracker.clinical.pump_events import MRI_RULES
 from tracker.models import (
     DrugConcentration,
     Location,
@@ -59,6 +60,9 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "trial_min_hours_between_boluses": (1, 168),
     "trial_first_dose_mcg": (5, 200),
     "trial_dose_step_mcg": (1, 100),
+    "mri_pump_check_days": (0, 7),
+    "catheter_revision_review_days": (0, 60),
+    "catheter_occlusion_review_days": (0, 7),
 }
 DEFAULT_LIMITS = (0, 10_000)  # a setting added later without its own entry above
 BUFFER_SETTINGS = {"safety_buffer_days": False, "high_risk_buffer_days": True}  # name -> patients' withdrawal_risk
@@ -70,7 +74,8 @@ BATTERY_MONTHS = (1, 240)
 ERI_TO_STOP_DAYS = (1, 365)
 CONCENTRATION_MCG_PER_ML = (1, 50_000)
 
-PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "active"]
+PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "mri_rule",
+                     "active"]
 DRUG_FIELDS = ["stability_days", "trial_only", "active"]
 ML_PLACES = Decimal("0.001")  # the scale of the mL columns, so audit values read like the stored ones
 FRACTION_PLACES = Decimal("0.0001")
@@ -285,6 +290,10 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
     if "accuracy_fraction" in values:
         clean["accuracy_fraction"] = _decimal(values["accuracy_fraction"], "accuracy_fraction", *ACCURACY_FRACTION,
                                               "Accuracy", " (0.145 is ±14.5%)", FRACTION_PLACES)
+    if "mri_rule" in values:
+        if values["mri_rule"] not in MRI_RULES:
+            raise ServiceError("Choose what an MRI means for this pump.", "mri_rule")
+        clean["mri_rule"] = values["mri_rule"]
     if "active" in values:
         clean["active"] = _flag(values["active"], "active")
     return clean

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import clinic_zone_name, local_date
 from tracker.clinical import digest as content
+from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
 from tracker.models import (
     DigestRun,
@@ -106,8 +107,10 @@ class _DayData:
     refills: list[_Scoped] = field(default_factory=list)
     warnings: list[_Scoped] = field(default_factory=list)
     battery: list[_Scoped] = field(default_factory=list)
+    device_work: list[_Scoped] = field(default_factory=list)
     stage_changes: list[_Scoped] = field(default_factory=list)
     physician_pumps: list[content.RefillItem] = field(default_factory=list)
+    physician_work: list[content.WorkItem] = field(default_factory=list)
     physician_requests: list[content.PhysicianRequestItem] = field(default_factory=list)
     dead_letters: list[content.DeadLetter] = field(default_factory=list)
     scheduler: content.SchedulerHealth | None = None
@@ -124,8 +127,14 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
     # Plain columns, and only the pumps the model says need action: the digest's cost follows them, not every pump
     # in use. Each goes to the section of its urgency, as on the worklist; none is dropped for being booked.
     for fact in refill_facts(session, day, now, data.windows, needing_action=True):
+        for work in fact.judgement.work:  # a device event's open work: the worklist's, in its own section
+            item = content.WorkItem(_ref(options, fact.patient_id, fact.mrn), fact.location, work.work, work.due_on,
+                                    work.kind, local_date(work.occurred_at))
+            data.device_work.append(_Scoped(fact.nurse_id, fact.location_id, item))
+            if work.work in pump_events.DONE_BY_PHYSICIAN:
+                data.physician_work.append(item)
         judged = fact.judgement.risk
-        if not judged.needs_action:  # on the list for its battery only: the battery section has it
+        if not judged.needs_action:  # on the list for its battery or its device work only: their sections have it
             continue
         item = content.RefillItem(_ref(options, fact.patient_id, fact.mrn), fact.location, judged.urgency,
                                   judged.status, judged.booking, fact.due_date, fact.alarm_date, fact.empty_date,
@@ -250,10 +259,12 @@ def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) ->
         g = data.groups
         return content.DigestInput(
             scope=scope, refills=_scope(data.refills, user, g), warnings=_scope(data.warnings, user, g),
-            battery=_scope(data.battery, user, g), stage_changes=_scope(data.stage_changes, user, g), **base)
+            battery=_scope(data.battery, user, g), device_work=_scope(data.device_work, user, g),
+            stage_changes=_scope(data.stage_changes, user, g), **base)
     if user.role == "physician":
         return content.DigestInput(scope="Every clinic: what needs a physician", physician_pumps=data.physician_pumps,
-                                   physician_requests=data.physician_requests, **base)
+                                   physician_requests=data.physician_requests, physician_work=data.physician_work,
+                                   **base)
     return content.DigestInput(scope="Administration: e-mail delivery and the scheduler",
                                dead_letters=data.dead_letters, scheduler=data.scheduler, **base)
 

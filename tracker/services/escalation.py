@@ -3,7 +3,8 @@ dose above the trial's guide need one, who must be told, not just allowed): ask,
 physicians' queue.
 
 The queue is the open requests plus every pump past its alarm date or projected empty, as the refill-risk model
-judges it (tracker.services.worklist.refill_facts): this module never decides urgency itself."""
+judges it (tracker.services.worklist.refill_facts), and every catheter event waiting for a physician's review: this
+module never decides urgency itself."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import clinic_zone, local_date
-from tracker.clinical import refill_risk
+from tracker.clinical import pump_events, refill_risk
 from tracker.clinical.journey import IMPLANTATION, JourneyError
 from tracker.models import Patient, PhysicianRequest
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_SIGN_OFF, KINDS, OPEN
@@ -291,10 +292,12 @@ class QueueItem:
 
 
 def physician_queue(session: Session, today: date, now: datetime, windows: refill_risk.Windows) -> list[QueueItem]:
-    """Open requests, oldest first, then every pump past its alarm date or projected empty, most urgent first."""
+    """Open requests, oldest first, then every pump past its alarm date or projected empty, or whose catheter
+    event waits for a physician's review (pump_events.DONE_BY_PHYSICIAN), most urgent first."""
     requests = open_physician_requests(session)
     urgent = {fact.patient_id: fact for fact in refill_facts(session, today, now, windows, needing_action=True)
-              if fact.judgement.risk.status in IN_FRONT_OF_PHYSICIANS}
+              if fact.judgement.risk.status in IN_FRONT_OF_PHYSICIANS
+              or any(w.work in pump_events.DONE_BY_PHYSICIAN for w in fact.judgement.work)}
     items = [QueueItem(r, urgent.get(r.patient_id)) for r in requests]
     asked = {r.patient_id for r in requests}
     return items + [QueueItem(None, fact) for fact in urgent.values() if fact.patient_id not in asked]

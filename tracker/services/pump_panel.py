@@ -10,14 +10,20 @@ from itertools import pairwise
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from tracker.clinical import pump_events, refill_risk
 from tracker.clinical import refill as engine
-from tracker.clinical import refill_risk
 from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_corrections import FIELDS as CORRECTED_FIELDS
-from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs, residual_found
+from tracker.services.refills import (
+    _ledger_for_engine,
+    drug_catalogue,
+    projection_inputs,
+    projection_start,
+    residual_found,
+)
 from tracker.services.settings import all_settings, windows_from
-from tracker.services.worklist import Judgement, judge
+from tracker.services.worklist import REASON_LABELS, Judgement, judge, open_work
 
 CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
 TREND_VISITS = 8  # the residual trend: enough visits to see a pump drifting
@@ -96,7 +102,17 @@ class PumpPanel:
 
     @property
     def labels(self) -> dict[str, str]:
-        return refill_risk.LABELS
+        return REASON_LABELS
+
+    @property
+    def emptied(self) -> bool:
+        """Emptied (before an MRI) since its last fill: it holds no drug until refilled."""
+        return self.schedule.binding_rule == pump_events.EMPTIED
+
+    @property
+    def work(self) -> tuple[pump_events.OpenWork, ...]:
+        """Open device-event work, as the worklist judges it."""
+        return self.judgement.work
 
     @property
     def dose_now(self) -> DoseChange:
@@ -142,14 +158,19 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
                                        .order_by(PumpCorrection.id.desc())))
     settings, drugs = all_settings(session), drug_catalogue(session)
     ledger = _ledger_for_engine(list(reversed(doses)))
-    current = engine.project_refill(projection_inputs(session, pump, fills[0], ledger, settings, drugs,
-                                                      previous=_before(fills, 0)))
-    chart = _chart(session, pump, fills, ledger, settings, drugs, current, now)
+    # From where the stored schedule starts: the last fill, or the moment it was emptied since (recompute_schedule).
+    emptied_at = schedule.fill_at if schedule.binding_rule == pump_events.EMPTIED else None
+    start = projection_start(fills[0], emptied_at)
+    current = engine.project_refill(projection_inputs(session, pump, start, ledger, settings, drugs,
+                                                      previous=_before(fills, 0) if start is fills[0] else None))
+    last = current if start is fills[0] else engine.project_refill(
+        projection_inputs(session, pump, fills[0], ledger, settings, drugs, previous=_before(fills, 0)))
+    chart = _chart(session, pump, fills, ledger, settings, drugs, last, now, emptied_at)
     appointment = open_appointment(session, patient_id)
     windows = windows_from(settings)
     judgement = judge(schedule.due_date, schedule.alarm_date, schedule.empty_date,
                       appointment.starts_at if appointment else None, pump.battery_replacement_due, pump.eri_on,
-                      today, now, windows)
+                      today, now, windows, work=open_work(session, pump_ids=[pump.id]).get(pump.id, ()))
     shown = refill_risk.banners(judgement.risk, judgement.dates, judgement.booking, today)
     accuracy_pct = (pump.model.accuracy_fraction * 100).normalize()
     trend = [residual_point(fill, found, accuracy_pct) for i, fill in enumerate(fills[:TREND_VISITS])
@@ -164,14 +185,15 @@ def _before(fills: list[RefillVisit], i: int) -> RefillVisit | None:
     return fills[i + 1] if i + 1 < len(fills) else None
 
 
-def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:
-    """Projected volume day by day after each of the last fills, with the residuals measured at the next visit."""
+def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_at=None) -> dict:
+    """Projected volume day by day after each of the last fills, with the residuals measured at the next visit;
+    the last fill's line drops to 0 where the pump was emptied since."""
     recent = list(reversed(fills[:CHART_FILLS]))
     labels, projected, measured = [], [], []
     for i, fill in enumerate(recent):
         projection = current if fill is fills[0] else engine.project_refill(
             projection_inputs(session, pump, fill, ledger, settings, drugs, previous=_before(fills, fills.index(fill))))
-        until = recent[i + 1].visit_at if i + 1 < len(recent) else max(
+        until = recent[i + 1].visit_at if i + 1 < len(recent) else emptied_at or max(
             now, datetime.combine(projection.empty_date or projection.due_date, datetime.min.time(),
                                   fill.visit_at.tzinfo))
         days = int((until - fill.visit_at) / timedelta(days=1)) + 1
@@ -183,5 +205,9 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now) -> dict:
         labels += [t.date().isoformat() for t in times]
         projected += [float(v) for v in volumes]
         measured += [None] * (len(times) - (residual is not None)) + ([float(residual)] if residual is not None else [])
+    if emptied_at is not None:
+        labels.append(emptied_at.date().isoformat())
+        projected.append(0.0)
+        measured.append(None)
     return {"labels": labels, "projected": projected, "measured": measured,
             "alarm_ml": float(pump.alarm_volume_ml), "reservoir_ml": float(pump.reservoir_ml)}

@@ -1,5 +1,6 @@
 """Pumps and refills: implant a pump, change the dose, record a refill, and keep each pump's stored refill
-schedule true. Every write that can move a date calls `recompute_schedule` in the same transaction."""
+schedule true. Every write that can move a date calls `recompute_schedule` in the same transaction: a fill, a dose
+change, a setting, and a pump emptied before an MRI (tracker.services.pump_events)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
+from tracker.clinical import pump_events
 from tracker.clinical import refill as engine
 from tracker.clinical.corrections import battery_due_with_eri
 from tracker.clinical.dosing import (
@@ -22,12 +24,14 @@ from tracker.clinical.dosing import (
     titration_limit,
 )
 from tracker.clinical.implant import NONE, StartGuide, TrialBolusResult, needs_sign_off, start_guide
+from tracker.clinical.pump_events import CHECK_AFTER, EMPTY_BEFORE
 from tracker.clinical.refill_risk import add_months
 from tracker.models import (
     DoseChange,
     DrugConcentration,
     Patient,
     Pump,
+    PumpEvent,
     PumpModel,
     RefillSchedule,
     RefillVisit,
@@ -41,12 +45,12 @@ from tracker.services.settings import all_settings, implant_rules, titration_rul
 # Catalogue defaults from domain.md; clinics edit them on the settings pages.
 PUMP_MODELS = [
     # name, reservoir mL, default alarm mL, battery months and days from ERI to stop (None: no battery-driven
-    # pump), accuracy
-    ("SynchroMed II 20 mL", "20", "2", 84, 90, "0.145"),
-    ("SynchroMed II 40 mL", "40", "2", 84, 90, "0.145"),
-    ("Prometra 20 mL", "20", "3", None, None, "0.145"),
-    ("Prometra II 20 mL", "20", "3", None, None, "0.145"),
-    ("Prometra II 40 mL", "40", "3", None, None, "0.145"),
+    # pump), accuracy, what an MRI means (domain.md 7)
+    ("SynchroMed II 20 mL", "20", "2", 84, 90, "0.145", CHECK_AFTER),
+    ("SynchroMed II 40 mL", "40", "2", 84, 90, "0.145", CHECK_AFTER),
+    ("Prometra 20 mL", "20", "3", None, None, "0.145", EMPTY_BEFORE),
+    ("Prometra II 20 mL", "20", "3", None, None, "0.145", EMPTY_BEFORE),
+    ("Prometra II 40 mL", "40", "3", None, None, "0.145", EMPTY_BEFORE),
 ]
 DRUGS = [(50, 180, True), (500, 180, False), (1000, 180, False), (2000, 180, False)]
 
@@ -54,10 +58,10 @@ DRUGS = [(50, 180, True), (500, 180, False), (1000, 180, False), (2000, 180, Fal
 def ensure_catalogues(session: Session) -> None:
     """Add the default pump models and concentrations when the catalogues are empty."""
     if session.scalar(select(PumpModel.id).limit(1)) is None:
-        for name, reservoir, alarm, battery, eri_to_stop, accuracy in PUMP_MODELS:
+        for name, reservoir, alarm, battery, eri_to_stop, accuracy, mri_rule in PUMP_MODELS:
             session.add(PumpModel(name=name, reservoir_ml=Decimal(reservoir), default_alarm_ml=Decimal(alarm),
                                   battery_life_months=battery, eri_to_stop_days=eri_to_stop,
-                                  accuracy_fraction=Decimal(accuracy)))
+                                  accuracy_fraction=Decimal(accuracy), mri_rule=mri_rule))
     if session.scalar(select(DrugConcentration.id).limit(1)) is None:
         for concentration, stability, trial_only in DRUGS:
             session.add(DrugConcentration(concentration_mcg_per_ml=concentration, stability_days=stability,
@@ -163,6 +167,22 @@ def last_fill(session: Session, pump_id: int) -> RefillVisit | None:
     return next(iter(recent_fills(session, pump_id, 1)), None)
 
 
+def latest_emptying(session: Session, pump_id: int) -> datetime | None:
+    """When the pump was last emptied (before an MRI), whenever it was; projection_start decides if it counts."""
+    return session.scalar(select(func.max(PumpEvent.occurred_at))
+                          .where(PumpEvent.pump_id == pump_id, PumpEvent.empties_pump.is_(True)))
+
+
+def projection_start(fill: RefillVisit, latest_emptying: datetime | None) -> RefillVisit:
+    """What the projection starts from: the last fill, or, when the pump was emptied after it, an empty reservoir
+    from that moment (pump_events.emptied_since), so every screen judges it empty until the next fill."""
+    emptied_at = pump_events.emptied_since(fill.visit_at, [latest_emptying] if latest_emptying else [])
+    if emptied_at is None:
+        return fill
+    return RefillVisit(visit_at=emptied_at, volume_added_ml=Decimal(0), resulting_volume_ml=Decimal(0),
+                       concentration_mcg_per_ml=fill.concentration_mcg_per_ml)
+
+
 def dose_ledger(session: Session, pump_id: int) -> list[DoseChange]:
     """The dose changes that stand, oldest first (voided ones never reach the engine or the titration limit)."""
     return list(session.scalars(select(DoseChange).where(DoseChange.pump_id == pump_id, DoseChange.voided_at.is_(None))
@@ -184,17 +204,24 @@ def recompute_schedule(session: Session, pump: Pump, settings: dict | None = Non
         return None
     settings = settings or all_settings(session)
     fill, *before = recent_fills(session, pump.id, 2)
+    start = projection_start(fill, latest_emptying(session, pump.id))
     ledger = _ledger_for_engine(dose_ledger(session, pump.id))
-    inputs = projection_inputs(session, pump, fill, ledger, settings, previous=next(iter(before), None))
+    # An emptied pump projects from 0 mL: alarm, empty and due dates all fall on the day it was emptied; the
+    # measured rate belongs to a fill's interval, not to an empty reservoir.
+    inputs = projection_inputs(session, pump, start, ledger, settings,
+                               previous=next(iter(before), None) if start is fill else None)
     projection = engine.project_refill(inputs)
     # A new row takes the patient's clinic; afterwards the database keeps it equal (tracker.models.pumps).
     row = session.get(RefillSchedule, pump.id) or RefillSchedule(pump_id=pump.id, patient_id=pump.patient_id,
                                                                   location_id=pump.patient.location_id)
-    row.fill_at, row.volume_after_fill_ml = fill.visit_at, inputs.reservoir_after_fill_ml
+    row.fill_at, row.volume_after_fill_ml = start.visit_at, inputs.reservoir_after_fill_ml
     row.daily_volume_ml = projection.daily_volume_ml
     row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
     row.stability_date, row.binding_rule = projection.stability_date, projection.binding_rule
     row.explanation = projection.explanation
+    if start is not fill:
+        row.binding_rule = pump_events.EMPTIED
+        row.explanation = pump_events.emptied_explanation(local_date(start.visit_at))
     row.computed_at = datetime.now(UTC)
     session.add(row)
     return row

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical.dosing import TitrationRules
 from tracker.clinical.implant import ImplantRules
+from tracker.clinical.pump_events import EventRules
 from tracker.clinical.refill_risk import Windows
 from tracker.clinical.trial import TrialRules
 from tracker.models import Setting
@@ -50,6 +51,13 @@ DEFAULTS: dict[str, int] = {
     # Minimum necessary by site (tracker.policy.site_allows): 0 every clinic, 1 nurses and coordinators change
     # only their own clinic's patients, 2 they also see only them. Physicians and admins: every clinic.
     "site_scope": 0,
+    # Device events (domain.md 7): days after the event that its work falls due (0: the same day).
+    # A SynchroMed II stops in the scanner and should restart within 2-24 h: check it the day of the scan.
+    "mri_pump_check_days": 0,
+    # A catheter revision: a physician's review within two weeks (the first post-implant review is 2-6 weeks).
+    "catheter_revision_review_days": 14,
+    # A suspected occlusion or kink: the drug may not be reaching the spine (withdrawal over 1-3 days): same day.
+    "catheter_occlusion_review_days": 0,
 }
 LABELS = {
     "backdate_days_without_reason": "Back-dating allowed without a reason (days)",
@@ -78,6 +86,10 @@ LABELS = {
     "trial_dose_step_mcg": "Trial bolus warning: a step up of more than (mcg)",
     "site_scope": "Nurses and coordinators work on: 0 every clinic's patients, 1 change only their own clinic's, "
                   "2 see and change only their own clinic's (physicians and admins: every clinic)",
+    "mri_pump_check_days": "After an MRI (SynchroMed): the pump check is due within (days; 0 = the day of the scan)",
+    "catheter_revision_review_days": "After a catheter revision: a physician's review is due within (days)",
+    "catheter_occlusion_review_days": "Suspected catheter occlusion or kink: a physician's review is due within "
+                                      "(days; 0 = the same day)",
 }
 
 
@@ -126,3 +138,8 @@ def implant_rules(settings: dict[str, int]) -> ImplantRules:
     """The starting dose guide's numbers, from settings already read (all_settings)."""
     return ImplantRules(trial_factor=settings["implant_start_factor"],
                         once_after_hours=settings["implant_start_once_after_hours"])
+def event_rules(settings: dict[str, int]) -> EventRules:
+    """When a device event's work falls due, from settings already read (all_settings)."""
+    return EventRules(mri_check_days=settings["mri_pump_check_days"],
+                      revision_review_days=settings["catheter_revision_review_days"],
+                      occlusion_review_days=settings["catheter_occlusion_review_days"])

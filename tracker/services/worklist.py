@@ -2,10 +2,13 @@
 
 Two shapes of the same rows: `refill_facts` (plain columns, for the calendar, the digest and the worklist's
 counts: thousands of rows cost milliseconds) and `refill_rows` (ORM objects, for the rows a page shows in full).
-Both judge every pump with tracker.clinical.refill_risk.assess (through `judge`), so they cannot disagree."""
+Both judge every pump with tracker.clinical.refill_risk.assess (through `judge`), so they cannot disagree. Open work
+from device events (tracker.clinical.pump_events: a post-MRI pump check, a catheter review) is read once per call
+(`open_work`) and judged with the pump: it is one more reason on the same row."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -15,8 +18,18 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.functions import FunctionElement
 
 from tracker.clinic_zone import local_date
+from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk_model
-from tracker.models import ContactAttempt, Location, Patient, Pump, RefillAppointment, RefillSchedule, User
+from tracker.models import (
+    ContactAttempt,
+    Location,
+    Patient,
+    Pump,
+    PumpEvent,
+    RefillAppointment,
+    RefillSchedule,
+    User,
+)
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
@@ -33,39 +46,102 @@ for _alias in (OPEN_BOOKING, IN_RANGE_BOOKING):
     _alias.c  # noqa: B018 - the access is the point
 
 
-# Every reason a pump can be on the worklist, in the order the counts are shown.
+# Every reason a pump can be on the worklist, in the order the counts are shown, and their words.
 REASONS = (risk_model.EMPTY, risk_model.PAST_ALARM, risk_model.OVERDUE, risk_model.MISSED, risk_model.AFTER_EMPTY,
            risk_model.AFTER_ALARM, risk_model.AFTER_DUE, risk_model.DUE_SOON, risk_model.BATTERY_ERI,
-           risk_model.BATTERY_PAST_DUE)
+           risk_model.BATTERY_PAST_DUE, *pump_events.WORK_ORDER)
+REASON_LABELS = risk_model.LABELS | pump_events.WORK_LABELS
 
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    """A pump's refill risk and battery verdict, every reason it needs action (LABELS keys), and what they were
-    judged from."""
+    """A pump's refill risk and battery verdict, its device events' open work, every reason it needs action
+    (REASON_LABELS keys), and what they were judged from."""
 
     risk: risk_model.RefillRisk
     battery: str
     reasons: list[str]
     dates: risk_model.RefillDates
     booking: risk_model.Booking | None
+    work: tuple[pump_events.OpenWork, ...] = ()
+    work_urgency: str | None = None  # where the open work ranks (pump_events.work_urgency)
 
     @property
     def urgency(self) -> str:
         return self.risk.urgency
 
+    @property
+    def needs_action(self) -> bool:
+        """The refill needs action, or a device event's work is open."""
+        return self.risk.needs_action or bool(self.work)
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Sort key, most urgent first: the refill's rank, raised to its open work's when that is more urgent."""
+        urgency, booking = self.risk.rank
+        if self.work_urgency is not None:
+            urgency = min(urgency, risk_model.URGENCIES.index(self.work_urgency))
+        return urgency, booking
+
+    @property
+    def action_urgency(self) -> str:
+        """The colour of what must be done: the refill's urgency, or its open work's when that is more urgent."""
+        return risk_model.URGENCIES[self.rank[0]]
+
+    @property
+    def tone(self) -> str:
+        return risk_model.TONES[self.action_urgency]
+
+    @property
+    def headline(self) -> str:
+        """What a row says first (REASON_LABELS key): the refill's urgency, or the open work when only it needs
+        action (a pump not due yet with its post-MRI check open is on the list for the check)."""
+        if self.work and not self.risk.needs_action:
+            return pump_events.work_reasons(self.work)[0]
+        return self.risk.urgency
+
 
 def judge(due_date: date, alarm_date: date | None, empty_date: date | None, starts_at: datetime | None,
           battery_due: date | None, eri_on: date | None, today: date, now: datetime,
-          windows: risk_model.Windows) -> Judgement:
-    """The one place stored columns become the model's judgement: every list, page, e-mail and feed calls it."""
+          windows: risk_model.Windows, *, work: Sequence[pump_events.OpenWork]) -> Judgement:
+    """The one place stored columns become the model's judgement: every list, page, e-mail and feed calls it.
+    `work` is the pump's open device-event work (open_work), never left out: a check must not vanish from a screen."""
     booking = risk_model.Booking(local_date(starts_at), passed=starts_at < now) if starts_at is not None else None
     dates = risk_model.RefillDates(due_date, alarm_date, empty_date)
     risk = risk_model.assess(dates, booking, today, windows.soon_days)
     battery = risk_model.battery_verdict(risk_model.Battery(battery_due, eri_on), today,
                                          windows.battery_warning_months)
-    return Judgement(risk, battery, risk.reasons + ([battery] if battery in risk_model.BATTERY_ACTION else []),
-                     dates, booking)
+    reasons = (risk.reasons + ([battery] if battery in risk_model.BATTERY_ACTION else [])
+               + pump_events.work_reasons(work))
+    return Judgement(risk, battery, reasons, dates, booking, tuple(work), pump_events.work_urgency(work, today))
+
+
+def _work_open():
+    """A device event's work not yet done: ix_pump_event_open_work's condition (built fresh per statement)."""
+    return and_(PumpEvent.work.is_not(None), PumpEvent.done_at.is_(None))
+
+
+@per_thread
+def _open_work_statement(by_location: bool, by_pump: bool):
+    query = (select(PumpEvent.id, PumpEvent.pump_id, PumpEvent.work, PumpEvent.work_due_on, PumpEvent.kind,
+                    PumpEvent.occurred_at).where(_work_open()).order_by(PumpEvent.work_due_on, PumpEvent.id))
+    if by_location:
+        query = query.join(RefillSchedule, RefillSchedule.pump_id == PumpEvent.pump_id).where(_in_clinics())
+    if by_pump:
+        query = query.where(PumpEvent.pump_id.in_(bindparam("pump_ids", expanding=True)))
+    return query
+
+
+def open_work(session: Session, location_ids: list[int] | None = None,
+              pump_ids: list[int] | None = None) -> dict[int, tuple[pump_events.OpenWork, ...]]:
+    """Every pump's open device-event work (of these clinics, or these pumps), in one query: open work is a handful
+    of rows, so every screen reads all of it rather than a query per pump."""
+    rows = session.connection().execute(_open_work_statement(bool(location_ids), pump_ids is not None),
+                                        {"location_ids": list(location_ids or []), "pump_ids": list(pump_ids or [])})
+    found: dict[int, list[pump_events.OpenWork]] = {}
+    for event_id, pump_id, work, due_on, kind, occurred_at in rows:
+        found.setdefault(pump_id, []).append(pump_events.OpenWork(event_id, pump_id, work, due_on, kind, occurred_at))
+    return {pump_id: tuple(items) for pump_id, items in found.items()}
 
 
 class _Judged:
@@ -211,6 +287,7 @@ def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedul
             return and_(RefillSchedule.due_date >= today, booking.starts_at >= utc_midnight(RefillSchedule.due_date))
 
         booking = IN_RANGE_BOOKING.c
+        with_work = select(PumpEvent.pump_id).where(_work_open())  # a device event's work is open
         candidates = union(
             _of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.due_date <= horizon), by_location),
             _of_clinics(select(RefillSchedule.pump_id)
@@ -218,10 +295,12 @@ def _narrow(query, appointment, by_range: bool, needing_action: bool, by_schedul
                         .where(booking.status == OPEN, or_(booking.starts_at < now, booked_late(booking))),
                         by_location),
             _of_clinics(select(RefillSchedule.pump_id).join(Pump, Pump.id == RefillSchedule.pump_id)
-                        .where(_battery_needs_action()), by_location))
+                        .where(_battery_needs_action()), by_location),
+            _of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.pump_id.in_(with_work)), by_location))
         query = query.where(RefillSchedule.pump_id.in_(candidates),
                             or_(RefillSchedule.due_date <= horizon, appointment.starts_at < now,
-                                booked_late(appointment), _battery_needs_action()))
+                                booked_late(appointment), _battery_needs_action(),
+                                RefillSchedule.pump_id.in_(with_work)))
     if by_range:
         # The due date or the booking falls in the range (with its margin, _params). Two index ranges
         # (due_date, open bookings' starts_at) rather than an OR after the outer join, which no index can serve.
@@ -287,23 +366,26 @@ def _rows_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_a
 
 
 def _by_urgency(items):
-    """Most urgent first (the model's order), then by due date as read."""
-    return sorted(items, key=lambda item: item.judgement.risk.rank)
+    """Most urgent first (the model's order, open work included: Judgement.rank), then by due date as read."""
+    return sorted(items, key=lambda item: item.judgement.rank)
 
 
 def refill_facts(session: Session, today: date, now: datetime, windows: risk_model.Windows,
                  location_ids: list[int] | None = None, nurse_id: int | None = None,
-                 due_from: date | None = None, due_to: date | None = None,
-                 needing_action: bool = False) -> list[RefillFact]:
-    """refill_rows as plain values, in due-date order (most urgent first when `needing_action`), in one query."""
+                 due_from: date | None = None, due_to: date | None = None, needing_action: bool = False,
+                 work: dict[int, tuple[pump_events.OpenWork, ...]] | None = None) -> list[RefillFact]:
+    """refill_rows as plain values, in due-date order (most urgent first when `needing_action`), in one query (and
+    one for the open work, unless `work` already holds it)."""
     by_range = due_from is not None and due_to is not None
     query = _facts_statement(bool(location_ids), bool(nurse_id), by_range, needing_action)
     params = _params(today, now, windows, location_ids, nurse_id, due_from, due_to)
     facts = []
     session.flush()  # then plain rows straight from the connection: the ORM's per-row work buys nothing here
+    work = open_work(session, location_ids) if work is None else work
     for (pump_id, patient_id, mrn, first, last, location_id, place, nurse_id, nurse, due_date, alarm_date, empty_date,
          appt_id, starts_at, battery_due, eri_on) in session.connection().execute(query, params).all():
-        judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows)
+        judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows,
+                          work=work.get(pump_id, ()))
         if needing_action and not judgement.reasons:
             continue
         facts.append(RefillFact(pump_id, patient_id, mrn, first, last, location_id, place, nurse_id, nurse or "",
@@ -314,16 +396,19 @@ def refill_facts(session: Session, today: date, now: datetime, windows: risk_mod
 def refill_rows(session: Session, today: date, now: datetime, windows: risk_model.Windows,
                 location_ids: list[int] | None = None, nurse_id: int | None = None,
                 due_from: date | None = None, due_to: date | None = None,
-                needing_action: bool = False, schedule_ids: list[int] | None = None) -> list[RefillRow]:
-    """Every patient on the refill list whose pump holds drug, with due date, open booking and judgement."""
+                needing_action: bool = False, schedule_ids: list[int] | None = None,
+                work: dict[int, tuple[pump_events.OpenWork, ...]] | None = None) -> list[RefillRow]:
+    """Every patient on the refill list whose pump holds drug, with due date, open booking and judgement. `work`:
+    the open work already read (open_work), else it is read here."""
     by_range = due_from is not None and due_to is not None
     query = _rows_statement(bool(location_ids), bool(nurse_id), by_range, needing_action, schedule_ids is not None)
     params = _params(today, now, windows, location_ids, nurse_id, due_from, due_to, schedule_ids)
     rows = []
+    work = open_work(session, location_ids) if work is None else work
     for schedule, appt in session.execute(query, params).unique():
         judgement = judge(schedule.due_date, schedule.alarm_date, schedule.empty_date,
-                           appt.starts_at if appt else None, schedule.pump.battery_replacement_due,
-                           schedule.pump.eri_on, today, now, windows)
+                          appt.starts_at if appt else None, schedule.pump.battery_replacement_due,
+                          schedule.pump.eri_on, today, now, windows, work=work.get(schedule.pump_id, ()))
         rows.append(RefillRow(schedule.patient, schedule, appt, judgement, (schedule.due_date - today).days))
     return rows
 
@@ -360,19 +445,21 @@ def worklist_page(session: Session, today: date, now: datetime, windows: risk_mo
     """The worklist in pages of `per_page` (same order as `worklist`), with counts per reason over all pages:
     every row is judged from seven plain columns, and only the page's rows are loaded in full."""
     session.flush()
+    work = open_work(session, location_ids)
     candidates = session.connection().execute(_reasons_statement(bool(location_ids), bool(nurse_id)),
                                               _params(today, now, windows, location_ids, nurse_id))
     counts = dict.fromkeys(REASONS, 0)
     needing = []
     for pump_id, due_date, alarm_date, empty_date, starts_at, battery_due, eri_on in candidates:
-        judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows)
+        judgement = judge(due_date, alarm_date, empty_date, starts_at, battery_due, eri_on, today, now, windows,
+                          work=work.get(pump_id, ()))
         if judgement.reasons:
-            needing.append((judgement.risk.rank, len(needing), pump_id))
+            needing.append((judgement.rank, len(needing), pump_id))
             for reason in judgement.reasons:
                 counts[reason] += 1
     needing.sort()
     page = page_number(page, len(needing), per_page)
     shown = [pump_id for _, _, pump_id in needing[(page - 1) * per_page:page * per_page]]
     rows = [r for r in refill_rows(session, today, now, windows, location_ids, nurse_id,
-                                   schedule_ids=shown) if r.reasons] if shown else []
+                                   schedule_ids=shown, work=work) if r.reasons] if shown else []
     return WorklistPage(_with_contacts(session, _by_urgency(rows)), len(needing), page, per_page, counts)
