@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache, wraps
@@ -64,9 +64,8 @@ def _site_guard(view_args: dict) -> None:
     if not view_args.keys() & PATIENT_KEYS and not (writing and request.endpoint == "patients.new_patient"):
         return
     from tracker.extensions import db
-    from tracker.services.settings import get_setting
 
-    scope = get_setting(db.session, "site_scope")
+    scope = site_scope()
     if scope == EVERY_CLINIC:
         return
     location_id = _patient_location(db.session, view_args)
@@ -100,15 +99,21 @@ def int_arg_form(name: str) -> int | None:
     return int(value) if value.isdigit() and int(value) <= MAX_ID else None
 
 
+def site_scope() -> int:
+    """The clinic's site scope, read with the signed-in user (tracker.services.sessions.resume): no query."""
+    scope = getattr(current_user, "site_scope", None)
+    if scope is None:  # a user loaded another way (a test's login_user): read it
+        from tracker.extensions import db
+        from tracker.services.settings import get_setting
+
+        scope = get_setting(db.session, "site_scope")
+    return scope
+
+
 def own_clinic_only() -> int | None:
     """The user's clinic when the settings let them see only its patients (lists are filtered to it); None
     when they see every clinic's."""
-    if current_user.role in ACROSS_SITES:
-        return None
-    from tracker.extensions import db
-    from tracker.services.settings import get_setting
-
-    if get_setting(db.session, "site_scope") < OWN_CLINIC_ONLY:
+    if current_user.role in ACROSS_SITES or site_scope() < OWN_CLINIC_ONLY:
         return None
     return current_user.location_id or -1  # no home clinic: nothing to see
 
@@ -189,14 +194,25 @@ SEARCH_ARGS = {"q"}  # typed text may be a name: recorded as used, never its val
 
 
 def audit_read(entity: str, rows: int | None = None, patient_id: int | None = None, action: str = "export",
-               names: bool | None = None) -> None:
+               names: bool | None = None, once_within: timedelta | None = None) -> None:
     """Record a bulk read (an export, a feed, a printed summary) with who, what, its filters and how many rows:
-    the trail shows that a list of every patient left the app, without copying the list into the trail."""
+    the trail shows that a list of every patient left the app, without copying the list into the trail. With
+    `once_within`, the same user's same read is recorded once in that time (the calendar asks for its events on
+    every view: a row each time would bury the trail, and each commit would end every worker's cached reads)."""
+    from sqlalchemy import select
+
     from tracker.extensions import db
+    from tracker.models import AuditEvent
     from tracker.services.audit import record
 
     filters = {k: ("(search text)" if k in SEARCH_ARGS else v[:100]) for k, v in request.args.items()}
     after = {"filters": filters, "rows": rows} | ({"names": names} if names is not None else {})
+    if once_within is not None:
+        recent = db.session.scalars(select(AuditEvent.after).where(
+            AuditEvent.user_id == current_user.id, AuditEvent.entity == entity, AuditEvent.action == action,
+            AuditEvent.at >= datetime.now(UTC) - once_within).order_by(AuditEvent.id.desc()).limit(20))
+        if any((seen or {}).get("filters") == filters for seen in recent):
+            return
     record(db.session, actor(), action, entity, None, patient_id, None, after)
     db.session.commit()
 

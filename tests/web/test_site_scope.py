@@ -4,6 +4,8 @@ clinics. One rule (tracker.policy.site_allows), checked for every guarded route 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -50,8 +52,7 @@ def test_with_change_own_clinic_every_write_route_refuses_another_clinics_patien
         if method != "POST":
             continue
         url = rule.replace("<int:patient_id>", str(patient.id))
-        for other in ("<int:event_id>", "<int:visit_id>", "<int:dose_id>", "<int:bolus_id>"):
-            url = url.replace(other, "1")
+        url = re.sub(r"<int:\w+>", "1", url)  # any other id: the guard answers before the view looks
         for client in (nurse, coordinator):
             response = client.post(url, {})
             assert response.status_code == 403, (url, response.status_code)

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, contains_eager
 
-from tracker.models import User, UserSession
+from tracker.models import Setting, User, UserSession
 from tracker.services import Actor, ServiceError
 from tracker.services.audit import record
+from tracker.services.settings import DEFAULTS
 
 # "Last seen" is written at most this often per session: a page costs no extra statement within a minute, and the
 # idle limit is measured to the minute (as before, when the cookie carried the time).
@@ -77,10 +78,14 @@ def resume(session: Session, token: str | None, user_id: str | None, now: dateti
     session would expire the user just loaded and cost a SELECT to reload it."""
     if not token:
         return Found(None, "missing")
-    row = session.scalar(select(UserSession).join(UserSession.user).options(contains_eager(UserSession.user))
-                         .where(UserSession.token_hash == hash_token(token)))
+    # The clinic's site scope rides along (tracker.policy.site_allows reads it on most pages): no statement more.
+    scope = select(Setting.value).where(Setting.name == "site_scope").scalar_subquery()
+    found = session.execute(select(UserSession, scope).join(UserSession.user).options(contains_eager(UserSession.user))
+                            .where(UserSession.token_hash == hash_token(token))).first()
+    row, site_scope = found if found is not None else (None, None)
     if row is None or str(row.user_id) != user_id:
         return Found(None, "missing")
+    row.user.site_scope = int(site_scope) if site_scope is not None else DEFAULTS["site_scope"]
     if row.ended_at is not None:
         return Found(None, row.ended_reason)
     if not row.user.active:
