@@ -67,6 +67,8 @@ def test_every_main_page_reads_in_the_same_number_of_queries_for_10_and_200_pati
     clinic_of(10, 11)
     coordinator = as_role("coordinator")
     urls = page_urls(session, world)
+    for url in urls.values():  # the calendar's data is audited once per 15 minutes: count the views after that
+        coordinator.get(url)
     small = {name: statements(coordinator, url) for name, url in urls.items()}
     clinic_of(190, 12)
     assert session.scalar(select(db.func.count()).select_from(Patient)) == 200
