@@ -3,7 +3,6 @@ and the refills table keeps the original struck through with who, when and why (
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -11,8 +10,6 @@ from tests.browser.test_journey_browser import sign_in
 from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "issue-17"
 
 
 def test_a_nurse_corrects_a_mistyped_refill_volume(page, world, session, shot):
@@ -48,7 +45,6 @@ def test_a_nurse_corrects_a_mistyped_refill_volume(page, world, session, shot):
     expect(page.locator(".pump-panel")).to_contain_text("18 mL went in; 20 was typed")
     table = page.locator(".pump-panel .patient-grid")
     table.scroll_into_view_if_needed()
-    DOCS.mkdir(parents=True, exist_ok=True)
     # docs/issue-17/corrected-refill.png is this panel, copied by hand when the page changes: a test run never
     # writes into the tracked tree (the full page goes to artifacts/screenshots/, which git ignores).
     shot(page, "corrected-refill")
