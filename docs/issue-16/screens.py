@@ -56,7 +56,8 @@ def implanted(s, w, days: int, last_name: str):
     f.move(s, w, patient, "trial", days_ago=days + 10, reason=BACK_DATED)
     service.record_bolus(s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=days + 9)), f.TODAY)
     f.move(s, w, patient, "implantation", days_ago=days, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
-           implant=f.implant_details(s), reason=BACK_DATED)
+           implant=f.implant_details(s), reason=BACK_DATED,
+           role="physician")  # 300 mcg/day is above the 50 mcg trial's guide: a physician signs off
     f.move(s, w, patient, "adjustment", days_ago=days, reason=BACK_DATED)
     return patient
 

@@ -7,39 +7,23 @@ A fresh SQLite database: one patient in the trial with a positive 50 mcg bolus (
 100 mcg/day; the nurse types 1000 mcg/day on the implantation form and records it.
 """
 
-import logging
 import os
-import subprocess
 import sys
-import tempfile
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
-project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-os.environ.update(TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
-                  TRACKER_SCHEDULER="0", TRACKER_RATE_LIMITS="0")
-os.chdir(project)
-sys.path.insert(0, project)  # import this checkout's tracker, config and tests
+import screens
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+screens.setup(project)
+
 from sqlalchemy import select  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
 from tests import factories as f  # noqa: E402
-from tracker import create_app  # noqa: E402
 from tracker.demo import ensure_sites  # noqa: E402
 from tracker.extensions import db  # noqa: E402
 from tracker.models import User  # noqa: E402
 from tracker.services import patients as service  # noqa: E402
-from tracker.services.refills import ensure_catalogues  # noqa: E402
-
-PASSWORD = "issue-17 screenshots only"
-
-
-def flask(*args: str, stdin: str = "") -> str:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], input=stdin, text=True,
-                          capture_output=True, check=True).stdout
 
 
 def scenario() -> int:
@@ -54,33 +38,11 @@ def scenario() -> int:
 
 
 def main() -> None:
-    flask("db", "upgrade")
-    app = create_app()
-    for name in ("werkzeug", "tracker.request"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    with app.app_context():
-        ensure_sites(db.session)
-        ensure_catalogues(db.session)
-        db.session.commit()
-    for role in ("nurse", "physician"):
-        flask("create-user", "--email", f"{role}@example.org", "--name", f"Demo {role.title()}", "--role", role,
-              "--location", "Kennesaw Clinic", stdin=PASSWORD + "\n")
+    app = screens.app_with_staff()
     with app.app_context():
         patient_id = scenario()
         db.session.remove()
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{url}/login")
-        page.fill("input[name=email]", "nurse@example.org")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+    with screens.signed_in_page(app) as (page, url):
         page.goto(f"{url}/patients/{patient_id}/move?to=implantation")
         for label, value in (("Surgery centre (implantation)", "Snellville Surgery Center"),
                              ("Pump model", "SynchroMed II 20 mL"), ("Concentration", "500 mcg/mL")):
@@ -92,8 +54,6 @@ def main() -> None:
         page.get_by_role("button", name="Record stage change").click()
         page.locator("#sign-off-h").wait_for()
         page.screenshot(path=output, full_page=True)
-        browser.close()
-    server.shutdown()
 
 
 if __name__ == "__main__":

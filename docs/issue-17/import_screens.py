@@ -7,36 +7,17 @@ A fresh SQLite database; a nurse uploads eight rows (the rows of tests/web/test_
 one of each refill warning, a PTM patient with a flexible schedule, and two pumps already late.
 """
 
-import logging
 import os
-import subprocess
 import sys
-import tempfile
-import threading
 from datetime import timedelta
 
-project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-os.environ.update(TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
-                  TRACKER_SCHEDULER="0", TRACKER_RATE_LIMITS="0")
-os.chdir(project)
-sys.path.insert(0, project)  # import this checkout's tracker, config and tests
+import screens
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+screens.setup(project)
 
 from tests.factories import TODAY  # noqa: E402
 from tests.web.test_import import csv_bytes, row  # noqa: E402
-from tracker import create_app  # noqa: E402
-from tracker.demo import ensure_sites  # noqa: E402
-from tracker.extensions import db  # noqa: E402
-from tracker.services.refills import ensure_catalogues  # noqa: E402
-
-PASSWORD = "issue-17 screenshots only"
-
-
-def flask(*args: str, stdin: str = "") -> str:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], input=stdin, text=True,
-                          capture_output=True, check=True).stdout
 
 
 def spreadsheet() -> bytes:
@@ -58,36 +39,13 @@ def spreadsheet() -> bytes:
 
 
 def main() -> None:
-    flask("db", "upgrade")
-    app = create_app()
-    for name in ("werkzeug", "tracker.request"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    with app.app_context():
-        ensure_sites(db.session)
-        ensure_catalogues(db.session)
-        db.session.commit()
-    flask("create-user", "--email", "nurse@example.org", "--name", "Demo Nurse", "--role", "nurse",
-          "--location", "Kennesaw Clinic", stdin=PASSWORD + "\n")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{url}/login")
-        page.fill("input[name=email]", "nurse@example.org")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+    with screens.signed_in_page(screens.app_with_staff(("nurse",))) as (page, url):
         page.goto(f"{url}/import/")
         page.get_by_label("CSV file").set_input_files({"name": "clinic-export.csv", "mimeType": "text/csv",
                                                        "buffer": spreadsheet()})
         page.get_by_role("button", name="Upload and check").click()
         page.wait_for_selector("#late-h")
         page.screenshot(path=output, full_page=True)
-        browser.close()
-    server.shutdown()
 
 
 if __name__ == "__main__":
