@@ -43,12 +43,19 @@ def _patient_of(entry) -> int:
 
 
 def _load(kind: str, patient_id: int, entry_id: int):
-    """The patient and the entry, which must be theirs."""
+    """The patient and the entry, which must be theirs and still stand (corrected or voided meanwhile: StaleEdit,
+    answered by _stale_entry)."""
     patient = db.session.get(Patient, patient_id)
     entry = db.session.get(KINDS[kind], entry_id)
     if patient is None or entry is None or _patient_of(entry) != patient_id:
         abort(404)
+    service.standing(db.session, KINDS[kind], entry.id)
     return patient, entry
+
+
+@bp.errorhandler(StaleEdit)
+def _stale_entry(error: StaleEdit):
+    return _stale(request.view_args["patient_id"], error)
 
 
 def _wall_clock(when: datetime) -> datetime:
@@ -70,10 +77,6 @@ def _stale(patient_id: int, error: ServiceError, anchor: str = "pump"):
 @requires("entry.correct")
 def refill(patient_id: int, visit_id: int):
     patient, visit = _load("refill", patient_id, visit_id)
-    try:
-        service.standing(db.session, RefillVisit, visit.id)
-    except StaleEdit as error:
-        return _stale(patient_id, error)
     if service.is_first_fill(db.session, visit):
         return _first_fill(patient, visit)
     form = RefillCorrectionForm(obj=visit if request.method == "GET" else None)
@@ -135,10 +138,6 @@ def _first_fill(patient: Patient, visit: RefillVisit):
 @requires("entry.correct")
 def dose(patient_id: int, dose_id: int):
     patient, original = _load("dose", patient_id, dose_id)
-    try:
-        service.standing(db.session, DoseChange, original.id)
-    except StaleEdit as error:
-        return _stale(patient_id, error)
     form = DoseCorrectionForm(obj=original if request.method == "GET" else None)
     warnings = ()
     if request.method == "GET":
@@ -173,10 +172,6 @@ def dose(patient_id: int, dose_id: int):
 @requires("entry.correct")
 def bolus(patient_id: int, bolus_id: int):
     patient, original = _load("bolus", patient_id, bolus_id)
-    try:
-        service.standing(db.session, TrialBolus, original.id)
-    except StaleEdit as error:
-        return _stale(patient_id, error)
     form = BolusCorrectionForm(obj=original if request.method == "GET" else None)
     warnings = []
     if form.validate_on_submit():
@@ -214,10 +209,6 @@ VOIDED = {"refill": "Refill voided; the dates run again from the fill before it.
 def _void(kind: str, patient_id: int, entry_id: int):
     patient, entry = _load(kind, patient_id, entry_id)
     anchor = "boluses-h" if kind == "bolus" else "pump"
-    try:
-        service.standing(db.session, KINDS[kind], entry.id)
-    except StaleEdit as error:
-        return _stale(patient_id, error)
     form = VoidEntryForm()
     if form.validate_on_submit():
         try:

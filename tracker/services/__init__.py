@@ -3,6 +3,8 @@ asks tracker.clinical for the rules, writes in one transaction and raises domain
 
 from dataclasses import dataclass
 
+from sqlalchemy import update
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -38,7 +40,5 @@ def lock_row(session, table, row_id: int) -> None:
     """Take the row's write lock before checking what a form was opened against: a no-op UPDATE, so PostgreSQL
     makes a racing writer wait here (then it sees this commit) and SQLite starts its write transaction here (one
     writer at a time). Without it two posts both pass the check and both write."""
-    from sqlalchemy import update
-
     table = getattr(table, "__table__", table)
     session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
