@@ -29,6 +29,21 @@ def load_user(user_id: str) -> User | None:
     return found.user
 
 
+# What a user whose password an administrator reset may still open before choosing their own.
+WHILE_PASSWORD_DUE = frozenset({"auth.password", "auth.logout", "static"})
+
+
+@bp.before_app_request
+def _password_change_due():
+    """After an administrator's reset, every page but the password form (and signing out) sends the user there.
+    Reads the user already loaded for the request: no statement more."""
+    if request.endpoint in WHILE_PASSWORD_DUE or "_user_id" not in session:
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        return redirect(url_for("auth.password"))
+    return None
+
+
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
@@ -73,7 +88,7 @@ def login():
         form.password.errors.append(WRONG_LOGIN)
         return render_template("auth/login.html", form=form)
     if limits:
-        limits.succeeded(attempt)
+        limits.succeeded(attempt, now)
     start_session(user)
     response = redirect(_safe_next(request.args.get("next")))
     known_browser.remember(app, response, browser, email)
@@ -106,7 +121,7 @@ def password():
             start_session(user)  # every session ended, this one too: this browser starts a new one
             flash("Password changed. Your other sessions are signed out.", "success")
             return redirect(url_for("patients.index"))
-    return render_template("auth/password.html", form=form)
+    return render_template("auth/password.html", form=form, forced=current_user.must_change_password)
 
 
 @bp.get("/account/sessions")
