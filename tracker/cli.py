@@ -1,4 +1,4 @@
-"""Flask commands: create-user, seed-demo, first-run, backup."""
+"""Flask commands: create-user, reset-password, seed-demo, first-run, backup."""
 
 import secrets
 import shlex
@@ -15,7 +15,7 @@ from tracker.digest_cli import register as register_digest
 from tracker.extensions import db
 from tracker.models import Location, User
 from tracker.services import Actor, ServiceError
-from tracker.services.accounts import create_user
+from tracker.services.accounts import create_user, find_user, reset_password
 
 SYSTEM = Actor(user_id=None, role="admin", address="cli")
 
@@ -74,6 +74,26 @@ def register(app: Flask) -> None:
         except ServiceError as error:
             raise click.ClickException(error.message) from None
         click.echo(f"Created {user.role} {user.email}.")
+
+    @app.cli.command("reset-password")
+    @click.option("--email", required=True)
+    @click.option("--temporary", is_flag=True,
+                  help="A one-time password: the user must choose their own at the next sign-in.")
+    def reset_password_command(email, temporary):
+        """Set an account's password, read from a prompt or standard input (an administrator locked out, say).
+        Their sessions are signed out and their sign-in counts cleared."""
+        user = find_user(db.session, email)
+        if user is None:
+            raise click.ClickException(f"No account with the e-mail {email.strip()}.")
+        try:
+            reset_password(db.session, SYSTEM, user, datetime.now(UTC), current_app.extensions.get("sign_in_limits"),
+                           password=_read_password(), must_change=temporary)
+        except ServiceError as error:
+            raise click.ClickException(error.message) from None
+        click.echo(f"Password reset for {user.email}; their sessions are signed out."
+                   + (" They must choose their own at the next sign-in." if temporary else ""))
+        if not user.active:
+            click.echo("This account is deactivated: reactivate it on the Users page before it can sign in.")
 
     @app.cli.command("seed-demo")
     @click.option("--patients", default=120, show_default=True)

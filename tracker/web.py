@@ -162,6 +162,15 @@ def show_error(form, error, rename: dict[str, str] | None = None) -> None:
         flash(error.message, "error")
 
 
+def not_saved(form, fresh, fields) -> list[tuple[str, object]]:
+    """What the user typed that differs from the values just saved by someone else, to re-apply by hand (a
+    choice by its label, not its stored value)."""
+    def shown(field):
+        return dict(field.choices).get(field.data, field.data) if field.type == "SelectField" else field.data
+
+    return [(form[name].label.text, shown(form[name])) for name in fields if form[name].data != fresh[name].data]
+
+
 _FORMULA_START = re.compile(r"(^|[,;\t|])(\s*)([=+\-@\r])")
 
 

@@ -13,7 +13,7 @@ from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import ServiceError, StaleEdit
 from tracker.services import catalogue as service
 from tracker.services.settings import DEFAULTS, all_settings
-from tracker.web import actor, requires, show_error
+from tracker.web import actor, not_saved, requires, show_error
 
 
 def _saved_message(change: service.CatalogueChange) -> str:
@@ -23,11 +23,6 @@ def _saved_message(change: service.CatalogueChange) -> str:
     if n:
         return f"Saved. Refill dates recomputed for {n} pump{'' if n == 1 else 's'}."
     return "Saved. No refill date depends on this change."
-
-
-def _stale(form, fresh, fields) -> list[tuple[str, object]]:
-    """What the user typed that differs from the values just saved by someone else, to re-apply by hand."""
-    return [(form[name].label.text, form[name].data) for name in fields if form[name].data != fresh[name].data]
 
 
 def _plain(value: Decimal | None) -> Decimal | None:
@@ -47,7 +42,7 @@ def settings():
         except StaleEdit as error:
             current = all_settings(db.session)
             fresh = settings_form(formdata=None, data=current | {"version": service.settings_version(current)})
-            yours, form = _stale(form, fresh, DEFAULTS), fresh
+            yours, form = not_saved(form, fresh, DEFAULTS), fresh
             flash(error.message, "error")
         except ServiceError as error:
             show_error(form, error)
@@ -88,7 +83,7 @@ def _edit_row(row, build_form, update, fields: list[str]):
         except StaleEdit as error:
             db.session.refresh(row)
             fresh = build_form(row, formdata=None)
-            yours, form = _stale(form, fresh, fields), fresh
+            yours, form = not_saved(form, fresh, fields), fresh
             flash(error.message, "error")
         except ServiceError as error:
             show_error(form, error)

@@ -2,34 +2,50 @@
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from tracker.admin.forms import UserForm
+from tracker.admin.forms import AccountForm, EditUserForm, UserForm
 from tracker.extensions import db
 from tracker.models import User
 from tracker.patients.queries import location_choices
-from tracker.services import ServiceError
-from tracker.services.accounts import create_user, set_active
-from tracker.web import actor, requires
+from tracker.services import ServiceError, StaleEdit
+from tracker.services.accounts import (
+    create_user,
+    locked_until,
+    locked_users,
+    reset_password,
+    set_active,
+    unlock,
+    update_user,
+)
+from tracker.web import actor, not_saved, requires, show_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+NO_LOCATION = [(None, "— none —")]
+
+
+def sign_in_limits():
+    """The app's sign-in limits (tracker.auth.throttle), or None where they are off."""
+    return current_app.extensions.get("sign_in_limits")
 
 
 @bp.get("/users")
 @requires("users.manage")
 def users():
     rows = db.session.scalars(select(User).options(joinedload(User.location)).order_by(User.full_name)).all()
-    return render_template("admin/users.html", users=rows, action_form=FlaskForm())
+    locked = locked_users(db.session, sign_in_limits(), datetime.now(UTC))
+    return render_template("admin/users.html", users=rows, locked=locked, action_form=FlaskForm())
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @requires("users.manage")
 def new_user():
     form = UserForm()
-    form.location_id.choices = [(None, "— none —")] + location_choices(db.session)
+    form.location_id.choices = NO_LOCATION + location_choices(db.session)
     if form.validate_on_submit():
         try:
             user = create_user(db.session, actor(), form.email.data, form.full_name.data, form.role.data,
@@ -41,6 +57,68 @@ def new_user():
             flash(f"Account created for {user.full_name}.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form), 200 if request.method == "GET" else 422
+
+
+def _account_form(user: User, **kwargs) -> EditUserForm:
+    form = EditUserForm(data={"email": user.email, "full_name": user.full_name, "role": user.role,
+                              "location_id": user.location_id, "version": str(user.version)}, **kwargs)
+    form.location_id.choices = NO_LOCATION + location_choices(db.session)
+    return form
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@requires("users.manage")
+def edit_user(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    form = _account_form(user)
+    yours = []
+    if form.validate_on_submit():
+        try:
+            changed = update_user(db.session, actor(), user.id, int(form.version.data), form.values())
+        except StaleEdit as error:
+            fresh = _account_form(db.session.get(User, user_id, populate_existing=True), formdata=None)
+            yours, form = not_saved(form, fresh, AccountForm.FIELDS), fresh
+            flash(error.message, "error")
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(f"Saved {user.full_name}'s account." if changed else "Nothing changed.", "success")
+            if user.id == actor().user_id and user.role != "admin":  # their own demotion: the users page is shut
+                return redirect(url_for("patients.index"))
+            return redirect(url_for("admin.users"))
+    status = 200 if request.method == "GET" else 409 if yours else 422
+    return render_template("admin/user_edit.html", form=form, user=user, yours=yours, action_form=FlaskForm(),
+                           locked_until=locked_until(sign_in_limits(), user, datetime.now(UTC))), status
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@requires("users.manage")
+def reset_user_password(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        password = reset_password(db.session, actor(), user, datetime.now(UTC), sign_in_limits())
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin.edit_user", user_id=user.id))
+    # Shown in this response only: never flashed (the session cookie is signed, not encrypted) nor redirected to.
+    return render_template("admin/password_reset.html", user=user, password=password)
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@requires("users.manage")
+def unlock_user(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    if FlaskForm().validate_on_submit():
+        try:
+            unlock(db.session, actor(), user, sign_in_limits())
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"{user.full_name} can sign in again at once, from any browser.", "success")
+    return redirect(url_for("admin.users"))
 
 
 @bp.post("/users/<int:user_id>/active")

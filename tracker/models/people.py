@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import ForeignKey, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -39,9 +39,13 @@ class User(UserMixin, db.Model):
     # Secret for the personal iCalendar feed; regenerating it revokes the old URL.
     calendar_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by an administrator's password reset: every page sends the user to change it until they have.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    version: Mapped[int] = mapped_column(default=1, server_default="1")  # two administrators editing at once
 
     location: Mapped[Location | None] = relationship()
 
+    __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("uq_user_email_lower", func.lower(email), unique=True),
         Index("uq_user_calendar_token", calendar_token, unique=True),
