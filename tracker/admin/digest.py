@@ -14,8 +14,9 @@ from tracker.models.types import utcnow
 from tracker.services import digest as service
 from tracker.services import digest_delivery
 from tracker.services.mailer import mailer_from_config
+from tracker.services.audit import record
 from tracker.services.sender import requeue_dead
-from tracker.web import requires
+from tracker.web import actor, requires
 
 
 @bp.get("/digest")
@@ -37,6 +38,16 @@ def digest_day(day: str):
         abort(404)
     return render_template("admin/digest_day.html", day=the_day, messages=service.messages_for(db.session, the_day),
                            action_form=FlaskForm())
+
+
+@bp.get("/digest/messages/<int:message_id>")
+@requires("digest.manage")
+def digest_message(message_id: int):
+    """One message as it was sent (or waits in the outbox): its text part. The view is audited: it lists MRNs."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    record(db.session, actor(), "view", "digest_message", message.id, None)
+    db.session.commit()
+    return render_template("admin/digest_message.html", message=message, action_form=FlaskForm())
 
 
 @bp.post("/digest/messages/<int:message_id>/resend")
