@@ -88,9 +88,9 @@ def test_the_audit_page_is_paginated(as_role, world, session, app, monkeypatch):
         old_event(session, world, days_ago=1, entity_id=900 + n)
     admin = as_role("admin")
     first = admin.get("/admin/audit").get_data(as_text=True)
-    assert "Page 1 of 3" in first and "patient #904" in first and "patient #900" not in first
+    assert "Page 1 of 3" in first and "Patient #904" in first and "Patient #900" not in first
     last = admin.get("/admin/audit", query_string={"page": 3}).get_data(as_text=True)
-    assert "patient #900" in last and "patient #904" not in last
+    assert "Patient #900" in last and "Patient #904" not in last
 
 
 def test_the_csv_export_keeps_before_and_after_and_defuses_formulas(as_role, world, session):

@@ -86,3 +86,43 @@ def test_the_pages_show_the_seeded_patients_so_the_counts_mean_something(session
     assert adjustment and any(mrn in listed for mrn in adjustment)
     assert coordinator.get(urls["calendar month data"]).get_json(), "the month has due dates or bookings"
     assert "Pump" in coordinator.get(urls["patient page"]).get_data(as_text=True)
+
+
+def add_audited_changes(session, world, count: int) -> None:
+    """Audit rows naming clinics, nurses, pump models, pumps and drug concentrations by id, `count` of each kind."""
+    from tests.factories import make_patient, make_user
+    from tracker.models import DrugConcentration, PumpModel
+    from tracker.services.audit import record
+
+    actor = world.actor("nurse")
+    sites = [site.id for site in world.sites.values()]
+    models = session.scalars(select(PumpModel.id)).all()
+    drugs = session.scalars(select(DrugConcentration.id)).all()
+    for n in range(count):
+        patient = make_patient(session, world)
+        nurse = make_user(session, "nurse")
+        record(session, actor, "update", "patient", patient.id, patient.id,
+               {"location_id": sites[n % len(sites)], "nurse_id": None},
+               {"location_id": sites[(n + 1) % len(sites)], "nurse_id": nurse.id})
+        record(session, actor, "create", "pump", 5000 + n, patient.id, None,
+               {"model_id": models[n % len(models)], "surgery_centre_id": world.centre.id, "serial": f"S{n}"})
+        record(session, actor, "create", "physician_request", 7000 + n, patient.id, None,
+               {"kind": "booking_after_alarm", "pump_id": 5000 + n,
+                "payload": {"location_id": sites[n % len(sites)], "clinician_id": nurse.id}})
+        record(session, actor, "update", "drug_concentration", drugs[n % len(drugs)], None,
+               {"stability_days": 90}, {"stability_days": 60 + n})
+    session.commit()
+
+
+def test_the_audit_page_reads_in_the_same_number_of_queries_however_many_names_its_rows_show(session, world,
+                                                                                             as_role):
+    admin = as_role("admin")
+    add_audited_changes(session, world, 1)
+    admin.get("/admin/audit")
+    small = statements(admin, "/admin/audit")
+    add_audited_changes(session, world, 15)
+    page = admin.get("/admin/audit").get_data(as_text=True)
+    assert "Page 1 of 2" in page, "a full page of rows"
+    assert f'Surgery centre:</span> <span class="now">{world.centre.name}<' in page
+    assert 'Pump model:</span> <span class="now">SynchroMed' in page
+    assert statements(admin, "/admin/audit") == small

@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, render_template, request, stream_with_context
 from sqlalchemy import Select, func, or_, select
 
+from tracker.admin.audit_changes import Formats, describe_event, references
 from tracker.admin.routes import bp
-from tracker.clinic_zone import start_of_day
+from tracker.clinic_zone import clinic_zone, start_of_day
 from tracker.extensions import db
 from tracker.models import AuditEvent, Patient, User
-from tracker.web import audit_read, clinic_today, csv_cell, date_arg, int_arg, requires
+from tracker.services.audit import names_for
+from tracker.web import audit_read, clinic_today, csv_cell, date_arg, fmt_date, fmt_datetime, int_arg, requires
 
 CSV_HEADER = ["at (UTC)", "user id", "user", "client address", "action", "entity", "entity id", "patient id",
               "MRN", "before", "after"]
@@ -54,13 +56,13 @@ def audit_query(f: AuditFilters) -> Select:
     return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
 
 
-def _names(rows: list[AuditEvent]) -> tuple[dict[int, str], dict[int, str]]:
-    """User names and patient MRNs for a batch of rows, in two queries."""
-    user_ids = {r.user_id for r in rows if r.user_id}
-    patient_ids = {r.patient_id for r in rows if r.patient_id}
-    users = dict(db.session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids))).tuples().all())
-    mrns = dict(db.session.execute(select(Patient.id, Patient.mrn).where(Patient.id.in_(patient_ids))).tuples().all())
-    return users, mrns
+def _names(rows: list[AuditEvent], values: bool = False) -> dict[str, dict[int, str]]:
+    """Names for a batch of rows in one query: who acted, the patients' MRNs and, with `values`, every id the
+    before/after values show as a name (tracker.admin.audit_changes)."""
+    ids = references((r.entity, r.entity_id, r.before, r.after) for r in rows) if values else {}
+    ids.setdefault("user", set()).update(r.user_id for r in rows if r.user_id)
+    ids.setdefault("patient", set()).update(r.patient_id for r in rows if r.patient_id)
+    return names_for(db.session, ids)
 
 
 def _values(value: dict | None) -> str:
@@ -73,10 +75,13 @@ def audit():
     filters = _filters()
     page = db.paginate(audit_query(filters), page=min(int_arg("page") or 1, 100_000),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
-    users, mrns = _names(page.items)
+    names = _names(page.items, values=True)
+    formats = Formats(fmt_date, fmt_datetime, clinic_zone())
+    rows = [(r, describe_event(r.action, r.entity, r.entity_id, r.before, r.after, names, formats))
+            for r in page.items]
     staff = db.session.execute(select(User.id, User.full_name).order_by(User.full_name)).all()
-    return render_template("admin/audit.html", page=page, filters=filters, users=users, mrns=mrns, staff=staff,
-                           values=_values)
+    return render_template("admin/audit.html", page=page, rows=rows, filters=filters, users=names["user"],
+                           mrns=names["patient"], staff=staff)
 
 
 @bp.get("/audit/export.csv")
@@ -90,7 +95,8 @@ def export_audit():
         writer.writerow(CSV_HEADER)
         result = db.session.scalars(audit_query(filters).execution_options(yield_per=500))
         for batch in result.partitions():
-            users, mrns = _names(batch)
+            names = _names(batch)
+            users, mrns = names["user"], names["patient"]
             for r in batch:
                 writer.writerow([csv_cell(v) for v in (
                     r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"), r.user_id,
