@@ -64,7 +64,7 @@ def test_accounts_settings_and_catalogue_rows_name_their_record():
     assert describe_event("update", "user", 3, {"role": "physician"}, {"role": "admin"}, NAMES, FORMATS) \
         .record == "Account: Dr Grace Hopper"
     assert lines("update", "user", {"location_id": 3}, {"location_id": None}) == \
-        ["Home clinic: Kennesaw Clinic → —"]
+        ["Home location: Kennesaw Clinic → —"]
     assert lines("update", "settings", {"safety_buffer_days": 7}, {"safety_buffer_days": 10}) == \
         ["Safety buffer before the alarm date (days): 7 → 10"]
     assert lines("update", "pump_model", {"accuracy_fraction": "0.1450", "active": True},

@@ -4,6 +4,7 @@
 import logging
 import re
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -371,3 +372,47 @@ def test_an_unlock_on_one_worker_frees_the_account_on_every_worker_through_redis
             for key in [*keys, limits._key("locked", account)]:
                 limits.store.forget(key)
         limits.store.forget(limits._key("generation", email))
+
+
+def test_two_administrators_demoting_each_other_at_once_leave_one_administrator(app, world, session):
+    """PostgreSQL: the second demotion waits for the first's locks, then counts its change and is refused. (SQLite
+    has one writer: the lock that begins the change is already the whole database's.)"""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks; SQLite serialises every change")
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from tracker.services.accounts import _lock_account, update_user
+
+    other = make_user(session, "admin", "second.admin@example.org", world.clinic)
+    first = world.users["admin"]
+    first_id, other_id, version = first.id, other.id, first.version
+    values = {"email": first.email, "full_name": first.full_name, "role": "nurse", "location_id": first.location_id}
+    session.commit()  # nothing of this test's own session stays open
+    engine, errors = session.get_bind(), []
+
+    def demote_first_as_other():
+        with Session(bind=engine) as mine:
+            try:
+                update_user(mine, Actor(other_id, "admin", "10.0.0.2"), first_id, version, values)
+            except ServiceError as error:
+                errors.append(error.message)
+
+    with Session(bind=engine) as holding:  # the first administrator's demotion of the other, under way
+        _lock_account(holding, other_id, guard_admins=True)
+        racer = threading.Thread(target=demote_first_as_other)
+        racer.start()
+        with Session(bind=engine) as watch:  # until the racer waits on the locks held here
+            for _ in range(20_000):
+                if watch.scalar(text("select count(*) from pg_stat_activity where wait_event_type = 'Lock'")):
+                    break
+                watch.rollback()
+            else:
+                holding.rollback()
+                racer.join()
+                pytest.fail("the second demotion did not wait for the first's locks")
+        holding.get(User, other_id).role = "nurse"
+        holding.commit()
+        racer.join()
+    assert errors and "last active administrator" in errors[0]
+    assert (fresh(session, first).role, fresh(session, other).role) == ("admin", "nurse")

@@ -63,7 +63,7 @@ def test_the_audit_page_shows_changes_as_labels_and_values_with_names_not_ids(as
     assert "High withdrawal risk: No → Yes" in patient_edit
     assert "Withdrawal risk reason: — → C6 injury\nlives alone" in patient_edit  # shown on two lines (CSS)
     account_edit = next(cell for cell in cells if "Role:" in cell)
-    assert account_edit == "Role: Coordinator → Nurse | Home clinic: Kennesaw Clinic → Buckhead Clinic"
+    assert account_edit == "Role: Coordinator → Nurse | Home location: Kennesaw Clinic → Buckhead Clinic"
     assert "Account: Test Coordinator" in page and "Changed" in page
     created = next(cell for cell in cells if "MRN:" in cell)
     assert "Primary nurse: Test Nurse" in created and "Date of birth: 17 May 1970" in created

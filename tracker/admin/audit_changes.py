@@ -165,7 +165,7 @@ ENTITY_FIELDS: dict[tuple[str, str], Field] = {
     ("contact_attempt", "outcome"): _choice("Outcome", CONTACT_OUTCOMES),
     ("pump_event", "kind"): _choice("Event", EVENT_KINDS),
     ("pump_model", "active"): Field("In use", "bool"), ("drug_concentration", "active"): Field("In use", "bool"),
-    ("user", "location_id"): _ref("Home clinic", "location"),
+    ("user", "location_id"): _ref("Home location", "location"),
 }
 
 
