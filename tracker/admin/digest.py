@@ -13,8 +13,8 @@ from tracker.models.digest import SENT
 from tracker.models.types import utcnow
 from tracker.services import digest as service
 from tracker.services import digest_delivery
-from tracker.services.mailer import mailer_from_config
 from tracker.services.audit import record
+from tracker.services.mailer import mailer_from_config
 from tracker.services.sender import requeue_dead
 from tracker.web import actor, requires
 
