@@ -8,6 +8,7 @@ from sqlalchemy import Select, bindparam, func, literal_column, or_, select, uni
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
+from tracker.clinical.search import search_words
 from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
 from tracker.paging import Page, page_number
 from tracker.services.read_cache import reads
@@ -35,15 +36,19 @@ class PatientFilters:
 # The list's statements are built once per shape (which filters are set, which sort) with the values as bound
 # parameters: building a statement costs more than running it (0.4 ms against 0.3 for a page of 50 on SQLite).
 def _shape(f: PatientFilters) -> tuple:
-    return (bool(f.q), f.stage in STAGES, f.status if f.status in ("active", "exited") else None,
+    return (len(search_words(f.q)), f.stage in STAGES, f.status if f.status in ("active", "exited") else None,
             bool(f.location_id), bool(f.nurse_id), f.risk, f.sort if f.sort in SORTS else "name")
 
 
-def _params(f: PatientFilters) -> dict:
+def _like_anywhere(word: str) -> str:
     # % and _ typed by a user are letters to find, not wildcards.
-    typed = f.q.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return {"term": f"%{typed}%", "stage": f.stage, "status": f.status, "location_id": f.location_id,
-            "nurse_id": f.nurse_id}
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _params(f: PatientFilters) -> dict:
+    words = {f"word{i}": _like_anywhere(word) for i, word in enumerate(search_words(f.q))}
+    return words | {"stage": f.stage, "status": f.status, "location_id": f.location_id,
+                    "nurse_id": f.nurse_id}
 
 
 # Written into the SQL, not bound, where a count should read ix_patient_active_stage (see the model).
@@ -54,15 +59,14 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
     """The WHERE clauses of the list's filters, values left as parameters (see _params). `literal_status`: the
     status written into the SQL, so a count of active patients may read ix_patient_active_stage (not for the
     page: SQLite would then sort the clinic instead of reading it in name order)."""
-    searching, by_stage, status, by_location, by_nurse, risk, _sort = shape
+    words, by_stage, status, by_location, by_nurse, risk, _sort = shape
     where = []
-    if searching:
-        term = bindparam("term")
+    for i in range(words):  # every word typed, in the first name, the last name or the MRN (clinical.search)
+        word = bindparam(f"word{i}")
         where.append(or_(
-            Patient.mrn_key.like(term, escape="\\"),
-            func.lower(Patient.last_name).like(term, escape="\\"),
-            func.lower(Patient.first_name).like(term, escape="\\"),
-            func.lower(Patient.first_name + " " + Patient.last_name).like(term, escape="\\"),
+            Patient.mrn_key.like(word, escape="\\"),
+            func.lower(Patient.last_name).like(word, escape="\\"),
+            func.lower(Patient.first_name).like(word, escape="\\"),
         ))
     if by_stage:
         where.append(Patient.stage == bindparam("stage"))

@@ -9,6 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import WORK_LABELS
+from tracker.clinical.search import search_words
 from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
@@ -73,6 +74,22 @@ def list_patients():
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
         locations=page.locations, nurses=page.nurses, days_in_stage=days_in_stage,
     )
+
+
+@bp.get("/search")
+@requires("patient.view")
+def search():
+    """The header's search: one patient found opens their page (audited there as a view); several, the list
+    filtered by the same words (any status: an exited patient's record is still looked up); nothing typed, the
+    list. The list's query and site scope, so the list the user lands on is the one counted here."""
+    q = request.args.get("q", "")[:100]
+    if not search_words(q):
+        return redirect(url_for("patients.list_patients"))
+    filters = queries.PatientFilters(q=q, status="all", location_id=own_clinic_only())
+    found = queries.patient_list(db.session, filters, 1, current_app.config["PAGE_SIZE"])
+    if found.total == 1:
+        return redirect(url_for("patients.show", patient_id=found.items[0].id))
+    return redirect(url_for("patients.list_patients", q=q, status="all"))
 
 
 @bp.get("/patients/export.csv")
