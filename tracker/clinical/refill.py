@@ -544,6 +544,14 @@ def fill_volume(volume_added_ml: Number, resulting_volume_ml: Number) -> tuple[D
                                   f"reported in the reservoir): projected from the smaller, {_num(smaller)} mL.")
 
 
+def volume_to_prepare(last_added_ml: Number, last_resulting_ml: Number) -> tuple[Decimal | None, str | None]:
+    """The volume to prepare for a pump's next refill (the printed refill lists): its last fill's, as the projection
+    counts it (fill_volume). None, with fill_volume's sentence, when that fill's two volumes disagree: then no figure
+    is reliable and the pump's record must be checked before the drug is prepared."""
+    volume, disagreement = fill_volume(last_added_ml, last_resulting_ml)
+    return (None, disagreement) if disagreement else (volume, None)
+
+
 def pocket_fill_warning(
     reservoir_capacity_ml: Number,
     mismatch_ml: Number,
