@@ -49,12 +49,6 @@ def _fill_choices(form: PatientForm) -> None:
     form.nurse_id.choices = [(None, "— none —")] + nurses
 
 
-@bp.get("/")
-@requires("patient.view")
-def index():
-    return redirect(url_for("patients.list_patients"))
-
-
 def _list_filters() -> queries.PatientFilters:
     return queries.PatientFilters(
         q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),

@@ -22,6 +22,9 @@ CONTACT_METHODS = {"phone": "Phone", "sms": "Text message", "letter": "Letter", 
                    "in_person": "In person"}
 CONTACT_OUTCOMES = {"reached": "Reached", "voicemail": "Left voicemail", "no_answer": "No answer",
                     "wrong_number": "Wrong number", "declined": "Declined", "booked": "Booked"}
+# A last attempt that did not reach the patient (a wrong number included: find the right one and try again). While
+# the refill still needs action, someone must try again: the home page lists these.
+RETRY_OUTCOMES = frozenset({"voicemail", "no_answer", "wrong_number"})
 FIELDS = ["starts_at", "location_id", "clinician_id", "late_reason", "override_by_id", "status"]
 
 

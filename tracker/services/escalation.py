@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -332,3 +332,15 @@ def my_requests(session: Session, user_id: int, limit: int = 20) -> list[Physici
         .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
         .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
 
+
+
+def requests_to_follow(session: Session, user_id: int, answered_since: datetime, limit: int = 20
+                       ) -> list[PhysicianRequest]:
+    """What this user asked that is still open or was answered since `answered_since`, newest first, with the
+    answers (the home page; a withdrawn request is the asker's own doing and is not followed)."""
+    return list(session.scalars(
+        select(PhysicianRequest).where(PhysicianRequest.requested_by_id == user_id,
+                                       or_(PhysicianRequest.status == OPEN,
+                                           PhysicianRequest.answered_at >= answered_since))
+        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
+        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
