@@ -23,7 +23,7 @@ def test_a_nurse_corrects_a_mistyped_refill_volume(page, world, session, shot):
     sign_in(page, world.users["nurse"].email)
     page.goto(f"/patients/{patient.id}")
     old_due = page.locator(".due .big").inner_text()
-    page.locator(".pump-panel table:not(.trend) tbody tr").first.get_by_role("link", name="Correct").click()
+    page.locator(".pump-panel tr[id^=refill-]").first.get_by_role("link", name="Correct").click()
 
     expect(page.get_by_label("Resulting reservoir volume (mL)")).to_have_value("20.0")  # what was typed
     page.get_by_label("Volume added (mL)").fill("18")
