@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, func, literal_column, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
-from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
+from tracker.models import (
+    ContactAttempt,
+    DrugConcentration,
+    Implantation,
+    Location,
+    Patient,
+    PumpModel,
+    RefillSchedule,
+    StageEvent,
+    TrialBolus,
+    User,
+)
+from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
 from tracker.services.read_cache import reads
 from tracker.statements import per_thread
@@ -18,6 +30,8 @@ SORTS = {
     "mrn": (Patient.mrn_key,),
     "stage": (Patient.stage, Patient.stage_since, Patient.id),
     "days": (Patient.stage_since, Patient.id),  # longest in stage first
+    # Soonest (most overdue) next refill first; patients with no refill to come after them, by name.
+    "due": (RefillSchedule.due_date.asc().nulls_last(), Patient.last_name, Patient.first_name, Patient.id),
 }
 
 
@@ -84,9 +98,19 @@ def _rows_statement(shape: tuple) -> Select:
     """The list's columns as plain rows (no ORM objects to build), for a page or for the whole export."""
     return (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
                    Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
-                   Location.name.label("location"), User.full_name.label("nurse"))
+                   Location.name.label("location"), User.full_name.label("nurse"),
+                   RefillSchedule.due_date.label("next_due"))
             .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id)
+            .outerjoin(RefillSchedule, _next_refill())
             .where(*_matching(shape)).order_by(*SORTS[shape[-1]]))
+
+
+def _next_refill():
+    """The next refill's due date is the stored schedule the worklist and calendar read (refill_schedule: one row
+    per pump in use, patient_id indexed), for the patients the refill lists hold: active, or lost to follow-up
+    with a pump still in (Patient.on_refill_list)."""
+    return and_(RefillSchedule.patient_id == Patient.id,
+                or_(Patient.status == ACTIVE, Patient.exit_reason.in_(STILL_NEEDS_REFILLS)))
 
 
 @per_thread
@@ -209,7 +233,14 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     ).all()
     # Boluses voided by a correction (the page says "corrected", not just "voided").
     corrected = {b.corrects_id for b in boluses if b.corrects_id is not None}
-    return {"patient": patient, "events": events, "boluses": boluses, "corrected_boluses": corrected}
+    # Every call, message or letter to get the patient booked, newest first (the worklist logs them): a handful a
+    # patient, so all of them, in one query with who made each.
+    contacts = session.scalars(
+        select(ContactAttempt).where(ContactAttempt.patient_id == patient_id)
+        .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc()).options(joinedload(ContactAttempt.by))
+    ).all()
+    return {"patient": patient, "events": events, "boluses": boluses, "corrected_boluses": corrected,
+            "contacts": contacts}
 
 
 # The filter bars' choices are on every list page. Building the statement and running it through the ORM cost
