@@ -93,33 +93,51 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
     return where
 
 
+def _listed(shape: tuple, next_due: bool) -> Select:
+    """The list's columns as plain rows (no ORM objects to build), in the list's order; with `next_due`, the next
+    refill's due date joined to every row."""
+    query = (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
+                    Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
+                    Location.name.label("location"), User.full_name.label("nurse"))
+             .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id))
+    if next_due:
+        query = (query.add_columns(RefillSchedule.due_date.label("next_due"))
+                 .outerjoin(RefillSchedule, and_(RefillSchedule.patient_id == Patient.id, _on_refill_list(Patient))))
+    return query.where(*_matching(shape)).order_by(*SORTS[shape[-1]])
+
+
+def _on_refill_list(patient):
+    """The next refill's due date is the stored schedule the worklist and calendar read (refill_schedule: one row
+    per pump in use, patient_id indexed), shown for the patients the refill lists hold: active, or lost to
+    follow-up with a pump still in (Patient.on_refill_list)."""
+    return or_(patient.status == ACTIVE, patient.exit_reason.in_(STILL_NEEDS_REFILLS))
+
+
 @per_thread
 def _rows_statement(shape: tuple) -> Select:
-    """The list's columns as plain rows (no ORM objects to build), for a page or for the whole export."""
-    return (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
-                   Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
-                   Location.name.label("location"), User.full_name.label("nurse"),
-                   RefillSchedule.due_date.label("next_due"))
-            .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id)
-            .outerjoin(RefillSchedule, _next_refill())
-            .where(*_matching(shape)).order_by(*SORTS[shape[-1]]))
-
-
-def _next_refill():
-    """The next refill's due date is the stored schedule the worklist and calendar read (refill_schedule: one row
-    per pump in use, patient_id indexed), for the patients the refill lists hold: active, or lost to follow-up
-    with a pump still in (Patient.on_refill_list)."""
-    return and_(RefillSchedule.patient_id == Patient.id,
-                or_(Patient.status == ACTIVE, Patient.exit_reason.in_(STILL_NEEDS_REFILLS)))
+    """Every row with its next refill due, for the whole export."""
+    return _listed(shape, next_due=True)
 
 
 @per_thread
 def _page_statement(shape: tuple) -> Select:
     """A page of rows, each carrying the list's total as a scalar subquery (run once by either database): the
-    page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list."""
+    page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list.
+
+    Sorted by the next refill due, every matching row needs its due date. Any other order reads its page as it
+    did before the column, then looks up the due dates of those 50 rows only: joined before the LIMIT, the
+    schedule cost a lookup for every matching patient (10k patients on SQLite: the "days in stage" page went from
+    10 to 17 ms)."""
     total = _count_statement(shape).scalar_subquery().label("total")
-    return (_rows_statement(shape).add_columns(total)
-            .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
+    sort = shape[-1]
+    if sort == "due":
+        return (_listed(shape, next_due=True).add_columns(total)
+                .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
+    page = (_listed(shape, next_due=False).add_columns(Patient.mrn_key, total)
+            .limit(bindparam("page_limit")).offset(bindparam("page_offset")).subquery())
+    next_due = (select(func.min(RefillSchedule.due_date))
+                .where(RefillSchedule.patient_id == page.c.id, _on_refill_list(page.c)).scalar_subquery())
+    return select(page, next_due.label("next_due")).order_by(*(page.c[column.key] for column in SORTS[sort]))
 
 
 @per_thread
