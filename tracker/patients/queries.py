@@ -125,9 +125,8 @@ def _page_statement(shape: tuple) -> Select:
     page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list.
 
     Sorted by the next refill due, every matching row needs its due date. Any other order reads its page as it
-    did before the column, then looks up the due dates of those 50 rows only: joined before the LIMIT, the
-    schedule cost a lookup for every matching patient (10k patients on SQLite: the "days in stage" page went from
-    10 to 17 ms)."""
+    did before the column, then looks up the due dates of that page's rows only: joined before the LIMIT, the
+    schedule cost a lookup for every matching patient, not for 50."""
     total = _count_statement(shape).scalar_subquery().label("total")
     sort = shape[-1]
     if sort == "due":
