@@ -135,6 +135,9 @@ def register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, home_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
                imports_bp, dashboard_bp, physician_bp, corrections_bp):
         app.register_blueprint(bp)
+    # Browsers ask every site for /favicon.ico, signed in or not: it is one of the static files (no login, no
+    # session lookup), served from static/ like the SVG icon base.html names.
+    app.add_url_rule("/favicon.ico", endpoint="static", defaults={"filename": "favicon.ico"})
 
 
 def register_errorhandlers(app: Flask) -> None:

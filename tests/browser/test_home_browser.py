@@ -91,8 +91,8 @@ def test_the_nurse_lands_on_today_and_each_count_opens_its_list(page, world, mor
 
     page.get_by_role("link", name="All my requests").click()
     expect(page).to_have_url(re.compile(r"/queue#mine-h$"))
-    expect(page.locator("section[aria-labelledby=mine-h] table tr").filter(has_text=morning["late"].mrn)).to_contain_text(
-        "Waiting for a physician")
+    mine = page.locator("section[aria-labelledby=mine-h] table tr")
+    expect(mine.filter(has_text=morning["late"].mrn)).to_contain_text("Waiting for a physician")
 
 
 def test_the_coordinator_lands_on_today_and_each_count_opens_its_list(page, world, morning, shot):

@@ -45,6 +45,7 @@ def page_urls(session, world) -> dict[str, str]:
     return {
         "patient list": f"/patients?stage=adjustment&location={world.clinic.id}",
         "patient list, unfiltered": "/patients",
+        "patient list, by next refill due": "/patients?sort=due",
         "stage board": "/board",
         "patient page": f"/patients/{implanted_patient(session)}",
         "calendar month page": "/calendar",
