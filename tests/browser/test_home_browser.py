@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from tests.browser.test_journey_browser import sign_in
 from tests.factories import TODAY, implanted_days_ago
 from tracker.clinic_zone import clinic_zone
+from tracker.formats import fmt_date
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, SENT
 from tracker.models.requests import BOOKING_AFTER_ALARM
@@ -85,7 +86,7 @@ def test_the_nurse_lands_on_today_and_each_count_opens_its_list(page, world, mor
     follow(page, tomorrow, re.compile(rf"/calendar\?view=list&date={TOMORROW}&location={world.clinic.id}$"))
     first = page.locator("tbody tr").first  # the list starts on that day: its booked refill first
     expect(first).to_contain_text(morning["booked"].mrn)
-    expect(first.locator("td").nth(0)).to_have_text(f"{TOMORROW:%d %b %Y} 10:00")
+    expect(first.locator("td").nth(0)).to_have_text(f"{fmt_date(TOMORROW)} 10:00")
     expect(first.locator("td").nth(1)).to_have_text("Refill")
     page.go_back()
 
@@ -142,9 +143,9 @@ def test_the_admin_lands_on_today_and_sees_the_dead_letters(page, world, morning
     expect(dead).to_contain_text("2 e-mails given up on")
     follow(page, dead, re.compile(r"/admin/digest$"))
     expect(page.get_by_role("heading", name="Daily reminder e-mail")).to_be_visible()
-    yesterday = page.locator("tbody tr").filter(has_text=f"{TODAY - timedelta(days=1):%d %b %Y}")
+    yesterday = page.locator("tbody tr").filter(has_text=fmt_date(TODAY - timedelta(days=1)))
     expect(yesterday.locator("td").nth(3)).to_have_text("2")
     page.go_back()
 
-    last = page.locator(".home-health a").filter(has_text=f"{TODAY - timedelta(days=2):%d %b %Y}")
+    last = page.locator(".home-health a").filter(has_text=fmt_date(TODAY - timedelta(days=2)))
     follow(page, last, re.compile(rf"/admin/digest/{TODAY - timedelta(days=2)}$"))

@@ -24,6 +24,7 @@ def test_the_reservoir_chart_comes_with_a_table_of_the_same_numbers(as_role, wor
     cell = r"<td[^>]*>([^<]+)</td>"
     rows = re.findall(f"<tr>{cell}{cell}{cell}</tr>", table)
     assert len(rows) == len(chart["labels"]) > 10  # a row for every point the chart draws
+    assert [r[0] for r in rows] == chart["labels"]  # on the days the chart labels
     assert [r[2] for r in rows if r[2] != "—"] == ["14"]  # the residual measured at the refill, on its day
     assert rows[0][1] == "20"  # the implant fill: 20 mL
     assert f"alarm at {chart['alarm_ml']:g} mL" in table

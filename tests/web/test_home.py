@@ -10,6 +10,7 @@ import time_machine
 
 from tests.factories import PASSWORD, TODAY, implanted_days_ago, make_user
 from tracker.clinic_zone import clinic_zone
+from tracker.formats import fmt_date
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, SENT
 from tracker.models.requests import BOOKING_AFTER_ALARM
@@ -209,7 +210,7 @@ def test_the_admin_sees_the_dead_letters_and_the_last_complete_day(session, worl
     page = as_role("admin").get("/").get_data(as_text=True)
     seen = words(card(page, "health-h"))
     assert "Dead letters 2 e-mails given up on" in seen
-    assert f"Last complete digest day {(TODAY - timedelta(days=2)):%d %b %Y}" in seen
+    assert f"Last complete digest day {fmt_date(TODAY - timedelta(days=2))}" in seen
     assert "Scheduler (this process) Off" in seen, "the test app runs no scheduler"
     assert re.search(r'<a href="/admin/digest" data-count="2">', page)
     assert "Off: no SMTP server is configured" in seen

@@ -103,11 +103,11 @@ class PumpPanel:
         return self.judgement.risk
 
     @property
-    def chart_rows(self) -> list[tuple[date, float, float | None]]:
-        """The chart's own series as table rows (day, projected mL, measured residual mL) for screen readers."""
+    def chart_rows(self) -> list[tuple[str, float, float | None]]:
+        """The chart's own series as table rows (day as the chart labels it, projected mL, measured residual mL)
+        for screen readers."""
         c = self.chart
-        return [(date.fromisoformat(day), projected, measured)
-                for day, projected, measured in zip(c["labels"], c["projected"], c["measured"], strict=True)]
+        return list(zip(c["labels"], c["projected"], c["measured"], strict=True))
 
     @property
     def labels(self) -> dict[str, str]:
