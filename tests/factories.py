@@ -126,9 +126,10 @@ def implant_details(session, model: str = "SynchroMed II 20 mL", fill_ml: str = 
     return ImplantDetails(**data)
 
 
-def implanted_days_ago(session, w: World, days: int, **implant) -> Patient:
-    """A patient whose pump was implanted and filled `days` ago (default pump: due on day 23, alarm day 30)."""
-    patient = make_patient(session, w, referred_days_ago=days + 20)
+def implanted_days_ago(session, w: World, days: int, patient: dict | None = None, **implant) -> Patient:
+    """A patient whose pump was implanted and filled `days` ago (default pump: due on day 23, alarm day 30);
+    `patient` overrides the patient's own fields (nurse_id, location_id ...)."""
+    patient = make_patient(session, w, referred_days_ago=days + 20, **(patient or {}))
     move(session, w, patient, "trial", days_ago=days + 10)
     service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=days + 9)), TODAY)
     move(session, w, patient, "implantation", days_ago=days, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",

@@ -6,6 +6,7 @@ the test database's name plus "_migrations" (tracker_test_migrations in CI), on 
 
 import logging
 import os
+import warnings
 
 import psycopg
 import pytest
@@ -15,7 +16,7 @@ from flask import current_app
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, SAWarning
 
 from tracker import create_app
 from tracker.extensions import db
@@ -90,7 +91,12 @@ def test_migrations_build_the_models_schema_from_empty_and_downgrade_to_nothing(
     with app.app_context():
         try:
             assert _table_names() == set()
-            upgrade()
+            # `flask db upgrade` on a fresh file once printed "Skipped unsupported reflection of expression-based
+            # index uq_user_email_lower" (batch copies reflected the tables their keys point to, "user" among them).
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", SAWarning)
+                upgrade()
+            assert [str(w.message) for w in caught if issubclass(w.category, SAWarning)] == []
             assert _table_names() == {t.name for t in db.metadata.sorted_tables} | {"alembic_version"}
             # Autogenerate cannot compare expression indexes on SQLite, so check this one by name:
             # it is what keeps Nurse@x and nurse@x from being two accounts.

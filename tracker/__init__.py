@@ -126,14 +126,18 @@ def register_blueprints(app: Flask) -> None:
     from tracker.corrections import bp as corrections_bp
     from tracker.dashboard.routes import bp as dashboard_bp
     from tracker.health import bp as health_bp
+    from tracker.home import bp as home_bp
     from tracker.imports.routes import bp as imports_bp
     from tracker.patients.routes import bp as patients_bp
     from tracker.physician import bp as physician_bp
     from tracker.refills.routes import bp as refills_bp
 
-    for bp in (auth_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
+    for bp in (auth_bp, home_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
                imports_bp, dashboard_bp, physician_bp, corrections_bp):
         app.register_blueprint(bp)
+    # Browsers ask every site for /favicon.ico, signed in or not: it is one of the static files (no login, no
+    # session lookup), served from static/ like the SVG icon base.html names.
+    app.add_url_rule("/favicon.ico", endpoint="static", defaults={"filename": "favicon.ico"})
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -22,13 +22,16 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.routing import IntegerConverter
 from werkzeug.wsgi import ClosingIterator
 
-from tracker.clinic_zone import clinic_zone, local_date
+from tracker.clinic_zone import local_date
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
+from tracker.clinical.refill_risk import due_words
 from tracker.clinical.scales import DIAGNOSES, LOCATION_KINDS, ORIGINS, ROLES, SEXES, TRIAL_OUTCOMES
 from tracker.extensions import db
+from tracker.formats import fmt_date, fmt_datetime, fmt_iso, plural, tel_href
 from tracker.models.types import utcnow
 from tracker.policy import ACROSS_SITES, EVERY_CLINIC, OWN_CLINIC_ONLY, allowed, site_allows
 from tracker.services import Actor
+from tracker.services.bookings import CONTACT_METHODS, CONTACT_OUTCOMES
 from tracker.services.digest_delivery import banner_due
 
 
@@ -172,13 +175,18 @@ def not_saved(form, fresh, fields) -> list[tuple[str, object]]:
 
 
 _FORMULA_START = re.compile(r"(^|[,;\t|])(\s*)([=+\-@\r])")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
 def csv_cell(value) -> str:
     """Spreadsheets run cells starting with = + - @ (or a tab or carriage return) as formulas; data must not. A
     spreadsheet set to another list separator (";" in much of Europe) splits "Doe;=1+2" into two cells, so a
-    formula character after any separator is defused too (an apostrophe before it, shown by no spreadsheet)."""
+    formula character after any separator is defused too (an apostrophe before it, shown by no spreadsheet).
+    A cell that is a plain number and nothing else ("-66", "+2", "-0.5") runs nothing: it stays a number, not the
+    text "'-66" a spreadsheet can neither sort nor sum."""
     text = "" if value is None else str(value)
+    if _PLAIN_NUMBER.fullmatch(text):
+        return text
     return _FORMULA_START.sub(lambda m: f"{m.group(1)}{m.group(2)}'{m.group(3)}", text)
 
 
@@ -261,18 +269,6 @@ def _fixed_url(script_root: str, endpoint: str, values: tuple) -> str:
     return url_for(endpoint, **dict(values))
 
 
-@lru_cache(maxsize=4096)  # a month page formats ~130 dates, most of them the same few dozen
-def fmt_date(value: date | None) -> str:
-    return value.strftime("%d %b %Y") if value else ""
-
-
-def fmt_datetime(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    local = value.astimezone(clinic_zone())
-    return local.strftime("%d %b %Y %H:%M")
-
-
 def fmt_ml(value) -> str:
     """Volumes and doses without trailing zeros: 20, 2.5, 0.6."""
     if value is None:
@@ -291,14 +287,32 @@ def fmt_volume(value) -> str:
     return fmt_ml(exact.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
+def phone_link(phone: str | None) -> Markup:
+    """Every phone number the app shows, as a link a phone or softphone dials (class "phone": it never wraps)."""
+    href = tel_href(phone)
+    if href is None:
+        return Markup("{}").format(phone or "")
+    return Markup('<a class="phone" href="{}">{}</a>').format(href, phone.strip())
+
+
+def required_note(form) -> Markup:
+    """The legend for render_field's required marks (templates/_macros.html), on a form showing any required field."""
+    if any(field.flags.required and field.type not in ("HiddenField", "CSRFTokenField") for field in form):
+        return Markup('<p class="required-note"><span class="req">*</span> required</p>')
+    return Markup("")
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, ml=fmt_ml, vol=fmt_volume)
+    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, iso=fmt_iso, plural=plural, due_words=due_words,
+                                 ml=fmt_ml, vol=fmt_volume)
     labels = {
         "stage": STAGE_LABELS, "diagnosis": DIAGNOSES, "origin": ORIGINS, "sex": SEXES,
         "outcome": TRIAL_OUTCOMES, "role": ROLES, "kind": LOCATION_KINDS,
         "exit": {k: v[0] for k, v in EXIT_REASONS.items()},
+        "contact_method": CONTACT_METHODS, "contact_outcome": CONTACT_OUTCOMES,
     }
     app.jinja_env.filters["label"] = lambda value, kind: labels[kind].get(value, value or "")
+    app.jinja_env.filters["tel"] = phone_link
 
     @lru_cache(maxsize=64)
     def badge(stage: str, status: str, exit_reason: str | None) -> Markup:
@@ -313,7 +327,7 @@ def register(app: Flask) -> None:
         return badge(patient.stage, patient.status, patient.exit_reason)
 
     app.jinja_env.globals.update(stage_badge=stage_badge, patient_url_prefix=patient_url_prefix, row_url=row_url,
-                                  fixed_url=fixed_url)
+                                  fixed_url=fixed_url, required_note=required_note)
 
     @app.context_processor
     def _helpers():

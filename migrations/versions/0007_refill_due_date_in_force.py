@@ -22,5 +22,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("refill_visit", schema=None) as batch_op:
+    # reflect_kwargs: see 0010
+    with op.batch_alter_table("refill_visit", schema=None, reflect_kwargs={"resolve_fks": False}) as batch_op:
         batch_op.drop_column("due_date_in_force")

@@ -38,5 +38,5 @@ def downgrade():
         batch.drop_column("emergency_phone")
     with op.batch_alter_table("pump_model") as batch:
         batch.drop_column("eri_to_stop_days")
-    with op.batch_alter_table("pump") as batch:
+    with op.batch_alter_table("pump", reflect_kwargs={"resolve_fks": False}) as batch:  # see 0010
         batch.drop_column("eri_on")

@@ -20,5 +20,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("trial_bolus") as batch:
+    with op.batch_alter_table("trial_bolus", reflect_kwargs={"resolve_fks": False}) as batch:  # see 0010
         batch.drop_column("warnings")

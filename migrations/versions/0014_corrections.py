@@ -17,11 +17,14 @@ branch_labels = None
 depends_on = None
 
 LEDGERS = ("refill_visit", "dose_change", "trial_bolus")
+# Batch mode copies each ledger from its reflection; reflecting the tables its keys point to as well reached "user",
+# whose expression index uq_user_email_lower SQLite reflection cannot read (a SAWarning on every fresh upgrade).
+NO_REFERENCED_TABLES = {"resolve_fks": False}
 
 
 def upgrade():
     for table in LEDGERS:
-        with op.batch_alter_table(table, schema=None) as batch_op:
+        with op.batch_alter_table(table, schema=None, reflect_kwargs=NO_REFERENCED_TABLES) as batch_op:
             batch_op.add_column(sa.Column("voided_at", tracker.models.types.UTCDateTime(timezone=True), nullable=True))
             batch_op.add_column(sa.Column("voided_by_id", sa.Integer(), nullable=True))
             batch_op.add_column(sa.Column("void_reason", sa.Text(), nullable=True))
@@ -49,7 +52,7 @@ def downgrade():
     op.drop_index(op.f("ix_pump_correction_pump_id"), table_name="pump_correction")
     op.drop_table("pump_correction")
     for table in reversed(LEDGERS):
-        with op.batch_alter_table(table, schema=None) as batch_op:
+        with op.batch_alter_table(table, schema=None, reflect_kwargs=NO_REFERENCED_TABLES) as batch_op:
             batch_op.drop_constraint(op.f(f"fk_{table}_corrects_id_{table}"), type_="foreignkey")
             batch_op.drop_constraint(op.f(f"fk_{table}_voided_by_id_user"), type_="foreignkey")
             batch_op.drop_column("corrects_id")

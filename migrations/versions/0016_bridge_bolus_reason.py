@@ -21,5 +21,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("refill_visit") as batch:
+    with op.batch_alter_table("refill_visit", reflect_kwargs={"resolve_fks": False}) as batch:  # see 0010
         batch.drop_column("bridge_bolus_reason")

@@ -22,5 +22,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("outbox_message") as batch:
+    with op.batch_alter_table("outbox_message", reflect_kwargs={"resolve_fks": False}) as batch:  # see 0010
         batch.drop_column("first_failed_at")

@@ -14,7 +14,7 @@ document.addEventListener("DOMContentLoaded", () => {
       bar.max = message.total || 1;
       bar.value = message.done;
       status.textContent = message.phase === "check"
-        ? `Checking ${message.total.toLocaleString()} row(s)…`
+        ? `Checking ${message.total.toLocaleString()} ${message.total === 1 ? "row" : "rows"}…`
         : `Saved ${message.done.toLocaleString()} of ${message.total.toLocaleString()}…`;
       form.dataset.updates = String(Number(form.dataset.updates || 0) + 1);
     } else if (message.summary_html) {

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
 from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
+from tracker.formats import fmt_date
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
 
@@ -23,7 +24,7 @@ def test_a_nurse_corrects_a_mistyped_refill_volume(page, world, session, shot):
     sign_in(page, world.users["nurse"].email)
     page.goto(f"/patients/{patient.id}")
     old_due = page.locator(".due .big").inner_text()
-    page.locator(".pump-panel table:not(.trend) tbody tr").first.get_by_role("link", name="Correct").click()
+    page.locator(".pump-panel tr[id^=refill-]").first.get_by_role("link", name="Correct").click()
 
     expect(page.get_by_label("Resulting reservoir volume (mL)")).to_have_value("20.0")  # what was typed
     page.get_by_label("Volume added (mL)").fill("18")
@@ -31,7 +32,7 @@ def test_a_nurse_corrects_a_mistyped_refill_volume(page, world, session, shot):
     page.get_by_label("Why is the entry corrected? (shown with the original)").fill("18 mL went in; 20 was typed")
     page.get_by_role("button", name="Preview dates and warnings").click()
     # 18 mL instead of 20 at 0.6 mL a day: 3.33 days less to the alarm, due 4 days sooner (day 19, not 23).
-    new_due = (TODAY - timedelta(days=2) + timedelta(days=19)).strftime("%d %b %Y")
+    new_due = fmt_date(TODAY - timedelta(days=2) + timedelta(days=19))
     expect(page.locator(".big-date strong")).to_have_text(new_due)
     page.get_by_role("button", name="Save correction").click()
 

@@ -53,14 +53,14 @@ def test_import_a_spreadsheet_fixing_its_errors_first(page, world, session, shot
     expect(page.get_by_role("heading", name="Ready to import")).to_be_visible()
     expect(page.locator(".figures")).to_contain_text(str(ROWS))
     expect(page.get_by_text("Windows-1252")).to_be_visible()
-    page.get_by_role("button", name=f"Import {ROWS} patient(s)").click()
+    page.get_by_role("button", name=f"Import {ROWS} patients").click()
 
     bar = page.locator("#import-progress")
     expect(bar).to_be_visible()
     summary = page.locator(".import-summary")
     expect(summary).to_be_visible(timeout=120_000)
     expect(summary).to_contain_text("Import finished")
-    expect(summary).to_contain_text(f"{ROWS} patient row(s)")
+    expect(summary).to_contain_text(f"{ROWS} patient rows")
     assert bar.evaluate("b => b.value === b.max")
     updates = int(page.locator("#import-run").get_attribute("data-updates"))
     assert updates >= 3, updates  # checking, then each batch written
@@ -88,9 +88,9 @@ def test_a_late_pump_and_a_pocket_fill_are_seen_and_acknowledged_before_the_impo
     expect(warning).to_contain_text("pocket fill")
     shot(page, "import-dry-run-warnings")
 
-    page.get_by_role("button", name="Import 3 patient(s)").click()  # without the acknowledgement: refused
+    page.get_by_role("button", name="Import 3 patients").click()  # without the acknowledgement: refused
     expect(page.locator("#import-status")).to_contain_text("tick the box")
     page.wait_for_url(re.compile(r"/import/check"))
     page.get_by_label(re.compile("I have read the high-severity warnings")).check()
-    page.get_by_role("button", name="Import 3 patient(s)").click()
-    expect(page.locator(".import-summary")).to_contain_text("3 patient row(s)")
+    page.get_by_role("button", name="Import 3 patients").click()
+    expect(page.locator(".import-summary")).to_contain_text("3 patient rows")

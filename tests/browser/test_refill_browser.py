@@ -16,7 +16,8 @@ def test_refill_with_a_concentration_change(page, world, session, shot):
 
     page.get_by_label("Actual residual aspirated (mL)").fill("14")
     page.get_by_label("Expected residual (mL, from the programmer)").fill("14")
-    page.get_by_label("Concentration", exact=True).select_option(label="1000 mcg/mL")
+    # Its accessible name is the label without the required mark (aria-hidden).
+    page.get_by_role("combobox", name="Concentration", exact=True).select_option(label="1000 mcg/mL")
     page.get_by_role("button", name="Preview dates and warnings").click()
     warning = page.locator('li[data-code="bridge_bolus"]')
     expect(warning).to_be_visible()

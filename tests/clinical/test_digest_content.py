@@ -82,11 +82,11 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     empty = section(text, "PUMPS PROJECTED EMPTY (1)")
     assert "Withdrawal may already be under way" in empty
     assert ("MRN KC-20417 · due 20 Feb 2026 (20 days ago) · alarm 27 Feb 2026 (13 days ago) · "
-            "empty 06 Mar 2026 (6 days ago) · Kennesaw Clinic · Not booked") in empty
+            "empty 6 Mar 2026 (6 days ago) · Kennesaw Clinic · Not booked") in empty
     alarm = section(text, "PAST THE LOW-RESERVOIR ALARM (1)")
     assert "MRN KC-99" in alarm and "Booked after the pump runs empty (16 Mar 2026)" in alarm
     overdue = section(text, "OVERDUE REFILLS (1)")
-    assert "due 09 Mar 2026 (3 days ago)" in overdue and "Booked after the due date (13 Mar 2026)" in overdue
+    assert "due 9 Mar 2026 (3 days ago)" in overdue and "Booked after the due date (13 Mar 2026)" in overdue
     missed = section(text, "MISSED APPOINTMENTS (TIME PASSED, NO REFILL RECORDED) (1)")
     assert "Missed appointment: its time passed with no refill recorded (11 Mar 2026)" in missed
     late = section(text, "BOOKED LATE (AFTER THE DUE, ALARM OR EMPTY DATE) (1)")
@@ -94,10 +94,10 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     soon = section(text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (2)")
     assert "due today, 12 Mar 2026" in soon and "due 15 Mar 2026 (in 3 days)" in soon
     battery = section(text, "PUMP BATTERIES: ERI, REPLACEMENT PAST DUE OR DUE WITHIN 6 MONTHS (3)")
-    assert "Battery at its replacement indicator (ERI): the pump will stop · ERI recorded 02 Mar 2026, the pump " \
+    assert "Battery at its replacement indicator (ERI): the pump will stop · ERI recorded 2 Mar 2026, the pump " \
            "stops within 90 days of it" in battery
     assert "Battery replacement past due · replacement due 12 Dec 2025 (90 days ago)" in battery
-    assert "Battery replacement due within 6 months · due 01 Jul 2026 (in 111 days)" in battery
+    assert "Battery replacement due within 6 months · due 1 Jul 2026 (in 111 days)" in battery
     assert battery.index("(ERI)") < battery.index("past due") < battery.index("within 6 months ·")
     assert "Residual discrepancy · Residual 4 mL less than expected" in text
     assert "Possible pocket fill · Fill mismatch of 3 mL" in text

@@ -30,6 +30,7 @@ from tracker.clinical.refill import (
     pocket_fill_warning,
     project_refill,
     residual_discrepancy_warning,
+    volume_to_prepare,
     volumes_at,
 )
 
@@ -405,6 +406,13 @@ def test_when_the_fill_volumes_disagree_the_projection_uses_the_smaller():
                         "projected from the smaller, 20 mL.")
     assert fill_volume("18.5", "18.500") == (Decimal("18.500"), None)
     assert fill_volume("21", "19")[0] == Decimal("19.000")
+
+
+def test_the_volume_to_prepare_is_the_last_fills_as_the_projection_counts_it_or_none_with_the_reason():
+    assert volume_to_prepare("18", "18.0") == fill_volume("18", "18.0") == (Decimal("18.000"), None)
+    volume, why = volume_to_prepare("20", "19")
+    assert volume is None, "two volumes for one fill: no figure is reliable"
+    assert why == fill_volume("20", "19")[1] and "20 mL added, 19 mL reported" in why
 
 
 def test_pocket_fill_thresholds_depend_on_reservoir_size():

@@ -141,11 +141,11 @@ def test_the_patient_page_banners_say_the_dates_and_what_to_do():
     risk = r.assess(dates, r.Booking(d(3)), TODAY, SOON)
     red, amber = r.banners(risk, dates, r.Booking(d(3)), TODAY)
     assert (red.tone, red.title) == ("red", "Pump projected empty")
-    assert "Projected to run empty on 02 Mar 2026 (8 days ago)." in red.lines
+    assert "Projected to run empty on 2 Mar 2026 (8 days ago)." in red.lines
     assert "withdrawal" in red.lines[-1]
     assert amber.tone == "amber" and amber.title == r.LABELS[r.AFTER_EMPTY]
     assert "23 days after the due date (18 Feb 2026)" in amber.lines[0]
-    assert "11 days after the projected empty date (02 Mar 2026)" in amber.lines[0]
+    assert "11 days after the projected empty date (2 Mar 2026)" in amber.lines[0]
 
 
 def test_no_banner_for_a_pump_booked_on_time():

@@ -51,7 +51,7 @@ def test_a_second_bolus_the_same_day_is_within_24_hours():
     # Dates only: same day = 0 h apart (< 24 h, warns); the next day = 24 h apart (not < 24 h, no warning).
     warning = spacing_warning(Bolus(TUE, 75), [Bolus(TUE, 50)], RULES)
     assert (warning.code, warning.severity) == ("trial_spacing", "high")
-    assert warning.message == ("Another bolus (50 mcg) was given on 03 Mar 2026, the same day: "
+    assert warning.message == ("Another bolus (50 mcg) was given on 3 Mar 2026, the same day: "
                                "trial boluses are given at least 24 h apart.")
     assert spacing_warning(Bolus(TUE, 75), [Bolus(MON, 50)], RULES) is None
     assert spacing_warning(Bolus(MON, 50), [], RULES) is None
@@ -61,7 +61,7 @@ def test_spacing_counts_boluses_on_either_side_with_the_clinics_interval():
     # 48 h minimum: Monday and Tuesday are 1 day = 24 h apart (< 48 h); Monday and Wednesday 48 h (not < 48 h).
     rules = TrialRules(min_hours_between=48)
     back_dated = spacing_warning(Bolus(MON, 50), [Bolus(TUE, 75)], rules)
-    assert back_dated.message == ("Another bolus (75 mcg) was given on 03 Mar 2026, 1 day after: "
+    assert back_dated.message == ("Another bolus (75 mcg) was given on 3 Mar 2026, 1 day after: "
                                   "trial boluses are given at least 48 h apart.")
     assert spacing_warning(Bolus(WED, 75), [Bolus(MON, 50)], rules) is None
 

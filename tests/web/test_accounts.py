@@ -40,7 +40,7 @@ def sign_in(client, email, password=PASSWORD):
 # Signing in
 
 
-def test_nurse_signs_in_with_the_right_password_and_sees_the_patients(client, world):
+def test_nurse_signs_in_with_the_right_password_and_lands_on_today(client, world):
     response = sign_in(client, "nurse@example.org")
     assert response.status_code == 302 and path_of(response) == "/"
     assert is_signed_in(client)

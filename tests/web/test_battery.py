@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests.factories import TODAY, implant_details, implanted_days_ago, make_patient
 from tracker.clinical import refill_risk
+from tracker.formats import fmt_date
 from tracker.models import AuditEvent, Pump
 from tracker.services import PermissionDenied, ServiceError, StaleEdit
 from tracker.services.refill_visits import RefillEntry, preview_refill
@@ -111,7 +112,7 @@ def test_an_eri_before_the_implant_is_refused(as_role, world, session):
     pump = pump_of(session, patient)
     response = as_role("nurse").post(f"/patients/{patient.id}/eri", eri_form(pump, IMPLANTED_ON - timedelta(days=1)))
     assert response.status_code == 422
-    assert f"cannot be before the implant ({IMPLANTED_ON:%d %b %Y})" in response.get_data(as_text=True)
+    assert f"cannot be before the implant ({fmt_date(IMPLANTED_ON)})" in response.get_data(as_text=True)
     assert pump_of(session, patient).eri_on is None and audit_of_pump(session) == []
 
 
@@ -176,4 +177,4 @@ def test_the_refill_visit_warns_about_the_battery_as_the_model_judges_it(world, 
         assert warning is None
         return
     assert warning.severity == severity and words in warning.message
-    assert f"replacement due {pump.battery_replacement_due:%d %b %Y}" in warning.message
+    assert f"replacement due {fmt_date(pump.battery_replacement_due)}" in warning.message

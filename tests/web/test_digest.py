@@ -21,6 +21,7 @@ from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
 from tracker import create_app, jobs
 from tracker.clinical.refill_risk import add_months
 from tracker.extensions import db
+from tracker.formats import fmt_date
 from tracker.models import DigestRun, OutboxMessage, Pump, RefillSchedule, Setting, User
 from tracker.models.digest import DEAD, QUEUED, SENT
 from tracker.models.requests import BOOKING_AFTER_ALARM
@@ -187,10 +188,10 @@ def test_a_pump_past_its_alarm_booked_with_a_physician_override_stays_in_the_ema
     elsewhere = make_user(session, "physician", location=world.sites["Buckhead Clinic"])
 
     mail = sent_digests(app, smtp, TODAY)
-    booked = f"Booked after the alarm date ({TODAY + timedelta(days=1):%d %b %Y})"
+    booked = f"Booked after the alarm date ({fmt_date(TODAY + timedelta(days=1))})"
     for role in ("nurse", "coordinator"):
         rows = section(mail[world.users[role].email], "PAST THE LOW-RESERVOIR ALARM (1)")
-        assert f"MRN {patient.mrn} · due {dates.due_date:%d %b %Y} (8 days ago) · alarm" in rows
+        assert f"MRN {patient.mrn} · due {fmt_date(dates.due_date)} (8 days ago) · alarm" in rows
         assert booked in rows and "Reach the patient today" in rows
         assert f"https://tracker.clinic.test/patients/{patient.id}" in rows
         assert "BOOKED LATE (AFTER THE DUE, ALARM OR EMPTY DATE) (0)" in mail[world.users[role].email]
@@ -212,7 +213,7 @@ def test_a_physicians_email_lists_open_requests_first_then_the_pumps_past_their_
     rows = section(mail[world.users["physician"].email], "NEEDS A PHYSICIAN (2)").splitlines()
     request, pump = [r for r in rows if r.startswith("- ")]
     assert request == (f"- MRN {patient.mrn} · Booking after the alarm date · asked by Test Coordinator on "
-                       f"{asked_at:%d %b %Y} 06:05")
+                       f"{fmt_date(asked_at)} 06:05")
     assert "Kennesaw;" not in mail[world.users["physician"].email], "the free-text note stays in the app"
     assert pump.startswith(f"- MRN {patient.mrn} · Past the low-reservoir alarm date ·") and pump.endswith("Not booked")
     [physician] = smtp.to(world.users["physician"].email)
@@ -231,9 +232,9 @@ def test_an_overdue_pump_booked_after_its_due_date_stays_under_overdue(app, worl
     text = sent_digests(app, smtp, TODAY)[world.users["nurse"].email]
     rows = section(text, "OVERDUE REFILLS (1)")
     assert f"MRN {overdue.mrn} · due" in rows and "(2 days ago)" in rows
-    assert f"Booked after the due date ({TODAY + timedelta(days=2):%d %b %Y})" in rows
+    assert f"Booked after the due date ({fmt_date(TODAY + timedelta(days=2))})" in rows
     late = section(text, "BOOKED LATE (AFTER THE DUE, ALARM OR EMPTY DATE) (1)")
-    assert f"MRN {soon.mrn}" in late and f"Booked after the due date ({soon_due + timedelta(days=2):%d %b %Y})" in late
+    assert f"MRN {soon.mrn}" in late and f"Booked after the due date ({fmt_date(soon_due + timedelta(days=2))})" in late
     assert overdue.mrn not in late and "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (0)" in text
 
 
@@ -271,10 +272,10 @@ def test_battery_past_due_and_eri_are_items_with_their_own_words_judged_in_calen
     eri, past_due, due_soon = (next(r for r in rows if patients[n].mrn in r) for n in ("eri", "past_due", "six_months"))
     assert rows.index(eri) < rows.index(past_due) < rows.index(due_soon)
     assert "Battery at its replacement indicator (ERI): the pump will stop" in eri
-    assert f"ERI recorded {TODAY - timedelta(days=3):%d %b %Y}, the pump stops within 90 days of it" in eri
+    assert f"ERI recorded {fmt_date(TODAY - timedelta(days=3))}, the pump stops within 90 days of it" in eri
     assert "Battery replacement past due · replacement due" in past_due and "(90 days ago)" in past_due
     assert "Plan the pump replacement now." in past_due
-    assert f"Battery replacement due within 6 months · due {add_months(TODAY, 6):%d %b %Y}" in due_soon
+    assert f"Battery replacement due within 6 months · due {fmt_date(add_months(TODAY, 6))}" in due_soon
     assert all(patients["beyond"].mrn not in row for row in rows)
     # The worklist lists the same two as needing action: one verdict, battery_verdict, for both.
     on_worklist = {row.patient.mrn for row in worklist(session, TODAY, at(TODAY, 7), risk_windows(session))
@@ -457,7 +458,7 @@ def test_after_the_last_attempt_a_message_is_dead_lettered_shown_to_admins_and_r
 
     client = as_role("admin")
     page = client.get("/admin/digest").get_data(as_text=True)
-    assert TODAY.strftime("%d %b %Y") in page
+    assert fmt_date(TODAY) in page
     day_page = client.get(f"/admin/digest/{TODAY.isoformat()}").get_data(as_text=True)
     assert day_page.count(">Resend</button>") == 4 and "451" in day_page
 

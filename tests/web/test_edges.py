@@ -119,6 +119,8 @@ def test_a_file_wider_than_the_limit_is_refused_at_once_with_a_clear_message(as_
 @pytest.mark.parametrize("typed, safe", [
     ("=1+2", "'=1+2"), ("Doe;=1+2", "Doe;'=1+2"), ("Doe, @SUM(A1)", "Doe, '@SUM(A1)"), ("a|-2+3", "a|'-2+3"),
     ("Doe\t+1", "Doe\t'+1"), ("O'Brien-Smith", "O'Brien-Smith"), ("2026-12-03", "2026-12-03"), ("", ""),
+    # A plain number is data, not a formula: "-66" days stays a number a spreadsheet sorts (it was "'-66").
+    ("-66", "-66"), ("+2", "+2"), ("-0.5", "-0.5"), ("-1+2", "'-1+2"), ("-66 days", "'-66 days"), ("-", "'-"),
 ])
 def test_a_formula_after_any_separator_is_defused(typed, safe):
     """Before: only the first character was checked, so "Doe;=1+2" ran as a formula in a ';' spreadsheet."""

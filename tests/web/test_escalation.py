@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.factories import TODAY, implanted_days_ago, make_patient, to_adjustment
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical import refill_risk
+from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, PhysicianRequest, RefillAppointment, RefillSchedule
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF
 from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalation
@@ -278,6 +279,6 @@ def test_a_physician_who_books_with_an_override_answers_the_open_request(world, 
                 "patient away", "called: no withdrawal signs", now)
     request = only_request(session)
     assert (request.id, request.status, request.answered_by_id) == (asked.id, "approved", world.users["physician"].id)
-    assert request.outcome == f"Booked for {starts_at:%d %b %Y} 10:00 with the physician's override."
+    assert request.outcome == f"Booked for {fmt_date(starts_at.date())} 10:00 with the physician's override."
     assert audit_rows(session, asked.id)[-1] == ("update", world.users["physician"].id)
     assert escalation.open_physician_requests(session) == [], "nothing stays open once the slot is booked"

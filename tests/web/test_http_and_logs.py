@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tests.factories import TODAY, bolus_data, patient_data
 from tests.web.test_accounts import row_counts
 from tests.web.test_patients import form_of
+from tracker.formats import fmt_date
 from tracker.models import Patient
 
 
@@ -63,7 +64,7 @@ FIRST, LAST, MRN, BORN = "Zephyrine", "Quillfeather", "MRNLEAK4417", date(1963, 
 
 def birth_date_spellings(born: date) -> list[str]:
     return [born.isoformat(), born.strftime("%m/%d/%Y"), born.strftime("%d/%m/%Y"), born.strftime("%d %b %Y"),
-            born.strftime("%b %d, %Y"), born.strftime("%Y%m%d"), born.strftime("%d.%m.%Y"), repr(born)]
+            fmt_date(born), born.strftime("%b %d, %Y"), born.strftime("%Y%m%d"), born.strftime("%d.%m.%Y"), repr(born)]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from tests.factories import CLINIC_ZONE, TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
+from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, Patient, PhysicianRequest, Pump, RefillVisit, StageEvent
 from tracker.models.requests import IMPLANT_SIGN_OFF
 from tracker.services import ServiceError, StaleEdit, escalation
@@ -28,7 +29,7 @@ def now(app):
 
 
 GUIDE_TEXT = ("100 mcg/day: twice the effective screening dose, the 50 mcg trial bolus of "
-              f"{TODAY - timedelta(days=3):%d %b %Y} (effect 6 h)")
+              f"{fmt_date(TODAY - timedelta(days=3))} (effect 6 h)")
 
 
 def in_trial(session, world, hours: str = "6") -> Patient:

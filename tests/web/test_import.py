@@ -153,7 +153,7 @@ def test_a_good_file_of_2000_rows_imports_every_patient_with_pump_refill_schedul
     assert audited["patient_import"] == 1
 
     summary = nurse.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Import finished" in summary and "2000 patient row(s)" in summary
+    assert "Import finished" in summary and "2000 patient rows" in summary
 
 
 def test_the_stored_refill_dates_are_the_ones_recompute_schedule_gives(session, world, nurse):
@@ -500,4 +500,4 @@ def test_an_imported_patient_already_due_with_nothing_booked_is_flagged_in_the_s
     token, _ = check(nurse, csv_bytes([row(1, last_refill_date=overdue, next_refill_date=""), row(2)]))
     response = run(nurse, token)
     page = nurse.get(response.headers["Location"]).get_data(as_text=True)
-    assert "1 imported patient(s) with a pump are already due" in page and "/worklist" in page
+    assert "1 imported patient with a pump is already due" in page and "/worklist" in page

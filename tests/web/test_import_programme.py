@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from tests.factories import TODAY, implanted_days_ago
 from tests.web.test_fuzz_forms import row_counts
 from tests.web.test_import import check, csv_bytes, row, run, uploads_in_tmp  # noqa: F401
+from tracker.formats import fmt_date
 from tracker.models import DoseChange, Patient, Pump, RefillSchedule, RefillVisit
 from tracker.services.refills import Programme, recompute_schedule
 
@@ -131,7 +132,7 @@ def test_the_dry_run_shows_each_refill_warning_by_line_and_column_and_the_late_p
     late = table_rows(page, "late-rows")
     assert [(cells[0], cells[3]) for cells in late] == [("8", "Past the low-reservoir alarm date"),
                                                         ("7", "Refill overdue")]
-    assert late[1][4] == f"{TODAY - timedelta(days=5):%d %b %Y}"  # due on day 180 of 185
+    assert late[1][4] == fmt_date(TODAY - timedelta(days=5))  # due on day 180 of 185
     assert 'class="urgency-past_alarm tone-red"' in html
 
     # High warnings are acknowledged, as at the refill form: without the box, nothing is written.

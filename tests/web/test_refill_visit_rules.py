@@ -13,6 +13,7 @@ from tests.factories import CLINIC_ZONE as ZONE
 from tests.web.test_refills import entry, implanted
 from tracker.clinic_zone import local_date
 from tracker.extensions import db
+from tracker.formats import fmt_datetime
 from tracker.models import RefillSchedule, RefillVisit
 from tracker.services.refill_visits import preview_refill, record_refill
 from tracker.services.refills import last_fill
@@ -114,7 +115,7 @@ def test_a_concentration_change_asks_for_the_bridge_bolus_or_why_none(world, ses
     visit = last_fill(session, pump.id)
     assert (visit.bridge_bolus_mcg, visit.bridge_bolus_reason) == (None, "Physician: dose margin, observe 4 h")
 
-    shown = f"since {visit.visit_at.astimezone(ZONE):%d %b %Y %H:%M}"
+    shown = f"since {fmt_datetime(visit.visit_at.astimezone(ZONE))}"
     for page in (nurse.get(f"/patients/{patient.id}"), nurse.get(f"/patients/{patient.id}/emergency")):
         text = " ".join(re.sub(r"<[^>]+>", "", page.get_data(as_text=True)).split())
         assert f"1000 mcg/mL {shown} (500 mcg/mL before; no bridge bolus: Physician: dose margin, observe 4 h)" \

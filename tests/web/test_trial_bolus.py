@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from tests.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
+from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Patient, TrialBolus
 from tracker.services import patients as service
 from tracker.services.catalogue import settings_version, update_settings
@@ -128,7 +129,7 @@ def test_a_second_bolus_the_same_day_and_a_skipped_step_warn(as_role, world, ses
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and bolus_count(session) == 2
     assert re.findall(r'data-code="(\w+)"', page) == ["trial_dose_range", "trial_spacing", "trial_sequence"]
-    assert f"Another bolus (75 mcg) was given on {TODAY:%d %b %Y}, the same day" in page
+    assert f"Another bolus (75 mcg) was given on {fmt_date(TODAY)}, the same day" in page
     assert "From 75 to 125 mcg skips a step" in page
 
 

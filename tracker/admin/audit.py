@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, render_template, request, stream_with_context
 from sqlalchemy import Select, func, or_, select
 
-from tracker.admin.audit_changes import Formats, describe_event, references
+from tracker.admin.audit_changes import describe_event, references
 from tracker.admin.routes import bp
-from tracker.clinic_zone import clinic_zone, start_of_day
+from tracker.clinic_zone import start_of_day
 from tracker.extensions import db
 from tracker.models import AuditEvent, Patient, User
 from tracker.services.audit import names_for
-from tracker.web import audit_read, clinic_today, csv_cell, date_arg, fmt_date, fmt_datetime, int_arg, requires
+from tracker.web import audit_read, clinic_today, csv_cell, date_arg, int_arg, requires
 
 CSV_HEADER = ["at (UTC)", "user id", "user", "client address", "action", "entity", "entity id", "patient id",
               "MRN", "before", "after"]
@@ -76,9 +76,7 @@ def audit():
     page = db.paginate(audit_query(filters), page=min(int_arg("page") or 1, 100_000),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     names = _names(page.items, values=True)
-    formats = Formats(fmt_date, fmt_datetime, clinic_zone())
-    rows = [(r, describe_event(r.action, r.entity, r.entity_id, r.before, r.after, names, formats))
-            for r in page.items]
+    rows = [(r, describe_event(r.action, r.entity, r.entity_id, r.before, r.after, names)) for r in page.items]
     staff = db.session.execute(select(User.id, User.full_name).order_by(User.full_name)).all()
     return render_template("admin/audit.html", page=page, rows=rows, filters=filters, users=names["user"],
                            mrns=names["patient"], staff=staff)

@@ -8,15 +8,16 @@ export keeps the raw values."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import MRI_RULES, WORK_LABELS
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, ROLES, SEXES, TRIAL_OUTCOMES
+from tracker.formats import fmt_date, fmt_datetime
 from tracker.models.requests import KINDS as REQUEST_KINDS
 from tracker.models.requests import STATUSES as REQUEST_STATUSES
 from tracker.services.bookings import CONTACT_METHODS, CONTACT_OUTCOMES
@@ -170,16 +171,6 @@ ENTITY_FIELDS: dict[tuple[str, str], Field] = {
 
 
 @dataclass(frozen=True)
-class Formats:
-    """How dates and times read on every page (tracker.web's filters), and the clinic's zone for a time typed on
-    a form (stored without one)."""
-
-    day: Callable[[date], str]
-    moment: Callable[[datetime], str]
-    zone: tzinfo
-
-
-@dataclass(frozen=True)
 class Change:
     label: str
     before: str | None  # None: nothing to show before (an addition, or a value only the after side has)
@@ -220,16 +211,14 @@ def _id(value) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else None
 
 
-def _when(kind: str, value: str, formats: Formats) -> str:
-    """An ISO date or time as the pages show them; a time typed on a form (no zone) is the clinic's. Anything
-    else (a filter typed into a URL) as it is."""
+def _when(kind: str, value: str) -> str:
+    """An ISO date or time as every page shows them (tracker.formats); a time typed on a form (no zone) is the
+    clinic's wall clock. Anything else (a filter typed into a URL) as it is."""
     try:
-        if kind == "date":
-            return formats.day(date.fromisoformat(value[:10]))
-        moment = datetime.fromisoformat(value)
+        return fmt_date(date.fromisoformat(value[:10])) if kind == "date" else fmt_datetime(
+            datetime.fromisoformat(value))
     except ValueError:
         return value
-    return formats.moment(moment if moment.tzinfo else moment.replace(tzinfo=formats.zone))
 
 
 def _flex(value) -> str:
@@ -248,7 +237,7 @@ def _flex(value) -> str:
     return "; ".join(part for part in parts if part) + " mcg/h"
 
 
-def show(entity: str, name: str, value, names: Names, formats: Formats) -> str:
+def show(entity: str, name: str, value, names: Names) -> str:
     """One stored value as words ("—" for nothing), without its unit."""
     spec = field_for(entity, name)
     if value is None or value == "" or value == [] or value == {}:
@@ -266,11 +255,11 @@ def show(entity: str, name: str, value, names: Names, formats: Formats) -> str:
     if spec.kind == "fraction":
         return f"±{_plain_number(Decimal(str(value)) * 100)}%"
     if spec.kind in ("date", "moment") and isinstance(value, str):
-        return _when(spec.kind, value, formats)
+        return _when(spec.kind, value)
     if spec.kind == "flex":
         return _flex(value)
     if isinstance(value, dict):
-        return "; ".join(f"{field_for(entity, key).label}: {_with_unit(entity, key, item, names, formats)}"
+        return "; ".join(f"{field_for(entity, key).label}: {_with_unit(entity, key, item, names)}"
                          for key, item in value.items() if field_for(entity, key).kind != "hidden")
     if isinstance(value, list):
         return "; ".join(item.get("message", str(item)) if isinstance(item, dict) else str(item) for item in value)
@@ -281,13 +270,13 @@ def _empty(value) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def _with_unit(entity: str, name: str, value, names: Names, formats: Formats) -> str:
-    text, unit = show(entity, name, value, names, formats), field_for(entity, name).unit
+def _with_unit(entity: str, name: str, value, names: Names) -> str:
+    text, unit = show(entity, name, value, names), field_for(entity, name).unit
     return f"{text} {unit}" if unit and not _empty(value) else text
 
 
 def describe_event(action: str, entity: str, entity_id: int | None, before: dict | None, after: dict | None,
-                   names: Names, formats: Formats) -> Described:
+                   names: Names) -> Described:
     """One audit row in words. An addition lists the values it was given (the empty ones left out), each with
     what it replaced when the row says so (a correction, a dose change's previous dose); a change or a void lists
     what differs, and what only one side holds. Example: a dose change added with before {"daily_dose_mcg":
@@ -299,15 +288,15 @@ def describe_event(action: str, entity: str, entity_id: int | None, before: dict
         old, new = before.get(name), after.get(name)
         if spec.kind == "hidden":
             continue
-        was, now = show(entity, name, old, names, formats), show(entity, name, new, names, formats)
+        was, now = show(entity, name, old, names), show(entity, name, new, names)
         if name not in before or name not in after or (action == "create" and was == now):
             value = new if name in after else old
             if not _empty(value):
-                changes.append(Change(spec.label, None, _with_unit(entity, name, value, names, formats)))
+                changes.append(Change(spec.label, None, _with_unit(entity, name, value, names)))
         elif was != now:
             # The unit once, after the new value ("300 → 330 mcg/day"), unless that side is empty.
-            changes.append(Change(spec.label, was if not _empty(new) else _with_unit(entity, name, old, names, formats),
-                                  _with_unit(entity, name, new, names, formats)))
+            changes.append(Change(spec.label, was if not _empty(new) else _with_unit(entity, name, old, names),
+                                  _with_unit(entity, name, new, names)))
     return Described(ACTIONS.get(action, action.capitalize()), _record(entity, entity_id, names), changes)
 
 

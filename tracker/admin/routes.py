@@ -84,7 +84,7 @@ def edit_user(user_id: int):
         else:
             flash(f"Saved {user.full_name}'s account." if changed else "Nothing changed.", "success")
             if user.id == actor().user_id and user.role != "admin":  # their own demotion: the users page is shut
-                return redirect(url_for("patients.index"))
+                return redirect(url_for("home.today"))
             return redirect(url_for("admin.users"))
     status = 200 if request.method == "GET" else 409 if yours else 422
     return render_template("admin/user_edit.html", form=form, user=user, yours=yours, action_form=FlaskForm(),

@@ -47,7 +47,7 @@ def _password_change_due():
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("patients.index")
+    return url_for("home.today")
 
 
 def start_session(user: User) -> None:
@@ -68,7 +68,7 @@ def end_session() -> None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("patients.index"))
+        return redirect(url_for("home.today"))
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form)
@@ -120,7 +120,7 @@ def password():
         else:
             start_session(user)  # every session ended, this one too: this browser starts a new one
             flash("Password changed. Your other sessions are signed out.", "success")
-            return redirect(url_for("patients.index"))
+            return redirect(url_for("home.today"))
     return render_template("auth/password.html", form=form, forced=current_user.must_change_password)
 
 

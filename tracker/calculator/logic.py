@@ -32,6 +32,7 @@ from tracker.clinical.refill import (
     dose_range_warning,
     project_refill,
 )
+from tracker.formats import fmt_date
 
 Number = Decimal | int | str
 MAX_DECIMAL_PLACES = 4  # finer than any pump programmer; also keeps exact arithmetic small
@@ -97,7 +98,7 @@ def _mcg(value: Fraction) -> str:
 
 
 def _day(d: date) -> str:
-    return f"{d.day} {d:%b %Y}"
+    return fmt_date(d)
 
 
 def _unit(limit: Limit, before: str) -> str:

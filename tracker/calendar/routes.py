@@ -12,7 +12,8 @@ from tracker.calendar.forms import BookingForm, CancelForm, ContactForm
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical import refill_risk
 from tracker.extensions import db
-from tracker.models import Patient, RefillAppointment, RefillSchedule, User
+from tracker.formats import csv_datetime, fmt_date, fmt_datetime, plural
+from tracker.models import Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.once import once
 from tracker.patients.queries import filter_choices, location_choices
@@ -29,6 +30,7 @@ from tracker.services.calendar import (
     regenerate_token,
 )
 from tracker.services.escalation import open_request
+from tracker.services.refill_sheet import SPANS, refill_sheet
 from tracker.services.refills import current_pump
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS, worklist_page
@@ -52,6 +54,7 @@ bp = Blueprint("calendar", __name__)
 LEGEND = [(urgency, refill_risk.LABELS[urgency]) for urgency in refill_risk.URGENCIES]
 VIEWS = ("month", "week", "list")
 DAY_CHIPS = 6  # per day cell; the rest are one click away in the list view
+EXPORT_MAX_DAYS = 366  # a CSV export covers up to a year, today to the same day next year even across 29 Feb
 
 
 WORKLIST_ARGS = ("location", "nurse", "page")
@@ -113,7 +116,7 @@ def calendar_page():
     return render_template(
         "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
         events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
-        locations=shown.locations, nurses=shown.nurses, chips=DAY_CHIPS,
+        locations=shown.locations, nurses=shown.nurses, chips=DAY_CHIPS, max_days=EXPORT_MAX_DAYS,
         legend=LEGEND, late=shown.late, patient_url=patient_url_prefix(),
     )
 
@@ -148,13 +151,22 @@ def events_json():
     return jsonify(out)
 
 
+def _export_filters() -> dict:
+    """The clinic and nurse the calendar shows, as its export link carries them (no location: the home clinic)."""
+    return {k: request.args[k] for k in ("location", "nurse") if k in request.args}
+
+
 @bp.get("/calendar/export.csv")
 @requires("patient.view")
 def export_calendar():
     today = clinic_today()
     start, end = date_arg("start", today), date_arg("end", today + timedelta(days=27))
-    if end < start or (end - start).days > 366:
-        abort(400)
+    if end < start or (end - start).days > EXPORT_MAX_DAYS:
+        problem = (f"The export ends ({fmt_date(end)}) before it starts ({fmt_date(start)})." if end < start else
+                   f"{fmt_date(start)} to {fmt_date(end)} is {plural((end - start).days, 'day')}: an export covers "
+                   f"at most {EXPORT_MAX_DAYS} days (a year). Choose a shorter range, or export it in parts.")
+        return render_template("calendar/export_range.html", problem=problem, export_start=start, export_end=end,
+                               export_filters=_export_filters(), max_days=EXPORT_MAX_DAYS), 422
     _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
     rows = [["date", "time", "kind", "mrn"] + (["last_name", "first_name"] if names else [])
@@ -166,6 +178,49 @@ def export_calendar():
                     + [p.location, p.nurse, p.due_date.isoformat(), _iso(p.alarm_date), _iso(p.empty_date), e.label])
     audit_read("calendar", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-calendar-{start}-{end}.csv")
+
+
+def _filter_names(filters: dict) -> tuple[str, str]:
+    """The clinic and nurse a printed list is for, in words (its heading)."""
+    location = db.session.get(Location, filters["location"]) if filters["location"] else None
+    nurse = db.session.get(User, filters["nurse"]) if filters["nurse"] else None
+    return (location.name if location else "All clinics"), (nurse.full_name if nurse else "")
+
+
+def _printed(template: str, entity: str, row_count: int, **context) -> str:
+    """A print view, rendered before its bulk read is audited (the audit's commit would expire what the page
+    shows, and reloading it row by row is a query a row)."""
+    names = allowed(current_user.role, "export.names")  # a printed list leaves the app as an export does
+    page = render_template(template, names=names, printed_at=datetime.now(UTC), **context)
+    audit_read(entity, row_count, action="print", names=names)
+    return page
+
+
+@bp.get("/calendar/print")
+@requires("patient.view")
+def print_refills():
+    """A day's or a week's refills at a clinic on A4, for preparing the drug. The clinic is the calendar's location
+    filter (the patient's clinic; by default the user's own, as on the calendar)."""
+    span = request.args.get("span") if request.args.get("span") in SPANS else "day"
+    today = clinic_today()
+    filters, location_ids, nurse_id = _filters(home_clinic=True)
+    sheet = refill_sheet(db.session, span, date_arg("date", today), today, datetime.now(UTC), location_ids,
+                         nurse_id)
+    clinic, nurse = _filter_names(filters)
+    return _printed("calendar/print_refills.html", "refill_list", sheet.count, sheet=sheet, span=span,
+                    clinic=clinic, nurse=nurse, filters=filters, all_clinics=not location_ids)
+
+
+@bp.get("/worklist/print")
+@requires("patient.view")
+def print_worklist():
+    """The worklist on A4: every row of every page, in the page's order, without the filter bar or forms."""
+    filters, location_ids, nurse_id = _filters()
+    windows = risk_windows(db.session)
+    rows = worklist_rows(db.session, clinic_today(), datetime.now(UTC), windows, location_ids, nurse_id)
+    clinic, nurse = _filter_names(filters)
+    return _printed("calendar/print_worklist.html", "worklist", len(rows), rows=rows, clinic=clinic, nurse=nurse,
+                    filters=filters, soon_days=windows.soon_days, reason_labels=REASON_LABELS, today=clinic_today())
 
 
 @bp.get("/worklist")
@@ -184,19 +239,26 @@ def worklist():
 @bp.get("/worklist/export.csv")
 @requires("patient.view")
 def export_worklist():
+    """The worklist as a spreadsheet, in the page's words: what it needs and why (the page's labels, never codes),
+    how far off the due date is ("66 days past due", and the signed number for sorting), bookings and contacts on
+    the clinic's clock. Dates are ISO (YYYY-MM-DD), which every spreadsheet reads as a date."""
     _, location_ids, nurse_id = _filters()
+    today = clinic_today()
     names = allowed(current_user.role, "export.names")
-    rows = [["mrn"] + (["last_name", "first_name", "phone"] if names else [])
-            + ["location", "nurse", "status", "due_date", "alarm_date", "empty_date", "days_left", "booked_for",
-               "booking", "reasons", "contact_attempts"]]
-    for r in worklist_rows(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session), location_ids,
-                           nurse_id):
+    rows = [["MRN"] + (["Last name", "First name", "Phone"] if names else [])
+            + ["Clinic", "Nurse", "Needs", "Refill status", "Due date", "Due", "Days to due date (negative: past due)",
+               "Alarm date", "Empty date", "Booked for (clinic time)", "Booking", "Reasons", "Contact attempts",
+               "Last contact (clinic time)", "Last contact outcome"]]
+    for r in worklist_rows(db.session, today, datetime.now(UTC), risk_windows(db.session), location_ids, nurse_id):
         p, s, risk = r.patient, r.schedule, r.judgement.risk
+        last = r.contacts[0] if r.contacts else None
         rows.append([p.mrn] + ([p.last_name, p.first_name, p.phone] if names else [])
-                    + [p.location.name, p.nurse.full_name if p.nurse else "", refill_risk.LABELS[risk.status],
-                       s.due_date.isoformat(), _iso(s.alarm_date), _iso(s.empty_date), r.days_left,
-                       r.appointment.starts_at.isoformat() if r.appointment else "", refill_risk.LABELS[risk.booking],
-                       "; ".join(REASON_LABELS[reason] for reason in r.reasons), len(r.contacts)])
+                    + [p.location.name, p.nurse.full_name if p.nurse else "", REASON_LABELS[r.judgement.headline],
+                       refill_risk.LABELS[risk.status], s.due_date.isoformat(),
+                       refill_risk.due_words(s.due_date, today), r.days_left, _iso(s.alarm_date), _iso(s.empty_date),
+                       csv_datetime(r.appointment.starts_at) if r.appointment else "", refill_risk.LABELS[risk.booking],
+                       "; ".join(REASON_LABELS[reason] for reason in r.reasons), len(r.contacts),
+                       csv_datetime(last.at) if last else "", service.CONTACT_OUTCOMES[last.outcome] if last else ""])
     audit_read("worklist", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")
 
@@ -228,11 +290,10 @@ def book(patient_id: int):
         form.clinician_id.data = int_arg("clinician_id") or patient.nurse_id
         form.version.data = current.version if current else ""
         form.appointment_id.data = current.id if current else ""
-        suggested = max(schedule.due_date - timedelta(days=2), clinic_today() + timedelta(days=1))
         try:
             form.starts_at.data = datetime.strptime(request.args.get("starts_at", ""), "%Y-%m-%dT%H:%M")
         except ValueError:
-            form.starts_at.data = datetime.combine(suggested, datetime.min.time()).replace(hour=9)
+            form.starts_at.data = service.suggested_start(schedule.due_date, clinic_today())
     ask_form = None
     if form.validate_on_submit():
         starts_at = form.starts_at.data.replace(tzinfo=zone)
@@ -261,7 +322,7 @@ def book(patient_id: int):
                                    starts_at=form.starts_at.data.strftime("%Y-%m-%dT%H:%M"),
                                    location_id=form.location_id.data or "", clinician_id=form.clinician_id.data or "")
         else:
-            flash(f"Refill booked for {starts_at:%d %b %Y %H:%M}.", "success")
+            flash(f"Refill booked for {fmt_datetime(starts_at)}.", "success")
             return redirect(request.args.get("next") if request.args.get("next", "").startswith("/")
                             and not request.args.get("next", "").startswith("//") else
                             url_for("patients.show", patient_id=patient_id))
@@ -311,6 +372,8 @@ def log_contact(patient_id: int):
             show_error(form, error)
         else:
             flash("Contact attempt logged.", "success")
+            if request.args.get("back") == "patient":  # logged from the patient page's contact history
+                return redirect(url_for("patients.show", patient_id=patient_id) + "#contacts")
             # Back to the worklist as it was filtered: only its own filters, never an arbitrary argument (one
             # named "endpoint" used to reach url_for itself and turn a saved contact into a 500).
             back = {k: request.args[k] for k in WORKLIST_ARGS if k in request.args}
@@ -323,8 +386,10 @@ def log_contact(patient_id: int):
 @requires("patient.view")
 def my_feed():
     if request.method == "POST":  # CSRFProtect has checked the token
+        replacing = bool(current_user.calendar_token)
         regenerate_token(db.session, actor(), current_user)
-        flash("New calendar address made; the old one no longer works.", "success")
+        flash("New calendar address made; the old one no longer works." if replacing else
+              "Calendar address made: copy it into your calendar app.", "success")
         return redirect(url_for("calendar.my_feed"))
     url = url_for("calendar.feed", token=current_user.calendar_token, _external=True) \
         if current_user.calendar_token else None

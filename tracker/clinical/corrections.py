@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
+from tracker.formats import fmt_datetime
+
 IMPLANT_FILL = ("The fill at implantation cannot be voided: the pump's refill dates run from it. Correct its volume "
                 "or concentration instead.")
 ONLY_FILL = ("This is the pump's only fill: voiding it would leave a pump in use with no refill date. Correct it "
@@ -31,7 +33,7 @@ def projection_gap(fill_times: Sequence[datetime], dose_times: Sequence[datetime
         return ONLY_FILL
     first = min(fill_times)
     if not dose_times or min(dose_times) > first:
-        return NO_DOSE_AT_FIRST_FILL.format(when=f"{first:%d %b %Y %H:%M} UTC")
+        return NO_DOSE_AT_FIRST_FILL.format(when=fmt_datetime(first))
     return None
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from html import escape
 
 from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
+from tracker.formats import fmt_date, fmt_datetime, fmt_day_month, plural
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ DEAD_LETTERS = "dead_letters"
 SCHEDULER = "scheduler"
 
 CLINICAL_SECTIONS = (*REFILL_SECTIONS, DEVICE_WORK, BATTERY, WARNINGS, STAGE_CHANGES)
-# Nurses see their own patients and coordinators their location(s): the same sections, a different scope.
+# Nurses see their own patients and coordinators their locations: the same sections, a different scope.
 SECTIONS_BY_ROLE: dict[str, tuple[str, ...]] = {
     "nurse": CLINICAL_SECTIONS,
     "coordinator": CLINICAL_SECTIONS,
@@ -218,23 +218,15 @@ def _mrn(mrn: str) -> str:
     return mrn if mrn.upper().startswith("MRN") else f"MRN {mrn}"
 
 
-@lru_cache(maxsize=4096)  # a digest repeats a few hundred dates thousands of times
-def _d(day: date) -> str:
-    return day.strftime("%d %b %Y")
-
-
-def _days(n: int) -> str:
-    return f"{n} day{'' if n == 1 else 's'}"
-
 
 def _when(what: str, day: date, today: date) -> str:
     """ "due 09 Mar 2026 (3 days ago)", "alarm today, 12 Mar 2026", "empty 20 Mar 2026 (in 8 days)"."""
     delta = (day - today).days
     if delta < 0:
-        return f"{what} {_d(day)} ({_days(-delta)} ago)"
+        return f"{what} {fmt_date(day)} ({plural(-delta, 'day')} ago)"
     if delta == 0:
-        return f"{what} today, {_d(day)}"
-    return f"{what} {_d(day)} (in {_days(delta)})"
+        return f"{what} today, {fmt_date(day)}"
+    return f"{what} {fmt_date(day)} (in {plural(delta, 'day')})"
 
 
 def _stage(stage: str | None) -> str:
@@ -244,7 +236,7 @@ def _stage(stage: str | None) -> str:
 def _booking(item: RefillItem) -> str:
     """The model's verdict on the open booking, in its words, with the appointment's day."""
     words = risk.LABELS[item.booking]
-    return f"{words} ({_d(item.booked_on)})" if item.booked_on else words
+    return f"{words} ({fmt_date(item.booked_on)})" if item.booked_on else words
 
 
 def _refill_row(item: RefillItem, today: date, status: bool = False) -> _Row:
@@ -263,7 +255,7 @@ def _refill_sections(data: DigestInput) -> dict[str, _Section]:
     for key, items in grouped.items():
         title, empty = REFILL_TITLES[key]
         rows = tuple(_refill_row(i, data.day) for i in sorted(items, key=lambda i: (i.due_date, i.patient.mrn)))
-        sections[key] = _Section(key, title.format(window=f"within {_days(data.due_soon_days)}"), rows, empty,
+        sections[key] = _Section(key, title.format(window=f"within {plural(data.due_soon_days, 'day')}"), rows, empty,
                                  SECTION_ADVICE.get(key, ""))
     return sections
 
@@ -272,8 +264,8 @@ def _battery_row(item: BatteryItem, today: date, months: int) -> _Row:
     if item.verdict == risk.BATTERY_DUE_SOON:
         cells = [f"Battery replacement due within {months} months", _when("due", item.replacement_due, today)]
     elif item.verdict == risk.BATTERY_ERI:
-        stops = f", the pump stops within {_days(item.eri_to_stop_days)} of it" if item.eri_to_stop_days else ""
-        cells = [risk.LABELS[item.verdict], f"ERI recorded {_d(item.eri_on)}{stops}", risk.ADVICE[item.verdict]]
+        stops = f", the pump stops within {plural(item.eri_to_stop_days, 'day')} of it" if item.eri_to_stop_days else ""
+        cells = [risk.LABELS[item.verdict], f"ERI recorded {fmt_date(item.eri_on)}{stops}", risk.ADVICE[item.verdict]]
     else:
         cells = [risk.LABELS[item.verdict], _when("replacement due", item.replacement_due, today),
                  risk.ADVICE[item.verdict]]
@@ -282,7 +274,7 @@ def _battery_row(item: BatteryItem, today: date, months: int) -> _Row:
 
 def _work_row(item: WorkItem, today: date) -> _Row:
     return _Row((_mrn(item.patient.mrn), pump_events.WORK_LABELS[item.work], _when("due", item.due_on, today),
-                 f"{pump_events.KINDS[item.kind]} {_d(item.occurred_on)}", item.location),
+                 f"{pump_events.KINDS[item.kind]} {fmt_date(item.occurred_on)}", item.location),
                 item.patient.url)
 
 
@@ -293,7 +285,7 @@ def _work_rows(items: Sequence[WorkItem], today: date) -> tuple[_Row, ...]:
 def _physician_rows(data: DigestInput) -> tuple[_Row, ...]:
     """Requests waiting for an answer first (oldest first), then every pump past its alarm date or empty, then
     every open catheter review."""
-    rows = [_Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {r.asked_at:%d %b %Y %H:%M}"),
+    rows = [_Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"),
                  r.patient.url) for r in data.physician_requests]
     pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
     return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps]) + _work_rows(
@@ -304,16 +296,16 @@ def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[_Row, ...], i
     """Rows describing the scheduler, and how many of them are problems."""
     if health is None:
         return (), 0
-    last = _d(health.last_completed_day) if health.last_completed_day else "none yet"
+    last = fmt_date(health.last_completed_day) if health.last_completed_day else "none yet"
     rows = [_Row((f"Scheduler: {health.state}",)), _Row((f"Last completed digest before today: {last}",))]
     problems = 0
     if health.missed_days:
         problems += 1
-        days = ", ".join(_d(d) for d in health.missed_days)
+        days = ", ".join(fmt_date(d) for d in health.missed_days)
         rows.append(_Row((f"Days with no completed digest: {days}",)))
     if health.late_days:
         problems += 1
-        days = ", ".join(_d(d) for d in health.late_days)
+        days = ", ".join(fmt_date(d) for d in health.late_days)
         rows.append(_Row((f"Days whose digest was sent late, after the day had ended: {days}",)))
     if health.unsent:
         problems += 1
@@ -336,14 +328,14 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
                                _work_rows(data.device_work, today), "No post-MRI check or catheter review is open.",
                                "Each stays until it is recorded done on the patient's page."), None),
         WARNINGS: (_Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
-            _Row((_mrn(w.patient.mrn), _d(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
+            _Row((_mrn(w.patient.mrn), fmt_date(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
                  w.patient.url)
             for w in sorted(data.warnings, key=lambda w: (w.visit_date, w.patient.mrn))),
             "No new residual or pocket-fill warning."), None),
         STAGE_CHANGES: (_Section(STAGE_CHANGES, "Stage changes since yesterday", tuple(
             _Row((_mrn(s.patient.mrn), f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
                   + (f" ({EXIT_REASONS[s.exit_reason][0]})" if s.exit_reason in EXIT_REASONS else ""),
-                  f"effective {_d(s.effective_date)}"), s.patient.url)
+                  f"effective {fmt_date(s.effective_date)}"), s.patient.url)
             for s in sorted(data.stage_changes, key=lambda s: (s.effective_date, s.patient.mrn))),
             "No stage changed."), None),
         NEEDS_PHYSICIAN: (_Section(
@@ -352,7 +344,7 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
             "Requests waiting for a physician's answer, then every pump past its low-reservoir alarm date or "
             "projected empty, then every open catheter review, at every clinic."), None),
         DEAD_LETTERS: (_Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
-            _Row((_d(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
+            _Row((fmt_date(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
             for m in data.dead_letters), "Every digest e-mail was delivered."), None),
         SCHEDULER: (_Section(SCHEDULER, "Scheduler health", scheduler_rows, "No scheduler report."),
                     scheduler_problems),
@@ -367,11 +359,11 @@ def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
 
 def _subject(day: date, counts: dict[str, int]) -> str:
     parts = [f"{n} {SUBJECT_WORDS[key][0 if n == 1 else 1]}" for key, n in counts.items() if n]
-    return f"ITB tracker {day:%d %b}: " + (", ".join(parts) if parts else "nothing due")
+    return f"ITB tracker {fmt_day_month(day)}: " + (", ".join(parts) if parts else "nothing due")
 
 
 def _text(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
-    lines = [f"ITB tracker: daily digest for {data.day:%A %d %B %Y}", data.scope, ""]
+    lines = [f"ITB tracker: daily digest for {data.day:%A} {fmt_date(data.day)}", data.scope, ""]
     if nothing:
         lines += ["Nothing is due for you today.", ""]
     for section in sections:
@@ -392,7 +384,7 @@ def _text(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
 
 def _html(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
     out = ["<!doctype html><html><body style=\"font-family:sans-serif\">",
-           f"<h1 style=\"font-size:1.2em\">Daily digest for {escape(f'{data.day:%A %d %B %Y}')}</h1>",
+           f"<h1 style=\"font-size:1.2em\">Daily digest for {escape(f'{data.day:%A} {fmt_date(data.day)}')}</h1>",
            f"<p>{escape(data.scope)}</p>"]
     if nothing:
         out.append("<p><strong>Nothing is due for you today.</strong></p>")
@@ -431,8 +423,8 @@ def late_note(day: date, outage_since: datetime) -> str:
     time; its date is named only when it is not the digest's own day. Built from stored values only, so a re-send
     of the same late message is the same message."""
     since = f"{outage_since:%H:%M}" if outage_since.date() == day else \
-        f"{outage_since:%a} {outage_since.day} {outage_since:%b} {outage_since:%H:%M}"
-    return f"Sent late: this is the reminder for {day:%a} {day.day} {day:%b}, delayed by a mail outage since {since}"
+        f"{outage_since:%a} {fmt_day_month(outage_since)} {outage_since:%H:%M}"
+    return f"Sent late: this is the reminder for {day:%a} {fmt_day_month(day)}, delayed by a mail outage since {since}"
 
 
 def with_note(text: str, html: str, note: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.clinical.dosing import TitrationLimit
+from tracker.formats import fmt_date
 
 TRIAL = "trial"
 REPLACEMENT = "replacement"
@@ -53,7 +54,7 @@ class StartGuide:
             else:
                 effect = f"effect {b.hours_of_effect.normalize():f} h"
             text = (f"{self.ceiling_mcg.normalize():f} mcg/day: {how} the effective screening dose, the "
-                    f"{b.dose_mcg} mcg trial bolus of {b.given_on:%d %b %Y} ({effect})")
+                    f"{b.dose_mcg} mcg trial bolus of {fmt_date(b.given_on)} ({effect})")
             if self.factor != 1:
                 text += f"; once ({b.dose_mcg} mcg/day) when the effect lasts over {self.rules.once_after_hours} h"
             return text + "."

@@ -23,6 +23,7 @@ from tracker.clinical.flex_text import FlexSchedule, FlexTextError, from_stored,
 from tracker.clinical.import_checks import LastRefill, RefillChecks, RowWarning, row_warnings
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, IMPLANTATION, STAGE_LABELS, STAGES, TRIAL
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, SEXES
+from tracker.formats import fmt_date
 
 IMPLANTED = (IMPLANTATION, ADJUSTMENT)
 MAX_ROWS = 50_000
@@ -856,10 +857,10 @@ def check_booking_date(r: _Line | None, row: PatientRow, projection: engine.Refi
     if row.next_refill_at <= now:
         message = "The next booked refill must be in the future."
     elif verdict in refill_risk.NEEDS_PHYSICIAN:
-        message = (f"Booked on or after the pump's low-reservoir alarm ({projection.alarm_date:%d %b %Y}): book it "
+        message = (f"Booked on or after the pump's low-reservoir alarm ({fmt_date(projection.alarm_date)}): book it "
                    "in the app, where a physician can override.")
     elif verdict != refill_risk.ON_TIME and not row.next_refill_late_reason:
-        message = (f"Booked after the refill due date ({projection.due_date:%d %b %Y}): say why in "
+        message = (f"Booked after the refill due date ({fmt_date(projection.due_date)}): say why in "
                    "next_refill_late_reason.")
     if message and r is not None:
         r.fail("next_refill_date", message)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from tracker.formats import fmt_date, plural
+
 EVALUATION = "evaluation"
 TRIAL = "trial"
 IMPLANTATION = "implantation"
@@ -140,12 +142,12 @@ def check_effective_date(
         raise InvalidEffectiveDate("The effective date cannot be before the patient's birth.", "effective_date")
     if previous and effective < previous:
         raise InvalidEffectiveDate(
-            f"The effective date cannot be before the previous stage change ({previous:%d %b %Y}).",
+            f"The effective date cannot be before the previous stage change ({fmt_date(previous)}).",
             "effective_date",
         )
     if (today - effective).days > backdate_days_without_reason and not (reason or "").strip():
         raise InvalidEffectiveDate(
-            f"Dates more than {backdate_days_without_reason} day(s) back need a reason.", "reason"
+            f"Dates more than {plural(backdate_days_without_reason, 'day')} back need a reason.", "reason"
         )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from tracker.clinical import refill_risk
+from tracker.formats import fmt_date
 
 MRI = "mri"
 CATHETER_REVISION = "catheter_revision"
@@ -149,5 +150,5 @@ def emptied_since(fill_at: datetime, emptyings: Iterable[datetime]) -> datetime 
 
 def emptied_explanation(emptied_on: date) -> str:
     """The stored schedule's sentence while the pump stays emptied."""
-    return (f"Emptied before an MRI on {emptied_on.day} {emptied_on:%b %Y}: the pump holds no drug until it is "
+    return (f"Emptied before an MRI on {fmt_date(emptied_on)}: the pump holds no drug until it is "
             "refilled. Refill it as soon as the scan is over.")

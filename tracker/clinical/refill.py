@@ -21,6 +21,8 @@ from itertools import accumulate, pairwise
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tracker.formats import fmt_date, fmt_day_month
+
 Number = Decimal | int | str | Fraction
 Severity = Literal["high", "medium", "low"]
 DAY_S = 86400
@@ -335,7 +337,7 @@ def _num(value: Number) -> str:
 
 
 def _day(d: date, due: date) -> str:
-    return f"{d.day} {d:%b}" + (f" {d.year}" if d.year != due.year else "")
+    return fmt_day_month(d) if d.year == due.year else fmt_date(d)
 
 
 @dataclass(frozen=True)
@@ -426,14 +428,14 @@ def _explain(inputs: RefillInputs, due: date, binding: str, alarm: date | None, 
     alarm_rule = f"the low-reservoir alarm ({_num(inputs.alarm_volume_ml)} mL)"
     limit = f"the {inputs.stability_days}-day drug limit"
     buffer = f"the {inputs.buffer_days}-day buffer"
-    head = f"Due {due.day} {due:%b %Y}"
+    head = f"Due {fmt_date(due)}"
     if alarm is None:
         return f"{head}: {limit}; {alarm_rule} is more than {DEFAULTS.horizon_days} days away."
     if binding == "stability":
         return f"{head}: {limit}; {alarm_rule}, {_day(alarm, due)}, minus {buffer} would be later."
     within = alarm - timedelta(days=inputs.buffer_days) < inputs.fill_date()
     if within:
-        head = f"Due now, {due.day} {due:%b %Y}"
+        head = f"Due now, {fmt_date(due)}"
     alarm_part = f"{alarm_rule} falls on {_day(alarm, due)}, {'within' if within else 'minus'} {buffer}"
     limit_part = f"{limit} falls on the same day" if stability == due else f"{limit}, {_day(stability, due)}, is later"
     return f"{head}: {alarm_part}; {limit_part}."
@@ -542,6 +544,14 @@ def fill_volume(volume_added_ml: Number, resulting_volume_ml: Number) -> tuple[D
     smaller = min(added, reported)
     return _decimal(smaller, 3), (f"The fill's volumes disagree ({_num(added)} mL added, {_num(reported)} mL "
                                   f"reported in the reservoir): projected from the smaller, {_num(smaller)} mL.")
+
+
+def volume_to_prepare(last_added_ml: Number, last_resulting_ml: Number) -> tuple[Decimal | None, str | None]:
+    """The volume to prepare for a pump's next refill (the printed refill lists): its last fill's, as the projection
+    counts it (fill_volume). None, with fill_volume's sentence, when that fill's two volumes disagree: then no figure
+    is reliable and the pump's record must be checked before the drug is prepared."""
+    volume, disagreement = fill_volume(last_added_ml, last_resulting_ml)
+    return (None, disagreement) if disagreement else (volume, None)
 
 
 def pocket_fill_warning(

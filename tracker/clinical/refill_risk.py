@@ -15,6 +15,8 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 
+from tracker.formats import fmt_date, plural
+
 # Pump status, most severe first.
 EMPTY = "empty"
 PAST_ALARM = "past_alarm"
@@ -205,6 +207,15 @@ def assess(dates: RefillDates, booking: Booking | None, today: date, soon_days: 
     return RefillRisk(status, verdict, needs_action, urgency)
 
 
+def due_words(due_date: date, today: date) -> str:
+    """How far off a refill's due date is, in the worklist's words: "66 days past due", "due today", "3 days left"
+    (the worklist, its CSV and the patient list all say it so)."""
+    days_left = (due_date - today).days
+    if days_left < 0:
+        return f"{plural(-days_left, 'day')} past due"
+    return "due today" if days_left == 0 else f"{plural(days_left, 'day')} left"
+
+
 @dataclass(frozen=True)
 class Banner:
     """What the patient page says first about a pump that needs action: a red or amber box."""
@@ -215,11 +226,8 @@ class Banner:
 
 
 def _on(day: date) -> str:
-    return f"{day:%d %b %Y}"
+    return fmt_date(day)
 
-
-def _days(n: int) -> str:
-    return f"{n} day{'s' if n != 1 else ''}"
 
 
 def banners(risk: RefillRisk, dates: RefillDates, booking: Booking | None, today: date) -> list[Banner]:
@@ -227,11 +235,11 @@ def banners(risk: RefillRisk, dates: RefillDates, booking: Booking | None, today
     the dates and what to do. Nothing for a pump that is fine or booked on time."""
     found = []
     if risk.status in LATE:
-        lines = [f"Refill was due {_on(dates.due_date)} ({_days((today - dates.due_date).days)} ago)."]
+        lines = [f"Refill was due {_on(dates.due_date)} ({plural((today - dates.due_date).days, 'day')} ago)."]
         for name, day in (("reach its low-reservoir alarm", dates.alarm_date), ("run empty", dates.empty_date)):
             if day is not None:
-                when = "today" if day == today else (f"{_days((today - day).days)} ago" if day < today
-                                                     else f"in {_days((day - today).days)}")
+                when = "today" if day == today else (f"{plural((today - day).days, 'day')} ago" if day < today
+                                                     else f"in {plural((day - today).days, 'day')}")
                 lines.append(f"Projected to {name} on {_on(day)} ({when}).")
         found.append(Banner("red", LABELS[risk.status], (*lines, ADVICE[risk.status])))
     if risk.booking == MISSED:
@@ -241,7 +249,7 @@ def banners(risk: RefillRisk, dates: RefillDates, booking: Booking | None, today
                                                 ("projected empty date", dates.empty_date))
                   if day is not None and booking.day >= day]
         past = [f"on the {name} ({_on(day)})" if day == booking.day else
-                f"{_days((booking.day - day).days)} after the {name} ({_on(day)})" for name, day in passed]
+                f"{plural((booking.day - day).days, 'day')} after the {name} ({_on(day)})" for name, day in passed]
         found.append(Banner("amber", LABELS[risk.booking],
                             (f"The appointment on {_on(booking.day)} is " + ", ".join(past) + ".",
                              ADVICE[risk.booking])))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from tracker.formats import fmt_date, plural
+
 Severity = Literal["high", "medium"]
 
 
@@ -86,9 +88,9 @@ def spacing_warning(bolus: Bolus, others: Sequence[Bolus], rules: TrialRules) ->
     if days == 0:
         when = "the same day"
     else:
-        when = f"{abs(days)} day{'s' if abs(days) != 1 else ''} {'before' if days > 0 else 'after'}"
+        when = f"{plural(abs(days), 'day')} {'before' if days > 0 else 'after'}"
     return TrialWarning("trial_spacing", "high",
-                        f"Another bolus ({nearest.dose_mcg} mcg) was given on {nearest.given_on:%d %b %Y}, {when}: "
+                        f"Another bolus ({nearest.dose_mcg} mcg) was given on {fmt_date(nearest.given_on)}, {when}: "
                         f"trial boluses are given at least {rules.min_hours_between} h apart.")
 
 

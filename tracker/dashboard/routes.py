@@ -11,6 +11,7 @@ from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import STAGE_LABELS
 from tracker.dashboard.tables import TABLES
 from tracker.extensions import db
+from tracker.formats import plural
 from tracker.patients.queries import location_choices
 from tracker.policy import allowed
 from tracker.services import quality as service
@@ -96,7 +97,7 @@ def _refill_note(fact: q.RefillFact) -> str:
     if fact.due_date is None:
         return f"Refill {when}: no earlier fill to compare"
     late = fact.days_late
-    timing = f"{late} day{'s' if late != 1 else ''} late" if late > 0 else "on time"
+    timing = f"{plural(late, 'day')} late" if late > 0 else "on time"
     codes = ", ".join(q.WARNING_LABELS[c].lower() for c in q.WARNING_LABELS if c in fact.warning_codes)
     due = f"due {fmt_date(fact.due_date)}" + (", recomputed" if fact.due_recomputed else "")
     return f"Refill {when}: {timing} ({due})" + (f"; {codes}" if codes else "")
@@ -129,7 +130,7 @@ def _behind(f: service.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
         for o in q.overdue_behind(late, today, booked, bucket, status):
             days = o.days_overdue(today)
             notes.setdefault(o.patient_id, []).append(
-                f"Due {fmt_date(o.due_date)}, {days} day{'s' if days != 1 else ''} ago: "
+                f"Due {fmt_date(o.due_date)}, {plural(days, 'day')} ago: "
                 f"{risk.LABELS[o.status].lower()}; {risk.LABELS[o.booking].lower()}")
         title = ({"": "Late pumps", "yes": "Late pumps, booked (late)", "no": "Late pumps, not booked"}[booked]
                  + (f": {risk.LABELS[status].lower()}" if status else "")

@@ -41,7 +41,7 @@ class PatientForm(OnceForm):
     sex = _chosen("Sex", SEXES.items(), "Choose the sex (or Unknown).")
     diagnosis = _chosen("Diagnosis", DIAGNOSES.items(), "Choose the diagnosis (or Other).")
     spasticity_origin = _chosen("Spasticity origin", ORIGINS.items(), "Choose spinal or cerebral.")
-    location_id = SelectField("Home location", coerce=int)
+    location_id = SelectField("Home location", coerce=int, validators=[InputRequired("Choose the home location.")])
     nurse_id = SelectField("Primary nurse", coerce=_optional_int)
     withdrawal_risk = BooleanField("High withdrawal risk")
     withdrawal_risk_reason = StringField("Why (high withdrawal risk)", validators=[Length(max=300)])

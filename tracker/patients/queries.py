@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, func, literal_column, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tracker.clinical.journey import STAGES
-from tracker.models import DrugConcentration, Implantation, Location, Patient, PumpModel, StageEvent, TrialBolus, User
+from tracker.clinical.search import search_words
+from tracker.models import (
+    ContactAttempt,
+    DrugConcentration,
+    Implantation,
+    Location,
+    Patient,
+    PumpModel,
+    RefillSchedule,
+    StageEvent,
+    TrialBolus,
+    User,
+)
+from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
 from tracker.services.read_cache import reads
 from tracker.statements import per_thread
@@ -18,6 +31,8 @@ SORTS = {
     "mrn": (Patient.mrn_key,),
     "stage": (Patient.stage, Patient.stage_since, Patient.id),
     "days": (Patient.stage_since, Patient.id),  # longest in stage first
+    # Soonest (most overdue) next refill first; patients with no refill to come after them, by name.
+    "due": (RefillSchedule.due_date.asc().nulls_last(), Patient.last_name, Patient.first_name, Patient.id),
 }
 
 
@@ -35,15 +50,19 @@ class PatientFilters:
 # The list's statements are built once per shape (which filters are set, which sort) with the values as bound
 # parameters: building a statement costs more than running it (0.4 ms against 0.3 for a page of 50 on SQLite).
 def _shape(f: PatientFilters) -> tuple:
-    return (bool(f.q), f.stage in STAGES, f.status if f.status in ("active", "exited") else None,
+    return (len(search_words(f.q)), f.stage in STAGES, f.status if f.status in ("active", "exited") else None,
             bool(f.location_id), bool(f.nurse_id), f.risk, f.sort if f.sort in SORTS else "name")
 
 
-def _params(f: PatientFilters) -> dict:
+def _like_anywhere(word: str) -> str:
     # % and _ typed by a user are letters to find, not wildcards.
-    typed = f.q.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return {"term": f"%{typed}%", "stage": f.stage, "status": f.status, "location_id": f.location_id,
-            "nurse_id": f.nurse_id}
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _params(f: PatientFilters) -> dict:
+    words = {f"word{i}": _like_anywhere(word) for i, word in enumerate(search_words(f.q))}
+    return words | {"stage": f.stage, "status": f.status, "location_id": f.location_id,
+                    "nurse_id": f.nurse_id}
 
 
 # Written into the SQL, not bound, where a count should read ix_patient_active_stage (see the model).
@@ -54,15 +73,14 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
     """The WHERE clauses of the list's filters, values left as parameters (see _params). `literal_status`: the
     status written into the SQL, so a count of active patients may read ix_patient_active_stage (not for the
     page: SQLite would then sort the clinic instead of reading it in name order)."""
-    searching, by_stage, status, by_location, by_nurse, risk, _sort = shape
+    words, by_stage, status, by_location, by_nurse, risk, _sort = shape
     where = []
-    if searching:
-        term = bindparam("term")
+    for i in range(words):  # every word typed, in the first name, the last name or the MRN (clinical.search)
+        word = bindparam(f"word{i}")
         where.append(or_(
-            Patient.mrn_key.like(term, escape="\\"),
-            func.lower(Patient.last_name).like(term, escape="\\"),
-            func.lower(Patient.first_name).like(term, escape="\\"),
-            func.lower(Patient.first_name + " " + Patient.last_name).like(term, escape="\\"),
+            Patient.mrn_key.like(word, escape="\\"),
+            func.lower(Patient.last_name).like(word, escape="\\"),
+            func.lower(Patient.first_name).like(word, escape="\\"),
         ))
     if by_stage:
         where.append(Patient.stage == bindparam("stage"))
@@ -79,23 +97,50 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
     return where
 
 
+def _listed(shape: tuple, next_due: bool) -> Select:
+    """The list's columns as plain rows (no ORM objects to build), in the list's order; with `next_due`, the next
+    refill's due date joined to every row."""
+    query = (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
+                    Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
+                    Location.name.label("location"), User.full_name.label("nurse"))
+             .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id))
+    if next_due:
+        query = (query.add_columns(RefillSchedule.due_date.label("next_due"))
+                 .outerjoin(RefillSchedule, and_(RefillSchedule.patient_id == Patient.id, _on_refill_list(Patient))))
+    return query.where(*_matching(shape)).order_by(*SORTS[shape[-1]])
+
+
+def _on_refill_list(patient):
+    """The next refill's due date is the stored schedule the worklist and calendar read (refill_schedule: one row
+    per pump in use, patient_id indexed), shown for the patients the refill lists hold: active, or lost to
+    follow-up with a pump still in (Patient.on_refill_list)."""
+    return or_(patient.status == ACTIVE, patient.exit_reason.in_(STILL_NEEDS_REFILLS))
+
+
 @per_thread
 def _rows_statement(shape: tuple) -> Select:
-    """The list's columns as plain rows (no ORM objects to build), for a page or for the whole export."""
-    return (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
-                   Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
-                   Location.name.label("location"), User.full_name.label("nurse"))
-            .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id)
-            .where(*_matching(shape)).order_by(*SORTS[shape[-1]]))
+    """Every row with its next refill due, for the whole export."""
+    return _listed(shape, next_due=True)
 
 
 @per_thread
 def _page_statement(shape: tuple) -> Select:
     """A page of rows, each carrying the list's total as a scalar subquery (run once by either database): the
-    page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list."""
+    page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list.
+
+    Sorted by the next refill due, every matching row needs its due date. Any other order reads its page as it
+    did before the column, then looks up the due dates of that page's rows only: joined before the LIMIT, the
+    schedule cost a lookup for every matching patient, not for 50."""
     total = _count_statement(shape).scalar_subquery().label("total")
-    return (_rows_statement(shape).add_columns(total)
-            .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
+    sort = shape[-1]
+    if sort == "due":
+        return (_listed(shape, next_due=True).add_columns(total)
+                .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
+    page = (_listed(shape, next_due=False).add_columns(Patient.mrn_key, total)
+            .limit(bindparam("page_limit")).offset(bindparam("page_offset")).subquery())
+    next_due = (select(func.min(RefillSchedule.due_date))
+                .where(RefillSchedule.patient_id == page.c.id, _on_refill_list(page.c)).scalar_subquery())
+    return select(page, next_due.label("next_due")).order_by(*(page.c[column.key] for column in SORTS[sort]))
 
 
 @per_thread
@@ -209,7 +254,14 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     ).all()
     # Boluses voided by a correction (the page says "corrected", not just "voided").
     corrected = {b.corrects_id for b in boluses if b.corrects_id is not None}
-    return {"patient": patient, "events": events, "boluses": boluses, "corrected_boluses": corrected}
+    # Every call, message or letter to get the patient booked, newest first (the worklist logs them): a handful a
+    # patient, so all of them, in one query with who made each.
+    contacts = session.scalars(
+        select(ContactAttempt).where(ContactAttempt.patient_id == patient_id)
+        .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc()).options(joinedload(ContactAttempt.by))
+    ).all()
+    return {"patient": patient, "events": events, "boluses": boluses, "corrected_boluses": corrected,
+            "contacts": contacts}
 
 
 # The filter bars' choices are on every list page. Building the statement and running it through the ORM cost

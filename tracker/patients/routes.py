@@ -6,9 +6,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
+from tracker.calendar.forms import ContactForm
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import WORK_LABELS
+from tracker.clinical.search import search_words
 from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
@@ -21,6 +23,7 @@ from tracker.policy import allowed
 from tracker.services import NeedsPhysician, ServiceError, StaleEdit
 from tracker.services import patients as service
 from tracker.services.audit import record
+from tracker.services.bookings import suggested_start
 from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, open_request, requests_for_patient
 from tracker.services.pump_events import patient_events
 from tracker.services.pump_panel import pump_panel
@@ -48,12 +51,6 @@ def _fill_choices(form: PatientForm) -> None:
     form.nurse_id.choices = [(None, "— none —")] + nurses
 
 
-@bp.get("/")
-@requires("patient.view")
-def index():
-    return redirect(url_for("patients.list_patients"))
-
-
 def _list_filters() -> queries.PatientFilters:
     return queries.PatientFilters(
         q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
@@ -75,18 +72,35 @@ def list_patients():
     )
 
 
+@bp.get("/search")
+@requires("patient.view")
+def search():
+    """The header's search: one patient found opens their page (audited there as a view); several, the list
+    filtered by the same words (any status: an exited patient's record is still looked up); nothing typed, the
+    list. The list's query and site scope, so the list the user lands on is the one counted here."""
+    q = request.args.get("q", "")[:100]
+    if not search_words(q):
+        return redirect(url_for("patients.list_patients"))
+    filters = queries.PatientFilters(q=q, status="all", location_id=own_clinic_only())
+    found = queries.patient_list(db.session, filters, 1, current_app.config["PAGE_SIZE"])
+    if found.total == 1:
+        return redirect(url_for("patients.show", patient_id=found.items[0].id))
+    return redirect(url_for("patients.list_patients", q=q, status="all"))
+
+
 @bp.get("/patients/export.csv")
 @requires("patient.view")
 def export_patients():
     """The filtered list, every page, in the list's order; names only for roles allowed to export them."""
     today, names = clinic_today(), allowed(current_user.role, "export.names")
     rows = [["mrn"] + (["last_name", "first_name"] if names else [])
-            + ["stage", "status", "exit_reason", "days_in_stage", "stage_since", "location", "nurse",
-               "withdrawal_risk"]]
+            + ["stage", "status", "exit_reason", "days_in_stage", "stage_since", "next_refill_due", "location",
+               "nurse", "withdrawal_risk"]]
     for p in queries.patient_rows(db.session, _list_filters()):
         rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
                     + [p.stage, p.status, p.exit_reason or "", days_in_stage(p.stage_since, today),
-                       p.stage_since.isoformat(), p.location, p.nurse or "",
+                       p.stage_since.isoformat(), p.next_due.isoformat() if p.next_due else "", p.location,
+                       p.nurse or "",
                        "yes" if p.withdrawal_risk else "no"])
     audit_read("patient_list", len(rows) - 1, names=names)
     return csv_response(rows, f"patients-{today}.csv")
@@ -143,14 +157,26 @@ def show(patient_id: int):
     data = queries.patient_page(db.session, patient_id)
     patient = data["patient"]
     active = [e for e in data["events"] if not e.voided]
+    panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     return render_template(
-        "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage,
-        panel=pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today()),
+        "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage, panel=panel,
+        book_next=_book_next_offer(patient, panel),
         requests=requests_for_patient(db.session, patient_id),
         device_events=patient_events(db.session, patient_id), event_kinds=EVENT_KINDS, work_labels=WORK_LABELS,
         latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
+        contact_form=ContactForm() if allowed(current_user.role, "contact.log") else None,
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
     )
+
+
+def _book_next_offer(patient: Patient, panel) -> datetime | None:
+    """Just after a refill was recorded (the refill form redirects here with after=refill) and nothing is booked:
+    the booking form's suggested slot, for the page to offer "Book the next refill". The user still chooses."""
+    if request.args.get("after") != "refill" or panel is None or panel.appointment is not None:
+        return None
+    if not patient.on_refill_list or not allowed(current_user.role, "refill.book"):
+        return None
+    return suggested_start(panel.schedule.due_date, clinic_today())
 
 
 @bp.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical import pump_events as rules
 from tracker.extensions import db
+from tracker.formats import fmt_date
 from tracker.once import once
 from tracker.refills.forms import PumpEventForm, WorkDoneForm
 from tracker.refills.routes import _local, _patient_and_pump, bp
@@ -26,7 +27,7 @@ def _recorded(event) -> str:
     if event.empties_pump:
         return f"{what} recorded: the pump is emptied, so it shows as empty everywhere until its refill is recorded."
     if event.work:
-        return (f"{what} recorded: {rules.WORK_LABELS[event.work].lower()} due {event.work_due_on:%d %b %Y}, on the "
+        return (f"{what} recorded: {rules.WORK_LABELS[event.work].lower()} due {fmt_date(event.work_due_on)}, on the "
                 "worklist until recorded done.")
     return f"{what} recorded on the timeline."
 

@@ -32,7 +32,8 @@ class RefillForm(OnceForm):
                                         validators=[InputRequired(), NumberRange(min=0, max=40)])
     actual_residual_ml = DecimalField("Actual residual aspirated (mL)", places=1,
                                       validators=[InputRequired(), NumberRange(min=0, max=40)])
-    concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True)
+    concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True,
+                                           validators=[InputRequired("Choose the concentration.")])
     lot = StringField("Lot", validators=[Length(max=40)])
     volume_added_ml = DecimalField("Volume added (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5,
                                                                                                           max=40)])

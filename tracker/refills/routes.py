@@ -9,6 +9,7 @@ from flask_login import current_user
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical.refill import RefillInputError
 from tracker.extensions import db
+from tracker.formats import fmt_date
 from tracker.models import Patient
 from tracker.models.requests import DOSE_SIGN_OFF
 from tracker.once import once
@@ -82,7 +83,8 @@ def refill(patient_id: int):
                     record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now,
                                   form_version(form.last_fill_id) or None)
                 flash("Refill recorded; the next refill date is updated.", "success")
-                return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
+                # The patient page then offers to book the next refill (never books it): see patients.show.
+                return redirect(url_for("patients.show", patient_id=patient_id, after="refill") + "#pump")
             preview = preview_refill(db.session, pump.id, _entry(form), now)
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
@@ -183,7 +185,7 @@ def eri(patient_id: int):
             if isinstance(error, StaleEdit):  # the page now shows the pump as saved; a second save is deliberate
                 form.version.data = pump.version
         else:
-            flash(f"ERI recorded; the battery replacement is due by {pump.battery_replacement_due:%d %b %Y}.",
+            flash(f"ERI recorded; the battery replacement is due by {fmt_date(pump.battery_replacement_due)}.",
                   "success")
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     status = 200 if request.method == "GET" else 422

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
 from tracker.clinical import refill_risk
+from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.policy import allowed
@@ -22,7 +23,20 @@ CONTACT_METHODS = {"phone": "Phone", "sms": "Text message", "letter": "Letter", 
                    "in_person": "In person"}
 CONTACT_OUTCOMES = {"reached": "Reached", "voicemail": "Left voicemail", "no_answer": "No answer",
                     "wrong_number": "Wrong number", "declined": "Declined", "booked": "Booked"}
+# A last attempt that did not reach the patient (a wrong number included: find the right one and try again). While
+# the refill still needs action, someone must try again: the home page lists these.
+RETRY_OUTCOMES = frozenset({"voicemail", "no_answer", "wrong_number"})
 FIELDS = ["starts_at", "location_id", "clinician_id", "late_reason", "override_by_id", "status"]
+# The slot the booking form offers first (the user changes it freely): a little before the due date, a morning.
+SUGGEST_DAYS_BEFORE_DUE = 2
+SUGGESTED_TIME = time(9)
+
+
+def suggested_start(due_date: date, today: date) -> datetime:
+    """The booking form's first suggestion, on the clinic's wall clock (naive, as its datetime-local field holds it):
+    SUGGEST_DAYS_BEFORE_DUE before the due date at SUGGESTED_TIME, never before tomorrow."""
+    day = max(due_date - timedelta(days=SUGGEST_DAYS_BEFORE_DUE), today + timedelta(days=1))
+    return datetime.combine(day, SUGGESTED_TIME)
 
 
 def open_appointment(session: Session, patient_id: int) -> RefillAppointment | None:
@@ -55,13 +69,13 @@ def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime
         limit = schedule.empty_date if verdict == refill_risk.AFTER_EMPTY else schedule.alarm_date
         what = "is projected empty" if verdict == refill_risk.AFTER_EMPTY else "reaches its low-reservoir alarm"
         if not allowed(actor.role, "booking.override"):
-            raise NeedsPhysician(f"On {day:%d %b %Y} the pump {what} (from {limit:%d %b %Y}): refused unless a "
+            raise NeedsPhysician(f"On {fmt_date(day)} the pump {what} (from {fmt_date(limit)}): refused unless a "
                                  "physician overrides. Ask a physician, or choose an earlier day.", "starts_at")
         if not override_reason.strip():
             raise ServiceError("A booking after the alarm date needs the physician's reason.", "override_reason")
         override_by = actor.user_id
     if verdict != refill_risk.ON_TIME and not (late_reason.strip() or override_reason.strip()):
-        raise ServiceError(f"{day:%d %b %Y} is after the due date ({schedule.due_date:%d %b %Y}); say why.",
+        raise ServiceError(f"{fmt_date(day)} is after the due date ({fmt_date(schedule.due_date)}); say why.",
                            "late_reason")
     return pump.id, override_by
 

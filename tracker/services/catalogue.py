@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical import refill as engine
 from tracker.clinical.pump_events import MRI_RULES
+from tracker.formats import plural
 from tracker.models import (
     DrugConcentration,
     Location,
@@ -348,7 +349,8 @@ def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: 
         holding = pumps_holding(session, drug.concentration_mcg_per_ml)
         if clean.get("active") is False and drug.active and holding:
             # The stored schedules of those pumps are computed from this entry's stability.
-            raise ServiceError(f"{len(holding)} pump(s) hold {drug.concentration_mcg_per_ml} mcg/mL now; it can "
+            raise ServiceError(f"{plural(len(holding), 'pump')} {'holds' if len(holding) == 1 else 'hold'} "
+                               f"{drug.concentration_mcg_per_ml} mcg/mL now; it can "
                                "be withdrawn once they have been refilled with another concentration.", "active")
         before, after = _apply(drug, clean, DRUG_FIELDS)
         if not before:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical import refill as engine
 from tracker.clinical.corrections import fill_void_refusal, projection_gap
+from tracker.formats import fmt_datetime
 from tracker.models import DoseChange, DrugConcentration, Pump, RefillSchedule, RefillVisit, TrialBolus
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
@@ -60,7 +61,7 @@ def standing(session: Session, model, entry_id: int):
     if entry.voided:
         replaced = session.scalar(select(model.id).where(model.corrects_id == entry.id))
         raise StaleEdit(f"This {WHAT[model]} was already {'corrected' if replaced else 'voided'} by "
-                        f"{entry.voided_by.full_name} on {entry.voided_at:%d %b %Y %H:%M} UTC; nothing of yours was "
+                        f"{entry.voided_by.full_name} on {fmt_datetime(entry.voided_at)}; nothing of yours was "
                         "saved. Check the entry that stands now.")
     return entry
 
@@ -230,8 +231,8 @@ def correct_dose(session: Session, actor: Actor, dose_id: int, effective_at: dat
                                                               RefillVisit.voided_at.is_(None))
                            .order_by(RefillVisit.visit_at).limit(1))
     if first is not None and effective_at < first:
-        raise ServiceError(f"A dose change cannot take effect before the pump's first fill ({first:%d %b %Y %H:%M} "
-                           "UTC).", "effective_at")
+        raise ServiceError(f"A dose change cannot take effect before the pump's first fill ({fmt_datetime(first)}).",
+                           "effective_at")
     if not (dose_reason or "").strip():
         raise ServiceError("Say why the dose changed.", "reason")
     check = dose_correction_check(session, dose_id, effective_at, programme)

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import clinic_zone, local_date
 from tracker.clinical import pump_events, refill_risk
 from tracker.clinical.journey import IMPLANTATION, JourneyError
+from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Patient, PhysicianRequest
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_SIGN_OFF, KINDS, OPEN
 from tracker.policy import allowed
@@ -201,12 +202,12 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
     request.status = "approved" if approve else "declined"
     request.answered_by_id, request.answered_at, request.answer_note = actor.user_id, now, note.strip()
     if implant is not None:
-        request.outcome = (f"Implantation recorded on {implant.implanted_on:%d %b %Y}: starting dose "
+        request.outcome = (f"Implantation recorded on {fmt_date(implant.implanted_on)}: starting dose "
                            f"{implant.details.programme.daily_dose_mcg.normalize():f} mcg/day, signed off by the "
                            "physician.")
     elif proposal is not None:
         request.outcome = (f"Dose change recorded: {programmed_daily_dose(proposal.programme)} mcg/day from "
-                           f"{proposal.effective_at:%d %b %Y %H:%M}, signed off by the physician.")
+                           f"{fmt_datetime(proposal.effective_at)}, signed off by the physician.")
     elif approve:
         request.outcome = "Approved: the physician books the refill with an override."
     else:
@@ -236,7 +237,7 @@ def _record_implant(session: Session, actor: Actor, request: PhysicianRequest, i
     audits it and commits the answer with it."""
     # The stage change needs a reason once back-dated; the approval days later is one.
     reason = implant.reason or request.note or (f"Entered when a physician signed off the starting dose (asked "
-                                                f"{request.requested_at.astimezone(clinic_zone()):%d %b %Y}).")
+                                                f"{fmt_date(local_date(request.requested_at))}).")
     try:
         move_stage(session, actor, *_move_args(request.patient_id, implant, reason), local_date(now),
                    surgery_centre_id=implant.surgery_centre_id, surgeon=implant.surgeon, implant=implant.details)
@@ -256,7 +257,7 @@ def settle_booking_request(session: Session, actor: Actor, patient_id: int, star
         return
     before = snapshot(request, FIELDS)
     request.status, request.answered_by_id, request.answered_at = "approved", actor.user_id, now
-    request.outcome = (f"Booked for {starts_at.astimezone(clinic_zone()):%d %b %Y %H:%M} with the physician's "
+    request.outcome = (f"Booked for {fmt_datetime(starts_at)} with the physician's "
                        "override.")
     session.flush()
     record(session, actor, "update", "physician_request", request.id, patient_id, before, snapshot(request, FIELDS))
@@ -332,3 +333,15 @@ def my_requests(session: Session, user_id: int, limit: int = 20) -> list[Physici
         .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
         .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
 
+
+
+def requests_to_follow(session: Session, user_id: int, answered_since: datetime, limit: int = 20
+                       ) -> list[PhysicianRequest]:
+    """What this user asked that is still open or was answered since `answered_since`, newest first, with the
+    answers (the home page; a withdrawn request is the asker's own doing and is not followed)."""
+    return list(session.scalars(
+        select(PhysicianRequest).where(PhysicianRequest.requested_by_id == user_id,
+                                       or_(PhysicianRequest.status == OPEN,
+                                           PhysicianRequest.answered_at >= answered_since))
+        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
+        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))

@@ -46,6 +46,7 @@ from tracker.clinical.journey import (
     check_move,
 )
 from tracker.clinical.refill_risk import RefillRisk
+from tracker.formats import fmt_date, fmt_datetime, plural
 from tracker.models import (
     AuditEvent,
     DoseChange,
@@ -91,7 +92,7 @@ class ImportRefused(ServiceError):
     """The file has problems: nothing was written. `issues` lists every one."""
 
     def __init__(self, issues: list[Issue]):
-        super().__init__(f"{len(issues)} problem(s) in the file: nothing was imported.")
+        super().__init__(f"{plural(len(issues), 'problem')} in the file: nothing was imported.")
         self.issues = issues
 
 
@@ -311,10 +312,10 @@ def _plan_update(plan: RowPlan, ctx: _Context) -> list[Issue]:
             update.details[attribute] = (old, new)
     if "date_of_birth" in update.details and row.date_of_birth > patient.journey_started:
         return [ctx.issue(row, "date_of_birth", row.date_of_birth.isoformat(), "The date of birth cannot be after "
-                          f"the referral in the app ({patient.journey_started:%d %b %Y}).")]
+                          f"the referral in the app ({fmt_date(patient.journey_started)}).")]
     if row.referral_date != patient.journey_started:
-        plan.notes.append(f"Referral date {row.referral_date:%d %b %Y} in the file, {patient.journey_started:%d %b %Y} "
-                          "in the app: the app's history is kept.")
+        plan.notes.append(f"Referral date {fmt_date(row.referral_date)} in the file, "
+                          f"{fmt_date(patient.journey_started)} in the app: the app's history is kept.")
     if patient.status != "active":
         return [ctx.issue(row, "stage", row.stage, "This patient has exited in the app: a re-referral is recorded "
                           "in the app, not by import.")]
@@ -328,7 +329,7 @@ def _plan_update(plan: RowPlan, ctx: _Context) -> list[Issue]:
                               "starting dose): an import does not implant.")]
         if not ex.last_event_on <= row.stage_since <= ctx.today:
             return [ctx.issue(row, "stage_since", row.stage_since.isoformat(), f"The move to {row.stage} must be "
-                              f"dated between the last stage change ({ex.last_event_on:%d %b %Y}) and today.")]
+                              f"dated between the last stage change ({fmt_date(ex.last_event_on)}) and today.")]
         update.move_to = row.stage
     issues = _plan_pump(plan, update, ctx) if row.stage in IMPLANTED else []
     if not issues:
@@ -358,7 +359,7 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
     fill_on = local_date(ex.last_fill.visit_at)
     if row.last_refill_date < fill_on:
         return [ctx.issue(row, "last_refill_date", row.last_refill_date.isoformat(), "The app already has a later "
-                          f"refill ({fill_on:%d %b %Y}): this file is older than the app's record.")]
+                          f"refill ({fmt_date(fill_on)}): this file is older than the app's record.")]
     if _keep_app_programme(row, ex.dose):
         try:  # the dates and the booking check with the programme the pump will really have
             row.projection = engine.project_refill(importing.refill_inputs(row, ctx.catalogue))
@@ -372,7 +373,7 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
         if (ex.last_fill.resulting_volume_ml != row.last_refill_volume_ml
                 or ex.last_fill.concentration_mcg_per_ml != row.concentration_mcg_per_ml):
             return [ctx.issue(row, "last_refill_volume_ml", row.last_refill_volume_ml, f"The app's refill on "
-                              f"{fill_on:%d %b %Y} left {_num(ex.last_fill.resulting_volume_ml)} mL of "
+                              f"{fmt_date(fill_on)} left {_num(ex.last_fill.resulting_volume_ml)} mL of "
                               f"{ex.last_fill.concentration_mcg_per_ml} mcg/mL: correct it in the app.")]
         if differs:
             return [ctx.issue(row, differs, importing.shown_value(row, differs), f"The app's current programme "
@@ -449,7 +450,7 @@ def _show(catalogue: Catalogue, attribute: str, value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, date):
-        return f"{value:%d %b %Y}"
+        return fmt_date(value)
     return _num(value) if not isinstance(value, str) else value
 
 
@@ -459,11 +460,11 @@ def _describe(plan: RowPlan, update: Update, catalogue: Catalogue) -> list[str]:
            for a, (old, new) in update.details.items()]
     if update.move_to:
         out.append(f"Stage: {STAGE_LABELS[plan.existing.patient.stage]} → {STAGE_LABELS[update.move_to]} "
-                   f"from {row.stage_since:%d %b %Y}")
+                   f"from {fmt_date(row.stage_since)}")
     out += [f"{LABELS[a]}: {_show(catalogue, a, old)} → {_show(catalogue, a, new)}" for a, (old, new) in
             update.pump.items()]
     if update.new_refill:
-        out.append(f"New refill on {row.last_refill_date:%d %b %Y}: {_num(row.last_refill_volume_ml)} mL of "
+        out.append(f"New refill on {fmt_date(row.last_refill_date)}: {_num(row.last_refill_volume_ml)} mL of "
                    f"{row.concentration_mcg_per_ml} mcg/mL")
     if update.dose_change:
         old = plan.existing.dose
@@ -474,7 +475,7 @@ def _describe(plan: RowPlan, update: Update, catalogue: Catalogue) -> list[str]:
         out.append(change + (" (physician sign-off)" if update.sign_off else ""))
     if update.book:
         verb = "rebooked" if plan.existing.appointment and not update.new_refill else "booked"
-        out.append(f"Next refill {verb} for {row.next_refill_at:%d %b %Y %H:%M}")
+        out.append(f"Next refill {verb} for {fmt_datetime(row.next_refill_at)}")
     return out
 
 

@@ -21,6 +21,7 @@ from tracker.clinical.scales import (
     TRIAL_OUTCOMES,
     penn_is_consistent,
 )
+from tracker.formats import fmt_date
 from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
@@ -325,9 +326,9 @@ def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | 
     if data["given_on"] > today:
         raise ServiceError("The bolus date cannot be in the future.", "given_on")
     if data["given_on"] < trial_began:
-        raise ServiceError(f"The bolus cannot be before the trial began ({trial_began:%d %b %Y}).", "given_on")
+        raise ServiceError(f"The bolus cannot be before the trial began ({fmt_date(trial_began)}).", "given_on")
     if trial_ended is not None and data["given_on"] > trial_ended:
-        raise ServiceError(f"The bolus cannot be after the trial ended ({trial_ended:%d %b %Y}).", "given_on")
+        raise ServiceError(f"The bolus cannot be after the trial ended ({fmt_date(trial_ended)}).", "given_on")
     _require_choices(data, BOLUS_CHOICES)
     for when in ("before", "after"):
         if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import local_date, start_of_day
 from tracker.clinical import pump_events as rules
+from tracker.formats import fmt_date
 from tracker.models import PumpEvent
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
@@ -50,7 +51,7 @@ def record_event(session: Session, actor: Actor, patient_id: int, expected_pump_
     if entry.occurred_at > now:
         raise ServiceError("The event cannot be in the future; record it once it has happened.", "occurred_at")
     if entry.occurred_at < start_of_day(pump.implanted_on):
-        raise ServiceError(f"The event cannot be before this pump was implanted ({pump.implanted_on:%d %b %Y}).",
+        raise ServiceError(f"The event cannot be before this pump was implanted ({fmt_date(pump.implanted_on)}).",
                            "occurred_at")
     volume = entry.volume_removed_ml
     if volume is not None and not 0 <= volume <= pump.reservoir_ml:

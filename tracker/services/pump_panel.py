@@ -10,8 +10,10 @@ from itertools import pairwise
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from tracker.clinic_zone import local_date
 from tracker.clinical import pump_events, refill_risk
 from tracker.clinical import refill as engine
+from tracker.formats import fmt_date
 from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_corrections import FIELDS as CORRECTED_FIELDS
@@ -99,6 +101,13 @@ class PumpPanel:
     @property
     def risk(self) -> refill_risk.RefillRisk:
         return self.judgement.risk
+
+    @property
+    def chart_rows(self) -> list[tuple[str, float, float | None]]:
+        """The chart's own series as table rows (day as the chart labels it, projected mL, measured residual mL)
+        for screen readers."""
+        c = self.chart
+        return list(zip(c["labels"], c["projected"], c["measured"], strict=True))
 
     @property
     def labels(self) -> dict[str, str]:
@@ -202,11 +211,11 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
         if residual is not None:
             times.append(recent[i + 1].visit_at)
         volumes = engine.volumes_at(projection, times)  # one pass, not one simulation per day
-        labels += [t.date().isoformat() for t in times]
+        labels += [fmt_date(local_date(t)) for t in times]
         projected += [float(v) for v in volumes]
         measured += [None] * (len(times) - (residual is not None)) + ([float(residual)] if residual is not None else [])
     if emptied_at is not None:
-        labels.append(emptied_at.date().isoformat())
+        labels.append(fmt_date(local_date(emptied_at)))
         projected.append(0.0)
         measured.append(None)
     return {"labels": labels, "projected": projected, "measured": measured,

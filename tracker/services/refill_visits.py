@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tracker.clinic_zone import local_date
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk as risk_model
+from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, lock_row
@@ -87,10 +88,10 @@ def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: date
     if entry.visit_at > now:
         raise ServiceError("The refill time cannot be in the future.", "visit_at")
     if entry.visit_at <= previous.visit_at:
-        raise ServiceError(f"The refill must be after the last fill ({previous.visit_at:%d %b %Y %H:%M} UTC).",
+        raise ServiceError(f"The refill must be after the last fill ({fmt_datetime(previous.visit_at)}).",
                            "visit_at")
     if following is not None and entry.visit_at >= following.visit_at:
-        raise ServiceError(f"The refill must be before the next fill ({following.visit_at:%d %b %Y %H:%M} UTC).",
+        raise ServiceError(f"The refill must be before the next fill ({fmt_datetime(following.visit_at)}).",
                            "visit_at")
     for name in ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "resulting_volume_ml"):
         value = getattr(entry, name)
@@ -152,7 +153,7 @@ def battery_warning(pump: Pump, day: date, warning_months: int) -> engine.Refill
     due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.refills.record_eri)
     advice = risk_model.ADVICE.get(verdict, "Schedule the replacement.")
     return engine.RefillWarning("battery", BATTERY_SEVERITY[verdict],
-                                f"{risk_model.LABELS[verdict]}: replacement due {due:%d %b %Y}. {advice}")
+                                f"{risk_model.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}")
 
 
 def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEntry, acknowledged: bool,

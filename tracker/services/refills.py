@@ -26,6 +26,7 @@ from tracker.clinical.dosing import (
 from tracker.clinical.implant import NONE, StartGuide, TrialBolusResult, needs_sign_off, start_guide
 from tracker.clinical.pump_events import CHECK_AFTER, EMPTY_BEFORE
 from tracker.clinical.refill_risk import add_months
+from tracker.formats import fmt_date
 from tracker.models import (
     DoseChange,
     DrugConcentration,
@@ -390,7 +391,7 @@ def check_eri_date(pump: Pump, eri_on: date, now: datetime) -> None:
     if eri_on > local_date(now):
         raise ServiceError("The ERI date cannot be in the future; record it once the pump shows it.", "eri_on")
     if eri_on < pump.implanted_on:
-        raise ServiceError(f"The ERI date cannot be before the implant ({pump.implanted_on:%d %b %Y}).", "eri_on")
+        raise ServiceError(f"The ERI date cannot be before the implant ({fmt_date(pump.implanted_on)}).", "eri_on")
 
 
 def _implant_field(field: str) -> str:

@@ -188,6 +188,11 @@ class RefillFact(_Judged):
     starts_at: datetime | None
     judgement: Judgement
 
+    @property
+    def short_name(self) -> str:
+        """"Castillo, L.": the name on a calendar chip (the full name and MRN are in its tooltip and one click away)."""
+        return f"{self.last_name}, {self.first_name[:1]}." if self.first_name else self.last_name
+
 
 # Statements are built once per shape (which filters, which range) with every value a bound parameter (_params):
 # building and caching-keying one cost ~1 ms a request, as much as running a month's query on SQLite.
