@@ -18,7 +18,7 @@ from sqlalchemy import select
 from tests.factories import CLINIC_ZONE, PASSWORD, TODAY, implanted_days_ago
 from tests.web.test_query_counts import implanted_patient
 from tracker.demo import seed_demo
-from tracker.models import Patient, PhysicianRequest
+from tracker.models import OutboxMessage, Patient, PhysicianRequest
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.services import digest
 from tracker.services.bookings import book_refill
@@ -66,10 +66,12 @@ PAGES = [
     Page("physician queue", "physician", "/queue"),
     Page("quality dashboard", "physician", "/quality"),
     Page("users", "admin", "/admin/users"),
+    Page("edit a user", "admin", "/admin/users/{nurse}/edit"),
     Page("settings", "admin", "/admin/settings"),
     Page("catalogue", "admin", "/admin/catalogue"),
     Page("e-mails", "admin", "/admin/digest"),
     Page("e-mails of a day", "admin", "/admin/digest/{day}"),
+    Page("an e-mail's text", "admin", "/admin/digest/messages/{message}"),
     Page("audit", "admin", "/admin/audit"),
 ]
 
@@ -97,7 +99,9 @@ def clinic(session, world, app):
     assert session.scalar(select(PhysicianRequest.id)) is not None
     now = datetime.combine(TODAY, datetime.min.time(), UTC) + timedelta(hours=12)
     digest.build_outbox(session, TODAY, now, digest.DigestOptions.from_config(app.config, "test"))
-    return {"patient": patient, "day": TODAY.isoformat(), "tomorrow": (TODAY + timedelta(days=1)).isoformat()}
+    message = session.scalar(select(OutboxMessage.id).where(OutboxMessage.to_address == world.users["nurse"].email))
+    return {"patient": patient, "day": TODAY.isoformat(), "tomorrow": (TODAY + timedelta(days=1)).isoformat(),
+            "nurse": world.users["nurse"].id, "message": message}
 
 
 def sign_in(browser, live_server, world, role: str | None):
