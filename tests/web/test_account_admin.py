@@ -284,6 +284,8 @@ def test_a_nurse_slowed_by_wrong_passwords_is_shown_locked_and_unlocked_signs_in
         assert waits(attempt(limited_app, nurse.email, PASSWORD, CAFE)) == 4
         admin = admin_of(limited_app)
         assert locked_on_page(admin) == {nurse.email}
+        today = admin.get("/").get_data(as_text=True)  # the admin's Today counts it and links to Users
+        assert '<a href="/admin/users" data-count="1"><b>1 account</b> locked</a>' in today
         with limited_app.app_context():
             assert set(locked_users(session, limited_app.extensions["sign_in_limits"], datetime.now(UTC))) \
                 == {nurse.id}
@@ -296,6 +298,7 @@ def test_a_nurse_slowed_by_wrong_passwords_is_shown_locked_and_unlocked_signs_in
         assert response.status_code == 302
         assert "Test Nurse can sign in again at once" in admin.get(response.location).get_data(as_text=True)
         assert locked_on_page(admin) == set()
+        assert 'data-count="0"><b>0 accounts</b> locked' in admin.get("/").get_data(as_text=True)
         assert attempt(limited_app, nurse.email, PASSWORD, CAFE).status_code == 302  # no wait, same address
     row = audit_rows(session)[-1]
     assert (row.action, row.entity_id, row.after) == ("update", nurse.id, {"sign_in": "unlocked"})

@@ -7,6 +7,7 @@ import io
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
@@ -216,3 +217,11 @@ def test_the_calendar_exports_a_whole_year_and_explains_a_longer_range(as_role, 
     assert backwards.status_code == 422 and "before it starts" in backwards.get_data(as_text=True)
     calendar = coordinator.get("/calendar").get_data(as_text=True)
     assert 'class="export-range"' in calendar and 'action="/calendar/export.csv"' in calendar
+
+
+@pytest.mark.parametrize("role, url", [("admin", "/admin/users/new"), ("admin", "/admin/users/{nurse}/edit"),
+                                       ("nurse", "/account/password"), ("nurse", "/patients/new")])
+def test_every_form_that_marks_a_field_required_says_what_the_mark_means(as_role, world, role, url):
+    page = as_role(role).get(url.format(nurse=world.users["nurse"].id)).get_data(as_text=True)
+    assert '<span class="req" aria-hidden="true">*</span>' in page
+    assert '<p class="required-note"><span class="req">*</span> required</p>' in page

@@ -32,7 +32,8 @@ def _physician(today, now):
 
 
 def _admin(today, now):
-    return home.admin_home(db.session, current_app.config, now, scheduler_state(current_app))
+    return home.admin_home(db.session, current_app.config, now, scheduler_state(current_app),
+                           current_app.extensions.get("sign_in_limits"))
 
 
 PAGES = {"nurse": _nurse, "coordinator": _coordinator, "physician": _physician, "admin": _admin}

@@ -20,6 +20,7 @@ from tracker.models import ContactAttempt, OutboxMessage, PhysicianRequest
 from tracker.models.digest import DEAD
 from tracker.models.requests import KINDS
 from tracker.services import digest_delivery
+from tracker.services.accounts import locked_users
 from tracker.services.bookings import RETRY_OUTCOMES
 from tracker.services.calendar import CalendarEvent, calendar_events
 from tracker.services.digest import last_completed_day
@@ -85,6 +86,7 @@ class AdminHome:
     delivery: digest_delivery.Delivery  # today's e-mail
     last_complete_day: date | None  # the last day whose every e-mail was delivered
     dead_letters: int  # e-mails given up on and not resent
+    locked_accounts: int  # active accounts whose sign-in must wait (tracker.auth.throttle), unlocked on Users
 
 
 def booked_days(session: Session, today: date, now: datetime, location_ids: list[int] | None) -> list[Day]:
@@ -155,10 +157,11 @@ def physician_home(session: Session, today: date, now: datetime, windows: refill
                          {reason: reasons[reason] for reason in QUEUE_PUMPS})
 
 
-def admin_home(session: Session, config, now: datetime, scheduler: dict) -> AdminHome:
-    """The app's health as /healthz and the admins' e-mail page read it; `scheduler` is tracker.jobs.scheduler_state."""
+def admin_home(session: Session, config, now: datetime, scheduler: dict, limits) -> AdminHome:
+    """The app's health as /healthz and the admins' e-mail page read it; `scheduler` is tracker.jobs.scheduler_state,
+    `limits` the app's sign-in limits (None when off)."""
     dead = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == DEAD))
     last_run = scheduler["last_tick_at"]
     return AdminHome(scheduler["state"], datetime.fromisoformat(last_run) if last_run else None,
                      scheduler["last_error"], digest_delivery.today(session, config, now),
-                     last_completed_day(session), dead or 0)
+                     last_completed_day(session), dead or 0, len(locked_users(session, limits, now)))
