@@ -113,7 +113,7 @@ def sign_in(browser, live_server, world, role: str | None):
         page.get_by_label("E-mail").fill(world.users[role].email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("button", name="Sign out")).to_be_attached()
+        expect(page.locator(".topbar .who summary")).to_have_text(world.users[role].full_name)
     return page
 
 
@@ -212,6 +212,14 @@ def test_on_a_desktop_the_menu_is_one_row_and_the_admin_pages_fold_under_admin(c
     links = [menu.get_by_role("link", name=name, exact=True) for name in ("Patients", "Worklist", "Calculator")]
     tops = {round(link.bounding_box()["y"]) for link in links}
     assert len(tops) == 1  # one row
+    header = admin.locator("header.topbar").bounding_box()
+    brand = admin.get_by_role("link", name="ITB tracker").bounding_box()
+    search = admin.get_by_role("searchbox", name="Find a patient").bounding_box()
+    assert header["height"] < 100, "brand, search and menu share one row (two rows were 121 px)"
+    assert abs(brand["y"] - search["y"]) < 20 and abs(search["y"] - next(iter(tops))) < 20
+    expect(menu.get_by_role("button", name="Sign out")).to_be_hidden()
+    menu.locator(".who summary").click()  # the account's drop-down: role, password, browsers, feed, sign-out
+    expect(menu.get_by_role("link", name="Change password")).to_be_visible()
     expect(menu.get_by_role("button", name="Sign out")).to_be_visible()
     expect(menu.get_by_role("link", name="Users")).to_be_hidden()
     menu.get_by_text("Admin", exact=True).click()

@@ -16,6 +16,7 @@ from tracker.services.refills import current_pump
 
 
 def sign_out(page):
+    page.locator(".topbar .who summary").click()  # sign-out sits in the account's drop-down under the name
     page.get_by_role("button", name="Sign out").click()
 
 

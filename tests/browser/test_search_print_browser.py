@@ -31,7 +31,7 @@ def test_a_nurse_searches_from_the_header_and_prints_tomorrows_refills_on_a4(pag
     sign_in(page, world.users["nurse"].email)
     page.goto("/worklist")
     search = page.get_by_role("search", name="Find a patient")
-    box = search.get_by_label("Find a patient by name or MRN")
+    box = search.get_by_label("Find a patient")
     box.fill("Castillo, Lisa")
     box.press("Enter")
     page.wait_for_url(f"**/patients/{lisa.id}")
