@@ -1,9 +1,14 @@
 """Use cases: one function per thing a user does. Each takes a session and plain values,
 asks tracker.clinical for the rules, writes in one transaction and raises domain errors."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import update
+from sqlalchemy.orm.exc import StaleDataError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,3 +47,20 @@ def lock_row(session, table, row_id: int) -> None:
     writer at a time). Without it two posts both pass the check and both write."""
     table = getattr(table, "__table__", table)
     session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
+
+
+def in_one_transaction(session, work: Callable[[], T], what: str = "entry") -> T:
+    """Run the change and commit it; on any error nothing is written. A version clash at the flush (someone saved
+    `what` after the form was opened) becomes StaleEdit."""
+    try:
+        result = work()
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise StaleEdit(f"Someone else saved this {what} after you opened the form. Their values are shown; "
+                        "nothing of yours was saved.") from None
+    except Exception:
+        session.rollback()
+        raise
+    session.commit()
+    return result

@@ -14,11 +14,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical.scales import ROLES
 from tracker.models import Location, User
-from tracker.services import Actor, ServiceError, StaleEdit, sessions
+from tracker.services import Actor, ServiceError, StaleEdit, in_one_transaction, sessions
 from tracker.services.audit import record, snapshot
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
     `expected_version`; returns the names of the fields changed (audited with their values before and after)."""
     clean = {"email": values["email"].strip(), "full_name": " ".join(values["full_name"].split()),
              "role": values["role"], "location_id": values["location_id"]}
-    try:
+    def work() -> list[str]:
         user = _lock_account(session, user_id, guard_admins=clean["role"] != "admin")
         if user is None:
             raise ServiceError("No such user.")
@@ -160,16 +159,9 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
             setattr(user, name, clean[name])
         if changed:
             record(session, actor, "update", "user", user.id, None, before, snapshot(user, changed))
-        session.flush()
-    except StaleDataError:
-        session.rollback()
-        raise StaleEdit("Someone else saved this account after you opened the form. Their values are shown "
-                        "below; nothing of yours was saved.") from None
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
-    return changed
+        return changed
+
+    return in_one_transaction(session, work, "account")
 
 
 def set_active(session: Session, actor: Actor, user: User, active: bool, now: datetime) -> None:

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinical import refill as engine
 from tracker.clinical.pump_events import MRI_RULES
@@ -29,7 +26,7 @@ from tracker.models import (
     Setting,
 )
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, in_one_transaction
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import recompute_schedule
 from tracker.services.settings import DEFAULTS, LABELS, all_settings
@@ -80,9 +77,6 @@ PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "eri_to_stop_day
 DRUG_FIELDS = ["stability_days", "trial_only", "active"]
 ML_PLACES = Decimal("0.001")  # the scale of the mL columns, so audit values read like the stored ones
 FRACTION_PLACES = Decimal("0.0001")
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class CatalogueChange:
@@ -184,22 +178,6 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
     return count
 
 
-def _in_one_transaction(session: Session, work: Callable[[], T]) -> T:
-    """Run the change and commit it; on any error nothing is written."""
-    try:
-        result = work()
-        session.flush()
-    except StaleDataError:
-        session.rollback()
-        raise StaleEdit("Someone else saved this entry after you opened the form. Their values are shown; "
-                        "nothing of yours was saved.") from None
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
-    return result
-
-
 def _check_version(row, expected_version: int, what: str) -> None:
     if row.version != expected_version:
         raise StaleEdit(f"Someone else saved this {what} after you opened the form. Their values are shown "
@@ -265,7 +243,7 @@ def update_settings(session: Session, actor: Actor, values: dict[str, int],
         pump_ids = _pumps_by_withdrawal_risk(session, risk_flags) if risk_flags else []
         return CatalogueChange(changed, _recompute(session, pump_ids))
 
-    return _in_one_transaction(session, work)
+    return in_one_transaction(session, work)
 
 
 # -- pump models ----------------------------------------------------------------------------------------------
@@ -318,7 +296,7 @@ def update_pump_model(session: Session, actor: Actor, model_id: int, expected_ve
         # Each pump keeps its own alarm volume (domain.md: keep it per patient) and its own battery date.
         return CatalogueChange(list(before), 0)
 
-    return _in_one_transaction(session, work)
+    return in_one_transaction(session, work)
 
 
 # -- drug catalogue -------------------------------------------------------------------------------------------
@@ -358,7 +336,7 @@ def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: 
         record(session, actor, "update", "drug_concentration", drug.id, None, before, after)
         return CatalogueChange(list(before), _recompute(session, holding) if "stability_days" in before else 0)
 
-    return _in_one_transaction(session, work)
+    return in_one_transaction(session, work)
 
 
 def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
@@ -384,7 +362,7 @@ def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
                snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]))
         return drug
 
-    return _in_one_transaction(session, work)
+    return in_one_transaction(session, work)
 
 
 # -- locations --------------------------------------------------------------------------------------------------
@@ -422,4 +400,4 @@ def update_location(session: Session, actor: Actor, location_id: int, expected_v
             record(session, actor, "update", "location", location.id, None, before, after)
         return CatalogueChange(list(before), 0)
 
-    return _in_one_transaction(session, work)
+    return in_one_transaction(session, work)
