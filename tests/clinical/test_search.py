@@ -2,7 +2,7 @@
 
 import pytest
 
-from tracker.clinical.search import MAX_WORDS, search_words
+from tracker.clinical.search import MAX_WORDS, exact_mrn_keys, search_words
 
 
 @pytest.mark.parametrize("typed, words", [
@@ -50,3 +50,11 @@ def test_a_word_typed_twice_counts_once_and_at_most_max_words_are_kept():
 def test_letters_are_lowered_as_the_databases_lower_them():
     assert search_words("Strauß") == ("strauß",)  # not casefolded to "strauss", which lower(last_name) never gives
     assert search_words("ÉLODIE") == ("élodie",)
+
+
+@pytest.mark.parametrize("typed, keys", [
+    ("MRN862", ("mrn862", "862")), ("mrn: 862", ("mrn: 862", "862", "mrn862")), ("4455667", ("4455667", "mrn4455667")),
+    ("Castillo", ("castillo", "mrncastillo")), ("Lisa Castillo", ()), ("", ()),
+])
+def test_a_whole_mrn_is_the_text_as_typed_or_its_number_with_or_without_the_label(typed, keys):
+    assert exact_mrn_keys(typed) == keys

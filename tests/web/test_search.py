@@ -45,6 +45,16 @@ def test_an_mrn_stored_without_a_prefix_is_found_when_typed_with_one(as_role, ca
     assert opens(search(as_role("nurse"), "MRN 4455667")) == f"/patients/{castillos['other'].id}"
 
 
+@pytest.mark.parametrize("typed", ["MRN862", "mrn 862", "862", " MRN862 "])
+def test_a_whole_mrn_opens_its_patient_even_inside_longer_ones(as_role, session, world, castillos, typed):
+    short = make_patient(session, world, first_name="Ana", last_name="Ruiz", mrn="MRN862")  # in MRN8621234 too
+    assert opens(search(as_role("nurse"), typed)) == f"/patients/{short.id}"
+
+
+def test_part_of_an_mrn_that_is_nobodys_whole_mrn_still_lists_them(as_role, castillos):
+    assert opens(search(as_role("nurse"), "MRN862")) == "/patients"  # MRN8621234 and MRN8625555
+
+
 def test_several_matches_show_the_patient_list_filtered(as_role, castillos):
     nurse = as_role("nurse")
     response = search(nurse, "castillo")

@@ -2,7 +2,9 @@
 
 One rule for the header's search and the patient list's filter: every word typed must be found (case-insensitive,
 anywhere) in the patient's first name, last name or MRN. So the order of the words does not matter ("Castillo,
-Lisa", "Lisa Castillo"), a part is enough ("castil"), and an MRN is found with or without its "MRN" prefix.
+Lisa", "Lisa Castillo"), a part is enough ("castil"), and an MRN is found with or without its "MRN" prefix. A whole
+MRN typed (or scanned from a wristband) opens that patient even where it is part of a longer one ("MRN862" and
+"MRN8620417").
 """
 
 from __future__ import annotations
@@ -23,3 +25,12 @@ def search_words(text: str) -> tuple[str, ...]:
     unlabelled = _MRN_LABEL.sub(" ", text.lower())
     words = [w for w in _SEPARATORS.split(unlabelled) if w.strip("-'.")]
     return tuple(dict.fromkeys(words))[:MAX_WORDS]
+
+
+def exact_mrn_keys(text: str) -> tuple[str, ...]:
+    """The stored MRN keys (trimmed, lower-cased) a search names whole: as typed, and with or without its "MRN"
+    label ("MRN 862" -> mrn862, 862); () where the text is more than one word (a name, or a name and an MRN)."""
+    words = search_words(text)
+    if len(words) != 1:
+        return ()
+    return tuple(dict.fromkeys([text.strip().lower(), words[0], "mrn" + words[0]]))

@@ -194,6 +194,15 @@ def _read_page(session: Session, shape: tuple, params: dict, page: int, per_page
     return rows, total, page
 
 
+def exact_mrn(session: Session, keys: tuple[str, ...], location_id: int | None) -> int | None:
+    """The one patient (of this clinic, where scoped) whose MRN is one of `keys` whole (clinical.search)."""
+    if not keys:
+        return None
+    where = [Patient.mrn_key.in_(keys)] + ([Patient.location_id == location_id] if location_id else [])
+    found = session.scalars(select(Patient.id).where(*where).limit(2)).all()
+    return found[0] if len(found) == 1 else None
+
+
 @per_thread
 def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Select]:
     """The board's counts and cards, built once (building the cards' union cost 3 ms a request, running it 0.3)."""

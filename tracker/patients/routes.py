@@ -10,7 +10,7 @@ from tracker.calendar.forms import ContactForm
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import WORK_LABELS
-from tracker.clinical.search import search_words
+from tracker.clinical.search import exact_mrn_keys, search_words
 from tracker.clinical.trial import dose_hint
 from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
@@ -85,6 +85,9 @@ def search():
     found = queries.patient_list(db.session, filters, 1, current_app.config["PAGE_SIZE"])
     if found.total == 1:
         return redirect(url_for("patients.show", patient_id=found.items[0].id))
+    whole_mrn = found.total and queries.exact_mrn(db.session, exact_mrn_keys(q), filters.location_id)
+    if whole_mrn:
+        return redirect(url_for("patients.show", patient_id=whole_mrn))
     return redirect(url_for("patients.list_patients", q=q, status="all"))
 
 
