@@ -20,8 +20,8 @@ from tracker.clinical.digest import (
     WorkItem,
     build_digest,
     late_note,
-    with_note,
 )
+from tracker.digest_email import DigestEmail, render, with_note
 
 DAY = date(2026, 3, 12)
 # The fixture patient as the database holds it; the content builder must never show more than the MRN.
@@ -71,13 +71,19 @@ def nurse_input(**changes) -> DigestInput:
     return DigestInput(**data)
 
 
+def email(data: DigestInput) -> DigestEmail | None:
+    """The e-mail as it is sent: the clinical sections rendered by the e-mail templates."""
+    digest = build_digest(data)
+    return render(digest) if digest else None
+
+
 def section(text: str, title: str) -> str:
     """One section of the text part: its title line to the blank line after it."""
     return text.split(title, 1)[1].split("\n\n", 1)[0]
 
 
 def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
-    digest = build_digest(nurse_input())
+    digest = email(nurse_input())
     text = digest.text
     empty = section(text, "PUMPS PROJECTED EMPTY (1)")
     assert "Withdrawal may already be under way" in empty
@@ -116,7 +122,7 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
 
 
 def test_sections_run_most_severe_first_one_per_urgency_that_needs_action():
-    text = build_digest(nurse_input()).text
+    text = email(nurse_input()).text
     titles = ["PUMPS PROJECTED EMPTY", "PAST THE LOW-RESERVOIR ALARM", "OVERDUE REFILLS", "MISSED APPOINTMENTS",
               "BOOKED LATE", "DUE SOON", "DEVICE EVENTS", "PUMP BATTERIES", "NEW REFILL WARNINGS", "STAGE CHANGES"]
     assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)
@@ -126,17 +132,17 @@ def test_sections_run_most_severe_first_one_per_urgency_that_needs_action():
 
 
 def test_rows_within_a_section_are_sorted_by_due_date():
-    soon = section(build_digest(nurse_input()).text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (2)")
+    soon = section(email(nurse_input()).text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (2)")
     assert soon.index("due today") < soon.index("in 3 days")
 
 
 def test_the_due_soon_window_is_worded_from_the_clinic_setting():
-    assert "DUE SOON (WITHIN 10 DAYS) AND NOT BOOKED" in build_digest(nurse_input(due_soon_days=10)).text
-    assert "DUE WITHIN 3 MONTHS (3)" in build_digest(nurse_input(battery_months=3)).text
+    assert "DUE SOON (WITHIN 10 DAYS) AND NOT BOOKED" in email(nurse_input(due_soon_days=10)).text
+    assert "DUE WITHIN 3 MONTHS (3)" in email(nurse_input(battery_months=3)).text
 
 
 def test_no_name_birth_date_or_diagnosis_anywhere_and_the_subject_has_counts_only():
-    digest = build_digest(nurse_input())
+    digest = email(nurse_input())
     for raw in (digest.subject, digest.text, digest.html):
         for secret in (PATIENT["first_name"], PATIENT["last_name"], "1970", "17 May", "May 17", "05-17",
                        PATIENT["diagnosis_label"], "sclerosis"):
@@ -147,13 +153,13 @@ def test_no_name_birth_date_or_diagnosis_anywhere_and_the_subject_has_counts_onl
 def test_html_part_escapes_what_it_is_given():
     ref = PatientRef("<b>X&1</b>", "https://tracker.example/patients/1?a=1&b=2")
     item = refill(ref, risk.OVERDUE, risk.OVERDUE, risk.NOT_BOOKED, date(2026, 3, 1), location="A & B Clinic")
-    digest = build_digest(nurse_input(refills=[item]))
+    digest = email(nurse_input(refills=[item]))
     assert "<b>X&1</b>" not in digest.html and "&lt;b&gt;X&amp;1&lt;/b&gt;" in digest.html
     assert "A &amp; B Clinic" in digest.html and "a=1&amp;b=2" in digest.html
 
 
 def test_a_user_with_nothing_to_do_gets_a_short_nothing_due_email_not_silence():
-    digest = build_digest(nurse_input(**NO_ITEMS))
+    digest = email(nurse_input(**NO_ITEMS))
     assert digest.subject == "ITB tracker 12 Mar: nothing due"
     assert digest.nothing_due
     assert "Nothing is due for you today." in digest.text and "Nothing is due for you today." in digest.html
@@ -161,8 +167,8 @@ def test_a_user_with_nothing_to_do_gets_a_short_nothing_due_email_not_silence():
 
 
 def test_nothing_due_email_can_be_turned_off():
-    assert build_digest(nurse_input(**NO_ITEMS, nothing_due_email=False)) is None
-    assert build_digest(nurse_input(nothing_due_email=False)) is not None
+    assert email(nurse_input(**NO_ITEMS, nothing_due_email=False)) is None
+    assert email(nurse_input(nothing_due_email=False)) is not None
 
 
 def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
@@ -170,7 +176,7 @@ def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
     past_alarm = refill(OTHER, risk.PAST_ALARM, risk.PAST_ALARM, risk.AFTER_EMPTY, date(2026, 2, 27),
                         date(2026, 3, 16), "Buckhead Clinic")
     empty = refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20))
-    digest = build_digest(nurse_input(role="physician", physician_requests=[asked],
+    digest = email(nurse_input(role="physician", physician_requests=[asked],
                                       physician_pumps=[past_alarm, empty]))
     rows = section(digest.text, "NEEDS A PHYSICIAN (3)")
     assert "MRN KC-20417 · Booking after the alarm date · asked by Test Coordinator on 11 Mar 2026 14:05" in rows
@@ -178,7 +184,7 @@ def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
     assert "Buckhead Clinic · Booked after the pump runs empty (16 Mar 2026)" in rows
     assert "OVERDUE" not in digest.text and "STAGE CHANGES" not in digest.text
     assert digest.subject == "ITB tracker 12 Mar: 3 need a physician"
-    quiet = build_digest(nurse_input(role="physician"))
+    quiet = email(nurse_input(role="physician"))
     assert "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open." \
         in quiet.text
     assert quiet.nothing_due and "no queue" not in quiet.text
@@ -187,20 +193,20 @@ def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
 def test_admin_sees_dead_letters_and_scheduler_health():
     health = SchedulerHealth("running", date(2026, 3, 10), missed_days=(date(2026, 3, 11),), unsent=2)
     dead = DeadLetter(date(2026, 3, 11), "nurse@example.org", 5, "SMTPDataError: (451, b'Try again later')")
-    digest = build_digest(nurse_input(role="admin", dead_letters=[dead], scheduler=health))
+    digest = email(nurse_input(role="admin", dead_letters=[dead], scheduler=health))
     assert "nurse@example.org · 5 attempts · SMTPDataError" in digest.text
     assert "Scheduler: running" in digest.text and "Last completed digest before today: 10 Mar 2026" in digest.text
     assert "Days with no completed digest: 11 Mar 2026" in digest.text
     assert "Messages of earlier days still unsent: 2" in digest.text
     assert "OVERDUE" not in digest.text and "KC-20417" not in digest.text
     assert digest.subject == "ITB tracker 12 Mar: 1 undelivered e-mail, 2 scheduler problems"
-    healthy = build_digest(nurse_input(role="admin", scheduler=SchedulerHealth("running", date(2026, 3, 11))))
+    healthy = email(nurse_input(role="admin", scheduler=SchedulerHealth("running", date(2026, 3, 11))))
     assert healthy.subject == "ITB tracker 12 Mar: nothing due" and "Every digest e-mail was delivered." in healthy.text
 
 
 @pytest.mark.parametrize("role", ["nurse", "coordinator"])
 def test_nurses_and_coordinators_get_the_same_clinical_sections(role):
-    assert "STAGE CHANGES SINCE YESTERDAY (2)" in build_digest(nurse_input(role=role)).text
+    assert "STAGE CHANGES SINCE YESTERDAY (2)" in email(nurse_input(role=role)).text
 
 
 def test_a_late_message_says_so_in_its_first_line_with_the_outage_start():
@@ -210,7 +216,7 @@ def test_a_late_message_says_so_in_its_first_line_with_the_outage_start():
     assert note == "Sent late: this is the reminder for Thu 3 Dec, delayed by a mail outage since 06:00"
     # First refused after midnight (the app was down at the send time): the outage's day is named too.
     assert late_note(thursday, datetime(2026, 12, 4, 1, 30)).endswith("since Fri 4 Dec 01:30")
-    digest = build_digest(nurse_input())
+    digest = email(nurse_input())
     text, html = with_note(digest.text, digest.html, note)
     assert text.splitlines()[0] == note and text.endswith(digest.text)
     assert html.startswith('<!doctype html><html><body style="font-family:sans-serif"><p><strong>Sent late: ')
@@ -219,7 +225,7 @@ def test_a_late_message_says_so_in_its_first_line_with_the_outage_start():
 
 def test_physicians_see_every_open_catheter_review_after_the_pumps():
     empty = refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20))
-    digest = build_digest(nurse_input(role="physician", physician_pumps=[empty], physician_work=[REVIEW]))
+    digest = email(nurse_input(role="physician", physician_pumps=[empty], physician_work=[REVIEW]))
     rows = section(digest.text, "NEEDS A PHYSICIAN (2)")
     assert rows.index("Pump projected empty") < rows.index(
         "MRN KC-20417 · Catheter event: physician review · due today, 12 Mar 2026 · Suspected catheter occlusion or "

@@ -21,8 +21,8 @@ from tracker.clinical.digest import (
     WarningItem,
     build_digest,
     late_note,
-    with_note,
 )
+from tracker.digest_email import render, with_note
 
 GOLDEN = Path(__file__).parent / "digest_golden"
 QUOTED = PatientRef("O'Neil \"7\" <i>&", "https://tracker.example/patients/7?a='1'&b=\"2\"")
@@ -78,11 +78,12 @@ def email(data) -> str:
     digest = build_digest(data)
     if digest is None:
         return "(no e-mail)\n"
+    digest = render(digest)
     return f"Subject: {digest.subject}\n\n{digest.text}\n===== html =====\n{digest.html}"
 
 
 def late(data) -> str:
-    digest = build_digest(data)
+    digest = render(build_digest(data))
     text, html = with_note(digest.text, digest.html, NOTE)
     return f"{text}\n===== html =====\n{html}"
 

@@ -1,4 +1,5 @@
-"""The daily reminder e-mail's content, built from plain data: no Flask, no database, no SMTP.
+"""The daily reminder e-mail's subject and sections, built from plain data: no Flask, no database, no SMTP, no
+markup (templates/email/digest.txt and digest.html word them, rendered by tracker.digest_email).
 
 Minimum necessary (domain.md, privacy): a row identifies a patient by MRN and a link into the app, never by
 name, birth date or diagnosis, and the subject carries counts only. The inputs cannot carry more: PatientRef
@@ -7,9 +8,8 @@ holds an MRN and a URL, nothing else."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from html import escape
 
 from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
@@ -185,32 +185,37 @@ class DigestInput:
 
 
 @dataclass(frozen=True)
-class DigestContent:
-    subject: str
-    text: str
-    html: str
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def nothing_due(self) -> bool:
-        return not any(self.counts.values())
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One line of a section: plain-text cells and an optional link."""
+class Row:
+    """One line of a section: its cells in words (dates already in the one format) and an optional link."""
 
     cells: tuple[str, ...]
     link: str | None = None
 
 
 @dataclass(frozen=True)
-class _Section:
+class Section:
     key: str
     title: str
-    rows: tuple[_Row, ...]
-    empty: str
+    rows: tuple[Row, ...]
+    empty: str  # shown instead of rows when there are none
     note: str = ""  # what to do, shown when the section has rows
+    shows_count: bool = True  # the scheduler's rows are a report, not items: its title carries no count
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One recipient's e-mail before it is worded: the subject (counts only) and the sections in order."""
+
+    day: date
+    scope: str
+    home_url: str
+    subject: str
+    sections: tuple[Section, ...]
+    counts: dict[str, int]
+
+    @property
+    def nothing_due(self) -> bool:
+        return not any(self.counts.values())
 
 
 def _mrn(mrn: str) -> str:
@@ -239,15 +244,15 @@ def _booking(item: RefillItem) -> str:
     return f"{words} ({fmt_date(item.booked_on)})" if item.booked_on else words
 
 
-def _refill_row(item: RefillItem, today: date, status: bool = False) -> _Row:
+def _refill_row(item: RefillItem, today: date, status: bool = False) -> Row:
     cells = [_mrn(item.patient.mrn)] + ([risk.LABELS[item.status]] if status else [])
     cells.append(_when("due", item.due_date, today))
     cells += [_when(what, day, today) for what, day in (("alarm", item.alarm_date), ("empty", item.empty_date))
               if day is not None]
-    return _Row((*cells, item.location, _booking(item)), item.patient.url)
+    return Row((*cells, item.location, _booking(item)), item.patient.url)
 
 
-def _refill_sections(data: DigestInput) -> dict[str, _Section]:
+def _refill_sections(data: DigestInput) -> dict[str, Section]:
     grouped: dict[str, list[RefillItem]] = {key: [] for key in REFILL_SECTIONS}
     for item in data.refills:
         grouped[item.urgency].append(item)
@@ -255,12 +260,12 @@ def _refill_sections(data: DigestInput) -> dict[str, _Section]:
     for key, items in grouped.items():
         title, empty = REFILL_TITLES[key]
         rows = tuple(_refill_row(i, data.day) for i in sorted(items, key=lambda i: (i.due_date, i.patient.mrn)))
-        sections[key] = _Section(key, title.format(window=f"within {plural(data.due_soon_days, 'day')}"), rows, empty,
+        sections[key] = Section(key, title.format(window=f"within {plural(data.due_soon_days, 'day')}"), rows, empty,
                                  SECTION_ADVICE.get(key, ""))
     return sections
 
 
-def _battery_row(item: BatteryItem, today: date, months: int) -> _Row:
+def _battery_row(item: BatteryItem, today: date, months: int) -> Row:
     if item.verdict == risk.BATTERY_DUE_SOON:
         cells = [f"Battery replacement due within {months} months", _when("due", item.replacement_due, today)]
     elif item.verdict == risk.BATTERY_ERI:
@@ -269,84 +274,84 @@ def _battery_row(item: BatteryItem, today: date, months: int) -> _Row:
     else:
         cells = [risk.LABELS[item.verdict], _when("replacement due", item.replacement_due, today),
                  risk.ADVICE[item.verdict]]
-    return _Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
+    return Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
 
 
-def _work_row(item: WorkItem, today: date) -> _Row:
-    return _Row((_mrn(item.patient.mrn), pump_events.WORK_LABELS[item.work], _when("due", item.due_on, today),
+def _work_row(item: WorkItem, today: date) -> Row:
+    return Row((_mrn(item.patient.mrn), pump_events.WORK_LABELS[item.work], _when("due", item.due_on, today),
                  f"{pump_events.KINDS[item.kind]} {fmt_date(item.occurred_on)}", item.location),
                 item.patient.url)
 
 
-def _work_rows(items: Sequence[WorkItem], today: date) -> tuple[_Row, ...]:
+def _work_rows(items: Sequence[WorkItem], today: date) -> tuple[Row, ...]:
     return tuple(_work_row(w, today) for w in sorted(items, key=lambda w: (w.due_on, w.patient.mrn)))
 
 
-def _physician_rows(data: DigestInput) -> tuple[_Row, ...]:
+def _physician_rows(data: DigestInput) -> tuple[Row, ...]:
     """Requests waiting for an answer first (oldest first), then every pump past its alarm date or empty, then
     every open catheter review."""
-    rows = [_Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"),
+    rows = [Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"),
                  r.patient.url) for r in data.physician_requests]
     pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
     return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps]) + _work_rows(
         data.physician_work, data.day)
 
 
-def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[_Row, ...], int]:
+def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[Row, ...], int]:
     """Rows describing the scheduler, and how many of them are problems."""
     if health is None:
         return (), 0
     last = fmt_date(health.last_completed_day) if health.last_completed_day else "none yet"
-    rows = [_Row((f"Scheduler: {health.state}",)), _Row((f"Last completed digest before today: {last}",))]
+    rows = [Row((f"Scheduler: {health.state}",)), Row((f"Last completed digest before today: {last}",))]
     problems = 0
     if health.missed_days:
         problems += 1
         days = ", ".join(fmt_date(d) for d in health.missed_days)
-        rows.append(_Row((f"Days with no completed digest: {days}",)))
+        rows.append(Row((f"Days with no completed digest: {days}",)))
     if health.late_days:
         problems += 1
         days = ", ".join(fmt_date(d) for d in health.late_days)
-        rows.append(_Row((f"Days whose digest was sent late, after the day had ended: {days}",)))
+        rows.append(Row((f"Days whose digest was sent late, after the day had ended: {days}",)))
     if health.unsent:
         problems += 1
-        rows.append(_Row((f"Messages of earlier days still unsent: {health.unsent}",)))
+        rows.append(Row((f"Messages of earlier days still unsent: {health.unsent}",)))
     return tuple(rows), problems
 
 
-def _sections(data: DigestInput) -> tuple[list[_Section], dict[str, int]]:
+def _sections(data: DigestInput) -> tuple[list[Section], dict[str, int]]:
     today = data.day
     wanted = SECTIONS_BY_ROLE.get(data.role, ())
     scheduler_rows, scheduler_problems = _scheduler_rows(data.scheduler)
     every = {key: (section, None) for key, section in _refill_sections(data).items()} | {
-        BATTERY: (_Section(BATTERY, f"Pump batteries: ERI, replacement past due or due within {data.battery_months} "
+        BATTERY: (Section(BATTERY, f"Pump batteries: ERI, replacement past due or due within {data.battery_months} "
                                     "months", tuple(
             _battery_row(b, today, data.battery_months)
             for b in sorted(data.battery, key=lambda b: (BATTERY_ORDER.index(b.verdict), b.eri_on or date.min,
                                                          b.replacement_due or date.min, b.patient.mrn))),
             f"No battery needs replacing within {data.battery_months} months."), None),
-        DEVICE_WORK: (_Section(DEVICE_WORK, "Device events: pump checks and catheter reviews open",
+        DEVICE_WORK: (Section(DEVICE_WORK, "Device events: pump checks and catheter reviews open",
                                _work_rows(data.device_work, today), "No post-MRI check or catheter review is open.",
                                "Each stays until it is recorded done on the patient's page."), None),
-        WARNINGS: (_Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
-            _Row((_mrn(w.patient.mrn), fmt_date(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
+        WARNINGS: (Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
+            Row((_mrn(w.patient.mrn), fmt_date(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
                  w.patient.url)
             for w in sorted(data.warnings, key=lambda w: (w.visit_date, w.patient.mrn))),
             "No new residual or pocket-fill warning."), None),
-        STAGE_CHANGES: (_Section(STAGE_CHANGES, "Stage changes since yesterday", tuple(
-            _Row((_mrn(s.patient.mrn), f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
+        STAGE_CHANGES: (Section(STAGE_CHANGES, "Stage changes since yesterday", tuple(
+            Row((_mrn(s.patient.mrn), f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
                   + (f" ({EXIT_REASONS[s.exit_reason][0]})" if s.exit_reason in EXIT_REASONS else ""),
                   f"effective {fmt_date(s.effective_date)}"), s.patient.url)
             for s in sorted(data.stage_changes, key=lambda s: (s.effective_date, s.patient.mrn))),
             "No stage changed."), None),
-        NEEDS_PHYSICIAN: (_Section(
+        NEEDS_PHYSICIAN: (Section(
             NEEDS_PHYSICIAN, "Needs a physician", _physician_rows(data),
             "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open.",
             "Requests waiting for a physician's answer, then every pump past its low-reservoir alarm date or "
             "projected empty, then every open catheter review, at every clinic."), None),
-        DEAD_LETTERS: (_Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
-            _Row((fmt_date(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
+        DEAD_LETTERS: (Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
+            Row((fmt_date(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
             for m in data.dead_letters), "Every digest e-mail was delivered."), None),
-        SCHEDULER: (_Section(SCHEDULER, "Scheduler health", scheduler_rows, "No scheduler report."),
+        SCHEDULER: (Section(SCHEDULER, "Scheduler health", scheduler_rows, "No scheduler report.", shows_count=False),
                     scheduler_problems),
     }
     sections, counts = [], {}
@@ -362,60 +367,13 @@ def _subject(day: date, counts: dict[str, int]) -> str:
     return f"ITB tracker {fmt_day_month(day)}: " + (", ".join(parts) if parts else "nothing due")
 
 
-def _text(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
-    lines = [f"ITB tracker: daily digest for {data.day:%A} {fmt_date(data.day)}", data.scope, ""]
-    if nothing:
-        lines += ["Nothing is due for you today.", ""]
-    for section in sections:
-        lines.append(f"{section.title.upper()} ({len(section.rows)})" if section.key != SCHEDULER
-                     else section.title.upper())
-        if not section.rows:
-            lines.append(f"  {section.empty}")
-        elif section.note:
-            lines.append(f"  {section.note}")
-        for row in section.rows:
-            lines.append("- " + " · ".join(row.cells) + (f"\n  {row.link}" if row.link else ""))
-        lines.append("")
-    lines += ["--", f"Open the tracker: {data.home_url}",
-              "Patients are shown by MRN only; follow the link to see the record.",
-              "You receive this e-mail every morning, even when nothing is due: if it stops arriving, tell an admin."]
-    return "\n".join(lines) + "\n"
-
-
-def _html(data: DigestInput, sections: list[_Section], nothing: bool) -> str:
-    out = ["<!doctype html><html><body style=\"font-family:sans-serif\">",
-           f"<h1 style=\"font-size:1.2em\">Daily digest for {escape(f'{data.day:%A} {fmt_date(data.day)}')}</h1>",
-           f"<p>{escape(data.scope)}</p>"]
-    if nothing:
-        out.append("<p><strong>Nothing is due for you today.</strong></p>")
-    for section in sections:
-        count = "" if section.key == SCHEDULER else f" ({len(section.rows)})"
-        out.append(f"<h2 style=\"font-size:1em\">{escape(section.title)}{count}</h2>")
-        if not section.rows:
-            out.append(f"<p>{escape(section.empty)}</p>")
-            continue
-        if section.note:
-            out.append(f"<p><em>{escape(section.note)}</em></p>")
-        out.append("<ul>")
-        for row in section.rows:
-            text = escape(" · ".join(row.cells))  # the separator has nothing to escape: one call per row
-            link = f" <a href=\"{escape(row.link)}\">open</a>" if row.link else ""
-            out.append(f"<li>{text}{link}</li>")
-        out.append("</ul>")
-    out.append(f"<hr><p><a href=\"{escape(data.home_url)}\">Open the tracker</a>. Patients are shown by MRN only. "
-               "You receive this e-mail every morning, even when nothing is due: if it stops arriving, tell an "
-               "admin.</p></body></html>")
-    return "\n".join(out) + "\n"
-
-
-def build_digest(data: DigestInput) -> DigestContent | None:
-    """One recipient's e-mail; None when nothing is due and the clinic turned 'nothing due' e-mails off."""
+def build_digest(data: DigestInput) -> Digest | None:
+    """One recipient's e-mail as sections; None when nothing is due and the clinic turned 'nothing due' e-mails
+    off. templates/email/digest.txt and digest.html word it (tracker.digest_email renders them)."""
     sections, counts = _sections(data)
-    nothing = not any(counts.values())
-    if nothing and not data.nothing_due_email:
+    if not any(counts.values()) and not data.nothing_due_email:
         return None
-    return DigestContent(_subject(data.day, counts), _text(data, sections, nothing), _html(data, sections, nothing),
-                         counts)
+    return Digest(data.day, data.scope, data.home_url, _subject(data.day, counts), tuple(sections), counts)
 
 
 def late_note(day: date, outage_since: datetime) -> str:
@@ -425,10 +383,3 @@ def late_note(day: date, outage_since: datetime) -> str:
     since = f"{outage_since:%H:%M}" if outage_since.date() == day else \
         f"{outage_since:%a} {fmt_day_month(outage_since)} {outage_since:%H:%M}"
     return f"Sent late: this is the reminder for {day:%a} {fmt_day_month(day)}, delayed by a mail outage since {since}"
-
-
-def with_note(text: str, html: str, note: str) -> tuple[str, str]:
-    """The stored text and HTML parts with `note` first: the text's first line, the HTML body's first paragraph."""
-    body = html.find("<body")
-    cut = html.find(">", body) + 1 if body >= 0 else 0
-    return f"{note}\n\n{text}", f"{html[:cut]}<p><strong>{escape(note)}</strong></p>{html[cut:]}"

@@ -20,6 +20,7 @@ from tracker.clinic_zone import clinic_zone_name, local_date
 from tracker.clinical import digest as content
 from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
+from tracker.digest_email import DigestEmail, render
 from tracker.models import (
     DigestRun,
     Location,
@@ -277,11 +278,13 @@ def _recipients(session: Session, user_ids: list[int] | None = None) -> list[Use
 
 
 def contents(session: Session, day: date, now: datetime, options: DigestOptions,
-             user_ids: list[int] | None = None) -> list[tuple[User, content.DigestContent | None]]:
-    """Each active recipient's e-mail for `day`, computed and not stored (preview, dry run, build)."""
+             user_ids: list[int] | None = None) -> list[tuple[User, DigestEmail | None]]:
+    """Each active recipient's e-mail for `day`, computed and not stored (preview, dry run, build); None for a
+    recipient with nothing due when the clinic turned 'nothing due' e-mails off."""
     data = _gather(session, day, now, options)
-    return [(user, content.build_digest(_input_for(user, day, data, options)))
-            for user in _recipients(session, user_ids)]
+    digests = [(user, content.build_digest(_input_for(user, day, data, options)))
+               for user in _recipients(session, user_ids)]
+    return [(user, render(digest) if digest else None) for user, digest in digests]
 
 
 def _insert_ignoring_duplicates(session: Session, model, rows: list[dict]) -> None:

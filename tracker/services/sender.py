@@ -27,7 +27,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone
-from tracker.clinical.digest import late_note, with_note
+from tracker.clinical.digest import late_note
+from tracker.digest_email import with_note
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, QUEUED, SENDING, SENT
 from tracker.models.types import utcnow
