@@ -1,5 +1,6 @@
 """Scheduler wiring: one APScheduler 3 BackgroundScheduler per process, jobs that push an app context and call
-one service.
+one service. Production runs it in a process of its own (`flask --app wsgi scheduler`, tracker/cli.py: start_scheduler
+whatever TRACKER_SCHEDULER says); `make run` in its web process (init_scheduler, TRACKER_SCHEDULER=on).
 
 APScheduler alone promises neither "at least once" (a process down at 06:30 misses the cron firing) nor "at most
 once" (two processes each run their own scheduler). So the digest job fires at the send time, at start-up and
@@ -21,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
+from sqlalchemy import text
 
 from tracker.clinic_zone import clinic_zone
 from tracker.extensions import db
@@ -114,11 +116,40 @@ def housekeeping_tick(app: Flask) -> None:
 
 def init_scheduler(app: Flask) -> BackgroundScheduler | None:
     """Start this process's scheduler when TRACKER_SCHEDULER is on and this process serves; never twice."""
-    global _scheduler, _atexit_registered
     reason = _reason_not_to_start(app)
     if reason is not None:
         app.extensions[EXTENSION] = reason
         return None
+    return start_scheduler(app)
+
+
+def configuration_problems(app: Flask) -> list[str]:
+    """What would make a scheduler process run uselessly (checked by `flask scheduler` before it starts)."""
+    problems = []
+    try:
+        parse_send_time(app.config["DIGEST_SEND_TIME"])
+    except ValueError as error:
+        problems.append(str(error))
+    try:
+        if int(app.config["DIGEST_CATCH_UP_MINUTES"]) < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append("TRACKER_DIGEST_CATCH_UP_MINUTES must be a whole number of minutes, 1 or more, not "
+                        f"{app.config['DIGEST_CATCH_UP_MINUTES']!r}")
+    with app.app_context():
+        try:
+            db.session.execute(text("SELECT 1 FROM digest_run WHERE 1 = 0"))
+        except Exception as error:  # unreachable server, wrong credentials, schema not migrated
+            problems.append(f"the database cannot be read ({type(error).__name__}): check TRACKER_DATABASE_URL and "
+                            "run `flask --app wsgi db upgrade`")
+        finally:
+            db.session.remove()
+    return problems
+
+
+def start_scheduler(app: Flask) -> BackgroundScheduler:
+    """Start this process's scheduler whatever TRACKER_SCHEDULER says (`flask scheduler` calls this); never twice."""
+    global _scheduler, _atexit_registered
     with _lock:
         if _scheduler is not None:
             log.info("a scheduler already runs in this process; not starting another")

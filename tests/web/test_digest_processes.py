@@ -322,3 +322,67 @@ def test_clock_moved_across_days_and_a_dst_change_sends_one_digest_per_day_at_06
     assert [r.digest_day for r in runs] == days
     assert all(r.completed_at and r.sent == len(recipients) and r.dead == 0 for r in runs)
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == len(recipients) * len(days)
+
+
+# --- `flask --app wsgi scheduler`: the jobs in a process of their own ---------------------------------------------
+
+
+def start_scheduler_process(database_url: str, port: int, log: Path) -> subprocess.Popen:
+    """The production scheduler process, started as its systemd unit would: only TRACKER_* variables configure it.
+    Send time 00:00: "now" (the real clock) is always past it, so its start-up run builds and sends today."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(PYTHONPATH=str(ROOT), TRACKER_ENV="development", TRACKER_DATABASE_URL=database_url,
+               TRACKER_SMTP_URL=f"smtp://127.0.0.1:{port}", TRACKER_DIGEST_SEND_TIME="00:00",
+               TRACKER_CLINIC_TIMEZONE=SETTINGS["CLINIC_TIMEZONE"], TRACKER_MAIL_FROM=SETTINGS["MAIL_FROM"])
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen, log: Path) -> str:
+    """SIGTERM, as systemd stops a unit; the process must finish its job and exit 0."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return log.read_text()
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes-by-mistake"])
+def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(app, world, session, digest_config,
+                                                                               recipients, database_url, tmp_path,
+                                                                               processes):
+    logs = [tmp_path / f"scheduler-{n}.log" for n in range(processes)]
+    with smtp_server() as (recorder, port):
+        running = [start_scheduler_process(database_url, port, log) for log in logs]
+        outputs = []
+        try:
+            wait_until(lambda: completed(session) is not None or any(p.poll() is not None for p in running), 90,
+                       "a scheduler process to send the day")
+            # Every process has run the start-up job: the later ones found the day built and sent, and sent nothing.
+            wait_until(lambda: all("job digest-start-up ran" in log.read_text() or p.poll() is not None
+                                   for p, log in zip(running, logs, strict=True)), 60, "every start-up run")
+        finally:
+            outputs = [stop(p, log) for p, log in zip(running, logs, strict=True)]
+    for process, output in zip(running, outputs, strict=True):
+        assert process.returncode == 0, output[-3000:]
+        assert "job digest-start-up ran" in output and "SIGTERM received" in output, output[-3000:]
+        assert f"scheduler process {process.pid} stopped" in output
+        assert "Traceback" not in output, output[-3000:]
+    assert sorted(m["To"] for m in recorder.messages) == recipients  # each recipient exactly once
+    session.expire_all()
+    [run] = session.scalars(select(DigestRun)).all()
+    assert run.completed_at is not None and run.sent == len(recipients)
+    assert any(run.started_by.endswith(f":{p.pid}") for p in running), run.started_by
+
+
+def test_the_scheduler_command_refuses_a_bad_setting_with_a_clear_message(database_url, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(PYTHONPATH=str(ROOT), TRACKER_DATABASE_URL=database_url, TRACKER_DIGEST_SEND_TIME="6.30am")
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "The scheduler cannot start: TRACKER_DIGEST_SEND_TIME must look like 06:30, not '6.30am'" in result.stderr

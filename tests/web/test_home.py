@@ -10,7 +10,7 @@ import time_machine
 
 from tests.factories import PASSWORD, TODAY, implanted_days_ago, make_user
 from tracker.clinic_zone import clinic_zone
-from tracker.formats import fmt_date
+from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, SENT
 from tracker.models.requests import BOOKING_AFTER_ALARM
@@ -196,11 +196,27 @@ def test_the_coordinators_today_is_their_clinics(session, world, as_role):
     assert "Kennesaw Clinic" in words(page.split("</h1>")[1][:400])
 
 
+def test_the_admin_is_asked_whether_a_scheduler_runs_when_no_digest_was_built_for_a_day(session, world, as_role,
+                                                                                      now):
+    health = card(as_role("admin").get("/").get_data(as_text=True), "health-h")
+    question = "None built for a day: is a flask scheduler process running?"
+    assert f"Scheduler No digest built yet {question} This process: Off" in words(health)
+    assert '<div class="bad">\n      <dt>Scheduler</dt>' in health
+    session.add(DigestRun(digest_day=TODAY - timedelta(days=2), started_at=now - timedelta(hours=26),
+                          started_by="sched-1:4242"))
+    session.commit()
+    health = card(as_role("admin").get("/").get_data(as_text=True), "health-h")
+    built = fmt_datetime(now - timedelta(hours=26))
+    assert f"Last digest built {built} by sched-1:4242 {question}" in words(health)
+    assert '<div class="bad">\n      <dt>Scheduler</dt>' in health
+
+
 def test_the_admin_sees_the_dead_letters_and_the_last_complete_day(session, world, as_role, now):
     yesterday = TODAY - timedelta(days=1)
-    session.add_all([DigestRun(digest_day=TODAY - timedelta(days=2), built_at=now, completed_at=now, recipients=1,
-                               sent=1),
-                     DigestRun(digest_day=yesterday, built_at=now, recipients=3, sent=1, dead=2)])
+    session.add_all([DigestRun(digest_day=TODAY - timedelta(days=2), started_at=now - timedelta(days=1),
+                               started_by="web-1:99", built_at=now, completed_at=now, recipients=1, sent=1),
+                     DigestRun(digest_day=yesterday, started_at=now - timedelta(hours=2), started_by="sched-1:4242",
+                               built_at=now, recipients=3, sent=1, dead=2)])
     session.add_all([OutboxMessage(digest_day=yesterday, user_id=world.users[role].id, to_address=f"{role}@x.org",
                                    subject="s", text_body="t", html_body="h", message_id=f"<{role}@x>",
                                    status=DEAD if role != "admin" else SENT)
@@ -211,7 +227,11 @@ def test_the_admin_sees_the_dead_letters_and_the_last_complete_day(session, worl
     seen = words(card(page, "health-h"))
     assert "Dead letters 2 e-mails given up on" in seen
     assert f"Last complete digest day {fmt_date(TODAY - timedelta(days=2))}" in seen
-    assert "Scheduler (this process) Off" in seen, "the test app runs no scheduler"
+    # The test app runs no scheduler of its own: the last digest built, by whichever process, says one runs.
+    built = fmt_datetime(now - timedelta(hours=2))
+    assert f"Scheduler Last digest built {built} by sched-1:4242 This process: Off" in seen
+    assert "None built for a day" not in seen
+    assert '<div class="">\n      <dt>Scheduler</dt>' in card(page, "health-h")
     assert re.search(r'<a href="/admin/digest" data-count="2">', page)
     assert "Off: no SMTP server is configured" in seen
 

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinical import pump_events, refill_risk
-from tracker.models import ContactAttempt, OutboxMessage, PhysicianRequest
+from tracker.models import ContactAttempt, DigestRun, OutboxMessage, PhysicianRequest
 from tracker.models.digest import DEAD
 from tracker.models.requests import KINDS
 from tracker.services import digest_delivery
@@ -30,6 +30,8 @@ from tracker.statements import per_thread
 
 HOME_ROWS = 8  # the first rows of each list; the rest are one click away, on the list itself
 ANSWERED_DAYS = 14  # a physician's answer to one's request stays on the home page this long
+# Each day's digest is built soon after its send time: a day and an hour without one, no scheduler ran it.
+SCHEDULER_QUIET_HOURS = 25
 # What the physicians' queue holds besides requests, in the order the home page counts it (the queue's own rules:
 # escalation.IN_FRONT_OF_PHYSICIANS and the catheter events waiting for a physician's review).
 QUEUE_PUMPS = (refill_risk.EMPTY, refill_risk.PAST_ALARM, *sorted(pump_events.DONE_BY_PHYSICIAN))
@@ -80,6 +82,9 @@ class PhysicianHome:
 
 @dataclass
 class AdminHome:
+    last_built_at: datetime | None  # the last day's digest built by any process (`flask scheduler`, a web worker's)
+    last_built_by: str  # host:pid of that process
+    scheduler_quiet: bool  # no scheduler here and nothing built for SCHEDULER_QUIET_HOURS: none may be running
     scheduler_state: str  # this process's scheduler (tracker.jobs.scheduler_state): running, off, stopped ...
     last_run_at: datetime | None  # its last digest job that ran to the end
     scheduler_error: str | None  # the last job's failure, if it failed
@@ -162,6 +167,13 @@ def admin_home(session: Session, config, now: datetime, scheduler: dict, limits)
     `limits` the app's sign-in limits (None when off)."""
     dead = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == DEAD))
     last_run = scheduler["last_tick_at"]
-    return AdminHome(scheduler["state"], datetime.fromisoformat(last_run) if last_run else None,
-                     scheduler["last_error"], digest_delivery.today(session, config, now),
+    # Web workers usually run no scheduler (`flask scheduler` does, in its own process): what the database shows
+    # built is what tells whether any scheduler runs. A day's digest is built once, soon after the send time.
+    built_at, built_by = session.execute(select(DigestRun.started_at, DigestRun.started_by)
+                                         .order_by(DigestRun.started_at.desc()).limit(1)).first() or (None, "")
+    quiet = not scheduler["state"].startswith("running") and (
+        built_at is None or now - built_at > timedelta(hours=SCHEDULER_QUIET_HOURS))
+    return AdminHome(built_at, built_by, quiet, scheduler["state"],
+                     datetime.fromisoformat(last_run) if last_run else None, scheduler["last_error"],
+                     digest_delivery.today(session, config, now),
                      last_completed_day(session), dead or 0, len(locked_users(session, limits, now)))
