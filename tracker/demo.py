@@ -15,6 +15,7 @@ from tracker.clinic_zone import start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
+from tracker.clinical.search import mrn_key
 from tracker.models import (
     DoseChange,
     DrugConcentration,
@@ -30,7 +31,6 @@ from tracker.models import (
     User,
 )
 from tracker.services.accounts import hash_password
-from tracker.services.patients import mrn_key
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, refill_warnings
 from tracker.services.refills import (
     _ledger_for_engine,

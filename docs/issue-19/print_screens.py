@@ -27,11 +27,11 @@ screens.setup(project)
 from sqlalchemy import select  # noqa: E402
 
 from tests import factories as f  # noqa: E402
+from tracker.clinical.search import mrn_key  # noqa: E402
 from tracker.demo import ensure_sites  # noqa: E402
 from tracker.extensions import db  # noqa: E402
 from tracker.models import User  # noqa: E402
 from tracker.services.bookings import book_refill  # noqa: E402
-from tracker.services.patients import mrn_key  # noqa: E402
 from tracker.services.refill_visits import RefillEntry, record_refill  # noqa: E402
 from tracker.services.refills import current_pump  # noqa: E402
 from tracker.web import clinic_today  # noqa: E402

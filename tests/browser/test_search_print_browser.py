@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
 from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
+from tracker.clinical.search import mrn_key
 from tracker.services.bookings import book_refill
-from tracker.services.patients import mrn_key
 from tracker.web import fmt_date
 
 TOMORROW = TODAY + timedelta(days=1)

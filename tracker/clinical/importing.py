@@ -23,6 +23,7 @@ from tracker.clinical.flex_text import FlexSchedule, FlexTextError, from_stored,
 from tracker.clinical.import_checks import LastRefill, RefillChecks, RowWarning, row_warnings
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, IMPLANTATION, STAGE_LABELS, STAGES, TRIAL
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, SEXES
+from tracker.clinical.search import mrn_key
 from tracker.formats import fmt_date
 
 IMPLANTED = (IMPLANTATION, ADJUSTMENT)
@@ -541,11 +542,6 @@ def check_rows(table: Table, mapping: dict[str, int | None], catalogue: Catalogu
         if row is not None and not reader.issues:
             rows.append(row)
     return rows, issues
-
-
-def mrn_key(mrn: str) -> str:
-    """MRNs match after trimming and case-folding (the same rule as Patient.mrn_key)."""
-    return mrn.strip().casefold()
 
 
 def _check_line(r: _Line, cat: Catalogue, today: date, now: datetime) -> PatientRow | None:

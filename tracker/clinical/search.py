@@ -27,10 +27,15 @@ def search_words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))[:MAX_WORDS]
 
 
+def mrn_key(mrn: str) -> str:
+    """An MRN as it is stored to be matched (Patient.mrn_key): trimmed and case-folded, so "mrn862 " is MRN862."""
+    return mrn.strip().casefold()
+
+
 def exact_mrn_keys(text: str) -> tuple[str, ...]:
-    """The stored MRN keys (trimmed, lower-cased) a search names whole: as typed, and with or without its "MRN"
-    label ("MRN 862" -> mrn862, 862); () where the text is more than one word (a name, or a name and an MRN)."""
+    """The stored MRN keys a search names whole: as typed, and with or without its "MRN" label ("MRN 862" ->
+    mrn862, 862); () where the text is more than one word (a name, or a name and an MRN)."""
     words = search_words(text)
     if len(words) != 1:
         return ()
-    return tuple(dict.fromkeys([text.strip().lower(), words[0], "mrn" + words[0]]))
+    return tuple(dict.fromkeys(mrn_key(key) for key in (text, words[0], "mrn" + words[0])))

@@ -21,6 +21,7 @@ from tracker.clinical.scales import (
     TRIAL_OUTCOMES,
     penn_is_consistent,
 )
+from tracker.clinical.search import mrn_key
 from tracker.formats import fmt_date
 from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
@@ -42,11 +43,6 @@ BOLUS_CHOICES = {"ashworth_before": ("the Ashworth score before", ASHWORTH),
                  "penn_frequency_before": ("the Penn frequency before", PENN_FREQUENCY),
                  "penn_frequency_after": ("the Penn frequency after", PENN_FREQUENCY),
                  "outcome": ("the outcome", TRIAL_OUTCOMES)}
-
-
-def mrn_key(mrn: str) -> str:
-    """MRNs match after trimming and case-folding."""
-    return mrn.strip().casefold()
 
 
 def _require(actor: Actor, permission: str) -> None:
