@@ -144,7 +144,7 @@ def test_the_page_gives_the_date_the_patients_own_schedule_has(as_role, session,
 
 
 def test_the_page_takes_a_weekend_schedule_and_a_fill_time(as_role):
-    # tests/clinical/test_calculator_logic: filled Saturday 9 Jan 2027 at 18:00, alarm Thu 4 Feb, due 28 Jan.
+    # tests/clinical/test_what_if: filled Saturday 9 Jan 2027 at 18:00, alarm Thu 4 Feb, due 28 Jan.
     query = EXAMPLE_20 | {"fill_volume_ml": "18", "dose_mcg_per_day": "", "fill_date": "2027-01-09",
                           "fill_time": "18:00", "flex_schedule": "00:00 10\r\nSat Sun: 00:00 20"}
     response = as_role("nurse").get("/calculator/", query_string=query)

@@ -4,7 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from tracker.calculator.logic import (
+from tracker.clinical.refill import RefillInputError
+from tracker.clinical.what_if import (
     FIRST_FILL_DATE,
     LAST_FILL_DATE,
     LIMITS,
@@ -13,7 +14,6 @@ from tracker.calculator.logic import (
     check_fill_date,
     read_schedule,
 )
-from tracker.clinical.refill import RefillInputError
 from tracker.fields import WholeNumberField
 
 DATE_HELP = "Use the date picker, or type YYYY-MM-DD."
@@ -91,5 +91,5 @@ class CalculatorForm(FlaskForm):
     stability_days = _number("Drug stability (days)", "stability_days", whole=True)
 
     def inputs(self) -> dict:
-        """The values in the names `logic.what_if` takes."""
+        """The values in the names `what_if.what_if` takes."""
         return {name: field.data for name, field in self._fields.items()}

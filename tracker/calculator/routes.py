@@ -1,4 +1,4 @@
-"""The refill what-if calculator: a page and `flask refill-calc`, both thin over calculator.logic."""
+"""The refill what-if calculator: a page and `flask refill-calc`, both thin over clinical.what_if."""
 
 import json
 
@@ -7,9 +7,9 @@ from flask import Blueprint, Flask, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.calculator.forms import CalculatorForm
-from tracker.calculator.logic import calculate, default_inputs, what_if
 from tracker.clinic_zone import clinic_zone_name
 from tracker.clinical.refill import DEFAULTS, RefillInputError
+from tracker.clinical.what_if import calculate, default_inputs, what_if
 from tracker.extensions import db
 from tracker.services.settings import all_settings
 from tracker.web import clinic_today, requires

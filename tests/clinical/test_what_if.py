@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.calculator.logic import calculate, check, what_if
 from tracker.clinical.refill import (
     DoseProgramme,
     InvalidConcentration,
@@ -18,6 +17,7 @@ from tracker.clinical.refill import (
     RefillInputs,
     project_refill,
 )
+from tracker.clinical.what_if import calculate, check, what_if
 
 TZ = "America/New_York"
 FILL = date(2027, 1, 1)
