@@ -10,7 +10,6 @@ from sqlalchemy.orm import joinedload
 from tracker.admin.forms import AccountForm, EditUserForm, UserForm
 from tracker.extensions import db
 from tracker.models import User
-from tracker.patients.queries import location_choices
 from tracker.services import ServiceError, StaleEdit
 from tracker.services.accounts import (
     create_user,
@@ -21,6 +20,7 @@ from tracker.services.accounts import (
     unlock,
     update_user,
 )
+from tracker.services.patient_queries import location_choices
 from tracker.web import actor, not_saved, requires, show_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

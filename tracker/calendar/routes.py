@@ -16,7 +16,6 @@ from tracker.formats import csv_datetime, fmt_date, fmt_datetime, plural
 from tracker.models import Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.once import once
-from tracker.patients.queries import filter_choices, location_choices
 from tracker.physician.forms import AskForm
 from tracker.policy import allowed
 from tracker.services import NeedsPhysician, ServiceError, StaleEdit
@@ -30,6 +29,7 @@ from tracker.services.calendar import (
     regenerate_token,
 )
 from tracker.services.escalation import open_request
+from tracker.services.patient_queries import filter_choices, location_choices
 from tracker.services.refill_sheet import SPANS, refill_sheet
 from tracker.services.refills import current_pump
 from tracker.services.settings import risk_windows

@@ -23,10 +23,10 @@ from tracker.corrections.forms import (
 )
 from tracker.extensions import db
 from tracker.models import DoseChange, Patient, RefillVisit, TrialBolus
-from tracker.patients.queries import concentration_choices, location_choices
 from tracker.refills.routes import FORM_FIELD, _entry, _local, _programme
 from tracker.services import ServiceError, StaleEdit, pump_corrections
 from tracker.services import corrections as service
+from tracker.services.patient_queries import concentration_choices, location_choices
 from tracker.services.refills import current_pump
 from tracker.services.settings import trial_rules
 from tracker.web import actor, clinic_today, form_version, requires, show_error

@@ -12,9 +12,9 @@ from tracker.clinical.journey import STAGE_LABELS
 from tracker.dashboard.tables import TABLES
 from tracker.extensions import db
 from tracker.formats import plural
-from tracker.patients.queries import location_choices
 from tracker.policy import allowed
 from tracker.services import quality as service
+from tracker.services.patient_queries import location_choices
 from tracker.services.settings import all_settings, risk_windows
 from tracker.web import audit_read, clinic_today, csv_response, date_arg, fmt_date, int_arg, own_clinic_only, requires
 

@@ -61,7 +61,7 @@ class Patient(db.Model):
         Index("ix_patient_board", "stage", "stage_since", "id", "status", "location_id"),
         # Counts of active patients by stage (board) and by clinic and stage (board, list): a range of this
         # small partial index. Queries must say status = 'active' as written SQL, not a parameter, for either
-        # database to know the index applies (tracker.patients.queries.ACTIVE).
+        # database to know the index applies (tracker.services.patient_queries.ACTIVE).
         Index("ix_patient_active_stage", "location_id", "stage", sqlite_where=text("status = 'active'"),
               postgresql_where=text("status = 'active'")),
         CheckConstraint("status in ('active', 'exited')", name="status"),

@@ -16,11 +16,10 @@ from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
 from tracker.models.requests import IMPLANT_SIGN_OFF
 from tracker.once import once
-from tracker.patients import queries
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
-from tracker.services import NeedsPhysician, ServiceError, StaleEdit
+from tracker.services import NeedsPhysician, ServiceError, StaleEdit, patient_queries
 from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.bookings import suggested_start
@@ -46,13 +45,13 @@ BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
 
 
 def _fill_choices(form: PatientForm) -> None:
-    locations, nurses = queries.filter_choices(db.session)
+    locations, nurses = patient_queries.filter_choices(db.session)
     form.location_id.choices = locations
     form.nurse_id.choices = [(None, "— none —")] + nurses
 
 
-def _list_filters() -> queries.PatientFilters:
-    return queries.PatientFilters(
+def _list_filters() -> patient_queries.PatientFilters:
+    return patient_queries.PatientFilters(
         q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
         location_id=own_clinic_only() or int_arg("location"), nurse_id=int_arg("nurse"),
         risk=request.args.get("risk") == "1",
@@ -64,8 +63,8 @@ def _list_filters() -> queries.PatientFilters:
 @requires("patient.view")
 def list_patients():
     filters = _list_filters()
-    page = queries.patient_list(db.session, filters, min(int_arg("page") or 1, 100_000),
-                                current_app.config["PAGE_SIZE"])
+    page = patient_queries.patient_list(db.session, filters, min(int_arg("page") or 1, 100_000),
+                                        current_app.config["PAGE_SIZE"])
     return render_template(
         "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
         locations=page.locations, nurses=page.nurses, days_in_stage=days_in_stage,
@@ -81,11 +80,11 @@ def search():
     q = request.args.get("q", "")[:100]
     if not search_words(q):
         return redirect(url_for("patients.list_patients"))
-    filters = queries.PatientFilters(q=q, status="all", location_id=own_clinic_only())
-    found = queries.patient_list(db.session, filters, 1, current_app.config["PAGE_SIZE"])
+    filters = patient_queries.PatientFilters(q=q, status="all", location_id=own_clinic_only())
+    found = patient_queries.patient_list(db.session, filters, 1, current_app.config["PAGE_SIZE"])
     if found.total == 1:
         return redirect(url_for("patients.show", patient_id=found.items[0].id))
-    whole_mrn = found.total and queries.exact_mrn(db.session, exact_mrn_keys(q), filters.location_id)
+    whole_mrn = found.total and patient_queries.exact_mrn(db.session, exact_mrn_keys(q), filters.location_id)
     if whole_mrn:
         return redirect(url_for("patients.show", patient_id=whole_mrn))
     return redirect(url_for("patients.list_patients", q=q, status="all"))
@@ -99,7 +98,7 @@ def export_patients():
     rows = [["mrn"] + (["last_name", "first_name"] if names else [])
             + ["stage", "status", "exit_reason", "days_in_stage", "stage_since", "next_refill_due", "location",
                "nurse", "withdrawal_risk"]]
-    for p in queries.patient_rows(db.session, _list_filters()):
+    for p in patient_queries.patient_rows(db.session, _list_filters()):
         rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
                     + [p.stage, p.status, p.exit_reason or "", days_in_stage(p.stage_since, today),
                        p.stage_since.isoformat(), p.next_due.isoformat() if p.next_due else "", p.location,
@@ -113,7 +112,7 @@ def export_patients():
 @requires("patient.view")
 def board():
     location_id = own_clinic_only() or int_arg("location")
-    columns, counts, locations = queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
+    columns, counts, locations = patient_queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
     return render_template("patients/board.html", columns=columns, counts=counts, stages=STAGES,
                            location_id=location_id, locations=locations,
                            today=clinic_today(), days_in_stage=days_in_stage,
@@ -157,7 +156,7 @@ def show(patient_id: int):
     # Audit the view first: committing after loading would expire the page's objects and reload them one by one.
     record(db.session, actor(), "view", "patient", patient_id, patient_id)
     db.session.commit()
-    data = queries.patient_page(db.session, patient_id)
+    data = patient_queries.patient_page(db.session, patient_id)
     patient = data["patient"]
     active = [e for e in data["events"] if not e.voided]
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
@@ -225,9 +224,9 @@ def move(patient_id: int):
     moves = allowed_moves(patient.stage if patient.status == "active" else EXITED)
     form = MoveForm()
     form.move.choices = [(m.key, m.label) for m in moves]
-    form.surgery_centre_id.choices = [(None, "—")] + queries.location_choices(db.session, "surgery_centre")
-    form.model_id.choices = [(None, "—")] + queries.pump_model_choices(db.session)
-    form.concentration_mcg_per_ml.choices = [(None, "—")] + queries.concentration_choices(db.session)
+    form.surgery_centre_id.choices = [(None, "—")] + patient_queries.location_choices(db.session, "surgery_centre")
+    form.model_id.choices = [(None, "—")] + patient_queries.pump_model_choices(db.session)
+    form.concentration_mcg_per_ml.choices = [(None, "—")] + patient_queries.concentration_choices(db.session)
     sign_off = SignOffForm(prefix="sign_off")  # a note, when the implantation goes to a physician instead
     offer_sign_off = False
     if request.method == "GET":

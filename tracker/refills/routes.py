@@ -13,11 +13,11 @@ from tracker.formats import fmt_date
 from tracker.models import Patient
 from tracker.models.requests import DOSE_SIGN_OFF
 from tracker.once import once
-from tracker.patients.queries import concentration_choices
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
 from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalation
+from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
 from tracker.services.refills import Programme, change_dose, check_dose, current_pump, dose_ledger, record_eri

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical import pump_events, refill_risk
 from tracker.models import User
-from tracker.patients.queries import filter_choices
 from tracker.services import Actor
 from tracker.services.audit import record
+from tracker.services.patient_queries import filter_choices
 from tracker.services.read_cache import reads
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import RefillFact, late_count, open_work, refill_facts
