@@ -155,8 +155,6 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from tracker.calculator.routes import register_cli
     from tracker.cli import register
 
     register(app)
-    register_cli(app)

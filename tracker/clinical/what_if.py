@@ -209,6 +209,11 @@ def default_inputs(fill_date: date, buffer_days: int) -> dict:
     }
 
 
+def usual_dose(settings: dict) -> tuple[int, int]:
+    """The clinic's usual daily dose range, for the engine's dose-range warning (the page's and the command's)."""
+    return settings["usual_dose_min_mcg_per_day"], settings["usual_dose_max_mcg_per_day"]
+
+
 @dataclass(frozen=True)
 class WhatIf:
     """A projection plus the calculator's warnings; `as_dict()` is the JSON the CLI prints."""
