@@ -78,8 +78,11 @@ class DevelopmentConfig(Config):
 
 
 class TestConfig(Config):
+    """The suite's app (tests/conftest.py) and every other app a test builds: `create_app(TestConfig, ...)` with
+    only what differs. Sign-in limits off (tests/web/test_sign_in_protection.py turns them on)."""
+
     TESTING = True
-    SECRET_KEY = "test-secret"  # nosec B105
+    SECRET_KEY = "test"  # nosec B105
     SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL", "sqlite://")
     SCHEDULER = False
     WTF_CSRF_ENABLED = True

@@ -90,7 +90,7 @@ def generate(size: int) -> bytes:
 
 def one(kind: str, size: int, profile: bool) -> dict:
     url = database_url(kind)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SCHEDULER": False, "SECRET_KEY": "bench", "TESTING": True})
+    app = create_app(SQLALCHEMY_DATABASE_URI=url, SCHEDULER=False, SECRET_KEY="bench", TESTING=True)
     with app.app_context():
         db.create_all()
         ensure_sites(db.session)

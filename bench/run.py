@@ -80,7 +80,7 @@ def prepare(kind: str, size: int, seed_value: int, reuse: bool, create_app):
     app = None
     if reuse:
         try:
-            app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SCHEDULER": False})
+            app = create_app(SQLALCHEMY_DATABASE_URI=url, SCHEDULER=False)
             with app.app_context():
                 if db.session.scalar(select(func.count()).select_from(Patient)) == size:
                     refresh_planner_statistics(db.session)  # as the app's scheduler does at start-up
@@ -91,7 +91,7 @@ def prepare(kind: str, size: int, seed_value: int, reuse: bool, create_app):
     started = time.perf_counter()
     url = bench_db.create(kind, size)
     schema_s = time.perf_counter() - started
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SCHEDULER": False})
+    app = create_app(SQLALCHEMY_DATABASE_URI=url, SCHEDULER=False)
     with app.app_context():
         stats = seed(db.session, size, seed_value, clinic_today(app))
         # Planner statistics as a running app has them: autovacuum's on PostgreSQL (done now rather than

@@ -11,6 +11,7 @@ import re
 import pytest
 from sqlalchemy import delete, text
 
+from config import TestConfig
 from tests import factories
 from tracker import create_app
 from tracker.extensions import db
@@ -27,9 +28,7 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def app(database_url):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test",
-                      "SCHEDULER": False, "SERVER_NAME": None, "RATE_LIMITS": False,
-                      "CLINIC_TIMEZONE": factories.CLINIC_TIMEZONE})
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url)
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -23,12 +23,13 @@ def main(argv: list[str]) -> int:
 
     from sqlalchemy import text
 
+    from config import TestConfig
     from tracker import create_app
     from tracker.extensions import db
     from tracker.models.types import utcnow
     from tracker.services.digest import run_due
 
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SCHEDULER": False, "SERVER_NAME": None} | settings)
+    app = create_app(TestConfig, **settings)
     with app.app_context():
         db.session.execute(text("SELECT 1"))  # connected before the start signal
         db.session.commit()

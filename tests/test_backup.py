@@ -5,14 +5,14 @@ import shutil
 
 from sqlalchemy import select
 
+from config import TestConfig
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models import Location
 
 
 def sqlite_app(path):
-    return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "TESTING": True, "SCHEDULER": False,
-                       "SECRET_KEY": "test", "RATE_LIMITS": False})
+    return create_app(TestConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
 
 
 def test_a_sqlite_backup_restored_by_copying_the_file_brings_the_data_back(tmp_path):
@@ -42,8 +42,7 @@ def test_a_sqlite_backup_restored_by_copying_the_file_brings_the_data_back(tmp_p
 
 
 def test_on_postgresql_backup_prints_the_pg_dump_command_and_fails(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://tracker:s3cret@db.internal/tracker",
-                      "TESTING": True, "SCHEDULER": False, "SECRET_KEY": "test", "RATE_LIMITS": False})
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="postgresql+psycopg://tracker:s3cret@db.internal/tracker")
     result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "tracker.dump")])
     assert result.exit_code == 2
     assert f"pg_dump --format=custom --file {tmp_path / 'tracker.dump'} postgresql://tracker@db.internal/tracker" \

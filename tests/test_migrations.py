@@ -18,6 +18,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, SAWarning
 
+from config import TestConfig
 from tracker import create_app
 from tracker.extensions import db
 
@@ -86,8 +87,7 @@ def _assert_audit_rows_cannot_change() -> None:
 
 
 def test_migrations_build_the_models_schema_from_empty_and_downgrade_to_nothing(empty_database_url, keep_logging):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True, "SCHEDULER": False,
-                      "SECRET_KEY": "test"})
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database_url)
     with app.app_context():
         try:
             assert _table_names() == set()

@@ -5,23 +5,26 @@ from pathlib import Path
 
 from flask import Flask
 
-from config import INSTANCE_DIR, ProductionConfig, config_for
+from config import INSTANCE_DIR, Config, ProductionConfig, config_for
 from tracker.clinic_zone import set_clinic_zone
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(config=None) -> Flask:
-    """Build an app. `config` is a settings class, a name ("test"), or a dict of overrides."""
+def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
+    """Build an app from a settings class (default: the one TRACKER_ENV names) and then `overrides`, upper-case
+    setting names with the values that differ (`create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url)`).
+
+    Precedence: the class's values, which already hold their TRACKER_* environment variables (config.py reads them
+    as each class is defined), then the overrides."""
+    misnamed = [name for name in overrides if not name.isupper()]
+    if misnamed:
+        raise TypeError(f"create_app() settings are upper-case names: {', '.join(misnamed)}")
+    settings = config_class or config_for()
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(INSTANCE_DIR))
-    if isinstance(config, type):
-        settings = config
-    else:
-        settings = config_for(config if isinstance(config, str) else None)
     app.config.from_object(settings)
-    if isinstance(config, dict):
-        app.config.update(config)
+    app.config.update(overrides)
     if settings is ProductionConfig:
         ProductionConfig.check()
     os.makedirs(app.instance_path, exist_ok=True)

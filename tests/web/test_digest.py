@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select
 
+from config import TestConfig
 from tests.digest_smtp import Recorder, self_signed_certificate, server_tls_context, smtp_server
 from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, make_user, to_adjustment
 from tracker import create_app, jobs
@@ -69,11 +70,10 @@ def options(app) -> service.DigestOptions:
 
 def another_app(app, **overrides):
     """A second instance of the app (its own engine and pool), as a second process would have."""
-    config = {key: app.config[key] for key in (
+    same = {key: app.config[key] for key in (
         "SQLALCHEMY_DATABASE_URI", "SMTP_URL", "DIGEST_RETRY_MINUTES", "DIGEST_RETRY_HOURS",
         "DIGEST_CLAIM_LEASE_SECONDS", "DIGEST_SEND_TIME", "DIGEST_NOTHING_DUE_EMAIL", "MAIL_FROM", "BASE_URL")}
-    config.update({"TESTING": True, "SECRET_KEY": "test", "SCHEDULER": False} | overrides)
-    return create_app(config)
+    return create_app(TestConfig, **same | overrides)
 
 
 def dispose(*apps):

@@ -23,6 +23,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from config import TestConfig
 from tests.digest_smtp import HoldingRecorder, Recorder, smtp_server
 from tests.factories import make_user
 from tracker import create_app, jobs
@@ -68,9 +69,8 @@ def day_of(message) -> str:
 
 
 def another_app(app, **overrides):
-    config = {key: app.config[key] for key in ["SQLALCHEMY_DATABASE_URI", "SMTP_URL", *SETTINGS]}
-    config.update({"TESTING": True, "SECRET_KEY": "test", "SCHEDULER": False} | overrides)
-    return create_app(config)
+    same = {key: app.config[key] for key in ["SQLALCHEMY_DATABASE_URI", "SMTP_URL", *SETTINGS]}
+    return create_app(TestConfig, **same | overrides)
 
 
 def dispose(*apps):

@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from config import TestConfig
 from tests.factories import implanted_days_ago
 from tracker import create_app
 from tracker.clinical.importing import MAX_COLUMNS, read_table
@@ -142,8 +143,7 @@ def test_exports_quote_every_cell(app, as_role, world, session):
 def test_a_failure_after_the_view_is_logged_with_the_status_the_client_got(app, caplog):
     """Before: an error raised while the request closed (teardown) reached the client as a 500 but was logged
     as the view's 200."""
-    broken = create_app({"TESTING": False, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                         "SECRET_KEY": "test", "SCHEDULER": False, "RATE_LIMITS": False})
+    broken = create_app(TestConfig, TESTING=False, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"])
 
     @broken.teardown_request
     def _fail(error):

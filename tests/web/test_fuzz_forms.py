@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from config import TestConfig
 from tests.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
 from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
@@ -113,8 +114,7 @@ FIELDS: dict[str, list[str]] = {
 
 
 def _post_routes():
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x",
-                      "SCHEDULER": False})
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
     endpoints = sorted({rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods})
     return endpoints, {e: getattr(app.view_functions[e], "permission", None) for e in endpoints}
 

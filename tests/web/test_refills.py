@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from config import TestConfig
 from tests.factories import CLINIC_ZONE as ZONE
 from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
 from tracker import create_app
@@ -356,8 +357,8 @@ def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(a
     """Issue 16: stored dates were always counted in New York, so a clinic configured for Los Angeles had a 22:30
     refill (01:30 the next day in New York) stored with its alarm and due dates a day late. One clinic zone now."""
     _, pump = implanted(session, world)
-    los_angeles = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                              "SECRET_KEY": "test", "SCHEDULER": False, "CLINIC_TIMEZONE": "America/Los_Angeles"})
+    los_angeles = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                             CLINIC_TIMEZONE="America/Los_Angeles")
     zone = ZoneInfo("America/Los_Angeles")
     day = datetime.now(zone).date() - timedelta(days=1)
     refilled_at = datetime.combine(day, time(22, 30), zone)

@@ -7,6 +7,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
+from config import TestConfig
 from tests.factories import TODAY, make_patient
 from tests.web.test_accounts import row_counts
 from tracker import create_app
@@ -21,8 +22,7 @@ ROLES = sorted(ALL_ROLES)
 
 def _cells():
     """(endpoint, rule, method, permission) for every guarded route; built once, at collection time."""
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x",
-                      "SCHEDULER": False})
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
     cells = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
         if rule.endpoint in OPEN_ENDPOINTS:

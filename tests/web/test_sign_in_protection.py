@@ -15,7 +15,7 @@ import time_machine
 from argon2 import PasswordHasher
 from sqlalchemy import update
 
-from config import ProductionConfig
+from config import ProductionConfig, TestConfig
 from tests.conftest import PASSWORD, Client
 from tests.web.test_accounts import WRONG_LOGIN, change_password, error_beside, sign_in
 from tracker import create_app
@@ -30,9 +30,8 @@ CLINIC, HOME, CAFE = "203.0.113.10", "198.51.100.7", "192.0.2.44"
 
 def limited(database_url, **overrides):
     """An app with the sign-in limits on (the suite's app has them off), defaults otherwise."""
-    config = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test", "SCHEDULER": False,
-              "RATE_LIMITS": True, "RATELIMIT_STORAGE_URI": "memory://"}
-    return create_app({**config, **overrides})
+    return create_app(TestConfig, **{"SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMITS": True,
+                                     "RATELIMIT_STORAGE_URI": "memory://", **overrides})
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from config import TestConfig
 from tests.factories import TODAY, implanted_days_ago, make_patient, patient_data
 from tests.web.test_patients import form_of
 from tracker import create_app
@@ -17,8 +18,7 @@ from tracker.policy import site_allows
 
 
 def _patient_rules():
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x",
-                      "SCHEDULER": False})
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
     return sorted((rule.rule, method) for rule in app.url_map.iter_rules() if "<int:patient_id>" in rule.rule
                   for method in rule.methods - {"HEAD", "OPTIONS"})
 
