@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
+from tracker.clinical.booking import DEFAULT_BOOKING_TIME
 from tracker.clinical.days import start_of_day
 from tracker.clinical.flex_text import FlexSchedule, FlexTextError, from_stored, parse_flex
 from tracker.clinical.import_checks import LastRefill, RefillChecks, RowWarning, row_warnings
@@ -35,7 +36,6 @@ MAX_BOLUS_MCG = Decimal(500)  # the dose form's bounds (tracker.refills.forms.Do
 MAX_BOLUSES_PER_DAY = 24
 MIN_FLEX_DOSE_MCG = Decimal(1)  # tracker.services.refills.MIN_DAILY_DOSE_MCG
 DOSE_ROUNDING_MCG = Decimal("0.5")  # a daily dose written to the whole mcg still agrees with its schedule
-DEFAULT_BOOKING_TIME = time(9, 0)  # a booked date without a time: the clinic's first slot
 DELIMITERS = ",;\t|"
 ENCODING_HELP = "In Excel: Save As → “CSV UTF-8 (Comma delimited)”."
 
