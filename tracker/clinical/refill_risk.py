@@ -180,6 +180,19 @@ class RefillRisk:
         return TONES[self.urgency]
 
     @property
+    def missed(self) -> bool:
+        """The open appointment's time has passed and no refill was recorded."""
+        return self.booking == MISSED
+
+    @property
+    def booking_tone(self) -> str:
+        """The colour of what the patient page says about the booking: green when booked on time, red when not
+        booked or when the pump is red anyway (late or missed), amber when booked after its due date."""
+        if self.booking == ON_TIME:
+            return "green"
+        return "red" if self.booking == NOT_BOOKED or self.tone == "red" else "amber"
+
+    @property
     def rank(self) -> tuple[int, int]:
         """Sort key, most urgent first: the urgency, then the booking (an unbooked pump before a booked one)."""
         return URGENCIES.index(self.urgency), _BOOKING_ORDER.index(self.booking)
