@@ -4,8 +4,10 @@ day. One zone for the whole programme (README, "Time zone"): locations have none
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
+
+from tracker.clinical import days
 
 _zone = ZoneInfo("America/New_York")
 
@@ -31,4 +33,4 @@ def local_date(when: datetime) -> date:
 
 def start_of_day(day: date) -> datetime:
     """The first instant of a clinic-local day: a fill or implant given as a date starts then."""
-    return datetime.combine(day, time(0), _zone)
+    return days.start_of_day(day, _zone)

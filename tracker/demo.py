@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tracker.clinic_zone import start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
+from tracker.clinical.refill_risk import battery_due
 from tracker.clinical.scales import DIAGNOSES
 from tracker.clinical.search import mrn_key
 from tracker.models import (
@@ -34,7 +35,6 @@ from tracker.services.accounts import hash_password
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, refill_warnings
 from tracker.services.refills import (
     _ledger_for_engine,
-    battery_due,
     drug_catalogue,
     ensure_catalogues,
     projection_inputs,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 
 from tracker.clinical import importing
+from tracker.clinical.booking import DEFAULT_BOOKING_TIME
 from tracker.clinical.importing import (
     COLUMNS,
     Catalogue,
@@ -261,3 +262,9 @@ def test_labels_and_short_forms_are_understood():
 def test_csv_injection_cells_are_kept_as_typed_text():
     rows, issues = checked(example(first_name="=cmd|' /C calc'!A0", phone="@SUM(1+1)"))
     assert issues == [] and rows[0].first_name == "=cmd|' /C calc'!A0" and rows[0].phone == "@SUM(1+1)"
+
+
+def test_a_booked_date_without_a_time_takes_the_clinics_first_slot():
+    (row,), issues = checked(example(next_refill_time=""))
+    assert issues == []
+    assert row.next_refill_at.time() == DEFAULT_BOOKING_TIME == time(9, 0)  # the booking form suggests it too

@@ -1,6 +1,7 @@
 """The journey rules: every (from, to) pair, allowed or refused, and the effective-date rules."""
 
 from datetime import date, timedelta
+from types import SimpleNamespace as Event
 
 import pytest
 
@@ -109,3 +110,15 @@ def test_same_day_as_previous_event_is_allowed():
 
 def test_days_in_stage_counts_from_the_effective_date():
     assert journey.days_in_stage(date(2026, 11, 1), TODAY) == 23
+
+
+def test_only_the_latest_stage_change_may_be_voided_never_the_referral_nor_an_implantation():
+    referral, trial, implant = Event(id=1, to_stage="evaluation"), Event(id=2, to_stage="trial"), Event(
+        id=3, to_stage="implantation")
+    assert journey.void_refusal([referral, trial], 2) is None
+    assert journey.voidable_event_id([referral, trial]) == 2
+    assert "latest" in journey.void_refusal([referral, trial], 1)  # not the latest
+    assert journey.void_refusal([referral], 1) and journey.voidable_event_id([referral]) is None  # the referral
+    assert "implantation" in journey.void_refusal([referral, trial, implant], 3)
+    assert journey.voidable_event_id([referral, trial, implant]) is None
+    assert journey.voidable_event_id([]) is None

@@ -152,3 +152,21 @@ def test_no_banner_for_a_pump_booked_on_time():
     dates = dates_for(5)
     risk = r.assess(dates, r.Booking(d(4)), TODAY, SOON)
     assert r.banners(risk, dates, r.Booking(d(4)), TODAY) == []
+
+
+def test_battery_due_from_implant_and_horizon_are_calendar_months():
+    assert r.battery_due(date(2019, 8, 31), 84) == date(2026, 8, 31)
+    assert r.battery_due(date(2019, 8, 31), None) is None  # no battery-driven pump (Prometra)
+    assert r.battery_horizon(date(2026, 8, 31), 6) == date(2027, 2, 28)  # clamped to the month's end
+    horizon = r.battery_horizon(TODAY, 6)
+    assert r.battery_verdict(r.Battery(horizon), TODAY, 6) == r.BATTERY_DUE_SOON
+    assert r.battery_verdict(r.Battery(horizon + timedelta(days=1)), TODAY, 6) == r.BATTERY_OK
+
+
+@pytest.mark.parametrize("due, booked, passed, status, verdict, needs_action, urgency", CASES)
+def test_what_the_patient_page_says_of_the_booking(due, booked, passed, status, verdict, needs_action, urgency):
+    risk = r.assess(dates_for(due), r.Booking(d(booked), passed) if booked is not None else None, TODAY, SOON)
+    assert risk.missed == (verdict == r.MISSED)
+    expected = ("green" if verdict == r.ON_TIME
+                else "red" if verdict in (r.NOT_BOOKED, r.MISSED) or status in r.LATE else "amber")
+    assert risk.booking_tone == expected  # booked after due on a pump not yet late: amber

@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from tests.factories import TODAY, implant_details, implanted_days_ago, make_patient
 from tracker.clinical import refill_risk
+from tracker.clinical.refill_risk import battery_due
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, Pump
 from tracker.services import PermissionDenied, ServiceError, StaleEdit
 from tracker.services.refill_visits import RefillEntry, preview_refill
-from tracker.services.refills import battery_due, current_pump, implant_pump, record_eri
+from tracker.services.refills import current_pump, implant_pump, record_eri
 
 IMPLANTED_ON = TODAY - timedelta(days=10)
 

@@ -129,16 +129,22 @@ def test_booking_through_the_page_and_the_patient_page_says_booked(as_role, worl
     patient = implanted_days_ago(session, world, 20)
     coordinator = as_role("coordinator")
     page = coordinator.get(f"/patients/{patient.id}").get_data(as_text=True)
-    assert "Next refill <b>not booked</b>" in page
+    assert "Next refill <b>not booked</b>" in page and 'class="booking flash error"' in page
     d = due(session, patient)
     form = {"starts_at": at(d).strftime("%Y-%m-%dT%H:%M"), "location_id": world.clinic.id,
             "clinician_id": world.users["nurse"].id}
-    late = coordinator.post(f"/patients/{patient.id}/book", {**form, "starts_at": at(d + timedelta(days=2)).strftime(
-        "%Y-%m-%dT%H:%M")})
+    late_form = {**form, "starts_at": at(d + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}
+    late = coordinator.post(f"/patients/{patient.id}/book", late_form)
     assert late.status_code == 422 and "say why" in late.get_data(as_text=True)
     assert coordinator.post(f"/patients/{patient.id}/book", form).status_code == 302
     page = coordinator.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert "<b>booked on time</b>" in page and 'data-booking="on_time"' in page
+    assert 'class="booking flash success"' in page
+    other = implanted_days_ago(session, world, 20)
+    booked_late = coordinator.post(f"/patients/{other.id}/book", {**late_form, "late_reason": "Patient away"})
+    assert booked_late.status_code == 302
+    page = coordinator.get(f"/patients/{other.id}").get_data(as_text=True)
+    assert 'data-booking="after_due"' in page and 'class="booking flash warning"' in page  # booked after due: amber
     assert as_role("admin").post(f"/patients/{patient.id}/book", form).status_code == 403
 
 

@@ -119,6 +119,8 @@ def test_voiding_the_latest_change_returns_the_patient_and_keeps_the_entry(as_ro
     event = session.scalars(select(StageEvent).where(StageEvent.patient_id == patient.id)
                             .order_by(StageEvent.id.desc())).first()
     nurse = as_role("nurse")
+    page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
+    assert page.count("Void this entry") == 1 and f"/events/{event.id}/void" in page  # the latest change only
     response = nurse.post(f"/patients/{patient.id}/events/{event.id}/void",
                           {"why": "Wrong patient chart", "version": patient.version})
     assert response.status_code == 302
@@ -130,6 +132,7 @@ def test_voiding_the_latest_change_returns_the_patient_and_keeps_the_entry(as_ro
     assert event.voided_by_id == world.users["nurse"].id
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert "<s>" in page and "Wrong patient chart" in page
+    assert "Void this entry" not in page  # back to the referral alone, which is never voided
 
 
 def test_the_referral_cannot_be_voided(world, session):

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
+from tracker.clinical.booking import DEFAULT_BOOKING_TIME
+from tracker.clinical.days import start_of_day
 from tracker.clinical.flex_text import FlexSchedule, FlexTextError, from_stored, parse_flex
 from tracker.clinical.import_checks import LastRefill, RefillChecks, RowWarning, row_warnings
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, IMPLANTATION, STAGE_LABELS, STAGES, TRIAL
@@ -34,7 +36,6 @@ MAX_BOLUS_MCG = Decimal(500)  # the dose form's bounds (tracker.refills.forms.Do
 MAX_BOLUSES_PER_DAY = 24
 MIN_FLEX_DOSE_MCG = Decimal(1)  # tracker.services.refills.MIN_DAILY_DOSE_MCG
 DOSE_ROUNDING_MCG = Decimal("0.5")  # a daily dose written to the whole mcg still agrees with its schedule
-DEFAULT_BOOKING_TIME = time(9, 0)  # a booked date without a time: the clinic's first slot
 DELIMITERS = ",;\t|"
 ENCODING_HELP = "In Excel: Save As → “CSV UTF-8 (Comma delimited)”."
 
@@ -793,12 +794,6 @@ def shown_value(row: PatientRow, name: str) -> str:
     return plain(value) if isinstance(value, Decimal) else ("" if value is None else str(value))
 
 
-def fill_instant(day: date, tz: str) -> datetime:
-    """A date-only fill counts from clinic-local midnight, as at implantation: projected dates can only come
-    early, never late."""
-    return datetime.combine(day, time(0), ZoneInfo(tz))
-
-
 def programme_of(row: PatientRow) -> engine.DoseProgramme:
     """The row's dose programme for the refill engine: the simple dose or the schedule, plus every permitted
     bolus (domain.md 2: consumption is the programmed pattern plus the maximum boluses)."""
@@ -811,10 +806,11 @@ def programme_of(row: PatientRow) -> engine.DoseProgramme:
 def refill_inputs(row: PatientRow, cat: Catalogue) -> engine.RefillInputs:
     """The projection inputs for the row's last refill, as tracker.services.refills.projection_inputs builds
     them for a stored pump (the import test checks both agree)."""
+    filled_at = start_of_day(row.last_refill_date, ZoneInfo(cat.tz))  # a date-only fill
     return engine.RefillInputs(
-        fill_time=fill_instant(row.last_refill_date, cat.tz), reservoir_after_fill_ml=row.last_refill_volume_ml,
+        fill_time=filled_at, reservoir_after_fill_ml=row.last_refill_volume_ml,
         concentration_mcg_per_ml=row.concentration_mcg_per_ml,
-        doses=[engine.DosePeriod(fill_instant(row.last_refill_date, cat.tz), programme_of(row))],
+        doses=[engine.DosePeriod(filled_at, programme_of(row))],
         alarm_volume_ml=row.alarm_volume_ml,
         buffer_days=cat.high_risk_buffer_days if row.withdrawal_risk else cat.buffer_days,
         stability_days=row.stability_days, reservoir_capacity_ml=row.pump_model.reservoir_ml, tz=cat.tz,

@@ -6,8 +6,10 @@ Pure Python: no Flask, no database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from tracker.formats import fmt_date, plural
 
@@ -92,6 +94,13 @@ class Move:
         return cls(key)
 
 
+class StageChange(Protocol):
+    """What the void rule reads of a stage event (tracker.models.StageEvent has it)."""
+
+    id: int
+    to_stage: str
+
+
 def allowed_moves(stage: str) -> list[Move]:
     """Every move the rules allow from `stage`, stage moves first, then exits."""
     moves = [Move(to) for to in MOVES.get(stage, ())]
@@ -107,6 +116,25 @@ def check_move(stage: str, move: Move) -> None:
             f"A patient in {STAGE_LABELS.get(stage, stage)} cannot move to {_describe(move)}. Allowed: {allowed}.",
             field="move",
         )
+
+
+def void_refusal(active_events: Sequence[StageChange], event_id: int) -> str | None:
+    """Why the stage change `event_id` may not be voided (None: it may). `active_events` are the patient's unvoided
+    stage changes, oldest first. Only the latest may be voided, never the referral (the first), and never an
+    implantation: its pump's refills hang on it."""
+    if len(active_events) < 2 or active_events[-1].id != event_id:
+        return "Only the latest stage change can be voided, and never the referral."
+    if active_events[-1].to_stage == IMPLANTATION:
+        return ("An implantation with its pump cannot be voided here: the pump's refills hang on it. "
+                "Record an exit (explanted) if the pump came out, or ask an administrator.")
+    return None
+
+
+def voidable_event_id(active_events: Sequence[StageChange]) -> int | None:
+    """The one stage change the patient page offers to void, if any (void_refusal decides)."""
+    if active_events and void_refusal(active_events, active_events[-1].id) is None:
+        return active_events[-1].id
+    return None
 
 
 def _describe(move: Move) -> str:

@@ -19,7 +19,6 @@ from fractions import Fraction
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import STAGES
-from tracker.clinical.refill_risk import add_months
 
 RESIDUAL = "residual_discrepancy"
 POCKET_FILL = "pocket_fill"
@@ -359,7 +358,7 @@ def battery_rows(facts: Sequence[BatteryFact], today: date, months: int) -> list
     """(row key, label, pumps): ERI and past due when there are any, then every month to the warning horizon."""
     keys = [battery_row(f) for f in facts]
     urgent = [(v, risk.LABELS[v], keys.count(v)) for v in BATTERY_COMING[:2] if v in keys]
-    months_ahead = months_between(today, add_months(today, months))
+    months_ahead = months_between(today, risk.battery_horizon(today, months))
     return urgent + [(key, month_label(key), keys.count(key)) for key in months_ahead]
 
 

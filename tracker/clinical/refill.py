@@ -21,6 +21,7 @@ from itertools import accumulate, pairwise
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tracker.clinical.days import start_of_day
 from tracker.formats import fmt_date, fmt_day_month
 
 Number = Decimal | int | str | Fraction
@@ -251,7 +252,7 @@ class RefillInputs:
         """The fill as an aware UTC datetime."""
         if isinstance(self.fill_time, datetime):
             return self.fill_time.astimezone(UTC)
-        return datetime.combine(self.fill_time, time(0), self.zone()).astimezone(UTC)
+        return start_of_day(self.fill_time, self.zone()).astimezone(UTC)
 
     def fill_date(self) -> date:
         """The clinic-local date of the fill."""

@@ -94,6 +94,17 @@ def add_months(day: date, months: int) -> date:
     return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
 
 
+def battery_due(implanted_on: date, battery_life_months: int | None) -> date | None:
+    """The battery replacement date: calendar months from the implant (84 months is 7 years, not 84 x 30 days);
+    None when no battery drives the pump."""
+    return add_months(implanted_on, battery_life_months) if battery_life_months else None
+
+
+def battery_horizon(today: date, warning_months: int) -> date:
+    """The last day a battery replacement counts as due soon: `warning_months` calendar months from today."""
+    return add_months(today, warning_months)
+
+
 @dataclass(frozen=True)
 class Windows:
     """The clinic's settings the judgement reads: one "due soon" window everywhere, the battery warning."""
@@ -152,7 +163,7 @@ def battery_verdict(battery: Battery, today: date, warning_months: int) -> str:
         return NO_BATTERY
     if battery.replacement_due < today:
         return BATTERY_PAST_DUE
-    if battery.replacement_due <= add_months(today, warning_months):
+    if battery.replacement_due <= battery_horizon(today, warning_months):
         return BATTERY_DUE_SOON
     return BATTERY_OK
 
@@ -167,6 +178,19 @@ class RefillRisk:
     @property
     def tone(self) -> str:
         return TONES[self.urgency]
+
+    @property
+    def missed(self) -> bool:
+        """The open appointment's time has passed and no refill was recorded."""
+        return self.booking == MISSED
+
+    @property
+    def booking_tone(self) -> str:
+        """The colour of what the patient page says about the booking: green when booked on time, red when not
+        booked or when the pump is red anyway (late or missed), amber when booked after its due date."""
+        if self.booking == ON_TIME:
+            return "green"
+        return "red" if self.booking == NOT_BOOKED or self.tone == "red" else "amber"
 
     @property
     def rank(self) -> tuple[int, int]:

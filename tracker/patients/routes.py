@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.calendar.forms import ContactForm
-from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage
+from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage, voidable_event_id
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import WORK_LABELS
 from tracker.clinical.search import exact_mrn_keys, search_words
@@ -165,7 +165,7 @@ def show(patient_id: int):
         book_next=_book_next_offer(patient, panel),
         requests=requests_for_patient(db.session, patient_id),
         device_events=patient_events(db.session, patient_id), event_kinds=EVENT_KINDS, work_labels=WORK_LABELS,
-        latest_event=active[-1] if len(active) > 1 else None, void_form=VoidForm(version=patient.version),
+        voidable_event_id=voidable_event_id(active), void_form=VoidForm(version=patient.version),
         contact_form=ContactForm() if allowed(current_user.role, "contact.log") else None,
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
     )

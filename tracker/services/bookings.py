@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
 from tracker.clinical import refill_risk
+from tracker.clinical.booking import DEFAULT_BOOKING_TIME
 from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
@@ -29,14 +30,13 @@ RETRY_OUTCOMES = frozenset({"voicemail", "no_answer", "wrong_number"})
 FIELDS = ["starts_at", "location_id", "clinician_id", "late_reason", "override_by_id", "status"]
 # The slot the booking form offers first (the user changes it freely): a little before the due date, a morning.
 SUGGEST_DAYS_BEFORE_DUE = 2
-SUGGESTED_TIME = time(9)
 
 
 def suggested_start(due_date: date, today: date) -> datetime:
     """The booking form's first suggestion, on the clinic's wall clock (naive, as its datetime-local field holds it):
-    SUGGEST_DAYS_BEFORE_DUE before the due date at SUGGESTED_TIME, never before tomorrow."""
+    SUGGEST_DAYS_BEFORE_DUE before the due date at DEFAULT_BOOKING_TIME, never before tomorrow."""
     day = max(due_date - timedelta(days=SUGGEST_DAYS_BEFORE_DUE), today + timedelta(days=1))
-    return datetime.combine(day, SUGGESTED_TIME)
+    return datetime.combine(day, DEFAULT_BOOKING_TIME)
 
 
 def open_appointment(session: Session, patient_id: int) -> RefillAppointment | None:

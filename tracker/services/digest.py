@@ -183,7 +183,7 @@ def _batteries(session: Session, day: date, windows: risk.Windows, options: Dige
     """Pumps in use whose battery is at ERI, past its replacement date or due within the warning window, judged by
     refill_risk.battery_verdict as the worklist judges them. Read here, not from refill_facts: that holds only
     pumps needing action, and a replacement due within the window is a warning, not yet an action."""
-    horizon = risk.add_months(day, windows.battery_warning_months)  # the SQL only narrows; the verdict decides
+    horizon = risk.battery_horizon(day, windows.battery_warning_months)  # the SQL only narrows; the verdict decides
     query = (_on_refill_list(
         select(Pump.battery_replacement_due, Pump.eri_on, PumpModel.eri_to_stop_days, Patient.id, Patient.mrn,
                Patient.nurse_id, Patient.location_id, Location.name).select_from(RefillSchedule), None, False, False)

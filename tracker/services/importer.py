@@ -45,7 +45,7 @@ from tracker.clinical.journey import (
     Move,
     check_move,
 )
-from tracker.clinical.refill_risk import RefillRisk
+from tracker.clinical.refill_risk import RefillRisk, battery_due
 from tracker.formats import fmt_date, fmt_datetime, plural
 from tracker.models import (
     AuditEvent,
@@ -70,7 +70,7 @@ from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
 from tracker.services.maintenance import refresh_planner_statistics
 from tracker.services.patients import PATIENT_FIELDS, STATE_FIELDS
-from tracker.services.refills import battery_due, recompute_schedule, worst_case_daily_mcg
+from tracker.services.refills import recompute_schedule, worst_case_daily_mcg
 from tracker.services.settings import all_settings, windows_from
 
 BATCH = 500  # rows written per flush; progress is reported after each

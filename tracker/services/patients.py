@@ -255,12 +255,10 @@ def void_last_event(session: Session, actor: Actor, patient_id: int, expected_ve
     if not why.strip():
         raise ServiceError("Say why this entry is being voided.", "why")
     events = active_events(session, patient.id)
-    if len(events) < 2 or events[-1].id != event_id:
-        raise ServiceError("Only the latest stage change can be voided, and never the referral.")
+    refusal = journey.void_refusal(events, event_id)
+    if refusal:
+        raise ServiceError(refusal)
     event, previous = events[-1], events[-2]
-    if event.to_stage == IMPLANTATION:
-        raise ServiceError("An implantation with its pump cannot be voided here: the pump's refills hang on it. "
-                           "Record an exit (explanted) if the pump came out, or ask an administrator.")
     before = snapshot(patient, STATE_FIELDS)
     event.voided_at, event.voided_by_id, event.void_reason = now, actor.user_id, why.strip()
     _apply(patient, previous)

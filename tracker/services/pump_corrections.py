@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical import refill as engine
 from tracker.clinical.corrections import battery_due_with_eri, battery_due_without_eri
+from tracker.clinical.refill_risk import battery_due
 from tracker.models import Implantation, Location, Pump, PumpCorrection, StageEvent
 from tracker.policy import allowed
 from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
 from tracker.services.audit import record, snapshot
-from tracker.services.refills import battery_due, check_eri_date, recompute_schedule
+from tracker.services.refills import check_eri_date, recompute_schedule
 
 # What the patient page calls each corrected field.
 FIELDS = {"serial": "Serial", "catheter_tip_level": "Catheter tip", "alarm_volume_ml": "Alarm volume (mL)",

@@ -232,7 +232,7 @@ def battery_facts(session: Session, f: QualityFilters, today: date, months: int)
         select(Pump.patient_id, Patient.location_id, Pump.battery_replacement_due, Pump.eri_on)
         .join(Patient, Patient.id == Pump.patient_id)
         .where(Pump.explanted_on.is_(None),
-               or_(Pump.battery_replacement_due <= risk.add_months(today, months), Pump.eri_on <= today),
+               or_(Pump.battery_replacement_due <= risk.battery_horizon(today, months), Pump.eri_on <= today),
                or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS))), f)
     return q.battery_due([q.BatteryFact(patient_id, location_id, due,
                                         risk.battery_verdict(risk.Battery(due, eri_on), today, months))

@@ -25,7 +25,7 @@ from tracker.clinical.dosing import (
 )
 from tracker.clinical.implant import NONE, StartGuide, TrialBolusResult, needs_sign_off, start_guide
 from tracker.clinical.pump_events import CHECK_AFTER, EMPTY_BEFORE
-from tracker.clinical.refill_risk import add_months
+from tracker.clinical.refill_risk import battery_due
 from tracker.formats import fmt_date
 from tracker.models import (
     DoseChange,
@@ -242,11 +242,6 @@ class ImplantDetails:
     fill_volume_ml: Decimal
     concentration_mcg_per_ml: int
     programme: Programme
-
-
-def battery_due(implanted_on: date, battery_life_months: int | None) -> date | None:
-    """The battery replacement date: calendar months from the implant (84 months is 7 years, not 84 x 30 days)."""
-    return add_months(implanted_on, battery_life_months) if battery_life_months else None
 
 
 @dataclass(frozen=True)
