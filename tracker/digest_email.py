@@ -20,7 +20,7 @@ def _escape_as_always(eval_ctx, value):
     """In the HTML part, every value escaped by html.escape (&#x27;, &quot;), as the e-mail was before it moved into
     templates, so the same data still makes the same bytes; the text part prints values as they are."""
     if eval_ctx.autoescape and not isinstance(value, Markup):
-        return Markup(escape(str(value)))
+        return Markup(escape(str(value)))  # nosec B704: the value is escaped on this line, as the docstring says
     return value
 
 
