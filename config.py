@@ -102,8 +102,10 @@ class ProductionConfig(Config):
         if not env("DATABASE_URL"):
             raise RuntimeError("TRACKER_DATABASE_URL must be set in production")
         if not env("RATELIMIT_STORAGE_URI", "").startswith(("redis://", "rediss://", "unix://")):
-            raise RuntimeError("TRACKER_RATELIMIT_STORAGE_URI must name a Redis server in production "
-                               "(redis://127.0.0.1:6379/0): every worker must see the same sign-in failure counts")
+            raise RuntimeError(
+                "TRACKER_RATELIMIT_STORAGE_URI must name a Redis server in production "
+                "(redis://127.0.0.1:6379/0): every worker must see the same sign-in failure counts"
+            )
 
 
 CONFIGS = {

@@ -47,15 +47,27 @@ def create(kind: str, size: int) -> str:
         with _pg_admin() as conn:
             conn.execute(f'CREATE DATABASE "tracker_bench_{size}"')
     url = database_url(kind, size)
-    subprocess.run([FLASK, "--app", "wsgi", "db", "upgrade"], cwd=ROOT, check=True, env=app_env(url),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [FLASK, "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        check=True,
+        env=app_env(url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return url
 
 
 def app_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "bench-" + "x" * 40,
-                "TRACKER_SCHEDULER": "off", "TRACKER_ENV": "development",
-                # The load drivers replay one fixed cookie whose last-seen time never moves: no idle logoff.
-                "TRACKER_IDLE_TIMEOUT_MINUTES": "1440"})
+    env.update(
+        {
+            "TRACKER_DATABASE_URL": url,
+            "TRACKER_SECRET_KEY": "bench-" + "x" * 40,
+            "TRACKER_SCHEDULER": "off",
+            "TRACKER_ENV": "development",
+            # The load drivers replay one fixed cookie whose last-seen time never moves: no idle logoff.
+            "TRACKER_IDLE_TIMEOUT_MINUTES": "1440",
+        }
+    )
     return env

@@ -46,8 +46,9 @@ def database_url(kind: str) -> str:
         return f"sqlite:///{SQLITE_FILE}"
     import psycopg
 
-    with psycopg.connect(PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + "/postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + "/postgres", autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{PG_NAME}"')
     return f"{PG_SERVER}/{PG_NAME}"
@@ -65,20 +66,30 @@ def generate(size: int) -> bytes:
         reservoir = 20 if "20 mL" in model else 40
         refill = TODAY - timedelta(days=n % 30 + 1)
         values = {
-            "mrn": f"B{n:07d}", "first_name": ["Rosa", "José", "Ada", "Chloé"][n % 4], "last_name": f"Peña{n}",
-            "date_of_birth": f"{1940 + n % 60}-0{1 + n % 9}-1{n % 9}", "sex": ["female", "male"][n % 2],
+            "mrn": f"B{n:07d}",
+            "first_name": ["Rosa", "José", "Ada", "Chloé"][n % 4],
+            "last_name": f"Peña{n}",
+            "date_of_birth": f"{1940 + n % 60}-0{1 + n % 9}-1{n % 9}",
+            "sex": ["female", "male"][n % 2],
             "diagnosis": ["ms", "cp", "sci", "stroke", "tbi"][n % 5],
             "spasticity_origin": ["spinal", "cerebral"][n % 2],
             "location": ["Kennesaw Clinic", "Snellville Clinic", "Buckhead Clinic"][n % 3],
-            "primary_nurse_email": "nurse@bench.example", "phone": f"(770) 555-{n % 10000:04d}",
-            "withdrawal_risk": "no", "referral_date": "2018-03-01",
+            "primary_nurse_email": "nurse@bench.example",
+            "phone": f"(770) 555-{n % 10000:04d}",
+            "withdrawal_risk": "no",
+            "referral_date": "2018-03-01",
             "stage": "adjustment" if implanted else "evaluation",
         }
         if implanted:
             values |= {
-                "stage_since": "2018-06-02", "pump_model": model, "pump_serial": f"NGP{n:07d}",
-                "implanted_on": "2018-06-01", "surgery_centre": "Snellville Surgery Center", "surgeon": "Dr Shaw",
-                "catheter_tip_level": "T10", "last_refill_date": refill.strftime("%m/%d/%Y"),
+                "stage_since": "2018-06-02",
+                "pump_model": model,
+                "pump_serial": f"NGP{n:07d}",
+                "implanted_on": "2018-06-01",
+                "surgery_centre": "Snellville Surgery Center",
+                "surgeon": "Dr Shaw",
+                "catheter_tip_level": "T10",
+                "last_refill_date": refill.strftime("%m/%d/%Y"),
                 "last_refill_volume_ml": str(reservoir),
                 "concentration_mcg_per_ml": "2000" if reservoir == 40 else "1000",
                 "daily_dose_mcg": str(100 + n % 150),
@@ -129,10 +140,18 @@ def one(kind: str, size: int, profile: bool) -> dict:
             db.session.execute(text("SELECT 1"))
         db.session.remove()
         db.engine.dispose()
-    return {"database": kind, "rows": size, "megabytes": round(len(data) / 2**20, 1),
-            "read_s": round(read - started, 2), "dry_run_s": round(checked - read, 2),
-            "import_s": round(imported - checked, 2), "reimport_s": round(reimported - imported, 2),
-            "patients": patients, "schedules": schedules, "audit_rows": audits}
+    return {
+        "database": kind,
+        "rows": size,
+        "megabytes": round(len(data) / 2**20, 1),
+        "read_s": round(read - started, 2),
+        "dry_run_s": round(checked - read, 2),
+        "import_s": round(imported - checked, 2),
+        "reimport_s": round(reimported - imported, 2),
+        "patients": patients,
+        "schedules": schedules,
+        "audit_rows": audits,
+    }
 
 
 def main() -> None:
@@ -141,14 +160,19 @@ def main() -> None:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--profile", action="store_true", help="print the import's cProfile (slow)")
     args = parser.parse_args()
-    print(f"{'database':<9} {'rows':>6} {'MB':>5} {'read s':>7} {'dry run s':>10} {'import s':>9} "
-          f"{'re-import s':>12} {'patients':>9} {'schedules':>10} {'audit rows':>11}")
+    print(
+        f"{'database':<9} {'rows':>6} {'MB':>5} {'read s':>7} {'dry run s':>10} {'import s':>9} "
+        f"{'re-import s':>12} {'patients':>9} {'schedules':>10} {'audit rows':>11}"
+    )
     for kind in args.databases:
         for size in args.sizes:
             r = one(kind, size, args.profile)
-            print(f"{r['database']:<9} {r['rows']:>6} {r['megabytes']:>5} {r['read_s']:>7} {r['dry_run_s']:>10} "
-                  f"{r['import_s']:>9} {r['reimport_s']:>12} {r['patients']:>9} {r['schedules']:>10} "
-                  f"{r['audit_rows']:>11}", flush=True)
+            print(
+                f"{r['database']:<9} {r['rows']:>6} {r['megabytes']:>5} {r['read_s']:>7} {r['dry_run_s']:>10} "
+                f"{r['import_s']:>9} {r['reimport_s']:>12} {r['patients']:>9} {r['schedules']:>10} "
+                f"{r['audit_rows']:>11}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -89,17 +89,40 @@ def _wrk(port, path, cookie, connections, seconds) -> Load:
         script.write(WRK_SCRIPT)
     try:
         out = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-             "-s", script.name, "-H", f"Cookie: {cookie}", "-H", f"User-Agent: {USER_AGENT}", f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True)
+            [
+                "wrk",
+                "-t",
+                "2",
+                "-c",
+                str(connections),
+                "-d",
+                f"{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script.name,
+                "-H",
+                f"Cookie: {cookie}",
+                "-H",
+                f"User-Agent: {USER_AGENT}",
+                f"http://127.0.0.1:{port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+        )
     finally:
         os.unlink(script.name)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {out.stderr.strip()}")
     out = out.stdout
     data = json.loads(out.strip().splitlines()[-1])
-    return Load(data["requests"] / data["seconds"], data["p50_us"] / 1000, data["p95_us"] / 1000,
-                data["requests"], data["errors"] + data["non2xx"])
+    return Load(
+        data["requests"] / data["seconds"],
+        data["p50_us"] / 1000,
+        data["p95_us"] / 1000,
+        data["requests"],
+        data["errors"] + data["non2xx"],
+    )
 
 
 def _python(port, path, cookie, connections, seconds) -> Load:

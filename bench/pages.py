@@ -43,15 +43,24 @@ def urls(app) -> dict[str, str]:
     """Concrete URLs for this database: the busiest clinic, a typical implanted patient, this month's grid."""
     with app.app_context():
         s = db.session
-        location = s.scalar(select(Patient.location_id).group_by(Patient.location_id)
-                            .order_by(func.count().desc(), Patient.location_id).limit(1))
+        location = s.scalar(
+            select(Patient.location_id)
+            .group_by(Patient.location_id)
+            .order_by(func.count().desc(), Patient.location_id)
+            .limit(1)
+        )
         assert s.get(Location, location).kind == "clinic"
         # An active patient in adjustment whose pump holds drug, with a median number of fills.
-        fills = (select(RefillVisit.pump_id, func.count().label("n")).group_by(RefillVisit.pump_id).subquery())
+        fills = select(RefillVisit.pump_id, func.count().label("n")).group_by(RefillVisit.pump_id).subquery()
         candidates = s.execute(
-            select(Patient.id, fills.c.n).join(Pump, Pump.patient_id == Patient.id)
-            .join(RefillSchedule, RefillSchedule.pump_id == Pump.id).join(fills, fills.c.pump_id == Pump.id)
-            .where(Patient.stage == "adjustment", Patient.status == "active").order_by(Patient.id).limit(200)).all()
+            select(Patient.id, fills.c.n)
+            .join(Pump, Pump.patient_id == Patient.id)
+            .join(RefillSchedule, RefillSchedule.pump_id == Pump.id)
+            .join(fills, fills.c.pump_id == Pump.id)
+            .where(Patient.stage == "adjustment", Patient.status == "active")
+            .order_by(Patient.id)
+            .limit(200)
+        ).all()
         patient = sorted(candidates, key=lambda r: (r.n, r.id))[len(candidates) // 2].id
     today = clinic_today(app)
     weeks = cal.Calendar(firstweekday=0).monthdatescalendar(today.year, today.month)
@@ -139,5 +148,11 @@ def time_digest(app, repeat: int = 3) -> dict:
             s.rollback()
         rows = len(refill_facts(s, today, now, risk_windows(s), needing_action=True))
         s.rollback()
-    return {"what": "tracker.services.digest.contents (all recipients)", "pumps": pumps, "schedules": schedules,
-            "rows_loaded": rows, "seconds": statistics.median(timings), "all": timings}
+    return {
+        "what": "tracker.services.digest.contents (all recipients)",
+        "pumps": pumps,
+        "schedules": schedules,
+        "rows_loaded": rows,
+        "seconds": statistics.median(timings),
+        "all": timings,
+    }

@@ -51,14 +51,30 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=10, help="load per page (default 10)")
     p.add_argument("--warmup", type=float, default=2, help="warm-up load per page before measuring (default 2)")
     p.add_argument("--connections", type=int, default=20)
-    p.add_argument("--workers", type=int, default=PRODUCTION["workers"],
-                   help=f"gunicorn workers (default {PRODUCTION['workers']}: 2 x CPUs + 1)")
-    p.add_argument("--threads", type=int, default=PRODUCTION["threads"],
-                   help=f"threads per worker, gthread when > 1 (default {PRODUCTION['threads']}; 1: sync workers)")
-    p.add_argument("--keepalive", type=int, default=PRODUCTION["keepalive"],
-                   help="gunicorn --keep-alive seconds (gthread only; default 0: a connection per request)")
-    p.add_argument("--paced-rate", type=float, default=PACED_RATE,
-                   help=f"requests/second the paced run offers over --connections (default {PACED_RATE:g}; 0: skip)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=PRODUCTION["workers"],
+        help=f"gunicorn workers (default {PRODUCTION['workers']}: 2 x CPUs + 1)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=PRODUCTION["threads"],
+        help=f"threads per worker, gthread when > 1 (default {PRODUCTION['threads']}; 1: sync workers)",
+    )
+    p.add_argument(
+        "--keepalive",
+        type=int,
+        default=PRODUCTION["keepalive"],
+        help="gunicorn --keep-alive seconds (gthread only; default 0: a connection per request)",
+    )
+    p.add_argument(
+        "--paced-rate",
+        type=float,
+        default=PACED_RATE,
+        help=f"requests/second the paced run offers over --connections (default {PACED_RATE:g}; 0: skip)",
+    )
     p.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--pages", default=",".join(k for k, _ in PAGES), help="subset of page keys")
     p.add_argument("--seed", type=int, default=7)
@@ -120,18 +136,37 @@ def drive(url: str, url_map: dict, args, driver: str) -> dict:
                 ref_rps = load.run(port, url_map["static"], cookie, args.connections, args.seconds, driver).rps
             load_before = os.getloadavg()[0]
             r = load.run(port, path, cookie, args.connections, args.seconds, driver)
-            results[key] = {"rps": r.rps, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "requests": r.requests,
-                            "errors": r.errors, "loadavg": load_before, "ref_rps": ref_rps}
+            results[key] = {
+                "rps": r.rps,
+                "p50_ms": r.p50_ms,
+                "p95_ms": r.p95_ms,
+                "requests": r.requests,
+                "errors": r.errors,
+                "loadavg": load_before,
+                "ref_rps": ref_rps,
+            }
             adjacent = f"  (static just before: {ref_rps:.1f} req/s, {r.rps / ref_rps:.0%})" if ref_rps else ""
-            print(f"    {key:9} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.1f} ms  p95 {r.p95_ms:7.1f} ms"
-                  f"  errors {r.errors}  (loadavg {load_before:.1f}){adjacent}", flush=True)
+            print(
+                f"    {key:9} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.1f} ms  p95 {r.p95_ms:7.1f} ms"
+                f"  errors {r.errors}  (loadavg {load_before:.1f}){adjacent}",
+                flush=True,
+            )
             if args.paced_rate:
                 load.check(port, path, cookie)
                 p = load.paced(port, path, cookie, args.connections, args.paced_rate, args.seconds)
-                results[key]["paced"] = {"rate": args.paced_rate, "rps": p.rps, "p50_ms": p.p50_ms,
-                                         "p95_ms": p.p95_ms, "requests": p.requests, "errors": p.errors}
-                print(f"    {'':9} paced {args.paced_rate:g}/s: {p.rps:6.1f} req/s  p50 {p.p50_ms:7.1f} ms"
-                      f"  p95 {p.p95_ms:7.1f} ms  errors {p.errors}", flush=True)
+                results[key]["paced"] = {
+                    "rate": args.paced_rate,
+                    "rps": p.rps,
+                    "p50_ms": p.p50_ms,
+                    "p95_ms": p.p95_ms,
+                    "requests": p.requests,
+                    "errors": p.errors,
+                }
+                print(
+                    f"    {'':9} paced {args.paced_rate:g}/s: {p.rps:6.1f} req/s  p50 {p.p50_ms:7.1f} ms"
+                    f"  p95 {p.p95_ms:7.1f} ms  errors {p.errors}",
+                    flush=True,
+                )
     return results
 
 
@@ -145,24 +180,36 @@ def main(argv=None) -> int:
     all_sizes = sorted(set([QUERY_BASE] + load_sizes + _sizes(args.inproc_sizes)))
     keys = [k for k in args.pages.split(",") if k]
     driver = ("wrk" if load.have_wrk() else "python") if args.driver == "auto" else args.driver
-    out = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-           "driver": driver, "args": vars(args), "runs": {}}
-    print(f"# tracker benchmark {out['started']}\n\n{out['machine']['summary']}; load driver: {driver}; "
-          f"{server_label(args)}\n", flush=True)
+    out = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "driver": driver,
+        "args": vars(args),
+        "runs": {},
+    }
+    print(
+        f"# tracker benchmark {out['started']}\n\n{out['machine']['summary']}; load driver: {driver}; "
+        f"{server_label(args)}\n",
+        flush=True,
+    )
     for kind in kinds:
         for size in all_sizes:
             print(f"## {kind}, {size} patients", flush=True)
             app, stats = prepare(kind, size, args.seed, args.reuse, create_app)
             if stats:
-                print(f"    seeded in {stats['seconds']:.1f} s (schema {stats['schema_seconds']:.1f} s, engine "
-                      f"{stats['engine_seconds']:.1f} s): {stats['rows']}", flush=True)
+                print(
+                    f"    seeded in {stats['seconds']:.1f} s (schema {stats['schema_seconds']:.1f} s, engine "
+                    f"{stats['engine_seconds']:.1f} s): {stats['rows']}",
+                    flush=True,
+                )
             url_map = {k: v for k, v in urls(app).items() if k in keys}
-            run = {"seed": stats, "urls": url_map,
-                   "inproc": {k: vars(v) for k, v in measure(app, url_map).items()}}
+            run = {"seed": stats, "urls": url_map, "inproc": {k: vars(v) for k, v in measure(app, url_map).items()}}
             for k, v in run["inproc"].items():
-                print(f"    {k:9} {v['queries']:3d} queries  {v['median_ms']:8.1f} ms in-process  (first read "
-                      f"{v['first_queries']} queries {v['first_median_ms']:.1f} ms)  {v['body_kb']:8.1f} kB",
-                      flush=True)
+                print(
+                    f"    {k:9} {v['queries']:3d} queries  {v['median_ms']:8.1f} ms in-process  (first read "
+                    f"{v['first_queries']} queries {v['first_median_ms']:.1f} ms)  {v['body_kb']:8.1f} kB",
+                    flush=True,
+                )
             if size >= 1000:
                 run["digest"] = time_digest(app)
                 d = run["digest"]
@@ -185,13 +232,22 @@ def main(argv=None) -> int:
 
 
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    info = {"cpus": os.cpu_count(), "cpu": model, "ram_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "loadavg_at_start": os.getloadavg()[0]}
-    info["summary"] = (f"{info['cpus']} CPUs ({model}), {info['ram_gb']} GB RAM, Python {info['python']}, "
-                       f"load average at start {info['loadavg_at_start']:.1f}")
+    info = {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg()[0],
+    }
+    info["summary"] = (
+        f"{info['cpus']} CPUs ({model}), {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"load average at start {info['loadavg_at_start']:.1f}"
+    )
     return info
 
 
@@ -217,28 +273,34 @@ def report(out: dict) -> str:
             health = run["load"].get("healthz", {}).get("rps")
             a = argparse.Namespace(**out["args"])
             rate = a.paced_rate
-            lines += [f"\n### {kind}, {int(size):,} patients: {server_label(a)}, {a.connections} connections, "
-                      f"{a.seconds:g} s per page; closed loop, then paced at {rate:g} req/s\n",
-                      "| page | req/s | p50 ms | p95 ms | static just before, req/s | vs static | vs /healthz "
-                      "| paced p50 ms | paced p95 ms | SQL/request (first read) | in-process ms (first read) | kB |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            lines += [
+                f"\n### {kind}, {int(size):,} patients: {server_label(a)}, {a.connections} connections, "
+                f"{a.seconds:g} s per page; closed loop, then paced at {rate:g} req/s\n",
+                "| page | req/s | p50 ms | p95 ms | static just before, req/s | vs static | vs /healthz "
+                "| paced p50 ms | paced p95 ms | SQL/request (first read) | in-process ms (first read) | kB |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
             for key, r in run["load"].items():
                 ip = run["inproc"][key]
                 paced = r.get("paced") or {}
                 page_ref = r.get("ref_rps") or ref
                 share = r["rps"] / page_ref * 100 if page_ref else None
-                lines.append(f"| {labels[key]} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-                             f"{_fmt(page_ref, '.0f')} | {_fmt(share, '.0f')}% | "
-                             f"{_fmt(r['rps'] / health * 100 if health else None, '.0f')}% | "
-                             f"{_fmt(paced.get('p50_ms'))} | {_fmt(paced.get('p95_ms'))} | "
-                             f"{ip['queries']} ({ip['first_queries']}) | {ip['median_ms']:.1f} "
-                             f"({ip['first_median_ms']:.1f}) | {ip['body_kb']:.0f} |")
+                lines.append(
+                    f"| {labels[key]} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                    f"{_fmt(page_ref, '.0f')} | {_fmt(share, '.0f')}% | "
+                    f"{_fmt(r['rps'] / health * 100 if health else None, '.0f')}% | "
+                    f"{_fmt(paced.get('p50_ms'))} | {_fmt(paced.get('p95_ms'))} | "
+                    f"{ip['queries']} ({ip['first_queries']}) | {ip['median_ms']:.1f} "
+                    f"({ip['first_median_ms']:.1f}) | {ip['body_kb']:.0f} |"
+                )
     for kind, runs in out["runs"].items():
         sizes = list(runs)
-        lines += [f"\n### Scaling, {kind}: in-process median ms, reused read / first read (req/s under load where "
-                  "measured)\n",
-                  "| page | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
-                  "|---|" + "---:|" * len(sizes)]
+        lines += [
+            f"\n### Scaling, {kind}: in-process median ms, reused read / first read (req/s under load where "
+            "measured)\n",
+            "| page | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
+            "|---|" + "---:|" * len(sizes),
+        ]
         for key in runs[sizes[0]]["inproc"]:
             cells = []
             for s in sizes:
@@ -247,19 +309,26 @@ def report(out: dict) -> str:
                 first = runs[s]["inproc"][key]["first_median_ms"]
                 cells.append(f"{ms:.1f} / {first:.1f}" + (f" ({rps:.0f}/s)" if rps else ""))
             lines.append(f"| {labels[key]} | " + " | ".join(cells) + " |")
-        lines += [f"\n### SQL statements per request, {kind}: reused read (first read)\n",
-                  "| page | " + " | ".join(f"{int(s):,}" for s in sizes) + " |", "|---|" + "---:|" * len(sizes)]
+        lines += [
+            f"\n### SQL statements per request, {kind}: reused read (first read)\n",
+            "| page | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
+            "|---|" + "---:|" * len(sizes),
+        ]
         for key in runs[sizes[0]]["inproc"]:
             counts = [runs[s]["inproc"][key] for s in sizes]
-            lines.append(f"| {labels[key]} | " + " | ".join(f"{c['queries']} ({c['first_queries']})" for c in counts)
-                         + " |")
+            lines.append(
+                f"| {labels[key]} | " + " | ".join(f"{c['queries']} ({c['first_queries']})" for c in counts) + " |"
+            )
         digests = [(s, runs[s]["digest"]) for s in sizes if "digest" in runs[s]]
         if digests:
-            lines += [f"\n### Daily digest, {kind}: {digests[0][1]['what']}\n",
-                      "| patients | pumps in use | refill rows read (may need action) | seconds |",
-                      "|---:|---:|---:|---:|"]
-            lines += [f"| {int(s):,} | {d['pumps']:,} | {d['rows_loaded']:,} | {d['seconds']:.2f} |"
-                      for s, d in digests]
+            lines += [
+                f"\n### Daily digest, {kind}: {digests[0][1]['what']}\n",
+                "| patients | pumps in use | refill rows read (may need action) | seconds |",
+                "|---:|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {int(s):,} | {d['pumps']:,} | {d['rows_loaded']:,} | {d['seconds']:.2f} |" for s, d in digests
+            ]
     lines += ["\n### Targets\n", "| target | database | measured | met |", "|---|---|---|---|"]
     for target, kind, measured, met in targets(out):
         lines.append(f"| {target} | {kind} | {measured} | {'met' if met else '**not met**' if met is False else '?'} |")
@@ -276,44 +345,67 @@ def targets(out: dict):
             r = loadrun.get(key)
             page_ref = (r or {}).get("ref_rps") or ref
             if r and page_ref:
-                yield (f"{key} >= {share:.0%} of the static file's req/s at 10k", kind,
-                       f"{r['rps'] / page_ref:.0%} ({r['rps']:.0f} vs {page_ref:.0f} req/s)",
-                       r["rps"] >= share * page_ref)
+                yield (
+                    f"{key} >= {share:.0%} of the static file's req/s at 10k",
+                    kind,
+                    f"{r['rps'] / page_ref:.0%} ({r['rps']:.0f} vs {page_ref:.0f} req/s)",
+                    r["rps"] >= share * page_ref,
+                )
             else:
                 yield f"{key} >= {share:.0%} of the static file's req/s at 10k", kind, "not measured", None
         for key in P95_PAGES:
             r = loadrun.get(key)
             paced = (r or {}).get("paced")
-            yield (f"{key} p95 < {P95_TARGET_MS} ms, 20 connections paced at {paced['rate']:g} req/s, 10k"
-                   if paced else f"{key} p95 < {P95_TARGET_MS} ms, 20 connections paced, 10k", kind,
-                   f"{paced['p95_ms']:.0f} ms ({paced['rps']:.1f} req/s served)" if paced else "not measured",
-                   (paced["p95_ms"] < P95_TARGET_MS and paced["errors"] == 0) if paced else None)
+            yield (
+                f"{key} p95 < {P95_TARGET_MS} ms, 20 connections paced at {paced['rate']:g} req/s, 10k"
+                if paced
+                else f"{key} p95 < {P95_TARGET_MS} ms, 20 connections paced, 10k",
+                kind,
+                f"{paced['p95_ms']:.0f} ms ({paced['rps']:.1f} req/s served)" if paced else "not measured",
+                (paced["p95_ms"] < P95_TARGET_MS and paced["errors"] == 0) if paced else None,
+            )
         for key in P95_PAGES:
             r = loadrun.get(key)
             # Closed loop, 20 connections: p95 >= 20 / throughput (Little's law), so this is a throughput bar of
             # ~200 req/s per page; shown, but the paced line above is the latency users would see.
-            yield (f"{key} p95 < {P95_TARGET_MS} ms, 20 connections closed loop (saturated), 10k", kind,
-                   f"{r['p95_ms']:.0f} ms at {r['rps']:.0f} req/s" if r else "not measured",
-                   (r["p95_ms"] < P95_TARGET_MS) if r else None)
+            yield (
+                f"{key} p95 < {P95_TARGET_MS} ms, 20 connections closed loop (saturated), 10k",
+                kind,
+                f"{r['p95_ms']:.0f} ms at {r['rps']:.0f} req/s" if r else "not measured",
+                (r["p95_ms"] < P95_TARGET_MS) if r else None,
+            )
         digests = [(int(s), run["digest"]) for s, run in runs.items() if "digest" in run]
         if digests:
             size, d = max(digests, key=lambda sd: sd[1]["pumps"])
             if d["pumps"] >= DIGEST_TARGET_PUMPS:
-                yield (f"digest for {DIGEST_TARGET_PUMPS:,} pumps < {DIGEST_TARGET_S:g} s", kind,
-                       f"{d['seconds']:.2f} s ({d['pumps']:,} pumps)", d["seconds"] < DIGEST_TARGET_S)
+                yield (
+                    f"digest for {DIGEST_TARGET_PUMPS:,} pumps < {DIGEST_TARGET_S:g} s",
+                    kind,
+                    f"{d['seconds']:.2f} s ({d['pumps']:,} pumps)",
+                    d["seconds"] < DIGEST_TARGET_S,
+                )
             else:
                 estimate = d["seconds"] * DIGEST_TARGET_PUMPS / max(d["pumps"], 1)
-                yield (f"digest for {DIGEST_TARGET_PUMPS:,} pumps < {DIGEST_TARGET_S:g} s", kind,
-                       f"{d['seconds']:.2f} s at {d['pumps']:,} pumps; linear estimate {estimate:.1f} s",
-                       estimate < DIGEST_TARGET_S)
+                yield (
+                    f"digest for {DIGEST_TARGET_PUMPS:,} pumps < {DIGEST_TARGET_S:g} s",
+                    kind,
+                    f"{d['seconds']:.2f} s at {d['pumps']:,} pumps; linear estimate {estimate:.1f} s",
+                    estimate < DIGEST_TARGET_S,
+                )
         base = runs.get(str(QUERY_BASE), {}).get("inproc", {})
         big = runs.get("10000", {}).get("inproc", {}) or (runs[max(runs, key=int)]["inproc"] if runs else {})
         for key in MAIN_PAGES:
             if key in base and key in big:
-                small, large = (base[key]["queries"], base[key]["first_queries"]), (big[key]["queries"],
-                                                                                      big[key]["first_queries"])
-                yield (f"{key}: SQL per request same at {QUERY_BASE} and 10k (reused read, first read)", kind,
-                       f"{small[0]}, {small[1]} vs {large[0]}, {large[1]}", small == large)
+                small, large = (
+                    (base[key]["queries"], base[key]["first_queries"]),
+                    (big[key]["queries"], big[key]["first_queries"]),
+                )
+                yield (
+                    f"{key}: SQL per request same at {QUERY_BASE} and 10k (reused read, first read)",
+                    kind,
+                    f"{small[0]}, {small[1]} vs {large[0]}, {large[1]}",
+                    small == large,
+                )
 
 
 if __name__ == "__main__":

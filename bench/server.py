@@ -33,11 +33,29 @@ def gunicorn(url: str, workers: int = 2, threads: int = 1, keepalive: int = 0):
     port = free_port()
     log = open(f"/tmp/tracker-bench-gunicorn-{port}.log", "w")
     worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
-    proc = subprocess.Popen([GUNICORN, "-w", str(workers), *worker_class, "--keep-alive", str(keepalive),
-                             "--timeout", "600",  # as README's production start: a 50,000-row import fits
-                             "-b", f"127.0.0.1:{port}",
-                             "--access-logfile", "-", "--access-logformat", "", "wsgi:app"], cwd=ROOT,
-                            env=app_env(url), stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [
+            GUNICORN,
+            "-w",
+            str(workers),
+            *worker_class,
+            "--keep-alive",
+            str(keepalive),
+            "--timeout",
+            "600",  # as README's production start: a 50,000-row import fits
+            "-b",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            "",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=app_env(url),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     try:
         deadline = time.time() + 60
         while True:

@@ -89,7 +89,8 @@ class Client:
     def refresh_token(self, url="/login"):
         page = self.get(url).get_data(as_text=True)
         match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-            r'name="csrf_token" value="([^"]+)"', page)
+            r'name="csrf_token" value="([^"]+)"', page
+        )
         self.token = match.group(1) if match else None
         return self.token
 

@@ -44,9 +44,19 @@ def main(argv: list[str]) -> int:
                 time.sleep(0.002)
         result = run_due(db.session, app.config, utcnow(), scheduler_state="worker")
         report = result.report
-        print(json.dumps({"pid": os.getpid(), "day": result.day.isoformat() if result.day else None,
-                          "sent": report.sent, "retried": report.retried, "dead": report.dead,
-                          "released": report.released}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "day": result.day.isoformat() if result.day else None,
+                    "sent": report.sent,
+                    "retried": report.retried,
+                    "dead": report.dead,
+                    "released": report.released,
+                }
+            ),
+            flush=True,
+        )
         db.session.remove()
         db.engine.dispose()
     return 0

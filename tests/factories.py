@@ -49,8 +49,13 @@ class World:
 
 
 def make_user(session, role: str, email: str | None = None, location: Location | None = None) -> User:
-    user = User(email=email or f"{role}{next(_numbers)}@example.org", full_name=f"Test {role.title()}",
-                role=role, password_hash=password_hash(), location_id=location.id if location else None)
+    user = User(
+        email=email or f"{role}{next(_numbers)}@example.org",
+        full_name=f"Test {role.title()}",
+        role=role,
+        password_hash=password_hash(),
+        location_id=location.id if location else None,
+    )
     session.add(user)
     session.commit()
     return user
@@ -69,25 +74,43 @@ def world(session) -> World:
 def patient_data(w: World, **overrides) -> dict:
     n = next(_numbers)
     data = {
-        "mrn": f"T{n}", "first_name": "Ada", "last_name": f"Lovelace{n}", "date_of_birth": date(1970, 5, 17),
-        "sex": "female", "diagnosis": "ms", "spasticity_origin": "spinal", "location_id": w.clinic.id,
-        "nurse_id": w.users["nurse"].id, "withdrawal_risk": False, "withdrawal_risk_reason": "", "phone": "",
+        "mrn": f"T{n}",
+        "first_name": "Ada",
+        "last_name": f"Lovelace{n}",
+        "date_of_birth": date(1970, 5, 17),
+        "sex": "female",
+        "diagnosis": "ms",
+        "spasticity_origin": "spinal",
+        "location_id": w.clinic.id,
+        "nurse_id": w.users["nurse"].id,
+        "withdrawal_risk": False,
+        "withdrawal_risk_reason": "",
+        "phone": "",
     }
     data.update(overrides)
     return data
 
 
 def make_patient(session, w: World, referred_days_ago: int = 30, **overrides) -> Patient:
-    return service.create_patient(session, w.actor(), patient_data(w, **overrides),
-                                  TODAY - timedelta(days=referred_days_ago), TODAY)
+    return service.create_patient(
+        session, w.actor(), patient_data(w, **overrides), TODAY - timedelta(days=referred_days_ago), TODAY
+    )
 
 
 def bolus_data(given_on: date, outcome: str = "positive", **overrides) -> dict:
     data = {
-        "given_on": given_on, "dose_mcg": 50, "concentration_mcg_per_ml": 50, "ashworth_before": "3",
-        "ashworth_after": "1+" if outcome == "positive" else "3", "penn_frequency_before": 3,
-        "penn_severity_before": 2, "penn_frequency_after": 1, "penn_severity_after": 1, "hours_of_effect": None,
-        "outcome": outcome, "notes": "",
+        "given_on": given_on,
+        "dose_mcg": 50,
+        "concentration_mcg_per_ml": 50,
+        "ashworth_before": "3",
+        "ashworth_after": "1+" if outcome == "positive" else "3",
+        "penn_frequency_before": 3,
+        "penn_severity_before": 2,
+        "penn_frequency_after": 1,
+        "penn_severity_after": 1,
+        "hours_of_effect": None,
+        "outcome": outcome,
+        "notes": "",
     }
     data.update(overrides)
     return data
@@ -95,9 +118,17 @@ def bolus_data(given_on: date, outcome: str = "positive", **overrides) -> dict:
 
 def move(session, w: World, patient: Patient, to: str, days_ago: int = 0, role: str = "nurse", **kwargs):
     session.refresh(patient)
-    return service.move_stage(session, w.actor(role), patient.id, patient.version, to,
-                              TODAY - timedelta(days=days_ago), kwargs.pop("reason", "back-dated in a test"),
-                              TODAY, **kwargs)
+    return service.move_stage(
+        session,
+        w.actor(role),
+        patient.id,
+        patient.version,
+        to,
+        TODAY - timedelta(days=days_ago),
+        kwargs.pop("reason", "back-dated in a test"),
+        TODAY,
+        **kwargs,
+    )
 
 
 def to_adjustment(session, w: World, patient: Patient) -> Patient:
@@ -105,23 +136,44 @@ def to_adjustment(session, w: World, patient: Patient) -> Patient:
     move(session, w, patient, "trial", days_ago=20)
     service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     # 300 mcg/day is above the 50 mcg trial's guide (100 mcg/day): a physician enters it, signing off.
-    move(session, w, patient, "implantation", days_ago=10, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session), role="physician")
+    move(
+        session,
+        w,
+        patient,
+        "implantation",
+        days_ago=10,
+        surgery_centre_id=w.centre.id,
+        surgeon="Dr Shaw",
+        implant=implant_details(session),
+        role="physician",
+    )
     move(session, w, patient, "adjustment", days_ago=5)
     session.refresh(patient)
     return patient
 
 
-def implant_details(session, model: str = "SynchroMed II 20 mL", fill_ml: str = "20", concentration: int = 500,
-                    dose_mcg: str = "300", **overrides) -> ImplantDetails:
+def implant_details(
+    session,
+    model: str = "SynchroMed II 20 mL",
+    fill_ml: str = "20",
+    concentration: int = 500,
+    dose_mcg: str = "300",
+    **overrides,
+) -> ImplantDetails:
     from sqlalchemy import select
 
     from tracker.models import PumpModel
 
     model_id = session.scalar(select(PumpModel.id).where(PumpModel.name == model))
-    data = {"model_id": model_id, "serial": f"NGP{next(_numbers)}", "catheter_tip_level": "T10",
-            "alarm_volume_ml": None, "fill_volume_ml": Decimal(fill_ml), "concentration_mcg_per_ml": concentration,
-            "programme": Programme(Decimal(dose_mcg))}
+    data = {
+        "model_id": model_id,
+        "serial": f"NGP{next(_numbers)}",
+        "catheter_tip_level": "T10",
+        "alarm_volume_ml": None,
+        "fill_volume_ml": Decimal(fill_ml),
+        "concentration_mcg_per_ml": concentration,
+        "programme": Programme(Decimal(dose_mcg)),
+    }
     data.update(overrides)
     return ImplantDetails(**data)
 
@@ -132,8 +184,17 @@ def implanted_days_ago(session, w: World, days: int, patient: dict | None = None
     patient = make_patient(session, w, referred_days_ago=days + 20, **(patient or {}))
     move(session, w, patient, "trial", days_ago=days + 10)
     service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=days + 9)), TODAY)
-    move(session, w, patient, "implantation", days_ago=days, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session, **implant), role="physician")  # above the trial's guide: signed off
+    move(
+        session,
+        w,
+        patient,
+        "implantation",
+        days_ago=days,
+        surgery_centre_id=w.centre.id,
+        surgeon="Dr Shaw",
+        implant=implant_details(session, **implant),
+        role="physician",
+    )  # above the trial's guide: signed off
     move(session, w, patient, "adjustment", days_ago=days)
     session.refresh(patient)
     return patient

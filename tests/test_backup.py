@@ -45,6 +45,8 @@ def test_on_postgresql_backup_prints_the_pg_dump_command_and_fails(tmp_path):
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="postgresql+psycopg://tracker:s3cret@db.internal/tracker")
     result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "tracker.dump")])
     assert result.exit_code == 2
-    assert f"pg_dump --format=custom --file {tmp_path / 'tracker.dump'} postgresql://tracker@db.internal/tracker" \
+    assert (
+        f"pg_dump --format=custom --file {tmp_path / 'tracker.dump'} postgresql://tracker@db.internal/tracker"
         in result.output
+    )
     assert "s3cret" not in result.output

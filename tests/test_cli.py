@@ -41,8 +41,10 @@ def user_count(session) -> int:
 
 
 def create_user(runner, password_line, location="Kennesaw Clinic", email="kim.nurse@example.org"):
-    return runner.invoke(args=["create-user", "--email", email, "--name", "Kim Nurse", "--role", "nurse",
-                               "--location", location], input=password_line)
+    return runner.invoke(
+        args=["create-user", "--email", email, "--name", "Kim Nurse", "--role", "nurse", "--location", location],
+        input=password_line,
+    )
 
 
 # create-user
@@ -98,8 +100,9 @@ def clean_all_tables(session):
 
 def fingerprint(session):
     session.expire_all()
-    rows = session.execute(select(Patient.mrn, Patient.last_name, Patient.stage, Patient.status,
-                                  Patient.stage_since)).all()
+    rows = session.execute(
+        select(Patient.mrn, Patient.last_name, Patient.stage, Patient.status, Patient.stage_since)
+    ).all()
     return sorted(tuple(row) for row in rows)
 
 
@@ -122,17 +125,29 @@ def test_seed_demo_gives_the_same_patients_for_the_same_seed(runner, session):
 def test_seed_demo_creates_the_five_sites(runner, session):
     seed(runner)
     names = set(session.scalars(select(Location.name)))
-    assert names == {"Snellville Surgery Center", "Marietta Surgery Center", "Kennesaw Clinic", "Snellville Clinic",
-                     "Buckhead Clinic"} == {site[0] for site in SITES}
+    assert (
+        names
+        == {
+            "Snellville Surgery Center",
+            "Marietta Surgery Center",
+            "Kennesaw Clinic",
+            "Snellville Clinic",
+            "Buckhead Clinic",
+        }
+        == {site[0] for site in SITES}
+    )
 
 
 # tracker/demo.py draws each patient's state at random (implantation weighs 7%), so a small demo
 # can miss a stage; seed 7 with 30 patients has no one in implantation. Remove the mark once the
 # demo places at least one patient in every state.
-@pytest.mark.parametrize("patients, seed_number", [
-    (30, 7),
-    (120, 1),  # what first-run seeds
-])
+@pytest.mark.parametrize(
+    "patients, seed_number",
+    [
+        (30, 7),
+        (120, 1),  # what first-run seeds
+    ],
+)
 def test_seed_demo_shows_patients_in_every_stage_and_some_who_exited(runner, session, patients, seed_number):
     result = runner.invoke(args=["seed-demo", "--patients", str(patients), "--seed", str(seed_number)])
     assert result.exit_code == 0, result.output
@@ -143,8 +158,9 @@ def test_seed_demo_shows_patients_in_every_stage_and_some_who_exited(runner, ses
 def test_seeded_patients_agree_with_their_own_history(app, runner, session):
     seed(runner)
     today = clinic_today(app)
-    events = session.scalars(select(StageEvent).where(StageEvent.voided_at.is_(None))
-                             .order_by(StageEvent.effective_date, StageEvent.id)).all()
+    events = session.scalars(
+        select(StageEvent).where(StageEvent.voided_at.is_(None)).order_by(StageEvent.effective_date, StageEvent.id)
+    ).all()
     history: dict[int, list[StageEvent]] = {}
     for event in events:
         history.setdefault(event.patient_id, []).append(event)
@@ -205,13 +221,15 @@ def test_refill_calc_takes_the_readmes_flexible_schedule_instead_of_the_dose(run
     # mcg/day + 100 of boluses = 340.57 mcg/day; / 500 = 0.6811 mL/day.
     args = readme_refill_calc()
     dose = args.index("--dose")
-    args[dose:dose + 2] = ["--flex", "00:00 8; 07:00 12; Sat Sun: 00:00 8"]
+    args[dose : dose + 2] = ["--flex", "00:00 8; 07:00 12; Sat Sun: 00:00 8"]
     result = runner.invoke(args=["refill-calc", *args])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["daily_volume_ml"] == "0.6811"
-    assert "the flexible schedule's 240.57 mcg/day (mean over the week), 340.57 mcg/day in all" in (
-        data["warnings"][-1]["message"])
+    assert (
+        "the flexible schedule's 240.57 mcg/day (mean over the week), 340.57 mcg/day in all"
+        in (data["warnings"][-1]["message"])
+    )
 
 
 def test_refill_calc_help_lists_what_the_engine_takes(runner):

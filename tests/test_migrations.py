@@ -28,8 +28,11 @@ def keep_logging():
     """migrations/env.py calls logging.fileConfig(), which silences every existing logger; undo that."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    loggers = {name: (lg.disabled, lg.level) for name, lg in logging.root.manager.loggerDict.items()
-               if isinstance(lg, logging.Logger)}
+    loggers = {
+        name: (lg.disabled, lg.level)
+        for name, lg in logging.root.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
     yield
     root.handlers[:], root.level = handlers, level
     for name, (disabled, lvl) in loggers.items():

@@ -6,8 +6,12 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [p for pattern in ("tracker/**/*.py", "templates/**/*.html", "templates/**/*.txt", "static/js/*.js")
-           for p in ROOT.glob(pattern) if p.name != "formats.py"]
+SOURCES = [
+    p
+    for pattern in ("tracker/**/*.py", "templates/**/*.html", "templates/**/*.txt", "static/js/*.js")
+    for p in ROOT.glob(pattern)
+    if p.name != "formats.py"
+]
 # A day and month spelled by hand: strftime("%d %b %Y"), f"{day:%d %b}", f"{day.day} {day:%b %Y}", "%d/%m/%Y" (a
 # month alone, "%b %Y" or "%B %Y", is a month heading, not a date).
 HAND_MADE_DATE = re.compile(r"%-?d %b|\.day\} \{[^{}]*:%b|%d/%m/%Y|%m/%d/%Y")

@@ -21,8 +21,12 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     if misnamed:
         raise TypeError(f"create_app() settings are upper-case names: {', '.join(misnamed)}")
     settings = config_class or config_for()
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
-                instance_path=str(INSTANCE_DIR))
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
     app.config.from_object(settings)
     app.config.update(overrides)
     if settings is ProductionConfig:
@@ -40,6 +44,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     from tracker.jobs import init_scheduler
+
     init_scheduler(app)
     return app
 
@@ -95,8 +100,9 @@ def register_extensions(app: Flask) -> None:
     if app.config["RATE_LIMITS"]:
         from tracker.auth.throttle import Rules, SignInLimits, store_from_uri
 
-        app.extensions["sign_in_limits"] = SignInLimits(store_from_uri(app.config["RATELIMIT_STORAGE_URI"]),
-                                                        app.secret_key, Rules.from_config(app.config))
+        app.extensions["sign_in_limits"] = SignInLimits(
+            store_from_uri(app.config["RATELIMIT_STORAGE_URI"]), app.secret_key, Rules.from_config(app.config)
+        )
     with app.app_context():
         _tune_sqlite(db.engine)
 
@@ -135,8 +141,20 @@ def register_blueprints(app: Flask) -> None:
     from tracker.physician import bp as physician_bp
     from tracker.refills.routes import bp as refills_bp
 
-    for bp in (auth_bp, home_bp, patients_bp, refills_bp, calendar_bp, admin_bp, health_bp, calculator_bp,
-               imports_bp, dashboard_bp, physician_bp, corrections_bp):
+    for bp in (
+        auth_bp,
+        home_bp,
+        patients_bp,
+        refills_bp,
+        calendar_bp,
+        admin_bp,
+        health_bp,
+        calculator_bp,
+        imports_bp,
+        dashboard_bp,
+        physician_bp,
+        corrections_bp,
+    ):
         app.register_blueprint(bp)
     # Browsers ask every site for /favicon.ico, signed in or not: it is one of the static files (no login, no
     # session lookup), served from static/ like the SVG icon base.html names.

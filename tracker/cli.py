@@ -40,8 +40,16 @@ log = logging.getLogger(__name__)
 
 def register(app: Flask) -> None:
     """Add the commands to `flask --app wsgi`."""
-    for command in (backup_command, create_user_command, reset_password_command, seed_demo_command,
-                    first_run_command, scheduler_command, refill_calc_command, digest):
+    for command in (
+        backup_command,
+        create_user_command,
+        reset_password_command,
+        seed_demo_command,
+        first_run_command,
+        scheduler_command,
+        refill_calc_command,
+        digest,
+    ):
         app.cli.add_command(command)
 
 
@@ -58,6 +66,7 @@ def _read_password() -> str:
 
 # Accounts and setup
 
+
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
@@ -66,8 +75,9 @@ def backup_command(path):
     PostgreSQL: prints the pg_dump command to run instead and exits with status 2 (nothing is run)."""
     url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "postgresql":
-        target = URL.create("postgresql", url.username, None, url.host, url.port, url.database,
-                            url.query).render_as_string(hide_password=False)
+        target = URL.create(
+            "postgresql", url.username, None, url.host, url.port, url.database, url.query
+        ).render_as_string(hide_password=False)
         click.echo("PostgreSQL is backed up with its own tool; run (the password from PGPASSWORD or ~/.pgpass):")
         click.echo(f"  pg_dump --format=custom --file {shlex.quote(path)} {shlex.quote(target)}")
         click.echo(f"Restore into an empty database: pg_restore --dbname DATABASE_URL {shlex.quote(path)}")
@@ -79,8 +89,10 @@ def backup_command(path):
             connection.exec_driver_sql("VACUUM INTO ?", (path,))
     except Exception as error:  # sqlite3's own errors: an existing file, a missing folder, a full disk
         raise click.ClickException(f"Backup failed: {getattr(error, 'orig', error)}") from None
-    click.echo(f"Backed up to {path}. To restore: stop the app, copy it over the database file "
-               "(removing any -wal and -shm files beside it), start the app.")
+    click.echo(
+        f"Backed up to {path}. To restore: stop the app, copy it over the database file "
+        "(removing any -wal and -shm files beside it), start the app."
+    )
 
 
 @click.command("create-user")
@@ -105,8 +117,9 @@ def create_user_command(email, name, role, location):
 
 @click.command("reset-password")
 @click.option("--email", required=True)
-@click.option("--temporary", is_flag=True,
-              help="A one-time password: the user must choose their own at the next sign-in.")
+@click.option(
+    "--temporary", is_flag=True, help="A one-time password: the user must choose their own at the next sign-in."
+)
 @with_appcontext
 def reset_password_command(email, temporary):
     """Set an account's password, read from a prompt or standard input (an administrator locked out, say).
@@ -115,12 +128,21 @@ def reset_password_command(email, temporary):
     if user is None:
         raise click.ClickException(f"No account with the e-mail {email.strip()}.")
     try:
-        reset_password(db.session, SYSTEM, user, datetime.now(UTC), current_app.extensions.get("sign_in_limits"),
-                       password=_read_password(), must_change=temporary)
+        reset_password(
+            db.session,
+            SYSTEM,
+            user,
+            datetime.now(UTC),
+            current_app.extensions.get("sign_in_limits"),
+            password=_read_password(),
+            must_change=temporary,
+        )
     except ServiceError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"Password reset for {user.email}; their sessions are signed out."
-               + (" They must choose their own at the next sign-in." if temporary else ""))
+    click.echo(
+        f"Password reset for {user.email}; their sessions are signed out."
+        + (" They must choose their own at the next sign-in." if temporary else "")
+    )
     if not user.active:
         click.echo("This account is deactivated: reactivate it on the Users page before it can sign in.")
 
@@ -128,8 +150,12 @@ def reset_password_command(email, temporary):
 @click.command("seed-demo")
 @click.option("--patients", default=120, show_default=True)
 @click.option("--seed", default=1, show_default=True)
-@click.option("--staff-password", default="demo-password-1234", show_default=True,
-              help="Password for the demo staff accounts (demo data only)")
+@click.option(
+    "--staff-password",
+    default="demo-password-1234",
+    show_default=True,
+    help="Password for the demo staff accounts (demo data only)",
+)
 @with_appcontext
 def seed_demo_command(patients, seed, staff_password):
     """Add deterministic demo data: the five sites, demo staff and PATIENTS patients."""
@@ -155,8 +181,10 @@ def first_run_command(demo):
         from tracker.demo import seed_demo
 
         seed_demo(db.session, 120, 1, _today(), "demo-password-1234")
-        click.echo("Demo data: 5 sites, 120 patients; demo staff nurse1@demo.example, coordinator1@demo.example, "
-                   "physician1@demo.example (password demo-password-1234).")
+        click.echo(
+            "Demo data: 5 sites, 120 patients; demo staff nurse1@demo.example, coordinator1@demo.example, "
+            "physician1@demo.example (password demo-password-1234)."
+        )
     password = secrets.token_urlsafe(12)
     create_user(db.session, SYSTEM, "admin@example.org", "Administrator", "admin", password)
     click.echo("=" * 60)
@@ -166,6 +194,7 @@ def first_run_command(demo):
 
 
 # Background jobs: one dedicated process
+
 
 @click.command("scheduler")
 @with_appcontext
@@ -190,8 +219,11 @@ def scheduler_command():
         signal.signal(number, on_signal)
     scheduler = jobs.start_scheduler(current_app._get_current_object())
     scheduler.add_listener(_log_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    log.info("scheduler process %s running: %s", os.getpid(), ", ".join(
-        f"{job.id} (next {job.next_run_time:%Y-%m-%d %H:%M:%S %Z})" for job in scheduler.get_jobs()))
+    log.info(
+        "scheduler process %s running: %s",
+        os.getpid(),
+        ", ".join(f"{job.id} (next {job.next_run_time:%Y-%m-%d %H:%M:%S %Z})" for job in scheduler.get_jobs()),
+    )
     while not stop.wait(1):
         if not scheduler.running:
             raise click.ClickException("The scheduler stopped by itself; see the log above.")
@@ -213,35 +245,69 @@ def _log_job_event(event) -> None:
 
 # The what-if calculator
 
+
 @click.command("refill-calc")
-@click.option("--reservoir", "reservoir_ml", required=True, metavar="ML",
-              help="Reservoir capacity (20 or 40 mL).")
-@click.option("--fill-volume", "fill_volume_ml", required=True, metavar="ML",
-              help="Volume in the reservoir after the fill.")
-@click.option("--concentration", "concentration_mcg_per_ml", required=True, metavar="MCG/ML",
-              help="Usually 500, 1000 or 2000.")
-@click.option("--previous-concentration", "previous_concentration_mcg_per_ml", default=None, metavar="MCG/ML",
-              help="What the pump held before: a change needs a bridge bolus (a warning).")
-@click.option("--dose", "dose_mcg_per_day", default=None, metavar="MCG/DAY",
-              help="Simple continuous daily dose (or --flex).")
-@click.option("--flex", "flex_schedule", default=None, metavar="STEPS",
-              help='Flexible schedule (the import\'s format): steps "HH:MM mcg-per-hour" separated by ";", and '
-                   '"Sat Sun:" or "Mon-Fri:" before days with steps of their own. '
-                   'E.g. "00:00 8; 07:00 12; Sat Sun: 00:00 8".')
-@click.option("--bolus", "bolus_dose_mcg", default=None, metavar="MCG",
-              help="Patient-activated bolus dose (with --max-boluses): every permitted bolus is counted.")
-@click.option("--max-boluses", "max_boluses_per_day", default=None, metavar="N",
-              help="Maximum patient-activated boluses a day.")
-@click.option("--alarm-volume", "alarm_volume_ml", default=str(DEFAULTS.alarm_volume_ml), show_default=True,
-              metavar="ML", help="Low-reservoir alarm volume.")
-@click.option("--buffer-days", default=None, metavar="DAYS",
-              help="Days before the alarm.  [default: the clinic's safety buffer]")
-@click.option("--stability-days", default=str(DEFAULTS.stability_days), show_default=True, metavar="DAYS",
-              help="Drug stability limit.")
-@click.option("--fill-date", default=None, metavar="YYYY-MM-DD",
-              help="[default: today in the clinic's time zone]")
-@click.option("--fill-time", default=None, metavar="HH:MM",
-              help="The clinic's wall-clock time of the fill.  [default: midnight, as for a date alone]")
+@click.option("--reservoir", "reservoir_ml", required=True, metavar="ML", help="Reservoir capacity (20 or 40 mL).")
+@click.option(
+    "--fill-volume", "fill_volume_ml", required=True, metavar="ML", help="Volume in the reservoir after the fill."
+)
+@click.option(
+    "--concentration", "concentration_mcg_per_ml", required=True, metavar="MCG/ML", help="Usually 500, 1000 or 2000."
+)
+@click.option(
+    "--previous-concentration",
+    "previous_concentration_mcg_per_ml",
+    default=None,
+    metavar="MCG/ML",
+    help="What the pump held before: a change needs a bridge bolus (a warning).",
+)
+@click.option(
+    "--dose", "dose_mcg_per_day", default=None, metavar="MCG/DAY", help="Simple continuous daily dose (or --flex)."
+)
+@click.option(
+    "--flex",
+    "flex_schedule",
+    default=None,
+    metavar="STEPS",
+    help='Flexible schedule (the import\'s format): steps "HH:MM mcg-per-hour" separated by ";", and '
+    '"Sat Sun:" or "Mon-Fri:" before days with steps of their own. '
+    'E.g. "00:00 8; 07:00 12; Sat Sun: 00:00 8".',
+)
+@click.option(
+    "--bolus",
+    "bolus_dose_mcg",
+    default=None,
+    metavar="MCG",
+    help="Patient-activated bolus dose (with --max-boluses): every permitted bolus is counted.",
+)
+@click.option(
+    "--max-boluses", "max_boluses_per_day", default=None, metavar="N", help="Maximum patient-activated boluses a day."
+)
+@click.option(
+    "--alarm-volume",
+    "alarm_volume_ml",
+    default=str(DEFAULTS.alarm_volume_ml),
+    show_default=True,
+    metavar="ML",
+    help="Low-reservoir alarm volume.",
+)
+@click.option(
+    "--buffer-days", default=None, metavar="DAYS", help="Days before the alarm.  [default: the clinic's safety buffer]"
+)
+@click.option(
+    "--stability-days",
+    default=str(DEFAULTS.stability_days),
+    show_default=True,
+    metavar="DAYS",
+    help="Drug stability limit.",
+)
+@click.option("--fill-date", default=None, metavar="YYYY-MM-DD", help="[default: today in the clinic's time zone]")
+@click.option(
+    "--fill-time",
+    default=None,
+    metavar="HH:MM",
+    help="The clinic's wall-clock time of the fill.  [default: midnight, as for a date alone]",
+)
 @with_appcontext
 def refill_calc_command(buffer_days, fill_date, **given):
     """Project one refill (alarm, empty, stability and due dates) and print it as JSON, with its warnings."""
@@ -252,13 +318,20 @@ def refill_calc_command(buffer_days, fill_date, **given):
             raise click.ClickException(
                 "Could not read the clinic's safety buffer from the database: pass --buffer-days."
             ) from None
-        settings = {"usual_dose_min_mcg_per_day": DEFAULTS.usual_dose_min_mcg_per_day,
-                    "usual_dose_max_mcg_per_day": DEFAULTS.usual_dose_max_mcg_per_day}
+        settings = {
+            "usual_dose_min_mcg_per_day": DEFAULTS.usual_dose_min_mcg_per_day,
+            "usual_dose_max_mcg_per_day": DEFAULTS.usual_dose_max_mcg_per_day,
+        }
     if buffer_days is None:
         buffer_days = settings["safety_buffer_days"]
     try:
-        result = calculate(**given, buffer_days=buffer_days, fill_date=fill_date or _today(),
-                           tz=clinic_zone_name(), usual_dose_mcg=usual_dose(settings))
+        result = calculate(
+            **given,
+            buffer_days=buffer_days,
+            fill_date=fill_date or _today(),
+            tz=clinic_zone_name(),
+            usual_dose_mcg=usual_dose(settings),
+        )
     except RefillInputError as error:
         raise click.ClickException(error.message) from None
     click.echo(json.dumps(result, indent=2))
@@ -315,8 +388,10 @@ def send_command(day, dry_run):
     report = service.send_now(db.session, current_app.config)
     if report is None:
         raise click.ClickException("TRACKER_SMTP_URL is not set: the messages wait in the outbox.")
-    click.echo(f"Sent {report.sent}, retrying later {report.retried}, dead {report.dead}"
-               f"{f', re-queued {report.released} expired claims' if report.released else ''}.")
+    click.echo(
+        f"Sent {report.sent}, retrying later {report.retried}, dead {report.dead}"
+        f"{f', re-queued {report.released} expired claims' if report.released else ''}."
+    )
 
 
 @digest.command("status")
@@ -327,17 +402,23 @@ def status_command():
     config = current_app.config
     mailer = mailer_from_config(config)
     click.echo(f"SMTP: {mailer.settings.redacted() if mailer else 'not configured (TRACKER_SMTP_URL)'}")
-    click.echo(f"Send time: {config['DIGEST_SEND_TIME']} {clinic_zone_name()}; "
-               f"scheduler in this process: {scheduler_state(current_app)['state']}")
+    click.echo(
+        f"Send time: {config['DIGEST_SEND_TIME']} {clinic_zone_name()}; "
+        f"scheduler in this process: {scheduler_state(current_app)['state']}"
+    )
     state = service.status(db.session, 30, _day(None), clinic_zone_name())
     click.echo(f"Last completed day: {state.last_completed_day or 'none'}")
     if state.missed_days:
         click.echo("Days with no completed digest: " + ", ".join(d.isoformat() for d in state.missed_days))
     for run in state.runs:
         done = f"completed {run.completed_at:%Y-%m-%d %H:%M} UTC" if run.completed_at else "open"
-        click.echo(f"  {run.digest_day}  recipients {run.recipients:>3}  sent {run.sent:>3}  dead {run.dead:>3}  "
-                   f"{done}")
-    waiting = db.session.execute(select(OutboxMessage.status, func.count()).where(
-        OutboxMessage.status.in_(("queued", "sending", "dead"))).group_by(OutboxMessage.status)).all()
+        click.echo(
+            f"  {run.digest_day}  recipients {run.recipients:>3}  sent {run.sent:>3}  dead {run.dead:>3}  {done}"
+        )
+    waiting = db.session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.status.in_(("queued", "sending", "dead")))
+        .group_by(OutboxMessage.status)
+    ).all()
     for status, n in waiting:
         click.echo(f"{status}: {n}")

@@ -28,7 +28,11 @@ _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates" / "email"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
     undefined=StrictUndefined,
-    finalize=_escape_as_always, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    finalize=_escape_as_always,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 _ENV.filters.update(date=fmt_date, weekday=lambda day: f"{day:%A}")
 
 
@@ -46,8 +50,12 @@ class DigestEmail:
 
 def render(digest: Digest) -> DigestEmail:
     """One recipient's e-mail, ready for the outbox."""
-    return DigestEmail(digest.subject, _ENV.get_template("digest.txt").render(digest=digest),
-                       _ENV.get_template("digest.html").render(digest=digest), digest.counts)
+    return DigestEmail(
+        digest.subject,
+        _ENV.get_template("digest.txt").render(digest=digest),
+        _ENV.get_template("digest.html").render(digest=digest),
+        digest.counts,
+    )
 
 
 def with_note(text: str, html: str, note: str) -> tuple[str, str]:

@@ -12,8 +12,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
-        return page(400, "Form expired", "The form was missing its security token or had expired. "
-                    "Go back, reload the page and try again.")
+        return page(
+            400,
+            "Form expired",
+            "The form was missing its security token or had expired. Go back, reload the page and try again.",
+        )
 
     @app.errorhandler(400)
     def _bad_request(error):

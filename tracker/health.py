@@ -29,6 +29,11 @@ def healthz():
     except Exception as error:  # any failure here means "not healthy", reported, not raised
         database = f"error: {type(error).__name__}"
     healthy = database == "ok" and digest["state"] != digest_delivery.LATE
-    return {"status": "ok" if healthy else "degraded", "database": database, "version": APP_VERSION,
-            "scheduler": scheduler_state(current_app), "last_digest_day": last_digest, "digest": digest}, \
-        200 if healthy else 503
+    return {
+        "status": "ok" if healthy else "degraded",
+        "database": database,
+        "version": APP_VERSION,
+        "scheduler": scheduler_state(current_app),
+        "last_digest_day": last_digest,
+        "digest": digest,
+    }, 200 if healthy else 503

@@ -84,8 +84,9 @@ def _plan_retry(app: Flask, when: datetime) -> None:
     scheduler = _scheduler  # not under _lock: shutdown_scheduler holds it while waiting for this job to end
     if scheduler is None or not scheduler.running:
         return  # called outside a running scheduler (a test, the CLI): the catch-up will do
-    scheduler.add_job(digest_tick, DateTrigger(max(when, utcnow())), args=[app, "retry"], id="digest-retry",
-                      replace_existing=True)
+    scheduler.add_job(
+        digest_tick, DateTrigger(max(when, utcnow())), args=[app, "retry"], id="digest-retry", replace_existing=True
+    )
 
 
 def statistics_tick(app: Flask) -> None:
@@ -134,14 +135,18 @@ def configuration_problems(app: Flask) -> list[str]:
         if int(app.config["DIGEST_CATCH_UP_MINUTES"]) < 1:
             raise ValueError
     except (TypeError, ValueError):
-        problems.append("TRACKER_DIGEST_CATCH_UP_MINUTES must be a whole number of minutes, 1 or more, not "
-                        f"{app.config['DIGEST_CATCH_UP_MINUTES']!r}")
+        problems.append(
+            "TRACKER_DIGEST_CATCH_UP_MINUTES must be a whole number of minutes, 1 or more, not "
+            f"{app.config['DIGEST_CATCH_UP_MINUTES']!r}"
+        )
     with app.app_context():
         try:
             db.session.execute(text("SELECT 1 FROM digest_run WHERE 1 = 0"))
         except Exception as error:  # unreachable server, wrong credentials, schema not migrated
-            problems.append(f"the database cannot be read ({type(error).__name__}): check TRACKER_DATABASE_URL and "
-                            "run `flask --app wsgi db upgrade`")
+            problems.append(
+                f"the database cannot be read ({type(error).__name__}): check TRACKER_DATABASE_URL and "
+                "run `flask --app wsgi db upgrade`"
+            )
         finally:
             db.session.remove()
     return problems
@@ -158,30 +163,54 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
         zone = clinic_zone()
         send_at = parse_send_time(app.config["DIGEST_SEND_TIME"])
         # One worker thread: the three triggers never run the job side by side in one process.
-        scheduler = BackgroundScheduler(timezone=zone, executors={"default": ThreadPoolExecutor(1)},
-                                        job_defaults={"coalesce": True, "max_instances": 1,
-                                                      "misfire_grace_time": 3600})
-        scheduler.add_job(digest_tick, DateTrigger(datetime.now(zone) + timedelta(seconds=1)),
-                          args=[app, "start-up"], id="digest-start-up")
-        scheduler.add_job(digest_tick, CronTrigger(hour=send_at.hour, minute=send_at.minute, timezone=zone),
-                          args=[app, "send time"], id="digest-send-time")
-        scheduler.add_job(digest_tick, IntervalTrigger(minutes=int(app.config["DIGEST_CATCH_UP_MINUTES"])),
-                          args=[app, "catch-up"], id="digest-catch-up")
-        scheduler.add_job(housekeeping_tick, CronTrigger(hour=3, minute=20, timezone=zone), args=[app],
-                          id="housekeeping-nightly")
+        scheduler = BackgroundScheduler(
+            timezone=zone,
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        )
+        scheduler.add_job(
+            digest_tick,
+            DateTrigger(datetime.now(zone) + timedelta(seconds=1)),
+            args=[app, "start-up"],
+            id="digest-start-up",
+        )
+        scheduler.add_job(
+            digest_tick,
+            CronTrigger(hour=send_at.hour, minute=send_at.minute, timezone=zone),
+            args=[app, "send time"],
+            id="digest-send-time",
+        )
+        scheduler.add_job(
+            digest_tick,
+            IntervalTrigger(minutes=int(app.config["DIGEST_CATCH_UP_MINUTES"])),
+            args=[app, "catch-up"],
+            id="digest-catch-up",
+        )
+        scheduler.add_job(
+            housekeeping_tick, CronTrigger(hour=3, minute=20, timezone=zone), args=[app], id="housekeeping-nightly"
+        )
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-            scheduler.add_job(statistics_tick, DateTrigger(datetime.now(zone) + timedelta(seconds=5)), args=[app],
-                              id="statistics-start-up")
-            scheduler.add_job(statistics_tick, CronTrigger(hour=3, minute=10, timezone=zone), args=[app],
-                              id="statistics-nightly")
+            scheduler.add_job(
+                statistics_tick,
+                DateTrigger(datetime.now(zone) + timedelta(seconds=5)),
+                args=[app],
+                id="statistics-start-up",
+            )
+            scheduler.add_job(
+                statistics_tick, CronTrigger(hour=3, minute=10, timezone=zone), args=[app], id="statistics-nightly"
+            )
         scheduler.start()
         _scheduler = scheduler
         if not _atexit_registered:
             atexit.register(shutdown_scheduler)
             _atexit_registered = True
         app.extensions[EXTENSION] = "running"
-        log.info("scheduler started: digest at %s %s, catch-up every %s min", send_at, zone,
-                 app.config["DIGEST_CATCH_UP_MINUTES"])
+        log.info(
+            "scheduler started: digest at %s %s, catch-up every %s min",
+            send_at,
+            zone,
+            app.config["DIGEST_CATCH_UP_MINUTES"],
+        )
         return scheduler
 
 
@@ -201,5 +230,8 @@ def scheduler_state(app: Flask) -> dict:
     if state.startswith("running") and not running:
         state = "stopped"
     last = _health["last_tick_at"]
-    return {"state": state, "last_tick_at": last.isoformat(timespec="seconds") if last else None,
-            "last_error": _health["last_error"]}
+    return {
+        "state": state,
+        "last_tick_at": last.isoformat(timespec="seconds") if last else None,
+        "last_error": _health["last_error"],
+    }

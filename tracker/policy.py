@@ -41,8 +41,9 @@ ACROSS_SITES = frozenset({"physician", "admin"})
 EVERY_CLINIC, CHANGE_OWN_CLINIC, OWN_CLINIC_ONLY = 0, 1, 2
 
 
-def site_allows(role: str | None, home_location_id: int | None, patient_location_id: int, scope: int,
-                writing: bool) -> bool:
+def site_allows(
+    role: str | None, home_location_id: int | None, patient_location_id: int, scope: int, writing: bool
+) -> bool:
     """May this user read (or, `writing`, change) a patient of that clinic under the clinic's scope setting?
     0: every clinic; 1: change only their own clinic's patients; 2: see and change only them."""
     if role in ACROSS_SITES or scope == EVERY_CLINIC:

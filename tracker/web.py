@@ -54,8 +54,10 @@ def requires(permission: str):
 
 
 class OtherClinic(Forbidden):
-    description = ("This patient belongs to another clinic. The clinic's settings let you change (or see) only "
-                   "your own clinic's patients; ask a physician or that clinic's staff.")
+    description = (
+        "This patient belongs to another clinic. The clinic's settings let you change (or see) only "
+        "your own clinic's patients; ask a physician or that clinic's staff."
+    )
 
 
 def _site_guard(view_args: dict) -> None:
@@ -74,8 +76,9 @@ def _site_guard(view_args: dict) -> None:
     location_id = _patient_location(db.session, view_args)
     if location_id is None and request.endpoint == "patients.new_patient":
         location_id = int_arg_form("location_id")
-    if location_id is not None and not site_allows(current_user.role, current_user.location_id, location_id,
-                                                   scope, writing):
+    if location_id is not None and not site_allows(
+        current_user.role, current_user.location_id, location_id, scope, writing
+    ):
         raise OtherClinic()
 
 
@@ -168,6 +171,7 @@ def show_error(form, error, rename: dict[str, str] | None = None) -> None:
 def not_saved(form, fresh, fields) -> list[tuple[str, object]]:
     """What the user typed that differs from the values just saved by someone else, to re-apply by hand (a
     choice by its label, not its stored value)."""
+
     def shown(field):
         return dict(field.choices).get(field.data, field.data) if field.type == "SelectField" else field.data
 
@@ -203,15 +207,22 @@ def csv_response(rows: list[list], filename: str) -> Response:
     """A CSV download with every cell defused."""
     buffer = io.StringIO()
     csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows([[csv_cell(v) for v in row] for row in rows])
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 SEARCH_ARGS = {"q"}  # typed text may be a name: recorded as used, never its value
 
 
-def audit_read(entity: str, rows: int | None = None, patient_id: int | None = None, action: str = "export",
-               names: bool | None = None, once_within: timedelta | None = None) -> None:
+def audit_read(
+    entity: str,
+    rows: int | None = None,
+    patient_id: int | None = None,
+    action: str = "export",
+    names: bool | None = None,
+    once_within: timedelta | None = None,
+) -> None:
     """Record a bulk read (an export, a feed, a printed summary) with who, what, its filters and how many rows:
     the trail shows that a list of every patient left the app, without copying the list into the trail. With
     `once_within`, the same user's same read is recorded once in that time (the calendar asks for its events on
@@ -225,9 +236,17 @@ def audit_read(entity: str, rows: int | None = None, patient_id: int | None = No
     filters = {k: ("(search text)" if k in SEARCH_ARGS else v[:100]) for k, v in request.args.items()}
     after = {"filters": filters, "rows": rows} | ({"names": names} if names is not None else {})
     if once_within is not None:
-        recent = db.session.scalars(select(AuditEvent.after).where(
-            AuditEvent.user_id == current_user.id, AuditEvent.entity == entity, AuditEvent.action == action,
-            AuditEvent.at >= datetime.now(UTC) - once_within).order_by(AuditEvent.id.desc()).limit(20))
+        recent = db.session.scalars(
+            select(AuditEvent.after)
+            .where(
+                AuditEvent.user_id == current_user.id,
+                AuditEvent.entity == entity,
+                AuditEvent.action == action,
+                AuditEvent.at >= datetime.now(UTC) - once_within,
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(20)
+        )
         if any((seen or {}).get("filters") == filters for seen in recent):
             return
     record(db.session, actor(), action, entity, None, patient_id, None, after)
@@ -282,8 +301,9 @@ def fmt_volume(value) -> str:
     what was typed, through fmt_ml)."""
     if value is None:
         return ""
-    exact = (Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction)
-             else Decimal(str(value)))
+    exact = (
+        Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else Decimal(str(value))
+    )
     return fmt_ml(exact.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
@@ -303,13 +323,20 @@ def required_note(form) -> Markup:
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, iso=fmt_iso, plural=plural, due_words=due_words,
-                                 ml=fmt_ml, vol=fmt_volume)
+    app.jinja_env.filters.update(
+        date=fmt_date, datetime=fmt_datetime, iso=fmt_iso, plural=plural, due_words=due_words, ml=fmt_ml, vol=fmt_volume
+    )
     labels = {
-        "stage": STAGE_LABELS, "diagnosis": DIAGNOSES, "origin": ORIGINS, "sex": SEXES,
-        "outcome": TRIAL_OUTCOMES, "role": ROLES, "kind": LOCATION_KINDS,
+        "stage": STAGE_LABELS,
+        "diagnosis": DIAGNOSES,
+        "origin": ORIGINS,
+        "sex": SEXES,
+        "outcome": TRIAL_OUTCOMES,
+        "role": ROLES,
+        "kind": LOCATION_KINDS,
         "exit": {k: v[0] for k, v in EXIT_REASONS.items()},
-        "contact_method": CONTACT_METHODS, "contact_outcome": CONTACT_OUTCOMES,
+        "contact_method": CONTACT_METHODS,
+        "contact_outcome": CONTACT_OUTCOMES,
     }
     app.jinja_env.filters["label"] = lambda value, kind: labels[kind].get(value, value or "")
     app.jinja_env.filters["tel"] = phone_link
@@ -318,7 +345,8 @@ def register(app: Flask) -> None:
     def badge(stage: str, status: str, exit_reason: str | None) -> Markup:
         if status == "exited":
             return Markup('<span class="badge exited">Exited · {}</span>').format(
-                labels["exit"].get(exit_reason, exit_reason or ""))
+                labels["exit"].get(exit_reason, exit_reason or "")
+            )
         return Markup('<span class="badge stage-{}">{}</span>').format(stage, labels["stage"].get(stage, stage))
 
     def stage_badge(patient) -> Markup:
@@ -326,8 +354,13 @@ def register(app: Flask) -> None:
         distinct badges built once: a list draws 50 a page (the macro cost 14 microseconds a row)."""
         return badge(patient.stage, patient.status, patient.exit_reason)
 
-    app.jinja_env.globals.update(stage_badge=stage_badge, patient_url_prefix=patient_url_prefix, row_url=row_url,
-                                  fixed_url=fixed_url, required_note=required_note)
+    app.jinja_env.globals.update(
+        stage_badge=stage_badge,
+        patient_url_prefix=patient_url_prefix,
+        row_url=row_url,
+        fixed_url=fixed_url,
+        required_note=required_note,
+    )
 
     @app.context_processor
     def _helpers():
@@ -338,8 +371,9 @@ def register(app: Flask) -> None:
             """base.html's banner, asked once a page and only by pages that render it (not JSON, not CSV)."""
             if not current_user.is_authenticated:
                 return False
-            return banner_due(db.session, current_app.config, current_user.id,
-                              allowed(current_user.role, "digest.manage"), utcnow())
+            return banner_due(
+                db.session, current_app.config, current_user.id, allowed(current_user.role, "digest.manage"), utcnow()
+            )
 
         return {"can": can, "now": datetime.now(ZoneInfo("UTC")), "digest_late": digest_late}
 
@@ -366,8 +400,7 @@ def register(app: Flask) -> None:
         from tracker.auth.routes import end_session  # the auth blueprint imports this module
 
         end_session()
-        flash(SESSION_ENDED.get(g.get("session_refused"), "Your session has ended.") + " Please sign in again.",
-              "info")
+        flash(SESSION_ENDED.get(g.get("session_refused"), "Your session has ended.") + " Please sign in again.", "info")
         if request.endpoint in ("auth.login", "auth.logout"):
             return redirect(url_for("auth.login"))
         target = request.full_path if request.method == "GET" else None
@@ -441,7 +474,10 @@ def _log_request(response) -> None:
     user_id = current_user.id if request.endpoint != "static" and current_user.is_authenticated else None
     started = g.get("started")
     request.environ[LOG_KEY] = {
-        "method": request.method, "path": path, "status": response.status_code,
+        "method": request.method,
+        "path": path,
+        "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-        "user_id": user_id, "request_id": request_id,
+        "user_id": user_id,
+        "request_id": request_id,
     }

@@ -22,8 +22,11 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 project, prefix = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-os.environ.update(TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
-                  TRACKER_SCHEDULER="0", TRACKER_RATE_LIMITS="0")
+os.environ.update(
+    TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
+    TRACKER_SCHEDULER="0",
+    TRACKER_RATE_LIMITS="0",
+)
 os.chdir(project)
 sys.path.insert(0, project)  # import this checkout's tracker, config and tests
 
@@ -46,8 +49,9 @@ BACK_DATED = "Back-dated for the issue 16 screenshots"
 
 
 def flask(*args: str, stdin: str = "") -> str:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], input=stdin, text=True,
-                          capture_output=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args], input=stdin, text=True, capture_output=True, check=True
+    ).stdout
 
 
 def implanted(s, w, days: int, last_name: str):
@@ -55,9 +59,18 @@ def implanted(s, w, days: int, last_name: str):
     patient = f.make_patient(s, w, referred_days_ago=days + 20, first_name="Pat", last_name=last_name)
     f.move(s, w, patient, "trial", days_ago=days + 10, reason=BACK_DATED)
     service.record_bolus(s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=days + 9)), f.TODAY)
-    f.move(s, w, patient, "implantation", days_ago=days, surgery_centre_id=w.centre.id, surgeon="Dr Shaw",
-           implant=f.implant_details(s), reason=BACK_DATED,
-           role="physician")  # 300 mcg/day is above the 50 mcg trial's guide: a physician signs off
+    f.move(
+        s,
+        w,
+        patient,
+        "implantation",
+        days_ago=days,
+        surgery_centre_id=w.centre.id,
+        surgeon="Dr Shaw",
+        implant=f.implant_details(s),
+        reason=BACK_DATED,
+        role="physician",
+    )  # 300 mcg/day is above the 50 mcg trial's guide: a physician signs off
     f.move(s, w, patient, "adjustment", days_ago=days, reason=BACK_DATED)
     return patient
 
@@ -66,10 +79,10 @@ def scenario(app) -> int:
     """Build the four patients; returns patient A's id."""
     s = db.session
     zone = ZoneInfo(app.config["CLINIC_TIMEZONE"])
-    w = f.World({site.name: site for site in ensure_sites(s)},
-                {u.role: u for u in s.scalars(select(User))})
-    a, _, _, d = (implanted(s, w, days, name) for days, name in
-                  ((31, "Alder"), (40, "Birch"), (20, "Cedar"), (11, "Dogwood")))
+    w = f.World({site.name: site for site in ensure_sites(s)}, {u.role: u for u in s.scalars(select(User))})
+    a, _, _, d = (
+        implanted(s, w, days, name) for days, name in ((31, "Alder"), (40, "Birch"), (20, "Cedar"), (11, "Dogwood"))
+    )
     now = datetime.now(UTC)
 
     def book(patient, days, role, late="", override=""):
@@ -100,8 +113,18 @@ def main() -> None:
         ensure_catalogues(db.session)
         db.session.commit()
     for role in ROLES:
-        flask("create-user", "--email", f"{role}@example.org", "--name", f"Demo {role.title()}", "--role", role,
-              "--location", "Kennesaw Clinic", stdin=PASSWORD + "\n")
+        flask(
+            "create-user",
+            "--email",
+            f"{role}@example.org",
+            "--name",
+            f"Demo {role.title()}",
+            "--role",
+            role,
+            "--location",
+            "Kennesaw Clinic",
+            stdin=PASSWORD + "\n",
+        )
     with app.app_context():
         patient_a = scenario(app)
         db.session.remove()
@@ -112,20 +135,34 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = sign_in(browser, url, "coordinator")
         page.goto(f"{url}/patients/{patient_a}")
         page.screenshot(path=f"{prefix}patient.png", full_page=True)
         page.goto(f"{url}/worklist")
         page.screenshot(path=f"{prefix}worklist.png", full_page=True)
         page.goto(f"{url}/calendar?location=")
-        boxes = [page.locator(sel).first.bounding_box() for sel in ("p.flash[role=alert]", ".legend", ".cal-grid")
-                 if page.locator(sel).count()]
+        boxes = [
+            page.locator(sel).first.bounding_box()
+            for sel in ("p.flash[role=alert]", ".legend", ".cal-grid")
+            if page.locator(sel).count()
+        ]
         top, bottom = min(b["y"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
-        page.screenshot(path=f"{prefix}calendar.png", full_page=True,
-                        clip={"x": 0, "y": top, "width": 1280, "height": bottom - top + 8})
+        page.screenshot(
+            path=f"{prefix}calendar.png",
+            full_page=True,
+            clip={"x": 0, "y": top, "width": 1280, "height": bottom - top + 8},
+        )
 
         page = sign_in(browser, url, "physician")
         if page.goto(f"{url}/queue").status == 404:
@@ -133,8 +170,10 @@ def main() -> None:
             page.goto(url)
         page.screenshot(path=f"{prefix}physician.png", full_page=True)
         page.set_content(html)
-        page.evaluate("s => document.body.insertAdjacentHTML('afterbegin', s)",
-                      f"<p style='font:14px sans-serif;color:#555'>{markup.escape(subject)}</p>")
+        page.evaluate(
+            "s => document.body.insertAdjacentHTML('afterbegin', s)",
+            f"<p style='font:14px sans-serif;color:#555'>{markup.escape(subject)}</p>",
+        )
         page.set_viewport_size({"width": 1280, "height": 100})  # full_page then ends where the e-mail does
         page.screenshot(path=f"{prefix}physician-email.png", full_page=True)
         browser.close()

@@ -15,10 +15,21 @@ import screens
 project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 screens.setup(project)
 
-PTM = {"reservoir_ml": "20", "fill_volume_ml": "20", "concentration_mcg_per_ml": "500",
-       "previous_concentration_mcg_per_ml": "1000", "fill_date": "2027-01-04", "fill_time": "14:30",
-       "dose_mcg_per_day": "200", "flex_schedule": "", "bolus_dose_mcg": "25", "max_boluses_per_day": "4",
-       "alarm_volume_ml": "2", "buffer_days": "7", "stability_days": "180"}
+PTM = {
+    "reservoir_ml": "20",
+    "fill_volume_ml": "20",
+    "concentration_mcg_per_ml": "500",
+    "previous_concentration_mcg_per_ml": "1000",
+    "fill_date": "2027-01-04",
+    "fill_time": "14:30",
+    "dose_mcg_per_day": "200",
+    "flex_schedule": "",
+    "bolus_dose_mcg": "25",
+    "max_boluses_per_day": "4",
+    "alarm_volume_ml": "2",
+    "buffer_days": "7",
+    "stability_days": "180",
+}
 
 
 def main() -> None:

@@ -32,8 +32,9 @@ def scenario() -> int:
     w = f.World({site.name: site for site in ensure_sites(s)}, {u.role: u for u in s.scalars(select(User))})
     patient = f.make_patient(s, w, referred_days_ago=30, first_name="Pat", last_name="Elm")
     f.move(s, w, patient, "trial", days_ago=4, reason="Back-dated for the issue 17 screenshot")
-    service.record_bolus(s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=3),
-                                                                 hours_of_effect=Decimal(6)), f.TODAY)
+    service.record_bolus(
+        s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=3), hours_of_effect=Decimal(6)), f.TODAY
+    )
     return patient.id
 
 
@@ -44,12 +45,19 @@ def main() -> None:
         db.session.remove()
     with screens.signed_in_page(app) as (page, url):
         page.goto(f"{url}/patients/{patient_id}/move?to=implantation")
-        for label, value in (("Surgery centre (implantation)", "Snellville Surgery Center"),
-                             ("Pump model", "SynchroMed II 20 mL"), ("Concentration", "500 mcg/mL")):
+        for label, value in (
+            ("Surgery centre (implantation)", "Snellville Surgery Center"),
+            ("Pump model", "SynchroMed II 20 mL"),
+            ("Concentration", "500 mcg/mL"),
+        ):
             page.get_by_label(label).select_option(label=value)
-        for label, value in (("Surgeon (implantation)", "Dr Shaw"), ("Serial number", "NGP448120"),
-                             ("Catheter tip level", "T10"), ("Fill volume (mL)", "20"),
-                             ("Starting dose (mcg/day)", "1000")):
+        for label, value in (
+            ("Surgeon (implantation)", "Dr Shaw"),
+            ("Serial number", "NGP448120"),
+            ("Catheter tip level", "T10"),
+            ("Fill volume (mL)", "20"),
+            ("Starting dose (mcg/day)", "1000"),
+        ):
             page.get_by_label(label).fill(value)
         page.get_by_role("button", name="Record stage change").click()
         page.locator("#sign-off-h").wait_for()

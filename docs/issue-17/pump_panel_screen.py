@@ -37,11 +37,23 @@ def scenario() -> int:
     now = datetime.now(UTC)
     for days_ago, expected, actual, concentration, bridge in ((20, "8", "7.6", 500, None), (2, "9.2", "7.5", 1000, 40)):
         at = now - timedelta(days=days_ago)
-        record_refill(s, w.actor(), pump.id, RefillEntry(
-            visit_at=at, expected_residual_ml=Decimal(expected), actual_residual_ml=Decimal(actual),
-            concentration_mcg_per_ml=concentration, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20),
-            bridge_bolus_given=True if bridge else None, bridge_bolus_mcg=Decimal(bridge) if bridge else None),
-            True, at)
+        record_refill(
+            s,
+            w.actor(),
+            pump.id,
+            RefillEntry(
+                visit_at=at,
+                expected_residual_ml=Decimal(expected),
+                actual_residual_ml=Decimal(actual),
+                concentration_mcg_per_ml=concentration,
+                volume_added_ml=Decimal(20),
+                resulting_volume_ml=Decimal(20),
+                bridge_bolus_given=True if bridge else None,
+                bridge_bolus_mcg=Decimal(bridge) if bridge else None,
+            ),
+            True,
+            at,
+        )
     return patient.id
 
 

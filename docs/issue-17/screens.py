@@ -13,21 +13,31 @@ import threading
 from contextlib import contextmanager
 
 PASSWORD = "issue-17 screenshots only"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def setup(project: str) -> None:
     """Point the app at a new SQLite file and import this checkout's tracker, config and tests."""
-    os.environ.update(TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
-                      TRACKER_SCHEDULER="0", TRACKER_RATE_LIMITS="0")
+    os.environ.update(
+        TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
+        TRACKER_SCHEDULER="0",
+        TRACKER_RATE_LIMITS="0",
+    )
     os.chdir(project)
     sys.path.insert(0, project)
 
 
 def flask(*args: str, stdin: str = "") -> str:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], input=stdin, text=True,
-                          capture_output=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args], input=stdin, text=True, capture_output=True, check=True
+    ).stdout
 
 
 def app_with_staff(roles=("nurse", "physician")):
@@ -46,8 +56,18 @@ def app_with_staff(roles=("nurse", "physician")):
         ensure_catalogues(db.session)
         db.session.commit()
     for role in roles:
-        flask("create-user", "--email", f"{role}@example.org", "--name", f"Demo {role.title()}", "--role", role,
-              "--location", "Kennesaw Clinic", stdin=PASSWORD + "\n")
+        flask(
+            "create-user",
+            "--email",
+            f"{role}@example.org",
+            "--name",
+            f"Demo {role.title()}",
+            "--role",
+            role,
+            "--location",
+            "Kennesaw Clinic",
+            stdin=PASSWORD + "\n",
+        )
     return app
 
 

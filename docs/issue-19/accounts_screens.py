@@ -34,19 +34,53 @@ def clinic_data(app) -> None:
 
     with app.app_context():
         session = db.session
-        world = World({site.name: site for site in session.scalars(select(Location))},
-                      {user.role: user for user in session.scalars(select(User))})
+        world = World(
+            {site.name: site for site in session.scalars(select(Location))},
+            {user.role: user for user in session.scalars(select(User))},
+        )
         patient = to_adjustment(session, world, make_patient(session, world, first_name="Lisa", last_name="Castillo"))
         implanted_days_ago(session, world, 20)  # due within days: the nurse's e-mail lists it
-        data = {name: getattr(patient, name) for name in (
-            "mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin",
-            "location_id", "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone")}
-        update_patient(session, world.actor("nurse"), patient.id, patient.version, data | {
-            "location_id": world.sites["Buckhead Clinic"].id, "phone": "770-555-0142", "withdrawal_risk": True,
-            "withdrawal_risk_reason": "C6 injury; lives alone"}, TODAY)
+        data = {
+            name: getattr(patient, name)
+            for name in (
+                "mrn",
+                "first_name",
+                "last_name",
+                "date_of_birth",
+                "sex",
+                "diagnosis",
+                "spasticity_origin",
+                "location_id",
+                "nurse_id",
+                "withdrawal_risk",
+                "withdrawal_risk_reason",
+                "phone",
+            )
+        }
+        update_patient(
+            session,
+            world.actor("nurse"),
+            patient.id,
+            patient.version,
+            data
+            | {
+                "location_id": world.sites["Buckhead Clinic"].id,
+                "phone": "770-555-0142",
+                "withdrawal_risk": True,
+                "withdrawal_risk_reason": "C6 injury; lives alone",
+            },
+            TODAY,
+        )
         now = datetime.now(UTC)
-        change_dose(session, world.actor("physician"), current_pump(session, patient.id).id,
-                    now - timedelta(minutes=5), Programme(Decimal(330)), "More tone in the legs at night", now)
+        change_dose(
+            session,
+            world.actor("physician"),
+            current_pump(session, patient.id).id,
+            now - timedelta(minutes=5),
+            Programme(Decimal(330)),
+            "More tone in the legs at night",
+            now,
+        )
         digest.build_outbox(session, TODAY, now, digest.DigestOptions.from_config(app.config, "screens"))
 
 

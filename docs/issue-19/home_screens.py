@@ -35,8 +35,12 @@ from tracker.services.settings import risk_windows  # noqa: E402
 from tracker.services.worklist import refill_facts  # noqa: E402
 
 WIDTHS = {"desktop": (1280, 900), "tablet": (820, 1180)}
-USERS = {"nurse": "nurse1@demo.example", "coordinator": "coordinator1@demo.example",
-         "physician": "physician1@demo.example", "admin": "admin@example.org"}
+USERS = {
+    "nurse": "nurse1@demo.example",
+    "coordinator": "coordinator1@demo.example",
+    "physician": "physician1@demo.example",
+    "admin": "admin@example.org",
+}
 
 
 def actor(user: User) -> Actor:
@@ -57,23 +61,55 @@ def morning() -> None:
     # Calls that did not reach the coordinator's most urgent patients; one of them reached after all.
     needing = refill_facts(s, today, now, windows, [coordinator.location_id], needing_action=True)
     for n, fact in enumerate(needing[:5]):
-        log_contact(s, actor(coordinator), fact.patient_id, "phone", ("no_answer", "voicemail")[n % 2],
-                    "", now - timedelta(hours=2, minutes=10 * n))
-    log_contact(s, actor(coordinator), needing[4].patient_id, "phone", "reached", "Comes Thursday",
-                now - timedelta(minutes=30))
+        log_contact(
+            s,
+            actor(coordinator),
+            fact.patient_id,
+            "phone",
+            ("no_answer", "voicemail")[n % 2],
+            "",
+            now - timedelta(hours=2, minutes=10 * n),
+        )
+    log_contact(
+        s, actor(coordinator), needing[4].patient_id, "phone", "reached", "Comes Thursday", now - timedelta(minutes=30)
+    )
 
     # The nurse asks a physician about two late pumps; one is answered.
-    late = [f for f in refill_facts(s, today, now, windows, nurse_id=nurse.id, needing_action=True)
-            if f.judgement.risk.status != "due_soon"][:2]
-    asked = [escalation.ask_physician(s, actor(nurse), f.patient_id, BOOKING_AFTER_ALARM,
-                                      "First clinic slot is next Tuesday", None, now - timedelta(hours=20 - n))
-             for n, f in enumerate(late)]
-    escalation.answer(s, actor(physician), asked[0].id, asked[0].version, False,
-                      "Too late for Tuesday: refill in clinic today, I will be there at 2 pm", now - timedelta(hours=1))
+    late = [
+        f
+        for f in refill_facts(s, today, now, windows, nurse_id=nurse.id, needing_action=True)
+        if f.judgement.risk.status != "due_soon"
+    ][:2]
+    asked = [
+        escalation.ask_physician(
+            s,
+            actor(nurse),
+            f.patient_id,
+            BOOKING_AFTER_ALARM,
+            "First clinic slot is next Tuesday",
+            None,
+            now - timedelta(hours=20 - n),
+        )
+        for n, f in enumerate(late)
+    ]
+    escalation.answer(
+        s,
+        actor(physician),
+        asked[0].id,
+        asked[0].version,
+        False,
+        "Too late for Tuesday: refill in clinic today, I will be there at 2 pm",
+        now - timedelta(hours=1),
+    )
 
     # This afternoon's refills at the nurse's clinic (the demo books from tomorrow on).
-    soon = [f for f in refill_facts(s, today, now, windows, [nurse.location_id], due_from=today,
-                                    due_to=today + timedelta(days=10)) if f.appointment_id is None]
+    soon = [
+        f
+        for f in refill_facts(
+            s, today, now, windows, [nurse.location_id], due_from=today, due_to=today + timedelta(days=10)
+        )
+        if f.appointment_id is None
+    ]
     for n, fact in enumerate(soon[:3]):
         starts_at = datetime.combine(today, time(14 + n, 30 * (n % 2)), clinic_zone())
         if starts_at > now:
@@ -82,13 +118,31 @@ def morning() -> None:
     # Yesterday's e-mail left one message undelivered; the day before went out in full.
     for days_ago, dead in ((2, 0), (1, 1)):
         day = today - timedelta(days=days_ago)
-        s.add(DigestRun(digest_day=day, started_at=now - timedelta(days=days_ago), built_at=now, recipients=3,
-                        sent=3 - dead, dead=dead, completed_at=None if dead else now - timedelta(days=days_ago)))
+        s.add(
+            DigestRun(
+                digest_day=day,
+                started_at=now - timedelta(days=days_ago),
+                built_at=now,
+                recipients=3,
+                sent=3 - dead,
+                dead=dead,
+                completed_at=None if dead else now - timedelta(days=days_ago),
+            )
+        )
         for n, user in enumerate((nurse, coordinator, admin)):
-            s.add(OutboxMessage(digest_day=day, user_id=user.id, to_address=user.email, subject="ITB refills",
-                                text_body="", html_body="", message_id=f"<{day}.{user.id}@demo>",
-                                status=DEAD if n < dead else SENT,
-                                last_error="SMTPRecipientsRefused" if n < dead else ""))
+            s.add(
+                OutboxMessage(
+                    digest_day=day,
+                    user_id=user.id,
+                    to_address=user.email,
+                    subject="ITB refills",
+                    text_body="",
+                    html_body="",
+                    message_id=f"<{day}.{user.id}@demo>",
+                    status=DEAD if n < dead else SENT,
+                    last_error="SMTPRecipientsRefused" if n < dead else "",
+                )
+            )
     s.commit()
 
 

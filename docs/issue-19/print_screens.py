@@ -40,15 +40,43 @@ A4_PRINTABLE_PX = 718  # 210 mm less print.css's side margins, at 96 px an inch
 # first, last, MRN, days since implant, implant (model, fill mL, mcg/mL, mcg/day), refill (days ago, expected,
 # actual residual, added, resulting) or None, booked at (tomorrow) or None
 PATIENTS = [
-    ("Lisa", "Castillo", "MRN8620417", 400, ("SynchroMed II 40 mL", "40", 2000, "400"),
-     (170, "4.1", "3.9", "40", "40"), time(8, 30)),
-    ("Daniel", "Okafor", "MRN8621950", 60, ("SynchroMed II 20 mL", "20", 500, "300"),
-     (20, "5.8", "5.5", "20", "20"), time(9, 15)),
+    (
+        "Lisa",
+        "Castillo",
+        "MRN8620417",
+        400,
+        ("SynchroMed II 40 mL", "40", 2000, "400"),
+        (170, "4.1", "3.9", "40", "40"),
+        time(8, 30),
+    ),
+    (
+        "Daniel",
+        "Okafor",
+        "MRN8621950",
+        60,
+        ("SynchroMed II 20 mL", "20", 500, "300"),
+        (20, "5.8", "5.5", "20", "20"),
+        time(9, 15),
+    ),
     ("Mai", "Nguyen", "MRN8624411", 25, ("Prometra II 20 mL", "20", 500, "250"), None, time(10, 0)),
-    ("Patrick", "Brennan", "MRN8627302", 200, ("SynchroMed II 40 mL", "40", 1000, "500"),
-     (60, "10.2", "9.8", "36", "36"), time(11, 30)),
-    ("Sara", "Haddad", "MRN8629876", 80, ("SynchroMed II 20 mL", "20", 500, "300"),
-     (20, "5.9", "5.6", "20", "19"), time(13, 0)),
+    (
+        "Patrick",
+        "Brennan",
+        "MRN8627302",
+        200,
+        ("SynchroMed II 40 mL", "40", 1000, "500"),
+        (60, "10.2", "9.8", "36", "36"),
+        time(11, 30),
+    ),
+    (
+        "Sara",
+        "Haddad",
+        "MRN8629876",
+        80,
+        ("SynchroMed II 20 mL", "20", 500, "300"),
+        (20, "5.9", "5.6", "20", "19"),
+        time(13, 0),
+    ),
     ("João", "Ferreira", "MRN8623355", 22, ("SynchroMed II 20 mL", "20", 500, "300"), None, None),
 ]
 
@@ -58,20 +86,41 @@ def scenario(tomorrow) -> None:
     w = f.World({site.name: site for site in ensure_sites(s)}, {u.role: u for u in s.scalars(select(User))})
     now = datetime.now(UTC)
     for first, last, mrn, implanted, (model, fill, concentration, dose), refill, booked in PATIENTS:
-        patient = f.implanted_days_ago(s, w, implanted, model=model, fill_ml=fill, concentration=concentration,
-                                       dose_mcg=dose)
+        patient = f.implanted_days_ago(
+            s, w, implanted, model=model, fill_ml=fill, concentration=concentration, dose_mcg=dose
+        )
         patient.first_name, patient.last_name, patient.mrn, patient.mrn_key = first, last, mrn, mrn_key(mrn)
         s.commit()
         if refill:
             days, expected, actual, added, resulting = refill
             at = now - timedelta(days=days)
-            record_refill(s, w.actor(), current_pump(s, patient.id).id, RefillEntry(
-                visit_at=at, expected_residual_ml=Decimal(expected), actual_residual_ml=Decimal(actual),
-                concentration_mcg_per_ml=concentration, volume_added_ml=Decimal(added),
-                resulting_volume_ml=Decimal(resulting)), True, at)
+            record_refill(
+                s,
+                w.actor(),
+                current_pump(s, patient.id).id,
+                RefillEntry(
+                    visit_at=at,
+                    expected_residual_ml=Decimal(expected),
+                    actual_residual_ml=Decimal(actual),
+                    concentration_mcg_per_ml=concentration,
+                    volume_added_ml=Decimal(added),
+                    resulting_volume_ml=Decimal(resulting),
+                ),
+                True,
+                at,
+            )
         if booked:
-            book_refill(s, w.actor(), patient.id, datetime.combine(tomorrow, booked, f.CLINIC_ZONE), w.clinic.id,
-                        w.users["nurse"].id, "", "", now)
+            book_refill(
+                s,
+                w.actor(),
+                patient.id,
+                datetime.combine(tomorrow, booked, f.CLINIC_ZONE),
+                w.clinic.id,
+                w.users["nurse"].id,
+                "",
+                "",
+                now,
+            )
     late = f.implanted_days_ago(s, w, 26)  # due three days ago: the worklist's first row
     late.first_name, late.last_name, late.mrn, late.mrn_key = "Ruth", "Alvarez", "MRN8625120", mrn_key("MRN8625120")
     s.commit()
@@ -93,8 +142,10 @@ def main() -> None:
         pdf = os.path.join(tempfile.mkdtemp(), "day-list.pdf")
         page.pdf(path=pdf, format="A4", print_background=True)
         if shutil.which("pdftoppm"):
-            subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", pdf,
-                            os.path.join(output, "print-day-list-pdf")], check=True)
+            subprocess.run(
+                ["pdftoppm", "-png", "-r", "80", "-singlefile", pdf, os.path.join(output, "print-day-list-pdf")],
+                check=True,
+            )
         page.goto(f"{url}/worklist/print")
         page.screenshot(path=os.path.join(output, "print-worklist.png"), full_page=True)
 

@@ -16,8 +16,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-os.environ.update(TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3", TRACKER_SCHEDULER="0",
-                  TRACKER_RATE_LIMITS="0")
+os.environ.update(
+    TRACKER_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/tracker.sqlite3",
+    TRACKER_SCHEDULER="0",
+    TRACKER_RATE_LIMITS="0",
+)
 os.chdir(project)
 sys.path.insert(0, project)
 
@@ -51,11 +54,19 @@ def scenario(app) -> int:
         coordinator = s.query(User).filter_by(email="coordinator1@demo.example").one()
         nurse = s.query(User).filter_by(email="nurse1@demo.example").one()
         for by, method, outcome, notes, hours in (
-                (coordinator, "phone", "no_answer", "", 50),
-                (coordinator, "phone", "voicemail", "Left the clinic's number; asked her to call back", 26),
-                (nurse, "sms", "reached", "Daughter will drive her on Thursday morning", 3)):
-            log_contact(s, Actor(by.id, by.role, "127.0.0.1"), row.patient.id, method, outcome, notes,
-                        now - timedelta(hours=hours))
+            (coordinator, "phone", "no_answer", "", 50),
+            (coordinator, "phone", "voicemail", "Left the clinic's number; asked her to call back", 26),
+            (nurse, "sms", "reached", "Daughter will drive her on Thursday morning", 3),
+        ):
+            log_contact(
+                s,
+                Actor(by.id, by.role, "127.0.0.1"),
+                row.patient.id,
+                method,
+                outcome,
+                notes,
+                now - timedelta(hours=hours),
+            )
         patient_id = row.patient.id
         db.session.remove()
         return patient_id

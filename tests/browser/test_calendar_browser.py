@@ -32,7 +32,8 @@ def test_coordinator_books_an_overdue_patient_from_the_worklist(page, world, ses
     expect(row.locator(".reasons")).to_contain_text("Refill overdue")
     row.get_by_role("button", name="Book").click()
     page.get_by_label("Date and time (clinic's local time)").fill(
-        (TODAY + timedelta(days=1)).strftime("%Y-%m-%dT10:30"))
+        (TODAY + timedelta(days=1)).strftime("%Y-%m-%dT10:30")
+    )
     page.get_by_label("Why after the due date (only if it is)").fill("Earliest slot the patient can reach")
     page.get_by_role("button", name="Book refill").click()
 

@@ -17,10 +17,21 @@ def test_a_nurse_corrects_a_mistyped_refill_volume(page, world, session, shot):
     patient = implanted_days_ago(session, world, 10)
     pump = current_pump(session, patient.id)
     visit_at = datetime.combine(TODAY - timedelta(days=2), time(9), CLINIC_ZONE)
-    record_refill(session, world.actor(), pump.id, RefillEntry(
-        visit_at=visit_at, expected_residual_ml=Decimal(15), actual_residual_ml=Decimal(15),
-        concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20)),
-        True, datetime.now(CLINIC_ZONE))
+    record_refill(
+        session,
+        world.actor(),
+        pump.id,
+        RefillEntry(
+            visit_at=visit_at,
+            expected_residual_ml=Decimal(15),
+            actual_residual_ml=Decimal(15),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal(20),
+            resulting_volume_ml=Decimal(20),
+        ),
+        True,
+        datetime.now(CLINIC_ZONE),
+    )
     sign_in(page, world.users["nurse"].email)
     page.goto(f"/patients/{patient.id}")
     old_due = page.locator(".due .big").inner_text()

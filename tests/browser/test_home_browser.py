@@ -37,17 +37,41 @@ def morning(session, world):
     late = implanted_days_ago(session, world, 31)
     unreached = implanted_days_ago(session, world, 20)
     booked = implanted_days_ago(session, world, 19)
-    book_refill(session, world.actor("coordinator"), booked.id, datetime.combine(TOMORROW, time(10), clinic_zone()),
-                world.clinic.id, world.users["nurse"].id, "", "", NOW)
+    book_refill(
+        session,
+        world.actor("coordinator"),
+        booked.id,
+        datetime.combine(TOMORROW, time(10), clinic_zone()),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        NOW,
+    )
     log_contact(session, world.actor("coordinator"), unreached.id, "phone", "no_answer", "", NOW)
     ask_physician(session, world.actor("nurse"), late.id, BOOKING_AFTER_ALARM, "Earliest slot is Friday", None, NOW)
     yesterday = TODAY - timedelta(days=1)
-    session.add_all([DigestRun(digest_day=yesterday - timedelta(days=1), built_at=NOW, completed_at=NOW),
-                     DigestRun(digest_day=yesterday, built_at=NOW, recipients=3, sent=1, dead=2)])
-    session.add_all([OutboxMessage(digest_day=yesterday, user_id=world.users[role].id, to_address=f"{role}@x.org",
-                                   subject="ITB refills", text_body="", html_body="", message_id=f"<{role}@x>",
-                                   status=SENT if role == "admin" else DEAD)
-                     for role in ("nurse", "coordinator", "admin")])
+    session.add_all(
+        [
+            DigestRun(digest_day=yesterday - timedelta(days=1), built_at=NOW, completed_at=NOW),
+            DigestRun(digest_day=yesterday, built_at=NOW, recipients=3, sent=1, dead=2),
+        ]
+    )
+    session.add_all(
+        [
+            OutboxMessage(
+                digest_day=yesterday,
+                user_id=world.users[role].id,
+                to_address=f"{role}@x.org",
+                subject="ITB refills",
+                text_body="",
+                html_body="",
+                message_id=f"<{role}@x>",
+                status=SENT if role == "admin" else DEAD,
+            )
+            for role in ("nurse", "coordinator", "admin")
+        ]
+    )
     session.commit()
     return {"late": late, "unreached": unreached, "booked": booked}
 

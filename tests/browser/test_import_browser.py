@@ -25,8 +25,7 @@ def spreadsheet(bad_line: int | None = None) -> bytes:
 
 
 def upload(page, data: bytes, shot=None) -> None:
-    page.get_by_label("CSV file").set_input_files({"name": "clinic-export.csv", "mimeType": "text/csv",
-                                                   "buffer": data})
+    page.get_by_label("CSV file").set_input_files({"name": "clinic-export.csv", "mimeType": "text/csv", "buffer": data})
     page.get_by_role("button", name="Upload and check").click()
     expect(page.get_by_role("heading", name="Match the columns")).to_be_visible()
     expect(page.get_by_label(re.compile("^MRN"))).to_have_value("0")  # guessed from "Medical record number"
@@ -74,8 +73,13 @@ def test_import_a_spreadsheet_fixing_its_errors_first(page, world, session, shot
 
 def test_a_late_pump_and_a_pocket_fill_are_seen_and_acknowledged_before_the_import(page, world, session, shot):
     overdue = (TODAY - timedelta(days=185)).isoformat()  # 40 mL, 400 mcg/day: due on day 180, alarm on day 190
-    data = csv_bytes([row(1), row(2, volume_added_ml="40", last_refill_volume_ml="37.5"),
-                      row(3, last_refill_date=overdue, next_refill_date="")])
+    data = csv_bytes(
+        [
+            row(1),
+            row(2, volume_added_ml="40", last_refill_volume_ml="37.5"),
+            row(3, last_refill_date=overdue, next_refill_date=""),
+        ]
+    )
     sign_in(page, world.users["nurse"].email)
     page.goto("/import/")
     page.get_by_label("CSV file").set_input_files({"name": "clinic.csv", "mimeType": "text/csv", "buffer": data})

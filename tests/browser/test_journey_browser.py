@@ -67,16 +67,30 @@ def test_nurse_takes_a_patient_from_referral_to_adjustment(page, world, shot):
     # The starting dose's guide, before typing: twice the 50 mcg trial bolus (6 h of effect).
     expect(page.locator("#start-guide")).to_contain_text("up to 100 mcg/day: twice the effective screening dose")
     page.go_back()
-    move_to(page, "Implantation", **{"Surgery centre (implantation)": "Marietta Surgery Center",
-                                     "Surgeon (implantation)": "Dr Okafor", "Pump model": "SynchroMed II 20 mL",
-                                     "Serial number": "NGP778812", "Catheter tip level": "T10",
-                                     "Fill volume (mL)": "20", "Concentration": "500 mcg/mL",
-                                     "Starting dose (mcg/day)": "100"})
+    move_to(
+        page,
+        "Implantation",
+        **{
+            "Surgery centre (implantation)": "Marietta Surgery Center",
+            "Surgeon (implantation)": "Dr Okafor",
+            "Pump model": "SynchroMed II 20 mL",
+            "Serial number": "NGP778812",
+            "Catheter tip level": "T10",
+            "Fill volume (mL)": "20",
+            "Concentration": "500 mcg/mL",
+            "Starting dose (mcg/day)": "100",
+        },
+    )
     move_to(page, "Adjustment")
 
     timeline = page.locator("ol.timeline")
-    for text in ("Referred", "Evaluation → Trial", "Trial → Implantation", "Implantation → Adjustment",
-                 "Marietta Surgery Center, surgeon Dr Okafor"):
+    for text in (
+        "Referred",
+        "Evaluation → Trial",
+        "Trial → Implantation",
+        "Implantation → Adjustment",
+        "Marietta Surgery Center, surgeon Dr Okafor",
+    ):
         expect(timeline).to_contain_text(text)
     expect(page.locator("h1 .badge")).to_have_text("Adjustment")
     shot(page, "journey-patient-page")

@@ -88,20 +88,40 @@ def clinic(session, world, app):
         implanted_days_ago(session, world, days_ago).phone = "(770) 555-0199"
     booked = implanted_days_ago(session, world, 21)
     booked.first_name, booked.last_name, booked.phone = "Maria-Fernanda", "Castellanos-Whitfield", "+1 770 555 0142"
-    book_refill(session, world.actor("coordinator"), booked.id,
-                datetime.combine(TODAY + timedelta(days=1), time(14, 30), CLINIC_ZONE), world.clinic.id,
-                world.users["nurse"].id, "", "", datetime.now(UTC))
+    book_refill(
+        session,
+        world.actor("coordinator"),
+        booked.id,
+        datetime.combine(TODAY + timedelta(days=1), time(14, 30), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        datetime.now(UTC),
+    )
     session.commit()
     patient = implanted_patient(session)
-    ask_physician(session, world.actor("coordinator"), patient, BOOKING_AFTER_ALARM,
-                  "No clinic slot before Friday; may we book then?", None, datetime.now(UTC))
+    ask_physician(
+        session,
+        world.actor("coordinator"),
+        patient,
+        BOOKING_AFTER_ALARM,
+        "No clinic slot before Friday; may we book then?",
+        None,
+        datetime.now(UTC),
+    )
     session.commit()
     assert session.scalar(select(PhysicianRequest.id)) is not None
     now = datetime.combine(TODAY, datetime.min.time(), UTC) + timedelta(hours=12)
     digest.build_outbox(session, TODAY, now, digest.DigestOptions.from_config(app.config, "test"))
     message = session.scalar(select(OutboxMessage.id).where(OutboxMessage.to_address == world.users["nurse"].email))
-    return {"patient": patient, "day": TODAY.isoformat(), "tomorrow": (TODAY + timedelta(days=1)).isoformat(),
-            "nurse": world.users["nurse"].id, "message": message}
+    return {
+        "patient": patient,
+        "day": TODAY.isoformat(),
+        "tomorrow": (TODAY + timedelta(days=1)).isoformat(),
+        "nurse": world.users["nurse"].id,
+        "message": message,
+    }
 
 
 def sign_in(browser, live_server, world, role: str | None):
@@ -151,9 +171,17 @@ def axe_findings(browser_page, impacts=SERIOUS) -> list[dict]:
     if not browser_page.evaluate("typeof window.axe !== 'undefined'"):
         browser_page.evaluate(AXE.read_text())  # evaluated by the driver: the page's CSP does not apply
     result = browser_page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"rule": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]), "first": v["nodes"][0]["target"],
-             "why": " ".join(v["nodes"][0]["failureSummary"].split())[:300]}
-            for v in result["violations"] if v["impact"] in impacts]
+    return [
+        {
+            "rule": v["id"],
+            "impact": v["impact"],
+            "nodes": len(v["nodes"]),
+            "first": v["nodes"][0]["target"],
+            "why": " ".join(v["nodes"][0]["failureSummary"].split())[:300],
+        }
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
 
 
 def test_no_main_page_scrolls_sideways_on_a_tablet_or_a_phone(clinic, pages_by_role, shot):
@@ -174,8 +202,10 @@ def test_no_main_page_has_a_serious_or_critical_accessibility_finding(clinic, pa
     for width in (DESKTOP, PHONE):
         for page in PAGES:
             for f in axe_findings(visit(pages_by_role, page, clinic, width)):
-                found.append(f"{page.name} at {width} px: {f['rule']} ({f['impact']}) on {f['nodes']} element(s), "
-                             f"first {f['first']}: {f['why']}")
+                found.append(
+                    f"{page.name} at {width} px: {f['rule']} ({f['impact']}) on {f['nodes']} element(s), "
+                    f"first {f['first']}: {f['why']}"
+                )
     assert not found, "\n".join(found)
 
 
@@ -191,8 +221,9 @@ def test_on_a_phone_the_menu_opens_from_its_button_and_the_calendar_is_a_list_of
     expect(admin.get_by_role("heading", name="Audit", exact=False).first).to_be_visible()
     expect(menu.get_by_role("link", name="Worklist")).to_be_hidden()  # closed again on the next page
 
-    coordinator = visit(pages_by_role, Page("calendar", "coordinator", "/calendar?view=week&date={tomorrow}"), clinic,
-                        PHONE)
+    coordinator = visit(
+        pages_by_role, Page("calendar", "coordinator", "/calendar?view=week&date={tomorrow}"), clinic, PHONE
+    )
     booked = coordinator.locator("a.chip.kind-appointment").filter(has_text="Castellanos-Whitfield, M.")
     expect(booked).to_contain_text("14:30")
     expect(booked).not_to_contain_text("MRN")  # the name, not the record number

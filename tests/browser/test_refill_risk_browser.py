@@ -56,7 +56,8 @@ def test_a_pump_past_its_alarm_goes_to_a_physician_and_stays_until_refilled(page
     page.get_by_label("Date and time (clinic's local time)").fill(slot)
     page.get_by_label("Why after the due date (only if it is)").fill("Patient abroad until then")
     page.get_by_label("Physician override: why after the alarm date (only if it is)").fill(
-        "Called the patient: no withdrawal signs; seen in emergency if any")
+        "Called the patient: no withdrawal signs; seen in emergency if any"
+    )
     page.get_by_role("button", name="Book refill").click()
     expect(page.locator(".flash.success")).to_contain_text("Refill booked for")
     sign_out(page)
@@ -75,9 +76,21 @@ def test_a_pump_past_its_alarm_goes_to_a_physician_and_stays_until_refilled(page
     shot(page, "issue16-5-patient-page")
 
     now = datetime.now(UTC)
-    record_refill(session, world.actor("nurse"), current_pump(session, late.id).id, RefillEntry(
-        visit_at=now - timedelta(minutes=5), expected_residual_ml=Decimal("0.5"), actual_residual_ml=Decimal("0.5"),
-        concentration_mcg_per_ml=500, volume_added_ml=Decimal("19.5"), resulting_volume_ml=Decimal(20)), True, now)
+    record_refill(
+        session,
+        world.actor("nurse"),
+        current_pump(session, late.id).id,
+        RefillEntry(
+            visit_at=now - timedelta(minutes=5),
+            expected_residual_ml=Decimal("0.5"),
+            actual_residual_ml=Decimal("0.5"),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal("19.5"),
+            resulting_volume_ml=Decimal(20),
+        ),
+        True,
+        now,
+    )
     page.goto("/worklist")
     expect(page.locator(f"#p{late.id}")).to_have_count(0)
     page.goto(f"/patients/{late.id}")

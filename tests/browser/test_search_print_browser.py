@@ -25,8 +25,17 @@ def named(session, patient, first, last, mrn):
 def test_a_nurse_searches_from_the_header_and_prints_tomorrows_refills_on_a4(page, world, session, shot):
     lisa = named(session, implanted_days_ago(session, world, 20), "Lisa", "Castillo", "MRN8620417")
     make_patient(session, world, first_name="Mark", last_name="Castillo", mrn="MRN8621950")
-    book_refill(session, world.actor("coordinator"), lisa.id, datetime.combine(TOMORROW, time(9, 15), CLINIC_ZONE),
-                world.clinic.id, world.users["nurse"].id, "", "", datetime.now(UTC))
+    book_refill(
+        session,
+        world.actor("coordinator"),
+        lisa.id,
+        datetime.combine(TOMORROW, time(9, 15), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        datetime.now(UTC),
+    )
 
     sign_in(page, world.users["nurse"].email)
     page.goto("/worklist")
@@ -61,7 +70,8 @@ def test_a_nurse_searches_from_the_header_and_prints_tomorrows_refills_on_a4(pag
     expect(page.locator("nav, header.topbar, form, select, input")).to_have_count(0)
     table_right, client, scroll = page.evaluate(
         "() => [document.querySelector('table.sheet-table').getBoundingClientRect().right,"
-        " document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+        " document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+    )
     assert table_right <= client == A4_PRINTABLE_PX and scroll <= A4_PRINTABLE_PX, (table_right, client, scroll)
     pdf = page.pdf(format="A4", print_background=True)
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) == 1, "one A4 page"

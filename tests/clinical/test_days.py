@@ -16,8 +16,16 @@ def test_a_day_starts_at_local_midnight_not_utc_midnight():
 
 def test_the_engine_counts_a_date_only_fill_from_the_same_instant():
     day = date(2026, 4, 5)  # the day New Zealand daylight time ends
-    fill = RefillInputs(fill_time=day, reservoir_after_fill_ml=20, concentration_mcg_per_ml=500,
-                        doses=DoseProgramme(daily_dose_mcg=300), alarm_volume_ml=2, buffer_days=7,
-                        stability_days=180, reservoir_capacity_ml=20, tz="Pacific/Auckland")
+    fill = RefillInputs(
+        fill_time=day,
+        reservoir_after_fill_ml=20,
+        concentration_mcg_per_ml=500,
+        doses=DoseProgramme(daily_dose_mcg=300),
+        alarm_volume_ml=2,
+        buffer_days=7,
+        stability_days=180,
+        reservoir_capacity_ml=20,
+        tz="Pacific/Auckland",
+    )
     assert fill.fill_instant() == start_of_day(day, AUCKLAND)
     assert fill.fill_date() == day

@@ -25,47 +25,85 @@ from tracker.digest_email import DigestEmail, render, with_note
 
 DAY = date(2026, 3, 12)
 # The fixture patient as the database holds it; the content builder must never show more than the MRN.
-PATIENT = {"id": 41, "mrn": "KC-20417", "first_name": "Ada", "last_name": "Lovelace",
-           "date_of_birth": date(1970, 5, 17), "diagnosis": "ms", "diagnosis_label": "Multiple sclerosis"}
+PATIENT = {
+    "id": 41,
+    "mrn": "KC-20417",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "date_of_birth": date(1970, 5, 17),
+    "diagnosis": "ms",
+    "diagnosis_label": "Multiple sclerosis",
+}
 REF = PatientRef(PATIENT["mrn"], f"https://tracker.example/patients/{PATIENT['id']}")
 OTHER = PatientRef("KC-99", "https://tracker.example/patients/99")
 
 
-def refill(ref: PatientRef, urgency: str, status: str, booking: str, due: date, booked_on: date | None = None,
-           location: str = "Kennesaw Clinic") -> RefillItem:
+def refill(
+    ref: PatientRef,
+    urgency: str,
+    status: str,
+    booking: str,
+    due: date,
+    booked_on: date | None = None,
+    location: str = "Kennesaw Clinic",
+) -> RefillItem:
     """A pump as the model judged it; alarm a week after the due date, empty a week after that."""
-    return RefillItem(ref, location, urgency, status, booking, due, due + timedelta(days=7), due + timedelta(days=14),
-                      booked_on)
+    return RefillItem(
+        ref, location, urgency, status, booking, due, due + timedelta(days=7), due + timedelta(days=14), booked_on
+    )
 
 
 NO_ITEMS = dict(refills=[], warnings=[], battery=[], device_work=[], stage_changes=[])
-CHECK = WorkItem(OTHER, "Kennesaw Clinic", pump_events.PUMP_CHECK, date(2026, 3, 11), pump_events.MRI,
-                 date(2026, 3, 11))
-REVIEW = WorkItem(REF, "Kennesaw Clinic", pump_events.PHYSICIAN_REVIEW, date(2026, 3, 12),
-                  pump_events.SUSPECTED_OCCLUSION, date(2026, 3, 12))
+CHECK = WorkItem(
+    OTHER, "Kennesaw Clinic", pump_events.PUMP_CHECK, date(2026, 3, 11), pump_events.MRI, date(2026, 3, 11)
+)
+REVIEW = WorkItem(
+    REF,
+    "Kennesaw Clinic",
+    pump_events.PHYSICIAN_REVIEW,
+    date(2026, 3, 12),
+    pump_events.SUSPECTED_OCCLUSION,
+    date(2026, 3, 12),
+)
 
 
 def nurse_input(**changes) -> DigestInput:
     data = dict(
-        day=DAY, role="nurse", scope="Your patients", home_url="https://tracker.example/",
+        day=DAY,
+        role="nurse",
+        scope="Your patients",
+        home_url="https://tracker.example/",
         refills=[
             refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20)),
             refill(OTHER, risk.PAST_ALARM, risk.PAST_ALARM, risk.AFTER_EMPTY, date(2026, 2, 27), date(2026, 3, 16)),
             refill(REF, risk.OVERDUE, risk.OVERDUE, risk.AFTER_DUE, date(2026, 3, 9), date(2026, 3, 13)),
             refill(REF, risk.MISSED, risk.DUE_SOON, risk.MISSED, date(2026, 3, 19), date(2026, 3, 11)),
-            refill(OTHER, "booked_late", risk.DUE_SOON, risk.AFTER_DUE, date(2026, 3, 20), date(2026, 3, 24),
-                   "Buckhead Clinic"),
+            refill(
+                OTHER,
+                "booked_late",
+                risk.DUE_SOON,
+                risk.AFTER_DUE,
+                date(2026, 3, 20),
+                date(2026, 3, 24),
+                "Buckhead Clinic",
+            ),
             refill(OTHER, risk.DUE_SOON, risk.DUE_SOON, risk.NOT_BOOKED, date(2026, 3, 15)),
             refill(REF, risk.DUE_SOON, risk.DUE_SOON, risk.NOT_BOOKED, date(2026, 3, 12)),
         ],
-        warnings=[WarningItem(REF, "residual_discrepancy", "Residual 4 mL less than expected", date(2026, 3, 11)),
-                  WarningItem(OTHER, "pocket_fill", "Fill mismatch of 3 mL on a 20 mL pump", date(2026, 3, 11))],
-        battery=[BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_DUE_SOON, date(2026, 7, 1)),
-                 BatteryItem(REF, "Kennesaw Clinic", risk.BATTERY_PAST_DUE, date(2025, 12, 12)),
-                 BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_ERI, date(2027, 1, 1), date(2026, 3, 2), 90)],
+        warnings=[
+            WarningItem(REF, "residual_discrepancy", "Residual 4 mL less than expected", date(2026, 3, 11)),
+            WarningItem(OTHER, "pocket_fill", "Fill mismatch of 3 mL on a 20 mL pump", date(2026, 3, 11)),
+        ],
+        battery=[
+            BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_DUE_SOON, date(2026, 7, 1)),
+            BatteryItem(REF, "Kennesaw Clinic", risk.BATTERY_PAST_DUE, date(2025, 12, 12)),
+            BatteryItem(OTHER, "Kennesaw Clinic", risk.BATTERY_ERI, date(2027, 1, 1), date(2026, 3, 2), 90),
+        ],
         device_work=[REVIEW, CHECK],
-        stage_changes=[StageChangeItem(REF, "implantation", "adjustment", date(2026, 3, 11)),
-                       StageChangeItem(OTHER, "adjustment", "exited", date(2026, 3, 11), "deceased")],
+        stage_changes=[
+            StageChangeItem(REF, "implantation", "adjustment", date(2026, 3, 11)),
+            StageChangeItem(OTHER, "adjustment", "exited", date(2026, 3, 11), "deceased"),
+        ],
     )
     data.update(changes)
     return DigestInput(**data)
@@ -87,8 +125,10 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     text = digest.text
     empty = section(text, "PUMPS PROJECTED EMPTY (1)")
     assert "Withdrawal may already be under way" in empty
-    assert ("MRN KC-20417 · due 20 Feb 2026 (20 days ago) · alarm 27 Feb 2026 (13 days ago) · "
-            "empty 6 Mar 2026 (6 days ago) · Kennesaw Clinic · Not booked") in empty
+    assert (
+        "MRN KC-20417 · due 20 Feb 2026 (20 days ago) · alarm 27 Feb 2026 (13 days ago) · "
+        "empty 6 Mar 2026 (6 days ago) · Kennesaw Clinic · Not booked"
+    ) in empty
     alarm = section(text, "PAST THE LOW-RESERVOIR ALARM (1)")
     assert "MRN KC-99" in alarm and "Booked after the pump runs empty (16 Mar 2026)" in alarm
     overdue = section(text, "OVERDUE REFILLS (1)")
@@ -100,8 +140,10 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     soon = section(text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (2)")
     assert "due today, 12 Mar 2026" in soon and "due 15 Mar 2026 (in 3 days)" in soon
     battery = section(text, "PUMP BATTERIES: ERI, REPLACEMENT PAST DUE OR DUE WITHIN 6 MONTHS (3)")
-    assert "Battery at its replacement indicator (ERI): the pump will stop · ERI recorded 2 Mar 2026, the pump " \
-           "stops within 90 days of it" in battery
+    assert (
+        "Battery at its replacement indicator (ERI): the pump will stop · ERI recorded 2 Mar 2026, the pump "
+        "stops within 90 days of it" in battery
+    )
     assert "Battery replacement past due · replacement due 12 Dec 2025 (90 days ago)" in battery
     assert "Battery replacement due within 6 months · due 1 Jul 2026 (in 111 days)" in battery
     assert battery.index("(ERI)") < battery.index("past due") < battery.index("within 6 months ·")
@@ -111,20 +153,43 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     assert "https://tracker.example/patients/41" in text and 'href="https://tracker.example/patients/41"' in digest.html
     work = section(text, "DEVICE EVENTS: PUMP CHECKS AND CATHETER REVIEWS OPEN (2)")
     # Earliest due first: the post-MRI check was due yesterday, the occlusion's review is due today.
-    assert ("MRN KC-99 · Post-MRI pump check · due 11 Mar 2026 (1 day ago) · MRI scan 11 Mar 2026 · "
-            "Kennesaw Clinic") in work
+    assert (
+        "MRN KC-99 · Post-MRI pump check · due 11 Mar 2026 (1 day ago) · MRI scan 11 Mar 2026 · Kennesaw Clinic"
+    ) in work
     assert work.index("Post-MRI pump check") < work.index("Catheter event: physician review · due today")
-    assert digest.counts == {"empty": 1, "past_alarm": 1, "overdue": 1, "missed": 1, "booked_late": 1,
-                             "due_soon": 2, "device_work": 2, "battery": 3, "warnings": 2, "stage_changes": 2}
-    assert digest.subject == ("ITB tracker 12 Mar: 1 projected empty, 1 past the alarm date, 1 overdue, "
-                              "1 missed appointment, 1 booked late, 2 due soon unbooked, 2 device checks or reviews, "
-                              "3 battery replacements, 2 refill warnings, 2 stage changes")
+    assert digest.counts == {
+        "empty": 1,
+        "past_alarm": 1,
+        "overdue": 1,
+        "missed": 1,
+        "booked_late": 1,
+        "due_soon": 2,
+        "device_work": 2,
+        "battery": 3,
+        "warnings": 2,
+        "stage_changes": 2,
+    }
+    assert digest.subject == (
+        "ITB tracker 12 Mar: 1 projected empty, 1 past the alarm date, 1 overdue, "
+        "1 missed appointment, 1 booked late, 2 due soon unbooked, 2 device checks or reviews, "
+        "3 battery replacements, 2 refill warnings, 2 stage changes"
+    )
 
 
 def test_sections_run_most_severe_first_one_per_urgency_that_needs_action():
     text = email(nurse_input()).text
-    titles = ["PUMPS PROJECTED EMPTY", "PAST THE LOW-RESERVOIR ALARM", "OVERDUE REFILLS", "MISSED APPOINTMENTS",
-              "BOOKED LATE", "DUE SOON", "DEVICE EVENTS", "PUMP BATTERIES", "NEW REFILL WARNINGS", "STAGE CHANGES"]
+    titles = [
+        "PUMPS PROJECTED EMPTY",
+        "PAST THE LOW-RESERVOIR ALARM",
+        "OVERDUE REFILLS",
+        "MISSED APPOINTMENTS",
+        "BOOKED LATE",
+        "DUE SOON",
+        "DEVICE EVENTS",
+        "PUMP BATTERIES",
+        "NEW REFILL WARNINGS",
+        "STAGE CHANGES",
+    ]
     assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)
     # Every urgency the model can give a pump needing action has its section, in the model's order.
     needing = [u for u in risk.URGENCIES if u not in ("booked", risk.OK)]
@@ -144,8 +209,16 @@ def test_the_due_soon_window_is_worded_from_the_clinic_setting():
 def test_no_name_birth_date_or_diagnosis_anywhere_and_the_subject_has_counts_only():
     digest = email(nurse_input())
     for raw in (digest.subject, digest.text, digest.html):
-        for secret in (PATIENT["first_name"], PATIENT["last_name"], "1970", "17 May", "May 17", "05-17",
-                       PATIENT["diagnosis_label"], "sclerosis"):
+        for secret in (
+            PATIENT["first_name"],
+            PATIENT["last_name"],
+            "1970",
+            "17 May",
+            "May 17",
+            "05-17",
+            PATIENT["diagnosis_label"],
+            "sclerosis",
+        ):
             assert secret not in raw
     assert PATIENT["mrn"] not in digest.subject and "KC-" not in digest.subject
 
@@ -173,11 +246,17 @@ def test_nothing_due_email_can_be_turned_off():
 
 def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
     asked = PhysicianRequestItem(REF, "Booking after the alarm date", "Test Coordinator", datetime(2026, 3, 11, 14, 5))
-    past_alarm = refill(OTHER, risk.PAST_ALARM, risk.PAST_ALARM, risk.AFTER_EMPTY, date(2026, 2, 27),
-                        date(2026, 3, 16), "Buckhead Clinic")
+    past_alarm = refill(
+        OTHER,
+        risk.PAST_ALARM,
+        risk.PAST_ALARM,
+        risk.AFTER_EMPTY,
+        date(2026, 2, 27),
+        date(2026, 3, 16),
+        "Buckhead Clinic",
+    )
     empty = refill(REF, risk.EMPTY, risk.EMPTY, risk.NOT_BOOKED, date(2026, 2, 20))
-    digest = email(nurse_input(role="physician", physician_requests=[asked],
-                                      physician_pumps=[past_alarm, empty]))
+    digest = email(nurse_input(role="physician", physician_requests=[asked], physician_pumps=[past_alarm, empty]))
     rows = section(digest.text, "NEEDS A PHYSICIAN (3)")
     assert "MRN KC-20417 · Booking after the alarm date · asked by Test Coordinator on 11 Mar 2026 14:05" in rows
     assert rows.index("Booking after") < rows.index("Pump projected empty") < rows.index("Past the low-reservoir")
@@ -185,8 +264,10 @@ def test_physician_sees_requests_and_every_pump_past_its_alarm_or_empty():
     assert "OVERDUE" not in digest.text and "STAGE CHANGES" not in digest.text
     assert digest.subject == "ITB tracker 12 Mar: 3 need a physician"
     quiet = email(nurse_input(role="physician"))
-    assert "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open." \
+    assert (
+        "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open."
         in quiet.text
+    )
     assert quiet.nothing_due and "no queue" not in quiet.text
 
 
@@ -229,5 +310,6 @@ def test_physicians_see_every_open_catheter_review_after_the_pumps():
     rows = section(digest.text, "NEEDS A PHYSICIAN (2)")
     assert rows.index("Pump projected empty") < rows.index(
         "MRN KC-20417 · Catheter event: physician review · due today, 12 Mar 2026 · Suspected catheter occlusion or "
-        "kink 12 Mar 2026")
+        "kink 12 Mar 2026"
+    )
     assert "DEVICE EVENTS" not in digest.text  # the nurses' section; physicians get the reviews in theirs

@@ -80,7 +80,8 @@ def test_a_cut_of_more_than_20_percent_in_a_day_warns_of_withdrawal():
 def test_the_usual_dose_range_warns_at_a_change_and_a_starting_dose():
     # 2100 mcg/day is above the usual 20-2000; 15 below it. 300 -> 2100 is an increase, so no cut warning.
     rules = TitrationRules()
-    assert ["Daily dose 2100 mcg is above the usual 20-2000 mcg/day: check it is intended."] == \
-        dose_change_warnings(D(300), D(2100), D(2100), rules)
+    assert ["Daily dose 2100 mcg is above the usual 20-2000 mcg/day: check it is intended."] == dose_change_warnings(
+        D(300), D(2100), D(2100), rules
+    )
     assert len(dose_change_warnings(None, D(15), D(15), rules)) == 1
     assert dose_change_warnings(D(300), D(330), D(330), rules) == []

@@ -31,8 +31,10 @@ def test_twice_the_effective_screening_dose_per_day():
     assert needs_sign_off(guide, D(1000))
     assert not needs_sign_off(guide, D(100))
     assert needs_sign_off(guide, D("100.1"))
-    assert guide.describe() == ("100 mcg/day: twice the effective screening dose, the 50 mcg trial bolus of "
-                                "3 Mar 2026 (effect 6 h); once (50 mcg/day) when the effect lasts over 8 h.")
+    assert guide.describe() == (
+        "100 mcg/day: twice the effective screening dose, the 50 mcg trial bolus of "
+        "3 Mar 2026 (effect 6 h); once (50 mcg/day) when the effect lasts over 8 h."
+    )
 
 
 def test_the_same_dose_once_when_the_effect_lasted_over_the_hours_setting():

@@ -21,8 +21,12 @@ from tracker.clinical.journey import (
 )
 
 ALLOWED_STAGE_MOVES = {
-    (EVALUATION, TRIAL), (TRIAL, IMPLANTATION), (TRIAL, EVALUATION), (IMPLANTATION, ADJUSTMENT),
-    (ADJUSTMENT, IMPLANTATION), (EXITED, EVALUATION),
+    (EVALUATION, TRIAL),
+    (TRIAL, IMPLANTATION),
+    (TRIAL, EVALUATION),
+    (IMPLANTATION, ADJUSTMENT),
+    (ADJUSTMENT, IMPLANTATION),
+    (EXITED, EVALUATION),
 }
 ALLOWED_EXITS = {
     EVALUATION: {"not_candidate", "declined", "transferred", "deceased", "lost_to_follow_up"},
@@ -38,8 +42,11 @@ TARGETS = [Move(s) for s in STAGES] + [Move(EXITED, r) for r in EXIT_REASONS]
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("target", TARGETS, ids=lambda m: m.key)
 def test_every_from_to_pair_is_allowed_or_refused_by_the_table(source, target):
-    expected = ((source, target.to_stage) in ALLOWED_STAGE_MOVES if target.exit_reason is None
-                else target.exit_reason in ALLOWED_EXITS[source])
+    expected = (
+        (source, target.to_stage) in ALLOWED_STAGE_MOVES
+        if target.exit_reason is None
+        else target.exit_reason in ALLOWED_EXITS[source]
+    )
     if expected:
         journey.check_move(source, target)
         assert target in journey.allowed_moves(source)
@@ -82,24 +89,30 @@ def test_implant_needs_a_positive_trial_or_an_override_reason():
 TODAY = date(2026, 11, 24)
 
 
-@pytest.mark.parametrize("effective, previous, birth, reason, field", [
-    (TODAY + timedelta(days=1), None, None, "", "effective_date"),           # future
-    (date(1999, 12, 31), None, date(2000, 1, 1), "x", "effective_date"),      # before birth
-    (TODAY - timedelta(days=5), TODAY - timedelta(days=2), None, "x", "effective_date"),  # before previous
-    (TODAY - timedelta(days=2), None, None, "", "reason"),                  # back-dated, no reason
-    (TODAY - timedelta(days=2), None, None, "   ", "reason"),
-])
+@pytest.mark.parametrize(
+    "effective, previous, birth, reason, field",
+    [
+        (TODAY + timedelta(days=1), None, None, "", "effective_date"),  # future
+        (date(1999, 12, 31), None, date(2000, 1, 1), "x", "effective_date"),  # before birth
+        (TODAY - timedelta(days=5), TODAY - timedelta(days=2), None, "x", "effective_date"),  # before previous
+        (TODAY - timedelta(days=2), None, None, "", "reason"),  # back-dated, no reason
+        (TODAY - timedelta(days=2), None, None, "   ", "reason"),
+    ],
+)
 def test_effective_date_is_refused(effective, previous, birth, reason, field):
     with pytest.raises(InvalidEffectiveDate) as refused:
         journey.check_effective_date(effective, TODAY, previous, birth, reason, backdate_days_without_reason=1)
     assert refused.value.field == field
 
 
-@pytest.mark.parametrize("effective, reason", [
-    (TODAY, ""),
-    (TODAY - timedelta(days=1), ""),  # within the one-day default
-    (TODAY - timedelta(days=30), "Paper record entered late"),
-])
+@pytest.mark.parametrize(
+    "effective, reason",
+    [
+        (TODAY, ""),
+        (TODAY - timedelta(days=1), ""),  # within the one-day default
+        (TODAY - timedelta(days=30), "Paper record entered late"),
+    ],
+)
 def test_effective_date_is_accepted(effective, reason):
     journey.check_effective_date(effective, TODAY, TODAY - timedelta(days=40), date(1960, 1, 1), reason, 1)
 
@@ -113,8 +126,11 @@ def test_days_in_stage_counts_from_the_effective_date():
 
 
 def test_only_the_latest_stage_change_may_be_voided_never_the_referral_nor_an_implantation():
-    referral, trial, implant = Event(id=1, to_stage="evaluation"), Event(id=2, to_stage="trial"), Event(
-        id=3, to_stage="implantation")
+    referral, trial, implant = (
+        Event(id=1, to_stage="evaluation"),
+        Event(id=2, to_stage="trial"),
+        Event(id=3, to_stage="implantation"),
+    )
     assert journey.void_refusal([referral, trial], 2) is None
     assert journey.voidable_event_id([referral, trial]) == 2
     assert "latest" in journey.void_refusal([referral, trial], 1)  # not the latest

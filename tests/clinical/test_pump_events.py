@@ -17,8 +17,14 @@ WINDOWS = risk.Windows(soon_days=14, battery_warning_months=6)
 
 
 def work(due: date, what: str = ev.PUMP_CHECK, event_id: int = 1) -> ev.OpenWork:
-    return ev.OpenWork(event_id, 7, what, due, ev.MRI if what == ev.PUMP_CHECK else ev.SUSPECTED_OCCLUSION,
-                       datetime(2026, 3, 10, 15, tzinfo=UTC))
+    return ev.OpenWork(
+        event_id,
+        7,
+        what,
+        due,
+        ev.MRI if what == ev.PUMP_CHECK else ev.SUSPECTED_OCCLUSION,
+        datetime(2026, 3, 10, 15, tzinfo=UTC),
+    )
 
 
 # -- what an event means -----------------------------------------------------------------------------------------
@@ -27,7 +33,8 @@ def work(due: date, what: str = ev.PUMP_CHECK, event_id: int = 1) -> ev.OpenWork
 def test_a_synchromed_mri_opens_a_pump_check_due_the_day_of_the_scan():
     # The motor stops in the scanner; checked the same day by default (mri_check_days 0): 10 Mar + 0 = 10 Mar.
     assert ev.consequence(ev.MRI, ev.CHECK_AFTER, SCAN_DAY, RULES) == ev.Consequence(
-        empties_pump=False, work=ev.PUMP_CHECK, work_due_on=date(2026, 3, 10))
+        empties_pump=False, work=ev.PUMP_CHECK, work_due_on=date(2026, 3, 10)
+    )
     # A clinic allowing a day: 10 Mar + 1 = 11 Mar.
     later = ev.EventRules(mri_check_days=1)
     assert ev.consequence(ev.MRI, ev.CHECK_AFTER, SCAN_DAY, later).work_due_on == date(2026, 3, 11)
@@ -46,9 +53,11 @@ def test_an_mri_on_a_model_the_catalogue_says_nothing_about_is_refused():
 def test_catheter_revision_and_suspected_occlusion_need_a_physicians_review():
     # Revision: 10 Mar + 14 days = 24 Mar. Suspected occlusion or kink: the drug may not reach the spine, same day.
     assert ev.consequence(ev.CATHETER_REVISION, None, SCAN_DAY, RULES) == ev.Consequence(
-        work=ev.PHYSICIAN_REVIEW, work_due_on=date(2026, 3, 24))
+        work=ev.PHYSICIAN_REVIEW, work_due_on=date(2026, 3, 24)
+    )
     assert ev.consequence(ev.SUSPECTED_OCCLUSION, ev.CHECK_AFTER, SCAN_DAY, RULES) == ev.Consequence(
-        work=ev.PHYSICIAN_REVIEW, work_due_on=date(2026, 3, 10))
+        work=ev.PHYSICIAN_REVIEW, work_due_on=date(2026, 3, 10)
+    )
     assert ev.PHYSICIAN_REVIEW in ev.DONE_BY_PHYSICIAN and ev.PUMP_CHECK not in ev.DONE_BY_PHYSICIAN
 
 
@@ -77,8 +86,11 @@ def test_work_ranks_with_an_overdue_refill_once_overdue_and_with_a_refill_due_so
 
 
 def test_each_kind_of_work_is_one_reason_in_a_fixed_order():
-    items = [work(SCAN_DAY, ev.PHYSICIAN_REVIEW, 1), work(SCAN_DAY, ev.PUMP_CHECK, 2),
-             work(SCAN_DAY, ev.PHYSICIAN_REVIEW, 3)]
+    items = [
+        work(SCAN_DAY, ev.PHYSICIAN_REVIEW, 1),
+        work(SCAN_DAY, ev.PUMP_CHECK, 2),
+        work(SCAN_DAY, ev.PHYSICIAN_REVIEW, 3),
+    ]
     assert ev.work_reasons(items) == [ev.PUMP_CHECK, ev.PHYSICIAN_REVIEW]
 
 
@@ -102,10 +114,17 @@ def test_an_emptied_pump_projects_empty_on_the_day_it_was_emptied_and_the_model_
     # (20 - 3) / 0.6 = 28.3 days. Emptied to 0 mL on 10 Mar 14:00 UTC (09:00 in New York): at or below the alarm
     # and at 0 from that instant, so alarm = empty = 10 Mar, and due = max(alarm - 7-day buffer, that day) = 10 Mar.
     emptied = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
-    projection = engine.project_refill(engine.RefillInputs(
-        fill_time=emptied, reservoir_after_fill_ml=Decimal(0), concentration_mcg_per_ml=500,
-        doses=engine.DoseProgramme(daily_dose_mcg=Decimal(300)), alarm_volume_ml=Decimal(3),
-        reservoir_capacity_ml=Decimal(20), tz="America/New_York"))
+    projection = engine.project_refill(
+        engine.RefillInputs(
+            fill_time=emptied,
+            reservoir_after_fill_ml=Decimal(0),
+            concentration_mcg_per_ml=500,
+            doses=engine.DoseProgramme(daily_dose_mcg=Decimal(300)),
+            alarm_volume_ml=Decimal(3),
+            reservoir_capacity_ml=Decimal(20),
+            tz="America/New_York",
+        )
+    )
     assert (projection.alarm_date, projection.empty_date, projection.due_date) == (SCAN_DAY, SCAN_DAY, SCAN_DAY)
     dates = risk.RefillDates(projection.due_date, projection.alarm_date, projection.empty_date)
     # On the day it was emptied, and every day after until the refill: empty, needs action, whatever is booked.
@@ -115,16 +134,27 @@ def test_an_emptied_pump_projects_empty_on_the_day_it_was_emptied_and_the_model_
 
 
 def test_the_emptied_explanation_says_why_and_what_to_do():
-    assert ev.emptied_explanation(SCAN_DAY) == ("Emptied before an MRI on 10 Mar 2026: the pump holds no drug until "
-                                                "it is refilled. Refill it as soon as the scan is over.")
+    assert ev.emptied_explanation(SCAN_DAY) == (
+        "Emptied before an MRI on 10 Mar 2026: the pump holds no drug until "
+        "it is refilled. Refill it as soon as the scan is over."
+    )
 
 
 # -- judged with the pump (tracker.services.worklist.judge: one judgement for every screen) -----------------------
 
 NOW = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 11)
-FINE = dict(due_date=date(2026, 4, 20), alarm_date=date(2026, 4, 27), empty_date=date(2026, 5, 2), starts_at=None,
-            battery_due=None, eri_on=None, today=TODAY, now=NOW, windows=WINDOWS)
+FINE = dict(
+    due_date=date(2026, 4, 20),
+    alarm_date=date(2026, 4, 27),
+    empty_date=date(2026, 5, 2),
+    starts_at=None,
+    battery_due=None,
+    eri_on=None,
+    today=TODAY,
+    now=NOW,
+    windows=WINDOWS,
+)
 
 
 def test_a_pump_that_is_fine_needs_action_while_its_check_is_open():
@@ -142,6 +172,8 @@ def test_overdue_work_ranks_a_fine_pump_with_the_overdue_refills_not_after_the_d
     assert overdue_check.rank < due_soon.rank
     assert open_check.rank[0] == due_soon.rank[0] == risk.URGENCIES.index(risk.DUE_SOON)
     # Work never lowers a more urgent refill: an empty pump stays first.
-    empty = judge(**FINE | {"due_date": date(2026, 3, 1), "alarm_date": date(2026, 3, 5),
-                            "empty_date": date(2026, 3, 9)}, work=[work(date(2026, 3, 12))])
+    empty = judge(
+        **FINE | {"due_date": date(2026, 3, 1), "alarm_date": date(2026, 3, 5), "empty_date": date(2026, 3, 9)},
+        work=[work(date(2026, 3, 12))],
+    )
     assert empty.rank[0] == 0 and empty.reasons == [risk.EMPTY, ev.PUMP_CHECK]

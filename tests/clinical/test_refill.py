@@ -152,8 +152,9 @@ def test_volume_at_projects_the_reservoir_for_plots():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(min_value=-3 * 24, max_value=40 * 24), min_size=1, max_size=30), st.booleans())
 def test_volumes_at_in_one_pass_equals_volume_at_each_time(hours, weekly):
-    doses = weekday_schedule() if weekly else DoseProgramme(daily_dose_mcg=300, bolus_dose_mcg=10,
-                                                             max_boluses_per_day=2)
+    doses = (
+        weekday_schedule() if weekly else DoseProgramme(daily_dose_mcg=300, bolus_dose_mcg=10, max_boluses_per_day=2)
+    )
     projection = project_refill(inputs(concentration_mcg_per_ml=240 if weekly else 500, doses=doses))
     times = [datetime(2027, 1, 4, tzinfo=NY) + timedelta(hours=h) for h in sorted(hours)]
     assert volumes_at(projection, times) == [projection.volume_at(t) for t in times]
@@ -370,8 +371,14 @@ def test_the_next_interval_after_an_over_infusion_runs_at_the_measured_rate():
     factor, sentence = measured_rate(discrepancy("20", "10", "8.5"))
     assert factor == Fraction(23, 20)
     fill = date(2027, 1, 1)
-    base = dict(fill_time=fill, reservoir_after_fill_ml=20, concentration_mcg_per_ml=500, doses=simple(300),
-                alarm_volume_ml=2, buffer_days=7)
+    base = dict(
+        fill_time=fill,
+        reservoir_after_fill_ml=20,
+        concentration_mcg_per_ml=500,
+        doses=simple(300),
+        alarm_volume_ml=2,
+        buffer_days=7,
+    )
     programmed = project_refill(RefillInputs(**base))
     measured = project_refill(RefillInputs(**base, rate_factor=factor, notes=(sentence,)))
     assert (programmed.alarm_date, programmed.due_date) == (date(2027, 1, 31), date(2027, 1, 24))
@@ -379,8 +386,7 @@ def test_the_next_interval_after_an_over_infusion_runs_at_the_measured_rate():
     assert measured.empty_date == date(2027, 1, 29)
     assert measured.due_date == date(2027, 1, 20)
     assert measured.explanation.startswith("Due 20 Jan 2027")
-    assert "Projected at the measured rate: 11.5 mL was used where 10 mL was programmed (+15%)" \
-        in measured.explanation
+    assert "Projected at the measured rate: 11.5 mL was used where 10 mL was programmed (+15%)" in measured.explanation
 
 
 def test_no_measured_rate_without_an_over_infusion():
@@ -394,16 +400,23 @@ def test_no_measured_rate_without_an_over_infusion():
 
 def test_a_measured_rate_can_never_make_a_date_later():
     with pytest.raises(RefillInputError):
-        RefillInputs(fill_time=date(2027, 1, 1), reservoir_after_fill_ml=20, concentration_mcg_per_ml=500,
-                     doses=simple(300), rate_factor=Fraction(9, 10))
+        RefillInputs(
+            fill_time=date(2027, 1, 1),
+            reservoir_after_fill_ml=20,
+            concentration_mcg_per_ml=500,
+            doses=simple(300),
+            rate_factor=Fraction(9, 10),
+        )
 
 
 def test_when_the_fill_volumes_disagree_the_projection_uses_the_smaller():
     # 20 mL went in but the pump reports 21.5 mL: project from 20 mL, and say so.
     volume, sentence = fill_volume("20", "21.5")
     assert volume == Decimal("20.000")
-    assert sentence == ("The fill's volumes disagree (20 mL added, 21.5 mL reported in the reservoir): "
-                        "projected from the smaller, 20 mL.")
+    assert sentence == (
+        "The fill's volumes disagree (20 mL added, 21.5 mL reported in the reservoir): "
+        "projected from the smaller, 20 mL."
+    )
     assert fill_volume("18.5", "18.500") == (Decimal("18.500"), None)
     assert fill_volume("21", "19")[0] == Decimal("19.000")
 

@@ -167,6 +167,11 @@ def test_battery_due_from_implant_and_horizon_are_calendar_months():
 def test_what_the_patient_page_says_of_the_booking(due, booked, passed, status, verdict, needs_action, urgency):
     risk = r.assess(dates_for(due), r.Booking(d(booked), passed) if booked is not None else None, TODAY, SOON)
     assert risk.missed == (verdict == r.MISSED)
-    expected = ("green" if verdict == r.ON_TIME
-                else "red" if verdict in (r.NOT_BOOKED, r.MISSED) or status in r.LATE else "amber")
+    expected = (
+        "green"
+        if verdict == r.ON_TIME
+        else "red"
+        if verdict in (r.NOT_BOOKED, r.MISSED) or status in r.LATE
+        else "amber"
+    )
     assert risk.booking_tone == expected  # booked after due on a pump not yet late: amber

@@ -5,23 +5,38 @@ import pytest
 from tracker.clinical.search import MAX_WORDS, exact_mrn_keys, search_words
 
 
-@pytest.mark.parametrize("typed, words", [
-    ("Castillo, Lisa", ("castillo", "lisa")),
-    ("Lisa Castillo", ("lisa", "castillo")),
-    ("castillo", ("castillo",)),
-    ("  LISA   castillo  ", ("lisa", "castillo")),
-    ("Castillo,Lisa", ("castillo", "lisa")),
-    ("Castillo ,, ; Lisa", ("castillo", "lisa")),
-    ("castil", ("castil",)),  # a part is enough
-    ("Lisa\tCastillo\n", ("lisa", "castillo")),
-    ("Castillo/Lisa", ("castillo", "lisa")),
-])
+@pytest.mark.parametrize(
+    "typed, words",
+    [
+        ("Castillo, Lisa", ("castillo", "lisa")),
+        ("Lisa Castillo", ("lisa", "castillo")),
+        ("castillo", ("castillo",)),
+        ("  LISA   castillo  ", ("lisa", "castillo")),
+        ("Castillo,Lisa", ("castillo", "lisa")),
+        ("Castillo ,, ; Lisa", ("castillo", "lisa")),
+        ("castil", ("castil",)),  # a part is enough
+        ("Lisa\tCastillo\n", ("lisa", "castillo")),
+        ("Castillo/Lisa", ("castillo", "lisa")),
+    ],
+)
 def test_a_name_is_its_words_in_any_order_with_commas_and_spaces_ignored(typed, words):
     assert search_words(typed) == words
 
 
-@pytest.mark.parametrize("typed", ["MRN8621234", "mrn8621234", "MRN 8621234", "MRN: 8621234", "MRN#8621234",
-                                   "MRN-8621234", "mrn.8621234", "8621234", " 8621234 "])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "MRN8621234",
+        "mrn8621234",
+        "MRN 8621234",
+        "MRN: 8621234",
+        "MRN#8621234",
+        "MRN-8621234",
+        "mrn.8621234",
+        "8621234",
+        " 8621234 ",
+    ],
+)
 def test_an_mrn_is_its_number_with_or_without_the_mrn_label(typed):
     assert search_words(typed) == ("8621234",)
 
@@ -52,9 +67,16 @@ def test_letters_are_lowered_as_the_databases_lower_them():
     assert search_words("ÉLODIE") == ("élodie",)
 
 
-@pytest.mark.parametrize("typed, keys", [
-    ("MRN862", ("mrn862", "862")), ("mrn: 862", ("mrn: 862", "862", "mrn862")), ("4455667", ("4455667", "mrn4455667")),
-    ("Castillo", ("castillo", "mrncastillo")), ("Lisa Castillo", ()), ("", ()),
-])
+@pytest.mark.parametrize(
+    "typed, keys",
+    [
+        ("MRN862", ("mrn862", "862")),
+        ("mrn: 862", ("mrn: 862", "862", "mrn862")),
+        ("4455667", ("4455667", "mrn4455667")),
+        ("Castillo", ("castillo", "mrncastillo")),
+        ("Lisa Castillo", ()),
+        ("", ()),
+    ],
+)
 def test_a_whole_mrn_is_the_text_as_typed_or_its_number_with_or_without_the_label(typed, keys):
     assert exact_mrn_keys(typed) == keys

@@ -33,8 +33,9 @@ def test_the_trial_concentration_gives_no_warning_and_any_other_does():
     assert concentration_warning(50, RULES) is None
     warning = concentration_warning(500, RULES)  # a pump-fill vial: 50 mcg is 0.1 mL, not 1 mL
     assert (warning.code, warning.severity) == ("trial_concentration", "high")
-    assert warning.message == ("Concentration 500 mcg/mL is not the trial concentration (50 mcg/mL): "
-                               "check the vial and the volume given.")
+    assert warning.message == (
+        "Concentration 500 mcg/mL is not the trial concentration (50 mcg/mL): check the vial and the volume given."
+    )
     assert concentration_warning(500, TrialRules(concentration_mcg_per_ml=500)) is None, "the clinic's setting"
 
 
@@ -51,8 +52,9 @@ def test_a_second_bolus_the_same_day_is_within_24_hours():
     # Dates only: same day = 0 h apart (< 24 h, warns); the next day = 24 h apart (not < 24 h, no warning).
     warning = spacing_warning(Bolus(TUE, 75), [Bolus(TUE, 50)], RULES)
     assert (warning.code, warning.severity) == ("trial_spacing", "high")
-    assert warning.message == ("Another bolus (50 mcg) was given on 3 Mar 2026, the same day: "
-                               "trial boluses are given at least 24 h apart.")
+    assert warning.message == (
+        "Another bolus (50 mcg) was given on 3 Mar 2026, the same day: trial boluses are given at least 24 h apart."
+    )
     assert spacing_warning(Bolus(TUE, 75), [Bolus(MON, 50)], RULES) is None
     assert spacing_warning(Bolus(MON, 50), [], RULES) is None
 
@@ -61,8 +63,9 @@ def test_spacing_counts_boluses_on_either_side_with_the_clinics_interval():
     # 48 h minimum: Monday and Tuesday are 1 day = 24 h apart (< 48 h); Monday and Wednesday 48 h (not < 48 h).
     rules = TrialRules(min_hours_between=48)
     back_dated = spacing_warning(Bolus(MON, 50), [Bolus(TUE, 75)], rules)
-    assert back_dated.message == ("Another bolus (75 mcg) was given on 3 Mar 2026, 1 day after: "
-                                  "trial boluses are given at least 48 h apart.")
+    assert back_dated.message == (
+        "Another bolus (75 mcg) was given on 3 Mar 2026, 1 day after: trial boluses are given at least 48 h apart."
+    )
     assert spacing_warning(Bolus(WED, 75), [Bolus(MON, 50)], rules) is None
 
 
@@ -79,8 +82,9 @@ def test_each_step_goes_up_at_most_25_mcg_from_the_highest_dose_so_far():
     assert sequence_warning(Bolus(WED, 100), [Bolus(MON, 50), Bolus(TUE, 75)], RULES) is None  # 75 + 25 = 100
     assert sequence_warning(Bolus(TUE, 50), [Bolus(MON, 50)], RULES) is None, "a repeat is no skip"
     skipped = sequence_warning(Bolus(TUE, 100), [Bolus(MON, 50)], RULES)  # 50 + 25 = 75 < 100
-    assert skipped.message == ("From 50 to 100 mcg skips a step: the usual sequence is 50, then 75, then 100 mcg "
-                               "(up 25 mcg a bolus).")
+    assert skipped.message == (
+        "From 50 to 100 mcg skips a step: the usual sequence is 50, then 75, then 100 mcg (up 25 mcg a bolus)."
+    )
     # The highest dose so far counts, not the latest: 50, 75, a repeat of 50, then 100 (75 + 25 = 100) is fine.
     given = [Bolus(date(2026, 3, 1), 50), Bolus(MON, 75), Bolus(TUE, 50)]
     assert sequence_warning(Bolus(WED, 100), given, RULES) is None

@@ -34,8 +34,17 @@ def codes(result) -> list[str]:
 
 
 def calc(**overrides):
-    values = dict(reservoir_ml="20", fill_volume_ml="20", concentration_mcg_per_ml="500", dose_mcg_per_day="300",
-                  alarm_volume_ml="2", buffer_days="7", stability_days="180", fill_date=FILL, tz=TZ)
+    values = dict(
+        reservoir_ml="20",
+        fill_volume_ml="20",
+        concentration_mcg_per_ml="500",
+        dose_mcg_per_day="300",
+        alarm_volume_ml="2",
+        buffer_days="7",
+        stability_days="180",
+        fill_date=FILL,
+        tz=TZ,
+    )
     return calculate(**(values | overrides))
 
 
@@ -62,16 +71,33 @@ def test_alarm_minus_buffer_binds_for_a_20_ml_pump_at_300_mcg():
 
 def test_the_answer_is_plain_json_data():
     result = calc()
-    assert set(result) == {"fill_date", "daily_volume_ml", "days_to_alarm", "alarm_date", "empty_date",
-                           "stability_date", "due_date", "binding_rule", "explanation", "warnings"}
+    assert set(result) == {
+        "fill_date",
+        "daily_volume_ml",
+        "days_to_alarm",
+        "alarm_date",
+        "empty_date",
+        "stability_date",
+        "due_date",
+        "binding_rule",
+        "explanation",
+        "warnings",
+    }
     assert all(isinstance(v, (str, int, list)) for v in result.values())
 
 
 def test_same_answer_from_typed_text_and_from_exact_numbers():
     typed = calc()
-    exact = calc(reservoir_ml=Decimal(20), fill_volume_ml=Decimal("20.0"), concentration_mcg_per_ml=500,
-                 dose_mcg_per_day=Decimal(300), alarm_volume_ml=Decimal(2), buffer_days=7, stability_days=180,
-                 fill_date="2027-01-01")
+    exact = calc(
+        reservoir_ml=Decimal(20),
+        fill_volume_ml=Decimal("20.0"),
+        concentration_mcg_per_ml=500,
+        dose_mcg_per_day=Decimal(300),
+        alarm_volume_ml=Decimal(2),
+        buffer_days=7,
+        stability_days=180,
+        fill_date="2027-01-01",
+    )
     assert typed == exact
 
 
@@ -120,7 +146,11 @@ def test_a_ptm_patient_is_due_when_every_permitted_bolus_is_counted():
     result = calc(**PTM)
     assert result["daily_volume_ml"] == "0.6"
     assert (result["days_to_alarm"], result["alarm_date"], result["due_date"], result["empty_date"]) == (
-        30, "2027-01-31", "2027-01-24", "2027-02-03")
+        30,
+        "2027-01-31",
+        "2027-01-24",
+        "2027-02-03",
+    )
 
 
 def test_the_same_ptm_patient_entered_as_200_mcg_a_day_alone_comes_out_15_days_late():
@@ -131,26 +161,57 @@ def test_the_same_ptm_patient_entered_as_200_mcg_a_day_alone_comes_out_15_days_l
 
 
 def test_the_calculator_gives_what_the_engine_gives_for_the_same_programme():
-    engine = project_refill(RefillInputs(
-        fill_time=FILL, reservoir_after_fill_ml=Decimal(20), reservoir_capacity_ml=Decimal(20),
-        concentration_mcg_per_ml=500, alarm_volume_ml=Decimal(2), buffer_days=7, stability_days=180, tz=TZ,
-        doses=DoseProgramme(daily_dose_mcg=Decimal(200), bolus_dose_mcg=Decimal(25), max_boluses_per_day=4)))
-    result = what_if("20", "20", "500", PTM["dose_mcg_per_day"], "2", "7", "180", FILL, TZ,
-                     bolus_dose_mcg="25", max_boluses_per_day="4")
+    engine = project_refill(
+        RefillInputs(
+            fill_time=FILL,
+            reservoir_after_fill_ml=Decimal(20),
+            reservoir_capacity_ml=Decimal(20),
+            concentration_mcg_per_ml=500,
+            alarm_volume_ml=Decimal(2),
+            buffer_days=7,
+            stability_days=180,
+            tz=TZ,
+            doses=DoseProgramme(daily_dose_mcg=Decimal(200), bolus_dose_mcg=Decimal(25), max_boluses_per_day=4),
+        )
+    )
+    result = what_if(
+        "20",
+        "20",
+        "500",
+        PTM["dose_mcg_per_day"],
+        "2",
+        "7",
+        "180",
+        FILL,
+        TZ,
+        bolus_dose_mcg="25",
+        max_boluses_per_day="4",
+    )
     assert result.projection == engine
 
 
 def test_the_answer_says_the_boluses_were_counted():
     note = [w for w in calc(**PTM)["warnings"] if w["code"] == "boluses_included"]
-    assert note == [{"code": "boluses_included", "severity": "low", "message":
-                     "The dates include every permitted bolus (up to 4 of 25 mcg a day): 100 mcg/day on top of the "
-                     "programmed 200 mcg/day, 300 mcg/day in all."}]
+    assert note == [
+        {
+            "code": "boluses_included",
+            "severity": "low",
+            "message": "The dates include every permitted bolus (up to 4 of 25 mcg a day): 100 mcg/day on top of the "
+            "programmed 200 mcg/day, 300 mcg/day in all.",
+        }
+    ]
 
 
-@pytest.mark.parametrize("boluses", [{}, {"bolus_dose_mcg": "", "max_boluses_per_day": ""},
-                                     {"bolus_dose_mcg": "25", "max_boluses_per_day": "0"},
-                                     {"bolus_dose_mcg": "0", "max_boluses_per_day": "4"}],
-                         ids=["not given", "blank", "none a day", "a 0 mcg bolus"])
+@pytest.mark.parametrize(
+    "boluses",
+    [
+        {},
+        {"bolus_dose_mcg": "", "max_boluses_per_day": ""},
+        {"bolus_dose_mcg": "25", "max_boluses_per_day": "0"},
+        {"bolus_dose_mcg": "0", "max_boluses_per_day": "4"},
+    ],
+    ids=["not given", "blank", "none a day", "a 0 mcg bolus"],
+)
 def test_without_boluses_nothing_is_said_about_them(boluses):
     result = calc(dose_mcg_per_day="200", **boluses)
     assert result["due_date"] == "2027-02-08" and "bolus" not in str(result)
@@ -160,8 +221,7 @@ def test_a_flexible_day_is_the_sum_of_its_steps():
     # 6 h x 10 + 16 h x 15 + 2 h x 10 = 60 + 240 + 20 = 320 mcg/day; / 500 = 0.64 mL/day.
     # 18 / 0.64 = 28.1 days to the alarm: 29 Jan; due 22 Jan.
     result = calc(dose_mcg_per_day=None, flex_schedule="00:00 10\n06:00 15\n22:00 10")
-    assert (result["daily_volume_ml"], result["alarm_date"], result["due_date"]) == ("0.64", "2027-01-29",
-                                                                                      "2027-01-22")
+    assert (result["daily_volume_ml"], result["alarm_date"], result["due_date"]) == ("0.64", "2027-01-29", "2027-01-22")
     assert codes(result) == []
 
 
@@ -181,10 +241,10 @@ def test_a_week_that_differs_at_the_weekend_is_followed_day_by_day_from_the_fill
     # At 18:00 Saturday's first 18 h (0.72 mL) were never in the pump: 16.72 mL from Sat 00:00 runs out on
     # Thu 4 Feb at 20:00, 26 days 2 h after the fill: 4 Feb, a day later.
     midnight = calc(fill_volume_ml="18", dose_mcg_per_day=None, flex_schedule=WEEKEND_HEAVY, fill_date=SATURDAY)
-    evening = calc(fill_volume_ml="18", dose_mcg_per_day=None, flex_schedule=WEEKEND_HEAVY, fill_date=SATURDAY,
-                   fill_time="18:00")
-    assert (midnight["alarm_date"], midnight["days_to_alarm"], midnight["due_date"]) == ("2027-02-03", 25,
-                                                                                         "2027-01-27")
+    evening = calc(
+        fill_volume_ml="18", dose_mcg_per_day=None, flex_schedule=WEEKEND_HEAVY, fill_date=SATURDAY, fill_time="18:00"
+    )
+    assert (midnight["alarm_date"], midnight["days_to_alarm"], midnight["due_date"]) == ("2027-02-03", 25, "2027-01-27")
     assert (evening["alarm_date"], evening["days_to_alarm"], evening["due_date"]) == ("2027-02-04", 26, "2027-01-28")
     assert midnight["daily_volume_ml"] == "0.6171"  # 4.32 / 7, the week's mean, as the engine shows it
 
@@ -194,14 +254,16 @@ def test_a_flexible_schedule_with_boluses_says_so_with_the_weeks_mean():
     result = calc(dose_mcg_per_day=None, flex_schedule=WEEKEND_HEAVY, bolus_dose_mcg="50", max_boluses_per_day="2")
     assert result["warnings"][-1]["message"] == (
         "The dates include every permitted bolus (up to 2 of 50 mcg a day): 100 mcg/day on top of the flexible "
-        "schedule's 308.57 mcg/day (mean over the week), 408.57 mcg/day in all.")
+        "schedule's 308.57 mcg/day (mean over the week), 408.57 mcg/day in all."
+    )
 
 
 def test_a_concentration_change_warns_that_a_bridge_bolus_is_needed():
     result = calc(previous_concentration_mcg_per_ml="1000")
     assert [(w["code"], w["severity"]) for w in result["warnings"]] == [("bridge_bolus", "high")]
     assert result["warnings"][0]["message"] == (
-        "Concentration changes from 1000 to 500 mcg/mL: a bridge bolus is required.")
+        "Concentration changes from 1000 to 500 mcg/mL: a bridge bolus is required."
+    )
     assert codes(calc(previous_concentration_mcg_per_ml="500")) == []
 
 
@@ -225,14 +287,29 @@ def test_whole_result_keeps_dates_as_dates_for_the_page():
 
 
 REFUSED = [
-    ("overfill", {"fill_volume_ml": "20.5"}, OverfillRefused, "fill_volume_ml",
-     "20.5 mL is more than the 20 mL reservoir holds; never overfill."),
+    (
+        "overfill",
+        {"fill_volume_ml": "20.5"},
+        OverfillRefused,
+        "fill_volume_ml",
+        "20.5 mL is more than the 20 mL reservoir holds; never overfill.",
+    ),
     ("dose 0", {"dose_mcg_per_day": "0"}, InvalidDose, "dose_mcg_per_day", "Daily dose must be more than 0 mcg/day."),
     ("negative dose", {"dose_mcg_per_day": "-5"}, InvalidDose, "dose_mcg_per_day", "more than 0"),
-    ("concentration 0", {"concentration_mcg_per_ml": "0"}, InvalidConcentration, "concentration_mcg_per_ml",
-     "Concentration must be more than 0 mcg/mL."),
-    ("fractional concentration", {"concentration_mcg_per_ml": "500.5"}, InvalidConcentration,
-     "concentration_mcg_per_ml", "whole number"),
+    (
+        "concentration 0",
+        {"concentration_mcg_per_ml": "0"},
+        InvalidConcentration,
+        "concentration_mcg_per_ml",
+        "Concentration must be more than 0 mcg/mL.",
+    ),
+    (
+        "fractional concentration",
+        {"concentration_mcg_per_ml": "500.5"},
+        InvalidConcentration,
+        "concentration_mcg_per_ml",
+        "whole number",
+    ),
     ("impossible date", {"fill_date": "2027-02-31"}, InvalidTime, "fill_date", "2027-02-31 is not a real date"),
     ("not a date", {"fill_date": "next tuesday"}, InvalidTime, "fill_date", "use YYYY-MM-DD"),
     ("date at the end of the calendar", {"fill_date": "9999-12-31"}, InvalidTime, "fill_date", "must be from"),
@@ -246,37 +323,101 @@ REFUSED = [
     ("stability 0", {"stability_days": "0"}, InvalidDays, "stability_days", "more than 0 days"),
     ("half a day", {"stability_days": "90.5"}, InvalidDays, "stability_days", "whole number of days"),
     ("alarm over 10 mL", {"alarm_volume_ml": "11"}, InvalidVolume, "alarm_volume_ml", "from 0 to 10 mL"),
-    ("a dose and a schedule", {"flex_schedule": "00:00 10"}, InvalidDose, "dose_mcg_per_day",
-     "Give either a daily dose or a flexible schedule, not both or neither."),
+    (
+        "a dose and a schedule",
+        {"flex_schedule": "00:00 10"},
+        InvalidDose,
+        "dose_mcg_per_day",
+        "Give either a daily dose or a flexible schedule, not both or neither.",
+    ),
     ("no dose, no schedule", {"dose_mcg_per_day": ""}, InvalidDose, "dose_mcg_per_day", "not both or neither"),
-    ("schedule in words", {"dose_mcg_per_day": None, "flex_schedule": "06:00 twelve"}, InvalidFlexSchedule,
-     "flex_schedule", "'06:00 twelve' is not a step: write the start time and the rate in mcg/hour"),
-    ("a weekend from 06:00", {"dose_mcg_per_day": None, "flex_schedule": "00:00 10\nSat: 06:00 5"},
-     InvalidFlexSchedule, "flex_schedule", "Saturday's own steps must begin at 00:00"),
-    ("weekdays without the rest", {"dose_mcg_per_day": None, "flex_schedule": "Mon-Fri: 00:00 10"},
-     InvalidFlexSchedule, "flex_schedule", "Give an everyday schedule before the day names, or steps for all seven"),
-    ("14 steps", {"dose_mcg_per_day": None, "flex_schedule": "\n".join(f"{h:02}:00 10" for h in range(14))},
-     InvalidFlexSchedule, "flex_schedule", "At most 13 flex steps a day; got 14."),
-    ("a rate of 500 mcg/hour", {"dose_mcg_per_day": None, "flex_schedule": "00:00 500"}, InvalidFlexSchedule,
-     "flex_schedule", "500 mcg/hour is above the 200 mcg/hour the dose form allows."),
-    ("a day that delivers nothing", {"dose_mcg_per_day": None, "flex_schedule": "00:00 10; Sun: 00:00 0"},
-     InvalidDose, "flex_schedule", "Each day's flexible schedule must deliver more than 0 mcg."),
-    ("an essay for a schedule", {"dose_mcg_per_day": None, "flex_schedule": "00:00 5\n" * 400}, InvalidFlexSchedule,
-     "flex_schedule", "The schedule is too long: at most 2000 characters."),
+    (
+        "schedule in words",
+        {"dose_mcg_per_day": None, "flex_schedule": "06:00 twelve"},
+        InvalidFlexSchedule,
+        "flex_schedule",
+        "'06:00 twelve' is not a step: write the start time and the rate in mcg/hour",
+    ),
+    (
+        "a weekend from 06:00",
+        {"dose_mcg_per_day": None, "flex_schedule": "00:00 10\nSat: 06:00 5"},
+        InvalidFlexSchedule,
+        "flex_schedule",
+        "Saturday's own steps must begin at 00:00",
+    ),
+    (
+        "weekdays without the rest",
+        {"dose_mcg_per_day": None, "flex_schedule": "Mon-Fri: 00:00 10"},
+        InvalidFlexSchedule,
+        "flex_schedule",
+        "Give an everyday schedule before the day names, or steps for all seven",
+    ),
+    (
+        "14 steps",
+        {"dose_mcg_per_day": None, "flex_schedule": "\n".join(f"{h:02}:00 10" for h in range(14))},
+        InvalidFlexSchedule,
+        "flex_schedule",
+        "At most 13 flex steps a day; got 14.",
+    ),
+    (
+        "a rate of 500 mcg/hour",
+        {"dose_mcg_per_day": None, "flex_schedule": "00:00 500"},
+        InvalidFlexSchedule,
+        "flex_schedule",
+        "500 mcg/hour is above the 200 mcg/hour the dose form allows.",
+    ),
+    (
+        "a day that delivers nothing",
+        {"dose_mcg_per_day": None, "flex_schedule": "00:00 10; Sun: 00:00 0"},
+        InvalidDose,
+        "flex_schedule",
+        "Each day's flexible schedule must deliver more than 0 mcg.",
+    ),
+    (
+        "an essay for a schedule",
+        {"dose_mcg_per_day": None, "flex_schedule": "00:00 5\n" * 400},
+        InvalidFlexSchedule,
+        "flex_schedule",
+        "The schedule is too long: at most 2000 characters.",
+    ),
     ("25 o'clock", {"fill_time": "25:00"}, InvalidTime, "fill_time", "Fill time 25:00 is not a real time of day."),
     ("2pm", {"fill_time": "2pm"}, InvalidTime, "fill_time", "use HH:MM (24-hour clock)"),
-    ("bolus without a count", {"bolus_dose_mcg": "25"}, InvalidDose, "max_boluses_per_day",
-     "Enter the maximum boluses a day too (0 if the patient may take none)."),
-    ("count without a bolus", {"max_boluses_per_day": "4"}, InvalidDose, "bolus_dose_mcg",
-     "Enter the bolus dose too."),
-    ("bolus over 500 mcg", {"bolus_dose_mcg": "600", "max_boluses_per_day": "1"}, InvalidDose, "bolus_dose_mcg",
-     "Bolus dose must be from 0 to 500 mcg."),
-    ("25 boluses a day", {"bolus_dose_mcg": "5", "max_boluses_per_day": "25"}, InvalidDose, "max_boluses_per_day",
-     "Boluses a day must be from 0 to 24."),
-    ("half a bolus", {"bolus_dose_mcg": "5", "max_boluses_per_day": "2.5"}, InvalidDose, "max_boluses_per_day",
-     "Boluses a day must be a whole number."),
-    ("previous concentration 0", {"previous_concentration_mcg_per_ml": "0"}, InvalidConcentration,
-     "previous_concentration_mcg_per_ml", "Previous concentration must be more than 0 mcg/mL."),
+    (
+        "bolus without a count",
+        {"bolus_dose_mcg": "25"},
+        InvalidDose,
+        "max_boluses_per_day",
+        "Enter the maximum boluses a day too (0 if the patient may take none).",
+    ),
+    ("count without a bolus", {"max_boluses_per_day": "4"}, InvalidDose, "bolus_dose_mcg", "Enter the bolus dose too."),
+    (
+        "bolus over 500 mcg",
+        {"bolus_dose_mcg": "600", "max_boluses_per_day": "1"},
+        InvalidDose,
+        "bolus_dose_mcg",
+        "Bolus dose must be from 0 to 500 mcg.",
+    ),
+    (
+        "25 boluses a day",
+        {"bolus_dose_mcg": "5", "max_boluses_per_day": "25"},
+        InvalidDose,
+        "max_boluses_per_day",
+        "Boluses a day must be from 0 to 24.",
+    ),
+    (
+        "half a bolus",
+        {"bolus_dose_mcg": "5", "max_boluses_per_day": "2.5"},
+        InvalidDose,
+        "max_boluses_per_day",
+        "Boluses a day must be a whole number.",
+    ),
+    (
+        "previous concentration 0",
+        {"previous_concentration_mcg_per_ml": "0"},
+        InvalidConcentration,
+        "previous_concentration_mcg_per_ml",
+        "Previous concentration must be more than 0 mcg/mL.",
+    ),
 ]
 
 

@@ -19,8 +19,8 @@ def test_the_reservoir_chart_comes_with_a_table_of_the_same_numbers(as_role, wor
     page = as_role("nurse").get(f"/patients/{patient.id}").get_data(as_text=True)
 
     chart = json.loads(html.unescape(re.search(r"data-chart='([^']+)'", page).group(1)))
-    table = page[page.index('<details class="chart-data">'):]
-    table = table[:table.index("</details>")]
+    table = page[page.index('<details class="chart-data">') :]
+    table = table[: table.index("</details>")]
     cell = r"<td[^>]*>([^<]+)</td>"
     rows = re.findall(f"<tr>{cell}{cell}{cell}</tr>", table)
     assert len(rows) == len(chart["labels"]) > 10  # a row for every point the chart draws
@@ -35,18 +35,36 @@ def test_calendar_chips_name_the_patient_without_the_mrn_and_say_the_urgency_in_
     booked = implanted_days_ago(session, world, 21)
     booked.first_name, booked.last_name = "Lisa", "Castillo"
     session.commit()
-    book_refill(session, world.actor("coordinator"), booked.id,
-                datetime.combine(TODAY + timedelta(days=1), time(14, 30), CLINIC_ZONE), world.clinic.id,
-                world.users["nurse"].id, "", "", datetime.now(CLINIC_ZONE))
+    book_refill(
+        session,
+        world.actor("coordinator"),
+        booked.id,
+        datetime.combine(TODAY + timedelta(days=1), time(14, 30), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        datetime.now(CLINIC_ZONE),
+    )
 
     page = as_role("coordinator").get(f"/calendar?view=week&date={TODAY + timedelta(days=1)}").get_data(as_text=True)
-    chips = {m.group(1): m.group(2) for m in re.finditer(
-        r'<a class="chip urgency-\w+ kind-(\w+)" href="[^"]+/' + str(booked.id) + r'#pump"\s+title="[^"]*">(.*?)</a>',
-        page, re.S)}
+    chips = {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r'<a class="chip urgency-\w+ kind-(\w+)" href="[^"]+/'
+            + str(booked.id)
+            + r'#pump"\s+title="[^"]*">(.*?)</a>',
+            page,
+            re.S,
+        )
+    }
     visible = re.sub(r'<span class="sr-only">.*?</span>|<[^>]+>', "", chips["appointment"]).split()
     assert visible == ["14:30", "Castillo,", "L."]  # time and name, no MRN
     assert booked.mrn not in chips["appointment"]
     assert f'<span class="sr-only">: {refill_risk.LABELS["booked"]}</span>' in chips["appointment"]
-    overdue_chip = re.search(r'<a class="chip urgency-overdue kind-action" href="[^"]+/' + str(overdue.id)
-                             + r'#pump"[^>]*>(.*?)</a>', page, re.S).group(1)
+    overdue_chip = re.search(
+        r'<a class="chip urgency-overdue kind-action" href="[^"]+/' + str(overdue.id) + r'#pump"[^>]*>(.*?)</a>',
+        page,
+        re.S,
+    ).group(1)
     assert refill_risk.LABELS[refill_risk.OVERDUE] in overdue_chip  # not only the red

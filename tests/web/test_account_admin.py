@@ -43,8 +43,13 @@ CLI = Actor(user_id=None, role="admin", address="cli")
 
 
 def edit_form(user, **changes) -> dict:
-    data = {"email": user.email, "full_name": user.full_name, "role": user.role,
-            "location_id": str(user.location_id or ""), "version": str(user.version)}
+    data = {
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role,
+        "location_id": str(user.location_id or ""),
+        "version": str(user.version),
+    }
     return data | changes
 
 
@@ -71,18 +76,36 @@ def test_admin_edits_a_nurses_name_e_mail_role_and_home_clinic(as_role, world, s
     users_page = admin.get("/admin/users").get_data(as_text=True)
     assert f'href="/admin/users/{nurse.id}/edit"' in users_page
     buckhead = world.sites["Buckhead Clinic"]
-    response = edit(admin, nurse, full_name="  Kim   Okafor ", email="kim.okafor@example.org", role="coordinator",
-                    location_id=str(buckhead.id))
+    response = edit(
+        admin,
+        nurse,
+        full_name="  Kim   Okafor ",
+        email="kim.okafor@example.org",
+        role="coordinator",
+        location_id=str(buckhead.id),
+    )
     assert response.status_code == 302 and path_of(response) == "/admin/users"
     user = fresh(session, nurse)
-    assert (user.full_name, user.email, user.role, user.location_id) == \
-        ("Kim Okafor", "kim.okafor@example.org", "coordinator", buckhead.id)
+    assert (user.full_name, user.email, user.role, user.location_id) == (
+        "Kim Okafor",
+        "kim.okafor@example.org",
+        "coordinator",
+        buckhead.id,
+    )
     row = audit_rows(session)[-1]
     assert (row.action, row.entity_id, row.user_id) == ("update", nurse.id, world.users["admin"].id)
-    assert row.before == {"email": "nurse@example.org", "full_name": "Test Nurse", "role": "nurse",
-                          "location_id": world.clinic.id}
-    assert row.after == {"email": "kim.okafor@example.org", "full_name": "Kim Okafor", "role": "coordinator",
-                         "location_id": buckhead.id}
+    assert row.before == {
+        "email": "nurse@example.org",
+        "full_name": "Test Nurse",
+        "role": "nurse",
+        "location_id": world.clinic.id,
+    }
+    assert row.after == {
+        "email": "kim.okafor@example.org",
+        "full_name": "Kim Okafor",
+        "role": "coordinator",
+        "location_id": buckhead.id,
+    }
     assert sign_in(make_client(), "kim.okafor@example.org").status_code == 302
     assert sign_in(make_client(), "nurse@example.org").status_code == 200
 
@@ -112,7 +135,8 @@ def test_the_last_active_administrator_cannot_demote_themselves(as_role, world, 
     assert response.status_code == 422
     assert error_beside(response.get_data(as_text=True), "role") == (
         "Test Admin is the last active administrator: make another user an administrator first, or nobody could "
-        "manage accounts.")
+        "manage accounts."
+    )
     assert fresh(session, admin_user).role == "admin"
     assert row_counts(session) == before
 
@@ -144,7 +168,8 @@ def test_deactivating_the_last_active_administrator_is_refused(world, session):
 
 
 def test_two_administrators_editing_one_account_the_second_save_is_refused_and_shows_the_saved_values(
-        as_role, world, session, app):
+    as_role, world, session, app
+):
     nurse = world.users["nurse"]
     make_user(session, "admin", "second.admin@example.org", world.clinic)
     first, second = as_role("admin"), Client(app)
@@ -189,7 +214,8 @@ def one_time_password(response) -> str:
 
 
 def test_a_reset_password_is_shown_once_ends_the_users_sessions_and_is_audited_without_the_password(
-        as_role, world, session, make_client, caplog):
+    as_role, world, session, make_client, caplog
+):
     nurse = world.users["nurse"]
     at_desk = as_role("nurse")
     with caplog.at_level(logging.INFO):
@@ -209,7 +235,8 @@ def test_a_reset_password_is_shown_once_ends_the_users_sessions_and_is_audited_w
 
 
 def test_after_a_reset_every_page_sends_the_user_to_choose_a_password_until_they_have(
-        as_role, world, session, make_client):
+    as_role, world, session, make_client
+):
     nurse = world.users["nurse"]
     password = one_time_password(reset(as_role("admin"), nurse))
     client = make_client()
@@ -223,8 +250,9 @@ def test_after_a_reset_every_page_sends_the_user_to_choose_a_password_until_they
     page = client.get("/account/password").get_data(as_text=True)
     assert "An administrator has reset your password." in page
     response = change_password(client, password, password)
-    assert error_beside(response.get_data(as_text=True), "password") == \
-        "Choose a password different from the current one."
+    assert (
+        error_beside(response.get_data(as_text=True), "password") == "Choose a password different from the current one."
+    )
     response = change_password(client, password, NEW_PASSWORD)
     assert response.status_code == 302
     assert is_signed_in(client) and client.get("/calendar").status_code == 200
@@ -270,12 +298,12 @@ def admin_of(app) -> Client:
 def locked_on_page(admin) -> set[str]:
     page = admin.get("/admin/users").get_data(as_text=True)
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
-    return {re.search(r"<td>[^<]*</td><td>([^<]+)</td>", row).group(1) for row in rows
-            if 'class="badge risk">Locked' in row}
+    return {
+        re.search(r"<td>[^<]*</td><td>([^<]+)</td>", row).group(1) for row in rows if 'class="badge risk">Locked' in row
+    }
 
 
-def test_a_nurse_slowed_by_wrong_passwords_is_shown_locked_and_unlocked_signs_in_at_once(
-        limited_app, world, session):
+def test_a_nurse_slowed_by_wrong_passwords_is_shown_locked_and_unlocked_signs_in_at_once(limited_app, world, session):
     nurse = world.users["nurse"]
     with time_machine.travel(START, tick=False) as clock:
         for _ in range(6):  # a pair past its 3 free failures: 4 s to wait at the sixth
@@ -287,8 +315,7 @@ def test_a_nurse_slowed_by_wrong_passwords_is_shown_locked_and_unlocked_signs_in
         today = admin.get("/").get_data(as_text=True)  # the admin's Today counts it and links to Users
         assert '<a href="/admin/users" data-count="1"><b>1 account</b> locked</a>' in today
         with limited_app.app_context():
-            assert set(locked_users(session, limited_app.extensions["sign_in_limits"], datetime.now(UTC))) \
-                == {nurse.id}
+            assert set(locked_users(session, limited_app.extensions["sign_in_limits"], datetime.now(UTC))) == {nurse.id}
         page = admin.get("/admin/users").get_data(as_text=True)
         assert f'action="/admin/users/{nurse.id}/unlock"' in page
         assert "Locked" in admin.get(f"/admin/users/{nurse.id}/edit").get_data(as_text=True)

@@ -28,8 +28,7 @@ def is_signed_in(client) -> bool:
 def row_counts(session) -> dict[str, int]:
     """How many rows each table holds, read fresh from the database."""
     session.expire_all()
-    return {table.name: session.scalar(select(func.count()).select_from(table))
-            for table in db.metadata.sorted_tables}
+    return {table.name: session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}
 
 
 def sign_in(client, email, password=PASSWORD):
@@ -46,10 +45,14 @@ def test_nurse_signs_in_with_the_right_password_and_lands_on_today(client, world
     assert is_signed_in(client)
 
 
-@pytest.mark.parametrize("email, password", [
-    ("nurse@example.org", "not the right password"),
-    ("nobody@example.org", PASSWORD),
-], ids=["wrong password", "unknown e-mail"])
+@pytest.mark.parametrize(
+    "email, password",
+    [
+        ("nurse@example.org", "not the right password"),
+        ("nobody@example.org", PASSWORD),
+    ],
+    ids=["wrong password", "unknown e-mail"],
+)
 def test_a_failed_sign_in_says_the_same_thing_whatever_was_wrong(client, world, email, password):
     response = sign_in(client, email, password)
     assert response.status_code == 200
@@ -69,17 +72,22 @@ def test_the_stored_password_is_an_argon2id_hash(world, session):
     assert PASSWORD not in stored
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/",
-    "//evil.example/",
-    "/\\evil.example/",
-    "/\t/evil.example/",
-    "https:evil.example",
-], ids=["absolute", "scheme-relative", "backslash", "tab", "scheme without slashes"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "https:evil.example",
+    ],
+    ids=["absolute", "scheme-relative", "backslash", "tab", "scheme without slashes"],
+)
 def test_sign_in_never_sends_the_user_to_another_site(client, world, target):
     client.refresh_token("/login")
-    response = client.post("/login", {"email": "nurse@example.org", "password": PASSWORD},
-                           query_string={"next": target})
+    response = client.post(
+        "/login", {"email": "nurse@example.org", "password": PASSWORD}, query_string={"next": target}
+    )
     assert response.status_code == 302
     location = response.location
     assert location.startswith("/") and not location.startswith("//"), location
@@ -88,8 +96,9 @@ def test_sign_in_never_sends_the_user_to_another_site(client, world, target):
 
 def test_sign_in_returns_to_the_page_the_user_asked_for(client, world):
     client.refresh_token("/login")
-    response = client.post("/login", {"email": "nurse@example.org", "password": PASSWORD},
-                           query_string={"next": "/board"})
+    response = client.post(
+        "/login", {"email": "nurse@example.org", "password": PASSWORD}, query_string={"next": "/board"}
+    )
     assert response.status_code == 302 and response.location == "/board"
 
 
@@ -150,8 +159,7 @@ def test_a_reactivated_nurse_can_sign_in_again(as_role, world, make_client):
 
 def change_password(client, current, new, confirm=None):
     client.refresh_token("/account/password")
-    return client.post("/account/password",
-                       {"current_password": current, "password": new, "confirm": confirm or new})
+    return client.post("/account/password", {"current_password": current, "password": new, "confirm": confirm or new})
 
 
 def error_beside(page: str, field: str) -> str:
@@ -201,8 +209,13 @@ def test_admin_lists_the_users(as_role, world):
 
 
 def new_user_form(world, **overrides):
-    data = {"email": "new.nurse@example.org", "full_name": "Florence Nightingale", "role": "nurse",
-            "location_id": str(world.sites["Buckhead Clinic"].id), "password": "a-long-enough-password"}
+    data = {
+        "email": "new.nurse@example.org",
+        "full_name": "Florence Nightingale",
+        "role": "nurse",
+        "location_id": str(world.sites["Buckhead Clinic"].id),
+        "password": "a-long-enough-password",
+    }
     data.update(overrides)
     return data
 
@@ -213,8 +226,11 @@ def test_admin_creates_a_nurse_at_a_clinic_who_can_then_sign_in(as_role, world, 
     response = admin.post("/admin/users/new", new_user_form(world))
     assert response.status_code == 302 and path_of(response) == "/admin/users"
     user = session.scalar(select(User).where(User.email == "new.nurse@example.org"))
-    assert (user.role, user.location_id, user.full_name) == ("nurse", world.sites["Buckhead Clinic"].id,
-                                                           "Florence Nightingale")
+    assert (user.role, user.location_id, user.full_name) == (
+        "nurse",
+        world.sites["Buckhead Clinic"].id,
+        "Florence Nightingale",
+    )
     assert "new.nurse@example.org" in admin.get("/admin/users").get_data(as_text=True)
     assert sign_in(make_client(), "new.nurse@example.org", "a-long-enough-password").status_code == 302
 

@@ -57,8 +57,9 @@ def new_rows(session, since: int) -> list[AuditEvent]:
 
 def assert_rows(rows, *expected):
     """The new rows are exactly the expected (action, entity, entity_id) triples, in any order."""
-    assert Counter((r.action, r.entity, r.entity_id) for r in rows) == Counter(expected), \
-        [(r.action, r.entity, r.entity_id) for r in rows]
+    assert Counter((r.action, r.entity, r.entity_id) for r in rows) == Counter(expected), [
+        (r.action, r.entity, r.entity_id) for r in rows
+    ]
 
 
 def only(rows, action, entity) -> AuditEvent:
@@ -71,8 +72,9 @@ def only(rows, action, entity) -> AuditEvent:
 
 def test_create_patient(world, session):
     since = mark(session)
-    patient = service.create_patient(session, world.actor(), patient_data(world, mrn="AUD1"),
-                                     TODAY - timedelta(days=3), TODAY)
+    patient = service.create_patient(
+        session, world.actor(), patient_data(world, mrn="AUD1"), TODAY - timedelta(days=3), TODAY
+    )
     rows = new_rows(session, since)
     event_id = session.scalar(select(StageEvent.id).where(StageEvent.patient_id == patient.id))
     assert_rows(rows, ("create", "patient", patient.id), ("create", "stage_event", event_id))
@@ -108,8 +110,9 @@ def test_void_latest_stage_change(world, session):
     event = move(session, world, patient, "trial", days_ago=0)
     session.refresh(patient)
     since = mark(session)
-    service.void_last_event(session, world.actor(), patient.id, patient.version, event.id, "wrong patient",
-                            datetime.now(UTC))
+    service.void_last_event(
+        session, world.actor(), patient.id, patient.version, event.id, "wrong patient", datetime.now(UTC)
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("void", "stage_event", event.id), ("update", "patient", patient.id))
     assert only(rows, "void", "stage_event").after == {"void_reason": "wrong patient"}
@@ -121,8 +124,9 @@ def test_record_bolus(world, session):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=1)
     since = mark(session)
-    bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY,
-                                 acknowledged=["trial_sequence"])  # a first bolus above 50 mcg
+    bolus = service.record_bolus(
+        session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY, acknowledged=["trial_sequence"]
+    )  # a first bolus above 50 mcg
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "trial_bolus", bolus.id))
     assert rows[0].before is None and rows[0].after["dose_mcg"] == 75 and rows[0].after["outcome"] == "positive"
@@ -135,12 +139,22 @@ def test_implant_via_move(world, session):
     service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     since = mark(session)
     # 300 mcg/day is above the 50 mcg trial's guide (100): the physician entering it signs off, on the record.
-    event = move(session, world, patient, "implantation", days_ago=10, surgery_centre_id=world.centre.id,
-                 surgeon="Dr Shaw", implant=implant_details(session, serial="NGP-AUDIT"), role="physician")
+    event = move(
+        session,
+        world,
+        patient,
+        "implantation",
+        days_ago=10,
+        surgery_centre_id=world.centre.id,
+        surgeon="Dr Shaw",
+        implant=implant_details(session, serial="NGP-AUDIT"),
+        role="physician",
+    )
     rows = new_rows(session, since)
     pump = current_pump(session, patient.id)
-    assert_rows(rows, ("create", "stage_event", event.id), ("update", "patient", patient.id),
-                ("create", "pump", pump.id))
+    assert_rows(
+        rows, ("create", "stage_event", event.id), ("update", "patient", patient.id), ("create", "pump", pump.id)
+    )
     created = only(rows, "create", "pump")
     assert created.before is None and created.after["serial"] == "NGP-AUDIT"
     assert Decimal(created.after["daily_dose_mcg"]) == 300 and created.patient_id == patient.id
@@ -158,10 +172,22 @@ def test_record_refill(world, session):
     first_fill = last_fill(session, pump.id)
     since = mark(session)
     now = datetime.now(CLINIC_ZONE)
-    visit = record_refill(session, world.actor(), pump.id, RefillEntry(
-        visit_at=now - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
-        concentration_mcg_per_ml=500, volume_added_ml=Decimal(17), resulting_volume_ml=Decimal(20)),
-        True, now, expected_last_fill_id=first_fill.id)
+    visit = record_refill(
+        session,
+        world.actor(),
+        pump.id,
+        RefillEntry(
+            visit_at=now - timedelta(minutes=5),
+            expected_residual_ml=Decimal(3),
+            actual_residual_ml=Decimal(3),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal(17),
+            resulting_volume_ml=Decimal(20),
+        ),
+        True,
+        now,
+        expected_last_fill_id=first_fill.id,
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "refill_visit", visit.id))
     assert rows[0].after["resulting_volume_ml"] == "20" and rows[0].after["actual_residual_ml"] == "3"
@@ -172,8 +198,9 @@ def test_dose_change(world, session):
     pump = current_pump(session, patient.id)
     since = mark(session)
     now = datetime.now(CLINIC_ZONE)
-    change = change_dose(session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(330)),
-                         "more tone", now)
+    change = change_dose(
+        session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(330)), "more tone", now
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "dose_change", change.id))
     assert set(rows[0].before) == {"daily_dose_mcg"} and Decimal(rows[0].before["daily_dose_mcg"]) == 300
@@ -184,9 +211,14 @@ def test_dose_change(world, session):
 
 
 def _refill_entry(now, ml: str) -> RefillEntry:
-    return RefillEntry(visit_at=now - timedelta(minutes=5), expected_residual_ml=Decimal(3),
-                       actual_residual_ml=Decimal(3), concentration_mcg_per_ml=500, volume_added_ml=Decimal(ml),
-                       resulting_volume_ml=Decimal(ml))
+    return RefillEntry(
+        visit_at=now - timedelta(minutes=5),
+        expected_residual_ml=Decimal(3),
+        actual_residual_ml=Decimal(3),
+        concentration_mcg_per_ml=500,
+        volume_added_ml=Decimal(ml),
+        resulting_volume_ml=Decimal(ml),
+    )
 
 
 def test_correct_and_void_a_refill(world, session):
@@ -212,11 +244,13 @@ def test_correct_and_void_a_dose_change(world, session):
     patient = implanted_days_ago(session, world, 20)
     pump = current_pump(session, patient.id)
     now = datetime.now(CLINIC_ZONE)
-    change = change_dose(session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(360)),
-                         "more tone", now)
+    change = change_dose(
+        session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(360)), "more tone", now
+    )
     since = mark(session)
-    new = corrections.correct_dose(session, world.actor(), change.id, change.effective_at, Programme(Decimal(330)),
-                                   "more tone", "typo", now)
+    new = corrections.correct_dose(
+        session, world.actor(), change.id, change.effective_at, Programme(Decimal(330)), "more tone", "typo", now
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("void", "dose_change", change.id), ("create", "dose_change", new.id))
     assert Decimal(only(rows, "create", "dose_change").before["daily_dose_mcg"]) == 360
@@ -230,8 +264,9 @@ def test_correct_and_void_a_trial_bolus(world, session):
     move(session, world, patient, "trial", days_ago=1)
     bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY), TODAY)
     since = mark(session)
-    new = corrections.correct_bolus(session, world.actor(), bolus.id, bolus_data(TODAY, outcome="negative"), "typo",
-                                    TODAY, datetime.now(UTC))
+    new = corrections.correct_bolus(
+        session, world.actor(), bolus.id, bolus_data(TODAY, outcome="negative"), "typo", TODAY, datetime.now(UTC)
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("void", "trial_bolus", bolus.id), ("create", "trial_bolus", new.id))
     created = only(rows, "create", "trial_bolus")
@@ -246,18 +281,36 @@ def test_correct_implant_details_and_the_eri(world, session):
     pump = current_pump(session, patient.id)
     implantation = pump_corrections.implantation_of(session, pump)
     since = mark(session)
-    pump_corrections.correct_implant(session, world.actor(), pump.id, pump.version, 0, pump_corrections.ImplantValues(
-        "NGP-FIXED", "T9", Decimal(2), "Dr Shah", pump.surgery_centre_id), "op note", datetime.now(UTC))
+    pump_corrections.correct_implant(
+        session,
+        world.actor(),
+        pump.id,
+        pump.version,
+        0,
+        pump_corrections.ImplantValues("NGP-FIXED", "T9", Decimal(2), "Dr Shah", pump.surgery_centre_id),
+        "op note",
+        datetime.now(UTC),
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "pump", pump.id), ("update", "implantation", implantation.id))
-    assert only(rows, "update", "pump").after == {"serial": "NGP-FIXED", "catheter_tip_level": "T9",
-                                                   "correction_reason": "op note"}
+    assert only(rows, "update", "pump").after == {
+        "serial": "NGP-FIXED",
+        "catheter_tip_level": "T9",
+        "correction_reason": "op note",
+    }
     assert only(rows, "update", "implantation").before == {"surgeon": "Dr Shaw"}
     refills.record_eri(session, world.actor(), pump.id, TODAY, pump.version, datetime.now(UTC))
     since = mark(session)
-    pump_corrections.correct_eri(session, world.actor(), pump.id, pump.version,
-                                 pump_corrections.last_correction_id(session, pump.id), None, "test alarm",
-                                 datetime.now(UTC))
+    pump_corrections.correct_eri(
+        session,
+        world.actor(),
+        pump.id,
+        pump.version,
+        pump_corrections.last_correction_id(session, pump.id),
+        None,
+        "test alarm",
+        datetime.now(UTC),
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "pump", pump.id))
     assert rows[0].before["eri_on"] == TODAY.isoformat() and rows[0].after["eri_on"] is None
@@ -267,14 +320,21 @@ def test_device_event_and_its_check_done(world, session):
     patient = implanted_days_ago(session, world, 20)
     since = mark(session)
     now = datetime.now(UTC)
-    event = pump_events.record_event(session, world.actor(), patient.id, None,
-                                     pump_events.EventEntry("mri", now - timedelta(hours=1), "brain MRI"), now)
+    event = pump_events.record_event(
+        session,
+        world.actor(),
+        patient.id,
+        None,
+        pump_events.EventEntry("mri", now - timedelta(hours=1), "brain MRI"),
+        now,
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "pump_event", event.id))
     assert rows[0].before is None and rows[0].after["kind"] == "mri" and rows[0].after["work"] == "post_mri_check"
     since = mark(session)
-    pump_events.record_done(session, world.actor(), patient.id, event.id, "post_mri_check", "motor running",
-                            event.version, now)
+    pump_events.record_done(
+        session, world.actor(), patient.id, event.id, "post_mri_check", "motor running", event.version, now
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "pump_event", event.id))
     assert rows[0].before == {"done_at": None, "done_by_id": None, "done_note": ""}
@@ -282,9 +342,17 @@ def test_device_event_and_its_check_done(world, session):
 
 
 def _book(session, world, patient, days_ahead=2, role="coordinator"):
-    return bookings.book_refill(session, world.actor(role), patient.id,
-                                datetime.combine(TODAY + timedelta(days=days_ahead), time(10), CLINIC_ZONE),
-                                world.clinic.id, world.users["nurse"].id, "", "", datetime.now(UTC))
+    return bookings.book_refill(
+        session,
+        world.actor(role),
+        patient.id,
+        datetime.combine(TODAY + timedelta(days=days_ahead), time(10), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        datetime.now(UTC),
+    )
 
 
 def test_book(world, session):
@@ -300,9 +368,19 @@ def test_rebook(world, session):
     patient = implanted_days_ago(session, world, 20)
     old = _book(session, world, patient)
     since = mark(session)
-    new = bookings.rebook(session, world.actor("coordinator"), old.id, old.version,
-                          datetime.combine(TODAY + timedelta(days=1), time(14), CLINIC_ZONE), world.clinic.id,
-                          world.users["nurse"].id, "", "", "patient asked", datetime.now(UTC))
+    new = bookings.rebook(
+        session,
+        world.actor("coordinator"),
+        old.id,
+        old.version,
+        datetime.combine(TODAY + timedelta(days=1), time(14), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        "patient asked",
+        datetime.now(UTC),
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "refill_appointment", old.id), ("create", "refill_appointment", new.id))
     closed = only(rows, "update", "refill_appointment")
@@ -314,8 +392,9 @@ def test_cancel(world, session):
     patient = implanted_days_ago(session, world, 20)
     appointment = _book(session, world, patient)
     since = mark(session)
-    bookings.cancel(session, world.actor("coordinator"), appointment.id, appointment.version, "hospitalised",
-                    datetime.now(UTC))
+    bookings.cancel(
+        session, world.actor("coordinator"), appointment.id, appointment.version, "hospitalised", datetime.now(UTC)
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "refill_appointment", appointment.id))
     assert rows[0].before["status"] == "booked" and rows[0].after["status"] == "cancelled"
@@ -324,8 +403,9 @@ def test_cancel(world, session):
 def test_log_contact(world, session):
     patient = implanted_days_ago(session, world, 20)
     since = mark(session)
-    attempt = bookings.log_contact(session, world.actor("coordinator"), patient.id, "phone", "reached", "ok",
-                                   datetime.now(UTC))
+    attempt = bookings.log_contact(
+        session, world.actor("coordinator"), patient.id, "phone", "reached", "ok", datetime.now(UTC)
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "contact_attempt", attempt.id))
     assert rows[0].after == {"method": "phone", "outcome": "reached"} and rows[0].patient_id == patient.id
@@ -346,8 +426,7 @@ def test_settings_change(world, session):
 def test_pump_model_edit(world, session):
     model = session.scalar(select(PumpModel).where(PumpModel.name == "SynchroMed II 20 mL"))
     since = mark(session)
-    catalogue.update_pump_model(session, world.actor("admin"), model.id, model.version,
-                                {"battery_life_months": 90})
+    catalogue.update_pump_model(session, world.actor("admin"), model.id, model.version, {"battery_life_months": 90})
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "pump_model", model.id))
     assert rows[0].after == {"battery_life_months": 90} and set(rows[0].before) == {"battery_life_months"}
@@ -357,8 +436,9 @@ def test_pump_model_edit(world, session):
 def test_drug_edit(world, session):
     drug = session.scalar(select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == 500))
     since = mark(session)
-    catalogue.update_drug(session, world.actor("admin"), drug.id, drug.version,
-                          {"stability_days": drug.stability_days + 1})
+    catalogue.update_drug(
+        session, world.actor("admin"), drug.id, drug.version, {"stability_days": drug.stability_days + 1}
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "drug_concentration", drug.id))
     assert rows[0].after["stability_days"] == rows[0].before["stability_days"] + 1
@@ -366,8 +446,15 @@ def test_drug_edit(world, session):
 
 def test_create_user(world, session):
     since = mark(session)
-    user = accounts.create_user(session, world.actor("admin"), "new.nurse@example.org", "New Nurse", "nurse",
-                                "a long enough password 42", world.clinic.id)
+    user = accounts.create_user(
+        session,
+        world.actor("admin"),
+        "new.nurse@example.org",
+        "New Nurse",
+        "nurse",
+        "a long enough password 42",
+        world.clinic.id,
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("create", "user", user.id))
     assert rows[0].after == {"email": "new.nurse@example.org", "role": "nurse", "location_id": world.clinic.id}
@@ -386,8 +473,9 @@ def test_deactivate_user(world, session):
 def test_change_password(world, session):
     user = session.get(User, world.users["nurse"].id)
     since = mark(session)
-    accounts.change_password(session, world.actor("nurse"), user, "correct horse battery staple",
-                             "an entirely new passphrase 7", NOW)
+    accounts.change_password(
+        session, world.actor("nurse"), user, "correct horse battery staple", "an entirely new passphrase 7", NOW
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "user", user.id))
     assert rows[0].after == {"password": "changed"}  # never the password or its hash
@@ -421,8 +509,9 @@ def test_regenerate_calendar_token(world, session):
 
 def test_editing_a_location_is_audited(world, session):
     since, before = mark(session), world.clinic.emergency_phone
-    catalogue.update_location(session, world.actor("admin"), world.clinic.id, world.clinic.version,
-                              {"emergency_phone": "770 555 0199"})
+    catalogue.update_location(
+        session, world.actor("admin"), world.clinic.id, world.clinic.version, {"emergency_phone": "770 555 0199"}
+    )
     rows = new_rows(session, since)
     assert_rows(rows, ("update", "location", world.clinic.id))
     assert rows[0].before == {"emergency_phone": before} and rows[0].after == {"emergency_phone": "770 555 0199"}
@@ -430,19 +519,50 @@ def test_editing_a_location_is_audited(world, session):
 
 def test_every_write_path_is_covered_above():
     """The audit rows the services can write, by (action, entity): each is produced by a test in this file."""
-    covered = {("create", "patient"), ("create", "stage_event"), ("update", "patient"), ("void", "stage_event"),
-               ("create", "trial_bolus"), ("create", "pump"), ("create", "refill_visit"), ("create", "dose_change"),
-               ("create", "refill_appointment"), ("update", "refill_appointment"), ("create", "contact_attempt"),
-               ("update", "settings"), ("update", "pump_model"), ("update", "drug_concentration"),
-               ("create", "user"), ("update", "user"), ("update", "location"),
-               # Asked, answered and withdrawn: test_escalation.py checks each row.
-               ("create", "physician_request"), ("update", "physician_request"),
-               # Corrections: the tests above.
-               ("void", "refill_visit"), ("void", "dose_change"), ("void", "trial_bolus"), ("update", "implantation"),
-               ("create", "pump_event"), ("update", "pump_event")}
+    covered = {
+        ("create", "patient"),
+        ("create", "stage_event"),
+        ("update", "patient"),
+        ("void", "stage_event"),
+        ("create", "trial_bolus"),
+        ("create", "pump"),
+        ("create", "refill_visit"),
+        ("create", "dose_change"),
+        ("create", "refill_appointment"),
+        ("update", "refill_appointment"),
+        ("create", "contact_attempt"),
+        ("update", "settings"),
+        ("update", "pump_model"),
+        ("update", "drug_concentration"),
+        ("create", "user"),
+        ("update", "user"),
+        ("update", "location"),
+        # Asked, answered and withdrawn: test_escalation.py checks each row.
+        ("create", "physician_request"),
+        ("update", "physician_request"),
+        # Corrections: the tests above.
+        ("void", "refill_visit"),
+        ("void", "dose_change"),
+        ("void", "trial_bolus"),
+        ("update", "implantation"),
+        ("create", "pump_event"),
+        ("update", "pump_event"),
+    }
     written = set()
-    for module in (service, refills, refill_visits, bookings, catalogue, accounts, calendar, escalation, corrections,
-                   pump_corrections, sessions, pump_events):
+    for module in (
+        service,
+        refills,
+        refill_visits,
+        bookings,
+        catalogue,
+        accounts,
+        calendar,
+        escalation,
+        corrections,
+        pump_corrections,
+        sessions,
+        pump_events,
+    ):
         written |= set(re.findall(r'record\(session, actor, "(\w+)", "(\w+)"', inspect.getsource(module)))
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}

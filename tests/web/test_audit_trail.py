@@ -25,8 +25,9 @@ def test_the_database_refuses_to_change_or_remove_an_audit_row(world, session, c
     assert len(session.scalars(select(AuditEvent).where(AuditEvent.action != "tampered")).all()) == count
 
 
-@pytest.mark.parametrize("attempt", ["SET LOCAL tracker.audit_purge = 'on'", "TRUNCATE audit_event",
-                                     "TRUNCATE audit_event CASCADE"])
+@pytest.mark.parametrize(
+    "attempt", ["SET LOCAL tracker.audit_purge = 'on'", "TRUNCATE audit_event", "TRUNCATE audit_event CASCADE"]
+)
 def test_no_switch_or_truncate_erases_the_audit_trail(world, session, attempt):
     """Issue 18: migration 0005 let `SET LOCAL tracker.audit_purge = 'on'` delete every audit row with the app's
     own login, and TRUNCATE was not guarded at all. PostgreSQL only: SQLite has neither settings nor TRUNCATE."""
@@ -50,8 +51,16 @@ def export(admin, **filters) -> list[dict]:
 
 
 def old_event(session, world, days_ago: int, **values) -> None:
-    session.add(AuditEvent(at=datetime.now(UTC) - timedelta(days=days_ago), user_id=world.users["nurse"].id,
-                           client_address="10.0.0.9", action="view", entity="patient", **values))
+    session.add(
+        AuditEvent(
+            at=datetime.now(UTC) - timedelta(days=days_ago),
+            user_id=world.users["nurse"].id,
+            client_address="10.0.0.9",
+            action="view",
+            entity="patient",
+            **values,
+        )
+    )
     session.commit()
 
 

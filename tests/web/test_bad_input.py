@@ -31,8 +31,12 @@ NEW_PATIENT_CASES = [
     ("unknown location", {"location_id": "999999"}, "location_id", "Not a valid choice"),
     ("location not a number", {"location_id": "abc"}, "location_id", "Invalid Choice: could not coerce"),
     ("nurse who is not a nurse", {"nurse_id": "COORD"}, "nurse_id", "Not a valid choice"),
-    ("risk without reason", {"withdrawal_risk": "y", "withdrawal_risk_reason": ""}, "withdrawal_risk_reason",
-     "Say why"),
+    (
+        "risk without reason",
+        {"withdrawal_risk": "y", "withdrawal_risk_reason": ""},
+        "withdrawal_risk_reason",
+        "Say why",
+    ),
 ]
 
 
@@ -78,8 +82,11 @@ def test_missing_csrf_token_is_refused_and_writes_nothing(as_role, world, sessio
 MOVE_CASES = [
     ("31 Feb", {"effective_date": "2026-02-31"}, "Not a valid date"),
     ("future", {"effective_date": FUTURE}, "cannot be in the future"),
-    ("before previous event", {"effective_date": (TODAY - timedelta(days=60)).isoformat(), "reason": "late"},
-     "cannot be before the previous stage change"),
+    (
+        "before previous event",
+        {"effective_date": (TODAY - timedelta(days=60)).isoformat(), "reason": "late"},
+        "cannot be before the previous stage change",
+    ),
     ("back-dated without reason", {"effective_date": (TODAY - timedelta(days=5)).isoformat()}, "need a reason"),
     ("unknown move", {"move": "exit:abducted"}, "cannot move to &#39;exit:abducted&#39;. Allowed: Trial"),
     ("long reason", {"reason": LONG}, "Field cannot be longer than 2000"),
@@ -143,22 +150,61 @@ def test_garbage_query_parameters_do_not_break_the_list(as_role, world):
     assert nurse.get("/board?location=abc").status_code == 200
 
 
-CALCULATOR = {"reservoir_ml": "20", "fill_volume_ml": "20", "concentration_mcg_per_ml": "500",
-              "dose_mcg_per_day": "200", "bolus_dose_mcg": "25", "max_boluses_per_day": "4", "alarm_volume_ml": "2",
-              "buffer_days": "7", "stability_days": "180", "fill_date": "2027-01-01"}
+CALCULATOR = {
+    "reservoir_ml": "20",
+    "fill_volume_ml": "20",
+    "concentration_mcg_per_ml": "500",
+    "dose_mcg_per_day": "200",
+    "bolus_dose_mcg": "25",
+    "max_boluses_per_day": "4",
+    "alarm_volume_ml": "2",
+    "buffer_days": "7",
+    "stability_days": "180",
+    "fill_date": "2027-01-01",
+}
 CALCULATOR_CASES = [
-    ("a schedule as well as a dose", {"flex_schedule": "00:00 8"}, "dose_mcg_per_day", "not both or neither",
-     "00:00 8</textarea>"),
-    ("a schedule in words", {"dose_mcg_per_day": "", "flex_schedule": "8 all day"}, "flex_schedule",
-     "&#39;8 all day&#39; is not a step", "8 all day</textarea>"),
-    ("a day that is not a day", {"dose_mcg_per_day": "", "flex_schedule": "00:00 8\nWeekend: 00:00 6"},
-     "flex_schedule", "&#39;Weekend&#39; is not a day of the week", "Weekend: 00:00 6</textarea>"),
-    ("a bolus without its maximum", {"max_boluses_per_day": ""}, "max_boluses_per_day",
-     "Enter the maximum boluses a day too", 'value="25"'),
-    ("a fill time in words", {"fill_time": "after lunch"}, "fill_time", "Not a valid time value",
-     'value="after lunch"'),
-    ("a previous concentration of 0.5", {"previous_concentration_mcg_per_ml": "0.5"},
-     "previous_concentration_mcg_per_ml", "Not a valid integer value", 'value="0.5"'),
+    (
+        "a schedule as well as a dose",
+        {"flex_schedule": "00:00 8"},
+        "dose_mcg_per_day",
+        "not both or neither",
+        "00:00 8</textarea>",
+    ),
+    (
+        "a schedule in words",
+        {"dose_mcg_per_day": "", "flex_schedule": "8 all day"},
+        "flex_schedule",
+        "&#39;8 all day&#39; is not a step",
+        "8 all day</textarea>",
+    ),
+    (
+        "a day that is not a day",
+        {"dose_mcg_per_day": "", "flex_schedule": "00:00 8\nWeekend: 00:00 6"},
+        "flex_schedule",
+        "&#39;Weekend&#39; is not a day of the week",
+        "Weekend: 00:00 6</textarea>",
+    ),
+    (
+        "a bolus without its maximum",
+        {"max_boluses_per_day": ""},
+        "max_boluses_per_day",
+        "Enter the maximum boluses a day too",
+        'value="25"',
+    ),
+    (
+        "a fill time in words",
+        {"fill_time": "after lunch"},
+        "fill_time",
+        "Not a valid time value",
+        'value="after lunch"',
+    ),
+    (
+        "a previous concentration of 0.5",
+        {"previous_concentration_mcg_per_ml": "0.5"},
+        "previous_concentration_mcg_per_ml",
+        "Not a valid integer value",
+        'value="0.5"',
+    ),
 ]
 
 

@@ -50,8 +50,14 @@ def test_an_implant_on_31_august_is_due_for_its_battery_on_31_august_seven_years
     session.commit()
     assert pump.battery_replacement_due == date(2025, 8, 31)
     prometra = make_patient(session, world, referred_days_ago=4000)
-    pump = implant_pump(session, world.actor(), prometra, date(2018, 8, 31), world.centre.id,
-                        implant_details(session, model="Prometra II 20 mL"))
+    pump = implant_pump(
+        session,
+        world.actor(),
+        prometra,
+        date(2018, 8, 31),
+        world.centre.id,
+        implant_details(session, model="Prometra II 20 mL"),
+    )
     assert pump.battery_replacement_due is None
 
 
@@ -76,10 +82,14 @@ def test_a_nurse_records_the_eri_and_the_replacement_falls_due_within_the_models
     (audit,) = audit_of_pump(session)
     assert audit.user_id == world.users["nurse"].id and audit.patient_id == patient.id
     assert audit.before == {"eri_on": None, "battery_replacement_due": battery_due(IMPLANTED_ON, 84).isoformat()}
-    assert audit.after == {"eri_on": eri_on.isoformat(),
-                           "battery_replacement_due": (eri_on + timedelta(days=90)).isoformat()}
-    assert refill_risk.battery_verdict(refill_risk.Battery(pump.battery_replacement_due, pump.eri_on), TODAY,
-                                       6) == refill_risk.BATTERY_ERI
+    assert audit.after == {
+        "eri_on": eri_on.isoformat(),
+        "battery_replacement_due": (eri_on + timedelta(days=90)).isoformat(),
+    }
+    assert (
+        refill_risk.battery_verdict(refill_risk.Battery(pump.battery_replacement_due, pump.eri_on), TODAY, 6)
+        == refill_risk.BATTERY_ERI
+    )
 
 
 def test_an_eri_never_moves_a_replacement_already_due_sooner(world, session):
@@ -153,21 +163,30 @@ def test_only_clinicians_record_an_eri(as_role, world, session):
 
 
 def battery_warning(session, pump: Pump):
-    visit = RefillEntry(visit_at=datetime.now(UTC) - timedelta(hours=1), expected_residual_ml=Decimal(14),
-                        actual_residual_ml=Decimal(14), concentration_mcg_per_ml=500, volume_added_ml=Decimal(20),
-                        resulting_volume_ml=Decimal(20))
+    visit = RefillEntry(
+        visit_at=datetime.now(UTC) - timedelta(hours=1),
+        expected_residual_ml=Decimal(14),
+        actual_residual_ml=Decimal(14),
+        concentration_mcg_per_ml=500,
+        volume_added_ml=Decimal(20),
+        resulting_volume_ml=Decimal(20),
+    )
     found = [w for w in preview_refill(session, pump.id, visit, datetime.now(UTC)).warnings if w.code == "battery"]
     return found[0] if found else None
 
 
-@pytest.mark.parametrize("case, due_in_days, eri_days_ago, severity, words", [
-    ("years away", 2000, None, None, None),
-    ("due within the warning months", 100, None, "medium", "Battery replacement due soon"),
-    ("past due", -90, None, "high", "Battery replacement past due"),
-    ("at its indicator", 60, 30, "high", "replacement indicator (ERI)"),
-])
-def test_the_refill_visit_warns_about_the_battery_as_the_model_judges_it(world, session, case, due_in_days,
-                                                                          eri_days_ago, severity, words):
+@pytest.mark.parametrize(
+    "case, due_in_days, eri_days_ago, severity, words",
+    [
+        ("years away", 2000, None, None, None),
+        ("due within the warning months", 100, None, "medium", "Battery replacement due soon"),
+        ("past due", -90, None, "high", "Battery replacement past due"),
+        ("at its indicator", 60, 30, "high", "replacement indicator (ERI)"),
+    ],
+)
+def test_the_refill_visit_warns_about_the_battery_as_the_model_judges_it(
+    world, session, case, due_in_days, eri_days_ago, severity, words
+):
     patient = implanted_days_ago(session, world, 10)
     pump = pump_of(session, patient)
     pump.battery_replacement_due = TODAY + timedelta(days=due_in_days)

@@ -33,24 +33,38 @@ def due(session, patient):
 
 
 def book(session, world, patient, day, role="coordinator", **kwargs):
-    return book_refill(session, world.actor(role), patient.id, at(day), world.clinic.id, world.users["nurse"].id,
-                       kwargs.pop("late_reason", ""), kwargs.pop("override_reason", ""), NOW)
+    return book_refill(
+        session,
+        world.actor(role),
+        patient.id,
+        at(day),
+        world.clinic.id,
+        world.users["nurse"].id,
+        kwargs.pop("late_reason", ""),
+        kwargs.pop("override_reason", ""),
+        NOW,
+    )
 
 
 @pytest.fixture
 def clinic_fixture(session, world):
     """One patient per urgency, built with the refill engine (default pump: due day 23, alarm day 30)."""
     p = {
-        "overdue": implanted_days_ago(session, world, 26),          # due 3 days ago, alarm in 4
-        "due_soon": implanted_days_ago(session, world, 20),         # due in 3 days, not booked
-        "booked": implanted_days_ago(session, world, 10),           # due in 13 days, booked before
-        "booked_late": implanted_days_ago(session, world, 20),      # due in 3, booked 2 days after
-        "later": implanted_days_ago(session, world, 1),             # due in 22 days
-        "missed": implanted_days_ago(session, world, 12),           # booked, the time passed
+        "overdue": implanted_days_ago(session, world, 26),  # due 3 days ago, alarm in 4
+        "due_soon": implanted_days_ago(session, world, 20),  # due in 3 days, not booked
+        "booked": implanted_days_ago(session, world, 10),  # due in 13 days, booked before
+        "booked_late": implanted_days_ago(session, world, 20),  # due in 3, booked 2 days after
+        "later": implanted_days_ago(session, world, 1),  # due in 22 days
+        "missed": implanted_days_ago(session, world, 12),  # booked, the time passed
     }
     book(session, world, p["booked"], due(session, p["booked"]) - timedelta(days=2))
-    book(session, world, p["booked_late"], due(session, p["booked_late"]) + timedelta(days=2),
-         late_reason="Patient away until then")
+    book(
+        session,
+        world,
+        p["booked_late"],
+        due(session, p["booked_late"]) + timedelta(days=2),
+        late_reason="Patient away until then",
+    )
     appointment = book(session, world, p["missed"], TODAY + timedelta(days=1))
     appointment.starts_at = NOW - timedelta(hours=3)  # time passes; nobody records a refill
     session.commit()
@@ -71,8 +85,9 @@ def test_every_urgency_and_worklist_reason(session, world, clinic_fixture):
         row = rows[clinic_fixture[name].id]
         assert (row.urgency, row.reasons) == (colour, reasons), name
     listed = [r.patient.id for r in worklist(session, TODAY, NOW, W)]
-    assert listed == [clinic_fixture[n].id for n in ("overdue", "missed", "booked_late", "due_soon")], \
+    assert listed == [clinic_fixture[n].id for n in ("overdue", "missed", "booked_late", "due_soon")], (
         "most urgent first"
+    )
     # With a 30-day "due soon" window the patient due in 22 days joins the list.
     assert clinic_fixture["later"].id in {r.patient.id for r in worklist(session, TODAY, NOW, Windows(30, 6))}
 
@@ -88,9 +103,21 @@ def test_rows_leave_the_worklist_only_when_the_condition_is_gone(session, world,
     assert overdue.id in ids(), "a booking does not make a late pump safe: it stays until the refill is recorded"
     row = {r.patient.id: r for r in refill_rows(session, TODAY, NOW, W)}[overdue.id]
     assert (row.urgency, row.reasons) == ("overdue", ["overdue", "after_due"])
-    record_refill(session, world.actor(), current_pump(session, overdue.id).id, RefillEntry(
-        visit_at=NOW - timedelta(minutes=5), expected_residual_ml=Decimal(3), actual_residual_ml=Decimal(3),
-        concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20)), True, NOW)
+    record_refill(
+        session,
+        world.actor(),
+        current_pump(session, overdue.id).id,
+        RefillEntry(
+            visit_at=NOW - timedelta(minutes=5),
+            expected_residual_ml=Decimal(3),
+            actual_residual_ml=Decimal(3),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal(20),
+            resulting_volume_ml=Decimal(20),
+        ),
+        True,
+        NOW,
+    )
     assert overdue.id not in ids()
     assert open_appointment(session, overdue.id) is None, "the refill completed the booking"
     completed = session.scalars(select(RefillAppointment).where(RefillAppointment.patient_id == overdue.id)).one()
@@ -107,17 +134,43 @@ def test_booking_rules(session, world):
         book(session, world, patient, d + timedelta(days=9), late_reason="holiday")
     session.rollback()
     with pytest.raises(ServiceError, match="must be in the future"):
-        book_refill(session, world.actor("coordinator"), patient.id, NOW - timedelta(hours=1), world.clinic.id,
-                    world.users["nurse"].id, "", "", NOW)
+        book_refill(
+            session,
+            world.actor("coordinator"),
+            patient.id,
+            NOW - timedelta(hours=1),
+            world.clinic.id,
+            world.users["nurse"].id,
+            "",
+            "",
+            NOW,
+        )
     session.rollback()
-    overridden = book(session, world, patient, d + timedelta(days=9), role="physician",
-                      override_reason="Inpatient elsewhere; pump checked there")
+    overridden = book(
+        session,
+        world,
+        patient,
+        d + timedelta(days=9),
+        role="physician",
+        override_reason="Inpatient elsewhere; pump checked there",
+    )
     assert overridden.override_by_id == world.users["physician"].id
     with pytest.raises(StaleEdit, match="Someone else booked this patient"):
         book(session, world, patient, d)
     session.rollback()
-    new = rebook(session, world.actor("coordinator"), overridden.id, overridden.version, at(d), world.clinic.id,
-                 world.users["nurse"].id, "", "", "Earlier slot opened", NOW)
+    new = rebook(
+        session,
+        world.actor("coordinator"),
+        overridden.id,
+        overridden.version,
+        at(d),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        "Earlier slot opened",
+        NOW,
+    )
     old = session.get(RefillAppointment, overridden.id)
     assert (old.status, old.replaced_by_id, old.close_reason) == ("rebooked", new.id, "Earlier slot opened")
     cancel(session, world.actor("coordinator"), new.id, new.version, "Patient unwell", NOW)
@@ -131,8 +184,11 @@ def test_booking_through_the_page_and_the_patient_page_says_booked(as_role, worl
     page = coordinator.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert "Next refill <b>not booked</b>" in page and 'class="booking flash error"' in page
     d = due(session, patient)
-    form = {"starts_at": at(d).strftime("%Y-%m-%dT%H:%M"), "location_id": world.clinic.id,
-            "clinician_id": world.users["nurse"].id}
+    form = {
+        "starts_at": at(d).strftime("%Y-%m-%dT%H:%M"),
+        "location_id": world.clinic.id,
+        "clinician_id": world.users["nurse"].id,
+    }
     late_form = {**form, "starts_at": at(d + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}
     late = coordinator.post(f"/patients/{patient.id}/book", late_form)
     assert late.status_code == 422 and "say why" in late.get_data(as_text=True)
@@ -153,7 +209,8 @@ def test_calendar_pages_show_urgency_colours(as_role, world, session, clinic_fix
     for view in ("month", "week", "list"):
         assert coordinator.get(f"/calendar?view={view}").status_code == 200
     page = coordinator.get(f"/calendar?view=list&date={(TODAY - timedelta(days=20)).isoformat()}").get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "urgency-overdue" in page and "urgency-booked" in page
     other = world.sites["Buckhead Clinic"].id
     page = coordinator.get(f"/calendar?view=list&location={other}").get_data(as_text=True)
@@ -237,20 +294,33 @@ def test_appointments_keep_their_local_time_across_the_daylight_saving_change(se
     before = book(session, world, patient, first, late_reason="Patient's choice")
     session.refresh(before)
     assert before.starts_at.astimezone(UTC) == at(first).astimezone(UTC)
-    rebooked = rebook(session, world.actor("coordinator"), before.id, before.version, at(second), world.clinic.id,
-                      world.users["nurse"].id, "Patient's choice", "", "Moved after the clocks change", NOW)
+    rebooked = rebook(
+        session,
+        world.actor("coordinator"),
+        before.id,
+        before.version,
+        at(second),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "Patient's choice",
+        "",
+        "Moved after the clocks change",
+        NOW,
+    )
     session.refresh(rebooked)
     assert rebooked.starts_at.astimezone(UTC) == at(second).astimezone(UTC)
     assert rebooked.starts_at.astimezone(UTC).hour != before.starts_at.astimezone(UTC).hour
     from tracker.services.calendar import calendar_events
 
-    events = [e for e in calendar_events(session, first, second + timedelta(days=5), TODAY, NOW)
-              if e.kind == "appointment"]
+    events = [
+        e for e in calendar_events(session, first, second + timedelta(days=5), TODAY, NOW) if e.kind == "appointment"
+    ]
     assert [(e.day, e.starts_at_local.strftime("%H:%M")) for e in events] == [(second, "10:00")]
 
 
-def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(as_role, world, session, clinic_fixture,
-                                                                            app, monkeypatch):
+def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(
+    as_role, world, session, clinic_fixture, app, monkeypatch
+):
     monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
     coordinator = as_role("coordinator")
     needing = {clinic_fixture[n] for n in ("overdue", "due_soon", "booked_late", "missed")}
@@ -271,14 +341,17 @@ def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(as_r
     # Each row's links (built from one url_for a page, tracker.web.row_url) are the ones url_for gives.
     shown = sorted(on_second, key=lambda p: p.id)[0]
     with app.test_request_context("/worklist?page=2"):
-        expected = [url_for("patients.show", patient_id=shown.id) + "#pump",
-                    url_for("calendar.book", patient_id=shown.id, next="/worklist?page=2"),
-                    url_for("calendar.log_contact", patient_id=shown.id, location="", nurse="")]
+        expected = [
+            url_for("patients.show", patient_id=shown.id) + "#pump",
+            url_for("calendar.book", patient_id=shown.id, next="/worklist?page=2"),
+            url_for("calendar.log_contact", patient_id=shown.id, location="", nurse=""),
+        ]
     assert all(f'"{html.escape(url)}"' in second for url in expected), expected
 
 
-def test_the_calendar_opens_on_the_home_clinic_and_all_clinics_is_one_choice_away(as_role, world, session,
-                                                                                  clinic_fixture):
+def test_the_calendar_opens_on_the_home_clinic_and_all_clinics_is_one_choice_away(
+    as_role, world, session, clinic_fixture
+):
     elsewhere = implanted_days_ago(session, world, 20)  # due in 3 days at Buckhead Clinic
     elsewhere.location_id = world.sites["Buckhead Clinic"].id
     session.commit()
@@ -297,8 +370,13 @@ def test_the_calendar_opens_on_the_home_clinic_and_all_clinics_is_one_choice_awa
 
 def test_a_month_cell_shows_its_most_urgent_refills_first(as_role, world, session, app):
     for _ in range(7):  # seven refills due 3 days ago, all booked: they come first by id, yet must not hide...
-        book(session, world, implanted_days_ago(session, world, 26), TODAY + timedelta(days=1),
-             late_reason="Earliest slot")
+        book(
+            session,
+            world,
+            implanted_days_ago(session, world, 26),
+            TODAY + timedelta(days=1),
+            late_reason="Earliest slot",
+        )
     overdue = implanted_days_ago(session, world, 26)  # ...the one due the same day and not booked
     day = due(session, overdue)
     page = as_role("coordinator").get(f"/calendar?date={day.isoformat()}").get_data(as_text=True)
@@ -311,7 +389,14 @@ def test_a_booking_on_time_turns_late_when_a_dose_increase_moves_the_due_date_ea
     patient = implanted_days_ago(session, world, 10)  # due in 13 days
     book(session, world, patient, due(session, patient))
     assert patient.id not in {r.patient.id for r in worklist(session, TODAY, NOW, W)}, "booked on time"
-    change_dose(session, world.actor("physician"), current_pump(session, patient.id).id, NOW - timedelta(minutes=5),
-                Programme(Decimal(330)), "spasticity back", NOW)  # alarm day 30 -> 27, due 23 -> 20
+    change_dose(
+        session,
+        world.actor("physician"),
+        current_pump(session, patient.id).id,
+        NOW - timedelta(minutes=5),
+        Programme(Decimal(330)),
+        "spasticity back",
+        NOW,
+    )  # alarm day 30 -> 27, due 23 -> 20
     [row] = [r for r in worklist(session, TODAY, NOW, W) if r.patient.id == patient.id]
     assert row.reasons == ["after_due"], "judged again from the new dates, with nothing stored"

@@ -26,8 +26,17 @@ def implanted(session, world, concentration: int = 500, **patient_overrides):
     patient = make_patient(session, world, **patient_overrides)
     move(session, world, patient, "trial", days_ago=20)
     patient_service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
-    move(session, world, patient, "implantation", days_ago=10, surgery_centre_id=world.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session, concentration=concentration), role="physician")  # above the guide
+    move(
+        session,
+        world,
+        patient,
+        "implantation",
+        days_ago=10,
+        surgery_centre_id=world.centre.id,
+        surgeon="Dr Shaw",
+        implant=implant_details(session, concentration=concentration),
+        role="physician",
+    )  # above the guide
     return patient
 
 
@@ -53,8 +62,7 @@ def audit_rows(session, entity: str) -> list[AuditEvent]:
 
 def drug(session, concentration: int) -> DrugConcentration:
     session.expire_all()
-    return session.scalar(select(DrugConcentration).where(
-        DrugConcentration.concentration_mcg_per_ml == concentration))
+    return session.scalar(select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == concentration))
 
 
 def pump_model(session, name: str = "SynchroMed II 20 mL") -> PumpModel:
@@ -63,16 +71,25 @@ def pump_model(session, name: str = "SynchroMed II 20 mL") -> PumpModel:
 
 
 def drug_form(row: DrugConcentration, **changes) -> dict:
-    data = {"stability_days": row.stability_days, "trial_only": "y" if row.trial_only else "",
-            "active": "y" if row.active else "", "version": row.version} | changes
+    data = {
+        "stability_days": row.stability_days,
+        "trial_only": "y" if row.trial_only else "",
+        "active": "y" if row.active else "",
+        "version": row.version,
+    } | changes
     return {k: str(v) for k, v in data.items() if v != ""}
 
 
 def model_form(row: PumpModel, **changes) -> dict:
-    data = {"default_alarm_ml": row.default_alarm_ml, "battery_life_months": row.battery_life_months or "",
-            "eri_to_stop_days": row.eri_to_stop_days or "", "accuracy_fraction": row.accuracy_fraction,
-            "mri_rule": row.mri_rule or "", "active": "y" if row.active else "",
-            "version": row.version} | changes
+    data = {
+        "default_alarm_ml": row.default_alarm_ml,
+        "battery_life_months": row.battery_life_months or "",
+        "eri_to_stop_days": row.eri_to_stop_days or "",
+        "accuracy_fraction": row.accuracy_fraction,
+        "mri_rule": row.mri_rule or "",
+        "active": "y" if row.active else "",
+        "version": row.version,
+    } | changes
     return {k: str(v) for k, v in data.items() if not (k == "active" and v == "")}
 
 
@@ -83,7 +100,10 @@ def test_a_longer_safety_buffer_brings_the_refill_due_date_forward_by_as_many_da
     patient = implanted(session, world)
     before = schedule(session, patient)
     assert (before.binding_rule, before.alarm_date, before.due_date) == (
-        "alarm", IMPLANTED_ON + timedelta(days=30), IMPLANTED_ON + timedelta(days=23))  # domain.md's example
+        "alarm",
+        IMPLANTED_ON + timedelta(days=30),
+        IMPLANTED_ON + timedelta(days=23),
+    )  # domain.md's example
     admin = as_role("admin")
 
     response = admin.post("/admin/settings", settings_form(session, safety_buffer_days=10))
@@ -96,7 +116,11 @@ def test_a_longer_safety_buffer_brings_the_refill_due_date_forward_by_as_many_da
     assert session.get(Setting, "safety_buffer_days").value == "10"
     (row,) = audit_rows(session, "settings")
     assert (row.action, row.user_id, row.before, row.after) == (
-        "update", world.users["admin"].id, {"safety_buffer_days": 7}, {"safety_buffer_days": 10})
+        "update",
+        world.users["admin"].id,
+        {"safety_buffer_days": 7},
+        {"safety_buffer_days": 10},
+    )
 
 
 def test_the_high_risk_buffer_applies_only_to_patients_flagged_at_withdrawal_risk(as_role, world, session):
@@ -145,20 +169,28 @@ BAD_SETTINGS = [
     ("thousand-day buffer", {"safety_buffer_days": "1000"}, "safety_buffer_days", "from 0 to 60"),
     ("buffer not a number", {"safety_buffer_days": "abc"}, "safety_buffer_days", "Not a valid integer"),
     ("buffer empty", {"safety_buffer_days": ""}, "safety_buffer_days", "This field is required"),
-    ("high risk shorter than usual", {"safety_buffer_days": "20"}, "high_risk_buffer_days",
-     "cannot be shorter than the safety buffer"),
-    ("titration over 100%", {"titration_limit_cerebral_pct": "150"}, "titration_limit_cerebral_pct",
-     "from 1 to 100"),
+    (
+        "high risk shorter than usual",
+        {"safety_buffer_days": "20"},
+        "high_risk_buffer_days",
+        "cannot be shorter than the safety buffer",
+    ),
+    ("titration over 100%", {"titration_limit_cerebral_pct": "150"}, "titration_limit_cerebral_pct", "from 1 to 100"),
     ("titration 0%", {"titration_limit_spinal_pct": "0"}, "titration_limit_spinal_pct", "from 1 to 100"),
-    ("dose range upside down", {"usual_dose_min_mcg_per_day": "900", "usual_dose_max_mcg_per_day": "800"},
-     "usual_dose_max_mcg_per_day", "upper limit above its lower limit"),
+    (
+        "dose range upside down",
+        {"usual_dose_min_mcg_per_day": "900", "usual_dose_max_mcg_per_day": "800"},
+        "usual_dose_max_mcg_per_day",
+        "upper limit above its lower limit",
+    ),
     ("discrepancy threshold 0 mL", {"residual_discrepancy_ml": "0"}, "residual_discrepancy_ml", "from 1 to 10"),
 ]
 
 
 @pytest.mark.parametrize("case, changes, field, message", BAD_SETTINGS, ids=[c[0] for c in BAD_SETTINGS])
-def test_bad_settings_are_refused_beside_the_field_and_nothing_changes(as_role, world, session, case, changes,
-                                                                        field, message):
+def test_bad_settings_are_refused_beside_the_field_and_nothing_changes(
+    as_role, world, session, case, changes, field, message
+):
     patient = implanted(session, world)
     due = schedule(session, patient).due_date
 
@@ -224,10 +256,16 @@ def test_a_shorter_drug_stability_binds_for_pumps_filled_at_that_concentration_o
     assert "Saved. Refill dates recomputed for 1 pump." in admin.get(response.location).get_data(as_text=True)
     after_500 = schedule(session, at_500)
     assert (after_500.binding_rule, after_500.due_date, after_500.stability_date) == (
-        "stability", IMPLANTED_ON + timedelta(days=20), IMPLANTED_ON + timedelta(days=20))
+        "stability",
+        IMPLANTED_ON + timedelta(days=20),
+        IMPLANTED_ON + timedelta(days=20),
+    )
     after_1000 = schedule(session, at_1000)
     assert (after_1000.binding_rule, after_1000.due_date, after_1000.computed_at) == (
-        "alarm", before_1000.due_date, before_1000.computed_at), "a pump holding another concentration is untouched"
+        "alarm",
+        before_1000.due_date,
+        before_1000.computed_at,
+    ), "a pump holding another concentration is untouched"
     (audit,) = audit_rows(session, "drug_concentration")
     assert (audit.entity_id, audit.before, audit.after) == (row.id, {"stability_days": 180}, {"stability_days": 20})
     assert drug(session, 500).version == version + 1
@@ -241,12 +279,18 @@ def test_explanted_pumps_are_not_recomputed(as_role, world, session):
     row = drug(session, 500)
     admin = as_role("admin")
     response = admin.post(f"/admin/catalogue/drugs/{row.id}", drug_form(row, stability_days=20))
-    assert "Saved. No refill date depends on this change." in admin.get(response.location).get_data(
-        as_text=True)
+    assert "Saved. No refill date depends on this change." in admin.get(response.location).get_data(as_text=True)
 
 
-@pytest.mark.parametrize("value, message", [("0", "between 1 and 365"), ("366", "between 1 and 365"),
-                                            ("abc", "Not a valid integer"), ("", "This field is required")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("0", "between 1 and 365"),
+        ("366", "between 1 and 365"),
+        ("abc", "Not a valid integer"),
+        ("", "This field is required"),
+    ],
+)
 def test_bad_stability_is_refused_and_nothing_changes(as_role, world, session, value, message):
     patient = implanted(session, world)
     due = schedule(session, patient).due_date
@@ -265,8 +309,9 @@ def test_bad_stability_is_refused_and_nothing_changes(as_role, world, session, v
 def test_stale_drug_edit_is_refused_and_nothing_overwritten(as_role, world, session):
     row = drug(session, 500)
     opened = drug_form(row, stability_days=90)
-    assert as_role("admin").post(f"/admin/catalogue/drugs/{row.id}", drug_form(row, stability_days=120)) \
-        .status_code == 302
+    assert (
+        as_role("admin").post(f"/admin/catalogue/drugs/{row.id}", drug_form(row, stability_days=120)).status_code == 302
+    )
 
     response = as_role("admin").post(f"/admin/catalogue/drugs/{row.id}", opened)
 
@@ -296,14 +341,18 @@ def test_admin_adds_a_concentration(as_role, world, session):
     added = drug(session, 3000)
     assert (added.stability_days, added.trial_only, added.active) == (90, False, True)
     (audit,) = audit_rows(session, "drug_concentration")
-    assert (audit.action, audit.entity_id, audit.after) == ("create", added.id, {
-        "concentration_mcg_per_ml": 3000, "stability_days": 90, "trial_only": False, "active": True})
+    assert (audit.action, audit.entity_id, audit.after) == (
+        "create",
+        added.id,
+        {"concentration_mcg_per_ml": 3000, "stability_days": 90, "trial_only": False, "active": True},
+    )
     assert "3000 mcg/mL" in admin.get("/admin/catalogue").get_data(as_text=True)
 
 
 def test_a_concentration_already_in_the_catalogue_is_not_added_twice(as_role, world, session):
-    response = as_role("admin").post("/admin/catalogue/drugs/new",
-                                     {"concentration_mcg_per_ml": "500", "stability_days": "90"})
+    response = as_role("admin").post(
+        "/admin/catalogue/drugs/new", {"concentration_mcg_per_ml": "500", "stability_days": "90"}
+    )
     assert response.status_code == 422
     assert "500 mcg/mL is in the catalogue already" in response.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(DrugConcentration)) == 4
@@ -356,7 +405,9 @@ def test_the_eri_to_stop_window_is_edited_in_the_catalogue_and_empty_means_no_ba
     assert response.status_code == 302, response.get_data(as_text=True)
     assert pump_model(session).eri_to_stop_days is None
     assert [(a.before, a.after) for a in audit_rows(session, "pump_model")] == [
-        ({"eri_to_stop_days": 90}, {"eri_to_stop_days": 60}), ({"eri_to_stop_days": 60}, {"eri_to_stop_days": None})]
+        ({"eri_to_stop_days": 90}, {"eri_to_stop_days": 60}),
+        ({"eri_to_stop_days": 60}, {"eri_to_stop_days": None}),
+    ]
     assert pump_model(session, "Prometra II 20 mL").eri_to_stop_days is None  # no battery-driven pump
 
 
@@ -373,8 +424,16 @@ BAD_MODEL = [
 @pytest.mark.parametrize("case, changes, field, message", BAD_MODEL, ids=[c[0] for c in BAD_MODEL])
 def test_bad_pump_model_input_is_refused(as_role, world, session, case, changes, field, message):
     if case == "alarm at the reservoir":  # no catalogue pump is this small; the rule still holds
-        session.add(PumpModel(name="Test 5 mL", reservoir_ml=5, default_alarm_ml=1, battery_life_months=None,
-                              accuracy_fraction=Decimal("0.1"), mri_rule="check_after"))
+        session.add(
+            PumpModel(
+                name="Test 5 mL",
+                reservoir_ml=5,
+                default_alarm_ml=1,
+                battery_life_months=None,
+                accuracy_fraction=Decimal("0.1"),
+                mri_rule="check_after",
+            )
+        )
         session.commit()
     model = pump_model(session, "Test 5 mL" if case == "alarm at the reservoir" else "SynchroMed II 20 mL")
     response = as_role("admin").post(f"/admin/catalogue/pumps/{model.id}", model_form(model, **changes))
@@ -387,8 +446,10 @@ def test_bad_pump_model_input_is_refused(as_role, world, session, case, changes,
 def test_stale_pump_model_edit_is_refused(as_role, world, session):
     model = pump_model(session)
     opened = model_form(model, default_alarm_ml="3")
-    assert as_role("admin").post(f"/admin/catalogue/pumps/{model.id}", model_form(model, default_alarm_ml="4")) \
-        .status_code == 302
+    assert (
+        as_role("admin").post(f"/admin/catalogue/pumps/{model.id}", model_form(model, default_alarm_ml="4")).status_code
+        == 302
+    )
     response = as_role("admin").post(f"/admin/catalogue/pumps/{model.id}", opened)
     assert response.status_code == 409
     assert "Someone else saved this pump model" in response.get_data(as_text=True)
@@ -397,8 +458,17 @@ def test_stale_pump_model_edit_is_refused(as_role, world, session):
 
 def test_catalogue_page_lists_both_catalogues(as_role, world, session):
     page = as_role("admin").get("/admin/catalogue").get_data(as_text=True)
-    for text in ("SynchroMed II 40 mL", "Prometra 20 mL", "Prometra II 40 mL", "No battery-driven pump", "±14.5%",
-                 "50 mcg/mL", "Trial only", "2000 mcg/mL", "180 days"):
+    for text in (
+        "SynchroMed II 40 mL",
+        "Prometra 20 mL",
+        "Prometra II 40 mL",
+        "No battery-driven pump",
+        "±14.5%",
+        "50 mcg/mL",
+        "Trial only",
+        "2000 mcg/mL",
+        "180 days",
+    ):
         assert text in page
 
 
@@ -411,13 +481,20 @@ def test_only_an_admin_may_see_or_change_settings_and_catalogues(as_role, world,
     due = schedule(session, patient).due_date
     model, row = pump_model(session), drug(session, 500)
     client = as_role(role)
-    for url in ("/admin/settings", "/admin/catalogue", f"/admin/catalogue/pumps/{model.id}",
-                f"/admin/catalogue/drugs/{row.id}", "/admin/catalogue/drugs/new"):
+    for url in (
+        "/admin/settings",
+        "/admin/catalogue",
+        f"/admin/catalogue/pumps/{model.id}",
+        f"/admin/catalogue/drugs/{row.id}",
+        "/admin/catalogue/drugs/new",
+    ):
         assert client.get(url).status_code == 403, url
-    posts = [("/admin/settings", settings_form(session, safety_buffer_days=10)),
-             (f"/admin/catalogue/pumps/{model.id}", model_form(model, default_alarm_ml="4")),
-             (f"/admin/catalogue/drugs/{row.id}", drug_form(row, stability_days=20)),
-             ("/admin/catalogue/drugs/new", {"concentration_mcg_per_ml": "3000", "stability_days": "90"})]
+    posts = [
+        ("/admin/settings", settings_form(session, safety_buffer_days=10)),
+        (f"/admin/catalogue/pumps/{model.id}", model_form(model, default_alarm_ml="4")),
+        (f"/admin/catalogue/drugs/{row.id}", drug_form(row, stability_days=20)),
+        ("/admin/catalogue/drugs/new", {"concentration_mcg_per_ml": "3000", "stability_days": "90"}),
+    ]
     for url, data in posts:
         assert client.post(url, data).status_code == 403, url
     assert "/admin/settings" not in client.get("/patients").get_data(as_text=True)
@@ -426,8 +503,14 @@ def test_only_an_admin_may_see_or_change_settings_and_catalogues(as_role, world,
     assert drug(session, 500).stability_days == 180 and drug(session, 3000) is None
     assert pump_model(session).default_alarm_ml == 2
     assert schedule(session, patient).due_date == due
-    assert session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.entity.in_(["settings", "pump_model", "drug_concentration"]))) == 0
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.entity.in_(["settings", "pump_model", "drug_concentration"]))
+        )
+        == 0
+    )
 
 
 def test_the_settings_link_is_shown_to_admins(as_role, world, session):
@@ -444,16 +527,22 @@ def test_an_admin_sets_a_clinics_24_hour_phone_and_the_emergency_summary_prints_
     patient = to_adjustment(session, world, make_patient(session, world))
     clinic = world.clinic
     admin = as_role("admin")
-    form = {"address": "1 Main St", "phone": "770-555-0100", "emergency_phone": "+1 (770) 555-0199 x12",
-            "version": str(clinic.version)}
+    form = {
+        "address": "1 Main St",
+        "phone": "770-555-0100",
+        "emergency_phone": "+1 (770) 555-0199 x12",
+        "version": str(clinic.version),
+    }
     assert admin.post(f"/admin/catalogue/locations/{clinic.id}", form).status_code == 302
     summary = as_role("nurse").get(f"/patients/{patient.id}/emergency").get_data(as_text=True)
     # Both dial from the summary on a phone or tablet: the extension is shown, a tel: link cannot dial it.
     assert '<a class="phone" href="tel:+17705550199">+1 (770) 555-0199 x12</a>' in summary
     assert 'office <a class="phone" href="tel:7705550100">770-555-0100</a>' in summary
     assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.entity == "location")) == 1
-    bad = admin.post(f"/admin/catalogue/locations/{clinic.id}",
-                     {**form, "emergency_phone": "call Ada", "version": str(clinic.version + 1)})
+    bad = admin.post(
+        f"/admin/catalogue/locations/{clinic.id}",
+        {**form, "emergency_phone": "call Ada", "version": str(clinic.version + 1)},
+    )
     page = bad.get_data(as_text=True)
     assert bad.status_code == 422 and "24-hour phone may hold digits" in page and 'value="call Ada"' in page
     stale = admin.post(f"/admin/catalogue/locations/{clinic.id}", {**form, "emergency_phone": "111"})

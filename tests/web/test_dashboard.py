@@ -46,9 +46,14 @@ def refilled(session, world, site, visit_day, days_after_implant, warning=None):
         actual = residual - 3 if residual >= 3 else residual + 3  # 3 mL off: beyond the 2 mL rule
     if warning == "pocket_fill":
         resulting = Decimal("18.5")  # 1.5 mL less than what went in, on a 20 mL pump
-    entry = RefillEntry(visit_at=datetime.combine(visit_day, time(12), CLINIC_ZONE), expected_residual_ml=residual,
-                        actual_residual_ml=actual, concentration_mcg_per_ml=500, volume_added_ml=added,
-                        resulting_volume_ml=resulting)
+    entry = RefillEntry(
+        visit_at=datetime.combine(visit_day, time(12), CLINIC_ZONE),
+        expected_residual_ml=residual,
+        actual_residual_ml=actual,
+        concentration_mcg_per_ml=500,
+        volume_added_ml=added,
+        resulting_volume_ml=resulting,
+    )
     record_refill(session, world.actor(), current_pump(session, patient.id).id, entry, True, datetime.now(UTC))
     return patient
 
@@ -80,13 +85,20 @@ def test_dashboard_figures_match_the_hand_built_clinic(as_role, refills):
     assert summary["residual discrepancy per 100 refills"] == ["25.0", "8"]
     assert summary["pocket fill suspected per 100 refills"] == ["12.5", "8"]
     by_month = table(lead.get(f"/quality/export.csv?{query(table='on_time_by_month', **RANGE)}"))
-    assert by_month == [["month", "on_time", "late", "judged", "percent_on_time"],
-                        [f"{FIRST:%b %Y}", "3", "1", "4", "75.0"], [f"{SECOND:%b %Y}", "2", "2", "4", "50.0"]]
+    assert by_month == [
+        ["month", "on_time", "late", "judged", "percent_on_time"],
+        [f"{FIRST:%b %Y}", "3", "1", "4", "75.0"],
+        [f"{SECOND:%b %Y}", "2", "2", "4", "50.0"],
+    ]
     by_location = table(lead.get(f"/quality/export.csv?{query(table='on_time_by_location', **RANGE)}"))
     assert by_location[1:] == [["Kennesaw Clinic", "3", "1", "4", "75.0"], ["Snellville Clinic", "2", "2", "4", "50.0"]]
     late = table(lead.get(f"/quality/export.csv?{query(table='days_late', **RANGE)}"))
-    assert [row[:2] for row in late[1:]] == [["1–3 days", "1"], ["4–7 days", "0"], ["8–14 days", "1"],
-                                             ["15+ days", "1"]]
+    assert [row[:2] for row in late[1:]] == [
+        ["1–3 days", "1"],
+        ["4–7 days", "0"],
+        ["8–14 days", "1"],
+        ["15+ days", "1"],
+    ]
     page = lead.get(f"/quality?{query(**RANGE)}").get_data(as_text=True)
     for shown in ("62.5%", "75.0%", "50.0%", "25.0", "12.5", "5 of 8 refills", "2 of 8 refills"):
         assert shown in page
@@ -101,13 +113,22 @@ def test_stored_due_dates_decide_and_a_legacy_refill_is_recomputed(as_role, sess
     """Four refills 21 days after implantation (recomputed, each is due 2 days after its visit). Three carry a
     hand-set stored due date that says otherwise; the fourth has none, as if recorded before the column existed."""
     visit_day = FIRST + timedelta(days=9)
-    rows = {name: refilled(session, world, "Kennesaw Clinic", visit_day, 21)
-            for name in ("due_that_day", "late_1", "late_9", "legacy")}
-    for name, due in (("due_that_day", visit_day), ("late_1", visit_day - timedelta(days=1)),
-                      ("late_9", visit_day - timedelta(days=9)), ("legacy", None)):
+    rows = {
+        name: refilled(session, world, "Kennesaw Clinic", visit_day, 21)
+        for name in ("due_that_day", "late_1", "late_9", "legacy")
+    }
+    for name, due in (
+        ("due_that_day", visit_day),
+        ("late_1", visit_day - timedelta(days=1)),
+        ("late_9", visit_day - timedelta(days=9)),
+        ("legacy", None),
+    ):
         pump_id = current_pump(session, rows[name].id).id
-        session.execute(update(RefillVisit).where(RefillVisit.pump_id == pump_id, RefillVisit.at_implant.is_(False))
-                        .values(due_date_in_force=due))
+        session.execute(
+            update(RefillVisit)
+            .where(RefillVisit.pump_id == pump_id, RefillVisit.at_implant.is_(False))
+            .values(due_date_in_force=due)
+        )
     session.commit()
     lead = as_role("physician")
     summary = {row[0]: row[1:] for row in table(lead.get(f"/quality/export.csv?{query(table='summary', **RANGE)}"))}
@@ -126,8 +147,12 @@ def test_stored_due_dates_decide_and_a_legacy_refill_is_recomputed(as_role, sess
 
 def test_the_location_filter_applies_to_every_refill_figure(as_role, world, refills):
     snellville = world.sites["Snellville Clinic"].id
-    summary = {row[0]: row[1:] for row in table(as_role("nurse").get(
-        f"/quality/export.csv?{query(table='summary', location=snellville, **RANGE)}"))}
+    summary = {
+        row[0]: row[1:]
+        for row in table(
+            as_role("nurse").get(f"/quality/export.csv?{query(table='summary', location=snellville, **RANGE)}")
+        )
+    }
     assert summary["refills on or before the due date (%)"] == ["50.0", "4"]
     assert summary["residual discrepancy per 100 refills"] == ["50.0", "4"]
 
@@ -165,8 +190,17 @@ def test_drill_down_csv_follows_the_export_names_rule(as_role, refills):
 
 def book_with_override(session, world, patient, day):
     """A physician books the refill at 10:00 on `day`, overriding the alarm-date rule."""
-    book_refill(session, world.actor("physician"), patient.id, datetime.combine(day, time(10), CLINIC_ZONE),
-                world.clinic.id, world.users["nurse"].id, "Transport", "Checked with the patient", datetime.now(UTC))
+    book_refill(
+        session,
+        world.actor("physician"),
+        patient.id,
+        datetime.combine(day, time(10), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "Transport",
+        "Checked with the patient",
+        datetime.now(UTC),
+    )
 
 
 def test_late_pumps_now_match_the_worklist_and_the_model(as_role, world, session):
@@ -176,13 +210,19 @@ def test_late_pumps_now_match_the_worklist_and_the_model(as_role, world, session
     implanted_days_ago(session, world, 5)  # not due yet
     coordinator = as_role("coordinator")
     summary = {row[0]: row[1] for row in table(coordinator.get("/quality/export.csv"))}
-    assert summary["late pumps: overdue, past the alarm date or projected empty (today)"] == str(
-        late_count(session, TODAY)) == "2"
+    assert (
+        summary["late pumps: overdue, past the alarm date or projected empty (today)"]
+        == str(late_count(session, TODAY))
+        == "2"
+    )
     assert summary["late pumps, booked (every booking of a late pump is late) (today)"] == "1"
     assert table(coordinator.get("/quality/export.csv?table=late_now")) == [
-        ["status", "pumps", "booked_late", "not_booked"], ["Pump projected empty", "1", "1", "0"],
-        ["Past the low-reservoir alarm date", "0", "0", "0"], ["Refill overdue", "1", "0", "1"],
-        ["Every late pump", "2", "1", "1"]]
+        ["status", "pumps", "booked_late", "not_booked"],
+        ["Pump projected empty", "1", "1", "0"],
+        ["Past the low-reservoir alarm date", "0", "0", "0"],
+        ["Refill overdue", "1", "0", "1"],
+        ["Every late pump", "2", "1", "1"],
+    ]
     late = table(coordinator.get("/quality/export.csv?table=days_late"))
     assert [row[2] for row in late[1:]] == ["0", "1", "0", "1"]
     html = coordinator.get("/quality/patients?metric=overdue&booked=no").get_data(as_text=True)
@@ -230,18 +270,27 @@ def test_trial_to_implant_conversion_counts_trials_entered_in_the_range(as_role,
     implanted_days_ago(session, world, 400)  # its trial was before the range
     since = (TODAY - timedelta(days=100)).isoformat()
     rows = table(as_role("nurse").get(f"/quality/export.csv?table=conversion&from={since}&to={TODAY}"))
-    assert rows[1:] == [["Implanted", "1", "33.3"], ["Back to evaluation", "0", "0.0"],
-                        ["Left the programme (trial failed, declined, other exit)", "1", "33.3"],
-                        ["Still in trial", "1", "33.3"], ["Entered trial in the range (cohort)", "3", "100.0"]]
-    html = as_role("nurse").get(f"/quality/patients?metric=trials&outcome=implanted&from={since}").get_data(
-        as_text=True)
+    assert rows[1:] == [
+        ["Implanted", "1", "33.3"],
+        ["Back to evaluation", "0", "0.0"],
+        ["Left the programme (trial failed, declined, other exit)", "1", "33.3"],
+        ["Still in trial", "1", "33.3"],
+        ["Entered trial in the range (cohort)", "3", "100.0"],
+    ]
+    html = (
+        as_role("nurse").get(f"/quality/patients?metric=trials&outcome=implanted&from={since}").get_data(as_text=True)
+    )
     assert implanted.mrn in html and failed.mrn not in html and running.mrn not in html
 
 
 def test_battery_replacements_due_within_six_months_as_the_model_judges_them(as_role, world, session):
     soon, later, past, eri = (implanted_days_ago(session, world, 5) for _ in range(4))
-    for patient, due in ((soon, TODAY + timedelta(days=30)), (later, TODAY + timedelta(days=400)),
-                         (past, TODAY - timedelta(days=1)), (eri, TODAY + timedelta(days=400))):
+    for patient, due in (
+        (soon, TODAY + timedelta(days=30)),
+        (later, TODAY + timedelta(days=400)),
+        (past, TODAY - timedelta(days=1)),
+        (eri, TODAY + timedelta(days=400)),
+    ):
         session.get(Pump, current_pump(session, patient.id).id).battery_replacement_due = due
     session.get(Pump, current_pump(session, eri.id).id).eri_on = TODAY - timedelta(days=2)
     session.commit()
@@ -272,17 +321,20 @@ def test_bad_filters_are_refused_or_ignored_never_a_server_error(as_role):
 
 
 def test_csv_cells_that_look_like_formulas_are_defused(as_role, world, session):
-    world.clinic.name = "=HYPERLINK(\"http://evil\")"
+    world.clinic.name = '=HYPERLINK("http://evil")'
     session.commit()
     implanted_days_ago(session, world, 28)
     rows = table(as_role("nurse").get("/quality/patients.csv?metric=overdue"))
     assert rows[1][3].startswith("'=HYPERLINK")
 
 
-def test_the_dashboard_reads_in_the_same_number_of_queries_for_10_and_200_patients(session, world, as_role,
-                                                                                    clinic_of):  # noqa: F811
-    urls = ["/quality", f"/quality?location={world.clinic.id}", "/quality/export.csv?table=on_time_by_month",
-            "/quality/patients?metric=refills&outcome=on_time"]
+def test_the_dashboard_reads_in_the_same_number_of_queries_for_10_and_200_patients(session, world, as_role, clinic_of):  # noqa: F811
+    urls = [
+        "/quality",
+        f"/quality?location={world.clinic.id}",
+        "/quality/export.csv?table=on_time_by_month",
+        "/quality/patients?metric=refills&outcome=on_time",
+    ]
     clinic_of(10, 21)
     lead = as_role("physician")
     small = [statements(lead, url) for url in urls]

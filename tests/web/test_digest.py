@@ -46,12 +46,27 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def digest_config(app):
     """Digest settings for one test, restored afterwards (the app is shared by the whole run)."""
-    keys = ["SMTP_URL", "DIGEST_RETRY_MINUTES", "DIGEST_RETRY_HOURS", "DIGEST_CLAIM_LEASE_SECONDS",
-            "DIGEST_SEND_TIME", "DIGEST_NOTHING_DUE_EMAIL", "MAIL_FROM", "BASE_URL", "SMTP_CA_FILE"]
+    keys = [
+        "SMTP_URL",
+        "DIGEST_RETRY_MINUTES",
+        "DIGEST_RETRY_HOURS",
+        "DIGEST_CLAIM_LEASE_SECONDS",
+        "DIGEST_SEND_TIME",
+        "DIGEST_NOTHING_DUE_EMAIL",
+        "MAIL_FROM",
+        "BASE_URL",
+        "SMTP_CA_FILE",
+    ]
     saved = {k: app.config.get(k) for k in keys}
-    app.config.update(DIGEST_RETRY_MINUTES="1,2,5,10,20,30,60", DIGEST_RETRY_HOURS=24,
-                      DIGEST_CLAIM_LEASE_SECONDS=600, DIGEST_SEND_TIME="06:30", DIGEST_NOTHING_DUE_EMAIL=True,
-                      MAIL_FROM="ITB tracker <itb@clinic.test>", BASE_URL="https://tracker.clinic.test")
+    app.config.update(
+        DIGEST_RETRY_MINUTES="1,2,5,10,20,30,60",
+        DIGEST_RETRY_HOURS=24,
+        DIGEST_CLAIM_LEASE_SECONDS=600,
+        DIGEST_SEND_TIME="06:30",
+        DIGEST_NOTHING_DUE_EMAIL=True,
+        MAIL_FROM="ITB tracker <itb@clinic.test>",
+        BASE_URL="https://tracker.clinic.test",
+    )
     yield app.config
     app.config.update(saved)
 
@@ -70,9 +85,20 @@ def options(app) -> service.DigestOptions:
 
 def another_app(app, **overrides):
     """A second instance of the app (its own engine and pool), as a second process would have."""
-    same = {key: app.config[key] for key in (
-        "SQLALCHEMY_DATABASE_URI", "SMTP_URL", "DIGEST_RETRY_MINUTES", "DIGEST_RETRY_HOURS",
-        "DIGEST_CLAIM_LEASE_SECONDS", "DIGEST_SEND_TIME", "DIGEST_NOTHING_DUE_EMAIL", "MAIL_FROM", "BASE_URL")}
+    same = {
+        key: app.config[key]
+        for key in (
+            "SQLALCHEMY_DATABASE_URI",
+            "SMTP_URL",
+            "DIGEST_RETRY_MINUTES",
+            "DIGEST_RETRY_HOURS",
+            "DIGEST_CLAIM_LEASE_SECONDS",
+            "DIGEST_SEND_TIME",
+            "DIGEST_NOTHING_DUE_EMAIL",
+            "MAIL_FROM",
+            "BASE_URL",
+        )
+    }
     return create_app(TestConfig, **same | overrides)
 
 
@@ -109,10 +135,20 @@ def schedule(session, patient) -> RefillSchedule:
     return session.get(RefillSchedule, current_pump(session, patient.id).id)
 
 
-def book(session, world, patient, day: date, role: str = "coordinator", late_reason: str = "",
-         override_reason: str = ""):
-    return book_refill(session, world.actor(role), patient.id, at(day, 10), world.clinic.id, world.users["nurse"].id,
-                       late_reason, override_reason, datetime.now(UTC))
+def book(
+    session, world, patient, day: date, role: str = "coordinator", late_reason: str = "", override_reason: str = ""
+):
+    return book_refill(
+        session,
+        world.actor(role),
+        patient.id,
+        at(day, 10),
+        world.clinic.id,
+        world.users["nurse"].id,
+        late_reason,
+        override_reason,
+        datetime.now(UTC),
+    )
 
 
 # --- content from the database -------------------------------------------------------------------------------------
@@ -153,10 +189,21 @@ def test_warnings_stage_changes_and_battery_come_from_yesterdays_records(app, wo
     patient = to_adjustment(session, world, make_patient(session, world))
     pump = current_pump(session, patient.id)
     # 4 mL less than expected in the reservoir, and 3 mL missing after the fill: both warnings.
-    record_refill(session, world.actor(), pump.id, RefillEntry(
-        visit_at=datetime.now(CLINIC_ZONE) - timedelta(minutes=5), expected_residual_ml=Decimal("14"),
-        actual_residual_ml=Decimal("10"), concentration_mcg_per_ml=500, volume_added_ml=Decimal("20"),
-        resulting_volume_ml=Decimal("17")), True, datetime.now(CLINIC_ZONE))
+    record_refill(
+        session,
+        world.actor(),
+        pump.id,
+        RefillEntry(
+            visit_at=datetime.now(CLINIC_ZONE) - timedelta(minutes=5),
+            expected_residual_ml=Decimal("14"),
+            actual_residual_ml=Decimal("10"),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal("20"),
+            resulting_volume_ml=Decimal("17"),
+        ),
+        True,
+        datetime.now(CLINIC_ZONE),
+    )
     session.get(Pump, pump.id).battery_replacement_due = TODAY + timedelta(days=60)
     session.commit()
     tomorrow = TODAY + timedelta(days=1)
@@ -177,12 +224,19 @@ def test_warnings_stage_changes_and_battery_come_from_yesterdays_records(app, wo
 
 
 def test_a_pump_past_its_alarm_booked_with_a_physician_override_stays_in_the_email_and_goes_to_physicians(
-        app, world, session, smtp):
+    app, world, session, smtp
+):
     patient = implanted_days_ago(session, world, 31)  # due 8 days ago, alarm yesterday, empty in 2 days
     dates = schedule(session, patient)
     assert dates.alarm_date < TODAY < dates.empty_date - timedelta(days=1)
-    appointment = book(session, world, patient, TODAY + timedelta(days=1), role="physician",
-                       override_reason="Inpatient elsewhere; reservoir checked there")
+    appointment = book(
+        session,
+        world,
+        patient,
+        TODAY + timedelta(days=1),
+        role="physician",
+        override_reason="Inpatient elsewhere; reservoir checked there",
+    )
     assert appointment.override_by_id == world.users["physician"].id
     # A physician at another clinic still hears of it: pumps past their alarm are put before every physician.
     elsewhere = make_user(session, "physician", location=world.sites["Buckhead Clinic"])
@@ -212,8 +266,9 @@ def test_a_physicians_email_lists_open_requests_first_then_the_pumps_past_their_
     mail = sent_digests(app, smtp, TODAY)
     rows = section(mail[world.users["physician"].email], "NEEDS A PHYSICIAN (2)").splitlines()
     request, pump = [r for r in rows if r.startswith("- ")]
-    assert request == (f"- MRN {patient.mrn} · Booking after the alarm date · asked by Test Coordinator on "
-                       f"{fmt_date(asked_at)} 06:05")
+    assert request == (
+        f"- MRN {patient.mrn} · Booking after the alarm date · asked by Test Coordinator on {fmt_date(asked_at)} 06:05"
+    )
     assert "Kennesaw;" not in mail[world.users["physician"].email], "the free-text note stays in the app"
     assert pump.startswith(f"- MRN {patient.mrn} · Past the low-reservoir alarm date ·") and pump.endswith("Not booked")
     [physician] = smtp.to(world.users["physician"].email)
@@ -251,10 +306,11 @@ def test_due_soon_uses_the_clinics_one_window_setting(app, world, session, smtp)
     assert outside.mrn not in text
 
 
-def test_battery_past_due_and_eri_are_items_with_their_own_words_judged_in_calendar_months(app, world, session,
-                                                                                           smtp):
-    patients = {name: to_adjustment(session, world, make_patient(session, world))
-                for name in ("past_due", "eri", "six_months", "beyond")}
+def test_battery_past_due_and_eri_are_items_with_their_own_words_judged_in_calendar_months(app, world, session, smtp):
+    patients = {
+        name: to_adjustment(session, world, make_patient(session, world))
+        for name in ("past_due", "eri", "six_months", "beyond")
+    }
     battery = {
         "past_due": (TODAY - timedelta(days=90), None),
         "eri": (add_months(TODAY, 20), TODAY - timedelta(days=3)),
@@ -278,8 +334,11 @@ def test_battery_past_due_and_eri_are_items_with_their_own_words_judged_in_calen
     assert f"Battery replacement due within 6 months · due {fmt_date(add_months(TODAY, 6))}" in due_soon
     assert all(patients["beyond"].mrn not in row for row in rows)
     # The worklist lists the same two as needing action: one verdict, battery_verdict, for both.
-    on_worklist = {row.patient.mrn for row in worklist(session, TODAY, at(TODAY, 7), risk_windows(session))
-                   if {"battery_past_due", "battery_eri"} & set(row.reasons)}
+    on_worklist = {
+        row.patient.mrn
+        for row in worklist(session, TODAY, at(TODAY, 7), risk_windows(session))
+        if {"battery_past_due", "battery_eri"} & set(row.reasons)
+    }
     assert on_worklist == {patients["past_due"].mrn, patients["eri"].mrn}
 
 
@@ -292,16 +351,18 @@ def test_building_the_outbox_twice_writes_one_run_and_one_message_per_active_use
     assert session.scalar(select(func.count()).select_from(DigestRun)) == 1
     messages = service.messages_for(session, TODAY)
     assert sorted(m.to_address for m in messages) == sorted(u.email for u in world.users.values())
-    assert {m.message_id for m in messages} == {f"<itb-digest.{TODAY.isoformat()}.{m.user_id}@clinic.test>"
-                                               for m in messages}
+    assert {m.message_id for m in messages} == {
+        f"<itb-digest.{TODAY.isoformat()}.{m.user_id}@clinic.test>" for m in messages
+    }
     assert all(m.status == QUEUED for m in messages)
 
 
 # --- exactly once ------------------------------------------------------------------------------------------------
 
 
-def test_two_app_instances_sending_the_same_day_deliver_exactly_one_message_per_recipient(app, world, session,
-                                                                                          digest_config):
+def test_two_app_instances_sending_the_same_day_deliver_exactly_one_message_per_recipient(
+    app, world, session, digest_config
+):
     for _ in range(36):
         make_user(session, "nurse")
     recipients = active_users(session)
@@ -333,24 +394,35 @@ def test_two_app_instances_sending_the_same_day_deliver_exactly_one_message_per_
     assert set(Counter(m["To"] for m in recorder.messages).values()) == {1}
     assert len({m["Message-ID"] for m in recorder.messages}) == recipients
     assert reports[0].report.sent + reports[1].report.sent == recipients
-    print(f"\nconcurrent senders: {recipients} recipients, server got {len(recorder.messages)}; "
-          f"instance A sent {reports[0].report.sent}, instance B sent {reports[1].report.sent}")
+    print(
+        f"\nconcurrent senders: {recipients} recipients, server got {len(recorder.messages)}; "
+        f"instance A sent {reports[0].report.sent}, instance B sent {reports[1].report.sent}"
+    )
     session.expire_all()
     assert {m.status for m in service.messages_for(session, TODAY)} == {SENT}
     run = session.scalar(select(DigestRun))
     assert run.completed_at is not None and run.sent == recipients and run.recipients == recipients
 
 
-def test_a_restart_after_a_crash_between_claim_and_mark_resends_with_the_same_message_id(app, world, session, smtp,
-                                                                                        digest_config):
+def test_a_restart_after_a_crash_between_claim_and_mark_resends_with_the_same_message_id(
+    app, world, session, smtp, digest_config
+):
     now = at(TODAY, 6, 30)
     service.build_outbox(session, TODAY, now, options(app))
     crashed = worker_name()
     claimed = session.get(OutboxMessage, claim_next(session, crashed, now))
     # The server accepts the message, then the process dies before recording it as sent.
-    SmtpMailer(parse_smtp_url(digest_config["SMTP_URL"])).send(compose(
-        claimed.to_address, digest_config["MAIL_FROM"], claimed.subject, claimed.text_body, claimed.html_body,
-        claimed.message_id, claimed.created_at))
+    SmtpMailer(parse_smtp_url(digest_config["SMTP_URL"])).send(
+        compose(
+            claimed.to_address,
+            digest_config["MAIL_FROM"],
+            claimed.subject,
+            claimed.text_body,
+            claimed.html_body,
+            claimed.message_id,
+            claimed.created_at,
+        )
+    )
 
     restarted = another_app(app)
     try:
@@ -365,8 +437,10 @@ def test_a_restart_after_a_crash_between_claim_and_mark_resends_with_the_same_me
     assert report.released == 1
     first, second = smtp.to(claimed.to_address)
     assert first["Message-ID"] == second["Message-ID"] == claimed.message_id
-    assert first["Date"] == second["Date"] and first.get_body(("plain",)).get_content() == \
-        second.get_body(("plain",)).get_content()
+    assert (
+        first["Date"] == second["Date"]
+        and first.get_body(("plain",)).get_content() == second.get_body(("plain",)).get_content()
+    )
     assert len(smtp.messages) == active_users(session) + 1  # everyone else exactly once
     session.expire_all()
     row = session.get(OutboxMessage, claimed.id)
@@ -437,7 +511,8 @@ def test_smtp_failures_retry_after_one_then_two_minutes_then_succeed(app, world,
 
 
 def test_after_the_last_attempt_a_message_is_dead_lettered_shown_to_admins_and_resent_on_request(
-        app, world, session, smtp, digest_config, as_role):
+    app, world, session, smtp, digest_config, as_role
+):
     digest_config.update(DIGEST_RETRY_MINUTES="1", DIGEST_RETRY_HOURS=2 / 60)  # retried at +1 and +2 min only
     smtp.refuse = -1
     for minute in (30, 31, 32):
@@ -504,8 +579,15 @@ def certificate(tmp_path_factory):
 
 
 def _email(to="nurse@example.org"):
-    return compose(to, "ITB tracker <itb@clinic.test>", "ITB tracker: nothing due", "text", "<p>html</p>",
-                   "<itb-digest.2026-03-12.1@clinic.test>", datetime(2026, 3, 12, 11, 30, tzinfo=CLINIC_ZONE))
+    return compose(
+        to,
+        "ITB tracker <itb@clinic.test>",
+        "ITB tracker: nothing due",
+        "text",
+        "<p>html</p>",
+        "<itb-digest.2026-03-12.1@clinic.test>",
+        datetime(2026, 3, 12, 11, 30, tzinfo=CLINIC_ZONE),
+    )
 
 
 def test_smtps_checks_the_certificate_and_trusts_only_a_configured_ca(certificate):
@@ -526,8 +608,12 @@ def test_starttls_with_login_from_the_url(certificate):
         logins.append((auth_data.login, auth_data.password))
         return AuthResult(success=auth_data.password == b"p@ss:word/1")
 
-    with smtp_server(tls_context=server_tls_context(cert, key), require_starttls=True, auth_required=True,
-                     authenticator=authenticator) as (recorder, port):
+    with smtp_server(
+        tls_context=server_tls_context(cert, key),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    ) as (recorder, port):
         with pytest.raises(ssl.SSLCertVerificationError):
             SmtpMailer(parse_smtp_url(f"smtp+starttls://itb:p%40ss%3Aword%2F1@localhost:{port}", 5)).send(_email())
         url = f"smtp+starttls://itb:p%40ss%3Aword%2F1@localhost:{port}"
@@ -549,8 +635,9 @@ def test_smtp_url_rules():
 # --- scheduler, pages, CLI ----------------------------------------------------------------------------------------
 
 
-def test_the_scheduler_starts_once_per_process_sends_at_start_up_and_shuts_down(app, world, session, smtp,
-                                                                                digest_config):
+def test_the_scheduler_starts_once_per_process_sends_at_start_up_and_shuts_down(
+    app, world, session, smtp, digest_config
+):
     # Send time 00:00 so that "now" is always past it: the start-up run must send today's digest.
     first = another_app(app, SCHEDULER=True, DIGEST_SEND_TIME="00:00")
     second = None
@@ -592,8 +679,9 @@ def test_cli_commands_and_the_reloader_parent_do_not_start_a_scheduler(monkeypat
     assert jobs._reason_not_to_start(SimpleNamespace(config={"SCHEDULER": False}, debug=False)) == "off"
 
 
-def test_healthz_reports_the_scheduler_and_the_last_completed_day_without_patient_data(app, world, session, client,
-                                                                                       smtp):
+def test_healthz_reports_the_scheduler_and_the_last_completed_day_without_patient_data(
+    app, world, session, client, smtp
+):
     health = client.get("/healthz").get_json()
     assert health["scheduler"]["state"] == "off" and health["last_digest_day"] is None
     now = at(TODAY, 7)

@@ -37,12 +37,24 @@ def at(hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def digest_config(app):
     """Send at 06:00, late from 06:15; the retry settings are the defaults. Restored afterwards."""
-    keys = ["SMTP_URL", "DIGEST_SEND_TIME", "DIGEST_LATE_AFTER_MINUTES", "DIGEST_NOTHING_DUE_EMAIL", "MAIL_FROM",
-            "BASE_URL", "DIGEST_CLAIM_LEASE_SECONDS"]
+    keys = [
+        "SMTP_URL",
+        "DIGEST_SEND_TIME",
+        "DIGEST_LATE_AFTER_MINUTES",
+        "DIGEST_NOTHING_DUE_EMAIL",
+        "MAIL_FROM",
+        "BASE_URL",
+        "DIGEST_CLAIM_LEASE_SECONDS",
+    ]
     saved = {k: app.config[k] for k in keys if k in app.config}
-    app.config.update(DIGEST_SEND_TIME="06:00", DIGEST_LATE_AFTER_MINUTES=15, DIGEST_NOTHING_DUE_EMAIL=True,
-                      MAIL_FROM="ITB tracker <itb@clinic.test>", BASE_URL="https://tracker.clinic.test",
-                      DIGEST_CLAIM_LEASE_SECONDS=600)
+    app.config.update(
+        DIGEST_SEND_TIME="06:00",
+        DIGEST_LATE_AFTER_MINUTES=15,
+        DIGEST_NOTHING_DUE_EMAIL=True,
+        MAIL_FROM="ITB tracker <itb@clinic.test>",
+        BASE_URL="https://tracker.clinic.test",
+        DIGEST_CLAIM_LEASE_SECONDS=600,
+    )
     yield app.config
     for key in keys:
         app.config.pop(key, None)
@@ -87,19 +99,26 @@ def plain(message) -> str:
 
 
 def test_an_outage_longer_than_the_old_retry_budget_keeps_the_day_open_then_delivers_once_marked_late(
-        app, world, session, digest_config, client, as_role, recipients):
+    app, world, session, digest_config, client, as_role, recipients
+):
     port = free_port()
     digest_config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"  # nothing listens there: the mail server is down
     with time_machine.travel(at(6), tick=False) as clock:
         # Three hours down. The old budget (5 attempts, 2 minutes doubling) gave up after about an hour.
         tick_every_15_minutes(app, clock, at(6), at(9))
-        during = {"statuses": Counter(m.status for m in outbox(session)), "run": the_run(session),
-                  "health": client.get("/healthz"), "nurse": page_text(as_role("nurse").get("/patients")),
-                  "admin": page_text(as_role("admin").get("/patients"))}
+        during = {
+            "statuses": Counter(m.status for m in outbox(session)),
+            "run": the_run(session),
+            "health": client.get("/healthz"),
+            "nurse": page_text(as_role("nurse").get("/patients")),
+            "admin": page_text(as_role("admin").get("/patients")),
+        }
     health = during["health"].get_json()
-    print(f"\nMEASURED outage 06:00-09:00: outbox {dict(during['statuses'])}, day complete "
-          f"{during['run'].completed_at is not None}, /healthz {during['health'].status_code} {health['status']}, "
-          f"last_digest_day {health['last_digest_day']}, banner {BANNER in during['nurse']}")
+    print(
+        f"\nMEASURED outage 06:00-09:00: outbox {dict(during['statuses'])}, day complete "
+        f"{during['run'].completed_at is not None}, /healthz {during['health'].status_code} {health['status']}, "
+        f"last_digest_day {health['last_digest_day']}, banner {BANNER in during['nurse']}"
+    )
     assert during["statuses"] == {QUEUED: len(recipients)}, "nothing may be given up after three hours"
     assert during["run"].completed_at is None and health["last_digest_day"] != DAY.isoformat()
     assert during["health"].status_code == 503 and health["status"] == "degraded"
@@ -114,9 +133,11 @@ def test_an_outage_longer_than_the_old_retry_budget_keeps_the_day_open_then_deli
             after = {"health": client.get("/healthz"), "nurse": page_text(as_role("nurse").get("/patients"))}
     # Failures at 06:00 (+1 min), 06:15 (+2), 06:30 (+5), 06:45 (+10), 07:00 (+20), 07:30 (+30), 08:00 (+60),
     # 09:00 (+60): the next attempt is 10:00, delivered by the first run at or after it.
-    print(f"MEASURED after the server came back at 09:15: received per run {[n for n in received.values()]}, "
-          f"total {len(recorder.messages)} for {len(recipients)} recipients, /healthz "
-          f"{after['health'].status_code}")
+    print(
+        f"MEASURED after the server came back at 09:15: received per run {[n for n in received.values()]}, "
+        f"total {len(recorder.messages)} for {len(recipients)} recipients, /healthz "
+        f"{after['health'].status_code}"
+    )
     assert {when: n for when, n in received.items() if n} == {at(10): len(recipients)}
     assert sorted(m["To"] for m in recorder.messages) == recipients  # once each, never again
     for message in recorder.messages:
@@ -124,7 +145,8 @@ def test_an_outage_longer_than_the_old_retry_budget_keeps_the_day_open_then_deli
         assert LATE_LINE in message.get_body(("html",)).get_content()
     rows = outbox(session)
     assert {m.status for m in rows} == {SENT} and {m.message_id for m in rows} == {
-        m["Message-ID"] for m in recorder.messages}
+        m["Message-ID"] for m in recorder.messages
+    }
     run = the_run(session)
     assert run.completed_at is not None and run.sent == len(recipients) and run.dead == 0
     assert after["health"].status_code == 200 and after["health"].get_json()["digest"]["state"] == "delivered"
@@ -132,18 +154,24 @@ def test_an_outage_longer_than_the_old_retry_budget_keeps_the_day_open_then_deli
     assert BANNER not in after["nurse"]
 
 
-@pytest.mark.parametrize("goodbye", ["421 4.4.2 Closing the connection", "554 5.3.0 Error at QUIT", RESET],
-                         ids=["421-to-quit", "554-to-quit", "connection-reset-at-quit"])
-def test_a_server_that_accepted_data_has_the_message_whatever_it_answers_to_quit(app, world, session, digest_config,
-                                                                                 recipients, goodbye):
+@pytest.mark.parametrize(
+    "goodbye",
+    ["421 4.4.2 Closing the connection", "554 5.3.0 Error at QUIT", RESET],
+    ids=["421-to-quit", "554-to-quit", "connection-reset-at-quit"],
+)
+def test_a_server_that_accepted_data_has_the_message_whatever_it_answers_to_quit(
+    app, world, session, digest_config, recipients, goodbye
+):
     with smtp_server() as (recorder, port):
         recorder.quit_reply = goodbye
         digest_config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
         with time_machine.travel(at(6), tick=False) as clock:
             tick_every_15_minutes(app, clock, at(6), at(8), recorder)  # the retry ladder would have run by now
     rows = outbox(session)
-    print(f"\nMEASURED {goodbye!r} at QUIT: {len(recorder.messages)} messages at the server for {len(recipients)} "
-          f"recipients; outbox {dict(Counter(m.status for m in rows))}")
+    print(
+        f"\nMEASURED {goodbye!r} at QUIT: {len(recorder.messages)} messages at the server for {len(recipients)} "
+        f"recipients; outbox {dict(Counter(m.status for m in rows))}"
+    )
     assert recorder.quits >= len(recipients), "the server was asked to QUIT after each message"
     assert sorted(m["To"] for m in recorder.messages) == recipients
     assert {(m.status, m.attempts, m.last_error) for m in rows} == {(SENT, 1, "")}
@@ -152,7 +180,8 @@ def test_a_server_that_accepted_data_has_the_message_whatever_it_answers_to_quit
 
 
 def test_the_banner_shows_to_whom_the_email_has_not_reached_and_to_admins_until_it_is_resent(
-        app, world, session, digest_config, client, as_role, recipients):
+    app, world, session, digest_config, client, as_role, recipients
+):
     nurse, admin = world.users["nurse"], world.users["admin"]
     with smtp_server() as (recorder, port):
         recorder.refuse_to, recorder.reply = {nurse.email}, "550 5.1.1 Mailbox unavailable"

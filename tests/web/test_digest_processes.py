@@ -35,10 +35,18 @@ from tracker.services import digest as service
 
 NY = ZoneInfo("America/New_York")
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {"DIGEST_RETRY_MINUTES": "1,2,5,10,20,30,60", "DIGEST_RETRY_HOURS": 24, "DIGEST_CLAIM_LEASE_SECONDS": 600,
-            "DIGEST_SEND_TIME": "06:30", "DIGEST_NOTHING_DUE_EMAIL": True, "DIGEST_SEND_MISSED_DAYS": False,
-            "MAIL_FROM": "ITB tracker <itb@clinic.test>", "BASE_URL": "https://tracker.clinic.test",
-            "CLINIC_TIMEZONE": "America/New_York", "SMTP_TIMEOUT_SECONDS": 30}
+SETTINGS = {
+    "DIGEST_RETRY_MINUTES": "1,2,5,10,20,30,60",
+    "DIGEST_RETRY_HOURS": 24,
+    "DIGEST_CLAIM_LEASE_SECONDS": 600,
+    "DIGEST_SEND_TIME": "06:30",
+    "DIGEST_NOTHING_DUE_EMAIL": True,
+    "DIGEST_SEND_MISSED_DAYS": False,
+    "MAIL_FROM": "ITB tracker <itb@clinic.test>",
+    "BASE_URL": "https://tracker.clinic.test",
+    "CLINIC_TIMEZONE": "America/New_York",
+    "SMTP_TIMEOUT_SECONDS": 30,
+}
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -85,16 +93,27 @@ def dispose(*apps):
 
 def worker_settings(database_url: str, port: int, **overrides) -> dict:
     # Send time 00:00: "now" is always past it, so each worker's run_due (real clock) builds and sends today.
-    return {**SETTINGS, "SQLALCHEMY_DATABASE_URI": database_url, "SMTP_URL": f"smtp://127.0.0.1:{port}",
-            "DIGEST_SEND_TIME": "00:00", "SMTP_TIMEOUT_SECONDS": 20} | overrides
+    return {
+        **SETTINGS,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SMTP_URL": f"smtp://127.0.0.1:{port}",
+        "DIGEST_SEND_TIME": "00:00",
+        "SMTP_TIMEOUT_SECONDS": 20,
+    } | overrides
 
 
 def start_worker(settings: dict) -> subprocess.Popen:
     """python -m tests.digest_worker in its own process; no TRACKER_* variable of ours leaks into it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen([sys.executable, "-m", "tests.digest_worker", json.dumps(settings)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.digest_worker", json.dumps(settings)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 60) -> dict:
@@ -115,19 +134,25 @@ def wait_until(predicate, timeout: float, what: str) -> None:
         walltime.sleep(0.01)
 
 
-def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(app, world, session, digest_config,
-                                                                                database_url, tmp_path):
+def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(
+    app, world, session, digest_config, database_url, tmp_path
+):
     for _ in range(36):
         make_user(session, "nurse")
     expected = sorted(session.scalars(select(User.email).where(User.active.is_(True))))
     recorder = Recorder(delay_seconds=0.02)  # a slow server keeps both senders busy at the same time
     go = tmp_path / "go"
     with smtp_server(recorder) as (_, port):
-        workers = [start_worker(worker_settings(database_url, port, go_file=str(go),
-                                                ready_file=str(tmp_path / f"ready-{n}"))) for n in range(2)]
+        workers = [
+            start_worker(worker_settings(database_url, port, go_file=str(go), ready_file=str(tmp_path / f"ready-{n}")))
+            for n in range(2)
+        ]
         try:
-            wait_until(lambda: all((tmp_path / f"ready-{n}").exists() or workers[n].poll() is not None
-                                   for n in range(2)), 30, "both workers to connect")
+            wait_until(
+                lambda: all((tmp_path / f"ready-{n}").exists() or workers[n].poll() is not None for n in range(2)),
+                30,
+                "both workers to connect",
+            )
             go.touch()  # both build the day and send from here on, at the same instant
             reports = [finish(w) for w in workers]
         finally:
@@ -136,9 +161,11 @@ def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(ap
                     w.kill()
     received = [m["To"] for m in recorder.messages]
     message_ids = [m["Message-ID"] for m in recorder.messages]
-    print(f"\nMEASURED two processes: expected {len(expected)} messages to {len(expected)} recipients; "
-          f"received {len(received)}, distinct recipients {len(set(received))}, distinct Message-IDs "
-          f"{len(set(message_ids))}; " + ", ".join(f"pid {r['pid']} sent {r['sent']}" for r in reports))
+    print(
+        f"\nMEASURED two processes: expected {len(expected)} messages to {len(expected)} recipients; "
+        f"received {len(received)}, distinct recipients {len(set(received))}, distinct Message-IDs "
+        f"{len(set(message_ids))}; " + ", ".join(f"pid {r['pid']} sent {r['sent']}" for r in reports)
+    )
     assert sorted(received) == expected  # each recipient exactly once, nobody else
     assert len(set(message_ids)) == len(expected)
     assert sum(r["sent"] for r in reports) == len(expected)
@@ -153,7 +180,8 @@ def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(ap
 
 @pytest.mark.parametrize("accepted", [False, True], ids=["killed-while-server-held-data", "killed-after-250"])
 def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_lease(
-        app, world, session, digest_config, recipients, database_url, accepted):
+    app, world, session, digest_config, recipients, database_url, accepted
+):
     """SIGKILL while the server holds DATA: the message is delivered once, by the next run after the lease.
     (killed-after-250: the server accepted it just before the kill, the documented window: the next run sends
     it again with the same Message-ID and Date, so the recipient's client shows one.)"""
@@ -181,18 +209,23 @@ def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_
         assert (within["sent"], within["released"]) == (len(recipients) - 1, 0)
         assert len(recorder.to(claimed.to_address)) == (1 if accepted else 0)
 
-        wait_until(lambda: datetime.now(UTC) > claimed.claimed_at + timedelta(seconds=lease + 0.2),
-                   lease + 5, "the claim lease to expire")
+        wait_until(
+            lambda: datetime.now(UTC) > claimed.claimed_at + timedelta(seconds=lease + 0.2),
+            lease + 5,
+            "the claim lease to expire",
+        )
         after = finish(start_worker(settings))
         assert (after["sent"], after["released"]) == (1, 1)
 
     received = Counter(m["To"] for m in recorder.messages)
     copies = recorder.to(claimed.to_address)
-    print(f"\nMEASURED SIGKILL after claim ({'server had accepted' if accepted else 'server held DATA'}): "
-          f"expected {len(recipients)} recipients once each; received {len(recorder.messages)} messages; "
-          f"the killed pid {victim.pid} held {claimed.message_id}; its recipient got {len(copies)} "
-          f"(Message-IDs {[m['Message-ID'] for m in copies]}); within-lease run sent {within['sent']}, "
-          f"after-lease run re-queued {after['released']} and sent {after['sent']}")
+    print(
+        f"\nMEASURED SIGKILL after claim ({'server had accepted' if accepted else 'server held DATA'}): "
+        f"expected {len(recipients)} recipients once each; received {len(recorder.messages)} messages; "
+        f"the killed pid {victim.pid} held {claimed.message_id}; its recipient got {len(copies)} "
+        f"(Message-IDs {[m['Message-ID'] for m in copies]}); within-lease run sent {within['sent']}, "
+        f"after-lease run re-queued {after['released']} and sent {after['sent']}"
+    )
     assert set(received) == set(recipients)
     assert all(n == 1 for to, n in received.items() if to != claimed.to_address)
     if accepted:
@@ -212,8 +245,7 @@ def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_
 # --- the scheduler's start-up run, and days the app was down ------------------------------------------------------
 
 
-def test_app_down_at_0630_and_started_at_0900_sends_the_day_at_start_up(app, world, session, digest_config,
-                                                                        recipients):
+def test_app_down_at_0630_and_started_at_0900_sends_the_day_at_start_up(app, world, session, digest_config, recipients):
     day = date(2027, 3, 13)  # the Saturday before the spring-forward change
     with smtp_server() as (recorder, port):
         digest_config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
@@ -288,7 +320,8 @@ def test_a_day_with_the_app_down_all_day(app, world, session, digest_config, rec
 
 @pytest.mark.parametrize("first_day", [date(2027, 3, 13), date(2026, 10, 31)], ids=["spring-forward", "fall-back"])
 def test_clock_moved_across_days_and_a_dst_change_sends_one_digest_per_day_at_0630_local(
-        app, world, session, digest_config, recipients, first_day):
+    app, world, session, digest_config, recipients, first_day
+):
     """The scheduler's job runs every 15 minutes of wall-clock time (UTC steps, as APScheduler's interval
     trigger would) from midnight before the first day to 07:00 on the third: each day's digest goes out once,
     at the first run at or after 06:30 local, whether the day is 23, 24 or 25 hours long."""
@@ -307,7 +340,8 @@ def test_clock_moved_across_days_and_a_dst_change_sends_one_digest_per_day_at_06
 
     assert len(recorder.messages) == len(recipients) * len(days)
     assert Counter((day_of(m), m["To"]) for _, m in deliveries) == {
-        (d.isoformat(), to): 1 for d in days for to in recipients}
+        (d.isoformat(), to): 1 for d in days for to in recipients
+    }
     sent_local: dict[str, set[datetime]] = {}
     for when, message in deliveries:
         sent_local.setdefault(day_of(message), set()).add(when.astimezone(NY))
@@ -331,12 +365,23 @@ def start_scheduler_process(database_url: str, port: int, log: Path) -> subproce
     """The production scheduler process, started as its systemd unit would: only TRACKER_* variables configure it.
     Send time 00:00: "now" (the real clock) is always past it, so its start-up run builds and sends today."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    env.update(PYTHONPATH=str(ROOT), TRACKER_ENV="development", TRACKER_DATABASE_URL=database_url,
-               TRACKER_SMTP_URL=f"smtp://127.0.0.1:{port}", TRACKER_DIGEST_SEND_TIME="00:00",
-               TRACKER_CLINIC_TIMEZONE=SETTINGS["CLINIC_TIMEZONE"], TRACKER_MAIL_FROM=SETTINGS["MAIL_FROM"])
+    env.update(
+        PYTHONPATH=str(ROOT),
+        TRACKER_ENV="development",
+        TRACKER_DATABASE_URL=database_url,
+        TRACKER_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        TRACKER_DIGEST_SEND_TIME="00:00",
+        TRACKER_CLINIC_TIMEZONE=SETTINGS["CLINIC_TIMEZONE"],
+        TRACKER_MAIL_FROM=SETTINGS["MAIL_FROM"],
+    )
     with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop(process: subprocess.Popen, log: Path) -> str:
@@ -352,19 +397,28 @@ def stop(process: subprocess.Popen, log: Path) -> str:
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes-by-mistake"])
-def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(app, world, session, digest_config,
-                                                                               recipients, database_url, tmp_path,
-                                                                               processes):
+def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(
+    app, world, session, digest_config, recipients, database_url, tmp_path, processes
+):
     logs = [tmp_path / f"scheduler-{n}.log" for n in range(processes)]
     with smtp_server() as (recorder, port):
         running = [start_scheduler_process(database_url, port, log) for log in logs]
         outputs = []
         try:
-            wait_until(lambda: completed(session) is not None or any(p.poll() is not None for p in running), 90,
-                       "a scheduler process to send the day")
+            wait_until(
+                lambda: completed(session) is not None or any(p.poll() is not None for p in running),
+                90,
+                "a scheduler process to send the day",
+            )
             # Every process has run the start-up job: the later ones found the day built and sent, and sent nothing.
-            wait_until(lambda: all("job digest-start-up ran" in log.read_text() or p.poll() is not None
-                                   for p, log in zip(running, logs, strict=True)), 60, "every start-up run")
+            wait_until(
+                lambda: all(
+                    "job digest-start-up ran" in log.read_text() or p.poll() is not None
+                    for p, log in zip(running, logs, strict=True)
+                ),
+                60,
+                "every start-up run",
+            )
         finally:
             outputs = [stop(p, log) for p, log in zip(running, logs, strict=True)]
     for process, output in zip(running, outputs, strict=True):
@@ -382,7 +436,13 @@ def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(a
 def test_the_scheduler_command_refuses_a_bad_setting_with_a_clear_message(database_url, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update(PYTHONPATH=str(ROOT), TRACKER_DATABASE_URL=database_url, TRACKER_DIGEST_SEND_TIME="6.30am")
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "The scheduler cannot start: TRACKER_DIGEST_SEND_TIME must look like 06:30, not '6.30am'" in result.stderr

@@ -33,12 +33,20 @@ def test_the_move_page_warns_that_an_exit_does_not_empty_the_pump(as_role, world
     assert "pump still holds drug" in page
 
 
-@pytest.mark.parametrize("url", [
-    "/calendar?date=9999-12-31", "/calendar?view=week&date=0001-01-01", "/calendar?view=list&date=9999-12-31",
-    "/calendar/events.json?start=0001-01-01&end=0001-01-05", "/calendar/export.csv?start=9999-12-31&end=9999-12-31",
-    "/patients?page=99999999999999999999", "/patients?location=99999999999999999999", "/board?location=1" + "0" * 30,
-    "/worklist?nurse=99999999999999999999",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/calendar?date=9999-12-31",
+        "/calendar?view=week&date=0001-01-01",
+        "/calendar?view=list&date=9999-12-31",
+        "/calendar/events.json?start=0001-01-01&end=0001-01-05",
+        "/calendar/export.csv?start=9999-12-31&end=9999-12-31",
+        "/patients?page=99999999999999999999",
+        "/patients?location=99999999999999999999",
+        "/board?location=1" + "0" * 30,
+        "/worklist?nurse=99999999999999999999",
+    ],
+)
 def test_absurd_query_values_never_cause_a_500(as_role, world, url):
     assert as_role("coordinator").get(url).status_code in (200, 400)
 
@@ -52,8 +60,9 @@ def test_nul_bytes_are_refused_before_they_reach_the_database(as_role, world, se
 
 def test_a_tampered_version_is_treated_as_stale_not_a_crash(as_role, world, session):
     patient = make_patient(session, world)
-    response = as_role("nurse").post(f"/patients/{patient.id}/move", {
-        "move": "trial", "effective_date": TODAY.isoformat(), "version": "abc"})
+    response = as_role("nurse").post(
+        f"/patients/{patient.id}/move", {"move": "trial", "effective_date": TODAY.isoformat(), "version": "abc"}
+    )
     assert response.status_code == 422 and "Someone else changed this patient" in response.get_data(as_text=True)
 
 
@@ -65,21 +74,41 @@ def test_an_implant_fill_at_or_below_the_alarm_volume_is_refused(world, session)
 
     record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
     with pytest.raises(ServiceError, match="above the 4 mL alarm volume"):
-        move(session, world, patient, "implantation", surgery_centre_id=world.centre.id, surgeon="Dr Lee",
-             implant=implant_details(session, fill_ml="4", alarm_volume_ml=Decimal(4)))
+        move(
+            session,
+            world,
+            patient,
+            "implantation",
+            surgery_centre_id=world.centre.id,
+            surgeon="Dr Lee",
+            implant=implant_details(session, fill_ml="4", alarm_volume_ml=Decimal(4)),
+        )
 
 
 def test_boluses_count_toward_the_titration_limit(world, session):
     patient = implanted_days_ago(session, world, 10)  # 300 mcg/day, spinal: 30% a day
     pump = current_pump(session, patient.id)
     with pytest.raises(PermissionDenied, match="with boluses"):
-        change_dose(session, world.actor("nurse"), pump.id, datetime.now(CLINIC_ZONE) - timedelta(minutes=1),
-                    Programme(Decimal(300), Decimal(50), 4), "more boluses", datetime.now(CLINIC_ZONE))
+        change_dose(
+            session,
+            world.actor("nurse"),
+            pump.id,
+            datetime.now(CLINIC_ZONE) - timedelta(minutes=1),
+            Programme(Decimal(300), Decimal(50), 4),
+            "more boluses",
+            datetime.now(CLINIC_ZONE),
+        )
     session.rollback()
     with pytest.raises(ServiceError, match="at least 1 mcg a day"):
-        change_dose(session, world.actor("physician"), pump.id, datetime.now(CLINIC_ZONE) - timedelta(minutes=1),
-                    Programme(Decimal(0), flex_schedule={"default": [["00:00", "0.00000001"]]}), "tiny",
-                    datetime.now(CLINIC_ZONE))
+        change_dose(
+            session,
+            world.actor("physician"),
+            pump.id,
+            datetime.now(CLINIC_ZONE) - timedelta(minutes=1),
+            Programme(Decimal(0), flex_schedule={"default": [["00:00", "0.00000001"]]}),
+            "tiny",
+            datetime.now(CLINIC_ZONE),
+        )
 
 
 def test_a_second_tab_cannot_record_the_same_refill_or_dose_change_twice(as_role, world, session):
@@ -87,19 +116,34 @@ def test_a_second_tab_cannot_record_the_same_refill_or_dose_change_twice(as_role
     nurse = as_role("nurse")
     opened = nurse.get(f"/patients/{patient.id}/refill").get_data(as_text=True)
     last_fill = opened.split('name="last_fill_id" type="hidden" value="')[1].split('"')[0]
-    form = {"visit_at": (datetime.now(CLINIC_ZONE) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            "expected_residual_ml": "14", "actual_residual_ml": "14", "concentration_mcg_per_ml": "500",
-            "volume_added_ml": "20", "resulting_volume_ml": "20", "action": "save", "last_fill_id": last_fill}
+    form = {
+        "visit_at": (datetime.now(CLINIC_ZONE) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "expected_residual_ml": "14",
+        "actual_residual_ml": "14",
+        "concentration_mcg_per_ml": "500",
+        "volume_added_ml": "20",
+        "resulting_volume_ml": "20",
+        "action": "save",
+        "last_fill_id": last_fill,
+    }
     assert nurse.post(f"/patients/{patient.id}/refill", form).status_code == 302
-    second = nurse.post(f"/patients/{patient.id}/refill", {
-        **form, "visit_at": (datetime.now(CLINIC_ZONE) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")})
+    second = nurse.post(
+        f"/patients/{patient.id}/refill",
+        {**form, "visit_at": (datetime.now(CLINIC_ZONE) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")},
+    )
     assert second.status_code == 422 and "Someone else recorded a refill" in second.get_data(as_text=True)
     assert session.scalar(select(func.count(RefillVisit.id))) == 2  # implant fill + one refill
     opened = nurse.get(f"/patients/{patient.id}/dose").get_data(as_text=True)
     last_dose = opened.split('name="last_dose_id" type="hidden" value="')[1].split('"')[0]
-    dose = {"effective_at": (datetime.now(CLINIC_ZONE) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
-            "mode": "simple", "daily_dose_mcg": "320", "bolus_dose_mcg": "0", "max_boluses_per_day": "0",
-            "reason": "tone", "last_dose_id": last_dose}
+    dose = {
+        "effective_at": (datetime.now(CLINIC_ZONE) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "mode": "simple",
+        "daily_dose_mcg": "320",
+        "bolus_dose_mcg": "0",
+        "max_boluses_per_day": "0",
+        "reason": "tone",
+        "last_dose_id": last_dose,
+    }
     assert nurse.post(f"/patients/{patient.id}/dose", dose).status_code == 302
     assert nurse.post(f"/patients/{patient.id}/dose", dose).status_code == 422
     assert session.scalar(select(func.count(DoseChange.id))) == 2
@@ -108,15 +152,23 @@ def test_a_second_tab_cannot_record_the_same_refill_or_dose_change_twice(as_role
 def test_rebooking_from_a_stale_tab_does_not_replace_the_newer_booking(as_role, world, session):
     patient = implanted_days_ago(session, world, 10)
     coordinator = as_role("coordinator")
-    first = {"starts_at": (TODAY + timedelta(days=5)).strftime("%Y-%m-%dT09:00"), "location_id": world.clinic.id,
-             "clinician_id": world.users["nurse"].id}
+    first = {
+        "starts_at": (TODAY + timedelta(days=5)).strftime("%Y-%m-%dT09:00"),
+        "location_id": world.clinic.id,
+        "clinician_id": world.users["nurse"].id,
+    }
     assert coordinator.post(f"/patients/{patient.id}/book", first).status_code == 302
     appointment = session.scalars(select(RefillAppointment)).one()
     tab = {**first, "appointment_id": appointment.id, "version": appointment.version, "why": "moved"}
-    assert coordinator.post(f"/patients/{patient.id}/book", {
-        **tab, "starts_at": (TODAY + timedelta(days=6)).strftime("%Y-%m-%dT09:00")}).status_code == 302
-    stale = coordinator.post(f"/patients/{patient.id}/book", {
-        **tab, "starts_at": (TODAY + timedelta(days=7)).strftime("%Y-%m-%dT09:00")})
+    assert (
+        coordinator.post(
+            f"/patients/{patient.id}/book", {**tab, "starts_at": (TODAY + timedelta(days=6)).strftime("%Y-%m-%dT09:00")}
+        ).status_code
+        == 302
+    )
+    stale = coordinator.post(
+        f"/patients/{patient.id}/book", {**tab, "starts_at": (TODAY + timedelta(days=7)).strftime("%Y-%m-%dT09:00")}
+    )
     assert stale.status_code == 302 and "/book" in stale.location  # refused: back to the form with a message
     session.expire_all()
     open_rows = session.scalars(select(RefillAppointment).where(RefillAppointment.status == "booked")).all()
@@ -130,13 +182,22 @@ def test_the_calendar_banner_counts_overdue_refills_outside_the_month_shown(as_r
 
 
 def test_the_feed_declares_its_time_zone_and_csv_cells_cannot_be_formulas(as_role, world, session):
-    patient = implanted_days_ago(session, world, 10, )
-    patient.last_name = "=HYPERLINK(\"http://x\")"
+    patient = implanted_days_ago(
+        session,
+        world,
+        10,
+    )
+    patient.last_name = '=HYPERLINK("http://x")'
     session.commit()
     coordinator = as_role("coordinator")
-    coordinator.post(f"/patients/{patient.id}/book", {
-        "starts_at": (TODAY + timedelta(days=5)).strftime("%Y-%m-%dT09:00"), "location_id": world.clinic.id,
-        "clinician_id": world.users["nurse"].id})
+    coordinator.post(
+        f"/patients/{patient.id}/book",
+        {
+            "starts_at": (TODAY + timedelta(days=5)).strftime("%Y-%m-%dT09:00"),
+            "location_id": world.clinic.id,
+            "clinician_id": world.users["nurse"].id,
+        },
+    )
     coordinator.post("/account/calendar")
     from tracker.models import User
 
@@ -144,5 +205,6 @@ def test_the_feed_declares_its_time_zone_and_csv_cells_cannot_be_formulas(as_rol
     feed = coordinator.http.get(f"/calendar/feed/{token}.ics").get_data(as_text=True)
     assert "BEGIN:VTIMEZONE" in feed and f"TZID:{CLINIC_ZONE.key}" in feed
     exported = coordinator.get("/worklist/export.csv?").get_data(as_text=True) + coordinator.get(
-        f"/calendar/export.csv?start={TODAY}&end={TODAY + timedelta(days=30)}").get_data(as_text=True)
+        f"/calendar/export.csv?start={TODAY}&end={TODAY + timedelta(days=30)}"
+    ).get_data(as_text=True)
     assert "'=HYPERLINK" in exported and ",=HYPERLINK" not in exported

@@ -52,8 +52,10 @@ def test_an_id_the_database_cannot_hold_is_a_404_on_every_route(app, as_role, wo
 def test_a_contact_posted_with_a_stray_endpoint_argument_is_saved_once_and_redirects(world, session, as_role):
     """Before: ?endpoint=x reached url_for itself: the contact was committed, then the page was a 500."""
     patient = implanted_days_ago(session, world, 20)
-    response = as_role("coordinator").post(f"/patients/{patient.id}/contacts?endpoint=x&location=&page=2",
-                                           {"method": "phone", "outcome": "reached", "notes": ""})
+    response = as_role("coordinator").post(
+        f"/patients/{patient.id}/contacts?endpoint=x&location=&page=2",
+        {"method": "phone", "outcome": "reached", "notes": ""},
+    )
     assert response.status_code == 302
     assert response.location.endswith(f"/worklist?location=&page=2#p{patient.id}")
     assert session.scalar(select(func.count(ContactAttempt.id))) == 1
@@ -71,6 +73,7 @@ def test_a_lock_left_by_a_killed_import_is_taken_over(tmp_path):
     token = store.save(b"mrn\n1\n", "p.csv")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     import socket
+
     _lock(store, token, f"{dead.stdout.strip()} {socket.gethostname()} {time.time()}")
     with store.running(token):  # the dead process's lock is taken over
         with pytest.raises(AlreadyRunning):  # while this one holds it (alive, same host), no second import
@@ -109,20 +112,38 @@ def test_a_file_wider_than_the_limit_is_refused_at_once_with_a_clear_message(as_
     # Trailing empty columns (a spreadsheet's habit) do not count.
     padded = read_table(b"mrn,last_name" + b"," * 500 + b"\n1,Doe\n")
     assert padded.headers == ["mrn", "last_name"] and not padded.issues
-    response = as_role("nurse").post("/import/", {"file": (io.BytesIO(wide), "wide.csv")},
-                                     content_type="multipart/form-data")
+    response = as_role("nurse").post(
+        "/import/", {"file": (io.BytesIO(wide), "wide.csv")}, content_type="multipart/form-data"
+    )
     assert response.status_code in (200, 302, 422)
-    page = as_role("nurse").get(response.location).get_data(as_text=True) if response.status_code == 302 else \
-        response.get_data(as_text=True)
+    page = (
+        as_role("nurse").get(response.location).get_data(as_text=True)
+        if response.status_code == 302
+        else response.get_data(as_text=True)
+    )
     assert "100,000 columns" in page and len(page) < 200_000
 
 
-@pytest.mark.parametrize("typed, safe", [
-    ("=1+2", "'=1+2"), ("Doe;=1+2", "Doe;'=1+2"), ("Doe, @SUM(A1)", "Doe, '@SUM(A1)"), ("a|-2+3", "a|'-2+3"),
-    ("Doe\t+1", "Doe\t'+1"), ("O'Brien-Smith", "O'Brien-Smith"), ("2026-12-03", "2026-12-03"), ("", ""),
-    # A plain number is data, not a formula: "-66" days stays a number a spreadsheet sorts (it was "'-66").
-    ("-66", "-66"), ("+2", "+2"), ("-0.5", "-0.5"), ("-1+2", "'-1+2"), ("-66 days", "'-66 days"), ("-", "'-"),
-])
+@pytest.mark.parametrize(
+    "typed, safe",
+    [
+        ("=1+2", "'=1+2"),
+        ("Doe;=1+2", "Doe;'=1+2"),
+        ("Doe, @SUM(A1)", "Doe, '@SUM(A1)"),
+        ("a|-2+3", "a|'-2+3"),
+        ("Doe\t+1", "Doe\t'+1"),
+        ("O'Brien-Smith", "O'Brien-Smith"),
+        ("2026-12-03", "2026-12-03"),
+        ("", ""),
+        # A plain number is data, not a formula: "-66" days stays a number a spreadsheet sorts (it was "'-66").
+        ("-66", "-66"),
+        ("+2", "+2"),
+        ("-0.5", "-0.5"),
+        ("-1+2", "'-1+2"),
+        ("-66 days", "'-66 days"),
+        ("-", "'-"),
+    ],
+)
 def test_a_formula_after_any_separator_is_defused(typed, safe):
     """Before: only the first character was checked, so "Doe;=1+2" ran as a formula in a ';' spreadsheet."""
     assert csv_cell(typed) == safe
@@ -148,6 +169,7 @@ def test_a_failure_after_the_view_is_logged_with_the_status_the_client_got(app, 
     @broken.teardown_request
     def _fail(error):
         from flask import request
+
         if request.path == "/healthz":
             raise RuntimeError("teardown failed")
 

@@ -40,8 +40,11 @@ def past_alarm(session, world):
 
 
 def slot(world, day) -> dict:
-    return {"starts_at": datetime.combine(day, time(10)).strftime(FORM_TIME), "location_id": world.clinic.id,
-            "clinician_id": world.users["nurse"].id}
+    return {
+        "starts_at": datetime.combine(day, time(10)).strftime(FORM_TIME),
+        "location_id": world.clinic.id,
+        "clinician_id": world.users["nurse"].id,
+    }
 
 
 def answer_form(request: PhysicianRequest, approve: bool, note: str = "") -> dict:
@@ -54,8 +57,13 @@ def only_request(session) -> PhysicianRequest:
 
 
 def audit_rows(session, request_id: int) -> list[tuple[str, int]]:
-    return list(session.execute(select(AuditEvent.action, AuditEvent.user_id).where(
-        AuditEvent.entity == "physician_request", AuditEvent.entity_id == request_id).order_by(AuditEvent.id)))
+    return list(
+        session.execute(
+            select(AuditEvent.action, AuditEvent.user_id)
+            .where(AuditEvent.entity == "physician_request", AuditEvent.entity_id == request_id)
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
 def test_a_coordinator_refused_after_the_alarm_date_asks_a_physician_who_approves_and_books(as_role, world, session):
@@ -69,13 +77,21 @@ def test_a_coordinator_refused_after_the_alarm_date_asks_a_physician_who_approve
     assert "Ask a physician" in page and f'name="ask-starts_at" type="hidden" value="{tried["starts_at"]}"' in page
     assert f'value="{tried["starts_at"]}"' in page.split("Ask a physician")[0], "the user's input is kept"
 
-    asked = coordinator.post(f"/patients/{patient.id}/ask-physician", {
-        "ask-kind": BOOKING_AFTER_ALARM, "ask-note": "No clinic slot before tomorrow",
-        **{f"ask-{name}": value for name, value in tried.items()}})
+    asked = coordinator.post(
+        f"/patients/{patient.id}/ask-physician",
+        {
+            "ask-kind": BOOKING_AFTER_ALARM,
+            "ask-note": "No clinic slot before tomorrow",
+            **{f"ask-{name}": value for name, value in tried.items()},
+        },
+    )
     assert asked.status_code == 302
     request = only_request(session)
     assert (request.status, request.requested_by_id, request.pump_id) == (
-        "open", world.users["coordinator"].id, current_pump(session, patient.id).id)
+        "open",
+        world.users["coordinator"].id,
+        current_pump(session, patient.id).id,
+    )
     assert request.payload == tried and request.note == "No clinic slot before tomorrow"
 
     queue = physician.get("/queue").get_data(as_text=True)
@@ -94,15 +110,21 @@ def test_a_coordinator_refused_after_the_alarm_date_asks_a_physician_who_approve
 
     request = only_request(session)
     assert (request.status, request.answered_by_id, request.answer_note) == (
-        "approved", world.users["physician"].id, "Book it; I will see her")
+        "approved",
+        world.users["physician"].id,
+        "Book it; I will see her",
+    )
     mine = coordinator.get("/queue").get_data(as_text=True).split('id="mine-h"')[1]
     assert "Approved" in mine and "Book it; I will see her" in mine and patient.mrn in mine
     with physician.app.test_request_context():
-        shown = render_template("physician/_requests.html",
-                                requests=escalation.requests_for_patient(session, patient.id))
+        shown = render_template(
+            "physician/_requests.html", requests=escalation.requests_for_patient(session, patient.id)
+        )
     assert "Approved" in shown and "Book it; I will see her" in shown and "No clinic slot" in shown
-    assert audit_rows(session, request.id) == [("create", world.users["coordinator"].id),
-                                               ("update", world.users["physician"].id)]
+    assert audit_rows(session, request.id) == [
+        ("create", world.users["coordinator"].id),
+        ("update", world.users["physician"].id),
+    ]
     # Booked with an override, the pump is still past its alarm: it stays in front of physicians.
     queue = physician.get("/queue").get_data(as_text=True)
     assert f'data-mrn="{patient.mrn}"' in queue.split("not asked about")[1]
@@ -113,34 +135,45 @@ def test_a_second_open_request_of_a_kind_is_refused_by_the_database_with_a_clear
     coordinator, nurse = as_role("coordinator"), as_role("nurse")
     form = {"ask-kind": BOOKING_AFTER_ALARM, "ask-note": "first"}
     assert coordinator.post(f"/patients/{patient.id}/ask-physician", form).status_code == 302
-    again = nurse.post(f"/patients/{patient.id}/ask-physician", {**form, "ask-note": "second"},
-                       follow_redirects=True)
+    again = nurse.post(f"/patients/{patient.id}/ask-physician", {**form, "ask-note": "second"}, follow_redirects=True)
     assert again.status_code == 200
     assert "already waiting for a physician" in again.get_data(as_text=True)
     assert session.scalar(select(func.count(PhysicianRequest.id))) == 1
 
     # The guard is the database's partial unique index, not a query before the insert.
-    session.add(PhysicianRequest(kind=BOOKING_AFTER_ALARM, patient_id=patient.id,
-                                 requested_by_id=world.users["nurse"].id, note="raw"))
+    session.add(
+        PhysicianRequest(
+            kind=BOOKING_AFTER_ALARM, patient_id=patient.id, requested_by_id=world.users["nurse"].id, note="raw"
+        )
+    )
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()
     # A closed request does not count: withdrawn, the patient can be asked about again.
     request = only_request(session)
-    escalation.withdraw(session, world.actor("coordinator"), request.id, request.version, "Refilled early",
-                        datetime.now(clinic_zone()))
-    escalation.ask_physician(session, world.actor("nurse"), patient.id, BOOKING_AFTER_ALARM, "again", None,
-                             datetime.now(clinic_zone()))
+    escalation.withdraw(
+        session, world.actor("coordinator"), request.id, request.version, "Refilled early", datetime.now(clinic_zone())
+    )
+    escalation.ask_physician(
+        session, world.actor("nurse"), patient.id, BOOKING_AFTER_ALARM, "again", None, datetime.now(clinic_zone())
+    )
     assert session.scalar(select(func.count(PhysicianRequest.id))) == 2
 
 
 def dose_form(now, dose: str) -> dict:
-    return {"effective_at": (now - timedelta(minutes=5)).strftime(FORM_TIME), "mode": "simple",
-            "daily_dose_mcg": dose, "bolus_dose_mcg": "0", "max_boluses_per_day": "0", "reason": "Spasms at night"}
+    return {
+        "effective_at": (now - timedelta(minutes=5)).strftime(FORM_TIME),
+        "mode": "simple",
+        "daily_dose_mcg": dose,
+        "bolus_dose_mcg": "0",
+        "max_boluses_per_day": "0",
+        "reason": "Spasms at night",
+    }
 
 
 def test_a_nurses_dose_increase_beyond_the_limit_goes_for_sign_off_and_approval_records_it(
-        as_role, world, session, now):
+    as_role, world, session, now
+):
     patient = to_adjustment(session, world, make_patient(session, world, referred_days_ago=40))  # 300 mcg/day
     nurse, physician = as_role("nurse"), as_role("physician")
     refused = nurse.post(f"/patients/{patient.id}/dose", dose_form(now, "400"))  # spinal: 30% per 24 h
@@ -148,8 +181,10 @@ def test_a_nurses_dose_increase_beyond_the_limit_goes_for_sign_off_and_approval_
     assert refused.status_code == 422 and "physician must sign off" in page and "Send for sign-off" in page
     assert 'value="400' in page, "the nurse's dose is kept"
 
-    sent = nurse.post(f"/patients/{patient.id}/dose", {**dose_form(now, "400"), "action": "sign_off",
-                                                       "sign_off-note": "Tone worse since the last step"})
+    sent = nurse.post(
+        f"/patients/{patient.id}/dose",
+        {**dose_form(now, "400"), "action": "sign_off", "sign_off-note": "Tone worse since the last step"},
+    )
     assert sent.status_code == 302
     assert session.scalar(select(func.count(DoseChange.id))) == 1, "nothing recorded before the sign-off"
     request = only_request(session)
@@ -164,8 +199,14 @@ def test_a_nurses_dose_increase_beyond_the_limit_goes_for_sign_off_and_approval_
     assert change.effective_at == now.replace(second=0) - timedelta(minutes=5)
     request = only_request(session)
     assert request.status == "approved" and "400.00 mcg/day" in request.outcome
-    assert session.scalar(select(func.count(AuditEvent.id)).where(
-        AuditEvent.entity == "dose_change", AuditEvent.user_id == world.users["physician"].id)) == 1
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.entity == "dose_change", AuditEvent.user_id == world.users["physician"].id
+            )
+        )
+        == 1
+    )
     assert [action for action, _ in audit_rows(session, request.id)] == ["create", "update"]
     nurse_view = nurse.get("/queue").get_data(as_text=True).split('id="mine-h"')[1]
     assert "Approved" in nurse_view and "Dose change recorded" in nurse_view
@@ -173,11 +214,11 @@ def test_a_nurses_dose_increase_beyond_the_limit_goes_for_sign_off_and_approval_
 
 def test_an_answer_on_a_stale_version_is_refused_and_saves_nothing(as_role, world, session, now):
     patient = past_alarm(session, world)
-    request = escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
-                                       "please", None, now)
+    request = escalation.ask_physician(
+        session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, "please", None, now
+    )
     opened = answer_form(request, True)  # the physician's page, opened now
-    escalation.answer(session, world.actor("physician"), request.id, request.version, False, "Earlier slot exists",
-                      now)
+    escalation.answer(session, world.actor("physician"), request.id, request.version, False, "Earlier slot exists", now)
     late = as_role("physician").post(f"/requests/{request.id}/answer", opened)
     assert late.status_code == 422 and "Someone else answered" in late.get_data(as_text=True)
     assert (only_request(session).status, only_request(session).answer_note) == ("declined", "Earlier slot exists")
@@ -191,8 +232,9 @@ def test_a_dose_sign_off_is_refused_when_another_dose_was_recorded_meanwhile(wor
     last = session.scalar(select(func.max(DoseChange.id)).where(DoseChange.pump_id == pump.id))
     payload = escalation.dose_payload(now - timedelta(minutes=5), Programme(Decimal(400)), "tone", last)
     request = escalation.ask_physician(session, world.actor("nurse"), patient.id, DOSE_SIGN_OFF, "", payload, now)
-    change_dose(session, world.actor("nurse"), pump.id, now - timedelta(minutes=1), Programme(Decimal(320)),
-                "small step", now)
+    change_dose(
+        session, world.actor("nurse"), pump.id, now - timedelta(minutes=1), Programme(Decimal(320)), "small step", now
+    )
     with pytest.raises(StaleEdit, match="recorded after this request was sent"):
         escalation.answer(session, world.actor("physician"), request.id, request.version, True, "", now)
     session.rollback()
@@ -202,8 +244,9 @@ def test_a_dose_sign_off_is_refused_when_another_dose_was_recorded_meanwhile(wor
 
 def test_declining_needs_a_reason_and_the_requester_can_withdraw(world, session, now):
     patient = past_alarm(session, world)
-    request = escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, "",
-                                       {"starts_at": "garbage"}, now)
+    request = escalation.ask_physician(
+        session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, "", {"starts_at": "garbage"}, now
+    )
     assert request.payload is None, "a garbled slot is dropped, the request kept"
     with pytest.raises(ServiceError, match="Say why you decline"):
         escalation.answer(session, world.actor("physician"), request.id, request.version, False, " ", now)
@@ -219,21 +262,32 @@ def test_the_queue_holds_requests_oldest_first_then_every_pump_past_alarm_or_emp
     empty = implanted_days_ago(session, world, 34)
     alarm = past_alarm(session, world)
     overdue = implanted_days_ago(session, world, 26)  # due 3 days ago, alarm in 4: the coordinator's, not theirs
-    first = escalation.ask_physician(session, world.actor("coordinator"), overdue.id, BOOKING_AFTER_ALARM, "",
-                                     None, now - timedelta(hours=2))
-    second = escalation.ask_physician(session, world.actor("coordinator"), alarm.id, BOOKING_AFTER_ALARM, "",
-                                      None, now - timedelta(hours=1))
+    first = escalation.ask_physician(
+        session, world.actor("coordinator"), overdue.id, BOOKING_AFTER_ALARM, "", None, now - timedelta(hours=2)
+    )
+    second = escalation.ask_physician(
+        session, world.actor("coordinator"), alarm.id, BOOKING_AFTER_ALARM, "", None, now - timedelta(hours=1)
+    )
     items = escalation.physician_queue(session, TODAY, now, risk_windows(session))
     assert [(i.request.id if i.request else None, i.patient_id) for i in items] == [
-        (first.id, overdue.id), (second.id, alarm.id), (None, empty.id)]
+        (first.id, overdue.id),
+        (second.id, alarm.id),
+        (None, empty.id),
+    ]
     assert items[0].fact is None, "an overdue pump is not past its alarm: no physician's status on it"
     assert items[1].fact.judgement.risk.status == refill_risk.PAST_ALARM
     assert items[2].fact.judgement.risk.status == refill_risk.EMPTY
 
 
 ROLE_CASES = [
-    ("coordinator", "answer", 403), ("nurse", "answer", 403), ("admin", "answer", 403), ("physician", "answer", 302),
-    ("physician", "ask", 403), ("admin", "ask", 403), ("nurse", "ask", 302), ("coordinator", "ask", 302),
+    ("coordinator", "answer", 403),
+    ("nurse", "answer", 403),
+    ("admin", "answer", 403),
+    ("physician", "answer", 302),
+    ("physician", "ask", 403),
+    ("admin", "ask", 403),
+    ("nurse", "ask", 302),
+    ("coordinator", "ask", 302),
 ]
 
 
@@ -272,11 +326,21 @@ def test_a_physician_who_books_with_an_override_answers_the_open_request(world, 
     from tracker.services.bookings import book_refill
 
     patient = past_alarm(session, world)
-    asked = escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
-                                     "no earlier slot", None, now)
+    asked = escalation.ask_physician(
+        session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, "no earlier slot", None, now
+    )
     starts_at = datetime.combine(TODAY + timedelta(days=2), time(10), clinic_zone())
-    book_refill(session, world.actor("physician"), patient.id, starts_at, world.clinic.id, world.users["nurse"].id,
-                "patient away", "called: no withdrawal signs", now)
+    book_refill(
+        session,
+        world.actor("physician"),
+        patient.id,
+        starts_at,
+        world.clinic.id,
+        world.users["nurse"].id,
+        "patient away",
+        "called: no withdrawal signs",
+        now,
+    )
     request = only_request(session)
     assert (request.id, request.status, request.answered_by_id) == (asked.id, "approved", world.users["physician"].id)
     assert request.outcome == f"Booked for {fmt_date(starts_at.date())} 10:00 with the physician's override."

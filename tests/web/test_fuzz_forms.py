@@ -45,8 +45,21 @@ FORBIDDEN_EXAMPLES = 3  # where the policy refuses the role, every post is the s
 STATS = {"requests": 0, "server_errors": 0, "rejected": 0, "accepted": 0, "cells": 0}
 
 # The fields each route's form reads (tracker/*/forms.py); unknown extra fields are added at random as well.
-PATIENT = ["mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin", "location_id",
-           "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone", "version"]
+PATIENT = [
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "diagnosis",
+    "spasticity_origin",
+    "location_id",
+    "nurse_id",
+    "withdrawal_risk",
+    "withdrawal_risk_reason",
+    "phone",
+    "version",
+]
 FIELDS: dict[str, list[str]] = {
     "auth.login": ["email", "password"],
     "auth.logout": [],
@@ -56,8 +69,15 @@ FIELDS: dict[str, list[str]] = {
     "calendar.my_feed": [],
     "admin.edit_drug": ["stability_days", "trial_only", "active", "version"],
     "admin.new_drug": ["concentration_mcg_per_ml", "stability_days", "trial_only"],
-    "admin.edit_pump_model": ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction",
-                              "mri_rule", "active", "version"],
+    "admin.edit_pump_model": [
+        "default_alarm_ml",
+        "battery_life_months",
+        "eri_to_stop_days",
+        "accuracy_fraction",
+        "mri_rule",
+        "active",
+        "version",
+    ],
     "admin.edit_location": ["address", "phone", "emergency_phone", "version"],
     "admin.resend_digest": [],
     "admin.settings": [*DEFAULTS, "version"],
@@ -67,45 +87,148 @@ FIELDS: dict[str, list[str]] = {
     "admin.reset_user_password": [],
     "admin.unlock_user": [],
     "calendar.cancel": ["why", "version"],
-    "patients.bolus": ["given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
-                       "penn_frequency_before", "penn_severity_before", "penn_frequency_after",
-                       "penn_severity_after", "hours_of_effect", "outcome", "notes", "acknowledge",
-                       "shown_warnings"],
-    "calendar.book": ["starts_at", "location_id", "clinician_id", "late_reason", "override_reason", "why",
-                      "appointment_id", "version"],
+    "patients.bolus": [
+        "given_on",
+        "dose_mcg",
+        "concentration_mcg_per_ml",
+        "ashworth_before",
+        "ashworth_after",
+        "penn_frequency_before",
+        "penn_severity_before",
+        "penn_frequency_after",
+        "penn_severity_after",
+        "hours_of_effect",
+        "outcome",
+        "notes",
+        "acknowledge",
+        "shown_warnings",
+    ],
+    "calendar.book": [
+        "starts_at",
+        "location_id",
+        "clinician_id",
+        "late_reason",
+        "override_reason",
+        "why",
+        "appointment_id",
+        "version",
+    ],
     "calendar.log_contact": ["method", "outcome", "notes"],
-    "refills.dose": ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
-                     "max_boluses_per_day", "reason", "acknowledge", "last_dose_id", "action", "sign_off-note"],
+    "refills.dose": [
+        "effective_at",
+        "mode",
+        "daily_dose_mcg",
+        "flex_schedule",
+        "bolus_dose_mcg",
+        "max_boluses_per_day",
+        "reason",
+        "acknowledge",
+        "last_dose_id",
+        "action",
+        "sign_off-note",
+    ],
     "physician.ask": ["ask-kind", "ask-note", "ask-starts_at", "ask-location_id", "ask-clinician_id"],
     "physician.answer": ["note", "version", "approve", "decline"],
     "physician.withdraw": ["note", "version"],
     "patients.edit": PATIENT,
     "patients.void": ["why", "version"],
-    "patients.move": ["move", "effective_date", "reason", "override_reason", "surgery_centre_id", "surgeon",
-                      "model_id", "serial", "catheter_tip_level", "alarm_volume_ml", "fill_volume_ml",
-                      "concentration_mcg_per_ml", "daily_dose_mcg", "version"],
+    "patients.move": [
+        "move",
+        "effective_date",
+        "reason",
+        "override_reason",
+        "surgery_centre_id",
+        "surgeon",
+        "model_id",
+        "serial",
+        "catheter_tip_level",
+        "alarm_volume_ml",
+        "fill_volume_ml",
+        "concentration_mcg_per_ml",
+        "daily_dose_mcg",
+        "version",
+    ],
     "refills.eri": ["eri_on", "version"],
     "refills.pump_event": ["kind", "occurred_at", "volume_removed_ml", "notes", "pump_id"],
     "refills.event_check": ["note", "version"],
     "refills.event_review": ["note", "version"],
-    "refills.refill": ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
-                       "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
-                       "complications", "notes", "acknowledge", "last_fill_id", "action"],
+    "refills.refill": [
+        "visit_at",
+        "expected_residual_ml",
+        "actual_residual_ml",
+        "concentration_mcg_per_ml",
+        "lot",
+        "volume_added_ml",
+        "resulting_volume_ml",
+        "bridge_bolus_mcg",
+        "ashworth",
+        "penn_frequency",
+        "complications",
+        "notes",
+        "acknowledge",
+        "last_fill_id",
+        "action",
+    ],
     "patients.new_patient": [*PATIENT, "referred_on"],
-    "corrections.refill": ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
-                           "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "ashworth", "penn_frequency",
-                           "complications", "notes", "acknowledge", "action", "why", "fill_volume_ml"],
-    "corrections.dose": ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg",
-                         "max_boluses_per_day", "reason", "acknowledge", "why"],
-    "corrections.bolus": ["given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
-                          "penn_frequency_before", "penn_severity_before", "penn_frequency_after",
-                          "penn_severity_after", "hours_of_effect", "outcome", "notes", "acknowledge",
-                          "shown_warnings", "why"],
+    "corrections.refill": [
+        "visit_at",
+        "expected_residual_ml",
+        "actual_residual_ml",
+        "concentration_mcg_per_ml",
+        "lot",
+        "volume_added_ml",
+        "resulting_volume_ml",
+        "bridge_bolus_mcg",
+        "ashworth",
+        "penn_frequency",
+        "complications",
+        "notes",
+        "acknowledge",
+        "action",
+        "why",
+        "fill_volume_ml",
+    ],
+    "corrections.dose": [
+        "effective_at",
+        "mode",
+        "daily_dose_mcg",
+        "flex_schedule",
+        "bolus_dose_mcg",
+        "max_boluses_per_day",
+        "reason",
+        "acknowledge",
+        "why",
+    ],
+    "corrections.bolus": [
+        "given_on",
+        "dose_mcg",
+        "concentration_mcg_per_ml",
+        "ashworth_before",
+        "ashworth_after",
+        "penn_frequency_before",
+        "penn_severity_before",
+        "penn_frequency_after",
+        "penn_severity_after",
+        "hours_of_effect",
+        "outcome",
+        "notes",
+        "acknowledge",
+        "shown_warnings",
+        "why",
+    ],
     "corrections.void_refill": ["why"],
     "corrections.void_dose": ["why"],
     "corrections.void_bolus": ["why"],
-    "corrections.implant": ["serial", "catheter_tip_level", "alarm_volume_ml", "surgeon", "surgery_centre_id", "why",
-                            "version", "last_correction_id"],
+    "corrections.implant": [
+        "serial",
+        "catheter_tip_level",
+        "alarm_volume_ml",
+        "surgeon",
+        "surgery_centre_id",
+        "why",
+        "version",
+        "last_correction_id",
+    ],
     "corrections.eri": ["eri_on", "why", "version", "last_correction_id", "action"],
     "imports.upload": ["file"],
     "imports.columns": ["token", *(column.name for column in IMPORT_COLUMNS)],
@@ -129,21 +252,81 @@ def test_every_post_route_has_a_field_list():
 # Values -------------------------------------------------------------------------------------------------------
 
 HOSTILE = [
-    "", " ", "-1", "0", "-0", "1.5", "-999999999999999999999999", "99999999999999999999999999999", "1e308", "-1e308",
-    "NaN", "nan", "inf", "-Infinity", "0x1F", "1_000", "١٢٣", "²", "None", "null", "true", "[]", "{}", "[object]",
-    "' OR '1'='1", "1; DROP TABLE patient; --", "\" OR 1=1 --", "%", "_", "\\", "%00", "' UNION SELECT * FROM user --",
-    "<script>alert(1)</script>", "<b>bold</b>", "\"><img src=x onerror=alert(1)>", "{{7*7}}", "${7*7}", "=1+2",
-    "\u202eevil\u202c", "שלום עולם", "مرحبا", "😀🔥💉", "👩‍⚕️", "Ω≈ç√∫", "ǅ", "\ufeff", "\u200b", "a\r\nb", "\t",
-    "2026-02-31", "9999-12-31", "0001-01-01", "1900-01-01", "2026-13-01", "31/12/2025", "2026-01-01T25:61",
-    "9999-12-31T23:59", "0001-01-01T00:00", "2026-1-1", "yesterday",
-    "x" * 10_000, "é" * 5_000, "😀" * 2_500, "<" * 10_000, "9" * 10_000,
+    "",
+    " ",
+    "-1",
+    "0",
+    "-0",
+    "1.5",
+    "-999999999999999999999999",
+    "99999999999999999999999999999",
+    "1e308",
+    "-1e308",
+    "NaN",
+    "nan",
+    "inf",
+    "-Infinity",
+    "0x1F",
+    "1_000",
+    "١٢٣",
+    "²",
+    "None",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "[object]",
+    "' OR '1'='1",
+    "1; DROP TABLE patient; --",
+    '" OR 1=1 --',
+    "%",
+    "_",
+    "\\",
+    "%00",
+    "' UNION SELECT * FROM user --",
+    "<script>alert(1)</script>",
+    "<b>bold</b>",
+    '"><img src=x onerror=alert(1)>',
+    "{{7*7}}",
+    "${7*7}",
+    "=1+2",
+    "\u202eevil\u202c",
+    "שלום עולם",
+    "مرحبا",
+    "😀🔥💉",
+    "👩‍⚕️",
+    "Ω≈ç√∫",
+    "ǅ",
+    "\ufeff",
+    "\u200b",
+    "a\r\nb",
+    "\t",
+    "2026-02-31",
+    "9999-12-31",
+    "0001-01-01",
+    "1900-01-01",
+    "2026-13-01",
+    "31/12/2025",
+    "2026-01-01T25:61",
+    "9999-12-31T23:59",
+    "0001-01-01T00:00",
+    "2026-1-1",
+    "yesterday",
+    "x" * 10_000,
+    "é" * 5_000,
+    "😀" * 2_500,
+    "<" * 10_000,
+    "9" * 10_000,
 ]
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
-LONG = st.builds(lambda ch, n: ch * n, st.sampled_from(["x", "é", "😀", "\u202e", "'", "9"]),
-                 st.integers(1_000, 10_000))
-NUMBER = st.one_of(st.integers(-10**30, 10**30).map(str),
-                   st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                   st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str))
+LONG = st.builds(
+    lambda ch, n: ch * n, st.sampled_from(["x", "é", "😀", "\u202e", "'", "9"]), st.integers(1_000, 10_000)
+)
+NUMBER = st.one_of(
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str),
+)
 HOSTILE_VALUE = st.one_of(st.sampled_from(HOSTILE), TEXT, LONG, NUMBER)
 
 
@@ -155,38 +338,93 @@ def plausible(ids: dict) -> dict[str, list[str]]:
     user_ids = [str(i) for i in ids["users"]]
     versions = ["1", "2", "3", "4", "5"]
     return {
-        "date_of_birth": ["1970-05-17"], "referred_on": [today, earlier], "effective_date": [today, earlier],
-        "given_on": [today, earlier], "eri_on": [today, earlier], "eri_to_stop_days": ["90", ""],
+        "date_of_birth": ["1970-05-17"],
+        "referred_on": [today, earlier],
+        "effective_date": [today, earlier],
+        "given_on": [today, earlier],
+        "eri_on": [today, earlier],
+        "eri_to_stop_days": ["90", ""],
         "kind": ["mri", "catheter_revision", "suspected_occlusion", "dye_study", ""],
-        "occurred_at": [f"{earlier}T10:00", f"{today}T00:01"], "pump_id": [str(ids["pump_id"])],
-        "volume_removed_ml": ["", "0", "12.5"], "mri_rule": ["check_after", "empty_before", ""],
-        "visit_at": soon, "effective_at": soon, "starts_at": soon,
-        "location_id": location_ids, "surgery_centre_id": location_ids, "nurse_id": user_ids,
-        "clinician_id": user_ids, "model_id": [str(ids["model_id"])], "appointment_id": [str(ids["appointment_id"])],
-        "last_fill_id": ["1", "2"], "last_dose_id": ["1", "2"], "version": versions,
+        "occurred_at": [f"{earlier}T10:00", f"{today}T00:01"],
+        "pump_id": [str(ids["pump_id"])],
+        "volume_removed_ml": ["", "0", "12.5"],
+        "mri_rule": ["check_after", "empty_before", ""],
+        "visit_at": soon,
+        "effective_at": soon,
+        "starts_at": soon,
+        "location_id": location_ids,
+        "surgery_centre_id": location_ids,
+        "nurse_id": user_ids,
+        "clinician_id": user_ids,
+        "model_id": [str(ids["model_id"])],
+        "appointment_id": [str(ids["appointment_id"])],
+        "last_fill_id": ["1", "2"],
+        "last_dose_id": ["1", "2"],
+        "version": versions,
         "move": ["trial", "implantation", "adjustment", "evaluation", "exit:deceased", "exit:transferred"],
-        "sex": ["female", "male"], "diagnosis": ["ms"], "spasticity_origin": ["spinal", "cerebral"],
-        "mrn": ["FUZZ1"], "first_name": ["Ada"], "last_name": ["Fuzz"], "phone": ["555 0100"],
-        "emergency_phone": ["+1 770 555 0199", "x" * 50], "address": ["1 Main St"],
-        "withdrawal_risk": ["y"], "withdrawal_risk_reason": ["fragile"], "serial": ["NGP77"],
-        "catheter_tip_level": ["T10"], "surgeon": ["Dr Shaw"], "concentration_mcg_per_ml": ["500", "50", "2000"],
-        "fill_volume_ml": ["20"], "alarm_volume_ml": ["2"], "daily_dose_mcg": ["300", "330", "3000"],
-        "dose_mcg": ["50"], "hours_of_effect": ["4"], "ashworth_before": ["3"], "ashworth_after": ["1+"],
-        "ashworth": ["2"], "penn_frequency_before": ["3"], "penn_frequency_after": ["1"], "penn_frequency": ["2"],
-        "penn_severity_before": ["2"], "penn_severity_after": ["1"], "outcome": ["positive", "negative", "reached"],
-        "expected_residual_ml": ["2.5"], "actual_residual_ml": ["2.4"], "volume_added_ml": ["17.5"],
-        "resulting_volume_ml": ["20"], "acknowledge": ["y"], "action": ["save", "check", "sign_off", "void"],
+        "sex": ["female", "male"],
+        "diagnosis": ["ms"],
+        "spasticity_origin": ["spinal", "cerebral"],
+        "mrn": ["FUZZ1"],
+        "first_name": ["Ada"],
+        "last_name": ["Fuzz"],
+        "phone": ["555 0100"],
+        "emergency_phone": ["+1 770 555 0199", "x" * 50],
+        "address": ["1 Main St"],
+        "withdrawal_risk": ["y"],
+        "withdrawal_risk_reason": ["fragile"],
+        "serial": ["NGP77"],
+        "catheter_tip_level": ["T10"],
+        "surgeon": ["Dr Shaw"],
+        "concentration_mcg_per_ml": ["500", "50", "2000"],
+        "fill_volume_ml": ["20"],
+        "alarm_volume_ml": ["2"],
+        "daily_dose_mcg": ["300", "330", "3000"],
+        "dose_mcg": ["50"],
+        "hours_of_effect": ["4"],
+        "ashworth_before": ["3"],
+        "ashworth_after": ["1+"],
+        "ashworth": ["2"],
+        "penn_frequency_before": ["3"],
+        "penn_frequency_after": ["1"],
+        "penn_frequency": ["2"],
+        "penn_severity_before": ["2"],
+        "penn_severity_after": ["1"],
+        "outcome": ["positive", "negative", "reached"],
+        "expected_residual_ml": ["2.5"],
+        "actual_residual_ml": ["2.4"],
+        "volume_added_ml": ["17.5"],
+        "resulting_volume_ml": ["20"],
+        "acknowledge": ["y"],
+        "action": ["save", "check", "sign_off", "void"],
         "last_correction_id": ["0", "1"],
-        "mode": ["simple", "flex"], "flex_schedule": ["00:00 12.5\n08:00 15"], "bolus_dose_mcg": ["0", "25"],
-        "max_boluses_per_day": ["0", "4"], "method": ["phone"], "why": ["patient asked"],
-        "reason": ["clinical reasons"], "notes": ["fine"], "email": ["fuzz@example.org", "nurse@example.org"],
+        "mode": ["simple", "flex"],
+        "flex_schedule": ["00:00 12.5\n08:00 15"],
+        "bolus_dose_mcg": ["0", "25"],
+        "max_boluses_per_day": ["0", "4"],
+        "method": ["phone"],
+        "why": ["patient asked"],
+        "reason": ["clinical reasons"],
+        "notes": ["fine"],
+        "email": ["fuzz@example.org", "nurse@example.org"],
         "password": ["correct horse battery staple", "a much longer new password"],
-        "current_password": ["wrong password here"], "confirm": ["a much longer new password"],
-        "full_name": ["Fuzz User"], "role": ["nurse", "admin", "pharaoh"], "stability_days": ["180", "0"],
-        "trial_only": ["y"], "active": ["y", "1", "0"], "default_alarm_ml": ["2"], "battery_life_months": ["84"],
-        "accuracy_fraction": ["0.145"], **{name: ["7", "1"] for name in DEFAULTS},
-        "ask-kind": ["booking_after_alarm", "dose_sign_off"], "ask-starts_at": soon, "note": ["checked"],
-        "approve": ["y"], "decline": ["y"], "shown_warnings": ["trial_sequence", "trial_concentration,trial_sequence"],
+        "current_password": ["wrong password here"],
+        "confirm": ["a much longer new password"],
+        "full_name": ["Fuzz User"],
+        "role": ["nurse", "admin", "pharaoh"],
+        "stability_days": ["180", "0"],
+        "trial_only": ["y"],
+        "active": ["y", "1", "0"],
+        "default_alarm_ml": ["2"],
+        "battery_life_months": ["84"],
+        "accuracy_fraction": ["0.145"],
+        **{name: ["7", "1"] for name in DEFAULTS},
+        "ask-kind": ["booking_after_alarm", "dose_sign_off"],
+        "ask-starts_at": soon,
+        "note": ["checked"],
+        "approve": ["y"],
+        "decline": ["y"],
+        "shown_warnings": ["trial_sequence", "trial_concentration,trial_sequence"],
     }
 
 
@@ -219,9 +457,15 @@ def form_data(draw, fields: list[str], good: dict[str, list[str]], integer_field
             data[name] = draw(hostile)
         else:  # the wrong type: several values for one field
             data[name] = draw(st.lists(hostile, min_size=2, max_size=3))
-    extras = draw(st.dictionaries(st.sampled_from(["id", "user_id", "role", "patient_id", "stage", "deleted",
-                                                   "version", "is_admin", "__class__", "next"]),
-                                  HOSTILE_VALUE, max_size=2))
+    extras = draw(
+        st.dictionaries(
+            st.sampled_from(
+                ["id", "user_id", "role", "patient_id", "stage", "deleted", "version", "is_admin", "__class__", "next"]
+            ),
+            HOSTILE_VALUE,
+            max_size=2,
+        )
+    )
     for name, value in extras.items():
         data.setdefault(name, value)
     return data
@@ -234,26 +478,42 @@ def form_data(draw, fields: list[str], good: dict[str, list[str]], integer_field
 def targets(app, session, world):
     patient = implanted_days_ago(session, world, 20)
     spare = make_user(session, "nurse", location=world.clinic)  # deactivated and reactivated by the fuzz
-    event_id = session.scalar(select(StageEvent.id).where(StageEvent.patient_id == patient.id)
-                              .order_by(StageEvent.id.desc()))
+    event_id = session.scalar(
+        select(StageEvent.id).where(StageEvent.patient_id == patient.id).order_by(StageEvent.id.desc())
+    )
     appointment_id = session.scalar(select(Appointment.id).where(Appointment.patient_id == patient.id))
     pump_id = session.scalar(select(Pump.id).where(Pump.patient_id == patient.id))
     ids = {
-        "patient_id": patient.id, "event_id": event_id, "user_id": spare.id,
-        "drug_id": session.scalar(select(DrugConcentration.id)), "model_id": session.scalar(select(PumpModel.id)),
-        "location_id": world.clinic.id, "appointment_id": appointment_id or 1, "message_id": 1,
+        "patient_id": patient.id,
+        "event_id": event_id,
+        "user_id": spare.id,
+        "drug_id": session.scalar(select(DrugConcentration.id)),
+        "model_id": session.scalar(select(PumpModel.id)),
+        "location_id": world.clinic.id,
+        "appointment_id": appointment_id or 1,
+        "message_id": 1,
         # Someone else's session (the spare nurse's): every role's post to end it must be refused.
-        "session_id": session.scalar(select(UserSession.id).where(
-            UserSession.token_hash == sessions.hash_token(sessions.start(session, spare, datetime.now(UTC))))),
-        "request_id": escalation.ask_physician(session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM,
-                                               "", None, datetime.now(UTC)).id,
+        "session_id": session.scalar(
+            select(UserSession.id).where(
+                UserSession.token_hash == sessions.hash_token(sessions.start(session, spare, datetime.now(UTC)))
+            )
+        ),
+        "request_id": escalation.ask_physician(
+            session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, "", None, datetime.now(UTC)
+        ).id,
         # The entries a correction or void points at: the implant fill, the starting dose, the trial bolus.
         "visit_id": session.scalar(select(RefillVisit.id).where(RefillVisit.pump_id == pump_id)),
         "dose_id": session.scalar(select(DoseChange.id).where(DoseChange.pump_id == pump_id)),
         "bolus_id": session.scalar(select(TrialBolus.id).where(TrialBolus.patient_id == patient.id)),
         # A post-MRI check to record done (the review route finds no review on it: a 404, still never a 5xx).
-        "pump_event_id": pump_events.record_event(session, world.actor(), patient.id, None, pump_events.EventEntry(
-            "mri", datetime.now(UTC) - timedelta(hours=1)), datetime.now(UTC)).id,
+        "pump_event_id": pump_events.record_event(
+            session,
+            world.actor(),
+            patient.id,
+            None,
+            pump_events.EventEntry("mri", datetime.now(UTC) - timedelta(hours=1)),
+            datetime.now(UTC),
+        ).id,
         "pump_id": current_pump(session, patient.id).id,
         "locations": sorted(site.id for site in world.sites.values()),
         "users": sorted(user.id for user in world.users.values()),
@@ -264,9 +524,19 @@ def targets(app, session, world):
 def _book(client, ids):
     """Give the patient an open appointment so that cancel and rebook have something real to work on."""
     start = f"{(TODAY + timedelta(days=2)).isoformat()}T10:00"
-    client.post(f"/patients/{ids['patient_id']}/book",
-                {"starts_at": start, "location_id": ids["locations"][0], "clinician_id": "", "why": "",
-                 "late_reason": "", "override_reason": "", "appointment_id": "", "version": ""})
+    client.post(
+        f"/patients/{ids['patient_id']}/book",
+        {
+            "starts_at": start,
+            "location_id": ids["locations"][0],
+            "clinician_id": "",
+            "why": "",
+            "late_reason": "",
+            "override_reason": "",
+            "appointment_id": "",
+            "version": "",
+        },
+    )
 
 
 def row_counts(session) -> dict[str, int]:
@@ -300,8 +570,14 @@ def _fuzz_cell(app, session, world, as_role, make_client, ids, endpoint, role):
     client = as_role(role)
     if endpoint in ("calendar.cancel", "calendar.book"):  # an open appointment to cancel or rebook
         _book(client if role != "admin" else as_role("coordinator"), ids)
-        ids["appointment_id"] = session.scalar(select(Appointment.id).where(
-            Appointment.patient_id == ids["patient_id"]).order_by(Appointment.id.desc())) or 1
+        ids["appointment_id"] = (
+            session.scalar(
+                select(Appointment.id)
+                .where(Appointment.patient_id == ids["patient_id"])
+                .order_by(Appointment.id.desc())
+            )
+            or 1
+        )
     if endpoint == "auth.login":  # signing in is tried by someone not yet signed in
         client = make_client()
         client.refresh_token("/login")
@@ -312,9 +588,18 @@ def _fuzz_cell(app, session, world, as_role, make_client, ids, endpoint, role):
     examples = FORBIDDEN_EXAMPLES if endpoint == "auth.logout" or not permitted else EXAMPLES
     STATS["cells"] += 1
 
-    @settings(max_examples=examples, deadline=None, derandomize=True,
-              database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                    HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
     @given(data=form_data(FIELDS[endpoint], good, INTEGER_FIELDS.get(endpoint, ())))
     def fuzz(data):
         before = row_counts(session)
@@ -340,12 +625,21 @@ def _fuzz_cell(app, session, world, as_role, make_client, ids, endpoint, role):
 
 # The what-if calculator is a GET form (bookmarkable, writes nothing), fuzzed on its own: a plausible query (the PTM
 # example and its variants) with up to three fields spoiled, so that most requests reach the engine.
-CALCULATOR = {"reservoir_ml": ["20", "40"], "fill_volume_ml": ["20", "18", "5"],
-              "concentration_mcg_per_ml": ["500", "2000"], "previous_concentration_mcg_per_ml": ["", "1000"],
-              "fill_date": ["2027-01-09", TODAY.isoformat()], "fill_time": ["", "18:00", "02:30"],
-              "alarm_volume_ml": ["2"], "buffer_days": ["7"], "stability_days": ["180"]}
+CALCULATOR = {
+    "reservoir_ml": ["20", "40"],
+    "fill_volume_ml": ["20", "18", "5"],
+    "concentration_mcg_per_ml": ["500", "2000"],
+    "previous_concentration_mcg_per_ml": ["", "1000"],
+    "fill_date": ["2027-01-09", TODAY.isoformat()],
+    "fill_time": ["", "18:00", "02:30"],
+    "alarm_volume_ml": ["2"],
+    "buffer_days": ["7"],
+    "stability_days": ["180"],
+}
 PROGRAMMES = [  # dose_mcg_per_day, flex_schedule, bolus_dose_mcg, max_boluses_per_day
-    ("200", "", "25", "4"), ("300", "", "", ""), ("", "00:00 10\nSat Sun: 00:00 20", "", ""),
+    ("200", "", "25", "4"),
+    ("300", "", "", ""),
+    ("", "00:00 10\nSat Sun: 00:00 20", "", ""),
     ("", "00:00 8; 07:00 12", "50", "2"),
 ]
 CALCULATOR_FIELDS = [*CALCULATOR, "dose_mcg_per_day", "flex_schedule", "bolus_dose_mcg", "max_boluses_per_day"]
@@ -355,14 +649,13 @@ CALCULATOR_EXAMPLES = 150
 @st.composite
 def calculator_query(draw):
     query = {name: draw(st.sampled_from(values)) for name, values in CALCULATOR.items()}
-    query.update(zip(CALCULATOR_FIELDS[len(CALCULATOR):], draw(st.sampled_from(PROGRAMMES)), strict=True))
+    query.update(zip(CALCULATOR_FIELDS[len(CALCULATOR) :], draw(st.sampled_from(PROGRAMMES)), strict=True))
     for name in draw(st.lists(st.sampled_from(CALCULATOR_FIELDS), max_size=3, unique=True)):
         spoil = draw(st.sampled_from(["missing", "hostile", "list"]))
         if spoil == "missing":
             del query[name]
         else:
-            query[name] = draw(HOSTILE_VALUE if spoil == "hostile" else st.lists(HOSTILE_VALUE, min_size=2,
-                                                                                  max_size=3))
+            query[name] = draw(HOSTILE_VALUE if spoil == "hostile" else st.lists(HOSTILE_VALUE, min_size=2, max_size=3))
     return query
 
 
@@ -371,9 +664,18 @@ def test_fuzz_calculator(app, session, world, as_role):
     before = row_counts(session)
     STATS["cells"] += 1
 
-    @settings(max_examples=CALCULATOR_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=CALCULATOR_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
     @given(query=calculator_query())
     def fuzz(query):
         response = client.get("/calculator/", query_string=query)
@@ -387,9 +689,16 @@ def test_fuzz_calculator(app, session, world, as_role):
 
 
 KNOWN_OVERFLOW = [(endpoint, field) for endpoint, fields in INTEGER_FIELDS.items() for field in fields[:2]]
-ALLOWED_ROLE = {"admin.edit_drug": "admin", "admin.new_drug": "admin", "admin.edit_pump_model": "admin",
-                "admin.settings": "admin", "patients.bolus": "nurse", "refills.dose": "nurse",
-                "corrections.bolus": "nurse", "corrections.dose": "nurse"}
+ALLOWED_ROLE = {
+    "admin.edit_drug": "admin",
+    "admin.new_drug": "admin",
+    "admin.edit_pump_model": "admin",
+    "admin.settings": "admin",
+    "patients.bolus": "nurse",
+    "refills.dose": "nurse",
+    "corrections.bolus": "nurse",
+    "corrections.dose": "nurse",
+}
 
 
 @pytest.mark.parametrize("endpoint, field", KNOWN_OVERFLOW, ids=[f"{e}-{f}" for e, f in KNOWN_OVERFLOW])
@@ -406,8 +715,10 @@ def test_zz_fuzz_summary(database_url, capsys):
     if not STATS["cells"]:
         pytest.skip("the fuzz cells did not run in this session")
     dialect = database_url.split(":", 1)[0].split("+")[0]
-    line = (f"fuzz ({dialect}): {STATS['requests']} requests over {STATS['cells']} route x role cells, "
-            f"{STATS['server_errors']} server errors ({STATS['accepted']} accepted, {STATS['rejected']} rejected)")
+    line = (
+        f"fuzz ({dialect}): {STATS['requests']} requests over {STATS['cells']} route x role cells, "
+        f"{STATS['server_errors']} server errors ({STATS['accepted']} accepted, {STATS['rejected']} rejected)"
+    )
     with capsys.disabled():
         print("\n" + line)
     assert STATS["server_errors"] == 0

@@ -37,7 +37,7 @@ def words(page: str) -> str:
 def card(page: str, heading_id: str) -> str:
     """One card of the home page, from its heading to the end of its section."""
     start = page.index(f'id="{heading_id}"')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def count_link(page: str, heading_id: str) -> tuple[str, str]:
@@ -59,14 +59,26 @@ def past_alarm(session, world, **patient):
 
 def book(session, world, patient, day, hour=10, role="coordinator", **reasons):
     starts_at = datetime.combine(day, time(hour), clinic_zone())
-    return book_refill(session, world.actor(role), patient.id, starts_at, world.clinic.id, world.users["nurse"].id,
-                       reasons.get("late_reason", ""), reasons.get("override_reason", ""),
-                       datetime.combine(TODAY, time(11), clinic_zone()))
+    return book_refill(
+        session,
+        world.actor(role),
+        patient.id,
+        starts_at,
+        world.clinic.id,
+        world.users["nurse"].id,
+        reasons.get("late_reason", ""),
+        reasons.get("override_reason", ""),
+        datetime.combine(TODAY, time(11), clinic_zone()),
+    )
 
 
 def test_every_role_lands_on_today_after_signing_in(world, make_client):
-    for role, heading in (("nurse", "My patients who need action"), ("coordinator", "Needs booking or a call"),
-                          ("physician", "Needs a physician"), ("admin", "Health")):
+    for role, heading in (
+        ("nurse", "My patients who need action"),
+        ("coordinator", "Needs booking or a call"),
+        ("physician", "Needs a physician"),
+        ("admin", "Health"),
+    ):
         client = make_client()
         client.refresh_token("/login")
         response = client.post("/login", {"email": world.users[role].email, "password": PASSWORD})
@@ -76,8 +88,7 @@ def test_every_role_lands_on_today_after_signing_in(world, make_client):
         assert '<a href="/" class="brand">' in page, "the brand link goes home"
 
 
-def test_an_overdue_pump_is_first_on_its_nurses_today_and_not_on_another_nurses(session, world, as_role,
-                                                                                 make_client):
+def test_an_overdue_pump_is_first_on_its_nurses_today_and_not_on_another_nurses(session, world, as_role, make_client):
     due_soon = implanted_days_ago(session, world, 20)  # due on day 23: in 3 days, not booked
     late = past_alarm(session, world)
     other_nurse = make_user(session, "nurse", "nurse2@example.org", world.clinic)
@@ -128,7 +139,8 @@ def test_tomorrows_booked_refill_appears_on_today_for_the_nurse_and_the_coordina
         links = re.findall(r'href="([^"]+)" data-count="(\d+)">\d+ refills? booked', booked)
         assert [(unescape(u), n) for u, n in links] == [
             (f"/calendar?view=list&date={TODAY}&location={world.clinic.id}", "0"),
-            (f"/calendar?view=list&date={TOMORROW}&location={world.clinic.id}", "1")], role
+            (f"/calendar?view=list&date={TOMORROW}&location={world.clinic.id}", "1"),
+        ], role
 
 
 def test_a_refill_booked_at_another_clinic_is_not_on_the_nurses_today(session, world, as_role):
@@ -144,15 +156,16 @@ def test_a_refill_booked_at_another_clinic_is_not_on_the_nurses_today(session, w
 def test_an_answered_request_shows_its_answer_and_an_open_one_shows_it_waits(session, world, as_role, now):
     answered, waiting = past_alarm(session, world), past_alarm(session, world)
     nurse = world.actor("nurse")
-    asked = escalation.ask_physician(session, nurse, answered.id, BOOKING_AFTER_ALARM, "Earliest slot is Friday",
-                                     None, now)
-    escalation.answer(session, world.actor("physician"), asked.id, asked.version, False,
-                      "Refill her in clinic today instead", now)
+    asked = escalation.ask_physician(
+        session, nurse, answered.id, BOOKING_AFTER_ALARM, "Earliest slot is Friday", None, now
+    )
+    escalation.answer(
+        session, world.actor("physician"), asked.id, asked.version, False, "Refill her in clinic today instead", now
+    )
     escalation.ask_physician(session, nurse, waiting.id, BOOKING_AFTER_ALARM, "", None, now)
 
     seen = words(card(as_role("nurse").get("/").get_data(as_text=True), "requests-h"))
-    assert (f"{answered.last_name}, {answered.first_name} {answered.mrn} Declined · Booking after the alarm date"
-            in seen)
+    assert f"{answered.last_name}, {answered.first_name} {answered.mrn} Declined · Booking after the alarm date" in seen
     assert "Test Physician" in seen and "“Refill her in clinic today instead”" in seen
     assert f"{waiting.mrn} Waiting for a physician · Booking after the alarm date" in seen
 
@@ -166,10 +179,12 @@ def test_an_answered_request_shows_its_answer_and_an_open_one_shows_it_waits(ses
 
 def test_an_answer_older_than_the_window_leaves_today(session, world, as_role, now):
     patient = past_alarm(session, world)
-    asked = escalation.ask_physician(session, world.actor("nurse"), patient.id, BOOKING_AFTER_ALARM, "", None,
-                                     now - timedelta(days=20))
-    escalation.answer(session, world.actor("physician"), asked.id, asked.version, False, "Too late now",
-                      now - timedelta(days=15))
+    asked = escalation.ask_physician(
+        session, world.actor("nurse"), patient.id, BOOKING_AFTER_ALARM, "", None, now - timedelta(days=20)
+    )
+    escalation.answer(
+        session, world.actor("physician"), asked.id, asked.version, False, "Too late now", now - timedelta(days=15)
+    )
     assert patient.mrn not in card(as_role("nurse").get("/").get_data(as_text=True), "requests-h")
 
 
@@ -196,14 +211,14 @@ def test_the_coordinators_today_is_their_clinics(session, world, as_role):
     assert "Kennesaw Clinic" in words(page.split("</h1>")[1][:400])
 
 
-def test_the_admin_is_asked_whether_a_scheduler_runs_when_no_digest_was_built_for_a_day(session, world, as_role,
-                                                                                      now):
+def test_the_admin_is_asked_whether_a_scheduler_runs_when_no_digest_was_built_for_a_day(session, world, as_role, now):
     health = card(as_role("admin").get("/").get_data(as_text=True), "health-h")
     question = "None built for a day: is a flask scheduler process running?"
     assert f"Scheduler No digest built yet {question} This process: Off" in words(health)
     assert '<div class="bad">\n      <dt>Scheduler</dt>' in health
-    session.add(DigestRun(digest_day=TODAY - timedelta(days=2), started_at=now - timedelta(hours=26),
-                          started_by="sched-1:4242"))
+    session.add(
+        DigestRun(digest_day=TODAY - timedelta(days=2), started_at=now - timedelta(hours=26), started_by="sched-1:4242")
+    )
     session.commit()
     health = card(as_role("admin").get("/").get_data(as_text=True), "health-h")
     built = fmt_datetime(now - timedelta(hours=26))
@@ -213,14 +228,43 @@ def test_the_admin_is_asked_whether_a_scheduler_runs_when_no_digest_was_built_fo
 
 def test_the_admin_sees_the_dead_letters_and_the_last_complete_day(session, world, as_role, now):
     yesterday = TODAY - timedelta(days=1)
-    session.add_all([DigestRun(digest_day=TODAY - timedelta(days=2), started_at=now - timedelta(days=1),
-                               started_by="web-1:99", built_at=now, completed_at=now, recipients=1, sent=1),
-                     DigestRun(digest_day=yesterday, started_at=now - timedelta(hours=2), started_by="sched-1:4242",
-                               built_at=now, recipients=3, sent=1, dead=2)])
-    session.add_all([OutboxMessage(digest_day=yesterday, user_id=world.users[role].id, to_address=f"{role}@x.org",
-                                   subject="s", text_body="t", html_body="h", message_id=f"<{role}@x>",
-                                   status=DEAD if role != "admin" else SENT)
-                     for role in ("nurse", "coordinator", "admin")])
+    session.add_all(
+        [
+            DigestRun(
+                digest_day=TODAY - timedelta(days=2),
+                started_at=now - timedelta(days=1),
+                started_by="web-1:99",
+                built_at=now,
+                completed_at=now,
+                recipients=1,
+                sent=1,
+            ),
+            DigestRun(
+                digest_day=yesterday,
+                started_at=now - timedelta(hours=2),
+                started_by="sched-1:4242",
+                built_at=now,
+                recipients=3,
+                sent=1,
+                dead=2,
+            ),
+        ]
+    )
+    session.add_all(
+        [
+            OutboxMessage(
+                digest_day=yesterday,
+                user_id=world.users[role].id,
+                to_address=f"{role}@x.org",
+                subject="s",
+                text_body="t",
+                html_body="h",
+                message_id=f"<{role}@x>",
+                status=DEAD if role != "admin" else SENT,
+            )
+            for role in ("nurse", "coordinator", "admin")
+        ]
+    )
     session.commit()
 
     page = as_role("admin").get("/").get_data(as_text=True)
@@ -234,4 +278,3 @@ def test_the_admin_sees_the_dead_letters_and_the_last_complete_day(session, worl
     assert '<div class="">\n      <dt>Scheduler</dt>' in card(page, "health-h")
     assert re.search(r'<a href="/admin/digest" data-count="2">', page)
     assert "Off: no SMTP server is configured" in seen
-

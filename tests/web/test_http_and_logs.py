@@ -49,8 +49,12 @@ def test_each_request_logs_one_line_with_method_path_status_duration_user_and_re
     assert len(lines) == 1
     line = lines[0]
     assert {k: line[k] for k in ("method", "path", "status", "user_id", "request_id")} == {
-        "method": "GET", "path": "/patients", "status": 200, "user_id": world.users["nurse"].id,
-        "request_id": "abc-123"}
+        "method": "GET",
+        "path": "/patients",
+        "status": 200,
+        "user_id": world.users["nurse"].id,
+        "request_id": "abc-123",
+    }
     assert line["duration_ms"] >= 0
     caplog.clear()
     generated = nurse.get("/patients", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
@@ -63,8 +67,17 @@ FIRST, LAST, MRN, BORN = "Zephyrine", "Quillfeather", "MRNLEAK4417", date(1963, 
 
 
 def birth_date_spellings(born: date) -> list[str]:
-    return [born.isoformat(), born.strftime("%m/%d/%Y"), born.strftime("%d/%m/%Y"), born.strftime("%d %b %Y"),
-            fmt_date(born), born.strftime("%b %d, %Y"), born.strftime("%Y%m%d"), born.strftime("%d.%m.%Y"), repr(born)]
+    return [
+        born.isoformat(),
+        born.strftime("%m/%d/%Y"),
+        born.strftime("%d/%m/%Y"),
+        born.strftime("%d %b %Y"),
+        fmt_date(born),
+        born.strftime("%b %d, %Y"),
+        born.strftime("%Y%m%d"),
+        born.strftime("%d.%m.%Y"),
+        repr(born),
+    ]
 
 
 @pytest.fixture
@@ -83,8 +96,10 @@ def test_a_full_flow_logs_no_patient_name_mrn_or_birth_date(as_role, world, sess
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     patient = session.scalar(select(Patient).where(Patient.mrn == MRN))
     assert nurse.get(f"/patients/{patient.id}").status_code == 200
-    response = nurse.post(f"/patients/{patient.id}/move",
-                          {"move": "trial", "effective_date": TODAY.isoformat(), "reason": "", "version": 1})
+    response = nurse.post(
+        f"/patients/{patient.id}/move",
+        {"move": "trial", "effective_date": TODAY.isoformat(), "reason": "", "version": 1},
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     assert nurse.post(f"/patients/{patient.id}/bolus", form_of(bolus_data(TODAY))).status_code == 302
     for query in (LAST, FIRST, MRN):
@@ -96,7 +111,8 @@ def test_a_full_flow_logs_no_patient_name_mrn_or_birth_date(as_role, world, sess
     nurse.get(f"/patients?q={LAST}x")
 
     logged = everything_logged.text + "\n".join(
-        f"{r.getMessage()} {r.exc_text or ''}" for r in everything_logged.records)
+        f"{r.getMessage()} {r.exc_text or ''}" for r in everything_logged.records
+    )
     assert len(everything_logged.records) > 20  # SQLAlchemy and the request log really were listening
     assert any(r.name.startswith("sqlalchemy.engine") for r in everything_logged.records)
     for secret in [FIRST, LAST, MRN, MRN.lower(), *birth_date_spellings(BORN)]:

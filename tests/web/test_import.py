@@ -36,16 +36,34 @@ HEADER = [c.name for c in COLUMNS]
 def row(n: int = 1, **overrides) -> dict:
     """A valid adjustment patient: 40 mL pump, 2000 mcg/mL, 400 mcg/day (due by the 180-day limit)."""
     data = {
-        "mrn": f"IMP{n:06d}", "first_name": "Rosa", "last_name": f"Peña{n}", "date_of_birth": "1968-04-12",
-        "sex": "female", "diagnosis": "ms", "spasticity_origin": "spinal", "location": "Kennesaw Clinic",
-        "primary_nurse_email": "nurse@example.org", "phone": "(770) 555-0199", "withdrawal_risk": "no",
-        "withdrawal_risk_reason": "", "referral_date": "2019-02-01", "stage": "adjustment",
-        "stage_since": "2019-05-21", "pump_model": "SynchroMed II 40 mL", "pump_serial": f"NGP{n:06d}",
-        "implanted_on": "2019-05-20", "surgery_centre": "Snellville Surgery Center", "surgeon": "Dr Shaw",
-        "catheter_tip_level": "T10", "alarm_volume_ml": "2",
-        "last_refill_date": (TODAY - timedelta(days=30)).isoformat(), "last_refill_volume_ml": "40",
-        "concentration_mcg_per_ml": "2000", "daily_dose_mcg": "400",
-        "next_refill_date": (TODAY + timedelta(days=60)).strftime("%m/%d/%Y"), "next_refill_time": "10:30",
+        "mrn": f"IMP{n:06d}",
+        "first_name": "Rosa",
+        "last_name": f"Peña{n}",
+        "date_of_birth": "1968-04-12",
+        "sex": "female",
+        "diagnosis": "ms",
+        "spasticity_origin": "spinal",
+        "location": "Kennesaw Clinic",
+        "primary_nurse_email": "nurse@example.org",
+        "phone": "(770) 555-0199",
+        "withdrawal_risk": "no",
+        "withdrawal_risk_reason": "",
+        "referral_date": "2019-02-01",
+        "stage": "adjustment",
+        "stage_since": "2019-05-21",
+        "pump_model": "SynchroMed II 40 mL",
+        "pump_serial": f"NGP{n:06d}",
+        "implanted_on": "2019-05-20",
+        "surgery_centre": "Snellville Surgery Center",
+        "surgeon": "Dr Shaw",
+        "catheter_tip_level": "T10",
+        "alarm_volume_ml": "2",
+        "last_refill_date": (TODAY - timedelta(days=30)).isoformat(),
+        "last_refill_volume_ml": "40",
+        "concentration_mcg_per_ml": "2000",
+        "daily_dose_mcg": "400",
+        "next_refill_date": (TODAY + timedelta(days=60)).strftime("%m/%d/%Y"),
+        "next_refill_time": "10:30",
         "next_refill_late_reason": "",
     }
     data.update(overrides)
@@ -58,8 +76,9 @@ def evaluation_row(n: int, **overrides) -> dict:
     return data
 
 
-def csv_bytes(rows: list[dict], header: list[str] | None = None, encoding: str = "utf-8",
-              delimiter: str = ",") -> bytes:
+def csv_bytes(
+    rows: list[dict], header: list[str] | None = None, encoding: str = "utf-8", delimiter: str = ","
+) -> bytes:
     header = header or HEADER
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
@@ -70,8 +89,12 @@ def csv_bytes(rows: list[dict], header: list[str] | None = None, encoding: str =
 
 
 def _template_name(header: str) -> str:
-    return {"Medical record number": "mrn", "DOB": "date_of_birth", "Surname": "last_name",
-            "First name": "first_name"}.get(header, header)
+    return {
+        "Medical record number": "mrn",
+        "DOB": "date_of_birth",
+        "Surname": "last_name",
+        "First name": "first_name",
+    }.get(header, header)
 
 
 def upload(client, data: bytes, filename: str = "patients.csv"):
@@ -100,8 +123,12 @@ def issues(page) -> list[tuple[str, str, str, str]]:
     """(line, column, value, message) rows of the check page's problem table."""
     html = page.get_data(as_text=True)
     body = html.split('<table class="striped issues">', 1)[1].split("</table>", 1)[0]
-    cells = re.findall(r"<tr>\s*<td class=\"num\">(.*?)</td>\s*<td>(.*?)</td>\s*<td class=\"mono value\">(.*?)</td>"
-                       r"\s*<td>(.*?)</td>", body, re.S)
+    cells = re.findall(
+        r"<tr>\s*<td class=\"num\">(.*?)</td>\s*<td>(.*?)</td>\s*<td class=\"mono value\">(.*?)</td>"
+        r"\s*<td>(.*?)</td>",
+        body,
+        re.S,
+    )
     return [tuple(html_module.unescape(c.strip()) for c in cell) for cell in cells]
 
 
@@ -158,14 +185,36 @@ def test_a_good_file_of_2000_rows_imports_every_patient_with_pump_refill_schedul
 
 def test_the_stored_refill_dates_are_the_ones_recompute_schedule_gives(session, world, nurse):
     """The import writes the schedule from its own projection; the app's one function must agree, field for field."""
-    rows = [row(1), row(2, withdrawal_risk="yes", withdrawal_risk_reason="SCI above T6", pump_model="Prometra 20 mL",
-                        alarm_volume_ml="", last_refill_volume_ml="18.5", concentration_mcg_per_ml="500",
-                        daily_dose_mcg="300", next_refill_date="")]
+    rows = [
+        row(1),
+        row(
+            2,
+            withdrawal_risk="yes",
+            withdrawal_risk_reason="SCI above T6",
+            pump_model="Prometra 20 mL",
+            alarm_volume_ml="",
+            last_refill_volume_ml="18.5",
+            concentration_mcg_per_ml="500",
+            daily_dose_mcg="300",
+            next_refill_date="",
+        ),
+    ]
     token, _ = check(nurse, csv_bytes(rows))
     run(nurse, token)
     for schedule in session.scalars(select(RefillSchedule)).all():
-        stored = {k: getattr(schedule, k) for k in ("due_date", "alarm_date", "empty_date", "stability_date",
-                                                     "binding_rule", "explanation", "daily_volume_ml", "fill_at")}
+        stored = {
+            k: getattr(schedule, k)
+            for k in (
+                "due_date",
+                "alarm_date",
+                "empty_date",
+                "stability_date",
+                "binding_rule",
+                "explanation",
+                "daily_volume_ml",
+                "fill_at",
+            )
+        }
         fresh = recompute_schedule(session, session.get(Pump, schedule.pump_id))
         assert stored == {k: getattr(fresh, k) for k in stored}
     prometra = session.scalar(select(Pump).where(Pump.serial == "NGP000002"))
@@ -174,8 +223,9 @@ def test_the_stored_refill_dates_are_the_ones_recompute_schedule_gives(session, 
 
 
 def test_an_imported_pump_is_due_for_its_battery_in_calendar_months_from_the_implant(session, world, nurse):
-    token, _ = check(nurse, csv_bytes([row(1, referral_date="2018-01-10", implanted_on="2018-08-31",
-                                           stage_since="2018-09-01")]))
+    token, _ = check(
+        nurse, csv_bytes([row(1, referral_date="2018-01-10", implanted_on="2018-08-31", stage_since="2018-09-01")])
+    )
     run(nurse, token)
     # SynchroMed II, 84 months: 31 Aug 2025 (84 x 30 days would have said 25 Jul 2025).
     assert session.scalar(select(Pump.battery_replacement_due)) == date(2025, 8, 31)
@@ -193,39 +243,58 @@ def test_the_patient_page_shows_an_imported_patient(session, world, nurse):
 
 BAD_FILES = {
     "bad date": ({3: {"date_of_birth": "02/30/1968"}}, (4, "date_of_birth", "02/30/1968", "is not a real date")),
-    "bad date format": ({2: {"last_refill_date": "30.01.2024"}},
-                        (3, "last_refill_date", "30.01.2024", "is not a date")),
+    "bad date format": (
+        {2: {"last_refill_date": "30.01.2024"}},
+        (3, "last_refill_date", "30.01.2024", "is not a date"),
+    ),
     "unknown stage": ({5: {"stage": "titration"}}, (6, "stage", "titration", "Unknown value")),
-    "fill above reservoir": ({2: {"pump_model": "SynchroMed II 20 mL", "last_refill_volume_ml": "22"}},
-                             (3, "last_refill_volume_ml", "22", "more than the 20 mL reservoir")),
+    "fill above reservoir": (
+        {2: {"pump_model": "SynchroMed II 20 mL", "last_refill_volume_ml": "22"}},
+        (3, "last_refill_volume_ml", "22", "more than the 20 mL reservoir"),
+    ),
     "alarm above reservoir": ({1: {"alarm_volume_ml": "45"}}, (2, "alarm_volume_ml", "45", "below the 40 mL")),
     "negative dose": ({4: {"daily_dose_mcg": "-400"}}, (5, "daily_dose_mcg", "-400", "negative")),
-    "refill in the future": ({2: {"last_refill_date": (TODAY + timedelta(days=3)).isoformat()}},
-                             (3, "last_refill_date", (TODAY + timedelta(days=3)).isoformat(), "future")),
+    "refill in the future": (
+        {2: {"last_refill_date": (TODAY + timedelta(days=3)).isoformat()}},
+        (3, "last_refill_date", (TODAY + timedelta(days=3)).isoformat(), "future"),
+    ),
     "unknown location": ({3: {"location": "Mars Clinic"}}, (4, "location", "Mars Clinic", "No active location")),
     "unknown pump model": ({3: {"pump_model": "AcmePump 9"}}, (4, "pump_model", "AcmePump 9", "Unknown pump model")),
-    "trial-only concentration": ({3: {"concentration_mcg_per_ml": "50"}},
-                                 (4, "concentration_mcg_per_ml", "50", "Not a pump concentration")),
+    "trial-only concentration": (
+        {3: {"concentration_mcg_per_ml": "50"}},
+        (4, "concentration_mcg_per_ml", "50", "Not a pump concentration"),
+    ),
     "duplicate MRN": ({4: {"mrn": " imp000002 "}}, (5, "mrn", "imp000002", "Duplicate MRN: also on line 3")),
-    "unknown nurse": ({2: {"primary_nurse_email": "ghost@example.org"}},
-                      (3, "primary_nurse_email", "ghost@example.org", "No active nurse")),
-    "booking after the alarm": ({2: {"pump_model": "SynchroMed II 20 mL", "last_refill_volume_ml": "20",
-                                     "concentration_mcg_per_ml": "500", "daily_dose_mcg": "300",
-                                     "last_refill_date": (TODAY - timedelta(days=5)).isoformat(),
-                                     "next_refill_date": (TODAY + timedelta(days=40)).isoformat()}},
-                                (3, "next_refill_date", (TODAY + timedelta(days=40)).isoformat(),
-                                 "after the pump's low-reservoir alarm")),
-    "missing pump for an implanted patient": ({3: {"pump_serial": ""}},
-                                              (4, "pump_serial", "", "Required for a patient in adjustment")),
+    "unknown nurse": (
+        {2: {"primary_nurse_email": "ghost@example.org"}},
+        (3, "primary_nurse_email", "ghost@example.org", "No active nurse"),
+    ),
+    "booking after the alarm": (
+        {
+            2: {
+                "pump_model": "SynchroMed II 20 mL",
+                "last_refill_volume_ml": "20",
+                "concentration_mcg_per_ml": "500",
+                "daily_dose_mcg": "300",
+                "last_refill_date": (TODAY - timedelta(days=5)).isoformat(),
+                "next_refill_date": (TODAY + timedelta(days=40)).isoformat(),
+            }
+        },
+        (3, "next_refill_date", (TODAY + timedelta(days=40)).isoformat(), "after the pump's low-reservoir alarm"),
+    ),
+    "missing pump for an implanted patient": (
+        {3: {"pump_serial": ""}},
+        (4, "pump_serial", "", "Required for a patient in adjustment"),
+    ),
     "csv injection is only text, but a bad date is still bad": (
         {2: {"first_name": "=cmd|' /C calc'!A0", "date_of_birth": "=1+2"}},
-        (3, "date_of_birth", "=1+2", "is not a date")),
+        (3, "date_of_birth", "=1+2", "is not a date"),
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
-def test_a_file_with_an_error_is_rejected_with_its_line_and_column_and_nothing_is_written(session, world, nurse,
-                                                                                          name):
+def test_a_file_with_an_error_is_rejected_with_its_line_and_column_and_nothing_is_written(session, world, nurse, name):
     changes, (line, column, value, message) = BAD_FILES[name]
     rows = [row(n, **changes.get(n, {})) for n in range(1, 7)]
     before = row_counts(session)
@@ -254,8 +323,14 @@ def test_a_missing_column_is_reported_on_the_header_line_and_nothing_is_written(
     response = nurse.post("/import/columns", {"token": token, **fields})
     assert response.status_code == 302
     page = nurse.get(f"/import/check?token={token}")
-    assert issues(page) == [("1", "date_of_birth", "", "Missing column: the file has no column for Date of birth "
-                                                        "(date_of_birth), which every patient needs.")]
+    assert issues(page) == [
+        (
+            "1",
+            "date_of_birth",
+            "",
+            "Missing column: the file has no column for Date of birth (date_of_birth), which every patient needs.",
+        )
+    ]
     assert run(nurse, token).status_code == 302
     assert row_counts(session) == before
 
@@ -284,8 +359,9 @@ def test_a_file_mixing_encodings_names_the_cell_with_the_bad_bytes(session, worl
 def test_pena_keeps_its_tilde_whatever_the_encoding(session, world, nurse, encoding):
     token, page = check(nurse, csv_bytes([row(1, last_name="Peña", first_name="José")], encoding=encoding))
     assert page.status_code == 200
-    assert {"cp1252": "Windows-1252", "utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8"}[encoding] in \
-        page.get_data(as_text=True)
+    assert {"cp1252": "Windows-1252", "utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8"}[encoding] in page.get_data(
+        as_text=True
+    )
     run(nurse, token)
     patient = session.scalar(select(Patient))
     assert (patient.first_name, patient.last_name) == ("José", "Peña")
@@ -345,10 +421,18 @@ def test_reimport_says_what_it_would_update_then_updates_only_that(session, worl
     token, _ = check(nurse, csv_bytes([row(1), row(2), evaluation_row(3)]))
     run(nurse, token)
     newer = (TODAY - timedelta(days=2)).isoformat()
-    changed = [row(1, last_name="Peña-Smith", alarm_volume_ml="4"),
-               row(2, last_refill_date=newer, last_refill_volume_ml="39", daily_dose_mcg="420",
-                   next_refill_date=(TODAY + timedelta(days=90)).isoformat(), next_refill_time=""),
-               evaluation_row(3, stage="trial", stage_since=TODAY.isoformat())]
+    changed = [
+        row(1, last_name="Peña-Smith", alarm_volume_ml="4"),
+        row(
+            2,
+            last_refill_date=newer,
+            last_refill_volume_ml="39",
+            daily_dose_mcg="420",
+            next_refill_date=(TODAY + timedelta(days=90)).isoformat(),
+            next_refill_time="",
+        ),
+        evaluation_row(3, stage="trial", stage_since=TODAY.isoformat()),
+    ]
     before = row_counts(session)
     token, page = check(nurse, csv_bytes(changed))
     html = page.get_data(as_text=True)
@@ -356,21 +440,30 @@ def test_reimport_says_what_it_would_update_then_updates_only_that(session, worl
     assert "New refill on" in html and "Daily dose: 400 → 420 mcg/day" in html and "Next refill booked" in html
     assert "Stage: Evaluation → Trial" in html
     assert row_counts(session) == before  # the check writes nothing
-    due_before = session.scalar(select(RefillSchedule.due_date).join(Patient, Patient.id == RefillSchedule.patient_id)
-                                .where(Patient.mrn == "IMP000002"))
+    due_before = session.scalar(
+        select(RefillSchedule.due_date)
+        .join(Patient, Patient.id == RefillSchedule.patient_id)
+        .where(Patient.mrn == "IMP000002")
+    )
     run(nurse, token)
     after = row_counts(session)
-    newest = session.scalar(select(RefillVisit).join(Pump, Pump.id == RefillVisit.pump_id)
-                            .join(Patient, Patient.id == Pump.patient_id).where(Patient.mrn == "IMP000002")
-                            .order_by(RefillVisit.visit_at.desc()).limit(1))
+    newest = session.scalar(
+        select(RefillVisit)
+        .join(Pump, Pump.id == RefillVisit.pump_id)
+        .join(Patient, Patient.id == Pump.patient_id)
+        .where(Patient.mrn == "IMP000002")
+        .order_by(RefillVisit.visit_at.desc())
+        .limit(1)
+    )
     assert due_before is not None and newest.due_date_in_force == due_before  # what the worklist showed
     assert after["patient"] == before["patient"]
     assert after["refill_visit"] == before["refill_visit"] + 1 and after["dose_change"] == before["dose_change"] + 1
     assert after["stage_event"] == before["stage_event"] + 1
     assert after["refill_appointment"] == before["refill_appointment"] + 1
     second = session.scalar(select(Patient).where(Patient.mrn == "IMP000002"))
-    appointments = session.scalars(select(RefillAppointment).where(RefillAppointment.patient_id == second.id)
-                                   .order_by(RefillAppointment.id)).all()
+    appointments = session.scalars(
+        select(RefillAppointment).where(RefillAppointment.patient_id == second.id).order_by(RefillAppointment.id)
+    ).all()
     assert [a.status for a in appointments] == ["completed", "booked"]  # the refill completed the old booking
     assert schedule_violations(session) == []
     schedule = session.scalar(select(RefillSchedule).where(RefillSchedule.patient_id == second.id))
@@ -383,12 +476,23 @@ def test_reimport_says_what_it_would_update_then_updates_only_that(session, worl
 def test_reimport_refuses_what_only_the_app_may_change(session, world, nurse):
     patient = implanted_days_ago(session, world, 10)
     pump = session.scalar(select(Pump).where(Pump.patient_id == patient.id))
-    base = dict(mrn=patient.mrn.lower(), last_name=patient.last_name, first_name=patient.first_name,
-                date_of_birth=patient.date_of_birth.isoformat(), referral_date=patient.journey_started.isoformat(),
-                pump_model="SynchroMed II 20 mL", pump_serial=pump.serial,
-                implanted_on=pump.implanted_on.isoformat(), last_refill_date=pump.implanted_on.isoformat(),
-                last_refill_volume_ml="20", concentration_mcg_per_ml="500", daily_dose_mcg="300",
-                next_refill_date="", stage_since=pump.implanted_on.isoformat(), phone="")
+    base = dict(
+        mrn=patient.mrn.lower(),
+        last_name=patient.last_name,
+        first_name=patient.first_name,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        referral_date=patient.journey_started.isoformat(),
+        pump_model="SynchroMed II 20 mL",
+        pump_serial=pump.serial,
+        implanted_on=pump.implanted_on.isoformat(),
+        last_refill_date=pump.implanted_on.isoformat(),
+        last_refill_volume_ml="20",
+        concentration_mcg_per_ml="500",
+        daily_dose_mcg="300",
+        next_refill_date="",
+        stage_since=pump.implanted_on.isoformat(),
+        phone="",
+    )
     before = row_counts(session)
     token, page = check(nurse, csv_bytes([row(1, **base)]))
     assert page.status_code == 200 and "<dt>Unchanged</dt><dd>1</dd>" in page.get_data(as_text=True)
@@ -488,9 +592,19 @@ def test_each_written_row_has_an_audit_entry_naming_the_importing_user(session, 
     run(nurse, token)
     entities = session.execute(select(AuditEvent.entity, AuditEvent.user_id)).all()
     assert {user for _, user in entities} == {world.users["nurse"].id}
-    assert sorted(e for e, _ in entities) == sorted(["patient", "stage_event", "stage_event", "stage_event", "pump",
-                                                     "refill_visit", "dose_change", "refill_appointment",
-                                                     "patient_import"])
+    assert sorted(e for e, _ in entities) == sorted(
+        [
+            "patient",
+            "stage_event",
+            "stage_event",
+            "stage_event",
+            "pump",
+            "refill_visit",
+            "dose_change",
+            "refill_appointment",
+            "patient_import",
+        ]
+    )
     assert session.scalar(select(func.count(StageEvent.id))) == 3
     assert session.scalar(select(func.count(DoseChange.id))) == session.scalar(select(func.count(RefillVisit.id)))
 

@@ -43,6 +43,6 @@ def test_admins_export_mrns_without_names(as_role, world, session):
 
 
 def test_names_that_look_like_formulas_are_defused(as_role, world, session):
-    make_patient(session, world, last_name="=HYPERLINK(\"http://evil\")")
+    make_patient(session, world, last_name='=HYPERLINK("http://evil")')
     exported = rows(as_role("nurse").get("/patients/export.csv"))
     assert exported[1][1].startswith("'=HYPERLINK")

@@ -14,8 +14,14 @@ def IMPLANT_FORM(session) -> dict:  # noqa: N802  (a constant-like helper)
     from tracker.models import PumpModel
 
     model_id = session.scalar(select(PumpModel.id).where(PumpModel.name == "SynchroMed II 20 mL"))
-    return {"model_id": model_id, "serial": "NGP123456", "catheter_tip_level": "T10", "fill_volume_ml": "20",
-            "concentration_mcg_per_ml": "500", "daily_dose_mcg": "300"}
+    return {
+        "model_id": model_id,
+        "serial": "NGP123456",
+        "catheter_tip_level": "T10",
+        "fill_volume_ml": "20",
+        "concentration_mcg_per_ml": "500",
+        "daily_dose_mcg": "300",
+    }
 
 
 def form_of(data: dict, **extra) -> dict:
@@ -61,8 +67,12 @@ def test_full_journey_through_the_pages(as_role, world, session):
     response = nurse.post(f"/patients/{pid}/bolus", form_of(bolus_data(TODAY)))
     assert response.status_code == 302, response.get_data(as_text=True)
     # The start is the 50 mcg trial's guide, 100 mcg/day: within it, a nurse records the implantation.
-    response = go("implantation", surgery_centre_id=world.centre.id, surgeon="Dr Shaw",
-                  **IMPLANT_FORM(session) | {"daily_dose_mcg": "100"})
+    response = go(
+        "implantation",
+        surgery_centre_id=world.centre.id,
+        surgeon="Dr Shaw",
+        **IMPLANT_FORM(session) | {"daily_dose_mcg": "100"},
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     assert go("adjustment").status_code == 302
     session.expire_all()
@@ -71,8 +81,12 @@ def test_full_journey_through_the_pages(as_role, world, session):
     implant = session.scalar(select(Implantation).where(Implantation.patient_id == pid))
     assert implant.surgeon == "Dr Shaw" and implant.surgery_centre_id == world.centre.id
     page = nurse.get(f"/patients/{pid}").get_data(as_text=True)
-    for text in ("Evaluation → <b>Trial</b>", "Trial → <b>Implantation</b>", "Implantation → <b>Adjustment</b>",
-                 "Snellville Surgery Center"):
+    for text in (
+        "Evaluation → <b>Trial</b>",
+        "Trial → <b>Implantation</b>",
+        "Implantation → <b>Adjustment</b>",
+        "Snellville Surgery Center",
+    ):
         assert text in page
 
 
@@ -80,8 +94,10 @@ def test_a_refused_move_lists_the_allowed_ones_and_writes_nothing(as_role, world
     nurse = as_role("nurse")
     patient = make_patient(session, world)
     before = session.scalar(select(func.count(StageEvent.id)))
-    response = nurse.post(f"/patients/{patient.id}/move", {
-        "move": "adjustment", "effective_date": TODAY.isoformat(), "version": patient.version})
+    response = nurse.post(
+        f"/patients/{patient.id}/move",
+        {"move": "adjustment", "effective_date": TODAY.isoformat(), "version": patient.version},
+    )
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "cannot move to Adjustment. Allowed: Trial, Exit: Not a candidate" in page
@@ -94,10 +110,15 @@ def test_a_refused_move_lists_the_allowed_ones_and_writes_nothing(as_role, world
 def test_implant_without_positive_trial_needs_a_physician_override(as_role, world, session):
     patient = make_patient(session, world, referred_days_ago=5)
     move(session, world, patient, "trial", days_ago=4)
-    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=3), "negative"),
-                         TODAY)
-    data = {"move": "implantation", "effective_date": TODAY.isoformat(), "surgery_centre_id": world.centre.id,
-            "surgeon": "Dr Shaw", "version": session.get(Patient, patient.id).version, **IMPLANT_FORM(session)}
+    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=3), "negative"), TODAY)
+    data = {
+        "move": "implantation",
+        "effective_date": TODAY.isoformat(),
+        "surgery_centre_id": world.centre.id,
+        "surgeon": "Dr Shaw",
+        "version": session.get(Patient, patient.id).version,
+        **IMPLANT_FORM(session),
+    }
     nurse = as_role("nurse")
     response = nurse.post(f"/patients/{patient.id}/move", data)
     assert response.status_code == 422 and "No positive trial bolus" in response.get_data(as_text=True)
@@ -106,8 +127,9 @@ def test_implant_without_positive_trial_needs_a_physician_override(as_role, worl
     physician = as_role("physician")
     response = physician.post(f"/patients/{patient.id}/move", {**data, "override_reason": "Goals met clinically"})
     assert response.status_code == 302
-    event = session.scalars(select(StageEvent).where(StageEvent.patient_id == patient.id)
-                            .order_by(StageEvent.id.desc())).first()
+    event = session.scalars(
+        select(StageEvent).where(StageEvent.patient_id == patient.id).order_by(StageEvent.id.desc())
+    ).first()
     assert event.override and "Goals met clinically" in event.reason
 
 
@@ -116,13 +138,15 @@ def test_voiding_the_latest_change_returns_the_patient_and_keeps_the_entry(as_ro
     move(session, world, patient, "trial", days_ago=2)
     session.expire_all()
     patient = session.get(Patient, patient.id)
-    event = session.scalars(select(StageEvent).where(StageEvent.patient_id == patient.id)
-                            .order_by(StageEvent.id.desc())).first()
+    event = session.scalars(
+        select(StageEvent).where(StageEvent.patient_id == patient.id).order_by(StageEvent.id.desc())
+    ).first()
     nurse = as_role("nurse")
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert page.count("Void this entry") == 1 and f"/events/{event.id}/void" in page  # the latest change only
-    response = nurse.post(f"/patients/{patient.id}/events/{event.id}/void",
-                          {"why": "Wrong patient chart", "version": patient.version})
+    response = nurse.post(
+        f"/patients/{patient.id}/events/{event.id}/void", {"why": "Wrong patient chart", "version": patient.version}
+    )
     assert response.status_code == 302
     session.expire_all()
     patient = session.get(Patient, patient.id)
@@ -154,19 +178,30 @@ def test_exit_and_re_referral_start_a_new_journey_and_keep_the_old_history(world
     assert (patient.status, patient.exit_reason) == ("exited", "trial_failed")
     move(session, world, patient, "evaluation", days_ago=1)
     session.refresh(patient)
-    assert (patient.status, patient.stage, patient.journey_started) == ("active", "evaluation",
-                                                                         TODAY - timedelta(days=1))
+    assert (patient.status, patient.stage, patient.journey_started) == (
+        "active",
+        "evaluation",
+        TODAY - timedelta(days=1),
+    )
     # A positive bolus from the old journey does not count for the new one.
     assert service.has_positive_trial(session, patient) is False
-    events = session.scalars(select(StageEvent).where(StageEvent.patient_id == patient.id)
-                             .order_by(StageEvent.id)).all()
+    events = session.scalars(
+        select(StageEvent).where(StageEvent.patient_id == patient.id).order_by(StageEvent.id)
+    ).all()
     assert [e.to_stage for e in events] == ["evaluation", "trial", "exited", "evaluation"]
 
 
 def test_pump_replacement_goes_back_to_implantation(world, session):
     patient = to_adjustment(session, world, __import__("tests.factories").factories.make_patient(session, world))
-    move(session, world, patient, "implantation", surgery_centre_id=world.sites["Marietta Surgery Center"].id,
-         surgeon="Dr Lee", implant=implant_details(session, model="Prometra II 40 mL", fill_ml="40"))
+    move(
+        session,
+        world,
+        patient,
+        "implantation",
+        surgery_centre_id=world.sites["Marietta Surgery Center"].id,
+        surgeon="Dr Lee",
+        implant=implant_details(session, model="Prometra II 40 mL", fill_ml="40"),
+    )
     session.refresh(patient)
     assert patient.stage == "implantation"
 
@@ -186,8 +221,15 @@ def test_bolus_only_in_trial_and_penn_severity_rules(as_role, world, session):
 def test_list_search_filter_sort_and_paginate(as_role, world, session, app):
     for n in range(7):
         make_patient(session, world, mrn=f"ZX{n:03d}", last_name=f"Zed{n}", referred_days_ago=n + 1)
-    make_patient(session, world, mrn="QQ1", last_name="Quill", withdrawal_risk=True,
-                 withdrawal_risk_reason="C5 SCI", location_id=world.sites["Buckhead Clinic"].id)
+    make_patient(
+        session,
+        world,
+        mrn="QQ1",
+        last_name="Quill",
+        withdrawal_risk=True,
+        withdrawal_risk_reason="C5 SCI",
+        location_id=world.sites["Buckhead Clinic"].id,
+    )
     nurse = as_role("nurse")
     page = nurse.get("/patients?q=zx00").get_data(as_text=True)
     assert "ZX001" in page and "Quill" not in page
@@ -201,8 +243,10 @@ def test_list_search_filter_sort_and_paginate(as_role, world, session, app):
     assert page.index("ZX006") < page.index("ZX000")  # longest in stage first
     app.config["PAGE_SIZE"] = 3
     try:
-        first, second = nurse.get("/patients?sort=mrn").get_data(as_text=True), nurse.get(
-            "/patients?sort=mrn&page=2").get_data(as_text=True)
+        first, second = (
+            nurse.get("/patients?sort=mrn").get_data(as_text=True),
+            nurse.get("/patients?sort=mrn&page=2").get_data(as_text=True),
+        )
         past_the_end = nurse.get("/patients?sort=mrn&page=99").get_data(as_text=True)
     finally:
         app.config["PAGE_SIZE"] = 50
@@ -239,8 +283,10 @@ def test_coordinators_read_but_do_not_change_clinical_data(as_role, world, sessi
     assert coordinator.get(f"/patients/{patient.id}").status_code == 200
     assert coordinator.get("/patients/new").status_code == 403
     before = session.scalar(select(func.count(StageEvent.id)))
-    response = coordinator.post(f"/patients/{patient.id}/move", {
-        "move": "trial", "effective_date": TODAY.isoformat(), "version": patient.version})
+    response = coordinator.post(
+        f"/patients/{patient.id}/move",
+        {"move": "trial", "effective_date": TODAY.isoformat(), "version": patient.version},
+    )
     assert response.status_code == 403
     assert session.scalar(select(func.count(StageEvent.id))) == before
 

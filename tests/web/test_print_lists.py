@@ -25,18 +25,37 @@ DAY = TODAY + timedelta(days=2)  # the day printed: in the future, so bookings o
 
 
 def book(session, world, patient, day, hour, location=None):
-    return book_refill(session, world.actor("coordinator"), patient.id,
-                       datetime.combine(day, time(hour), CLINIC_ZONE), (location or world.clinic).id,
-                       world.users["nurse"].id, "", "", datetime.now(UTC))
+    return book_refill(
+        session,
+        world.actor("coordinator"),
+        patient.id,
+        datetime.combine(day, time(hour), CLINIC_ZONE),
+        (location or world.clinic).id,
+        world.users["nurse"].id,
+        "",
+        "",
+        datetime.now(UTC),
+    )
 
 
 def refill(session, world, patient, added: str, resulting: str, residual: str = "8.6"):
     pump = current_pump(session, patient.id)
     at = datetime.now(UTC) - timedelta(days=1)
-    record_refill(session, world.actor(), pump.id, RefillEntry(
-        visit_at=at, expected_residual_ml=Decimal("9"), actual_residual_ml=Decimal(residual),
-        concentration_mcg_per_ml=500, volume_added_ml=Decimal(added), resulting_volume_ml=Decimal(resulting)),
-        True, datetime.now(UTC))
+    record_refill(
+        session,
+        world.actor(),
+        pump.id,
+        RefillEntry(
+            visit_at=at,
+            expected_residual_ml=Decimal("9"),
+            actual_residual_ml=Decimal(residual),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal(added),
+            resulting_volume_ml=Decimal(resulting),
+        ),
+        True,
+        datetime.now(UTC),
+    )
 
 
 @pytest.fixture
@@ -44,8 +63,10 @@ def clinic_day(session, world):
     """On DAY at Kennesaw: Brook at 09:00, Ames at 14:00 (refilled yesterday, 18 mL), Eddy at 11:00 (last fill's
     volumes disagree), Cole due and not booked; Dunn at Buckhead at 10:00; Fenn at Kennesaw another day that week."""
     buckhead = world.sites["Buckhead Clinic"]
-    p = {name: implanted_days_ago(session, world, days) for name, days in
-         (("ames", 18), ("brook", 18), ("cole", 21), ("eddy", 18), ("fenn", 18))}
+    p = {
+        name: implanted_days_ago(session, world, days)
+        for name, days in (("ames", 18), ("brook", 18), ("cole", 21), ("eddy", 18), ("fenn", 18))
+    }
     p["dunn"] = implanted_days_ago(session, world, 18)
     p["dunn"].location_id = buckhead.id
     for name, patient in p.items():
@@ -75,8 +96,7 @@ def printed(client, **args):
     return response.get_data(as_text=True)
 
 
-def test_the_day_list_shows_the_clinics_refills_in_time_order_then_those_due_and_not_booked(as_role, world,
-                                                                                             clinic_day):
+def test_the_day_list_shows_the_clinics_refills_in_time_order_then_those_due_and_not_booked(as_role, world, clinic_day):
     page = printed(as_role("nurse"), span="day", date=DAY.isoformat())
     assert rows_of(page) == ["Brook", "Eddy", "Ames", "Cole"], "Dunn is Buckhead's; Fenn is another day"
     assert "Kennesaw Clinic" in page, "by default the nurse's own clinic, as on the calendar"
@@ -84,14 +104,15 @@ def test_the_day_list_shows_the_clinics_refills_in_time_order_then_those_due_and
         assert f'<th scope="col">{column}</th>' in page
     assert "<b>09:00</b>" in page and "<b>14:00</b>" in page and "<b>Not booked</b>" in page
     assert "Baclofen 500 mcg/mL" in page and "SynchroMed II 20 mL" in page
-    assert '<nav' not in page and 'class="filters"' not in page, "no menus, no filters"
+    assert "<nav" not in page and 'class="filters"' not in page, "no menus, no filters"
 
 
 def test_the_week_list_holds_every_day_of_the_week_with_its_rows(as_role, clinic_day):
     page = printed(as_role("nurse"), span="week", date=DAY.isoformat())
     day = ["Brook", "Eddy", "Ames", "Cole"]
-    assert rows_of(page) == (day + ["Fenn"] if clinic_day["other_day"] > DAY else ["Fenn"] + day), \
+    assert rows_of(page) == (day + ["Fenn"] if clinic_day["other_day"] > DAY else ["Fenn"] + day), (
         "Fenn's day and DAY, each in its order"
+    )
     assert page.count('class="day-head"') == 7
     monday, sunday = span_of("week", DAY)
     assert monday.weekday() == 0 and sunday - monday == timedelta(days=6)

@@ -37,8 +37,13 @@ def typed(when: datetime) -> str:
 
 
 def event_form(pump, kind: str, when: datetime | None = None, **extra) -> dict:
-    return {"kind": kind, "occurred_at": typed(when or now() - timedelta(hours=1)), "volume_removed_ml": "",
-            "notes": "", "pump_id": str(pump.id)} | extra
+    return {
+        "kind": kind,
+        "occurred_at": typed(when or now() - timedelta(hours=1)),
+        "volume_removed_ml": "",
+        "notes": "",
+        "pump_id": str(pump.id),
+    } | extra
 
 
 def fresh(session, patient):
@@ -64,15 +69,32 @@ def work_row(client, patient) -> str | None:
 
 
 def refill_now(session, world, patient) -> None:
-    record_refill(session, world.actor("nurse"), current_pump(session, patient.id).id, RefillEntry(
-        visit_at=now() - timedelta(minutes=1), expected_residual_ml=Decimal(0), actual_residual_ml=Decimal(0),
-        concentration_mcg_per_ml=500, volume_added_ml=Decimal(20), resulting_volume_ml=Decimal(20)), True, now())
+    record_refill(
+        session,
+        world.actor("nurse"),
+        current_pump(session, patient.id).id,
+        RefillEntry(
+            visit_at=now() - timedelta(minutes=1),
+            expected_residual_ml=Decimal(0),
+            actual_residual_ml=Decimal(0),
+            concentration_mcg_per_ml=500,
+            volume_added_ml=Decimal(20),
+            resulting_volume_ml=Decimal(20),
+        ),
+        True,
+        now(),
+    )
 
 
 def audit_rows(session, action: str) -> list[AuditEvent]:
     session.expire_all()
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.entity == "pump_event",
-                                                         AuditEvent.action == action).order_by(AuditEvent.id)))
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity == "pump_event", AuditEvent.action == action)
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
 def digest_text(app, session, role: str) -> str:
@@ -90,21 +112,28 @@ def test_a_prometra_mri_shows_the_pump_empty_everywhere_until_its_refill(app, as
     assert work_row(coordinator, patient) is None
     emptied_at = now() - timedelta(hours=1)
 
-    response = nurse.post(f"/patients/{patient.id}/pump-events/new",
-                          event_form(pump, ev.MRI, emptied_at, volume_removed_ml="14.5", notes="Before a brain MRI"))
+    response = nurse.post(
+        f"/patients/{patient.id}/pump-events/new",
+        event_form(pump, ev.MRI, emptied_at, volume_removed_ml="14.5", notes="Before a brain MRI"),
+    )
 
     assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
     assert "the pump is emptied, so it shows as empty everywhere" in nurse.get(response.location).get_data(as_text=True)
     day = local_date(emptied_at.replace(second=0, microsecond=0))
     s = schedule_of(session, patient)
     assert (s.binding_rule, s.volume_after_fill_ml, s.due_date, s.alarm_date, s.empty_date) == (
-        ev.EMPTIED, 0, day, day, day)
+        ev.EMPTIED,
+        0,
+        day,
+        day,
+        day,
+    )
     row = work_row(coordinator, patient)
     assert row is not None and 'data-urgency="empty"' in row
     assert "Pump projected empty" in row and f"Emptied before an MRI on {day.day} {day:%b %Y}" in row
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert 'class="risk-banner tone-red"' in page and "Pump projected empty" in page
-    assert "Emptied before an MRI" in page and "0 mL <span class=\"muted\">of 20" in page
+    assert "Emptied before an MRI" in page and '0 mL <span class="muted">of 20' in page
     assert "MRI scan" in page and "pump emptied" in page and "14.5 mL removed" in page
     calendar = calendar_events(session, TODAY, TODAY, TODAY, now())
     assert any(e.kind == "action" and e.fact.patient_id == patient.id and e.urgency == "empty" for e in calendar)
@@ -151,8 +180,11 @@ def test_a_synchromed_mri_puts_a_pump_check_on_the_worklist_until_it_is_recorded
     assert patient.mrn in exported and "Post-MRI pump check" in exported
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     assert 'data-work="post_mri_check"' in page and "Interrogate the pump" in page and "Record the check" in page
-    action = [e for e in calendar_events(session, TODAY, TODAY, TODAY, now())
-              if e.kind == "action" and e.fact.patient_id == patient.id]
+    action = [
+        e
+        for e in calendar_events(session, TODAY, TODAY, TODAY, now())
+        if e.kind == "action" and e.fact.patient_id == patient.id
+    ]
     assert len(action) == 1 and action[0].label == "Post-MRI pump check" and action[0].urgency == colour
     assert "Post-MRI pump check" in digest_text(app, session, "nurse").split("DEVICE EVENTS")[1][:400]
 
@@ -197,8 +229,10 @@ def test_a_suspected_occlusion_waits_for_a_physicians_review_and_only_a_physicia
     patient = implanted_days_ago(session, world, 2)
     pump = fresh(session, patient)
     nurse, physician, coordinator = as_role("nurse"), as_role("physician"), as_role("coordinator")
-    response = nurse.post(f"/patients/{patient.id}/pump-events/new", event_form(
-        pump, ev.SUSPECTED_OCCLUSION, notes="Spasticity back over 2 days; residual as expected"))
+    response = nurse.post(
+        f"/patients/{patient.id}/pump-events/new",
+        event_form(pump, ev.SUSPECTED_OCCLUSION, notes="Spasticity back over 2 days; residual as expected"),
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
     (event,) = events_of(session, patient)
     assert (event.work, event.work_due_on) == (ev.PHYSICIAN_REVIEW, local_date(event.occurred_at))
@@ -213,8 +247,9 @@ def test_a_suspected_occlusion_waits_for_a_physicians_review_and_only_a_physicia
     assert nurse.post(url, {"note": "looks fine", "version": str(event.version)}).status_code == 403
     assert nurse.get(f"/patients/{patient.id}/pump-events/{event.id}/check").status_code == 404  # not a check
     with pytest.raises(PermissionDenied):
-        record_done(session, world.actor("nurse"), patient.id, event.id, ev.PHYSICIAN_REVIEW, "fine", event.version,
-                    now())
+        record_done(
+            session, world.actor("nurse"), patient.id, event.id, ev.PHYSICIAN_REVIEW, "fine", event.version, now()
+        )
     assert events_of(session, patient)[0].done_at is None and work_row(coordinator, patient) is not None
 
     response = physician.post(url, {"note": "Dye study booked; oral baclofen meanwhile", "version": str(event.version)})
@@ -228,8 +263,10 @@ def test_every_kind_is_on_the_timeline_and_only_revision_and_occlusion_make_cath
     nurse = as_role("nurse")
     kinds = [ev.PORT_ASPIRATION, ev.DYE_STUDY, ev.CATHETER_REVISION, ev.SUSPECTED_OCCLUSION, ev.MRI]
     for n, kind in enumerate(kinds):
-        response = nurse.post(f"/patients/{patient.id}/pump-events/new",
-                              event_form(fresh(session, patient), kind, now() - timedelta(hours=5 - n)))
+        response = nurse.post(
+            f"/patients/{patient.id}/pump-events/new",
+            event_form(fresh(session, patient), kind, now() - timedelta(hours=5 - n)),
+        )
         assert response.status_code == 302, (kind, response.get_data(as_text=True)[-2000:])
     page = nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
     timeline = page.split('id="device-events"')[1]
@@ -237,8 +274,12 @@ def test_every_kind_is_on_the_timeline_and_only_revision_and_occlusion_make_cath
     for label in ev.KINDS.values():
         assert label in timeline
     assert {e.kind: e.work for e in events_of(session, patient)} == {
-        ev.PORT_ASPIRATION: None, ev.DYE_STUDY: None, ev.CATHETER_REVISION: ev.PHYSICIAN_REVIEW,
-        ev.SUSPECTED_OCCLUSION: ev.PHYSICIAN_REVIEW, ev.MRI: ev.PUMP_CHECK}
+        ev.PORT_ASPIRATION: None,
+        ev.DYE_STUDY: None,
+        ev.CATHETER_REVISION: ev.PHYSICIAN_REVIEW,
+        ev.SUSPECTED_OCCLUSION: ev.PHYSICIAN_REVIEW,
+        ev.MRI: ev.PUMP_CHECK,
+    }
     created = audit_rows(session, "create")
     assert [a.after["kind"] for a in created] == kinds
     assert all(a.user_id == world.users["nurse"].id and a.patient_id == patient.id for a in created)
@@ -257,18 +298,27 @@ def test_the_form_chooses_nothing_and_explains_what_an_mri_means_for_this_pump(a
 
 BAD = [
     ("no kind", {"kind": ""}, "kind", "Choose what happened."),
-    ("in the future", {"occurred_at": typed(datetime.now(UTC) + timedelta(hours=2))}, "occurred_at",
-     "cannot be in the future"),
-    ("before the implant", {"occurred_at": typed(datetime.now(UTC) - timedelta(days=30))}, "occurred_at",
-     "before this pump was implanted"),
+    (
+        "in the future",
+        {"occurred_at": typed(datetime.now(UTC) + timedelta(hours=2))},
+        "occurred_at",
+        "cannot be in the future",
+    ),
+    (
+        "before the implant",
+        {"occurred_at": typed(datetime.now(UTC) - timedelta(days=30))},
+        "occurred_at",
+        "before this pump was implanted",
+    ),
     ("more than the reservoir", {"volume_removed_ml": "25"}, "volume_removed_ml", "0 to the 20 mL reservoir"),
     ("not a number", {"volume_removed_ml": "lots"}, "volume_removed_ml", "Not a valid decimal value"),
 ]
 
 
 @pytest.mark.parametrize("case, changes, field, message", BAD, ids=[c[0] for c in BAD])
-def test_bad_input_is_refused_beside_its_field_keeping_what_was_typed(as_role, world, session, case, changes, field,
-                                                                       message):
+def test_bad_input_is_refused_beside_its_field_keeping_what_was_typed(
+    as_role, world, session, case, changes, field, message
+):
     patient = implanted_days_ago(session, world, 2)
     form = event_form(fresh(session, patient), ev.DYE_STUDY, notes="Typed by the nurse") | changes
     response = as_role("nurse").post(f"/patients/{patient.id}/pump-events/new", form)
@@ -284,8 +334,9 @@ def test_an_mri_on_a_model_whose_mri_rule_is_not_set_is_refused_until_the_catalo
     model = session.scalar(select(PumpModel).where(PumpModel.name == "SynchroMed II 20 mL"))
     model.mri_rule = None
     session.commit()
-    response = as_role("nurse").post(f"/patients/{patient.id}/pump-events/new",
-                                     event_form(fresh(session, patient), ev.MRI))
+    response = as_role("nurse").post(
+        f"/patients/{patient.id}/pump-events/new", event_form(fresh(session, patient), ev.MRI)
+    )
     assert response.status_code == 422
     assert "does not say what an MRI means for a SynchroMed II 20 mL" in response.get_data(as_text=True)
     assert events_of(session, patient) == []
@@ -309,8 +360,9 @@ def test_a_form_opened_before_a_pump_replacement_or_saved_twice_saves_nothing(as
 
 def test_a_check_recorded_done_in_another_tab_is_not_recorded_twice(as_role, world, session):
     patient = implanted_days_ago(session, world, 2)
-    event = record_event(session, world.actor(), patient.id, None, EventEntry(ev.MRI, now() - timedelta(hours=1)),
-                         now())
+    event = record_event(
+        session, world.actor(), patient.id, None, EventEntry(ev.MRI, now() - timedelta(hours=1)), now()
+    )
     url = f"/patients/{patient.id}/pump-events/{event.id}/check"
     opened = {"note": "checked", "version": str(event.version)}
     assert as_role("physician").post(url, opened).status_code == 302
@@ -326,8 +378,10 @@ def test_only_nurses_and_physicians_record_device_events(as_role, world, session
     patient = implanted_days_ago(session, world, 2)
     client = as_role(role)
     assert client.get(f"/patients/{patient.id}/pump-events/new").status_code == 403
-    assert client.post(f"/patients/{patient.id}/pump-events/new",
-                       event_form(fresh(session, patient), ev.MRI)).status_code == 403
+    assert (
+        client.post(f"/patients/{patient.id}/pump-events/new", event_form(fresh(session, patient), ev.MRI)).status_code
+        == 403
+    )
     with pytest.raises(PermissionDenied):
         record_event(session, world.actor(role), patient.id, None, EventEntry(ev.MRI, now()), now())
     assert events_of(session, patient) == []
@@ -356,8 +410,9 @@ def test_open_work_costs_the_same_statements_for_one_pump_or_five(app, as_role, 
     record_event(session, world.actor(), first.id, None, EventEntry(ev.MRI, now() - timedelta(hours=1)), now())
     one = counts()
     for p in patients[1:]:
-        record_event(session, world.actor(), p.id, None, EventEntry(ev.SUSPECTED_OCCLUSION,
-                                                                   now() - timedelta(hours=1)), now())
+        record_event(
+            session, world.actor(), p.id, None, EventEntry(ev.SUSPECTED_OCCLUSION, now() - timedelta(hours=1)), now()
+        )
     assert counts() == one
 
 
@@ -376,16 +431,26 @@ def test_the_emergency_summary_says_the_pump_was_emptied_or_its_check_is_pending
 
 def test_the_catalogue_says_what_an_mri_means_and_an_admin_changes_it_audited(as_role, world, session):
     models = {m.name: m.mri_rule for m in session.scalars(select(PumpModel))}
-    assert models == {"SynchroMed II 20 mL": ev.CHECK_AFTER, "SynchroMed II 40 mL": ev.CHECK_AFTER,
-                      "Prometra 20 mL": ev.EMPTY_BEFORE, "Prometra II 20 mL": ev.EMPTY_BEFORE,
-                      "Prometra II 40 mL": ev.EMPTY_BEFORE}
+    assert models == {
+        "SynchroMed II 20 mL": ev.CHECK_AFTER,
+        "SynchroMed II 40 mL": ev.CHECK_AFTER,
+        "Prometra 20 mL": ev.EMPTY_BEFORE,
+        "Prometra II 20 mL": ev.EMPTY_BEFORE,
+        "Prometra II 40 mL": ev.EMPTY_BEFORE,
+    }
     model = session.scalar(select(PumpModel).where(PumpModel.name == "Prometra 20 mL"))
     model.mri_rule = None  # a model the catalogue did not seed: nothing chosen for it
     session.commit()
     admin = as_role("admin")
     assert "Not said: no MRI can be recorded" in admin.get("/admin/catalogue").get_data(as_text=True)
-    form = {"default_alarm_ml": "3", "battery_life_months": "", "eri_to_stop_days": "", "accuracy_fraction": "0.145",
-            "active": "y", "version": str(model.version)}
+    form = {
+        "default_alarm_ml": "3",
+        "battery_life_months": "",
+        "eri_to_stop_days": "",
+        "accuracy_fraction": "0.145",
+        "active": "y",
+        "version": str(model.version),
+    }
     refused = admin.post(f"/admin/catalogue/pumps/{model.id}", form | {"mri_rule": ""})
     assert refused.status_code == 422 and "Choose what an MRI means for this pump." in refused.get_data(as_text=True)
     assert admin.post(f"/admin/catalogue/pumps/{model.id}", form | {"mri_rule": "sometimes"}).status_code == 422

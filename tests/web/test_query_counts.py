@@ -35,9 +35,13 @@ def statements(client, url) -> int:
 def implanted_patient(session) -> int:
     """The first active patient in adjustment whose pump holds drug (seed_demo makes one among its first five)."""
     return session.scalar(
-        select(Patient.id).join(Pump, Pump.patient_id == Patient.id)
+        select(Patient.id)
+        .join(Pump, Pump.patient_id == Patient.id)
         .join(RefillSchedule, RefillSchedule.pump_id == Pump.id)
-        .where(Patient.stage == "adjustment", Patient.status == "active").order_by(Patient.id).limit(1))
+        .where(Patient.stage == "adjustment", Patient.status == "active")
+        .order_by(Patient.id)
+        .limit(1)
+    )
 
 
 def page_urls(session, world) -> dict[str, str]:
@@ -73,8 +77,9 @@ def clinic_of(session, world):
     return seed
 
 
-def test_every_main_page_reads_in_the_same_number_of_queries_for_10_and_200_patients(session, world, as_role,
-                                                                                      clinic_of):
+def test_every_main_page_reads_in_the_same_number_of_queries_for_10_and_200_patients(
+    session, world, as_role, clinic_of
+):
     clinic_of(10, 11)
     coordinator = as_role("coordinator")
     urls = page_urls(session, world)
@@ -92,8 +97,9 @@ def test_the_pages_show_the_seeded_patients_so_the_counts_mean_something(session
     coordinator = as_role("coordinator")
     urls = page_urls(session, world)
     listed = coordinator.get(urls["patient list"]).get_data(as_text=True)
-    adjustment = session.scalars(select(Patient.mrn).where(Patient.stage == "adjustment",
-                                                           Patient.status == "active")).all()
+    adjustment = session.scalars(
+        select(Patient.mrn).where(Patient.stage == "adjustment", Patient.status == "active")
+    ).all()
     assert adjustment and any(mrn in listed for mrn in adjustment)
     assert coordinator.get(urls["calendar month data"]).get_json(), "the month has due dates or bookings"
     assert "Pump" in coordinator.get(urls["patient page"]).get_data(as_text=True)
@@ -115,21 +121,54 @@ def add_audited_changes(session, world, count: int) -> None:
     for n in range(count):
         patient = make_patient(session, world)
         nurse = make_user(session, "nurse")
-        record(session, actor, "update", "patient", patient.id, patient.id,
-               {"location_id": sites[n % len(sites)], "nurse_id": None},
-               {"location_id": sites[(n + 1) % len(sites)], "nurse_id": nurse.id})
-        record(session, actor, "create", "pump", 5000 + n, patient.id, None,
-               {"model_id": models[n % len(models)], "surgery_centre_id": world.centre.id, "serial": f"S{n}"})
-        record(session, actor, "create", "physician_request", 7000 + n, patient.id, None,
-               {"kind": "booking_after_alarm", "pump_id": 5000 + n,
-                "payload": {"location_id": sites[n % len(sites)], "clinician_id": nurse.id}})
-        record(session, actor, "update", "drug_concentration", drugs[n % len(drugs)], None,
-               {"stability_days": 90}, {"stability_days": 60 + n})
+        record(
+            session,
+            actor,
+            "update",
+            "patient",
+            patient.id,
+            patient.id,
+            {"location_id": sites[n % len(sites)], "nurse_id": None},
+            {"location_id": sites[(n + 1) % len(sites)], "nurse_id": nurse.id},
+        )
+        record(
+            session,
+            actor,
+            "create",
+            "pump",
+            5000 + n,
+            patient.id,
+            None,
+            {"model_id": models[n % len(models)], "surgery_centre_id": world.centre.id, "serial": f"S{n}"},
+        )
+        record(
+            session,
+            actor,
+            "create",
+            "physician_request",
+            7000 + n,
+            patient.id,
+            None,
+            {
+                "kind": "booking_after_alarm",
+                "pump_id": 5000 + n,
+                "payload": {"location_id": sites[n % len(sites)], "clinician_id": nurse.id},
+            },
+        )
+        record(
+            session,
+            actor,
+            "update",
+            "drug_concentration",
+            drugs[n % len(drugs)],
+            None,
+            {"stability_days": 90},
+            {"stability_days": 60 + n},
+        )
     session.commit()
 
 
-def test_the_audit_page_reads_in_the_same_number_of_queries_however_many_names_its_rows_show(session, world,
-                                                                                             as_role):
+def test_the_audit_page_reads_in_the_same_number_of_queries_however_many_names_its_rows_show(session, world, as_role):
     admin = as_role("admin")
     add_audited_changes(session, world, 1)
     admin.get("/admin/audit")
@@ -163,8 +202,17 @@ def test_every_roles_home_reads_in_the_same_number_of_queries_for_3_and_30_patie
     with time_machine.travel(now, tick=False):  # no session "last seen" write between two counts
         late = implanted_days_ago(session, world, 31)  # past its alarm: on every list, the physicians' too
         booked = implanted_days_ago(session, world, 20)
-        book_refill(session, world.actor("coordinator"), booked.id, now + timedelta(days=1), world.clinic.id,
-                    world.users["nurse"].id, "", "", now)
+        book_refill(
+            session,
+            world.actor("coordinator"),
+            booked.id,
+            now + timedelta(days=1),
+            world.clinic.id,
+            world.users["nurse"].id,
+            "",
+            "",
+            now,
+        )
         make_patient(session, world)
         ask_physician(session, world.actor("nurse"), late.id, BOOKING_AFTER_ALARM, "", None, now)
         _unreached(session, world, now)

@@ -72,13 +72,23 @@ def test_a_commit_from_another_connection_is_seen(session, world):
 
 def test_a_booking_whose_time_passes_turns_missed_with_no_commit(session, world):
     patient = implanted_days_ago(session, world, 20)
-    book_refill(session, world.actor("coordinator"), patient.id, NOW + timedelta(hours=1), world.clinic.id,
-                world.users["nurse"].id, "", "", NOW)
+    book_refill(
+        session,
+        world.actor("coordinator"),
+        patient.id,
+        NOW + timedelta(hours=1),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        NOW,
+    )
     booked = [e for e in month(session, world) if e.kind == "appointment"]
     assert [e.urgency for e in booked] == ["booked"]
     with month_queries() as before:
-        assert [e.urgency for e in month(session, world, NOW + timedelta(minutes=59)) if e.kind == "appointment"] \
-            == ["booked"]
+        assert [e.urgency for e in month(session, world, NOW + timedelta(minutes=59)) if e.kind == "appointment"] == [
+            "booked"
+        ]
     assert before == [], "nothing changed before the booking's time"
     with month_queries() as after:
         passed = [e for e in month(session, world, NOW + timedelta(hours=2)) if e.kind == "appointment"]
@@ -139,5 +149,5 @@ def test_a_page_asked_again_with_nothing_changed_runs_only_the_sign_in_and_the_m
         coordinator.get(url)
         with statements_run(db.engine) as seen:
             assert coordinator.get(url).status_code == 200
-        assert len(seen) == 2 and ("FROM \"user\"" in seen[0] or "FROM user" in seen[0]), (url, seen)
+        assert len(seen) == 2 and ('FROM "user"' in seen[0] or "FROM user" in seen[0]), (url, seen)
         assert "pg_current_snapshot" in seen[1] or "data_version" in seen[1], (url, seen)

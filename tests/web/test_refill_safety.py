@@ -30,8 +30,22 @@ from tracker.services.settings import risk_windows
 from tracker.services.worklist import refill_rows, worklist_page
 
 STEPS = 16
-ACTIONS = ("implant", "refill", "dose", "book", "book", "cancel", "risk", "settings", "hours", "days", "days", "mri",
-           "occlusion", "done")
+ACTIONS = (
+    "implant",
+    "refill",
+    "dose",
+    "book",
+    "book",
+    "cancel",
+    "risk",
+    "settings",
+    "hours",
+    "days",
+    "days",
+    "mri",
+    "occlusion",
+    "done",
+)
 MODELS = ("SynchroMed II 20 mL", "Prometra II 20 mL")  # an MRI: a check after the scan, or emptied before it
 
 
@@ -51,20 +65,40 @@ class Clinic:
 
     def implant(self, _=None):
         if len(self.patients) < 6:
-            self.patients.append(implanted_days_ago(self.session, self.world, self.rng.randint(0, 45),
-                                                    model=self.rng.choice(MODELS)))
+            self.patients.append(
+                implanted_days_ago(self.session, self.world, self.rng.randint(0, 45), model=self.rng.choice(MODELS))
+            )
 
     def refill(self, patient):
         pump = current_pump(self.session, patient.id)
         left = Decimal(self.rng.choice(["0", "1.5", "3", "6"]))
-        record_refill(self.session, self.world.actor("nurse"), pump.id, RefillEntry(
-            visit_at=_now() - timedelta(minutes=1), expected_residual_ml=left, actual_residual_ml=left,
-            concentration_mcg_per_ml=500, volume_added_ml=20 - left, resulting_volume_ml=Decimal(20)), True, _now())
+        record_refill(
+            self.session,
+            self.world.actor("nurse"),
+            pump.id,
+            RefillEntry(
+                visit_at=_now() - timedelta(minutes=1),
+                expected_residual_ml=left,
+                actual_residual_ml=left,
+                concentration_mcg_per_ml=500,
+                volume_added_ml=20 - left,
+                resulting_volume_ml=Decimal(20),
+            ),
+            True,
+            _now(),
+        )
 
     def dose(self, patient):
         pump = current_pump(self.session, patient.id)
-        change_dose(self.session, self.world.actor("physician"), pump.id, _now() - timedelta(minutes=1),
-                    Programme(Decimal(self.rng.choice(["150", "250", "300", "400", "600"]))), "titration", _now())
+        change_dose(
+            self.session,
+            self.world.actor("physician"),
+            pump.id,
+            _now() - timedelta(minutes=1),
+            Programme(Decimal(self.rng.choice(["150", "250", "300", "400", "600"]))),
+            "titration",
+            _now(),
+        )
 
     def book(self, patient):
         day = local_date(_now()) + timedelta(days=self.rng.randint(0, 40))
@@ -91,22 +125,45 @@ class Clinic:
         update_patient(self.session, self.world.actor("nurse"), patient.id, patient.version, data, local_date(_now()))
 
     def settings(self, _):
-        update_settings(self.session, self.world.actor("admin"), {
-            "due_soon_days": self.rng.choice([3, 7, 14, 30]), "safety_buffer_days": self.rng.choice([3, 7, 10])})
+        update_settings(
+            self.session,
+            self.world.actor("admin"),
+            {"due_soon_days": self.rng.choice([3, 7, 14, 30]), "safety_buffer_days": self.rng.choice([3, 7, 10])},
+        )
 
     def mri(self, patient):
-        record_event(self.session, self.world.actor("nurse"), patient.id, None,
-                     EventEntry(ev.MRI, _now() - timedelta(minutes=2)), _now())
+        record_event(
+            self.session,
+            self.world.actor("nurse"),
+            patient.id,
+            None,
+            EventEntry(ev.MRI, _now() - timedelta(minutes=2)),
+            _now(),
+        )
 
     def occlusion(self, patient):
-        record_event(self.session, self.world.actor("nurse"), patient.id, None,
-                     EventEntry(ev.SUSPECTED_OCCLUSION, _now() - timedelta(minutes=2)), _now())
+        record_event(
+            self.session,
+            self.world.actor("nurse"),
+            patient.id,
+            None,
+            EventEntry(ev.SUSPECTED_OCCLUSION, _now() - timedelta(minutes=2)),
+            _now(),
+        )
 
     def done(self, patient):
         for event in patient_events(self.session, patient.id):
             if event.open:
-                record_done(self.session, self.world.actor("physician"), patient.id, event.id, event.work,
-                            "checked", event.version, _now())
+                record_done(
+                    self.session,
+                    self.world.actor("physician"),
+                    patient.id,
+                    event.id,
+                    event.work,
+                    "checked",
+                    event.version,
+                    _now(),
+                )
 
     def hours(self, _):
         self.clock.shift(timedelta(hours=self.rng.randint(1, 20)))
@@ -131,8 +188,12 @@ def _page_tone(client, world, patient_id: int) -> str:
         response = client.get(f"/patients/{patient_id}")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    for tone, css in (("red", 'class="due overdue"'), ("red", 'tone-red work-banner'), ("amber", 'class="due soon"'),
-                      ("amber", 'tone-amber work-banner')):
+    for tone, css in (
+        ("red", 'class="due overdue"'),
+        ("red", "tone-red work-banner"),
+        ("amber", 'class="due soon"'),
+        ("amber", "tone-amber work-banner"),
+    ):
         if css in page:
             return tone
     return "calm"
@@ -153,8 +214,11 @@ def _check(app, session, world, client):
             assert schedule.patient_id in need, "a late pump must need action"
     listed_pumps = {r.schedule.pump_id for r in rows}
     for event in session.query(PumpEvent).filter(PumpEvent.pump_id.in_(listed_pumps)):
-        refilled = session.query(RefillVisit).filter(RefillVisit.pump_id == event.pump_id,
-                                                     RefillVisit.visit_at > event.occurred_at).count()
+        refilled = (
+            session.query(RefillVisit)
+            .filter(RefillVisit.pump_id == event.pump_id, RefillVisit.visit_at > event.occurred_at)
+            .count()
+        )
         if event.empties_pump and not refilled:
             assert event.patient_id in need, "a pump emptied before an MRI needs action until its refill"
         if event.work is not None and event.done_at is None:

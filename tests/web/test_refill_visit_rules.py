@@ -69,8 +69,10 @@ def test_a_fill_whose_volumes_disagree_is_projected_from_the_smaller(world, sess
     filled = local_date(mismatch.visit_at)
     assert (schedule.alarm_date, schedule.due_date) == (filled + timedelta(days=27), filled + timedelta(days=20))
     assert schedule.volume_after_fill_ml == Decimal("18.5")
-    assert ("The fill's volumes disagree (18.5 mL added, 20 mL reported in the reservoir): projected from the "
-            "smaller, 18.5 mL.") in schedule.explanation
+    assert (
+        "The fill's volumes disagree (18.5 mL added, 20 mL reported in the reservoir): projected from the "
+        "smaller, 18.5 mL."
+    ) in schedule.explanation
     assert "projected from the smaller" in as_role("nurse").get(f"/patients/{patient.id}").get_data(as_text=True)
 
 
@@ -78,11 +80,25 @@ def refill_form(patient, pump, **changes):
     """The refill form as a nurse posts it: 20 mL at 1000 mcg/mL (a concentration change), acknowledged."""
     fill = last_fill(db.session, pump.id)
     visit_at = entry().visit_at.astimezone(ZONE)
-    data = {"visit_at": f"{visit_at:%Y-%m-%dT%H:%M}", "expected_residual_ml": "14", "actual_residual_ml": "14",
-            "concentration_mcg_per_ml": "1000", "lot": "L1", "volume_added_ml": "20", "resulting_volume_ml": "20",
-            "bridge_bolus_given": "", "bridge_bolus_mcg": "", "bridge_bolus_reason": "", "ashworth": "",
-            "penn_frequency": "", "complications": "", "notes": "", "acknowledge": "y", "action": "save",
-            "last_fill_id": str(fill.id)}
+    data = {
+        "visit_at": f"{visit_at:%Y-%m-%dT%H:%M}",
+        "expected_residual_ml": "14",
+        "actual_residual_ml": "14",
+        "concentration_mcg_per_ml": "1000",
+        "lot": "L1",
+        "volume_added_ml": "20",
+        "resulting_volume_ml": "20",
+        "bridge_bolus_given": "",
+        "bridge_bolus_mcg": "",
+        "bridge_bolus_reason": "",
+        "ashworth": "",
+        "penn_frequency": "",
+        "complications": "",
+        "notes": "",
+        "acknowledge": "y",
+        "action": "save",
+        "last_fill_id": str(fill.id),
+    }
     return data | changes
 
 
@@ -107,10 +123,13 @@ def test_a_concentration_change_asks_for_the_bridge_bolus_or_why_none(world, ses
 
     yes_no_amount = nurse.post(url, refill_form(patient, pump, bridge_bolus_given="yes"))
     assert yes_no_amount.status_code == 422 and "Enter the bridge bolus programmed" in yes_no_amount.get_data(
-        as_text=True)
+        as_text=True
+    )
 
-    saved = nurse.post(url, refill_form(patient, pump, bridge_bolus_given="no",
-                                        bridge_bolus_reason="Physician: dose margin, observe 4 h"))
+    saved = nurse.post(
+        url,
+        refill_form(patient, pump, bridge_bolus_given="no", bridge_bolus_reason="Physician: dose margin, observe 4 h"),
+    )
     assert saved.status_code == 302 and refills(session) == 2
     visit = last_fill(session, pump.id)
     assert (visit.bridge_bolus_mcg, visit.bridge_bolus_reason) == (None, "Physician: dose margin, observe 4 h")
@@ -118,18 +137,19 @@ def test_a_concentration_change_asks_for_the_bridge_bolus_or_why_none(world, ses
     shown = f"since {fmt_datetime(visit.visit_at.astimezone(ZONE))}"
     for page in (nurse.get(f"/patients/{patient.id}"), nurse.get(f"/patients/{patient.id}/emergency")):
         text = " ".join(re.sub(r"<[^>]+>", "", page.get_data(as_text=True)).split())
-        assert f"1000 mcg/mL {shown} (500 mcg/mL before; no bridge bolus: Physician: dose margin, observe 4 h)" \
-            in text
+        assert f"1000 mcg/mL {shown} (500 mcg/mL before; no bridge bolus: Physician: dose margin, observe 4 h)" in text
 
 
 def test_a_bridge_bolus_is_shown_with_the_new_concentration(world, session, as_role):
     patient, pump = implanted(session, world)
     nurse = as_role("nurse")
-    saved = nurse.post(f"/patients/{patient.id}/refill", refill_form(patient, pump, bridge_bolus_given="yes",
-                                                                     bridge_bolus_mcg="40"))
+    saved = nurse.post(
+        f"/patients/{patient.id}/refill", refill_form(patient, pump, bridge_bolus_given="yes", bridge_bolus_mcg="40")
+    )
     assert saved.status_code == 302
-    text = " ".join(re.sub(r"<[^>]+>", "", nurse.get(f"/patients/{patient.id}/emergency").get_data(
-        as_text=True)).split())
+    text = " ".join(
+        re.sub(r"<[^>]+>", "", nurse.get(f"/patients/{patient.id}/emergency").get_data(as_text=True)).split()
+    )
     assert "(500 mcg/mL before; bridge bolus 40 mcg programmed)" in text
 
 
@@ -140,7 +160,11 @@ def test_no_bridge_bolus_without_a_concentration_change(world, session, as_role)
     assert response.status_code == 422 and refills(session) == 1
     assert "a bridge bolus is only for a concentration change" in response.get_data(as_text=True)
     # Unanswered with no change is fine: the question is only for a change.
-    assert as_role("nurse").post(f"/patients/{patient.id}/refill", refill_form(
-        patient, pump, concentration_mcg_per_ml="500")).status_code == 302
+    assert (
+        as_role("nurse")
+        .post(f"/patients/{patient.id}/refill", refill_form(patient, pump, concentration_mcg_per_ml="500"))
+        .status_code
+        == 302
+    )
     text = as_role("nurse").get(f"/patients/{patient.id}").get_data(as_text=True)
     assert "mcg/mL before" not in text

@@ -46,9 +46,14 @@ def implanted(session, world, **patient):
 
 
 def entry(**changes) -> RefillEntry:
-    data = dict(visit_at=NOW - timedelta(hours=1), expected_residual_ml=Decimal("14"),
-                actual_residual_ml=Decimal("14"), concentration_mcg_per_ml=500, volume_added_ml=Decimal("20"),
-                resulting_volume_ml=Decimal("20"))
+    data = dict(
+        visit_at=NOW - timedelta(hours=1),
+        expected_residual_ml=Decimal("14"),
+        actual_residual_ml=Decimal("14"),
+        concentration_mcg_per_ml=500,
+        volume_added_ml=Decimal("20"),
+        resulting_volume_ml=Decimal("20"),
+    )
     data.update(changes)
     return RefillEntry(**data)
 
@@ -79,7 +84,10 @@ def test_a_patient_moved_to_another_clinic_takes_the_refill_to_that_clinics_cale
     assert shown_at(home) == [patient.id] and shown_at(other) == []
     # Moved together with a change that rewrites the schedule (the high-risk buffer): both land.
     data = {name: getattr(patient, name) for name in PATIENT_FIELDS} | {
-        "location_id": other, "withdrawal_risk": True, "withdrawal_risk_reason": "C6 SCI"}
+        "location_id": other,
+        "withdrawal_risk": True,
+        "withdrawal_risk_reason": "C6 SCI",
+    }
     patient_service.update_patient(session, world.actor(), patient.id, patient.version, data, TODAY)
     session.expire_all()
     schedule = session.get(RefillSchedule, pump.id)
@@ -134,9 +142,15 @@ def test_a_refill_keeps_the_due_date_the_worklist_showed_before_it(world, sessio
 def test_refill_page_preview_then_save(as_role, world, session):
     patient, pump = implanted(session, world)
     nurse = as_role("nurse")
-    form = {"visit_at": (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "expected_residual_ml": "14",
-            "actual_residual_ml": "10", "concentration_mcg_per_ml": "500", "volume_added_ml": "20",
-            "resulting_volume_ml": "20", "action": "preview"}
+    form = {
+        "visit_at": (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "expected_residual_ml": "14",
+        "actual_residual_ml": "10",
+        "concentration_mcg_per_ml": "500",
+        "volume_added_ml": "20",
+        "resulting_volume_ml": "20",
+        "action": "preview",
+    }
     page = nurse.post(f"/patients/{patient.id}/refill", form).get_data(as_text=True)
     assert "Check before saving" in page and 'data-code="residual_discrepancy"' in page
     assert session.scalar(select(func.count(RefillVisit.id))) == 1, "a preview writes nothing"
@@ -155,8 +169,11 @@ REFILL_BAD = [
     ("negative residual", {"actual_residual_ml": "-1"}, "Number must be between 0 and 40"),
     ("concentration not in the catalogue", {"concentration_mcg_per_ml": "750"}, "Not a valid choice"),
     ("trial-only concentration", {"concentration_mcg_per_ml": "50"}, "Not a valid choice"),
-    ("dated before the last fill", {"visit_at": (TODAY - timedelta(days=30)).strftime("%Y-%m-%dT08:00")},
-     "must be after the last fill"),
+    (
+        "dated before the last fill",
+        {"visit_at": (TODAY - timedelta(days=30)).strftime("%Y-%m-%dT08:00")},
+        "must be after the last fill",
+    ),
     ("in the future", {"visit_at": (NOW + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}, "cannot be in the future"),
     ("impossible date", {"visit_at": "2026-02-31T10:00"}, "Not a valid datetime value"),
     ("residual not a number", {"expected_residual_ml": "lots"}, "Not a valid decimal"),
@@ -167,9 +184,17 @@ REFILL_BAD = [
 def test_refill_bad_input_is_refused_and_nothing_saved(as_role, world, session, case, changes, message):
     patient, pump = implanted(session, world)
     due_before = session.get(RefillSchedule, pump.id).due_date
-    form = {"visit_at": (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "expected_residual_ml": "14",
-            "actual_residual_ml": "14", "concentration_mcg_per_ml": "500", "volume_added_ml": "20",
-            "resulting_volume_ml": "20", "action": "save", "acknowledge": "y", **changes}
+    form = {
+        "visit_at": (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "expected_residual_ml": "14",
+        "actual_residual_ml": "14",
+        "concentration_mcg_per_ml": "500",
+        "volume_added_ml": "20",
+        "resulting_volume_ml": "20",
+        "action": "save",
+        "acknowledge": "y",
+        **changes,
+    }
     response = as_role("nurse").post(f"/patients/{patient.id}/refill", form)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -184,24 +209,46 @@ def test_a_big_dose_increase_needs_a_physician(world, session):
     with pytest.raises(PermissionDenied, match="physician must sign off"):
         change_dose(session, world.actor("nurse"), pump.id, when, Programme(Decimal(400)), "tone", datetime.now(ZONE))
     session.rollback()
-    change = change_dose(session, world.actor("physician"), pump.id, when, Programme(Decimal(400)), "tone",
-                         datetime.now(ZONE))
+    change = change_dose(
+        session, world.actor("physician"), pump.id, when, Programme(Decimal(400)), "tone", datetime.now(ZONE)
+    )
     assert change.signed_off_by_id == world.users["physician"].id
     with pytest.raises(PermissionDenied, match="within 24 h"):
         # 400 -> 440 is 10%, but 300 -> 440 within the same day is 47%.
-        change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1), Programme(Decimal(440)),
-                    "tone", datetime.now(ZONE))
+        change_dose(
+            session,
+            world.actor("nurse"),
+            pump.id,
+            when + timedelta(minutes=1),
+            Programme(Decimal(440)),
+            "tone",
+            datetime.now(ZONE),
+        )
     session.rollback()
-    small = change_dose(session, world.actor("nurse"), pump.id, when + timedelta(minutes=1),
-                        Programme(Decimal(380)), "tone", datetime.now(ZONE))
+    small = change_dose(
+        session,
+        world.actor("nurse"),
+        pump.id,
+        when + timedelta(minutes=1),
+        Programme(Decimal(380)),
+        "tone",
+        datetime.now(ZONE),
+    )
     assert small.signed_off_by_id is None
 
 
 def test_a_dose_change_moves_the_due_date_earlier(world, session):
     _, pump = implanted(session, world)
     before = session.get(RefillSchedule, pump.id).due_date
-    change_dose(session, world.actor("physician"), pump.id, datetime.now(ZONE) - timedelta(minutes=5),
-                Programme(Decimal(600)), "tone", datetime.now(ZONE))
+    change_dose(
+        session,
+        world.actor("physician"),
+        pump.id,
+        datetime.now(ZONE) - timedelta(minutes=5),
+        Programme(Decimal(600)),
+        "tone",
+        datetime.now(ZONE),
+    )
     session.expire_all()
     assert session.get(RefillSchedule, pump.id).due_date < before
 
@@ -209,10 +256,16 @@ def test_a_dose_change_moves_the_due_date_earlier(world, session):
 DOSE_BAD = [
     ("dose 0", {"daily_dose_mcg": "0"}, "Number must be between 1 and 3000"),
     ("no dose", {"daily_dose_mcg": ""}, "Enter the daily dose"),
-    ("14 flex steps", {"mode": "flex", "flex_schedule": "\n".join(f"{h:02d}:00 10" for h in range(14))},
-     "At most 13 flex steps"),
-    ("flex steps out of order", {"mode": "flex", "flex_schedule": "00:00 10\n12:00 10\n06:00 10"},
-     "Flex steps must start later and later"),
+    (
+        "14 flex steps",
+        {"mode": "flex", "flex_schedule": "\n".join(f"{h:02d}:00 10" for h in range(14))},
+        "At most 13 flex steps",
+    ),
+    (
+        "flex steps out of order",
+        {"mode": "flex", "flex_schedule": "00:00 10\n12:00 10\n06:00 10"},
+        "Flex steps must start later and later",
+    ),
     ("flex not covering midnight", {"mode": "flex", "flex_schedule": "06:00 10\n18:00 12"}, "must start at 00:00"),
     ("flex garbage", {"mode": "flex", "flex_schedule": "morning lots"}, "is not HH:MM followed by a number"),
     ("future", {"effective_at": (NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}, "cannot take effect in"),
@@ -223,9 +276,15 @@ DOSE_BAD = [
 @pytest.mark.parametrize("case, changes, message", DOSE_BAD, ids=[c[0] for c in DOSE_BAD])
 def test_dose_bad_input_is_refused(as_role, world, session, case, changes, message):
     patient, pump = implanted(session, world)
-    form = {"effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "mode": "simple",
-            "daily_dose_mcg": "310", "bolus_dose_mcg": "0", "max_boluses_per_day": "0", "reason": "tone",
-            **changes}
+    form = {
+        "effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "mode": "simple",
+        "daily_dose_mcg": "310",
+        "bolus_dose_mcg": "0",
+        "max_boluses_per_day": "0",
+        "reason": "tone",
+        **changes,
+    }
     response = as_role("physician").post(f"/patients/{patient.id}/dose", form)
     assert response.status_code == 422, response.get_data(as_text=True)[-500:]
     assert message in response.get_data(as_text=True)
@@ -234,9 +293,14 @@ def test_dose_bad_input_is_refused(as_role, world, session, case, changes, messa
 
 def test_flex_schedule_through_the_page(as_role, world, session):
     patient, pump = implanted(session, world)
-    form = {"effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "mode": "flex",
-            "flex_schedule": "00:00 12.5\n12:00 12.5", "bolus_dose_mcg": "0", "max_boluses_per_day": "0",
-            "reason": "Flex trial"}
+    form = {
+        "effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "mode": "flex",
+        "flex_schedule": "00:00 12.5\n12:00 12.5",
+        "bolus_dose_mcg": "0",
+        "max_boluses_per_day": "0",
+        "reason": "Flex trial",
+    }
     response = as_role("physician").post(f"/patients/{patient.id}/dose", form)
     assert response.status_code == 302, response.get_data(as_text=True)[-800:]
     change = session.scalars(select(DoseChange).order_by(DoseChange.id.desc())).first()
@@ -259,12 +323,21 @@ def test_explant_removes_the_due_date_only_through_the_recorded_exit_and_void_re
 
 def test_pump_replacement_keeps_exactly_one_due_date(world, session):
     patient, old = implanted(session, world)
-    move(session, world, patient, "implantation", surgery_centre_id=world.centre.id, surgeon="Dr Lee",
-         implant=implant_details(session, model="Prometra II 40 mL", fill_ml="40"))
+    move(
+        session,
+        world,
+        patient,
+        "implantation",
+        surgery_centre_id=world.centre.id,
+        surgeon="Dr Lee",
+        implant=implant_details(session, model="Prometra II 40 mL", fill_ml="40"),
+    )
     new = current_pump(session, patient.id)
     assert new.id != old.id and session.get(Pump, old.id).explanted_on == TODAY
-    assert session.scalar(select(func.count()).select_from(RefillSchedule).where(
-        RefillSchedule.patient_id == patient.id)) == 1
+    assert (
+        session.scalar(select(func.count()).select_from(RefillSchedule).where(RefillSchedule.patient_id == patient.id))
+        == 1
+    )
     assert new.alarm_volume_ml == Decimal(3), "Prometra keys to 3 mL by default"
 
 
@@ -276,8 +349,15 @@ def test_implantation_refuses_overfill_and_writes_nothing(world, session):
 
     record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
     with pytest.raises(ServiceError, match="never overfill"):
-        move(session, world, patient, "implantation", surgery_centre_id=world.centre.id, surgeon="Dr Lee",
-             implant=implant_details(session, fill_ml="25"))
+        move(
+            session,
+            world,
+            patient,
+            "implantation",
+            surgery_centre_id=world.centre.id,
+            surgeon="Dr Lee",
+            implant=implant_details(session, fill_ml="25"),
+        )
     session.rollback()
     assert session.scalar(select(func.count(Pump.id))) == 0
     assert session.get(Patient, patient.id).stage == "trial"
@@ -300,12 +380,24 @@ def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, se
         if pump is None or patient.status != "active":
             op = "buffer"
         if op == "dose":
-            change_dose(session, world.actor("physician"), pump.id, clock, Programme(Decimal(rng.randint(200, 400))),
-                        "titration", datetime.now(ZONE))
+            change_dose(
+                session,
+                world.actor("physician"),
+                pump.id,
+                clock,
+                Programme(Decimal(rng.randint(200, 400))),
+                "titration",
+                datetime.now(ZONE),
+            )
         elif op == "refill":
-            record_refill(session, world.actor(), pump.id, entry(visit_at=clock, actual_residual_ml=Decimal(10),
-                                                                  expected_residual_ml=Decimal(10)), True,
-                          datetime.now(ZONE))
+            record_refill(
+                session,
+                world.actor(),
+                pump.id,
+                entry(visit_at=clock, actual_residual_ml=Decimal(10), expected_residual_ml=Decimal(10)),
+                True,
+                datetime.now(ZONE),
+            )
         elif op == "risk":
             patient.withdrawal_risk = not patient.withdrawal_risk
             patient.withdrawal_risk_reason = "flag"
@@ -321,8 +413,16 @@ def test_every_pump_in_use_has_exactly_one_due_date_after_any_sequence(world, se
         elif op == "exit":
             move(session, world, patient, rng.choice(["exit:explanted", "exit:transferred"]))
         else:
-            move(session, world, patient, "implantation", days_ago=4, surgery_centre_id=world.centre.id,
-                 surgeon="Dr Lee", implant=implant_details(session))
+            move(
+                session,
+                world,
+                patient,
+                "implantation",
+                days_ago=4,
+                surgery_centre_id=world.centre.id,
+                surgeon="Dr Lee",
+                implant=implant_details(session),
+            )
             move(session, world, patient, "adjustment", days_ago=4)
         assert schedule_violations(session) == [], op
 
@@ -341,9 +441,13 @@ def test_refill_warning_thresholds_are_clinic_settings(world, session):
     assert codes(mismatch_1_5_ml).get("pocket_fill") == "high"  # 20 mL pump: over 1 mL
     assert "dose_range" not in codes(entry())  # 300 mcg/day
 
-    session.add_all([Setting(name="residual_discrepancy_ml", value="4"),
-                     Setting(name="pocket_fill_small_pump_ml", value="2"),
-                     Setting(name="usual_dose_min_mcg_per_day", value="400")])
+    session.add_all(
+        [
+            Setting(name="residual_discrepancy_ml", value="4"),
+            Setting(name="pocket_fill_small_pump_ml", value="2"),
+            Setting(name="usual_dose_min_mcg_per_day", value="400"),
+        ]
+    )
     session.commit()
 
     assert codes(gap_3_ml).get("residual_discrepancy") == "medium"  # still beyond 14.5% of 9 mL programmed
@@ -357,8 +461,9 @@ def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(a
     """Issue 16: stored dates were always counted in New York, so a clinic configured for Los Angeles had a 22:30
     refill (01:30 the next day in New York) stored with its alarm and due dates a day late. One clinic zone now."""
     _, pump = implanted(session, world)
-    los_angeles = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-                             CLINIC_TIMEZONE="America/Los_Angeles")
+    los_angeles = create_app(
+        TestConfig, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], CLINIC_TIMEZONE="America/Los_Angeles"
+    )
     zone = ZoneInfo("America/Los_Angeles")
     day = datetime.now(zone).date() - timedelta(days=1)
     refilled_at = datetime.combine(day, time(22, 30), zone)
@@ -369,8 +474,14 @@ def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(a
             # 20 mL at 500 mcg/mL, 300 mcg/day: the alarm 30 days after the fill, due 7 days before the alarm.
             assert (schedule.alarm_date, schedule.due_date) == (day + timedelta(days=30), day + timedelta(days=23))
             stored = db.session.get(Pump, pump.id)
-            inputs = projection_inputs(db.session, stored, last_fill(db.session, pump.id),
-                                       dose_ledger(db.session, pump.id), all_settings(db.session), previous=None)
+            inputs = projection_inputs(
+                db.session,
+                stored,
+                last_fill(db.session, pump.id),
+                dose_ledger(db.session, pump.id),
+                all_settings(db.session),
+                previous=None,
+            )
             assert inputs.tz == "America/Los_Angeles"
             new_york = engine.project_refill(replace(inputs, tz="America/New_York"))  # what was stored before
             assert (new_york.alarm_date, new_york.due_date) == (day + timedelta(days=31), day + timedelta(days=24))
@@ -384,8 +495,15 @@ def test_a_clinic_in_los_angeles_counts_a_late_evening_refill_from_its_own_day(a
 def test_the_pump_panel_shows_the_daily_volume_of_the_dose_now_and_volumes_to_one_decimal(as_role, world, session):
     patient = to_adjustment(session, world, make_patient(session, world))  # 300 mcg/day, 500 mcg/mL, 20 mL
     pump = current_pump(session, patient.id)
-    change_dose(session, world.actor("physician"), pump.id, datetime.now(UTC) - timedelta(minutes=1),
-                Programme(Decimal(260)), "calmer", datetime.now(UTC))
+    change_dose(
+        session,
+        world.actor("physician"),
+        pump.id,
+        datetime.now(UTC) - timedelta(minutes=1),
+        Programme(Decimal(260)),
+        "calmer",
+        datetime.now(UTC),
+    )
     page = as_role("nurse").get(f"/patients/{patient.id}").get_data(as_text=True)
     assert "<dt>Daily volume now</dt><dd>0.52 mL</dd>" in page  # 260 / 500, not the fill's 0.6 mL/day
     volume = re.search(r"<dt>Volume now \(projected\)</dt><dd>([0-9.]+) mL", page).group(1)

@@ -55,7 +55,9 @@ def _url(app, session, world, endpoint: str) -> str:
         "model_id": session.scalar(select(PumpModel.id)),
         "location_id": world.clinic.id,
         "appointment_id": 1,
-        "visit_id": 1, "dose_id": 1, "bolus_id": 1,  # no such entry: a 404 for the roles allowed
+        "visit_id": 1,
+        "dose_id": 1,
+        "bolus_id": 1,  # no such entry: a 404 for the roles allowed
         "request_id": 1,
         "pump_event_id": 1,
         "message_id": 1,

@@ -30,8 +30,9 @@ def opens(response) -> str:
     return urlsplit(response.headers["Location"]).path
 
 
-@pytest.mark.parametrize("typed", ["Castillo, Lisa", "Lisa Castillo", "  castillo   LISA ", "castillo,lisa",
-                                   "lisa castil"])
+@pytest.mark.parametrize(
+    "typed", ["Castillo, Lisa", "Lisa Castillo", "  castillo   LISA ", "castillo,lisa", "lisa castil"]
+)
 def test_one_match_by_name_in_any_order_opens_the_patient(as_role, castillos, typed):
     assert opens(search(as_role("coordinator"), typed)) == f"/patients/{castillos['lisa'].id}"
 
@@ -93,8 +94,14 @@ def test_odd_input_never_fails(as_role, castillos):
 
 
 def test_with_own_clinic_only_a_search_never_finds_another_clinics_patient(as_role, session, world, castillos):
-    theirs = make_patient(session, world, first_name="Faraway", last_name="Castillo", mrn="MRN9990001",
-                          location_id=world.sites["Buckhead Clinic"].id)
+    theirs = make_patient(
+        session,
+        world,
+        first_name="Faraway",
+        last_name="Castillo",
+        mrn="MRN9990001",
+        location_id=world.sites["Buckhead Clinic"].id,
+    )
     session.merge(Setting(name="site_scope", value="2"))
     session.commit()
     nurse, physician = as_role("nurse"), as_role("physician")

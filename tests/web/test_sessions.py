@@ -37,8 +37,9 @@ def cookie_session(client) -> dict:
 
 def rows(session, email="nurse@example.org") -> list[UserSession]:
     session.expire_all()
-    return list(session.scalars(select(UserSession).join(UserSession.user).where(User.email == email)
-                                .order_by(UserSession.id)))
+    return list(
+        session.scalars(select(UserSession).join(UserSession.user).where(User.email == email).order_by(UserSession.id))
+    )
 
 
 def refused_to_sign_in(response, client, message: str = "") -> bool:
@@ -76,8 +77,9 @@ def test_a_form_posted_with_a_copied_cookie_after_sign_out_writes_nothing(as_rol
     nurse = as_role("nurse")
     copy = copy_of(nurse, make_client)
     nurse.post("/logout")
-    response = copy.post("/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD,
-                                               "confirm": NEW_PASSWORD})
+    response = copy.post(
+        "/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert refused_to_sign_in(response, copy)
     assert sign_in(make_client(), "nurse@example.org", PASSWORD).status_code == 302
 
@@ -106,8 +108,12 @@ def test_nothing_binds_a_session_to_the_address_or_browser(as_role):
     """The server-side record ends sessions; an address or User-Agent (both chosen by the client, and a nurse's
     address changes between wards) signs no one out."""
     nurse = as_role("nurse")
-    assert nurse.get("/patients", environ_base={"REMOTE_ADDR": "10.9.8.7"},
-                     headers={"User-Agent": "another browser"}).status_code == 200
+    assert (
+        nurse.get(
+            "/patients", environ_base={"REMOTE_ADDR": "10.9.8.7"}, headers={"User-Agent": "another browser"}
+        ).status_code
+        == 200
+    )
 
 
 # Idle and absolute limits, on the server

@@ -30,8 +30,15 @@ CLINIC, HOME, CAFE = "203.0.113.10", "198.51.100.7", "192.0.2.44"
 
 def limited(database_url, **overrides):
     """An app with the sign-in limits on (the suite's app has them off), defaults otherwise."""
-    return create_app(TestConfig, **{"SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMITS": True,
-                                     "RATELIMIT_STORAGE_URI": "memory://", **overrides})
+    return create_app(
+        TestConfig,
+        **{
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATE_LIMITS": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            **overrides,
+        },
+    )
 
 
 @pytest.fixture
@@ -104,8 +111,7 @@ def test_repeated_failures_for_one_account_wait_longer_each_time(limited_app, wo
         assert attempt(limited_app, "nurse@example.org", PASSWORD, CAFE).status_code == 302
 
 
-def test_an_account_slowed_from_one_address_still_signs_in_from_another_and_others_from_that_one(
-        limited_app, world):
+def test_an_account_slowed_from_one_address_still_signs_in_from_another_and_others_from_that_one(limited_app, world):
     with time_machine.travel(START, tick=False) as clock:
         for _ in range(6):
             clock.shift(timedelta(seconds=10))
@@ -192,8 +198,12 @@ def test_two_app_instances_share_the_failure_counts_in_redis(database_url, app, 
                 assert attempt(first, "nurse@example.org", "guess", CAFE).status_code == 200
             assert waits(attempt(second, "nurse@example.org", PASSWORD, CAFE)) == 1
             # Redis forgets each count by itself after 15 quiet minutes (no key outlives its memory).
-            keys = [key for key, _ in first.extensions["sign_in_limits"]._counts(
-                Attempt("nurse@example.org", CAFE, "", known=False))]
+            keys = [
+                key
+                for key, _ in first.extensions["sign_in_limits"]._counts(
+                    Attempt("nurse@example.org", CAFE, "", known=False)
+                )
+            ]
             assert all(0 < ttl <= 15 * 60 for ttl in map(redis.Redis.from_url(redis_uri).ttl, keys))
             assert attempt(second, "coordinator@example.org", PASSWORD, CAFE).status_code == 302
             apart = [limited(database_url, SECRET_KEY=secret) for _ in range(2)]
@@ -230,10 +240,20 @@ def test_production_refuses_to_start_without_a_shared_store(monkeypatch):
 # Passwords
 
 
-@pytest.mark.parametrize("password", [
-    "password1234", "Password2024!", "qwertyuiop123", "iloveyou12345", "aaaaaaaaaaaa", "123456789012",
-    "correct horse battery staple", "P@ssw0rd-2027", "baclofen12345",
-])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password1234",
+        "Password2024!",
+        "qwertyuiop123",
+        "iloveyou12345",
+        "aaaaaaaaaaaa",
+        "123456789012",
+        "correct horse battery staple",
+        "P@ssw0rd-2027",
+        "baclofen12345",
+    ],
+)
 def test_common_passwords_are_refused(password):
     assert is_common_password(password)
 
@@ -246,8 +266,10 @@ def test_uncommon_passwords_pass(password):
 def test_changing_to_a_common_password_is_refused_beside_the_field(as_role, world):
     response = change_password(as_role("nurse"), PASSWORD, "password1234")
     assert response.status_code == 200
-    assert error_beside(response.get_data(as_text=True), "password") == \
-        "This password is too common or too easy to guess; choose another."
+    assert (
+        error_beside(response.get_data(as_text=True), "password")
+        == "This password is too common or too easy to guess; choose another."
+    )
 
 
 def test_a_wrong_password_is_refused_with_the_same_words_when_the_limits_are_off(client, world):

@@ -19,8 +19,12 @@ from tracker.policy import site_allows
 
 def _patient_rules():
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
-    return sorted((rule.rule, method) for rule in app.url_map.iter_rules() if "<int:patient_id>" in rule.rule
-                  for method in rule.methods - {"HEAD", "OPTIONS"})
+    return sorted(
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if "<int:patient_id>" in rule.rule
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    )
 
 
 RULES = _patient_rules()
@@ -31,11 +35,20 @@ def scope(session, value: int) -> None:
     session.commit()
 
 
-@pytest.mark.parametrize("role, home, patient_at, scope_value, writing, allowed", [
-    ("nurse", 1, 2, 0, True, True), ("nurse", 1, 2, 1, False, True), ("nurse", 1, 2, 1, True, False),
-    ("nurse", 1, 1, 1, True, True), ("coordinator", 1, 2, 2, False, False), ("coordinator", 1, 1, 2, True, True),
-    ("physician", 1, 2, 2, True, True), ("admin", 1, 2, 2, False, True), ("nurse", None, 2, 1, True, False),
-])
+@pytest.mark.parametrize(
+    "role, home, patient_at, scope_value, writing, allowed",
+    [
+        ("nurse", 1, 2, 0, True, True),
+        ("nurse", 1, 2, 1, False, True),
+        ("nurse", 1, 2, 1, True, False),
+        ("nurse", 1, 1, 1, True, True),
+        ("coordinator", 1, 2, 2, False, False),
+        ("coordinator", 1, 1, 2, True, True),
+        ("physician", 1, 2, 2, True, True),
+        ("admin", 1, 2, 2, False, True),
+        ("nurse", None, 2, 1, True, False),
+    ],
+)
 def test_the_rule(role, home, patient_at, scope_value, writing, allowed):
     assert site_allows(role, home, patient_at, scope_value, writing) is allowed
 
@@ -66,8 +79,9 @@ def test_with_change_own_clinic_every_write_route_refuses_another_clinics_patien
     response = nurse.post(f"/patients/{patient.id}/contacts", {"method": "phone", "outcome": "reached"})
     assert response.status_code == 403 and "belongs to another clinic" in response.get_data(as_text=True)
     # A physician works across clinics.
-    assert physician.post(f"/patients/{patient.id}/contacts", {"method": "phone", "outcome": "reached"}
-                          ).status_code == 302
+    assert (
+        physician.post(f"/patients/{patient.id}/contacts", {"method": "phone", "outcome": "reached"}).status_code == 302
+    )
     assert session.scalar(select(func.count(ContactAttempt.id))) == 1
 
 
@@ -84,8 +98,9 @@ def test_own_clinic_patients_are_unaffected_and_scope_0_is_as_before(world, sess
 
 def test_a_new_patient_for_another_clinic_is_refused_at_scope_1(world, session, as_role):
     scope(session, 1)
-    data = form_of(patient_data(world, mrn="ELSE-1", location_id=world.sites["Buckhead Clinic"].id),
-                   referred_on=TODAY.isoformat())
+    data = form_of(
+        patient_data(world, mrn="ELSE-1", location_id=world.sites["Buckhead Clinic"].id), referred_on=TODAY.isoformat()
+    )
     assert as_role("nurse").post("/patients/new", data).status_code == 403
     assert session.scalar(select(func.count(Patient.id))) == 0
 

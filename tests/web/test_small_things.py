@@ -37,7 +37,8 @@ def rename(session, patient, last_name):
 
 
 def test_phone_numbers_are_tel_links_on_the_patient_page_worklist_contact_form_and_emergency_summary(
-        as_role, world, session):
+    as_role, world, session
+):
     overdue = with_phone(session, implanted_days_ago(session, world, 40))  # due day 23: on the worklist
     coordinator, nurse = as_role("coordinator"), as_role("nurse")
     assert PHONE_LINK in coordinator.get(f"/patients/{overdue.id}").get_data(as_text=True)
@@ -46,8 +47,10 @@ def test_phone_numbers_are_tel_links_on_the_patient_page_worklist_contact_form_a
     assert refused.status_code == 422 and PHONE_LINK in refused.get_data(as_text=True)
     clinic = session.get(Location, world.clinic.id)
     summary = nurse.get(f"/patients/{overdue.id}/emergency").get_data(as_text=True)
-    assert clinic.emergency_phone and f'class="phone" href="tel:{re.sub(r"[^0-9+]", "", clinic.emergency_phone)}"' \
-        in summary
+    assert (
+        clinic.emergency_phone
+        and f'class="phone" href="tel:{re.sub(r"[^0-9+]", "", clinic.emergency_phone)}"' in summary
+    )
     catalogue = as_role("admin").get("/admin/catalogue").get_data(as_text=True)
     assert f'class="phone" href="tel:{re.sub(r"[^0-9+]", "", clinic.phone)}"' in catalogue
     assert "<title>Catalogues · ITB tracker</title>" in catalogue  # the title held a copy of the locations table
@@ -79,15 +82,17 @@ def test_the_patient_page_lists_every_contact_attempt_newest_first_in_constant_q
         log_contact(session, world.actor("nurse"), patient.id, "sms", "no_answer", "", first + timedelta(hours=n + 1))
     assert statements(coordinator, url) == one
     page = coordinator.get(url).get_data(as_text=True)
-    history = page[page.index('id="contacts"'):]
-    history = history[:history.index("</section>")]
+    history = page[page.index('id="contacts"') :]
+    history = history[: history.index("</section>")]
     assert "5 attempts" in history and history.count("<tr data-outcome=") == 5
     assert history.index("No answer") < history.index("Left voicemail"), "newest first"
     assert "Text message" in history and "Test Coordinator" in history and "left the clinic number" in history
     assert fmt_datetime(first) in history
     # Logged from the patient page, the user comes back to it.
-    response = coordinator.post(f"/patients/{patient.id}/contacts?back=patient",
-                                {"method": "phone", "outcome": "reached", "notes": "booking by phone"})
+    response = coordinator.post(
+        f"/patients/{patient.id}/contacts?back=patient",
+        {"method": "phone", "outcome": "reached", "notes": "booking by phone"},
+    )
     assert response.status_code == 302 and response.location.endswith(f"/patients/{patient.id}#contacts")
     assert session.scalar(select(func.count(ContactAttempt.id))) == 6
 
@@ -99,15 +104,24 @@ def test_after_a_refill_the_patient_page_offers_to_book_the_next_one_and_books_n
     patient = implanted_days_ago(session, world, 15)
     nurse = as_role("nurse")
     visit_at = (datetime.now(CLINIC_ZONE) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
-    response = nurse.post(f"/patients/{patient.id}/refill", {
-        "visit_at": visit_at, "expected_residual_ml": "11", "actual_residual_ml": "11",
-        "concentration_mcg_per_ml": "500", "volume_added_ml": "9", "resulting_volume_ml": "20", "action": "save",
-        "acknowledge": "y"})
+    response = nurse.post(
+        f"/patients/{patient.id}/refill",
+        {
+            "visit_at": visit_at,
+            "expected_residual_ml": "11",
+            "actual_residual_ml": "11",
+            "concentration_mcg_per_ml": "500",
+            "volume_added_ml": "9",
+            "resulting_volume_ml": "20",
+            "action": "save",
+            "acknowledge": "y",
+        },
+    )
     assert response.status_code == 302 and "after=refill" in response.location
     page = nurse.get(response.location).get_data(as_text=True)
     due = session.get(RefillSchedule, current_pump(session, patient.id).id).due_date
-    offer = page[page.index('id="book-next"'):]
-    offer = offer[:offer.index("</aside>")]
+    offer = page[page.index('id="book-next"') :]
+    offer = offer[: offer.index("</aside>")]
     suggested = suggested_start(due, TODAY)
     assert fmt_date(due) in offer and fmt_datetime(suggested) in offer
     assert f'href="/patients/{patient.id}/book?next=' in offer and "Book the next refill" in offer
@@ -117,8 +131,17 @@ def test_after_a_refill_the_patient_page_offers_to_book_the_next_one_and_books_n
     assert f'value="{suggested:%Y-%m-%dT%H:%M}"' in form
     # Not offered on an ordinary visit, nor once a refill is booked.
     assert 'id="book-next"' not in nurse.get(f"/patients/{patient.id}").get_data(as_text=True)
-    book_refill(session, world.actor("nurse"), patient.id, datetime.combine(due, time(10), CLINIC_ZONE),
-                world.clinic.id, world.users["nurse"].id, "", "", datetime.now(UTC))
+    book_refill(
+        session,
+        world.actor("nurse"),
+        patient.id,
+        datetime.combine(due, time(10), CLINIC_ZONE),
+        world.clinic.id,
+        world.users["nurse"].id,
+        "",
+        "",
+        datetime.now(UTC),
+    )
     assert 'id="book-next"' not in nurse.get(response.location).get_data(as_text=True)
 
 
@@ -126,8 +149,11 @@ def test_after_a_refill_the_patient_page_offers_to_book_the_next_one_and_books_n
 
 
 def test_the_patient_list_shows_the_next_refill_due_and_sorts_by_it(as_role, world, session):
-    soon, later, no_pump = (implanted_days_ago(session, world, 20), implanted_days_ago(session, world, 5),
-                            make_patient(session, world))
+    soon, later, no_pump = (
+        implanted_days_ago(session, world, 20),
+        implanted_days_ago(session, world, 5),
+        make_patient(session, world),
+    )
     for patient, name in ((soon, "Zed"), (later, "Young"), (no_pump, "Able")):
         rename(session, patient, name)
     coordinator = as_role("coordinator")
@@ -136,7 +162,7 @@ def test_the_patient_list_shows_the_next_refill_due_and_sorts_by_it(as_role, wor
     page = coordinator.get("/patients?sort=due").get_data(as_text=True)
     assert page.index("Zed,") < page.index("Young,") < page.index("Able,"), "soonest due first, no pump last"
     due = session.get(RefillSchedule, current_pump(session, soon.id).id).due_date
-    assert f"{fmt_date(due)} <small class=\"muted\">{refill_risk.due_words(due, TODAY)}</small>" in page
+    assert f'{fmt_date(due)} <small class="muted">{refill_risk.due_words(due, TODAY)}</small>' in page
     assert 'href="/patients?sort=due&amp;page=1" aria-current="true">Next refill due</a>' in page
     export = coordinator.get("/patients/export.csv?sort=due").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(export)))
@@ -183,8 +209,17 @@ def test_the_worklist_csv_says_how_late_in_words_and_numbers_with_labels_and_cli
     booked_late = implanted_days_ago(session, world, 20)  # due in 3 days, booked 2 days after it
     due = session.get(RefillSchedule, current_pump(session, booked_late.id).id).due_date
     starts_at = datetime.combine(due + timedelta(days=2), time(10), CLINIC_ZONE)
-    book_refill(session, world.actor("coordinator"), booked_late.id, starts_at, world.clinic.id,
-                world.users["nurse"].id, "patient away", "", datetime.now(UTC))
+    book_refill(
+        session,
+        world.actor("coordinator"),
+        booked_late.id,
+        starts_at,
+        world.clinic.id,
+        world.users["nurse"].id,
+        "patient away",
+        "",
+        datetime.now(UTC),
+    )
     log_contact(session, world.actor("coordinator"), empty.id, "phone", "no_answer", "", datetime.now(UTC))
     body = as_role("coordinator").get("/worklist/export.csv").get_data(as_text=True)
     header, *rows = list(csv.reader(io.StringIO(body)))
@@ -219,8 +254,15 @@ def test_the_calendar_exports_a_whole_year_and_explains_a_longer_range(as_role, 
     assert 'class="export-range"' in calendar and 'action="/calendar/export.csv"' in calendar
 
 
-@pytest.mark.parametrize("role, url", [("admin", "/admin/users/new"), ("admin", "/admin/users/{nurse}/edit"),
-                                       ("nurse", "/account/password"), ("nurse", "/patients/new")])
+@pytest.mark.parametrize(
+    "role, url",
+    [
+        ("admin", "/admin/users/new"),
+        ("admin", "/admin/users/{nurse}/edit"),
+        ("nurse", "/account/password"),
+        ("nurse", "/patients/new"),
+    ],
+)
 def test_every_form_that_marks_a_field_required_says_what_the_mark_means(as_role, world, role, url):
     page = as_role(role).get(url.format(nurse=world.users["nurse"].id)).get_data(as_text=True)
     assert '<span class="req" aria-hidden="true">*</span>' in page

@@ -8,9 +8,23 @@ from tracker.models import Patient, StageEvent
 
 
 def edit_form(patient, **changes):
-    data = {name: getattr(patient, name) for name in (
-        "mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin", "location_id",
-        "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone")}
+    data = {
+        name: getattr(patient, name)
+        for name in (
+            "mrn",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "sex",
+            "diagnosis",
+            "spasticity_origin",
+            "location_id",
+            "nurse_id",
+            "withdrawal_risk",
+            "withdrawal_risk_reason",
+            "phone",
+        )
+    }
     data.update(changes)
     return form_of(data, version=patient.version)
 
@@ -36,12 +50,15 @@ def test_stale_stage_move_is_refused(as_role, world, session):
     nurse = as_role("nurse")
     stale_version = patient.version
     nurse.post(f"/patients/{patient.id}/edit", edit_form(patient, phone="1"))
-    response = nurse.post(f"/patients/{patient.id}/move", {
-        "move": "trial", "effective_date": TODAY.isoformat(), "version": stale_version})
+    response = nurse.post(
+        f"/patients/{patient.id}/move", {"move": "trial", "effective_date": TODAY.isoformat(), "version": stale_version}
+    )
     assert response.status_code == 422
     assert "Someone else changed this patient" in response.get_data(as_text=True)
-    assert session.scalars(select(StageEvent).where(StageEvent.patient_id == patient.id)).all()[-1].to_stage \
+    assert (
+        session.scalars(select(StageEvent).where(StageEvent.patient_id == patient.id)).all()[-1].to_stage
         == "evaluation"
+    )
 
 
 def test_editing_keeps_the_audit_before_and_after(as_role, world, session):
@@ -49,6 +66,5 @@ def test_editing_keeps_the_audit_before_and_after(as_role, world, session):
 
     patient = make_patient(session, world, phone="555-0100")
     as_role("nurse").post(f"/patients/{patient.id}/edit", edit_form(patient, phone="555-0199"))
-    row = session.scalars(select(AuditEvent).where(AuditEvent.action == "update",
-                                                   AuditEvent.entity == "patient")).one()
+    row = session.scalars(select(AuditEvent).where(AuditEvent.action == "update", AuditEvent.entity == "patient")).one()
     assert (row.before, row.after) == ({"phone": "555-0100"}, {"phone": "555-0199"})

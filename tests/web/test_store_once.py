@@ -104,6 +104,7 @@ def test_racing_dose_changes_against_the_same_ledger_store_one(world, session, a
     pump = current_pump(session, patient.id)
     last_dose = session.scalar(select(DoseChange.id).where(DoseChange.pump_id == pump.id))
     from datetime import UTC, datetime
+
     form = dose_form(datetime.now(UTC).astimezone(at(TODAY).tzinfo), "320") | {"last_dose_id": str(last_dose)}
     forms = [form] * 4 + [form | {"submission_key": KEY}] * 4  # two tabs without keys, a double click with one
     clients = [as_role("physician") for _ in range(8)]
@@ -122,8 +123,10 @@ def test_identical_bolus_posts_store_one_whether_racing_or_one_after_another(wor
 
     nurse = as_role("nurse")  # a double click: the second post arrives after the first is stored
     again = form_of(bolus_data(TODAY - timedelta(days=1)), submission_key="second" * 6)
-    first, second = nurse.post(f"/patients/{patient.id}/bolus", again), nurse.post(f"/patients/{patient.id}/bolus",
-                                                                                   again)
+    first, second = (
+        nurse.post(f"/patients/{patient.id}/bolus", again),
+        nurse.post(f"/patients/{patient.id}/bolus", again),
+    )
     assert first.status_code == 302 and second.status_code == 303
     assert second.location == first.location  # sent to the page the first post led to
     assert count(session, TrialBolus.id) == 2
@@ -140,8 +143,15 @@ def test_identical_contact_attempts_store_one(world, session, as_role):
 def test_two_people_booking_at_once_leave_one_open_booking(world, session, as_role):
     patient = implanted_days_ago(session, world, 20)
     d = due(session, patient)
-    forms = [{"starts_at": at(d, 9 + i % 6).strftime("%Y-%m-%dT%H:%M"), "location_id": world.clinic.id,
-              "clinician_id": world.users["nurse"].id, "submission_key": f"book{i}" * 8} for i in range(12)]
+    forms = [
+        {
+            "starts_at": at(d, 9 + i % 6).strftime("%Y-%m-%dT%H:%M"),
+            "location_id": world.clinic.id,
+            "clinician_id": world.users["nurse"].id,
+            "submission_key": f"book{i}" * 8,
+        }
+        for i in range(12)
+    ]
     responses = race([as_role("coordinator") for _ in range(12)], f"/patients/{patient.id}/book", forms)
     assert count(session, RefillAppointment.id, RefillAppointment.status == "booked") == 1, codes(responses)
     assert count(session, RefillAppointment.id) == 1
@@ -157,9 +167,17 @@ def test_the_database_refuses_a_second_open_booking_for_a_pump(world, session):
 
     patient = implanted_days_ago(session, world, 20)
     pump = current_pump(session, patient.id)
-    rows = [RefillAppointment(patient_id=patient.id, pump_id=pump.id, starts_at=at(due(session, patient), h),
-                              location_id=world.clinic.id, clinician_id=world.users["nurse"].id,
-                              booked_by_id=world.users["nurse"].id) for h in (9, 10)]
+    rows = [
+        RefillAppointment(
+            patient_id=patient.id,
+            pump_id=pump.id,
+            starts_at=at(due(session, patient), h),
+            location_id=world.clinic.id,
+            clinician_id=world.users["nurse"].id,
+            booked_by_id=world.users["nurse"].id,
+        )
+        for h in (9, 10)
+    ]
     session.add(rows[0])
     session.commit()
     session.add(rows[1])
@@ -169,15 +187,17 @@ def test_the_database_refuses_a_second_open_booking_for_a_pump(world, session):
 
 
 def test_two_people_creating_the_same_mrn_get_one_patient_and_a_form_error(world, session, as_role, caplog):
-    data = form_of(patient_data(world, mrn="RACE-4471", first_name="Ada", last_name="Byron"),
-                   referred_on=TODAY.isoformat())
+    data = form_of(
+        patient_data(world, mrn="RACE-4471", first_name="Ada", last_name="Byron"), referred_on=TODAY.isoformat()
+    )
     forms = [data | {"submission_key": f"mrn{i}" * 8} for i in range(6)]
     with caplog.at_level(logging.DEBUG):
         responses = race([as_role("nurse") for _ in range(6)], "/patients/new", forms)
     assert count(session, Patient.id, Patient.mrn_key == "race-4471") == 1
     assert codes(responses) == [302] + [422] * 5
-    assert all("Another patient already has this MRN." in r.get_data(as_text=True)
-               for r in responses if r.status_code == 422)
+    assert all(
+        "Another patient already has this MRN." in r.get_data(as_text=True) for r in responses if r.status_code == 422
+    )
     assert "RACE-4471" not in caplog.text and "race-4471" not in caplog.text  # no identifier in any log line
 
 
@@ -199,8 +219,12 @@ def test_old_form_keys_are_purged_nightly(world, session):
     from tracker.services.maintenance import purge_form_keys
 
     now = datetime(2026, 12, 3, 8, tzinfo=UTC)
-    session.add_all([FormSubmission(key="old", user_id=world.users["nurse"].id, created_at=now - timedelta(days=3)),
-                     FormSubmission(key="new", user_id=world.users["nurse"].id, created_at=now - timedelta(hours=5))])
+    session.add_all(
+        [
+            FormSubmission(key="old", user_id=world.users["nurse"].id, created_at=now - timedelta(days=3)),
+            FormSubmission(key="new", user_id=world.users["nurse"].id, created_at=now - timedelta(hours=5)),
+        ]
+    )
     session.commit()
     assert purge_form_keys(session, now, 2) == 1
     assert session.scalars(select(FormSubmission.key)).all() == ["new"]

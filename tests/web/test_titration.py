@@ -21,8 +21,15 @@ def implanted(session, world, **patient):
 
 
 def post_dose(client, patient, dose: str, **extra):
-    form = {"effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "mode": "simple",
-            "daily_dose_mcg": dose, "bolus_dose_mcg": "0", "max_boluses_per_day": "0", "reason": "tone", **extra}
+    form = {
+        "effective_at": (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "mode": "simple",
+        "daily_dose_mcg": dose,
+        "bolus_dose_mcg": "0",
+        "max_boluses_per_day": "0",
+        "reason": "tone",
+        **extra,
+    }
     return client.post(f"/patients/{patient.id}/dose", form)
 
 
@@ -32,8 +39,16 @@ def changes(session) -> int:
 
 def test_cut_then_raise_within_a_day_needs_a_physician(as_role, world, session):
     patient, pump = implanted(session, world, spasticity_origin="cerebral")
-    change_dose(session, world.actor("nurse"), pump.id, NOW - timedelta(hours=12), Programme(Decimal(150)),
-                "drowsy", NOW, acknowledged=True)
+    change_dose(
+        session,
+        world.actor("nurse"),
+        pump.id,
+        NOW - timedelta(hours=12),
+        Programme(Decimal(150)),
+        "drowsy",
+        NOW,
+        acknowledged=True,
+    )
     # 300 -> 150 -> 345: +15% from 300 but +130% from 150, which was in force within the last 24 h.
     response = post_dose(as_role("nurse"), patient, "345")
     text = response.get_data(as_text=True)
@@ -71,8 +86,9 @@ def test_a_30_percent_cut_warns_and_saves_only_acknowledged(as_role, world, sess
     assert changes(session) == 1
     assert post_dose(nurse, patient, "210", acknowledge="y").status_code == 302
     assert changes(session) == 2
-    audit = session.scalars(select(AuditEvent).where(AuditEvent.entity == "dose_change")
-                            .order_by(AuditEvent.id.desc())).first()
+    audit = session.scalars(
+        select(AuditEvent).where(AuditEvent.entity == "dose_change").order_by(AuditEvent.id.desc())
+    ).first()
     assert "A cut of 30%" in str(audit.after)
 
 
@@ -84,7 +100,15 @@ def test_a_dose_outside_the_usual_range_warns_at_a_change_and_at_implant(as_role
     other = make_patient(session, world, referred_days_ago=40)
     move(session, world, other, "trial", days_ago=20)
     service.record_bolus(session, world.actor(), other.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
-    move(session, world, other, "implantation", days_ago=10, surgery_centre_id=world.centre.id, surgeon="Dr Shaw",
-         implant=implant_details(session, dose_mcg="15"))
+    move(
+        session,
+        world,
+        other,
+        "implantation",
+        days_ago=10,
+        surgery_centre_id=world.centre.id,
+        surgeon="Dr Shaw",
+        implant=implant_details(session, dose_mcg="15"),
+    )
     fill = session.scalars(select(RefillVisit).where(RefillVisit.pump_id == current_pump(session, other.id).id)).one()
     assert "below the usual 20-2000 mcg/day" in fill.warnings[0]["message"]

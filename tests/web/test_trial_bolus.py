@@ -24,8 +24,10 @@ def selects(page: str) -> dict[str, list[tuple[str, bool]]]:
     found = {}
     for attrs, body in re.findall(r"<select([^>]*)>(.*?)</select>", page, re.S):
         name = re.search(r'name="([^"]+)"', attrs).group(1)
-        found[name] = [(value, "selected" in before + after)
-                       for before, value, after in re.findall(r'<option([^>]*?)value="([^"]*)"([^>]*)>', body)]
+        found[name] = [
+            (value, "selected" in before + after)
+            for before, value, after in re.findall(r'<option([^>]*?)value="([^"]*)"([^>]*)>', body)
+        ]
     return found
 
 
@@ -101,27 +103,37 @@ def test_warnings_are_shown_and_nothing_is_saved_until_acknowledged(as_role, wor
     assert bolus_count(session) == 0
 
     # Ticking the box without the warnings having been shown (or for other ones) saves nothing.
-    response = nurse.post(f"/patients/{patient.id}/bolus", {**typed, "acknowledge": "y",
-                                                              "shown_warnings": "trial_concentration"})
+    response = nurse.post(
+        f"/patients/{patient.id}/bolus", {**typed, "acknowledge": "y", "shown_warnings": "trial_concentration"}
+    )
     assert response.status_code == 422 and "tick the box to save this bolus anyway" in response.get_data(as_text=True)
     assert bolus_count(session) == 0
 
-    response = nurse.post(f"/patients/{patient.id}/bolus", {
-        **typed, "acknowledge": "y", "shown_warnings": "trial_concentration,trial_sequence"})
+    response = nurse.post(
+        f"/patients/{patient.id}/bolus",
+        {**typed, "acknowledge": "y", "shown_warnings": "trial_concentration,trial_sequence"},
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     bolus = session.scalar(select(TrialBolus))
-    assert (bolus.dose_mcg, bolus.concentration_mcg_per_ml, bolus.ashworth_before, bolus.ashworth_after,
-            bolus.penn_frequency_before, bolus.penn_severity_before) == (100, 500, "3", "1+", 3, 2), "raw scores"
-    assert [(w["code"], w["severity"]) for w in bolus.warnings] == [("trial_concentration", "high"),
-                                                                    ("trial_sequence", "medium")]
+    assert (
+        bolus.dose_mcg,
+        bolus.concentration_mcg_per_ml,
+        bolus.ashworth_before,
+        bolus.ashworth_after,
+        bolus.penn_frequency_before,
+        bolus.penn_severity_before,
+    ) == (100, 500, "3", "1+", 3, 2), "raw scores"
+    assert [(w["code"], w["severity"]) for w in bolus.warnings] == [
+        ("trial_concentration", "high"),
+        ("trial_sequence", "medium"),
+    ]
     shown = nurse.get(response.location).get_data(as_text=True)
     assert "Saved despite:" in shown and "A first bolus of 100 mcg skips the usual start" in shown
 
 
 def test_a_second_bolus_the_same_day_and_a_skipped_step_warn(as_role, world, session):
     patient = in_trial(session, world)
-    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=1), "negative"),
-                         TODAY)
+    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=1), "negative"), TODAY)
     nurse = as_role("nurse")
     response = nurse.post(f"/patients/{patient.id}/bolus", form_of(bolus_data(TODAY, "negative", dose_mcg=75)))
     assert response.status_code == 302 and bolus_count(session) == 2, "50 then 75 the next day: no warning, saved"
@@ -139,29 +151,38 @@ def test_the_clinics_settings_move_the_warnings(as_role, world, session):
     response = as_role("nurse").post(f"/patients/{patient.id}/bolus", form_of(bolus_data(TODAY)))
     assert response.status_code == 422
     assert "A first bolus of 50 mcg skips the usual start: 25, then 50, then 75, then 100 mcg." in response.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_the_admin_page_shows_the_trial_settings_and_refuses_an_upside_down_range(as_role, session):
     admin = as_role("admin")
     page = admin.get("/admin/settings").get_data(as_text=True)
-    for label in ("Trial bolus warning: concentration other than (mcg/mL)", "Trial bolus warning: dose above (mcg)",
-                  "Trial bolus warning: less than this between boluses (hours)"):
+    for label in (
+        "Trial bolus warning: concentration other than (mcg/mL)",
+        "Trial bolus warning: dose above (mcg)",
+        "Trial bolus warning: less than this between boluses (hours)",
+    ):
         assert label in page
     current = all_settings(session)
     form = {k: str(v) for k, v in (current | {"version": settings_version(current), "trial_dose_max_mcg": 20}).items()}
     response = admin.post("/admin/settings", form)
     assert response.status_code == 422
     assert "The trial dose range needs its upper limit above its lower limit (25 mcg)." in response.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_a_new_patient_has_no_sex_diagnosis_or_origin_chosen_for_them(as_role, world, session):
     nurse = as_role("nurse")
     page = nurse.get("/patients/new").get_data(as_text=True)
     assert_nothing_chosen(page, ["sex", "diagnosis", "spasticity_origin"])
-    data = form_of(patient_data(world, mrn="NOSEX1", first_name="Grace"), referred_on=TODAY.isoformat(), sex="",
-                   spasticity_origin="")
+    data = form_of(
+        patient_data(world, mrn="NOSEX1", first_name="Grace"),
+        referred_on=TODAY.isoformat(),
+        sex="",
+        spasticity_origin="",
+    )
     response = nurse.post("/patients/new", data)
     page = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -176,14 +197,18 @@ def test_a_contact_attempt_has_no_outcome_chosen_and_a_missing_one_is_refused(as
     page = coordinator.get("/worklist").get_data(as_text=True)
     assert f'id="p{patient.id}"' in page
     assert_nothing_chosen(page, ["outcome"])
-    response = coordinator.post(f"/patients/{patient.id}/contacts?location=&nurse=",
-                                {"method": "sms", "outcome": "", "notes": "mother will call back"})
+    response = coordinator.post(
+        f"/patients/{patient.id}/contacts?location=&nurse=",
+        {"method": "sms", "outcome": "", "notes": "mother will call back"},
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Choose the outcome of the attempt." in page
     assert "mother will call back" in page and ("sms", True) in selects(page)["method"]
     assert session.scalar(select(func.count(ContactAttempt.id))) == 0
-    response = coordinator.post(f"/patients/{patient.id}/contacts?location=&nurse=",
-                                {"method": "sms", "outcome": "voicemail", "notes": "mother will call back"})
+    response = coordinator.post(
+        f"/patients/{patient.id}/contacts?location=&nurse=",
+        {"method": "sms", "outcome": "voicemail", "notes": "mother will call back"},
+    )
     assert response.status_code == 302 and response.location.endswith(f"#p{patient.id}")
     assert session.scalar(select(ContactAttempt.outcome)) == "voicemail"

@@ -18,8 +18,19 @@ from tracker.models import AuditEvent, Patient, User
 from tracker.services.audit import names_for
 from tracker.web import audit_read, clinic_today, csv_cell, date_arg, int_arg, requires
 
-CSV_HEADER = ["at (UTC)", "user id", "user", "client address", "action", "entity", "entity id", "patient id",
-              "MRN", "before", "after"]
+CSV_HEADER = [
+    "at (UTC)",
+    "user id",
+    "user",
+    "client address",
+    "action",
+    "entity",
+    "entity id",
+    "patient id",
+    "MRN",
+    "before",
+    "after",
+]
 
 
 @dataclass
@@ -44,8 +55,9 @@ def _utc_midnight(day: date) -> datetime:
 
 def audit_query(f: AuditFilters) -> Select:
     """Audit rows matching the filters, newest first; the date range is in clinic-local days, both ends kept."""
-    query = select(AuditEvent).where(AuditEvent.at >= _utc_midnight(f.start),
-                                     AuditEvent.at < _utc_midnight(f.end + timedelta(days=1)))
+    query = select(AuditEvent).where(
+        AuditEvent.at >= _utc_midnight(f.start), AuditEvent.at < _utc_midnight(f.end + timedelta(days=1))
+    )
     if f.patient:
         matches = [Patient.mrn == f.patient]
         if f.patient.isdigit() and int(f.patient) <= 2**31 - 1:
@@ -73,13 +85,24 @@ def _values(value: dict | None) -> str:
 @requires("audit.view")
 def audit():
     filters = _filters()
-    page = db.paginate(audit_query(filters), page=min(int_arg("page") or 1, 100_000),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = db.paginate(
+        audit_query(filters),
+        page=min(int_arg("page") or 1, 100_000),
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
     names = _names(page.items, values=True)
     rows = [(r, describe_event(r.action, r.entity, r.entity_id, r.before, r.after, names)) for r in page.items]
     staff = db.session.execute(select(User.id, User.full_name).order_by(User.full_name)).all()
-    return render_template("admin/audit.html", page=page, rows=rows, filters=filters, users=names["user"],
-                           mrns=names["patient"], staff=staff)
+    return render_template(
+        "admin/audit.html",
+        page=page,
+        rows=rows,
+        filters=filters,
+        users=names["user"],
+        mrns=names["patient"],
+        staff=staff,
+    )
 
 
 @bp.get("/audit/export.csv")
@@ -96,10 +119,24 @@ def export_audit():
             names = _names(batch)
             users, mrns = names["user"], names["patient"]
             for r in batch:
-                writer.writerow([csv_cell(v) for v in (
-                    r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"), r.user_id,
-                    users.get(r.user_id), r.client_address, r.action, r.entity, r.entity_id, r.patient_id,
-                    mrns.get(r.patient_id), _values(r.before), _values(r.after))])
+                writer.writerow(
+                    [
+                        csv_cell(v)
+                        for v in (
+                            r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"),
+                            r.user_id,
+                            users.get(r.user_id),
+                            r.client_address,
+                            r.action,
+                            r.entity,
+                            r.entity_id,
+                            r.patient_id,
+                            mrns.get(r.patient_id),
+                            _values(r.before),
+                            _values(r.after),
+                        )
+                    ]
+                )
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -107,5 +144,8 @@ def export_audit():
 
     audit_read("audit_trail", db.session.scalar(select(func.count()).select_from(audit_query(filters).subquery())))
     filename = f"audit-{filters.start}-{filters.end}.csv"
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

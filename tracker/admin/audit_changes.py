@@ -30,22 +30,42 @@ NAMED_KINDS = ("user", "location", "pump_model", "pump", "drug_concentration", "
 
 ACTIONS = {"create": "Added", "update": "Changed", "void": "Voided", "view": "Viewed", "export": "Exported"}
 ENTITIES = {
-    "patient": "Patient", "stage_event": "Stage change", "trial_bolus": "Trial bolus", "pump": "Pump",
-    "implantation": "Implantation", "dose_change": "Dose change", "refill_visit": "Refill",
-    "refill_appointment": "Appointment", "contact_attempt": "Contact attempt",
-    "physician_request": "Request to a physician", "pump_event": "Pump event",
-    "drug_concentration": "Drug concentration", "pump_model": "Pump model", "location": "Location",
-    "settings": "Clinic settings", "user": "Account", "patient_import": "Patient import",
-    "audit_trail": "Audit trail", "calendar": "Calendar export", "calendar_events": "Calendar",
-    "patient_list": "Patient list", "worklist": "Worklist", "emergency_summary": "Emergency summary",
-    "patient_edit_form": "Patient edit form", "digest_message": "Daily e-mail",
+    "patient": "Patient",
+    "stage_event": "Stage change",
+    "trial_bolus": "Trial bolus",
+    "pump": "Pump",
+    "implantation": "Implantation",
+    "dose_change": "Dose change",
+    "refill_visit": "Refill",
+    "refill_appointment": "Appointment",
+    "contact_attempt": "Contact attempt",
+    "physician_request": "Request to a physician",
+    "pump_event": "Pump event",
+    "drug_concentration": "Drug concentration",
+    "pump_model": "Pump model",
+    "location": "Location",
+    "settings": "Clinic settings",
+    "user": "Account",
+    "patient_import": "Patient import",
+    "audit_trail": "Audit trail",
+    "calendar": "Calendar export",
+    "calendar_events": "Calendar",
+    "patient_list": "Patient list",
+    "worklist": "Worklist",
+    "emergency_summary": "Emergency summary",
+    "patient_edit_form": "Patient edit form",
+    "digest_message": "Daily e-mail",
 }
 # Records shown by their name rather than their number (the kind of id their entity_id is).
-NAMED_RECORDS = {"user": "user", "location": "location", "pump_model": "pump_model", "pump": "pump",
-                 "drug_concentration": "drug_concentration"}
+NAMED_RECORDS = {
+    "user": "user",
+    "location": "location",
+    "pump_model": "pump_model",
+    "pump": "pump",
+    "drug_concentration": "drug_concentration",
+}
 
-APPOINTMENT_STATUSES = {"booked": "Booked", "rebooked": "Rebooked", "cancelled": "Cancelled",
-                        "completed": "Completed"}
+APPOINTMENT_STATUSES = {"booked": "Booked", "rebooked": "Rebooked", "cancelled": "Cancelled", "completed": "Completed"}
 PATIENT_STATUSES = {"active": "Active", "exited": "Exited"}
 DOSE_MODES = {"simple": "Simple", "flex": "Flexible schedule"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -76,86 +96,151 @@ def _ref(label: str, kind: str) -> Field:
 
 FIELDS: dict[str, Field] = {
     # patient
-    "mrn": Field("MRN"), "first_name": Field("First name"), "last_name": Field("Last name"),
-    "date_of_birth": Field("Date of birth", "date"), "sex": _choice("Sex", SEXES),
-    "diagnosis": _choice("Diagnosis", DIAGNOSES), "spasticity_origin": _choice("Spasticity origin", ORIGINS),
-    "location_id": _ref("Clinic", "location"), "nurse_id": _ref("Primary nurse", "user"),
+    "mrn": Field("MRN"),
+    "first_name": Field("First name"),
+    "last_name": Field("Last name"),
+    "date_of_birth": Field("Date of birth", "date"),
+    "sex": _choice("Sex", SEXES),
+    "diagnosis": _choice("Diagnosis", DIAGNOSES),
+    "spasticity_origin": _choice("Spasticity origin", ORIGINS),
+    "location_id": _ref("Clinic", "location"),
+    "nurse_id": _ref("Primary nurse", "user"),
     "withdrawal_risk": Field("High withdrawal risk", "bool"),
-    "withdrawal_risk_reason": Field("Withdrawal risk reason"), "phone": Field("Phone"),
-    "stage": _choice("Stage", STAGE_LABELS), "stage_since": Field("In this stage since", "date"),
+    "withdrawal_risk_reason": Field("Withdrawal risk reason"),
+    "phone": Field("Phone"),
+    "stage": _choice("Stage", STAGE_LABELS),
+    "stage_since": Field("In this stage since", "date"),
     "status": _choice("Status", PATIENT_STATUSES),
     "exit_reason": _choice("Exit reason", {k: v[0] for k, v in EXIT_REASONS.items()}),
-    "journey_started": Field("Journey started", "date"), "version": Field("Version", "hidden"),
-    "imported_from": Field("Imported from"), "line": _number("Line of the file"),
+    "journey_started": Field("Journey started", "date"),
+    "version": Field("Version", "hidden"),
+    "imported_from": Field("Imported from"),
+    "line": _number("Line of the file"),
     # stage changes
-    "from_stage": _choice("From", STAGE_LABELS), "to_stage": _choice("To", STAGE_LABELS | {"exited": "Exited"}),
-    "effective_date": Field("Effective", "date"), "reason": Field("Reason"),
+    "from_stage": _choice("From", STAGE_LABELS),
+    "to_stage": _choice("To", STAGE_LABELS | {"exited": "Exited"}),
+    "effective_date": Field("Effective", "date"),
+    "reason": Field("Reason"),
     "override": Field("Physician override", "bool"),
     # corrections and voids
-    "void_reason": Field("Why voided"), "corrected_by": Field("Replaced by", "entry"),
-    "corrects_id": Field("Corrects", "entry"), "correction_reason": Field("Why corrected"),
-    "due_date": Field("Refill due", "date"), "alarm_date": Field("Alarm date", "date"),
+    "void_reason": Field("Why voided"),
+    "corrected_by": Field("Replaced by", "entry"),
+    "corrects_id": Field("Corrects", "entry"),
+    "correction_reason": Field("Why corrected"),
+    "due_date": Field("Refill due", "date"),
+    "alarm_date": Field("Alarm date", "date"),
     # trial boluses
-    "given_on": Field("Given on", "date"), "dose_mcg": _number("Dose", "mcg"),
-    "concentration_mcg_per_ml": _number("Concentration", "mcg/mL"), "concentration": _number("Concentration", "mcg/mL"),
-    "ashworth_before": Field("Ashworth before"), "ashworth_after": Field("Ashworth after"),
-    "penn_frequency_before": _number("Penn frequency before"), "penn_severity_before": _number("Penn severity before"),
-    "penn_frequency_after": _number("Penn frequency after"), "penn_severity_after": _number("Penn severity after"),
-    "hours_of_effect": _number("Effect lasted", "h"), "outcome": _choice("Outcome", TRIAL_OUTCOMES),
-    "notes": Field("Notes"), "warnings": Field("Warnings shown", "list"),
+    "given_on": Field("Given on", "date"),
+    "dose_mcg": _number("Dose", "mcg"),
+    "concentration_mcg_per_ml": _number("Concentration", "mcg/mL"),
+    "concentration": _number("Concentration", "mcg/mL"),
+    "ashworth_before": Field("Ashworth before"),
+    "ashworth_after": Field("Ashworth after"),
+    "penn_frequency_before": _number("Penn frequency before"),
+    "penn_severity_before": _number("Penn severity before"),
+    "penn_frequency_after": _number("Penn frequency after"),
+    "penn_severity_after": _number("Penn severity after"),
+    "hours_of_effect": _number("Effect lasted", "h"),
+    "outcome": _choice("Outcome", TRIAL_OUTCOMES),
+    "notes": Field("Notes"),
+    "warnings": Field("Warnings shown", "list"),
     # pumps and implantation
-    "model_id": _ref("Pump model", "pump_model"), "serial": Field("Serial"), "reservoir_ml": _number("Reservoir", "mL"),
-    "implanted_on": Field("Implanted on", "date"), "catheter_tip_level": Field("Catheter tip"),
+    "model_id": _ref("Pump model", "pump_model"),
+    "serial": Field("Serial"),
+    "reservoir_ml": _number("Reservoir", "mL"),
+    "implanted_on": Field("Implanted on", "date"),
+    "catheter_tip_level": Field("Catheter tip"),
     "alarm_volume_ml": _number("Alarm volume", "mL"),
     "battery_replacement_due": Field("Battery replacement due", "date"),
-    "eri_on": Field("Battery ERI shown on", "date"), "explanted_on": Field("Explanted on", "date"),
-    "surgery_centre_id": _ref("Surgery centre", "location"), "surgeon": Field("Surgeon"),
-    "fill_volume_ml": _number("First fill", "mL"), "start_guide": Field("Starting dose guide"),
+    "eri_on": Field("Battery ERI shown on", "date"),
+    "explanted_on": Field("Explanted on", "date"),
+    "surgery_centre_id": _ref("Surgery centre", "location"),
+    "surgeon": Field("Surgeon"),
+    "fill_volume_ml": _number("First fill", "mL"),
+    "start_guide": Field("Starting dose guide"),
     "signed_off_by_id": _ref("Signed off by", "user"),
     # dose changes
-    "effective_at": Field("Programmed", "moment"), "mode": _choice("Mode", DOSE_MODES),
-    "daily_dose_mcg": _number("Dose", "mcg/day"), "flex_schedule": Field("Flexible schedule", "flex"),
-    "bolus_dose_mcg": _number("Bolus dose", "mcg"), "max_boluses_per_day": _number("Boluses a day, at most"),
-    "warnings_acknowledged": Field("Warnings acknowledged", "list"), "last_dose_id": Field("Last dose", "entry"),
+    "effective_at": Field("Programmed", "moment"),
+    "mode": _choice("Mode", DOSE_MODES),
+    "daily_dose_mcg": _number("Dose", "mcg/day"),
+    "flex_schedule": Field("Flexible schedule", "flex"),
+    "bolus_dose_mcg": _number("Bolus dose", "mcg"),
+    "max_boluses_per_day": _number("Boluses a day, at most"),
+    "warnings_acknowledged": Field("Warnings acknowledged", "list"),
+    "last_dose_id": Field("Last dose", "entry"),
     # refills
-    "visit_at": Field("Refilled", "moment"), "expected_residual_ml": _number("Expected residual", "mL"),
-    "actual_residual_ml": _number("Residual found", "mL"), "lot": Field("Lot"),
-    "volume_added_ml": _number("Volume added", "mL"), "resulting_volume_ml": _number("Volume after the refill", "mL"),
-    "bridge_bolus_mcg": _number("Bridge bolus", "mcg"), "bridge_bolus_reason": Field("No bridge bolus because"),
-    "ashworth": Field("Ashworth"), "penn_frequency": _number("Penn frequency"),
-    "complications": Field("Complications"), "acknowledged_by_id": _ref("Warnings acknowledged by", "user"),
+    "visit_at": Field("Refilled", "moment"),
+    "expected_residual_ml": _number("Expected residual", "mL"),
+    "actual_residual_ml": _number("Residual found", "mL"),
+    "lot": Field("Lot"),
+    "volume_added_ml": _number("Volume added", "mL"),
+    "resulting_volume_ml": _number("Volume after the refill", "mL"),
+    "bridge_bolus_mcg": _number("Bridge bolus", "mcg"),
+    "bridge_bolus_reason": Field("No bridge bolus because"),
+    "ashworth": Field("Ashworth"),
+    "penn_frequency": _number("Penn frequency"),
+    "complications": Field("Complications"),
+    "acknowledged_by_id": _ref("Warnings acknowledged by", "user"),
     "due_date_in_force": Field("Due date then", "date"),
     # bookings and contacts
-    "starts_at": Field("Appointment", "moment"), "clinician_id": _ref("Clinician", "user"),
-    "late_reason": Field("Why booked late"), "override_by_id": _ref("Override by", "user"),
-    "close_reason": Field("Why closed"), "method": _choice("How", CONTACT_METHODS),
+    "starts_at": Field("Appointment", "moment"),
+    "clinician_id": _ref("Clinician", "user"),
+    "late_reason": Field("Why booked late"),
+    "override_by_id": _ref("Override by", "user"),
+    "close_reason": Field("Why closed"),
+    "method": _choice("How", CONTACT_METHODS),
     # requests to a physician
-    "kind": _choice("Kind", REQUEST_KINDS), "pump_id": _ref("Pump", "pump"), "note": Field("Note"),
-    "payload": Field("Details", "mapping"), "answered_by_id": _ref("Answered by", "user"),
-    "answered_at": Field("Answered", "moment"), "answer_note": Field("Answer"),
+    "kind": _choice("Kind", REQUEST_KINDS),
+    "pump_id": _ref("Pump", "pump"),
+    "note": Field("Note"),
+    "payload": Field("Details", "mapping"),
+    "answered_by_id": _ref("Answered by", "user"),
+    "answered_at": Field("Answered", "moment"),
+    "answer_note": Field("Answer"),
     # pump events
-    "occurred_at": Field("When", "moment"), "volume_removed_ml": _number("Volume removed", "mL"),
-    "empties_pump": Field("Empties the pump", "bool"), "work": _choice("Work", WORK_LABELS),
-    "work_due_on": Field("Work due", "date"), "done_at": Field("Done", "moment"),
-    "done_by_id": _ref("Done by", "user"), "done_note": Field("Finding"),
+    "occurred_at": Field("When", "moment"),
+    "volume_removed_ml": _number("Volume removed", "mL"),
+    "empties_pump": Field("Empties the pump", "bool"),
+    "work": _choice("Work", WORK_LABELS),
+    "work_due_on": Field("Work due", "date"),
+    "done_at": Field("Done", "moment"),
+    "done_by_id": _ref("Done by", "user"),
+    "done_note": Field("Finding"),
     # catalogue
-    "stability_days": _number("Stability", "days"), "trial_only": Field("Trial only", "bool"),
-    "active": Field("Active", "bool"), "default_alarm_ml": _number("Default alarm volume", "mL"),
-    "battery_life_months": _number("Battery life", "months"), "eri_to_stop_days": _number("ERI to stop", "days"),
-    "accuracy_fraction": Field("Accuracy", "fraction"), "mri_rule": _choice("MRI", MRI_RULES),
-    "address": Field("Address"), "emergency_phone": Field("24-hour phone"),
+    "stability_days": _number("Stability", "days"),
+    "trial_only": Field("Trial only", "bool"),
+    "active": Field("Active", "bool"),
+    "default_alarm_ml": _number("Default alarm volume", "mL"),
+    "battery_life_months": _number("Battery life", "months"),
+    "eri_to_stop_days": _number("ERI to stop", "days"),
+    "accuracy_fraction": Field("Accuracy", "fraction"),
+    "mri_rule": _choice("MRI", MRI_RULES),
+    "address": Field("Address"),
+    "emergency_phone": Field("24-hour phone"),
     # accounts
-    "email": Field("E-mail"), "full_name": Field("Name"), "role": _choice("Role", ROLES),
-    "password": Field("Password"), "must_change_password": Field("Must change password", "bool"),
-    "sessions": Field("Sessions"), "sessions_ended": _number("Sessions ended"), "sign_in": Field("Sign-in"),
+    "email": Field("E-mail"),
+    "full_name": Field("Name"),
+    "role": _choice("Role", ROLES),
+    "password": Field("Password"),
+    "must_change_password": Field("Must change password", "bool"),
+    "sessions": Field("Sessions"),
+    "sessions_ended": _number("Sessions ended"),
+    "sign_in": Field("Sign-in"),
     "calendar_token": Field("Calendar feed link"),
     # reads and imports
-    "filters": Field("Filters", "mapping"), "rows": _number("Rows"), "names": Field("With names", "bool"),
-    "file": Field("File"), "created": _number("Added"), "updated": _number("Updated"),
+    "filters": Field("Filters", "mapping"),
+    "rows": _number("Rows"),
+    "names": Field("With names", "bool"),
+    "file": Field("File"),
+    "created": _number("Added"),
+    "updated": _number("Updated"),
     "unchanged": _number("Unchanged"),
     # the lists' filters, as their URLs name them
-    "location": _ref("Clinic", "location"), "nurse": _ref("Nurse", "user"), "start": Field("From", "date"),
-    "end": Field("To", "date"), "q": Field("Search"),
+    "location": _ref("Clinic", "location"),
+    "nurse": _ref("Nurse", "user"),
+    "start": Field("From", "date"),
+    "end": Field("To", "date"),
+    "q": Field("Search"),
 } | {name: _number(label) for name, label in SETTING_LABELS.items()}
 
 # The same column name meaning something else in one entity.
@@ -165,7 +250,8 @@ ENTITY_FIELDS: dict[tuple[str, str], Field] = {
     ("physician_request", "outcome"): Field("Outcome"),
     ("contact_attempt", "outcome"): _choice("Outcome", CONTACT_OUTCOMES),
     ("pump_event", "kind"): _choice("Event", EVENT_KINDS),
-    ("pump_model", "active"): Field("In use", "bool"), ("drug_concentration", "active"): Field("In use", "bool"),
+    ("pump_model", "active"): Field("In use", "bool"),
+    ("drug_concentration", "active"): Field("In use", "bool"),
     ("user", "location_id"): _ref("Home location", "location"),
 }
 
@@ -215,14 +301,16 @@ def _when(kind: str, value: str) -> str:
     """An ISO date or time as every page shows them (tracker.formats); a time typed on a form (no zone) is the
     clinic's wall clock. Anything else (a filter typed into a URL) as it is."""
     try:
-        return fmt_date(date.fromisoformat(value[:10])) if kind == "date" else fmt_datetime(
-            datetime.fromisoformat(value))
+        return (
+            fmt_date(date.fromisoformat(value[:10])) if kind == "date" else fmt_datetime(datetime.fromisoformat(value))
+        )
     except ValueError:
         return value
 
 
 def _flex(value) -> str:
     """A flexible schedule: steps "HH:MM rate" (mcg/h), then each weekday with steps of its own."""
+
     def steps(rows) -> str:
         return " · ".join(f"{start} {_plain_number(rate)}" for start, rate in rows)
 
@@ -259,8 +347,11 @@ def show(entity: str, name: str, value, names: Names) -> str:
     if spec.kind == "flex":
         return _flex(value)
     if isinstance(value, dict):
-        return "; ".join(f"{field_for(entity, key).label}: {_with_unit(entity, key, item, names)}"
-                         for key, item in value.items() if field_for(entity, key).kind != "hidden")
+        return "; ".join(
+            f"{field_for(entity, key).label}: {_with_unit(entity, key, item, names)}"
+            for key, item in value.items()
+            if field_for(entity, key).kind != "hidden"
+        )
     if isinstance(value, list):
         return "; ".join(item.get("message", str(item)) if isinstance(item, dict) else str(item) for item in value)
     return str(value)
@@ -275,8 +366,9 @@ def _with_unit(entity: str, name: str, value, names: Names) -> str:
     return f"{text} {unit}" if unit and not _empty(value) else text
 
 
-def describe_event(action: str, entity: str, entity_id: int | None, before: dict | None, after: dict | None,
-                   names: Names) -> Described:
+def describe_event(
+    action: str, entity: str, entity_id: int | None, before: dict | None, after: dict | None, names: Names
+) -> Described:
     """One audit row in words. An addition lists the values it was given (the empty ones left out), each with
     what it replaced when the row says so (a correction, a dose change's previous dose); a change or a void lists
     what differs, and what only one side holds. Example: a dose change added with before {"daily_dose_mcg":
@@ -295,8 +387,13 @@ def describe_event(action: str, entity: str, entity_id: int | None, before: dict
                 changes.append(Change(spec.label, None, _with_unit(entity, name, value, names)))
         elif was != now:
             # The unit once, after the new value ("300 → 330 mcg/day"), unless that side is empty.
-            changes.append(Change(spec.label, was if not _empty(new) else _with_unit(entity, name, old, names),
-                                  _with_unit(entity, name, new, names)))
+            changes.append(
+                Change(
+                    spec.label,
+                    was if not _empty(new) else _with_unit(entity, name, old, names),
+                    _with_unit(entity, name, new, names),
+                )
+            )
     return Described(ACTIONS.get(action, action.capitalize()), _record(entity, entity_id, names), changes)
 
 

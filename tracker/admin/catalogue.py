@@ -59,17 +59,22 @@ def catalogue():
     models = db.session.scalars(select(PumpModel).order_by(PumpModel.name)).all()
     drugs = db.session.scalars(select(DrugConcentration).order_by(DrugConcentration.concentration_mcg_per_ml)).all()
     locations = db.session.scalars(select(Location).order_by(Location.kind, Location.name)).all()
-    return render_template("admin/catalogue.html", models=models, drugs=drugs, locations=locations,
-                           mri_rules=MRI_RULES)
+    return render_template("admin/catalogue.html", models=models, drugs=drugs, locations=locations, mri_rules=MRI_RULES)
 
 
 def _pump_model_form(model: PumpModel, **kwargs) -> PumpModelForm:
-    return PumpModelForm(data={"default_alarm_ml": _plain(model.default_alarm_ml),
-                               "battery_life_months": model.battery_life_months,
-                               "eri_to_stop_days": model.eri_to_stop_days,
-                               "accuracy_fraction": _plain(model.accuracy_fraction),
-                               "mri_rule": model.mri_rule or "", "active": model.active,
-                               "version": str(model.version)}, **kwargs)
+    return PumpModelForm(
+        data={
+            "default_alarm_ml": _plain(model.default_alarm_ml),
+            "battery_life_months": model.battery_life_months,
+            "eri_to_stop_days": model.eri_to_stop_days,
+            "accuracy_fraction": _plain(model.accuracy_fraction),
+            "mri_rule": model.mri_rule or "",
+            "active": model.active,
+            "version": str(model.version),
+        },
+        **kwargs,
+    )
 
 
 def _edit_row(row, build_form, update, fields: list[str]):
@@ -105,8 +110,15 @@ def edit_pump_model(model_id: int):
 
 
 def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
-    return DrugForm(data={"stability_days": drug.stability_days, "trial_only": drug.trial_only,
-                          "active": drug.active, "version": str(drug.version)}, **kwargs)
+    return DrugForm(
+        data={
+            "stability_days": drug.stability_days,
+            "trial_only": drug.trial_only,
+            "active": drug.active,
+            "version": str(drug.version),
+        },
+        **kwargs,
+    )
 
 
 @bp.route("/catalogue/drugs/<int:drug_id>", methods=["GET", "POST"])
@@ -133,13 +145,21 @@ def new_drug():
         else:
             flash(f"{drug.concentration_mcg_per_ml} mcg/mL added to the drug catalogue.", "success")
             return redirect(url_for("admin.catalogue"))
-    return render_template("admin/drug_form.html", form=form, drug=None, holding=0, yours=[]), \
-        200 if request.method == "GET" else 422
+    return render_template(
+        "admin/drug_form.html", form=form, drug=None, holding=0, yours=[]
+    ), 200 if request.method == "GET" else 422
 
 
 def _location_form(location: Location, **kwargs) -> LocationForm:
-    return LocationForm(data={"address": location.address, "phone": location.phone,
-                              "emergency_phone": location.emergency_phone, "version": str(location.version)}, **kwargs)
+    return LocationForm(
+        data={
+            "address": location.address,
+            "phone": location.phone,
+            "emergency_phone": location.emergency_phone,
+            "version": str(location.version),
+        },
+        **kwargs,
+    )
 
 
 @bp.route("/catalogue/locations/<int:location_id>", methods=["GET", "POST"])

@@ -23,10 +23,14 @@ from tracker.web import actor, requires
 @requires("digest.manage")
 def digest_runs():
     mailer = mailer_from_config(current_app.config)
-    return render_template("admin/digest.html", state=service.status(db.session, 30),
-                           today=digest_delivery.today(db.session, current_app.config, utcnow()),
-                           scheduler=scheduler_state(current_app),
-                           smtp=mailer.settings.redacted() if mailer else None, config=current_app.config)
+    return render_template(
+        "admin/digest.html",
+        state=service.status(db.session, 30),
+        today=digest_delivery.today(db.session, current_app.config, utcnow()),
+        scheduler=scheduler_state(current_app),
+        smtp=mailer.settings.redacted() if mailer else None,
+        config=current_app.config,
+    )
 
 
 @bp.get("/digest/<day>")
@@ -36,8 +40,12 @@ def digest_day(day: str):
         the_day = date.fromisoformat(day)
     except ValueError:
         abort(404)
-    return render_template("admin/digest_day.html", day=the_day, messages=service.messages_for(db.session, the_day),
-                           action_form=FlaskForm())
+    return render_template(
+        "admin/digest_day.html",
+        day=the_day,
+        messages=service.messages_for(db.session, the_day),
+        action_form=FlaskForm(),
+    )
 
 
 @bp.get("/digest/messages/<int:message_id>")

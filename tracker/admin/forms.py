@@ -24,9 +24,10 @@ class AccountForm(FlaskForm):
 
 
 class UserForm(AccountForm):
-    password = PasswordField("Initial password (at least 12 characters)",
-                             validators=[DataRequired(), Length(min=12, message="Use at least 12 characters."),
-                                         Length(max=200)])
+    password = PasswordField(
+        "Initial password (at least 12 characters)",
+        validators=[DataRequired(), Length(min=12, message="Use at least 12 characters."), Length(max=200)],
+    )
 
 
 class EditUserForm(AccountForm):

@@ -48,8 +48,15 @@ def new_user():
     form.location_id.choices = NO_LOCATION + location_choices(db.session)
     if form.validate_on_submit():
         try:
-            user = create_user(db.session, actor(), form.email.data, form.full_name.data, form.role.data,
-                               form.password.data, form.location_id.data)
+            user = create_user(
+                db.session,
+                actor(),
+                form.email.data,
+                form.full_name.data,
+                form.role.data,
+                form.password.data,
+                form.location_id.data,
+            )
         except ServiceError as error:
             db.session.rollback()
             getattr(form, error.field or "email").errors.append(error.message)
@@ -60,8 +67,16 @@ def new_user():
 
 
 def _account_form(user: User, **kwargs) -> EditUserForm:
-    form = EditUserForm(data={"email": user.email, "full_name": user.full_name, "role": user.role,
-                              "location_id": user.location_id, "version": str(user.version)}, **kwargs)
+    form = EditUserForm(
+        data={
+            "email": user.email,
+            "full_name": user.full_name,
+            "role": user.role,
+            "location_id": user.location_id,
+            "version": str(user.version),
+        },
+        **kwargs,
+    )
     form.location_id.choices = NO_LOCATION + location_choices(db.session)
     return form
 
@@ -87,8 +102,14 @@ def edit_user(user_id: int):
                 return redirect(url_for("home.today"))
             return redirect(url_for("admin.users"))
     status = 200 if request.method == "GET" else 409 if yours else 422
-    return render_template("admin/user_edit.html", form=form, user=user, yours=yours, action_form=FlaskForm(),
-                           locked_until=locked_until(sign_in_limits(), user, datetime.now(UTC))), status
+    return render_template(
+        "admin/user_edit.html",
+        form=form,
+        user=user,
+        yours=yours,
+        action_form=FlaskForm(),
+        locked_until=locked_until(sign_in_limits(), user, datetime.now(UTC)),
+    ), status
 
 
 @bp.post("/users/<int:user_id>/reset-password")
@@ -137,5 +158,6 @@ def set_user_active(user_id: int):
         else:
             flash(f"{user.full_name} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
+
 
 from tracker.admin import audit, catalogue, digest  # noqa: E402,F401  (register routes on bp)

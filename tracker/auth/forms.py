@@ -10,7 +10,10 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
-    password = PasswordField("New password", validators=[
-        DataRequired(), Length(min=12, message="Use at least 12 characters."), Length(max=200)])
-    confirm = PasswordField("Repeat new password",
-                            validators=[DataRequired(), EqualTo("password", "The passwords do not match.")])
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=12, message="Use at least 12 characters."), Length(max=200)],
+    )
+    confirm = PasswordField(
+        "Repeat new password", validators=[DataRequired(), EqualTo("password", "The passwords do not match.")]
+    )

@@ -58,7 +58,13 @@ def knows(app: Flask, browser: KnownBrowser, email: str) -> bool:
 def remember(app: Flask, response: Response, browser: KnownBrowser, email: str) -> None:
     """After a correct sign-in: this browser now knows the account (re-dated, so it lasts while in use)."""
     tag = account_tag(app, email)
-    accounts = [a for a in browser.accounts if a != tag][-(MAX_ACCOUNTS - 1):] + [tag]
-    response.set_cookie(cookie_name(app), _serializer(app).dumps({"b": browser.id, "a": accounts}),
-                        max_age=app.config["KNOWN_BROWSER_DAYS"] * 86400, httponly=True, samesite="Lax",
-                        secure=bool(app.config.get("SESSION_COOKIE_SECURE")), path="/")
+    accounts = [a for a in browser.accounts if a != tag][-(MAX_ACCOUNTS - 1) :] + [tag]
+    response.set_cookie(
+        cookie_name(app),
+        _serializer(app).dumps({"b": browser.id, "a": accounts}),
+        max_age=app.config["KNOWN_BROWSER_DAYS"] * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(app.config.get("SESSION_COOKIE_SECURE")),
+        path="/",
+    )

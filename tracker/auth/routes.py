@@ -23,8 +23,9 @@ WRONG_LOGIN = "The e-mail or password is not correct."
 
 def load_user(user_id: str) -> User | None:
     """The user of this cookie's server-side session, if it is still open (tracker.services.sessions)."""
-    found = sessions.resume(db.session, session.get("sid"), user_id, datetime.now(UTC),
-                            sessions.Limits.from_config(current_app.config))
+    found = sessions.resume(
+        db.session, session.get("sid"), user_id, datetime.now(UTC), sessions.Limits.from_config(current_app.config)
+    )
     g.session_refused, g.session_id = found.refused, found.session_id
     return found.user
 
@@ -113,8 +114,9 @@ def password():
         # request's user, and a proxy that points at itself recurses on the next access.
         user = current_user._get_current_object()
         try:
-            change_password(db.session, actor(), user, form.current_password.data, form.password.data,
-                            datetime.now(UTC))
+            change_password(
+                db.session, actor(), user, form.current_password.data, form.password.data, datetime.now(UTC)
+            )
         except ServiceError as error:
             getattr(form, error.field or "password").errors.append(error.message)
         else:
@@ -127,8 +129,9 @@ def password():
 @bp.get("/account/sessions")
 @requires("account.own")
 def sessions_page():
-    rows = sessions.open_sessions(db.session, current_user.id, datetime.now(UTC),
-                                  sessions.Limits.from_config(current_app.config))
+    rows = sessions.open_sessions(
+        db.session, current_user.id, datetime.now(UTC), sessions.Limits.from_config(current_app.config)
+    )
     return render_template("auth/sessions.html", rows=rows, current_id=g.session_id, form=FlaskForm())
 
 

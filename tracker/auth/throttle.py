@@ -55,9 +55,13 @@ class Rules:
 
     @classmethod
     def from_config(cls, config) -> Rules:
-        return cls(config["LOGIN_FREE_FAILURES"], config["LOGIN_ACCOUNT_FREE_FAILURES"],
-                   config["LOGIN_ADDRESS_FREE_FAILURES"], config["LOGIN_MAX_DELAY_SECONDS"],
-                   config["LOGIN_FAILURE_MEMORY_MINUTES"] * 60)
+        return cls(
+            config["LOGIN_FREE_FAILURES"],
+            config["LOGIN_ACCOUNT_FREE_FAILURES"],
+            config["LOGIN_ADDRESS_FREE_FAILURES"],
+            config["LOGIN_MAX_DELAY_SECONDS"],
+            config["LOGIN_FAILURE_MEMORY_MINUTES"] * 60,
+        )
 
 
 @dataclass(frozen=True)
@@ -179,15 +183,19 @@ class SignInLimits:
         account = self._account(attempt.email, generation)
         if attempt.known:
             return [(self._key("browser", account, attempt.browser_id), self.rules.free_per_pair)]
-        return [(self._key("pair", account, attempt.address), self.rules.free_per_pair),
-                (self._key("account", account), self.rules.free_per_account)]
+        return [
+            (self._key("pair", account, attempt.address), self.rules.free_per_pair),
+            (self._key("account", account), self.rules.free_per_account),
+        ]
 
     def _counts(self, attempt: Attempt, generation: int = 0) -> list[tuple[str, int]]:
         """(key, free failures) for each count that applies to this attempt; the account's own pair first."""
         if attempt.known:
             return self._own_counts(attempt, generation)
-        return [*self._own_counts(attempt, generation),
-                (self._key("address", attempt.address), self.rules.free_per_address)]
+        return [
+            *self._own_counts(attempt, generation),
+            (self._key("address", attempt.address), self.rules.free_per_address),
+        ]
 
     def wait(self, attempt: Attempt, now: float) -> int:
         """Seconds this attempt must still wait (0: go ahead and check the password)."""
@@ -197,8 +205,11 @@ class SignInLimits:
         except self.store.errors:  # fail open, see the module docstring
             log.exception("sign-in limits: the failure store cannot be read; sign-in is not throttled")
             return 0
-        waits = [last_at + wait_seconds(failures, free, self.rules.max_delay_seconds) - now
-                 for (failures, last_at), (_, free) in zip(rows, counts, strict=True) if failures]
+        waits = [
+            last_at + wait_seconds(failures, free, self.rules.max_delay_seconds) - now
+            for (failures, last_at), (_, free) in zip(rows, counts, strict=True)
+            if failures
+        ]
         return max([0, *(math.ceil(w) for w in waits)])
 
     def failed(self, attempt: Attempt, now: float) -> None:
@@ -207,7 +218,7 @@ class SignInLimits:
             counts = self._counts(attempt, generation)
             totals = self.store.add_failure([key for key, _ in counts], now, self.rules.memory_seconds)
             own = self._own_counts(attempt, generation)
-            if any(total > free for total, (_, free) in zip(totals[:len(own)], own, strict=True)):
+            if any(total > free for total, (_, free) in zip(totals[: len(own)], own, strict=True)):
                 locked = self._key("locked", self._account(attempt.email, generation))
                 self.store.add_failure([locked], now, self.rules.memory_seconds)
         except self.store.errors:
@@ -221,7 +232,8 @@ class SignInLimits:
             self.store.forget(self._own_counts(attempt, generation)[0][0])
             account = self._account(attempt.email, generation)
             (marks, _), (failures, _) = self.store.read(
-                [self._key("locked", account), self._key("account", account)], now)
+                [self._key("locked", account), self._key("account", account)], now
+            )
             if marks and failures <= self.rules.free_per_account:
                 self.store.forget(self._key("locked", account))
         except self.store.errors:
@@ -233,13 +245,21 @@ class SignInLimits:
         emails = list(dict.fromkeys(emails))
         try:
             generations = self.store.generations([self._key("generation", email) for email in emails])
-            rows = self.store.read([self._key("locked", self._account(email, generation))
-                                    for email, generation in zip(emails, generations, strict=True)], now)
+            rows = self.store.read(
+                [
+                    self._key("locked", self._account(email, generation))
+                    for email, generation in zip(emails, generations, strict=True)
+                ],
+                now,
+            )
         except self.store.errors:
             log.exception("sign-in limits: the failure store cannot be read; no account shown as locked")
             return {}
-        return {email: last_at + self.rules.memory_seconds
-                for email, (marks, last_at) in zip(emails, rows, strict=True) if marks}
+        return {
+            email: last_at + self.rules.memory_seconds
+            for email, (marks, last_at) in zip(emails, rows, strict=True)
+            if marks
+        }
 
     def unlock(self, email: str) -> bool:
         """Start the account's counts afresh (see the module docstring); False when the store cannot be reached."""

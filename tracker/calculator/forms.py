@@ -74,16 +74,24 @@ class CalculatorForm(FlaskForm):
 
     reservoir_ml = _number("Reservoir (mL)", "reservoir_ml")
     fill_volume_ml = _number("Fill volume (mL)", "fill_volume_ml")
-    concentration_mcg_per_ml = _number("Concentration (mcg/mL)", "concentration_mcg_per_ml", whole=True,
-                                       list="concentrations")
-    previous_concentration_mcg_per_ml = _number("Previous concentration (mcg/mL)",
-                                                "previous_concentration_mcg_per_ml", whole=True, optional=True,
-                                                list="concentrations")
+    concentration_mcg_per_ml = _number(
+        "Concentration (mcg/mL)", "concentration_mcg_per_ml", whole=True, list="concentrations"
+    )
+    previous_concentration_mcg_per_ml = _number(
+        "Previous concentration (mcg/mL)",
+        "previous_concentration_mcg_per_ml",
+        whole=True,
+        optional=True,
+        list="concentrations",
+    )
     fill_date = DateField("Fill date", validators=[InputRequired(message=DATE_HELP), FillDateInWindow()])
     fill_time = TimeField("Fill time", format=["%H:%M", "%H:%M:%S"], validators=[Optional()])
     dose_mcg_per_day = _number("Daily dose (mcg/day)", "dose_mcg_per_day", optional=True)
-    flex_schedule = TextAreaField("Or a flexible schedule (mcg/hour)",
-                                  validators=[Length(max=MAX_SCHEDULE_TEXT), FlexWeek()], render_kw={"rows": 4})
+    flex_schedule = TextAreaField(
+        "Or a flexible schedule (mcg/hour)",
+        validators=[Length(max=MAX_SCHEDULE_TEXT), FlexWeek()],
+        render_kw={"rows": 4},
+    )
     bolus_dose_mcg = _number("Patient-activated bolus (mcg)", "bolus_dose_mcg", optional=True)
     max_boluses_per_day = _number("Maximum boluses a day", "max_boluses_per_day", whole=True, optional=True)
     alarm_volume_ml = _number("Alarm volume (mL)", "alarm_volume_ml")

@@ -19,8 +19,9 @@ def index():
     settings = all_settings(db.session)
     if not request.args:
         defaults = default_inputs(clinic_today(), settings["safety_buffer_days"])
-        return render_template("calculator/index.html", form=CalculatorForm(formdata=None, data=defaults),
-                               result=None, problem=None)
+        return render_template(
+            "calculator/index.html", form=CalculatorForm(formdata=None, data=defaults), result=None, problem=None
+        )
     form = CalculatorForm(formdata=request.args)
     result = problem = None
     if form.validate():
@@ -32,7 +33,4 @@ def index():
                 field.errors = list(field.errors) + [error.message]
             else:
                 problem = error.message
-    return render_template("calculator/index.html", form=form, result=result, problem=problem), (
-        200 if result else 422
-    )
-
+    return render_template("calculator/index.html", form=form, result=result, problem=problem), (200 if result else 422)

@@ -114,10 +114,25 @@ def calendar_page():
         prev_anchor, next_anchor = anchor - step, anchor + step
     weeks = [[start + timedelta(days=7 * w + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)]
     return render_template(
-        "calendar/calendar.html", view=view, anchor=anchor, start=start, end=end, weeks=weeks, by_day=by_day,
-        events=events, today=today, filters=filters, prev_anchor=prev_anchor, next_anchor=next_anchor,
-        locations=shown.locations, nurses=shown.nurses, chips=DAY_CHIPS, max_days=EXPORT_MAX_DAYS,
-        legend=LEGEND, late=shown.late, patient_url=patient_url_prefix(),
+        "calendar/calendar.html",
+        view=view,
+        anchor=anchor,
+        start=start,
+        end=end,
+        weeks=weeks,
+        by_day=by_day,
+        events=events,
+        today=today,
+        filters=filters,
+        prev_anchor=prev_anchor,
+        next_anchor=next_anchor,
+        locations=shown.locations,
+        nurses=shown.nurses,
+        chips=DAY_CHIPS,
+        max_days=EXPORT_MAX_DAYS,
+        legend=LEGEND,
+        late=shown.late,
+        patient_url=patient_url_prefix(),
     )
 
 
@@ -139,15 +154,23 @@ def events_json():
     for e in _events(start, end, location_ids, nurse_id):
         p = e.fact
         # Only what a month grid draws: the schedule's explanation is on the patient page, one click away.
-        out.append({
-            "id": e.uid,
-            "title": f"{e.what} {p.mrn}" + (f" {p.last_name}" if names else ""),
-            "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
-            "allDay": e.kind != "appointment", "url": f"{patient_url}{p.patient_id}",
-            "classNames": [f"urgency-{e.urgency}"],
-            "extendedProps": {"kind": e.kind, "urgency": e.urgency, "status": e.label, "location": p.location,
-                              "due": p.due_date.isoformat()},
-        })
+        out.append(
+            {
+                "id": e.uid,
+                "title": f"{e.what} {p.mrn}" + (f" {p.last_name}" if names else ""),
+                "start": e.starts_at_local.isoformat() if e.starts_at_local else e.day.isoformat(),
+                "allDay": e.kind != "appointment",
+                "url": f"{patient_url}{p.patient_id}",
+                "classNames": [f"urgency-{e.urgency}"],
+                "extendedProps": {
+                    "kind": e.kind,
+                    "urgency": e.urgency,
+                    "status": e.label,
+                    "location": p.location,
+                    "due": p.due_date.isoformat(),
+                },
+            }
+        )
     return jsonify(out)
 
 
@@ -162,20 +185,34 @@ def export_calendar():
     today = clinic_today()
     start, end = date_arg("start", today), date_arg("end", today + timedelta(days=27))
     if end < start or (end - start).days > EXPORT_MAX_DAYS:
-        problem = (f"The export ends ({fmt_date(end)}) before it starts ({fmt_date(start)})." if end < start else
-                   f"{fmt_date(start)} to {fmt_date(end)} is {plural((end - start).days, 'day')}: an export covers "
-                   f"at most {EXPORT_MAX_DAYS} days (a year). Choose a shorter range, or export it in parts.")
-        return render_template("calendar/export_range.html", problem=problem, export_start=start, export_end=end,
-                               export_filters=_export_filters(), max_days=EXPORT_MAX_DAYS), 422
+        problem = (
+            f"The export ends ({fmt_date(end)}) before it starts ({fmt_date(start)})."
+            if end < start
+            else f"{fmt_date(start)} to {fmt_date(end)} is {plural((end - start).days, 'day')}: an export covers "
+            f"at most {EXPORT_MAX_DAYS} days (a year). Choose a shorter range, or export it in parts."
+        )
+        return render_template(
+            "calendar/export_range.html",
+            problem=problem,
+            export_start=start,
+            export_end=end,
+            export_filters=_export_filters(),
+            max_days=EXPORT_MAX_DAYS,
+        ), 422
     _, location_ids, nurse_id = _filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
-    rows = [["date", "time", "kind", "mrn"] + (["last_name", "first_name"] if names else [])
-            + ["location", "nurse", "due_date", "alarm_date", "empty_date", "status"]]
+    rows = [
+        ["date", "time", "kind", "mrn"]
+        + (["last_name", "first_name"] if names else [])
+        + ["location", "nurse", "due_date", "alarm_date", "empty_date", "status"]
+    ]
     for e in _events(start, end, location_ids, nurse_id):
         p = e.fact
-        rows.append([e.day.isoformat(), e.starts_at_local.strftime("%H:%M") if e.starts_at_local else "", e.kind,
-                     p.mrn] + ([p.last_name, p.first_name] if names else [])
-                    + [p.location, p.nurse, p.due_date.isoformat(), _iso(p.alarm_date), _iso(p.empty_date), e.label])
+        rows.append(
+            [e.day.isoformat(), e.starts_at_local.strftime("%H:%M") if e.starts_at_local else "", e.kind, p.mrn]
+            + ([p.last_name, p.first_name] if names else [])
+            + [p.location, p.nurse, p.due_date.isoformat(), _iso(p.alarm_date), _iso(p.empty_date), e.label]
+        )
     audit_read("calendar", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-calendar-{start}-{end}.csv")
 
@@ -204,11 +241,19 @@ def print_refills():
     span = request.args.get("span") if request.args.get("span") in SPANS else "day"
     today = clinic_today()
     filters, location_ids, nurse_id = _filters(home_clinic=True)
-    sheet = refill_sheet(db.session, span, date_arg("date", today), today, datetime.now(UTC), location_ids,
-                         nurse_id)
+    sheet = refill_sheet(db.session, span, date_arg("date", today), today, datetime.now(UTC), location_ids, nurse_id)
     clinic, nurse = _filter_names(filters)
-    return _printed("calendar/print_refills.html", "refill_list", sheet.count, sheet=sheet, span=span,
-                    clinic=clinic, nurse=nurse, filters=filters, all_clinics=not location_ids)
+    return _printed(
+        "calendar/print_refills.html",
+        "refill_list",
+        sheet.count,
+        sheet=sheet,
+        span=span,
+        clinic=clinic,
+        nurse=nurse,
+        filters=filters,
+        all_clinics=not location_ids,
+    )
 
 
 @bp.get("/worklist/print")
@@ -219,8 +264,18 @@ def print_worklist():
     windows = risk_windows(db.session)
     rows = worklist_rows(db.session, clinic_today(), datetime.now(UTC), windows, location_ids, nurse_id)
     clinic, nurse = _filter_names(filters)
-    return _printed("calendar/print_worklist.html", "worklist", len(rows), rows=rows, clinic=clinic, nurse=nurse,
-                    filters=filters, soon_days=windows.soon_days, reason_labels=REASON_LABELS, today=clinic_today())
+    return _printed(
+        "calendar/print_worklist.html",
+        "worklist",
+        len(rows),
+        rows=rows,
+        clinic=clinic,
+        nurse=nurse,
+        filters=filters,
+        soon_days=windows.soon_days,
+        reason_labels=REASON_LABELS,
+        today=clinic_today(),
+    )
 
 
 @bp.get("/worklist")
@@ -228,12 +283,29 @@ def print_worklist():
 def worklist():
     filters, location_ids, nurse_id = _filters()
     windows = risk_windows(db.session)
-    page = worklist_page(db.session, clinic_today(), datetime.now(UTC), windows, min(int_arg("page") or 1, 100_000),
-                         current_app.config["PAGE_SIZE"], location_ids, nurse_id)
+    page = worklist_page(
+        db.session,
+        clinic_today(),
+        datetime.now(UTC),
+        windows,
+        min(int_arg("page") or 1, 100_000),
+        current_app.config["PAGE_SIZE"],
+        location_ids,
+        nurse_id,
+    )
     locations, nurses = filter_choices(db.session, "clinic")
-    return render_template("calendar/worklist.html", page=page, rows=page.items, filters=filters,
-                           soon_days=windows.soon_days, locations=locations, nurses=nurses,
-                           reason_labels=REASON_LABELS, contact_form=ContactForm(), today=clinic_today())
+    return render_template(
+        "calendar/worklist.html",
+        page=page,
+        rows=page.items,
+        filters=filters,
+        soon_days=windows.soon_days,
+        locations=locations,
+        nurses=nurses,
+        reason_labels=REASON_LABELS,
+        contact_form=ContactForm(),
+        today=clinic_today(),
+    )
 
 
 @bp.get("/worklist/export.csv")
@@ -245,28 +317,62 @@ def export_worklist():
     _, location_ids, nurse_id = _filters()
     today = clinic_today()
     names = allowed(current_user.role, "export.names")
-    rows = [["MRN"] + (["Last name", "First name", "Phone"] if names else [])
-            + ["Clinic", "Nurse", "Needs", "Refill status", "Due date", "Due", "Days to due date (negative: past due)",
-               "Alarm date", "Empty date", "Booked for (clinic time)", "Booking", "Reasons", "Contact attempts",
-               "Last contact (clinic time)", "Last contact outcome"]]
+    rows = [
+        ["MRN"]
+        + (["Last name", "First name", "Phone"] if names else [])
+        + [
+            "Clinic",
+            "Nurse",
+            "Needs",
+            "Refill status",
+            "Due date",
+            "Due",
+            "Days to due date (negative: past due)",
+            "Alarm date",
+            "Empty date",
+            "Booked for (clinic time)",
+            "Booking",
+            "Reasons",
+            "Contact attempts",
+            "Last contact (clinic time)",
+            "Last contact outcome",
+        ]
+    ]
     for r in worklist_rows(db.session, today, datetime.now(UTC), risk_windows(db.session), location_ids, nurse_id):
         p, s, risk = r.patient, r.schedule, r.judgement.risk
         last = r.contacts[0] if r.contacts else None
-        rows.append([p.mrn] + ([p.last_name, p.first_name, p.phone] if names else [])
-                    + [p.location.name, p.nurse.full_name if p.nurse else "", REASON_LABELS[r.judgement.headline],
-                       refill_risk.LABELS[risk.status], s.due_date.isoformat(),
-                       refill_risk.due_words(s.due_date, today), r.days_left, _iso(s.alarm_date), _iso(s.empty_date),
-                       csv_datetime(r.appointment.starts_at) if r.appointment else "", refill_risk.LABELS[risk.booking],
-                       "; ".join(REASON_LABELS[reason] for reason in r.reasons), len(r.contacts),
-                       csv_datetime(last.at) if last else "", service.CONTACT_OUTCOMES[last.outcome] if last else ""])
+        rows.append(
+            [p.mrn]
+            + ([p.last_name, p.first_name, p.phone] if names else [])
+            + [
+                p.location.name,
+                p.nurse.full_name if p.nurse else "",
+                REASON_LABELS[r.judgement.headline],
+                refill_risk.LABELS[risk.status],
+                s.due_date.isoformat(),
+                refill_risk.due_words(s.due_date, today),
+                r.days_left,
+                _iso(s.alarm_date),
+                _iso(s.empty_date),
+                csv_datetime(r.appointment.starts_at) if r.appointment else "",
+                refill_risk.LABELS[risk.booking],
+                "; ".join(REASON_LABELS[reason] for reason in r.reasons),
+                len(r.contacts),
+                csv_datetime(last.at) if last else "",
+                service.CONTACT_OUTCOMES[last.outcome] if last else "",
+            ]
+        )
     audit_read("worklist", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")
 
 
 def _booking_choices(form: BookingForm) -> None:
     form.location_id.choices = [(None, "—")] + location_choices(db.session, "clinic")
-    clinicians = db.session.execute(select(User.id, User.full_name, User.role).where(
-        User.active.is_(True), User.role.in_(("nurse", "physician"))).order_by(User.full_name)).all()
+    clinicians = db.session.execute(
+        select(User.id, User.full_name, User.role)
+        .where(User.active.is_(True), User.role.in_(("nurse", "physician")))
+        .order_by(User.full_name)
+    ).all()
     form.clinician_id.choices = [(None, "—")] + [(i, f"{n} ({r})") for i, n, r in clinicians]
 
 
@@ -303,13 +409,31 @@ def book(patient_id: int):
                 raise StaleEdit("The booking changed after this form was opened.")
             with once(form):
                 if current is None:
-                    service.book_refill(db.session, actor(), patient_id, starts_at, form.location_id.data,
-                                        form.clinician_id.data, form.late_reason.data or "",
-                                        form.override_reason.data or "", now)
+                    service.book_refill(
+                        db.session,
+                        actor(),
+                        patient_id,
+                        starts_at,
+                        form.location_id.data,
+                        form.clinician_id.data,
+                        form.late_reason.data or "",
+                        form.override_reason.data or "",
+                        now,
+                    )
                 else:
-                    service.rebook(db.session, actor(), current.id, form_version(form.version), starts_at,
-                                   form.location_id.data, form.clinician_id.data, form.late_reason.data or "",
-                                   form.override_reason.data or "", form.why.data or "", now)
+                    service.rebook(
+                        db.session,
+                        actor(),
+                        current.id,
+                        form_version(form.version),
+                        starts_at,
+                        form.location_id.data,
+                        form.clinician_id.data,
+                        form.late_reason.data or "",
+                        form.override_reason.data or "",
+                        form.why.data or "",
+                        now,
+                    )
         except (StaleEdit, StaleDataError):
             db.session.rollback()
             flash("Someone else changed this booking meanwhile; nothing was saved. Check it and try again.", "error")
@@ -318,20 +442,39 @@ def book(patient_id: int):
             db.session.rollback()
             show_error(form, error, {"reason": "why"})
             if isinstance(error, NeedsPhysician):  # after the alarm date: hand it to a physician, slot and all
-                ask_form = AskForm(prefix="ask", formdata=None, kind=BOOKING_AFTER_ALARM,
-                                   starts_at=form.starts_at.data.strftime("%Y-%m-%dT%H:%M"),
-                                   location_id=form.location_id.data or "", clinician_id=form.clinician_id.data or "")
+                ask_form = AskForm(
+                    prefix="ask",
+                    formdata=None,
+                    kind=BOOKING_AFTER_ALARM,
+                    starts_at=form.starts_at.data.strftime("%Y-%m-%dT%H:%M"),
+                    location_id=form.location_id.data or "",
+                    clinician_id=form.clinician_id.data or "",
+                )
         else:
             flash(f"Refill booked for {fmt_datetime(starts_at)}.", "success")
-            return redirect(request.args.get("next") if request.args.get("next", "").startswith("/")
-                            and not request.args.get("next", "").startswith("//") else
-                            url_for("patients.show", patient_id=patient_id))
-    history = db.session.scalars(select(RefillAppointment).where(RefillAppointment.patient_id == patient_id)
-                                 .order_by(RefillAppointment.booked_at.desc()).limit(10)).all()
+            return redirect(
+                request.args.get("next")
+                if request.args.get("next", "").startswith("/") and not request.args.get("next", "").startswith("//")
+                else url_for("patients.show", patient_id=patient_id)
+            )
+    history = db.session.scalars(
+        select(RefillAppointment)
+        .where(RefillAppointment.patient_id == patient_id)
+        .order_by(RefillAppointment.booked_at.desc())
+        .limit(10)
+    ).all()
     status = 200 if request.method == "GET" else 422
-    return render_template("calendar/book.html", form=form, patient=patient, schedule=schedule, current=current,
-                           history=history, cancel_form=CancelForm(version=current.version if current else ""),
-                           ask_form=ask_form, asked=open_request(db.session, patient_id, BOOKING_AFTER_ALARM)), status
+    return render_template(
+        "calendar/book.html",
+        form=form,
+        patient=patient,
+        schedule=schedule,
+        current=current,
+        history=history,
+        cancel_form=CancelForm(version=current.version if current else ""),
+        ask_form=ask_form,
+        asked=open_request(db.session, patient_id, BOOKING_AFTER_ALARM),
+    ), status
 
 
 @bp.post("/appointments/<int:appointment_id>/cancel")
@@ -343,8 +486,9 @@ def cancel(appointment_id: int):
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            service.cancel(db.session, actor(), appointment_id, form_version(form.version), form.why.data,
-                           datetime.now(UTC))
+            service.cancel(
+                db.session, actor(), appointment_id, form_version(form.version), form.why.data, datetime.now(UTC)
+            )
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
             flash(getattr(error, "message", "Someone else changed this booking meanwhile."), "error")
@@ -365,8 +509,15 @@ def log_contact(patient_id: int):
     if form.validate_on_submit():
         try:
             with once(form):
-                service.log_contact(db.session, actor(), patient_id, form.method.data, form.outcome.data,
-                                    form.notes.data or "", datetime.now(UTC))
+                service.log_contact(
+                    db.session,
+                    actor(),
+                    patient_id,
+                    form.method.data,
+                    form.outcome.data,
+                    form.notes.data or "",
+                    datetime.now(UTC),
+                )
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
@@ -388,11 +539,18 @@ def my_feed():
     if request.method == "POST":  # CSRFProtect has checked the token
         replacing = bool(current_user.calendar_token)
         regenerate_token(db.session, actor(), current_user)
-        flash("New calendar address made; the old one no longer works." if replacing else
-              "Calendar address made: copy it into your calendar app.", "success")
+        flash(
+            "New calendar address made; the old one no longer works."
+            if replacing
+            else "Calendar address made: copy it into your calendar app.",
+            "success",
+        )
         return redirect(url_for("calendar.my_feed"))
-    url = url_for("calendar.feed", token=current_user.calendar_token, _external=True) \
-        if current_user.calendar_token else None
+    url = (
+        url_for("calendar.feed", token=current_user.calendar_token, _external=True)
+        if current_user.calendar_token
+        else None
+    )
     return render_template("calendar/feed.html", url=url)
 
 

@@ -12,12 +12,17 @@ from datetime import date, datetime, timedelta
 
 from tracker.formats import fmt_datetime
 
-IMPLANT_FILL = ("The fill at implantation cannot be voided: the pump's refill dates run from it. Correct its volume "
-                "or concentration instead.")
-ONLY_FILL = ("This is the pump's only fill: voiding it would leave a pump in use with no refill date. Correct it "
-             "instead.")
-NO_DOSE_AT_FIRST_FILL = ("No dose would be in force at the pump's first fill ({when}), so no refill date could be "
-                         "projected. Correct that dose instead of voiding it.")
+IMPLANT_FILL = (
+    "The fill at implantation cannot be voided: the pump's refill dates run from it. Correct its volume "
+    "or concentration instead."
+)
+ONLY_FILL = (
+    "This is the pump's only fill: voiding it would leave a pump in use with no refill date. Correct it instead."
+)
+NO_DOSE_AT_FIRST_FILL = (
+    "No dose would be in force at the pump's first fill ({when}), so no refill date could be "
+    "projected. Correct that dose instead of voiding it."
+)
 
 
 def fill_void_refusal(at_implant: bool) -> str | None:
@@ -46,8 +51,9 @@ def battery_due_with_eri(due_without_eri: date | None, eri_on: date | None, eri_
     return min(due_without_eri or stops_by, stops_by)
 
 
-def battery_due_without_eri(stored_due: date | None, eri_on: date | None, eri_to_stop_days: int,
-                            due_from_implant: date | None) -> date | None:
+def battery_due_without_eri(
+    stored_due: date | None, eri_on: date | None, eri_to_stop_days: int, due_from_implant: date | None
+) -> date | None:
     """The battery date as it was before the recorded ERI moved it, so a corrected or voided ERI can be applied
     afresh. A stored date earlier than the ERI's stop date was not moved by it and is the pump's own; otherwise
     the ERI set it, and the date is the implant's (`due_from_implant`: battery life in calendar months from the

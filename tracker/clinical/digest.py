@@ -146,14 +146,20 @@ REFILL_TITLES = {
     risk.PAST_ALARM: ("Past the low-reservoir alarm", "No pump is past its alarm date."),
     risk.OVERDUE: ("Overdue refills", "No refill is overdue."),
     risk.MISSED: ("Missed appointments (time passed, no refill recorded)", "No appointment was missed."),
-    BOOKED_LATE: ("Booked late (after the due, alarm or empty date)",
-                  "No other booking falls after its due date (late pumps are above, booked or not)."),
+    BOOKED_LATE: (
+        "Booked late (after the due, alarm or empty date)",
+        "No other booking falls after its due date (late pumps are above, booked or not).",
+    ),
     risk.DUE_SOON: ("Due soon ({window}) and not booked", "Every refill due soon is booked."),
 }
 # The advice under a section's title; a late booking's advice is the same whichever date it falls after.
-SECTION_ADVICE = {risk.EMPTY: risk.ADVICE[risk.EMPTY], risk.PAST_ALARM: risk.ADVICE[risk.PAST_ALARM],
-                  risk.OVERDUE: risk.ADVICE[risk.OVERDUE], risk.MISSED: risk.ADVICE[risk.MISSED],
-                  BOOKED_LATE: risk.ADVICE[risk.AFTER_DUE]}
+SECTION_ADVICE = {
+    risk.EMPTY: risk.ADVICE[risk.EMPTY],
+    risk.PAST_ALARM: risk.ADVICE[risk.PAST_ALARM],
+    risk.OVERDUE: risk.ADVICE[risk.OVERDUE],
+    risk.MISSED: risk.ADVICE[risk.MISSED],
+    BOOKED_LATE: risk.ADVICE[risk.AFTER_DUE],
+}
 BATTERY_ORDER = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON)
 WARNING_LABELS = {
     "residual_discrepancy": "Residual discrepancy",
@@ -223,7 +229,6 @@ def _mrn(mrn: str) -> str:
     return mrn if mrn.upper().startswith("MRN") else f"MRN {mrn}"
 
 
-
 def _when(what: str, day: date, today: date) -> str:
     """ "due 09 Mar 2026 (3 days ago)", "alarm today, 12 Mar 2026", "empty 20 Mar 2026 (in 8 days)"."""
     delta = (day - today).days
@@ -247,8 +252,11 @@ def _booking(item: RefillItem) -> str:
 def _refill_row(item: RefillItem, today: date, status: bool = False) -> Row:
     cells = [_mrn(item.patient.mrn)] + ([risk.LABELS[item.status]] if status else [])
     cells.append(_when("due", item.due_date, today))
-    cells += [_when(what, day, today) for what, day in (("alarm", item.alarm_date), ("empty", item.empty_date))
-              if day is not None]
+    cells += [
+        _when(what, day, today)
+        for what, day in (("alarm", item.alarm_date), ("empty", item.empty_date))
+        if day is not None
+    ]
     return Row((*cells, item.location, _booking(item)), item.patient.url)
 
 
@@ -260,8 +268,13 @@ def _refill_sections(data: DigestInput) -> dict[str, Section]:
     for key, items in grouped.items():
         title, empty = REFILL_TITLES[key]
         rows = tuple(_refill_row(i, data.day) for i in sorted(items, key=lambda i: (i.due_date, i.patient.mrn)))
-        sections[key] = Section(key, title.format(window=f"within {plural(data.due_soon_days, 'day')}"), rows, empty,
-                                 SECTION_ADVICE.get(key, ""))
+        sections[key] = Section(
+            key,
+            title.format(window=f"within {plural(data.due_soon_days, 'day')}"),
+            rows,
+            empty,
+            SECTION_ADVICE.get(key, ""),
+        )
     return sections
 
 
@@ -272,15 +285,25 @@ def _battery_row(item: BatteryItem, today: date, months: int) -> Row:
         stops = f", the pump stops within {plural(item.eri_to_stop_days, 'day')} of it" if item.eri_to_stop_days else ""
         cells = [risk.LABELS[item.verdict], f"ERI recorded {fmt_date(item.eri_on)}{stops}", risk.ADVICE[item.verdict]]
     else:
-        cells = [risk.LABELS[item.verdict], _when("replacement due", item.replacement_due, today),
-                 risk.ADVICE[item.verdict]]
+        cells = [
+            risk.LABELS[item.verdict],
+            _when("replacement due", item.replacement_due, today),
+            risk.ADVICE[item.verdict],
+        ]
     return Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
 
 
 def _work_row(item: WorkItem, today: date) -> Row:
-    return Row((_mrn(item.patient.mrn), pump_events.WORK_LABELS[item.work], _when("due", item.due_on, today),
-                 f"{pump_events.KINDS[item.kind]} {fmt_date(item.occurred_on)}", item.location),
-                item.patient.url)
+    return Row(
+        (
+            _mrn(item.patient.mrn),
+            pump_events.WORK_LABELS[item.work],
+            _when("due", item.due_on, today),
+            f"{pump_events.KINDS[item.kind]} {fmt_date(item.occurred_on)}",
+            item.location,
+        ),
+        item.patient.url,
+    )
 
 
 def _work_rows(items: Sequence[WorkItem], today: date) -> tuple[Row, ...]:
@@ -290,11 +313,14 @@ def _work_rows(items: Sequence[WorkItem], today: date) -> tuple[Row, ...]:
 def _physician_rows(data: DigestInput) -> tuple[Row, ...]:
     """Requests waiting for an answer first (oldest first), then every pump past its alarm date or empty, then
     every open catheter review."""
-    rows = [Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"),
-                 r.patient.url) for r in data.physician_requests]
+    rows = [
+        Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"), r.patient.url)
+        for r in data.physician_requests
+    ]
     pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
     return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps]) + _work_rows(
-        data.physician_work, data.day)
+        data.physician_work, data.day
+    )
 
 
 def _scheduler_rows(health: SchedulerHealth | None) -> tuple[tuple[Row, ...], int]:
@@ -323,36 +349,98 @@ def _sections(data: DigestInput) -> tuple[list[Section], dict[str, int]]:
     wanted = SECTIONS_BY_ROLE.get(data.role, ())
     scheduler_rows, scheduler_problems = _scheduler_rows(data.scheduler)
     every = {key: (section, None) for key, section in _refill_sections(data).items()} | {
-        BATTERY: (Section(BATTERY, f"Pump batteries: ERI, replacement past due or due within {data.battery_months} "
-                                    "months", tuple(
-            _battery_row(b, today, data.battery_months)
-            for b in sorted(data.battery, key=lambda b: (BATTERY_ORDER.index(b.verdict), b.eri_on or date.min,
-                                                         b.replacement_due or date.min, b.patient.mrn))),
-            f"No battery needs replacing within {data.battery_months} months."), None),
-        DEVICE_WORK: (Section(DEVICE_WORK, "Device events: pump checks and catheter reviews open",
-                               _work_rows(data.device_work, today), "No post-MRI check or catheter review is open.",
-                               "Each stays until it is recorded done on the patient's page."), None),
-        WARNINGS: (Section(WARNINGS, "New refill warnings (residual discrepancy, pocket fill)", tuple(
-            Row((_mrn(w.patient.mrn), fmt_date(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
-                 w.patient.url)
-            for w in sorted(data.warnings, key=lambda w: (w.visit_date, w.patient.mrn))),
-            "No new residual or pocket-fill warning."), None),
-        STAGE_CHANGES: (Section(STAGE_CHANGES, "Stage changes since yesterday", tuple(
-            Row((_mrn(s.patient.mrn), f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
-                  + (f" ({EXIT_REASONS[s.exit_reason][0]})" if s.exit_reason in EXIT_REASONS else ""),
-                  f"effective {fmt_date(s.effective_date)}"), s.patient.url)
-            for s in sorted(data.stage_changes, key=lambda s: (s.effective_date, s.patient.mrn))),
-            "No stage changed."), None),
-        NEEDS_PHYSICIAN: (Section(
-            NEEDS_PHYSICIAN, "Needs a physician", _physician_rows(data),
-            "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open.",
-            "Requests waiting for a physician's answer, then every pump past its low-reservoir alarm date or "
-            "projected empty, then every open catheter review, at every clinic."), None),
-        DEAD_LETTERS: (Section(DEAD_LETTERS, "Undelivered digest e-mails (dead letters)", tuple(
-            Row((fmt_date(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
-            for m in data.dead_letters), "Every digest e-mail was delivered."), None),
-        SCHEDULER: (Section(SCHEDULER, "Scheduler health", scheduler_rows, "No scheduler report.", shows_count=False),
-                    scheduler_problems),
+        BATTERY: (
+            Section(
+                BATTERY,
+                f"Pump batteries: ERI, replacement past due or due within {data.battery_months} months",
+                tuple(
+                    _battery_row(b, today, data.battery_months)
+                    for b in sorted(
+                        data.battery,
+                        key=lambda b: (
+                            BATTERY_ORDER.index(b.verdict),
+                            b.eri_on or date.min,
+                            b.replacement_due or date.min,
+                            b.patient.mrn,
+                        ),
+                    )
+                ),
+                f"No battery needs replacing within {data.battery_months} months.",
+            ),
+            None,
+        ),
+        DEVICE_WORK: (
+            Section(
+                DEVICE_WORK,
+                "Device events: pump checks and catheter reviews open",
+                _work_rows(data.device_work, today),
+                "No post-MRI check or catheter review is open.",
+                "Each stays until it is recorded done on the patient's page.",
+            ),
+            None,
+        ),
+        WARNINGS: (
+            Section(
+                WARNINGS,
+                "New refill warnings (residual discrepancy, pocket fill)",
+                tuple(
+                    Row(
+                        (_mrn(w.patient.mrn), fmt_date(w.visit_date), WARNING_LABELS.get(w.code, w.code), w.message),
+                        w.patient.url,
+                    )
+                    for w in sorted(data.warnings, key=lambda w: (w.visit_date, w.patient.mrn))
+                ),
+                "No new residual or pocket-fill warning.",
+            ),
+            None,
+        ),
+        STAGE_CHANGES: (
+            Section(
+                STAGE_CHANGES,
+                "Stage changes since yesterday",
+                tuple(
+                    Row(
+                        (
+                            _mrn(s.patient.mrn),
+                            f"{_stage(s.from_stage)} → {_stage(s.to_stage)}"
+                            + (f" ({EXIT_REASONS[s.exit_reason][0]})" if s.exit_reason in EXIT_REASONS else ""),
+                            f"effective {fmt_date(s.effective_date)}",
+                        ),
+                        s.patient.url,
+                    )
+                    for s in sorted(data.stage_changes, key=lambda s: (s.effective_date, s.patient.mrn))
+                ),
+                "No stage changed.",
+            ),
+            None,
+        ),
+        NEEDS_PHYSICIAN: (
+            Section(
+                NEEDS_PHYSICIAN,
+                "Needs a physician",
+                _physician_rows(data),
+                "No request is waiting for a physician, no pump is past its alarm date and no catheter review is open.",
+                "Requests waiting for a physician's answer, then every pump past its low-reservoir alarm date or "
+                "projected empty, then every open catheter review, at every clinic.",
+            ),
+            None,
+        ),
+        DEAD_LETTERS: (
+            Section(
+                DEAD_LETTERS,
+                "Undelivered digest e-mails (dead letters)",
+                tuple(
+                    Row((fmt_date(m.digest_day), m.to_address, f"{m.attempts} attempts", m.last_error))
+                    for m in data.dead_letters
+                ),
+                "Every digest e-mail was delivered.",
+            ),
+            None,
+        ),
+        SCHEDULER: (
+            Section(SCHEDULER, "Scheduler health", scheduler_rows, "No scheduler report.", shows_count=False),
+            scheduler_problems,
+        ),
     }
     sections, counts = [], {}
     for key in wanted:
@@ -380,6 +468,9 @@ def late_note(day: date, outage_since: datetime) -> str:
     """The first line of a digest delivered after failed attempts. `outage_since` is the first failure in clinic
     time; its date is named only when it is not the digest's own day. Built from stored values only, so a re-send
     of the same late message is the same message."""
-    since = f"{outage_since:%H:%M}" if outage_since.date() == day else \
-        f"{outage_since:%a} {fmt_day_month(outage_since)} {outage_since:%H:%M}"
+    since = (
+        f"{outage_since:%H:%M}"
+        if outage_since.date() == day
+        else f"{outage_since:%a} {fmt_day_month(outage_since)} {outage_since:%H:%M}"
+    )
     return f"Sent late: this is the reminder for {day:%a} {fmt_day_month(day)}, delayed by a mail outage since {since}"

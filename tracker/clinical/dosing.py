@@ -41,17 +41,24 @@ def age_in_years(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-def limit_pct(origin: str, limit_cerebral_pct: int, limit_spinal_pct: int, child: bool = False,
-              limit_paediatric_pct: int = 15) -> int:
+def limit_pct(
+    origin: str, limit_cerebral_pct: int, limit_spinal_pct: int, child: bool = False, limit_paediatric_pct: int = 15
+) -> int:
     """Children have their own (smaller) limit whatever the origin of their spasticity."""
     if child:
         return limit_paediatric_pct
     return limit_cerebral_pct if origin == "cerebral" else limit_spinal_pct
 
 
-def needs_physician_sign_off(current_mcg_per_day: Decimal | None, new_mcg_per_day: Decimal, origin: str,
-                             limit_cerebral_pct: int, limit_spinal_pct: int, child: bool = False,
-                             limit_paediatric_pct: int = 15) -> bool:
+def needs_physician_sign_off(
+    current_mcg_per_day: Decimal | None,
+    new_mcg_per_day: Decimal,
+    origin: str,
+    limit_cerebral_pct: int,
+    limit_spinal_pct: int,
+    child: bool = False,
+    limit_paediatric_pct: int = 15,
+) -> bool:
     """An increase beyond the titration limit for 24 h (cerebral 15%, spinal 30%, children 15% by default)
     needs a physician. `current_mcg_per_day` is the lowest dose in force in the 24 h before the change
     (recent_doses), so a cut then a raise cannot step past the limit.
@@ -104,13 +111,16 @@ def cut_warning(baseline_mcg: Decimal | None, new_mcg_per_day: Decimal, cut_warn
     cut = -step_percent(baseline_mcg, new_mcg_per_day)
     if cut <= cut_warning_pct:
         return None
-    return (f"A cut of {cut:.0f}% within 24 h (from {baseline_mcg.normalize():f} to "
-            f"{new_mcg_per_day.normalize():f} mcg/day) is more than {cut_warning_pct}%: watch for withdrawal "
-            "(itching, fever, rebound spasticity, confusion) and tell the patient what to look out for.")
+    return (
+        f"A cut of {cut:.0f}% within 24 h (from {baseline_mcg.normalize():f} to "
+        f"{new_mcg_per_day.normalize():f} mcg/day) is more than {cut_warning_pct}%: watch for withdrawal "
+        "(itching, fever, rebound spasticity, confusion) and tell the patient what to look out for."
+    )
 
 
-def dose_change_warnings(highest_mcg: Decimal | None, new_worst_mcg: Decimal, new_programmed_mcg: Decimal,
-                         rules: TitrationRules) -> list[str]:
+def dose_change_warnings(
+    highest_mcg: Decimal | None, new_worst_mcg: Decimal, new_programmed_mcg: Decimal, rules: TitrationRules
+) -> list[str]:
     """Every warning a dose change (or a starting dose: highest None) must be acknowledged past; a cut is
     measured from the highest dose in force in the previous 24 h."""
     found = [cut_warning(highest_mcg, new_worst_mcg, rules.cut_warning_pct)]

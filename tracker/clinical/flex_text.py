@@ -43,8 +43,12 @@ class FlexSchedule:
 
     def programme(self, bolus_dose_mcg: Decimal = Decimal(0), max_boluses_per_day: int = 0) -> engine.DoseProgramme:
         """The refill engine's programme (raises the engine's RefillInputError if a day's steps are wrong)."""
-        return engine.DoseProgramme(flex_steps=self.steps, flex_by_weekday=self.by_weekday,
-                                    bolus_dose_mcg=bolus_dose_mcg, max_boluses_per_day=max_boluses_per_day)
+        return engine.DoseProgramme(
+            flex_steps=self.steps,
+            flex_by_weekday=self.by_weekday,
+            bolus_dose_mcg=bolus_dose_mcg,
+            max_boluses_per_day=max_boluses_per_day,
+        )
 
 
 def _day(word: str) -> int:
@@ -73,14 +77,17 @@ def _days(text: str) -> list[int]:
 def _step(text: str) -> tuple[time, Decimal]:
     match = _STEP.match(text.strip())
     if not match:
-        raise FlexTextError(f"{text.strip()!r} is not a step: write the start time and the rate in mcg/hour, "
-                            "e.g. 06:00 12.5, and separate steps with semicolons.")
+        raise FlexTextError(
+            f"{text.strip()!r} is not a step: write the start time and the rate in mcg/hour, "
+            "e.g. 06:00 12.5, and separate steps with semicolons."
+        )
     hour, minute, rate = int(match.group(1)), int(match.group(2)), Decimal(match.group(3))
     if hour > 23 or minute > 59:
         raise FlexTextError(f"{match.group(1)}:{match.group(2)} is not a time: use 00:00 to 23:59.")
     if rate > MAX_RATE_MCG_PER_HOUR:
-        raise FlexTextError(f"{_plain(rate)} mcg/hour is above the {_plain(MAX_RATE_MCG_PER_HOUR)} mcg/hour "
-                            "the dose form allows.")
+        raise FlexTextError(
+            f"{_plain(rate)} mcg/hour is above the {_plain(MAX_RATE_MCG_PER_HOUR)} mcg/hour the dose form allows."
+        )
     return time(hour, minute), rate
 
 
@@ -116,8 +123,10 @@ def parse_flex(text: str) -> FlexSchedule:
         raise FlexTextError("A day name must be followed by its steps, e.g. Sat: 00:00 10; 08:00 14.")
     for day, steps in own.items():
         if steps[0][0] != MIDNIGHT:
-            raise FlexTextError(f"{_FULL_NAMES[day].title()}'s own steps must begin at 00:00, so the hours after "
-                                "midnight belong to that day.")
+            raise FlexTextError(
+                f"{_FULL_NAMES[day].title()}'s own steps must begin at 00:00, so the hours after "
+                "midnight belong to that day."
+            )
     if everyday and everyday[0][0] != MIDNIGHT:
         everyday.insert(0, (MIDNIGHT, everyday[-1][1]))  # the last step runs on past midnight
     if not everyday and len(own) < 7:
@@ -139,6 +148,7 @@ def parse_flex(text: str) -> FlexSchedule:
 
 def from_stored(stored: dict) -> FlexSchedule:
     """A schedule as DoseChange.flex_schedule keeps it (what parse_flex returns, or the dose form's)."""
+
     def steps(rows):
         return tuple(engine.FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in rows)
 

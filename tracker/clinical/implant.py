@@ -53,18 +53,24 @@ class StartGuide:
                 effect = "effect duration not recorded"
             else:
                 effect = f"effect {b.hours_of_effect.normalize():f} h"
-            text = (f"{self.ceiling_mcg.normalize():f} mcg/day: {how} the effective screening dose, the "
-                    f"{b.dose_mcg} mcg trial bolus of {fmt_date(b.given_on)} ({effect})")
+            text = (
+                f"{self.ceiling_mcg.normalize():f} mcg/day: {how} the effective screening dose, the "
+                f"{b.dose_mcg} mcg trial bolus of {fmt_date(b.given_on)} ({effect})"
+            )
             if self.factor != 1:
                 text += f"; once ({b.dose_mcg} mcg/day) when the effect lasts over {self.rules.once_after_hours} h"
             return text + "."
         if self.basis == REPLACEMENT:
             group = "a child" if self.limit.group == "child" else f"{self.limit.group} spasticity"
-            return (f"{self.ceiling_mcg.normalize():f} mcg/day: the old pump's "
-                    f"{self.limit.baseline_mcg.normalize():f} mcg/day (with boluses) + the {self.limit.pct}% "
-                    f"titration limit for {group}.")
-        return ("no guide: no positive trial bolus is recorded in this journey and no pump is in use; check the "
-                "starting dose against the trial notes.")
+            return (
+                f"{self.ceiling_mcg.normalize():f} mcg/day: the old pump's "
+                f"{self.limit.baseline_mcg.normalize():f} mcg/day (with boluses) + the {self.limit.pct}% "
+                f"titration limit for {group}."
+            )
+        return (
+            "no guide: no positive trial bolus is recorded in this journey and no pump is in use; check the "
+            "starting dose against the trial notes."
+        )
 
 
 def effective_bolus(boluses: list[TrialBolusResult]) -> TrialBolusResult | None:

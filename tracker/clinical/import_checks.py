@@ -63,8 +63,12 @@ class RowWarning:
 
 
 # Which column each warning points at: the figure a nurse would check first.
-WARNING_COLUMN = {"residual_discrepancy": "actual_residual_ml", "pocket_fill": "volume_added_ml",
-                  "bridge_bolus": "concentration_mcg_per_ml", "dose_range": "daily_dose_mcg"}
+WARNING_COLUMN = {
+    "residual_discrepancy": "actual_residual_ml",
+    "pocket_fill": "volume_added_ml",
+    "bridge_bolus": "concentration_mcg_per_ml",
+    "dose_range": "daily_dose_mcg",
+}
 
 
 def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.RefillWarning]:
@@ -75,31 +79,50 @@ def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.Refil
         # fill left minus what the programmer expects now. Without that fill's volume, the most the reservoir could
         # have held stands in: the bound is then the widest possible and never flags wrongly.
         before = fill.previous_volume_ml if fill.previous_volume_ml is not None else fill.reservoir_ml
-        found.append(engine.residual_discrepancy_warning(engine.discrepancy(
-            before, fill.expected_residual_ml, fill.actual_residual_ml,
-            threshold_ml=checks.residual_discrepancy_ml, accuracy_fraction=fill.accuracy_fraction)))
+        found.append(
+            engine.residual_discrepancy_warning(
+                engine.discrepancy(
+                    before,
+                    fill.expected_residual_ml,
+                    fill.actual_residual_ml,
+                    threshold_ml=checks.residual_discrepancy_ml,
+                    accuracy_fraction=fill.accuracy_fraction,
+                )
+            )
+        )
     if fill.volume_added_ml is not None:
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
-        found.append(engine.pocket_fill_warning(
-            fill.reservoir_ml, fill.volume_added_ml - fill.resulting_volume_ml,
-            small_threshold_ml=checks.pocket_fill_small_pump_ml, large_threshold_ml=checks.pocket_fill_large_pump_ml))
+        found.append(
+            engine.pocket_fill_warning(
+                fill.reservoir_ml,
+                fill.volume_added_ml - fill.resulting_volume_ml,
+                small_threshold_ml=checks.pocket_fill_small_pump_ml,
+                large_threshold_ml=checks.pocket_fill_large_pump_ml,
+            )
+        )
     if fill.previous_concentration_mcg_per_ml is not None:
-        found.append(engine.bridge_bolus_warning(fill.previous_concentration_mcg_per_ml,
-                                                 fill.concentration_mcg_per_ml))
-    found.append(engine.dose_range_warning(fill.daily_dose_mcg, checks.usual_dose_min_mcg_per_day,
-                                           checks.usual_dose_max_mcg_per_day))
+        found.append(engine.bridge_bolus_warning(fill.previous_concentration_mcg_per_ml, fill.concentration_mcg_per_ml))
+    found.append(
+        engine.dose_range_warning(
+            fill.daily_dose_mcg, checks.usual_dose_min_mcg_per_day, checks.usual_dose_max_mcg_per_day
+        )
+    )
     return [w for w in found if w is not None]
 
 
-def row_warnings(line: int, fill: LastRefill, checks: RefillChecks, header: Callable[[str], str],
-                 value: Callable[[str], str]) -> list[RowWarning]:
+def row_warnings(
+    line: int, fill: LastRefill, checks: RefillChecks, header: Callable[[str], str], value: Callable[[str], str]
+) -> list[RowWarning]:
     """The warnings tied to the line and the file's column (`header` and `value` read the file for a column)."""
-    return [RowWarning(line, header(WARNING_COLUMN[w.code]), value(WARNING_COLUMN[w.code]), w.code, w.severity,
-                       w.message) for w in refill_warnings(fill, checks)]
+    return [
+        RowWarning(line, header(WARNING_COLUMN[w.code]), value(WARNING_COLUMN[w.code]), w.code, w.severity, w.message)
+        for w in refill_warnings(fill, checks)
+    ]
 
 
-def risk(projection: engine.RefillProjection, booked_on: date | None, today: date, soon_days: int
-         ) -> refill_risk.RefillRisk:
+def risk(
+    projection: engine.RefillProjection, booked_on: date | None, today: date, soon_days: int
+) -> refill_risk.RefillRisk:
     """The imported pump judged as the worklist judges it: status today, booking verdict, urgency and tone."""
     dates = refill_risk.RefillDates(projection.due_date, projection.alarm_date, projection.empty_date)
     booking = refill_risk.Booking(booked_on) if booked_on is not None else None

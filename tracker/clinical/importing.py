@@ -60,96 +60,294 @@ def _choices(codes: dict[str, str]) -> str:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("mrn", "MRN", ALWAYS, "Text, up to 40 characters. The key: a patient already in the app with this MRN "
-           "(ignoring case and spaces) is updated, never duplicated.", "MRN100234",
-           ("medical_record_number", "record_number", "mrn_number", "patient_mrn")),
-    Column("first_name", "First name", ALWAYS, "Text, up to 80 characters.", "Rosa", ("first", "given_name",
-                                                                                      "forename")),
+    Column(
+        "mrn",
+        "MRN",
+        ALWAYS,
+        "Text, up to 40 characters. The key: a patient already in the app with this MRN "
+        "(ignoring case and spaces) is updated, never duplicated.",
+        "MRN100234",
+        ("medical_record_number", "record_number", "mrn_number", "patient_mrn"),
+    ),
+    Column(
+        "first_name", "First name", ALWAYS, "Text, up to 80 characters.", "Rosa", ("first", "given_name", "forename")
+    ),
     Column("last_name", "Last name", ALWAYS, "Text, up to 80 characters.", "Peña", ("last", "surname", "family_name")),
-    Column("date_of_birth", "Date of birth", ALWAYS, "Date: YYYY-MM-DD or MM/DD/YYYY.", "1968-04-12",
-           ("dob", "birth_date", "birthdate", "born")),
+    Column(
+        "date_of_birth",
+        "Date of birth",
+        ALWAYS,
+        "Date: YYYY-MM-DD or MM/DD/YYYY.",
+        "1968-04-12",
+        ("dob", "birth_date", "birthdate", "born"),
+    ),
     Column("sex", "Sex", ALWAYS, f"One of: {_choices(SEXES)} (F and M are understood).", "female", ("gender",)),
-    Column("diagnosis", "Diagnosis", ALWAYS, f"One of: {_choices(DIAGNOSES)} (or the full name, e.g. "
-           "Multiple sclerosis).", "ms", ("primary_diagnosis", "dx")),
-    Column("spasticity_origin", "Spasticity origin", ALWAYS, f"One of: {_choices(ORIGINS)}.", "spinal",
-           ("origin", "spasticity")),
-    Column("location", "Home location", ALWAYS, "The name of an active location, as on the Settings pages.",
-           "Kennesaw Clinic", ("home_location", "clinic", "site", "location_name")),
-    Column("primary_nurse_email", "Primary nurse e-mail", OPTIONAL, "The e-mail of an active nurse account; empty "
-           "for none.", "nurse@example.org", ("nurse", "nurse_email", "primary_nurse")),
-    Column("phone", "Phone", OPTIONAL, "Text, up to 40 characters.", "(770) 555-0199", ("phone_number",
-                                                                                         "telephone")),
-    Column("withdrawal_risk", "High withdrawal risk", OPTIONAL, "yes or no (empty means no).", "no",
-           ("high_withdrawal_risk", "high_risk")),
-    Column("withdrawal_risk_reason", "Why (high withdrawal risk)", OPTIONAL, "Required when withdrawal risk is yes; "
-           "up to 300 characters.", "", ("risk_reason",)),
-    Column("referral_date", "Referral date", ALWAYS, "Date the patient was referred; the journey starts here.",
-           "2019-02-01", ("referred_on", "referral", "date_referred")),
-    Column("stage", "Current stage", ALWAYS, f"One of: {', '.join(STAGES)}. Only patients in the programme: record "
-           "exits in the app.", "adjustment", ("current_stage", "journey_stage")),
-    Column("stage_since", "Stage since", OPTIONAL, "Date the current stage began. Required for trial; otherwise "
-           "defaults to the referral date (evaluation) or the implant date.", "2019-05-20",
-           ("stage_date", "in_stage_since", "stage_start")),
-    Column("pump_model", "Pump model", IMPLANTED_ONLY, "The catalogue name, e.g. SynchroMed II 40 mL.",
-           "SynchroMed II 40 mL", ("pump", "model", "pump_type")),
-    Column("pump_serial", "Pump serial", IMPLANTED_ONLY, "Text, up to 40 characters.", "NGP123456",
-           ("serial", "serial_number", "pump_serial_number")),
-    Column("implanted_on", "Implant date", IMPLANTED_ONLY, "Date the current pump was placed.", "2019-05-20",
-           ("implant_date", "implantation_date", "date_implanted")),
-    Column("surgery_centre", "Surgery centre", IMPLANTED_ONLY, "The name of a surgery-centre location.",
-           "Snellville Surgery Center", ("surgery_center", "implant_centre", "implant_center")),
+    Column(
+        "diagnosis",
+        "Diagnosis",
+        ALWAYS,
+        f"One of: {_choices(DIAGNOSES)} (or the full name, e.g. Multiple sclerosis).",
+        "ms",
+        ("primary_diagnosis", "dx"),
+    ),
+    Column(
+        "spasticity_origin",
+        "Spasticity origin",
+        ALWAYS,
+        f"One of: {_choices(ORIGINS)}.",
+        "spinal",
+        ("origin", "spasticity"),
+    ),
+    Column(
+        "location",
+        "Home location",
+        ALWAYS,
+        "The name of an active location, as on the Settings pages.",
+        "Kennesaw Clinic",
+        ("home_location", "clinic", "site", "location_name"),
+    ),
+    Column(
+        "primary_nurse_email",
+        "Primary nurse e-mail",
+        OPTIONAL,
+        "The e-mail of an active nurse account; empty for none.",
+        "nurse@example.org",
+        ("nurse", "nurse_email", "primary_nurse"),
+    ),
+    Column("phone", "Phone", OPTIONAL, "Text, up to 40 characters.", "(770) 555-0199", ("phone_number", "telephone")),
+    Column(
+        "withdrawal_risk",
+        "High withdrawal risk",
+        OPTIONAL,
+        "yes or no (empty means no).",
+        "no",
+        ("high_withdrawal_risk", "high_risk"),
+    ),
+    Column(
+        "withdrawal_risk_reason",
+        "Why (high withdrawal risk)",
+        OPTIONAL,
+        "Required when withdrawal risk is yes; up to 300 characters.",
+        "",
+        ("risk_reason",),
+    ),
+    Column(
+        "referral_date",
+        "Referral date",
+        ALWAYS,
+        "Date the patient was referred; the journey starts here.",
+        "2019-02-01",
+        ("referred_on", "referral", "date_referred"),
+    ),
+    Column(
+        "stage",
+        "Current stage",
+        ALWAYS,
+        f"One of: {', '.join(STAGES)}. Only patients in the programme: record exits in the app.",
+        "adjustment",
+        ("current_stage", "journey_stage"),
+    ),
+    Column(
+        "stage_since",
+        "Stage since",
+        OPTIONAL,
+        "Date the current stage began. Required for trial; otherwise "
+        "defaults to the referral date (evaluation) or the implant date.",
+        "2019-05-20",
+        ("stage_date", "in_stage_since", "stage_start"),
+    ),
+    Column(
+        "pump_model",
+        "Pump model",
+        IMPLANTED_ONLY,
+        "The catalogue name, e.g. SynchroMed II 40 mL.",
+        "SynchroMed II 40 mL",
+        ("pump", "model", "pump_type"),
+    ),
+    Column(
+        "pump_serial",
+        "Pump serial",
+        IMPLANTED_ONLY,
+        "Text, up to 40 characters.",
+        "NGP123456",
+        ("serial", "serial_number", "pump_serial_number"),
+    ),
+    Column(
+        "implanted_on",
+        "Implant date",
+        IMPLANTED_ONLY,
+        "Date the current pump was placed.",
+        "2019-05-20",
+        ("implant_date", "implantation_date", "date_implanted"),
+    ),
+    Column(
+        "surgery_centre",
+        "Surgery centre",
+        IMPLANTED_ONLY,
+        "The name of a surgery-centre location.",
+        "Snellville Surgery Center",
+        ("surgery_center", "implant_centre", "implant_center"),
+    ),
     Column("surgeon", "Surgeon", OPTIONAL, "Text, up to 120 characters.", "Dr Shaw", ("implanting_surgeon",)),
-    Column("catheter_tip_level", "Catheter tip level", IMPLANTED_ONLY, "Text, up to 10 characters.", "T10",
-           ("catheter_tip", "tip_level")),
-    Column("alarm_volume_ml", "Low-reservoir alarm (mL)", OPTIONAL, "Number of mL; empty means the pump model's "
-           "default (2 mL SynchroMed, 3 mL Prometra). Not above the reservoir.", "2",
-           ("alarm_volume", "low_reservoir_alarm", "alarm_ml")),
-    Column("last_refill_date", "Last refill date", IMPLANTED_ONLY, "Date of the last refill (or the fill at "
-           "implantation); not in the future.", "", ("last_refill", "refill_date", "last_fill_date")),
-    Column("last_refill_volume_ml", "Volume after last refill (mL)", IMPLANTED_ONLY, "The reservoir volume after "
-           "the refill, in mL; never above the pump's reservoir.", "40",
-           ("resulting_volume_ml", "resulting_volume", "volume_after_refill", "reservoir_volume", "fill_volume")),
-    Column("concentration_mcg_per_ml", "Concentration (mcg/mL)", IMPLANTED_ONLY, "A pump concentration from the "
-           "drug catalogue, e.g. 500, 1000, 2000.", "2000", ("concentration", "drug_concentration")),
-    Column("daily_dose_mcg", "Daily dose (mcg/day)", IMPLANTED_ONLY, "The programmed dose per day since the last "
-           "refill, in mcg, without boluses; more than 0. With a flexible schedule it may be left empty; if given, "
-           "it must be the schedule's dose per day (the week's average).", "400",
-           ("daily_dose", "dose", "dose_mcg_per_day")),
-    Column("flex_schedule", "Flexible schedule", OPTIONAL, "For a pump on a flexible schedule: steps “HH:MM rate” "
-           "(rate in mcg/hour) separated by semicolons; a day name and a colon start that weekday’s own steps, "
-           "which begin at 00:00 (see the guide). Empty for a simple continuous dose.", "06:00 12; 18:00 10",
-           ("flex", "flexible_schedule", "flex_dosing", "schedule")),
-    Column("bolus_dose_mcg", "Patient-activated bolus (mcg)", OPTIONAL, "The dose of one patient-activated bolus "
-           f"(PTM), in mcg, 0 to {MAX_BOLUS_MCG}; with the maximum per day. Empty or 0 for none.", "25",
-           ("bolus", "ptm_bolus_mcg", "ptm_dose", "bolus_mcg", "ptm_bolus")),
-    Column("max_boluses_per_day", "Maximum boluses per day", OPTIONAL, "How many boluses the patient may give a "
-           f"day, 0 to {MAX_BOLUSES_PER_DAY}; the refill dates count every one of them.", "4",
-           ("max_boluses", "boluses_per_day", "ptm_max_per_day", "ptm_boluses_per_day")),
-    Column("expected_residual_ml", "Expected residual at the last refill (mL)", OPTIONAL, "What the programmer "
-           "expected in the reservoir before the last refill; with the actual residual, checked as at a refill "
-           "visit.", "4", ("expected_residual", "expected_ml")),
-    Column("actual_residual_ml", "Actual residual at the last refill (mL)", OPTIONAL, "What was aspirated before "
-           "the last refill.", "3.8", ("actual_residual", "aspirated_ml", "residual_ml", "aspirated_residual")),
-    Column("volume_added_ml", "Volume added at the last refill (mL)", OPTIONAL, "What went into the pump at the "
-           "last refill; compared with the volume after it (a pocket fill). Empty: the same as the volume after "
-           "the refill.", "40", ("volume_added", "added_ml", "fill_added_ml")),
-    Column("previous_refill_volume_ml", "Volume after the refill before (mL)", OPTIONAL, "The reservoir volume "
-           "after the refill before the last one: the pump's accuracy is judged on what was programmed since.",
-           "40", ("previous_volume_ml", "previous_fill_volume_ml", "prior_refill_volume_ml")),
-    Column("previous_concentration_mcg_per_ml", "Concentration before the last refill (mcg/mL)", OPTIONAL,
-           "The concentration in the pump before the last refill; a change needs a bridge bolus.", "2000",
-           ("previous_concentration", "prior_concentration", "old_concentration")),
-    Column("next_refill_date", "Next booked refill", OPTIONAL, "Date of the refill already booked, in the future; "
-           "booked at the patient's home location.", "", ("next_refill", "next_appointment", "booked_refill")),
-    Column("next_refill_time", "Next refill time", OPTIONAL, "HH:MM, 24-hour clinic time; empty means 09:00.",
-           "10:30", ("appointment_time",)),
-    Column("next_refill_late_reason", "Why booked after the due date", OPTIONAL, "Required only when the booked "
-           "refill falls after the refill due date.", "", ("late_reason",)),
+    Column(
+        "catheter_tip_level",
+        "Catheter tip level",
+        IMPLANTED_ONLY,
+        "Text, up to 10 characters.",
+        "T10",
+        ("catheter_tip", "tip_level"),
+    ),
+    Column(
+        "alarm_volume_ml",
+        "Low-reservoir alarm (mL)",
+        OPTIONAL,
+        "Number of mL; empty means the pump model's default (2 mL SynchroMed, 3 mL Prometra). Not above the reservoir.",
+        "2",
+        ("alarm_volume", "low_reservoir_alarm", "alarm_ml"),
+    ),
+    Column(
+        "last_refill_date",
+        "Last refill date",
+        IMPLANTED_ONLY,
+        "Date of the last refill (or the fill at implantation); not in the future.",
+        "",
+        ("last_refill", "refill_date", "last_fill_date"),
+    ),
+    Column(
+        "last_refill_volume_ml",
+        "Volume after last refill (mL)",
+        IMPLANTED_ONLY,
+        "The reservoir volume after the refill, in mL; never above the pump's reservoir.",
+        "40",
+        ("resulting_volume_ml", "resulting_volume", "volume_after_refill", "reservoir_volume", "fill_volume"),
+    ),
+    Column(
+        "concentration_mcg_per_ml",
+        "Concentration (mcg/mL)",
+        IMPLANTED_ONLY,
+        "A pump concentration from the drug catalogue, e.g. 500, 1000, 2000.",
+        "2000",
+        ("concentration", "drug_concentration"),
+    ),
+    Column(
+        "daily_dose_mcg",
+        "Daily dose (mcg/day)",
+        IMPLANTED_ONLY,
+        "The programmed dose per day since the last "
+        "refill, in mcg, without boluses; more than 0. With a flexible schedule it may be left empty; if given, "
+        "it must be the schedule's dose per day (the week's average).",
+        "400",
+        ("daily_dose", "dose", "dose_mcg_per_day"),
+    ),
+    Column(
+        "flex_schedule",
+        "Flexible schedule",
+        OPTIONAL,
+        "For a pump on a flexible schedule: steps “HH:MM rate” "
+        "(rate in mcg/hour) separated by semicolons; a day name and a colon start that weekday’s own steps, "
+        "which begin at 00:00 (see the guide). Empty for a simple continuous dose.",
+        "06:00 12; 18:00 10",
+        ("flex", "flexible_schedule", "flex_dosing", "schedule"),
+    ),
+    Column(
+        "bolus_dose_mcg",
+        "Patient-activated bolus (mcg)",
+        OPTIONAL,
+        "The dose of one patient-activated bolus "
+        f"(PTM), in mcg, 0 to {MAX_BOLUS_MCG}; with the maximum per day. Empty or 0 for none.",
+        "25",
+        ("bolus", "ptm_bolus_mcg", "ptm_dose", "bolus_mcg", "ptm_bolus"),
+    ),
+    Column(
+        "max_boluses_per_day",
+        "Maximum boluses per day",
+        OPTIONAL,
+        "How many boluses the patient may give a "
+        f"day, 0 to {MAX_BOLUSES_PER_DAY}; the refill dates count every one of them.",
+        "4",
+        ("max_boluses", "boluses_per_day", "ptm_max_per_day", "ptm_boluses_per_day"),
+    ),
+    Column(
+        "expected_residual_ml",
+        "Expected residual at the last refill (mL)",
+        OPTIONAL,
+        "What the programmer "
+        "expected in the reservoir before the last refill; with the actual residual, checked as at a refill "
+        "visit.",
+        "4",
+        ("expected_residual", "expected_ml"),
+    ),
+    Column(
+        "actual_residual_ml",
+        "Actual residual at the last refill (mL)",
+        OPTIONAL,
+        "What was aspirated before the last refill.",
+        "3.8",
+        ("actual_residual", "aspirated_ml", "residual_ml", "aspirated_residual"),
+    ),
+    Column(
+        "volume_added_ml",
+        "Volume added at the last refill (mL)",
+        OPTIONAL,
+        "What went into the pump at the "
+        "last refill; compared with the volume after it (a pocket fill). Empty: the same as the volume after "
+        "the refill.",
+        "40",
+        ("volume_added", "added_ml", "fill_added_ml"),
+    ),
+    Column(
+        "previous_refill_volume_ml",
+        "Volume after the refill before (mL)",
+        OPTIONAL,
+        "The reservoir volume "
+        "after the refill before the last one: the pump's accuracy is judged on what was programmed since.",
+        "40",
+        ("previous_volume_ml", "previous_fill_volume_ml", "prior_refill_volume_ml"),
+    ),
+    Column(
+        "previous_concentration_mcg_per_ml",
+        "Concentration before the last refill (mcg/mL)",
+        OPTIONAL,
+        "The concentration in the pump before the last refill; a change needs a bridge bolus.",
+        "2000",
+        ("previous_concentration", "prior_concentration", "old_concentration"),
+    ),
+    Column(
+        "next_refill_date",
+        "Next booked refill",
+        OPTIONAL,
+        "Date of the refill already booked, in the future; booked at the patient's home location.",
+        "",
+        ("next_refill", "next_appointment", "booked_refill"),
+    ),
+    Column(
+        "next_refill_time",
+        "Next refill time",
+        OPTIONAL,
+        "HH:MM, 24-hour clinic time; empty means 09:00.",
+        "10:30",
+        ("appointment_time",),
+    ),
+    Column(
+        "next_refill_late_reason",
+        "Why booked after the due date",
+        OPTIONAL,
+        "Required only when the booked refill falls after the refill due date.",
+        "",
+        ("late_reason",),
+    ),
 )
 COLUMN_BY_NAME = {c.name: c for c in COLUMNS}
-PROGRAMME_AND_REFILL_CHECKS = ("flex_schedule", "bolus_dose_mcg", "max_boluses_per_day", "expected_residual_ml",
-                               "actual_residual_ml", "volume_added_ml", "previous_refill_volume_ml",
-                               "previous_concentration_mcg_per_ml")
+PROGRAMME_AND_REFILL_CHECKS = (
+    "flex_schedule",
+    "bolus_dose_mcg",
+    "max_boluses_per_day",
+    "expected_residual_ml",
+    "actual_residual_ml",
+    "volume_added_ml",
+    "previous_refill_volume_ml",
+    "previous_concentration_mcg_per_ml",
+)
 REQUIRED_ALWAYS = tuple(c.name for c in COLUMNS if c.need == ALWAYS)
 
 
@@ -210,11 +408,32 @@ def decode(data: bytes) -> tuple[str, str, list[Issue]]:
     if not data.strip():
         return "", "", [Issue(None, None, "", "The file is empty.")]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
-        return "", "", [Issue(1, None, "", "This file is not plain text: it looks like UTF-16 (Excel’s “Unicode "
-                              "text”) or a binary file such as .xlsx. " + ENCODING_HELP)]
+        return (
+            "",
+            "",
+            [
+                Issue(
+                    1,
+                    None,
+                    "",
+                    "This file is not plain text: it looks like UTF-16 (Excel’s “Unicode "
+                    "text”) or a binary file such as .xlsx. " + ENCODING_HELP,
+                )
+            ],
+        )
     if b"\x00" in data:
-        return "", "", [Issue(_line_of(data, data.index(b"\x00")), None, "", "This line holds a NUL byte: the file "
-                              "is not plain text. " + ENCODING_HELP)]
+        return (
+            "",
+            "",
+            [
+                Issue(
+                    _line_of(data, data.index(b"\x00")),
+                    None,
+                    "",
+                    "This line holds a NUL byte: the file is not plain text. " + ENCODING_HELP,
+                )
+            ],
+        )
     try:
         return data.decode("utf-8-sig"), "UTF-8 with BOM" if data.startswith(b"\xef\xbb\xbf") else "UTF-8", []
     except UnicodeDecodeError:
@@ -257,9 +476,16 @@ def read_table(data: bytes) -> Table:
                 while headers and not headers[-1]:  # a spreadsheet's trailing empty columns are not columns
                     headers.pop()
                 if len(headers) > MAX_COLUMNS:
-                    issues.append(Issue(start, None, "", f"The header line has {len(headers):,} columns; the "
-                                        f"tracker reads at most {MAX_COLUMNS}. Delete the columns it does not "
-                                        "need (see the guide), then upload the file again."))
+                    issues.append(
+                        Issue(
+                            start,
+                            None,
+                            "",
+                            f"The header line has {len(headers):,} columns; the "
+                            f"tracker reads at most {MAX_COLUMNS}. Delete the columns it does not "
+                            "need (see the guide), then upload the file again.",
+                        )
+                    )
                     return Table(encoding, delimiter, [], [], issues)
                 continue
             rows.append((start, cells))
@@ -304,8 +530,9 @@ def guess_mapping(headers: list[str]) -> dict[str, int | None]:
 def headers_match_exactly(headers: list[str]) -> bool:
     """Every file header is a template column name and none is missing that is always required: no mapping step."""
     names = [normalise_header(h) for h in headers]
-    return (all(n in COLUMN_BY_NAME for n in names) and len(set(names)) == len(names)
-            and set(REQUIRED_ALWAYS) <= set(names))
+    return (
+        all(n in COLUMN_BY_NAME for n in names) and len(set(names)) == len(names) and set(REQUIRED_ALWAYS) <= set(names)
+    )
 
 
 # Rows --------------------------------------------------------------------------------------------------------
@@ -444,8 +671,14 @@ def _code(text: str, codes: dict[str, str], aliases: dict[str, str] | None = Non
 class _Line:
     """Reads one line's cells through the mapping, collecting issues with the file's own column names."""
 
-    def __init__(self, line: int, cells: list[str], mapping: dict[str, int | None], headers: list[str],
-                 names: dict[str, str] | None = None):
+    def __init__(
+        self,
+        line: int,
+        cells: list[str],
+        mapping: dict[str, int | None],
+        headers: list[str],
+        names: dict[str, str] | None = None,
+    ):
         self.line, self.cells, self.mapping, self.headers = line, cells, mapping, headers
         self.names = names or {}  # template column -> the file's header, one dict for every line
         self.issues: list[Issue] = []
@@ -516,14 +749,22 @@ class _Line:
         return code
 
 
-def check_rows(table: Table, mapping: dict[str, int | None], catalogue: Catalogue, today: date,
-               now: datetime) -> tuple[list[PatientRow], list[Issue]]:
+def check_rows(
+    table: Table, mapping: dict[str, int | None], catalogue: Catalogue, today: date, now: datetime
+) -> tuple[list[PatientRow], list[Issue]]:
     """Every line checked on its own and against the file (duplicate MRNs); issues in line order."""
     issues: list[Issue] = []
     for name in REQUIRED_ALWAYS:
         if mapping.get(name) is None:
-            issues.append(Issue(1, COLUMN_BY_NAME[name].name, "", f"Missing column: the file has no column for "
-                                f"{COLUMN_BY_NAME[name].label} ({name}), which every patient needs."))
+            issues.append(
+                Issue(
+                    1,
+                    COLUMN_BY_NAME[name].name,
+                    "",
+                    f"Missing column: the file has no column for "
+                    f"{COLUMN_BY_NAME[name].label} ({name}), which every patient needs.",
+                )
+            )
     if issues:
         return [], issues  # every line would repeat it
     rows: list[PatientRow] = []
@@ -550,8 +791,9 @@ def _check_line(r: _Line, cat: Catalogue, today: date, now: datetime) -> Patient
         if "\ufffd" in cell or _CONTROL.search(cell):
             header = r.headers[index] if index < len(r.headers) else f"column {index + 1}"
             what = "characters that are not text" if _CONTROL.search(cell) else "bytes that are not valid text"
-            r.issues.append(Issue(r.line, header, cell[:60], f"Wrong encoding: this cell holds {what}. "
-                                  + ENCODING_HELP))
+            r.issues.append(
+                Issue(r.line, header, cell[:60], f"Wrong encoding: this cell holds {what}. " + ENCODING_HELP)
+            )
     if r.issues:
         return None
     mrn = r.text("mrn", True, 40)
@@ -581,26 +823,51 @@ def _check_line(r: _Line, cat: Catalogue, today: date, now: datetime) -> Patient
         r.fail("referral_date", "The referral date must be between birth and today.")
     stage = r.choice("stage", {s: STAGE_LABELS[s] for s in STAGES})
     if not stage and r.raw("stage").casefold() in ("exited", "exit"):
-        r.issues[-1] = Issue(r.line, r.header("stage"), r.raw("stage"), "Only patients in the programme are "
-                             "imported (evaluation, trial, implantation, adjustment): record exits in the app.")
+        r.issues[-1] = Issue(
+            r.line,
+            r.header("stage"),
+            r.raw("stage"),
+            "Only patients in the programme are "
+            "imported (evaluation, trial, implantation, adjustment): record exits in the app.",
+        )
     stage_since = r.date("stage_since", stage == TRIAL, " for a patient in trial")
     implanted = stage in IMPLANTED
     why = f" for a patient in {stage}"
     row = None
     if not r.issues:
         row = PatientRow(
-            line=r.line, mrn=mrn, mrn_key=mrn_key(mrn), first_name=first_name, last_name=last_name,
-            date_of_birth=birth, sex=sex, diagnosis=diagnosis, spasticity_origin=origin, location_id=location.id,
+            line=r.line,
+            mrn=mrn,
+            mrn_key=mrn_key(mrn),
+            first_name=first_name,
+            last_name=last_name,
+            date_of_birth=birth,
+            sex=sex,
+            diagnosis=diagnosis,
+            spasticity_origin=origin,
+            location_id=location.id,
             location_is_clinic=location.kind == "clinic",
-            nurse_id=nurse_id, phone=phone, withdrawal_risk=risk, withdrawal_risk_reason=reason,
-            referral_date=referral, stage=stage, stage_since=stage_since or referral,
-            given=frozenset(c.name for c in COLUMNS if r.raw(c.name)), headers=r.names,
+            nurse_id=nurse_id,
+            phone=phone,
+            withdrawal_risk=risk,
+            withdrawal_risk_reason=reason,
+            referral_date=referral,
+            stage=stage,
+            stage_since=stage_since or referral,
+            given=frozenset(c.name for c in COLUMNS if r.raw(c.name)),
+            headers=r.names,
         )
     if implanted:
         _check_pump(r, row, cat, today, why)
     elif row is not None:
-        for name in ("pump_model", "pump_serial", "implanted_on", "last_refill_date", "next_refill_date",
-                     *PROGRAMME_AND_REFILL_CHECKS):
+        for name in (
+            "pump_model",
+            "pump_serial",
+            "implanted_on",
+            "last_refill_date",
+            "next_refill_date",
+            *PROGRAMME_AND_REFILL_CHECKS,
+        ):
             if r.raw(name):
                 r.fail(name, f"Only for a patient with a pump (implantation or adjustment), not {stage}.")
     if row is not None and stage_since and stage_since < referral:
@@ -658,8 +925,11 @@ def _check_pump(r: _Line, row: PatientRow | None, cat: Catalogue, today: date, w
     fill = _fill_figures(r, model, cat)
     if model is not None:
         if volume is not None and volume > model.reservoir_ml:
-            r.fail("last_refill_volume_ml", f"{plain(volume)} mL is more than the {plain(model.reservoir_ml)} mL "
-                   f"reservoir of a {model.name} holds; never overfill.")
+            r.fail(
+                "last_refill_volume_ml",
+                f"{plain(volume)} mL is more than the {plain(model.reservoir_ml)} mL "
+                f"reservoir of a {model.name} holds; never overfill.",
+            )
         if volume is not None and volume <= 0:
             r.fail("last_refill_volume_ml", "The volume after a refill must be more than 0 mL.")
         if alarm is not None and alarm >= model.reservoir_ml:
@@ -681,8 +951,13 @@ def _check_pump(r: _Line, row: PatientRow | None, cat: Catalogue, today: date, w
     row.concentration_mcg_per_ml, row.daily_dose_mcg = int(concentration_dec), dose
     row.flex_schedule = flex.stored if flex is not None else None
     row.bolus_dose_mcg, row.max_boluses_per_day = bolus, boluses
-    (row.expected_residual_ml, row.actual_residual_ml, row.volume_added_ml, row.previous_refill_volume_ml,
-     row.previous_concentration_mcg_per_ml) = fill
+    (
+        row.expected_residual_ml,
+        row.actual_residual_ml,
+        row.volume_added_ml,
+        row.previous_refill_volume_ml,
+        row.previous_concentration_mcg_per_ml,
+    ) = fill
     row.stability_days = drug.stability_days
     try:
         row.projection = engine.project_refill(refill_inputs(row, cat))
@@ -696,8 +971,10 @@ def _pump_drug(r: _Line, name: str, concentration: Decimal, cat: Catalogue) -> D
     drug = cat.drugs.get(int(concentration))
     if drug is None or not drug.active or drug.trial_only:
         pump_drugs = sorted(c for c, d in cat.drugs.items() if d.active and not d.trial_only)
-        r.fail(name, "Not a pump concentration in the drug catalogue: use one of "
-               f"{', '.join(map(str, pump_drugs))} mcg/mL.")
+        r.fail(
+            name,
+            f"Not a pump concentration in the drug catalogue: use one of {', '.join(map(str, pump_drugs))} mcg/mL.",
+        )
         return None
     return drug
 
@@ -715,12 +992,18 @@ def _programme(r: _Line, why: str) -> tuple[Decimal | None, FlexSchedule | None,
     if flex is not None:
         mean = programmed_mcg_per_day(flex.programme())
         if dose is not None and abs(dose - mean) > DOSE_ROUNDING_MCG:
-            r.fail("daily_dose_mcg", f"The flexible schedule gives {plain(mean)} mcg/day (the week's average), not "
-                   f"{plain(dose)}: leave daily_dose_mcg empty or make them agree.")
+            r.fail(
+                "daily_dose_mcg",
+                f"The flexible schedule gives {plain(mean)} mcg/day (the week's average), not "
+                f"{plain(dose)}: leave daily_dose_mcg empty or make them agree.",
+            )
         dose = mean
         if not (MIN_FLEX_DOSE_MCG <= dose <= MAX_DAILY_DOSE_MCG):
-            r.fail("flex_schedule", f"The schedule gives {plain(dose)} mcg/day: it must be {MIN_FLEX_DOSE_MCG} to "
-                   f"{MAX_DAILY_DOSE_MCG} mcg.")
+            r.fail(
+                "flex_schedule",
+                f"The schedule gives {plain(dose)} mcg/day: it must be {MIN_FLEX_DOSE_MCG} to "
+                f"{MAX_DAILY_DOSE_MCG} mcg.",
+            )
     elif dose is not None and not (0 < dose <= MAX_DAILY_DOSE_MCG):
         r.fail("daily_dose_mcg", f"The daily dose must be more than 0 and at most {MAX_DAILY_DOSE_MCG} mcg.")
     bolus = r.number("bolus_dose_mcg", False, 2, "mcg")
@@ -740,8 +1023,10 @@ def _programme(r: _Line, why: str) -> tuple[Decimal | None, FlexSchedule | None,
 def _fill_figures(r: _Line, model: PumpModelInfo | None, cat: Catalogue) -> tuple:
     """The last refill's figures the refill form asks for: residuals, volume added, what the refill before left,
     the concentration before."""
-    volumes = {name: r.number(name, False, 3, "mL") for name in
-               ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "previous_refill_volume_ml")}
+    volumes = {
+        name: r.number(name, False, 3, "mL")
+        for name in ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "previous_refill_volume_ml")
+    }
     previous = r.number("previous_concentration_mcg_per_ml", False, 0, "mcg/mL")
     if previous is not None and _pump_drug(r, "previous_concentration_mcg_per_ml", previous, cat) is None:
         previous = None
@@ -762,24 +1047,37 @@ def programmed_mcg_per_day(programme: engine.DoseProgramme) -> Decimal:
     return (Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(Decimal("0.01"))
 
 
-def last_refill_warnings(row: PatientRow, cat: Catalogue, previous_volume_ml: Decimal | None = None,
-                         previous_concentration: int | None = None) -> list[RowWarning]:
+def last_refill_warnings(
+    row: PatientRow,
+    cat: Catalogue,
+    previous_volume_ml: Decimal | None = None,
+    previous_concentration: int | None = None,
+) -> list[RowWarning]:
     """The refill visit's warnings on the row's last refill, each with its line and the file's column. What the
     refill before left and its concentration come from the file, else from the app (`previous_*`)."""
     at_implant = row.last_refill_date == row.implanted_on  # the first fill: no residual, no drug before it
     fill = LastRefill(
-        reservoir_ml=row.pump_model.reservoir_ml, accuracy_fraction=row.pump_model.accuracy_fraction,
-        resulting_volume_ml=row.last_refill_volume_ml, concentration_mcg_per_ml=row.concentration_mcg_per_ml,
+        reservoir_ml=row.pump_model.reservoir_ml,
+        accuracy_fraction=row.pump_model.accuracy_fraction,
+        resulting_volume_ml=row.last_refill_volume_ml,
+        concentration_mcg_per_ml=row.concentration_mcg_per_ml,
         daily_dose_mcg=row.daily_dose_mcg,
         expected_residual_ml=None if at_implant else row.expected_residual_ml,
         actual_residual_ml=None if at_implant else row.actual_residual_ml,
         volume_added_ml=row.volume_added_ml,
         previous_volume_ml=_first(row.previous_refill_volume_ml, previous_volume_ml),
-        previous_concentration_mcg_per_ml=None if at_implant else _first(row.previous_concentration_mcg_per_ml,
-                                                                          previous_concentration))
+        previous_concentration_mcg_per_ml=None
+        if at_implant
+        else _first(row.previous_concentration_mcg_per_ml, previous_concentration),
+    )
     columns = {"daily_dose_mcg": "flex_schedule"} if row.flex_schedule and "daily_dose_mcg" not in row.given else {}
-    return row_warnings(row.line, fill, cat.checks, lambda name: row.headers.get(columns.get(name, name), name),
-                        lambda name: shown_value(row, columns.get(name, name)))
+    return row_warnings(
+        row.line,
+        fill,
+        cat.checks,
+        lambda name: row.headers.get(columns.get(name, name), name),
+        lambda name: shown_value(row, columns.get(name, name)),
+    )
 
 
 def _first(*values):
@@ -808,12 +1106,15 @@ def refill_inputs(row: PatientRow, cat: Catalogue) -> engine.RefillInputs:
     them for a stored pump (the import test checks both agree)."""
     filled_at = start_of_day(row.last_refill_date, ZoneInfo(cat.tz))  # a date-only fill
     return engine.RefillInputs(
-        fill_time=filled_at, reservoir_after_fill_ml=row.last_refill_volume_ml,
+        fill_time=filled_at,
+        reservoir_after_fill_ml=row.last_refill_volume_ml,
         concentration_mcg_per_ml=row.concentration_mcg_per_ml,
         doses=[engine.DosePeriod(filled_at, programme_of(row))],
         alarm_volume_ml=row.alarm_volume_ml,
         buffer_days=cat.high_risk_buffer_days if row.withdrawal_risk else cat.buffer_days,
-        stability_days=row.stability_days, reservoir_capacity_ml=row.pump_model.reservoir_ml, tz=cat.tz,
+        stability_days=row.stability_days,
+        reservoir_capacity_ml=row.pump_model.reservoir_ml,
+        tz=cat.tz,
     )
 
 
@@ -837,23 +1138,28 @@ def _check_booking(r: _Line, row: PatientRow, cat: Catalogue, now: datetime) -> 
     check_booking_date(r, row, row.projection, now)
 
 
-def check_booking_date(r: _Line | None, row: PatientRow, projection: engine.RefillProjection,
-                       now: datetime) -> str | None:
+def check_booking_date(
+    r: _Line | None, row: PatientRow, projection: engine.RefillProjection, now: datetime
+) -> str | None:
     """The booking rules of tracker.services.bookings for a booked date: in the future, not after the alarm date
     (that needs a physician's override in the app), after the due date only with a reason. Returns the message."""
     booked_on = row.next_refill_at.date()
     verdict = refill_risk.booking_verdict(
         refill_risk.RefillDates(projection.due_date, projection.alarm_date, projection.empty_date),
-        refill_risk.Booking(booked_on))  # the same judgement as the booking form's
+        refill_risk.Booking(booked_on),
+    )  # the same judgement as the booking form's
     message = None
     if row.next_refill_at <= now:
         message = "The next booked refill must be in the future."
     elif verdict in refill_risk.NEEDS_PHYSICIAN:
-        message = (f"Booked on or after the pump's low-reservoir alarm ({fmt_date(projection.alarm_date)}): book it "
-                   "in the app, where a physician can override.")
+        message = (
+            f"Booked on or after the pump's low-reservoir alarm ({fmt_date(projection.alarm_date)}): book it "
+            "in the app, where a physician can override."
+        )
     elif verdict != refill_risk.ON_TIME and not row.next_refill_late_reason:
-        message = (f"Booked after the refill due date ({fmt_date(projection.due_date)}): say why in "
-                   "next_refill_late_reason.")
+        message = (
+            f"Booked after the refill due date ({fmt_date(projection.due_date)}): say why in next_refill_late_reason."
+        )
     if message and r is not None:
         r.fail("next_refill_date", message)
     return message

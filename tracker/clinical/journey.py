@@ -125,8 +125,10 @@ def void_refusal(active_events: Sequence[StageChange], event_id: int) -> str | N
     if len(active_events) < 2 or active_events[-1].id != event_id:
         return "Only the latest stage change can be voided, and never the referral."
     if active_events[-1].to_stage == IMPLANTATION:
-        return ("An implantation with its pump cannot be voided here: the pump's refills hang on it. "
-                "Record an exit (explanted) if the pump came out, or ask an administrator.")
+        return (
+            "An implantation with its pump cannot be voided here: the pump's refills hang on it. "
+            "Record an exit (explanted) if the pump came out, or ask an administrator."
+        )
     return None
 
 

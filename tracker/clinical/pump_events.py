@@ -47,9 +47,9 @@ WORK_LABELS = {
 }
 WORK_ADVICE = {
     PUMP_CHECK: "Interrogate the pump: its motor stops in the scanner and should restart within 2-24 h. Confirm it "
-                "runs and its programme is intact; ask about returning spasticity or withdrawal signs.",
+    "runs and its programme is intact; ask about returning spasticity or withdrawal signs.",
     PHYSICIAN_REVIEW: "A physician reviews the catheter: returning spasticity or withdrawal signs mean the drug may "
-                      "not be reaching the spine.",
+    "not be reaching the spine.",
 }
 # Who may record the work done: a physician's review only by a physician (tracker.policy names the permission).
 DONE_BY_PHYSICIAN = frozenset({PHYSICIAN_REVIEW})
@@ -92,11 +92,9 @@ def consequence(kind: str, mri_rule: str | None, occurred_on: date, rules: Event
             return Consequence(work=PUMP_CHECK, work_due_on=occurred_on + timedelta(days=rules.mri_check_days))
         raise UnknownMriRule("The pump catalogue does not say what an MRI means for this model.")
     if kind == CATHETER_REVISION:
-        return Consequence(work=PHYSICIAN_REVIEW,
-                           work_due_on=occurred_on + timedelta(days=rules.revision_review_days))
+        return Consequence(work=PHYSICIAN_REVIEW, work_due_on=occurred_on + timedelta(days=rules.revision_review_days))
     if kind == SUSPECTED_OCCLUSION:
-        return Consequence(work=PHYSICIAN_REVIEW,
-                           work_due_on=occurred_on + timedelta(days=rules.occlusion_review_days))
+        return Consequence(work=PHYSICIAN_REVIEW, work_due_on=occurred_on + timedelta(days=rules.occlusion_review_days))
     return Consequence()  # aspiration, dye study: on the timeline only
 
 
@@ -150,5 +148,7 @@ def emptied_since(fill_at: datetime, emptyings: Iterable[datetime]) -> datetime 
 
 def emptied_explanation(emptied_on: date) -> str:
     """The stored schedule's sentence while the pump stays emptied."""
-    return (f"Emptied before an MRI on {fmt_date(emptied_on)}: the pump holds no drug until it is "
-            "refilled. Refill it as soon as the scan is over.")
+    return (
+        f"Emptied before an MRI on {fmt_date(emptied_on)}: the pump holds no drug until it is "
+        "refilled. Refill it as soon as the scan is over."
+    )

@@ -27,11 +27,15 @@ RECOMPUTED = "recomputed"  # drill-down: refills whose due date was projected ag
 
 # Days late, bucketed: (label, first day, last day or None for "and more").
 LATE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("1–3 days", 1, 3), ("4–7 days", 4, 7), ("8–14 days", 8, 14), ("15+ days", 15, None),
+    ("1–3 days", 1, 3),
+    ("4–7 days", 4, 7),
+    ("8–14 days", 8, 14),
+    ("15+ days", 15, None),
 )
 
 
 # ---- facts (one row each, gathered by services/quality.py) ----
+
 
 @dataclass(frozen=True)
 class RefillFact:
@@ -121,6 +125,7 @@ class BatteryFact:
 
 # ---- small exact helpers ----
 
+
 def rounded(value: Fraction, places: int = 1) -> Decimal:
     """An exact value rounded half up for display: 2/3 -> 66.7."""
     exact = Decimal(value.numerator) / Decimal(value.denominator)
@@ -162,6 +167,7 @@ def month_label(key: str) -> str:
 
 # ---- the due date in force before a refill ----
 
+
 def due_before_refill(previous_fill: engine.RefillInputs) -> date:
     """The due date the worklist showed before a refill: the projection from the previous fill, with the dose
     ledger as it stood before the refill (the stored schedule is rewritten at every refill)."""
@@ -169,6 +175,7 @@ def due_before_refill(previous_fill: engine.RefillInputs) -> date:
 
 
 # ---- figures ----
+
 
 @dataclass(frozen=True)
 class Share:
@@ -256,11 +263,13 @@ class LateRow:
 
 def late_rows(overdue: Sequence[OverdueFact]) -> list[LateRow]:
     """One row per late status, most severe first, then the total; labels are the model's."""
+
     def row(status: str, label: str, facts: list[OverdueFact]) -> LateRow:
         return LateRow(status, label, len(facts), sum(o.booked for o in facts))
 
-    return ([row(s, risk.LABELS[s], [o for o in overdue if o.status == s]) for s in LATE_STATUSES]
-            + [row("", "Every late pump", list(overdue))])
+    return [row(s, risk.LABELS[s], [o for o in overdue if o.status == s]) for s in LATE_STATUSES] + [
+        row("", "Every late pump", list(overdue))
+    ]
 
 
 @dataclass(frozen=True)
@@ -277,8 +286,10 @@ class Rate:
 
 def warning_rates(facts: Sequence[RefillFact]) -> list[Rate]:
     """Refill visits whose preview showed each warning, per 100 refills (all refills in the range count)."""
-    return [Rate(code, label, sum(code in f.warning_codes for f in facts), len(facts))
-            for code, label in WARNING_LABELS.items()]
+    return [
+        Rate(code, label, sum(code in f.warning_codes for f in facts), len(facts))
+        for code, label in WARNING_LABELS.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -290,8 +301,10 @@ class StageRow:
 
 def stage_rows(facts: Sequence[StageFact], today: date) -> list[StageRow]:
     """Active patients per stage and the median whole days since they entered it."""
-    return [StageRow(stage, len(days := [(today - f.stage_since).days for f in facts if f.stage == stage]),
-                     median(days)) for stage in STAGES]
+    return [
+        StageRow(stage, len(days := [(today - f.stage_since).days for f in facts if f.stage == stage]), median(days))
+        for stage in STAGES
+    ]
 
 
 @dataclass(frozen=True)
@@ -345,8 +358,10 @@ BATTERY_COMING = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON
 def battery_due(facts: Sequence[BatteryFact]) -> list[BatteryFact]:
     """Pumps whose battery the model says is at ERI, past due or due within the warning window, most urgent first,
     then soonest."""
-    return sorted((f for f in facts if f.verdict in BATTERY_COMING),
-                  key=lambda f: (BATTERY_COMING.index(f.verdict), f.due or date.max, f.patient_id))
+    return sorted(
+        (f for f in facts if f.verdict in BATTERY_COMING),
+        key=lambda f: (BATTERY_COMING.index(f.verdict), f.due or date.max, f.patient_id),
+    )
 
 
 def battery_row(fact: BatteryFact) -> str:
@@ -364,8 +379,10 @@ def battery_rows(facts: Sequence[BatteryFact], today: date, months: int) -> list
 
 # ---- drill-down: the facts behind each figure ----
 
-def refills_behind(facts: Sequence[RefillFact], outcome: str = "", month: str = "", bucket: str = "",
-                   warning: str = "", due: str = "") -> list[RefillFact]:
+
+def refills_behind(
+    facts: Sequence[RefillFact], outcome: str = "", month: str = "", bucket: str = "", warning: str = "", due: str = ""
+) -> list[RefillFact]:
     """The refills counted in one cell: outcome on_time | late | judged (blank: every refill), a month
     (YYYY-MM), a lateness bucket ("8-14"), a warning code, due "recomputed" (a due date not stored)."""
     rows = list(facts)
@@ -386,8 +403,9 @@ def refills_behind(facts: Sequence[RefillFact], outcome: str = "", month: str = 
     return rows
 
 
-def overdue_behind(overdue: Sequence[OverdueFact], today: date, booked: str = "", bucket: str = "",
-                   status: str = "") -> list[OverdueFact]:
+def overdue_behind(
+    overdue: Sequence[OverdueFact], today: date, booked: str = "", bucket: str = "", status: str = ""
+) -> list[OverdueFact]:
     """Pumps late now: booked "yes" / "no" (blank: both), optionally one lateness bucket and one late status."""
     rows = [o for o in overdue if (not booked or o.booked == (booked == "yes")) and (not status or o.status == status)]
     if bucket:

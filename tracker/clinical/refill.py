@@ -282,7 +282,8 @@ def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Frac
     """(start, stop, mL per second) pieces in seconds after the fill, up to `end`."""
     # A measured over-infusion scales every rate: mL per second = mcg per second x factor / concentration.
     concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml") / _exact(
-        inputs.rate_factor, "rate_factor")
+        inputs.rate_factor, "rate_factor"
+    )
     fill, zone, periods = inputs.fill_instant(), inputs.zone(), inputs.periods()
     for i, (start, programme) in enumerate(periods):
         stop = min(periods[i + 1][0] if i + 1 < len(periods) else end, end)
@@ -499,8 +500,13 @@ def discrepancy(
     actual = _at_least_zero(actual_residual_ml, "actual_residual_ml", InvalidVolume)
     programmed = max(Fraction(0), fill - expected)
     gap = abs(expected - actual)
-    return Discrepancy(expected, actual, programmed, gap > _exact(threshold_ml, "threshold_ml"),
-                       gap > _exact(accuracy_fraction, "accuracy_fraction") * programmed)
+    return Discrepancy(
+        expected,
+        actual,
+        programmed,
+        gap > _exact(threshold_ml, "threshold_ml"),
+        gap > _exact(accuracy_fraction, "accuracy_fraction") * programmed,
+    )
 
 
 def residual_discrepancy_warning(found: Discrepancy) -> RefillWarning | None:
@@ -519,8 +525,9 @@ def residual_discrepancy_warning(found: Discrepancy) -> RefillWarning | None:
     )
     if found.over_infusion:
         message += " The next refill date is projected at the measured rate."
-    return RefillWarning("residual_discrepancy", "high" if found.beyond_threshold or found.over_infusion
-                         else "medium", message)
+    return RefillWarning(
+        "residual_discrepancy", "high" if found.beyond_threshold or found.over_infusion else "medium", message
+    )
 
 
 def measured_rate(found: Discrepancy | None) -> tuple[Fraction, str | None]:
@@ -529,9 +536,11 @@ def measured_rate(found: Discrepancy | None) -> tuple[Fraction, str | None]:
     if found is None or not found.over_infusion or found.programmed_ml <= 0:
         return Fraction(1), None
     factor = found.used_ml / found.programmed_ml
-    return factor, (f"Projected at the measured rate: {_num(found.used_ml)} mL was used where "
-                    f"{_num(found.programmed_ml)} mL was programmed (+{_decimal(100 * (factor - 1), 1).normalize():f}%"
-                    "), so the dates are earlier than the programme alone gives.")
+    return factor, (
+        f"Projected at the measured rate: {_num(found.used_ml)} mL was used where "
+        f"{_num(found.programmed_ml)} mL was programmed (+{_decimal(100 * (factor - 1), 1).normalize():f}%"
+        "), so the dates are earlier than the programme alone gives."
+    )
 
 
 def fill_volume(volume_added_ml: Number, resulting_volume_ml: Number) -> tuple[Decimal, str | None]:
@@ -543,8 +552,10 @@ def fill_volume(volume_added_ml: Number, resulting_volume_ml: Number) -> tuple[D
     if added == reported:
         return _decimal(reported, 3), None
     smaller = min(added, reported)
-    return _decimal(smaller, 3), (f"The fill's volumes disagree ({_num(added)} mL added, {_num(reported)} mL "
-                                  f"reported in the reservoir): projected from the smaller, {_num(smaller)} mL.")
+    return _decimal(smaller, 3), (
+        f"The fill's volumes disagree ({_num(added)} mL added, {_num(reported)} mL "
+        f"reported in the reservoir): projected from the smaller, {_num(smaller)} mL."
+    )
 
 
 def volume_to_prepare(last_added_ml: Number, last_resulting_ml: Number) -> tuple[Decimal | None, str | None]:
@@ -589,15 +600,19 @@ def bridge_bolus_warning(previous_mcg_per_ml: Number, new_mcg_per_ml: Number) ->
     )
 
 
-def bridge_bolus_answer(previous_mcg_per_ml: Number, new_mcg_per_ml: Number, given: bool | None,
-                        bolus_mcg: Number | None, reason: str) -> tuple[str, str] | None:
+def bridge_bolus_answer(
+    previous_mcg_per_ml: Number, new_mcg_per_ml: Number, given: bool | None, bolus_mcg: Number | None, reason: str
+) -> tuple[str, str] | None:
     """What is missing from a refill's bridge-bolus answer, as (field, message); None when complete. A change of
     concentration needs the bolus programmed (mcg) or the reason none was; no change needs no bridge bolus."""
     old, new = _exact(previous_mcg_per_ml, "previous_mcg_per_ml"), _exact(new_mcg_per_ml, "new_mcg_per_ml")
     if old == new:
         if given or bolus_mcg:
-            return ("bridge_bolus_given", f"The concentration stays {_num(new)} mcg/mL: a bridge bolus is only for a "
-                    "concentration change. Answer No, or choose the new concentration.")
+            return (
+                "bridge_bolus_given",
+                f"The concentration stays {_num(new)} mcg/mL: a bridge bolus is only for a "
+                "concentration change. Answer No, or choose the new concentration.",
+            )
         return None
     change = f"The concentration changes from {_num(old)} to {_num(new)} mcg/mL"
     if given is None:

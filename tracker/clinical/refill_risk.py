@@ -48,8 +48,16 @@ BATTERY_ACTION = frozenset({BATTERY_PAST_DUE, BATTERY_ERI})  # worklist reasons 
 
 # One urgency per pump for colours, legends and ordering, most urgent first.
 URGENCIES = (EMPTY, PAST_ALARM, OVERDUE, MISSED, "booked_late", DUE_SOON, "booked", OK)
-TONES = {EMPTY: "red", PAST_ALARM: "red", OVERDUE: "red", MISSED: "red", "booked_late": "amber",
-         DUE_SOON: "amber", "booked": "green", OK: "grey"}
+TONES = {
+    EMPTY: "red",
+    PAST_ALARM: "red",
+    OVERDUE: "red",
+    MISSED: "red",
+    "booked_late": "amber",
+    DUE_SOON: "amber",
+    "booked": "green",
+    OK: "grey",
+}
 
 LABELS = {
     EMPTY: "Pump projected empty",
@@ -75,9 +83,9 @@ LABELS = {
 # What to do, for banners and the e-mail (domain.md section 5: withdrawal signs).
 ADVICE = {
     EMPTY: "Withdrawal may already be under way. Reach the patient today, check for withdrawal signs (itching, "
-           "returning spasticity, low blood pressure, fever, confusion) and refill now or send to emergency care.",
+    "returning spasticity, low blood pressure, fever, confusion) and refill now or send to emergency care.",
     PAST_ALARM: "The pump may be alarming; some patients cannot hear it. Reach the patient today, check for "
-                "withdrawal signs and refill before the pump runs empty.",
+    "withdrawal signs and refill before the pump runs empty.",
     OVERDUE: "Book the refill today, before the low-reservoir alarm date.",
     MISSED: "Reach the patient today and book again; the pump keeps emptying.",
     AFTER_DUE: "Find an earlier slot: the refill is late at this appointment.",
@@ -216,8 +224,9 @@ def assess(dates: RefillDates, booking: Booking | None, today: date, soon_days: 
     status = status_on(dates, today, soon_days)
     verdict = booking_verdict(dates, booking)
     # A late pump needs action whatever its booking says; a due-soon one until it is booked on time.
-    needs_action = (status in LATE or verdict in BOOKED_LATE or verdict == MISSED
-                    or (status == DUE_SOON and verdict != ON_TIME))
+    needs_action = (
+        status in LATE or verdict in BOOKED_LATE or verdict == MISSED or (status == DUE_SOON and verdict != ON_TIME)
+    )
     if status in LATE:
         urgency = status
     elif verdict == MISSED:
@@ -253,7 +262,6 @@ def _on(day: date) -> str:
     return fmt_date(day)
 
 
-
 def banners(risk: RefillRisk, dates: RefillDates, booking: Booking | None, today: date) -> list[Banner]:
     """The truth first: red for a late pump or a missed appointment, amber for a booking that leaves it late, with
     the dates and what to do. Nothing for a pump that is fine or booked on time."""
@@ -262,19 +270,40 @@ def banners(risk: RefillRisk, dates: RefillDates, booking: Booking | None, today
         lines = [f"Refill was due {_on(dates.due_date)} ({plural((today - dates.due_date).days, 'day')} ago)."]
         for name, day in (("reach its low-reservoir alarm", dates.alarm_date), ("run empty", dates.empty_date)):
             if day is not None:
-                when = "today" if day == today else (f"{plural((today - day).days, 'day')} ago" if day < today
-                                                     else f"in {plural((day - today).days, 'day')}")
+                when = (
+                    "today"
+                    if day == today
+                    else (
+                        f"{plural((today - day).days, 'day')} ago"
+                        if day < today
+                        else f"in {plural((day - today).days, 'day')}"
+                    )
+                )
                 lines.append(f"Projected to {name} on {_on(day)} ({when}).")
         found.append(Banner("red", LABELS[risk.status], (*lines, ADVICE[risk.status])))
     if risk.booking == MISSED:
         found.append(Banner("red", LABELS[MISSED], (ADVICE[MISSED],)))
     elif risk.booking in BOOKED_LATE and booking is not None:
-        passed = [(name, day) for name, day in (("due date", dates.due_date), ("alarm date", dates.alarm_date),
-                                                ("projected empty date", dates.empty_date))
-                  if day is not None and booking.day >= day]
-        past = [f"on the {name} ({_on(day)})" if day == booking.day else
-                f"{plural((booking.day - day).days, 'day')} after the {name} ({_on(day)})" for name, day in passed]
-        found.append(Banner("amber", LABELS[risk.booking],
-                            (f"The appointment on {_on(booking.day)} is " + ", ".join(past) + ".",
-                             ADVICE[risk.booking])))
+        passed = [
+            (name, day)
+            for name, day in (
+                ("due date", dates.due_date),
+                ("alarm date", dates.alarm_date),
+                ("projected empty date", dates.empty_date),
+            )
+            if day is not None and booking.day >= day
+        ]
+        past = [
+            f"on the {name} ({_on(day)})"
+            if day == booking.day
+            else f"{plural((booking.day - day).days, 'day')} after the {name} ({_on(day)})"
+            for name, day in passed
+        ]
+        found.append(
+            Banner(
+                "amber",
+                LABELS[risk.booking],
+                (f"The appointment on {_on(booking.day)} is " + ", ".join(past) + ".", ADVICE[risk.booking]),
+            )
+        )
     return found

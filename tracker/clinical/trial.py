@@ -51,17 +51,22 @@ def sequence_words(rules: TrialRules) -> str:
 
 def dose_hint(rules: TrialRules) -> str:
     """What the bolus form says beside the dose, before anything is typed."""
-    return (f"Usually {sequence_words(rules)}, at least {rules.min_hours_between} h apart "
-            f"({rules.min_dose_mcg}-{rules.max_dose_mcg} mcg at {rules.concentration_mcg_per_ml} mcg/mL).")
+    return (
+        f"Usually {sequence_words(rules)}, at least {rules.min_hours_between} h apart "
+        f"({rules.min_dose_mcg}-{rules.max_dose_mcg} mcg at {rules.concentration_mcg_per_ml} mcg/mL)."
+    )
 
 
 def concentration_warning(concentration_mcg_per_ml: int, rules: TrialRules) -> TrialWarning | None:
     """A trial is given at the trial concentration; any other strength is likely the wrong vial."""
     if concentration_mcg_per_ml == rules.concentration_mcg_per_ml:
         return None
-    return TrialWarning("trial_concentration", "high",
-                        f"Concentration {concentration_mcg_per_ml} mcg/mL is not the trial concentration "
-                        f"({rules.concentration_mcg_per_ml} mcg/mL): check the vial and the volume given.")
+    return TrialWarning(
+        "trial_concentration",
+        "high",
+        f"Concentration {concentration_mcg_per_ml} mcg/mL is not the trial concentration "
+        f"({rules.concentration_mcg_per_ml} mcg/mL): check the vial and the volume given.",
+    )
 
 
 def dose_range_warning(dose_mcg: int, rules: TrialRules) -> TrialWarning | None:
@@ -69,9 +74,12 @@ def dose_range_warning(dose_mcg: int, rules: TrialRules) -> TrialWarning | None:
     if rules.min_dose_mcg <= dose_mcg <= rules.max_dose_mcg:
         return None
     above = dose_mcg > rules.max_dose_mcg
-    return TrialWarning("trial_dose_range", "high" if above else "medium",
-                        f"Dose {dose_mcg} mcg is {'above' if above else 'below'} the usual trial range "
-                        f"({rules.min_dose_mcg}-{rules.max_dose_mcg} mcg): check it is intended.")
+    return TrialWarning(
+        "trial_dose_range",
+        "high" if above else "medium",
+        f"Dose {dose_mcg} mcg is {'above' if above else 'below'} the usual trial range "
+        f"({rules.min_dose_mcg}-{rules.max_dose_mcg} mcg): check it is intended.",
+    )
 
 
 def spacing_warning(bolus: Bolus, others: Sequence[Bolus], rules: TrialRules) -> TrialWarning | None:
@@ -89,9 +97,12 @@ def spacing_warning(bolus: Bolus, others: Sequence[Bolus], rules: TrialRules) ->
         when = "the same day"
     else:
         when = f"{plural(abs(days), 'day')} {'before' if days > 0 else 'after'}"
-    return TrialWarning("trial_spacing", "high",
-                        f"Another bolus ({nearest.dose_mcg} mcg) was given on {fmt_date(nearest.given_on)}, {when}: "
-                        f"trial boluses are given at least {rules.min_hours_between} h apart.")
+    return TrialWarning(
+        "trial_spacing",
+        "high",
+        f"Another bolus ({nearest.dose_mcg} mcg) was given on {fmt_date(nearest.given_on)}, {when}: "
+        f"trial boluses are given at least {rules.min_hours_between} h apart.",
+    )
 
 
 def sequence_warning(bolus: Bolus, others: Sequence[Bolus], rules: TrialRules) -> TrialWarning | None:
@@ -101,19 +112,28 @@ def sequence_warning(bolus: Bolus, others: Sequence[Bolus], rules: TrialRules) -
     if not earlier:
         if bolus.dose_mcg <= rules.first_dose_mcg:
             return None
-        return TrialWarning("trial_sequence", "medium",
-                            f"A first bolus of {bolus.dose_mcg} mcg skips the usual start: {usual}.")
+        return TrialWarning(
+            "trial_sequence", "medium", f"A first bolus of {bolus.dose_mcg} mcg skips the usual start: {usual}."
+        )
     highest = max(earlier)
     if bolus.dose_mcg <= highest + rules.step_mcg:
         return None
-    return TrialWarning("trial_sequence", "medium",
-                        f"From {highest} to {bolus.dose_mcg} mcg skips a step: the usual sequence is {usual} "
-                        f"(up {rules.step_mcg} mcg a bolus).")
+    return TrialWarning(
+        "trial_sequence",
+        "medium",
+        f"From {highest} to {bolus.dose_mcg} mcg skips a step: the usual sequence is {usual} "
+        f"(up {rules.step_mcg} mcg a bolus).",
+    )
 
 
-def bolus_warnings(bolus: Bolus, concentration_mcg_per_ml: int, others: Sequence[Bolus],
-                   rules: TrialRules) -> list[TrialWarning]:
+def bolus_warnings(
+    bolus: Bolus, concentration_mcg_per_ml: int, others: Sequence[Bolus], rules: TrialRules
+) -> list[TrialWarning]:
     """Every warning for a new bolus, given the other boluses of the same trial."""
-    found = [concentration_warning(concentration_mcg_per_ml, rules), dose_range_warning(bolus.dose_mcg, rules),
-             spacing_warning(bolus, others, rules), sequence_warning(bolus, others, rules)]
+    found = [
+        concentration_warning(concentration_mcg_per_ml, rules),
+        dose_range_warning(bolus.dose_mcg, rules),
+        spacing_warning(bolus, others, rules),
+        sequence_warning(bolus, others, rules),
+    ]
     return [w for w in found if w is not None]

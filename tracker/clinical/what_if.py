@@ -185,8 +185,7 @@ def read_schedule(text: str) -> FlexSchedule:
     """A flexible schedule in the import's format (tracker.clinical.flex_text), one step a line as on the dose form
     or separated by ";"; InvalidFlexSchedule (or the engine's own error) on the flex_schedule field otherwise."""
     if len(text) > MAX_SCHEDULE_TEXT:
-        raise InvalidFlexSchedule(f"The schedule is too long: at most {MAX_SCHEDULE_TEXT} characters.",
-                                  "flex_schedule")
+        raise InvalidFlexSchedule(f"The schedule is too long: at most {MAX_SCHEDULE_TEXT} characters.", "flex_schedule")
     try:
         return parse_flex(re.sub(r"[\r\n]+", ";", text))
     except FlexTextError as error:
@@ -303,8 +302,9 @@ def _boluses(bolus_dose_mcg: Number | None, max_boluses_per_day: Number | None) 
     """Both halves of a bolus programme, or neither: a dose without a count would silently count no boluses."""
     dose, count = _optional("bolus_dose_mcg", bolus_dose_mcg), _optional("max_boluses_per_day", max_boluses_per_day)
     if dose and count is None:
-        raise InvalidDose("Enter the maximum boluses a day too (0 if the patient may take none).",
-                          "max_boluses_per_day")
+        raise InvalidDose(
+            "Enter the maximum boluses a day too (0 if the patient may take none).", "max_boluses_per_day"
+        )
     if count and dose is None:
         raise InvalidDose("Enter the bolus dose too.", "bolus_dose_mcg")
     return dose or Decimal(0), count or 0
@@ -349,9 +349,13 @@ def what_if(
     fill = _fill(check_fill_date(fill_date), check_fill_time(fill_time), tz)
     try:
         flex = read_schedule(flex_schedule) if _given(flex_schedule) else None
-        programme = DoseProgramme(daily_dose_mcg=dose, flex_steps=flex.steps if flex else (),
-                                  flex_by_weekday=flex.by_weekday if flex else {}, bolus_dose_mcg=bolus_mcg,
-                                  max_boluses_per_day=boluses)
+        programme = DoseProgramme(
+            daily_dose_mcg=dose,
+            flex_steps=flex.steps if flex else (),
+            flex_by_weekday=flex.by_weekday if flex else {},
+            bolus_dose_mcg=bolus_mcg,
+            max_boluses_per_day=boluses,
+        )
         projection = project_refill(
             RefillInputs(
                 fill_time=fill,

@@ -25,10 +25,15 @@ class RefillCorrectionForm(RefillForm):
 class FirstFillCorrectionForm(FlaskForm):
     """The fill at implantation (or an import's first fill): it has no residuals and keeps its time."""
 
-    fill_volume_ml = DecimalField("Fill volume (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5,
-                                                                                                        max=40)])
-    concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True,
-                                           validators=[InputRequired("Choose the concentration.")])
+    fill_volume_ml = DecimalField(
+        "Fill volume (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5, max=40)]
+    )
+    concentration_mcg_per_ml = SelectField(
+        "Concentration",
+        coerce=_optional_int,
+        validate_choice=True,
+        validators=[InputRequired("Choose the concentration.")],
+    )
     lot = StringField("Lot", validators=[Length(max=40)])
     why = _why()
 
@@ -48,8 +53,9 @@ class VoidEntryForm(FlaskForm):
 class ImplantCorrectionForm(FlaskForm):
     serial = StringField("Serial number", validators=[DataRequired(), Length(max=40)])
     catheter_tip_level = StringField("Catheter tip level", validators=[DataRequired(), Length(max=10)])
-    alarm_volume_ml = DecimalField("Low-reservoir alarm (mL)", places=1,
-                                   validators=[InputRequired(), NumberRange(min=0.5, max=10)])
+    alarm_volume_ml = DecimalField(
+        "Low-reservoir alarm (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5, max=10)]
+    )
     surgeon = StringField("Surgeon", validators=[Length(max=120)])
     surgery_centre_id = SelectField("Surgery centre", coerce=_optional_int, validate_choice=True)
     why = _why("Why are the details corrected? (shown with the values replaced)")

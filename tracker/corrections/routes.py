@@ -88,10 +88,12 @@ def refill(patient_id: int, visit_id: int):
         now = datetime.now(UTC)
         try:
             if request.form.get("action") == "save":
-                service.correct_refill(db.session, actor(), visit.id, _entry(form), form.why.data,
-                                       bool(form.acknowledge.data), now)
-                flash("Refill corrected; the original is kept, struck through, and the dates are recomputed.",
-                      "success")
+                service.correct_refill(
+                    db.session, actor(), visit.id, _entry(form), form.why.data, bool(form.acknowledge.data), now
+                )
+                flash(
+                    "Refill corrected; the original is kept, struck through, and the dates are recomputed.", "success"
+                )
                 return _back(patient_id)
             preview = service.preview_refill_correction(db.session, visit.id, _entry(form), now)
         except StaleEdit as error:
@@ -102,8 +104,7 @@ def refill(patient_id: int, visit_id: int):
             if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
                 preview = service.preview_refill_correction(db.session, visit.id, _entry(form), now)
     status = 200 if request.method == "GET" or (preview and not form.errors) else 422
-    return render_template("corrections/refill.html", form=form, patient=patient, visit=visit,
-                           preview=preview), status
+    return render_template("corrections/refill.html", form=form, patient=patient, visit=visit, preview=preview), status
 
 
 def _first_fill(patient: Patient, visit: RefillVisit):
@@ -115,17 +116,25 @@ def _first_fill(patient: Patient, visit: RefillVisit):
         form.lot.data = visit.lot
     if form.validate_on_submit():
         try:
-            service.correct_first_fill(db.session, actor(), visit.id, form.fill_volume_ml.data,
-                                       form.concentration_mcg_per_ml.data, form.lot.data or "", form.why.data,
-                                       datetime.now(UTC))
+            service.correct_first_fill(
+                db.session,
+                actor(),
+                visit.id,
+                form.fill_volume_ml.data,
+                form.concentration_mcg_per_ml.data,
+                form.lot.data or "",
+                form.why.data,
+                datetime.now(UTC),
+            )
         except StaleEdit as error:
             return _stale(patient.id, error)
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
         else:
-            flash("First fill corrected; the original is kept, struck through, and the dates are recomputed.",
-                  "success")
+            flash(
+                "First fill corrected; the original is kept, struck through, and the dates are recomputed.", "success"
+            )
             return _back(patient.id)
     status = 200 if request.method == "GET" else 422
     return render_template("corrections/first_fill.html", form=form, patient=patient, visit=visit), status
@@ -147,8 +156,17 @@ def dose(patient_id: int, dose_id: int):
     if form.validate_on_submit():
         effective_at, programme = _local(form.effective_at.data), _programme(form)
         try:
-            service.correct_dose(db.session, actor(), original.id, effective_at, programme, form.reason.data or "",
-                                 form.why.data, datetime.now(UTC), bool(form.acknowledge.data))
+            service.correct_dose(
+                db.session,
+                actor(),
+                original.id,
+                effective_at,
+                programme,
+                form.reason.data or "",
+                form.why.data,
+                datetime.now(UTC),
+                bool(form.acknowledge.data),
+            )
         except StaleEdit as error:
             return _stale(patient_id, error)
         except (ServiceError, RefillInputError) as error:
@@ -157,12 +175,19 @@ def dose(patient_id: int, dose_id: int):
             if getattr(error, "field", None) == "acknowledge":
                 warnings = service.dose_correction_check(db.session, original.id, effective_at, programme).warnings
         else:
-            flash("Dose change corrected; the original is kept, struck through, and the dates are recomputed.",
-                  "success")
+            flash(
+                "Dose change corrected; the original is kept, struck through, and the dates are recomputed.", "success"
+            )
             return _back(patient_id)
     status = 200 if request.method == "GET" else 422
-    return render_template("corrections/dose.html", form=form, patient=patient, original=original,
-                           warnings=warnings, physician=current_user.role == "physician"), status
+    return render_template(
+        "corrections/dose.html",
+        form=form,
+        patient=patient,
+        original=original,
+        warnings=warnings,
+        physician=current_user.role == "physician",
+    ), status
 
 
 # Trial boluses ---------------------------------------------------------------------------------------------
@@ -176,8 +201,16 @@ def bolus(patient_id: int, bolus_id: int):
     warnings = []
     if form.validate_on_submit():
         try:
-            service.correct_bolus(db.session, actor(), original.id, form.values(), form.why.data, clinic_today(),
-                                  datetime.now(UTC), form.acknowledged())
+            service.correct_bolus(
+                db.session,
+                actor(),
+                original.id,
+                form.values(),
+                form.why.data,
+                clinic_today(),
+                datetime.now(UTC),
+                form.acknowledged(),
+            )
         except StaleEdit as error:
             return _stale(patient_id, error)
         except ServiceError as error:
@@ -194,16 +227,24 @@ def bolus(patient_id: int, bolus_id: int):
             form.acknowledge.data = False
         form.shown_warnings.data = codes
     status = 200 if request.method == "GET" else 422
-    return render_template("corrections/bolus.html", form=form, patient=patient, original=original,
-                           warnings=warnings, dose_hint=dose_hint(trial_rules(db.session))), status
+    return render_template(
+        "corrections/bolus.html",
+        form=form,
+        patient=patient,
+        original=original,
+        warnings=warnings,
+        dose_hint=dose_hint(trial_rules(db.session)),
+    ), status
 
 
 # Voids -----------------------------------------------------------------------------------------------------
 
 VOIDS = {"refill": service.void_refill, "dose": service.void_dose, "bolus": service.void_bolus}
-VOIDED = {"refill": "Refill voided; the dates run again from the fill before it.",
-          "dose": "Dose change voided; the dose before it is in force again and the dates are recomputed.",
-          "bolus": "Trial bolus voided."}
+VOIDED = {
+    "refill": "Refill voided; the dates run again from the fill before it.",
+    "dose": "Dose change voided; the dose before it is in force again and the dates are recomputed.",
+    "bolus": "Trial bolus voided.",
+}
 
 
 def _void(kind: str, patient_id: int, entry_id: int):
@@ -217,14 +258,19 @@ def _void(kind: str, patient_id: int, entry_id: int):
             return _stale(patient_id, error)
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
-            show_error(form, error if isinstance(error, ServiceError) else ServiceError(
-                "Someone else changed this pump meanwhile; nothing was saved."))
+            show_error(
+                form,
+                error
+                if isinstance(error, ServiceError)
+                else ServiceError("Someone else changed this pump meanwhile; nothing was saved."),
+            )
         else:
             flash(VOIDED[kind], "success")
             return _back(patient_id, anchor)
     status = 200 if request.method == "GET" else 422
-    return render_template("corrections/void.html", form=form, patient=patient, kind=kind, entry=entry,
-                           anchor=anchor), status
+    return render_template(
+        "corrections/void.html", form=form, patient=patient, kind=kind, entry=entry, anchor=anchor
+    ), status
 
 
 @bp.route("/patients/<int:patient_id>/refills/<int:visit_id>/void", methods=["GET", "POST"])
@@ -278,13 +324,24 @@ def implant(patient_id: int):
         form.surgeon.data = implantation.surgeon if implantation else ""
         _keep_version(form, pump)
     if form.validate_on_submit():
-        values = pump_corrections.ImplantValues(form.serial.data or "", form.catheter_tip_level.data or "",
-                                                form.alarm_volume_ml.data, form.surgeon.data or "",
-                                                form.surgery_centre_id.data)
+        values = pump_corrections.ImplantValues(
+            form.serial.data or "",
+            form.catheter_tip_level.data or "",
+            form.alarm_volume_ml.data,
+            form.surgeon.data or "",
+            form.surgery_centre_id.data,
+        )
         try:
-            pump_corrections.correct_implant(db.session, actor(), pump.id, form_version(form.version),
-                                             form_version(form.last_correction_id), values, form.why.data,
-                                             datetime.now(UTC))
+            pump_corrections.correct_implant(
+                db.session,
+                actor(),
+                pump.id,
+                form_version(form.version),
+                form_version(form.last_correction_id),
+                values,
+                form.why.data,
+                datetime.now(UTC),
+            )
         except (StaleEdit, StaleDataError):
             db.session.rollback()
             flash(pump_corrections.STALE, "error")
@@ -314,9 +371,16 @@ def eri(patient_id: int):
         try:
             if not voiding and form.eri_on.data is None:
                 raise ServiceError("Enter the corrected ERI date, or void the ERI.", "eri_on")
-            pump_corrections.correct_eri(db.session, actor(), pump.id, form_version(form.version),
-                                         form_version(form.last_correction_id),
-                                         None if voiding else form.eri_on.data, form.why.data, datetime.now(UTC))
+            pump_corrections.correct_eri(
+                db.session,
+                actor(),
+                pump.id,
+                form_version(form.version),
+                form_version(form.last_correction_id),
+                None if voiding else form.eri_on.data,
+                form.why.data,
+                datetime.now(UTC),
+            )
         except (StaleEdit, StaleDataError):
             db.session.rollback()
             flash(pump_corrections.STALE, "error")

@@ -22,8 +22,12 @@ bp = Blueprint("dashboard", __name__, url_prefix="/quality")
 MAX_MONTHS = 120  # ten years of months is the most a by-month table shows
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 BUCKETS = {(f"{first}-{last}" if last is not None else f"{first}+"): label for label, first, last in q.LATE_BUCKETS}
-REFILL_OUTCOMES = {"": "Refills", "judged": "Refills judged", "on_time": "Refills on or before the due date",
-                   "late": "Refills after the due date"}
+REFILL_OUTCOMES = {
+    "": "Refills",
+    "judged": "Refills judged",
+    "on_time": "Refills on or before the due date",
+    "late": "Refills after the due date",
+}
 
 
 def _filters() -> service.QualityFilters:
@@ -32,8 +36,9 @@ def _filters() -> service.QualityFilters:
     start, end = date_arg("from", risk.add_months(today.replace(day=1), -11)), date_arg("to", today)
     if end < start:
         start, end = end, start
-    return service.QualityFilters(max(start, risk.add_months(end, -MAX_MONTHS)), end,
-                                  own_clinic_only() or int_arg("location"))
+    return service.QualityFilters(
+        max(start, risk.add_months(end, -MAX_MONTHS)), end, own_clinic_only() or int_arg("location")
+    )
 
 
 def _args(f: service.QualityFilters) -> dict:
@@ -50,15 +55,26 @@ def _number(value) -> float | None:
 
 def _charts(d: service.Dashboard) -> dict:
     return {
-        "by_month": {"labels": [s.label for s in d.by_month], "percent": [_number(s.percent) for s in d.by_month],
-                     "counts": [[s.on_time, s.judged] for s in d.by_month]},
-        "by_location": {"labels": [s.label for s in d.by_location],
-                        "percent": [_number(s.percent) for s in d.by_location],
-                        "counts": [[s.on_time, s.judged] for s in d.by_location]},
-        "days_late": {"labels": [b.label for b in d.buckets], "late": [b.late_refills for b in d.buckets],
-                      "open": [b.open_overdue for b in d.buckets]},
-        "stages": {"labels": [STAGE_LABELS[s.stage] for s in d.stages], "keys": [s.stage for s in d.stages],
-                   "patients": [s.patients for s in d.stages]},
+        "by_month": {
+            "labels": [s.label for s in d.by_month],
+            "percent": [_number(s.percent) for s in d.by_month],
+            "counts": [[s.on_time, s.judged] for s in d.by_month],
+        },
+        "by_location": {
+            "labels": [s.label for s in d.by_location],
+            "percent": [_number(s.percent) for s in d.by_location],
+            "counts": [[s.on_time, s.judged] for s in d.by_location],
+        },
+        "days_late": {
+            "labels": [b.label for b in d.buckets],
+            "late": [b.late_refills for b in d.buckets],
+            "open": [b.open_overdue for b in d.buckets],
+        },
+        "stages": {
+            "labels": [STAGE_LABELS[s.stage] for s in d.stages],
+            "keys": [s.stage for s in d.stages],
+            "patients": [s.patients for s in d.stages],
+        },
     }
 
 
@@ -67,9 +83,18 @@ def _charts(d: service.Dashboard) -> dict:
 def index():
     f = _filters()
     d = _dashboard(f)
-    return render_template("dashboard/index.html", d=d, f=f, here=_args(f), charts=_charts(d),
-                           locations=location_choices(db.session), tables=TABLES, buckets=BUCKETS,
-                           outcomes=q.TRIAL_OUTCOMES, location_name=d.location_names.get(f.location_id))
+    return render_template(
+        "dashboard/index.html",
+        d=d,
+        f=f,
+        here=_args(f),
+        charts=_charts(d),
+        locations=location_choices(db.session),
+        tables=TABLES,
+        buckets=BUCKETS,
+        outcomes=q.TRIAL_OUTCOMES,
+        location_name=d.location_names.get(f.location_id),
+    )
 
 
 @bp.get("/export.csv")
@@ -112,15 +137,18 @@ def _behind(f: service.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
         month = _choice("month", [m for m in [request.args.get("month", "")] if MONTH.match(m)])
         bucket, warning = _choice("bucket", BUCKETS), _choice("warning", q.WARNING_LABELS)
         due = _choice("due", (q.RECOMPUTED,))
-        facts = q.refills_behind(service.refill_facts(db.session, f, all_settings(db.session)), outcome, month,
-                                 bucket, warning, due)
+        facts = q.refills_behind(
+            service.refill_facts(db.session, f, all_settings(db.session)), outcome, month, bucket, warning, due
+        )
         for fact in facts:
             notes.setdefault(fact.patient_id, []).append(_refill_note(fact))
-        title = (REFILL_OUTCOMES["late" if bucket else outcome]
-                 + (f" {BUCKETS[bucket]} late" if bucket else "")
-                 + (f" showing the {q.WARNING_LABELS[warning].lower()} warning" if warning else "")
-                 + (f" in {q.month_label(month)}" if month else "")
-                 + (", due date recomputed (recorded before it was stored)" if due else ""))
+        title = (
+            REFILL_OUTCOMES["late" if bucket else outcome]
+            + (f" {BUCKETS[bucket]} late" if bucket else "")
+            + (f" showing the {q.WARNING_LABELS[warning].lower()} warning" if warning else "")
+            + (f" in {q.month_label(month)}" if month else "")
+            + (", due date recomputed (recorded before it was stored)" if due else "")
+        )
         return title, notes
     today = clinic_today()
     if metric == "overdue":
@@ -131,10 +159,13 @@ def _behind(f: service.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
             days = o.days_overdue(today)
             notes.setdefault(o.patient_id, []).append(
                 f"Due {fmt_date(o.due_date)}, {plural(days, 'day')} ago: "
-                f"{risk.LABELS[o.status].lower()}; {risk.LABELS[o.booking].lower()}")
-        title = ({"": "Late pumps", "yes": "Late pumps, booked (late)", "no": "Late pumps, not booked"}[booked]
-                 + (f": {risk.LABELS[status].lower()}" if status else "")
-                 + (f", {BUCKETS[bucket]} after the due date" if bucket else ""))
+                f"{risk.LABELS[o.status].lower()}; {risk.LABELS[o.booking].lower()}"
+            )
+        title = (
+            {"": "Late pumps", "yes": "Late pumps, booked (late)", "no": "Late pumps, not booked"}[booked]
+            + (f": {risk.LABELS[status].lower()}" if status else "")
+            + (f", {BUCKETS[bucket]} after the due date" if bucket else "")
+        )
         return title + " (today)", notes
     if metric == "trials":
         outcome = _choice("outcome", q.TRIAL_OUTCOMES)
@@ -142,16 +173,24 @@ def _behind(f: service.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
             if not outcome or t.outcome == outcome:
                 notes.setdefault(t.patient_id, []).append(
                     f"Trial from {fmt_date(t.trial_started)}: {q.TRIAL_OUTCOMES[t.outcome].lower()}"
-                    + (f" {fmt_date(t.outcome_date)}" if t.outcome_date else ""))
+                    + (f" {fmt_date(t.outcome_date)}" if t.outcome_date else "")
+                )
         return "Entered trial in the range" + (f": {q.TRIAL_OUTCOMES[outcome].lower()}" if outcome else ""), notes
     if metric == "batteries":
         months = risk_windows(db.session).battery_warning_months
-        month = _choice("month", [m for m in [request.args.get("month", "")]
-                                  if MONTH.match(m) or m in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE)])
+        month = _choice(
+            "month",
+            [
+                m
+                for m in [request.args.get("month", "")]
+                if MONTH.match(m) or m in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE)
+            ],
+        )
         for b in service.battery_facts(db.session, f, today, months):
             if not month or q.battery_row(b) == month:
                 notes.setdefault(b.patient_id, []).append(
-                    risk.LABELS[b.verdict] + (f": replacement due {fmt_date(b.due)}" if b.due else ""))
+                    risk.LABELS[b.verdict] + (f": replacement due {fmt_date(b.due)}" if b.due else "")
+                )
         if month in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE):
             return f"{risk.LABELS[month]} (today)", notes
         when = f"in {q.month_label(month)}" if month else f"within {months} months"
@@ -168,11 +207,23 @@ def patients():
     if behind is None:
         return redirect(url_for("dashboard.index", **_args(f)))
     title, notes = behind
-    page = db.paginate(service.patients_query(set(notes)), page=min(int_arg("page") or 1, 100_000),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
-    return render_template("dashboard/patients.html", title=title, notes=notes, page=page, f=f, here=_args(f),
-                           counted=sum(len(v) for v in notes.values()),
-                           location_name=service.location_name(db.session, f.location_id), today=clinic_today())
+    page = db.paginate(
+        service.patients_query(set(notes)),
+        page=min(int_arg("page") or 1, 100_000),
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
+    return render_template(
+        "dashboard/patients.html",
+        title=title,
+        notes=notes,
+        page=page,
+        f=f,
+        here=_args(f),
+        counted=sum(len(v) for v in notes.values()),
+        location_name=service.location_name(db.session, f.location_id),
+        today=clinic_today(),
+    )
 
 
 @bp.get("/patients.csv")
@@ -187,8 +238,11 @@ def patients_csv():
     names = allowed(current_user.role, "export.names")
     rows = [["mrn"] + (["last_name", "first_name"] if names else []) + ["location", "stage", "status", "counted"]]
     for p in db.session.scalars(service.patients_query(set(notes))):
-        rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
-                    + [p.location.name, STAGE_LABELS.get(p.stage, p.stage), p.status, "; ".join(notes[p.id])])
+        rows.append(
+            [p.mrn]
+            + ([p.last_name, p.first_name] if names else [])
+            + [p.location.name, STAGE_LABELS.get(p.stage, p.stage), p.status, "; ".join(notes[p.id])]
+        )
     metric = request.args.get("metric", "")
     audit_read("quality_patient_list", len(rows) - 1, names=names)
     return csv_response(rows, f"quality-{metric}-patients-{f.start}-{f.end}.csv")

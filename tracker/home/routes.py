@@ -17,14 +17,16 @@ from tracker.web import clinic_today, own_clinic_only, requires
 
 
 def _nurse(today, now):
-    return home.nurse_home(db.session, current_user.id, current_user.location_id, own_clinic_only(), today, now,
-                           risk_windows(db.session))
+    return home.nurse_home(
+        db.session, current_user.id, current_user.location_id, own_clinic_only(), today, now, risk_windows(db.session)
+    )
 
 
 def _coordinator(today, now):
     # own_clinic_only() is the home clinic whenever the settings narrow the coordinator's view at all.
-    return home.coordinator_home(db.session, current_user.id, own_clinic_only() or current_user.location_id, today,
-                                 now, risk_windows(db.session))
+    return home.coordinator_home(
+        db.session, current_user.id, own_clinic_only() or current_user.location_id, today, now, risk_windows(db.session)
+    )
 
 
 def _physician(today, now):
@@ -32,8 +34,9 @@ def _physician(today, now):
 
 
 def _admin(today, now):
-    return home.admin_home(db.session, current_app.config, now, scheduler_state(current_app),
-                           current_app.extensions.get("sign_in_limits"))
+    return home.admin_home(
+        db.session, current_app.config, now, scheduler_state(current_app), current_app.extensions.get("sign_in_limits")
+    )
 
 
 PAGES = {"nurse": _nurse, "coordinator": _coordinator, "physician": _physician, "admin": _admin}
@@ -44,6 +47,14 @@ PAGES = {"nurse": _nurse, "coordinator": _coordinator, "physician": _physician, 
 def today():
     day, now = clinic_today(), datetime.now(UTC)
     role = current_user.role
-    return render_template(f"home/{role}.html", home=PAGES[role](day, now), today=day,
-                           rows=home.HOME_ROWS, answered_days=home.ANSWERED_DAYS,
-                           labels=REASON_LABELS, kinds=KINDS, outcomes=CONTACT_OUTCOMES, methods=CONTACT_METHODS)
+    return render_template(
+        f"home/{role}.html",
+        home=PAGES[role](day, now),
+        today=day,
+        rows=home.HOME_ROWS,
+        answered_days=home.ANSWERED_DAYS,
+        labels=REASON_LABELS,
+        kinds=KINDS,
+        outcomes=CONTACT_OUTCOMES,
+        methods=CONTACT_METHODS,
+    )

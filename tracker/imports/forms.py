@@ -31,8 +31,7 @@ def mapping_form(headers: list[str], guesses: dict[str, int | None], formdata=No
         token = HiddenField(validators=TOKEN)
 
         def mapping(self) -> dict[str, int | None]:
-            return {c.name: int(getattr(self, c.name).data) if getattr(self, c.name).data else None
-                    for c in COLUMNS}
+            return {c.name: int(getattr(self, c.name).data) if getattr(self, c.name).data else None for c in COLUMNS}
 
         def validate(self, extra_validators=None) -> bool:
             ok = super().validate(extra_validators)
@@ -46,10 +45,18 @@ def mapping_form(headers: list[str], guesses: dict[str, int | None], formdata=No
                     chosen[field.data] = column.label
             return ok
 
-    choices = [(NOT_IN_FILE, "— not in the file —")] + [(str(i), h or f"(column {i + 1}, no header)")
-                                                         for i, h in enumerate(headers)]
+    choices = [(NOT_IN_FILE, "— not in the file —")] + [
+        (str(i), h or f"(column {i + 1}, no header)") for i, h in enumerate(headers)
+    ]
     for column in COLUMNS:
-        setattr(MappingForm, column.name, SelectField(column.label, choices=choices, description=NEED_HINT[column.need],
-                                                      default=str(guesses[column.name]) if guesses.get(column.name)
-                                                      is not None else NOT_IN_FILE))
+        setattr(
+            MappingForm,
+            column.name,
+            SelectField(
+                column.label,
+                choices=choices,
+                description=NEED_HINT[column.need],
+                default=str(guesses[column.name]) if guesses.get(column.name) is not None else NOT_IN_FILE,
+            ),
+        )
     return MappingForm(formdata=formdata) if formdata is not None else MappingForm()

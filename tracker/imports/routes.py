@@ -104,8 +104,11 @@ def guide():
 def template():
     # With a BOM, Excel opens the file as UTF-8 (names such as Peña survive).
     body = "\ufeff" + importing.template_csv(clinic_today())
-    return Response(body.encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=patient-import-template.csv"})
+    return Response(
+        body.encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=patient-import-template.csv"},
+    )
 
 
 @bp.route("/columns", methods=["GET", "POST"])
@@ -122,11 +125,14 @@ def columns():
     if form.validate_on_submit():
         _store().set_mapping(token, form.mapping())
         return redirect(url_for("imports.check", token=token))
-    samples = {str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells) and cells[i].strip()]
-               for i in range(len(table.headers))}
+    samples = {
+        str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells) and cells[i].strip()]
+        for i in range(len(table.headers))
+    }
     status = 200 if request.method == "GET" else 422
-    return render_template("imports/columns.html", form=form, upload=upload_, table=table,
-                           columns=importing.COLUMNS, samples=samples), status
+    return render_template(
+        "imports/columns.html", form=form, upload=upload_, table=table, columns=importing.COLUMNS, samples=samples
+    ), status
 
 
 @bp.get("/check")
@@ -142,11 +148,21 @@ def check():
     db.session.rollback()  # a dry run: nothing it loaded stays
     updates = [p for p in result.plans if p.action == "update" or p.notes]
     return render_template(
-        "imports/check.html", upload=upload_, table=table, result=result, errors=result.issues[:ERRORS_SHOWN],
-        warnings=result.warnings, late=result.late, risk_labels=refill_risk.LABELS,
-        updates=updates[:ERRORS_SHOWN], new_rows=[p for p in result.plans if p.action == "new"][:10],
-        unused=importing.unused_headers(table.headers, mapping), run_form=RunForm(token=token),
-        reupload_form=UploadForm(formdata=None), token=token, max_mb=MAX_BYTES // 2**20,
+        "imports/check.html",
+        upload=upload_,
+        table=table,
+        result=result,
+        errors=result.issues[:ERRORS_SHOWN],
+        warnings=result.warnings,
+        late=result.late,
+        risk_labels=refill_risk.LABELS,
+        updates=updates[:ERRORS_SHOWN],
+        new_rows=[p for p in result.plans if p.action == "new"][:10],
+        unused=importing.unused_headers(table.headers, mapping),
+        run_form=RunForm(token=token),
+        reupload_form=UploadForm(formdata=None),
+        token=token,
+        max_mb=MAX_BYTES // 2**20,
     ), 200 if result.ok else 422
 
 
@@ -163,8 +179,16 @@ def run():
         return _expired()
     table = importing.read_table(upload_.data)
     mapping = upload_.mapping or importing.guess_mapping(table.headers)
-    job = ImportRun(db.session, actor(), table, mapping, upload_.filename, clinic_today(), _now(),
-                    acknowledged=form.acknowledge.data)
+    job = ImportRun(
+        db.session,
+        actor(),
+        table,
+        mapping,
+        upload_.filename,
+        clinic_today(),
+        _now(),
+        acknowledged=form.acknowledge.data,
+    )
     if NDJSON in request.headers.get("Accept", ""):  # the page's script: progress as it goes
         response = Response(stream_with_context(_stream(job, store, token)), mimetype=NDJSON)
         response.headers["X-Accel-Buffering"] = "no"  # a proxy must pass each line on at once
@@ -193,8 +217,11 @@ def _steps(job: ImportRun, store: UploadStore, token: str):
         return
     except (IntegrityError, StaleDataError):
         log.warning("import of %s rolled back: a record changed meanwhile", token[:6])
-        yield {"error": "Someone changed patients while the import ran, so nothing was saved. Check the file "
-                        "again and re-run the import.", "check": True}
+        yield {
+            "error": "Someone changed patients while the import ran, so nothing was saved. Check the file "
+            "again and re-run the import.",
+            "check": True,
+        }
         return
     except ServiceError as error:
         yield {"error": f"{error.message} Nothing was imported."}
@@ -207,8 +234,10 @@ def _steps(job: ImportRun, store: UploadStore, token: str):
 def _stream(job: ImportRun, store: UploadStore, token: str):
     for message in _steps(job, store, token):
         if "summary" in message:
-            message = {"summary_html": render_template("imports/_summary.html", summary=message["summary"]),
-                       "done_url": url_for("imports.done", token=token)}
+            message = {
+                "summary_html": render_template("imports/_summary.html", summary=message["summary"]),
+                "done_url": url_for("imports.done", token=token),
+            }
         elif message.get("check"):
             message["check_url"] = url_for("imports.check", token=token)
         yield json.dumps(message) + "\n"

@@ -75,8 +75,9 @@ class UploadStore:
     def set_mapping(self, token: str, mapping: dict[str, int | None]) -> None:
         upload = self.load(token)
         if upload is not None:
-            self._write(self._path(token, ".json"),
-                        json.dumps({"filename": upload.filename, "mapping": mapping}).encode())
+            self._write(
+                self._path(token, ".json"), json.dumps({"filename": upload.filename, "mapping": mapping}).encode()
+            )
 
     @contextmanager
     def running(self, token: str):
@@ -131,8 +132,11 @@ def purge_abandoned_uploads(instance_path: str) -> int:
     root = Path(instance_path) / "imports"
     if not root.exists():
         return 0
-    return sum(UploadStore(instance_path, int(folder.name)).purge_expired()
-               for folder in root.iterdir() if folder.is_dir() and folder.name.isdigit())
+    return sum(
+        UploadStore(instance_path, int(folder.name)).purge_expired()
+        for folder in root.iterdir()
+        if folder.is_dir() and folder.name.isdigit()
+    )
 
 
 def _abandoned(lock: Path) -> bool:

@@ -46,8 +46,13 @@ class RefillAppointment(db.Model):
     __table_args__ = (
         Index("ix_refill_appointment_open", "status", "patient_id"),
         # At most one open booking per pump: of two people booking at the same moment, the database refuses one.
-        Index("uq_refill_appointment_open_pump", "pump_id", unique=True,
-              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
+        Index(
+            "uq_refill_appointment_open_pump",
+            "pump_id",
+            unique=True,
+            sqlite_where=text("status = 'booked'"),
+            postgresql_where=text("status = 'booked'"),
+        ),
     )
 
 

@@ -62,8 +62,13 @@ class Patient(db.Model):
         # Counts of active patients by stage (board) and by clinic and stage (board, list): a range of this
         # small partial index. Queries must say status = 'active' as written SQL, not a parameter, for either
         # database to know the index applies (tracker.services.patient_queries.ACTIVE).
-        Index("ix_patient_active_stage", "location_id", "stage", sqlite_where=text("status = 'active'"),
-              postgresql_where=text("status = 'active'")),
+        Index(
+            "ix_patient_active_stage",
+            "location_id",
+            "stage",
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
         CheckConstraint("status in ('active', 'exited')", name="status"),
         # What refill_schedule's (patient_id, location_id) foreign key refers to (tracker.models.pumps).
         Index("uq_patient_id_location", "id", "location_id", unique=True),

@@ -162,8 +162,12 @@ class RefillSchedule(db.Model):
     pump: Mapped[Pump] = relationship()
 
     __table_args__ = (
-        ForeignKeyConstraint(["patient_id", "location_id"], ["patient.id", "patient.location_id"],
-                             name="fk_refill_schedule_patient_location", onupdate="CASCADE"),
+        ForeignKeyConstraint(
+            ["patient_id", "location_id"],
+            ["patient.id", "patient.location_id"],
+            name="fk_refill_schedule_patient_location",
+            onupdate="CASCADE",
+        ),
         Index("ix_refill_schedule_location_due", "location_id", "due_date"),
     )
 
@@ -217,8 +221,12 @@ class PumpEvent(db.Model):
         Index("ix_pump_event_pump_at", "pump_id", "occurred_at"),
         # Open work, read by every worklist, calendar and e-mail: a small partial index, written SQL so both
         # databases build it as one.
-        Index("ix_pump_event_open_work", "pump_id", sqlite_where=text("work IS NOT NULL AND done_at IS NULL"),
-              postgresql_where=text("work IS NOT NULL AND done_at IS NULL")),
+        Index(
+            "ix_pump_event_open_work",
+            "pump_id",
+            sqlite_where=text("work IS NOT NULL AND done_at IS NULL"),
+            postgresql_where=text("work IS NOT NULL AND done_at IS NULL"),
+        ),
     )
 
     @property

@@ -16,8 +16,11 @@ from tracker.models.types import UTCDateTime, utcnow
 BOOKING_AFTER_ALARM = "booking_after_alarm"
 DOSE_SIGN_OFF = "dose_sign_off"
 IMPLANT_SIGN_OFF = "implant_sign_off"  # a starting dose above its guide (the trial's, or the old pump's)
-KINDS = {BOOKING_AFTER_ALARM: "Booking after the alarm date", DOSE_SIGN_OFF: "Dose sign-off",
-         IMPLANT_SIGN_OFF: "Implant starting dose sign-off"}
+KINDS = {
+    BOOKING_AFTER_ALARM: "Booking after the alarm date",
+    DOSE_SIGN_OFF: "Dose sign-off",
+    IMPLANT_SIGN_OFF: "Implant starting dose sign-off",
+}
 OPEN = "open"
 STATUSES = {OPEN: "Waiting for a physician", "approved": "Approved", "declined": "Declined", "withdrawn": "Withdrawn"}
 
@@ -52,8 +55,14 @@ class PhysicianRequest(db.Model):
     __table_args__ = (
         # One open request of a kind per patient: a second click or a second tab is refused by the database.
         # The status is written SQL so both databases build it as a partial index.
-        Index("uq_physician_request_open", "patient_id", "kind", unique=True,
-              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index(
+            "uq_physician_request_open",
+            "patient_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
         # The queue: open requests, oldest first.
         Index("ix_physician_request_status_at", "status", "requested_at"),
     )

@@ -29,8 +29,13 @@ def _optional_int(value):
 
 def _chosen(label: str, choices, message: str, coerce=_optional_str) -> SelectField:
     """A required choice that starts empty ("—"); leaving it empty gives `message` beside the field."""
-    return SelectField(label, choices=EMPTY + list(choices), coerce=coerce, validate_choice=True,
-                       validators=[InputRequired(message=message)])
+    return SelectField(
+        label,
+        choices=EMPTY + list(choices),
+        coerce=coerce,
+        validate_choice=True,
+        validators=[InputRequired(message=message)],
+    )
 
 
 class PatientForm(OnceForm):
@@ -48,8 +53,20 @@ class PatientForm(OnceForm):
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
     version = HiddenField()
 
-    DETAIL_FIELDS = ("mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin",
-                     "location_id", "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone")
+    DETAIL_FIELDS = (
+        "mrn",
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "sex",
+        "diagnosis",
+        "spasticity_origin",
+        "location_id",
+        "nurse_id",
+        "withdrawal_risk",
+        "withdrawal_risk_reason",
+        "phone",
+    )
 
     def details(self) -> dict:
         data = {name: getattr(self, name).data for name in self.DETAIL_FIELDS}
@@ -67,24 +84,33 @@ class MoveForm(OnceForm):
     move = SelectField("Move to", validators=[DataRequired()], validate_choice=False)
     effective_date = DateField("Effective date", validators=[InputRequired(message=DATE_HELP)])
     reason = TextAreaField("Reason", validators=[Length(max=2000)])
-    override_reason = TextAreaField("Physician override: why implant without a positive trial",
-                                    validators=[Length(max=2000)])
+    override_reason = TextAreaField(
+        "Physician override: why implant without a positive trial", validators=[Length(max=2000)]
+    )
     surgery_centre_id = SelectField("Surgery centre (implantation)", coerce=_optional_int, validate_choice=True)
     surgeon = StringField("Surgeon (implantation)", validators=[Length(max=120)])
     # The pump placed at implantation, its first fill and the starting dose.
     model_id = SelectField("Pump model", coerce=_optional_int, validate_choice=True)
     serial = StringField("Serial number", validators=[Length(max=40)])
     catheter_tip_level = StringField("Catheter tip level", validators=[Length(max=10)])
-    alarm_volume_ml = DecimalField("Low-reservoir alarm (mL)", places=1,
-                                   validators=[Optional(), NumberRange(min=0.5, max=10)])
+    alarm_volume_ml = DecimalField(
+        "Low-reservoir alarm (mL)", places=1, validators=[Optional(), NumberRange(min=0.5, max=10)]
+    )
     fill_volume_ml = DecimalField("Fill volume (mL)", places=1, validators=[Optional(), NumberRange(min=0.5, max=40)])
     concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True)
-    daily_dose_mcg = DecimalField("Starting dose (mcg/day)", places=1,
-                                  validators=[Optional(), NumberRange(min=1, max=3000)])
+    daily_dose_mcg = DecimalField(
+        "Starting dose (mcg/day)", places=1, validators=[Optional(), NumberRange(min=1, max=3000)]
+    )
     version = HiddenField(validators=[DataRequired()])
 
-    IMPLANT_REQUIRED = ("model_id", "serial", "catheter_tip_level", "fill_volume_ml", "concentration_mcg_per_ml",
-                        "daily_dose_mcg")
+    IMPLANT_REQUIRED = (
+        "model_id",
+        "serial",
+        "catheter_tip_level",
+        "fill_volume_ml",
+        "concentration_mcg_per_ml",
+        "daily_dose_mcg",
+    )
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
@@ -103,33 +129,56 @@ class VoidForm(OnceForm):
 
 
 def _severity(label):
-    return SelectField(label, choices=[("", "—")] + [(str(s), str(s)) for s in PENN_SEVERITY],
-                       coerce=_optional_int, validate_choice=True)
+    return SelectField(
+        label,
+        choices=[("", "—")] + [(str(s), str(s)) for s in PENN_SEVERITY],
+        coerce=_optional_int,
+        validate_choice=True,
+    )
 
 
 class BolusForm(OnceForm):
     given_on = DateField("Date given", validators=[InputRequired(message=DATE_HELP)])
     dose_mcg = WholeNumberField("Dose (mcg)", validators=[InputRequired(), NumberRange(min=5, max=200)])
-    concentration_mcg_per_ml = WholeNumberField("Concentration (mcg/mL)",
-                                            validators=[InputRequired(), NumberRange(min=10, max=2000)])
+    concentration_mcg_per_ml = WholeNumberField(
+        "Concentration (mcg/mL)", validators=[InputRequired(), NumberRange(min=10, max=2000)]
+    )
     ashworth_before = _chosen("Ashworth before", [(a, a) for a in ASHWORTH], "Choose the Ashworth score before.")
     ashworth_after = _chosen("Ashworth after", [(a, a) for a in ASHWORTH], "Choose the Ashworth score after.")
-    penn_frequency_before = _chosen("Penn frequency before", [(str(f), str(f)) for f in PENN_FREQUENCY],
-                                    "Choose the Penn frequency before (0-4).", _optional_int)
+    penn_frequency_before = _chosen(
+        "Penn frequency before",
+        [(str(f), str(f)) for f in PENN_FREQUENCY],
+        "Choose the Penn frequency before (0-4).",
+        _optional_int,
+    )
     penn_severity_before = _severity("Penn severity before")
-    penn_frequency_after = _chosen("Penn frequency after", [(str(f), str(f)) for f in PENN_FREQUENCY],
-                                   "Choose the Penn frequency after (0-4).", _optional_int)
+    penn_frequency_after = _chosen(
+        "Penn frequency after",
+        [(str(f), str(f)) for f in PENN_FREQUENCY],
+        "Choose the Penn frequency after (0-4).",
+        _optional_int,
+    )
     penn_severity_after = _severity("Penn severity after")
-    hours_of_effect = DecimalField("Hours of effect", places=1,
-                                   validators=[Optional(), NumberRange(min=0, max=72)])
+    hours_of_effect = DecimalField("Hours of effect", places=1, validators=[Optional(), NumberRange(min=0, max=72)])
     outcome = _chosen("Outcome", TRIAL_OUTCOMES.items(), "Choose the outcome: positive, negative or equivocal.")
     notes = TextAreaField("Notes", validators=[Length(max=4000)])
     acknowledge = BooleanField("I have read the warnings above; save the bolus as entered")
     shown_warnings = HiddenField()  # the warning codes the nurse saw when ticking the box
 
-    FIELDS = ("given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
-              "penn_frequency_before", "penn_severity_before", "penn_frequency_after", "penn_severity_after",
-              "hours_of_effect", "outcome", "notes")
+    FIELDS = (
+        "given_on",
+        "dose_mcg",
+        "concentration_mcg_per_ml",
+        "ashworth_before",
+        "ashworth_after",
+        "penn_frequency_before",
+        "penn_severity_before",
+        "penn_frequency_after",
+        "penn_severity_after",
+        "hours_of_effect",
+        "outcome",
+        "notes",
+    )
 
     def values(self) -> dict:
         data = {name: getattr(self, name).data for name in self.FIELDS}

@@ -52,10 +52,13 @@ def _fill_choices(form: PatientForm) -> None:
 
 def _list_filters() -> patient_queries.PatientFilters:
     return patient_queries.PatientFilters(
-        q=request.args.get("q", "")[:100], stage=request.args.get("stage", ""),
-        location_id=own_clinic_only() or int_arg("location"), nurse_id=int_arg("nurse"),
+        q=request.args.get("q", "")[:100],
+        stage=request.args.get("stage", ""),
+        location_id=own_clinic_only() or int_arg("location"),
+        nurse_id=int_arg("nurse"),
         risk=request.args.get("risk") == "1",
-        status=request.args.get("status", "active"), sort=request.args.get("sort", "name"),
+        status=request.args.get("status", "active"),
+        sort=request.args.get("sort", "name"),
     )
 
 
@@ -63,11 +66,18 @@ def _list_filters() -> patient_queries.PatientFilters:
 @requires("patient.view")
 def list_patients():
     filters = _list_filters()
-    page = patient_queries.patient_list(db.session, filters, min(int_arg("page") or 1, 100_000),
-                                        current_app.config["PAGE_SIZE"])
+    page = patient_queries.patient_list(
+        db.session, filters, min(int_arg("page") or 1, 100_000), current_app.config["PAGE_SIZE"]
+    )
     return render_template(
-        "patients/list.html", page=page, filters=filters, stages=STAGES, today=clinic_today(),
-        locations=page.locations, nurses=page.nurses, days_in_stage=days_in_stage,
+        "patients/list.html",
+        page=page,
+        filters=filters,
+        stages=STAGES,
+        today=clinic_today(),
+        locations=page.locations,
+        nurses=page.nurses,
+        days_in_stage=days_in_stage,
     )
 
 
@@ -95,15 +105,37 @@ def search():
 def export_patients():
     """The filtered list, every page, in the list's order; names only for roles allowed to export them."""
     today, names = clinic_today(), allowed(current_user.role, "export.names")
-    rows = [["mrn"] + (["last_name", "first_name"] if names else [])
-            + ["stage", "status", "exit_reason", "days_in_stage", "stage_since", "next_refill_due", "location",
-               "nurse", "withdrawal_risk"]]
+    rows = [
+        ["mrn"]
+        + (["last_name", "first_name"] if names else [])
+        + [
+            "stage",
+            "status",
+            "exit_reason",
+            "days_in_stage",
+            "stage_since",
+            "next_refill_due",
+            "location",
+            "nurse",
+            "withdrawal_risk",
+        ]
+    ]
     for p in patient_queries.patient_rows(db.session, _list_filters()):
-        rows.append([p.mrn] + ([p.last_name, p.first_name] if names else [])
-                    + [p.stage, p.status, p.exit_reason or "", days_in_stage(p.stage_since, today),
-                       p.stage_since.isoformat(), p.next_due.isoformat() if p.next_due else "", p.location,
-                       p.nurse or "",
-                       "yes" if p.withdrawal_risk else "no"])
+        rows.append(
+            [p.mrn]
+            + ([p.last_name, p.first_name] if names else [])
+            + [
+                p.stage,
+                p.status,
+                p.exit_reason or "",
+                days_in_stage(p.stage_since, today),
+                p.stage_since.isoformat(),
+                p.next_due.isoformat() if p.next_due else "",
+                p.location,
+                p.nurse or "",
+                "yes" if p.withdrawal_risk else "no",
+            ]
+        )
     audit_read("patient_list", len(rows) - 1, names=names)
     return csv_response(rows, f"patients-{today}.csv")
 
@@ -113,10 +145,17 @@ def export_patients():
 def board():
     location_id = own_clinic_only() or int_arg("location")
     columns, counts, locations = patient_queries.board(db.session, location_id, BOARD_CARDS_PER_COLUMN)
-    return render_template("patients/board.html", columns=columns, counts=counts, stages=STAGES,
-                           location_id=location_id, locations=locations,
-                           today=clinic_today(), days_in_stage=days_in_stage,
-                           per_column=BOARD_CARDS_PER_COLUMN)
+    return render_template(
+        "patients/board.html",
+        columns=columns,
+        counts=counts,
+        stages=STAGES,
+        location_id=location_id,
+        locations=locations,
+        today=clinic_today(),
+        days_in_stage=days_in_stage,
+        per_column=BOARD_CARDS_PER_COLUMN,
+    )
 
 
 @bp.route("/patients/new", methods=["GET", "POST"])
@@ -130,8 +169,9 @@ def new_patient():
     if form.validate_on_submit():
         try:
             with once(form):
-                patient = service.create_patient(db.session, actor(), form.details(), form.referred_on.data,
-                                                 clinic_today())
+                patient = service.create_patient(
+                    db.session, actor(), form.details(), form.referred_on.data, clinic_today()
+                )
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
@@ -161,11 +201,18 @@ def show(patient_id: int):
     active = [e for e in data["events"] if not e.voided]
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     return render_template(
-        "patients/show.html", **data, today=clinic_today(), days_in_stage=days_in_stage, panel=panel,
+        "patients/show.html",
+        **data,
+        today=clinic_today(),
+        days_in_stage=days_in_stage,
+        panel=panel,
         book_next=_book_next_offer(patient, panel),
         requests=requests_for_patient(db.session, patient_id),
-        device_events=patient_events(db.session, patient_id), event_kinds=EVENT_KINDS, work_labels=WORK_LABELS,
-        voidable_event_id=voidable_event_id(active), void_form=VoidForm(version=patient.version),
+        device_events=patient_events(db.session, patient_id),
+        event_kinds=EVENT_KINDS,
+        work_labels=WORK_LABELS,
+        voidable_event_id=voidable_event_id(active),
+        void_form=VoidForm(version=patient.version),
         contact_form=ContactForm() if allowed(current_user.role, "contact.log") else None,
         moves=allowed_moves(patient.stage if patient.status == "active" else EXITED),
     )
@@ -192,19 +239,26 @@ def edit(patient_id: int):
     yours = []
     if form.validate_on_submit():
         try:
-            service.update_patient(db.session, actor(), patient.id, form_version(form.version), form.details(),
-                                   clinic_today())
+            service.update_patient(
+                db.session, actor(), patient.id, form_version(form.version), form.details(), clinic_today()
+            )
         except (StaleEdit, StaleDataError):
             db.session.rollback()
             patient = _load(patient_id)
             typed = form.details()
             current = PatientForm(obj=patient, formdata=None)
-            yours = [(getattr(form, n).label.text, typed[n]) for n in PatientForm.DETAIL_FIELDS
-                     if typed[n] != getattr(patient, n)]
+            yours = [
+                (getattr(form, n).label.text, typed[n])
+                for n in PatientForm.DETAIL_FIELDS
+                if typed[n] != getattr(patient, n)
+            ]
             form = current
             _fill_choices(form)
-            flash("Someone else saved this patient after you opened the form. Their version is shown "
-                  "below; nothing of yours was saved. Your entries are listed so you can re-apply them.", "error")
+            flash(
+                "Someone else saved this patient after you opened the form. Their version is shown "
+                "below; nothing of yours was saved. Your entries are listed so you can re-apply them.",
+                "error",
+            )
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
@@ -237,17 +291,35 @@ def move(patient_id: int):
     if form.validate_on_submit():
         try:
             if request.form.get("action") == "sign_off" and form.move.data == "implantation":
-                ask_implant_sign_off(db.session, actor(), patient.id, _proposal(form), sign_off.note.data or "",
-                                     clinic_today(), datetime.now(UTC))
-                flash("Sent to the physicians for sign-off (Needs a physician). The implantation is recorded when "
-                      "one approves.", "success")
+                ask_implant_sign_off(
+                    db.session,
+                    actor(),
+                    patient.id,
+                    _proposal(form),
+                    sign_off.note.data or "",
+                    clinic_today(),
+                    datetime.now(UTC),
+                )
+                flash(
+                    "Sent to the physicians for sign-off (Needs a physician). The implantation is recorded when "
+                    "one approves.",
+                    "success",
+                )
                 return redirect(url_for("patients.show", patient_id=patient.id))
             with once(form):
                 service.move_stage(
-                    db.session, actor(), patient.id, form_version(form.version), form.move.data,
-                    form.effective_date.data, form.reason.data or "", clinic_today(),
-                    override_reason=form.override_reason.data or "", surgery_centre_id=form.surgery_centre_id.data,
-                    surgeon=form.surgeon.data or "", implant=_implant_details(form),
+                    db.session,
+                    actor(),
+                    patient.id,
+                    form_version(form.version),
+                    form.move.data,
+                    form.effective_date.data,
+                    form.reason.data or "",
+                    clinic_today(),
+                    override_reason=form.override_reason.data or "",
+                    surgery_centre_id=form.surgery_centre_id.data,
+                    surgeon=form.surgeon.data or "",
+                    implant=_implant_details(form),
                 )
         except (StaleEdit, StaleDataError):
             db.session.rollback()
@@ -255,8 +327,11 @@ def move(patient_id: int):
             form.version.data = patient.version  # the page now shows the current stage and its moves
             moves = allowed_moves(patient.stage if patient.status == "active" else EXITED)
             form.move.choices = [(m.key, m.label) for m in moves]
-            flash("Someone else changed this patient after you opened the form; nothing was saved. The page "
-                  "now shows the patient's current stage: check it, then record the change again.", "error")
+            flash(
+                "Someone else changed this patient after you opened the form; nothing was saved. The page "
+                "now shows the patient's current stage: check it, then record the change again.",
+                "error",
+            )
         except (JourneyError, ServiceError) as error:
             db.session.rollback()
             # The override box is only shown to physicians; others see the message at the top.
@@ -271,25 +346,39 @@ def move(patient_id: int):
     implanting = patient.status == "active" and patient.stage in ("trial", "adjustment")
     # The guide before anything is typed, on the date on the form (today when opened).
     on = form.effective_date.data if isinstance(form.effective_date.data, date) else clinic_today()
-    return render_template("patients/move.html", form=form, patient=patient, moves=moves,
-                           schedule=db.session.get(RefillSchedule, pump.id) if pump else None,
-                           guide=check_implant_start(db.session, patient, on).guide if implanting else None,
-                           sign_off=sign_off, offer_sign_off=offer_sign_off,
-                           waiting=open_request(db.session, patient.id, IMPLANT_SIGN_OFF)), status
+    return render_template(
+        "patients/move.html",
+        form=form,
+        patient=patient,
+        moves=moves,
+        schedule=db.session.get(RefillSchedule, pump.id) if pump else None,
+        guide=check_implant_start(db.session, patient, on).guide if implanting else None,
+        sign_off=sign_off,
+        offer_sign_off=offer_sign_off,
+        waiting=open_request(db.session, patient.id, IMPLANT_SIGN_OFF),
+    ), status
 
 
 def _proposal(form: MoveForm) -> ImplantProposal:
-    return ImplantProposal(form_version(form.version), form.effective_date.data, form.reason.data or "",
-                           form.surgery_centre_id.data, form.surgeon.data or "", _implant_details(form))
+    return ImplantProposal(
+        form_version(form.version),
+        form.effective_date.data,
+        form.reason.data or "",
+        form.surgery_centre_id.data,
+        form.surgeon.data or "",
+        _implant_details(form),
+    )
 
 
 def _implant_details(form: MoveForm) -> ImplantDetails | None:
     if form.move.data != "implantation":
         return None
     return ImplantDetails(
-        model_id=form.model_id.data, serial=form.serial.data or "",
+        model_id=form.model_id.data,
+        serial=form.serial.data or "",
         catheter_tip_level=form.catheter_tip_level.data or "",
-        alarm_volume_ml=form.alarm_volume_ml.data, fill_volume_ml=form.fill_volume_ml.data,
+        alarm_volume_ml=form.alarm_volume_ml.data,
+        fill_volume_ml=form.fill_volume_ml.data,
         concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
         programme=Programme(daily_dose_mcg=form.daily_dose_mcg.data),
     )
@@ -302,8 +391,9 @@ def void(patient_id: int, event_id: int):
     form = VoidForm()
     if form.validate_on_submit():
         try:
-            service.void_last_event(db.session, actor(), patient.id, form_version(form.version), event_id,
-                                    form.why.data, datetime.now(UTC))
+            service.void_last_event(
+                db.session, actor(), patient.id, form_version(form.version), event_id, form.why.data, datetime.now(UTC)
+            )
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
             flash(getattr(error, "message", "Someone else changed this patient meanwhile."), "error")
@@ -326,8 +416,9 @@ def bolus(patient_id: int):
     if form.validate_on_submit():
         try:
             with once(form):
-                service.record_bolus(db.session, actor(), patient.id, form.values(), clinic_today(),
-                                     form.acknowledged())
+                service.record_bolus(
+                    db.session, actor(), patient.id, form.values(), clinic_today(), form.acknowledged()
+                )
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
@@ -341,8 +432,9 @@ def bolus(patient_id: int):
             form.acknowledge.data = False
         form.shown_warnings.data = codes
     status = 200 if request.method == "GET" else 422
-    return render_template("patients/bolus.html", form=form, patient=patient, warnings=warnings,
-                           dose_hint=dose_hint(rules)), status
+    return render_template(
+        "patients/bolus.html", form=form, patient=patient, warnings=warnings, dose_hint=dose_hint(rules)
+    ), status
 
 
 def _bolus_warnings(form: BolusForm, patient_id: int) -> list:

@@ -31,18 +31,28 @@ def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int 
     items = service.physician_queue(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session))
     answer_forms = {}
     if allowed(current_user.role, "request.answer"):
-        answer_forms = {i.request.id: _own_ids(AnswerForm(formdata=None, version=i.request.version), i.request.id)
-                        for i in items if i.request}
+        answer_forms = {
+            i.request.id: _own_ids(AnswerForm(formdata=None, version=i.request.version), i.request.id)
+            for i in items
+            if i.request
+        }
     mine = service.my_requests(db.session, current_user.id) if allowed(current_user.role, "request.ask") else []
-    withdraw_forms = {r.id: _own_ids(WithdrawForm(formdata=None, version=r.version), r.id)
-                      for r in mine if r.status == "open"}
+    withdraw_forms = {
+        r.id: _own_ids(WithdrawForm(formdata=None, version=r.version), r.id) for r in mine if r.status == "open"
+    }
     if isinstance(posted, AnswerForm) and posted_id in answer_forms:
         answer_forms[posted_id] = _own_ids(posted, posted_id)
     if isinstance(posted, WithdrawForm) and posted_id in withdraw_forms:
         withdraw_forms[posted_id] = _own_ids(posted, posted_id)
-    return render_template("physician/queue.html", items=items, answer_forms=answer_forms, mine=mine,
-                           withdraw_forms=withdraw_forms, labels=REASON_LABELS,
-                           patient_url=patient_url_prefix()), 200 if posted is None else 422
+    return render_template(
+        "physician/queue.html",
+        items=items,
+        answer_forms=answer_forms,
+        mine=mine,
+        withdraw_forms=withdraw_forms,
+        labels=REASON_LABELS,
+        patient_url=patient_url_prefix(),
+    ), 200 if posted is None else 422
 
 
 @bp.get("/queue")
@@ -73,9 +83,19 @@ def answer(request_id: int):
     if not form.validate() or not (form.approve.data or form.decline.data):
         flash("This answer form is incomplete. Reload the page and try again.", "error")
         return redirect(url_for(".queue"))
-    answered, refused = _change(form, request_id, lambda: service.answer(
-        db.session, actor(), request_id, form_version(form.version), bool(form.approve.data), form.note.data or "",
-        datetime.now(UTC)))
+    answered, refused = _change(
+        form,
+        request_id,
+        lambda: service.answer(
+            db.session,
+            actor(),
+            request_id,
+            form_version(form.version),
+            bool(form.approve.data),
+            form.note.data or "",
+            datetime.now(UTC),
+        ),
+    )
     if refused:
         return refused
     if answered.kind == BOOKING_AFTER_ALARM and answered.status == "approved":
@@ -92,8 +112,13 @@ def withdraw(request_id: int):
     if not form.validate():
         flash("This form is incomplete. Reload the page and try again.", "error")
         return redirect(url_for(".queue"))
-    _, refused = _change(form, request_id, lambda: service.withdraw(
-        db.session, actor(), request_id, form_version(form.version), form.note.data or "", datetime.now(UTC)))
+    _, refused = _change(
+        form,
+        request_id,
+        lambda: service.withdraw(
+            db.session, actor(), request_id, form_version(form.version), form.note.data or "", datetime.now(UTC)
+        ),
+    )
     if refused:
         return refused
     flash("Request withdrawn.", "success")
@@ -110,15 +135,21 @@ def ask(patient_id: int):
     if not form.validate():
         flash("This form is incomplete. Reload the page and try again.", "error")
         return redirect(url_for("patients.show", patient_id=patient_id))
-    slot = {"starts_at": form.starts_at.data, "location_id": form.location_id.data,
-            "clinician_id": form.clinician_id.data}
+    slot = {
+        "starts_at": form.starts_at.data,
+        "location_id": form.location_id.data,
+        "clinician_id": form.clinician_id.data,
+    }
     try:
-        service.ask_physician(db.session, actor(), patient_id, form.kind.data, form.note.data or "", slot,
-                              datetime.now(UTC))
+        service.ask_physician(
+            db.session, actor(), patient_id, form.kind.data, form.note.data or "", slot, datetime.now(UTC)
+        )
     except ServiceError as error:
         db.session.rollback()
         flash(error.message, "error")
     else:
-        flash("Sent to the physicians (Needs a physician). Their answer shows on this page and under My requests.",
-              "success")
+        flash(
+            "Sent to the physicians (Needs a physician). Their answer shows on this page and under My requests.",
+            "success",
+        )
     return redirect(url_for("patients.show", patient_id=patient_id))

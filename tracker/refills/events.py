@@ -27,8 +27,10 @@ def _recorded(event) -> str:
     if event.empties_pump:
         return f"{what} recorded: the pump is emptied, so it shows as empty everywhere until its refill is recorded."
     if event.work:
-        return (f"{what} recorded: {rules.WORK_LABELS[event.work].lower()} due {fmt_date(event.work_due_on)}, on the "
-                "worklist until recorded done.")
+        return (
+            f"{what} recorded: {rules.WORK_LABELS[event.work].lower()} due {fmt_date(event.work_due_on)}, on the "
+            "worklist until recorded done."
+        )
     return f"{what} recorded on the timeline."
 
 
@@ -43,12 +45,14 @@ def pump_event(patient_id: int):
     if request.method == "GET":
         form.pump_id.data = pump.id
     if form.validate_on_submit():
-        entry = service.EventEntry(form.kind.data, _local(form.occurred_at.data), form.notes.data or "",
-                                   form.volume_removed_ml.data)
+        entry = service.EventEntry(
+            form.kind.data, _local(form.occurred_at.data), form.notes.data or "", form.volume_removed_ml.data
+        )
         try:
             with once(form):
-                event = service.record_event(db.session, actor(), patient.id, form_version(form.pump_id), entry,
-                                             datetime.now(UTC))
+                event = service.record_event(
+                    db.session, actor(), patient.id, form_version(form.pump_id), entry, datetime.now(UTC)
+                )
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
@@ -59,8 +63,14 @@ def pump_event(patient_id: int):
             flash(_recorded(event), "success")
             return redirect(_patient_page(patient_id))
     status = 200 if request.method == "GET" else 409 if stale else 422
-    return render_template("refills/pump_event.html", form=form, patient=patient, pump=pump,
-                           rules=event_rules(all_settings(db.session)), mri_rules=rules.MRI_RULES), status
+    return render_template(
+        "refills/pump_event.html",
+        form=form,
+        patient=patient,
+        pump=pump,
+        rules=event_rules(all_settings(db.session)),
+        mri_rules=rules.MRI_RULES,
+    ), status
 
 
 def _done(patient_id: int, event_id: int, work: str):
@@ -73,8 +83,16 @@ def _done(patient_id: int, event_id: int, work: str):
         form.version.data = event.version
     if form.validate_on_submit():
         try:
-            service.record_done(db.session, actor(), patient.id, event.id, work, form.note.data or "",
-                                form_version(form.version), datetime.now(UTC))
+            service.record_done(
+                db.session,
+                actor(),
+                patient.id,
+                event.id,
+                work,
+                form.note.data or "",
+                form_version(form.version),
+                datetime.now(UTC),
+            )
         except (ServiceError, StaleDataError) as error:
             db.session.rollback()
             if isinstance(error, StaleDataError):
@@ -86,8 +104,15 @@ def _done(patient_id: int, event_id: int, work: str):
             flash(f"{rules.WORK_LABELS[work]} recorded done.", "success")
             return redirect(_patient_page(patient_id))
     status = 200 if request.method == "GET" else refused
-    return render_template("refills/work_done.html", form=form, patient=patient, event=event, kinds=rules.KINDS,
-                           label=rules.WORK_LABELS[work], advice=rules.WORK_ADVICE[work]), status
+    return render_template(
+        "refills/work_done.html",
+        form=form,
+        patient=patient,
+        event=event,
+        kinds=rules.KINDS,
+        label=rules.WORK_LABELS[work],
+        advice=rules.WORK_ADVICE[work],
+    ), status
 
 
 @bp.route("/patients/<int:patient_id>/pump-events/<int:pump_event_id>/check", methods=["GET", "POST"])

@@ -28,26 +28,44 @@ def _optional_int(value):
 
 class RefillForm(OnceForm):
     visit_at = DateTimeLocalField("Refill time", format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
-    expected_residual_ml = DecimalField("Expected residual (mL, from the programmer)", places=1,
-                                        validators=[InputRequired(), NumberRange(min=0, max=40)])
-    actual_residual_ml = DecimalField("Actual residual aspirated (mL)", places=1,
-                                      validators=[InputRequired(), NumberRange(min=0, max=40)])
-    concentration_mcg_per_ml = SelectField("Concentration", coerce=_optional_int, validate_choice=True,
-                                           validators=[InputRequired("Choose the concentration.")])
+    expected_residual_ml = DecimalField(
+        "Expected residual (mL, from the programmer)",
+        places=1,
+        validators=[InputRequired(), NumberRange(min=0, max=40)],
+    )
+    actual_residual_ml = DecimalField(
+        "Actual residual aspirated (mL)", places=1, validators=[InputRequired(), NumberRange(min=0, max=40)]
+    )
+    concentration_mcg_per_ml = SelectField(
+        "Concentration",
+        coerce=_optional_int,
+        validate_choice=True,
+        validators=[InputRequired("Choose the concentration.")],
+    )
     lot = StringField("Lot", validators=[Length(max=40)])
-    volume_added_ml = DecimalField("Volume added (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5,
-                                                                                                          max=40)])
-    resulting_volume_ml = DecimalField("Resulting reservoir volume (mL)", places=1,
-                                       validators=[InputRequired(), NumberRange(min=0.5, max=40)])
+    volume_added_ml = DecimalField(
+        "Volume added (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5, max=40)]
+    )
+    resulting_volume_ml = DecimalField(
+        "Resulting reservoir volume (mL)", places=1, validators=[InputRequired(), NumberRange(min=0.5, max=40)]
+    )
     # Asked at a concentration change, nothing pre-selected: the catheter still holds the old drug.
-    bridge_bolus_given = SelectField("Bridge bolus programmed?", choices=[
-        ("", "— choose if the concentration changed —"), ("yes", "Yes"), ("no", "No")], default="")
-    bridge_bolus_mcg = DecimalField("Bridge bolus (mcg)", places=1,
-                                    validators=[Optional(), NumberRange(min=0, max=1000)])
+    bridge_bolus_given = SelectField(
+        "Bridge bolus programmed?",
+        choices=[("", "— choose if the concentration changed —"), ("yes", "Yes"), ("no", "No")],
+        default="",
+    )
+    bridge_bolus_mcg = DecimalField(
+        "Bridge bolus (mcg)", places=1, validators=[Optional(), NumberRange(min=0, max=1000)]
+    )
     bridge_bolus_reason = StringField("If none: why", validators=[Length(max=500)])
     ashworth = SelectField("Ashworth", choices=[("", "—")] + [(a, a) for a in ASHWORTH], default="")
-    penn_frequency = SelectField("Penn frequency", choices=[("", "—")] + [(str(f), str(f)) for f in PENN_FREQUENCY],
-                                 coerce=_optional_int, validate_choice=True)
+    penn_frequency = SelectField(
+        "Penn frequency",
+        choices=[("", "—")] + [(str(f), str(f)) for f in PENN_FREQUENCY],
+        coerce=_optional_int,
+        validate_choice=True,
+    )
     complications = TextAreaField("Complications", validators=[Length(max=2000)])
     notes = TextAreaField("Notes", validators=[Length(max=4000)])
     acknowledge = BooleanField("I have read the high-severity warnings above and act on them")
@@ -60,11 +78,14 @@ class DoseForm(OnceForm):
     daily_dose_mcg = DecimalField("Daily dose (mcg/day, simple mode)", places=1)
     flex_schedule = TextAreaField(
         "Flexible schedule (one step per line: HH:MM rate-in-mcg-per-hour; first step 00:00; up to 13)",
-        validators=[Length(max=1000)])
-    bolus_dose_mcg = DecimalField("Patient-activated bolus (mcg)", places=1, default=0,
-                                  validators=[Optional(), NumberRange(min=0, max=500)])
-    max_boluses_per_day = WholeNumberField("Maximum boluses per day", default=0,
-                                       validators=[Optional(), NumberRange(min=0, max=24)])
+        validators=[Length(max=1000)],
+    )
+    bolus_dose_mcg = DecimalField(
+        "Patient-activated bolus (mcg)", places=1, default=0, validators=[Optional(), NumberRange(min=0, max=500)]
+    )
+    max_boluses_per_day = WholeNumberField(
+        "Maximum boluses per day", default=0, validators=[Optional(), NumberRange(min=0, max=24)]
+    )
     reason = TextAreaField("Why", validators=[InputRequired(), Length(max=2000)])
     last_dose_id = HiddenField()  # the ledger entry this form was opened against
     acknowledge = BooleanField("I have read the warnings above and act on them")
@@ -105,19 +126,28 @@ def parse_flex(text: str) -> list[list[str]]:
 
 
 class EriForm(OnceForm):
-    eri_on = DateField("Day the pump showed its elective replacement indicator (ERI)",
-                       validators=[InputRequired("Use the date picker, or type YYYY-MM-DD.")])
+    eri_on = DateField(
+        "Day the pump showed its elective replacement indicator (ERI)",
+        validators=[InputRequired("Use the date picker, or type YYYY-MM-DD.")],
+    )
     version = HiddenField()  # the pump as the form was opened: a second tab's change is refused
 
 
 class PumpEventForm(OnceForm):
     # Nothing pre-selected: the kind decides what the tracker does (an emptied pump, a check, a review).
-    kind = SelectField("What happened", choices=[("", "—"), *EVENT_KINDS.items()],
-                       validators=[InputRequired("Choose what happened.")])
-    occurred_at = DateTimeLocalField("When (for a Prometra before an MRI: when it was emptied)",
-                                     format="%Y-%m-%dT%H:%M", validators=[InputRequired(WHEN_HELP)])
-    volume_removed_ml = DecimalField("Volume removed (mL), if any: drug emptied, or CSF aspirated", places=1,
-                                     validators=[Optional(), NumberRange(min=0, max=40)])
+    kind = SelectField(
+        "What happened", choices=[("", "—"), *EVENT_KINDS.items()], validators=[InputRequired("Choose what happened.")]
+    )
+    occurred_at = DateTimeLocalField(
+        "When (for a Prometra before an MRI: when it was emptied)",
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(WHEN_HELP)],
+    )
+    volume_removed_ml = DecimalField(
+        "Volume removed (mL), if any: drug emptied, or CSF aspirated",
+        places=1,
+        validators=[Optional(), NumberRange(min=0, max=40)],
+    )
     notes = TextAreaField("Notes", validators=[Length(max=4000)])
     pump_id = HiddenField()  # the pump as the form was opened: a replacement since is refused
 

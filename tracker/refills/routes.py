@@ -42,20 +42,30 @@ def _patient_and_pump(patient_id: int):
 
 
 # Engine input names that differ from the form's field names.
-FORM_FIELD = {"flex_steps": "flex_schedule", "flex_by_weekday": "flex_schedule", "rate_mcg_per_hour": "flex_schedule",
-              "reservoir_after_fill_ml": "resulting_volume_ml"}
+FORM_FIELD = {
+    "flex_steps": "flex_schedule",
+    "flex_by_weekday": "flex_schedule",
+    "rate_mcg_per_hour": "flex_schedule",
+    "reservoir_after_fill_ml": "resulting_volume_ml",
+}
 
 
 def _entry(form: RefillForm) -> RefillEntry:
     return RefillEntry(
-        visit_at=_local(form.visit_at.data), expected_residual_ml=form.expected_residual_ml.data,
-        actual_residual_ml=form.actual_residual_ml.data, concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
-        volume_added_ml=form.volume_added_ml.data, resulting_volume_ml=form.resulting_volume_ml.data,
-        lot=(form.lot.data or "").strip(), bridge_bolus_mcg=form.bridge_bolus_mcg.data,
+        visit_at=_local(form.visit_at.data),
+        expected_residual_ml=form.expected_residual_ml.data,
+        actual_residual_ml=form.actual_residual_ml.data,
+        concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
+        volume_added_ml=form.volume_added_ml.data,
+        resulting_volume_ml=form.resulting_volume_ml.data,
+        lot=(form.lot.data or "").strip(),
+        bridge_bolus_mcg=form.bridge_bolus_mcg.data,
         bridge_bolus_given={"yes": True, "no": False}.get(form.bridge_bolus_given.data),
         bridge_bolus_reason=(form.bridge_bolus_reason.data or "").strip(),
-        ashworth=form.ashworth.data or None, penn_frequency=form.penn_frequency.data,
-        complications=(form.complications.data or "").strip(), notes=(form.notes.data or "").strip(),
+        ashworth=form.ashworth.data or None,
+        penn_frequency=form.penn_frequency.data,
+        complications=(form.complications.data or "").strip(),
+        notes=(form.notes.data or "").strip(),
     )
 
 
@@ -80,8 +90,15 @@ def refill(patient_id: int):
         try:
             if request.form.get("action") == "save":
                 with once(form):
-                    record_refill(db.session, actor(), pump.id, _entry(form), bool(form.acknowledge.data), now,
-                                  form_version(form.last_fill_id) or None)
+                    record_refill(
+                        db.session,
+                        actor(),
+                        pump.id,
+                        _entry(form),
+                        bool(form.acknowledge.data),
+                        now,
+                        form_version(form.last_fill_id) or None,
+                    )
                 flash("Refill recorded; the next refill date is updated.", "success")
                 # The patient page then offers to book the next refill (never books it): see patients.show.
                 return redirect(url_for("patients.show", patient_id=patient_id, after="refill") + "#pump")
@@ -96,8 +113,9 @@ def refill(patient_id: int):
                 except (ServiceError, RefillInputError):
                     db.session.rollback()
     status = 200 if request.method == "GET" or (preview and not refused and not form.errors) else 422
-    return render_template("refills/refill.html", form=form, patient=patient, pump=pump, panel=panel,
-                           preview=preview), status
+    return render_template(
+        "refills/refill.html", form=form, patient=patient, pump=pump, panel=panel, preview=preview
+    ), status
 
 
 def _programme(form: DoseForm) -> Programme:
@@ -125,15 +143,33 @@ def dose(patient_id: int):
         last_dose_id = form_version(form.last_dose_id) or None
         try:
             if request.form.get("action") == "sign_off":
-                escalation.ask_physician(db.session, actor(), patient_id, DOSE_SIGN_OFF, sign_off.note.data or "",
-                                         escalation.dose_payload(effective_at, programme, form.reason.data or "",
-                                                                 last_dose_id), datetime.now(UTC))
-                flash("Sent to the physicians for sign-off (Needs a physician). The dose is recorded when one "
-                      "approves; program the pump after that.", "success")
+                escalation.ask_physician(
+                    db.session,
+                    actor(),
+                    patient_id,
+                    DOSE_SIGN_OFF,
+                    sign_off.note.data or "",
+                    escalation.dose_payload(effective_at, programme, form.reason.data or "", last_dose_id),
+                    datetime.now(UTC),
+                )
+                flash(
+                    "Sent to the physicians for sign-off (Needs a physician). The dose is recorded when one "
+                    "approves; program the pump after that.",
+                    "success",
+                )
                 return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
             with once(form):
-                change_dose(db.session, actor(), pump.id, effective_at, programme, form.reason.data or "",
-                            datetime.now(UTC), last_dose_id, bool(form.acknowledge.data))
+                change_dose(
+                    db.session,
+                    actor(),
+                    pump.id,
+                    effective_at,
+                    programme,
+                    form.reason.data or "",
+                    datetime.now(UTC),
+                    last_dose_id,
+                    bool(form.acknowledge.data),
+                )
         except (ServiceError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
@@ -149,9 +185,18 @@ def dose(patient_id: int):
     at = _local(form.effective_at.data) if form.effective_at.data else datetime.now(UTC)
     limit = check_dose(db.session, pump, min(at, datetime.now(UTC))).limit
     status = 200 if request.method == "GET" else 422
-    return render_template("refills/dose.html", form=form, patient=patient, pump=pump, panel=panel, limit=limit,
-                           warnings=warnings, sign_off=sign_off, offer_sign_off=offer_sign_off,
-                           waiting=escalation.open_request(db.session, patient_id, DOSE_SIGN_OFF)), status
+    return render_template(
+        "refills/dose.html",
+        form=form,
+        patient=patient,
+        pump=pump,
+        panel=panel,
+        limit=limit,
+        warnings=warnings,
+        sign_off=sign_off,
+        offer_sign_off=offer_sign_off,
+        waiting=escalation.open_request(db.session, patient_id, DOSE_SIGN_OFF),
+    ), status
 
 
 @bp.get("/patients/<int:patient_id>/emergency")
@@ -177,16 +222,18 @@ def eri(patient_id: int):
         form.eri_on.data, form.version.data = pump.eri_on or clinic_today(), pump.version
     if form.validate_on_submit():
         try:
-            pump = record_eri(db.session, actor(), pump.id, form.eri_on.data, form_version(form.version),
-                              datetime.now(UTC))
+            pump = record_eri(
+                db.session, actor(), pump.id, form.eri_on.data, form_version(form.version), datetime.now(UTC)
+            )
         except ServiceError as error:
             db.session.rollback()
             show_error(form, error)
             if isinstance(error, StaleEdit):  # the page now shows the pump as saved; a second save is deliberate
                 form.version.data = pump.version
         else:
-            flash(f"ERI recorded; the battery replacement is due by {fmt_date(pump.battery_replacement_due)}.",
-                  "success")
+            flash(
+                f"ERI recorded; the battery replacement is due by {fmt_date(pump.battery_replacement_due)}.", "success"
+            )
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     status = 200 if request.method == "GET" else 422
     return render_template("refills/eri.html", form=form, patient=patient, pump=pump), status

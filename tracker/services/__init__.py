@@ -57,8 +57,10 @@ def in_one_transaction(session, work: Callable[[], T], what: str = "entry") -> T
         session.flush()
     except StaleDataError:
         session.rollback()
-        raise StaleEdit(f"Someone else saved this {what} after you opened the form. Their values are shown; "
-                        "nothing of yours was saved.") from None
+        raise StaleEdit(
+            f"Someone else saved this {what} after you opened the form. Their values are shown; "
+            "nothing of yours was saved."
+        ) from None
     except Exception:
         session.rollback()
         raise

@@ -93,24 +93,43 @@ def _check_account(session: Session, user_id: int | None, email: str, role: str,
 
 
 def create_user(
-    session: Session, actor: Actor, email: str, full_name: str, role: str, password: str,
+    session: Session,
+    actor: Actor,
+    email: str,
+    full_name: str,
+    role: str,
+    password: str,
     location_id: int | None = None,
 ) -> User:
     email = email.strip()
     _check_account(session, None, email, role, location_id)
     check_password_strength(password)
-    user = User(email=email, full_name=full_name.strip(), role=role, location_id=location_id,
-                password_hash=hash_password(password))
+    user = User(
+        email=email,
+        full_name=full_name.strip(),
+        role=role,
+        location_id=location_id,
+        password_hash=hash_password(password),
+    )
     session.add(user)
     session.flush()
-    record(session, actor, "create", "user", user.id, None,
-           after={"email": email, "role": role, "location_id": location_id})
+    record(
+        session,
+        actor,
+        "create",
+        "user",
+        user.id,
+        None,
+        after={"email": email, "role": role, "location_id": location_id},
+    )
     session.commit()
     return user
 
 
-LAST_ADMIN = ("{name} is the last active administrator: make another user an administrator first, or nobody could "
-              "manage accounts.")
+LAST_ADMIN = (
+    "{name} is the last active administrator: make another user an administrator first, or nobody could "
+    "manage accounts."
+)
 
 
 def _lock_account(session: Session, user_id: int, guard_admins: bool) -> User | None:
@@ -130,8 +149,9 @@ def _keep_an_admin(session: Session, user: User, role: str, active: bool) -> Non
     """Refuse a change that leaves no active administrator (the rule for both the edit form and deactivation)."""
     if user.role != "admin" or not user.active or (role == "admin" and active):
         return
-    others = session.scalar(select(func.count()).select_from(User).where(
-        User.role == "admin", User.active.is_(True), User.id != user.id))
+    others = session.scalar(
+        select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True), User.id != user.id)
+    )
     if not others:
         raise ServiceError(LAST_ADMIN.format(name=user.full_name), "role")
 
@@ -142,15 +162,22 @@ ACCOUNT_FIELDS = ["email", "full_name", "role", "location_id"]
 def update_user(session: Session, actor: Actor, user_id: int, expected_version: int, values: dict) -> list[str]:
     """An administrator's edit of an account's e-mail, name, role and home clinic, as the form was opened against
     `expected_version`; returns the names of the fields changed (audited with their values before and after)."""
-    clean = {"email": values["email"].strip(), "full_name": " ".join(values["full_name"].split()),
-             "role": values["role"], "location_id": values["location_id"]}
+    clean = {
+        "email": values["email"].strip(),
+        "full_name": " ".join(values["full_name"].split()),
+        "role": values["role"],
+        "location_id": values["location_id"],
+    }
+
     def work() -> list[str]:
         user = _lock_account(session, user_id, guard_admins=clean["role"] != "admin")
         if user is None:
             raise ServiceError("No such user.")
         if user.version != expected_version:
-            raise StaleEdit("Someone else saved this account after you opened the form. Their values are shown "
-                            "below; nothing of yours was saved.")
+            raise StaleEdit(
+                "Someone else saved this account after you opened the form. Their values are shown "
+                "below; nothing of yours was saved."
+            )
         _check_account(session, user.id, clean["email"], clean["role"], clean["location_id"])
         _keep_an_admin(session, user, clean["role"], user.active)
         changed = [name for name in ACCOUNT_FIELDS if clean[name] != getattr(user, name)]
@@ -204,8 +231,15 @@ def one_time_password() -> str:
     return "-".join("".join(secrets.choice(_ONE_TIME_ALPHABET) for _ in range(4)) for _ in range(4))
 
 
-def reset_password(session: Session, actor: Actor, user: User, now: datetime, limits: SignInLimits | None = None,
-                   password: str | None = None, must_change: bool = True) -> str:
+def reset_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    now: datetime,
+    limits: SignInLimits | None = None,
+    password: str | None = None,
+    must_change: bool = True,
+) -> str:
     """Give the account a new password (a one-time one unless `password` is given) and return it, to be shown once.
     Every session of the user ends and their sign-in counts start afresh (the forgotten password is usually why
     they were slowed). With `must_change`, every page sends them to choose their own at the next sign-in. The

@@ -11,8 +11,10 @@ from tracker.services import Actor
 
 # What each kind of id in the trail is shown as (tracker.admin.audit_changes.NAMED_KINDS).
 _NAME_COLUMNS = {
-    "user": (User.id, User.full_name), "location": (Location.id, Location.name),
-    "pump_model": (PumpModel.id, PumpModel.name), "pump": (Pump.id, Pump.serial),
+    "user": (User.id, User.full_name),
+    "location": (Location.id, Location.name),
+    "pump_model": (PumpModel.id, PumpModel.name),
+    "pump": (Pump.id, Pump.serial),
     "drug_concentration": (DrugConcentration.id, cast(DrugConcentration.concentration_mcg_per_ml, String) + " mcg/mL"),
     "patient": (Patient.id, Patient.mrn),
 }
@@ -58,8 +60,12 @@ def record(
 def names_for(session: Session, ids: dict[str, set[int]]) -> dict[str, dict[int, str]]:
     """The names of these ids by kind ("user" -> {3: "Kim Nurse"}), in one query however many kinds and rows."""
     names: dict[str, dict[int, str]] = {kind: {} for kind in _NAME_COLUMNS}
-    parts = [select(literal(kind).label("kind"), key.label("id"), name.label("name"))
-             .where(key.in_(sorted(ids.get(kind, ())))) for kind, (key, name) in _NAME_COLUMNS.items()]
+    parts = [
+        select(literal(kind).label("kind"), key.label("id"), name.label("name")).where(
+            key.in_(sorted(ids.get(kind, ())))
+        )
+        for kind, (key, name) in _NAME_COLUMNS.items()
+    ]
     for kind, key, name in session.execute(union_all(*parts)):
         names[kind][key] = name
     return names

@@ -20,10 +20,21 @@ from tracker.services.audit import record, snapshot
 from tracker.services.escalation import settle_booking_request
 from tracker.services.refills import current_pump
 
-CONTACT_METHODS = {"phone": "Phone", "sms": "Text message", "letter": "Letter", "email": "E-mail",
-                   "in_person": "In person"}
-CONTACT_OUTCOMES = {"reached": "Reached", "voicemail": "Left voicemail", "no_answer": "No answer",
-                    "wrong_number": "Wrong number", "declined": "Declined", "booked": "Booked"}
+CONTACT_METHODS = {
+    "phone": "Phone",
+    "sms": "Text message",
+    "letter": "Letter",
+    "email": "E-mail",
+    "in_person": "In person",
+}
+CONTACT_OUTCOMES = {
+    "reached": "Reached",
+    "voicemail": "Left voicemail",
+    "no_answer": "No answer",
+    "wrong_number": "Wrong number",
+    "declined": "Declined",
+    "booked": "Booked",
+}
 # A last attempt that did not reach the patient (a wrong number included: find the right one and try again). While
 # the refill still needs action, someone must try again: the home page lists these.
 RETRY_OUTCOMES = frozenset({"voicemail", "no_answer", "wrong_number"})
@@ -40,12 +51,22 @@ def suggested_start(due_date: date, today: date) -> datetime:
 
 
 def open_appointment(session: Session, patient_id: int) -> RefillAppointment | None:
-    return session.scalars(select(RefillAppointment).where(
-        RefillAppointment.patient_id == patient_id, RefillAppointment.status == OPEN)).first()
+    return session.scalars(
+        select(RefillAppointment).where(RefillAppointment.patient_id == patient_id, RefillAppointment.status == OPEN)
+    ).first()
 
 
-def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime, location_id: int,
-           clinician_id: int, late_reason: str, override_reason: str, now: datetime) -> tuple[int, int | None]:
+def _check(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    starts_at: datetime,
+    location_id: int,
+    clinician_id: int,
+    late_reason: str,
+    override_reason: str,
+    now: datetime,
+) -> tuple[int, int | None]:
     """The booking rules; returns (pump id, overriding physician or None)."""
     if not allowed(actor.role, "refill.book"):
         raise PermissionDenied("Your role may not book refills.")
@@ -69,44 +90,70 @@ def _check(session: Session, actor: Actor, patient: Patient, starts_at: datetime
         limit = schedule.empty_date if verdict == refill_risk.AFTER_EMPTY else schedule.alarm_date
         what = "is projected empty" if verdict == refill_risk.AFTER_EMPTY else "reaches its low-reservoir alarm"
         if not allowed(actor.role, "booking.override"):
-            raise NeedsPhysician(f"On {fmt_date(day)} the pump {what} (from {fmt_date(limit)}): refused unless a "
-                                 "physician overrides. Ask a physician, or choose an earlier day.", "starts_at")
+            raise NeedsPhysician(
+                f"On {fmt_date(day)} the pump {what} (from {fmt_date(limit)}): refused unless a "
+                "physician overrides. Ask a physician, or choose an earlier day.",
+                "starts_at",
+            )
         if not override_reason.strip():
             raise ServiceError("A booking after the alarm date needs the physician's reason.", "override_reason")
         override_by = actor.user_id
     if verdict != refill_risk.ON_TIME and not (late_reason.strip() or override_reason.strip()):
-        raise ServiceError(f"{fmt_date(day)} is after the due date ({fmt_date(schedule.due_date)}); say why.",
-                           "late_reason")
+        raise ServiceError(
+            f"{fmt_date(day)} is after the due date ({fmt_date(schedule.due_date)}); say why.", "late_reason"
+        )
     return pump.id, override_by
 
 
-def book_refill(session: Session, actor: Actor, patient_id: int, starts_at: datetime, location_id: int,
-                clinician_id: int, late_reason: str, override_reason: str, now: datetime,
-                replacing: RefillAppointment | None = None) -> RefillAppointment:
+def book_refill(
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    starts_at: datetime,
+    location_id: int,
+    clinician_id: int,
+    late_reason: str,
+    override_reason: str,
+    now: datetime,
+    replacing: RefillAppointment | None = None,
+) -> RefillAppointment:
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise ServiceError("No such patient.")
     lock_row(session, Patient, patient_id)  # a second booking racing this one waits, then sees it
     if replacing is None and open_appointment(session, patient_id) is not None:  # booked since the form opened
-        raise StaleEdit("Someone else booked this patient's refill meanwhile; nothing was saved. Check the "
-                        "booking shown, then rebook it if needed.")
-    pump_id, override_by = _check(session, actor, patient, starts_at, location_id, clinician_id, late_reason,
-                                  override_reason, now)
+        raise StaleEdit(
+            "Someone else booked this patient's refill meanwhile; nothing was saved. Check the "
+            "booking shown, then rebook it if needed."
+        )
+    pump_id, override_by = _check(
+        session, actor, patient, starts_at, location_id, clinician_id, late_reason, override_reason, now
+    )
     reason = late_reason.strip()
     if override_by:
         reason = f"{reason}\nPhysician override: {override_reason.strip()}".strip()
-    appointment = RefillAppointment(patient_id=patient_id, pump_id=pump_id, starts_at=starts_at,
-                                    location_id=location_id, clinician_id=clinician_id, late_reason=reason,
-                                    override_by_id=override_by, booked_by_id=actor.user_id)
+    appointment = RefillAppointment(
+        patient_id=patient_id,
+        pump_id=pump_id,
+        starts_at=starts_at,
+        location_id=location_id,
+        clinician_id=clinician_id,
+        late_reason=reason,
+        override_by_id=override_by,
+        booked_by_id=actor.user_id,
+    )
     session.add(appointment)
     try:
         session.flush()
     except IntegrityError:  # the database's one open booking per pump: another booking won the race
         session.rollback()
-        raise StaleEdit("Someone else booked this patient's refill at the same moment; nothing was saved. "
-                        "Check the booking shown, then rebook it if needed.") from None
-    record(session, actor, "create", "refill_appointment", appointment.id, patient_id, None,
-           snapshot(appointment, FIELDS))
+        raise StaleEdit(
+            "Someone else booked this patient's refill at the same moment; nothing was saved. "
+            "Check the booking shown, then rebook it if needed."
+        ) from None
+    record(
+        session, actor, "create", "refill_appointment", appointment.id, patient_id, None, snapshot(appointment, FIELDS)
+    )
     if override_by:
         settle_booking_request(session, actor, patient_id, starts_at, now)
     if replacing is None:
@@ -114,8 +161,9 @@ def book_refill(session: Session, actor: Actor, patient_id: int, starts_at: date
     return appointment
 
 
-def _close(session: Session, actor: Actor, appointment_id: int, expected_version: int, status: str, reason: str,
-           now: datetime) -> RefillAppointment:
+def _close(
+    session: Session, actor: Actor, appointment_id: int, expected_version: int, status: str, reason: str, now: datetime
+) -> RefillAppointment:
     appointment = session.get(RefillAppointment, appointment_id)
     if appointment is None or appointment.status != OPEN:
         raise ServiceError("This appointment is no longer open.")
@@ -129,25 +177,52 @@ def _close(session: Session, actor: Actor, appointment_id: int, expected_version
     appointment.status, appointment.closed_at, appointment.closed_by_id = status, now, actor.user_id
     appointment.close_reason = reason.strip()
     session.flush()
-    record(session, actor, "update", "refill_appointment", appointment.id, appointment.patient_id, before,
-           snapshot(appointment, FIELDS) | {"close_reason": appointment.close_reason})
+    record(
+        session,
+        actor,
+        "update",
+        "refill_appointment",
+        appointment.id,
+        appointment.patient_id,
+        before,
+        snapshot(appointment, FIELDS) | {"close_reason": appointment.close_reason},
+    )
     return appointment
 
 
-def rebook(session: Session, actor: Actor, appointment_id: int, expected_version: int, starts_at: datetime,
-           location_id: int, clinician_id: int, late_reason: str, override_reason: str, why: str,
-           now: datetime) -> RefillAppointment:
+def rebook(
+    session: Session,
+    actor: Actor,
+    appointment_id: int,
+    expected_version: int,
+    starts_at: datetime,
+    location_id: int,
+    clinician_id: int,
+    late_reason: str,
+    override_reason: str,
+    why: str,
+    now: datetime,
+) -> RefillAppointment:
     """Close the old booking as rebooked and book the new one, in one transaction."""
     old = _close(session, actor, appointment_id, expected_version, "rebooked", why, now)
-    new = book_refill(session, actor, old.patient_id, starts_at, location_id, clinician_id, late_reason,
-                      override_reason, now, replacing=old)
+    new = book_refill(
+        session,
+        actor,
+        old.patient_id,
+        starts_at,
+        location_id,
+        clinician_id,
+        late_reason,
+        override_reason,
+        now,
+        replacing=old,
+    )
     old.replaced_by_id = new.id
     session.commit()
     return new
 
 
-def cancel(session: Session, actor: Actor, appointment_id: int, expected_version: int, why: str,
-           now: datetime) -> None:
+def cancel(session: Session, actor: Actor, appointment_id: int, expected_version: int, why: str, now: datetime) -> None:
     _close(session, actor, appointment_id, expected_version, "cancelled", why, now)
     session.commit()
 
@@ -160,8 +235,9 @@ def complete_open_appointment(session: Session, patient_id: int, refill_visit_id
         appointment.refill_visit_id = refill_visit_id
 
 
-def log_contact(session: Session, actor: Actor, patient_id: int, method: str, outcome: str, notes: str,
-                now: datetime) -> ContactAttempt:
+def log_contact(
+    session: Session, actor: Actor, patient_id: int, method: str, outcome: str, notes: str, now: datetime
+) -> ContactAttempt:
     if not allowed(actor.role, "contact.log"):
         raise PermissionDenied("Your role may not log contact attempts.")
     if session.get(Patient, patient_id) is None:
@@ -170,11 +246,20 @@ def log_contact(session: Session, actor: Actor, patient_id: int, method: str, ou
         raise ServiceError("Choose how the patient was contacted.", "method")
     if outcome not in CONTACT_OUTCOMES:
         raise ServiceError("Choose the outcome.", "outcome")
-    attempt = ContactAttempt(patient_id=patient_id, at=now, method=method, outcome=outcome, notes=notes.strip(),
-                             by_id=actor.user_id)
+    attempt = ContactAttempt(
+        patient_id=patient_id, at=now, method=method, outcome=outcome, notes=notes.strip(), by_id=actor.user_id
+    )
     session.add(attempt)
     session.flush()
-    record(session, actor, "create", "contact_attempt", attempt.id, patient_id, None,
-           {"method": method, "outcome": outcome})
+    record(
+        session,
+        actor,
+        "create",
+        "contact_attempt",
+        attempt.id,
+        patient_id,
+        None,
+        {"method": method, "outcome": outcome},
+    )
     session.commit()
     return attempt

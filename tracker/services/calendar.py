@@ -64,13 +64,21 @@ class CalendarEvent:
         return self.fact.judgement.rank
 
 
-def calendar_events(session: Session, start: date, end: date, today: date, now: datetime,
-                    location_ids: list[int] | None = None, nurse_id: int | None = None) -> list[CalendarEvent]:
+def calendar_events(
+    session: Session,
+    start: date,
+    end: date,
+    today: date,
+    now: datetime,
+    location_ids: list[int] | None = None,
+    nurse_id: int | None = None,
+) -> list[CalendarEvent]:
     """Every due date and booked refill from `start` to `end` inclusive, as plain values, in date and time order:
     read once while nothing changes (tracker.services.read_cache), else in a fixed number of queries."""
     key = ("calendar", start, end, today, tuple(location_ids or ()), nurse_id)
-    return list(reads.get(session, key, lambda: _read_events(session, start, end, today, now, location_ids, nurse_id),
-                          now))
+    return list(
+        reads.get(session, key, lambda: _read_events(session, start, end, today, now, location_ids, nurse_id), now)
+    )
 
 
 @dataclass
@@ -81,15 +89,22 @@ class CalendarView:
     nurses: tuple[tuple[int, str], ...]
 
 
-def calendar_view(session: Session, start: date, end: date, today: date, now: datetime,
-                  location_ids: list[int] | None = None, nurse_id: int | None = None) -> CalendarView:
+def calendar_view(
+    session: Session,
+    start: date,
+    end: date,
+    today: date,
+    now: datetime,
+    location_ids: list[int] | None = None,
+    nurse_id: int | None = None,
+) -> CalendarView:
     """What the calendar page reads, in one cache entry (a page asked again with nothing changed runs only the
     cache's marker query): the events, the overdue count and the filter bar's choices."""
+
     def read():
         events, until = _read_events(session, start, end, today, now, location_ids, nurse_id)
         locations, nurses = filter_choices(session, "clinic")
-        return (events, late_count(session, today, location_ids, nurse_id), tuple(locations),
-                tuple(nurses)), until
+        return (events, late_count(session, today, location_ids, nurse_id), tuple(locations), tuple(nurses)), until
 
     key = ("calendar view", start, end, today, tuple(location_ids or ()), nurse_id)
     events, late, locations, nurses = reads.get(session, key, read, now)
@@ -102,9 +117,13 @@ def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tup
     events, next_start, windows = [], None, risk_windows(session)
     work = open_work(session, location_ids)  # read once for both reads below
     if start <= today <= end:  # a pump needing action sits on today too, every day until its refill (or its work)
-        events += [CalendarEvent(today, "action", fact) for fact in refill_facts(
-            session, today, now, windows, location_ids, nurse_id, needing_action=True, work=work)
-            if fact.judgement.needs_action]
+        events += [
+            CalendarEvent(today, "action", fact)
+            for fact in refill_facts(
+                session, today, now, windows, location_ids, nurse_id, needing_action=True, work=work
+            )
+            if fact.judgement.needs_action
+        ]
     for fact in refill_facts(session, today, now, windows, location_ids, nurse_id, start, end, work=work):
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact))
@@ -114,8 +133,9 @@ def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tup
             local = fact.starts_at.astimezone(clinic_zone())
             if start <= local.date() <= end:
                 events.append(CalendarEvent(local.date(), "appointment", fact, local))
-    events.sort(key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(),
-                               e.fact.patient_id))
+    events.sort(
+        key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(), e.fact.patient_id)
+    )
     return tuple(events), next_start
 
 
@@ -131,8 +151,9 @@ def feed_events(session: Session, today: date, now: datetime, location_ids: list
     """The feed: due dates and bookings from 30 days back to 90 ahead, and (as in every range holding today) every
     pump needing action as an all-day event on today, every day until its refill is recorded: a calendar app must
     not lose a late pump because its due date scrolled out of view or a booking covers it."""
-    return calendar_events(session, today - timedelta(days=30), today + timedelta(days=90), today, now,
-                           location_ids, None)
+    return calendar_events(
+        session, today - timedelta(days=30), today + timedelta(days=90), today, now, location_ids, None
+    )
 
 
 def feed_locations(user: User) -> list[int] | None:

@@ -72,11 +72,18 @@ BATTERY_MONTHS = (1, 240)
 ERI_TO_STOP_DAYS = (1, 365)
 CONCENTRATION_MCG_PER_ML = (1, 50_000)
 
-PUMP_MODEL_FIELDS = ["default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "mri_rule",
-                     "active"]
+PUMP_MODEL_FIELDS = [
+    "default_alarm_ml",
+    "battery_life_months",
+    "eri_to_stop_days",
+    "accuracy_fraction",
+    "mri_rule",
+    "active",
+]
 DRUG_FIELDS = ["stability_days", "trial_only", "active"]
 ML_PLACES = Decimal("0.001")  # the scale of the mL columns, so audit values read like the stored ones
 FRACTION_PLACES = Decimal("0.0001")
+
 
 @dataclass(frozen=True)
 class CatalogueChange:
@@ -137,20 +144,44 @@ def _flag(value, field: str) -> bool:
 
 def _pumps_by_withdrawal_risk(session: Session, risk_flags: set[bool]) -> list[int]:
     """Pumps in use whose patients' buffer is one of the changed ones."""
-    return list(session.scalars(
-        select(Pump.id).join(Patient, Patient.id == Pump.patient_id)
-        .where(Pump.explanted_on.is_(None), Patient.withdrawal_risk.in_(risk_flags)).order_by(Pump.id)))
+    return list(
+        session.scalars(
+            select(Pump.id)
+            .join(Patient, Patient.id == Pump.patient_id)
+            .where(Pump.explanted_on.is_(None), Patient.withdrawal_risk.in_(risk_flags))
+            .order_by(Pump.id)
+        )
+    )
 
 
 def pumps_holding(session: Session, concentration_mcg_per_ml: int) -> list[int]:
     """Pumps in use whose latest fill used this concentration (what is in the reservoir now)."""
-    latest = (select(RefillVisit.pump_id, RefillVisit.concentration_mcg_per_ml, func.row_number().over(
-        partition_by=RefillVisit.pump_id, order_by=(RefillVisit.visit_at.desc(), RefillVisit.id.desc()),
-    ).label("n")).where(RefillVisit.voided_at.is_(None)).subquery())
-    return list(session.scalars(
-        select(Pump.id).join(latest, latest.c.pump_id == Pump.id)
-        .where(latest.c.n == 1, latest.c.concentration_mcg_per_ml == concentration_mcg_per_ml,
-               Pump.explanted_on.is_(None)).order_by(Pump.id)))
+    latest = (
+        select(
+            RefillVisit.pump_id,
+            RefillVisit.concentration_mcg_per_ml,
+            func.row_number()
+            .over(
+                partition_by=RefillVisit.pump_id,
+                order_by=(RefillVisit.visit_at.desc(), RefillVisit.id.desc()),
+            )
+            .label("n"),
+        )
+        .where(RefillVisit.voided_at.is_(None))
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(Pump.id)
+            .join(latest, latest.c.pump_id == Pump.id)
+            .where(
+                latest.c.n == 1,
+                latest.c.concentration_mcg_per_ml == concentration_mcg_per_ml,
+                Pump.explanted_on.is_(None),
+            )
+            .order_by(Pump.id)
+        )
+    )
 
 
 def _recompute(session: Session, pump_ids: list[int]) -> int:
@@ -161,7 +192,7 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
     settings = all_settings(session)
     count = 0
     for start in range(0, len(pump_ids), 500):  # stay under the bind-parameter limits of both databases
-        chunk = pump_ids[start:start + 500]
+        chunk = pump_ids[start : start + 500]
         pumps = session.scalars(select(Pump).where(Pump.id.in_(chunk)).options(selectinload(Pump.patient))).all()
         # Held here so they stay in the (weak-referencing) identity map: recompute_schedule's session.get then
         # finds each pump's schedule without a query.
@@ -180,8 +211,10 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
 
 def _check_version(row, expected_version: int, what: str) -> None:
     if row.version != expected_version:
-        raise StaleEdit(f"Someone else saved this {what} after you opened the form. Their values are shown "
-                        "below; nothing of yours was saved.")
+        raise StaleEdit(
+            f"Someone else saved this {what} after you opened the form. Their values are shown "
+            "below; nothing of yours was saved."
+        )
 
 
 def _apply(row, values: dict, fields: list[str]) -> tuple[dict, dict]:
@@ -207,8 +240,9 @@ def validate_settings(values: dict) -> dict[str, int]:
     return clean
 
 
-def update_settings(session: Session, actor: Actor, values: dict[str, int],
-                    expected_version: str | None = None) -> CatalogueChange:
+def update_settings(
+    session: Session, actor: Actor, values: dict[str, int], expected_version: str | None = None
+) -> CatalogueChange:
     """Save clinic settings (only names in DEFAULTS); a changed buffer recomputes the pumps it applies to."""
     _require(actor)
     clean = validate_settings(values)
@@ -216,18 +250,28 @@ def update_settings(session: Session, actor: Actor, values: dict[str, int],
     def work() -> CatalogueChange:
         current = all_settings(session)
         if expected_version is not None and expected_version != settings_version(current):
-            raise StaleEdit("Someone else saved the settings after you opened the form. Their values are shown "
-                            "below; nothing of yours was saved.")
+            raise StaleEdit(
+                "Someone else saved the settings after you opened the form. Their values are shown "
+                "below; nothing of yours was saved."
+            )
         merged = current | clean
         if merged["high_risk_buffer_days"] < merged["safety_buffer_days"]:
-            raise ServiceError("The high-risk buffer cannot be shorter than the safety buffer "
-                               f"({merged['safety_buffer_days']} days).", "high_risk_buffer_days")
+            raise ServiceError(
+                f"The high-risk buffer cannot be shorter than the safety buffer ({merged['safety_buffer_days']} days).",
+                "high_risk_buffer_days",
+            )
         if merged["usual_dose_max_mcg_per_day"] <= merged["usual_dose_min_mcg_per_day"]:
-            raise ServiceError("The usual dose range needs its upper limit above its lower limit "
-                               f"({merged['usual_dose_min_mcg_per_day']} mcg/day).", "usual_dose_max_mcg_per_day")
+            raise ServiceError(
+                "The usual dose range needs its upper limit above its lower limit "
+                f"({merged['usual_dose_min_mcg_per_day']} mcg/day).",
+                "usual_dose_max_mcg_per_day",
+            )
         if merged["trial_dose_max_mcg"] <= merged["trial_dose_min_mcg"]:
-            raise ServiceError("The trial dose range needs its upper limit above its lower limit "
-                               f"({merged['trial_dose_min_mcg']} mcg).", "trial_dose_max_mcg")
+            raise ServiceError(
+                "The trial dose range needs its upper limit above its lower limit "
+                f"({merged['trial_dose_min_mcg']} mcg).",
+                "trial_dose_max_mcg",
+            )
         changed = [name for name in DEFAULTS if name in clean and clean[name] != current[name]]
         if not changed:
             return CatalogueChange([], 0)
@@ -237,8 +281,16 @@ def update_settings(session: Session, actor: Actor, values: dict[str, int],
                 stored[name].value = str(clean[name])
             else:
                 session.add(Setting(name=name, value=str(clean[name])))
-        record(session, actor, "update", "settings", None, None,
-               {name: current[name] for name in changed}, {name: clean[name] for name in changed})
+        record(
+            session,
+            actor,
+            "update",
+            "settings",
+            None,
+            None,
+            {name: current[name] for name in changed},
+            {name: clean[name] for name in changed},
+        )
         risk_flags = {BUFFER_SETTINGS[name] for name in changed if name in BUFFER_SETTINGS}
         pump_ids = _pumps_by_withdrawal_risk(session, risk_flags) if risk_flags else []
         return CatalogueChange(changed, _recompute(session, pump_ids))
@@ -252,23 +304,37 @@ def update_settings(session: Session, actor: Actor, values: dict[str, int],
 def _pump_model_values(model: PumpModel, values: dict) -> dict:
     clean = {}
     if "default_alarm_ml" in values:
-        alarm = _decimal(values["default_alarm_ml"], "default_alarm_ml", *ALARM_ML, "The default alarm volume",
-                         " mL", ML_PLACES)
+        alarm = _decimal(
+            values["default_alarm_ml"], "default_alarm_ml", *ALARM_ML, "The default alarm volume", " mL", ML_PLACES
+        )
         if alarm >= model.reservoir_ml:
-            raise ServiceError(f"The alarm volume must be below the {model.reservoir_ml.normalize()} mL reservoir.",
-                               "default_alarm_ml")
+            raise ServiceError(
+                f"The alarm volume must be below the {model.reservoir_ml.normalize()} mL reservoir.", "default_alarm_ml"
+            )
         clean["default_alarm_ml"] = alarm
     if "battery_life_months" in values:
         months = values["battery_life_months"]
-        clean["battery_life_months"] = None if months in (None, "") else _whole(
-            months, "battery_life_months", *BATTERY_MONTHS, "Battery life", "months (or empty: no battery)")
+        clean["battery_life_months"] = (
+            None
+            if months in (None, "")
+            else _whole(months, "battery_life_months", *BATTERY_MONTHS, "Battery life", "months (or empty: no battery)")
+        )
     if "eri_to_stop_days" in values:
         days = values["eri_to_stop_days"]
-        clean["eri_to_stop_days"] = None if days in (None, "") else _whole(
-            days, "eri_to_stop_days", *ERI_TO_STOP_DAYS, "ERI to stop", "days (or empty: no battery)")
+        clean["eri_to_stop_days"] = (
+            None
+            if days in (None, "")
+            else _whole(days, "eri_to_stop_days", *ERI_TO_STOP_DAYS, "ERI to stop", "days (or empty: no battery)")
+        )
     if "accuracy_fraction" in values:
-        clean["accuracy_fraction"] = _decimal(values["accuracy_fraction"], "accuracy_fraction", *ACCURACY_FRACTION,
-                                              "Accuracy", " (0.145 is ±14.5%)", FRACTION_PLACES)
+        clean["accuracy_fraction"] = _decimal(
+            values["accuracy_fraction"],
+            "accuracy_fraction",
+            *ACCURACY_FRACTION,
+            "Accuracy",
+            " (0.145 is ±14.5%)",
+            FRACTION_PLACES,
+        )
     if "mri_rule" in values:
         if values["mri_rule"] not in MRI_RULES:
             raise ServiceError("Choose what an MRI means for this pump.", "mri_rule")
@@ -278,8 +344,9 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
     return clean
 
 
-def update_pump_model(session: Session, actor: Actor, model_id: int, expected_version: int,
-                      values: dict) -> CatalogueChange:
+def update_pump_model(
+    session: Session, actor: Actor, model_id: int, expected_version: int, values: dict
+) -> CatalogueChange:
     """Edit a pump model's defaults. Pumps already implanted keep their own alarm volume and battery date,
     so no stored refill date moves."""
     _require(actor)
@@ -305,16 +372,16 @@ def update_pump_model(session: Session, actor: Actor, model_id: int, expected_ve
 def _drug_values(values: dict) -> dict:
     clean = {}
     if "stability_days" in values:
-        clean["stability_days"] = _whole(values["stability_days"], "stability_days", *STABILITY_DAYS,
-                                         "Stability", "days")
+        clean["stability_days"] = _whole(
+            values["stability_days"], "stability_days", *STABILITY_DAYS, "Stability", "days"
+        )
     for name in ("trial_only", "active"):
         if name in values:
             clean[name] = _flag(values[name], name)
     return clean
 
 
-def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: int,
-                values: dict) -> CatalogueChange:
+def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: int, values: dict) -> CatalogueChange:
     """Edit a concentration's stability or use; a stability change recomputes the pumps holding it."""
     _require(actor)
 
@@ -327,9 +394,12 @@ def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: 
         holding = pumps_holding(session, drug.concentration_mcg_per_ml)
         if clean.get("active") is False and drug.active and holding:
             # The stored schedules of those pumps are computed from this entry's stability.
-            raise ServiceError(f"{plural(len(holding), 'pump')} {'holds' if len(holding) == 1 else 'hold'} "
-                               f"{drug.concentration_mcg_per_ml} mcg/mL now; it can "
-                               "be withdrawn once they have been refilled with another concentration.", "active")
+            raise ServiceError(
+                f"{plural(len(holding), 'pump')} {'holds' if len(holding) == 1 else 'hold'} "
+                f"{drug.concentration_mcg_per_ml} mcg/mL now; it can "
+                "be withdrawn once they have been refilled with another concentration.",
+                "active",
+            )
         before, after = _apply(drug, clean, DRUG_FIELDS)
         if not before:
             return CatalogueChange([], 0)
@@ -342,15 +412,25 @@ def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: 
 def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
     """A new concentration in the catalogue. No pump holds it yet, so no refill date moves."""
     _require(actor)
-    concentration = _whole(values.get("concentration_mcg_per_ml"), "concentration_mcg_per_ml",
-                           *CONCENTRATION_MCG_PER_ML, "The concentration", "mcg/mL")
+    concentration = _whole(
+        values.get("concentration_mcg_per_ml"),
+        "concentration_mcg_per_ml",
+        *CONCENTRATION_MCG_PER_ML,
+        "The concentration",
+        "mcg/mL",
+    )
     clean = {"stability_days": 180, "trial_only": False, "active": True} | _drug_values(values)
-    taken = ServiceError(f"{concentration} mcg/mL is in the catalogue already; edit it there.",
-                         "concentration_mcg_per_ml")
+    taken = ServiceError(
+        f"{concentration} mcg/mL is in the catalogue already; edit it there.", "concentration_mcg_per_ml"
+    )
 
     def work() -> DrugConcentration:
-        if session.scalar(select(DrugConcentration.id).where(
-                DrugConcentration.concentration_mcg_per_ml == concentration)) is not None:
+        if (
+            session.scalar(
+                select(DrugConcentration.id).where(DrugConcentration.concentration_mcg_per_ml == concentration)
+            )
+            is not None
+        ):
             raise taken
         drug = DrugConcentration(concentration_mcg_per_ml=concentration, **clean)
         session.add(drug)
@@ -358,8 +438,16 @@ def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
             session.flush()
         except IntegrityError:  # added by someone else a moment ago
             raise taken from None
-        record(session, actor, "create", "drug_concentration", drug.id, None, None,
-               snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]))
+        record(
+            session,
+            actor,
+            "create",
+            "drug_concentration",
+            drug.id,
+            None,
+            None,
+            snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]),
+        )
         return drug
 
     return in_one_transaction(session, work)
@@ -373,8 +461,11 @@ _PHONE = re.compile(r"^[0-9+()./ -]*(?:(?:ext|x)\.? ?[0-9]{1,6})?$")
 
 def _location_values(values: dict) -> dict:
     clean = {}
-    for name, label, most in (("address", "The address", 300), ("phone", "The phone", 40),
-                              ("emergency_phone", "The 24-hour phone", 40)):
+    for name, label, most in (
+        ("address", "The address", 300),
+        ("phone", "The phone", 40),
+        ("emergency_phone", "The 24-hour phone", 40),
+    ):
         if name in values:
             text = " ".join(str(values[name] or "").split())
             if len(text) > most:
@@ -385,8 +476,9 @@ def _location_values(values: dict) -> dict:
     return clean
 
 
-def update_location(session: Session, actor: Actor, location_id: int, expected_version: int,
-                    values: dict) -> CatalogueChange:
+def update_location(
+    session: Session, actor: Actor, location_id: int, expected_version: int, values: dict
+) -> CatalogueChange:
     """Edit a location's address and phones; the 24-hour phone is printed on every emergency summary."""
     _require(actor)
 

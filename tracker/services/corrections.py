@@ -34,11 +34,30 @@ from tracker.services.refills import (
     recompute_schedule,
 )
 
-DOSE_FIELDS = ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg", "max_boluses_per_day",
-               "reason", "signed_off_by_id"]
-BOLUS_FIELDS = ["given_on", "dose_mcg", "concentration_mcg_per_ml", "ashworth_before", "ashworth_after",
-                "penn_frequency_before", "penn_severity_before", "penn_frequency_after", "penn_severity_after",
-                "hours_of_effect", "outcome", "notes"]
+DOSE_FIELDS = [
+    "effective_at",
+    "mode",
+    "daily_dose_mcg",
+    "flex_schedule",
+    "bolus_dose_mcg",
+    "max_boluses_per_day",
+    "reason",
+    "signed_off_by_id",
+]
+BOLUS_FIELDS = [
+    "given_on",
+    "dose_mcg",
+    "concentration_mcg_per_ml",
+    "ashworth_before",
+    "ashworth_after",
+    "penn_frequency_before",
+    "penn_severity_before",
+    "penn_frequency_after",
+    "penn_severity_after",
+    "hours_of_effect",
+    "outcome",
+    "notes",
+]
 WHAT = {RefillVisit: "refill", DoseChange: "dose change", TrialBolus: "trial bolus"}
 
 
@@ -60,9 +79,11 @@ def standing(session: Session, model, entry_id: int):
         raise ServiceError(f"No such {WHAT[model]}.")
     if entry.voided:
         replaced = session.scalar(select(model.id).where(model.corrects_id == entry.id))
-        raise StaleEdit(f"This {WHAT[model]} was already {'corrected' if replaced else 'voided'} by "
-                        f"{entry.voided_by.full_name} on {fmt_datetime(entry.voided_at)}; nothing of yours was "
-                        "saved. Check the entry that stands now.")
+        raise StaleEdit(
+            f"This {WHAT[model]} was already {'corrected' if replaced else 'voided'} by "
+            f"{entry.voided_by.full_name} on {fmt_datetime(entry.voided_at)}; nothing of yours was "
+            "saved. Check the entry that stands now."
+        )
     return entry
 
 
@@ -80,17 +101,25 @@ def _void(entry, actor: Actor, reason: str, now: datetime) -> None:
 def _due(session: Session, pump: Pump) -> dict:
     """The stored dates, for the audit row: what the correction moved."""
     row = session.get(RefillSchedule, pump.id)
-    return {} if row is None else {"due_date": row.due_date.isoformat(),
-                                   "alarm_date": row.alarm_date.isoformat() if row.alarm_date else None}
+    return (
+        {}
+        if row is None
+        else {
+            "due_date": row.due_date.isoformat(),
+            "alarm_date": row.alarm_date.isoformat() if row.alarm_date else None,
+        }
+    )
 
 
 def _reproject(session: Session, pump: Pump) -> None:
     """Recompute the pump's refill dates from the entries that now stand; refuse if they could not be."""
     session.flush()
-    fills = session.scalars(select(RefillVisit.visit_at).where(RefillVisit.pump_id == pump.id,
-                                                               RefillVisit.voided_at.is_(None))).all()
-    doses = session.scalars(select(DoseChange.effective_at).where(DoseChange.pump_id == pump.id,
-                                                                  DoseChange.voided_at.is_(None))).all()
+    fills = session.scalars(
+        select(RefillVisit.visit_at).where(RefillVisit.pump_id == pump.id, RefillVisit.voided_at.is_(None))
+    ).all()
+    doses = session.scalars(
+        select(DoseChange.effective_at).where(DoseChange.pump_id == pump.id, DoseChange.voided_at.is_(None))
+    ).all()
     gap = projection_gap(fills, doses)
     if gap:
         raise ServiceError(gap)
@@ -100,14 +129,40 @@ def _reproject(session: Session, pump: Pump) -> None:
         raise ServiceError(error.message) from None
 
 
-def _audit_pair(session: Session, actor: Actor, entity: str, original, new, fields: list[str], reason: str,
-                patient_id: int, before_dates: dict, after_dates: dict) -> None:
+def _audit_pair(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    original,
+    new,
+    fields: list[str],
+    reason: str,
+    patient_id: int,
+    before_dates: dict,
+    after_dates: dict,
+) -> None:
     """A correction in the audit trail: the original voided (why, and the dates it moved), the new entry created
     with the values it replaced."""
-    record(session, actor, "void", entity, original.id, patient_id, before_dates or None,
-           {"void_reason": reason, "corrected_by": new.id} | after_dates)
-    record(session, actor, "create", entity, new.id, patient_id, snapshot(original, fields),
-           snapshot(new, fields) | {"corrects_id": original.id})
+    record(
+        session,
+        actor,
+        "void",
+        entity,
+        original.id,
+        patient_id,
+        before_dates or None,
+        {"void_reason": reason, "corrected_by": new.id} | after_dates,
+    )
+    record(
+        session,
+        actor,
+        "create",
+        entity,
+        new.id,
+        patient_id,
+        snapshot(original, fields),
+        snapshot(new, fields) | {"corrects_id": original.id},
+    )
 
 
 # Refill visits ---------------------------------------------------------------------------------------------
@@ -124,8 +179,9 @@ def preview_refill_correction(session: Session, visit_id: int, entry: RefillEntr
     return preview_refill(session, visit.pump_id, entry, now, replacing=visit)
 
 
-def correct_refill(session: Session, actor: Actor, visit_id: int, entry: RefillEntry, why: str, acknowledged: bool,
-                   now: datetime) -> RefillVisit:
+def correct_refill(
+    session: Session, actor: Actor, visit_id: int, entry: RefillEntry, why: str, acknowledged: bool, now: datetime
+) -> RefillVisit:
     """Replace a refill visit by its corrected values, after the refill form's own checks and warnings."""
     _require(actor)
     visit = standing(session, RefillVisit, visit_id)
@@ -136,23 +192,35 @@ def correct_refill(session: Session, actor: Actor, visit_id: int, entry: RefillE
         raise ServiceError("Acknowledge the high-severity warnings to save this correction.", "acknowledge")
     dates = _due(session, pump)
     # The clinician who did the refill stays; the corrector is on the original (voided_by) and in the audit.
-    new = RefillVisit(pump_id=pump.id, clinician_id=visit.clinician_id, corrects_id=visit.id,
-                      warnings=[{"code": w.code, "severity": w.severity, "message": w.message}
-                                for w in preview.warnings],
-                      acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
-                      due_date_in_force=visit.due_date_in_force,
-                      **{name: getattr(entry, name) for name in ENTRY_FIELDS})
+    new = RefillVisit(
+        pump_id=pump.id,
+        clinician_id=visit.clinician_id,
+        corrects_id=visit.id,
+        warnings=[{"code": w.code, "severity": w.severity, "message": w.message} for w in preview.warnings],
+        acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
+        due_date_in_force=visit.due_date_in_force,
+        **{name: getattr(entry, name) for name in ENTRY_FIELDS},
+    )
     _void(visit, actor, why, now)
     session.add(new)
     _reproject(session, pump)
-    _audit_pair(session, actor, "refill_visit", visit, new, ENTRY_FIELDS, why, pump.patient_id, dates,
-                _due(session, pump))
+    _audit_pair(
+        session, actor, "refill_visit", visit, new, ENTRY_FIELDS, why, pump.patient_id, dates, _due(session, pump)
+    )
     session.commit()
     return new
 
 
-def correct_first_fill(session: Session, actor: Actor, visit_id: int, fill_volume_ml: Decimal,
-                       concentration_mcg_per_ml: int, lot: str, why: str, now: datetime) -> RefillVisit:
+def correct_first_fill(
+    session: Session,
+    actor: Actor,
+    visit_id: int,
+    fill_volume_ml: Decimal,
+    concentration_mcg_per_ml: int,
+    lot: str,
+    why: str,
+    now: datetime,
+) -> RefillVisit:
     """Replace the pump's first fill (its volume, concentration, lot), with the implant form's checks."""
     _require(actor)
     visit = standing(session, RefillVisit, visit_id)
@@ -160,29 +228,54 @@ def correct_first_fill(session: Session, actor: Actor, visit_id: int, fill_volum
     if not is_first_fill(session, visit):
         raise ServiceError("This is not the pump's first fill; correct it on the refill correction form.")
     why = _reason(why)
-    drug = session.scalar(select(DrugConcentration).where(
-        DrugConcentration.concentration_mcg_per_ml == concentration_mcg_per_ml))
+    drug = session.scalar(
+        select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == concentration_mcg_per_ml)
+    )
     if drug is None or drug.trial_only or not drug.active:
-        raise ServiceError("Choose a pump concentration from the drug catalogue (50 mcg/mL is for trials only).",
-                           "concentration_mcg_per_ml")
+        raise ServiceError(
+            "Choose a pump concentration from the drug catalogue (50 mcg/mL is for trials only).",
+            "concentration_mcg_per_ml",
+        )
     if fill_volume_ml > pump.reservoir_ml:
-        raise ServiceError(f"{fill_volume_ml} mL is more than the {pump.reservoir_ml} mL reservoir holds; never "
-                           "overfill.", "fill_volume_ml")
+        raise ServiceError(
+            f"{fill_volume_ml} mL is more than the {pump.reservoir_ml} mL reservoir holds; never overfill.",
+            "fill_volume_ml",
+        )
     if fill_volume_ml <= pump.alarm_volume_ml:
-        raise ServiceError(f"The fill must be above the {pump.alarm_volume_ml} mL alarm volume, or the pump alarms "
-                           "at once.", "fill_volume_ml")
+        raise ServiceError(
+            f"The fill must be above the {pump.alarm_volume_ml} mL alarm volume, or the pump alarms at once.",
+            "fill_volume_ml",
+        )
     dates = _due(session, pump)
-    new = RefillVisit(pump_id=pump.id, visit_at=visit.visit_at, clinician_id=visit.clinician_id,
-                      at_implant=visit.at_implant, concentration_mcg_per_ml=concentration_mcg_per_ml,
-                      lot=(lot or "").strip(), volume_added_ml=fill_volume_ml, resulting_volume_ml=fill_volume_ml,
-                      notes=visit.notes, warnings=visit.warnings, due_date_in_force=visit.due_date_in_force,
-                      corrects_id=visit.id)
+    new = RefillVisit(
+        pump_id=pump.id,
+        visit_at=visit.visit_at,
+        clinician_id=visit.clinician_id,
+        at_implant=visit.at_implant,
+        concentration_mcg_per_ml=concentration_mcg_per_ml,
+        lot=(lot or "").strip(),
+        volume_added_ml=fill_volume_ml,
+        resulting_volume_ml=fill_volume_ml,
+        notes=visit.notes,
+        warnings=visit.warnings,
+        due_date_in_force=visit.due_date_in_force,
+        corrects_id=visit.id,
+    )
     _void(visit, actor, why, now)
     session.add(new)
     _reproject(session, pump)
-    _audit_pair(session, actor, "refill_visit", visit, new, ["concentration_mcg_per_ml", "lot", "volume_added_ml",
-                                                             "resulting_volume_ml"],
-                why, pump.patient_id, dates, _due(session, pump))
+    _audit_pair(
+        session,
+        actor,
+        "refill_visit",
+        visit,
+        new,
+        ["concentration_mcg_per_ml", "lot", "volume_added_ml", "resulting_volume_ml"],
+        why,
+        pump.patient_id,
+        dates,
+        _due(session, pump),
+    )
     session.commit()
     return new
 
@@ -200,8 +293,16 @@ def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: da
     dates = _due(session, pump)
     _void(visit, actor, why, now)
     _reproject(session, pump)
-    record(session, actor, "void", "refill_visit", visit.id, pump.patient_id, dates,
-           {"void_reason": why} | _due(session, pump))
+    record(
+        session,
+        actor,
+        "void",
+        "refill_visit",
+        visit.id,
+        pump.patient_id,
+        dates,
+        {"void_reason": why} | _due(session, pump),
+    )
     session.commit()
 
 
@@ -217,8 +318,17 @@ def dose_correction_check(session: Session, dose_id: int, effective_at: datetime
     return check_dose(session, pump, effective_at, programme, ledger)
 
 
-def correct_dose(session: Session, actor: Actor, dose_id: int, effective_at: datetime, programme: Programme,
-                 dose_reason: str, why: str, now: datetime, acknowledged: bool = False) -> DoseChange:
+def correct_dose(
+    session: Session,
+    actor: Actor,
+    dose_id: int,
+    effective_at: datetime,
+    programme: Programme,
+    dose_reason: str,
+    why: str,
+    now: datetime,
+    acknowledged: bool = False,
+) -> DoseChange:
     """Replace a dose change by its corrected values: the same titration limit (a physician signs off an increase
     beyond it) and warnings as the dose form."""
     _require(actor)
@@ -227,12 +337,16 @@ def correct_dose(session: Session, actor: Actor, dose_id: int, effective_at: dat
     why = _reason(why)
     if effective_at > now:
         raise ServiceError("A dose change cannot take effect in the future.", "effective_at")
-    first = session.scalar(select(RefillVisit.visit_at).where(RefillVisit.pump_id == pump.id,
-                                                              RefillVisit.voided_at.is_(None))
-                           .order_by(RefillVisit.visit_at).limit(1))
+    first = session.scalar(
+        select(RefillVisit.visit_at)
+        .where(RefillVisit.pump_id == pump.id, RefillVisit.voided_at.is_(None))
+        .order_by(RefillVisit.visit_at)
+        .limit(1)
+    )
     if first is not None and effective_at < first:
-        raise ServiceError(f"A dose change cannot take effect before the pump's first fill ({fmt_datetime(first)}).",
-                           "effective_at")
+        raise ServiceError(
+            f"A dose change cannot take effect before the pump's first fill ({fmt_datetime(first)}).", "effective_at"
+        )
     if not (dose_reason or "").strip():
         raise ServiceError("Say why the dose changed.", "reason")
     check = dose_correction_check(session, dose_id, effective_at, programme)
@@ -240,20 +354,40 @@ def correct_dose(session: Session, actor: Actor, dose_id: int, effective_at: dat
         raise PermissionDenied(
             f"From {check.limit.baseline_mcg} (the lowest in force within 24 h) to {check.new_worst_mcg} mcg/day "
             f"(with boluses) is beyond the +{check.limit.pct}% titration limit; a physician must make this "
-            "correction.", "daily_dose_mcg")
+            "correction.",
+            "daily_dose_mcg",
+        )
     if check.warnings and not acknowledged:
         raise ServiceError("Acknowledge the warnings to save this correction.", "acknowledge")
     dates = _due(session, pump)
-    new = DoseChange(pump_id=pump.id, effective_at=effective_at, mode="flex" if programme.flex_schedule else "simple",
-                     daily_dose_mcg=programmed_daily_dose(programme), flex_schedule=programme.flex_schedule,
-                     bolus_dose_mcg=programme.bolus_dose_mcg, max_boluses_per_day=programme.max_boluses_per_day,
-                     reason=dose_reason.strip(), recorded_by_id=original.recorded_by_id,
-                     signed_off_by_id=actor.user_id if check.sign_off else None, corrects_id=original.id)
+    new = DoseChange(
+        pump_id=pump.id,
+        effective_at=effective_at,
+        mode="flex" if programme.flex_schedule else "simple",
+        daily_dose_mcg=programmed_daily_dose(programme),
+        flex_schedule=programme.flex_schedule,
+        bolus_dose_mcg=programme.bolus_dose_mcg,
+        max_boluses_per_day=programme.max_boluses_per_day,
+        reason=dose_reason.strip(),
+        recorded_by_id=original.recorded_by_id,
+        signed_off_by_id=actor.user_id if check.sign_off else None,
+        corrects_id=original.id,
+    )
     _void(original, actor, why, now)
     session.add(new)
     _reproject(session, pump)
-    _audit_pair(session, actor, "dose_change", original, new, DOSE_FIELDS, why, pump.patient_id, dates,
-                _due(session, pump) | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}))
+    _audit_pair(
+        session,
+        actor,
+        "dose_change",
+        original,
+        new,
+        DOSE_FIELDS,
+        why,
+        pump.patient_id,
+        dates,
+        _due(session, pump) | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}),
+    )
     session.commit()
     return new
 
@@ -268,8 +402,16 @@ def void_dose(session: Session, actor: Actor, dose_id: int, why: str, now: datet
     dates = _due(session, pump)
     _void(original, actor, why, now)
     _reproject(session, pump)
-    record(session, actor, "void", "dose_change", original.id, pump.patient_id, dates,
-           {"void_reason": why} | _due(session, pump))
+    record(
+        session,
+        actor,
+        "void",
+        "dose_change",
+        original.id,
+        pump.patient_id,
+        dates,
+        {"void_reason": why} | _due(session, pump),
+    )
     session.commit()
 
 
@@ -282,8 +424,16 @@ def bolus_correction_warnings(session: Session, bolus_id: int, data: dict) -> li
     return bolus_warnings(session, original.patient_id, data, replacing=original)
 
 
-def correct_bolus(session: Session, actor: Actor, bolus_id: int, data: dict, why: str, today: date, now: datetime,
-                  acknowledged: Collection[str] = ()) -> TrialBolus:
+def correct_bolus(
+    session: Session,
+    actor: Actor,
+    bolus_id: int,
+    data: dict,
+    why: str,
+    today: date,
+    now: datetime,
+    acknowledged: Collection[str] = (),
+) -> TrialBolus:
     """Replace a trial bolus by its corrected values and scores, with the bolus form's checks and warnings."""
     _require(actor)
     original = standing(session, TrialBolus, bolus_id)
@@ -292,13 +442,19 @@ def correct_bolus(session: Session, actor: Actor, bolus_id: int, data: dict, why
     warnings = bolus_warnings(session, original.patient_id, data, replacing=original)
     if any(w.code not in acknowledged for w in warnings):
         raise ServiceError("Read the warnings above; tick the box to save this correction anyway.", "acknowledge")
-    new = TrialBolus(patient_id=original.patient_id, recorded_by_id=original.recorded_by_id, corrects_id=original.id,
-                     warnings=[asdict(w) for w in warnings], **data)
+    new = TrialBolus(
+        patient_id=original.patient_id,
+        recorded_by_id=original.recorded_by_id,
+        corrects_id=original.id,
+        warnings=[asdict(w) for w in warnings],
+        **data,
+    )
     _void(original, actor, why, now)
     session.add(new)
     session.flush()
-    _audit_pair(session, actor, "trial_bolus", original, new, BOLUS_FIELDS + ["warnings"], why,
-                original.patient_id, {}, {})
+    _audit_pair(
+        session, actor, "trial_bolus", original, new, BOLUS_FIELDS + ["warnings"], why, original.patient_id, {}, {}
+    )
     session.commit()
     return new
 

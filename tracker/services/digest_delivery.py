@@ -66,7 +66,7 @@ def late_from(config, now: datetime) -> tuple[date, datetime]:
 
 
 def error_kind(last_error: str) -> str:
-    """"SMTPDataError: (451, b'...')" -> "SMTPDataError 451": the failure's kind, without the addresses that some
+    """ "SMTPDataError: (451, b'...')" -> "SMTPDataError 451": the failure's kind, without the addresses that some
     errors quote (SMTPRecipientsRefused lists them)."""
     match = _ERROR.match(last_error or "")
     return " ".join(part for part in match.groups() if part) if match else ""
@@ -80,20 +80,41 @@ def today(session: Session, config, now: datetime) -> Delivery:
     run = session.scalar(select(DigestRun).where(DigestRun.digest_day == day, DigestRun.built_at.is_not(None)))
     if run is None:
         return Delivery(day, LATE if now >= late_at else NOT_DUE, late_at)
-    counts = dict(session.execute(select(OutboxMessage.status, func.count()).where(OutboxMessage.digest_day == day)
-                                  .group_by(OutboxMessage.status)).all())
+    counts = dict(
+        session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.digest_day == day)
+            .group_by(OutboxMessage.status)
+        ).all()
+    )
     waiting = session.execute(
-        select(func.min(OutboxMessage.first_failed_at), func.min(OutboxMessage.next_attempt_at))
-        .where(OutboxMessage.digest_day == day, OutboxMessage.status != SENT)).one()
+        select(func.min(OutboxMessage.first_failed_at), func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.digest_day == day, OutboxMessage.status != SENT
+        )
+    ).one()
     latest_error = session.scalar(
-        select(OutboxMessage.last_error).where(OutboxMessage.digest_day == day, OutboxMessage.status != SENT,
-                                               OutboxMessage.first_failed_at.is_not(None))
-        .order_by(OutboxMessage.first_failed_at.desc(), OutboxMessage.id.desc()).limit(1))
+        select(OutboxMessage.last_error)
+        .where(
+            OutboxMessage.digest_day == day, OutboxMessage.status != SENT, OutboxMessage.first_failed_at.is_not(None)
+        )
+        .order_by(OutboxMessage.first_failed_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+    )
     recipients = sum(counts.values())
     undelivered = recipients - counts.get(SENT, 0)
     state = DELIVERED if not undelivered else LATE if now >= late_at else NOT_DUE
-    return Delivery(day, state, late_at, True, recipients, undelivered, counts.get(DEAD, 0), waiting[0],
-                    waiting[1] if undelivered > counts.get(DEAD, 0) else None, error_kind(latest_error or ""))
+    return Delivery(
+        day,
+        state,
+        late_at,
+        True,
+        recipients,
+        undelivered,
+        counts.get(DEAD, 0),
+        waiting[0],
+        waiting[1] if undelivered > counts.get(DEAD, 0) else None,
+        error_kind(latest_error or ""),
+    )
 
 
 @per_thread
@@ -101,9 +122,11 @@ def _banner_statement():
     """Today's run (if built) and this user's message status, in one statement, built once a thread: building it
     cost more than running it."""
     day = bindparam("day")
-    mine = (select(OutboxMessage.status).where(OutboxMessage.digest_day == day,
-                                               OutboxMessage.user_id == bindparam("user_id"))
-            .scalar_subquery())
+    mine = (
+        select(OutboxMessage.status)
+        .where(OutboxMessage.digest_day == day, OutboxMessage.user_id == bindparam("user_id"))
+        .scalar_subquery()
+    )
     return select(DigestRun.completed_at, mine).where(DigestRun.digest_day == day, DigestRun.built_at.is_not(None))
 
 

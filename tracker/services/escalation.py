@@ -47,19 +47,27 @@ class DoseProposal:
 def dose_payload(effective_at: datetime, programme: Programme, reason: str, last_dose_id: int | None) -> dict:
     """A validated dose form as JSON, under the form's own field names."""
     flex = (programme.flex_schedule or {}).get("default")
-    return {"effective_at": effective_at.astimezone(clinic_zone()).strftime(FORM_TIME),
-            "mode": "flex" if flex else "simple", "daily_dose_mcg": None if flex else str(programme.daily_dose_mcg),
-            "flex_schedule": flex, "bolus_dose_mcg": str(programme.bolus_dose_mcg or 0),
-            "max_boluses_per_day": programme.max_boluses_per_day or 0, "reason": reason.strip(),
-            "last_dose_id": last_dose_id}
+    return {
+        "effective_at": effective_at.astimezone(clinic_zone()).strftime(FORM_TIME),
+        "mode": "flex" if flex else "simple",
+        "daily_dose_mcg": None if flex else str(programme.daily_dose_mcg),
+        "flex_schedule": flex,
+        "bolus_dose_mcg": str(programme.bolus_dose_mcg or 0),
+        "max_boluses_per_day": programme.max_boluses_per_day or 0,
+        "reason": reason.strip(),
+        "last_dose_id": last_dose_id,
+    }
 
 
 def proposed_dose(payload: dict | None) -> DoseProposal:
     try:
         flex = payload["flex_schedule"]
-        programme = Programme(Decimal(0) if flex else Decimal(payload["daily_dose_mcg"]),
-                              Decimal(payload["bolus_dose_mcg"]), int(payload["max_boluses_per_day"]),
-                              {"default": [list(step) for step in flex]} if flex else None)
+        programme = Programme(
+            Decimal(0) if flex else Decimal(payload["daily_dose_mcg"]),
+            Decimal(payload["bolus_dose_mcg"]),
+            int(payload["max_boluses_per_day"]),
+            {"default": [list(step) for step in flex]} if flex else None,
+        )
         effective_at = datetime.strptime(payload["effective_at"], FORM_TIME).replace(tzinfo=clinic_zone())
         last = payload.get("last_dose_id")
         return DoseProposal(effective_at, programme, str(payload["reason"]), int(last) if last else None)
@@ -82,24 +90,42 @@ class ImplantProposal:
 def implant_payload(p: ImplantProposal) -> dict:
     """A checked implantation as JSON, under the move form's own field names."""
     d = p.details
-    return {"version": p.patient_version, "effective_date": p.implanted_on.isoformat(), "reason": p.reason.strip(),
-            "surgery_centre_id": p.surgery_centre_id, "surgeon": p.surgeon.strip(), "model_id": d.model_id,
-            "serial": d.serial.strip(), "catheter_tip_level": d.catheter_tip_level.strip(),
-            "alarm_volume_ml": None if d.alarm_volume_ml is None else str(d.alarm_volume_ml),
-            "fill_volume_ml": str(d.fill_volume_ml), "concentration_mcg_per_ml": d.concentration_mcg_per_ml,
-            "daily_dose_mcg": str(d.programme.daily_dose_mcg)}
+    return {
+        "version": p.patient_version,
+        "effective_date": p.implanted_on.isoformat(),
+        "reason": p.reason.strip(),
+        "surgery_centre_id": p.surgery_centre_id,
+        "surgeon": p.surgeon.strip(),
+        "model_id": d.model_id,
+        "serial": d.serial.strip(),
+        "catheter_tip_level": d.catheter_tip_level.strip(),
+        "alarm_volume_ml": None if d.alarm_volume_ml is None else str(d.alarm_volume_ml),
+        "fill_volume_ml": str(d.fill_volume_ml),
+        "concentration_mcg_per_ml": d.concentration_mcg_per_ml,
+        "daily_dose_mcg": str(d.programme.daily_dose_mcg),
+    }
 
 
 def proposed_implant(payload: dict | None) -> ImplantProposal:
     try:
         alarm = payload["alarm_volume_ml"]
         details = ImplantDetails(
-            int(payload["model_id"]), str(payload["serial"]), str(payload["catheter_tip_level"]),
-            Decimal(alarm) if alarm is not None else None, Decimal(payload["fill_volume_ml"]),
-            int(payload["concentration_mcg_per_ml"]), Programme(Decimal(payload["daily_dose_mcg"])))
-        return ImplantProposal(int(payload["version"]), date.fromisoformat(payload["effective_date"]),
-                               str(payload["reason"]), int(payload["surgery_centre_id"]), str(payload["surgeon"]),
-                               details)
+            int(payload["model_id"]),
+            str(payload["serial"]),
+            str(payload["catheter_tip_level"]),
+            Decimal(alarm) if alarm is not None else None,
+            Decimal(payload["fill_volume_ml"]),
+            int(payload["concentration_mcg_per_ml"]),
+            Programme(Decimal(payload["daily_dose_mcg"])),
+        )
+        return ImplantProposal(
+            int(payload["version"]),
+            date.fromisoformat(payload["effective_date"]),
+            str(payload["reason"]),
+            int(payload["surgery_centre_id"]),
+            str(payload["surgeon"]),
+            details,
+        )
     except (KeyError, TypeError, ValueError, InvalidOperation):
         raise ServiceError("The proposed implantation is incomplete; send it again from the stage form.") from None
 
@@ -108,21 +134,30 @@ def _move_args(patient_id: int, p: ImplantProposal, reason: str) -> tuple:
     return (patient_id, p.patient_version, IMPLANTATION, p.implanted_on, reason)
 
 
-def ask_implant_sign_off(session: Session, actor: Actor, patient_id: int, proposal: ImplantProposal, note: str,
-                         today: date, now: datetime) -> PhysicianRequest:
+def ask_implant_sign_off(
+    session: Session, actor: Actor, patient_id: int, proposal: ImplantProposal, note: str, today: date, now: datetime
+) -> PhysicianRequest:
     """Send an implantation whose starting dose is above its guide to the physicians. It is first run in full and
     rolled back, so only an entry that a physician's sign-off alone would let through is sent."""
     if not allowed(actor.role, "request.ask"):
         raise PermissionDenied("Your role answers requests; it does not send them.")
     try:
-        record_move(session, actor, *_move_args(patient_id, proposal, proposal.reason), today,
-                    surgery_centre_id=proposal.surgery_centre_id, surgeon=proposal.surgeon, implant=proposal.details)
+        record_move(
+            session,
+            actor,
+            *_move_args(patient_id, proposal, proposal.reason),
+            today,
+            surgery_centre_id=proposal.surgery_centre_id,
+            surgeon=proposal.surgeon,
+            implant=proposal.details,
+        )
     except NeedsPhysician:
         session.rollback()
     else:
         session.rollback()
-        raise ServiceError("This starting dose is within its guide: record the implantation yourself.",
-                           "daily_dose_mcg")
+        raise ServiceError(
+            "This starting dose is within its guide: record the implantation yourself.", "daily_dose_mcg"
+        )
     return ask_physician(session, actor, patient_id, IMPLANT_SIGN_OFF, note, implant_payload(proposal), now)
 
 
@@ -142,8 +177,9 @@ def _slot(payload: dict | None) -> dict | None:
     return slot or None
 
 
-def ask_physician(session: Session, actor: Actor, patient_id: int, kind: str, note: str, payload: dict | None,
-                  now: datetime) -> PhysicianRequest:
+def ask_physician(
+    session: Session, actor: Actor, patient_id: int, kind: str, note: str, payload: dict | None, now: datetime
+) -> PhysicianRequest:
     """Put a request in front of the physicians. One open request of a kind per patient (the database says so)."""
     if not allowed(actor.role, "request.ask"):
         raise PermissionDenied("Your role answers requests; it does not send them.")
@@ -161,17 +197,34 @@ def ask_physician(session: Session, actor: Actor, patient_id: int, kind: str, no
         proposed_implant(payload)  # pump_id: the pump it replaces, if any
     else:
         payload = _slot(payload)
-    request = PhysicianRequest(kind=kind, patient_id=patient_id, pump_id=pump.id if pump else None,
-                               requested_by_id=actor.user_id, requested_at=now, note=note.strip(), payload=payload)
+    request = PhysicianRequest(
+        kind=kind,
+        patient_id=patient_id,
+        pump_id=pump.id if pump else None,
+        requested_by_id=actor.user_id,
+        requested_at=now,
+        note=note.strip(),
+        payload=payload,
+    )
     session.add(request)
     try:
         session.flush()
     except IntegrityError:  # uq_physician_request_open: a second click, a second tab, a colleague
         session.rollback()
-        raise ServiceError(f"A request for {KINDS[kind].lower()} is already waiting for a physician for this "
-                           "patient; see it under Needs a physician.") from None
-    record(session, actor, "create", "physician_request", request.id, patient_id, None,
-           snapshot(request, ["kind", "pump_id", "note", "payload"]))
+        raise ServiceError(
+            f"A request for {KINDS[kind].lower()} is already waiting for a physician for this "
+            "patient; see it under Needs a physician."
+        ) from None
+    record(
+        session,
+        actor,
+        "create",
+        "physician_request",
+        request.id,
+        patient_id,
+        None,
+        snapshot(request, ["kind", "pump_id", "note", "payload"]),
+    )
     session.commit()
     return request
 
@@ -187,8 +240,9 @@ def _open(session: Session, request_id: int, expected_version: int) -> Physician
     return request
 
 
-def answer(session: Session, actor: Actor, request_id: int, expected_version: int, approve: bool, note: str,
-           now: datetime) -> PhysicianRequest:
+def answer(
+    session: Session, actor: Actor, request_id: int, expected_version: int, approve: bool, note: str, now: datetime
+) -> PhysicianRequest:
     """A physician's answer. Approving a dose sign-off records the dose, signed off by the physician, in the same
     transaction; approving a booking leaves the booking to the physician's override on the booking form."""
     if not allowed(actor.role, "request.answer"):
@@ -202,19 +256,24 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
     request.status = "approved" if approve else "declined"
     request.answered_by_id, request.answered_at, request.answer_note = actor.user_id, now, note.strip()
     if implant is not None:
-        request.outcome = (f"Implantation recorded on {fmt_date(implant.implanted_on)}: starting dose "
-                           f"{implant.details.programme.daily_dose_mcg.normalize():f} mcg/day, signed off by the "
-                           "physician.")
+        request.outcome = (
+            f"Implantation recorded on {fmt_date(implant.implanted_on)}: starting dose "
+            f"{implant.details.programme.daily_dose_mcg.normalize():f} mcg/day, signed off by the "
+            "physician."
+        )
     elif proposal is not None:
-        request.outcome = (f"Dose change recorded: {programmed_daily_dose(proposal.programme)} mcg/day from "
-                           f"{fmt_datetime(proposal.effective_at)}, signed off by the physician.")
+        request.outcome = (
+            f"Dose change recorded: {programmed_daily_dose(proposal.programme)} mcg/day from "
+            f"{fmt_datetime(proposal.effective_at)}, signed off by the physician."
+        )
     elif approve:
         request.outcome = "Approved: the physician books the refill with an override."
     else:
         request.outcome = "Declined."
     session.flush()
-    record(session, actor, "update", "physician_request", request.id, request.patient_id, before,
-           snapshot(request, FIELDS))
+    record(
+        session, actor, "update", "physician_request", request.id, request.patient_id, before, snapshot(request, FIELDS)
+    )
     if implant is not None:
         _record_implant(session, actor, request, implant, now)
         return request
@@ -222,34 +281,59 @@ def answer(session: Session, actor: Actor, request_id: int, expected_version: in
         session.commit()
         return request
     try:  # change_dose audits the dose change and commits the answer with it
-        change_dose(session, actor, request.pump_id, proposal.effective_at, proposal.programme,
-                    proposal.reason or request.note, now, proposal.last_dose_id,
-                    acknowledged=True)  # the physician approving has read the dose and its warnings
+        change_dose(
+            session,
+            actor,
+            request.pump_id,
+            proposal.effective_at,
+            proposal.programme,
+            proposal.reason or request.note,
+            now,
+            proposal.last_dose_id,
+            acknowledged=True,
+        )  # the physician approving has read the dose and its warnings
     except StaleEdit:
-        raise StaleEdit("A dose change was recorded after this request was sent; nothing was saved. Decline it "
-                        "and ask for a new request if a change is still needed.") from None
+        raise StaleEdit(
+            "A dose change was recorded after this request was sent; nothing was saved. Decline it "
+            "and ask for a new request if a change is still needed."
+        ) from None
     return request
 
 
-def _record_implant(session: Session, actor: Actor, request: PhysicianRequest, implant: ImplantProposal,
-                    now: datetime) -> None:
+def _record_implant(
+    session: Session, actor: Actor, request: PhysicianRequest, implant: ImplantProposal, now: datetime
+) -> None:
     """The approved implantation, entered by the physician (who thereby signs off its starting dose); move_stage
     audits it and commits the answer with it."""
     # The stage change needs a reason once back-dated; the approval days later is one.
-    reason = implant.reason or request.note or (f"Entered when a physician signed off the starting dose (asked "
-                                                f"{fmt_date(local_date(request.requested_at))}).")
+    reason = (
+        implant.reason
+        or request.note
+        or (
+            f"Entered when a physician signed off the starting dose (asked "
+            f"{fmt_date(local_date(request.requested_at))})."
+        )
+    )
     try:
-        move_stage(session, actor, *_move_args(request.patient_id, implant, reason), local_date(now),
-                   surgery_centre_id=implant.surgery_centre_id, surgeon=implant.surgeon, implant=implant.details)
+        move_stage(
+            session,
+            actor,
+            *_move_args(request.patient_id, implant, reason),
+            local_date(now),
+            surgery_centre_id=implant.surgery_centre_id,
+            surgeon=implant.surgeon,
+            implant=implant.details,
+        )
     except StaleEdit:
-        raise StaleEdit("The patient's record changed after this request was sent; nothing was saved. Decline it "
-                        "and ask for a new request if the implantation is still to be recorded.") from None
+        raise StaleEdit(
+            "The patient's record changed after this request was sent; nothing was saved. Decline it "
+            "and ask for a new request if the implantation is still to be recorded."
+        ) from None
     except JourneyError as error:
         raise ServiceError(f"{error.message} Nothing was saved; decline and say what to change.") from None
 
 
-def settle_booking_request(session: Session, actor: Actor, patient_id: int, starts_at: datetime,
-                           now: datetime) -> None:
+def settle_booking_request(session: Session, actor: Actor, patient_id: int, starts_at: datetime, now: datetime) -> None:
     """A physician who books with an override answers any open request to book after the alarm date, so the asker
     sees it and no request stays open once the slot is booked. Flushes: the booking's transaction commits it."""
     request = open_request(session, patient_id, BOOKING_AFTER_ALARM)
@@ -257,14 +341,14 @@ def settle_booking_request(session: Session, actor: Actor, patient_id: int, star
         return
     before = snapshot(request, FIELDS)
     request.status, request.answered_by_id, request.answered_at = "approved", actor.user_id, now
-    request.outcome = (f"Booked for {fmt_datetime(starts_at)} with the physician's "
-                       "override.")
+    request.outcome = f"Booked for {fmt_datetime(starts_at)} with the physician's override."
     session.flush()
     record(session, actor, "update", "physician_request", request.id, patient_id, before, snapshot(request, FIELDS))
 
 
-def withdraw(session: Session, actor: Actor, request_id: int, expected_version: int, note: str,
-             now: datetime) -> PhysicianRequest:
+def withdraw(
+    session: Session, actor: Actor, request_id: int, expected_version: int, note: str, now: datetime
+) -> PhysicianRequest:
     """The requester's side no longer needs an answer (refilled meanwhile, booked earlier after all)."""
     if not allowed(actor.role, "request.ask"):
         raise PermissionDenied("Your role may not withdraw requests.")
@@ -273,8 +357,9 @@ def withdraw(session: Session, actor: Actor, request_id: int, expected_version: 
     request.status = "withdrawn"
     request.outcome = f"Withdrawn: {note.strip()}" if note.strip() else "Withdrawn."
     session.flush()
-    record(session, actor, "update", "physician_request", request.id, request.patient_id, before,
-           snapshot(request, FIELDS))
+    record(
+        session, actor, "update", "physician_request", request.id, request.patient_id, before, snapshot(request, FIELDS)
+    )
     session.commit()
     return request
 
@@ -296,9 +381,12 @@ def physician_queue(session: Session, today: date, now: datetime, windows: refil
     """Open requests, oldest first, then every pump past its alarm date or projected empty, or whose catheter
     event waits for a physician's review (pump_events.DONE_BY_PHYSICIAN), most urgent first."""
     requests = open_physician_requests(session)
-    urgent = {fact.patient_id: fact for fact in refill_facts(session, today, now, windows, needing_action=True)
-              if fact.judgement.risk.status in IN_FRONT_OF_PHYSICIANS
-              or any(w.work in pump_events.DONE_BY_PHYSICIAN for w in fact.judgement.work)}
+    urgent = {
+        fact.patient_id: fact
+        for fact in refill_facts(session, today, now, windows, needing_action=True)
+        if fact.judgement.risk.status in IN_FRONT_OF_PHYSICIANS
+        or any(w.work in pump_events.DONE_BY_PHYSICIAN for w in fact.judgement.work)
+    }
     items = [QueueItem(r, urgent.get(r.patient_id)) for r in requests]
     asked = {r.patient_id for r in requests}
     return items + [QueueItem(None, fact) for fact in urgent.values() if fact.patient_id not in asked]
@@ -306,42 +394,64 @@ def physician_queue(session: Session, today: date, now: datetime, windows: refil
 
 def open_physician_requests(session: Session) -> list[PhysicianRequest]:
     """Every open request, oldest first, with its patient and who asked (the queue and the physicians' e-mail)."""
-    return list(session.scalars(
-        select(PhysicianRequest).where(PhysicianRequest.status == OPEN)
-        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.requested_by))
-        .order_by(PhysicianRequest.requested_at, PhysicianRequest.id)))
+    return list(
+        session.scalars(
+            select(PhysicianRequest)
+            .where(PhysicianRequest.status == OPEN)
+            .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.requested_by))
+            .order_by(PhysicianRequest.requested_at, PhysicianRequest.id)
+        )
+    )
 
 
 def open_request(session: Session, patient_id: int, kind: str) -> PhysicianRequest | None:
-    return session.scalars(select(PhysicianRequest).where(
-        PhysicianRequest.patient_id == patient_id, PhysicianRequest.kind == kind,
-        PhysicianRequest.status == OPEN)).first()
+    return session.scalars(
+        select(PhysicianRequest).where(
+            PhysicianRequest.patient_id == patient_id, PhysicianRequest.kind == kind, PhysicianRequest.status == OPEN
+        )
+    ).first()
 
 
 def requests_for_patient(session: Session, patient_id: int, limit: int = 10) -> list[PhysicianRequest]:
     """The patient's recent requests with their answers, newest first (the patient page)."""
-    return list(session.scalars(
-        select(PhysicianRequest).where(PhysicianRequest.patient_id == patient_id)
-        .options(joinedload(PhysicianRequest.requested_by), joinedload(PhysicianRequest.answered_by))
-        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(PhysicianRequest)
+            .where(PhysicianRequest.patient_id == patient_id)
+            .options(joinedload(PhysicianRequest.requested_by), joinedload(PhysicianRequest.answered_by))
+            .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def my_requests(session: Session, user_id: int, limit: int = 20) -> list[PhysicianRequest]:
     """What this user asked, newest first, with the answers."""
-    return list(session.scalars(
-        select(PhysicianRequest).where(PhysicianRequest.requested_by_id == user_id)
-        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
-        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(PhysicianRequest)
+            .where(PhysicianRequest.requested_by_id == user_id)
+            .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
+            .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc())
+            .limit(limit)
+        )
+    )
 
 
-
-def requests_to_follow(session: Session, user_id: int, answered_since: datetime, limit: int = 20
-                       ) -> list[PhysicianRequest]:
+def requests_to_follow(
+    session: Session, user_id: int, answered_since: datetime, limit: int = 20
+) -> list[PhysicianRequest]:
     """What this user asked that is still open or was answered since `answered_since`, newest first, with the
     answers (the home page; a withdrawn request is the asker's own doing and is not followed)."""
-    return list(session.scalars(
-        select(PhysicianRequest).where(PhysicianRequest.requested_by_id == user_id,
-                                       or_(PhysicianRequest.status == OPEN,
-                                           PhysicianRequest.answered_at >= answered_since))
-        .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
-        .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(PhysicianRequest)
+            .where(
+                PhysicianRequest.requested_by_id == user_id,
+                or_(PhysicianRequest.status == OPEN, PhysicianRequest.answered_at >= answered_since),
+            )
+            .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
+            .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc())
+            .limit(limit)
+        )
+    )

@@ -102,26 +102,45 @@ def booked_days(session: Session, today: date, now: datetime, location_ids: list
     return [Day(day, [e for e in events if e.kind == "appointment" and e.day == day]) for day in (today, tomorrow)]
 
 
-def nurse_home(session: Session, user_id: int, clinic_id: int | None, scope_location: int | None, today: date,
-               now: datetime, windows: refill_risk.Windows) -> NurseHome:
+def nurse_home(
+    session: Session,
+    user_id: int,
+    clinic_id: int | None,
+    scope_location: int | None,
+    today: date,
+    now: datetime,
+    windows: refill_risk.Windows,
+) -> NurseHome:
     """A nurse's day: their own patients needing action (every clinic the settings let them see: `scope_location`
     narrows it to one), refills booked at their clinic today and tomorrow, their requests to a physician."""
-    needing = worklist_page(session, today, now, windows, 1, HOME_ROWS,
-                            [scope_location] if scope_location else None, user_id)
-    return NurseHome(clinic_id, needing, booked_days(session, today, now, [clinic_id] if clinic_id else None),
-                     _my_requests(session, user_id, now))
+    needing = worklist_page(
+        session, today, now, windows, 1, HOME_ROWS, [scope_location] if scope_location else None, user_id
+    )
+    return NurseHome(
+        clinic_id,
+        needing,
+        booked_days(session, today, now, [clinic_id] if clinic_id else None),
+        _my_requests(session, user_id, now),
+    )
 
 
-def coordinator_home(session: Session, user_id: int, clinic_id: int | None, today: date, now: datetime,
-                     windows: refill_risk.Windows) -> CoordinatorHome:
+def coordinator_home(
+    session: Session, user_id: int, clinic_id: int | None, today: date, now: datetime, windows: refill_risk.Windows
+) -> CoordinatorHome:
     """A coordinator's day, all of it for their clinic (every clinic for one without a home clinic), as the
     calendar and the calendar feed show it to them: what needs booking or a call, the booked refills of today and
     tomorrow, the patients to call again, and their requests to a physician."""
     location_ids = [clinic_id] if clinic_id else None
     needing = worklist_page(session, today, now, windows, 1, HOME_ROWS, location_ids)
     retry = contacts_to_retry(session, today, now, windows, location_ids)
-    return CoordinatorHome(clinic_id, needing, booked_days(session, today, now, location_ids), retry[:HOME_ROWS],
-                           len(retry), _my_requests(session, user_id, now))
+    return CoordinatorHome(
+        clinic_id,
+        needing,
+        booked_days(session, today, now, location_ids),
+        retry[:HOME_ROWS],
+        len(retry),
+        _my_requests(session, user_id, now),
+    )
 
 
 def _my_requests(session: Session, user_id: int, now: datetime) -> list[PhysicianRequest]:
@@ -131,21 +150,34 @@ def _my_requests(session: Session, user_id: int, now: datetime) -> list[Physicia
 @per_thread
 def _latest_attempts_statement():
     """Each patient's latest contact attempt, for the patients named, kept when it did not reach them."""
-    latest = (select(ContactAttempt.id, func.row_number().over(
-        partition_by=ContactAttempt.patient_id, order_by=(ContactAttempt.at.desc(), ContactAttempt.id.desc()))
-        .label("n")).where(ContactAttempt.patient_id.in_(bindparam("patient_ids", expanding=True))).subquery())
-    return (select(ContactAttempt).join(latest, latest.c.id == ContactAttempt.id)
-            .where(latest.c.n == 1, ContactAttempt.outcome.in_(sorted(RETRY_OUTCOMES)))
-            .options(joinedload(ContactAttempt.by)))
+    latest = (
+        select(
+            ContactAttempt.id,
+            func.row_number()
+            .over(partition_by=ContactAttempt.patient_id, order_by=(ContactAttempt.at.desc(), ContactAttempt.id.desc()))
+            .label("n"),
+        )
+        .where(ContactAttempt.patient_id.in_(bindparam("patient_ids", expanding=True)))
+        .subquery()
+    )
+    return (
+        select(ContactAttempt)
+        .join(latest, latest.c.id == ContactAttempt.id)
+        .where(latest.c.n == 1, ContactAttempt.outcome.in_(sorted(RETRY_OUTCOMES)))
+        .options(joinedload(ContactAttempt.by))
+    )
 
 
-def contacts_to_retry(session: Session, today: date, now: datetime, windows: refill_risk.Windows,
-                      location_ids: list[int] | None) -> list[Retry]:
+def contacts_to_retry(
+    session: Session, today: date, now: datetime, windows: refill_risk.Windows, location_ids: list[int] | None
+) -> list[Retry]:
     """Patients whose refill needs action (the worklist's rows, most urgent first) and whose last contact attempt
     did not reach them (bookings.RETRY_OUTCOMES), in three queries (the open device-event work is one)."""
     facts = refill_facts(session, today, now, windows, location_ids, needing_action=True)
-    attempts = {a.patient_id: a for a in session.scalars(
-        _latest_attempts_statement(), {"patient_ids": [f.patient_id for f in facts]})}
+    attempts = {
+        a.patient_id: a
+        for a in session.scalars(_latest_attempts_statement(), {"patient_ids": [f.patient_id for f in facts]})
+    }
     return [Retry(f, attempts[f.patient_id]) for f in facts if f.patient_id in attempts]
 
 
@@ -158,8 +190,13 @@ def physician_home(session: Session, today: date, now: datetime, windows: refill
     reasons = Counter(j.risk.status for j in pumps if j.risk.status in IN_FRONT_OF_PHYSICIANS)
     for judgement in pumps:
         reasons.update({w.work for w in judgement.work if w.work in pump_events.DONE_BY_PHYSICIAN})
-    return PhysicianHome(items[:HOME_ROWS], len(items), {kind: requests[kind] for kind in KINDS}, len(pumps),
-                         {reason: reasons[reason] for reason in QUEUE_PUMPS})
+    return PhysicianHome(
+        items[:HOME_ROWS],
+        len(items),
+        {kind: requests[kind] for kind in KINDS},
+        len(pumps),
+        {reason: reasons[reason] for reason in QUEUE_PUMPS},
+    )
 
 
 def admin_home(session: Session, config, now: datetime, scheduler: dict, limits) -> AdminHome:
@@ -169,11 +206,21 @@ def admin_home(session: Session, config, now: datetime, scheduler: dict, limits)
     last_run = scheduler["last_tick_at"]
     # Web workers usually run no scheduler (`flask scheduler` does, in its own process): what the database shows
     # built is what tells whether any scheduler runs. A day's digest is built once, soon after the send time.
-    built_at, built_by = session.execute(select(DigestRun.started_at, DigestRun.started_by)
-                                         .order_by(DigestRun.started_at.desc()).limit(1)).first() or (None, "")
+    built_at, built_by = session.execute(
+        select(DigestRun.started_at, DigestRun.started_by).order_by(DigestRun.started_at.desc()).limit(1)
+    ).first() or (None, "")
     quiet = not scheduler["state"].startswith("running") and (
-        built_at is None or now - built_at > timedelta(hours=SCHEDULER_QUIET_HOURS))
-    return AdminHome(built_at, built_by, quiet, scheduler["state"],
-                     datetime.fromisoformat(last_run) if last_run else None, scheduler["last_error"],
-                     digest_delivery.today(session, config, now),
-                     last_completed_day(session), dead or 0, len(locked_users(session, limits, now)))
+        built_at is None or now - built_at > timedelta(hours=SCHEDULER_QUIET_HOURS)
+    )
+    return AdminHome(
+        built_at,
+        built_by,
+        quiet,
+        scheduler["state"],
+        datetime.fromisoformat(last_run) if last_run else None,
+        scheduler["last_error"],
+        digest_delivery.today(session, config, now),
+        last_completed_day(session),
+        dead or 0,
+        len(locked_users(session, limits, now)),
+    )

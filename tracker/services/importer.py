@@ -75,17 +75,55 @@ from tracker.services.settings import all_settings, windows_from
 
 BATCH = 500  # rows written per flush; progress is reported after each
 CHUNK = 500  # MRNs per lookup query
-PUMP_FIELDS = ["model_id", "serial", "reservoir_ml", "implanted_on", "catheter_tip_level", "alarm_volume_ml",
-               "battery_replacement_due"]
-VISIT_FIELDS = ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml",
-                "volume_added_ml", "resulting_volume_ml", "notes", "acknowledged_by_id"]
-DOSE_FIELDS = ["effective_at", "mode", "daily_dose_mcg", "flex_schedule", "bolus_dose_mcg", "max_boluses_per_day",
-               "reason", "signed_off_by_id"]
-DETAILS = ["first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin", "location_id",
-           "nurse_id", "phone", "withdrawal_risk", "withdrawal_risk_reason"]
+PUMP_FIELDS = [
+    "model_id",
+    "serial",
+    "reservoir_ml",
+    "implanted_on",
+    "catheter_tip_level",
+    "alarm_volume_ml",
+    "battery_replacement_due",
+]
+VISIT_FIELDS = [
+    "visit_at",
+    "expected_residual_ml",
+    "actual_residual_ml",
+    "concentration_mcg_per_ml",
+    "volume_added_ml",
+    "resulting_volume_ml",
+    "notes",
+    "acknowledged_by_id",
+]
+DOSE_FIELDS = [
+    "effective_at",
+    "mode",
+    "daily_dose_mcg",
+    "flex_schedule",
+    "bolus_dose_mcg",
+    "max_boluses_per_day",
+    "reason",
+    "signed_off_by_id",
+]
+DETAILS = [
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "diagnosis",
+    "spasticity_origin",
+    "location_id",
+    "nurse_id",
+    "phone",
+    "withdrawal_risk",
+    "withdrawal_risk_reason",
+]
 # Details an empty cell leaves alone (column name in the file -> attribute).
-OPTIONAL_DETAILS = {"nurse_id": "primary_nurse_email", "phone": "phone", "withdrawal_risk": "withdrawal_risk",
-                    "withdrawal_risk_reason": "withdrawal_risk_reason"}
+OPTIONAL_DETAILS = {
+    "nurse_id": "primary_nurse_email",
+    "phone": "phone",
+    "withdrawal_risk": "withdrawal_risk",
+    "withdrawal_risk_reason": "withdrawal_risk_reason",
+}
 
 
 class ImportRefused(ServiceError):
@@ -104,17 +142,30 @@ def load_catalogue(session: Session) -> Catalogue:
     """Every name a file may use, in four queries."""
     settings = all_settings(session)
     return Catalogue(
-        locations={loc.name.casefold(): importing.LocationInfo(loc.id, loc.kind, loc.active)
-                   for loc in session.scalars(select(Location))},
-        nurses={email.casefold(): user_id for user_id, email in session.execute(
-            select(User.id, User.email).where(User.role == "nurse", User.active.is_(True)))},
-        pump_models={m.name.casefold(): importing.PumpModelInfo(m.id, m.name, m.reservoir_ml, m.default_alarm_ml,
-                                                                m.battery_life_months, m.active, m.accuracy_fraction)
-                     for m in session.scalars(select(PumpModel))},
-        drugs={d.concentration_mcg_per_ml: importing.DrugInfo(d.stability_days, d.trial_only, d.active)
-               for d in session.scalars(select(DrugConcentration))},
-        buffer_days=settings["safety_buffer_days"], high_risk_buffer_days=settings["high_risk_buffer_days"],
-        tz=clinic_zone_name(), checks=RefillChecks.from_settings(settings),
+        locations={
+            loc.name.casefold(): importing.LocationInfo(loc.id, loc.kind, loc.active)
+            for loc in session.scalars(select(Location))
+        },
+        nurses={
+            email.casefold(): user_id
+            for user_id, email in session.execute(
+                select(User.id, User.email).where(User.role == "nurse", User.active.is_(True))
+            )
+        },
+        pump_models={
+            m.name.casefold(): importing.PumpModelInfo(
+                m.id, m.name, m.reservoir_ml, m.default_alarm_ml, m.battery_life_months, m.active, m.accuracy_fraction
+            )
+            for m in session.scalars(select(PumpModel))
+        },
+        drugs={
+            d.concentration_mcg_per_ml: importing.DrugInfo(d.stability_days, d.trial_only, d.active)
+            for d in session.scalars(select(DrugConcentration))
+        },
+        buffer_days=settings["safety_buffer_days"],
+        high_risk_buffer_days=settings["high_risk_buffer_days"],
+        tz=clinic_zone_name(),
+        checks=RefillChecks.from_settings(settings),
     )
 
 
@@ -136,8 +187,11 @@ class Existing:
 def _latest(model, partition, order):
     """The newest row per `partition` that stands (not voided), as a subquery of ids (a window function: one
     query for many)."""
-    ranked = select(model.id, func.row_number().over(partition_by=partition, order_by=order).label("n")).where(
-        model.voided_at.is_(None)).subquery()
+    ranked = (
+        select(model.id, func.row_number().over(partition_by=partition, order_by=order).label("n"))
+        .where(model.voided_at.is_(None))
+        .subquery()
+    )
     return select(ranked.c.id).where(ranked.c.n == 1)
 
 
@@ -145,33 +199,40 @@ def load_existing(session: Session, keys: list[str]) -> dict[str, Existing]:
     """The patients whose MRN keys appear in the file, with their pump, last fill, dose and open booking."""
     found: dict[str, Existing] = {}
     for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
+        chunk = keys[start : start + CHUNK]
         patients = list(session.scalars(select(Patient).where(Patient.mrn_key.in_(chunk))))
         if not patients:
             continue
         ids = [p.id for p in patients]
-        last_events = dict(session.execute(
-            select(StageEvent.patient_id, func.max(StageEvent.effective_date))
-            .where(StageEvent.patient_id.in_(ids), StageEvent.voided_at.is_(None))
-            .group_by(StageEvent.patient_id)).all())
+        last_events = dict(
+            session.execute(
+                select(StageEvent.patient_id, func.max(StageEvent.effective_date))
+                .where(StageEvent.patient_id.in_(ids), StageEvent.voided_at.is_(None))
+                .group_by(StageEvent.patient_id)
+            ).all()
+        )
         by_id = {p.id: Existing(p, last_events.get(p.id, p.stage_since)) for p in patients}
-        pumps = list(session.scalars(select(Pump).where(Pump.patient_id.in_(ids), Pump.explanted_on.is_(None))
-                                     .order_by(Pump.id)))
+        pumps = list(
+            session.scalars(select(Pump).where(Pump.patient_id.in_(ids), Pump.explanted_on.is_(None)).order_by(Pump.id))
+        )
         for pump in pumps:  # the newest pump in use wins, as current_pump() decides
             by_id[pump.patient_id].pump = pump
         pump_ids = [e.pump.id for e in by_id.values() if e.pump]
         if pump_ids:
             owner = {e.pump.id: e for e in by_id.values() if e.pump}
             fills = _latest(RefillVisit, RefillVisit.pump_id, (RefillVisit.visit_at.desc(), RefillVisit.id.desc()))
-            for visit in session.scalars(select(RefillVisit).where(RefillVisit.pump_id.in_(pump_ids),
-                                                                   RefillVisit.id.in_(fills))):
+            for visit in session.scalars(
+                select(RefillVisit).where(RefillVisit.pump_id.in_(pump_ids), RefillVisit.id.in_(fills))
+            ):
                 owner[visit.pump_id].last_fill = visit
             doses = _latest(DoseChange, DoseChange.pump_id, (DoseChange.effective_at.desc(), DoseChange.id.desc()))
-            for dose in session.scalars(select(DoseChange).where(DoseChange.pump_id.in_(pump_ids),
-                                                                 DoseChange.id.in_(doses))):
+            for dose in session.scalars(
+                select(DoseChange).where(DoseChange.pump_id.in_(pump_ids), DoseChange.id.in_(doses))
+            ):
                 owner[dose.pump_id].dose = dose
-        for appointment in session.scalars(select(RefillAppointment).where(
-                RefillAppointment.patient_id.in_(ids), RefillAppointment.status == OPEN)):
+        for appointment in session.scalars(
+            select(RefillAppointment).where(RefillAppointment.patient_id.in_(ids), RefillAppointment.status == OPEN)
+        ):
             by_id[appointment.patient_id].appointment = appointment
         found.update({e.patient.mrn_key: e for e in by_id.values()})
     return found
@@ -259,15 +320,23 @@ class _Context:
         return Issue(row.line, header, "" if value is None else str(value), message)
 
 
-def dry_run(session: Session, actor: Actor, table: Table, mapping: dict[str, int | None], today: date,
-            now: datetime) -> DryRun:
+def dry_run(
+    session: Session, actor: Actor, table: Table, mapping: dict[str, int | None], today: date, now: datetime
+) -> DryRun:
     """Check every row and say what the import would do; writes nothing."""
     if table.issues:
         return DryRun(table, list(table.issues), [])
     settings = all_settings(session)
-    ctx = _Context(table, mapping, load_catalogue(session), actor, today, now,
-                   (settings["titration_limit_cerebral_pct"], settings["titration_limit_spinal_pct"]),
-                   windows_from(settings).soon_days)
+    ctx = _Context(
+        table,
+        mapping,
+        load_catalogue(session),
+        actor,
+        today,
+        now,
+        (settings["titration_limit_cerebral_pct"], settings["titration_limit_spinal_pct"]),
+        windows_from(settings).soon_days,
+    )
     rows, issues = importing.check_rows(table, mapping, ctx.catalogue, today, now)
     existing = load_existing(session, [r.mrn_key for r in rows])
     plans = []
@@ -292,11 +361,9 @@ def _judge(plan: RowPlan, ctx: _Context) -> None:
     if row.projection is None:
         return
     booked = row.next_refill_at
-    if booked is None and plan.existing and plan.existing.appointment and not (plan.update and
-                                                                               plan.update.new_refill):
+    if booked is None and plan.existing and plan.existing.appointment and not (plan.update and plan.update.new_refill):
         booked = plan.existing.appointment.starts_at  # the app's open booking stays
-    plan.risk = import_checks.risk(row.projection, local_date(booked) if booked else None, ctx.today,
-                                   ctx.soon_days)
+    plan.risk = import_checks.risk(row.projection, local_date(booked) if booked else None, ctx.today, ctx.soon_days)
 
 
 def _plan_update(plan: RowPlan, ctx: _Context) -> list[Issue]:
@@ -311,25 +378,52 @@ def _plan_update(plan: RowPlan, ctx: _Context) -> list[Issue]:
         if old != new:
             update.details[attribute] = (old, new)
     if "date_of_birth" in update.details and row.date_of_birth > patient.journey_started:
-        return [ctx.issue(row, "date_of_birth", row.date_of_birth.isoformat(), "The date of birth cannot be after "
-                          f"the referral in the app ({fmt_date(patient.journey_started)}).")]
+        return [
+            ctx.issue(
+                row,
+                "date_of_birth",
+                row.date_of_birth.isoformat(),
+                f"The date of birth cannot be after the referral in the app ({fmt_date(patient.journey_started)}).",
+            )
+        ]
     if row.referral_date != patient.journey_started:
-        plan.notes.append(f"Referral date {fmt_date(row.referral_date)} in the file, "
-                          f"{fmt_date(patient.journey_started)} in the app: the app's history is kept.")
+        plan.notes.append(
+            f"Referral date {fmt_date(row.referral_date)} in the file, "
+            f"{fmt_date(patient.journey_started)} in the app: the app's history is kept."
+        )
     if patient.status != "active":
-        return [ctx.issue(row, "stage", row.stage, "This patient has exited in the app: a re-referral is recorded "
-                          "in the app, not by import.")]
+        return [
+            ctx.issue(
+                row,
+                "stage",
+                row.stage,
+                "This patient has exited in the app: a re-referral is recorded in the app, not by import.",
+            )
+        ]
     if row.stage != patient.stage:
         try:
             check_move(patient.stage, Move(row.stage))
         except JourneyError as error:
             return [ctx.issue(row, "stage", row.stage, error.message)]
         if row.stage == IMPLANTATION:
-            return [ctx.issue(row, "stage", row.stage, "Record the implantation in the app (pump, first fill, "
-                              "starting dose): an import does not implant.")]
+            return [
+                ctx.issue(
+                    row,
+                    "stage",
+                    row.stage,
+                    "Record the implantation in the app (pump, first fill, starting dose): an import does not implant.",
+                )
+            ]
         if not ex.last_event_on <= row.stage_since <= ctx.today:
-            return [ctx.issue(row, "stage_since", row.stage_since.isoformat(), f"The move to {row.stage} must be "
-                              f"dated between the last stage change ({fmt_date(ex.last_event_on)}) and today.")]
+            return [
+                ctx.issue(
+                    row,
+                    "stage_since",
+                    row.stage_since.isoformat(),
+                    f"The move to {row.stage} must be "
+                    f"dated between the last stage change ({fmt_date(ex.last_event_on)}) and today.",
+                )
+            ]
         update.move_to = row.stage
     issues = _plan_pump(plan, update, ctx) if row.stage in IMPLANTED else []
     if not issues:
@@ -344,12 +438,24 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
     row, ex = plan.row, plan.existing
     pump = ex.pump
     if pump is None or ex.last_fill is None or ex.dose is None:
-        return [ctx.issue(row, "pump_serial", row.pump_serial, "The app has no pump in use for this patient: "
-                          "record the implantation in the app.")]
+        return [
+            ctx.issue(
+                row,
+                "pump_serial",
+                row.pump_serial,
+                "The app has no pump in use for this patient: record the implantation in the app.",
+            )
+        ]
     if pump.model_id != row.pump_model.id or pump.serial.strip().casefold() != row.pump_serial.casefold():
         model = next((m.name for m in ctx.catalogue.pump_models.values() if m.id == pump.model_id), "?")
-        return [ctx.issue(row, "pump_serial", row.pump_serial, f"The app has a different pump ({model}, serial "
-                          f"{pump.serial}): record a replacement in the app.")]
+        return [
+            ctx.issue(
+                row,
+                "pump_serial",
+                row.pump_serial,
+                f"The app has a different pump ({model}, serial {pump.serial}): record a replacement in the app.",
+            )
+        ]
     if "alarm_volume_ml" in row.given and pump.alarm_volume_ml != row.alarm_volume_ml:
         update.pump["alarm_volume_ml"] = (pump.alarm_volume_ml, row.alarm_volume_ml)
     if pump.catheter_tip_level != row.catheter_tip_level:
@@ -358,26 +464,48 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
         plan.notes.append("The implant date or surgery centre differs from the app's: the app's are kept.")
     fill_on = local_date(ex.last_fill.visit_at)
     if row.last_refill_date < fill_on:
-        return [ctx.issue(row, "last_refill_date", row.last_refill_date.isoformat(), "The app already has a later "
-                          f"refill ({fmt_date(fill_on)}): this file is older than the app's record.")]
+        return [
+            ctx.issue(
+                row,
+                "last_refill_date",
+                row.last_refill_date.isoformat(),
+                f"The app already has a later refill ({fmt_date(fill_on)}): this file is older than the app's record.",
+            )
+        ]
     if _keep_app_programme(row, ex.dose):
         try:  # the dates and the booking check with the programme the pump will really have
             row.projection = engine.project_refill(importing.refill_inputs(row, ctx.catalogue))
         except engine.RefillInputError as error:
             return [ctx.issue(row, "last_refill_volume_ml", row.last_refill_volume_ml, error.message)]
-        if row.next_refill_at is not None and (message := importing.check_booking_date(None, row, row.projection,
-                                                                                       ctx.now)):
+        if row.next_refill_at is not None and (
+            message := importing.check_booking_date(None, row, row.projection, ctx.now)
+        ):
             return [ctx.issue(row, "next_refill_date", f"{row.next_refill_at:%Y-%m-%d}", message)]
     differs = _programme_difference(ex.dose, row)
     if row.last_refill_date == fill_on:
-        if (ex.last_fill.resulting_volume_ml != row.last_refill_volume_ml
-                or ex.last_fill.concentration_mcg_per_ml != row.concentration_mcg_per_ml):
-            return [ctx.issue(row, "last_refill_volume_ml", row.last_refill_volume_ml, f"The app's refill on "
-                              f"{fmt_date(fill_on)} left {_num(ex.last_fill.resulting_volume_ml)} mL of "
-                              f"{ex.last_fill.concentration_mcg_per_ml} mcg/mL: correct it in the app.")]
+        if (
+            ex.last_fill.resulting_volume_ml != row.last_refill_volume_ml
+            or ex.last_fill.concentration_mcg_per_ml != row.concentration_mcg_per_ml
+        ):
+            return [
+                ctx.issue(
+                    row,
+                    "last_refill_volume_ml",
+                    row.last_refill_volume_ml,
+                    f"The app's refill on "
+                    f"{fmt_date(fill_on)} left {_num(ex.last_fill.resulting_volume_ml)} mL of "
+                    f"{ex.last_fill.concentration_mcg_per_ml} mcg/mL: correct it in the app.",
+                )
+            ]
         if differs:
-            return [ctx.issue(row, differs, importing.shown_value(row, differs), f"The app's current programme "
-                              f"is {_programme_words(ex.dose)}: record dose changes in the app.")]
+            return [
+                ctx.issue(
+                    row,
+                    differs,
+                    importing.shown_value(row, differs),
+                    f"The app's current programme is {_programme_words(ex.dose)}: record dose changes in the app.",
+                )
+            ]
         row.warnings = []  # the app recorded this refill, and its warnings, already
     else:
         update.new_refill = True
@@ -387,13 +515,21 @@ def _plan_pump(plan: RowPlan, update: Update, ctx: _Context) -> list[Issue]:
             new = row.daily_dose_mcg + (row.bolus_dose_mcg or 0) * (row.max_boluses_per_day or 0)
             if needs_physician_sign_off(base, new, row.spasticity_origin, *ctx.titration_limits):
                 if not allowed(ctx.actor.role, "dose.sign_off"):
-                    return [ctx.issue(row, "daily_dose_mcg", row.daily_dose_mcg, f"From {_num(base)} to "
-                                      f"{_num(new)} mcg/day (with boluses) is beyond the titration limit: a "
-                                      "physician must sign off (import as a physician, or use the dose form).")]
+                    return [
+                        ctx.issue(
+                            row,
+                            "daily_dose_mcg",
+                            row.daily_dose_mcg,
+                            f"From {_num(base)} to "
+                            f"{_num(new)} mcg/day (with boluses) is beyond the titration limit: a "
+                            "physician must sign off (import as a physician, or use the dose form).",
+                        )
+                    ]
                 update.sign_off = True
         # The refill before is the app's last one: what it left and its concentration, unless the file says.
-        row.warnings = importing.last_refill_warnings(row, ctx.catalogue, ex.last_fill.resulting_volume_ml,
-                                                      ex.last_fill.concentration_mcg_per_ml)
+        row.warnings = importing.last_refill_warnings(
+            row, ctx.catalogue, ex.last_fill.resulting_volume_ml, ex.last_fill.concentration_mcg_per_ml
+        )
     if row.next_refill_at is not None:
         booked = ex.appointment.starts_at if ex.appointment else None
         update.book = booked != row.next_refill_at or update.new_refill
@@ -456,22 +592,31 @@ def _show(catalogue: Catalogue, attribute: str, value) -> str:
 
 def _describe(plan: RowPlan, update: Update, catalogue: Catalogue) -> list[str]:
     row = plan.row
-    out = [f"{LABELS[a]}: {_show(catalogue, a, old)} → {_show(catalogue, a, new)}"
-           for a, (old, new) in update.details.items()]
+    out = [
+        f"{LABELS[a]}: {_show(catalogue, a, old)} → {_show(catalogue, a, new)}"
+        for a, (old, new) in update.details.items()
+    ]
     if update.move_to:
-        out.append(f"Stage: {STAGE_LABELS[plan.existing.patient.stage]} → {STAGE_LABELS[update.move_to]} "
-                   f"from {fmt_date(row.stage_since)}")
-    out += [f"{LABELS[a]}: {_show(catalogue, a, old)} → {_show(catalogue, a, new)}" for a, (old, new) in
-            update.pump.items()]
+        out.append(
+            f"Stage: {STAGE_LABELS[plan.existing.patient.stage]} → {STAGE_LABELS[update.move_to]} "
+            f"from {fmt_date(row.stage_since)}"
+        )
+    out += [
+        f"{LABELS[a]}: {_show(catalogue, a, old)} → {_show(catalogue, a, new)}" for a, (old, new) in update.pump.items()
+    ]
     if update.new_refill:
-        out.append(f"New refill on {fmt_date(row.last_refill_date)}: {_num(row.last_refill_volume_ml)} mL of "
-                   f"{row.concentration_mcg_per_ml} mcg/mL")
+        out.append(
+            f"New refill on {fmt_date(row.last_refill_date)}: {_num(row.last_refill_volume_ml)} mL of "
+            f"{row.concentration_mcg_per_ml} mcg/mL"
+        )
     if update.dose_change:
         old = plan.existing.dose
-        change = (f"Daily dose: {_num(old.daily_dose_mcg)} → {_num(row.daily_dose_mcg)} mcg/day"
-                  if _programme_difference(old, row) == "daily_dose_mcg" and not (old.max_boluses_per_day or
-                                                                                   row.max_boluses_per_day)
-                  else f"Programme: {_programme_words(old)} → {_programme_words(row)}")
+        change = (
+            f"Daily dose: {_num(old.daily_dose_mcg)} → {_num(row.daily_dose_mcg)} mcg/day"
+            if _programme_difference(old, row) == "daily_dose_mcg"
+            and not (old.max_boluses_per_day or row.max_boluses_per_day)
+            else f"Programme: {_programme_words(old)} → {_programme_words(row)}"
+        )
         out.append(change + (" (physician sign-off)" if update.sign_off else ""))
     if update.book:
         verb = "rebooked" if plan.existing.appointment and not update.new_refill else "booked"
@@ -507,8 +652,18 @@ class ImportRun:
     It checks the file again inside its own transaction (never trusting an earlier dry run), refuses with
     ImportRefused if anything is wrong, and rolls back on any error: a partial import cannot happen."""
 
-    def __init__(self, session: Session, actor: Actor, table: Table, mapping: dict[str, int | None], filename: str,
-                 today: date, now: datetime, batch: int = BATCH, acknowledged: bool = False):
+    def __init__(
+        self,
+        session: Session,
+        actor: Actor,
+        table: Table,
+        mapping: dict[str, int | None],
+        filename: str,
+        today: date,
+        now: datetime,
+        batch: int = BATCH,
+        acknowledged: bool = False,
+    ):
         self.session, self.actor, self.table, self.mapping = session, actor, table, mapping
         self.filename, self.today, self.now, self.batch = filename, today, now, batch
         self.acknowledged = acknowledged  # the high-severity refill warnings were read (as at the refill form)
@@ -526,28 +681,52 @@ class ImportRun:
             if not dry.ok:
                 raise ImportRefused(dry.issues or [Issue(None, None, "", "There are no patients to import.")])
             if dry.needs_acknowledgement and not self.acknowledged:
-                raise AcknowledgementNeeded("The last refills in this file carry high-severity warnings: tick the "
-                                            "box to say you have read them. Nothing was imported.", "acknowledge")
+                raise AcknowledgementNeeded(
+                    "The last refills in this file carry high-severity warnings: tick the "
+                    "box to say you have read them. Nothing was imported.",
+                    "acknowledge",
+                )
             yield Progress("check", total, total)
             self.settings = all_settings(self.session)
             done = 0
             plans = [p for p in dry.plans if p.action != "unchanged"]
             for start in range(0, len(plans), self.batch):
-                batch = plans[start:start + self.batch]
+                batch = plans[start : start + self.batch]
                 self._create([p for p in batch if p.action == "new"])
                 for plan in (p for p in batch if p.action == "update"):
                     self._apply(plan)
                 self._flush_audit()
                 done += len(batch)
                 yield Progress("write", done + dry.count("unchanged"), total)
-            summary = Summary(self.filename, total, dry.count("new"), dry.count("update"), dry.count("unchanged"),
-                              sum(1 for p in dry.plans if p.row.next_refill_at is not None and
-                                  (p.action == "new" or (p.update and p.update.book))),
-                              sum(1 for p in dry.plans if _due_unbooked(p, self.today)), 0.0)
+            summary = Summary(
+                self.filename,
+                total,
+                dry.count("new"),
+                dry.count("update"),
+                dry.count("unchanged"),
+                sum(
+                    1
+                    for p in dry.plans
+                    if p.row.next_refill_at is not None and (p.action == "new" or (p.update and p.update.book))
+                ),
+                sum(1 for p in dry.plans if _due_unbooked(p, self.today)),
+                0.0,
+            )
             if plans:  # a file with nothing new leaves no trace: nothing was imported
-                self._record("create", "patient_import", None, None, None, {
-                    "file": self.filename, "rows": total, "created": summary.created, "updated": summary.updated,
-                    "unchanged": summary.unchanged})
+                self._record(
+                    "create",
+                    "patient_import",
+                    None,
+                    None,
+                    None,
+                    {
+                        "file": self.filename,
+                        "rows": total,
+                        "created": summary.created,
+                        "updated": summary.updated,
+                        "unchanged": summary.unchanged,
+                    },
+                )
                 self._flush_audit()
             self.session.commit()
         except BaseException:
@@ -561,11 +740,28 @@ class ImportRun:
 
     # audit -----------------------------------------------------------------------------------------------------
 
-    def _record(self, action: str, entity: str, entity_id: int | None, patient_id: int | None,
-                before: dict | None, after: dict | None) -> None:
-        self._audit.append({"at": utcnow(), "user_id": self.actor.user_id, "client_address": self.actor.address,
-                            "action": action, "entity": entity, "entity_id": entity_id, "patient_id": patient_id,
-                            "before": before, "after": after})
+    def _record(
+        self,
+        action: str,
+        entity: str,
+        entity_id: int | None,
+        patient_id: int | None,
+        before: dict | None,
+        after: dict | None,
+    ) -> None:
+        self._audit.append(
+            {
+                "at": utcnow(),
+                "user_id": self.actor.user_id,
+                "client_address": self.actor.address,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "patient_id": patient_id,
+                "before": before,
+                "after": after,
+            }
+        )
 
     def _flush_audit(self) -> None:
         """The batch's audit rows in one multi-row insert (the ORM would add them one object at a time)."""
@@ -598,20 +794,40 @@ class ImportRun:
         patients = [self._patient(row) for row in rows]
         for row, patient, patient_id in zip(rows, patients, self._insert(Patient, patients), strict=True):
             patient["id"] = patient_id
-            self._record("create", "patient", patient_id, patient_id, None,
-                         _json(patient, PATIENT_FIELDS + STATE_FIELDS) | {"imported_from": self.filename,
-                                                                          "line": row.line})
-        events = [(row, patient["id"], event) for row, patient in zip(rows, patients, strict=True)
-                  for event in self._history(row, patient["id"], user)]
+            self._record(
+                "create",
+                "patient",
+                patient_id,
+                patient_id,
+                None,
+                _json(patient, PATIENT_FIELDS + STATE_FIELDS) | {"imported_from": self.filename, "line": row.line},
+            )
+        events = [
+            (row, patient["id"], event)
+            for row, patient in zip(rows, patients, strict=True)
+            for event in self._history(row, patient["id"], user)
+        ]
         event_ids = self._insert(StageEvent, [event for _, _, event in events])
         implanted = [(row, patient) for row, patient in zip(rows, patients, strict=True) if row.stage in IMPLANTED]
         implants = []
         for (row, patient_id, event), event_id in zip(events, event_ids, strict=True):
-            self._record("create", "stage_event", event_id, patient_id, None,
-                         _json(event, ["from_stage", "to_stage", "effective_date", "reason"]))
+            self._record(
+                "create",
+                "stage_event",
+                event_id,
+                patient_id,
+                None,
+                _json(event, ["from_stage", "to_stage", "effective_date", "reason"]),
+            )
             if event["to_stage"] == IMPLANTATION:
-                implants.append({"stage_event_id": event_id, "patient_id": patient_id,
-                                 "surgery_centre_id": row.surgery_centre_id, "surgeon": row.surgeon})
+                implants.append(
+                    {
+                        "stage_event_id": event_id,
+                        "patient_id": patient_id,
+                        "surgery_centre_id": row.surgery_centre_id,
+                        "surgeon": row.surgeon,
+                    }
+                )
         if implants:
             self.session.execute(insert(Implantation.__table__), implants)
         pumps = [self._pump(row, patient["id"]) for row, patient in implanted]
@@ -620,11 +836,25 @@ class ImportRun:
             pump["id"] = pump_id
             self._record("create", "pump", pump_id, patient["id"], None, _json(pump, PUMP_FIELDS))
             at = start_of_day(row.last_refill_date)
-            fills.append({"pump_id": pump_id, "visit_at": at, "clinician_id": user,
-                          "at_implant": row.last_refill_date == row.implanted_on, **self._fill(row)})
-            doses.append({"pump_id": pump_id, "effective_at": at, **_programme(row),
-                          "reason": f"Dose in force at the last refill. {self._note(row)}.",
-                          "recorded_by_id": user, "signed_off_by_id": None})
+            fills.append(
+                {
+                    "pump_id": pump_id,
+                    "visit_at": at,
+                    "clinician_id": user,
+                    "at_implant": row.last_refill_date == row.implanted_on,
+                    **self._fill(row),
+                }
+            )
+            doses.append(
+                {
+                    "pump_id": pump_id,
+                    "effective_at": at,
+                    **_programme(row),
+                    "reason": f"Dose in force at the last refill. {self._note(row)}.",
+                    "recorded_by_id": user,
+                    "signed_off_by_id": None,
+                }
+            )
             schedules.append(self._schedule(row, pump_id, patient["id"], at))
             if row.next_refill_at is not None:
                 bookings.append(self._booking(row, patient["id"], pump_id))
@@ -636,45 +866,79 @@ class ImportRun:
         if schedules:
             self.session.execute(insert(RefillSchedule.__table__), schedules)
         for booking, booking_id in zip(bookings, self._insert(RefillAppointment, bookings), strict=True):
-            self._record("create", "refill_appointment", booking_id, booking["patient_id"], None,
-                         _json(booking, BOOKING_FIELDS))
+            self._record(
+                "create", "refill_appointment", booking_id, booking["patient_id"], None, _json(booking, BOOKING_FIELDS)
+            )
 
     def _fill(self, row: PatientRow) -> dict:
         """The last refill's figures as the refill form records them, with the warnings the dry run showed (the
         importing user acknowledged the high ones before the import could start)."""
         warnings = [{"code": w.code, "severity": w.severity, "message": w.message} for w in row.warnings]
         residuals = row.actual_residual_ml is not None
-        return {"expected_residual_ml": row.expected_residual_ml, "actual_residual_ml": row.actual_residual_ml,
-                "concentration_mcg_per_ml": row.concentration_mcg_per_ml,
-                "volume_added_ml": _first(row.volume_added_ml, row.last_refill_volume_ml),
-                "resulting_volume_ml": row.last_refill_volume_ml, "warnings": warnings or None,
-                "acknowledged_by_id": self.actor.user_id if any(w.severity == "high" for w in row.warnings)
-                else None,
-                "notes": f"{self._note(row)}" + ("." if residuals else " (residuals not recorded).")}
+        return {
+            "expected_residual_ml": row.expected_residual_ml,
+            "actual_residual_ml": row.actual_residual_ml,
+            "concentration_mcg_per_ml": row.concentration_mcg_per_ml,
+            "volume_added_ml": _first(row.volume_added_ml, row.last_refill_volume_ml),
+            "resulting_volume_ml": row.last_refill_volume_ml,
+            "warnings": warnings or None,
+            "acknowledged_by_id": self.actor.user_id if any(w.severity == "high" for w in row.warnings) else None,
+            "notes": f"{self._note(row)}" + ("." if residuals else " (residuals not recorded)."),
+        }
 
     @staticmethod
     def _patient(row: PatientRow) -> dict:
-        return {"mrn": row.mrn, "mrn_key": row.mrn_key, "first_name": row.first_name, "last_name": row.last_name,
-                "date_of_birth": row.date_of_birth, "sex": row.sex, "diagnosis": row.diagnosis,
-                "spasticity_origin": row.spasticity_origin, "location_id": row.location_id, "nurse_id": row.nurse_id,
-                "withdrawal_risk": row.withdrawal_risk, "withdrawal_risk_reason": row.withdrawal_risk_reason,
-                "phone": row.phone, "stage": row.stage, "stage_since": row.stage_since, "status": "active",
-                "exit_reason": None, "journey_started": row.referral_date, "version": 1}
+        return {
+            "mrn": row.mrn,
+            "mrn_key": row.mrn_key,
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "date_of_birth": row.date_of_birth,
+            "sex": row.sex,
+            "diagnosis": row.diagnosis,
+            "spasticity_origin": row.spasticity_origin,
+            "location_id": row.location_id,
+            "nurse_id": row.nurse_id,
+            "withdrawal_risk": row.withdrawal_risk,
+            "withdrawal_risk_reason": row.withdrawal_risk_reason,
+            "phone": row.phone,
+            "stage": row.stage,
+            "stage_since": row.stage_since,
+            "status": "active",
+            "exit_reason": None,
+            "journey_started": row.referral_date,
+            "version": 1,
+        }
 
     def _history(self, row: PatientRow, patient_id: int, user: int) -> list[dict]:
         """The stage events an import can vouch for: the referral, then the implantation and the current stage
         on their dates. Stages the file does not date (a trial before an implant) are left out, and the reasons
         say so."""
+
         def event(from_stage, to_stage, on, reason):
-            return {"patient_id": patient_id, "from_stage": from_stage, "to_stage": to_stage, "effective_date": on,
-                    "reason": reason, "recorded_by_id": user, "exit_reason": None, "override": False}
+            return {
+                "patient_id": patient_id,
+                "from_stage": from_stage,
+                "to_stage": to_stage,
+                "effective_date": on,
+                "reason": reason,
+                "recorded_by_id": user,
+                "exit_reason": None,
+                "override": False,
+            }
 
         events = [event(None, EVALUATION, row.referral_date, f"Referral. {self._note(row)}.")]
         if row.stage == TRIAL:
             events.append(event(EVALUATION, TRIAL, row.stage_since, f"{self._note(row)}."))
         if row.stage in IMPLANTED:
-            events.append(event(EVALUATION, IMPLANTATION, row.implanted_on,
-                                f"{self._note(row)}; the screening trial was not imported."))
+            events.append(
+                event(
+                    EVALUATION,
+                    IMPLANTATION,
+                    row.implanted_on,
+                    f"{self._note(row)}; the screening trial was not imported.",
+                )
+            )
         if row.stage == ADJUSTMENT:
             events.append(event(IMPLANTATION, ADJUSTMENT, row.stage_since, f"{self._note(row)}."))
         return events
@@ -682,34 +946,66 @@ class ImportRun:
     @staticmethod
     def _pump(row: PatientRow, patient_id: int) -> dict:
         model = row.pump_model
-        return {"patient_id": patient_id, "model_id": model.id, "serial": row.pump_serial,
-                "reservoir_ml": model.reservoir_ml, "implanted_on": row.implanted_on,
-                "surgery_centre_id": row.surgery_centre_id, "catheter_tip_level": row.catheter_tip_level,
-                "alarm_volume_ml": row.alarm_volume_ml,
-                "battery_replacement_due": battery_due(row.implanted_on, model.battery_life_months),
-                "explanted_on": None, "version": 1}
+        return {
+            "patient_id": patient_id,
+            "model_id": model.id,
+            "serial": row.pump_serial,
+            "reservoir_ml": model.reservoir_ml,
+            "implanted_on": row.implanted_on,
+            "surgery_centre_id": row.surgery_centre_id,
+            "catheter_tip_level": row.catheter_tip_level,
+            "alarm_volume_ml": row.alarm_volume_ml,
+            "battery_replacement_due": battery_due(row.implanted_on, model.battery_life_months),
+            "explanted_on": None,
+            "version": 1,
+        }
 
     def _schedule(self, row: PatientRow, pump_id: int, patient_id: int, fill_at: datetime) -> dict:
         """The stored schedule from the row's projection, field for field as recompute_schedule writes it
         (tests/web/test_import.py checks the two agree)."""
         p = row.projection
-        return {"pump_id": pump_id, "patient_id": patient_id, "location_id": row.location_id, "fill_at": fill_at,
-                "volume_after_fill_ml": row.last_refill_volume_ml, "daily_volume_ml": p.daily_volume_ml,
-                "due_date": p.due_date, "alarm_date": p.alarm_date, "empty_date": p.empty_date,
-                "stability_date": p.stability_date, "binding_rule": p.binding_rule, "explanation": p.explanation,
-                "computed_at": self.now}
+        return {
+            "pump_id": pump_id,
+            "patient_id": patient_id,
+            "location_id": row.location_id,
+            "fill_at": fill_at,
+            "volume_after_fill_ml": row.last_refill_volume_ml,
+            "daily_volume_ml": p.daily_volume_ml,
+            "due_date": p.due_date,
+            "alarm_date": p.alarm_date,
+            "empty_date": p.empty_date,
+            "stability_date": p.stability_date,
+            "binding_rule": p.binding_rule,
+            "explanation": p.explanation,
+            "computed_at": self.now,
+        }
 
     def _booking(self, row: PatientRow, patient_id: int, pump_id: int) -> dict:
-        return {"patient_id": patient_id, "pump_id": pump_id, "starts_at": row.next_refill_at,
-                "location_id": row.location_id, "clinician_id": row.nurse_id or self.actor.user_id,
-                "late_reason": row.next_refill_late_reason, "override_by_id": None, "status": OPEN,
-                "booked_by_id": self.actor.user_id, "booked_at": self.now, "version": 1}
+        return {
+            "patient_id": patient_id,
+            "pump_id": pump_id,
+            "starts_at": row.next_refill_at,
+            "location_id": row.location_id,
+            "clinician_id": row.nurse_id or self.actor.user_id,
+            "late_reason": row.next_refill_late_reason,
+            "override_by_id": None,
+            "status": OPEN,
+            "booked_by_id": self.actor.user_id,
+            "booked_at": self.now,
+            "version": 1,
+        }
 
     def _appointment(self, row: PatientRow, patient_id: int, pump_id: int) -> RefillAppointment:
         appointment = RefillAppointment(
-            patient_id=patient_id, pump_id=pump_id, starts_at=row.next_refill_at, location_id=row.location_id,
-            clinician_id=row.nurse_id or self.actor.user_id, late_reason=row.next_refill_late_reason,
-            booked_by_id=self.actor.user_id, status=OPEN)
+            patient_id=patient_id,
+            pump_id=pump_id,
+            starts_at=row.next_refill_at,
+            location_id=row.location_id,
+            clinician_id=row.nurse_id or self.actor.user_id,
+            late_reason=row.next_refill_late_reason,
+            booked_by_id=self.actor.user_id,
+            status=OPEN,
+        )
         self.session.add(appointment)
         return appointment
 
@@ -726,14 +1022,25 @@ class ImportRun:
             self._record("update", "patient", patient.id, patient.id, before, snapshot(patient, list(update.details)))
         if update.move_to:
             before = snapshot(patient, STATE_FIELDS)
-            event = StageEvent(patient_id=patient.id, from_stage=patient.stage, to_stage=update.move_to,
-                               effective_date=row.stage_since, reason=f"{self._note(row)}.",
-                               recorded_by_id=self.actor.user_id)
+            event = StageEvent(
+                patient_id=patient.id,
+                from_stage=patient.stage,
+                to_stage=update.move_to,
+                effective_date=row.stage_since,
+                reason=f"{self._note(row)}.",
+                recorded_by_id=self.actor.user_id,
+            )
             session.add(event)
             patient.stage, patient.stage_since = update.move_to, row.stage_since
             session.flush()
-            self._record("create", "stage_event", event.id, patient.id, None,
-                         snapshot(event, ["from_stage", "to_stage", "effective_date", "reason"]))
+            self._record(
+                "create",
+                "stage_event",
+                event.id,
+                patient.id,
+                None,
+                snapshot(event, ["from_stage", "to_stage", "effective_date", "reason"]),
+            )
             self._record("update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
         if pump is None:
             return
@@ -759,14 +1066,20 @@ class ImportRun:
         user = self.actor.user_id
         # The due date the worklist showed before this refill, as record_refill keeps it (for the dashboard).
         due_before = self.session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))
-        visit = RefillVisit(pump_id=pump.id, visit_at=at, clinician_id=user, due_date_in_force=due_before,
-                            **self._fill(row))
+        visit = RefillVisit(
+            pump_id=pump.id, visit_at=at, clinician_id=user, due_date_in_force=due_before, **self._fill(row)
+        )
         self.session.add(visit)
         dose = None
         if update.dose_change:
-            dose = DoseChange(pump_id=pump.id, effective_at=at, **_programme(row),
-                              reason=f"Dose in force at the refill. {self._note(row)}.", recorded_by_id=user,
-                              signed_off_by_id=user if update.sign_off else None)
+            dose = DoseChange(
+                pump_id=pump.id,
+                effective_at=at,
+                **_programme(row),
+                reason=f"Dose in force at the refill. {self._note(row)}.",
+                recorded_by_id=user,
+                signed_off_by_id=user if update.sign_off else None,
+            )
             self.session.add(dose)
         self.session.flush()
         self._record("create", "refill_visit", visit.id, pump.patient_id, None, snapshot(visit, VISIT_FIELDS))
@@ -784,23 +1097,34 @@ class ImportRun:
         self.session.flush()
         if old is not None and visit is None:
             old.replaced_by_id = new.id
-            self._record("update", "refill_appointment", old.id, pump.patient_id, before,
-                         snapshot(old, BOOKING_FIELDS) | {"close_reason": old.close_reason})
+            self._record(
+                "update",
+                "refill_appointment",
+                old.id,
+                pump.patient_id,
+                before,
+                snapshot(old, BOOKING_FIELDS) | {"close_reason": old.close_reason},
+            )
         self._record("create", "refill_appointment", new.id, pump.patient_id, None, snapshot(new, BOOKING_FIELDS))
 
 
 def _due_unbooked(plan: RowPlan, today: date) -> bool:
     """A pump already due for a refill after the import, with no booking in the file or the app."""
-    booked = plan.row.next_refill_at is not None or (plan.existing and plan.existing.appointment
-                                                      and not (plan.update and plan.update.new_refill))
+    booked = plan.row.next_refill_at is not None or (
+        plan.existing and plan.existing.appointment and not (plan.update and plan.update.new_refill)
+    )
     return plan.row.projection is not None and plan.row.projection.due_date <= today and not booked
 
 
 def _programme(row: PatientRow) -> dict:
     """The dose ledger's columns for the row's programme, as the dose form writes them."""
-    return {"mode": "flex" if row.flex_schedule else "simple", "daily_dose_mcg": row.daily_dose_mcg,
-            "flex_schedule": row.flex_schedule, "bolus_dose_mcg": row.bolus_dose_mcg or Decimal(0),
-            "max_boluses_per_day": row.max_boluses_per_day or 0}
+    return {
+        "mode": "flex" if row.flex_schedule else "simple",
+        "daily_dose_mcg": row.daily_dose_mcg,
+        "flex_schedule": row.flex_schedule,
+        "bolus_dose_mcg": row.bolus_dose_mcg or Decimal(0),
+        "max_boluses_per_day": row.max_boluses_per_day or 0,
+    }
 
 
 def _first(*values):
@@ -810,4 +1134,3 @@ def _first(*values):
 def _json(values: dict, fields: list[str]) -> dict:
     """snapshot() for a row written from a dict: the same JSON-safe before/after values."""
     return snapshot(SimpleNamespace(**values), fields)
-

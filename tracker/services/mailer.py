@@ -55,8 +55,15 @@ def parse_smtp_url(url: str, timeout_seconds: float = 30.0, ca_file: str | None 
     username = unquote(parts.username) if parts.username else None
     if security == PLAIN and username:
         raise SmtpConfigError("Refusing to send an SMTP password without TLS: use smtp+starttls:// or smtps://")
-    return SmtpSettings(security, parts.hostname, parts.port or default_port, username,
-                        unquote(parts.password) if parts.password is not None else None, timeout_seconds, ca_file)
+    return SmtpSettings(
+        security,
+        parts.hostname,
+        parts.port or default_port,
+        username,
+        unquote(parts.password) if parts.password is not None else None,
+        timeout_seconds,
+        ca_file,
+    )
 
 
 def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
@@ -67,8 +74,9 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     return context
 
 
-def compose(to_address: str, mail_from: str, subject: str, text: str, html: str, message_id: str,
-            date: datetime) -> EmailMessage:
+def compose(
+    to_address: str, mail_from: str, subject: str, text: str, html: str, message_id: str, date: datetime
+) -> EmailMessage:
     """The whole message from stored values only, so a re-send is the same message (Message-ID and Date)."""
     message = EmailMessage()
     message["Subject"] = subject

@@ -50,8 +50,15 @@ class PatientFilters:
 # The list's statements are built once per shape (which filters are set, which sort) with the values as bound
 # parameters: building a statement costs more than running it (0.4 ms against 0.3 for a page of 50 on SQLite).
 def _shape(f: PatientFilters) -> tuple:
-    return (len(search_words(f.q)), f.stage in STAGES, f.status if f.status in ("active", "exited") else None,
-            bool(f.location_id), bool(f.nurse_id), f.risk, f.sort if f.sort in SORTS else "name")
+    return (
+        len(search_words(f.q)),
+        f.stage in STAGES,
+        f.status if f.status in ("active", "exited") else None,
+        bool(f.location_id),
+        bool(f.nurse_id),
+        f.risk,
+        f.sort if f.sort in SORTS else "name",
+    )
 
 
 def _like_anywhere(word: str) -> str:
@@ -61,8 +68,7 @@ def _like_anywhere(word: str) -> str:
 
 def _params(f: PatientFilters) -> dict:
     words = {f"word{i}": _like_anywhere(word) for i, word in enumerate(search_words(f.q))}
-    return words | {"stage": f.stage, "status": f.status, "location_id": f.location_id,
-                    "nurse_id": f.nurse_id}
+    return words | {"stage": f.stage, "status": f.status, "location_id": f.location_id, "nurse_id": f.nurse_id}
 
 
 # Written into the SQL, not bound, where a count should read ix_patient_active_stage (see the model).
@@ -77,11 +83,13 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
     where = []
     for i in range(words):  # every word typed, in the first name, the last name or the MRN (clinical.search)
         word = bindparam(f"word{i}")
-        where.append(or_(
-            Patient.mrn_key.like(word, escape="\\"),
-            func.lower(Patient.last_name).like(word, escape="\\"),
-            func.lower(Patient.first_name).like(word, escape="\\"),
-        ))
+        where.append(
+            or_(
+                Patient.mrn_key.like(word, escape="\\"),
+                func.lower(Patient.last_name).like(word, escape="\\"),
+                func.lower(Patient.first_name).like(word, escape="\\"),
+            )
+        )
     if by_stage:
         where.append(Patient.stage == bindparam("stage"))
     if status == "active" and literal_status:
@@ -100,13 +108,27 @@ def _matching(shape: tuple, literal_status: bool = False) -> list:
 def _listed(shape: tuple, next_due: bool) -> Select:
     """The list's columns as plain rows (no ORM objects to build), in the list's order; with `next_due`, the next
     refill's due date joined to every row."""
-    query = (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage, Patient.status,
-                    Patient.exit_reason, Patient.stage_since, Patient.withdrawal_risk,
-                    Location.name.label("location"), User.full_name.label("nurse"))
-             .join(Location, Location.id == Patient.location_id).outerjoin(User, User.id == Patient.nurse_id))
+    query = (
+        select(
+            Patient.id,
+            Patient.mrn,
+            Patient.first_name,
+            Patient.last_name,
+            Patient.stage,
+            Patient.status,
+            Patient.exit_reason,
+            Patient.stage_since,
+            Patient.withdrawal_risk,
+            Location.name.label("location"),
+            User.full_name.label("nurse"),
+        )
+        .join(Location, Location.id == Patient.location_id)
+        .outerjoin(User, User.id == Patient.nurse_id)
+    )
     if next_due:
-        query = (query.add_columns(RefillSchedule.due_date.label("next_due"))
-                 .outerjoin(RefillSchedule, and_(RefillSchedule.patient_id == Patient.id, _on_refill_list(Patient))))
+        query = query.add_columns(RefillSchedule.due_date.label("next_due")).outerjoin(
+            RefillSchedule, and_(RefillSchedule.patient_id == Patient.id, _on_refill_list(Patient))
+        )
     return query.where(*_matching(shape)).order_by(*SORTS[shape[-1]])
 
 
@@ -134,12 +156,24 @@ def _page_statement(shape: tuple) -> Select:
     total = _count_statement(shape).scalar_subquery().label("total")
     sort = shape[-1]
     if sort == "due":
-        return (_listed(shape, next_due=True).add_columns(total)
-                .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
-    page = (_listed(shape, next_due=False).add_columns(Patient.mrn_key, total)
-            .limit(bindparam("page_limit")).offset(bindparam("page_offset")).subquery())
-    next_due = (select(func.min(RefillSchedule.due_date))
-                .where(RefillSchedule.patient_id == page.c.id, _on_refill_list(page.c)).scalar_subquery())
+        return (
+            _listed(shape, next_due=True)
+            .add_columns(total)
+            .limit(bindparam("page_limit"))
+            .offset(bindparam("page_offset"))
+        )
+    page = (
+        _listed(shape, next_due=False)
+        .add_columns(Patient.mrn_key, total)
+        .limit(bindparam("page_limit"))
+        .offset(bindparam("page_offset"))
+        .subquery()
+    )
+    next_due = (
+        select(func.min(RefillSchedule.due_date))
+        .where(RefillSchedule.patient_id == page.c.id, _on_refill_list(page.c))
+        .scalar_subquery()
+    )
     return select(page, next_due.label("next_due")).order_by(*(page.c[column.key] for column in SORTS[sort]))
 
 
@@ -179,8 +213,9 @@ def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) 
 
 def _read_page(session: Session, shape: tuple, params: dict, page: int, per_page: int) -> tuple[list, int, int]:
     def rows_of(number: int) -> list:
-        return session.execute(_page_statement(shape),
-                               params | {"page_limit": per_page, "page_offset": (number - 1) * per_page}).all()
+        return session.execute(
+            _page_statement(shape), params | {"page_limit": per_page, "page_offset": (number - 1) * per_page}
+        ).all()
 
     rows = rows_of(page)
     if rows:
@@ -215,28 +250,52 @@ def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Selec
     # 100 ids: 3.3 ms at 10k patients.)
     firsts = []
     for stage in STAGES:
-        first = (select(Patient.id, Patient.mrn, Patient.first_name, Patient.last_name, Patient.stage,
-                        Patient.stage_since, Patient.withdrawal_risk, Patient.location_id, Patient.nurse_id)
-                 .where(Patient.status == "active", Patient.stage == stage))
+        first = select(
+            Patient.id,
+            Patient.mrn,
+            Patient.first_name,
+            Patient.last_name,
+            Patient.stage,
+            Patient.stage_since,
+            Patient.withdrawal_risk,
+            Patient.location_id,
+            Patient.nurse_id,
+        ).where(Patient.status == "active", Patient.stage == stage)
         if by_location:
             first = first.where(Patient.location_id == bindparam("location_id"))
         firsts.append(select(first.order_by(Patient.stage_since, Patient.id).limit(per_column).subquery()))
     card = union_all(*firsts).subquery()
-    cards = (select(card.c.id, card.c.mrn, card.c.first_name, card.c.last_name, card.c.stage, card.c.stage_since,
-                    card.c.withdrawal_risk, Location.name.label("location"), User.full_name.label("nurse"))
-             .join(Location, Location.id == card.c.location_id).outerjoin(User, User.id == card.c.nurse_id)
-             .order_by(card.c.stage_since, card.c.id))
+    cards = (
+        select(
+            card.c.id,
+            card.c.mrn,
+            card.c.first_name,
+            card.c.last_name,
+            card.c.stage,
+            card.c.stage_since,
+            card.c.withdrawal_risk,
+            Location.name.label("location"),
+            User.full_name.label("nurse"),
+        )
+        .join(Location, Location.id == card.c.location_id)
+        .outerjoin(User, User.id == card.c.nurse_id)
+        .order_by(card.c.stage_since, card.c.id)
+    )
     return counts, cards
 
 
 def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict, list]:
     """Active patients per stage, oldest in stage first, capped per column, with full counts, and the locations
     to filter by: one entry of tracker.services.read_cache, reused while nothing changes."""
+
     def read():
         counts_q, cards_q = _board_statements(bool(location_id), per_column)
         params = {"location_id": location_id} if location_id else {}
-        return (tuple(session.execute(counts_q, params)), tuple(session.execute(cards_q, params)),
-                tuple(location_choices(session))), None
+        return (
+            tuple(session.execute(counts_q, params)),
+            tuple(session.execute(cards_q, params)),
+            tuple(location_choices(session)),
+        ), None
 
     counted, cards, locations = reads.get(session, ("board", location_id, per_column), read)
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
@@ -245,19 +304,23 @@ def board(session: Session, location_id: int | None, per_column: int) -> tuple[d
 
 def patient_page(session: Session, patient_id: int) -> dict | None:
     patient = session.scalar(
-        select(Patient).where(Patient.id == patient_id)
-        .options(joinedload(Patient.location), joinedload(Patient.nurse))
+        select(Patient).where(Patient.id == patient_id).options(joinedload(Patient.location), joinedload(Patient.nurse))
     )
     if patient is None:
         return None
     events = session.scalars(
-        select(StageEvent).where(StageEvent.patient_id == patient_id)
+        select(StageEvent)
+        .where(StageEvent.patient_id == patient_id)
         .order_by(StageEvent.effective_date, StageEvent.id)
-        .options(joinedload(StageEvent.recorded_by), joinedload(StageEvent.voided_by),
-                 selectinload(StageEvent.implantation).joinedload(Implantation.surgery_centre))
+        .options(
+            joinedload(StageEvent.recorded_by),
+            joinedload(StageEvent.voided_by),
+            selectinload(StageEvent.implantation).joinedload(Implantation.surgery_centre),
+        )
     ).all()
     boluses = session.scalars(
-        select(TrialBolus).where(TrialBolus.patient_id == patient_id)
+        select(TrialBolus)
+        .where(TrialBolus.patient_id == patient_id)
         .order_by(TrialBolus.given_on, TrialBolus.id)
         .options(joinedload(TrialBolus.recorded_by), joinedload(TrialBolus.voided_by))
     ).all()
@@ -266,11 +329,18 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     # Every call, message or letter to get the patient booked, newest first (the worklist logs them): a handful a
     # patient, so all of them, in one query with who made each.
     contacts = session.scalars(
-        select(ContactAttempt).where(ContactAttempt.patient_id == patient_id)
-        .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc()).options(joinedload(ContactAttempt.by))
+        select(ContactAttempt)
+        .where(ContactAttempt.patient_id == patient_id)
+        .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc())
+        .options(joinedload(ContactAttempt.by))
     ).all()
-    return {"patient": patient, "events": events, "boluses": boluses, "corrected_boluses": corrected,
-            "contacts": contacts}
+    return {
+        "patient": patient,
+        "events": events,
+        "boluses": boluses,
+        "corrected_boluses": corrected,
+        "contacts": contacts,
+    }
 
 
 # The filter bars' choices are on every list page. Building the statement and running it through the ORM cost
@@ -285,8 +355,9 @@ def _location_choices_statement(by_kind: bool) -> Select:
 def _filter_choices_statement(by_kind: bool):
     what = literal_column("'location'").label("what")
     locations = _location_choices_statement(by_kind).with_only_columns(what, Location.id, Location.name).order_by(None)
-    nurses = select(literal_column("'nurse'"), User.id, User.full_name).where(User.role == "nurse",
-                                                                             User.active.is_(True))
+    nurses = select(literal_column("'nurse'"), User.id, User.full_name).where(
+        User.role == "nurse", User.active.is_(True)
+    )
     return union_all(locations, nurses).order_by("what", "name")
 
 

@@ -31,18 +31,33 @@ from tracker.services.refills import ImplantDetails, current_pump, implant_pump,
 from tracker.services.settings import get_setting, trial_rules
 
 PATIENT_FIELDS = [
-    "mrn", "first_name", "last_name", "date_of_birth", "sex", "diagnosis", "spasticity_origin",
-    "location_id", "nurse_id", "withdrawal_risk", "withdrawal_risk_reason", "phone",
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "diagnosis",
+    "spasticity_origin",
+    "location_id",
+    "nurse_id",
+    "withdrawal_risk",
+    "withdrawal_risk_reason",
+    "phone",
 ]
 STATE_FIELDS = ["stage", "stage_since", "status", "exit_reason", "journey_started", "version"]
 # Nothing is pre-selected on the forms, so each of these must be chosen (the form says so first).
-PATIENT_CHOICES = {"sex": ("the sex", SEXES), "diagnosis": ("the diagnosis", DIAGNOSES),
-                   "spasticity_origin": ("the spasticity origin", ORIGINS)}
-BOLUS_CHOICES = {"ashworth_before": ("the Ashworth score before", ASHWORTH),
-                 "ashworth_after": ("the Ashworth score after", ASHWORTH),
-                 "penn_frequency_before": ("the Penn frequency before", PENN_FREQUENCY),
-                 "penn_frequency_after": ("the Penn frequency after", PENN_FREQUENCY),
-                 "outcome": ("the outcome", TRIAL_OUTCOMES)}
+PATIENT_CHOICES = {
+    "sex": ("the sex", SEXES),
+    "diagnosis": ("the diagnosis", DIAGNOSES),
+    "spasticity_origin": ("the spasticity origin", ORIGINS),
+}
+BOLUS_CHOICES = {
+    "ashworth_before": ("the Ashworth score before", ASHWORTH),
+    "ashworth_after": ("the Ashworth score after", ASHWORTH),
+    "penn_frequency_before": ("the Penn frequency before", PENN_FREQUENCY),
+    "penn_frequency_after": ("the Penn frequency after", PENN_FREQUENCY),
+    "outcome": ("the outcome", TRIAL_OUTCOMES),
+}
 
 
 def _require(actor: Actor, permission: str) -> None:
@@ -99,18 +114,44 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
         raise ServiceError("The referral date must be between birth and today.", "referred_on")
     details = {name: data.get(name) for name in PATIENT_FIELDS}
     details["mrn"] = details["mrn"].strip()
-    patient = Patient(**details, mrn_key=mrn_key(data["mrn"]), stage=EVALUATION, stage_since=referred_on,
-                      journey_started=referred_on, status="active")
+    patient = Patient(
+        **details,
+        mrn_key=mrn_key(data["mrn"]),
+        stage=EVALUATION,
+        stage_since=referred_on,
+        journey_started=referred_on,
+        status="active",
+    )
     session.add(patient)
     _unique_mrn(session, session.flush)
-    event = StageEvent(patient_id=patient.id, from_stage=None, to_stage=EVALUATION, effective_date=referred_on,
-                       reason="Referral", recorded_by_id=actor.user_id)
+    event = StageEvent(
+        patient_id=patient.id,
+        from_stage=None,
+        to_stage=EVALUATION,
+        effective_date=referred_on,
+        reason="Referral",
+        recorded_by_id=actor.user_id,
+    )
     session.add(event)
     session.flush()
-    record(session, actor, "create", "patient", patient.id, patient.id,
-           after=snapshot(patient, PATIENT_FIELDS + STATE_FIELDS))
-    record(session, actor, "create", "stage_event", event.id, patient.id,
-           after=snapshot(event, ["to_stage", "effective_date", "reason"]))
+    record(
+        session,
+        actor,
+        "create",
+        "patient",
+        patient.id,
+        patient.id,
+        after=snapshot(patient, PATIENT_FIELDS + STATE_FIELDS),
+    )
+    record(
+        session,
+        actor,
+        "create",
+        "stage_event",
+        event.id,
+        patient.id,
+        after=snapshot(event, ["to_stage", "effective_date", "reason"]),
+    )
     _unique_mrn(session, session.commit)
     return patient
 
@@ -127,8 +168,9 @@ def _load_for_change(session: Session, patient_id: int, expected_version: int) -
     return patient
 
 
-def update_patient(session: Session, actor: Actor, patient_id: int, expected_version: int, data: dict,
-                   today: date) -> Patient:
+def update_patient(
+    session: Session, actor: Actor, patient_id: int, expected_version: int, data: dict, today: date
+) -> Patient:
     _require(actor, "patient.edit")
     patient = _load_for_change(session, patient_id, expected_version)
     _check_details(session, data, today, patient_id)
@@ -142,8 +184,16 @@ def update_patient(session: Session, actor: Actor, patient_id: int, expected_ver
     after = snapshot(patient, PATIENT_FIELDS)
     changed = {k for k in after if after[k] != before[k]}
     if changed:
-        record(session, actor, "update", "patient", patient.id, patient.id,
-               {k: before[k] for k in changed}, {k: after[k] for k in changed})
+        record(
+            session,
+            actor,
+            "update",
+            "patient",
+            patient.id,
+            patient.id,
+            {k: before[k] for k in changed},
+            {k: after[k] for k in changed},
+        )
     if "withdrawal_risk" in changed and (pump := current_pump(session, patient.id)) is not None:
         recompute_schedule(session, pump)  # the high-risk buffer moves the due date
     _unique_mrn(session, session.commit)
@@ -151,36 +201,75 @@ def update_patient(session: Session, actor: Actor, patient_id: int, expected_ver
 
 
 def active_events(session: Session, patient_id: int) -> list[StageEvent]:
-    return list(session.scalars(
-        select(StageEvent).where(StageEvent.patient_id == patient_id, StageEvent.voided_at.is_(None))
-        .order_by(StageEvent.id)
-    ))
+    return list(
+        session.scalars(
+            select(StageEvent)
+            .where(StageEvent.patient_id == patient_id, StageEvent.voided_at.is_(None))
+            .order_by(StageEvent.id)
+        )
+    )
 
 
 def has_positive_trial(session: Session, patient: Patient) -> bool:
     """A positive bolus given in the current journey."""
-    return session.scalar(select(exists().where(
-        TrialBolus.patient_id == patient.id, TrialBolus.outcome == "positive", TrialBolus.voided_at.is_(None),
-        TrialBolus.given_on >= patient.journey_started,
-    )))
+    return session.scalar(
+        select(
+            exists().where(
+                TrialBolus.patient_id == patient.id,
+                TrialBolus.outcome == "positive",
+                TrialBolus.voided_at.is_(None),
+                TrialBolus.given_on >= patient.journey_started,
+            )
+        )
+    )
 
 
 def move_stage(
-    session: Session, actor: Actor, patient_id: int, expected_version: int, move_key: str,
-    effective_date: date, reason: str, today: date, override_reason: str = "",
-    surgery_centre_id: int | None = None, surgeon: str = "", implant: ImplantDetails | None = None,
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    expected_version: int,
+    move_key: str,
+    effective_date: date,
+    reason: str,
+    today: date,
+    override_reason: str = "",
+    surgery_centre_id: int | None = None,
+    surgeon: str = "",
+    implant: ImplantDetails | None = None,
 ) -> StageEvent:
     """Move the patient along the journey, or out of it, after the rules agree."""
-    event = record_move(session, actor, patient_id, expected_version, move_key, effective_date, reason, today,
-                        override_reason, surgery_centre_id, surgeon, implant)
+    event = record_move(
+        session,
+        actor,
+        patient_id,
+        expected_version,
+        move_key,
+        effective_date,
+        reason,
+        today,
+        override_reason,
+        surgery_centre_id,
+        surgeon,
+        implant,
+    )
     session.commit()
     return event
 
 
 def record_move(
-    session: Session, actor: Actor, patient_id: int, expected_version: int, move_key: str,
-    effective_date: date, reason: str, today: date, override_reason: str = "",
-    surgery_centre_id: int | None = None, surgeon: str = "", implant: ImplantDetails | None = None,
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    expected_version: int,
+    move_key: str,
+    effective_date: date,
+    reason: str,
+    today: date,
+    override_reason: str = "",
+    surgery_centre_id: int | None = None,
+    surgeon: str = "",
+    implant: ImplantDetails | None = None,
 ) -> StageEvent:
     """Everything move_stage does, flushed but not committed: the caller commits, or rolls back after a trial run
     (a nurse's implantation sent for a physician's sign-off is first checked in full)."""
@@ -190,7 +279,11 @@ def record_move(
     journey.check_move(patient.stage if patient.status == "active" else EXITED, move)
     events = active_events(session, patient.id)
     journey.check_effective_date(
-        effective_date, today, events[-1].effective_date if events else None, patient.date_of_birth, reason,
+        effective_date,
+        today,
+        events[-1].effective_date if events else None,
+        patient.date_of_birth,
+        reason,
         get_setting(session, "backdate_days_without_reason"),
     )
     override = False
@@ -214,23 +307,44 @@ def record_move(
     full_reason = reason.strip()
     if override:
         full_reason = f"{full_reason}\nPhysician override: {override_reason.strip()}".strip()
-    event = StageEvent(patient_id=patient.id, from_stage=from_stage, to_stage=move.to_stage,
-                       exit_reason=move.exit_reason, effective_date=effective_date, reason=full_reason,
-                       override=override, recorded_by_id=actor.user_id)
+    event = StageEvent(
+        patient_id=patient.id,
+        from_stage=from_stage,
+        to_stage=move.to_stage,
+        exit_reason=move.exit_reason,
+        effective_date=effective_date,
+        reason=full_reason,
+        override=override,
+        recorded_by_id=actor.user_id,
+    )
     session.add(event)
     _apply(patient, event)
     session.flush()
     if move.to_stage == IMPLANTATION:
-        session.add(Implantation(stage_event_id=event.id, patient_id=patient.id,
-                                 surgery_centre_id=surgery_centre_id, surgeon=surgeon.strip()))
+        session.add(
+            Implantation(
+                stage_event_id=event.id,
+                patient_id=patient.id,
+                surgery_centre_id=surgery_centre_id,
+                surgeon=surgeon.strip(),
+            )
+        )
         implant_pump(session, actor, patient, effective_date, surgery_centre_id, implant)
     if move.exit_reason == "explanted":
         pump = current_pump(session, patient.id)
         if pump is not None:
             pump.explanted_on = effective_date
             recompute_schedule(session, pump)
-    record(session, actor, "create", "stage_event", event.id, patient.id, None,
-           snapshot(event, ["from_stage", "to_stage", "exit_reason", "effective_date", "reason", "override"]))
+    record(
+        session,
+        actor,
+        "create",
+        "stage_event",
+        event.id,
+        patient.id,
+        None,
+        snapshot(event, ["from_stage", "to_stage", "exit_reason", "effective_date", "reason", "override"]),
+    )
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
     return event
 
@@ -247,8 +361,9 @@ def _apply(patient: Patient, event: StageEvent) -> None:
     patient.stage_since = event.effective_date
 
 
-def void_last_event(session: Session, actor: Actor, patient_id: int, expected_version: int, event_id: int,
-                    why: str, now) -> None:
+def void_last_event(
+    session: Session, actor: Actor, patient_id: int, expected_version: int, event_id: int, why: str, now
+) -> None:
     """Void the latest stage change (a mistake); the patient returns to the state before it."""
     _require(actor, "stage.void")
     patient = _load_for_change(session, patient_id, expected_version)
@@ -268,16 +383,19 @@ def void_last_event(session: Session, actor: Actor, patient_id: int, expected_ve
         # Still inside the journey that `previous` belongs to: find where it began.
         starts = [e for e in events[:-1] if e.from_stage in (EXITED, None)]
         patient.journey_started = starts[-1].effective_date
-    record(session, actor, "void", "stage_event", event.id, patient.id, None,
-           {"void_reason": why.strip()})
+    record(session, actor, "void", "stage_event", event.id, patient.id, None, {"void_reason": why.strip()})
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
     session.commit()
 
 
 def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None:
     """A voided explant: the pump is back in use and its refill date comes back with it."""
-    pump = session.scalars(select(Pump).where(Pump.patient_id == patient_id, Pump.explanted_on == explanted_on)
-                           .order_by(Pump.id.desc()).limit(1)).first()
+    pump = session.scalars(
+        select(Pump)
+        .where(Pump.patient_id == patient_id, Pump.explanted_on == explanted_on)
+        .order_by(Pump.id.desc())
+        .limit(1)
+    ).first()
     if pump is not None:
         pump.explanted_on = None
         recompute_schedule(session, pump)
@@ -290,29 +408,36 @@ def trial_window(session: Session, patient_id: int, on: date) -> tuple[date, dat
     began = max((i for i, e in enumerate(events) if e.to_stage == TRIAL and e.effective_date <= on), default=None)
     if began is None:
         raise ServiceError("This bolus is not inside any trial on the journey.")
-    after = events[began + 1:]
+    after = events[began + 1 :]
     return events[began].effective_date, after[0].effective_date if after else None
 
 
-def bolus_warnings(session: Session, patient_id: int, data: dict,
-                   replacing: TrialBolus | None = None) -> list[trial.TrialWarning]:
+def bolus_warnings(
+    session: Session, patient_id: int, data: dict, replacing: TrialBolus | None = None
+) -> list[trial.TrialWarning]:
     """What the bolus form warns about (concentration, dose, spacing, sequence); nothing is written. A correction
     (`replacing`) is judged against the other boluses of the original's trial, without the original."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise ServiceError("No such patient.")
     # This trial's boluses that stand: none is recorded before the trial began (record_bolus).
-    since, until = (patient.stage_since, None) if replacing is None else trial_window(session, patient.id,
-                                                                                      replacing.given_on)
+    since, until = (
+        (patient.stage_since, None) if replacing is None else trial_window(session, patient.id, replacing.given_on)
+    )
     query = select(TrialBolus.given_on, TrialBolus.dose_mcg).where(
-        TrialBolus.patient_id == patient.id, TrialBolus.given_on >= since, TrialBolus.voided_at.is_(None))
+        TrialBolus.patient_id == patient.id, TrialBolus.given_on >= since, TrialBolus.voided_at.is_(None)
+    )
     if until is not None:
         query = query.where(TrialBolus.given_on <= until)
     if replacing is not None:
         query = query.where(TrialBolus.id != replacing.id)
     others = session.execute(query).all()
-    return trial.bolus_warnings(trial.Bolus(data["given_on"], data["dose_mcg"]), data["concentration_mcg_per_ml"],
-                                [trial.Bolus(given_on, dose) for given_on, dose in others], trial_rules(session))
+    return trial.bolus_warnings(
+        trial.Bolus(data["given_on"], data["dose_mcg"]),
+        data["concentration_mcg_per_ml"],
+        [trial.Bolus(given_on, dose) for given_on, dose in others],
+        trial_rules(session),
+    )
 
 
 def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | None = None) -> None:
@@ -326,12 +451,15 @@ def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | 
     _require_choices(data, BOLUS_CHOICES)
     for when in ("before", "after"):
         if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
-            raise ServiceError("Penn severity is recorded only when spasm frequency is above 0, and then it is "
-                               "required.", f"penn_severity_{when}")
+            raise ServiceError(
+                "Penn severity is recorded only when spasm frequency is above 0, and then it is required.",
+                f"penn_severity_{when}",
+            )
 
 
-def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, today: date,
-                 acknowledged: Collection[str] = ()) -> TrialBolus:
+def record_bolus(
+    session: Session, actor: Actor, patient_id: int, data: dict, today: date, acknowledged: Collection[str] = ()
+) -> TrialBolus:
     """Save a trial bolus with its raw scores; each warning it raises must be among the `acknowledged` codes."""
     _require(actor, "bolus.record")
     patient = session.get(Patient, patient_id)
@@ -343,11 +471,11 @@ def record_bolus(session: Session, actor: Actor, patient_id: int, data: dict, to
     warnings = bolus_warnings(session, patient.id, data)
     if any(w.code not in acknowledged for w in warnings):
         raise ServiceError("Read the warnings above; tick the box to save this bolus anyway.", "acknowledge")
-    bolus = TrialBolus(patient_id=patient.id, recorded_by_id=actor.user_id, warnings=[asdict(w) for w in warnings],
-                       **data)
+    bolus = TrialBolus(
+        patient_id=patient.id, recorded_by_id=actor.user_id, warnings=[asdict(w) for w in warnings], **data
+    )
     session.add(bolus)
     session.flush()
-    record(session, actor, "create", "trial_bolus", bolus.id, patient.id, None,
-           snapshot(bolus, [*data, "warnings"]))
+    record(session, actor, "create", "trial_bolus", bolus.id, patient.id, None, snapshot(bolus, [*data, "warnings"]))
     session.commit()
     return bolus

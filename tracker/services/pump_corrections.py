@@ -24,10 +24,18 @@ from tracker.services.audit import record, snapshot
 from tracker.services.refills import check_eri_date, recompute_schedule
 
 # What the patient page calls each corrected field.
-FIELDS = {"serial": "Serial", "catheter_tip_level": "Catheter tip", "alarm_volume_ml": "Alarm volume (mL)",
-          "surgeon": "Surgeon", "surgery_centre": "Surgery centre", "eri_on": "Battery ERI"}
-STALE = ("Someone else changed this pump after you opened the form; nothing of yours was saved. The page shows the "
-         "pump as saved now: check it, then correct it again if it is still needed.")
+FIELDS = {
+    "serial": "Serial",
+    "catheter_tip_level": "Catheter tip",
+    "alarm_volume_ml": "Alarm volume (mL)",
+    "surgeon": "Surgeon",
+    "surgery_centre": "Surgery centre",
+    "eri_on": "Battery ERI",
+}
+STALE = (
+    "Someone else changed this pump after you opened the form; nothing of yours was saved. The page shows the "
+    "pump as saved now: check it, then correct it again if it is still needed."
+)
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,16 @@ def last_correction_id(session: Session, pump_id: int) -> int:
 def implantation_of(session: Session, pump: Pump) -> Implantation | None:
     """The implantation that placed this pump: the patient's standing implantation on the implant day."""
     return session.scalars(
-        select(Implantation).join(StageEvent, StageEvent.id == Implantation.stage_event_id)
-        .where(Implantation.patient_id == pump.patient_id, StageEvent.effective_date == pump.implanted_on,
-               StageEvent.voided_at.is_(None))
-        .order_by(Implantation.id.desc()).limit(1)).first()
+        select(Implantation)
+        .join(StageEvent, StageEvent.id == Implantation.stage_event_id)
+        .where(
+            Implantation.patient_id == pump.patient_id,
+            StageEvent.effective_date == pump.implanted_on,
+            StageEvent.voided_at.is_(None),
+        )
+        .order_by(Implantation.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _why(why: str) -> str:
@@ -80,8 +94,16 @@ def _text(value) -> str | None:
     return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def correct_implant(session: Session, actor: Actor, pump_id: int, expected_version: int,
-                    expected_last_correction: int, values: ImplantValues, why: str, now: datetime) -> list[str]:
+def correct_implant(
+    session: Session,
+    actor: Actor,
+    pump_id: int,
+    expected_version: int,
+    expected_last_correction: int,
+    values: ImplantValues,
+    why: str,
+    now: datetime,
+) -> list[str]:
     """Correct the implant details that differ from the pump's; returns the names of the fields corrected."""
     _require(actor)
     pump = _pump(session, pump_id, expected_version, expected_last_correction)
@@ -93,14 +115,16 @@ def correct_implant(session: Session, actor: Actor, pump_id: int, expected_versi
     if not tip:
         raise ServiceError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
     if not Decimal("0.5") <= values.alarm_volume_ml < pump.reservoir_ml:
-        raise ServiceError(f"The alarm volume must be from 0.5 mL to below the {pump.reservoir_ml} mL reservoir.",
-                           "alarm_volume_ml")
+        raise ServiceError(
+            f"The alarm volume must be from 0.5 mL to below the {pump.reservoir_ml} mL reservoir.", "alarm_volume_ml"
+        )
     centre = session.get(Location, values.surgery_centre_id) if values.surgery_centre_id else None
     if centre is None or centre.kind != "surgery_centre":
         raise ServiceError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
     if implantation is None and (surgeon or centre.id != pump.surgery_centre_id):
-        raise ServiceError("No implantation is recorded for this pump, so its surgeon cannot be corrected here.",
-                           "surgeon")
+        raise ServiceError(
+            "No implantation is recorded for this pump, so its surgeon cannot be corrected here.", "surgeon"
+        )
     if implantation is not None and not surgeon:
         raise ServiceError("Name the surgeon.", "surgeon")
     changes = []  # (field, old, new)
@@ -117,8 +141,17 @@ def correct_implant(session: Session, actor: Actor, pump_id: int, expected_versi
     before_pump = snapshot(pump, pump_fields)
     before_implant = snapshot(implantation, ["surgeon", "surgery_centre_id"]) if implantation else None
     for name, old, new in changes:
-        session.add(PumpCorrection(pump_id=pump.id, field=name, old_value=_text(old), new_value=_text(new),
-                                   reason=why, corrected_at=now, corrected_by_id=actor.user_id))
+        session.add(
+            PumpCorrection(
+                pump_id=pump.id,
+                field=name,
+                old_value=_text(old),
+                new_value=_text(new),
+                reason=why,
+                corrected_at=now,
+                corrected_by_id=actor.user_id,
+            )
+        )
         if name == "surgeon":
             implantation.surgeon = new
         elif name == "surgery_centre":
@@ -136,19 +169,43 @@ def correct_implant(session: Session, actor: Actor, pump_id: int, expected_versi
     after_pump = snapshot(pump, pump_fields)
     if after_pump != before_pump:
         changed = [k for k in pump_fields if after_pump[k] != before_pump[k]]
-        record(session, actor, "update", "pump", pump.id, pump.patient_id, {k: before_pump[k] for k in changed},
-               {k: after_pump[k] for k in changed} | {"correction_reason": why})
+        record(
+            session,
+            actor,
+            "update",
+            "pump",
+            pump.id,
+            pump.patient_id,
+            {k: before_pump[k] for k in changed},
+            {k: after_pump[k] for k in changed} | {"correction_reason": why},
+        )
     if implantation is not None and snapshot(implantation, ["surgeon", "surgery_centre_id"]) != before_implant:
         after = snapshot(implantation, ["surgeon", "surgery_centre_id"])
         changed = [k for k in after if after[k] != before_implant[k]]
-        record(session, actor, "update", "implantation", implantation.id, pump.patient_id,
-               {k: before_implant[k] for k in changed}, {k: after[k] for k in changed} | {"correction_reason": why})
+        record(
+            session,
+            actor,
+            "update",
+            "implantation",
+            implantation.id,
+            pump.patient_id,
+            {k: before_implant[k] for k in changed},
+            {k: after[k] for k in changed} | {"correction_reason": why},
+        )
     session.commit()
     return [name for name, _, _ in changes]
 
 
-def correct_eri(session: Session, actor: Actor, pump_id: int, expected_version: int, expected_last_correction: int,
-                eri_on, why: str, now: datetime) -> Pump:
+def correct_eri(
+    session: Session,
+    actor: Actor,
+    pump_id: int,
+    expected_version: int,
+    expected_last_correction: int,
+    eri_on,
+    why: str,
+    now: datetime,
+) -> Pump:
     """Correct the recorded ERI date (or void it: `eri_on` None); the battery date is set afresh from the
     corrected ERI as record_eri sets it."""
     _require(actor)
@@ -163,16 +220,37 @@ def correct_eri(session: Session, actor: Actor, pump_id: int, expected_version: 
     stop_days = pump.model.eri_to_stop_days
     if stop_days is None:
         raise ServiceError(f"A {pump.model.name} has no battery, so it has no replacement indicator.", "eri_on")
-    without = battery_due_without_eri(pump.battery_replacement_due, pump.eri_on, stop_days,
-                                      battery_due(pump.implanted_on, pump.model.battery_life_months))
+    without = battery_due_without_eri(
+        pump.battery_replacement_due,
+        pump.eri_on,
+        stop_days,
+        battery_due(pump.implanted_on, pump.model.battery_life_months),
+    )
     fields = ["eri_on", "battery_replacement_due"]
     before = snapshot(pump, fields)
-    session.add(PumpCorrection(pump_id=pump.id, field="eri_on", old_value=_text(pump.eri_on), new_value=_text(eri_on),
-                               reason=why, corrected_at=now, corrected_by_id=actor.user_id))
+    session.add(
+        PumpCorrection(
+            pump_id=pump.id,
+            field="eri_on",
+            old_value=_text(pump.eri_on),
+            new_value=_text(eri_on),
+            reason=why,
+            corrected_at=now,
+            corrected_by_id=actor.user_id,
+        )
+    )
     pump.eri_on = eri_on
     pump.battery_replacement_due = battery_due_with_eri(without, eri_on, stop_days)
     session.flush()
-    record(session, actor, "update", "pump", pump.id, pump.patient_id, before,
-           snapshot(pump, fields) | {"correction_reason": why})
+    record(
+        session,
+        actor,
+        "update",
+        "pump",
+        pump.id,
+        pump.patient_id,
+        before,
+        snapshot(pump, fields) | {"correction_reason": why},
+    )
     session.commit()
     return pump

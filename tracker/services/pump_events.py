@@ -20,8 +20,7 @@ from tracker.services.audit import record, snapshot
 from tracker.services.refills import current_pump, recompute_schedule
 from tracker.services.settings import all_settings, event_rules
 
-EVENT_FIELDS = ["pump_id", "kind", "occurred_at", "notes", "volume_removed_ml", "empties_pump", "work",
-                "work_due_on"]
+EVENT_FIELDS = ["pump_id", "kind", "occurred_at", "notes", "volume_removed_ml", "empties_pump", "work", "work_due_on"]
 DONE_FIELDS = ["done_at", "done_by_id", "done_note"]
 NOTES_MAX = 4000
 
@@ -34,8 +33,9 @@ class EventEntry:
     volume_removed_ml: Decimal | None = None
 
 
-def record_event(session: Session, actor: Actor, patient_id: int, expected_pump_id: int | None, entry: EventEntry,
-                 now: datetime) -> PumpEvent:
+def record_event(
+    session: Session, actor: Actor, patient_id: int, expected_pump_id: int | None, entry: EventEntry, now: datetime
+) -> PumpEvent:
     """Save the event on the patient's pump in use, with what it means (pump_events.consequence): a pump emptied
     before an MRI has its schedule recomputed from empty in the same transaction; work falls due per the settings."""
     if not allowed(actor.role, "pump_event.record"):
@@ -44,36 +44,56 @@ def record_event(session: Session, actor: Actor, patient_id: int, expected_pump_
     if pump is None:
         raise ServiceError("This patient has no pump in use.")
     if expected_pump_id is not None and pump.id != expected_pump_id:
-        raise StaleEdit("The patient's pump changed after you opened this form (a replacement was recorded); "
-                        "nothing was saved. Check the pump, then record the event again.")
+        raise StaleEdit(
+            "The patient's pump changed after you opened this form (a replacement was recorded); "
+            "nothing was saved. Check the pump, then record the event again."
+        )
     if entry.kind not in rules.KINDS:
         raise ServiceError("Choose what happened.", "kind")
     if entry.occurred_at > now:
         raise ServiceError("The event cannot be in the future; record it once it has happened.", "occurred_at")
     if entry.occurred_at < start_of_day(pump.implanted_on):
-        raise ServiceError(f"The event cannot be before this pump was implanted ({fmt_date(pump.implanted_on)}).",
-                           "occurred_at")
+        raise ServiceError(
+            f"The event cannot be before this pump was implanted ({fmt_date(pump.implanted_on)}).", "occurred_at"
+        )
     volume = entry.volume_removed_ml
     if volume is not None and not 0 <= volume <= pump.reservoir_ml:
-        raise ServiceError(f"Enter a volume from 0 to the {pump.reservoir_ml.normalize():f} mL reservoir.",
-                           "volume_removed_ml")
+        raise ServiceError(
+            f"Enter a volume from 0 to the {pump.reservoir_ml.normalize():f} mL reservoir.", "volume_removed_ml"
+        )
     notes = entry.notes.strip()
     if len(notes) > NOTES_MAX:
         raise ServiceError(f"Notes: at most {NOTES_MAX:,} characters.", "notes")
-    duplicate = session.scalar(select(PumpEvent.id).where(PumpEvent.pump_id == pump.id, PumpEvent.kind == entry.kind,
-                                                          PumpEvent.occurred_at == entry.occurred_at))
+    duplicate = session.scalar(
+        select(PumpEvent.id).where(
+            PumpEvent.pump_id == pump.id, PumpEvent.kind == entry.kind, PumpEvent.occurred_at == entry.occurred_at
+        )
+    )
     if duplicate is not None:  # a second click, or the same form saved in another tab
         raise StaleEdit("This event is already recorded (same pump, kind and time); nothing was saved.")
     settings = all_settings(session)
     try:
-        consequence = rules.consequence(entry.kind, pump.model.mri_rule, local_date(entry.occurred_at),
-                                        event_rules(settings))
+        consequence = rules.consequence(
+            entry.kind, pump.model.mri_rule, local_date(entry.occurred_at), event_rules(settings)
+        )
     except rules.UnknownMriRule:
-        raise ServiceError(f"The pump catalogue does not say what an MRI means for a {pump.model.name}: an "
-                           "administrator chooses it on the catalogue page first.", "kind") from None
-    event = PumpEvent(pump_id=pump.id, patient_id=patient_id, kind=entry.kind, occurred_at=entry.occurred_at,
-                      notes=notes, volume_removed_ml=volume, empties_pump=consequence.empties_pump,
-                      work=consequence.work, work_due_on=consequence.work_due_on, recorded_by_id=actor.user_id)
+        raise ServiceError(
+            f"The pump catalogue does not say what an MRI means for a {pump.model.name}: an "
+            "administrator chooses it on the catalogue page first.",
+            "kind",
+        ) from None
+    event = PumpEvent(
+        pump_id=pump.id,
+        patient_id=patient_id,
+        kind=entry.kind,
+        occurred_at=entry.occurred_at,
+        notes=notes,
+        volume_removed_ml=volume,
+        empties_pump=consequence.empties_pump,
+        work=consequence.work,
+        work_due_on=consequence.work_due_on,
+        recorded_by_id=actor.user_id,
+    )
     session.add(event)
     session.flush()
     if consequence.empties_pump:
@@ -83,8 +103,16 @@ def record_event(session: Session, actor: Actor, patient_id: int, expected_pump_
     return event
 
 
-def record_done(session: Session, actor: Actor, patient_id: int, event_id: int, work: str, note: str,
-                expected_version: int, now: datetime) -> PumpEvent:
+def record_done(
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    event_id: int,
+    work: str,
+    note: str,
+    expected_version: int,
+    now: datetime,
+) -> PumpEvent:
     """Record an event's open work done, once: a post-MRI pump check by a nurse or physician, a catheter event's
     review by a physician."""
     event = session.get(PumpEvent, event_id)
@@ -92,12 +120,17 @@ def record_done(session: Session, actor: Actor, patient_id: int, event_id: int, 
         raise ServiceError("No such check or review for this patient.")
     permission = "pump_event.review" if work in rules.DONE_BY_PHYSICIAN else "pump_event.record"
     if not allowed(actor.role, permission):
-        raise PermissionDenied(f"Only a physician records the {rules.WORK_LABELS[work].lower()} done."
-                               if work in rules.DONE_BY_PHYSICIAN else "Your role may not record this check.")
+        raise PermissionDenied(
+            f"Only a physician records the {rules.WORK_LABELS[work].lower()} done."
+            if work in rules.DONE_BY_PHYSICIAN
+            else "Your role may not record this check."
+        )
     if event.done_at is not None or event.version != expected_version:
-        raise StaleEdit(f"{rules.WORK_LABELS[work]} was already recorded done"
-                        + (f" by {event.done_by.full_name}" if event.done_by else "")
-                        + "; nothing was saved.")
+        raise StaleEdit(
+            f"{rules.WORK_LABELS[work]} was already recorded done"
+            + (f" by {event.done_by.full_name}" if event.done_by else "")
+            + "; nothing was saved."
+        )
     note = note.strip()
     if not note:
         raise ServiceError("Say what was found (for example: pump interrogated, motor running).", "note")
@@ -113,10 +146,14 @@ def record_done(session: Session, actor: Actor, patient_id: int, event_id: int, 
 
 def patient_events(session: Session, patient_id: int) -> list[PumpEvent]:
     """The patient's device events, newest first, with who recorded them and who did their work (one query)."""
-    return list(session.scalars(
-        select(PumpEvent).where(PumpEvent.patient_id == patient_id)
-        .options(joinedload(PumpEvent.recorded_by), joinedload(PumpEvent.done_by))
-        .order_by(PumpEvent.occurred_at.desc(), PumpEvent.id.desc())))
+    return list(
+        session.scalars(
+            select(PumpEvent)
+            .where(PumpEvent.patient_id == patient_id)
+            .options(joinedload(PumpEvent.recorded_by), joinedload(PumpEvent.done_by))
+            .order_by(PumpEvent.occurred_at.desc(), PumpEvent.id.desc())
+        )
+    )
 
 
 def event_for_done(session: Session, patient_id: int, event_id: int, work: str) -> PumpEvent | None:

@@ -144,49 +144,102 @@ class PumpPanel:
 
 def pump_panel(session: Session, patient_id: int, now: datetime, today: date) -> PumpPanel | None:
     pump = session.scalars(
-        select(Pump).where(Pump.patient_id == patient_id, Pump.explanted_on.is_(None))
+        select(Pump)
+        .where(Pump.patient_id == patient_id, Pump.explanted_on.is_(None))
         .options(joinedload(Pump.model), joinedload(Pump.surgery_centre), joinedload(Pump.patient))
-        .order_by(Pump.id.desc()).limit(1)
+        .order_by(Pump.id.desc())
+        .limit(1)
     ).first()
     if pump is None:
         return None
     schedule = session.get(RefillSchedule, pump.id)
-    fill_history = list(session.scalars(
-        select(RefillVisit).where(RefillVisit.pump_id == pump.id)
-        .options(joinedload(RefillVisit.clinician), joinedload(RefillVisit.voided_by))
-        .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc())))
-    dose_history = list(session.scalars(
-        select(DoseChange).where(DoseChange.pump_id == pump.id)
-        .options(joinedload(DoseChange.recorded_by), joinedload(DoseChange.signed_off_by),
-                 joinedload(DoseChange.voided_by))
-        .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())))
+    fill_history = list(
+        session.scalars(
+            select(RefillVisit)
+            .where(RefillVisit.pump_id == pump.id)
+            .options(joinedload(RefillVisit.clinician), joinedload(RefillVisit.voided_by))
+            .order_by(RefillVisit.visit_at.desc(), RefillVisit.id.desc())
+        )
+    )
+    dose_history = list(
+        session.scalars(
+            select(DoseChange)
+            .where(DoseChange.pump_id == pump.id)
+            .options(
+                joinedload(DoseChange.recorded_by),
+                joinedload(DoseChange.signed_off_by),
+                joinedload(DoseChange.voided_by),
+            )
+            .order_by(DoseChange.effective_at.desc(), DoseChange.id.desc())
+        )
+    )
     fills = [f for f in fill_history if not f.voided]
     doses = [d for d in dose_history if not d.voided]
-    corrections = list(session.scalars(select(PumpCorrection).where(PumpCorrection.pump_id == pump.id)
-                                       .options(joinedload(PumpCorrection.corrected_by))
-                                       .order_by(PumpCorrection.id.desc())))
+    corrections = list(
+        session.scalars(
+            select(PumpCorrection)
+            .where(PumpCorrection.pump_id == pump.id)
+            .options(joinedload(PumpCorrection.corrected_by))
+            .order_by(PumpCorrection.id.desc())
+        )
+    )
     settings, drugs = all_settings(session), drug_catalogue(session)
     ledger = _ledger_for_engine(list(reversed(doses)))
     # From where the stored schedule starts: the last fill, or the moment it was emptied since (recompute_schedule).
     emptied_at = schedule.fill_at if schedule.binding_rule == pump_events.EMPTIED else None
     start = projection_start(fills[0], emptied_at)
-    current = engine.project_refill(projection_inputs(session, pump, start, ledger, settings, drugs,
-                                                      previous=_before(fills, 0) if start is fills[0] else None))
-    last = current if start is fills[0] else engine.project_refill(
-        projection_inputs(session, pump, fills[0], ledger, settings, drugs, previous=_before(fills, 0)))
+    current = engine.project_refill(
+        projection_inputs(
+            session, pump, start, ledger, settings, drugs, previous=_before(fills, 0) if start is fills[0] else None
+        )
+    )
+    last = (
+        current
+        if start is fills[0]
+        else engine.project_refill(
+            projection_inputs(session, pump, fills[0], ledger, settings, drugs, previous=_before(fills, 0))
+        )
+    )
     chart = _chart(session, pump, fills, ledger, settings, drugs, last, now, emptied_at)
     appointment = open_appointment(session, patient_id)
     windows = windows_from(settings)
-    judgement = judge(schedule.due_date, schedule.alarm_date, schedule.empty_date,
-                      appointment.starts_at if appointment else None, pump.battery_replacement_due, pump.eri_on,
-                      today, now, windows, work=open_work(session, pump_ids=[pump.id]).get(pump.id, ()))
+    judgement = judge(
+        schedule.due_date,
+        schedule.alarm_date,
+        schedule.empty_date,
+        appointment.starts_at if appointment else None,
+        pump.battery_replacement_due,
+        pump.eri_on,
+        today,
+        now,
+        windows,
+        work=open_work(session, pump_ids=[pump.id]).get(pump.id, ()),
+    )
     shown = refill_risk.banners(judgement.risk, judgement.dates, judgement.booking, today)
     accuracy_pct = (pump.model.accuracy_fraction * 100).normalize()
-    trend = [residual_point(fill, found, accuracy_pct) for i, fill in enumerate(fills[:TREND_VISITS])
-             if (found := residual_found(pump, fill, _before(fills, i), settings)) is not None]
-    return PumpPanel(pump, schedule, fills, doses, current.volume_at(now), current.days_left(today), chart,
-                     appointment, judgement, shown, windows, list(reversed(trend)), accuracy_pct, fill_history,
-                     dose_history, corrections)
+    trend = [
+        residual_point(fill, found, accuracy_pct)
+        for i, fill in enumerate(fills[:TREND_VISITS])
+        if (found := residual_found(pump, fill, _before(fills, i), settings)) is not None
+    ]
+    return PumpPanel(
+        pump,
+        schedule,
+        fills,
+        doses,
+        current.volume_at(now),
+        current.days_left(today),
+        chart,
+        appointment,
+        judgement,
+        shown,
+        windows,
+        list(reversed(trend)),
+        accuracy_pct,
+        fill_history,
+        dose_history,
+        corrections,
+    )
 
 
 def _before(fills: list[RefillVisit], i: int) -> RefillVisit | None:
@@ -200,11 +253,26 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
     recent = list(reversed(fills[:CHART_FILLS]))
     labels, projected, measured = [], [], []
     for i, fill in enumerate(recent):
-        projection = current if fill is fills[0] else engine.project_refill(
-            projection_inputs(session, pump, fill, ledger, settings, drugs, previous=_before(fills, fills.index(fill))))
-        until = recent[i + 1].visit_at if i + 1 < len(recent) else emptied_at or max(
-            now, datetime.combine(projection.empty_date or projection.due_date, datetime.min.time(),
-                                  fill.visit_at.tzinfo))
+        projection = (
+            current
+            if fill is fills[0]
+            else engine.project_refill(
+                projection_inputs(
+                    session, pump, fill, ledger, settings, drugs, previous=_before(fills, fills.index(fill))
+                )
+            )
+        )
+        until = (
+            recent[i + 1].visit_at
+            if i + 1 < len(recent)
+            else emptied_at
+            or max(
+                now,
+                datetime.combine(
+                    projection.empty_date or projection.due_date, datetime.min.time(), fill.visit_at.tzinfo
+                ),
+            )
+        )
         days = int((until - fill.visit_at) / timedelta(days=1)) + 1
         times = [fill.visit_at + timedelta(days=n) for n in range(days) if fill.visit_at + timedelta(days=n) < until]
         residual = recent[i + 1].actual_residual_ml if i + 1 < len(recent) else None
@@ -218,5 +286,10 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
         labels.append(fmt_date(local_date(emptied_at)))
         projected.append(0.0)
         measured.append(None)
-    return {"labels": labels, "projected": projected, "measured": measured,
-            "alarm_ml": float(pump.alarm_volume_ml), "reservoir_ml": float(pump.reservoir_ml)}
+    return {
+        "labels": labels,
+        "projected": projected,
+        "measured": measured,
+        "alarm_ml": float(pump.alarm_volume_ml),
+        "reservoir_ml": float(pump.reservoir_ml),
+    }

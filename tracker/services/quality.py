@@ -39,8 +39,10 @@ class QualityFilters:
 
 def _utc_margin(start: date, end: date) -> tuple[datetime, datetime]:
     """A UTC window safely around clinic-local days; the exact day test happens after the local conversion."""
-    return (datetime.combine(start - timedelta(days=1), time(0), UTC),
-            datetime.combine(end + timedelta(days=2), time(0), UTC))
+    return (
+        datetime.combine(start - timedelta(days=1), time(0), UTC),
+        datetime.combine(end + timedelta(days=2), time(0), UTC),
+    )
 
 
 def _at_location(query, f: QualityFilters):
@@ -55,13 +57,29 @@ def refill_facts(session: Session, f: QualityFilters, settings: dict) -> list[q.
     queries, only when the range holds such refills."""
     zone = clinic_zone()
     low, high = _utc_margin(f.start, f.end)
-    in_range = and_(RefillVisit.visit_at >= low, RefillVisit.visit_at < high, RefillVisit.at_implant.is_(False),
-                    RefillVisit.voided_at.is_(None))
-    rows = session.execute(_at_location(
-        select(RefillVisit.id, RefillVisit.visit_at, RefillVisit.warnings, RefillVisit.due_date_in_force,
-               Pump.patient_id, Patient.location_id)
-        .join(Pump, Pump.id == RefillVisit.pump_id).join(Patient, Patient.id == Pump.patient_id)
-        .where(in_range).order_by(RefillVisit.visit_at, RefillVisit.id), f)).all()
+    in_range = and_(
+        RefillVisit.visit_at >= low,
+        RefillVisit.visit_at < high,
+        RefillVisit.at_implant.is_(False),
+        RefillVisit.voided_at.is_(None),
+    )
+    rows = session.execute(
+        _at_location(
+            select(
+                RefillVisit.id,
+                RefillVisit.visit_at,
+                RefillVisit.warnings,
+                RefillVisit.due_date_in_force,
+                Pump.patient_id,
+                Patient.location_id,
+            )
+            .join(Pump, Pump.id == RefillVisit.pump_id)
+            .join(Patient, Patient.id == Pump.patient_id)
+            .where(in_range)
+            .order_by(RefillVisit.visit_at, RefillVisit.id),
+            f,
+        )
+    ).all()
     facts = []
     legacy = False
     for r in rows:
@@ -70,11 +88,18 @@ def refill_facts(session: Session, f: QualityFilters, settings: dict) -> list[q.
             legacy = legacy or r.due_date_in_force is None
             facts.append((r, day))
     recomputed = _recomputed_due_dates(session, f, settings, in_range) if legacy else {}
-    return [q.RefillFact(r.id, r.patient_id, r.location_id, day,
-                         r.due_date_in_force if r.due_date_in_force is not None else recomputed.get(r.id),
-                         frozenset(w.get("code", "") for w in r.warnings or [] if isinstance(w, dict)),
-                         due_recomputed=r.due_date_in_force is None)
-            for r, day in facts]
+    return [
+        q.RefillFact(
+            r.id,
+            r.patient_id,
+            r.location_id,
+            day,
+            r.due_date_in_force if r.due_date_in_force is not None else recomputed.get(r.id),
+            frozenset(w.get("code", "") for w in r.warnings or [] if isinstance(w, dict)),
+            due_recomputed=r.due_date_in_force is None,
+        )
+        for r, day in facts
+    ]
 
 
 def _recomputed_due_dates(session: Session, f: QualityFilters, settings: dict, in_range) -> dict[int, date | None]:
@@ -85,36 +110,65 @@ def _recomputed_due_dates(session: Session, f: QualityFilters, settings: dict, i
     Three queries, over the pumps with such refills only: their visits with the previous fill (a window
     function), their dose ledgers, the drug catalogue."""
     low, high = _utc_margin(f.start, f.end)
-    pumps = _at_location(select(RefillVisit.pump_id).join(Pump, Pump.id == RefillVisit.pump_id)
-                         .join(Patient, Patient.id == Pump.patient_id)
-                         .where(in_range, RefillVisit.due_date_in_force.is_(None)), f).scalar_subquery()
+    pumps = _at_location(
+        select(RefillVisit.pump_id)
+        .join(Pump, Pump.id == RefillVisit.pump_id)
+        .join(Patient, Patient.id == Pump.patient_id)
+        .where(in_range, RefillVisit.due_date_in_force.is_(None)),
+        f,
+    ).scalar_subquery()
     window = {"partition_by": RefillVisit.pump_id, "order_by": (RefillVisit.visit_at, RefillVisit.id)}
     visits = (
-        select(RefillVisit.id, RefillVisit.pump_id, RefillVisit.visit_at, RefillVisit.at_implant,
-               RefillVisit.due_date_in_force,
-               func.lag(RefillVisit.visit_at, type_=UTCDateTime).over(**window).label("prev_at"),
-               func.lag(RefillVisit.resulting_volume_ml, type_=ML).over(**window).label("prev_ml"),
-               func.lag(RefillVisit.concentration_mcg_per_ml).over(**window).label("prev_concentration"))
+        select(
+            RefillVisit.id,
+            RefillVisit.pump_id,
+            RefillVisit.visit_at,
+            RefillVisit.at_implant,
+            RefillVisit.due_date_in_force,
+            func.lag(RefillVisit.visit_at, type_=UTCDateTime).over(**window).label("prev_at"),
+            func.lag(RefillVisit.resulting_volume_ml, type_=ML).over(**window).label("prev_ml"),
+            func.lag(RefillVisit.concentration_mcg_per_ml).over(**window).label("prev_concentration"),
+        )
         # Earlier fills are the "previous"; a voided fill was never one.
         .where(RefillVisit.pump_id.in_(pumps), RefillVisit.visit_at < high, RefillVisit.voided_at.is_(None))
         .subquery()
     )
     rows = session.execute(
-        select(visits.c.id, visits.c.pump_id, visits.c.visit_at, visits.c.prev_at, visits.c.prev_ml,
-               visits.c.prev_concentration, Pump.alarm_volume_ml, Pump.reservoir_ml, Patient.withdrawal_risk)
-        .join(Pump, Pump.id == visits.c.pump_id).join(Patient, Patient.id == Pump.patient_id)
-        .where(visits.c.visit_at >= low, visits.c.at_implant.is_(False), visits.c.due_date_in_force.is_(None))).all()
+        select(
+            visits.c.id,
+            visits.c.pump_id,
+            visits.c.visit_at,
+            visits.c.prev_at,
+            visits.c.prev_ml,
+            visits.c.prev_concentration,
+            Pump.alarm_volume_ml,
+            Pump.reservoir_ml,
+            Patient.withdrawal_risk,
+        )
+        .join(Pump, Pump.id == visits.c.pump_id)
+        .join(Patient, Patient.id == Pump.patient_id)
+        .where(visits.c.visit_at >= low, visits.c.at_implant.is_(False), visits.c.due_date_in_force.is_(None))
+    ).all()
     by_pump: dict[int, list] = {}
     # Plain rows, not entities: the ledger is only read, and rows load several times faster.
     for change in session.execute(
-            select(DoseChange.id, DoseChange.pump_id, DoseChange.effective_at, DoseChange.daily_dose_mcg,
-                   DoseChange.flex_schedule, DoseChange.bolus_dose_mcg, DoseChange.max_boluses_per_day)
-            .where(DoseChange.pump_id.in_(pumps), DoseChange.effective_at < high, DoseChange.voided_at.is_(None))
-            .order_by(DoseChange.pump_id, DoseChange.effective_at, DoseChange.id)):
+        select(
+            DoseChange.id,
+            DoseChange.pump_id,
+            DoseChange.effective_at,
+            DoseChange.daily_dose_mcg,
+            DoseChange.flex_schedule,
+            DoseChange.bolus_dose_mcg,
+            DoseChange.max_boluses_per_day,
+        )
+        .where(DoseChange.pump_id.in_(pumps), DoseChange.effective_at < high, DoseChange.voided_at.is_(None))
+        .order_by(DoseChange.pump_id, DoseChange.effective_at, DoseChange.id)
+    ):
         by_pump.setdefault(change.pump_id, []).append(change)
     ledgers = {pump_id: _Ledger(changes) for pump_id, changes in by_pump.items()}
-    stability = dict(session.execute(select(DrugConcentration.concentration_mcg_per_ml,
-                                            DrugConcentration.stability_days)).all())
+    stability = dict(
+        session.execute(select(DrugConcentration.concentration_mcg_per_ml, DrugConcentration.stability_days)).all()
+    )
     return {r.id: _due_before(r, ledgers.get(r.pump_id, _NO_LEDGER), stability, settings) for r in rows}
 
 
@@ -125,9 +179,16 @@ class _Ledger:
     def __init__(self, changes: list):
         self.changes = _ledger_for_engine(changes)
         self.times = [d.effective_at for d in self.changes]
-        self.says = tuple((d.effective_at, d.daily_dose_mcg, d.bolus_dose_mcg, d.max_boluses_per_day,
-                           json.dumps(d.flex_schedule, sort_keys=True) if d.flex_schedule else None)
-                          for d in self.changes)
+        self.says = tuple(
+            (
+                d.effective_at,
+                d.daily_dose_mcg,
+                d.bolus_dose_mcg,
+                d.max_boluses_per_day,
+                json.dumps(d.flex_schedule, sort_keys=True) if d.flex_schedule else None,
+            )
+            for d in self.changes
+        )
         self._programmes: dict[int, engine.DoseProgramme] = {}
 
     def between(self, fill_at: datetime, visit_at: datetime) -> slice:
@@ -161,16 +222,33 @@ def _due_before(row, ledger: _Ledger, stability: dict[int, int], settings: dict)
         return None
     part = ledger.between(row.prev_at, row.visit_at)
     buffer, days, zone = buffer_days(settings, row), stability[row.prev_concentration], clinic_zone_name()
-    key = (row.prev_at, row.prev_ml, row.prev_concentration, row.alarm_volume_ml, row.reservoir_ml, buffer, days,
-           zone, ledger.says[part])
+    key = (
+        row.prev_at,
+        row.prev_ml,
+        row.prev_concentration,
+        row.alarm_volume_ml,
+        row.reservoir_ml,
+        buffer,
+        days,
+        zone,
+        ledger.says[part],
+    )
     if key in _DUE_MEMO:
         return _DUE_MEMO[key]
     try:
-        due = q.due_before_refill(engine.RefillInputs(
-            fill_time=row.prev_at, reservoir_after_fill_ml=row.prev_ml,
-            concentration_mcg_per_ml=row.prev_concentration, doses=ledger.periods(part),
-            alarm_volume_ml=row.alarm_volume_ml, buffer_days=buffer, stability_days=days,
-            reservoir_capacity_ml=row.reservoir_ml, tz=zone))
+        due = q.due_before_refill(
+            engine.RefillInputs(
+                fill_time=row.prev_at,
+                reservoir_after_fill_ml=row.prev_ml,
+                concentration_mcg_per_ml=row.prev_concentration,
+                doses=ledger.periods(part),
+                alarm_volume_ml=row.alarm_volume_ml,
+                buffer_days=buffer,
+                stability_days=days,
+                reservoir_capacity_ml=row.reservoir_ml,
+                tz=zone,
+            )
+        )
     except engine.RefillInputError:
         due = None  # e.g. no dose recorded before the previous fill (an import): not judged
     if len(_DUE_MEMO) >= _DUE_MEMO_MAX:
@@ -179,40 +257,70 @@ def _due_before(row, ledger: _Ledger, stability: dict[int, int], settings: dict)
     return due
 
 
-def overdue_facts(session: Session, f: QualityFilters, today: date, now: datetime,
-                  windows: risk.Windows) -> list[q.OverdueFact]:
+def overdue_facts(
+    session: Session, f: QualityFilters, today: date, now: datetime, windows: risk.Windows
+) -> list[q.OverdueFact]:
     """Pumps the refill-risk model judges late today (empty, past alarm, overdue), booked or not: the worklist's
     rows and judgement. Read by due date up to today (the due date never comes after the alarm and empty dates);
     a booking inside that range can add pumps not late, which the model's status leaves out."""
-    facts = worklist.refill_facts(session, today, now, windows, [f.location_id] if f.location_id else None,
-                                  due_from=date(1900, 1, 1), due_to=today)
-    return [q.OverdueFact(r.patient_id, r.location_id, r.due_date, r.judgement.risk.status, r.judgement.risk.booking)
-            for r in facts if r.judgement.risk.status in risk.LATE]
+    facts = worklist.refill_facts(
+        session,
+        today,
+        now,
+        windows,
+        [f.location_id] if f.location_id else None,
+        due_from=date(1900, 1, 1),
+        due_to=today,
+    )
+    return [
+        q.OverdueFact(r.patient_id, r.location_id, r.due_date, r.judgement.risk.status, r.judgement.risk.booking)
+        for r in facts
+        if r.judgement.risk.status in risk.LATE
+    ]
 
 
 def stage_facts(session: Session, f: QualityFilters) -> list[q.StageFact]:
     """Every active patient's current stage (today's state: the date range does not apply)."""
-    query = _at_location(select(Patient.id, Patient.location_id, Patient.stage, Patient.stage_since)
-                         .where(Patient.status == "active"), f)
+    query = _at_location(
+        select(Patient.id, Patient.location_id, Patient.stage, Patient.stage_since).where(Patient.status == "active"), f
+    )
     return [q.StageFact(*row) for row in session.execute(query)]
 
 
 def trial_facts(session: Session, f: QualityFilters) -> list[q.TrialFact]:
     """Patients whose first (non-voided) entry into trial within the range starts the cohort, with every later
     move out of trial; one query."""
-    entries = (select(StageEvent.patient_id, func.min(StageEvent.effective_date).label("started"))
-               .where(StageEvent.to_stage == TRIAL, StageEvent.voided_at.is_(None),
-                      StageEvent.effective_date.between(f.start, f.end))
-               .group_by(StageEvent.patient_id).subquery())
-    later = (select(StageEvent.patient_id, StageEvent.effective_date, StageEvent.from_stage, StageEvent.to_stage,
-                    StageEvent.id).where(StageEvent.from_stage == TRIAL, StageEvent.voided_at.is_(None)).subquery())
+    entries = (
+        select(StageEvent.patient_id, func.min(StageEvent.effective_date).label("started"))
+        .where(
+            StageEvent.to_stage == TRIAL,
+            StageEvent.voided_at.is_(None),
+            StageEvent.effective_date.between(f.start, f.end),
+        )
+        .group_by(StageEvent.patient_id)
+        .subquery()
+    )
+    later = (
+        select(
+            StageEvent.patient_id, StageEvent.effective_date, StageEvent.from_stage, StageEvent.to_stage, StageEvent.id
+        )
+        .where(StageEvent.from_stage == TRIAL, StageEvent.voided_at.is_(None))
+        .subquery()
+    )
     query = _at_location(
-        select(entries.c.patient_id, Patient.location_id, entries.c.started, later.c.effective_date,
-               later.c.from_stage, later.c.to_stage)
+        select(
+            entries.c.patient_id,
+            Patient.location_id,
+            entries.c.started,
+            later.c.effective_date,
+            later.c.from_stage,
+            later.c.to_stage,
+        )
         .join(Patient, Patient.id == entries.c.patient_id)
-        .outerjoin(later, and_(later.c.patient_id == entries.c.patient_id,
-                               later.c.effective_date >= entries.c.started))
-        .order_by(entries.c.patient_id, later.c.effective_date, later.c.id), f)
+        .outerjoin(later, and_(later.c.patient_id == entries.c.patient_id, later.c.effective_date >= entries.c.started))
+        .order_by(entries.c.patient_id, later.c.effective_date, later.c.id),
+        f,
+    )
     grouped: dict[int, tuple[int, date, list]] = {}
     for patient_id, location_id, started, when, from_stage, to_stage in session.execute(query):
         _, _, events = grouped.setdefault(patient_id, (location_id, started, []))
@@ -231,12 +339,19 @@ def battery_facts(session: Session, f: QualityFilters, today: date, months: int)
     query = _at_location(
         select(Pump.patient_id, Patient.location_id, Pump.battery_replacement_due, Pump.eri_on)
         .join(Patient, Patient.id == Pump.patient_id)
-        .where(Pump.explanted_on.is_(None),
-               or_(Pump.battery_replacement_due <= risk.battery_horizon(today, months), Pump.eri_on <= today),
-               or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS))), f)
-    return q.battery_due([q.BatteryFact(patient_id, location_id, due,
-                                        risk.battery_verdict(risk.Battery(due, eri_on), today, months))
-                          for patient_id, location_id, due, eri_on in session.execute(query)])
+        .where(
+            Pump.explanted_on.is_(None),
+            or_(Pump.battery_replacement_due <= risk.battery_horizon(today, months), Pump.eri_on <= today),
+            or_(Patient.status == "active", Patient.exit_reason.in_(STILL_NEEDS_REFILLS)),
+        ),
+        f,
+    )
+    return q.battery_due(
+        [
+            q.BatteryFact(patient_id, location_id, due, risk.battery_verdict(risk.Battery(due, eri_on), today, months))
+            for patient_id, location_id, due, eri_on in session.execute(query)
+        ]
+    )
 
 
 def locations(session: Session) -> list[tuple[int, str]]:
@@ -251,9 +366,12 @@ def location_name(session: Session, location_id: int | None) -> str | None:
 
 def patients_query(ids: set[int]) -> Select:
     """The patients behind a figure, by name, with location and nurse."""
-    return (select(Patient).where(Patient.id.in_(sorted(ids)))
-            .options(joinedload(Patient.location), joinedload(Patient.nurse))
-            .order_by(Patient.last_name, Patient.first_name, Patient.id))
+    return (
+        select(Patient)
+        .where(Patient.id.in_(sorted(ids)))
+        .options(joinedload(Patient.location), joinedload(Patient.nurse))
+        .order_by(Patient.last_name, Patient.first_name, Patient.id)
+    )
 
 
 @dataclass
@@ -323,9 +441,13 @@ def dashboard(session: Session, f: QualityFilters, today: date, now: datetime, s
     windows = risk_windows(session)
     months = windows.battery_warning_months
     return Dashboard(
-        filters=f, today=today, refills=refill_facts(session, f, settings),
+        filters=f,
+        today=today,
+        refills=refill_facts(session, f, settings),
         overdue=overdue_facts(session, f, today, now, windows),
-        stage_facts=stage_facts(session, f), trials=trial_facts(session, f),
-        batteries=battery_facts(session, f, today, months), battery_months=months,
+        stage_facts=stage_facts(session, f),
+        trials=trial_facts(session, f),
+        batteries=battery_facts(session, f, today, months),
+        battery_months=months,
         location_names=dict(locations(session)),
     )

@@ -35,7 +35,8 @@ def database_marker(session: Session) -> Hashable | None:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         snapshot, own_xid = conn.exec_driver_sql(
-            "SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()").one()
+            "SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()"
+        ).one()
         return None if own_xid is not None else (conn.engine.url, snapshot)  # URL: hashable, which database
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
@@ -55,8 +56,13 @@ class ReadCache:
         self._entries: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, session: Session, key: Hashable, read: Callable[[], tuple[T, datetime | None]],
-            now: datetime | None = None) -> T:
+    def get(
+        self,
+        session: Session,
+        key: Hashable,
+        read: Callable[[], tuple[T, datetime | None]],
+        now: datetime | None = None,
+    ) -> T:
         """`read()` gives the value and until when it holds without a commit (None: until one); the value is
         shared by every request that reuses it, so it should be immutable (tuples, rows, values nobody changes).
         `now` is the moment the caller's rules use, if any: an entry read at a later moment is not reused for an

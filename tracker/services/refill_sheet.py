@@ -65,8 +65,15 @@ def span_of(span: str, day: date) -> tuple[date, date]:
     return day, day
 
 
-def refill_sheet(session: Session, span: str, day: date, today: date, now: datetime,
-                 location_ids: list[int] | None = None, nurse_id: int | None = None) -> Sheet:
+def refill_sheet(
+    session: Session,
+    span: str,
+    day: date,
+    today: date,
+    now: datetime,
+    location_ids: list[int] | None = None,
+    nurse_id: int | None = None,
+) -> Sheet:
     """Booked refills in the span, in time order each day, then pumps due that day and not booked (the pharmacy
     may prepare for them too): the calendar's rows for those dates, without its "action" reminders on today."""
     start, end = span_of(span, day)
@@ -76,32 +83,58 @@ def refill_sheet(session: Session, span: str, day: date, today: date, now: datet
             chosen.append(event)
     preparations = _preparations(session, [e.fact.pump_id for e in chosen])
     by_day: dict[date, list[SheetRow]] = {start + timedelta(days=n): [] for n in range((end - start).days + 1)}
-    for e in sorted(chosen, key=lambda e: (e.day, e.starts_at_local is None,
-                                           e.starts_at_local.time() if e.starts_at_local else time(0),
-                                           e.fact.last_name, e.fact.first_name, e.fact.patient_id)):
+    for e in sorted(
+        chosen,
+        key=lambda e: (
+            e.day,
+            e.starts_at_local is None,
+            e.starts_at_local.time() if e.starts_at_local else time(0),
+            e.fact.last_name,
+            e.fact.first_name,
+            e.fact.patient_id,
+        ),
+    ):
         by_day[e.day].append(SheetRow(e.day, e.starts_at_local, e.fact, e.label, preparations[e.fact.pump_id]))
     return Sheet(start, end, list(by_day.items()))
 
 
 @per_thread
 def _preparation_statement():
-    standing = (select(RefillVisit.pump_id, RefillVisit.visit_at, RefillVisit.at_implant,
-                       RefillVisit.concentration_mcg_per_ml, RefillVisit.volume_added_ml,
-                       RefillVisit.resulting_volume_ml, RefillVisit.actual_residual_ml,
-                       func.row_number().over(partition_by=RefillVisit.pump_id,
-                                              order_by=(RefillVisit.visit_at.desc(), RefillVisit.id.desc()))
-                       .label("newest"))
-                .where(RefillVisit.voided_at.is_(None),
-                       RefillVisit.pump_id.in_(bindparam("pump_ids", expanding=True)))
-                .subquery())
-    return (select(Pump.id, PumpModel.name, Pump.serial, standing.c.visit_at, standing.c.at_implant,
-                   standing.c.concentration_mcg_per_ml, standing.c.volume_added_ml, standing.c.resulting_volume_ml,
-                   standing.c.actual_residual_ml, Location.name)
-            .join(PumpModel, PumpModel.id == Pump.model_id)
-            .outerjoin(standing, and_(standing.c.pump_id == Pump.id, standing.c.newest == 1))
-            .outerjoin(RefillAppointment, and_(RefillAppointment.pump_id == Pump.id, RefillAppointment.status == OPEN))
-            .outerjoin(Location, Location.id == RefillAppointment.location_id)
-            .where(Pump.id.in_(bindparam("pump_ids", expanding=True))))
+    standing = (
+        select(
+            RefillVisit.pump_id,
+            RefillVisit.visit_at,
+            RefillVisit.at_implant,
+            RefillVisit.concentration_mcg_per_ml,
+            RefillVisit.volume_added_ml,
+            RefillVisit.resulting_volume_ml,
+            RefillVisit.actual_residual_ml,
+            func.row_number()
+            .over(partition_by=RefillVisit.pump_id, order_by=(RefillVisit.visit_at.desc(), RefillVisit.id.desc()))
+            .label("newest"),
+        )
+        .where(RefillVisit.voided_at.is_(None), RefillVisit.pump_id.in_(bindparam("pump_ids", expanding=True)))
+        .subquery()
+    )
+    return (
+        select(
+            Pump.id,
+            PumpModel.name,
+            Pump.serial,
+            standing.c.visit_at,
+            standing.c.at_implant,
+            standing.c.concentration_mcg_per_ml,
+            standing.c.volume_added_ml,
+            standing.c.resulting_volume_ml,
+            standing.c.actual_residual_ml,
+            Location.name,
+        )
+        .join(PumpModel, PumpModel.id == Pump.model_id)
+        .outerjoin(standing, and_(standing.c.pump_id == Pump.id, standing.c.newest == 1))
+        .outerjoin(RefillAppointment, and_(RefillAppointment.pump_id == Pump.id, RefillAppointment.status == OPEN))
+        .outerjoin(Location, Location.id == RefillAppointment.location_id)
+        .where(Pump.id.in_(bindparam("pump_ids", expanding=True)))
+    )
 
 
 def _preparations(session: Session, pump_ids: list[int]) -> dict[int, Preparation]:
@@ -113,7 +146,15 @@ def _preparations(session: Session, pump_ids: list[int]) -> dict[int, Preparatio
             volume, why = None, "No fill recorded for this pump: check its record."
         else:
             volume, why = engine.volume_to_prepare(added, resulting)
-        found[pump_id] = Preparation(model, serial, concentration, volume, why,
-                                     local_date(fill_at) if fill_at else None, bool(at_implant),
-                                     residual, place)
+        found[pump_id] = Preparation(
+            model,
+            serial,
+            concentration,
+            volume,
+            why,
+            local_date(fill_at) if fill_at else None,
+            bool(at_implant),
+            residual,
+            place,
+        )
     return found

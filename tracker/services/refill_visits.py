@@ -30,9 +30,21 @@ from tracker.services.refills import (
 )
 from tracker.services.settings import all_settings
 
-ENTRY_FIELDS = ["visit_at", "expected_residual_ml", "actual_residual_ml", "concentration_mcg_per_ml", "lot",
-                "volume_added_ml", "resulting_volume_ml", "bridge_bolus_mcg", "bridge_bolus_reason", "ashworth",
-                "penn_frequency", "complications", "notes"]
+ENTRY_FIELDS = [
+    "visit_at",
+    "expected_residual_ml",
+    "actual_residual_ml",
+    "concentration_mcg_per_ml",
+    "lot",
+    "volume_added_ml",
+    "resulting_volume_ml",
+    "bridge_bolus_mcg",
+    "bridge_bolus_reason",
+    "ashworth",
+    "penn_frequency",
+    "complications",
+    "notes",
+]
 
 
 @dataclass(frozen=True)
@@ -65,110 +77,143 @@ class RefillPreview:
 
 def fills_around(session: Session, visit: RefillVisit) -> tuple[RefillVisit | None, RefillVisit | None]:
     """The fills that stand just before and just after `visit` (not counting it)."""
-    standing = select(RefillVisit).where(RefillVisit.pump_id == visit.pump_id, RefillVisit.voided_at.is_(None),
-                                         RefillVisit.id != visit.id)
+    standing = select(RefillVisit).where(
+        RefillVisit.pump_id == visit.pump_id, RefillVisit.voided_at.is_(None), RefillVisit.id != visit.id
+    )
     key = (RefillVisit.visit_at, RefillVisit.id)
-    before = session.scalars(standing.where(tuple_(*key) < (visit.visit_at, visit.id))
-                             .order_by(*(k.desc() for k in key)).limit(1)).first()
+    before = session.scalars(
+        standing.where(tuple_(*key) < (visit.visit_at, visit.id)).order_by(*(k.desc() for k in key)).limit(1)
+    ).first()
     after = session.scalars(standing.where(tuple_(*key) > (visit.visit_at, visit.id)).order_by(*key).limit(1)).first()
     return before, after
 
 
-def preview_refill(session: Session, pump_id: int, entry: RefillEntry, now: datetime,
-                   replacing: RefillVisit | None = None) -> RefillPreview:
+def preview_refill(
+    session: Session, pump_id: int, entry: RefillEntry, now: datetime, replacing: RefillVisit | None = None
+) -> RefillPreview:
     """The new dates and the warnings this refill would produce; nothing is written. A correction (`replacing`
     an earlier entry) gets the same checks, between the fills on either side of the one it replaces."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
         raise ServiceError("This pump is not in use.")
-    previous, following = (last_fill(session, pump.id), None) if replacing is None else fills_around(session,
-                                                                                                     replacing)
+    previous, following = (last_fill(session, pump.id), None) if replacing is None else fills_around(session, replacing)
     if previous is None:  # only a correction can lack one: the first fill has its own form
         raise ServiceError("The first fill is corrected on its own form (volume and concentration).")
     if entry.visit_at > now:
         raise ServiceError("The refill time cannot be in the future.", "visit_at")
     if entry.visit_at <= previous.visit_at:
-        raise ServiceError(f"The refill must be after the last fill ({fmt_datetime(previous.visit_at)}).",
-                           "visit_at")
+        raise ServiceError(f"The refill must be after the last fill ({fmt_datetime(previous.visit_at)}).", "visit_at")
     if following is not None and entry.visit_at >= following.visit_at:
-        raise ServiceError(f"The refill must be before the next fill ({fmt_datetime(following.visit_at)}).",
-                           "visit_at")
+        raise ServiceError(f"The refill must be before the next fill ({fmt_datetime(following.visit_at)}).", "visit_at")
     for name in ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "resulting_volume_ml"):
         value = getattr(entry, name)
         if value < 0:
             raise ServiceError("Volumes cannot be negative.", name)
         if value > pump.reservoir_ml:
-            label = "more than the reservoir holds" if name != "resulting_volume_ml" else \
-                f"more than the {pump.reservoir_ml} mL reservoir holds; never overfill"
+            label = (
+                "more than the reservoir holds"
+                if name != "resulting_volume_ml"
+                else f"more than the {pump.reservoir_ml} mL reservoir holds; never overfill"
+            )
             raise ServiceError(f"{value} mL is {label}.", name)
     _stability_days(session, entry.concentration_mcg_per_ml)  # in the catalogue
     settings = all_settings(session)
-    fill = RefillVisit(visit_at=entry.visit_at, concentration_mcg_per_ml=entry.concentration_mcg_per_ml,
-                       expected_residual_ml=entry.expected_residual_ml, actual_residual_ml=entry.actual_residual_ml,
-                       volume_added_ml=entry.volume_added_ml, resulting_volume_ml=entry.resulting_volume_ml)
+    fill = RefillVisit(
+        visit_at=entry.visit_at,
+        concentration_mcg_per_ml=entry.concentration_mcg_per_ml,
+        expected_residual_ml=entry.expected_residual_ml,
+        actual_residual_ml=entry.actual_residual_ml,
+        volume_added_ml=entry.volume_added_ml,
+        resulting_volume_ml=entry.resulting_volume_ml,
+    )
     ledger = _ledger_for_engine(dose_ledger(session, pump.id))
     try:
-        projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings,
-                                                             previous=previous))
+        projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings, previous=previous))
         if following is not None:  # an older fill corrected: the dates still run from the latest fill
             latest, *before = recent_fills(session, pump.id, 2)
-            projection = engine.project_refill(projection_inputs(session, pump, latest, ledger, settings,
-                                                                 previous=next(iter(before), None)))
+            projection = engine.project_refill(
+                projection_inputs(session, pump, latest, ledger, settings, previous=next(iter(before), None))
+            )
     except engine.RefillInputError as error:
         raise ServiceError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
     in_force = [d for d in ledger if d.effective_at <= entry.visit_at] if following is not None else ledger
-    return RefillPreview(projection, refill_warnings(pump, previous, entry, (in_force or ledger)[-1].daily_dose_mcg,
-                                                     settings))
+    return RefillPreview(
+        projection, refill_warnings(pump, previous, entry, (in_force or ledger)[-1].daily_dose_mcg, settings)
+    )
 
 
-def refill_warnings(pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal,
-                    settings: dict) -> list[engine.RefillWarning]:
+def refill_warnings(
+    pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal, settings: dict
+) -> list[engine.RefillWarning]:
     """What the preview warns about for this refill after `previous`, with `dose_mcg` per day in force."""
     residual = residual_found(pump, entry, previous, settings)  # the same finding the projection uses
     found = [
         engine.residual_discrepancy_warning(residual) if residual else None,
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
-        engine.pocket_fill_warning(pump.reservoir_ml, entry.volume_added_ml - entry.resulting_volume_ml,
-                                   small_threshold_ml=settings["pocket_fill_small_pump_ml"],
-                                   large_threshold_ml=settings["pocket_fill_large_pump_ml"]),
+        engine.pocket_fill_warning(
+            pump.reservoir_ml,
+            entry.volume_added_ml - entry.resulting_volume_ml,
+            small_threshold_ml=settings["pocket_fill_small_pump_ml"],
+            large_threshold_ml=settings["pocket_fill_large_pump_ml"],
+        ),
         engine.bridge_bolus_warning(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml),
-        engine.dose_range_warning(dose_mcg, settings["usual_dose_min_mcg_per_day"],
-                                  settings["usual_dose_max_mcg_per_day"]),
+        engine.dose_range_warning(
+            dose_mcg, settings["usual_dose_min_mcg_per_day"], settings["usual_dose_max_mcg_per_day"]
+        ),
         battery_warning(pump, local_date(entry.visit_at), settings["battery_warning_months"]),
     ]
     return [w for w in found if w is not None]
 
 
 # A battery past its date or at its indicator can stop the pump (and the drug) any day: as high as a refill finding.
-BATTERY_SEVERITY = {risk_model.BATTERY_ERI: "high", risk_model.BATTERY_PAST_DUE: "high",
-                    risk_model.BATTERY_DUE_SOON: "medium"}
+BATTERY_SEVERITY = {
+    risk_model.BATTERY_ERI: "high",
+    risk_model.BATTERY_PAST_DUE: "high",
+    risk_model.BATTERY_DUE_SOON: "medium",
+}
 
 
 def battery_warning(pump: Pump, day: date, warning_months: int) -> engine.RefillWarning | None:
     """The refill visit's battery warning, in the words and verdict of the refill-risk model."""
-    verdict = risk_model.battery_verdict(risk_model.Battery(pump.battery_replacement_due, pump.eri_on), day,
-                                         warning_months)
+    verdict = risk_model.battery_verdict(
+        risk_model.Battery(pump.battery_replacement_due, pump.eri_on), day, warning_months
+    )
     if verdict not in BATTERY_SEVERITY:
         return None
     due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.refills.record_eri)
     advice = risk_model.ADVICE.get(verdict, "Schedule the replacement.")
-    return engine.RefillWarning("battery", BATTERY_SEVERITY[verdict],
-                                f"{risk_model.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}")
+    return engine.RefillWarning(
+        "battery", BATTERY_SEVERITY[verdict], f"{risk_model.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}"
+    )
 
 
-def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEntry, acknowledged: bool,
-                  now: datetime, expected_last_fill_id: int | None = None) -> RefillVisit:
+def record_refill(
+    session: Session,
+    actor: Actor,
+    pump_id: int,
+    entry: RefillEntry,
+    acknowledged: bool,
+    now: datetime,
+    expected_last_fill_id: int | None = None,
+) -> RefillVisit:
     """Save the refill after the same checks as the preview; high-severity warnings need an acknowledgement."""
     if not allowed(actor.role, "refill.record"):
         raise PermissionDenied("Your role may not record refills.")
     lock_row(session, Pump, pump_id)  # then the last fill read below is the one this refill follows
     previous = last_fill(session, pump_id)
     if expected_last_fill_id is not None and previous is not None and previous.id != expected_last_fill_id:
-        raise StaleEdit("Someone else recorded a refill for this pump after you opened the form; nothing was "
-                        "saved. Check the refills table before entering it again.")
+        raise StaleEdit(
+            "Someone else recorded a refill for this pump after you opened the form; nothing was "
+            "saved. Check the refills table before entering it again."
+        )
     preview = preview_refill(session, pump_id, entry, now)
-    missing = engine.bridge_bolus_answer(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml,
-                                         entry.bridge_bolus_given, entry.bridge_bolus_mcg, entry.bridge_bolus_reason)
+    missing = engine.bridge_bolus_answer(
+        previous.concentration_mcg_per_ml,
+        entry.concentration_mcg_per_ml,
+        entry.bridge_bolus_given,
+        entry.bridge_bolus_mcg,
+        entry.bridge_bolus_reason,
+    )
     if missing:
         raise ServiceError(missing[1], missing[0])
     if entry.bridge_bolus_given:
@@ -178,16 +223,27 @@ def record_refill(session: Session, actor: Actor, pump_id: int, entry: RefillEnt
     pump = session.get(Pump, pump_id)
     # Read before recompute_schedule rewrites it: the date this refill is judged against (quality dashboard).
     in_force = session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))
-    visit = RefillVisit(pump_id=pump.id, clinician_id=actor.user_id,
-                        warnings=[{"code": w.code, "severity": w.severity, "message": w.message}
-                                  for w in preview.warnings],
-                        acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
-                        due_date_in_force=in_force, **{name: getattr(entry, name) for name in ENTRY_FIELDS})
+    visit = RefillVisit(
+        pump_id=pump.id,
+        clinician_id=actor.user_id,
+        warnings=[{"code": w.code, "severity": w.severity, "message": w.message} for w in preview.warnings],
+        acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
+        due_date_in_force=in_force,
+        **{name: getattr(entry, name) for name in ENTRY_FIELDS},
+    )
     session.add(visit)
     session.flush()
     complete_open_appointment(session, pump.patient_id, visit.id, now)
     recompute_schedule(session, pump)
-    record(session, actor, "create", "refill_visit", visit.id, pump.patient_id, None,
-           snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id", "due_date_in_force"]))
+    record(
+        session,
+        actor,
+        "create",
+        "refill_visit",
+        visit.id,
+        pump.patient_id,
+        None,
+        snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id", "due_date_in_force"]),
+    )
     session.commit()
     return visit

@@ -40,7 +40,7 @@ RETRY_MINUTES = (1, 2, 5, 10, 20, 30, 60)
 
 
 def parse_retry_minutes(value: str) -> tuple[int, ...]:
-    """"1,2,5,10,20,30,60" -> (1, 2, 5, 10, 20, 30, 60); refuses anything else so a typo cannot stop the retries."""
+    """ "1,2,5,10,20,30,60" -> (1, 2, 5, 10, 20, 30, 60); refuses anything else so a typo cannot stop the retries."""
     try:
         ladder = tuple(int(part) for part in str(value).split(","))
     except ValueError:
@@ -59,8 +59,12 @@ class SendPolicy:
 
     @classmethod
     def from_config(cls, config) -> SendPolicy:
-        return cls(config["MAIL_FROM"], parse_retry_minutes(config["DIGEST_RETRY_MINUTES"]),
-                   float(config["DIGEST_RETRY_HOURS"]), int(config["DIGEST_CLAIM_LEASE_SECONDS"]))
+        return cls(
+            config["MAIL_FROM"],
+            parse_retry_minutes(config["DIGEST_RETRY_MINUTES"]),
+            float(config["DIGEST_RETRY_HOURS"]),
+            int(config["DIGEST_CLAIM_LEASE_SECONDS"]),
+        )
 
     def wait(self, attempt: int) -> int:
         """Minutes to wait after failed attempt number `attempt` (1, 2, ...)."""
@@ -96,9 +100,15 @@ def release_expired_claims(session: Session, now: datetime, lease_seconds: int) 
     result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == SENDING, OutboxMessage.claimed_at < now - timedelta(seconds=lease_seconds))
-        .values(status=QUEUED, claimed_at=None, claimed_by=None, next_attempt_at=now,
-                last_error="The sender stopped before recording the outcome; sending again with the same Message-ID.")
-        .execution_options(synchronize_session=False))
+        .values(
+            status=QUEUED,
+            claimed_at=None,
+            claimed_by=None,
+            next_attempt_at=now,
+            last_error="The sender stopped before recording the outcome; sending again with the same Message-ID.",
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount
 
@@ -107,9 +117,12 @@ def claim_next(session: Session, worker: str, now: datetime, only_ids: list[int]
     """Claim one due message for `worker` and commit; None when nothing is left to claim."""
     postgres = session.get_bind().dialect.name == "postgresql"
     while True:
-        query = (select(OutboxMessage.id)
-                 .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
-                 .order_by(OutboxMessage.id).limit(1 if postgres else CANDIDATES))
+        query = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id)
+            .limit(1 if postgres else CANDIDATES)
+        )
         if only_ids is not None:
             query = query.where(OutboxMessage.id.in_(only_ids))
         if postgres:
@@ -119,11 +132,15 @@ def claim_next(session: Session, worker: str, now: datetime, only_ids: list[int]
             session.commit()
             return None
         for candidate in candidates:
-            won = session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == candidate, OutboxMessage.status == QUEUED)
-                .values(status=SENDING, claimed_at=now, claimed_by=worker, attempts=OutboxMessage.attempts + 1)
-                .execution_options(synchronize_session=False)).rowcount == 1
+            won = (
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == candidate, OutboxMessage.status == QUEUED)
+                    .values(status=SENDING, claimed_at=now, claimed_by=worker, attempts=OutboxMessage.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                == 1
+            )
             session.commit()
             if won:
                 return candidate
@@ -134,29 +151,37 @@ def _finish(session: Session, message_id: int, worker: str, **values) -> bool:
     result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING, OutboxMessage.claimed_by == worker)
-        .values(**values).execution_options(synchronize_session=False))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount == 1
 
 
-def send_one(session: Session, mailer: SmtpMailer, policy: SendPolicy, message_id: int, worker: str,
-             now: Callable[[], datetime]) -> str:
+def send_one(
+    session: Session, mailer: SmtpMailer, policy: SendPolicy, message_id: int, worker: str, now: Callable[[], datetime]
+) -> str:
     """Send a claimed message and record the outcome: sent, queued (retry) or dead."""
     message = session.get(OutboxMessage, message_id, populate_existing=True)
     text, html = message.text_body, message.html_body
     if message.first_failed_at is not None:
-        text, html = with_note(text, html, late_note(message.digest_day,
-                                                     message.first_failed_at.astimezone(clinic_zone())))
-    email = compose(message.to_address, policy.mail_from, message.subject, text, html, message.message_id,
-                    message.created_at)
+        text, html = with_note(
+            text, html, late_note(message.digest_day, message.first_failed_at.astimezone(clinic_zone()))
+        )
+    email = compose(
+        message.to_address, policy.mail_from, message.subject, text, html, message.message_id, message.created_at
+    )
     attempts, first_failed_at = message.attempts, message.first_failed_at
     session.commit()  # no transaction stays open while talking to the SMTP server
     try:
         mailer.send(email)  # returns once the server accepted DATA: delivered, whatever QUIT brings
     except (smtplib.SMTPException, OSError) as error:  # ssl and socket errors are OSErrors
         detail = f"{type(error).__name__}: {error}"[:1000]
-        failed = {"last_error": detail, "claimed_by": None,
-                  "first_failed_at": first_failed_at or now()}  # the claim is ours: nobody else writes it
+        failed = {
+            "last_error": detail,
+            "claimed_by": None,
+            "first_failed_at": first_failed_at or now(),
+        }  # the claim is ours: nobody else writes it
         delay = None if is_permanent(error) else policy.retry_delay(attempts)
         if delay is None:
             log.warning("digest message %s dead after %s attempts: %s", message_id, attempts, detail)
@@ -169,8 +194,13 @@ def send_one(session: Session, mailer: SmtpMailer, policy: SendPolicy, message_i
     return SENT
 
 
-def send_pending(session: Session, mailer: SmtpMailer, policy: SendPolicy,
-                 now: Callable[[], datetime] = utcnow, only_ids: list[int] | None = None) -> SendReport:
+def send_pending(
+    session: Session,
+    mailer: SmtpMailer,
+    policy: SendPolicy,
+    now: Callable[[], datetime] = utcnow,
+    only_ids: list[int] | None = None,
+) -> SendReport:
     """Send every due message this process can claim, then close the days that are done."""
     worker = worker_name()
     report = SendReport(released=release_expired_claims(session, now(), policy.lease_seconds))
@@ -180,8 +210,9 @@ def send_pending(session: Session, mailer: SmtpMailer, policy: SendPolicy,
         report.retried += outcome == QUEUED
         report.dead += outcome == DEAD
     finish_runs(session, now())
-    report.next_retry_at = session.scalar(select(func.min(OutboxMessage.next_attempt_at))
-                                          .where(OutboxMessage.status == QUEUED))
+    report.next_retry_at = session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == QUEUED)
+    )
     session.commit()
     return report
 
@@ -189,24 +220,32 @@ def send_pending(session: Session, mailer: SmtpMailer, policy: SendPolicy,
 def finish_runs(session: Session, now: datetime) -> None:
     """Update each open day's counts; a day is complete when every message was delivered (not when the last one
     was given up on: a dead letter is a reminder nobody got)."""
-    open_days = list(session.scalars(select(DigestRun.digest_day)
-                                     .where(DigestRun.built_at.is_not(None), DigestRun.completed_at.is_(None))))
+    open_days = list(
+        session.scalars(
+            select(DigestRun.digest_day).where(DigestRun.built_at.is_not(None), DigestRun.completed_at.is_(None))
+        )
+    )
     if not open_days:
         session.commit()
         return
     tallies: dict = {}
     for day, status, n in session.execute(
-            select(OutboxMessage.digest_day, OutboxMessage.status, func.count())
-            .where(OutboxMessage.digest_day.in_(open_days))
-            .group_by(OutboxMessage.digest_day, OutboxMessage.status)):
+        select(OutboxMessage.digest_day, OutboxMessage.status, func.count())
+        .where(OutboxMessage.digest_day.in_(open_days))
+        .group_by(OutboxMessage.digest_day, OutboxMessage.status)
+    ):
         tallies.setdefault(day, {})[status] = n
     for day in open_days:
         counts = tallies.get(day, {})
         values = {"sent": counts.get(SENT, 0), "dead": counts.get(DEAD, 0)}
         if not counts.get(QUEUED) and not counts.get(SENDING) and not counts.get(DEAD):
             values["completed_at"] = now
-        session.execute(update(DigestRun).where(DigestRun.digest_day == day, DigestRun.completed_at.is_(None))
-                        .values(**values).execution_options(synchronize_session=False))
+        session.execute(
+            update(DigestRun)
+            .where(DigestRun.digest_day == day, DigestRun.completed_at.is_(None))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
 
 
@@ -216,12 +255,21 @@ def requeue_dead(session: Session, message_id: int, now: datetime) -> bool:
     message = session.get(OutboxMessage, message_id)
     if message is None:
         return False
-    won = session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == DEAD)
-        .values(status=QUEUED, attempts=0, next_attempt_at=now, claimed_at=None, claimed_by=None)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    won = (
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == DEAD)
+            .values(status=QUEUED, attempts=0, next_attempt_at=now, claimed_at=None, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if won:
-        session.execute(update(DigestRun).where(DigestRun.digest_day == message.digest_day)
-                        .values(completed_at=None).execution_options(synchronize_session=False))
+        session.execute(
+            update(DigestRun)
+            .where(DigestRun.digest_day == message.digest_day)
+            .values(completed_at=None)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
     return won

@@ -80,8 +80,12 @@ def resume(session: Session, token: str | None, user_id: str | None, now: dateti
         return Found(None, "missing")
     # The clinic's site scope rides along (tracker.policy.site_allows reads it on most pages): no statement more.
     scope = select(Setting.value).where(Setting.name == "site_scope").scalar_subquery()
-    found = session.execute(select(UserSession, scope).join(UserSession.user).options(contains_eager(UserSession.user))
-                            .where(UserSession.token_hash == hash_token(token))).first()
+    found = session.execute(
+        select(UserSession, scope)
+        .join(UserSession.user)
+        .options(contains_eager(UserSession.user))
+        .where(UserSession.token_hash == hash_token(token))
+    ).first()
     row, site_scope = found if found is not None else (None, None)
     if row is None or str(row.user_id) != user_id:
         return Found(None, "missing")
@@ -92,8 +96,12 @@ def resume(session: Session, token: str | None, user_id: str | None, now: dateti
         return Found(None, DEACTIVATED)
     reason = expiry(row.created_at, row.last_seen_at, now, limits)
     if reason:
-        _write_aside(session, update(UserSession).where(UserSession.id == row.id, UserSession.ended_at.is_(None))
-                     .values(ended_at=now, ended_reason=reason))
+        _write_aside(
+            session,
+            update(UserSession)
+            .where(UserSession.id == row.id, UserSession.ended_at.is_(None))
+            .values(ended_at=now, ended_reason=reason),
+        )
         return Found(None, reason)
     if now - row.last_seen_at >= TOUCH_INTERVAL:
         _write_aside(session, update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
@@ -108,8 +116,11 @@ def _write_aside(session: Session, statement) -> None:
 
 def end(session: Session, session_id: int, now: datetime, reason: str) -> None:
     """End one session (signing out); ending an ended one changes nothing."""
-    session.execute(update(UserSession).where(UserSession.id == session_id, UserSession.ended_at.is_(None))
-                    .values(ended_at=now, ended_reason=reason))
+    session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.ended_at.is_(None))
+        .values(ended_at=now, ended_reason=reason)
+    )
     session.commit()
 
 
@@ -124,15 +135,21 @@ def end_all(session: Session, user_id: int, now: datetime, reason: str, keep: in
 
 def open_sessions(session: Session, user_id: int, now: datetime, limits: Limits) -> list[UserSession]:
     """The user's sessions still open, newest first."""
-    rows = session.scalars(select(UserSession).where(
-        UserSession.user_id == user_id, UserSession.ended_at.is_(None),
-        UserSession.created_at >= now - limits.longest, UserSession.last_seen_at >= now - limits.idle,
-    ).order_by(UserSession.created_at.desc(), UserSession.id.desc()))
+    rows = session.scalars(
+        select(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.ended_at.is_(None),
+            UserSession.created_at >= now - limits.longest,
+            UserSession.last_seen_at >= now - limits.idle,
+        )
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+    )
     return list(rows)
 
 
 def end_others(session: Session, actor: Actor, current_id: int, now: datetime) -> int:
-    """"Sign out my other sessions": every open session of the actor but this one; returns how many."""
+    """ "Sign out my other sessions": every open session of the actor but this one; returns how many."""
     ended = end_all(session, actor.user_id, now, ENDED_BY_USER, keep=current_id)
     if ended:
         record(session, actor, "update", "user", actor.user_id, None, None, {"sessions": f"ended {ended} other"})

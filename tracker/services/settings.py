@@ -70,7 +70,7 @@ LABELS = {
     "dose_cut_warning_pct": "Dose change warning: a cut within 24 h of more than (%), risk of withdrawal",
     "implant_start_factor": "Implant starting dose guide: times the effective screening dose, per day",
     "implant_start_once_after_hours": "Implant starting dose guide: the screening dose once when its effect lasted "
-                                      "over (hours)",
+    "over (hours)",
     "battery_warning_months": "Battery replacement warning (months ahead)",
     "due_soon_days": "Due soon: refills due within (days), on every screen and e-mail",
     "residual_discrepancy_ml": "Refill warning: residual discrepancy above (mL)",
@@ -85,11 +85,11 @@ LABELS = {
     "trial_first_dose_mcg": "Trial bolus warning: first bolus above (mcg)",
     "trial_dose_step_mcg": "Trial bolus warning: a step up of more than (mcg)",
     "site_scope": "Nurses and coordinators work on: 0 every clinic's patients, 1 change only their own clinic's, "
-                  "2 see and change only their own clinic's (physicians and admins: every clinic)",
+    "2 see and change only their own clinic's (physicians and admins: every clinic)",
     "mri_pump_check_days": "After an MRI (SynchroMed): the pump check is due within (days; 0 = the day of the scan)",
     "catheter_revision_review_days": "After a catheter revision: a physician's review is due within (days)",
     "catheter_occlusion_review_days": "Suspected catheter occlusion or kink: a physician's review is due within "
-                                      "(days; 0 = the same day)",
+    "(days; 0 = the same day)",
 }
 
 
@@ -117,29 +117,40 @@ def windows_from(settings: dict[str, int]) -> Windows:
 def trial_rules(session: Session) -> TrialRules:
     """The trial-bolus checks' numbers, from one read of the settings."""
     s = all_settings(session)
-    return TrialRules(concentration_mcg_per_ml=s["trial_concentration_mcg_per_ml"],
-                      min_dose_mcg=s["trial_dose_min_mcg"], max_dose_mcg=s["trial_dose_max_mcg"],
-                      min_hours_between=s["trial_min_hours_between_boluses"],
-                      first_dose_mcg=s["trial_first_dose_mcg"], step_mcg=s["trial_dose_step_mcg"])
+    return TrialRules(
+        concentration_mcg_per_ml=s["trial_concentration_mcg_per_ml"],
+        min_dose_mcg=s["trial_dose_min_mcg"],
+        max_dose_mcg=s["trial_dose_max_mcg"],
+        min_hours_between=s["trial_min_hours_between_boluses"],
+        first_dose_mcg=s["trial_first_dose_mcg"],
+        step_mcg=s["trial_dose_step_mcg"],
+    )
 
 
 def titration_rules(settings: dict[str, int]) -> TitrationRules:
     """The dose-change checks' numbers, from settings already read (all_settings)."""
-    return TitrationRules(cerebral_pct=settings["titration_limit_cerebral_pct"],
-                          spinal_pct=settings["titration_limit_spinal_pct"],
-                          paediatric_pct=settings["titration_limit_paediatric_pct"],
-                          paediatric_age_years=settings["paediatric_age_years"],
-                          cut_warning_pct=settings["dose_cut_warning_pct"],
-                          usual_min_mcg=settings["usual_dose_min_mcg_per_day"],
-                          usual_max_mcg=settings["usual_dose_max_mcg_per_day"])
+    return TitrationRules(
+        cerebral_pct=settings["titration_limit_cerebral_pct"],
+        spinal_pct=settings["titration_limit_spinal_pct"],
+        paediatric_pct=settings["titration_limit_paediatric_pct"],
+        paediatric_age_years=settings["paediatric_age_years"],
+        cut_warning_pct=settings["dose_cut_warning_pct"],
+        usual_min_mcg=settings["usual_dose_min_mcg_per_day"],
+        usual_max_mcg=settings["usual_dose_max_mcg_per_day"],
+    )
 
 
 def implant_rules(settings: dict[str, int]) -> ImplantRules:
     """The starting dose guide's numbers, from settings already read (all_settings)."""
-    return ImplantRules(trial_factor=settings["implant_start_factor"],
-                        once_after_hours=settings["implant_start_once_after_hours"])
+    return ImplantRules(
+        trial_factor=settings["implant_start_factor"], once_after_hours=settings["implant_start_once_after_hours"]
+    )
+
+
 def event_rules(settings: dict[str, int]) -> EventRules:
     """When a device event's work falls due, from settings already read (all_settings)."""
-    return EventRules(mri_check_days=settings["mri_pump_check_days"],
-                      revision_review_days=settings["catheter_revision_review_days"],
-                      occlusion_review_days=settings["catheter_occlusion_review_days"])
+    return EventRules(
+        mri_check_days=settings["mri_pump_check_days"],
+        revision_review_days=settings["catheter_revision_review_days"],
+        occlusion_review_days=settings["catheter_occlusion_review_days"],
+    )
