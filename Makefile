@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast test-browser chromium lint clean
+LINTED := tracker tests bench docs config.py wsgi.py
 
 # A bare Debian lacks ensurepip until python3-venv is installed; install it once when venv fails.
 $(BIN)/python:
@@ -41,9 +42,10 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get install -y chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }; }
 
+## Lint and formatting (ruff, pinned in requirements-dev.txt); .ci/run runs it first.
 lint: $(VENV)/.test-deps
-	$(BIN)/pip install -q ruff==0.14.6
-	$(BIN)/ruff check tracker tests config.py wsgi.py
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
