@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import delete, text
 
 from config import TestConfig
-from tests import factories
+from tests.support import factories
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models.audit import SQLITE_NO_DELETE

@@ -28,7 +28,7 @@ from tracker.clinical.what_if import calculate, usual_dose
 from tracker.extensions import db
 from tracker.models import Location, OutboxMessage, User
 from tracker.models.types import utcnow
-from tracker.services import Actor, ServiceError
+from tracker.services import Actor, DomainError
 from tracker.services import digest as service
 from tracker.services.accounts import create_user, find_user, reset_password
 from tracker.services.mailer import mailer_from_config
@@ -110,7 +110,7 @@ def create_user_command(email, name, role, location):
             raise click.ClickException(f"No location named {location!r}.")
     try:
         user = create_user(db.session, SYSTEM, email, name, role, _read_password(), location_id)
-    except ServiceError as error:
+    except DomainError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"Created {user.role} {user.email}.")
 
@@ -137,7 +137,7 @@ def reset_password_command(email, temporary):
             password=_read_password(),
             must_change=temporary,
         )
-    except ServiceError as error:
+    except DomainError as error:
         raise click.ClickException(error.message) from None
     click.echo(
         f"Password reset for {user.email}; their sessions are signed out."

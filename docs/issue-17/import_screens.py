@@ -16,7 +16,7 @@ import screens
 project, output = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 screens.setup(project)
 
-from tests.factories import TODAY  # noqa: E402
+from tests.support.factories import TODAY  # noqa: E402
 from tests.web.test_import import csv_bytes, row  # noqa: E402
 
 

@@ -25,7 +25,7 @@ def clinic_data(app) -> None:
 
     from sqlalchemy import select
 
-    from tests.factories import TODAY, World, implanted_days_ago, make_patient, to_adjustment
+    from tests.support.factories import TODAY, World, implanted_days_ago, make_patient, to_adjustment
     from tracker.extensions import db
     from tracker.models import Location, User
     from tracker.services import digest

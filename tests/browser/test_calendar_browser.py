@@ -6,7 +6,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tracker.models import RefillSchedule
 from tracker.services.refills import current_pump
 

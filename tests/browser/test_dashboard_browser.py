@@ -3,7 +3,7 @@ and prints it. Screenshots: artifacts/screenshots/dashboard*.png."""
 
 from playwright.sync_api import expect
 
-from tests.factories import TODAY
+from tests.support.factories import TODAY
 from tracker.demo import seed_demo
 
 DEMO_PASSWORD = "demo-password-1234"

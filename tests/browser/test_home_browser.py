@@ -9,7 +9,7 @@ import time_machine
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tracker.clinic_zone import clinic_zone
 from tracker.formats import fmt_date
 from tracker.models import DigestRun, OutboxMessage

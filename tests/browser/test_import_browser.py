@@ -7,7 +7,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import TODAY
+from tests.support.factories import TODAY
 from tests.web.test_import import HEADER, csv_bytes, evaluation_row, row, uploads_in_tmp  # noqa: F401
 
 ROWS = 1100  # three batches of writes: the bar moves more than once

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, TODAY
+from tests.support.factories import PASSWORD, TODAY
 from tracker.demo import seed_demo
 
 

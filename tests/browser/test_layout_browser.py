@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.factories import CLINIC_ZONE, PASSWORD, TODAY, implanted_days_ago
+from tests.support.factories import CLINIC_ZONE, PASSWORD, TODAY, implanted_days_ago
 from tests.web.test_query_counts import implanted_patient
 from tracker.demo import seed_demo
 from tracker.models import OutboxMessage, Patient, PhysicianRequest

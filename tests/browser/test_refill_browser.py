@@ -3,7 +3,7 @@
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import make_patient, to_adjustment
+from tests.support.factories import make_patient, to_adjustment
 
 
 def test_refill_with_a_concentration_change(page, world, session, shot):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tracker.clinical import refill_risk
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump

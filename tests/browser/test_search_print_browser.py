@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from playwright.sync_api import expect
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
 from tracker.clinical.search import mrn_key
 from tracker.services.bookings import book_refill
 from tracker.web import fmt_date

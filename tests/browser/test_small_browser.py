@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from tests.browser.test_journey_browser import sign_in
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tracker.models import RefillAppointment, RefillSchedule
 from tracker.services.bookings import suggested_start
 from tracker.services.refills import current_pump

@@ -6,7 +6,7 @@ import json
 import re
 from datetime import datetime, time, timedelta
 
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tests.web.test_refills import entry, implanted
 from tracker.clinical import refill_risk
 from tracker.services.bookings import book_refill

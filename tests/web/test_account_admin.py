@@ -12,7 +12,7 @@ import time_machine
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, Client
-from tests.factories import make_user
+from tests.support.factories import make_user
 from tests.web.test_accounts import (
     NEW_PASSWORD,
     WRONG_LOGIN,
@@ -36,7 +36,7 @@ from tests.web.test_sign_in_protection import (  # noqa: F401  (cheap_passwords:
 )
 from tracker.auth.throttle import Attempt
 from tracker.models import AuditEvent, User
-from tracker.services import Actor, ServiceError
+from tracker.services import Actor, DomainError
 from tracker.services.accounts import locked_users, set_active
 
 CLI = Actor(user_id=None, role="admin", address="cli")
@@ -161,7 +161,7 @@ def test_with_a_second_administrator_one_may_step_down_and_lands_outside_the_adm
 
 def test_deactivating_the_last_active_administrator_is_refused(world, session):
     """The web form cannot (an admin never deactivates themselves); the rule holds for any caller."""
-    with pytest.raises(ServiceError, match="last active administrator"):
+    with pytest.raises(DomainError, match="last active administrator"):
         set_active(session, CLI, world.users["admin"], False, datetime.now(UTC))
     session.rollback()
     assert fresh(session, world.users["admin"]).active is True
@@ -425,7 +425,7 @@ def test_two_administrators_demoting_each_other_at_once_leave_one_administrator(
         with Session(bind=engine) as mine:
             try:
                 update_user(mine, Actor(other_id, "admin", "10.0.0.2"), first_id, version, values)
-            except ServiceError as error:
+            except DomainError as error:
                 errors.append(error.message)
 
     with Session(bind=engine) as holding:  # the first administrator's demotion of the other, under way

@@ -8,7 +8,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
-from tests.factories import make_patient
+from tests.support.factories import make_patient
 from tracker.extensions import db
 from tracker.models import User
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from tests.factories import (
+from tests.support.factories import (
     CLINIC_ZONE,
     TODAY,
     bolus_data,

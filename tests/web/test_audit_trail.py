@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DatabaseError
 
-from tests.factories import make_patient
+from tests.support.factories import make_patient
 from tracker.models import AuditEvent
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, bolus_data, make_patient, move, patient_data
+from tests.support.factories import TODAY, bolus_data, make_patient, move, patient_data
 from tests.web.test_patients import form_of
 from tracker.models import AuditEvent, Patient, StageEvent, TrialBolus
 from tracker.services.patients import has_positive_trial  # noqa: F401  (imported for clarity of the domain)

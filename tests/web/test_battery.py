@@ -7,12 +7,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.factories import TODAY, implant_details, implanted_days_ago, make_patient
+from tests.support.factories import TODAY, implant_details, implanted_days_ago, make_patient
 from tracker.clinical import refill_risk
 from tracker.clinical.refill_risk import battery_due
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, Pump
-from tracker.services import PermissionDenied, ServiceError, StaleEdit
+from tracker.services import DomainError, PermissionDenied, StaleEdit
 from tracker.services.refill_visits import RefillEntry, preview_refill
 from tracker.services.refills import current_pump, implant_pump, record_eri
 
@@ -141,7 +141,7 @@ def test_an_eri_from_a_form_opened_before_another_change_is_refused(world, sessi
 def test_a_pump_without_a_battery_has_no_eri_to_record(as_role, world, session):
     patient = implanted_days_ago(session, world, 10, model="Prometra II 20 mL")
     pump = pump_of(session, patient)
-    with pytest.raises(ServiceError, match="has no battery"):
+    with pytest.raises(DomainError, match="has no battery"):
         record_eri(session, world.actor(), pump.id, TODAY, pump.version, datetime.now(UTC))
     session.rollback()
     assert "has no battery" in as_role("nurse").get(f"/patients/{patient.id}/eri").get_data(as_text=True)

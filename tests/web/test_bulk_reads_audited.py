@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.factories import TODAY, implanted_days_ago, make_patient
+from tests.support.factories import TODAY, implanted_days_ago, make_patient
 from tracker.models import AuditEvent
 
 

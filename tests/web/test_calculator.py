@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
 from tracker.clinical.refill import DoseProgramme, RefillInputs, project_refill
 from tracker.formats import fmt_date

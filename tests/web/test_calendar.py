@@ -9,11 +9,11 @@ from flask import url_for
 from icalendar import Calendar
 from sqlalchemy import func, select
 
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tracker.clinical.refill_risk import Windows
 from tracker.extensions import db
 from tracker.models import RefillAppointment, RefillSchedule, User
-from tracker.services import ServiceError, StaleEdit
+from tracker.services import DomainError, StaleEdit
 from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump
@@ -127,13 +127,13 @@ def test_rows_leave_the_worklist_only_when_the_condition_is_gone(session, world,
 def test_booking_rules(session, world):
     patient = implanted_days_ago(session, world, 20)  # due in 3 days, alarm in 10
     d = due(session, patient)
-    with pytest.raises(ServiceError, match="say why"):
+    with pytest.raises(DomainError, match="say why"):
         book(session, world, patient, d + timedelta(days=2))
     session.rollback()
-    with pytest.raises(ServiceError, match="refused unless a physician overrides"):
+    with pytest.raises(DomainError, match="refused unless a physician overrides"):
         book(session, world, patient, d + timedelta(days=9), late_reason="holiday")
     session.rollback()
-    with pytest.raises(ServiceError, match="must be in the future"):
+    with pytest.raises(DomainError, match="must be in the future"):
         book_refill(
             session,
             world.actor("coordinator"),

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
+from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DrugConcentration, Pump, PumpModel, RefillSchedule, Setting
-from tracker.services import ServiceError
+from tracker.services import DomainError
 from tracker.services import catalogue as catalogue_service
 from tracker.services import patients as patient_service
 from tracker.services.catalogue import settings_version, update_settings
@@ -227,10 +227,10 @@ def test_a_failing_recompute_writes_nothing(world, session, monkeypatch):
     due = schedule(session, patient).due_date
 
     def fails(*args, **kwargs):
-        raise ServiceError("The projection failed.")
+        raise DomainError("The projection failed.")
 
     monkeypatch.setattr(catalogue_service, "recompute_schedule", fails)
-    with pytest.raises(ServiceError):
+    with pytest.raises(DomainError):
         update_settings(session, world.actor("admin"), {"safety_buffer_days": 10})
 
     assert session.get(Setting, "safety_buffer_days") is None
@@ -518,7 +518,7 @@ def test_the_settings_link_is_shown_to_admins(as_role, world, session):
 
 
 def test_the_service_refuses_non_admins_too(world, session):
-    with pytest.raises(ServiceError):
+    with pytest.raises(DomainError):
         update_settings(session, world.actor("physician"), {"safety_buffer_days": 10})
     assert session.scalar(select(func.count()).select_from(Pump)) == 0
 

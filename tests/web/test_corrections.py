@@ -3,7 +3,7 @@ implant details and the battery ERI date. The original stays, struck through, wi
 are recomputed in the same transaction; the change is audited; stale forms and voids that would leave a pump with
 nothing to project from are refused.
 
-The default pump (tests.factories): SynchroMed II 20 mL filled to 20 mL at 500 mcg/mL, 300 mcg/day, alarm 2 mL,
+The default pump (tests.support.factories): SynchroMed II 20 mL filled to 20 mL at 500 mcg/mL, 300 mcg/day, alarm 2 mL,
 so 300 / 500 = 0.6 mL a day."""
 
 import html
@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
-from tests.factories import CLINIC_ZONE as ZONE
-from tests.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move
+from tests.support.factories import CLINIC_ZONE as ZONE
+from tests.support.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move
 from tests.web.test_fuzz_forms import row_counts
 from tracker.clinic_zone import start_of_day
 from tracker.clinical.corrections import IMPLANT_FILL, ONLY_FILL

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select, update
 
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, move
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, move
 from tests.web.test_query_counts import clinic_of, statements  # noqa: F401 (clinic_of is a fixture)
 from tracker.clinical.refill_risk import BATTERY_ERI, BATTERY_PAST_DUE, LABELS, PAST_ALARM, add_months
 from tracker.models import Patient, Pump, RefillVisit

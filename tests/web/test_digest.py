@@ -17,8 +17,8 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select
 
 from config import TestConfig
-from tests.digest_smtp import Recorder, self_signed_certificate, server_tls_context, smtp_server
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, make_user, to_adjustment
+from tests.support.digest_smtp import Recorder, self_signed_certificate, server_tls_context, smtp_server
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient, make_user, to_adjustment
 from tracker import create_app, jobs
 from tracker.clinical.refill_risk import add_months
 from tracker.extensions import db

@@ -17,8 +17,8 @@ import time_machine
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from tests.digest_smtp import RESET, free_port, smtp_server
-from tests.factories import CLINIC_ZONE
+from tests.support.digest_smtp import RESET, free_port, smtp_server
+from tests.support.factories import CLINIC_ZONE
 from tracker import jobs
 from tracker.extensions import db
 from tracker.models import DigestRun, OutboxMessage, User

@@ -24,8 +24,8 @@ import time_machine
 from sqlalchemy import func, select
 
 from config import TestConfig
-from tests.digest_smtp import HoldingRecorder, Recorder, smtp_server
-from tests.factories import make_user
+from tests.support.digest_smtp import HoldingRecorder, Recorder, smtp_server
+from tests.support.factories import make_user
 from tracker import create_app, jobs
 from tracker.clinic_zone import clinic_zone_name, set_clinic_zone
 from tracker.extensions import db
@@ -103,11 +103,11 @@ def worker_settings(database_url: str, port: int, **overrides) -> dict:
 
 
 def start_worker(settings: dict) -> subprocess.Popen:
-    """python -m tests.digest_worker in its own process; no TRACKER_* variable of ours leaks into it."""
+    """python -m tests.support.digest_worker in its own process; no TRACKER_* variable of ours leaks into it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.digest_worker", json.dumps(settings)],
+        [sys.executable, "-m", "tests.support.digest_worker", json.dumps(settings)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

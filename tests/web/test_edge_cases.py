@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import CLINIC_ZONE, TODAY, implant_details, implanted_days_ago, make_patient, move
+from tests.support.factories import CLINIC_ZONE, TODAY, implant_details, implanted_days_ago, make_patient, move
 from tracker.clinical.refill_risk import Windows
 from tracker.models import DoseChange, RefillAppointment, RefillVisit
-from tracker.services import PermissionDenied, ServiceError
+from tracker.services import DomainError, PermissionDenied
 from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.worklist import refill_rows, worklist
 
@@ -69,11 +69,11 @@ def test_a_tampered_version_is_treated_as_stale_not_a_crash(as_role, world, sess
 def test_an_implant_fill_at_or_below_the_alarm_volume_is_refused(world, session):
     patient = make_patient(session, world, referred_days_ago=20)
     move(session, world, patient, "trial", days_ago=10)
-    from tests.factories import bolus_data
+    from tests.support.factories import bolus_data
     from tracker.services.patients import record_bolus
 
     record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
-    with pytest.raises(ServiceError, match="above the 4 mL alarm volume"):
+    with pytest.raises(DomainError, match="above the 4 mL alarm volume"):
         move(
             session,
             world,
@@ -99,7 +99,7 @@ def test_boluses_count_toward_the_titration_limit(world, session):
             datetime.now(CLINIC_ZONE),
         )
     session.rollback()
-    with pytest.raises(ServiceError, match="at least 1 mcg a day"):
+    with pytest.raises(DomainError, match="at least 1 mcg a day"):
         change_dose(
             session,
             world.actor("physician"),

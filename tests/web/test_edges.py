@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import TestConfig
-from tests.factories import implanted_days_ago
+from tests.support.factories import implanted_days_ago
 from tracker import create_app
 from tracker.clinical.importing import MAX_COLUMNS, read_table
 from tracker.imports.storage import (
@@ -150,7 +150,7 @@ def test_a_formula_after_any_separator_is_defused(typed, safe):
 
 
 def test_exports_quote_every_cell(app, as_role, world, session):
-    from tests.factories import make_patient
+    from tests.support.factories import make_patient
     from tracker.web import csv_response
 
     with app.test_request_context():

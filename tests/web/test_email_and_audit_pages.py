@@ -6,7 +6,7 @@ import re
 from markupsafe import escape
 from sqlalchemy import select
 
-from tests.factories import TODAY, make_patient, to_adjustment
+from tests.support.factories import TODAY, make_patient, to_adjustment
 from tests.web.test_digest import at, digest_config, options  # noqa: F401  (digest_config: a fixture)
 from tests.web.test_stale_edit import edit_form
 from tracker.models import AuditEvent, OutboxMessage

@@ -10,13 +10,13 @@ from flask import render_template
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.factories import TODAY, implanted_days_ago, make_patient, to_adjustment
+from tests.support.factories import TODAY, implanted_days_ago, make_patient, to_adjustment
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical import refill_risk
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, PhysicianRequest, RefillAppointment, RefillSchedule
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF
-from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalation
+from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation
 from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.settings import risk_windows
 
@@ -248,13 +248,13 @@ def test_declining_needs_a_reason_and_the_requester_can_withdraw(world, session,
         session, world.actor("coordinator"), patient.id, BOOKING_AFTER_ALARM, "", {"starts_at": "garbage"}, now
     )
     assert request.payload is None, "a garbled slot is dropped, the request kept"
-    with pytest.raises(ServiceError, match="Say why you decline"):
+    with pytest.raises(DomainError, match="Say why you decline"):
         escalation.answer(session, world.actor("physician"), request.id, request.version, False, " ", now)
     session.rollback()
     escalation.withdraw(session, world.actor("coordinator"), request.id, request.version, "Refilled at home", now)
     request = only_request(session)
     assert (request.status, request.outcome) == ("withdrawn", "Withdrawn: Refilled at home")
-    with pytest.raises(ServiceError, match="no longer open"):
+    with pytest.raises(DomainError, match="no longer open"):
         escalation.answer(session, world.actor("physician"), request.id, request.version, True, "", now)
 
 

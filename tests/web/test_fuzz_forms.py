@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from config import TestConfig
-from tests.factories import TODAY, implanted_days_ago, make_user
+from tests.support.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
 from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
 from tracker.extensions import db

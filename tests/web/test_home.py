@@ -8,7 +8,7 @@ from html import unescape
 import pytest
 import time_machine
 
-from tests.factories import PASSWORD, TODAY, implanted_days_ago, make_user
+from tests.support.factories import PASSWORD, TODAY, implanted_days_ago, make_user
 from tracker.clinic_zone import clinic_zone
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import DigestRun, OutboxMessage

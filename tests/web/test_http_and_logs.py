@@ -9,7 +9,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
-from tests.factories import TODAY, bolus_data, patient_data
+from tests.support.factories import TODAY, bolus_data, patient_data
 from tests.web.test_accounts import row_counts
 from tests.web.test_patients import form_of
 from tracker.formats import fmt_date

@@ -9,11 +9,11 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from tests.factories import CLINIC_ZONE, TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
+from tests.support.factories import CLINIC_ZONE, TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, Patient, PhysicianRequest, Pump, RefillVisit, StageEvent
 from tracker.models.requests import IMPLANT_SIGN_OFF
-from tracker.services import ServiceError, StaleEdit, escalation
+from tracker.services import DomainError, StaleEdit, escalation
 from tracker.services import patients as service
 from tracker.services.catalogue import settings_version
 from tracker.services.refills import Programme, change_dose, check_implant_start, current_pump
@@ -188,12 +188,12 @@ def test_only_an_entry_a_sign_off_alone_would_let_through_is_sent(world, session
     proposal = escalation.ImplantProposal(
         patient.version, TODAY, "", world.centre.id, "Dr Shaw", implant_details(session, dose_mcg="100")
     )
-    with pytest.raises(ServiceError, match="within its guide"):  # 100 is the guide: the nurse records it
+    with pytest.raises(DomainError, match="within its guide"):  # 100 is the guide: the nurse records it
         escalation.ask_implant_sign_off(session, world.actor("nurse"), patient.id, proposal, "", TODAY, now)
     no_surgeon = escalation.ImplantProposal(
         patient.version, TODAY, "", world.centre.id, " ", implant_details(session, dose_mcg="1000")
     )
-    with pytest.raises(ServiceError, match="Name the surgeon"):
+    with pytest.raises(DomainError, match="Name the surgeon"):
         escalation.ask_implant_sign_off(session, world.actor("nurse"), patient.id, no_surgeon, "", TODAY, now)
     assert session.scalar(select(func.count(PhysicianRequest.id))) == 0
     assert session.scalar(select(func.count(Pump.id))) == 0

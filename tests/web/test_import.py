@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tests.web.test_fuzz_forms import row_counts
 from tracker.clinical.importing import COLUMNS
 from tracker.models import (

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tests.web.test_fuzz_forms import row_counts
 from tests.web.test_import import check, csv_bytes, row, run, uploads_in_tmp  # noqa: F401
 from tracker.formats import fmt_date

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from tests.factories import make_patient, move
+from tests.support.factories import make_patient, move
 
 
 def rows(response) -> list[list[str]]:

@@ -5,7 +5,7 @@ from datetime import timedelta
 from flask import url_for
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, bolus_data, implant_details, make_patient, move, patient_data, to_adjustment
+from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, patient_data, to_adjustment
 from tracker.models import AuditEvent, Implantation, Patient, StageEvent, TrialBolus
 from tracker.services import patients as service
 
@@ -164,7 +164,7 @@ def test_the_referral_cannot_be_voided(world, session):
     event = session.scalar(select(StageEvent).where(StageEvent.patient_id == patient.id))
     try:
         service.void_last_event(session, world.actor(), patient.id, patient.version, event.id, "oops", None)
-    except service.ServiceError as error:
+    except service.DomainError as error:
         assert "never the referral" in error.message
     else:
         raise AssertionError("the referral was voided")
@@ -192,7 +192,7 @@ def test_exit_and_re_referral_start_a_new_journey_and_keep_the_old_history(world
 
 
 def test_pump_replacement_goes_back_to_implantation(world, session):
-    patient = to_adjustment(session, world, __import__("tests.factories").factories.make_patient(session, world))
+    patient = to_adjustment(session, world, make_patient(session, world))
     move(
         session,
         world,

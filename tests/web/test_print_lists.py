@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tracker.clinical import refill as engine
 from tracker.models import AuditEvent
 from tracker.services.bookings import book_refill

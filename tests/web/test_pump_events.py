@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.factories import CLINIC_ZONE, TODAY, implant_details, implanted_days_ago
+from tests.support.factories import CLINIC_ZONE, TODAY, implant_details, implanted_days_ago
 from tracker.clinic_zone import local_date
 from tracker.clinical import pump_events as ev
 from tracker.formats import fmt_date

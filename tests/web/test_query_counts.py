@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from tests.factories import TODAY, implanted_days_ago, make_patient
+from tests.support.factories import TODAY, implanted_days_ago, make_patient
 from tracker.clinic_zone import clinic_zone
 from tracker.demo import seed_demo
 from tracker.extensions import db
@@ -110,7 +110,7 @@ def test_the_pages_show_the_seeded_patients_so_the_counts_mean_something(session
 
 def add_audited_changes(session, world, count: int) -> None:
     """Audit rows naming clinics, nurses, pump models, pumps and drug concentrations by id, `count` of each kind."""
-    from tests.factories import make_patient, make_user
+    from tests.support.factories import make_patient, make_user
     from tracker.models import DrugConcentration, PumpModel
     from tracker.services.audit import record
 

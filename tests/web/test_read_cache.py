@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, text
 
-from tests.factories import TODAY, implanted_days_ago
+from tests.support.factories import TODAY, implanted_days_ago
 from tracker.extensions import db
 from tracker.services.bookings import book_refill
 from tracker.services.calendar import calendar_events

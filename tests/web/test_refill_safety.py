@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from tests.factories import implanted_days_ago
+from tests.support.factories import implanted_days_ago
 from tracker.clinic_zone import clinic_zone, local_date
 from tracker.clinical import pump_events as ev
 from tracker.models import Patient, PumpEvent, RefillSchedule, RefillVisit
-from tracker.services import ServiceError
+from tracker.services import DomainError
 from tracker.services.bookings import book_refill, cancel, open_appointment, rebook
 from tracker.services.calendar import feed_events
 from tracker.services.catalogue import update_settings
@@ -177,7 +177,7 @@ class Clinic:
             action = "implant"
         try:
             getattr(self, action)(patient)
-        except ServiceError:  # refused as a user would be (a fill above capacity, a dose before the last fill...)
+        except DomainError:  # refused as a user would be (a fill above capacity, a dose before the last fill...)
             self.session.rollback()
 
 

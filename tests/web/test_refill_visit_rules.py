@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from tests.factories import CLINIC_ZONE as ZONE
+from tests.support.factories import CLINIC_ZONE as ZONE
 from tests.web.test_refills import entry, implanted
 from tracker.clinic_zone import local_date
 from tracker.extensions import db

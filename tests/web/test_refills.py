@@ -12,14 +12,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from config import TestConfig
-from tests.factories import CLINIC_ZONE as ZONE
-from tests.factories import TODAY, implant_details, make_patient, move, to_adjustment
+from tests.support.factories import CLINIC_ZONE as ZONE
+from tests.support.factories import TODAY, implant_details, make_patient, move, to_adjustment
 from tracker import create_app
 from tracker.clinic_zone import set_clinic_zone
 from tracker.clinical import refill as engine
 from tracker.extensions import db
 from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule, RefillVisit, Setting, StageEvent
-from tracker.services import PermissionDenied, ServiceError
+from tracker.services import DomainError, PermissionDenied
 from tracker.services import patients as patient_service
 from tracker.services.calendar import calendar_events
 from tracker.services.patients import PATIENT_FIELDS
@@ -114,11 +114,11 @@ def test_refill_preview_shows_new_dates_and_concentration_change_needs_acknowled
     assert codes.get("bridge_bolus") == "high" and preview.needs_acknowledgement
     # 1000 mcg/mL at 300 mcg/day: 0.3 mL/day, 18 mL to the alarm = 60 days, minus 7.
     assert preview.projection.due_date == (NOW - timedelta(hours=1)).date() + timedelta(days=53)
-    with pytest.raises(ServiceError, match="say whether a bridge bolus was programmed") as unanswered:
+    with pytest.raises(DomainError, match="say whether a bridge bolus was programmed") as unanswered:
         record_refill(session, world.actor(), pump.id, entry(concentration_mcg_per_ml=1000), True, datetime.now(ZONE))
     assert unanswered.value.field == "bridge_bolus_given"
     answered = entry(concentration_mcg_per_ml=1000, bridge_bolus_given=True, bridge_bolus_mcg=Decimal("40"))
-    with pytest.raises(ServiceError, match="Acknowledge"):
+    with pytest.raises(DomainError, match="Acknowledge"):
         record_refill(session, world.actor(), pump.id, answered, False, datetime.now(ZONE))
     session.rollback()
     assert session.scalar(select(func.count(RefillVisit.id))) == 1  # only the fill at implant
@@ -344,11 +344,11 @@ def test_pump_replacement_keeps_exactly_one_due_date(world, session):
 def test_implantation_refuses_overfill_and_writes_nothing(world, session):
     patient = make_patient(session, world, referred_days_ago=20)
     move(session, world, patient, "trial", days_ago=10)
-    from tests.factories import bolus_data
+    from tests.support.factories import bolus_data
     from tracker.services.patients import record_bolus
 
     record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
-    with pytest.raises(ServiceError, match="never overfill"):
+    with pytest.raises(DomainError, match="never overfill"):
         move(
             session,
             world,

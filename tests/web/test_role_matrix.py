@@ -8,7 +8,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from config import TestConfig
-from tests.factories import TODAY, make_patient
+from tests.support.factories import TODAY, make_patient
 from tests.web.test_accounts import row_counts
 from tracker import create_app
 from tracker.models import DrugConcentration, PumpModel, StageEvent

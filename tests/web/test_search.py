@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_patient, move
+from tests.support.factories import make_patient, move
 from tracker.models import AuditEvent, Setting
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import TestConfig
-from tests.factories import TODAY, implanted_days_ago, make_patient, patient_data
+from tests.support.factories import TODAY, implanted_days_ago, make_patient, patient_data
 from tests.web.test_patients import form_of
 from tracker import create_app
 from tracker.models import AuditEvent, ContactAttempt, Patient, Setting

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
+from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
 from tests.web.test_query_counts import statements
 from tracker.clinical import refill_risk
 from tracker.formats import fmt_date, fmt_datetime

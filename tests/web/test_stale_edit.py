@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from tests.factories import TODAY, make_patient
+from tests.support.factories import TODAY, make_patient
 from tests.web.test_patients import form_of
 from tracker.models import Patient, StageEvent
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
+from tests.support.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
 from tests.web.test_calendar import at, due
 from tests.web.test_escalation import dose_form
 from tests.web.test_patients import form_of

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from tests.factories import CLINIC_ZONE as ZONE
-from tests.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
+from tests.support.factories import CLINIC_ZONE as ZONE
+from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DoseChange, RefillVisit
 from tracker.services import patients as service
 from tracker.services.refills import Programme, change_dose, current_pump

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from tests.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
+from tests.support.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
 from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Patient, TrialBolus
 from tracker.services import patients as service

@@ -10,7 +10,7 @@ from tracker.admin.routes import bp
 from tracker.clinical.pump_events import MRI_RULES
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
-from tracker.services import ServiceError, StaleEdit
+from tracker.services import DomainError, StaleEdit
 from tracker.services import catalogue as service
 from tracker.services.settings import DEFAULTS, all_settings
 from tracker.web import actor, not_saved, requires, show_error
@@ -44,7 +44,7 @@ def settings():
             fresh = settings_form(formdata=None, data=current | {"version": service.settings_version(current)})
             yours, form = not_saved(form, fresh, DEFAULTS), fresh
             flash(error.message, "error")
-        except ServiceError as error:
+        except DomainError as error:
             show_error(form, error)
         else:
             flash(_saved_message(change), "success")
@@ -90,7 +90,7 @@ def _edit_row(row, build_form, update, fields: list[str]):
             fresh = build_form(row, formdata=None)
             yours, form = not_saved(form, fresh, fields), fresh
             flash(error.message, "error")
-        except ServiceError as error:
+        except DomainError as error:
             show_error(form, error)
         else:
             flash(_saved_message(change), "success")
@@ -140,7 +140,7 @@ def new_drug():
     if form.validate_on_submit():
         try:
             drug = service.add_drug(db.session, actor(), form.values())
-        except ServiceError as error:
+        except DomainError as error:
             show_error(form, error)
         else:
             flash(f"{drug.concentration_mcg_per_ml} mcg/mL added to the drug catalogue.", "success")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from tracker.admin.forms import AccountForm, EditUserForm, UserForm
 from tracker.extensions import db
 from tracker.models import User
-from tracker.services import ServiceError, StaleEdit
+from tracker.services import DomainError, StaleEdit
 from tracker.services.accounts import (
     create_user,
     locked_until,
@@ -57,7 +57,7 @@ def new_user():
                 form.password.data,
                 form.location_id.data,
             )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "email").errors.append(error.message)
         else:
@@ -94,7 +94,7 @@ def edit_user(user_id: int):
             fresh = _account_form(db.session.get(User, user_id, populate_existing=True), formdata=None)
             yours, form = not_saved(form, fresh, AccountForm.FIELDS), fresh
             flash(error.message, "error")
-        except ServiceError as error:
+        except DomainError as error:
             show_error(form, error)
         else:
             flash(f"Saved {user.full_name}'s account." if changed else "Nothing changed.", "success")
@@ -120,7 +120,7 @@ def reset_user_password(user_id: int):
         abort(400)
     try:
         password = reset_password(db.session, actor(), user, datetime.now(UTC), sign_in_limits())
-    except ServiceError as error:
+    except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("admin.edit_user", user_id=user.id))
@@ -135,7 +135,7 @@ def unlock_user(user_id: int):
     if FlaskForm().validate_on_submit():
         try:
             unlock(db.session, actor(), user, sign_in_limits())
-        except ServiceError as error:
+        except DomainError as error:
             flash(error.message, "error")
         else:
             flash(f"{user.full_name} can sign in again at once, from any browser.", "success")
@@ -152,7 +152,7 @@ def set_user_active(user_id: int):
     if form.validate_on_submit():
         try:
             set_active(db.session, actor(), user, request.form.get("active") == "1", datetime.now(UTC))
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             flash(error.message, "error")
         else:

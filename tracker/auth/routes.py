@@ -12,7 +12,7 @@ from tracker.auth.forms import LoginForm, PasswordForm
 from tracker.auth.throttle import Attempt
 from tracker.extensions import db
 from tracker.models import User
-from tracker.services import ServiceError, sessions
+from tracker.services import DomainError, sessions
 from tracker.services.accounts import authenticate, change_password
 from tracker.web import actor, requires
 
@@ -117,7 +117,7 @@ def password():
             change_password(
                 db.session, actor(), user, form.current_password.data, form.password.data, datetime.now(UTC)
             )
-        except ServiceError as error:
+        except DomainError as error:
             getattr(form, error.field or "password").errors.append(error.message)
         else:
             start_session(user)  # every session ended, this one too: this browser starts a new one
@@ -150,7 +150,7 @@ def end_one_session(session_id: int):
     if FlaskForm().validate_on_submit():
         try:
             sessions.end_one(db.session, actor(), session_id, datetime.now(UTC))
-        except ServiceError:
+        except DomainError:
             abort(404)
         flash("That session is signed out.", "success")
     return redirect(url_for("auth.sessions_page"))

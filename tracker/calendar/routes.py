@@ -18,7 +18,7 @@ from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.once import once
 from tracker.physician.forms import AskForm
 from tracker.policy import allowed
-from tracker.services import NeedsPhysician, ServiceError, StaleEdit
+from tracker.services import DomainError, NeedsPhysician, StaleEdit
 from tracker.services import bookings as service
 from tracker.services.calendar import (
     calendar_events,
@@ -438,7 +438,7 @@ def book(patient_id: int):
             db.session.rollback()
             flash("Someone else changed this booking meanwhile; nothing was saved. Check it and try again.", "error")
             return redirect(url_for("calendar.book", patient_id=patient_id))
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error, {"reason": "why"})
             if isinstance(error, NeedsPhysician):  # after the alarm date: hand it to a physician, slot and all
@@ -489,7 +489,7 @@ def cancel(appointment_id: int):
             service.cancel(
                 db.session, actor(), appointment_id, form_version(form.version), form.why.data, datetime.now(UTC)
             )
-        except (ServiceError, StaleDataError) as error:
+        except (DomainError, StaleDataError) as error:
             db.session.rollback()
             flash(getattr(error, "message", "Someone else changed this booking meanwhile."), "error")
         else:
@@ -518,7 +518,7 @@ def log_contact(patient_id: int):
                     form.notes.data or "",
                     datetime.now(UTC),
                 )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:

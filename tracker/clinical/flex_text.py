@@ -22,6 +22,7 @@ from datetime import time
 from decimal import Decimal
 
 from tracker.clinical import refill as engine
+from tracker.clinical.errors import DomainError
 
 MAX_RATE_MCG_PER_HOUR = Decimal(200)  # the dose form's bound (tracker.refills.forms.parse_flex)
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,7 +32,7 @@ _DAYS = re.compile(r"^([a-z][a-z\s+&/\-]*?)\s*:\s*(.*)$", re.IGNORECASE)
 MIDNIGHT = time(0)
 
 
-class FlexTextError(ValueError):
+class FlexTextError(DomainError):
     """The cell cannot be read as a schedule; the message says what to write instead."""
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from tracker.clinical.errors import DomainError
 from tracker.formats import fmt_date, plural
 
 EVALUATION = "evaluation"
@@ -49,13 +50,8 @@ EXIT_REASONS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-class JourneyError(ValueError):
+class JourneyError(DomainError):
     """A stage change the rules refuse; `field` names the form field to blame."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class TransitionNotAllowed(JourneyError):

@@ -22,6 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.clinical.days import start_of_day
+from tracker.clinical.errors import DomainError
 from tracker.formats import fmt_date, fmt_day_month
 
 Number = Decimal | int | str | Fraction
@@ -52,13 +53,8 @@ class RefillDefaults:
 DEFAULTS = RefillDefaults()
 
 
-class RefillInputError(ValueError):
+class RefillInputError(DomainError):
     """A refill input a clinician must correct; `field` names the input to blame."""
-
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class OverfillRefused(RefillInputError): ...  # overfilling is an over-infusion risk factor

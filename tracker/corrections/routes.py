@@ -24,7 +24,7 @@ from tracker.corrections.forms import (
 from tracker.extensions import db
 from tracker.models import DoseChange, Patient, RefillVisit, TrialBolus
 from tracker.refills.routes import FORM_FIELD, _entry, _local, _programme
-from tracker.services import ServiceError, StaleEdit, pump_corrections
+from tracker.services import DomainError, StaleEdit, pump_corrections
 from tracker.services import corrections as service
 from tracker.services.patient_queries import concentration_choices, location_choices
 from tracker.services.refills import current_pump
@@ -63,7 +63,7 @@ def _wall_clock(when: datetime) -> datetime:
     return when.astimezone(clinic_zone()).replace(tzinfo=None)
 
 
-def _stale(patient_id: int, error: ServiceError, anchor: str = "pump"):
+def _stale(patient_id: int, error: DomainError, anchor: str = "pump"):
     """The entry was corrected or voided meanwhile: back to the page, which shows the entry that stands."""
     db.session.rollback()
     flash(error.message, "error")
@@ -98,7 +98,7 @@ def refill(patient_id: int, visit_id: int):
             preview = service.preview_refill_correction(db.session, visit.id, _entry(form), now)
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except (ServiceError, RefillInputError) as error:
+        except (DomainError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
             if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
@@ -128,7 +128,7 @@ def _first_fill(patient: Patient, visit: RefillVisit):
             )
         except StaleEdit as error:
             return _stale(patient.id, error)
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
@@ -169,7 +169,7 @@ def dose(patient_id: int, dose_id: int):
             )
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except (ServiceError, RefillInputError) as error:
+        except (DomainError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
             if getattr(error, "field", None) == "acknowledge":
@@ -213,7 +213,7 @@ def bolus(patient_id: int, bolus_id: int):
             )
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
@@ -256,13 +256,13 @@ def _void(kind: str, patient_id: int, entry_id: int):
             VOIDS[kind](db.session, actor(), entry.id, form.why.data, datetime.now(UTC))
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except (ServiceError, StaleDataError) as error:
+        except (DomainError, StaleDataError) as error:
             db.session.rollback()
             show_error(
                 form,
                 error
-                if isinstance(error, ServiceError)
-                else ServiceError("Someone else changed this pump meanwhile; nothing was saved."),
+                if isinstance(error, DomainError)
+                else DomainError("Someone else changed this pump meanwhile; nothing was saved."),
             )
         else:
             flash(VOIDED[kind], "success")
@@ -346,7 +346,7 @@ def implant(patient_id: int):
             db.session.rollback()
             flash(pump_corrections.STALE, "error")
             return _back(patient_id)
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
@@ -370,7 +370,7 @@ def eri(patient_id: int):
         voiding = request.form.get("action") == "void"
         try:
             if not voiding and form.eri_on.data is None:
-                raise ServiceError("Enter the corrected ERI date, or void the ERI.", "eri_on")
+                raise DomainError("Enter the corrected ERI date, or void the ERI.", "eri_on")
             pump_corrections.correct_eri(
                 db.session,
                 actor(),
@@ -385,7 +385,7 @@ def eri(patient_id: int):
             db.session.rollback()
             flash(pump_corrections.STALE, "error")
             return _back(patient_id)
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:

@@ -30,7 +30,7 @@ from tracker.clinical import importing, refill_risk
 from tracker.extensions import db
 from tracker.imports.forms import RunForm, UploadForm, mapping_form
 from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
-from tracker.services import ServiceError
+from tracker.services import DomainError
 from tracker.services.importer import AcknowledgementNeeded, ImportRefused, ImportRun, dry_run
 from tracker.web import actor, clinic_today, requires
 
@@ -223,7 +223,7 @@ def _steps(job: ImportRun, store: UploadStore, token: str):
             "check": True,
         }
         return
-    except ServiceError as error:
+    except DomainError as error:
         yield {"error": f"{error.message} Nothing was imported."}
         return
     summary = asdict(job.summary)

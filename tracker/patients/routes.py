@@ -19,7 +19,7 @@ from tracker.once import once
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
-from tracker.services import NeedsPhysician, ServiceError, StaleEdit, patient_queries
+from tracker.services import DomainError, NeedsPhysician, StaleEdit, patient_queries
 from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.bookings import suggested_start
@@ -172,7 +172,7 @@ def new_patient():
                 patient = service.create_patient(
                     db.session, actor(), form.details(), form.referred_on.data, clinic_today()
                 )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
@@ -259,7 +259,7 @@ def edit(patient_id: int):
                 "below; nothing of yours was saved. Your entries are listed so you can re-apply them.",
                 "error",
             )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
@@ -332,7 +332,7 @@ def move(patient_id: int):
                 "now shows the patient's current stage: check it, then record the change again.",
                 "error",
             )
-        except (JourneyError, ServiceError) as error:
+        except (JourneyError, DomainError) as error:
             db.session.rollback()
             # The override box is only shown to physicians; others see the message at the top.
             show_error(form, error, None if allowed(current_user.role, "stage.override") else {"override_reason": ""})
@@ -394,7 +394,7 @@ def void(patient_id: int, event_id: int):
             service.void_last_event(
                 db.session, actor(), patient.id, form_version(form.version), event_id, form.why.data, datetime.now(UTC)
             )
-        except (ServiceError, StaleDataError) as error:
+        except (DomainError, StaleDataError) as error:
             db.session.rollback()
             flash(getattr(error, "message", "Someone else changed this patient meanwhile."), "error")
         else:
@@ -419,7 +419,7 @@ def bolus(patient_id: int):
                 service.record_bolus(
                     db.session, actor(), patient.id, form.values(), clinic_today(), form.acknowledged()
                 )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:

@@ -12,7 +12,7 @@ from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.physician import bp
 from tracker.physician.forms import AnswerForm, AskForm, WithdrawForm
 from tracker.policy import allowed
-from tracker.services import ServiceError
+from tracker.services import DomainError
 from tracker.services import escalation as service
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS
@@ -70,7 +70,7 @@ def _change(form, request_id: int, change):
         db.session.rollback()
         flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
         return None, redirect(url_for(".queue"))
-    except ServiceError as error:
+    except DomainError as error:
         db.session.rollback()
         show_error(form, error)
         return None, _queue_page(form, request_id)
@@ -144,7 +144,7 @@ def ask(patient_id: int):
         service.ask_physician(
             db.session, actor(), patient_id, form.kind.data, form.note.data or "", slot, datetime.now(UTC)
         )
-    except ServiceError as error:
+    except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
     else:

@@ -11,7 +11,7 @@ from tracker.formats import fmt_date
 from tracker.once import once
 from tracker.refills.forms import PumpEventForm, WorkDoneForm
 from tracker.refills.routes import _local, _patient_and_pump, bp
-from tracker.services import PermissionDenied, ServiceError, StaleEdit
+from tracker.services import DomainError, PermissionDenied, StaleEdit
 from tracker.services import pump_events as service
 from tracker.services.settings import all_settings, event_rules
 from tracker.web import actor, form_version, requires, show_error
@@ -53,7 +53,7 @@ def pump_event(patient_id: int):
                 event = service.record_event(
                     db.session, actor(), patient.id, form_version(form.pump_id), entry, datetime.now(UTC)
                 )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
             stale = isinstance(error, StaleEdit)
@@ -93,7 +93,7 @@ def _done(patient_id: int, event_id: int, work: str):
                 form_version(form.version),
                 datetime.now(UTC),
             )
-        except (ServiceError, StaleDataError) as error:
+        except (DomainError, StaleDataError) as error:
             db.session.rollback()
             if isinstance(error, StaleDataError):
                 error = StaleEdit("Someone else recorded this done meanwhile; nothing was saved.")

@@ -16,7 +16,7 @@ from tracker.once import once
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
-from tracker.services import PermissionDenied, ServiceError, StaleEdit, escalation
+from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
@@ -103,14 +103,14 @@ def refill(patient_id: int):
                 # The patient page then offers to book the next refill (never books it): see patients.show.
                 return redirect(url_for("patients.show", patient_id=patient_id, after="refill") + "#pump")
             preview = preview_refill(db.session, pump.id, _entry(form), now)
-        except (ServiceError, RefillInputError) as error:
+        except (DomainError, RefillInputError) as error:
             db.session.rollback()
             refused = True
             show_error(form, error, FORM_FIELD)
             if request.form.get("action") == "save":  # refused at save (an answer, an acknowledgement): keep
                 try:  # the preview and its Save button on screen, unless the preview itself is what failed
                     preview = preview_refill(db.session, pump.id, _entry(form), now)
-                except (ServiceError, RefillInputError):
+                except (DomainError, RefillInputError):
                     db.session.rollback()
     status = 200 if request.method == "GET" or (preview and not refused and not form.errors) else 422
     return render_template(
@@ -170,7 +170,7 @@ def dose(patient_id: int):
                     last_dose_id,
                     bool(form.acknowledge.data),
                 )
-        except (ServiceError, RefillInputError) as error:
+        except (DomainError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
             if getattr(error, "field", None) == "acknowledge":
@@ -225,7 +225,7 @@ def eri(patient_id: int):
             pump = record_eri(
                 db.session, actor(), pump.id, form.eri_on.data, form_version(form.version), datetime.now(UTC)
             )
-        except ServiceError as error:
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
             if isinstance(error, StaleEdit):  # the page now shows the pump as saved; a second save is deliberate

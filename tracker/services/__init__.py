@@ -1,12 +1,17 @@
 """Use cases: one function per thing a user does. Each takes a session and plain values,
 asks tracker.clinical for the rules, writes in one transaction and raises domain errors."""
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+
+from tracker.clinical.errors import DomainError
 
 T = TypeVar("T")
 
@@ -20,20 +25,11 @@ class Actor:
     address: str | None = None
 
 
-class ServiceError(ValueError):
-    """A refusal the user can act on; `field` names the form field to show it beside."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class StaleEdit(ServiceError):
+class StaleEdit(DomainError):
     """Someone else saved this record after the form was opened."""
 
 
-class PermissionDenied(ServiceError):
+class PermissionDenied(DomainError):
     pass
 
 
@@ -49,20 +45,48 @@ def lock_row(session, table, row_id: int) -> None:
     session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
 
 
-def in_one_transaction(session, work: Callable[[], T], what: str = "entry") -> T:
-    """Run the change and commit it; on any error nothing is written. A version clash at the flush (someone saved
-    `what` after the form was opened) becomes StaleEdit."""
+STALE = "Someone else saved this {what} after you opened the form. Their values are shown; nothing of yours was saved."
+_OPEN = "tracker.use_case"  # session.info key: a use case is running on this session
+
+
+@contextmanager
+def transaction(session, what: str = "entry") -> Iterator[None]:
+    """The one owner of a use case's transaction: commit when the block ends, roll back on any exception.
+    A version clash (StaleDataError) or a row another request wrote first (IntegrityError) becomes StaleEdit.
+    Inside another use case's block it only runs the block: the outermost one commits."""
+    if session.info.get(_OPEN):
+        yield
+        return
+    session.info[_OPEN] = True
     try:
-        result = work()
+        yield
         session.flush()
-    except StaleDataError:
+    except (StaleDataError, IntegrityError):
         session.rollback()
-        raise StaleEdit(
-            f"Someone else saved this {what} after you opened the form. Their values are shown; "
-            "nothing of yours was saved."
-        ) from None
-    except Exception:
+        raise StaleEdit(STALE.format(what=what)) from None
+    except BaseException:
         session.rollback()
         raise
+    finally:
+        session.info.pop(_OPEN, None)
     session.commit()
-    return result
+
+
+def use_case(what: str = "entry") -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a service function whose first argument is the session: it runs in `transaction`."""
+
+    def wrap(function: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(function)
+        def run(session, *args, **kwargs) -> T:
+            with transaction(session, what):
+                return function(session, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
+def in_one_transaction(session, work: Callable[[], T], what: str = "entry") -> T:
+    """Run `work` as one use case (see `transaction`)."""
+    with transaction(session, what):
+        return work()

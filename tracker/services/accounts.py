@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical.scales import ROLES
 from tracker.models import Location, User
-from tracker.services import Actor, ServiceError, StaleEdit, in_one_transaction, sessions
+from tracker.services import Actor, DomainError, StaleEdit, in_one_transaction, sessions
 from tracker.services.audit import record, snapshot
 
 if TYPE_CHECKING:
@@ -56,9 +56,9 @@ def is_common_password(password: str) -> bool:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", "password")
+        raise DomainError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", "password")
     if is_common_password(password):
-        raise ServiceError("This password is too common or too easy to guess; choose another.", "password")
+        raise DomainError("This password is too common or too easy to guess; choose another.", "password")
 
 
 def find_user(session: Session, email: str) -> User | None:
@@ -84,12 +84,12 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 def _check_account(session: Session, user_id: int | None, email: str, role: str, location_id: int | None) -> None:
     if role not in ROLES:
-        raise ServiceError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", "role")
+        raise DomainError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", "role")
     other = find_user(session, email)
     if other is not None and other.id != user_id:
-        raise ServiceError("A user with this e-mail already exists.", "email")
+        raise DomainError("A user with this e-mail already exists.", "email")
     if location_id is not None and session.get(Location, location_id) is None:
-        raise ServiceError("Unknown location.", "location_id")
+        raise DomainError("Unknown location.", "location_id")
 
 
 def create_user(
@@ -153,7 +153,7 @@ def _keep_an_admin(session: Session, user: User, role: str, active: bool) -> Non
         select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True), User.id != user.id)
     )
     if not others:
-        raise ServiceError(LAST_ADMIN.format(name=user.full_name), "role")
+        raise DomainError(LAST_ADMIN.format(name=user.full_name), "role")
 
 
 ACCOUNT_FIELDS = ["email", "full_name", "role", "location_id"]
@@ -172,7 +172,7 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
     def work() -> list[str]:
         user = _lock_account(session, user_id, guard_admins=clean["role"] != "admin")
         if user is None:
-            raise ServiceError("No such user.")
+            raise DomainError("No such user.")
         if user.version != expected_version:
             raise StaleEdit(
                 "Someone else saved this account after you opened the form. Their values are shown "
@@ -193,7 +193,7 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
 
 def set_active(session: Session, actor: Actor, user: User, active: bool, now: datetime) -> None:
     if user.id == actor.user_id and not active:
-        raise ServiceError("You cannot deactivate your own account.")
+        raise DomainError("You cannot deactivate your own account.")
     _lock_account(session, user.id, guard_admins=not active)
     _keep_an_admin(session, user, user.role, active)
     before = {"active": user.active}
@@ -211,9 +211,9 @@ def change_password(session: Session, actor: Actor, user: User, current: str, ne
     try:
         _hasher.verify(user.password_hash, current)
     except (VerifyMismatchError, InvalidHashError):
-        raise ServiceError("The current password is not correct.", "current_password") from None
+        raise DomainError("The current password is not correct.", "current_password") from None
     if new == current:
-        raise ServiceError("Choose a password different from the current one.", "password")
+        raise DomainError("Choose a password different from the current one.", "password")
     check_password_strength(new)
     user.password_hash = hash_password(new)
     user.must_change_password = False
@@ -245,7 +245,7 @@ def reset_password(
     they were slowed). With `must_change`, every page sends them to choose their own at the next sign-in. The
     trail records the reset, never the password."""
     if user.id == actor.user_id:
-        raise ServiceError("This is your own account: change your password on the Change password page.")
+        raise DomainError("This is your own account: change your password on the Change password page.")
     if password is None:
         password = one_time_password()
     else:
@@ -285,8 +285,8 @@ def locked_until(limits: SignInLimits | None, user: User, now: datetime) -> date
 def unlock(session: Session, actor: Actor, user: User, limits: SignInLimits | None) -> None:
     """Start the account's sign-in counts afresh: the user signs in at once from any browser or address."""
     if limits is None:
-        raise ServiceError("Sign-in limits are off in this installation: no account is locked.")
+        raise DomainError("Sign-in limits are off in this installation: no account is locked.")
     if not limits.unlock(user.email.lower()):
-        raise ServiceError("The sign-in counts cannot be reached just now; nothing was unlocked. Try again.")
+        raise DomainError("The sign-in counts cannot be reached just now; nothing was unlocked. Try again.")
     record(session, actor, "update", "user", user.id, None, None, {"sign_in": "unlocked"})
     session.commit()

@@ -15,7 +15,7 @@ from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit, lock_row
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
 from tracker.services.escalation import settle_booking_request
 from tracker.services.refills import current_pump
@@ -73,15 +73,15 @@ def _check(
     pump = current_pump(session, patient.id)
     schedule = session.get(RefillSchedule, pump.id) if pump else None
     if not patient.on_refill_list or schedule is None:
-        raise ServiceError("Only patients whose pump holds drug have refills to book.")
+        raise DomainError("Only patients whose pump holds drug have refills to book.")
     if starts_at <= now:
-        raise ServiceError("The appointment must be in the future.", "starts_at")
+        raise DomainError("The appointment must be in the future.", "starts_at")
     location = session.get(Location, location_id) if location_id else None  # None: the form's empty choice
     if location is None or not location.active or location.kind != "clinic":
-        raise ServiceError("Choose an active clinic.", "location_id")
+        raise DomainError("Choose an active clinic.", "location_id")
     clinician = session.get(User, clinician_id) if clinician_id else None
     if clinician is None or not clinician.active or clinician.role not in ("nurse", "physician"):
-        raise ServiceError("Choose an active nurse or physician.", "clinician_id")
+        raise DomainError("Choose an active nurse or physician.", "clinician_id")
     day = local_date(starts_at)
     dates = refill_risk.RefillDates(schedule.due_date, schedule.alarm_date, schedule.empty_date)
     verdict = refill_risk.booking_verdict(dates, refill_risk.Booking(day))  # the model judges every booking
@@ -96,10 +96,10 @@ def _check(
                 "starts_at",
             )
         if not override_reason.strip():
-            raise ServiceError("A booking after the alarm date needs the physician's reason.", "override_reason")
+            raise DomainError("A booking after the alarm date needs the physician's reason.", "override_reason")
         override_by = actor.user_id
     if verdict != refill_risk.ON_TIME and not (late_reason.strip() or override_reason.strip()):
-        raise ServiceError(
+        raise DomainError(
             f"{fmt_date(day)} is after the due date ({fmt_date(schedule.due_date)}); say why.", "late_reason"
         )
     return pump.id, override_by
@@ -119,7 +119,7 @@ def book_refill(
 ) -> RefillAppointment:
     patient = session.get(Patient, patient_id)
     if patient is None:
-        raise ServiceError("No such patient.")
+        raise DomainError("No such patient.")
     lock_row(session, Patient, patient_id)  # a second booking racing this one waits, then sees it
     if replacing is None and open_appointment(session, patient_id) is not None:  # booked since the form opened
         raise StaleEdit(
@@ -166,13 +166,13 @@ def _close(
 ) -> RefillAppointment:
     appointment = session.get(RefillAppointment, appointment_id)
     if appointment is None or appointment.status != OPEN:
-        raise ServiceError("This appointment is no longer open.")
+        raise DomainError("This appointment is no longer open.")
     if appointment.version != expected_version:
         raise StaleEdit("Someone else changed this appointment meanwhile; nothing was saved.")
     if not allowed(actor.role, "refill.book"):
         raise PermissionDenied("Your role may not change bookings.")
     if not reason.strip():
-        raise ServiceError("Say why.", "reason")
+        raise DomainError("Say why.", "reason")
     before = snapshot(appointment, FIELDS)
     appointment.status, appointment.closed_at, appointment.closed_by_id = status, now, actor.user_id
     appointment.close_reason = reason.strip()
@@ -241,11 +241,11 @@ def log_contact(
     if not allowed(actor.role, "contact.log"):
         raise PermissionDenied("Your role may not log contact attempts.")
     if session.get(Patient, patient_id) is None:
-        raise ServiceError("No such patient.")
+        raise DomainError("No such patient.")
     if method not in CONTACT_METHODS:
-        raise ServiceError("Choose how the patient was contacted.", "method")
+        raise DomainError("Choose how the patient was contacted.", "method")
     if outcome not in CONTACT_OUTCOMES:
-        raise ServiceError("Choose the outcome.", "outcome")
+        raise DomainError("Choose the outcome.", "outcome")
     attempt = ContactAttempt(
         patient_id=patient_id, at=now, method=method, outcome=outcome, notes=notes.strip(), by_id=actor.user_id
     )

@@ -26,7 +26,7 @@ from tracker.models import (
     Setting,
 )
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, in_one_transaction
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, in_one_transaction
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import recompute_schedule
 from tracker.services.settings import DEFAULTS, LABELS, all_settings
@@ -113,29 +113,29 @@ def _whole(value, field: str, low: int, high: int, label: str, unit: str) -> int
         try:
             value = int(str(value).strip())
         except ValueError:
-            raise ServiceError(f"{label}: enter a whole number.", field) from None
+            raise DomainError(f"{label}: enter a whole number.", field) from None
     if not low <= value <= high:
-        raise ServiceError(f"{label} must be from {low} to {high}{' ' + unit if unit else ''}.", field)
+        raise DomainError(f"{label} must be from {low} to {high}{' ' + unit if unit else ''}.", field)
     return value
 
 
 def _decimal(value, field: str, low: Decimal, high: Decimal, label: str, unit: str, places: Decimal) -> Decimal:
     if isinstance(value, (bool, float)):
-        raise ServiceError(f"{label}: enter an exact number.", field)
+        raise DomainError(f"{label}: enter an exact number.", field)
     try:
         exact = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ServiceError(f"{label}: enter a number.", field) from None
+        raise DomainError(f"{label}: enter a number.", field) from None
     if not exact.is_finite() or not low <= exact <= high:
-        raise ServiceError(f"{label} must be from {low} to {high}{unit}.", field)
+        raise DomainError(f"{label} must be from {low} to {high}{unit}.", field)
     if exact != exact.quantize(places):
-        raise ServiceError(f"{label}: at most {-places.as_tuple().exponent} decimal places.", field)
+        raise DomainError(f"{label}: at most {-places.as_tuple().exponent} decimal places.", field)
     return exact.quantize(places)
 
 
 def _flag(value, field: str) -> bool:
     if not isinstance(value, bool):
-        raise ServiceError("Answer yes or no.", field)
+        raise DomainError("Answer yes or no.", field)
     return value
 
 
@@ -202,7 +202,7 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
                 try:
                     recompute_schedule(session, pump, settings)
                 except engine.RefillInputError as error:
-                    raise ServiceError(f"Pump {pump.serial}: {error.message} Nothing was saved.") from None
+                    raise DomainError(f"Pump {pump.serial}: {error.message} Nothing was saved.") from None
                 count += 1
         del schedules
     session.flush()
@@ -232,7 +232,7 @@ def _apply(row, values: dict, fields: list[str]) -> tuple[dict, dict]:
 def validate_settings(values: dict) -> dict[str, int]:
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
-        raise ServiceError(f"Unknown setting {unknown[0]!r}.")
+        raise DomainError(f"Unknown setting {unknown[0]!r}.")
     clean = {}
     for name, value in values.items():
         low, high = limits_for(name)
@@ -256,18 +256,18 @@ def update_settings(
             )
         merged = current | clean
         if merged["high_risk_buffer_days"] < merged["safety_buffer_days"]:
-            raise ServiceError(
+            raise DomainError(
                 f"The high-risk buffer cannot be shorter than the safety buffer ({merged['safety_buffer_days']} days).",
                 "high_risk_buffer_days",
             )
         if merged["usual_dose_max_mcg_per_day"] <= merged["usual_dose_min_mcg_per_day"]:
-            raise ServiceError(
+            raise DomainError(
                 "The usual dose range needs its upper limit above its lower limit "
                 f"({merged['usual_dose_min_mcg_per_day']} mcg/day).",
                 "usual_dose_max_mcg_per_day",
             )
         if merged["trial_dose_max_mcg"] <= merged["trial_dose_min_mcg"]:
-            raise ServiceError(
+            raise DomainError(
                 "The trial dose range needs its upper limit above its lower limit "
                 f"({merged['trial_dose_min_mcg']} mcg).",
                 "trial_dose_max_mcg",
@@ -308,7 +308,7 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
             values["default_alarm_ml"], "default_alarm_ml", *ALARM_ML, "The default alarm volume", " mL", ML_PLACES
         )
         if alarm >= model.reservoir_ml:
-            raise ServiceError(
+            raise DomainError(
                 f"The alarm volume must be below the {model.reservoir_ml.normalize()} mL reservoir.", "default_alarm_ml"
             )
         clean["default_alarm_ml"] = alarm
@@ -337,7 +337,7 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
         )
     if "mri_rule" in values:
         if values["mri_rule"] not in MRI_RULES:
-            raise ServiceError("Choose what an MRI means for this pump.", "mri_rule")
+            raise DomainError("Choose what an MRI means for this pump.", "mri_rule")
         clean["mri_rule"] = values["mri_rule"]
     if "active" in values:
         clean["active"] = _flag(values["active"], "active")
@@ -354,7 +354,7 @@ def update_pump_model(
     def work() -> CatalogueChange:
         model = session.get(PumpModel, model_id)
         if model is None:
-            raise ServiceError("No such pump model.")
+            raise DomainError("No such pump model.")
         _check_version(model, expected_version, "pump model")
         clean = _pump_model_values(model, values)
         before, after = _apply(model, clean, PUMP_MODEL_FIELDS)
@@ -388,13 +388,13 @@ def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: 
     def work() -> CatalogueChange:
         drug = session.get(DrugConcentration, drug_id)
         if drug is None:
-            raise ServiceError("No such concentration.")
+            raise DomainError("No such concentration.")
         _check_version(drug, expected_version, "concentration")
         clean = _drug_values(values)
         holding = pumps_holding(session, drug.concentration_mcg_per_ml)
         if clean.get("active") is False and drug.active and holding:
             # The stored schedules of those pumps are computed from this entry's stability.
-            raise ServiceError(
+            raise DomainError(
                 f"{plural(len(holding), 'pump')} {'holds' if len(holding) == 1 else 'hold'} "
                 f"{drug.concentration_mcg_per_ml} mcg/mL now; it can "
                 "be withdrawn once they have been refilled with another concentration.",
@@ -420,7 +420,7 @@ def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
         "mcg/mL",
     )
     clean = {"stability_days": 180, "trial_only": False, "active": True} | _drug_values(values)
-    taken = ServiceError(
+    taken = DomainError(
         f"{concentration} mcg/mL is in the catalogue already; edit it there.", "concentration_mcg_per_ml"
     )
 
@@ -469,9 +469,9 @@ def _location_values(values: dict) -> dict:
         if name in values:
             text = " ".join(str(values[name] or "").split())
             if len(text) > most:
-                raise ServiceError(f"{label} is longer than {most} characters.", name)
+                raise DomainError(f"{label} is longer than {most} characters.", name)
             if name != "address" and not _PHONE.match(text):
-                raise ServiceError(f"{label} may hold digits, spaces, + ( ) - . / and an extension (x123).", name)
+                raise DomainError(f"{label} may hold digits, spaces, + ( ) - . / and an extension (x123).", name)
             clean[name] = text
     return clean
 
@@ -485,7 +485,7 @@ def update_location(
     def work() -> CatalogueChange:
         location = session.get(Location, location_id)
         if location is None:
-            raise ServiceError("No such location.")
+            raise DomainError("No such location.")
         _check_version(location, expected_version, "location")
         before, after = _apply(location, _location_values(values), LOCATION_FIELDS)
         if before:

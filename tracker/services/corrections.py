@@ -21,7 +21,7 @@ from tracker.clinical.corrections import fill_void_refusal, projection_gap
 from tracker.formats import fmt_datetime
 from tracker.models import DoseChange, DrugConcentration, Pump, RefillSchedule, RefillVisit, TrialBolus
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.patients import bolus_warnings, check_bolus, trial_window
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, RefillPreview, fills_around, preview_refill
@@ -68,7 +68,7 @@ def _require(actor: Actor) -> None:
 
 def _reason(reason: str) -> str:
     if not (reason or "").strip():
-        raise ServiceError("Say why this entry is being corrected or voided.", "why")
+        raise DomainError("Say why this entry is being corrected or voided.", "why")
     return reason.strip()
 
 
@@ -76,7 +76,7 @@ def standing(session: Session, model, entry_id: int):
     """The entry, if it still stands; one voided meanwhile (another tab, another user) is a stale form."""
     entry = session.get(model, entry_id)
     if entry is None:
-        raise ServiceError(f"No such {WHAT[model]}.")
+        raise DomainError(f"No such {WHAT[model]}.")
     if entry.voided:
         replaced = session.scalar(select(model.id).where(model.corrects_id == entry.id))
         raise StaleEdit(
@@ -90,7 +90,7 @@ def standing(session: Session, model, entry_id: int):
 def _pump_in_use(session: Session, pump_id: int) -> Pump:
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
-        raise ServiceError("This pump is no longer in use; its entries are kept as they were.")
+        raise DomainError("This pump is no longer in use; its entries are kept as they were.")
     return pump
 
 
@@ -122,11 +122,11 @@ def _reproject(session: Session, pump: Pump) -> None:
     ).all()
     gap = projection_gap(fills, doses)
     if gap:
-        raise ServiceError(gap)
+        raise DomainError(gap)
     try:
         recompute_schedule(session, pump)
     except engine.RefillInputError as error:
-        raise ServiceError(error.message) from None
+        raise DomainError(error.message) from None
 
 
 def _audit_pair(
@@ -189,7 +189,7 @@ def correct_refill(
     why = _reason(why)
     preview = preview_refill(session, pump.id, entry, now, replacing=visit)
     if preview.needs_acknowledgement and not acknowledged:
-        raise ServiceError("Acknowledge the high-severity warnings to save this correction.", "acknowledge")
+        raise DomainError("Acknowledge the high-severity warnings to save this correction.", "acknowledge")
     dates = _due(session, pump)
     # The clinician who did the refill stays; the corrector is on the original (voided_by) and in the audit.
     new = RefillVisit(
@@ -226,23 +226,23 @@ def correct_first_fill(
     visit = standing(session, RefillVisit, visit_id)
     pump = _pump_in_use(session, visit.pump_id)
     if not is_first_fill(session, visit):
-        raise ServiceError("This is not the pump's first fill; correct it on the refill correction form.")
+        raise DomainError("This is not the pump's first fill; correct it on the refill correction form.")
     why = _reason(why)
     drug = session.scalar(
         select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == concentration_mcg_per_ml)
     )
     if drug is None or drug.trial_only or not drug.active:
-        raise ServiceError(
+        raise DomainError(
             "Choose a pump concentration from the drug catalogue (50 mcg/mL is for trials only).",
             "concentration_mcg_per_ml",
         )
     if fill_volume_ml > pump.reservoir_ml:
-        raise ServiceError(
+        raise DomainError(
             f"{fill_volume_ml} mL is more than the {pump.reservoir_ml} mL reservoir holds; never overfill.",
             "fill_volume_ml",
         )
     if fill_volume_ml <= pump.alarm_volume_ml:
-        raise ServiceError(
+        raise DomainError(
             f"The fill must be above the {pump.alarm_volume_ml} mL alarm volume, or the pump alarms at once.",
             "fill_volume_ml",
         )
@@ -289,7 +289,7 @@ def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: da
     why = _reason(why)
     refusal = fill_void_refusal(visit.at_implant)
     if refusal:
-        raise ServiceError(refusal)
+        raise DomainError(refusal)
     dates = _due(session, pump)
     _void(visit, actor, why, now)
     _reproject(session, pump)
@@ -336,7 +336,7 @@ def correct_dose(
     pump = _pump_in_use(session, original.pump_id)
     why = _reason(why)
     if effective_at > now:
-        raise ServiceError("A dose change cannot take effect in the future.", "effective_at")
+        raise DomainError("A dose change cannot take effect in the future.", "effective_at")
     first = session.scalar(
         select(RefillVisit.visit_at)
         .where(RefillVisit.pump_id == pump.id, RefillVisit.voided_at.is_(None))
@@ -344,11 +344,11 @@ def correct_dose(
         .limit(1)
     )
     if first is not None and effective_at < first:
-        raise ServiceError(
+        raise DomainError(
             f"A dose change cannot take effect before the pump's first fill ({fmt_datetime(first)}).", "effective_at"
         )
     if not (dose_reason or "").strip():
-        raise ServiceError("Say why the dose changed.", "reason")
+        raise DomainError("Say why the dose changed.", "reason")
     check = dose_correction_check(session, dose_id, effective_at, programme)
     if check.sign_off and not allowed(actor.role, "dose.sign_off"):
         raise PermissionDenied(
@@ -358,7 +358,7 @@ def correct_dose(
             "daily_dose_mcg",
         )
     if check.warnings and not acknowledged:
-        raise ServiceError("Acknowledge the warnings to save this correction.", "acknowledge")
+        raise DomainError("Acknowledge the warnings to save this correction.", "acknowledge")
     dates = _due(session, pump)
     new = DoseChange(
         pump_id=pump.id,
@@ -441,7 +441,7 @@ def correct_bolus(
     check_bolus(data, today, *trial_window(session, original.patient_id, original.given_on))
     warnings = bolus_warnings(session, original.patient_id, data, replacing=original)
     if any(w.code not in acknowledged for w in warnings):
-        raise ServiceError("Read the warnings above; tick the box to save this correction anyway.", "acknowledge")
+        raise DomainError("Read the warnings above; tick the box to save this correction anyway.", "acknowledge")
     new = TrialBolus(
         patient_id=original.patient_id,
         recorded_by_id=original.recorded_by_id,

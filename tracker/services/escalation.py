@@ -23,7 +23,7 @@ from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Patient, PhysicianRequest
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_SIGN_OFF, KINDS, OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.patients import move_stage, record_move
 from tracker.services.refills import ImplantDetails, Programme, change_dose, current_pump, programmed_daily_dose
@@ -72,7 +72,7 @@ def proposed_dose(payload: dict | None) -> DoseProposal:
         last = payload.get("last_dose_id")
         return DoseProposal(effective_at, programme, str(payload["reason"]), int(last) if last else None)
     except (KeyError, TypeError, ValueError, InvalidOperation):
-        raise ServiceError("The proposed dose is incomplete; send it again from the dose form.") from None
+        raise DomainError("The proposed dose is incomplete; send it again from the dose form.") from None
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def proposed_implant(payload: dict | None) -> ImplantProposal:
             details,
         )
     except (KeyError, TypeError, ValueError, InvalidOperation):
-        raise ServiceError("The proposed implantation is incomplete; send it again from the stage form.") from None
+        raise DomainError("The proposed implantation is incomplete; send it again from the stage form.") from None
 
 
 def _move_args(patient_id: int, p: ImplantProposal, reason: str) -> tuple:
@@ -155,9 +155,7 @@ def ask_implant_sign_off(
         session.rollback()
     else:
         session.rollback()
-        raise ServiceError(
-            "This starting dose is within its guide: record the implantation yourself.", "daily_dose_mcg"
-        )
+        raise DomainError("This starting dose is within its guide: record the implantation yourself.", "daily_dose_mcg")
     return ask_physician(session, actor, patient_id, IMPLANT_SIGN_OFF, note, implant_payload(proposal), now)
 
 
@@ -185,13 +183,13 @@ def ask_physician(
         raise PermissionDenied("Your role answers requests; it does not send them.")
     patient = session.get(Patient, patient_id)
     if patient is None:
-        raise ServiceError("No such patient.")
+        raise DomainError("No such patient.")
     if kind not in KINDS:
-        raise ServiceError("Choose what the physician is asked for.", "kind")
+        raise DomainError("Choose what the physician is asked for.", "kind")
     pump = current_pump(session, patient_id)
     if kind == DOSE_SIGN_OFF:
         if pump is None:
-            raise ServiceError("This patient has no pump in use.")
+            raise DomainError("This patient has no pump in use.")
         proposed_dose(payload)
     elif kind == IMPLANT_SIGN_OFF:
         proposed_implant(payload)  # pump_id: the pump it replaces, if any
@@ -211,7 +209,7 @@ def ask_physician(
         session.flush()
     except IntegrityError:  # uq_physician_request_open: a second click, a second tab, a colleague
         session.rollback()
-        raise ServiceError(
+        raise DomainError(
             f"A request for {KINDS[kind].lower()} is already waiting for a physician for this "
             "patient; see it under Needs a physician."
         ) from None
@@ -232,11 +230,11 @@ def ask_physician(
 def _open(session: Session, request_id: int, expected_version: int) -> PhysicianRequest:
     request = session.get(PhysicianRequest, request_id)
     if request is None:
-        raise ServiceError("No such request.")
+        raise DomainError("No such request.")
     if request.version != expected_version:
         raise StaleEdit("Someone else answered or changed this request meanwhile; nothing was saved.")
     if request.status != OPEN:
-        raise ServiceError("This request is no longer open.")
+        raise DomainError("This request is no longer open.")
     return request
 
 
@@ -249,7 +247,7 @@ def answer(
         raise PermissionDenied("Only a physician may answer.")
     request = _open(session, request_id, expected_version)
     if not approve and not note.strip():
-        raise ServiceError("Say why you decline, so the requester knows what to do instead.", "note")
+        raise DomainError("Say why you decline, so the requester knows what to do instead.", "note")
     proposal = proposed_dose(request.payload) if approve and request.kind == DOSE_SIGN_OFF else None
     implant = proposed_implant(request.payload) if approve and request.kind == IMPLANT_SIGN_OFF else None
     before = snapshot(request, FIELDS)
@@ -330,7 +328,7 @@ def _record_implant(
             "and ask for a new request if the implantation is still to be recorded."
         ) from None
     except JourneyError as error:
-        raise ServiceError(f"{error.message} Nothing was saved; decline and say what to change.") from None
+        raise DomainError(f"{error.message} Nothing was saved; decline and say what to change.") from None
 
 
 def settle_booking_request(session: Session, actor: Actor, patient_id: int, starts_at: datetime, now: datetime) -> None:

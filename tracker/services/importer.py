@@ -65,7 +65,7 @@ from tracker.models import (
 from tracker.models.bookings import OPEN
 from tracker.models.types import utcnow
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError
+from tracker.services import Actor, DomainError, PermissionDenied
 from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
 from tracker.services.maintenance import refresh_planner_statistics
@@ -126,7 +126,7 @@ OPTIONAL_DETAILS = {
 }
 
 
-class ImportRefused(ServiceError):
+class ImportRefused(DomainError):
     """The file has problems: nothing was written. `issues` lists every one."""
 
     def __init__(self, issues: list[Issue]):
@@ -134,7 +134,7 @@ class ImportRefused(ServiceError):
         self.issues = issues
 
 
-class AcknowledgementNeeded(ServiceError):
+class AcknowledgementNeeded(DomainError):
     """The last refills carry high-severity warnings nobody has said they read: nothing was written."""
 
 

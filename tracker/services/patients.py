@@ -25,7 +25,7 @@ from tracker.clinical.search import mrn_key
 from tracker.formats import fmt_date
 from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import ImplantDetails, current_pump, implant_pump, recompute_schedule
 from tracker.services.settings import get_setting, trial_rules
@@ -68,32 +68,32 @@ def _require(actor: Actor, permission: str) -> None:
 def _require_choices(data: dict, choices: dict) -> None:
     for name, (what, allowed_values) in choices.items():
         if data.get(name) not in allowed_values:
-            raise ServiceError(f"Choose {what}.", name)
+            raise DomainError(f"Choose {what}.", name)
 
 
 def _check_details(session: Session, data: dict, today: date, patient_id: int | None = None) -> None:
     _require_choices(data, PATIENT_CHOICES)
     key = mrn_key(data["mrn"])
     if not key:
-        raise ServiceError("The MRN is required.", "mrn")
+        raise DomainError("The MRN is required.", "mrn")
     if len(key) > 40:  # case-folding can lengthen it (ß -> ss)
-        raise ServiceError("The MRN is too long.", "mrn")
+        raise DomainError("The MRN is too long.", "mrn")
     clash = select(Patient.id).where(Patient.mrn_key == key)
     if patient_id is not None:
         clash = clash.where(Patient.id != patient_id)
     if session.scalar(clash) is not None:
-        raise ServiceError("Another patient already has this MRN.", "mrn")
+        raise DomainError("Another patient already has this MRN.", "mrn")
     if data["date_of_birth"] > today:
-        raise ServiceError("The date of birth cannot be in the future.", "date_of_birth")
+        raise DomainError("The date of birth cannot be in the future.", "date_of_birth")
     location = session.get(Location, data["location_id"])
     if location is None or not location.active:
-        raise ServiceError("Choose an active location.", "location_id")
+        raise DomainError("Choose an active location.", "location_id")
     if data.get("nurse_id") is not None:
         nurse = session.get(User, data["nurse_id"])
         if nurse is None or nurse.role != "nurse" or not nurse.active:
-            raise ServiceError("The primary nurse must be an active nurse.", "nurse_id")
+            raise DomainError("The primary nurse must be an active nurse.", "nurse_id")
     if data.get("withdrawal_risk") and not (data.get("withdrawal_risk_reason") or "").strip():
-        raise ServiceError("Say why the patient is at high withdrawal risk.", "withdrawal_risk_reason")
+        raise DomainError("Say why the patient is at high withdrawal risk.", "withdrawal_risk_reason")
 
 
 def _unique_mrn(session: Session, write) -> None:
@@ -103,7 +103,7 @@ def _unique_mrn(session: Session, write) -> None:
         write()
     except IntegrityError:
         session.rollback()
-        raise ServiceError("Another patient already has this MRN.", "mrn") from None
+        raise DomainError("Another patient already has this MRN.", "mrn") from None
 
 
 def create_patient(session: Session, actor: Actor, data: dict, referred_on: date, today: date) -> Patient:
@@ -111,7 +111,7 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
     _require(actor, "patient.edit")
     _check_details(session, data, today)
     if referred_on > today or referred_on < data["date_of_birth"]:
-        raise ServiceError("The referral date must be between birth and today.", "referred_on")
+        raise DomainError("The referral date must be between birth and today.", "referred_on")
     details = {name: data.get(name) for name in PATIENT_FIELDS}
     details["mrn"] = details["mrn"].strip()
     patient = Patient(
@@ -159,7 +159,7 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
 def _load_for_change(session: Session, patient_id: int, expected_version: int) -> Patient:
     patient = session.get(Patient, patient_id)
     if patient is None:
-        raise ServiceError("No such patient.")
+        raise DomainError("No such patient.")
     if patient.version != expected_version:
         raise StaleEdit(
             "Someone else changed this patient after you opened the form. "
@@ -175,7 +175,7 @@ def update_patient(
     patient = _load_for_change(session, patient_id, expected_version)
     _check_details(session, data, today, patient_id)
     if data["date_of_birth"] > patient.journey_started:
-        raise ServiceError("The date of birth cannot be after the referral.", "date_of_birth")
+        raise DomainError("The date of birth cannot be after the referral.", "date_of_birth")
     before = snapshot(patient, PATIENT_FIELDS)
     for name in PATIENT_FIELDS:
         setattr(patient, name, data.get(name))
@@ -296,11 +296,11 @@ def record_move(
     if move.to_stage == IMPLANTATION:
         centre = session.get(Location, surgery_centre_id) if surgery_centre_id else None
         if centre is None or centre.kind != "surgery_centre":
-            raise ServiceError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
+            raise DomainError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
         if not surgeon.strip():
-            raise ServiceError("Name the surgeon.", "surgeon")
+            raise DomainError("Name the surgeon.", "surgeon")
         if implant is None:
-            raise ServiceError("Enter the pump, its first fill and the starting dose.", "model_id")
+            raise DomainError("Enter the pump, its first fill and the starting dose.", "model_id")
 
     before = snapshot(patient, STATE_FIELDS)
     from_stage = patient.stage if patient.status == "active" else EXITED
@@ -368,11 +368,11 @@ def void_last_event(
     _require(actor, "stage.void")
     patient = _load_for_change(session, patient_id, expected_version)
     if not why.strip():
-        raise ServiceError("Say why this entry is being voided.", "why")
+        raise DomainError("Say why this entry is being voided.", "why")
     events = active_events(session, patient.id)
     refusal = journey.void_refusal(events, event_id)
     if refusal:
-        raise ServiceError(refusal)
+        raise DomainError(refusal)
     event, previous = events[-1], events[-2]
     before = snapshot(patient, STATE_FIELDS)
     event.voided_at, event.voided_by_id, event.void_reason = now, actor.user_id, why.strip()
@@ -407,7 +407,7 @@ def trial_window(session: Session, patient_id: int, on: date) -> tuple[date, dat
     events = active_events(session, patient_id)
     began = max((i for i, e in enumerate(events) if e.to_stage == TRIAL and e.effective_date <= on), default=None)
     if began is None:
-        raise ServiceError("This bolus is not inside any trial on the journey.")
+        raise DomainError("This bolus is not inside any trial on the journey.")
     after = events[began + 1 :]
     return events[began].effective_date, after[0].effective_date if after else None
 
@@ -419,7 +419,7 @@ def bolus_warnings(
     (`replacing`) is judged against the other boluses of the original's trial, without the original."""
     patient = session.get(Patient, patient_id)
     if patient is None:
-        raise ServiceError("No such patient.")
+        raise DomainError("No such patient.")
     # This trial's boluses that stand: none is recorded before the trial began (record_bolus).
     since, until = (
         (patient.stage_since, None) if replacing is None else trial_window(session, patient.id, replacing.given_on)
@@ -443,15 +443,15 @@ def bolus_warnings(
 def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | None = None) -> None:
     """A bolus's date lies inside its trial and not in the future; scores and outcome are chosen, Penn consistent."""
     if data["given_on"] > today:
-        raise ServiceError("The bolus date cannot be in the future.", "given_on")
+        raise DomainError("The bolus date cannot be in the future.", "given_on")
     if data["given_on"] < trial_began:
-        raise ServiceError(f"The bolus cannot be before the trial began ({fmt_date(trial_began)}).", "given_on")
+        raise DomainError(f"The bolus cannot be before the trial began ({fmt_date(trial_began)}).", "given_on")
     if trial_ended is not None and data["given_on"] > trial_ended:
-        raise ServiceError(f"The bolus cannot be after the trial ended ({fmt_date(trial_ended)}).", "given_on")
+        raise DomainError(f"The bolus cannot be after the trial ended ({fmt_date(trial_ended)}).", "given_on")
     _require_choices(data, BOLUS_CHOICES)
     for when in ("before", "after"):
         if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
-            raise ServiceError(
+            raise DomainError(
                 "Penn severity is recorded only when spasm frequency is above 0, and then it is required.",
                 f"penn_severity_{when}",
             )
@@ -464,13 +464,13 @@ def record_bolus(
     _require(actor, "bolus.record")
     patient = session.get(Patient, patient_id)
     if patient is None:
-        raise ServiceError("No such patient.")
+        raise DomainError("No such patient.")
     if patient.status != "active" or patient.stage != TRIAL:
-        raise ServiceError("Trial boluses are recorded while the patient is in the trial stage.")
+        raise DomainError("Trial boluses are recorded while the patient is in the trial stage.")
     check_bolus(data, today, patient.stage_since)
     warnings = bolus_warnings(session, patient.id, data)
     if any(w.code not in acknowledged for w in warnings):
-        raise ServiceError("Read the warnings above; tick the box to save this bolus anyway.", "acknowledge")
+        raise DomainError("Read the warnings above; tick the box to save this bolus anyway.", "acknowledge")
     bolus = TrialBolus(
         patient_id=patient.id, recorded_by_id=actor.user_id, warnings=[asdict(w) for w in warnings], **data
     )

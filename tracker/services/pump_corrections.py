@@ -19,7 +19,7 @@ from tracker.clinical.corrections import battery_due_with_eri, battery_due_witho
 from tracker.clinical.refill_risk import battery_due
 from tracker.models import Implantation, Location, Pump, PumpCorrection, StageEvent
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import check_eri_date, recompute_schedule
 
@@ -58,7 +58,7 @@ def _pump(session: Session, pump_id: int, expected_version: int, expected_last_c
     """The pump in use, unchanged since the form was opened (its version, and no correction added since)."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
-        raise ServiceError("This pump is no longer in use.")
+        raise DomainError("This pump is no longer in use.")
     if pump.version != expected_version or last_correction_id(session, pump.id) != expected_last_correction:
         raise StaleEdit(STALE)
     return pump
@@ -86,7 +86,7 @@ def implantation_of(session: Session, pump: Pump) -> Implantation | None:
 
 def _why(why: str) -> str:
     if not (why or "").strip():
-        raise ServiceError("Say why this detail is being corrected.", "why")
+        raise DomainError("Say why this detail is being corrected.", "why")
     return why.strip()
 
 
@@ -111,22 +111,22 @@ def correct_implant(
     implantation = implantation_of(session, pump)
     serial, tip, surgeon = values.serial.strip(), values.catheter_tip_level.strip(), values.surgeon.strip()
     if not serial:
-        raise ServiceError("Enter the pump's serial number.", "serial")
+        raise DomainError("Enter the pump's serial number.", "serial")
     if not tip:
-        raise ServiceError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
+        raise DomainError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
     if not Decimal("0.5") <= values.alarm_volume_ml < pump.reservoir_ml:
-        raise ServiceError(
+        raise DomainError(
             f"The alarm volume must be from 0.5 mL to below the {pump.reservoir_ml} mL reservoir.", "alarm_volume_ml"
         )
     centre = session.get(Location, values.surgery_centre_id) if values.surgery_centre_id else None
     if centre is None or centre.kind != "surgery_centre":
-        raise ServiceError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
+        raise DomainError("Choose the surgery centre where the pump was placed.", "surgery_centre_id")
     if implantation is None and (surgeon or centre.id != pump.surgery_centre_id):
-        raise ServiceError(
+        raise DomainError(
             "No implantation is recorded for this pump, so its surgeon cannot be corrected here.", "surgeon"
         )
     if implantation is not None and not surgeon:
-        raise ServiceError("Name the surgeon.", "surgeon")
+        raise DomainError("Name the surgeon.", "surgeon")
     changes = []  # (field, old, new)
     for name, new in (("serial", serial), ("catheter_tip_level", tip), ("alarm_volume_ml", values.alarm_volume_ml)):
         if getattr(pump, name) != new:
@@ -136,7 +136,7 @@ def correct_implant(
     if centre.id != pump.surgery_centre_id:
         changes.append(("surgery_centre", pump.surgery_centre.name, centre.name))
     if not changes:
-        raise ServiceError("Nothing differs from what is recorded; change a value or cancel.")
+        raise DomainError("Nothing differs from what is recorded; change a value or cancel.")
     pump_fields = ["serial", "catheter_tip_level", "alarm_volume_ml", "surgery_centre_id"]
     before_pump = snapshot(pump, pump_fields)
     before_implant = snapshot(implantation, ["surgeon", "surgery_centre_id"]) if implantation else None
@@ -165,7 +165,7 @@ def correct_implant(
         try:
             recompute_schedule(session, pump)
         except engine.RefillInputError as error:
-            raise ServiceError(error.message, "alarm_volume_ml") from None
+            raise DomainError(error.message, "alarm_volume_ml") from None
     after_pump = snapshot(pump, pump_fields)
     if after_pump != before_pump:
         changed = [k for k in pump_fields if after_pump[k] != before_pump[k]]
@@ -212,14 +212,14 @@ def correct_eri(
     pump = _pump(session, pump_id, expected_version, expected_last_correction)
     why = _why(why)
     if pump.eri_on is None:
-        raise ServiceError("No ERI is recorded for this pump; record one on the ERI form.")
+        raise DomainError("No ERI is recorded for this pump; record one on the ERI form.")
     if eri_on is not None:
         check_eri_date(pump, eri_on, now)
         if eri_on == pump.eri_on:
-            raise ServiceError("That is the ERI date already recorded; enter the right one, or void it.", "eri_on")
+            raise DomainError("That is the ERI date already recorded; enter the right one, or void it.", "eri_on")
     stop_days = pump.model.eri_to_stop_days
     if stop_days is None:
-        raise ServiceError(f"A {pump.model.name} has no battery, so it has no replacement indicator.", "eri_on")
+        raise DomainError(f"A {pump.model.name} has no battery, so it has no replacement indicator.", "eri_on")
     without = battery_due_without_eri(
         pump.battery_replacement_due,
         pump.eri_on,

@@ -15,7 +15,7 @@ from tracker.clinical import pump_events as rules
 from tracker.formats import fmt_date
 from tracker.models import PumpEvent
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import current_pump, recompute_schedule
 from tracker.services.settings import all_settings, event_rules
@@ -42,28 +42,28 @@ def record_event(
         raise PermissionDenied("Your role may not record device events.")
     pump = current_pump(session, patient_id)
     if pump is None:
-        raise ServiceError("This patient has no pump in use.")
+        raise DomainError("This patient has no pump in use.")
     if expected_pump_id is not None and pump.id != expected_pump_id:
         raise StaleEdit(
             "The patient's pump changed after you opened this form (a replacement was recorded); "
             "nothing was saved. Check the pump, then record the event again."
         )
     if entry.kind not in rules.KINDS:
-        raise ServiceError("Choose what happened.", "kind")
+        raise DomainError("Choose what happened.", "kind")
     if entry.occurred_at > now:
-        raise ServiceError("The event cannot be in the future; record it once it has happened.", "occurred_at")
+        raise DomainError("The event cannot be in the future; record it once it has happened.", "occurred_at")
     if entry.occurred_at < start_of_day(pump.implanted_on):
-        raise ServiceError(
+        raise DomainError(
             f"The event cannot be before this pump was implanted ({fmt_date(pump.implanted_on)}).", "occurred_at"
         )
     volume = entry.volume_removed_ml
     if volume is not None and not 0 <= volume <= pump.reservoir_ml:
-        raise ServiceError(
+        raise DomainError(
             f"Enter a volume from 0 to the {pump.reservoir_ml.normalize():f} mL reservoir.", "volume_removed_ml"
         )
     notes = entry.notes.strip()
     if len(notes) > NOTES_MAX:
-        raise ServiceError(f"Notes: at most {NOTES_MAX:,} characters.", "notes")
+        raise DomainError(f"Notes: at most {NOTES_MAX:,} characters.", "notes")
     duplicate = session.scalar(
         select(PumpEvent.id).where(
             PumpEvent.pump_id == pump.id, PumpEvent.kind == entry.kind, PumpEvent.occurred_at == entry.occurred_at
@@ -77,7 +77,7 @@ def record_event(
             entry.kind, pump.model.mri_rule, local_date(entry.occurred_at), event_rules(settings)
         )
     except rules.UnknownMriRule:
-        raise ServiceError(
+        raise DomainError(
             f"The pump catalogue does not say what an MRI means for a {pump.model.name}: an "
             "administrator chooses it on the catalogue page first.",
             "kind",
@@ -117,7 +117,7 @@ def record_done(
     review by a physician."""
     event = session.get(PumpEvent, event_id)
     if event is None or event.patient_id != patient_id or event.work != work:
-        raise ServiceError("No such check or review for this patient.")
+        raise DomainError("No such check or review for this patient.")
     permission = "pump_event.review" if work in rules.DONE_BY_PHYSICIAN else "pump_event.record"
     if not allowed(actor.role, permission):
         raise PermissionDenied(
@@ -133,9 +133,9 @@ def record_done(
         )
     note = note.strip()
     if not note:
-        raise ServiceError("Say what was found (for example: pump interrogated, motor running).", "note")
+        raise DomainError("Say what was found (for example: pump interrogated, motor running).", "note")
     if len(note) > NOTES_MAX:
-        raise ServiceError(f"At most {NOTES_MAX:,} characters.", "note")
+        raise DomainError(f"At most {NOTES_MAX:,} characters.", "note")
     before = snapshot(event, DONE_FIELDS)
     event.done_at, event.done_by_id, event.done_note = now, actor.user_id, note
     session.flush()

@@ -15,7 +15,7 @@ from tracker.clinical import refill_risk as risk_model
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
-from tracker.services import Actor, PermissionDenied, ServiceError, StaleEdit, lock_row
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
 from tracker.services.bookings import complete_open_appointment
 from tracker.services.refills import (
@@ -95,27 +95,27 @@ def preview_refill(
     an earlier entry) gets the same checks, between the fills on either side of the one it replaces."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
-        raise ServiceError("This pump is not in use.")
+        raise DomainError("This pump is not in use.")
     previous, following = (last_fill(session, pump.id), None) if replacing is None else fills_around(session, replacing)
     if previous is None:  # only a correction can lack one: the first fill has its own form
-        raise ServiceError("The first fill is corrected on its own form (volume and concentration).")
+        raise DomainError("The first fill is corrected on its own form (volume and concentration).")
     if entry.visit_at > now:
-        raise ServiceError("The refill time cannot be in the future.", "visit_at")
+        raise DomainError("The refill time cannot be in the future.", "visit_at")
     if entry.visit_at <= previous.visit_at:
-        raise ServiceError(f"The refill must be after the last fill ({fmt_datetime(previous.visit_at)}).", "visit_at")
+        raise DomainError(f"The refill must be after the last fill ({fmt_datetime(previous.visit_at)}).", "visit_at")
     if following is not None and entry.visit_at >= following.visit_at:
-        raise ServiceError(f"The refill must be before the next fill ({fmt_datetime(following.visit_at)}).", "visit_at")
+        raise DomainError(f"The refill must be before the next fill ({fmt_datetime(following.visit_at)}).", "visit_at")
     for name in ("expected_residual_ml", "actual_residual_ml", "volume_added_ml", "resulting_volume_ml"):
         value = getattr(entry, name)
         if value < 0:
-            raise ServiceError("Volumes cannot be negative.", name)
+            raise DomainError("Volumes cannot be negative.", name)
         if value > pump.reservoir_ml:
             label = (
                 "more than the reservoir holds"
                 if name != "resulting_volume_ml"
                 else f"more than the {pump.reservoir_ml} mL reservoir holds; never overfill"
             )
-            raise ServiceError(f"{value} mL is {label}.", name)
+            raise DomainError(f"{value} mL is {label}.", name)
     _stability_days(session, entry.concentration_mcg_per_ml)  # in the catalogue
     settings = all_settings(session)
     fill = RefillVisit(
@@ -135,7 +135,7 @@ def preview_refill(
                 projection_inputs(session, pump, latest, ledger, settings, previous=next(iter(before), None))
             )
     except engine.RefillInputError as error:
-        raise ServiceError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
+        raise DomainError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
     in_force = [d for d in ledger if d.effective_at <= entry.visit_at] if following is not None else ledger
     return RefillPreview(
         projection, refill_warnings(pump, previous, entry, (in_force or ledger)[-1].daily_dose_mcg, settings)
@@ -215,11 +215,11 @@ def record_refill(
         entry.bridge_bolus_reason,
     )
     if missing:
-        raise ServiceError(missing[1], missing[0])
+        raise DomainError(missing[1], missing[0])
     if entry.bridge_bolus_given:
         entry = replace(entry, bridge_bolus_reason="")  # a bolus was given: there is no "why not" to keep
     if preview.needs_acknowledgement and not acknowledged:
-        raise ServiceError("Acknowledge the high-severity warnings to save this refill.", "acknowledge")
+        raise DomainError("Acknowledge the high-severity warnings to save this refill.", "acknowledge")
     pump = session.get(Pump, pump_id)
     # Read before recompute_schedule rewrites it: the date this refill is judged against (quality dashboard).
     in_force = session.scalar(select(RefillSchedule.due_date).where(RefillSchedule.pump_id == pump.id))

@@ -39,7 +39,7 @@ from tracker.models import (
     TrialBolus,
 )
 from tracker.policy import allowed
-from tracker.services import Actor, NeedsPhysician, PermissionDenied, ServiceError, StaleEdit, lock_row
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, lock_row
 from tracker.services.audit import record, snapshot
 from tracker.services.settings import all_settings, implant_rules, titration_rules
 
@@ -114,7 +114,7 @@ def programmed_daily_dose(p: Programme) -> Decimal:
     mean = prog.average_daily_dose_mcg()
     dose = (Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(Decimal("0.01"))
     if dose < MIN_DAILY_DOSE_MCG:
-        raise ServiceError("The programme must deliver at least 1 mcg a day.", "flex_schedule")
+        raise DomainError("The programme must deliver at least 1 mcg a day.", "flex_schedule")
     return dose
 
 
@@ -137,7 +137,7 @@ def _stability_days(session: Session, concentration: int, drugs: dict[int, DrugC
         )
     )
     if drug is None or not drug.active:
-        raise ServiceError(f"{concentration} mcg/mL is not in the drug catalogue.", "concentration_mcg_per_ml")
+        raise DomainError(f"{concentration} mcg/mL is not in the drug catalogue.", "concentration_mcg_per_ml")
     return drug.stability_days
 
 
@@ -353,27 +353,27 @@ def implant_pump(
     check, so a nurse refused for it can send the same entry for sign-off (tracker.services.escalation)."""
     model = session.get(PumpModel, details.model_id)
     if model is None or not model.active:
-        raise ServiceError("Choose the pump model.", "model_id")
+        raise DomainError("Choose the pump model.", "model_id")
     if not details.serial.strip():
-        raise ServiceError("Enter the pump's serial number.", "serial")
+        raise DomainError("Enter the pump's serial number.", "serial")
     if not details.catheter_tip_level.strip():
-        raise ServiceError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
+        raise DomainError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
     drug = session.scalar(
         select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == details.concentration_mcg_per_ml)
     )
     if drug is None or drug.trial_only or not drug.active:
-        raise ServiceError(
+        raise DomainError(
             "Choose a pump concentration from the drug catalogue (50 mcg/mL is for trials only).",
             "concentration_mcg_per_ml",
         )
     if details.fill_volume_ml > model.reservoir_ml:
-        raise ServiceError(
+        raise DomainError(
             f"{details.fill_volume_ml} mL is more than the {model.reservoir_ml} mL reservoir holds; never overfill.",
             "fill_volume_ml",
         )
     alarm_ml = details.alarm_volume_ml or model.default_alarm_ml
     if details.fill_volume_ml <= alarm_ml:
-        raise ServiceError(
+        raise DomainError(
             f"The first fill must be above the {alarm_ml} mL alarm volume, or the pump alarms at once.",
             "fill_volume_ml",
         )
@@ -450,7 +450,7 @@ def implant_pump(
     try:
         recompute_schedule(session, pump)
     except engine.RefillInputError as error:
-        raise ServiceError(error.message, _implant_field(error.field)) from None
+        raise DomainError(error.message, _implant_field(error.field)) from None
     if start.sign_off and not allowed(actor.role, "dose.sign_off"):
         raise NeedsPhysician(
             f"{start.start_worst_mcg.normalize():f} mcg/day is above the guide for the starting "
@@ -498,7 +498,7 @@ def record_eri(
         raise PermissionDenied("Your role may not record pump findings.")
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
-        raise ServiceError("This pump is not in use.")
+        raise DomainError("This pump is not in use.")
     if pump.version != expected_version:
         raise StaleEdit(
             "Someone else changed this pump after you opened the form; nothing was saved. Check the "
@@ -520,13 +520,13 @@ def record_eri(
 def check_eri_date(pump: Pump, eri_on: date, now: datetime) -> None:
     """An ERI is recorded for a battery-driven pump, on a day between its implant and today."""
     if pump.model.eri_to_stop_days is None:
-        raise ServiceError(
+        raise DomainError(
             f"A {pump.model.name} has no battery, so it has no replacement indicator to record.", "eri_on"
         )
     if eri_on > local_date(now):
-        raise ServiceError("The ERI date cannot be in the future; record it once the pump shows it.", "eri_on")
+        raise DomainError("The ERI date cannot be in the future; record it once the pump shows it.", "eri_on")
     if eri_on < pump.implanted_on:
-        raise ServiceError(f"The ERI date cannot be before the implant ({fmt_date(pump.implanted_on)}).", "eri_on")
+        raise DomainError(f"The ERI date cannot be before the implant ({fmt_date(pump.implanted_on)}).", "eri_on")
 
 
 def _implant_field(field: str) -> str:
@@ -592,13 +592,13 @@ def change_dose(
     cut, a dose outside the usual range) an acknowledgement."""
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
-        raise ServiceError("This pump is not in use.")
+        raise DomainError("This pump is not in use.")
     if effective_at > now:
-        raise ServiceError("A dose change cannot take effect in the future; record it when programmed.", "effective_at")
+        raise DomainError("A dose change cannot take effect in the future; record it when programmed.", "effective_at")
     lock_row(session, Pump, pump.id)  # then the ledger read below is the one this change follows
     fill = last_fill(session, pump.id)
     if effective_at < fill.visit_at:
-        raise ServiceError(
+        raise DomainError(
             "A dose change before the last fill does not change the projection; record changes from the last fill on.",
             "effective_at",
         )
@@ -619,9 +619,9 @@ def change_dose(
             "daily_dose_mcg",
         )
     if not reason.strip():
-        raise ServiceError("Say why the dose is changing.", "reason")
+        raise DomainError("Say why the dose is changing.", "reason")
     if check.warnings and not acknowledged:
-        raise ServiceError("Acknowledge the warnings to save this dose change.", "acknowledge")
+        raise DomainError("Acknowledge the warnings to save this dose change.", "acknowledge")
     change = DoseChange(
         pump_id=pump.id,
         effective_at=effective_at,
@@ -639,7 +639,7 @@ def change_dose(
     try:
         recompute_schedule(session, pump)
     except engine.RefillInputError as error:
-        raise ServiceError(error.message, error.field) from None
+        raise DomainError(error.message, error.field) from None
     record(
         session,
         actor,

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from tracker.models import Setting, User, UserSession
-from tracker.services import Actor, ServiceError
+from tracker.services import Actor, DomainError
 from tracker.services.audit import record
 from tracker.services.settings import DEFAULTS
 
@@ -161,7 +161,7 @@ def end_one(session: Session, actor: Actor, session_id: int, now: datetime) -> N
     """End one of the actor's own sessions (another browser); someone else's is refused as not found."""
     row = session.get(UserSession, session_id)
     if row is None or row.user_id != actor.user_id:
-        raise ServiceError("That session was not found.")
+        raise DomainError("That session was not found.")
     if row.ended_at is None:
         row.ended_at, row.ended_reason = now, ENDED_BY_USER
         record(session, actor, "update", "user", actor.user_id, None, None, {"sessions": "ended 1 other"})

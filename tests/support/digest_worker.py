@@ -1,6 +1,6 @@
 """One digest sender in its own process, for tests/web/test_digest_processes.py.
 
-    python -m tests.digest_worker '{"SQLALCHEMY_DATABASE_URI": "...", "SMTP_URL": "smtp://127.0.0.1:PORT", ...}'
+    python -m tests.support.digest_worker '{"SQLALCHEMY_DATABASE_URI": "...", "SMTP_URL": "smtp://127.0.0.1:PORT", ...}'
 
 It builds an app from the JSON settings (scheduler off), optionally waits for a start signal (the file named by
 the "go_file" key appears) so that several processes start sending at the same instant, runs the scheduler's job
