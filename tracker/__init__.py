@@ -36,12 +36,13 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 
     register_logging(app)
     register_extensions(app)
-    from tracker.web import DatabaseId
+    from tracker.web.args import DatabaseId
 
     app.url_map.converters["int"] = DatabaseId  # before any route is added: every <int:id> is bounded
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
+    register_request_hooks(app)
     register_commands(app)
     from tracker.jobs import init_scheduler
 
@@ -94,7 +95,7 @@ def register_extensions(app: Flask) -> None:
     # between wards): the server-side session record is what ends a session (tracker.services.sessions).
     login_manager.session_protection = None
 
-    from tracker.auth.routes import load_user
+    from tracker.auth.browser_session import load_user
 
     login_manager.user_loader(load_user)
     if app.config["RATE_LIMITS"]:
@@ -128,18 +129,41 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from tracker.admin.routes import bp as admin_bp
-    from tracker.auth.routes import bp as auth_bp
-    from tracker.calculator.routes import bp as calculator_bp
-    from tracker.calendar.routes import bp as calendar_bp
+    # An area's views join its blueprint (`bp`, defined in the area's package __init__) when its view modules are
+    # imported. They are imported here, not at the end of the package __init__: a package importing the modules
+    # that import it back for `bp` is an import circle.
+    import tracker.admin.audit
+    import tracker.admin.catalogue
+    import tracker.admin.digest
+    import tracker.admin.routes
+    import tracker.auth.routes
+    import tracker.calculator.routes
+    import tracker.corrections.routes
+    import tracker.dashboard.routes
+    import tracker.home.routes
+    import tracker.imports.routes
+    import tracker.patients.routes
+    import tracker.physician.routes
+    import tracker.refills.events
+    import tracker.refills.routes
+    import tracker.scheduling.bookings
+    import tracker.scheduling.calendar
+    import tracker.scheduling.contacts
+    import tracker.scheduling.feed
+    import tracker.scheduling.printing
+    import tracker.scheduling.worklist  # noqa: F401  (each import above adds its views to its area's bp)
+    from tracker.admin import bp as admin_bp
+    from tracker.auth import bp as auth_bp
+    from tracker.calculator import bp as calculator_bp
     from tracker.corrections import bp as corrections_bp
-    from tracker.dashboard.routes import bp as dashboard_bp
+    from tracker.dashboard import bp as dashboard_bp
     from tracker.health import bp as health_bp
     from tracker.home import bp as home_bp
-    from tracker.imports.routes import bp as imports_bp
-    from tracker.patients.routes import bp as patients_bp
+    from tracker.imports import bp as imports_bp
+    from tracker.patients import bp as patients_bp
     from tracker.physician import bp as physician_bp
-    from tracker.refills.routes import bp as refills_bp
+    from tracker.refills import bp as refills_bp
+    from tracker.scheduling import bp as calendar_bp
 
     for bp in (
         auth_bp,
@@ -170,9 +194,20 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from tracker.web import register
+    from tracker.web.filters import register
 
     register(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """In this order: the request's clock and id, the NUL-byte refusal, signing out a session that ended
+    elsewhere; after the view, the headers and the request log."""
+    from tracker.auth.browser_session import register as register_session_expiry
+    from tracker.web.hooks import register_after, register_before
+
+    register_before(app)
+    register_session_expiry(app)
+    register_after(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -202,9 +202,9 @@ def scheduler_command():
     """Run the background jobs (daily e-mail, retries, nightly housekeeping) in this process until SIGTERM or
     Ctrl-C. Production runs one such process beside web workers started with TRACKER_SCHEDULER off; a second
     one by mistake sends nothing twice (the database keeps every e-mail once)."""
-    from tracker import jobs
+    from tracker.jobs import configuration_problems, shutdown_scheduler, start_scheduler
 
-    problems = jobs.configuration_problems(current_app)
+    problems = configuration_problems(current_app)
     if problems:
         raise click.ClickException("The scheduler cannot start: " + "; ".join(problems) + ".")
     if not current_app.config["SMTP_URL"]:
@@ -217,7 +217,7 @@ def scheduler_command():
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, on_signal)
-    scheduler = jobs.start_scheduler(current_app._get_current_object())
+    scheduler = start_scheduler(current_app._get_current_object())
     scheduler.add_listener(_log_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     log.info(
         "scheduler process %s running: %s",
@@ -228,7 +228,7 @@ def scheduler_command():
         if not scheduler.running:
             raise click.ClickException("The scheduler stopped by itself; see the log above.")
     log.info("scheduler process %s: %s received, stopping after the running job", os.getpid(), received[0])
-    jobs.shutdown_scheduler()
+    shutdown_scheduler()
     db.engine.dispose()
     log.info("scheduler process %s stopped", os.getpid())
 

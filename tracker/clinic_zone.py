@@ -4,7 +4,7 @@ day. One zone for the whole programme (README, "Time zone"): locations have none
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from tracker.clinical import days
@@ -24,6 +24,11 @@ def clinic_zone() -> ZoneInfo:
 
 def clinic_zone_name() -> str:
     return _zone.key
+
+
+def clinic_today() -> date:
+    """Today in the clinic's time zone (not the server's, which is UTC)."""
+    return local_date(datetime.now(UTC))
 
 
 def local_date(when: datetime) -> date:

@@ -24,7 +24,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(403)
     def _forbidden(error):
-        from tracker.web import OtherClinic
+        from tracker.auth.permissions import OtherClinic
 
         if isinstance(error, OtherClinic):
             return page(403, "Another clinic's patient", error.description)

@@ -27,6 +27,7 @@ screens.setup(project)
 from sqlalchemy import select  # noqa: E402
 
 from tests import factories as f  # noqa: E402
+from tracker.clinic_zone import clinic_today  # noqa: E402
 from tracker.clinical.search import mrn_key  # noqa: E402
 from tracker.demo import ensure_sites  # noqa: E402
 from tracker.extensions import db  # noqa: E402
@@ -34,7 +35,6 @@ from tracker.models import User  # noqa: E402
 from tracker.services.bookings import book_refill  # noqa: E402
 from tracker.services.refill_visits import RefillEntry, record_refill  # noqa: E402
 from tracker.services.refills import current_pump  # noqa: E402
-from tracker.web import clinic_today  # noqa: E402
 
 A4_PRINTABLE_PX = 718  # 210 mm less print.css's side margins, at 96 px an inch
 # first, last, MRN, days since implant, implant (model, fill mL, mcg/mL, mcg/day), refill (days ago, expected,

@@ -29,6 +29,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from tracker import create_app  # noqa: E402
+from tracker.clinic_zone import clinic_today  # noqa: E402
 from tracker.demo import seed_demo  # noqa: E402
 from tracker.extensions import db  # noqa: E402
 from tracker.models import User  # noqa: E402
@@ -36,7 +37,6 @@ from tracker.services import Actor  # noqa: E402
 from tracker.services.bookings import log_contact  # noqa: E402
 from tracker.services.settings import risk_windows  # noqa: E402
 from tracker.services.worklist import worklist  # noqa: E402
-from tracker.web import clinic_today  # noqa: E402
 
 PASSWORD = "issue-19 screenshots only"
 

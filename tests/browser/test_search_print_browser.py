@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from tests.browser.test_journey_browser import sign_in
 from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago, make_patient
 from tracker.clinical.search import mrn_key
+from tracker.formats import fmt_date
 from tracker.services.bookings import book_refill
-from tracker.web import fmt_date
 
 TOMORROW = TODAY + timedelta(days=1)
 A4_PRINTABLE_PX = 718  # 210 mm less print.css's 2 x 10 mm side margins, at 96 px an inch

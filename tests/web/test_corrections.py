@@ -19,6 +19,7 @@ from tests.web.test_fuzz_forms import row_counts
 from tracker.clinic_zone import start_of_day
 from tracker.clinical.corrections import IMPLANT_FILL, ONLY_FILL
 from tracker.clinical.refill_risk import battery_due
+from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, Pump, PumpCorrection, RefillSchedule, RefillVisit, TrialBolus
 from tracker.services import patients as patient_service
 from tracker.services.catalogue import pumps_holding
@@ -26,7 +27,6 @@ from tracker.services.quality import QualityFilters, refill_facts
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, change_dose, current_pump, record_eri
 from tracker.services.settings import all_settings
-from tracker.web import fmt_date
 
 NOW = datetime.now(ZONE)
 IMPLANTED_ON = TODAY - timedelta(days=10)

@@ -25,7 +25,7 @@ from tracker.imports.storage import (
     purge_abandoned_uploads,
 )
 from tracker.models import ContactAttempt
-from tracker.web import csv_cell
+from tracker.web.exports import csv_cell
 
 TOO_BIG = 2**31
 
@@ -151,7 +151,7 @@ def test_a_formula_after_any_separator_is_defused(typed, safe):
 
 def test_exports_quote_every_cell(app, as_role, world, session):
     from tests.support.factories import make_patient
-    from tracker.web import csv_response
+    from tracker.web.exports import csv_response
 
     with app.test_request_context():
         body = csv_response([["Doe;=1+2", 5, None]], "x.csv").get_data(as_text=True)

@@ -19,7 +19,7 @@ from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import worklist
-from tracker.web import fmt_ml
+from tracker.web.filters import fmt_ml
 
 DAY = TODAY + timedelta(days=2)  # the day printed: in the future, so bookings on it are ordinary
 

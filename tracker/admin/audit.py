@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, render_template, request, stream_with_context
 from sqlalchemy import Select, func, or_, select
 
+from tracker.admin import bp
 from tracker.admin.audit_changes import describe_event, references
-from tracker.admin.routes import bp
-from tracker.clinic_zone import start_of_day
+from tracker.auth.permissions import requires
+from tracker.clinic_zone import clinic_today, start_of_day
 from tracker.extensions import db
 from tracker.models import AuditEvent, Patient, User
 from tracker.services.audit import names_for
-from tracker.web import audit_read, clinic_today, csv_cell, date_arg, int_arg, requires
+from tracker.web.args import date_arg, int_arg
+from tracker.web.exports import audit_read, csv_cell
 
 CSV_HEADER = [
     "at (UTC)",

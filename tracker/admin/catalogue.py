@@ -5,15 +5,16 @@ from decimal import Decimal
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from tracker.admin import bp
 from tracker.admin.catalogue_forms import DrugForm, LocationForm, NewDrugForm, PumpModelForm, settings_form
-from tracker.admin.routes import bp
+from tracker.auth.permissions import actor, requires
 from tracker.clinical.pump_events import MRI_RULES
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import DomainError, StaleEdit
 from tracker.services import catalogue as service
 from tracker.services.settings import DEFAULTS, all_settings
-from tracker.web import actor, not_saved, requires, show_error
+from tracker.web.forms import not_saved, show_error
 
 
 def _saved_message(change: service.CatalogueChange) -> str:

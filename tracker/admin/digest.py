@@ -5,7 +5,8 @@ from datetime import date
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 
-from tracker.admin.routes import bp
+from tracker.admin import bp
+from tracker.auth.permissions import actor, requires
 from tracker.extensions import db
 from tracker.jobs import scheduler_state
 from tracker.models import OutboxMessage
@@ -16,7 +17,6 @@ from tracker.services import digest_delivery
 from tracker.services.audit import record
 from tracker.services.mailer import mailer_from_config
 from tracker.services.sender import requeue_dead
-from tracker.web import actor, requires
 
 
 @bp.get("/digest")

@@ -2,12 +2,14 @@
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from tracker.admin import bp
 from tracker.admin.forms import AccountForm, EditUserForm, UserForm
+from tracker.auth.permissions import actor, requires
 from tracker.extensions import db
 from tracker.models import User
 from tracker.services import DomainError, StaleEdit
@@ -21,9 +23,7 @@ from tracker.services.accounts import (
     update_user,
 )
 from tracker.services.patient_queries import location_choices
-from tracker.web import actor, not_saved, requires, show_error
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+from tracker.web.forms import not_saved, show_error
 
 NO_LOCATION = [(None, "— none —")]
 
@@ -158,6 +158,3 @@ def set_user_active(user_id: int):
         else:
             flash(f"{user.full_name} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
-
-
-from tracker.admin import audit, catalogue, digest  # noqa: E402,F401  (register routes on bp)

@@ -3,31 +3,20 @@
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from tracker.auth import known_browser
+from tracker.auth import bp, known_browser
+from tracker.auth.browser_session import end_session, start_session
 from tracker.auth.forms import LoginForm, PasswordForm
+from tracker.auth.permissions import actor, requires
 from tracker.auth.throttle import Attempt
 from tracker.extensions import db
-from tracker.models import User
 from tracker.services import DomainError, sessions
 from tracker.services.accounts import authenticate, change_password
-from tracker.web import actor, requires
-
-bp = Blueprint("auth", __name__)
 
 WRONG_LOGIN = "The e-mail or password is not correct."
-
-
-def load_user(user_id: str) -> User | None:
-    """The user of this cookie's server-side session, if it is still open (tracker.services.sessions)."""
-    found = sessions.resume(
-        db.session, session.get("sid"), user_id, datetime.now(UTC), sessions.Limits.from_config(current_app.config)
-    )
-    g.session_refused, g.session_id = found.refused, found.session_id
-    return found.user
 
 
 # What a user whose password an administrator reset may still open before choosing their own.
@@ -49,21 +38,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("home.today")
-
-
-def start_session(user: User) -> None:
-    """Sign in with a new session: nothing from the cookie before sign-in survives (its CSRF token included),
-    so a token or cookie planted beforehand is worth nothing afterwards."""
-    session.clear()
-    g.pop("csrf_token", None)  # Flask-WTF keeps the request's token here; the next form gets a new one
-    session["sid"] = sessions.start(db.session, user, datetime.now(UTC))
-    login_user(user)
-
-
-def end_session() -> None:
-    """Forget the session in this browser (the caller ends its server-side record first, where it has one)."""
-    logout_user()
-    session.clear()
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,16 +1,15 @@
 """The refill what-if calculator page, thin over clinical.what_if (as `flask refill-calc` in tracker/cli.py is)."""
 
-from flask import Blueprint, render_template, request
+from flask import render_template, request
 
+from tracker.auth.permissions import requires
+from tracker.calculator import bp
 from tracker.calculator.forms import CalculatorForm
-from tracker.clinic_zone import clinic_zone_name
+from tracker.clinic_zone import clinic_today, clinic_zone_name
 from tracker.clinical.refill import RefillInputError
 from tracker.clinical.what_if import default_inputs, usual_dose, what_if
 from tracker.extensions import db
 from tracker.services.settings import all_settings
-from tracker.web import clinic_today, requires
-
-bp = Blueprint("calculator", __name__, url_prefix="/calculator")
 
 
 @bp.get("/")

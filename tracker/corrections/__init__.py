@@ -4,5 +4,3 @@ the battery ERI date (issue 17, item 8). The services keep every original, struc
 from flask import Blueprint
 
 bp = Blueprint("corrections", __name__)
-
-from tracker.corrections import routes  # noqa: E402, F401  (registers the views on bp)

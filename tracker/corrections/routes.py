@@ -8,7 +8,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from tracker.clinic_zone import clinic_zone
+from tracker.auth.permissions import actor, requires
+from tracker.clinic_zone import clinic_today, clinic_zone
 from tracker.clinical.refill import RefillInputError
 from tracker.clinical.trial import dose_hint
 from tracker.corrections import bp
@@ -23,13 +24,13 @@ from tracker.corrections.forms import (
 )
 from tracker.extensions import db
 from tracker.models import DoseChange, Patient, RefillVisit, TrialBolus
-from tracker.refills.routes import FORM_FIELD, _entry, _local, _programme
+from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, refill_entry
 from tracker.services import DomainError, StaleEdit, pump_corrections
 from tracker.services import corrections as service
 from tracker.services.patient_queries import concentration_choices, location_choices
 from tracker.services.refills import current_pump
 from tracker.services.settings import trial_rules
-from tracker.web import actor, clinic_today, form_version, requires, show_error
+from tracker.web.forms import form_version, show_error
 
 KINDS = {"refill": RefillVisit, "dose": DoseChange, "bolus": TrialBolus}
 
@@ -89,20 +90,20 @@ def refill(patient_id: int, visit_id: int):
         try:
             if request.form.get("action") == "save":
                 service.correct_refill(
-                    db.session, actor(), visit.id, _entry(form), form.why.data, bool(form.acknowledge.data), now
+                    db.session, actor(), visit.id, refill_entry(form), form.why.data, bool(form.acknowledge.data), now
                 )
                 flash(
                     "Refill corrected; the original is kept, struck through, and the dates are recomputed.", "success"
                 )
                 return _back(patient_id)
-            preview = service.preview_refill_correction(db.session, visit.id, _entry(form), now)
+            preview = service.preview_refill_correction(db.session, visit.id, refill_entry(form), now)
         except StaleEdit as error:
             return _stale(patient_id, error)
         except (DomainError, RefillInputError) as error:
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
             if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
-                preview = service.preview_refill_correction(db.session, visit.id, _entry(form), now)
+                preview = service.preview_refill_correction(db.session, visit.id, refill_entry(form), now)
     status = 200 if request.method == "GET" or (preview and not form.errors) else 422
     return render_template("corrections/refill.html", form=form, patient=patient, visit=visit, preview=preview), status
 
@@ -154,7 +155,7 @@ def dose(patient_id: int, dose_id: int):
         steps = (original.flex_schedule or {}).get("default") or []
         form.flex_schedule.data = "\n".join(f"{start} {rate}" for start, rate in steps)
     if form.validate_on_submit():
-        effective_at, programme = _local(form.effective_at.data), _programme(form)
+        effective_at, programme = local_time(form.effective_at.data), dose_programme(form)
         try:
             service.correct_dose(
                 db.session,

@@ -3,22 +3,25 @@
 import re
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from tracker.auth.permissions import own_clinic_only, requires
+from tracker.clinic_zone import clinic_today
 from tracker.clinical import quality as q
 from tracker.clinical import refill_risk as risk
 from tracker.clinical.journey import STAGE_LABELS
+from tracker.dashboard import bp
 from tracker.dashboard.tables import TABLES
 from tracker.extensions import db
-from tracker.formats import plural
+from tracker.formats import fmt_date, plural
 from tracker.policy import allowed
 from tracker.services import quality as service
 from tracker.services.patient_queries import location_choices
 from tracker.services.settings import all_settings, risk_windows
-from tracker.web import audit_read, clinic_today, csv_response, date_arg, fmt_date, int_arg, own_clinic_only, requires
+from tracker.web.args import date_arg, int_arg
+from tracker.web.exports import audit_read, csv_response
 
-bp = Blueprint("dashboard", __name__, url_prefix="/quality")
 MAX_MONTHS = 120  # ten years of months is the most a by-month table shows
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 BUCKETS = {(f"{first}-{last}" if last is not None else f"{first}+"): label for label, first, last in q.LATE_BUCKETS}

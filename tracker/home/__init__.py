@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("home", __name__)
-
-from tracker.home import routes  # noqa: E402, F401  (registers the views on bp)

@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 from flask import current_app, render_template
 from flask_login import current_user
 
+from tracker.auth.permissions import own_clinic_only, requires
+from tracker.clinic_zone import clinic_today
 from tracker.extensions import db
 from tracker.home import bp
 from tracker.jobs import scheduler_state
@@ -13,7 +15,6 @@ from tracker.services import home
 from tracker.services.bookings import CONTACT_METHODS, CONTACT_OUTCOMES
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS
-from tracker.web import clinic_today, own_clinic_only, requires
 
 
 def _nurse(today, now):

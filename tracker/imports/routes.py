@@ -12,7 +12,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from flask import (
-    Blueprint,
     Response,
     current_app,
     flash,
@@ -26,15 +25,16 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from tracker.auth.permissions import actor, requires
+from tracker.clinic_zone import clinic_today
 from tracker.clinical import importing, refill_risk
 from tracker.extensions import db
+from tracker.imports import bp
 from tracker.imports.forms import RunForm, UploadForm, mapping_form
 from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
 from tracker.services import DomainError
 from tracker.services.importer import AcknowledgementNeeded, ImportRefused, ImportRun, dry_run
-from tracker.web import actor, clinic_today, requires
 
-bp = Blueprint("imports", __name__, url_prefix="/import")
 log = logging.getLogger("tracker.imports")
 ERRORS_SHOWN = 500  # the rest are counted; a file with thousands of errors is usually one wrong column
 NDJSON = "application/x-ndjson"

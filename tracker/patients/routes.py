@@ -2,11 +2,12 @@
 
 from datetime import UTC, date, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from tracker.calendar.forms import ContactForm
+from tracker.auth.permissions import actor, own_clinic_only, requires
+from tracker.clinic_zone import clinic_today
 from tracker.clinical.journey import EXITED, STAGES, JourneyError, allowed_moves, days_in_stage, voidable_event_id
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import WORK_LABELS
@@ -16,9 +17,11 @@ from tracker.extensions import db
 from tracker.models import Patient, RefillSchedule
 from tracker.models.requests import IMPLANT_SIGN_OFF
 from tracker.once import once
+from tracker.patients import bp
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
+from tracker.scheduling.forms import ContactForm
 from tracker.services import DomainError, NeedsPhysician, StaleEdit, patient_queries
 from tracker.services import patients as service
 from tracker.services.audit import record
@@ -28,19 +31,10 @@ from tracker.services.pump_events import patient_events
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
 from tracker.services.settings import trial_rules
-from tracker.web import (
-    actor,
-    audit_read,
-    clinic_today,
-    csv_response,
-    form_version,
-    int_arg,
-    own_clinic_only,
-    requires,
-    show_error,
-)
+from tracker.web.args import int_arg
+from tracker.web.exports import audit_read, csv_response
+from tracker.web.forms import form_version, show_error
 
-bp = Blueprint("patients", __name__)
 BOARD_CARDS_PER_COLUMN = 25  # the rest are one click away in the filtered list
 
 

@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("physician", __name__)
-
-from tracker.physician import routes  # noqa: E402, F401  (registers the views on bp)

@@ -6,6 +6,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
+from tracker.auth.permissions import actor, requires
+from tracker.clinic_zone import clinic_today
 from tracker.extensions import db
 from tracker.models import Patient
 from tracker.models.requests import BOOKING_AFTER_ALARM
@@ -16,7 +18,8 @@ from tracker.services import DomainError
 from tracker.services import escalation as service
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS
-from tracker.web import actor, clinic_today, form_version, patient_url_prefix, requires, show_error
+from tracker.web.forms import form_version, show_error
+from tracker.web.urls import patient_url_prefix
 
 
 def _own_ids(form, row_id: int):

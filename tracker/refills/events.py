@@ -5,16 +5,18 @@ from datetime import UTC, datetime
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm.exc import StaleDataError
 
+from tracker.auth.permissions import actor, requires
 from tracker.clinical import pump_events as rules
 from tracker.extensions import db
 from tracker.formats import fmt_date
 from tracker.once import once
+from tracker.refills import bp
+from tracker.refills.form_values import local_time, patient_and_pump
 from tracker.refills.forms import PumpEventForm, WorkDoneForm
-from tracker.refills.routes import _local, _patient_and_pump, bp
 from tracker.services import DomainError, PermissionDenied, StaleEdit
 from tracker.services import pump_events as service
 from tracker.services.settings import all_settings, event_rules
-from tracker.web import actor, form_version, requires, show_error
+from tracker.web.forms import form_version, show_error
 
 
 def _patient_page(patient_id: int) -> str:
@@ -38,7 +40,7 @@ def _recorded(event) -> str:
 @requires("pump_event.record")
 def pump_event(patient_id: int):
     """Record an MRI or a catheter event on the pump in use."""
-    patient, pump = _patient_and_pump(patient_id)
+    patient, pump = patient_and_pump(patient_id)
     if pump is None:
         return redirect(url_for("patients.show", patient_id=patient_id))
     form, stale = PumpEventForm(), False
@@ -46,7 +48,7 @@ def pump_event(patient_id: int):
         form.pump_id.data = pump.id
     if form.validate_on_submit():
         entry = service.EventEntry(
-            form.kind.data, _local(form.occurred_at.data), form.notes.data or "", form.volume_removed_ml.data
+            form.kind.data, local_time(form.occurred_at.data), form.notes.data or "", form.volume_removed_ml.data
         )
         try:
             with once(form):
@@ -74,7 +76,7 @@ def pump_event(patient_id: int):
 
 
 def _done(patient_id: int, event_id: int, work: str):
-    patient, _ = _patient_and_pump(patient_id)
+    patient, _ = patient_and_pump(patient_id)
     event = service.event_for_done(db.session, patient.id, event_id, work)
     if event is None:
         abort(404)

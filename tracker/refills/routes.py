@@ -3,10 +3,11 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from tracker.clinic_zone import clinic_zone
+from tracker.auth.permissions import actor, requires
+from tracker.clinic_zone import clinic_today, clinic_zone
 from tracker.clinical.refill import RefillInputError
 from tracker.extensions import db
 from tracker.formats import fmt_date
@@ -15,64 +16,22 @@ from tracker.models.requests import DOSE_SIGN_OFF
 from tracker.once import once
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
+from tracker.refills import bp
+from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, patient_and_pump, refill_entry
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
 from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
-from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
-from tracker.services.refills import Programme, change_dose, check_dose, current_pump, dose_ledger, record_eri
-from tracker.web import actor, audit_read, clinic_today, form_version, requires, show_error
-
-bp = Blueprint("refills", __name__)
-
-
-def _local(naive: datetime) -> datetime:
-    """A datetime-local form value is the clinic's wall clock."""
-    return naive.replace(tzinfo=clinic_zone())
-
-
-def _patient_and_pump(patient_id: int):
-    patient = db.session.get(Patient, patient_id)
-    if patient is None:
-        abort(404)
-    pump = current_pump(db.session, patient_id)
-    if pump is None:
-        flash("This patient has no pump in use.", "error")
-    return patient, pump
-
-
-# Engine input names that differ from the form's field names.
-FORM_FIELD = {
-    "flex_steps": "flex_schedule",
-    "flex_by_weekday": "flex_schedule",
-    "rate_mcg_per_hour": "flex_schedule",
-    "reservoir_after_fill_ml": "resulting_volume_ml",
-}
-
-
-def _entry(form: RefillForm) -> RefillEntry:
-    return RefillEntry(
-        visit_at=_local(form.visit_at.data),
-        expected_residual_ml=form.expected_residual_ml.data,
-        actual_residual_ml=form.actual_residual_ml.data,
-        concentration_mcg_per_ml=form.concentration_mcg_per_ml.data,
-        volume_added_ml=form.volume_added_ml.data,
-        resulting_volume_ml=form.resulting_volume_ml.data,
-        lot=(form.lot.data or "").strip(),
-        bridge_bolus_mcg=form.bridge_bolus_mcg.data,
-        bridge_bolus_given={"yes": True, "no": False}.get(form.bridge_bolus_given.data),
-        bridge_bolus_reason=(form.bridge_bolus_reason.data or "").strip(),
-        ashworth=form.ashworth.data or None,
-        penn_frequency=form.penn_frequency.data,
-        complications=(form.complications.data or "").strip(),
-        notes=(form.notes.data or "").strip(),
-    )
+from tracker.services.refill_visits import preview_refill, record_refill
+from tracker.services.refills import change_dose, check_dose, dose_ledger, record_eri
+from tracker.web.exports import audit_read
+from tracker.web.forms import form_version, show_error
 
 
 @bp.route("/patients/<int:patient_id>/refill", methods=["GET", "POST"])
 @requires("refill.record")
 def refill(patient_id: int):
-    patient, pump = _patient_and_pump(patient_id)
+    patient, pump = patient_and_pump(patient_id)
     if pump is None:
         return redirect(url_for("patients.show", patient_id=patient_id))
     form = RefillForm()
@@ -94,7 +53,7 @@ def refill(patient_id: int):
                         db.session,
                         actor(),
                         pump.id,
-                        _entry(form),
+                        refill_entry(form),
                         bool(form.acknowledge.data),
                         now,
                         form_version(form.last_fill_id) or None,
@@ -102,14 +61,14 @@ def refill(patient_id: int):
                 flash("Refill recorded; the next refill date is updated.", "success")
                 # The patient page then offers to book the next refill (never books it): see patients.show.
                 return redirect(url_for("patients.show", patient_id=patient_id, after="refill") + "#pump")
-            preview = preview_refill(db.session, pump.id, _entry(form), now)
+            preview = preview_refill(db.session, pump.id, refill_entry(form), now)
         except (DomainError, RefillInputError) as error:
             db.session.rollback()
             refused = True
             show_error(form, error, FORM_FIELD)
             if request.form.get("action") == "save":  # refused at save (an answer, an acknowledgement): keep
                 try:  # the preview and its Save button on screen, unless the preview itself is what failed
-                    preview = preview_refill(db.session, pump.id, _entry(form), now)
+                    preview = preview_refill(db.session, pump.id, refill_entry(form), now)
                 except (DomainError, RefillInputError):
                     db.session.rollback()
     status = 200 if request.method == "GET" or (preview and not refused and not form.errors) else 422
@@ -118,18 +77,10 @@ def refill(patient_id: int):
     ), status
 
 
-def _programme(form: DoseForm) -> Programme:
-    bolus = form.bolus_dose_mcg.data or Decimal(0)
-    boluses = form.max_boluses_per_day.data or 0
-    if form.mode.data == "flex":
-        return Programme(Decimal(0), bolus, boluses, {"default": form.parsed_flex})
-    return Programme(form.daily_dose_mcg.data, bolus, boluses)
-
-
 @bp.route("/patients/<int:patient_id>/dose", methods=["GET", "POST"])
 @requires("dose.change")
 def dose(patient_id: int):
-    patient, pump = _patient_and_pump(patient_id)
+    patient, pump = patient_and_pump(patient_id)
     if pump is None:
         return redirect(url_for("patients.show", patient_id=patient_id))
     form = DoseForm()
@@ -139,7 +90,7 @@ def dose(patient_id: int):
         form.effective_at.data = datetime.now(clinic_zone()).replace(second=0, microsecond=0, tzinfo=None)
         form.last_dose_id.data = dose_ledger(db.session, pump.id)[-1].id
     if form.validate_on_submit():
-        effective_at, programme = _local(form.effective_at.data), _programme(form)
+        effective_at, programme = local_time(form.effective_at.data), dose_programme(form)
         last_dose_id = form_version(form.last_dose_id) or None
         try:
             if request.form.get("action") == "sign_off":
@@ -182,7 +133,7 @@ def dose(patient_id: int):
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     panel = pump_panel(db.session, patient_id, datetime.now(UTC), clinic_today())
     # The limit before anything is typed: from the dose history up to the time on the form (now when opened).
-    at = _local(form.effective_at.data) if form.effective_at.data else datetime.now(UTC)
+    at = local_time(form.effective_at.data) if form.effective_at.data else datetime.now(UTC)
     limit = check_dose(db.session, pump, min(at, datetime.now(UTC))).limit
     status = 200 if request.method == "GET" else 422
     return render_template(
@@ -214,7 +165,7 @@ def emergency(patient_id: int):
 @requires("refill.record")
 def eri(patient_id: int):
     """Record the day the pump showed its battery's elective replacement indicator."""
-    patient, pump = _patient_and_pump(patient_id)
+    patient, pump = patient_and_pump(patient_id)
     if pump is None:
         return redirect(url_for("patients.show", patient_id=patient_id))
     form = EriForm()
@@ -237,6 +188,3 @@ def eri(patient_id: int):
             return redirect(url_for("patients.show", patient_id=patient_id) + "#pump")
     status = 200 if request.method == "GET" else 422
     return render_template("refills/eri.html", form=form, patient=patient, pump=pump), status
-
-
-from tracker.refills import events  # noqa: E402,F401  (register the device-event routes on bp)

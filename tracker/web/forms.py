@@ -1,0 +1,35 @@
+"""A form's round trip: its version counter, a domain error shown beside its field, and the page rendered again."""
+
+from flask import flash, render_template, request
+
+
+def render_form(template: str, **context):
+    """A form page: 200 when it is first shown (GET), 422 when a post comes back to it with errors."""
+    return render_template(template, **context), 200 if request.method == "GET" else 422
+
+
+def form_version(field) -> int:
+    """The hidden version counter; a tampered value counts as stale (0), never a crash."""
+    value = (field.data or "").strip() if isinstance(field.data, str) else field.data
+    return int(value) if str(value).isdigit() else 0
+
+
+def show_error(form, error, rename: dict[str, str] | None = None) -> None:
+    """Put a domain error beside its form field (or flash it when it names none), keeping what was typed."""
+    name = getattr(error, "field", None)
+    name = (rename or {}).get(name, name)
+    field = getattr(form, name, None) if name else None
+    if field is not None and hasattr(field, "errors") and field.type != "HiddenField":  # hidden: nothing to sit by
+        field.errors = list(field.errors) + [error.message]
+    else:
+        flash(error.message, "error")
+
+
+def not_saved(form, fresh, fields) -> list[tuple[str, object]]:
+    """What the user typed that differs from the values just saved by someone else, to re-apply by hand (a
+    choice by its label, not its stored value)."""
+
+    def shown(field):
+        return dict(field.choices).get(field.data, field.data) if field.type == "SelectField" else field.data
+
+    return [(form[name].label.text, shown(form[name])) for name in fields if form[name].data != fresh[name].data]
