@@ -138,10 +138,12 @@ def register_blueprints(app: Flask) -> None:
     import tracker.admin.routes
     import tracker.auth.routes
     import tracker.calculator.routes
+    import tracker.corrections.pump
     import tracker.corrections.routes
     import tracker.dashboard.routes
     import tracker.home.routes
     import tracker.imports.routes
+    import tracker.patients.journey
     import tracker.patients.routes
     import tracker.physician.routes
     import tracker.refills.events

@@ -107,47 +107,48 @@ def audit():
     )
 
 
+def _audit_row(r, users: dict, mrns: dict) -> list:
+    return [
+        csv_cell(v)
+        for v in (
+            r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"),
+            r.user_id,
+            users.get(r.user_id),
+            r.client_address,
+            r.action,
+            r.entity,
+            r.entity_id,
+            r.patient_id,
+            mrns.get(r.patient_id),
+            _values(r.before),
+            _values(r.after),
+        )
+    ]
+
+
+def _csv_chunks(filters):
+    """The trail as CSV text, streamed a batch of 500 rows at a time (with their user and patient names)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
+    writer.writerow(CSV_HEADER)
+    result = db.session.scalars(audit_query(filters).execution_options(yield_per=500))
+    for batch in result.partitions():
+        names = _names(batch)
+        writer.writerows(_audit_row(r, names["user"], names["patient"]) for r in batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
 @bp.get("/audit/export.csv")
 @requires("audit.view")
 def export_audit():
     filters = _filters()
-
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
-        writer.writerow(CSV_HEADER)
-        result = db.session.scalars(audit_query(filters).execution_options(yield_per=500))
-        for batch in result.partitions():
-            names = _names(batch)
-            users, mrns = names["user"], names["patient"]
-            for r in batch:
-                writer.writerow(
-                    [
-                        csv_cell(v)
-                        for v in (
-                            r.at.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds"),
-                            r.user_id,
-                            users.get(r.user_id),
-                            r.client_address,
-                            r.action,
-                            r.entity,
-                            r.entity_id,
-                            r.patient_id,
-                            mrns.get(r.patient_id),
-                            _values(r.before),
-                            _values(r.after),
-                        )
-                    ]
-                )
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
-
     audit_read("audit_trail", db.session.scalar(select(func.count()).select_from(audit_query(filters).subquery())))
     filename = f"audit-{filters.start}-{filters.end}.csv"
     return Response(
-        stream_with_context(rows()),
+        stream_with_context(_csv_chunks(filters)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

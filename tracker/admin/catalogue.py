@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from tracker.admin import bp
@@ -12,12 +12,21 @@ from tracker.clinical.pump_events import MRI_RULES
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import DomainError, StaleEdit
-from tracker.services import catalogue as service
+from tracker.services.catalogue import (
+    CatalogueChange,
+    add_drug,
+    pumps_holding,
+    settings_version,
+    update_drug,
+    update_location,
+    update_pump_model,
+    update_settings,
+)
 from tracker.services.settings import DEFAULTS, all_settings
-from tracker.web.forms import not_saved, show_error
+from tracker.web.forms import not_saved, render_form, show_error
 
 
-def _saved_message(change: service.CatalogueChange) -> str:
+def _saved_message(change: CatalogueChange) -> str:
     if not change.changed:
         return "Nothing changed."
     n = change.recomputed_pumps
@@ -35,14 +44,14 @@ def _plain(value: Decimal | None) -> Decimal | None:
 @requires("settings.manage")
 def settings():
     current = all_settings(db.session)
-    form = settings_form(data=current | {"version": service.settings_version(current)})
+    form = settings_form(data=current | {"version": settings_version(current)})
     yours = []
     if form.validate_on_submit():
         try:
-            change = service.update_settings(db.session, actor(), form.values(), form.version.data)
+            change = update_settings(db.session, actor(), form.values(), form.version.data)
         except StaleEdit as error:
             current = all_settings(db.session)
-            fresh = settings_form(formdata=None, data=current | {"version": service.settings_version(current)})
+            fresh = settings_form(formdata=None, data=current | {"version": settings_version(current)})
             yours, form = not_saved(form, fresh, DEFAULTS), fresh
             flash(error.message, "error")
         except DomainError as error:
@@ -50,8 +59,7 @@ def settings():
         else:
             flash(_saved_message(change), "success")
             return redirect(url_for("admin.settings"))
-    status = 200 if request.method == "GET" else 409 if yours else 422
-    return render_template("admin/settings.html", form=form, yours=yours), status
+    return render_form("admin/settings.html", form=form, yours=yours, refused_status=409 if yours else 422)
 
 
 @bp.get("/catalogue")
@@ -103,11 +111,12 @@ def _edit_row(row, build_form, update, fields: list[str]):
 @requires("settings.manage")
 def edit_pump_model(model_id: int):
     model = db.session.get(PumpModel, model_id) or abort(404)
-    done, form, yours = _edit_row(model, _pump_model_form, service.update_pump_model, PumpModelForm.FIELDS)
+    done, form, yours = _edit_row(model, _pump_model_form, update_pump_model, PumpModelForm.FIELDS)
     if done:
         return done
-    status = 200 if request.method == "GET" else 409 if yours else 422
-    return render_template("admin/pump_model_form.html", form=form, model=model, yours=yours), status
+    return render_form(
+        "admin/pump_model_form.html", form=form, model=model, yours=yours, refused_status=409 if yours else 422
+    )
 
 
 def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
@@ -126,12 +135,13 @@ def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
 @requires("settings.manage")
 def edit_drug(drug_id: int):
     drug = db.session.get(DrugConcentration, drug_id) or abort(404)
-    done, form, yours = _edit_row(drug, _drug_form, service.update_drug, DrugForm.FIELDS)
+    done, form, yours = _edit_row(drug, _drug_form, update_drug, DrugForm.FIELDS)
     if done:
         return done
-    holding = len(service.pumps_holding(db.session, drug.concentration_mcg_per_ml))
-    status = 200 if request.method == "GET" else 409 if yours else 422
-    return render_template("admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours), status
+    holding = len(pumps_holding(db.session, drug.concentration_mcg_per_ml))
+    return render_form(
+        "admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours, refused_status=409 if yours else 422
+    )
 
 
 @bp.route("/catalogue/drugs/new", methods=["GET", "POST"])
@@ -140,15 +150,13 @@ def new_drug():
     form = NewDrugForm()
     if form.validate_on_submit():
         try:
-            drug = service.add_drug(db.session, actor(), form.values())
+            drug = add_drug(db.session, actor(), form.values())
         except DomainError as error:
             show_error(form, error)
         else:
             flash(f"{drug.concentration_mcg_per_ml} mcg/mL added to the drug catalogue.", "success")
             return redirect(url_for("admin.catalogue"))
-    return render_template(
-        "admin/drug_form.html", form=form, drug=None, holding=0, yours=[]
-    ), 200 if request.method == "GET" else 422
+    return render_form("admin/drug_form.html", form=form, drug=None, holding=0, yours=[])
 
 
 def _location_form(location: Location, **kwargs) -> LocationForm:
@@ -167,8 +175,9 @@ def _location_form(location: Location, **kwargs) -> LocationForm:
 @requires("settings.manage")
 def edit_location(location_id: int):
     location = db.session.get(Location, location_id) or abort(404)
-    done, form, yours = _edit_row(location, _location_form, service.update_location, LocationForm.FIELDS)
+    done, form, yours = _edit_row(location, _location_form, update_location, LocationForm.FIELDS)
     if done:
         return done
-    status = 200 if request.method == "GET" else 409 if yours else 422
-    return render_template("admin/location_form.html", form=form, location=location, yours=yours), status
+    return render_form(
+        "admin/location_form.html", form=form, location=location, yours=yours, refused_status=409 if yours else 422
+    )

@@ -12,8 +12,7 @@ from tracker.jobs import scheduler_state
 from tracker.models import OutboxMessage
 from tracker.models.digest import SENT
 from tracker.models.types import utcnow
-from tracker.services import digest as service
-from tracker.services import digest_delivery
+from tracker.services import digest, digest_delivery, transaction
 from tracker.services.audit import record
 from tracker.services.mailer import mailer_from_config
 from tracker.services.sender import requeue_dead
@@ -25,7 +24,7 @@ def digest_runs():
     mailer = mailer_from_config(current_app.config)
     return render_template(
         "admin/digest.html",
-        state=service.status(db.session, 30),
+        state=digest.status(db.session, 30),
         today=digest_delivery.today(db.session, current_app.config, utcnow()),
         scheduler=scheduler_state(current_app),
         smtp=mailer.settings.redacted() if mailer else None,
@@ -43,7 +42,7 @@ def digest_day(day: str):
     return render_template(
         "admin/digest_day.html",
         day=the_day,
-        messages=service.messages_for(db.session, the_day),
+        messages=digest.messages_for(db.session, the_day),
         action_form=FlaskForm(),
     )
 
@@ -53,8 +52,8 @@ def digest_day(day: str):
 def digest_message(message_id: int):
     """One message as it was sent (or waits in the outbox): its text part. The view is audited: it lists MRNs."""
     message = db.session.get(OutboxMessage, message_id) or abort(404)
-    record(db.session, actor(), "view", "digest_message", message.id, None)
-    db.session.commit()
+    with transaction(db.session, "message"):
+        record(db.session, actor(), "view", "digest_message", message.id, None)
     return render_template("admin/digest_message.html", message=message, action_form=FlaskForm())
 
 
@@ -68,7 +67,7 @@ def resend_digest(message_id: int):
     if not requeue_dead(db.session, message_id, utcnow()):
         flash("Only an undelivered (dead) message can be resent.", "error")
         return redirect(url_for("admin.digest_day", day=day.isoformat()))
-    report = service.send_now(db.session, current_app.config, only_ids=[message_id])
+    report = digest.send_now(db.session, current_app.config, only_ids=[message_id])
     message = db.session.get(OutboxMessage, message_id, populate_existing=True)
     if report is None:
         flash("Queued again, but no SMTP server is configured (TRACKER_SMTP_URL).", "error")

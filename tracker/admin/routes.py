@@ -23,7 +23,7 @@ from tracker.services.accounts import (
     update_user,
 )
 from tracker.services.patient_queries import location_choices
-from tracker.web.forms import not_saved, show_error
+from tracker.web.forms import not_saved, render_form, show_error
 
 NO_LOCATION = [(None, "— none —")]
 
@@ -58,12 +58,11 @@ def new_user():
                 form.location_id.data,
             )
         except DomainError as error:
-            db.session.rollback()
             getattr(form, error.field or "email").errors.append(error.message)
         else:
             flash(f"Account created for {user.full_name}.", "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form), 200 if request.method == "GET" else 422
+    return render_form("admin/user_form.html", form=form)
 
 
 def _account_form(user: User, **kwargs) -> EditUserForm:
@@ -101,15 +100,15 @@ def edit_user(user_id: int):
             if user.id == actor().user_id and user.role != "admin":  # their own demotion: the users page is shut
                 return redirect(url_for("home.today"))
             return redirect(url_for("admin.users"))
-    status = 200 if request.method == "GET" else 409 if yours else 422
-    return render_template(
+    return render_form(
         "admin/user_edit.html",
         form=form,
         user=user,
         yours=yours,
         action_form=FlaskForm(),
         locked_until=locked_until(sign_in_limits(), user, datetime.now(UTC)),
-    ), status
+        refused_status=409 if yours else 422,
+    )
 
 
 @bp.post("/users/<int:user_id>/reset-password")
@@ -121,7 +120,6 @@ def reset_user_password(user_id: int):
     try:
         password = reset_password(db.session, actor(), user, datetime.now(UTC), sign_in_limits())
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("admin.edit_user", user_id=user.id))
     # Shown in this response only: never flashed (the session cookie is signed, not encrypted) nor redirected to.
@@ -153,7 +151,6 @@ def set_user_active(user_id: int):
         try:
             set_active(db.session, actor(), user, request.form.get("active") == "1", datetime.now(UTC))
         except DomainError as error:
-            db.session.rollback()
             flash(error.message, "error")
         else:
             flash(f"{user.full_name} is now {'active' if user.active else 'deactivated'}.", "success")

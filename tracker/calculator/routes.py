@@ -6,7 +6,7 @@ from tracker.auth.permissions import requires
 from tracker.calculator import bp
 from tracker.calculator.forms import CalculatorForm
 from tracker.clinic_zone import clinic_today, clinic_zone_name
-from tracker.clinical.refill import RefillInputError
+from tracker.clinical.errors import DomainError
 from tracker.clinical.what_if import default_inputs, usual_dose, what_if
 from tracker.extensions import db
 from tracker.services.settings import all_settings
@@ -26,7 +26,7 @@ def index():
     if form.validate():
         try:
             result = what_if(**form.inputs(), tz=clinic_zone_name(), usual_dose_mcg=usual_dose(settings))
-        except RefillInputError as error:
+        except DomainError as error:
             field = getattr(form, error.field, None)
             if field is not None:
                 field.errors = list(field.errors) + [error.message]

@@ -4,33 +4,27 @@ Each form opens prefilled with the original's values (a correction, not a clinic
 
 from datetime import UTC, datetime
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.auth.permissions import actor, requires
 from tracker.clinic_zone import clinic_today, clinic_zone
-from tracker.clinical.refill import RefillInputError
 from tracker.clinical.trial import dose_hint
 from tracker.corrections import bp
 from tracker.corrections.forms import (
     BolusCorrectionForm,
     DoseCorrectionForm,
-    EriCorrectionForm,
     FirstFillCorrectionForm,
-    ImplantCorrectionForm,
     RefillCorrectionForm,
     VoidEntryForm,
 )
 from tracker.extensions import db
 from tracker.models import DoseChange, Patient, RefillVisit, TrialBolus
 from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, refill_entry
-from tracker.services import DomainError, StaleEdit, pump_corrections
-from tracker.services import corrections as service
-from tracker.services.patient_queries import concentration_choices, location_choices
-from tracker.services.refills import current_pump
+from tracker.services import DomainError, StaleEdit, corrections, transaction
+from tracker.services.patient_queries import concentration_choices
 from tracker.services.settings import trial_rules
-from tracker.web.forms import form_version, show_error
+from tracker.web.forms import render_form, show_error
 
 KINDS = {"refill": RefillVisit, "dose": DoseChange, "bolus": TrialBolus}
 
@@ -50,7 +44,7 @@ def _load(kind: str, patient_id: int, entry_id: int):
     entry = db.session.get(KINDS[kind], entry_id)
     if patient is None or entry is None or _patient_of(entry) != patient_id:
         abort(404)
-    service.standing(db.session, KINDS[kind], entry.id)
+    corrections.standing(db.session, KINDS[kind], entry.id)
     return patient, entry
 
 
@@ -66,7 +60,6 @@ def _wall_clock(when: datetime) -> datetime:
 
 def _stale(patient_id: int, error: DomainError, anchor: str = "pump"):
     """The entry was corrected or voided meanwhile: back to the page, which shows the entry that stands."""
-    db.session.rollback()
     flash(error.message, "error")
     return _back(patient_id, anchor)
 
@@ -78,7 +71,7 @@ def _stale(patient_id: int, error: DomainError, anchor: str = "pump"):
 @requires("entry.correct")
 def refill(patient_id: int, visit_id: int):
     patient, visit = _load("refill", patient_id, visit_id)
-    if service.is_first_fill(db.session, visit):
+    if corrections.is_first_fill(db.session, visit):
         return _first_fill(patient, visit)
     form = RefillCorrectionForm(obj=visit if request.method == "GET" else None)
     form.concentration_mcg_per_ml.choices = [(None, "—")] + concentration_choices(db.session)
@@ -86,26 +79,30 @@ def refill(patient_id: int, visit_id: int):
         form.visit_at.data = _wall_clock(visit.visit_at)
     preview = None
     if form.validate_on_submit():
-        now = datetime.now(UTC)
+        saving, now = request.form.get("action") == "save", datetime.now(UTC)
         try:
-            if request.form.get("action") == "save":
-                service.correct_refill(
-                    db.session, actor(), visit.id, refill_entry(form), form.why.data, bool(form.acknowledge.data), now
-                )
-                flash(
-                    "Refill corrected; the original is kept, struck through, and the dates are recomputed.", "success"
-                )
+            if saving:
+                _correct_refill(form, visit, now)
+                flash(REFILL_CORRECTED, "success")
                 return _back(patient_id)
-            preview = service.preview_refill_correction(db.session, visit.id, refill_entry(form), now)
+            preview = corrections.preview_refill_correction(db.session, visit.id, refill_entry(form), now)
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except (DomainError, RefillInputError) as error:
-            db.session.rollback()
+        except DomainError as error:
             show_error(form, error, FORM_FIELD)
-            if request.form.get("action") == "save" and getattr(error, "field", None) == "acknowledge":
-                preview = service.preview_refill_correction(db.session, visit.id, refill_entry(form), now)
-    status = 200 if request.method == "GET" or (preview and not form.errors) else 422
-    return render_template("corrections/refill.html", form=form, patient=patient, visit=visit, preview=preview), status
+            if saving and getattr(error, "field", None) == "acknowledge":
+                preview = corrections.preview_refill_correction(db.session, visit.id, refill_entry(form), now)
+    page = {"form": form, "patient": patient, "visit": visit, "preview": preview}
+    return render_form("corrections/refill.html", shows_result=bool(preview and not form.errors), **page)
+
+
+REFILL_CORRECTED = "Refill corrected; the original is kept, struck through, and the dates are recomputed."
+
+
+def _correct_refill(form: RefillCorrectionForm, visit: RefillVisit, now: datetime) -> None:
+    acknowledged = bool(form.acknowledge.data)
+    with transaction(db.session, "refill"):
+        corrections.correct_refill(db.session, actor(), visit.id, refill_entry(form), form.why.data, acknowledged, now)
 
 
 def _first_fill(patient: Patient, visit: RefillVisit):
@@ -117,28 +114,27 @@ def _first_fill(patient: Patient, visit: RefillVisit):
         form.lot.data = visit.lot
     if form.validate_on_submit():
         try:
-            service.correct_first_fill(
-                db.session,
-                actor(),
-                visit.id,
-                form.fill_volume_ml.data,
-                form.concentration_mcg_per_ml.data,
-                form.lot.data or "",
-                form.why.data,
-                datetime.now(UTC),
-            )
+            with transaction(db.session, "refill"):
+                corrections.correct_first_fill(
+                    db.session,
+                    actor(),
+                    visit.id,
+                    form.fill_volume_ml.data,
+                    form.concentration_mcg_per_ml.data,
+                    form.lot.data or "",
+                    form.why.data,
+                    datetime.now(UTC),
+                )
         except StaleEdit as error:
             return _stale(patient.id, error)
         except DomainError as error:
-            db.session.rollback()
             show_error(form, error)
         else:
             flash(
                 "First fill corrected; the original is kept, struck through, and the dates are recomputed.", "success"
             )
             return _back(patient.id)
-    status = 200 if request.method == "GET" else 422
-    return render_template("corrections/first_fill.html", form=form, patient=patient, visit=visit), status
+    return render_form("corrections/first_fill.html", form=form, patient=patient, visit=visit)
 
 
 # Dose changes ----------------------------------------------------------------------------------------------
@@ -151,44 +147,47 @@ def dose(patient_id: int, dose_id: int):
     form = DoseCorrectionForm(obj=original if request.method == "GET" else None)
     warnings = ()
     if request.method == "GET":
-        form.effective_at.data = _wall_clock(original.effective_at)
-        steps = (original.flex_schedule or {}).get("default") or []
-        form.flex_schedule.data = "\n".join(f"{start} {rate}" for start, rate in steps)
+        _prefill_dose(form, original)
     if form.validate_on_submit():
         effective_at, programme = local_time(form.effective_at.data), dose_programme(form)
         try:
-            service.correct_dose(
-                db.session,
-                actor(),
-                original.id,
-                effective_at,
-                programme,
-                form.reason.data or "",
-                form.why.data,
-                datetime.now(UTC),
-                bool(form.acknowledge.data),
-            )
+            _correct_dose(form, original, effective_at, programme)
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except (DomainError, RefillInputError) as error:
-            db.session.rollback()
+        except DomainError as error:
             show_error(form, error, FORM_FIELD)
             if getattr(error, "field", None) == "acknowledge":
-                warnings = service.dose_correction_check(db.session, original.id, effective_at, programme).warnings
+                warnings = corrections.dose_correction_check(db.session, original.id, effective_at, programme).warnings
         else:
-            flash(
-                "Dose change corrected; the original is kept, struck through, and the dates are recomputed.", "success"
-            )
+            flash(DOSE_CORRECTED, "success")
             return _back(patient_id)
-    status = 200 if request.method == "GET" else 422
-    return render_template(
-        "corrections/dose.html",
-        form=form,
-        patient=patient,
-        original=original,
-        warnings=warnings,
-        physician=current_user.role == "physician",
-    ), status
+    physician = current_user.role == "physician"
+    page = {"form": form, "patient": patient, "original": original, "warnings": warnings, "physician": physician}
+    return render_form("corrections/dose.html", **page)
+
+
+DOSE_CORRECTED = "Dose change corrected; the original is kept, struck through, and the dates are recomputed."
+
+
+def _prefill_dose(form: DoseCorrectionForm, original: DoseChange) -> None:
+    form.effective_at.data = _wall_clock(original.effective_at)
+    steps = (original.flex_schedule or {}).get("default") or []
+    form.flex_schedule.data = "\n".join(f"{start} {rate}" for start, rate in steps)
+
+
+def _correct_dose(form: DoseCorrectionForm, original: DoseChange, effective_at: datetime, programme) -> None:
+    with transaction(db.session, "dose change"):
+        corrections.correct_dose(
+            db.session,
+            actor(),
+            original.id,
+            effective_at,
+            programme,
+            form.reason.data or "",
+            form.why.data,
+            datetime.now(UTC),
+            bool(form.acknowledge.data),
+        )
 
 
 # Trial boluses ---------------------------------------------------------------------------------------------
@@ -202,45 +201,47 @@ def bolus(patient_id: int, bolus_id: int):
     warnings = []
     if form.validate_on_submit():
         try:
-            service.correct_bolus(
-                db.session,
-                actor(),
-                original.id,
-                form.values(),
-                form.why.data,
-                clinic_today(),
-                datetime.now(UTC),
-                form.acknowledged(),
-            )
+            with transaction(db.session, "trial bolus"):
+                corrections.correct_bolus(
+                    db.session,
+                    actor(),
+                    original.id,
+                    form.values(),
+                    form.why.data,
+                    clinic_today(),
+                    datetime.now(UTC),
+                    form.acknowledged(),
+                )
         except StaleEdit as error:
             return _stale(patient_id, error)
         except DomainError as error:
-            db.session.rollback()
             show_error(form, error)
         else:
             flash("Trial bolus corrected; the original is kept, struck through.", "success")
             return redirect(url_for("patients.show", patient_id=patient_id) + "#boluses-h")
     if request.method == "POST":
-        if not any(f.errors or f.data is None for f in (form.given_on, form.dose_mcg, form.concentration_mcg_per_ml)):
-            warnings = service.bolus_correction_warnings(db.session, original.id, form.values())
-        codes = ",".join(w.code for w in warnings)
-        if codes != form.shown_warnings.data:  # different warnings: the tick was not for these
-            form.acknowledge.data = False
-        form.shown_warnings.data = codes
-    status = 200 if request.method == "GET" else 422
-    return render_template(
-        "corrections/bolus.html",
-        form=form,
-        patient=patient,
-        original=original,
-        warnings=warnings,
-        dose_hint=dose_hint(trial_rules(db.session)),
-    ), status
+        warnings = _bolus_warnings(form, original)
+    hint = dose_hint(trial_rules(db.session))
+    page = {"form": form, "patient": patient, "original": original, "warnings": warnings, "dose_hint": hint}
+    return render_form("corrections/bolus.html", **page)
+
+
+def _bolus_warnings(form: BolusCorrectionForm, original: TrialBolus) -> list:
+    """The warnings for what was typed (once its date, dose and concentration are valid); a tick given for
+    other warnings than these is cleared."""
+    warnings = []
+    if not any(f.errors or f.data is None for f in (form.given_on, form.dose_mcg, form.concentration_mcg_per_ml)):
+        warnings = corrections.bolus_correction_warnings(db.session, original.id, form.values())
+    codes = ",".join(w.code for w in warnings)
+    if codes != form.shown_warnings.data:
+        form.acknowledge.data = False
+    form.shown_warnings.data = codes
+    return warnings
 
 
 # Voids -----------------------------------------------------------------------------------------------------
 
-VOIDS = {"refill": service.void_refill, "dose": service.void_dose, "bolus": service.void_bolus}
+VOIDS = {"refill": corrections.void_refill, "dose": corrections.void_dose, "bolus": corrections.void_bolus}
 VOIDED = {
     "refill": "Refill voided; the dates run again from the fill before it.",
     "dose": "Dose change voided; the dose before it is in force again and the dates are recomputed.",
@@ -254,24 +255,16 @@ def _void(kind: str, patient_id: int, entry_id: int):
     form = VoidEntryForm()
     if form.validate_on_submit():
         try:
-            VOIDS[kind](db.session, actor(), entry.id, form.why.data, datetime.now(UTC))
+            with transaction(db.session, "pump"):
+                VOIDS[kind](db.session, actor(), entry.id, form.why.data, datetime.now(UTC))
         except StaleEdit as error:
             return _stale(patient_id, error)
-        except (DomainError, StaleDataError) as error:
-            db.session.rollback()
-            show_error(
-                form,
-                error
-                if isinstance(error, DomainError)
-                else DomainError("Someone else changed this pump meanwhile; nothing was saved."),
-            )
+        except DomainError as error:
+            show_error(form, error)
         else:
             flash(VOIDED[kind], "success")
             return _back(patient_id, anchor)
-    status = 200 if request.method == "GET" else 422
-    return render_template(
-        "corrections/void.html", form=form, patient=patient, kind=kind, entry=entry, anchor=anchor
-    ), status
+    return render_form("corrections/void.html", form=form, patient=patient, kind=kind, entry=entry, anchor=anchor)
 
 
 @bp.route("/patients/<int:patient_id>/refills/<int:visit_id>/void", methods=["GET", "POST"])
@@ -290,107 +283,3 @@ def void_dose(patient_id: int, dose_id: int):
 @requires("entry.correct")
 def void_bolus(patient_id: int, bolus_id: int):
     return _void("bolus", patient_id, bolus_id)
-
-
-# Implant details and the ERI date --------------------------------------------------------------------------
-
-
-def _pump_or_back(patient_id: int):
-    patient = db.session.get(Patient, patient_id)
-    if patient is None:
-        abort(404)
-    pump = current_pump(db.session, patient_id)
-    if pump is None:
-        flash("This patient has no pump in use.", "error")
-    return patient, pump
-
-
-def _keep_version(form, pump) -> None:
-    form.version.data = pump.version
-    form.last_correction_id.data = pump_corrections.last_correction_id(db.session, pump.id)
-
-
-@bp.route("/patients/<int:patient_id>/pump/correct", methods=["GET", "POST"])
-@requires("entry.correct")
-def implant(patient_id: int):
-    patient, pump = _pump_or_back(patient_id)
-    if pump is None:
-        return _back(patient_id)
-    implantation = pump_corrections.implantation_of(db.session, pump)
-    form = ImplantCorrectionForm()
-    form.surgery_centre_id.choices = [(None, "—")] + location_choices(db.session, "surgery_centre")
-    if request.method == "GET":
-        form.serial.data, form.catheter_tip_level.data = pump.serial, pump.catheter_tip_level
-        form.alarm_volume_ml.data, form.surgery_centre_id.data = pump.alarm_volume_ml, pump.surgery_centre_id
-        form.surgeon.data = implantation.surgeon if implantation else ""
-        _keep_version(form, pump)
-    if form.validate_on_submit():
-        values = pump_corrections.ImplantValues(
-            form.serial.data or "",
-            form.catheter_tip_level.data or "",
-            form.alarm_volume_ml.data,
-            form.surgeon.data or "",
-            form.surgery_centre_id.data,
-        )
-        try:
-            pump_corrections.correct_implant(
-                db.session,
-                actor(),
-                pump.id,
-                form_version(form.version),
-                form_version(form.last_correction_id),
-                values,
-                form.why.data,
-                datetime.now(UTC),
-            )
-        except (StaleEdit, StaleDataError):
-            db.session.rollback()
-            flash(pump_corrections.STALE, "error")
-            return _back(patient_id)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            flash("Implant details corrected; the values replaced are listed on the pump, struck through.", "success")
-            return _back(patient_id)
-    status = 200 if request.method == "GET" else 422
-    return render_template("corrections/implant.html", form=form, patient=patient, pump=pump), status
-
-
-@bp.route("/patients/<int:patient_id>/eri/correct", methods=["GET", "POST"])
-@requires("entry.correct")
-def eri(patient_id: int):
-    patient, pump = _pump_or_back(patient_id)
-    if pump is None:
-        return _back(patient_id)
-    form = EriCorrectionForm()
-    if request.method == "GET":
-        form.eri_on.data = pump.eri_on
-        _keep_version(form, pump)
-    if form.validate_on_submit():
-        voiding = request.form.get("action") == "void"
-        try:
-            if not voiding and form.eri_on.data is None:
-                raise DomainError("Enter the corrected ERI date, or void the ERI.", "eri_on")
-            pump_corrections.correct_eri(
-                db.session,
-                actor(),
-                pump.id,
-                form_version(form.version),
-                form_version(form.last_correction_id),
-                None if voiding else form.eri_on.data,
-                form.why.data,
-                datetime.now(UTC),
-            )
-        except (StaleEdit, StaleDataError):
-            db.session.rollback()
-            flash(pump_corrections.STALE, "error")
-            return _back(patient_id)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            flash("ERI voided." if voiding else "ERI date corrected.", "success")
-            return _back(patient_id)
-    status = 200 if request.method == "GET" else 422
-    return render_template("corrections/eri.html", form=form, patient=patient, pump=pump), status

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tracker.clinical import quality as q
+from tracker.clinical import quality
 from tracker.clinical.journey import STAGE_LABELS
 from tracker.services.quality import Dashboard
 
 
-def _share_rows(first: str, shares: list[q.Share]) -> list[list]:
+def _share_rows(first: str, shares: list[quality.Share]) -> list[list]:
     return [[first, "on_time", "late", "judged", "percent_on_time"]] + [
         [s.label, s.on_time, s.late, s.judged, s.percent] for s in shares
     ]
@@ -67,8 +67,8 @@ def conversion(d: Dashboard) -> list[list]:
     c = d.conversion
     return (
         [["outcome", "patients", "percent_of_cohort"]]
-        + [[label, c.by_outcome[key], c.share(key)] for key, label in q.TRIAL_OUTCOMES.items()]
-        + [["Entered trial in the range (cohort)", c.cohort, q.percent(c.cohort, c.cohort)]]
+        + [[label, c.by_outcome[key], c.share(key)] for key, label in quality.TRIAL_OUTCOMES.items()]
+        + [["Entered trial in the range (cohort)", c.cohort, quality.percent(c.cohort, c.cohort)]]
     )
 
 

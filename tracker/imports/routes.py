@@ -34,6 +34,7 @@ from tracker.imports.forms import RunForm, UploadForm, mapping_form
 from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
 from tracker.services import DomainError
 from tracker.services.importer import AcknowledgementNeeded, ImportRefused, ImportRun, dry_run
+from tracker.web.forms import render_form
 
 log = logging.getLogger("tracker.imports")
 ERRORS_SHOWN = 500  # the rest are counted; a file with thousands of errors is usually one wrong column
@@ -89,8 +90,7 @@ def upload():
                 store.set_mapping(token, importing.guess_mapping(table.headers))
                 return redirect(url_for("imports.check", token=token))
             return redirect(url_for("imports.columns", token=token))
-    status = 200 if request.method == "GET" else 422
-    return render_template("imports/upload.html", form=form, issues=issues, max_mb=MAX_BYTES // 2**20), status
+    return render_form("imports/upload.html", form=form, issues=issues, max_mb=MAX_BYTES // 2**20)
 
 
 @bp.get("/guide")
@@ -129,10 +129,9 @@ def columns():
         str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells) and cells[i].strip()]
         for i in range(len(table.headers))
     }
-    status = 200 if request.method == "GET" else 422
-    return render_template(
+    return render_form(
         "imports/columns.html", form=form, upload=upload_, table=table, columns=importing.COLUMNS, samples=samples
-    ), status
+    )
 
 
 @bp.get("/check")

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.auth.permissions import actor, requires
 from tracker.clinic_zone import clinic_today
@@ -14,8 +13,7 @@ from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.physician import bp
 from tracker.physician.forms import AnswerForm, AskForm, WithdrawForm
 from tracker.policy import allowed
-from tracker.services import DomainError
-from tracker.services import escalation as service
+from tracker.services import DomainError, escalation, transaction
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS
 from tracker.web.forms import form_version, show_error
@@ -31,7 +29,7 @@ def _own_ids(form, row_id: int):
 
 def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int | None = None):
     """The queue; a refused answer or withdrawal is shown again in its own row, with what was typed."""
-    items = service.physician_queue(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session))
+    items = escalation.physician_queue(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session))
     answer_forms = {}
     if allowed(current_user.role, "request.answer"):
         answer_forms = {
@@ -39,7 +37,7 @@ def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int 
             for i in items
             if i.request
         }
-    mine = service.my_requests(db.session, current_user.id) if allowed(current_user.role, "request.ask") else []
+    mine = escalation.my_requests(db.session, current_user.id) if allowed(current_user.role, "request.ask") else []
     withdraw_forms = {
         r.id: _own_ids(WithdrawForm(formdata=None, version=r.version), r.id) for r in mine if r.status == "open"
     }
@@ -65,16 +63,12 @@ def queue():
 
 
 def _change(form, request_id: int, change):
-    """Run an answer or a withdrawal: (its result, None), or (None, the response) when it was refused, a stale
-    version back at the queue with nothing saved, a refusal beside the form's field."""
+    """Run an answer or a withdrawal: (its result, None), or (None, the queue page again) when it was refused,
+    the reason beside the form's field (someone else's newer version among them; nothing saved)."""
     try:
-        return change(), None
-    except StaleDataError:
-        db.session.rollback()
-        flash("Someone else answered or changed this request meanwhile; nothing was saved.", "error")
-        return None, redirect(url_for(".queue"))
+        with transaction(db.session, "request"):
+            return change(), None
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error)
         return None, _queue_page(form, request_id)
 
@@ -89,7 +83,7 @@ def answer(request_id: int):
     answered, refused = _change(
         form,
         request_id,
-        lambda: service.answer(
+        lambda: escalation.answer(
             db.session,
             actor(),
             request_id,
@@ -118,7 +112,7 @@ def withdraw(request_id: int):
     _, refused = _change(
         form,
         request_id,
-        lambda: service.withdraw(
+        lambda: escalation.withdraw(
             db.session, actor(), request_id, form_version(form.version), form.note.data or "", datetime.now(UTC)
         ),
     )
@@ -144,11 +138,10 @@ def ask(patient_id: int):
         "clinician_id": form.clinician_id.data,
     }
     try:
-        service.ask_physician(
+        escalation.ask_physician(
             db.session, actor(), patient_id, form.kind.data, form.note.data or "", slot, datetime.now(UTC)
         )
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
     else:
         flash(

@@ -10,8 +10,7 @@ from tracker.models import Patient
 from tracker.once import once
 from tracker.scheduling import bp
 from tracker.scheduling.forms import ContactForm
-from tracker.services import DomainError
-from tracker.services import bookings as service
+from tracker.services import DomainError, bookings, transaction
 from tracker.web.forms import show_error
 
 WORKLIST_ARGS = ("location", "nurse", "page")
@@ -26,8 +25,8 @@ def log_contact(patient_id: int):
     form = ContactForm()
     if form.validate_on_submit():
         try:
-            with once(form):
-                service.log_contact(
+            with transaction(db.session, "patient"), once(form):
+                bookings.log_contact(
                     db.session,
                     actor(),
                     patient_id,
@@ -37,7 +36,6 @@ def log_contact(patient_id: int):
                     datetime.now(UTC),
                 )
         except DomainError as error:
-            db.session.rollback()
             show_error(form, error)
         else:
             flash("Contact attempt logged.", "success")

@@ -1,6 +1,6 @@
 """The worklist: who needs a refill booked or a call, page by page, and as a spreadsheet."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import current_app, render_template
 from flask_login import current_user
@@ -14,7 +14,7 @@ from tracker.policy import allowed
 from tracker.scheduling import bp
 from tracker.scheduling.filters import iso_day, list_filters
 from tracker.scheduling.forms import ContactForm
-from tracker.services import bookings as service
+from tracker.services import bookings
 from tracker.services.patient_queries import filter_choices
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS, worklist_page
@@ -53,6 +53,52 @@ def worklist():
     )
 
 
+WORKLIST_COLUMNS = [
+    "Clinic",
+    "Nurse",
+    "Needs",
+    "Refill status",
+    "Due date",
+    "Due",
+    "Days to due date (negative: past due)",
+    "Alarm date",
+    "Empty date",
+    "Booked for (clinic time)",
+    "Booking",
+    "Reasons",
+    "Contact attempts",
+    "Last contact (clinic time)",
+    "Last contact outcome",
+]
+
+
+def _worklist_row(r, today: date, names: bool) -> list:
+    """One worklist row in the page's words (labels, never codes)."""
+    p, s, risk = r.patient, r.schedule, r.judgement.risk
+    last = r.contacts[0] if r.contacts else None
+    return (
+        [p.mrn]
+        + ([p.last_name, p.first_name, p.phone] if names else [])
+        + [
+            p.location.name,
+            p.nurse.full_name if p.nurse else "",
+            REASON_LABELS[r.judgement.headline],
+            refill_risk.LABELS[risk.status],
+            s.due_date.isoformat(),
+            refill_risk.due_words(s.due_date, today),
+            r.days_left,
+            iso_day(s.alarm_date),
+            iso_day(s.empty_date),
+            csv_datetime(r.appointment.starts_at) if r.appointment else "",
+            refill_risk.LABELS[risk.booking],
+            "; ".join(REASON_LABELS[reason] for reason in r.reasons),
+            len(r.contacts),
+            csv_datetime(last.at) if last else "",
+            bookings.CONTACT_OUTCOMES[last.outcome] if last else "",
+        ]
+    )
+
+
 @bp.get("/worklist/export.csv")
 @requires("patient.view")
 def export_worklist():
@@ -62,50 +108,8 @@ def export_worklist():
     _, location_ids, nurse_id = list_filters()
     today = clinic_today()
     names = allowed(current_user.role, "export.names")
-    rows = [
-        ["MRN"]
-        + (["Last name", "First name", "Phone"] if names else [])
-        + [
-            "Clinic",
-            "Nurse",
-            "Needs",
-            "Refill status",
-            "Due date",
-            "Due",
-            "Days to due date (negative: past due)",
-            "Alarm date",
-            "Empty date",
-            "Booked for (clinic time)",
-            "Booking",
-            "Reasons",
-            "Contact attempts",
-            "Last contact (clinic time)",
-            "Last contact outcome",
-        ]
-    ]
-    for r in worklist_rows(db.session, today, datetime.now(UTC), risk_windows(db.session), location_ids, nurse_id):
-        p, s, risk = r.patient, r.schedule, r.judgement.risk
-        last = r.contacts[0] if r.contacts else None
-        rows.append(
-            [p.mrn]
-            + ([p.last_name, p.first_name, p.phone] if names else [])
-            + [
-                p.location.name,
-                p.nurse.full_name if p.nurse else "",
-                REASON_LABELS[r.judgement.headline],
-                refill_risk.LABELS[risk.status],
-                s.due_date.isoformat(),
-                refill_risk.due_words(s.due_date, today),
-                r.days_left,
-                iso_day(s.alarm_date),
-                iso_day(s.empty_date),
-                csv_datetime(r.appointment.starts_at) if r.appointment else "",
-                refill_risk.LABELS[risk.booking],
-                "; ".join(REASON_LABELS[reason] for reason in r.reasons),
-                len(r.contacts),
-                csv_datetime(last.at) if last else "",
-                service.CONTACT_OUTCOMES[last.outcome] if last else "",
-            ]
-        )
+    header = ["MRN"] + (["Last name", "First name", "Phone"] if names else []) + WORKLIST_COLUMNS
+    found = worklist_rows(db.session, today, datetime.now(UTC), risk_windows(db.session), location_ids, nurse_id)
+    rows = [header] + [_worklist_row(r, today, names) for r in found]
     audit_read("worklist", len(rows) - 1, names=names)
     return csv_response(rows, f"refill-worklist-{clinic_today()}.csv")

@@ -10,6 +10,7 @@ from flask import Response, request
 from flask_login import current_user
 
 from tracker.auth.permissions import actor
+from tracker.services import transaction
 
 _FORMULA_START = re.compile(r"(^|[,;\t|])(\s*)([=+\-@\r])")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
@@ -73,5 +74,5 @@ def audit_read(
         )
         if any((seen or {}).get("filters") == filters for seen in recent):
             return
-    record(db.session, actor(), action, entity, None, patient_id, None, after)
-    db.session.commit()
+    with transaction(db.session, "read"):
+        record(db.session, actor(), action, entity, None, patient_id, None, after)

@@ -3,9 +3,11 @@
 from flask import flash, render_template, request
 
 
-def render_form(template: str, **context):
-    """A form page: 200 when it is first shown (GET), 422 when a post comes back to it with errors."""
-    return render_template(template, **context), 200 if request.method == "GET" else 422
+def render_form(template: str, *, shows_result: bool = False, refused_status: int = 422, **context):
+    """A form page and its status: 200 when it is first shown (GET) or shows what the post asked for
+    (`shows_result`: a preview); otherwise the post comes back refused, 422 (errors beside the fields) unless
+    `refused_status` says otherwise (409: someone else saved first; 403: not this user's to do)."""
+    return render_template(template, **context), 200 if request.method == "GET" or shows_result else refused_status
 
 
 def form_version(field) -> int:
