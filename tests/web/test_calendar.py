@@ -338,7 +338,7 @@ def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(
     full = [r.patient.id for r in worklist(session, TODAY, NOW, W)]
     assert [p.id for p in sorted(on_first, key=lambda p: full.index(p.id))] == full[:3]
     assert coordinator.get("/worklist?page=99").status_code == 200, "a page past the end shows the last one"
-    # Each row's links (built from one url_for a page, tracker.web.row_url) are the ones url_for gives.
+    # Each row's links (built from one url_for a page, tracker.web.urls.row_url) are the ones url_for gives.
     shown = sorted(on_second, key=lambda p: p.id)[0]
     with app.test_request_context("/worklist?page=2"):
         expected = [

@@ -3,7 +3,7 @@
 Routes come from the app's URL map (as in test_role_matrix), ids point at real records (an implanted patient, its
 pump, its appointment...). Whatever is sent, the app never answers 5xx, and a rejected post (4xx, or the form
 shown again with 200/422) leaves every table's row count as it was. A redirect is an accepted write: the fuzz
-carries on from the new state. NUL bytes are left out: they get a deliberate 400 (tracker/web.py).
+carries on from the new state. NUL bytes are left out: they get a deliberate 400 (tracker/web/hooks.py).
 
 The total number of requests and server errors is printed by the last test, per database."""
 

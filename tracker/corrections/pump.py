@@ -7,10 +7,7 @@ from flask import flash, redirect, request, url_for
 
 from tracker.auth.permissions import actor, requires
 from tracker.corrections import bp
-from tracker.corrections.forms import (
-    EriCorrectionForm,
-    ImplantCorrectionForm,
-)
+from tracker.corrections.forms import EriCorrectionForm, ImplantCorrectionForm
 from tracker.extensions import db
 from tracker.models import Patient
 from tracker.services import DomainError, StaleEdit, pump_corrections, transaction

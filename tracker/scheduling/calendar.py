@@ -14,10 +14,7 @@ from tracker.formats import fmt_date, plural
 from tracker.policy import allowed
 from tracker.scheduling import bp
 from tracker.scheduling.filters import iso_day, list_filters
-from tracker.services.calendar import (
-    calendar_events,
-    calendar_view,
-)
+from tracker.services.calendar import calendar_events, calendar_view
 from tracker.web.args import date_arg
 from tracker.web.exports import audit_read, csv_response
 from tracker.web.urls import patient_url_prefix

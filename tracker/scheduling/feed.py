@@ -11,12 +11,7 @@ from tracker.clinic_zone import clinic_today
 from tracker.extensions import db
 from tracker.models import User
 from tracker.scheduling import bp
-from tracker.services.calendar import (
-    feed_events,
-    feed_locations,
-    ical_feed,
-    regenerate_token,
-)
+from tracker.services.calendar import feed_events, feed_locations, ical_feed, regenerate_token
 
 
 @bp.route("/account/calendar", methods=["GET", "POST"])

@@ -6,9 +6,7 @@ from flask import request
 from flask_login import current_user
 
 from tracker.auth.permissions import own_clinic_only
-from tracker.services.calendar import (
-    feed_locations,
-)
+from tracker.services.calendar import feed_locations
 from tracker.web.args import int_arg
 
 
