@@ -23,7 +23,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.clinic_zone import clinic_zone_name, local_date
-from tracker.clinical.refill import DEFAULTS, RefillInputError
+from tracker.clinical.refill import RefillInputError
+from tracker.clinical.settings_spec import DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.clinical.what_if import calculate, usual_dose
 from tracker.extensions import db
 from tracker.models import Location, OutboxMessage, User
@@ -286,7 +287,7 @@ def _log_job_event(event) -> None:
 @click.option(
     "--alarm-volume",
     "alarm_volume_ml",
-    default=str(DEFAULTS.alarm_volume_ml),
+    default=str(DEFAULT_ALARM_ML.default),
     show_default=True,
     metavar="ML",
     help="Low-reservoir alarm volume.",
@@ -296,7 +297,7 @@ def _log_job_event(event) -> None:
 )
 @click.option(
     "--stability-days",
-    default=str(DEFAULTS.stability_days),
+    default=str(STABILITY_DAYS.default),
     show_default=True,
     metavar="DAYS",
     help="Drug stability limit.",
@@ -318,10 +319,7 @@ def refill_calc_command(buffer_days, fill_date, **given):
             raise click.ClickException(
                 "Could not read the clinic's safety buffer from the database: pass --buffer-days."
             ) from None
-        settings = {
-            "usual_dose_min_mcg_per_day": DEFAULTS.usual_dose_min_mcg_per_day,
-            "usual_dose_max_mcg_per_day": DEFAULTS.usual_dose_max_mcg_per_day,
-        }
+        settings = DEFAULTS
     if buffer_days is None:
         buffer_days = settings["safety_buffer_days"]
     try:

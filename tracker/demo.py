@@ -17,6 +17,7 @@ from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATIO
 from tracker.clinical.refill_risk import battery_due
 from tracker.clinical.scales import DIAGNOSES
 from tracker.clinical.search import mrn_key
+from tracker.clinical.settings_spec import DEFAULTS
 from tracker.models import (
     DoseChange,
     DrugConcentration,
@@ -40,7 +41,6 @@ from tracker.services.refills import (
     projection_inputs,
     recompute_schedule,
 )
-from tracker.services.settings import DEFAULTS
 
 SITES = [  # name, kind, address, phone, 24-hour phone
     (

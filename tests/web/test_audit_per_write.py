@@ -32,6 +32,7 @@ from tracker.services import (
     catalogue,
     corrections,
     escalation,
+    locations,
     pump_corrections,
     pump_events,
     refill_visits,
@@ -509,7 +510,7 @@ def test_regenerate_calendar_token(world, session):
 
 def test_editing_a_location_is_audited(world, session):
     since, before = mark(session), world.clinic.emergency_phone
-    catalogue.update_location(
+    locations.update_location(
         session, world.actor("admin"), world.clinic.id, world.clinic.version, {"emergency_phone": "770 555 0199"}
     )
     rows = new_rows(session, since)
@@ -555,6 +556,7 @@ def test_every_write_path_is_covered_above():
         refill_visits,
         bookings,
         catalogue,
+        locations,
         accounts,
         calendar,
         escalation,

@@ -17,11 +17,11 @@ from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import MRI_RULES, WORK_LABELS
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, ROLES, SEXES, TRIAL_OUTCOMES
+from tracker.clinical.settings_spec import LABELS as SETTING_LABELS
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models.requests import KINDS as REQUEST_KINDS
 from tracker.models.requests import STATUSES as REQUEST_STATUSES
 from tracker.services.bookings import CONTACT_METHODS, CONTACT_OUTCOMES
-from tracker.services.settings import LABELS as SETTING_LABELS
 
 Names = dict[str, dict[int, str]]  # kind ("user", "location", ...) -> id -> name
 

@@ -8,11 +8,13 @@ from sqlalchemy import select
 from tracker.admin.catalogue_forms import DrugForm, LocationForm, NewDrugForm, PumpModelForm, settings_form
 from tracker.admin.routes import bp
 from tracker.clinical.pump_events import MRI_RULES
+from tracker.clinical.settings_spec import DEFAULTS
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import DomainError, StaleEdit
 from tracker.services import catalogue as service
-from tracker.services.settings import DEFAULTS, all_settings
+from tracker.services.locations import update_location
+from tracker.services.settings import all_settings
 from tracker.web import actor, not_saved, requires, show_error
 
 
@@ -166,7 +168,7 @@ def _location_form(location: Location, **kwargs) -> LocationForm:
 @requires("settings.manage")
 def edit_location(location_id: int):
     location = db.session.get(Location, location_id) or abort(404)
-    done, form, yours = _edit_row(location, _location_form, service.update_location, LocationForm.FIELDS)
+    done, form, yours = _edit_row(location, _location_form, update_location, LocationForm.FIELDS)
     if done:
         return done
     status = 200 if request.method == "GET" else 409 if yours else 422

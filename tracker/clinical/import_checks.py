@@ -17,17 +17,18 @@ from decimal import Decimal
 
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk
+from tracker.clinical.settings_spec import DEFAULTS
 
 
 @dataclass(frozen=True)
 class RefillChecks:
     """The refill warnings' thresholds, from the clinic's settings (the names of tracker.services.settings)."""
 
-    residual_discrepancy_ml: Decimal = engine.DEFAULTS.discrepancy_threshold_ml
-    pocket_fill_small_pump_ml: Decimal = engine.DEFAULTS.pocket_fill_small_ml
-    pocket_fill_large_pump_ml: Decimal = engine.DEFAULTS.pocket_fill_large_ml
-    usual_dose_min_mcg_per_day: Decimal = engine.DEFAULTS.usual_dose_min_mcg_per_day
-    usual_dose_max_mcg_per_day: Decimal = engine.DEFAULTS.usual_dose_max_mcg_per_day
+    residual_discrepancy_ml: Decimal = Decimal(DEFAULTS["residual_discrepancy_ml"])
+    pocket_fill_small_pump_ml: Decimal = Decimal(DEFAULTS["pocket_fill_small_pump_ml"])
+    pocket_fill_large_pump_ml: Decimal = Decimal(DEFAULTS["pocket_fill_large_pump_ml"])
+    usual_dose_min_mcg_per_day: Decimal = Decimal(DEFAULTS["usual_dose_min_mcg_per_day"])
+    usual_dose_max_mcg_per_day: Decimal = Decimal(DEFAULTS["usual_dose_max_mcg_per_day"])
 
     @classmethod
     def from_settings(cls, settings: dict) -> RefillChecks:

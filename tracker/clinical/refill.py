@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.clinical.days import start_of_day
 from tracker.clinical.errors import DomainError
+from tracker.clinical.settings_spec import ACCURACY_FRACTION, DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.formats import fmt_date, fmt_day_month
 
 Number = Decimal | int | str | Fraction
@@ -31,26 +32,11 @@ DAY_S = 86400
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-@dataclass(frozen=True)
-class RefillDefaults:
-    """Clinic-editable defaults from domain.md; each becomes a clinic setting."""
-
-    tz: str = "America/New_York"
-    alarm_volume_ml: Decimal = Decimal(2)  # SynchroMed default; Prometra keys to 3 mL
-    buffer_days: int = 7  # hospitals quote 3-5 and 7-10 days
-    stability_days: int = 180  # commercial baclofen; compounded drugs may need less
-    max_flex_steps: int = 13  # pumps allow up to 13 rate changes a day
-    horizon_days: int = 1826  # 5 years: beyond any drug-stability limit
-    discrepancy_threshold_ml: Decimal = Decimal(2)
-    pump_accuracy_fraction: Decimal = Decimal("0.145")  # SynchroMed II +/-14.5%
-    small_reservoir_ml: Decimal = Decimal(20)
-    pocket_fill_small_ml: Decimal = Decimal(1)  # 20 mL pumps
-    pocket_fill_large_ml: Decimal = Decimal(2)  # 40 mL pumps
-    usual_dose_min_mcg_per_day: Decimal = Decimal(20)
-    usual_dose_max_mcg_per_day: Decimal = Decimal(2000)
-
-
-DEFAULTS = RefillDefaults()
+# The engine's own bounds (not clinic settings); the clinic-editable defaults are in settings_spec.
+DEFAULT_TZ = "America/New_York"  # when a caller gives none; the app passes config.CLINIC_TIMEZONE
+MAX_FLEX_STEPS = 13  # pumps allow up to 13 rate changes a day
+HORIZON_DAYS = 1826  # 5 years: beyond any drug-stability limit
+SMALL_RESERVOIR_ML = Decimal(20)  # the pocket-fill threshold for pumps up to this size is the "small" one
 
 
 class RefillInputError(DomainError):
@@ -96,8 +82,8 @@ def _at_least_zero(value: Number, name: str, error: type[RefillInputError]) -> F
 
 
 def _whole_days(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= DEFAULTS.horizon_days:
-        raise InvalidDays(f"{name} must be whole days from 0 to {DEFAULTS.horizon_days}.", name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= HORIZON_DAYS:
+        raise InvalidDays(f"{name} must be whole days from 0 to {HORIZON_DAYS}.", name)
     return value
 
 
@@ -144,8 +130,8 @@ class DoseProgramme:
             raise InvalidDose("max_boluses_per_day must be a whole number, 0 or more.", "max_boluses_per_day")
 
     def _check_steps(self, steps: Sequence[FlexStep], name: str) -> None:
-        if len(steps) > DEFAULTS.max_flex_steps:
-            raise InvalidFlexSchedule(f"At most {DEFAULTS.max_flex_steps} flex steps a day; got {len(steps)}.", name)
+        if len(steps) > MAX_FLEX_STEPS:
+            raise InvalidFlexSchedule(f"At most {MAX_FLEX_STEPS} flex steps a day; got {len(steps)}.", name)
         if steps[0].start != time(0):
             raise InvalidFlexSchedule("The first flex step must start at 00:00 so the whole day is covered.", name)
         for before, after in pairwise(steps):
@@ -199,11 +185,11 @@ class RefillInputs:
     reservoir_after_fill_ml: Number
     concentration_mcg_per_ml: Number
     doses: DoseProgramme | Sequence[DosePeriod]  # one programme, or a dose ledger
-    alarm_volume_ml: Number = DEFAULTS.alarm_volume_ml
-    buffer_days: int = DEFAULTS.buffer_days
-    stability_days: int = DEFAULTS.stability_days
+    alarm_volume_ml: Number = DEFAULT_ALARM_ML.default
+    buffer_days: int = DEFAULTS["safety_buffer_days"]
+    stability_days: int = STABILITY_DAYS.default
     reservoir_capacity_ml: Number | None = None
-    tz: str = DEFAULTS.tz
+    tz: str = DEFAULT_TZ
     # Drug used per drug programmed, when the last refill found more gone than the pump's accuracy allows
     # (measured_use): the interval is projected at that measured rate, so its dates come earlier.
     rate_factor: Number = 1
@@ -392,7 +378,7 @@ def project_refill(inputs: RefillInputs) -> RefillProjection:
     """Alarm, empty, drug-stability and due dates: due = min(alarm - buffer, fill + stability)."""
     fill_date = inputs.fill_date()
     # Far enough that an alarm beyond it cannot bind: stability <= horizon (validated).
-    end = Fraction((DEFAULTS.horizon_days + inputs.buffer_days + 2) * DAY_S)
+    end = Fraction((HORIZON_DAYS + inputs.buffer_days + 2) * DAY_S)
     alarm_ml = _exact(inputs.alarm_volume_ml, "alarm_volume_ml")
     alarm_s = _seconds_until(inputs, alarm_ml, end)
     empty_s = _seconds_until(inputs, Fraction(0), end) if alarm_s is not None else None
@@ -428,7 +414,7 @@ def _explain(inputs: RefillInputs, due: date, binding: str, alarm: date | None, 
     buffer = f"the {inputs.buffer_days}-day buffer"
     head = f"Due {fmt_date(due)}"
     if alarm is None:
-        return f"{head}: {limit}; {alarm_rule} is more than {DEFAULTS.horizon_days} days away."
+        return f"{head}: {limit}; {alarm_rule} is more than {HORIZON_DAYS} days away."
     if binding == "stability":
         return f"{head}: {limit}; {alarm_rule}, {_day(alarm, due)}, minus {buffer} would be later."
     within = alarm - timedelta(days=inputs.buffer_days) < inputs.fill_date()
@@ -486,8 +472,8 @@ def discrepancy(
     last_fill_ml: Number,
     expected_residual_ml: Number,
     actual_residual_ml: Number,
-    threshold_ml: Number = DEFAULTS.discrepancy_threshold_ml,
-    accuracy_fraction: Number = DEFAULTS.pump_accuracy_fraction,
+    threshold_ml: Number = DEFAULTS["residual_discrepancy_ml"],
+    accuracy_fraction: Number = ACCURACY_FRACTION.default,
 ) -> Discrepancy:
     """Judge a residual: the accuracy bound is taken on the programmed volume (last fill - expected residual),
     never on the measured one, which would widen the bound by the very over-infusion it should catch."""
@@ -565,9 +551,9 @@ def volume_to_prepare(last_added_ml: Number, last_resulting_ml: Number) -> tuple
 def pocket_fill_warning(
     reservoir_capacity_ml: Number,
     mismatch_ml: Number,
-    small_reservoir_ml: Number = DEFAULTS.small_reservoir_ml,
-    small_threshold_ml: Number = DEFAULTS.pocket_fill_small_ml,
-    large_threshold_ml: Number = DEFAULTS.pocket_fill_large_ml,
+    small_reservoir_ml: Number = SMALL_RESERVOIR_ML,
+    small_threshold_ml: Number = DEFAULTS["pocket_fill_small_pump_ml"],
+    large_threshold_ml: Number = DEFAULTS["pocket_fill_large_pump_ml"],
 ) -> RefillWarning | None:
     """Flag a post-fill volume mismatch that suggests drug went into the pocket."""
     capacity = _exact(reservoir_capacity_ml, "reservoir_capacity_ml")
@@ -624,8 +610,8 @@ def bridge_bolus_answer(
 
 def dose_range_warning(
     daily_dose_mcg: Number,
-    low_mcg: Number = DEFAULTS.usual_dose_min_mcg_per_day,
-    high_mcg: Number = DEFAULTS.usual_dose_max_mcg_per_day,
+    low_mcg: Number = DEFAULTS["usual_dose_min_mcg_per_day"],
+    high_mcg: Number = DEFAULTS["usual_dose_max_mcg_per_day"],
 ) -> RefillWarning | None:
     """Soft flag for a daily dose outside the usual range."""
     dose, low, high = _exact(daily_dose_mcg, "daily_dose_mcg"), _exact(low_mcg, "low"), _exact(high_mcg, "high")

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
 from tracker.clinical.refill import (
-    DEFAULTS,
     DoseProgramme,
     InvalidConcentration,
     InvalidDays,
@@ -32,6 +31,7 @@ from tracker.clinical.refill import (
     dose_range_warning,
     project_refill,
 )
+from tracker.clinical.settings_spec import DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.formats import fmt_date
 
 Number = Decimal | int | str
@@ -201,9 +201,9 @@ def default_inputs(fill_date: date, buffer_days: int) -> dict:
         "fill_volume_ml": Decimal(20),
         "concentration_mcg_per_ml": 500,
         "dose_mcg_per_day": Decimal(300),
-        "alarm_volume_ml": DEFAULTS.alarm_volume_ml,
+        "alarm_volume_ml": DEFAULT_ALARM_ML.default,
         "buffer_days": buffer_days,
-        "stability_days": DEFAULTS.stability_days,
+        "stability_days": STABILITY_DAYS.default,
         "fill_date": fill_date,
     }
 
@@ -326,7 +326,10 @@ def what_if(
     bolus_dose_mcg: Number | None = None,
     max_boluses_per_day: Number | None = None,
     previous_concentration_mcg_per_ml: Number | None = None,
-    usual_dose_mcg: tuple[Number, Number] = (DEFAULTS.usual_dose_min_mcg_per_day, DEFAULTS.usual_dose_max_mcg_per_day),
+    usual_dose_mcg: tuple[Number, Number] = (
+        DEFAULTS["usual_dose_min_mcg_per_day"],
+        DEFAULTS["usual_dose_max_mcg_per_day"],
+    ),
 ) -> WhatIf:
     """Check the inputs, project the refill with the engine and collect the engine's warnings.
 
