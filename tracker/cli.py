@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.clinic_zone import clinic_zone_name, local_date
-from tracker.clinical.refill import RefillInputError
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.settings_spec import DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.clinical.what_if import calculate, usual_dose
 from tracker.extensions import db

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import start_of_day
-from tracker.clinical import refill as engine
+from tracker.clinical import refill
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.refill_risk import battery_due
 from tracker.clinical.scales import DIAGNOSES
@@ -429,7 +429,7 @@ def _due_in_force(
     """The due date the pump's stored schedule held before the next refill: recompute_schedule's projection from
     the previous fill (and the fill before it, for the measured rate) with the doses recorded by then."""
     inputs = projection_inputs(None, pump, previous, _ledger_for_engine(ledger), SEED_SETTINGS, drugs, previous=earlier)
-    return engine.project_refill(inputs).due_date
+    return refill.project_refill(inputs).due_date
 
 
 def _maybe_book(session, rng, patient, pump, schedule, today: date, nurse) -> None:

@@ -4,7 +4,7 @@ from flask import Blueprint, render_template, request
 
 from tracker.calculator.forms import CalculatorForm
 from tracker.clinic_zone import clinic_zone_name
-from tracker.clinical.refill import RefillInputError
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.what_if import default_inputs, usual_dose, what_if
 from tracker.extensions import db
 from tracker.services.settings import all_settings

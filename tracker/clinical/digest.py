@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from tracker.clinical import pump_events
-from tracker.clinical import refill_risk as risk
+from tracker.clinical import pump_events, refill_risk
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.formats import fmt_date, fmt_datetime, fmt_day_month, plural
 
@@ -107,7 +106,14 @@ class SchedulerHealth:
 # Refill sections: one per urgency that needs action, in the model's order (most severe first). The model
 # decides which section a pump is in; this module only words it.
 BOOKED_LATE = "booked_late"
-REFILL_SECTIONS = (risk.EMPTY, risk.PAST_ALARM, risk.OVERDUE, risk.MISSED, BOOKED_LATE, risk.DUE_SOON)
+REFILL_SECTIONS = (
+    refill_risk.EMPTY,
+    refill_risk.PAST_ALARM,
+    refill_risk.OVERDUE,
+    refill_risk.MISSED,
+    BOOKED_LATE,
+    refill_risk.DUE_SOON,
+)
 BATTERY = "battery"
 DEVICE_WORK = "device_work"
 WARNINGS = "warnings"
@@ -127,12 +133,12 @@ SECTIONS_BY_ROLE: dict[str, tuple[str, ...]] = {
 
 # Words for the subject line, singular and plural.
 SUBJECT_WORDS = {
-    risk.EMPTY: ("projected empty", "projected empty"),
-    risk.PAST_ALARM: ("past the alarm date", "past the alarm date"),
-    risk.OVERDUE: ("overdue", "overdue"),
-    risk.MISSED: ("missed appointment", "missed appointments"),
+    refill_risk.EMPTY: ("projected empty", "projected empty"),
+    refill_risk.PAST_ALARM: ("past the alarm date", "past the alarm date"),
+    refill_risk.OVERDUE: ("overdue", "overdue"),
+    refill_risk.MISSED: ("missed appointment", "missed appointments"),
     BOOKED_LATE: ("booked late", "booked late"),
-    risk.DUE_SOON: ("due soon unbooked", "due soon unbooked"),
+    refill_risk.DUE_SOON: ("due soon unbooked", "due soon unbooked"),
     BATTERY: ("battery replacement", "battery replacements"),
     DEVICE_WORK: ("device check or review", "device checks or reviews"),
     WARNINGS: ("refill warning", "refill warnings"),
@@ -142,25 +148,25 @@ SUBJECT_WORDS = {
     SCHEDULER: ("scheduler problem", "scheduler problems"),
 }
 REFILL_TITLES = {
-    risk.EMPTY: ("Pumps projected empty", "No pump is projected empty."),
-    risk.PAST_ALARM: ("Past the low-reservoir alarm", "No pump is past its alarm date."),
-    risk.OVERDUE: ("Overdue refills", "No refill is overdue."),
-    risk.MISSED: ("Missed appointments (time passed, no refill recorded)", "No appointment was missed."),
+    refill_risk.EMPTY: ("Pumps projected empty", "No pump is projected empty."),
+    refill_risk.PAST_ALARM: ("Past the low-reservoir alarm", "No pump is past its alarm date."),
+    refill_risk.OVERDUE: ("Overdue refills", "No refill is overdue."),
+    refill_risk.MISSED: ("Missed appointments (time passed, no refill recorded)", "No appointment was missed."),
     BOOKED_LATE: (
         "Booked late (after the due, alarm or empty date)",
         "No other booking falls after its due date (late pumps are above, booked or not).",
     ),
-    risk.DUE_SOON: ("Due soon ({window}) and not booked", "Every refill due soon is booked."),
+    refill_risk.DUE_SOON: ("Due soon ({window}) and not booked", "Every refill due soon is booked."),
 }
 # The advice under a section's title; a late booking's advice is the same whichever date it falls after.
 SECTION_ADVICE = {
-    risk.EMPTY: risk.ADVICE[risk.EMPTY],
-    risk.PAST_ALARM: risk.ADVICE[risk.PAST_ALARM],
-    risk.OVERDUE: risk.ADVICE[risk.OVERDUE],
-    risk.MISSED: risk.ADVICE[risk.MISSED],
-    BOOKED_LATE: risk.ADVICE[risk.AFTER_DUE],
+    refill_risk.EMPTY: refill_risk.ADVICE[refill_risk.EMPTY],
+    refill_risk.PAST_ALARM: refill_risk.ADVICE[refill_risk.PAST_ALARM],
+    refill_risk.OVERDUE: refill_risk.ADVICE[refill_risk.OVERDUE],
+    refill_risk.MISSED: refill_risk.ADVICE[refill_risk.MISSED],
+    BOOKED_LATE: refill_risk.ADVICE[refill_risk.AFTER_DUE],
 }
-BATTERY_ORDER = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON)
+BATTERY_ORDER = (refill_risk.BATTERY_ERI, refill_risk.BATTERY_PAST_DUE, refill_risk.BATTERY_DUE_SOON)
 WARNING_LABELS = {
     "residual_discrepancy": "Residual discrepancy",
     "pocket_fill": "Possible pocket fill",
@@ -245,12 +251,12 @@ def _stage(stage: str | None) -> str:
 
 def _booking(item: RefillItem) -> str:
     """The model's verdict on the open booking, in its words, with the appointment's day."""
-    words = risk.LABELS[item.booking]
+    words = refill_risk.LABELS[item.booking]
     return f"{words} ({fmt_date(item.booked_on)})" if item.booked_on else words
 
 
 def _refill_row(item: RefillItem, today: date, status: bool = False) -> Row:
-    cells = [_mrn(item.patient.mrn)] + ([risk.LABELS[item.status]] if status else [])
+    cells = [_mrn(item.patient.mrn)] + ([refill_risk.LABELS[item.status]] if status else [])
     cells.append(_when("due", item.due_date, today))
     cells += [
         _when(what, day, today)
@@ -279,16 +285,20 @@ def _refill_sections(data: DigestInput) -> dict[str, Section]:
 
 
 def _battery_row(item: BatteryItem, today: date, months: int) -> Row:
-    if item.verdict == risk.BATTERY_DUE_SOON:
+    if item.verdict == refill_risk.BATTERY_DUE_SOON:
         cells = [f"Battery replacement due within {months} months", _when("due", item.replacement_due, today)]
-    elif item.verdict == risk.BATTERY_ERI:
+    elif item.verdict == refill_risk.BATTERY_ERI:
         stops = f", the pump stops within {plural(item.eri_to_stop_days, 'day')} of it" if item.eri_to_stop_days else ""
-        cells = [risk.LABELS[item.verdict], f"ERI recorded {fmt_date(item.eri_on)}{stops}", risk.ADVICE[item.verdict]]
+        cells = [
+            refill_risk.LABELS[item.verdict],
+            f"ERI recorded {fmt_date(item.eri_on)}{stops}",
+            refill_risk.ADVICE[item.verdict],
+        ]
     else:
         cells = [
-            risk.LABELS[item.verdict],
+            refill_risk.LABELS[item.verdict],
             _when("replacement due", item.replacement_due, today),
-            risk.ADVICE[item.verdict],
+            refill_risk.ADVICE[item.verdict],
         ]
     return Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
 
@@ -317,7 +327,9 @@ def _physician_rows(data: DigestInput) -> tuple[Row, ...]:
         Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"), r.patient.url)
         for r in data.physician_requests
     ]
-    pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
+    pumps = sorted(
+        data.physician_pumps, key=lambda i: (refill_risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn)
+    )
     return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps]) + _work_rows(
         data.physician_work, data.day
     )

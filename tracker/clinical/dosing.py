@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from tracker.clinical.refill import dose_range_warning
+from tracker.clinical.refill_checks import dose_range_warning
 
 
 @dataclass(frozen=True)

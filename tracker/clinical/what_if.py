@@ -14,9 +14,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
-from tracker.clinical.refill import (
-    DoseProgramme,
+from tracker.clinical.errors import (
     InvalidConcentration,
     InvalidDays,
     InvalidDose,
@@ -24,13 +22,10 @@ from tracker.clinical.refill import (
     InvalidTime,
     InvalidVolume,
     RefillInputError,
-    RefillInputs,
-    RefillProjection,
-    RefillWarning,
-    bridge_bolus_warning,
-    dose_range_warning,
-    project_refill,
 )
+from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
+from tracker.clinical.refill import DoseProgramme, RefillInputs, RefillProjection, project_refill
+from tracker.clinical.refill_checks import RefillWarning, bridge_bolus_warning, dose_range_warning
 from tracker.clinical.settings_spec import DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.formats import fmt_date
 

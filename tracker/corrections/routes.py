@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.clinic_zone import clinic_zone
-from tracker.clinical.refill import RefillInputError
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.trial import dose_hint
 from tracker.corrections import bp
 from tracker.corrections.forms import (

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from tracker.clinic_zone import clinic_zone
-from tracker.clinical.refill import RefillInputError
+from tracker.clinical.errors import RefillInputError
 from tracker.extensions import db
 from tracker.formats import fmt_date
 from tracker.models import Patient

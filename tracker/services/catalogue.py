@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.pump_events import MRI_RULES
-from tracker.clinical.refill import RefillInputError
 from tracker.clinical.settings_spec import (
     ACCURACY_FRACTION,
     BATTERY_LIFE_MONTHS,
