@@ -3,6 +3,7 @@ into 49.999 days moves a refill by a day). Pure: no Flask, no database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -39,3 +40,19 @@ def rounded(value: Fraction, places: int = 1, rounding: str = ROUND_HALF_UP) -> 
 def plain(value: Number) -> str:
     """A volume or dose as the clinic writes it: to 0.001, without trailing zeros (2.500 -> 2.5)."""
     return format(rounded(exact(value, "volume"), 3).normalize(), "f")
+
+
+def percent(part: int, whole: int) -> Decimal | None:
+    """part / whole as a percentage to one decimal; None when there is nothing to divide by."""
+    return rounded(Fraction(100 * part, whole)) if whole else None
+
+
+def median(values: Iterable[int]) -> Decimal | None:
+    """The middle value (the mean of the two middle ones for an even count); None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return Decimal(ordered[middle])
+    return rounded(Fraction(ordered[middle - 1] + ordered[middle], 2))

@@ -14,10 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 
 from tracker.clinical import refill, refill_risk
-from tracker.clinical.exact import rounded
+from tracker.clinical.exact import median, percent
 from tracker.clinical.journey import STAGES
 
 RESIDUAL = "residual_discrepancy"
@@ -123,23 +122,7 @@ class BatteryFact:
     verdict: str
 
 
-# ---- small exact helpers ----
-
-
-def percent(part: int, whole: int) -> Decimal | None:
-    """part / whole as a percentage to one decimal; None when there is nothing to divide by."""
-    return rounded(Fraction(100 * part, whole)) if whole else None
-
-
-def median(values: Iterable[int]) -> Decimal | None:
-    """The middle value (the mean of the two middle ones for an even count); None for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return Decimal(ordered[middle])
-    return rounded(Fraction(ordered[middle - 1] + ordered[middle], 2))
+# ---- months ----
 
 
 def month_key(day: date) -> str:
