@@ -566,6 +566,11 @@ def test_every_write_path_is_covered_above():
         pump_events,
     ):
         written |= set(re.findall(r'record\(\s*session,\s*actor,\s*"(\w+)",\s*"(\w+)"', inspect.getsource(module)))
+        # The catalogue's edits audit through apply_changes(session, actor, entity, ...): an update of that entity.
+        written |= {
+            ("update", entity)
+            for entity in re.findall(r'apply_changes\(\s*session,\s*actor,\s*"(\w+)"', inspect.getsource(module))
+        }
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}
 

@@ -12,13 +12,21 @@ from tracker.clinical.settings_spec import DEFAULTS
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import DomainError, StaleEdit
-from tracker.services import catalogue as service
+from tracker.services.catalogue import (
+    CatalogueChange,
+    add_drug,
+    pumps_holding,
+    settings_version,
+    update_drug,
+    update_pump_model,
+    update_settings,
+)
 from tracker.services.locations import update_location
 from tracker.services.settings import all_settings
 from tracker.web import actor, not_saved, requires, show_error
 
 
-def _saved_message(change: service.CatalogueChange) -> str:
+def _saved_message(change: CatalogueChange) -> str:
     if not change.changed:
         return "Nothing changed."
     n = change.recomputed_pumps
@@ -36,14 +44,14 @@ def _plain(value: Decimal | None) -> Decimal | None:
 @requires("settings.manage")
 def settings():
     current = all_settings(db.session)
-    form = settings_form(data=current | {"version": service.settings_version(current)})
+    form = settings_form(data=current | {"version": settings_version(current)})
     yours = []
     if form.validate_on_submit():
         try:
-            change = service.update_settings(db.session, actor(), form.values(), form.version.data)
+            change = update_settings(db.session, actor(), form.values(), form.version.data)
         except StaleEdit as error:
             current = all_settings(db.session)
-            fresh = settings_form(formdata=None, data=current | {"version": service.settings_version(current)})
+            fresh = settings_form(formdata=None, data=current | {"version": settings_version(current)})
             yours, form = not_saved(form, fresh, DEFAULTS), fresh
             flash(error.message, "error")
         except DomainError as error:
@@ -104,7 +112,7 @@ def _edit_row(row, build_form, update, fields: list[str]):
 @requires("settings.manage")
 def edit_pump_model(model_id: int):
     model = db.session.get(PumpModel, model_id) or abort(404)
-    done, form, yours = _edit_row(model, _pump_model_form, service.update_pump_model, PumpModelForm.FIELDS)
+    done, form, yours = _edit_row(model, _pump_model_form, update_pump_model, PumpModelForm.FIELDS)
     if done:
         return done
     status = 200 if request.method == "GET" else 409 if yours else 422
@@ -127,10 +135,10 @@ def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
 @requires("settings.manage")
 def edit_drug(drug_id: int):
     drug = db.session.get(DrugConcentration, drug_id) or abort(404)
-    done, form, yours = _edit_row(drug, _drug_form, service.update_drug, DrugForm.FIELDS)
+    done, form, yours = _edit_row(drug, _drug_form, update_drug, DrugForm.FIELDS)
     if done:
         return done
-    holding = len(service.pumps_holding(db.session, drug.concentration_mcg_per_ml))
+    holding = len(pumps_holding(db.session, drug.concentration_mcg_per_ml))
     status = 200 if request.method == "GET" else 409 if yours else 422
     return render_template("admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours), status
 
@@ -141,7 +149,7 @@ def new_drug():
     form = NewDrugForm()
     if form.validate_on_submit():
         try:
-            drug = service.add_drug(db.session, actor(), form.values())
+            drug = add_drug(db.session, actor(), form.values())
         except DomainError as error:
             show_error(form, error)
         else:

@@ -142,21 +142,28 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
     return count
 
 
-def check_version(row, expected_version: int, what: str) -> None:
+def row_to_edit(session: Session, table, row_id: int, expected_version: int, what: str):
+    """The catalogue row a form was opened on: refused if it is gone, StaleEdit if someone saved it since."""
+    row = session.get(table, row_id)
+    if row is None:
+        raise DomainError(f"No such {what}.")
     if row.version != expected_version:
         raise StaleEdit(
             f"Someone else saved this {what} after you opened the form. Their values are shown "
             "below; nothing of yours was saved."
         )
+    return row
 
 
-def apply_changes(row, values: dict, fields: list[str]) -> tuple[dict, dict]:
-    """Set the values that differ; return (before, after) holding only the changed fields."""
+def apply_changes(session: Session, actor: Actor, entity: str, row, values: dict, fields: list[str]) -> list[str]:
+    """Set the values that differ and audit them; return the names of the changed fields."""
     changed = [name for name in fields if name in values and values[name] != getattr(row, name)]
-    before = snapshot(row, changed)
-    for name in changed:
-        setattr(row, name, values[name])
-    return before, snapshot(row, changed)
+    if changed:
+        before = snapshot(row, changed)
+        for name in changed:
+            setattr(row, name, values[name])
+        record(session, actor, "update", entity, row.id, None, before, snapshot(row, changed))
+    return changed
 
 
 # -- clinic settings ------------------------------------------------------------------------------------------
@@ -263,15 +270,10 @@ def update_pump_model(
     """Edit a pump model's defaults. Pumps already implanted keep their own alarm volume and battery date,
     so no stored refill date moves."""
     require_admin(actor)
-    model = session.get(PumpModel, model_id)
-    if model is None:
-        raise DomainError("No such pump model.")
-    check_version(model, expected_version, "pump model")
-    before, after = apply_changes(model, _pump_model_values(model, values), PUMP_MODEL_FIELDS)
-    if before:
-        record(session, actor, "update", "pump_model", model.id, None, before, after)
+    model = row_to_edit(session, PumpModel, model_id, expected_version, "pump model")
+    changed = apply_changes(session, actor, "pump_model", model, _pump_model_values(model, values), PUMP_MODEL_FIELDS)
     # Each pump keeps its own alarm volume (domain.md: keep it per patient) and its own battery date.
-    return CatalogueChange(list(before), 0)
+    return CatalogueChange(changed, 0)
 
 
 # -- drug catalogue -------------------------------------------------------------------------------------------
@@ -291,10 +293,7 @@ def _drug_values(values: dict) -> dict:
 def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: int, values: dict) -> CatalogueChange:
     """Edit a concentration's stability or use; a stability change recomputes the pumps holding it."""
     require_admin(actor)
-    drug = session.get(DrugConcentration, drug_id)
-    if drug is None:
-        raise DomainError("No such concentration.")
-    check_version(drug, expected_version, "concentration")
+    drug = row_to_edit(session, DrugConcentration, drug_id, expected_version, "concentration")
     clean = _drug_values(values)
     holding = pumps_holding(session, drug.concentration_mcg_per_ml)
     if clean.get("active") is False and drug.active and holding:
@@ -305,11 +304,8 @@ def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: 
             "be withdrawn once they have been refilled with another concentration.",
             "active",
         )
-    before, after = apply_changes(drug, clean, DRUG_FIELDS)
-    if not before:
-        return CatalogueChange([], 0)
-    record(session, actor, "update", "drug_concentration", drug.id, None, before, after)
-    return CatalogueChange(list(before), _recompute(session, holding) if "stability_days" in before else 0)
+    changed = apply_changes(session, actor, "drug_concentration", drug, clean, DRUG_FIELDS)
+    return CatalogueChange(changed, _recompute(session, holding) if "stability_days" in changed else 0)
 
 
 @use_case("concentration")

@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 
 from tracker.models import Location
 from tracker.services import Actor, DomainError, use_case
-from tracker.services.audit import record
-from tracker.services.catalogue import CatalogueChange, apply_changes, check_version, require_admin
+from tracker.services.catalogue import CatalogueChange, apply_changes, require_admin, row_to_edit
 
 LOCATION_FIELDS = ["address", "phone", "emergency_phone"]
 _PHONE = re.compile(r"^[0-9+()./ -]*(?:(?:ext|x)\.? ?[0-9]{1,6})?$")
@@ -38,11 +37,7 @@ def update_location(
 ) -> CatalogueChange:
     """Edit a location's address and phones; the 24-hour phone is printed on every emergency summary."""
     require_admin(actor)
-    location = session.get(Location, location_id)
-    if location is None:
-        raise DomainError("No such location.")
-    check_version(location, expected_version, "location")
-    before, after = apply_changes(location, _location_values(values), LOCATION_FIELDS)
-    if before:
-        record(session, actor, "update", "location", location.id, None, before, after)
-    return CatalogueChange(list(before), 0)
+    location = row_to_edit(session, Location, location_id, expected_version, "location")
+    return CatalogueChange(
+        apply_changes(session, actor, "location", location, _location_values(values), LOCATION_FIELDS), 0
+    )
