@@ -8,20 +8,20 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from tracker.clinical.refill_checks import dose_range_warning
-from tracker.clinical.settings_spec import DEFAULTS
+from tracker.clinical.settings_spec import setting
 
 
 @dataclass(frozen=True)
 class TitrationRules:
     """The clinic's numbers for dose changes (settings; defaults from domain.md 4)."""
 
-    cerebral_pct: int = DEFAULTS["titration_limit_cerebral_pct"]
-    spinal_pct: int = DEFAULTS["titration_limit_spinal_pct"]
-    paediatric_pct: int = DEFAULTS["titration_limit_paediatric_pct"]
-    paediatric_age_years: int = DEFAULTS["paediatric_age_years"]
-    cut_warning_pct: int = DEFAULTS["dose_cut_warning_pct"]
-    usual_min_mcg: int = DEFAULTS["usual_dose_min_mcg_per_day"]
-    usual_max_mcg: int = DEFAULTS["usual_dose_max_mcg_per_day"]
+    cerebral_pct: int = setting("titration_limit_cerebral_pct")
+    spinal_pct: int = setting("titration_limit_spinal_pct")
+    paediatric_pct: int = setting("titration_limit_paediatric_pct")
+    paediatric_age_years: int = setting("paediatric_age_years")
+    cut_warning_pct: int = setting("dose_cut_warning_pct")
+    usual_min_mcg: int = setting("usual_dose_min_mcg_per_day")
+    usual_max_mcg: int = setting("usual_dose_max_mcg_per_day")
 
 
 @dataclass(frozen=True)

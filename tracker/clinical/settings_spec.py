@@ -8,12 +8,14 @@ here. Pure: no Flask, no database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 from tracker.clinical.errors import DomainError
 
 Value = int | Decimal
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -311,6 +313,16 @@ SETTINGS: tuple[Spec, ...] = (
 SETTING = {spec.name: spec for spec in SETTINGS}
 DEFAULTS: dict[str, int] = {spec.name: spec.default for spec in SETTINGS}
 LABELS: dict[str, str] = {spec.name: spec.label for spec in SETTINGS}
+
+
+def setting(name: str) -> Any:
+    """A rule set's field that holds clinic setting `name`: its default is the setting's (see `rules_from`)."""
+    return field(default=DEFAULTS[name], metadata={"setting": name})
+
+
+def rules_from(rules: type[R], settings: dict[str, int]) -> R:
+    """A rule set (a dataclass whose fields are `setting`s) with the clinic's values from `settings`."""
+    return rules(**{f.name: settings[f.metadata["setting"]] for f in fields(rules) if "setting" in f.metadata})
 
 
 # -- the pump-model and drug catalogues (the admin catalogue pages) ----------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from tracker.clinical.settings_spec import DEFAULTS
+from tracker.clinical.settings_spec import setting
 from tracker.formats import fmt_date, plural
 
 Severity = Literal["high", "medium"]
@@ -21,12 +21,12 @@ Severity = Literal["high", "medium"]
 class TrialRules:
     """The clinic's trial settings (tracker.services.settings); the defaults are domain.md's."""
 
-    concentration_mcg_per_ml: int = DEFAULTS["trial_concentration_mcg_per_ml"]
-    min_dose_mcg: int = DEFAULTS["trial_dose_min_mcg"]
-    max_dose_mcg: int = DEFAULTS["trial_dose_max_mcg"]
-    min_hours_between: int = DEFAULTS["trial_min_hours_between_boluses"]
-    first_dose_mcg: int = DEFAULTS["trial_first_dose_mcg"]
-    step_mcg: int = DEFAULTS["trial_dose_step_mcg"]
+    concentration_mcg_per_ml: int = setting("trial_concentration_mcg_per_ml")
+    min_dose_mcg: int = setting("trial_dose_min_mcg")
+    max_dose_mcg: int = setting("trial_dose_max_mcg")
+    min_hours_between: int = setting("trial_min_hours_between_boluses")
+    first_dose_mcg: int = setting("trial_first_dose_mcg")
+    step_mcg: int = setting("trial_dose_step_mcg")
 
 
 @dataclass(frozen=True)
