@@ -3,7 +3,8 @@ the range it may take, its unit and why it is what it is (the defaults come from
 
 The settings service stores the clinic's values and falls back to these defaults; the settings and catalogue
 forms and the services' checks read the labels and limits from here; the refill engine takes its defaults from
-here. Pure: no Flask, no database.
+here, and each clinical rule set (TitrationRules, TrialRules ...) names the settings its fields hold (`setting`),
+so `rules_from` builds any of them from the clinic's values. Pure: no Flask, no database.
 """
 
 from __future__ import annotations
@@ -33,24 +34,22 @@ class Spec:
     noun: str = ""
 
     @property
-    def limits(self) -> tuple[Value, Value]:
-        return self.low, self.high
-
-    @property
     def called(self) -> str:
         return self.noun or self.label
 
+    def _range(self, hint: str) -> str:
+        return f"{self.called} must be from {self.low} to {self.high}{' ' + hint if hint else ''}."
+
     def whole(self, value, hint: str = "") -> int:
-        """`value` as a whole number within the limits; a DomainError on this field otherwise."""
+        """`value` as a whole number within the limits; a DomainError on this field otherwise (`hint` follows
+        the range in it: a unit, or what an empty field means)."""
         if isinstance(value, bool) or not isinstance(value, int):
             try:
                 value = int(str(value).strip())
             except ValueError:
                 raise DomainError(f"{self.called}: enter a whole number.", self.name) from None
         if not self.low <= value <= self.high:
-            raise DomainError(
-                f"{self.called} must be from {self.low} to {self.high}{' ' + hint if hint else ''}.", self.name
-            )
+            raise DomainError(self._range(hint), self.name)
         return value
 
     def exact(self, value, places: Decimal, hint: str = "") -> Decimal:
@@ -62,7 +61,7 @@ class Spec:
         except InvalidOperation:
             raise DomainError(f"{self.called}: enter a number.", self.name) from None
         if not exact.is_finite() or not self.low <= exact <= self.high:
-            raise DomainError(f"{self.called} must be from {self.low} to {self.high}{hint}.", self.name)
+            raise DomainError(self._range(hint), self.name)
         if exact != exact.quantize(places):
             raise DomainError(f"{self.called}: at most {-places.as_tuple().exponent} decimal places.", self.name)
         return exact.quantize(places)

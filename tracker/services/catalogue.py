@@ -237,7 +237,7 @@ def update_settings(
 def _pump_model_values(model: PumpModel, values: dict) -> dict:
     clean = {}
     if "default_alarm_ml" in values:
-        alarm = DEFAULT_ALARM_ML.exact(values["default_alarm_ml"], ML_PLACES, " mL")
+        alarm = DEFAULT_ALARM_ML.exact(values["default_alarm_ml"], ML_PLACES, "mL")
         if alarm >= model.reservoir_ml:
             raise DomainError(
                 f"The alarm volume must be below the {model.reservoir_ml.normalize()} mL reservoir.", "default_alarm_ml"
@@ -252,7 +252,7 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
             clean[spec.name] = None if value in (None, "") else spec.whole(value, hint)
     if "accuracy_fraction" in values:
         clean["accuracy_fraction"] = ACCURACY_FRACTION.exact(
-            values["accuracy_fraction"], FRACTION_PLACES, " (0.145 is ±14.5%)"
+            values["accuracy_fraction"], FRACTION_PLACES, "(0.145 is ±14.5%)"
         )
     if "mri_rule" in values:
         if values["mri_rule"] not in MRI_RULES:
