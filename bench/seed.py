@@ -19,7 +19,8 @@ from tracker.clinic_zone import clinic_zone_name, start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
 from tracker.clinical.scales import DIAGNOSES
-from tracker.demo import ORIGIN_OF, SEED_SETTINGS, STATE_WEIGHTS, ensure_sites, ensure_staff, journey_shape
+from tracker.demo import ORIGIN_OF, STATE_WEIGHTS, ensure_sites, ensure_staff, journey_shape
+from tracker.demo_pumps import SEED_SETTINGS
 from tracker.models import (
     DoseChange,
     DrugConcentration,

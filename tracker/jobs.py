@@ -1,5 +1,5 @@
 """Scheduler wiring: one APScheduler 3 BackgroundScheduler per process, jobs that push an app context and call
-one service. Production runs it in a process of its own (`flask --app wsgi scheduler`, tracker/cli.py: start_scheduler
+one service. Production runs it in a process of its own (`flask --app wsgi scheduler`, tracker/cli/scheduler.py: start_scheduler
 whatever TRACKER_SCHEDULER says); `make run` in its web process (init_scheduler, TRACKER_SCHEDULER=on).
 
 APScheduler alone promises neither "at least once" (a process down at 06:30 misses the cron firing) nor "at most

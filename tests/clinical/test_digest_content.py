@@ -6,8 +6,8 @@ import pytest
 
 from tracker.clinical import pump_events
 from tracker.clinical import refill_risk as risk
-from tracker.clinical.digest import (
-    REFILL_SECTIONS,
+from tracker.clinical.digest import REFILL_SECTIONS, build_digest, late_note
+from tracker.clinical.digest_input import (
     BatteryItem,
     DeadLetter,
     DigestInput,
@@ -18,8 +18,6 @@ from tracker.clinical.digest import (
     StageChangeItem,
     WarningItem,
     WorkItem,
-    build_digest,
-    late_note,
 )
 from tracker.digest_email import DigestEmail, render, with_note
 

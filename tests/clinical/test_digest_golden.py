@@ -11,7 +11,8 @@ import pytest
 
 from tests.clinical.test_digest_content import CHECK, NO_ITEMS, OTHER, REF, REVIEW, nurse_input, refill
 from tracker.clinical import refill_risk as risk
-from tracker.clinical.digest import (
+from tracker.clinical.digest import build_digest, late_note
+from tracker.clinical.digest_input import (
     BatteryItem,
     DeadLetter,
     PatientRef,
@@ -19,8 +20,6 @@ from tracker.clinical.digest import (
     SchedulerHealth,
     StageChangeItem,
     WarningItem,
-    build_digest,
-    late_note,
 )
 from tracker.digest_email import render, with_note
 

@@ -8,8 +8,9 @@ from fractions import Fraction
 
 import pytest
 
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.flex_text import FlexTextError, from_stored, parse_flex, same_schedule
-from tracker.clinical.refill import FlexStep, RefillInputError
+from tracker.clinical.refill import FlexStep
 
 
 def test_an_everyday_schedule_starting_at_six_runs_its_last_step_past_midnight():

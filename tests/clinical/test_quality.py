@@ -8,6 +8,7 @@ import pytest
 from tracker.clinical import quality as q
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk as risk
+from tracker.clinical.exact import percent
 
 TODAY = date(2025, 6, 10)
 KENNESAW, SNELLVILLE = 1, 2
@@ -287,7 +288,7 @@ def test_add_months_clamps_to_the_end_of_the_month(day, months, expected):
     [(3, 4, "75.0"), (1, 3, "33.3"), (2, 3, "66.7"), (1, 400, "0.3"), (1, 8, "12.5"), (0, 5, "0.0")],
 )
 def test_percentages_are_exact_and_rounded_half_up_once(part, whole, expected):
-    assert q.percent(part, whole) == Decimal(expected)
+    assert percent(part, whole) == Decimal(expected)
 
 
 def test_the_due_date_before_a_refill_is_the_engines_projection_from_the_previous_fill():

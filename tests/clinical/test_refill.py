@@ -9,10 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.clinical.refill import (
-    DosePeriod,
-    DoseProgramme,
-    FlexStep,
+from tracker.clinical.errors import (
     InvalidConcentration,
     InvalidDays,
     InvalidDose,
@@ -21,17 +18,17 @@ from tracker.clinical.refill import (
     InvalidVolume,
     OverfillRefused,
     RefillInputError,
-    RefillInputs,
+)
+from tracker.clinical.refill import DosePeriod, DoseProgramme, FlexStep, RefillInputs, project_refill, volumes_at
+from tracker.clinical.refill_checks import (
     bridge_bolus_warning,
     discrepancy,
     dose_range_warning,
     fill_volume,
     measured_rate,
     pocket_fill_warning,
-    project_refill,
     residual_discrepancy_warning,
     volume_to_prepare,
-    volumes_at,
 )
 
 NY = ZoneInfo("America/New_York")

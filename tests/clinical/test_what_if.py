@@ -5,8 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.clinical.refill import (
-    DoseProgramme,
+from tracker.clinical.errors import (
     InvalidConcentration,
     InvalidDays,
     InvalidDose,
@@ -14,9 +13,8 @@ from tracker.clinical.refill import (
     InvalidTime,
     InvalidVolume,
     OverfillRefused,
-    RefillInputs,
-    project_refill,
 )
+from tracker.clinical.refill import DoseProgramme, RefillInputs, project_refill
 from tracker.clinical.what_if import calculate, check, what_if
 
 TZ = "America/New_York"

@@ -32,6 +32,7 @@ from tracker.services import (
     catalogue,
     corrections,
     escalation,
+    locations,
     pump_corrections,
     pump_events,
     refill_visits,
@@ -509,7 +510,7 @@ def test_regenerate_calendar_token(world, session):
 
 def test_editing_a_location_is_audited(world, session):
     since, before = mark(session), world.clinic.emergency_phone
-    catalogue.update_location(
+    locations.update_location(
         session, world.actor("admin"), world.clinic.id, world.clinic.version, {"emergency_phone": "770 555 0199"}
     )
     rows = new_rows(session, since)
@@ -555,6 +556,7 @@ def test_every_write_path_is_covered_above():
         refill_visits,
         bookings,
         catalogue,
+        locations,
         accounts,
         calendar,
         escalation,
@@ -564,6 +566,11 @@ def test_every_write_path_is_covered_above():
         pump_events,
     ):
         written |= set(re.findall(r'record\(\s*session,\s*actor,\s*"(\w+)",\s*"(\w+)"', inspect.getsource(module)))
+        # The catalogue's edits audit through apply_changes(session, actor, entity, ...): an update of that entity.
+        written |= {
+            ("update", entity)
+            for entity in re.findall(r'apply_changes\(\s*session,\s*actor,\s*"(\w+)"', inspect.getsource(module))
+        }
     # The two left are checked in test_replacement_implant_and_new_drug below.
     assert written - covered == {("update", "pump"), ("create", "drug_concentration")}
 

@@ -21,6 +21,7 @@ from config import TestConfig
 from tests.support.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
 from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
+from tracker.clinical.settings_spec import DEFAULTS
 from tracker.extensions import db
 from tracker.models import (
     DoseChange,
@@ -37,7 +38,6 @@ from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.policy import ALL_ROLES, allowed
 from tracker.services import escalation, pump_events, sessions
 from tracker.services.refills import current_pump
-from tracker.services.settings import DEFAULTS
 
 ROLES = sorted(ALL_ROLES)
 EXAMPLES = 12  # per (route, role) the policy allows: small enough for < 60 s on SQLite and PostgreSQL

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago
-from tracker.clinical import refill as engine
+from tracker.clinical import refill_checks
 from tracker.models import AuditEvent
 from tracker.services.bookings import book_refill
 from tracker.services.refill_sheet import span_of
@@ -129,12 +129,12 @@ def test_the_clinic_is_the_calendars_location_filter(as_role, world, clinic_day)
 def test_the_volume_to_prepare_is_the_refill_engines_and_says_why_when_there_is_none(as_role, clinic_day):
     page = printed(as_role("nurse"), span="day", date=DAY.isoformat())
     volumes = dict(re.findall(r'<b>(\w+), Ada</b>.*?data-volume="([^"]*)"', page, re.S))
-    ames, _ = engine.fill_volume(Decimal(18), Decimal(18))
-    implant, _ = engine.fill_volume(Decimal(20), Decimal(20))
+    ames, _ = refill_checks.fill_volume(Decimal(18), Decimal(18))
+    implant, _ = refill_checks.fill_volume(Decimal(20), Decimal(20))
     assert Decimal(volumes["Ames"]) == ames and f"<b>{fmt_ml(ames)} mL</b>" in page
     assert Decimal(volumes["Brook"]) == implant
     assert volumes["Eddy"] == "", "20 mL added, 19 reported: no reliable figure"
-    _, why = engine.fill_volume(Decimal(20), Decimal(19))
+    _, why = refill_checks.fill_volume(Decimal(20), Decimal(19))
     assert why in page.replace("&#39;", "'")
     # The last residual: aspirated at yesterday's refill; none yet for a pump whose last fill was the implant's.
     assert "8.6 mL" in page and "first fill, at implant" in page

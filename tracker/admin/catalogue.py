@@ -9,6 +9,7 @@ from tracker.admin import bp
 from tracker.admin.catalogue_forms import DrugForm, LocationForm, NewDrugForm, PumpModelForm, settings_form
 from tracker.auth.permissions import actor, requires
 from tracker.clinical.pump_events import MRI_RULES
+from tracker.clinical.settings_spec import DEFAULTS
 from tracker.extensions import db
 from tracker.models import DrugConcentration, Location, PumpModel
 from tracker.services import DomainError, StaleEdit
@@ -18,11 +19,11 @@ from tracker.services.catalogue import (
     pumps_holding,
     settings_version,
     update_drug,
-    update_location,
     update_pump_model,
     update_settings,
 )
-from tracker.services.settings import DEFAULTS, all_settings
+from tracker.services.locations import update_location
+from tracker.services.settings import all_settings
 from tracker.web.forms import not_saved, render_form, show_error
 
 

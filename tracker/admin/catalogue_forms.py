@@ -1,31 +1,37 @@
-"""Forms for the clinic settings and the pump and drug catalogues. Limits come from services.catalogue, which
-checks them again (with the rules that span fields)."""
+"""Forms for the clinic settings and the pump and drug catalogues. Labels and limits come from
+clinical.settings_spec; services.catalogue checks them again (with the rules that span fields)."""
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from tracker.clinical.pump_events import MRI_RULES
-from tracker.fields import WholeNumberField
-from tracker.services.catalogue import (
+from tracker.clinical.settings_spec import (
     ACCURACY_FRACTION,
-    ALARM_ML,
-    BATTERY_MONTHS,
+    BATTERY_LIFE_MONTHS,
     CONCENTRATION_MCG_PER_ML,
+    DEFAULT_ALARM_ML,
     ERI_TO_STOP_DAYS,
+    SETTINGS,
     STABILITY_DAYS,
-    limits_for,
+    Spec,
 )
-from tracker.services.settings import DEFAULTS, LABELS
+from tracker.fields import WholeNumberField
+from tracker.services.catalogue import DRUG_FIELDS, PUMP_MODEL_FIELDS
+from tracker.services.locations import LOCATION_FIELDS
+
+
+def _in_range(spec: Spec) -> NumberRange:
+    return NumberRange(min=spec.low, max=spec.high)
 
 
 class SettingsForm(FlaskForm):
-    """One whole-number field per setting in DEFAULTS, added by `settings_form`."""
+    """One whole-number field per setting in the settings spec, added by `settings_form`."""
 
     version = HiddenField(validators=[DataRequired()])
 
     def values(self) -> dict[str, int]:
-        return {name: self[name].data for name in DEFAULTS}
+        return {spec.name: self[spec.name].data for spec in SETTINGS}
 
 
 def settings_form(**kwargs) -> SettingsForm:
@@ -34,16 +40,17 @@ def settings_form(**kwargs) -> SettingsForm:
     class Form(SettingsForm):
         pass
 
-    for name in DEFAULTS:
-        low, high = limits_for(name)
+    for spec in SETTINGS:
         setattr(
             Form,
-            name,
+            spec.name,
             WholeNumberField(
-                LABELS.get(name, name),
+                spec.label,
                 validators=[
                     InputRequired(),
-                    NumberRange(min=low, max=high, message=f"Enter a whole number from {low} to {high}."),
+                    NumberRange(
+                        min=spec.low, max=spec.high, message=f"Enter a whole number from {spec.low} to {spec.high}."
+                    ),
                 ],
             ),
         )
@@ -52,22 +59,14 @@ def settings_form(**kwargs) -> SettingsForm:
 
 class PumpModelForm(FlaskForm):
     default_alarm_ml = DecimalField(
-        "Default low-reservoir alarm volume (mL)",
-        places=None,
-        validators=[InputRequired(), NumberRange(min=ALARM_ML[0], max=ALARM_ML[1])],
+        DEFAULT_ALARM_ML.label, places=None, validators=[InputRequired(), _in_range(DEFAULT_ALARM_ML)]
     )
     battery_life_months = WholeNumberField(
-        "Battery life (months; empty when no battery drives the pump)",
-        validators=[Optional(), NumberRange(min=BATTERY_MONTHS[0], max=BATTERY_MONTHS[1])],
+        BATTERY_LIFE_MONTHS.label, validators=[Optional(), _in_range(BATTERY_LIFE_MONTHS)]
     )
-    eri_to_stop_days = WholeNumberField(
-        "Days from the replacement indicator (ERI) to the pump stopping (empty when no battery drives the pump)",
-        validators=[Optional(), NumberRange(min=ERI_TO_STOP_DAYS[0], max=ERI_TO_STOP_DAYS[1])],
-    )
+    eri_to_stop_days = WholeNumberField(ERI_TO_STOP_DAYS.label, validators=[Optional(), _in_range(ERI_TO_STOP_DAYS)])
     accuracy_fraction = DecimalField(
-        "Accuracy (fraction of the volume infused: 0.145 is ±14.5%)",
-        places=None,
-        validators=[InputRequired(), NumberRange(min=ACCURACY_FRACTION[0], max=ACCURACY_FRACTION[1])],
+        ACCURACY_FRACTION.label, places=None, validators=[InputRequired(), _in_range(ACCURACY_FRACTION)]
     )
     # Nothing pre-selected: a model the catalogue did not seed has no rule until an administrator chooses one.
     mri_rule = SelectField(
@@ -78,22 +77,19 @@ class PumpModelForm(FlaskForm):
     active = BooleanField("In use (offered at implantation)")
     version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
 
-    FIELDS = ("default_alarm_ml", "battery_life_months", "eri_to_stop_days", "accuracy_fraction", "mri_rule", "active")
+    FIELDS = PUMP_MODEL_FIELDS
 
     def values(self) -> dict:
         return {name: self[name].data for name in self.FIELDS}
 
 
 class DrugForm(FlaskForm):
-    stability_days = WholeNumberField(
-        "Stability in the pump (days)",
-        validators=[InputRequired(), NumberRange(min=STABILITY_DAYS[0], max=STABILITY_DAYS[1])],
-    )
+    stability_days = WholeNumberField(STABILITY_DAYS.label, validators=[InputRequired(), _in_range(STABILITY_DAYS)])
     trial_only = BooleanField("Trial only (not for pump fills)")
     active = BooleanField("In use")
     version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
 
-    FIELDS = ("stability_days", "trial_only", "active")
+    FIELDS = DRUG_FIELDS
 
     def values(self) -> dict:
         return {name: self[name].data for name in self.FIELDS}
@@ -101,13 +97,10 @@ class DrugForm(FlaskForm):
 
 class NewDrugForm(FlaskForm):
     concentration_mcg_per_ml = WholeNumberField(
-        "Concentration (mcg/mL)",
-        validators=[InputRequired(), NumberRange(min=CONCENTRATION_MCG_PER_ML[0], max=CONCENTRATION_MCG_PER_ML[1])],
+        CONCENTRATION_MCG_PER_ML.label, validators=[InputRequired(), _in_range(CONCENTRATION_MCG_PER_ML)]
     )
     stability_days = WholeNumberField(
-        "Stability in the pump (days)",
-        default=180,
-        validators=[InputRequired(), NumberRange(min=STABILITY_DAYS[0], max=STABILITY_DAYS[1])],
+        STABILITY_DAYS.label, default=STABILITY_DAYS.default, validators=[InputRequired(), _in_range(STABILITY_DAYS)]
     )
     trial_only = BooleanField("Trial only (not for pump fills)")
 
@@ -123,7 +116,7 @@ class LocationForm(FlaskForm):
     emergency_phone = StringField("24-hour phone (printed on every emergency summary)", validators=[Length(max=40)])
     version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
 
-    FIELDS = ("address", "phone", "emergency_phone")
+    FIELDS = LOCATION_FIELDS
 
     def values(self) -> dict:
         return {name: self[name].data for name in self.FIELDS}

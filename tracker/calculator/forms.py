@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from tracker.clinical.refill import RefillInputError
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.what_if import (
     FIRST_FILL_DATE,
     LAST_FILL_DATE,

@@ -2,8 +2,8 @@
 markup (templates/email/digest.txt and digest.html word them, rendered by tracker.digest_email).
 
 Minimum necessary (domain.md, privacy): a row identifies a patient by MRN and a link into the app, never by
-name, birth date or diagnosis, and the subject carries counts only. The inputs cannot carry more: PatientRef
-holds an MRN and a URL, nothing else."""
+name, birth date or diagnosis, and the subject carries counts only. The inputs (tracker.clinical.digest_input)
+cannot carry more."""
 
 from __future__ import annotations
 
@@ -11,103 +11,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from tracker.clinical import pump_events
-from tracker.clinical import refill_risk as risk
+from tracker.clinical import pump_events, refill_risk
+from tracker.clinical.digest_input import (
+    BatteryItem,
+    DigestInput,
+    RefillItem,
+    SchedulerHealth,
+    WorkItem,
+)
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.formats import fmt_date, fmt_datetime, fmt_day_month, plural
-
-
-@dataclass(frozen=True)
-class PatientRef:
-    mrn: str
-    url: str
-
-
-@dataclass(frozen=True)
-class RefillItem:
-    """A pump needing action as the refill-risk model judged it (refill_risk.assess): its urgency is its section."""
-
-    patient: PatientRef
-    location: str
-    urgency: str  # refill_risk.URGENCIES
-    status: str  # refill_risk.STATUSES
-    booking: str  # the open booking's verdict (refill_risk.NOT_BOOKED, AFTER_DUE ...)
-    due_date: date
-    alarm_date: date | None = None  # None: beyond the projection
-    empty_date: date | None = None
-    booked_on: date | None = None  # the open booking's clinic-local day
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """A device event's open work (pump_events: a post-MRI pump check, a catheter review), as the worklist has it."""
-
-    patient: PatientRef
-    location: str
-    work: str  # pump_events.WORK_LABELS
-    due_on: date
-    kind: str  # the event's, pump_events.KINDS
-    occurred_on: date
-
-
-@dataclass(frozen=True)
-class WarningItem:
-    patient: PatientRef
-    code: str  # residual_discrepancy | pocket_fill
-    message: str
-    visit_date: date
-
-
-@dataclass(frozen=True)
-class BatteryItem:
-    patient: PatientRef
-    location: str
-    verdict: str  # refill_risk.battery_verdict: BATTERY_ERI, BATTERY_PAST_DUE or BATTERY_DUE_SOON
-    replacement_due: date | None
-    eri_on: date | None = None
-    eri_to_stop_days: int | None = None  # the pump model's window from ERI to the pump stopping
-
-
-@dataclass(frozen=True)
-class StageChangeItem:
-    patient: PatientRef
-    from_stage: str | None
-    to_stage: str
-    effective_date: date
-    exit_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class PhysicianRequestItem:
-    """An open request only a physician can answer (a booking after the alarm date, a dose sign-off)."""
-
-    patient: PatientRef
-    kind: str  # in words
-    asked_by: str  # the staff member's name
-    asked_at: datetime  # clinic-local (the request's note stays in the app: free text may hold a name)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    digest_day: date
-    to_address: str
-    attempts: int
-    last_error: str
-
-
-@dataclass(frozen=True)
-class SchedulerHealth:
-    state: str  # how the scheduler looked to the builder: running | off | cli
-    last_completed_day: date | None
-    missed_days: tuple[date, ...] = ()  # recent days with no completed digest
-    unsent: int = 0  # messages of earlier days still waiting to be sent
-    late_days: tuple[date, ...] = ()  # recent days whose digest was built only after the day had ended
-
 
 # Refill sections: one per urgency that needs action, in the model's order (most severe first). The model
 # decides which section a pump is in; this module only words it.
 BOOKED_LATE = "booked_late"
-REFILL_SECTIONS = (risk.EMPTY, risk.PAST_ALARM, risk.OVERDUE, risk.MISSED, BOOKED_LATE, risk.DUE_SOON)
+REFILL_SECTIONS = (
+    refill_risk.EMPTY,
+    refill_risk.PAST_ALARM,
+    refill_risk.OVERDUE,
+    refill_risk.MISSED,
+    BOOKED_LATE,
+    refill_risk.DUE_SOON,
+)
 BATTERY = "battery"
 DEVICE_WORK = "device_work"
 WARNINGS = "warnings"
@@ -127,12 +52,12 @@ SECTIONS_BY_ROLE: dict[str, tuple[str, ...]] = {
 
 # Words for the subject line, singular and plural.
 SUBJECT_WORDS = {
-    risk.EMPTY: ("projected empty", "projected empty"),
-    risk.PAST_ALARM: ("past the alarm date", "past the alarm date"),
-    risk.OVERDUE: ("overdue", "overdue"),
-    risk.MISSED: ("missed appointment", "missed appointments"),
+    refill_risk.EMPTY: ("projected empty", "projected empty"),
+    refill_risk.PAST_ALARM: ("past the alarm date", "past the alarm date"),
+    refill_risk.OVERDUE: ("overdue", "overdue"),
+    refill_risk.MISSED: ("missed appointment", "missed appointments"),
     BOOKED_LATE: ("booked late", "booked late"),
-    risk.DUE_SOON: ("due soon unbooked", "due soon unbooked"),
+    refill_risk.DUE_SOON: ("due soon unbooked", "due soon unbooked"),
     BATTERY: ("battery replacement", "battery replacements"),
     DEVICE_WORK: ("device check or review", "device checks or reviews"),
     WARNINGS: ("refill warning", "refill warnings"),
@@ -142,52 +67,29 @@ SUBJECT_WORDS = {
     SCHEDULER: ("scheduler problem", "scheduler problems"),
 }
 REFILL_TITLES = {
-    risk.EMPTY: ("Pumps projected empty", "No pump is projected empty."),
-    risk.PAST_ALARM: ("Past the low-reservoir alarm", "No pump is past its alarm date."),
-    risk.OVERDUE: ("Overdue refills", "No refill is overdue."),
-    risk.MISSED: ("Missed appointments (time passed, no refill recorded)", "No appointment was missed."),
+    refill_risk.EMPTY: ("Pumps projected empty", "No pump is projected empty."),
+    refill_risk.PAST_ALARM: ("Past the low-reservoir alarm", "No pump is past its alarm date."),
+    refill_risk.OVERDUE: ("Overdue refills", "No refill is overdue."),
+    refill_risk.MISSED: ("Missed appointments (time passed, no refill recorded)", "No appointment was missed."),
     BOOKED_LATE: (
         "Booked late (after the due, alarm or empty date)",
         "No other booking falls after its due date (late pumps are above, booked or not).",
     ),
-    risk.DUE_SOON: ("Due soon ({window}) and not booked", "Every refill due soon is booked."),
+    refill_risk.DUE_SOON: ("Due soon ({window}) and not booked", "Every refill due soon is booked."),
 }
 # The advice under a section's title; a late booking's advice is the same whichever date it falls after.
 SECTION_ADVICE = {
-    risk.EMPTY: risk.ADVICE[risk.EMPTY],
-    risk.PAST_ALARM: risk.ADVICE[risk.PAST_ALARM],
-    risk.OVERDUE: risk.ADVICE[risk.OVERDUE],
-    risk.MISSED: risk.ADVICE[risk.MISSED],
-    BOOKED_LATE: risk.ADVICE[risk.AFTER_DUE],
+    refill_risk.EMPTY: refill_risk.ADVICE[refill_risk.EMPTY],
+    refill_risk.PAST_ALARM: refill_risk.ADVICE[refill_risk.PAST_ALARM],
+    refill_risk.OVERDUE: refill_risk.ADVICE[refill_risk.OVERDUE],
+    refill_risk.MISSED: refill_risk.ADVICE[refill_risk.MISSED],
+    BOOKED_LATE: refill_risk.ADVICE[refill_risk.AFTER_DUE],
 }
-BATTERY_ORDER = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON)
+BATTERY_ORDER = (refill_risk.BATTERY_ERI, refill_risk.BATTERY_PAST_DUE, refill_risk.BATTERY_DUE_SOON)
 WARNING_LABELS = {
     "residual_discrepancy": "Residual discrepancy",
     "pocket_fill": "Possible pocket fill",
 }
-
-
-@dataclass
-class DigestInput:
-    """Everything one recipient's e-mail says, already scoped to that recipient."""
-
-    day: date
-    role: str
-    scope: str  # "Your patients", "Kennesaw Clinic", "All locations"
-    home_url: str
-    refills: Sequence[RefillItem] = ()  # pumps needing action, each in the section of its urgency
-    warnings: Sequence[WarningItem] = ()
-    battery: Sequence[BatteryItem] = ()
-    device_work: Sequence[WorkItem] = ()  # open post-MRI checks and catheter reviews
-    stage_changes: Sequence[StageChangeItem] = ()
-    physician_pumps: Sequence[RefillItem] = ()  # every pump past its alarm date or empty, every clinic
-    physician_work: Sequence[WorkItem] = ()  # open catheter reviews (only a physician records them), every clinic
-    physician_requests: Sequence[PhysicianRequestItem] = ()  # open requests, oldest first
-    dead_letters: Sequence[DeadLetter] = ()
-    scheduler: SchedulerHealth | None = None
-    due_soon_days: int = 14  # the clinic's one "due soon" window (setting due_soon_days)
-    battery_months: int = 6
-    nothing_due_email: bool = True
 
 
 @dataclass(frozen=True)
@@ -245,12 +147,12 @@ def _stage(stage: str | None) -> str:
 
 def _booking(item: RefillItem) -> str:
     """The model's verdict on the open booking, in its words, with the appointment's day."""
-    words = risk.LABELS[item.booking]
+    words = refill_risk.LABELS[item.booking]
     return f"{words} ({fmt_date(item.booked_on)})" if item.booked_on else words
 
 
 def _refill_row(item: RefillItem, today: date, status: bool = False) -> Row:
-    cells = [_mrn(item.patient.mrn)] + ([risk.LABELS[item.status]] if status else [])
+    cells = [_mrn(item.patient.mrn)] + ([refill_risk.LABELS[item.status]] if status else [])
     cells.append(_when("due", item.due_date, today))
     cells += [
         _when(what, day, today)
@@ -279,16 +181,20 @@ def _refill_sections(data: DigestInput) -> dict[str, Section]:
 
 
 def _battery_row(item: BatteryItem, today: date, months: int) -> Row:
-    if item.verdict == risk.BATTERY_DUE_SOON:
+    if item.verdict == refill_risk.BATTERY_DUE_SOON:
         cells = [f"Battery replacement due within {months} months", _when("due", item.replacement_due, today)]
-    elif item.verdict == risk.BATTERY_ERI:
+    elif item.verdict == refill_risk.BATTERY_ERI:
         stops = f", the pump stops within {plural(item.eri_to_stop_days, 'day')} of it" if item.eri_to_stop_days else ""
-        cells = [risk.LABELS[item.verdict], f"ERI recorded {fmt_date(item.eri_on)}{stops}", risk.ADVICE[item.verdict]]
+        cells = [
+            refill_risk.LABELS[item.verdict],
+            f"ERI recorded {fmt_date(item.eri_on)}{stops}",
+            refill_risk.ADVICE[item.verdict],
+        ]
     else:
         cells = [
-            risk.LABELS[item.verdict],
+            refill_risk.LABELS[item.verdict],
             _when("replacement due", item.replacement_due, today),
-            risk.ADVICE[item.verdict],
+            refill_risk.ADVICE[item.verdict],
         ]
     return Row((_mrn(item.patient.mrn), *cells, item.location), item.patient.url)
 
@@ -317,7 +223,9 @@ def _physician_rows(data: DigestInput) -> tuple[Row, ...]:
         Row((_mrn(r.patient.mrn), r.kind, f"asked by {r.asked_by} on {fmt_datetime(r.asked_at)}"), r.patient.url)
         for r in data.physician_requests
     ]
-    pumps = sorted(data.physician_pumps, key=lambda i: (risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn))
+    pumps = sorted(
+        data.physician_pumps, key=lambda i: (refill_risk.URGENCIES.index(i.urgency), i.due_date, i.patient.mrn)
+    )
     return tuple(rows + [_refill_row(item, data.day, status=True) for item in pumps]) + _work_rows(
         data.physician_work, data.day
     )

@@ -7,20 +7,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from tracker.clinical.refill import dose_range_warning
+from tracker.clinical.refill_checks import dose_range_warning
+from tracker.clinical.settings_spec import setting
 
 
 @dataclass(frozen=True)
 class TitrationRules:
     """The clinic's numbers for dose changes (settings; defaults from domain.md 4)."""
 
-    cerebral_pct: int = 15
-    spinal_pct: int = 30
-    paediatric_pct: int = 15
-    paediatric_age_years: int = 18
-    cut_warning_pct: int = 20
-    usual_min_mcg: int = 20
-    usual_max_mcg: int = 2000
+    cerebral_pct: int = setting("titration_limit_cerebral_pct")
+    spinal_pct: int = setting("titration_limit_spinal_pct")
+    paediatric_pct: int = setting("titration_limit_paediatric_pct")
+    paediatric_age_years: int = setting("paediatric_age_years")
+    cut_warning_pct: int = setting("dose_cut_warning_pct")
+    usual_min_mcg: int = setting("usual_dose_min_mcg_per_day")
+    usual_max_mcg: int = setting("usual_dose_max_mcg_per_day")
 
 
 @dataclass(frozen=True)

@@ -9,3 +9,28 @@ class DomainError(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class RefillInputError(DomainError):
+    """A refill input a clinician must correct; `field` names the input to blame."""
+
+
+class OverfillRefused(RefillInputError): ...  # overfilling is an over-infusion risk factor
+
+
+class InvalidConcentration(RefillInputError): ...
+
+
+class InvalidDose(RefillInputError): ...
+
+
+class InvalidVolume(RefillInputError): ...
+
+
+class InvalidFlexSchedule(RefillInputError): ...
+
+
+class InvalidDays(RefillInputError): ...
+
+
+class InvalidTime(RefillInputError): ...

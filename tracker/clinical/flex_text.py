@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
 
-from tracker.clinical import refill as engine
+from tracker.clinical import refill
 from tracker.clinical.errors import DomainError
 
 MAX_RATE_MCG_PER_HOUR = Decimal(200)  # the dose form's bound (tracker.refills.forms.parse_flex)
@@ -39,12 +39,12 @@ class FlexTextError(DomainError):
 @dataclass(frozen=True)
 class FlexSchedule:
     stored: dict  # as DoseChange.flex_schedule keeps it
-    steps: tuple[engine.FlexStep, ...]
-    by_weekday: dict[int, tuple[engine.FlexStep, ...]]
+    steps: tuple[refill.FlexStep, ...]
+    by_weekday: dict[int, tuple[refill.FlexStep, ...]]
 
-    def programme(self, bolus_dose_mcg: Decimal = Decimal(0), max_boluses_per_day: int = 0) -> engine.DoseProgramme:
+    def programme(self, bolus_dose_mcg: Decimal = Decimal(0), max_boluses_per_day: int = 0) -> refill.DoseProgramme:
         """The refill engine's programme (raises the engine's RefillInputError if a day's steps are wrong)."""
-        return engine.DoseProgramme(
+        return refill.DoseProgramme(
             flex_steps=self.steps,
             flex_by_weekday=self.by_weekday,
             bolus_dose_mcg=bolus_dose_mcg,
@@ -134,7 +134,7 @@ def parse_flex(text: str) -> FlexSchedule:
         raise FlexTextError("Give an everyday schedule before the day names, or steps for all seven days.")
 
     def flex_steps(steps):
-        return tuple(engine.FlexStep(start, rate) for start, rate in steps)
+        return tuple(refill.FlexStep(start, rate) for start, rate in steps)
 
     def stored_steps(steps):
         return [[f"{start:%H:%M}", _plain(rate)] for start, rate in steps]
@@ -151,7 +151,7 @@ def from_stored(stored: dict) -> FlexSchedule:
     """A schedule as DoseChange.flex_schedule keeps it (what parse_flex returns, or the dose form's)."""
 
     def steps(rows):
-        return tuple(engine.FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in rows)
+        return tuple(refill.FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in rows)
 
     by_weekday = {int(day): steps(rows) for day, rows in (stored.get("by_weekday") or {}).items()}
     return FlexSchedule(stored, steps(stored.get("default") or []), by_weekday)

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.clinical.dosing import TitrationLimit
+from tracker.clinical.settings_spec import setting
 from tracker.formats import fmt_date
 
 TRIAL = "trial"
@@ -19,8 +20,8 @@ NONE = "none"
 class ImplantRules:
     """The clinic's numbers for the starting dose (settings; defaults from domain.md 4)."""
 
-    trial_factor: int = 2  # the start is this many times the effective screening dose per day...
-    once_after_hours: int = 8  # ...or the dose once when the trial's effect lasted over this many hours
+    trial_factor: int = setting("implant_start_factor")  # times the effective screening dose per day...
+    once_after_hours: int = setting("implant_start_once_after_hours")  # ...or it once, after an effect this long
 
 
 @dataclass(frozen=True)

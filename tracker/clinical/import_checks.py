@@ -16,18 +16,19 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.clinical import refill as engine
-from tracker.clinical import refill_risk
+from tracker.clinical import refill_checks, refill_risk
+from tracker.clinical.settings_spec import DEFAULTS
 
 
 @dataclass(frozen=True)
 class RefillChecks:
     """The refill warnings' thresholds, from the clinic's settings (the names of tracker.services.settings)."""
 
-    residual_discrepancy_ml: Decimal = engine.DEFAULTS.discrepancy_threshold_ml
-    pocket_fill_small_pump_ml: Decimal = engine.DEFAULTS.pocket_fill_small_ml
-    pocket_fill_large_pump_ml: Decimal = engine.DEFAULTS.pocket_fill_large_ml
-    usual_dose_min_mcg_per_day: Decimal = engine.DEFAULTS.usual_dose_min_mcg_per_day
-    usual_dose_max_mcg_per_day: Decimal = engine.DEFAULTS.usual_dose_max_mcg_per_day
+    residual_discrepancy_ml: Decimal = Decimal(DEFAULTS["residual_discrepancy_ml"])
+    pocket_fill_small_pump_ml: Decimal = Decimal(DEFAULTS["pocket_fill_small_pump_ml"])
+    pocket_fill_large_pump_ml: Decimal = Decimal(DEFAULTS["pocket_fill_large_pump_ml"])
+    usual_dose_min_mcg_per_day: Decimal = Decimal(DEFAULTS["usual_dose_min_mcg_per_day"])
+    usual_dose_max_mcg_per_day: Decimal = Decimal(DEFAULTS["usual_dose_max_mcg_per_day"])
 
     @classmethod
     def from_settings(cls, settings: dict) -> RefillChecks:
@@ -71,7 +72,7 @@ WARNING_COLUMN = {
 }
 
 
-def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.RefillWarning]:
+def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[refill_checks.RefillWarning]:
     """The refill visit's warnings for this fill, from the engine's own functions with the clinic's thresholds."""
     found = []
     if fill.expected_residual_ml is not None and fill.actual_residual_ml is not None:
@@ -80,8 +81,8 @@ def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.Refil
         # have held stands in: the bound is then the widest possible and never flags wrongly.
         before = fill.previous_volume_ml if fill.previous_volume_ml is not None else fill.reservoir_ml
         found.append(
-            engine.residual_discrepancy_warning(
-                engine.discrepancy(
+            refill_checks.residual_discrepancy_warning(
+                refill_checks.discrepancy(
                     before,
                     fill.expected_residual_ml,
                     fill.actual_residual_ml,
@@ -93,7 +94,7 @@ def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.Refil
     if fill.volume_added_ml is not None:
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
         found.append(
-            engine.pocket_fill_warning(
+            refill_checks.pocket_fill_warning(
                 fill.reservoir_ml,
                 fill.volume_added_ml - fill.resulting_volume_ml,
                 small_threshold_ml=checks.pocket_fill_small_pump_ml,
@@ -101,9 +102,11 @@ def refill_warnings(fill: LastRefill, checks: RefillChecks) -> list[engine.Refil
             )
         )
     if fill.previous_concentration_mcg_per_ml is not None:
-        found.append(engine.bridge_bolus_warning(fill.previous_concentration_mcg_per_ml, fill.concentration_mcg_per_ml))
+        found.append(
+            refill_checks.bridge_bolus_warning(fill.previous_concentration_mcg_per_ml, fill.concentration_mcg_per_ml)
+        )
     found.append(
-        engine.dose_range_warning(
+        refill_checks.dose_range_warning(
             fill.daily_dose_mcg, checks.usual_dose_min_mcg_per_day, checks.usual_dose_max_mcg_per_day
         )
     )

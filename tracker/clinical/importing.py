@@ -26,6 +26,7 @@ from tracker.clinical.import_checks import LastRefill, RefillChecks, RowWarning,
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, IMPLANTATION, STAGE_LABELS, STAGES, TRIAL
 from tracker.clinical.scales import DIAGNOSES, ORIGINS, SEXES
 from tracker.clinical.search import mrn_key
+from tracker.clinical.settings_spec import ACCURACY_FRACTION
 from tracker.formats import fmt_date
 
 IMPLANTED = (IMPLANTATION, ADJUSTMENT)
@@ -553,7 +554,7 @@ class PumpModelInfo:
     default_alarm_ml: Decimal
     battery_life_months: int | None
     active: bool
-    accuracy_fraction: Decimal = engine.DEFAULTS.pump_accuracy_fraction
+    accuracy_fraction: Decimal = ACCURACY_FRACTION.default
 
 
 @dataclass(frozen=True)

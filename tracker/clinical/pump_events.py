@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from tracker.clinical import refill_risk
+from tracker.clinical.settings_spec import setting
 from tracker.formats import fmt_date
 
 MRI = "mri"
@@ -67,9 +68,9 @@ class UnknownMriRule(ValueError):
 class EventRules:
     """The clinic's settings: how many days after the event its work falls due (0: the same day)."""
 
-    mri_check_days: int = 0
-    revision_review_days: int = 14
-    occlusion_review_days: int = 0
+    mri_check_days: int = setting("mri_pump_check_days")
+    revision_review_days: int = setting("catheter_revision_review_days")
+    occlusion_review_days: int = setting("catheter_occlusion_review_days")
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
+from decimal import Decimal
 
-from tracker.clinical import refill as engine
-from tracker.clinical import refill_risk as risk
+from tracker.clinical import refill, refill_risk
+from tracker.clinical.exact import median, percent
 from tracker.clinical.journey import STAGES
 
 RESIDUAL = "residual_discrepancy"
@@ -60,7 +59,7 @@ class RefillFact:
 
 
 # The late statuses, most severe first.
-LATE_STATUSES = tuple(s for s in risk.STATUSES if s in risk.LATE)
+LATE_STATUSES = tuple(s for s in refill_risk.STATUSES if s in refill_risk.LATE)
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class OverdueFact:
     @property
     def booked(self) -> bool:
         """Booked for a day still to come: the model says how late (any booking of a late pump is late)."""
-        return self.booking in risk.BOOKED_LATE
+        return self.booking in refill_risk.BOOKED_LATE
 
     def days_overdue(self, today: date) -> int:
         return (today - self.due_date).days
@@ -123,29 +122,7 @@ class BatteryFact:
     verdict: str
 
 
-# ---- small exact helpers ----
-
-
-def rounded(value: Fraction, places: int = 1) -> Decimal:
-    """An exact value rounded half up for display: 2/3 -> 66.7."""
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def percent(part: int, whole: int) -> Decimal | None:
-    """part / whole as a percentage to one decimal; None when there is nothing to divide by."""
-    return rounded(Fraction(100 * part, whole)) if whole else None
-
-
-def median(values: Iterable[int]) -> Decimal | None:
-    """The middle value (the mean of the two middle ones for an even count); None for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return Decimal(ordered[middle])
-    return rounded(Fraction(ordered[middle - 1] + ordered[middle], 2))
+# ---- months ----
 
 
 def month_key(day: date) -> str:
@@ -168,10 +145,10 @@ def month_label(key: str) -> str:
 # ---- the due date in force before a refill ----
 
 
-def due_before_refill(previous_fill: engine.RefillInputs) -> date:
+def due_before_refill(previous_fill: refill.RefillInputs) -> date:
     """The due date the worklist showed before a refill: the projection from the previous fill, with the dose
     ledger as it stood before the refill (the stored schedule is rewritten at every refill)."""
-    return engine.project_refill(previous_fill).due_date
+    return refill.project_refill(previous_fill).due_date
 
 
 # ---- figures ----
@@ -267,7 +244,7 @@ def late_rows(overdue: Sequence[OverdueFact]) -> list[LateRow]:
     def row(status: str, label: str, facts: list[OverdueFact]) -> LateRow:
         return LateRow(status, label, len(facts), sum(o.booked for o in facts))
 
-    return [row(s, risk.LABELS[s], [o for o in overdue if o.status == s]) for s in LATE_STATUSES] + [
+    return [row(s, refill_risk.LABELS[s], [o for o in overdue if o.status == s]) for s in LATE_STATUSES] + [
         row("", "Every late pump", list(overdue))
     ]
 
@@ -352,7 +329,11 @@ def trial_outcome(trial_started: date, later_events: Sequence[tuple[date, str | 
     return IN_TRIAL, None
 
 
-BATTERY_COMING = (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE, risk.BATTERY_DUE_SOON)  # most urgent first
+BATTERY_COMING = (
+    refill_risk.BATTERY_ERI,
+    refill_risk.BATTERY_PAST_DUE,
+    refill_risk.BATTERY_DUE_SOON,
+)  # most urgent first
 
 
 def battery_due(facts: Sequence[BatteryFact]) -> list[BatteryFact]:
@@ -366,14 +347,14 @@ def battery_due(facts: Sequence[BatteryFact]) -> list[BatteryFact]:
 
 def battery_row(fact: BatteryFact) -> str:
     """The battery table row a pump counts in: its verdict when at ERI or past due, else its due month."""
-    return fact.verdict if fact.verdict != risk.BATTERY_DUE_SOON else month_key(fact.due)
+    return fact.verdict if fact.verdict != refill_risk.BATTERY_DUE_SOON else month_key(fact.due)
 
 
 def battery_rows(facts: Sequence[BatteryFact], today: date, months: int) -> list[tuple[str, str, int]]:
     """(row key, label, pumps): ERI and past due when there are any, then every month to the warning horizon."""
     keys = [battery_row(f) for f in facts]
-    urgent = [(v, risk.LABELS[v], keys.count(v)) for v in BATTERY_COMING[:2] if v in keys]
-    months_ahead = months_between(today, risk.battery_horizon(today, months))
+    urgent = [(v, refill_risk.LABELS[v], keys.count(v)) for v in BATTERY_COMING[:2] if v in keys]
+    months_ahead = months_between(today, refill_risk.battery_horizon(today, months))
     return urgent + [(key, month_label(key), keys.count(key)) for key in months_ahead]
 
 

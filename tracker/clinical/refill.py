@@ -15,89 +15,40 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from itertools import accumulate, pairwise
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.clinical.days import start_of_day
-from tracker.clinical.errors import DomainError
+from tracker.clinical.errors import (
+    InvalidConcentration,
+    InvalidDays,
+    InvalidDose,
+    InvalidFlexSchedule,
+    InvalidTime,
+    InvalidVolume,
+    OverfillRefused,
+    RefillInputError,
+)
+from tracker.clinical.exact import Number, at_least_zero, exact, plain, rounded
+from tracker.clinical.settings_spec import DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.formats import fmt_date, fmt_day_month
 
-Number = Decimal | int | str | Fraction
-Severity = Literal["high", "medium", "low"]
 DAY_S = 86400
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-@dataclass(frozen=True)
-class RefillDefaults:
-    """Clinic-editable defaults from domain.md; each becomes a clinic setting."""
-
-    tz: str = "America/New_York"
-    alarm_volume_ml: Decimal = Decimal(2)  # SynchroMed default; Prometra keys to 3 mL
-    buffer_days: int = 7  # hospitals quote 3-5 and 7-10 days
-    stability_days: int = 180  # commercial baclofen; compounded drugs may need less
-    max_flex_steps: int = 13  # pumps allow up to 13 rate changes a day
-    horizon_days: int = 1826  # 5 years: beyond any drug-stability limit
-    discrepancy_threshold_ml: Decimal = Decimal(2)
-    pump_accuracy_fraction: Decimal = Decimal("0.145")  # SynchroMed II +/-14.5%
-    small_reservoir_ml: Decimal = Decimal(20)
-    pocket_fill_small_ml: Decimal = Decimal(1)  # 20 mL pumps
-    pocket_fill_large_ml: Decimal = Decimal(2)  # 40 mL pumps
-    usual_dose_min_mcg_per_day: Decimal = Decimal(20)
-    usual_dose_max_mcg_per_day: Decimal = Decimal(2000)
-
-
-DEFAULTS = RefillDefaults()
-
-
-class RefillInputError(DomainError):
-    """A refill input a clinician must correct; `field` names the input to blame."""
-
-
-class OverfillRefused(RefillInputError): ...  # overfilling is an over-infusion risk factor
-
-
-class InvalidConcentration(RefillInputError): ...
-
-
-class InvalidDose(RefillInputError): ...
-
-
-class InvalidVolume(RefillInputError): ...
-
-
-class InvalidFlexSchedule(RefillInputError): ...
-
-
-class InvalidDays(RefillInputError): ...
-
-
-class InvalidTime(RefillInputError): ...
-
-
-def _exact(value: Number, name: str) -> Fraction:
-    # Floats are refused outright: 0.1 as a float is not 0.1, and a refill date moves.
-    if isinstance(value, (bool, float)) or not isinstance(value, (Decimal, int, str, Fraction)):
-        raise RefillInputError(f"{name} must be an exact number, not {type(value).__name__}.", name)
-    try:
-        return Fraction(value)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        raise RefillInputError(f"{name} is not a number: {value!r}.", name) from None
-
-
-def _at_least_zero(value: Number, name: str, error: type[RefillInputError]) -> Fraction:
-    exact = _exact(value, name)
-    if exact < 0:
-        raise error(f"{name} cannot be negative.", name)
-    return exact
+# The engine's own bounds (not clinic settings); the clinic-editable defaults are in settings_spec.
+DEFAULT_TZ = "America/New_York"  # when a caller gives none; the app passes config.CLINIC_TIMEZONE
+MAX_FLEX_STEPS = 13  # pumps allow up to 13 rate changes a day
+HORIZON_DAYS = 1826  # 5 years: beyond any drug-stability limit
 
 
 def _whole_days(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= DEFAULTS.horizon_days:
-        raise InvalidDays(f"{name} must be whole days from 0 to {DEFAULTS.horizon_days}.", name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= HORIZON_DAYS:
+        raise InvalidDays(f"{name} must be whole days from 0 to {HORIZON_DAYS}.", name)
     return value
 
 
@@ -113,7 +64,7 @@ class FlexStep:
     rate_mcg_per_hour: Number
 
     def __post_init__(self) -> None:
-        _at_least_zero(self.rate_mcg_per_hour, "rate_mcg_per_hour", InvalidDose)
+        at_least_zero(self.rate_mcg_per_hour, "rate_mcg_per_hour", InvalidDose)
 
 
 @dataclass(frozen=True)
@@ -130,7 +81,7 @@ class DoseProgramme:
         flexible = bool(self.flex_steps or self.flex_by_weekday)
         if flexible == (self.daily_dose_mcg is not None):
             raise InvalidDose("Give either a daily dose or a flexible schedule, not both or neither.", "daily_dose_mcg")
-        if not flexible and _exact(self.daily_dose_mcg, "daily_dose_mcg") <= 0:
+        if not flexible and exact(self.daily_dose_mcg, "daily_dose_mcg") <= 0:
             raise InvalidDose("The daily dose must be more than 0 mcg.", "daily_dose_mcg")
         if any(day not in range(7) for day in self.flex_by_weekday):
             raise InvalidFlexSchedule("Weekdays are numbered 0 (Monday) to 6 (Sunday).", "flex_by_weekday")
@@ -138,14 +89,14 @@ class DoseProgramme:
             if not self.steps_for(day):
                 raise InvalidFlexSchedule(f"No flex steps for {_WEEKDAYS[day]}: add a default schedule.", "flex_steps")
             self._check_steps(self.steps_for(day), "flex_by_weekday" if day in self.flex_by_weekday else "flex_steps")
-        _at_least_zero(self.bolus_dose_mcg, "bolus_dose_mcg", InvalidDose)
+        at_least_zero(self.bolus_dose_mcg, "bolus_dose_mcg", InvalidDose)
         count = self.max_boluses_per_day
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise InvalidDose("max_boluses_per_day must be a whole number, 0 or more.", "max_boluses_per_day")
 
     def _check_steps(self, steps: Sequence[FlexStep], name: str) -> None:
-        if len(steps) > DEFAULTS.max_flex_steps:
-            raise InvalidFlexSchedule(f"At most {DEFAULTS.max_flex_steps} flex steps a day; got {len(steps)}.", name)
+        if len(steps) > MAX_FLEX_STEPS:
+            raise InvalidFlexSchedule(f"At most {MAX_FLEX_STEPS} flex steps a day; got {len(steps)}.", name)
         if steps[0].start != time(0):
             raise InvalidFlexSchedule("The first flex step must start at 00:00 so the whole day is covered.", name)
         for before, after in pairwise(steps):
@@ -163,17 +114,17 @@ class DoseProgramme:
     @staticmethod
     def _steps_dose(steps: Sequence[FlexStep]) -> Fraction:
         starts = [_seconds_of_day(s.start) for s in steps] + [Fraction(DAY_S)]
-        rates = [_exact(s.rate_mcg_per_hour, "rate_mcg_per_hour") for s in steps]
+        rates = [exact(s.rate_mcg_per_hour, "rate_mcg_per_hour") for s in steps]
         return sum(rate * (b - a) for rate, (a, b) in zip(rates, pairwise(starts), strict=True)) / 3600
 
     def bolus_mcg_per_day(self) -> Fraction:
         """Worst case: every permitted bolus, every day."""
-        return _exact(self.bolus_dose_mcg, "bolus_dose_mcg") * self.max_boluses_per_day
+        return exact(self.bolus_dose_mcg, "bolus_dose_mcg") * self.max_boluses_per_day
 
     def average_daily_dose_mcg(self) -> Fraction:
         """Programmed dose per day (flex: mean of the 7 weekdays), plus worst-case boluses."""
         if self.daily_dose_mcg is not None:
-            base = _exact(self.daily_dose_mcg, "daily_dose_mcg")
+            base = exact(self.daily_dose_mcg, "daily_dose_mcg")
         else:
             base = sum(self._steps_dose(self.steps_for(day)) for day in range(7)) / 7
         return base + self.bolus_mcg_per_day()
@@ -199,11 +150,11 @@ class RefillInputs:
     reservoir_after_fill_ml: Number
     concentration_mcg_per_ml: Number
     doses: DoseProgramme | Sequence[DosePeriod]  # one programme, or a dose ledger
-    alarm_volume_ml: Number = DEFAULTS.alarm_volume_ml
-    buffer_days: int = DEFAULTS.buffer_days
-    stability_days: int = DEFAULTS.stability_days
+    alarm_volume_ml: Number = DEFAULT_ALARM_ML.default
+    buffer_days: int = DEFAULTS["safety_buffer_days"]
+    stability_days: int = STABILITY_DAYS.default
     reservoir_capacity_ml: Number | None = None
-    tz: str = DEFAULTS.tz
+    tz: str = DEFAULT_TZ
     # Drug used per drug programmed, when the last refill found more gone than the pump's accuracy allows
     # (measured_use): the interval is projected at that measured rate, so its dates come earlier.
     rate_factor: Number = 1
@@ -216,21 +167,21 @@ class RefillInputs:
             raise RefillInputError(f"Unknown time zone {self.tz!r}.", "tz") from None
         if isinstance(self.fill_time, datetime) and self.fill_time.utcoffset() is None:
             raise InvalidTime("The fill time needs a time zone (aware datetime).", "fill_time")
-        fill_ml = _at_least_zero(self.reservoir_after_fill_ml, "reservoir_after_fill_ml", InvalidVolume)
-        if _exact(self.concentration_mcg_per_ml, "concentration_mcg_per_ml") <= 0:
+        fill_ml = at_least_zero(self.reservoir_after_fill_ml, "reservoir_after_fill_ml", InvalidVolume)
+        if exact(self.concentration_mcg_per_ml, "concentration_mcg_per_ml") <= 0:
             raise InvalidConcentration("The concentration must be more than 0 mcg/mL.", "concentration_mcg_per_ml")
-        _at_least_zero(self.alarm_volume_ml, "alarm_volume_ml", InvalidVolume)
+        at_least_zero(self.alarm_volume_ml, "alarm_volume_ml", InvalidVolume)
         _whole_days(self.buffer_days, "buffer_days")
         _whole_days(self.stability_days, "stability_days")
-        if _exact(self.rate_factor, "rate_factor") < 1:
+        if exact(self.rate_factor, "rate_factor") < 1:
             raise RefillInputError("The measured rate factor cannot be below 1 (never project later).", "rate_factor")
         if self.reservoir_capacity_ml is not None:
-            capacity = _exact(self.reservoir_capacity_ml, "reservoir_capacity_ml")
+            capacity = exact(self.reservoir_capacity_ml, "reservoir_capacity_ml")
             if capacity <= 0:
                 raise InvalidVolume("The reservoir capacity must be more than 0 mL.", "reservoir_capacity_ml")
             if fill_ml > capacity:
                 raise OverfillRefused(
-                    f"{_num(fill_ml)} mL is more than the {_num(capacity)} mL reservoir holds; never overfill.",
+                    f"{plain(fill_ml)} mL is more than the {plain(capacity)} mL reservoir holds; never overfill.",
                     "reservoir_after_fill_ml",
                 )
         if isinstance(self.doses, DoseProgramme):
@@ -277,7 +228,7 @@ def _after(fill: datetime, seconds: Fraction) -> datetime:
 def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Fraction, Fraction]]:
     """(start, stop, mL per second) pieces in seconds after the fill, up to `end`."""
     # A measured over-infusion scales every rate: mL per second = mcg per second x factor / concentration.
-    concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml") / _exact(
+    concentration = exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml") / exact(
         inputs.rate_factor, "rate_factor"
     )
     fill, zone, periods = inputs.fill_instant(), inputs.zone(), inputs.periods()
@@ -288,7 +239,7 @@ def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Frac
         # Boluses are spread over the day: at day resolution this equals their daily total.
         bolus = programme.bolus_mcg_per_day() / DAY_S
         if programme.daily_dose_mcg is not None:
-            yield start, stop, (_exact(programme.daily_dose_mcg, "daily_dose_mcg") / DAY_S + bolus) / concentration
+            yield start, stop, (exact(programme.daily_dose_mcg, "daily_dose_mcg") / DAY_S + bolus) / concentration
             continue
         day = _after(fill, start).astimezone(zone).date() - timedelta(days=1)
         while True:
@@ -300,7 +251,7 @@ def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Frac
             for step, (a, b) in zip(steps, pairwise(bounds), strict=True):
                 a, b = max(a, start), min(b, stop)
                 if a < b:
-                    mcg_per_s = _exact(step.rate_mcg_per_hour, "rate_mcg_per_hour") / 3600
+                    mcg_per_s = exact(step.rate_mcg_per_hour, "rate_mcg_per_hour") / 3600
                     yield a, b, (mcg_per_s + bolus) / concentration
             if bounds[-1] >= stop:
                 break
@@ -309,7 +260,7 @@ def _rates(inputs: RefillInputs, end: Fraction) -> Iterator[tuple[Fraction, Frac
 
 def _seconds_until(inputs: RefillInputs, level_ml: Fraction, end: Fraction) -> Fraction | None:
     """Seconds after the fill when the reservoir first falls to `level_ml`; None if after `end`."""
-    remaining = _exact(inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
+    remaining = exact(inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
     if remaining <= level_ml:
         return Fraction(0)  # at or below the level already: it is reached at the fill
     for a, b, rate in _rates(inputs, end):
@@ -323,15 +274,6 @@ def _date_after(inputs: RefillInputs, seconds: Fraction) -> date:
     by_days = inputs.fill_date() + timedelta(days=math.floor(seconds / DAY_S))
     by_clock = _after(inputs.fill_instant(), seconds).astimezone(inputs.zone()).date()
     return min(by_days, by_clock)  # the earlier day wins, even across a DST change
-
-
-def _decimal(value: Fraction, places: int, rounding: str = ROUND_HALF_UP) -> Decimal:
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(Decimal(1).scaleb(-places), rounding=rounding)
-
-
-def _num(value: Number) -> str:
-    return format(_decimal(_exact(value, "volume"), 3).normalize(), "f")
 
 
 def _day(d: date, due: date) -> str:
@@ -360,18 +302,18 @@ class RefillProjection:
         """Projected reservoir mL at `when` (aware), for plots; before the fill, the fill volume."""
         if when.utcoffset() is None:
             raise InvalidTime("The time needs a time zone (aware datetime).", "when")
-        remaining = _exact(self.inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
+        remaining = exact(self.inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
         for a, b, rate in _rates(self.inputs, _offset(when, self.inputs.fill_instant())):
             remaining -= rate * (b - a)
             if remaining <= 0:
                 break
-        return _decimal(max(remaining, Fraction(0)), 3, ROUND_FLOOR)
+        return rounded(max(remaining, Fraction(0)), 3, ROUND_FLOOR)
 
 
 def volumes_at(projection: RefillProjection, times: Sequence[datetime]) -> list[Decimal]:
     """`volume_at` for many ascending times in one walk over the dose pieces (for plots)."""
     inputs = projection.inputs
-    fill_ml = _exact(inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
+    fill_ml = exact(inputs.reservoir_after_fill_ml, "reservoir_after_fill_ml")
     offsets = [_offset(t, inputs.fill_instant()) for t in times]
     out: list[Fraction] = []
     i, remaining = 0, fill_ml
@@ -385,15 +327,15 @@ def volumes_at(projection: RefillProjection, times: Sequence[datetime]) -> list[
                 i += 1
             remaining -= rate * (b - a)
     out += [remaining] * (len(offsets) - len(out))
-    return [_decimal(max(v, Fraction(0)), 3, ROUND_FLOOR) for v in out]
+    return [rounded(max(v, Fraction(0)), 3, ROUND_FLOOR) for v in out]
 
 
 def project_refill(inputs: RefillInputs) -> RefillProjection:
     """Alarm, empty, drug-stability and due dates: due = min(alarm - buffer, fill + stability)."""
     fill_date = inputs.fill_date()
     # Far enough that an alarm beyond it cannot bind: stability <= horizon (validated).
-    end = Fraction((DEFAULTS.horizon_days + inputs.buffer_days + 2) * DAY_S)
-    alarm_ml = _exact(inputs.alarm_volume_ml, "alarm_volume_ml")
+    end = Fraction((HORIZON_DAYS + inputs.buffer_days + 2) * DAY_S)
+    alarm_ml = exact(inputs.alarm_volume_ml, "alarm_volume_ml")
     alarm_s = _seconds_until(inputs, alarm_ml, end)
     empty_s = _seconds_until(inputs, Fraction(0), end) if alarm_s is not None else None
     alarm_date = _date_after(inputs, alarm_s) if alarm_s is not None else None
@@ -407,11 +349,11 @@ def project_refill(inputs: RefillInputs) -> RefillProjection:
         if by_alarm <= stability_date:  # a tie names the alarm: it is the one that can move
             binding, due = "alarm", by_alarm
     programme = inputs.periods()[0][1]
-    concentration = _exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml")
+    concentration = exact(inputs.concentration_mcg_per_ml, "concentration_mcg_per_ml")
     explanation = " ".join([_explain(inputs, due, binding, alarm_date, stability_date), *inputs.notes])
     return RefillProjection(
         fill_date=fill_date,
-        daily_volume_ml=_decimal(programme.average_daily_dose_mcg() / concentration, 4),
+        daily_volume_ml=rounded(programme.average_daily_dose_mcg() / concentration, 4),
         alarm_date=alarm_date,
         empty_date=empty_date,
         stability_date=stability_date,
@@ -423,12 +365,12 @@ def project_refill(inputs: RefillInputs) -> RefillProjection:
 
 
 def _explain(inputs: RefillInputs, due: date, binding: str, alarm: date | None, stability: date) -> str:
-    alarm_rule = f"the low-reservoir alarm ({_num(inputs.alarm_volume_ml)} mL)"
+    alarm_rule = f"the low-reservoir alarm ({plain(inputs.alarm_volume_ml)} mL)"
     limit = f"the {inputs.stability_days}-day drug limit"
     buffer = f"the {inputs.buffer_days}-day buffer"
     head = f"Due {fmt_date(due)}"
     if alarm is None:
-        return f"{head}: {limit}; {alarm_rule} is more than {DEFAULTS.horizon_days} days away."
+        return f"{head}: {limit}; {alarm_rule} is more than {HORIZON_DAYS} days away."
     if binding == "stability":
         return f"{head}: {limit}; {alarm_rule}, {_day(alarm, due)}, minus {buffer} would be later."
     within = alarm - timedelta(days=inputs.buffer_days) < inputs.fill_date()
@@ -437,203 +379,3 @@ def _explain(inputs: RefillInputs, due: date, binding: str, alarm: date | None, 
     alarm_part = f"{alarm_rule} falls on {_day(alarm, due)}, {'within' if within else 'minus'} {buffer}"
     limit_part = f"{limit} falls on the same day" if stability == due else f"{limit}, {_day(stability, due)}, is later"
     return f"{head}: {alarm_part}; {limit_part}."
-
-
-@dataclass(frozen=True)
-class RefillWarning:
-    """A flag for the refill visit; clinicians decide what to do."""
-
-    code: str
-    severity: Severity
-    message: str
-
-
-@dataclass(frozen=True)
-class Discrepancy:
-    """A refill's residual against what the pump was programmed to give since the last fill (domain.md 3, 7):
-    expected - actual beyond the threshold, or beyond the pump's accuracy bound on the programmed volume."""
-
-    expected_ml: Fraction
-    actual_ml: Fraction
-    programmed_ml: Fraction  # the last fill's volume minus the expected residual
-    beyond_threshold: bool
-    beyond_accuracy: bool
-
-    @property
-    def gap_ml(self) -> Fraction:
-        return self.expected_ml - self.actual_ml
-
-    @property
-    def flagged(self) -> bool:
-        return self.beyond_threshold or self.beyond_accuracy
-
-    @property
-    def over_infusion(self) -> bool:
-        """More drug gone than programmed, beyond the rules: the pump may run dry before its computed alarm."""
-        return self.flagged and self.gap_ml > 0
-
-    @property
-    def used_ml(self) -> Fraction:
-        return self.programmed_ml + self.gap_ml
-
-    @property
-    def percent_of_programmed(self) -> Decimal | None:
-        """The gap as a share of the programmed volume, signed (+: more used), for the trend across visits."""
-        return _decimal(100 * self.gap_ml / self.programmed_ml, 1) if self.programmed_ml > 0 else None
-
-
-def discrepancy(
-    last_fill_ml: Number,
-    expected_residual_ml: Number,
-    actual_residual_ml: Number,
-    threshold_ml: Number = DEFAULTS.discrepancy_threshold_ml,
-    accuracy_fraction: Number = DEFAULTS.pump_accuracy_fraction,
-) -> Discrepancy:
-    """Judge a residual: the accuracy bound is taken on the programmed volume (last fill - expected residual),
-    never on the measured one, which would widen the bound by the very over-infusion it should catch."""
-    fill = _at_least_zero(last_fill_ml, "last_fill_ml", InvalidVolume)
-    expected = _at_least_zero(expected_residual_ml, "expected_residual_ml", InvalidVolume)
-    actual = _at_least_zero(actual_residual_ml, "actual_residual_ml", InvalidVolume)
-    programmed = max(Fraction(0), fill - expected)
-    gap = abs(expected - actual)
-    return Discrepancy(
-        expected,
-        actual,
-        programmed,
-        gap > _exact(threshold_ml, "threshold_ml"),
-        gap > _exact(accuracy_fraction, "accuracy_fraction") * programmed,
-    )
-
-
-def residual_discrepancy_warning(found: Discrepancy) -> RefillWarning | None:
-    """Flag a residual beyond the rules. Over-infusion is always high (overdose now, an early empty pump next);
-    more left than expected is high past the threshold, medium when only the accuracy bound flags it."""
-    if not found.flagged:
-        return None
-    if found.gap_ml > 0:
-        direction, causes = "less", "over-infusion, leak or diversion"
-    else:
-        direction, causes = "more", "under-delivery, catheter occlusion or a stalled pump"
-    message = (
-        f"Residual {_num(abs(found.gap_ml))} mL {direction} than expected (expected {_num(found.expected_ml)} mL, "
-        f"aspirated {_num(found.actual_ml)} mL, {_num(found.programmed_ml)} mL programmed since the last fill): "
-        f"possible {causes}."
-    )
-    if found.over_infusion:
-        message += " The next refill date is projected at the measured rate."
-    return RefillWarning(
-        "residual_discrepancy", "high" if found.beyond_threshold or found.over_infusion else "medium", message
-    )
-
-
-def measured_rate(found: Discrepancy | None) -> tuple[Fraction, str | None]:
-    """The rate factor (drug used per drug programmed) to project the next interval with, and the sentence the
-    date must carry: above 1 only after an over-infusion, so a projection can only come earlier."""
-    if found is None or not found.over_infusion or found.programmed_ml <= 0:
-        return Fraction(1), None
-    factor = found.used_ml / found.programmed_ml
-    return factor, (
-        f"Projected at the measured rate: {_num(found.used_ml)} mL was used where "
-        f"{_num(found.programmed_ml)} mL was programmed (+{_decimal(100 * (factor - 1), 1).normalize():f}%"
-        "), so the dates are earlier than the programme alone gives."
-    )
-
-
-def fill_volume(volume_added_ml: Number, resulting_volume_ml: Number) -> tuple[Decimal, str | None]:
-    """What the projection counts as in the reservoir after a fill. The reservoir is emptied at aspiration, so
-    what went in and what the pump reports should agree; when they do not (a pocket fill, a misread), the
-    smaller is the drug surely there, and the date says so."""
-    added = _at_least_zero(volume_added_ml, "volume_added_ml", InvalidVolume)
-    reported = _at_least_zero(resulting_volume_ml, "resulting_volume_ml", InvalidVolume)
-    if added == reported:
-        return _decimal(reported, 3), None
-    smaller = min(added, reported)
-    return _decimal(smaller, 3), (
-        f"The fill's volumes disagree ({_num(added)} mL added, {_num(reported)} mL "
-        f"reported in the reservoir): projected from the smaller, {_num(smaller)} mL."
-    )
-
-
-def volume_to_prepare(last_added_ml: Number, last_resulting_ml: Number) -> tuple[Decimal | None, str | None]:
-    """The volume to prepare for a pump's next refill (the printed refill lists): its last fill's, as the projection
-    counts it (fill_volume). None, with fill_volume's sentence, when that fill's two volumes disagree: then no figure
-    is reliable and the pump's record must be checked before the drug is prepared."""
-    volume, disagreement = fill_volume(last_added_ml, last_resulting_ml)
-    return (None, disagreement) if disagreement else (volume, None)
-
-
-def pocket_fill_warning(
-    reservoir_capacity_ml: Number,
-    mismatch_ml: Number,
-    small_reservoir_ml: Number = DEFAULTS.small_reservoir_ml,
-    small_threshold_ml: Number = DEFAULTS.pocket_fill_small_ml,
-    large_threshold_ml: Number = DEFAULTS.pocket_fill_large_ml,
-) -> RefillWarning | None:
-    """Flag a post-fill volume mismatch that suggests drug went into the pocket."""
-    capacity = _exact(reservoir_capacity_ml, "reservoir_capacity_ml")
-    small = capacity <= _exact(small_reservoir_ml, "small_reservoir_ml")
-    limit = _exact(small_threshold_ml if small else large_threshold_ml, "threshold_ml")
-    mismatch = abs(_exact(mismatch_ml, "mismatch_ml"))
-    if mismatch <= limit:
-        return None
-    return RefillWarning(
-        "pocket_fill",
-        "high",
-        f"Fill mismatch of {_num(mismatch)} mL on a {_num(capacity)} mL pump (over {_num(limit)} mL) "
-        "suggests a pocket fill: overdose risk, observe the patient.",
-    )
-
-
-def bridge_bolus_warning(previous_mcg_per_ml: Number, new_mcg_per_ml: Number) -> RefillWarning | None:
-    """Flag a concentration change: the catheter still holds the old drug."""
-    old, new = _exact(previous_mcg_per_ml, "previous_mcg_per_ml"), _exact(new_mcg_per_ml, "new_mcg_per_ml")
-    if old == new:
-        return None
-    return RefillWarning(
-        "bridge_bolus",
-        "high",
-        f"Concentration changes from {_num(old)} to {_num(new)} mcg/mL: a bridge bolus is required.",
-    )
-
-
-def bridge_bolus_answer(
-    previous_mcg_per_ml: Number, new_mcg_per_ml: Number, given: bool | None, bolus_mcg: Number | None, reason: str
-) -> tuple[str, str] | None:
-    """What is missing from a refill's bridge-bolus answer, as (field, message); None when complete. A change of
-    concentration needs the bolus programmed (mcg) or the reason none was; no change needs no bridge bolus."""
-    old, new = _exact(previous_mcg_per_ml, "previous_mcg_per_ml"), _exact(new_mcg_per_ml, "new_mcg_per_ml")
-    if old == new:
-        if given or bolus_mcg:
-            return (
-                "bridge_bolus_given",
-                f"The concentration stays {_num(new)} mcg/mL: a bridge bolus is only for a "
-                "concentration change. Answer No, or choose the new concentration.",
-            )
-        return None
-    change = f"The concentration changes from {_num(old)} to {_num(new)} mcg/mL"
-    if given is None:
-        return "bridge_bolus_given", f"{change}: say whether a bridge bolus was programmed."
-    if given and (bolus_mcg is None or _exact(bolus_mcg, "bolus_mcg") <= 0):
-        return "bridge_bolus_mcg", "Enter the bridge bolus programmed, in mcg."
-    if not given and bolus_mcg:
-        return "bridge_bolus_mcg", "You answered that no bridge bolus was programmed: clear the amount, or answer Yes."
-    if not given and not reason.strip():
-        return "bridge_bolus_reason", f"{change}: say why no bridge bolus was programmed."
-    return None
-
-
-def dose_range_warning(
-    daily_dose_mcg: Number,
-    low_mcg: Number = DEFAULTS.usual_dose_min_mcg_per_day,
-    high_mcg: Number = DEFAULTS.usual_dose_max_mcg_per_day,
-) -> RefillWarning | None:
-    """Soft flag for a daily dose outside the usual range."""
-    dose, low, high = _exact(daily_dose_mcg, "daily_dose_mcg"), _exact(low_mcg, "low"), _exact(high_mcg, "high")
-    if low <= dose <= high:
-        return None
-    side = "below" if dose < low else "above"
-    return RefillWarning(
-        "dose_range",
-        "low",
-        f"Daily dose {_num(dose)} mcg is {side} the usual {_num(low)}-{_num(high)} mcg/day: check it is intended.",
-    )

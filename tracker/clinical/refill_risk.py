@@ -15,6 +15,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 
+from tracker.clinical.settings_spec import setting
 from tracker.formats import fmt_date, plural
 
 # Pump status, most severe first.
@@ -117,8 +118,8 @@ def battery_horizon(today: date, warning_months: int) -> date:
 class Windows:
     """The clinic's settings the judgement reads: one "due soon" window everywhere, the battery warning."""
 
-    soon_days: int
-    battery_warning_months: int
+    soon_days: int = setting("due_soon_days")
+    battery_warning_months: int = setting("battery_warning_months")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from tracker.clinical.settings_spec import setting
 from tracker.formats import fmt_date, plural
 
 Severity = Literal["high", "medium"]
@@ -20,12 +21,12 @@ Severity = Literal["high", "medium"]
 class TrialRules:
     """The clinic's trial settings (tracker.services.settings); the defaults are domain.md's."""
 
-    concentration_mcg_per_ml: int = 50  # the trial-only strength; pump fills start at 500
-    min_dose_mcg: int = 25  # 25 mcg for very small patients
-    max_dose_mcg: int = 100  # no response to 100 mcg means do not implant
-    min_hours_between: int = 24
-    first_dose_mcg: int = 50  # 50, then 75, then 100 mcg
-    step_mcg: int = 25
+    concentration_mcg_per_ml: int = setting("trial_concentration_mcg_per_ml")
+    min_dose_mcg: int = setting("trial_dose_min_mcg")
+    max_dose_mcg: int = setting("trial_dose_max_mcg")
+    min_hours_between: int = setting("trial_min_hours_between_boluses")
+    first_dose_mcg: int = setting("trial_first_dose_mcg")
+    step_mcg: int = setting("trial_dose_step_mcg")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
-from tracker.clinical.refill import (
-    DEFAULTS,
-    DoseProgramme,
+from tracker.clinical.errors import (
     InvalidConcentration,
     InvalidDays,
     InvalidDose,
@@ -25,13 +22,11 @@ from tracker.clinical.refill import (
     InvalidTime,
     InvalidVolume,
     RefillInputError,
-    RefillInputs,
-    RefillProjection,
-    RefillWarning,
-    bridge_bolus_warning,
-    dose_range_warning,
-    project_refill,
 )
+from tracker.clinical.flex_text import FlexSchedule, FlexTextError, parse_flex
+from tracker.clinical.refill import DoseProgramme, RefillInputs, RefillProjection, project_refill
+from tracker.clinical.refill_checks import RefillWarning, bridge_bolus_warning, dose_range_warning
+from tracker.clinical.settings_spec import DEFAULT_ALARM_ML, DEFAULTS, STABILITY_DAYS
 from tracker.formats import fmt_date
 
 Number = Decimal | int | str
@@ -201,9 +196,9 @@ def default_inputs(fill_date: date, buffer_days: int) -> dict:
         "fill_volume_ml": Decimal(20),
         "concentration_mcg_per_ml": 500,
         "dose_mcg_per_day": Decimal(300),
-        "alarm_volume_ml": DEFAULTS.alarm_volume_ml,
+        "alarm_volume_ml": DEFAULT_ALARM_ML.default,
         "buffer_days": buffer_days,
-        "stability_days": DEFAULTS.stability_days,
+        "stability_days": STABILITY_DAYS.default,
         "fill_date": fill_date,
     }
 
@@ -326,7 +321,10 @@ def what_if(
     bolus_dose_mcg: Number | None = None,
     max_boluses_per_day: Number | None = None,
     previous_concentration_mcg_per_ml: Number | None = None,
-    usual_dose_mcg: tuple[Number, Number] = (DEFAULTS.usual_dose_min_mcg_per_day, DEFAULTS.usual_dose_max_mcg_per_day),
+    usual_dose_mcg: tuple[Number, Number] = (
+        DEFAULTS["usual_dose_min_mcg_per_day"],
+        DEFAULTS["usual_dose_max_mcg_per_day"],
+    ),
 ) -> WhatIf:
     """Check the inputs, project the refill with the engine and collect the engine's warnings.
 

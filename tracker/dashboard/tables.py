@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tracker.clinical import quality
+from tracker.clinical.exact import percent
 from tracker.clinical.journey import STAGE_LABELS
 from tracker.services.quality import Dashboard
 
@@ -68,7 +69,7 @@ def conversion(d: Dashboard) -> list[list]:
     return (
         [["outcome", "patients", "percent_of_cohort"]]
         + [[label, c.by_outcome[key], c.share(key)] for key, label in quality.TRIAL_OUTCOMES.items()]
-        + [["Entered trial in the range (cohort)", c.cohort, quality.percent(c.cohort, c.cohort)]]
+        + [["Entered trial in the range (cohort)", c.cohort, percent(c.cohort, c.cohort)]]
     )
 
 

@@ -1,77 +1,38 @@
 """Clinic settings and the pump and drug catalogues: edit them, audit the change, and recompute the stored
-refill schedule of exactly the pumps whose dates the change moves, all in one transaction."""
+refill schedule of exactly the pumps whose dates the change moves, all in one transaction. What each value may be
+is in tracker.clinical.settings_spec; locations are edited in tracker.services.locations."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from tracker.clinical import refill as engine
+from tracker.clinical.errors import RefillInputError
 from tracker.clinical.pump_events import MRI_RULES
-from tracker.formats import plural
-from tracker.models import (
-    DrugConcentration,
-    Location,
-    Patient,
-    Pump,
-    PumpModel,
-    RefillSchedule,
-    RefillVisit,
-    Setting,
+from tracker.clinical.settings_spec import (
+    ACCURACY_FRACTION,
+    BATTERY_LIFE_MONTHS,
+    CONCENTRATION_MCG_PER_ML,
+    DEFAULT_ALARM_ML,
+    DEFAULTS,
+    ERI_TO_STOP_DAYS,
+    SETTING,
+    STABILITY_DAYS,
 )
+from tracker.formats import plural
+from tracker.models import DrugConcentration, Patient, Pump, PumpModel, RefillSchedule, RefillVisit, Setting
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, in_one_transaction
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import recompute_schedule
-from tracker.services.settings import DEFAULTS, LABELS, all_settings
+from tracker.services.settings import all_settings
 
-# What an administrator may enter for each setting (inclusive). The forms and the service both read this table.
-SETTING_LIMITS: dict[str, tuple[int, int]] = {
-    "site_scope": (0, 2),
-    "backdate_days_without_reason": (0, 365),
-    "safety_buffer_days": (0, 60),
-    "high_risk_buffer_days": (0, 60),
-    "titration_limit_cerebral_pct": (1, 100),
-    "titration_limit_spinal_pct": (1, 100),
-    "titration_limit_paediatric_pct": (5, 15),  # domain.md 4: children 5-15% per 24 h
-    "paediatric_age_years": (1, 25),
-    "dose_cut_warning_pct": (1, 100),
-    "implant_start_factor": (1, 4),
-    "implant_start_once_after_hours": (1, 72),
-    "battery_warning_months": (1, 24),
-    "due_soon_days": (1, 90),
-    "residual_discrepancy_ml": (1, 10),
-    "pocket_fill_small_pump_ml": (1, 10),
-    "pocket_fill_large_pump_ml": (1, 10),
-    "usual_dose_min_mcg_per_day": (1, 1000),
-    "usual_dose_max_mcg_per_day": (100, 5000),
-    # The bolus form itself takes 5-200 mcg and 10-2000 mcg/mL.
-    "trial_concentration_mcg_per_ml": (10, 2000),
-    "trial_dose_min_mcg": (5, 200),
-    "trial_dose_max_mcg": (5, 200),
-    "trial_min_hours_between_boluses": (1, 168),
-    "trial_first_dose_mcg": (5, 200),
-    "trial_dose_step_mcg": (1, 100),
-    "mri_pump_check_days": (0, 7),
-    "catheter_revision_review_days": (0, 60),
-    "catheter_occlusion_review_days": (0, 7),
-}
-DEFAULT_LIMITS = (0, 10_000)  # a setting added later without its own entry above
 BUFFER_SETTINGS = {"safety_buffer_days": False, "high_risk_buffer_days": True}  # name -> patients' withdrawal_risk
-
-STABILITY_DAYS = (1, 365)
-ALARM_ML = (Decimal("0.5"), Decimal(10))
-ACCURACY_FRACTION = (Decimal(0), Decimal("0.5"))
-BATTERY_MONTHS = (1, 240)
-ERI_TO_STOP_DAYS = (1, 365)
-CONCENTRATION_MCG_PER_ML = (1, 50_000)
-
 PUMP_MODEL_FIELDS = [
     "default_alarm_ml",
     "battery_life_months",
@@ -93,44 +54,16 @@ class CatalogueChange:
     recomputed_pumps: int
 
 
-def limits_for(name: str) -> tuple[int, int]:
-    return SETTING_LIMITS.get(name, DEFAULT_LIMITS)
-
-
 def settings_version(values: dict[str, int]) -> str:
     """A fingerprint of the settings as a form showed them; settings rows carry no version column."""
     text = ";".join(f"{name}={values[name]}" for name in sorted(values))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _require(actor: Actor) -> None:
+def require_admin(actor: Actor) -> None:
+    """Only an administrator edits the settings and the catalogues."""
     if not allowed(actor.role, "settings.manage"):
         raise PermissionDenied("Only an administrator can change the clinic's settings and catalogues.")
-
-
-def _whole(value, field: str, low: int, high: int, label: str, unit: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            value = int(str(value).strip())
-        except ValueError:
-            raise DomainError(f"{label}: enter a whole number.", field) from None
-    if not low <= value <= high:
-        raise DomainError(f"{label} must be from {low} to {high}{' ' + unit if unit else ''}.", field)
-    return value
-
-
-def _decimal(value, field: str, low: Decimal, high: Decimal, label: str, unit: str, places: Decimal) -> Decimal:
-    if isinstance(value, (bool, float)):
-        raise DomainError(f"{label}: enter an exact number.", field)
-    try:
-        exact = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise DomainError(f"{label}: enter a number.", field) from None
-    if not exact.is_finite() or not low <= exact <= high:
-        raise DomainError(f"{label} must be from {low} to {high}{unit}.", field)
-    if exact != exact.quantize(places):
-        raise DomainError(f"{label}: at most {-places.as_tuple().exponent} decimal places.", field)
-    return exact.quantize(places)
 
 
 def _flag(value, field: str) -> bool:
@@ -201,7 +134,7 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
             for pump in pumps:
                 try:
                     recompute_schedule(session, pump, settings)
-                except engine.RefillInputError as error:
+                except RefillInputError as error:
                     raise DomainError(f"Pump {pump.serial}: {error.message} Nothing was saved.") from None
                 count += 1
         del schedules
@@ -209,93 +142,93 @@ def _recompute(session: Session, pump_ids: list[int]) -> int:
     return count
 
 
-def _check_version(row, expected_version: int, what: str) -> None:
+def row_to_edit(session: Session, table, row_id: int, expected_version: int, what: str):
+    """The catalogue row a form was opened on: refused if it is gone, StaleEdit if someone saved it since."""
+    row = session.get(table, row_id)
+    if row is None:
+        raise DomainError(f"No such {what}.")
     if row.version != expected_version:
         raise StaleEdit(
             f"Someone else saved this {what} after you opened the form. Their values are shown "
             "below; nothing of yours was saved."
         )
+    return row
 
 
-def _apply(row, values: dict, fields: list[str]) -> tuple[dict, dict]:
-    """Set the values that differ; return (before, after) holding only the changed fields."""
+def apply_changes(session: Session, actor: Actor, entity: str, row, values: dict, fields: list[str]) -> list[str]:
+    """Set the values that differ and audit them; return the names of the changed fields."""
     changed = [name for name in fields if name in values and values[name] != getattr(row, name)]
-    before = snapshot(row, changed)
-    for name in changed:
-        setattr(row, name, values[name])
-    return before, snapshot(row, changed)
+    if changed:
+        before = snapshot(row, changed)
+        for name in changed:
+            setattr(row, name, values[name])
+        record(session, actor, "update", entity, row.id, None, before, snapshot(row, changed))
+    return changed
 
 
 # -- clinic settings ------------------------------------------------------------------------------------------
 
 
 def validate_settings(values: dict) -> dict[str, int]:
+    """The values as whole numbers within each setting's limits (the rules spanning settings come later)."""
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise DomainError(f"Unknown setting {unknown[0]!r}.")
-    clean = {}
-    for name, value in values.items():
-        low, high = limits_for(name)
-        clean[name] = _whole(value, name, low, high, LABELS.get(name, name), "")
-    return clean
+    return {name: SETTING[name].whole(value) for name, value in values.items()}
 
 
+@use_case()
 def update_settings(
     session: Session, actor: Actor, values: dict[str, int], expected_version: str | None = None
 ) -> CatalogueChange:
-    """Save clinic settings (only names in DEFAULTS); a changed buffer recomputes the pumps it applies to."""
-    _require(actor)
+    """Save clinic settings (only names in the settings spec); a changed buffer recomputes the pumps it applies to."""
+    require_admin(actor)
     clean = validate_settings(values)
-
-    def work() -> CatalogueChange:
-        current = all_settings(session)
-        if expected_version is not None and expected_version != settings_version(current):
-            raise StaleEdit(
-                "Someone else saved the settings after you opened the form. Their values are shown "
-                "below; nothing of yours was saved."
-            )
-        merged = current | clean
-        if merged["high_risk_buffer_days"] < merged["safety_buffer_days"]:
-            raise DomainError(
-                f"The high-risk buffer cannot be shorter than the safety buffer ({merged['safety_buffer_days']} days).",
-                "high_risk_buffer_days",
-            )
-        if merged["usual_dose_max_mcg_per_day"] <= merged["usual_dose_min_mcg_per_day"]:
-            raise DomainError(
-                "The usual dose range needs its upper limit above its lower limit "
-                f"({merged['usual_dose_min_mcg_per_day']} mcg/day).",
-                "usual_dose_max_mcg_per_day",
-            )
-        if merged["trial_dose_max_mcg"] <= merged["trial_dose_min_mcg"]:
-            raise DomainError(
-                "The trial dose range needs its upper limit above its lower limit "
-                f"({merged['trial_dose_min_mcg']} mcg).",
-                "trial_dose_max_mcg",
-            )
-        changed = [name for name in DEFAULTS if name in clean and clean[name] != current[name]]
-        if not changed:
-            return CatalogueChange([], 0)
-        stored = {row.name: row for row in session.scalars(select(Setting).where(Setting.name.in_(changed)))}
-        for name in changed:
-            if name in stored:
-                stored[name].value = str(clean[name])
-            else:
-                session.add(Setting(name=name, value=str(clean[name])))
-        record(
-            session,
-            actor,
-            "update",
-            "settings",
-            None,
-            None,
-            {name: current[name] for name in changed},
-            {name: clean[name] for name in changed},
+    current = all_settings(session)
+    if expected_version is not None and expected_version != settings_version(current):
+        raise StaleEdit(
+            "Someone else saved the settings after you opened the form. Their values are shown "
+            "below; nothing of yours was saved."
         )
-        risk_flags = {BUFFER_SETTINGS[name] for name in changed if name in BUFFER_SETTINGS}
-        pump_ids = _pumps_by_withdrawal_risk(session, risk_flags) if risk_flags else []
-        return CatalogueChange(changed, _recompute(session, pump_ids))
-
-    return in_one_transaction(session, work)
+    merged = current | clean
+    if merged["high_risk_buffer_days"] < merged["safety_buffer_days"]:
+        raise DomainError(
+            f"The high-risk buffer cannot be shorter than the safety buffer ({merged['safety_buffer_days']} days).",
+            "high_risk_buffer_days",
+        )
+    if merged["usual_dose_max_mcg_per_day"] <= merged["usual_dose_min_mcg_per_day"]:
+        raise DomainError(
+            "The usual dose range needs its upper limit above its lower limit "
+            f"({merged['usual_dose_min_mcg_per_day']} mcg/day).",
+            "usual_dose_max_mcg_per_day",
+        )
+    if merged["trial_dose_max_mcg"] <= merged["trial_dose_min_mcg"]:
+        raise DomainError(
+            f"The trial dose range needs its upper limit above its lower limit ({merged['trial_dose_min_mcg']} mcg).",
+            "trial_dose_max_mcg",
+        )
+    changed = [name for name in DEFAULTS if name in clean and clean[name] != current[name]]
+    if not changed:
+        return CatalogueChange([], 0)
+    stored = {row.name: row for row in session.scalars(select(Setting).where(Setting.name.in_(changed)))}
+    for name in changed:
+        if name in stored:
+            stored[name].value = str(clean[name])
+        else:
+            session.add(Setting(name=name, value=str(clean[name])))
+    record(
+        session,
+        actor,
+        "update",
+        "settings",
+        None,
+        None,
+        {name: current[name] for name in changed},
+        {name: clean[name] for name in changed},
+    )
+    risk_flags = {BUFFER_SETTINGS[name] for name in changed if name in BUFFER_SETTINGS}
+    pump_ids = _pumps_by_withdrawal_risk(session, risk_flags) if risk_flags else []
+    return CatalogueChange(changed, _recompute(session, pump_ids))
 
 
 # -- pump models ----------------------------------------------------------------------------------------------
@@ -304,36 +237,22 @@ def update_settings(
 def _pump_model_values(model: PumpModel, values: dict) -> dict:
     clean = {}
     if "default_alarm_ml" in values:
-        alarm = _decimal(
-            values["default_alarm_ml"], "default_alarm_ml", *ALARM_ML, "The default alarm volume", " mL", ML_PLACES
-        )
+        alarm = DEFAULT_ALARM_ML.exact(values["default_alarm_ml"], ML_PLACES, "mL")
         if alarm >= model.reservoir_ml:
             raise DomainError(
                 f"The alarm volume must be below the {model.reservoir_ml.normalize()} mL reservoir.", "default_alarm_ml"
             )
         clean["default_alarm_ml"] = alarm
-    if "battery_life_months" in values:
-        months = values["battery_life_months"]
-        clean["battery_life_months"] = (
-            None
-            if months in (None, "")
-            else _whole(months, "battery_life_months", *BATTERY_MONTHS, "Battery life", "months (or empty: no battery)")
-        )
-    if "eri_to_stop_days" in values:
-        days = values["eri_to_stop_days"]
-        clean["eri_to_stop_days"] = (
-            None
-            if days in (None, "")
-            else _whole(days, "eri_to_stop_days", *ERI_TO_STOP_DAYS, "ERI to stop", "days (or empty: no battery)")
-        )
+    for spec, hint in (
+        (BATTERY_LIFE_MONTHS, "months (or empty: no battery)"),
+        (ERI_TO_STOP_DAYS, "days (or empty: no battery)"),
+    ):
+        if spec.name in values:
+            value = values[spec.name]
+            clean[spec.name] = None if value in (None, "") else spec.whole(value, hint)
     if "accuracy_fraction" in values:
-        clean["accuracy_fraction"] = _decimal(
-            values["accuracy_fraction"],
-            "accuracy_fraction",
-            *ACCURACY_FRACTION,
-            "Accuracy",
-            " (0.145 is ±14.5%)",
-            FRACTION_PLACES,
+        clean["accuracy_fraction"] = ACCURACY_FRACTION.exact(
+            values["accuracy_fraction"], FRACTION_PLACES, "(0.145 is ±14.5%)"
         )
     if "mri_rule" in values:
         if values["mri_rule"] not in MRI_RULES:
@@ -344,26 +263,17 @@ def _pump_model_values(model: PumpModel, values: dict) -> dict:
     return clean
 
 
+@use_case("pump model")
 def update_pump_model(
     session: Session, actor: Actor, model_id: int, expected_version: int, values: dict
 ) -> CatalogueChange:
     """Edit a pump model's defaults. Pumps already implanted keep their own alarm volume and battery date,
     so no stored refill date moves."""
-    _require(actor)
-
-    def work() -> CatalogueChange:
-        model = session.get(PumpModel, model_id)
-        if model is None:
-            raise DomainError("No such pump model.")
-        _check_version(model, expected_version, "pump model")
-        clean = _pump_model_values(model, values)
-        before, after = _apply(model, clean, PUMP_MODEL_FIELDS)
-        if before:
-            record(session, actor, "update", "pump_model", model.id, None, before, after)
-        # Each pump keeps its own alarm volume (domain.md: keep it per patient) and its own battery date.
-        return CatalogueChange(list(before), 0)
-
-    return in_one_transaction(session, work)
+    require_admin(actor)
+    model = row_to_edit(session, PumpModel, model_id, expected_version, "pump model")
+    changed = apply_changes(session, actor, "pump_model", model, _pump_model_values(model, values), PUMP_MODEL_FIELDS)
+    # Each pump keeps its own alarm volume (domain.md: keep it per patient) and its own battery date.
+    return CatalogueChange(changed, 0)
 
 
 # -- drug catalogue -------------------------------------------------------------------------------------------
@@ -372,124 +282,60 @@ def update_pump_model(
 def _drug_values(values: dict) -> dict:
     clean = {}
     if "stability_days" in values:
-        clean["stability_days"] = _whole(
-            values["stability_days"], "stability_days", *STABILITY_DAYS, "Stability", "days"
-        )
+        clean["stability_days"] = STABILITY_DAYS.whole(values["stability_days"], "days")
     for name in ("trial_only", "active"):
         if name in values:
             clean[name] = _flag(values[name], name)
     return clean
 
 
+@use_case("concentration")
 def update_drug(session: Session, actor: Actor, drug_id: int, expected_version: int, values: dict) -> CatalogueChange:
     """Edit a concentration's stability or use; a stability change recomputes the pumps holding it."""
-    _require(actor)
-
-    def work() -> CatalogueChange:
-        drug = session.get(DrugConcentration, drug_id)
-        if drug is None:
-            raise DomainError("No such concentration.")
-        _check_version(drug, expected_version, "concentration")
-        clean = _drug_values(values)
-        holding = pumps_holding(session, drug.concentration_mcg_per_ml)
-        if clean.get("active") is False and drug.active and holding:
-            # The stored schedules of those pumps are computed from this entry's stability.
-            raise DomainError(
-                f"{plural(len(holding), 'pump')} {'holds' if len(holding) == 1 else 'hold'} "
-                f"{drug.concentration_mcg_per_ml} mcg/mL now; it can "
-                "be withdrawn once they have been refilled with another concentration.",
-                "active",
-            )
-        before, after = _apply(drug, clean, DRUG_FIELDS)
-        if not before:
-            return CatalogueChange([], 0)
-        record(session, actor, "update", "drug_concentration", drug.id, None, before, after)
-        return CatalogueChange(list(before), _recompute(session, holding) if "stability_days" in before else 0)
-
-    return in_one_transaction(session, work)
+    require_admin(actor)
+    drug = row_to_edit(session, DrugConcentration, drug_id, expected_version, "concentration")
+    clean = _drug_values(values)
+    holding = pumps_holding(session, drug.concentration_mcg_per_ml)
+    if clean.get("active") is False and drug.active and holding:
+        # The stored schedules of those pumps are computed from this entry's stability.
+        raise DomainError(
+            f"{plural(len(holding), 'pump')} {'holds' if len(holding) == 1 else 'hold'} "
+            f"{drug.concentration_mcg_per_ml} mcg/mL now; it can "
+            "be withdrawn once they have been refilled with another concentration.",
+            "active",
+        )
+    changed = apply_changes(session, actor, "drug_concentration", drug, clean, DRUG_FIELDS)
+    return CatalogueChange(changed, _recompute(session, holding) if "stability_days" in changed else 0)
 
 
+@use_case("concentration")
 def add_drug(session: Session, actor: Actor, values: dict) -> DrugConcentration:
     """A new concentration in the catalogue. No pump holds it yet, so no refill date moves."""
-    _require(actor)
-    concentration = _whole(
-        values.get("concentration_mcg_per_ml"),
-        "concentration_mcg_per_ml",
-        *CONCENTRATION_MCG_PER_ML,
-        "The concentration",
-        "mcg/mL",
-    )
-    clean = {"stability_days": 180, "trial_only": False, "active": True} | _drug_values(values)
+    require_admin(actor)
+    concentration = CONCENTRATION_MCG_PER_ML.whole(values.get("concentration_mcg_per_ml"), "mcg/mL")
+    clean = {"stability_days": STABILITY_DAYS.default, "trial_only": False, "active": True} | _drug_values(values)
     taken = DomainError(
         f"{concentration} mcg/mL is in the catalogue already; edit it there.", "concentration_mcg_per_ml"
     )
-
-    def work() -> DrugConcentration:
-        if (
-            session.scalar(
-                select(DrugConcentration.id).where(DrugConcentration.concentration_mcg_per_ml == concentration)
-            )
-            is not None
-        ):
-            raise taken
-        drug = DrugConcentration(concentration_mcg_per_ml=concentration, **clean)
-        session.add(drug)
-        try:
-            session.flush()
-        except IntegrityError:  # added by someone else a moment ago
-            raise taken from None
-        record(
-            session,
-            actor,
-            "create",
-            "drug_concentration",
-            drug.id,
-            None,
-            None,
-            snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]),
-        )
-        return drug
-
-    return in_one_transaction(session, work)
-
-
-# -- locations --------------------------------------------------------------------------------------------------
-
-LOCATION_FIELDS = ["address", "phone", "emergency_phone"]
-_PHONE = re.compile(r"^[0-9+()./ -]*(?:(?:ext|x)\.? ?[0-9]{1,6})?$")
-
-
-def _location_values(values: dict) -> dict:
-    clean = {}
-    for name, label, most in (
-        ("address", "The address", 300),
-        ("phone", "The phone", 40),
-        ("emergency_phone", "The 24-hour phone", 40),
+    if (
+        session.scalar(select(DrugConcentration.id).where(DrugConcentration.concentration_mcg_per_ml == concentration))
+        is not None
     ):
-        if name in values:
-            text = " ".join(str(values[name] or "").split())
-            if len(text) > most:
-                raise DomainError(f"{label} is longer than {most} characters.", name)
-            if name != "address" and not _PHONE.match(text):
-                raise DomainError(f"{label} may hold digits, spaces, + ( ) - . / and an extension (x123).", name)
-            clean[name] = text
-    return clean
-
-
-def update_location(
-    session: Session, actor: Actor, location_id: int, expected_version: int, values: dict
-) -> CatalogueChange:
-    """Edit a location's address and phones; the 24-hour phone is printed on every emergency summary."""
-    _require(actor)
-
-    def work() -> CatalogueChange:
-        location = session.get(Location, location_id)
-        if location is None:
-            raise DomainError("No such location.")
-        _check_version(location, expected_version, "location")
-        before, after = _apply(location, _location_values(values), LOCATION_FIELDS)
-        if before:
-            record(session, actor, "update", "location", location.id, None, before, after)
-        return CatalogueChange(list(before), 0)
-
-    return in_one_transaction(session, work)
+        raise taken
+    drug = DrugConcentration(concentration_mcg_per_ml=concentration, **clean)
+    session.add(drug)
+    try:
+        session.flush()
+    except IntegrityError:  # added by someone else a moment ago
+        raise taken from None
+    record(
+        session,
+        actor,
+        "create",
+        "drug_concentration",
+        drug.id,
+        None,
+        None,
+        snapshot(drug, ["concentration_mcg_per_ml", *DRUG_FIELDS]),
+    )
+    return drug

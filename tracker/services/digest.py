@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import clinic_zone_name, local_date
 from tracker.clinical import digest as content
-from tracker.clinical import pump_events
+from tracker.clinical import digest_input, pump_events
 from tracker.clinical import refill_risk as risk
 from tracker.digest_email import DigestEmail, render
 from tracker.models import (
@@ -116,16 +116,16 @@ class _DayData:
     battery: list[_Scoped] = field(default_factory=list)
     device_work: list[_Scoped] = field(default_factory=list)
     stage_changes: list[_Scoped] = field(default_factory=list)
-    physician_pumps: list[content.RefillItem] = field(default_factory=list)
-    physician_work: list[content.WorkItem] = field(default_factory=list)
-    physician_requests: list[content.PhysicianRequestItem] = field(default_factory=list)
-    dead_letters: list[content.DeadLetter] = field(default_factory=list)
-    scheduler: content.SchedulerHealth | None = None
+    physician_pumps: list[digest_input.RefillItem] = field(default_factory=list)
+    physician_work: list[digest_input.WorkItem] = field(default_factory=list)
+    physician_requests: list[digest_input.PhysicianRequestItem] = field(default_factory=list)
+    dead_letters: list[digest_input.DeadLetter] = field(default_factory=list)
+    scheduler: digest_input.SchedulerHealth | None = None
     groups: dict = field(default_factory=dict)  # _scope's cache: each list grouped by nurse or location once
 
 
-def _ref(options: DigestOptions, patient_id: int, mrn: str) -> content.PatientRef:
-    return content.PatientRef(mrn, options.patient_url(patient_id))
+def _ref(options: DigestOptions, patient_id: int, mrn: str) -> digest_input.PatientRef:
+    return digest_input.PatientRef(mrn, options.patient_url(patient_id))
 
 
 def _gather(session: Session, day: date, now: datetime, options: DigestOptions) -> _DayData:
@@ -135,7 +135,7 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
     # in use. Each goes to the section of its urgency, as on the worklist; none is dropped for being booked.
     for fact in refill_facts(session, day, now, data.windows, needing_action=True):
         for work in fact.judgement.work:  # a device event's open work: the worklist's, in its own section
-            item = content.WorkItem(
+            item = digest_input.WorkItem(
                 _ref(options, fact.patient_id, fact.mrn),
                 fact.location,
                 work.work,
@@ -149,7 +149,7 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
         judged = fact.judgement.risk
         if not judged.needs_action:  # on the list for its battery or its device work only: their sections have it
             continue
-        item = content.RefillItem(
+        item = digest_input.RefillItem(
             _ref(options, fact.patient_id, fact.mrn),
             fact.location,
             judged.urgency,
@@ -183,7 +183,7 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
     for visit_at, warnings, patient_id, mrn, nurse_id, location_id in visits:
         for warning in warnings or []:
             if warning.get("code") in WARNING_CODES:
-                item = content.WarningItem(
+                item = digest_input.WarningItem(
                     _ref(options, patient_id, mrn),
                     warning["code"],
                     warning.get("message", ""),
@@ -197,14 +197,14 @@ def _gather(session: Session, day: date, now: datetime, options: DigestOptions) 
         .where(StageEvent.recorded_at >= start, StageEvent.recorded_at < end, StageEvent.voided_at.is_(None))
         .order_by(StageEvent.id)
     ):
-        item = content.StageChangeItem(
+        item = digest_input.StageChangeItem(
             _ref(options, patient_id, mrn), event.from_stage, event.to_stage, event.effective_date, event.exit_reason
         )
         data.stage_changes.append(_Scoped(nurse_id, location_id, item))
 
     lookback = day - timedelta(days=HEALTH_LOOKBACK_DAYS)
     data.dead_letters = [
-        content.DeadLetter(m.digest_day, m.to_address, m.attempts, m.last_error)
+        digest_input.DeadLetter(m.digest_day, m.to_address, m.attempts, m.last_error)
         for m in session.scalars(
             select(OutboxMessage)
             .where(OutboxMessage.status == DEAD, OutboxMessage.digest_day >= lookback)
@@ -249,18 +249,20 @@ def _batteries(session: Session, day: date, windows: risk.Windows, options: Dige
                 _Scoped(
                     nurse_id,
                     location_id,
-                    content.BatteryItem(_ref(options, patient_id, mrn), place, verdict, due, eri_on, eri_to_stop_days),
+                    digest_input.BatteryItem(
+                        _ref(options, patient_id, mrn), place, verdict, due, eri_on, eri_to_stop_days
+                    ),
                 )
             )
     return found
 
 
-def _physician_requests(session: Session, options: DigestOptions) -> list[content.PhysicianRequestItem]:
+def _physician_requests(session: Session, options: DigestOptions) -> list[digest_input.PhysicianRequestItem]:
     """Open requests waiting for a physician, oldest first, as the physicians' queue lists them. The request's
     free-text note stays in the app: staff may have typed a name into it (the e-mail carries MRN and link only)."""
     zone = ZoneInfo(options.tz)
     return [
-        content.PhysicianRequestItem(
+        digest_input.PhysicianRequestItem(
             _ref(options, r.patient_id, r.patient.mrn),
             r.kind_label,
             r.requested_by.full_name,
@@ -270,7 +272,7 @@ def _physician_requests(session: Session, options: DigestOptions) -> list[conten
     ]
 
 
-def _scheduler_health(session: Session, day: date, options: DigestOptions) -> content.SchedulerHealth:
+def _scheduler_health(session: Session, day: date, options: DigestOptions) -> digest_input.SchedulerHealth:
     runs = {
         r.digest_day: r
         for r in session.scalars(
@@ -295,7 +297,7 @@ def _scheduler_health(session: Session, day: date, options: DigestOptions) -> co
         .select_from(OutboxMessage)
         .where(OutboxMessage.digest_day < day, OutboxMessage.status.in_((QUEUED, SENDING)))
     )
-    return content.SchedulerHealth(options.scheduler_state, last, missed, unsent or 0, late)
+    return digest_input.SchedulerHealth(options.scheduler_state, last, missed, unsent or 0, late)
 
 
 def missed_days(session: Session, today: date) -> list[date]:
@@ -324,7 +326,7 @@ def _scope(items: list[_Scoped], user: User, groups: dict) -> list:
     return list(grouped.get(value, ()))
 
 
-def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) -> content.DigestInput:
+def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) -> digest_input.DigestInput:
     base = {
         "day": day,
         "role": user.role,
@@ -340,7 +342,7 @@ def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) ->
             else (f"Patients at {user.location.name}" if user.location else "Patients at every location")
         )
         g = data.groups
-        return content.DigestInput(
+        return digest_input.DigestInput(
             scope=scope,
             refills=_scope(data.refills, user, g),
             warnings=_scope(data.warnings, user, g),
@@ -350,14 +352,14 @@ def _input_for(user: User, day: date, data: _DayData, options: DigestOptions) ->
             **base,
         )
     if user.role == "physician":
-        return content.DigestInput(
+        return digest_input.DigestInput(
             scope="Every clinic: what needs a physician",
             physician_pumps=data.physician_pumps,
             physician_requests=data.physician_requests,
             physician_work=data.physician_work,
             **base,
         )
-    return content.DigestInput(
+    return digest_input.DigestInput(
         scope="Administration: e-mail delivery and the scheduler",
         dead_letters=data.dead_letters,
         scheduler=data.scheduler,

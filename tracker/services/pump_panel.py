@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import local_date
-from tracker.clinical import pump_events, refill_risk
+from tracker.clinical import pump_events, refill_checks, refill_risk
 from tracker.clinical import refill as engine
 from tracker.formats import fmt_date
 from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
@@ -36,7 +36,7 @@ class ResidualPoint:
     """One refill's residual against the programme since the fill before (the trend across visits)."""
 
     visit: RefillVisit
-    found: engine.Discrepancy
+    found: refill_checks.Discrepancy
     bar_pct: Decimal  # half-bar length, 0-50 % of the row: the gap on a scale of twice the pump's accuracy
 
     @property
@@ -63,7 +63,7 @@ def concentration_change(fills: list[RefillVisit]) -> ConcentrationChange | None
     return None
 
 
-def residual_point(visit: RefillVisit, found: engine.Discrepancy, accuracy_pct: Decimal) -> ResidualPoint:
+def residual_point(visit: RefillVisit, found: refill_checks.Discrepancy, accuracy_pct: Decimal) -> ResidualPoint:
     share = abs(found.percent_of_programmed or 0)
     return ResidualPoint(visit, found, min(Decimal(50), share * 25 / accuracy_pct) if accuracy_pct else Decimal(0))
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
 from tracker.clinical import refill as engine
+from tracker.clinical import refill_checks
 from tracker.clinical import refill_risk as risk_model
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Pump, RefillSchedule, RefillVisit
@@ -68,7 +69,7 @@ class RefillEntry:
 @dataclass
 class RefillPreview:
     projection: engine.RefillProjection
-    warnings: list[engine.RefillWarning] = field(default_factory=list)
+    warnings: list[refill_checks.RefillWarning] = field(default_factory=list)
 
     @property
     def needs_acknowledgement(self) -> bool:
@@ -144,20 +145,20 @@ def preview_refill(
 
 def refill_warnings(
     pump: Pump, previous: RefillVisit, entry: RefillEntry, dose_mcg: Decimal, settings: dict
-) -> list[engine.RefillWarning]:
+) -> list[refill_checks.RefillWarning]:
     """What the preview warns about for this refill after `previous`, with `dose_mcg` per day in force."""
     residual = residual_found(pump, entry, previous, settings)  # the same finding the projection uses
     found = [
-        engine.residual_discrepancy_warning(residual) if residual else None,
+        refill_checks.residual_discrepancy_warning(residual) if residual else None,
         # The reservoir is emptied at aspiration, so what it reports after the fill should equal what went in.
-        engine.pocket_fill_warning(
+        refill_checks.pocket_fill_warning(
             pump.reservoir_ml,
             entry.volume_added_ml - entry.resulting_volume_ml,
             small_threshold_ml=settings["pocket_fill_small_pump_ml"],
             large_threshold_ml=settings["pocket_fill_large_pump_ml"],
         ),
-        engine.bridge_bolus_warning(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml),
-        engine.dose_range_warning(
+        refill_checks.bridge_bolus_warning(previous.concentration_mcg_per_ml, entry.concentration_mcg_per_ml),
+        refill_checks.dose_range_warning(
             dose_mcg, settings["usual_dose_min_mcg_per_day"], settings["usual_dose_max_mcg_per_day"]
         ),
         battery_warning(pump, local_date(entry.visit_at), settings["battery_warning_months"]),
@@ -173,7 +174,7 @@ BATTERY_SEVERITY = {
 }
 
 
-def battery_warning(pump: Pump, day: date, warning_months: int) -> engine.RefillWarning | None:
+def battery_warning(pump: Pump, day: date, warning_months: int) -> refill_checks.RefillWarning | None:
     """The refill visit's battery warning, in the words and verdict of the refill-risk model."""
     verdict = risk_model.battery_verdict(
         risk_model.Battery(pump.battery_replacement_due, pump.eri_on), day, warning_months
@@ -182,7 +183,7 @@ def battery_warning(pump: Pump, day: date, warning_months: int) -> engine.Refill
         return None
     due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.refills.record_eri)
     advice = risk_model.ADVICE.get(verdict, "Schedule the replacement.")
-    return engine.RefillWarning(
+    return refill_checks.RefillWarning(
         "battery", BATTERY_SEVERITY[verdict], f"{risk_model.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}"
     )
 
@@ -207,7 +208,7 @@ def record_refill(
             "saved. Check the refills table before entering it again."
         )
     preview = preview_refill(session, pump_id, entry, now)
-    missing = engine.bridge_bolus_answer(
+    missing = refill_checks.bridge_bolus_answer(
         previous.concentration_mcg_per_ml,
         entry.concentration_mcg_per_ml,
         entry.bridge_bolus_given,

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
-from tracker.clinical import pump_events
+from tracker.clinical import pump_events, refill_checks
 from tracker.clinical import refill as engine
 from tracker.clinical.corrections import battery_due_with_eri
 from tracker.clinical.dosing import (
@@ -147,12 +147,12 @@ def buffer_days(settings: dict, patient: Patient) -> int:
 
 def residual_found(
     pump: Pump, fill: RefillVisit, previous: RefillVisit | None, settings: dict
-) -> engine.Discrepancy | None:
+) -> refill_checks.Discrepancy | None:
     """The residual this fill's visit (a RefillVisit, or a refill form's entry: same fields) found against the
     previous fill's programme; None at implant or when no residual was recorded."""
     if previous is None or fill.expected_residual_ml is None or fill.actual_residual_ml is None:
         return None
-    return engine.discrepancy(
+    return refill_checks.discrepancy(
         previous.resulting_volume_ml,
         fill.expected_residual_ml,
         fill.actual_residual_ml,
@@ -173,8 +173,8 @@ def projection_inputs(
 ) -> engine.RefillInputs:
     """The engine's inputs for the interval after `fill`; `previous` is the fill before it (None for the first),
     whose residual decides whether the interval runs at the measured rate."""
-    volume, volume_note = engine.fill_volume(fill.volume_added_ml, fill.resulting_volume_ml)
-    factor, rate_note = engine.measured_rate(residual_found(pump, fill, previous, settings))
+    volume, volume_note = refill_checks.fill_volume(fill.volume_added_ml, fill.resulting_volume_ml)
+    factor, rate_note = refill_checks.measured_rate(residual_found(pump, fill, previous, settings))
     return engine.RefillInputs(
         fill_time=fill.visit_at,
         reservoir_after_fill_ml=volume,

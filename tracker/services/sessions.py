@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, contains_eager
 
+from tracker.clinical.settings_spec import DEFAULTS
 from tracker.models import Setting, User, UserSession
 from tracker.services import Actor, DomainError
 from tracker.services.audit import record
-from tracker.services.settings import DEFAULTS
 
 # "Last seen" is written at most this often per session: a page costs no extra statement within a minute, and the
 # idle limit is measured to the minute (as before, when the cookie carried the time).
