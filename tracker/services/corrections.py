@@ -21,7 +21,7 @@ from tracker.clinical.corrections import fill_void_refusal, projection_gap
 from tracker.formats import fmt_datetime
 from tracker.models import DoseChange, DrugConcentration, Pump, RefillSchedule, RefillVisit, TrialBolus
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.patients import bolus_warnings, check_bolus, trial_window
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, RefillPreview, fills_around, preview_refill
@@ -179,6 +179,7 @@ def preview_refill_correction(session: Session, visit_id: int, entry: RefillEntr
     return preview_refill(session, visit.pump_id, entry, now, replacing=visit)
 
 
+@use_case("refill")
 def correct_refill(
     session: Session, actor: Actor, visit_id: int, entry: RefillEntry, why: str, acknowledged: bool, now: datetime
 ) -> RefillVisit:
@@ -207,10 +208,10 @@ def correct_refill(
     _audit_pair(
         session, actor, "refill_visit", visit, new, ENTRY_FIELDS, why, pump.patient_id, dates, _due(session, pump)
     )
-    session.commit()
     return new
 
 
+@use_case("refill")
 def correct_first_fill(
     session: Session,
     actor: Actor,
@@ -276,10 +277,10 @@ def correct_first_fill(
         dates,
         _due(session, pump),
     )
-    session.commit()
     return new
 
 
+@use_case("refill")
 def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: datetime) -> None:
     """Void a refill recorded by mistake; the dates run again from the fill before it. The fill at implantation
     and a pump's only fill (_reproject refuses it) are corrected, never voided."""
@@ -303,7 +304,6 @@ def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: da
         dates,
         {"void_reason": why} | _due(session, pump),
     )
-    session.commit()
 
 
 # Dose changes ----------------------------------------------------------------------------------------------
@@ -318,6 +318,7 @@ def dose_correction_check(session: Session, dose_id: int, effective_at: datetime
     return check_dose(session, pump, effective_at, programme, ledger)
 
 
+@use_case("dose")
 def correct_dose(
     session: Session,
     actor: Actor,
@@ -388,10 +389,10 @@ def correct_dose(
         dates,
         _due(session, pump) | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}),
     )
-    session.commit()
     return new
 
 
+@use_case("dose")
 def void_dose(session: Session, actor: Actor, dose_id: int, why: str, now: datetime) -> None:
     """Void a dose change recorded by mistake; the one before it is in force again. The dose in force at the
     pump's first fill is corrected, never voided."""
@@ -412,7 +413,6 @@ def void_dose(session: Session, actor: Actor, dose_id: int, why: str, now: datet
         dates,
         {"void_reason": why} | _due(session, pump),
     )
-    session.commit()
 
 
 # Trial boluses ---------------------------------------------------------------------------------------------
@@ -424,6 +424,7 @@ def bolus_correction_warnings(session: Session, bolus_id: int, data: dict) -> li
     return bolus_warnings(session, original.patient_id, data, replacing=original)
 
 
+@use_case("trial bolus")
 def correct_bolus(
     session: Session,
     actor: Actor,
@@ -455,10 +456,10 @@ def correct_bolus(
     _audit_pair(
         session, actor, "trial_bolus", original, new, BOLUS_FIELDS + ["warnings"], why, original.patient_id, {}, {}
     )
-    session.commit()
     return new
 
 
+@use_case("trial bolus")
 def void_bolus(session: Session, actor: Actor, bolus_id: int, why: str, now: datetime) -> None:
     """Void a trial bolus recorded by mistake (it no longer counts as this trial's, positive or not)."""
     _require(actor)
@@ -467,4 +468,3 @@ def void_bolus(session: Session, actor: Actor, bolus_id: int, why: str, now: dat
     _void(original, actor, why, now)
     session.flush()
     record(session, actor, "void", "trial_bolus", original.id, original.patient_id, None, {"void_reason": why})
-    session.commit()

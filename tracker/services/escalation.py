@@ -23,7 +23,7 @@ from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Patient, PhysicianRequest
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_SIGN_OFF, KINDS, OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, thrown_away, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.patients import move_stage, record_move
 from tracker.services.refills import ImplantDetails, Programme, change_dose, current_pump, programmed_daily_dose
@@ -142,19 +142,19 @@ def ask_implant_sign_off(
     if not allowed(actor.role, "request.ask"):
         raise PermissionDenied("Your role answers requests; it does not send them.")
     try:
-        record_move(
-            session,
-            actor,
-            *_move_args(patient_id, proposal, proposal.reason),
-            today,
-            surgery_centre_id=proposal.surgery_centre_id,
-            surgeon=proposal.surgeon,
-            implant=proposal.details,
-        )
+        with thrown_away(session):
+            record_move(
+                session,
+                actor,
+                *_move_args(patient_id, proposal, proposal.reason),
+                today,
+                surgery_centre_id=proposal.surgery_centre_id,
+                surgeon=proposal.surgeon,
+                implant=proposal.details,
+            )
     except NeedsPhysician:
-        session.rollback()
+        pass
     else:
-        session.rollback()
         raise DomainError("This starting dose is within its guide: record the implantation yourself.", "daily_dose_mcg")
     return ask_physician(session, actor, patient_id, IMPLANT_SIGN_OFF, note, implant_payload(proposal), now)
 
@@ -175,6 +175,7 @@ def _slot(payload: dict | None) -> dict | None:
     return slot or None
 
 
+@use_case("request")
 def ask_physician(
     session: Session, actor: Actor, patient_id: int, kind: str, note: str, payload: dict | None, now: datetime
 ) -> PhysicianRequest:
@@ -208,7 +209,6 @@ def ask_physician(
     try:
         session.flush()
     except IntegrityError:  # uq_physician_request_open: a second click, a second tab, a colleague
-        session.rollback()
         raise DomainError(
             f"A request for {KINDS[kind].lower()} is already waiting for a physician for this "
             "patient; see it under Needs a physician."
@@ -223,7 +223,6 @@ def ask_physician(
         None,
         snapshot(request, ["kind", "pump_id", "note", "payload"]),
     )
-    session.commit()
     return request
 
 
@@ -238,6 +237,7 @@ def _open(session: Session, request_id: int, expected_version: int) -> Physician
     return request
 
 
+@use_case("request")
 def answer(
     session: Session, actor: Actor, request_id: int, expected_version: int, approve: bool, note: str, now: datetime
 ) -> PhysicianRequest:
@@ -276,9 +276,8 @@ def answer(
         _record_implant(session, actor, request, implant, now)
         return request
     if proposal is None:
-        session.commit()
         return request
-    try:  # change_dose audits the dose change and commits the answer with it
+    try:  # change_dose audits the dose change; the answer is committed with it
         change_dose(
             session,
             actor,
@@ -302,7 +301,7 @@ def _record_implant(
     session: Session, actor: Actor, request: PhysicianRequest, implant: ImplantProposal, now: datetime
 ) -> None:
     """The approved implantation, entered by the physician (who thereby signs off its starting dose); move_stage
-    audits it and commits the answer with it."""
+    audits it, and the answer is committed with it."""
     # The stage change needs a reason once back-dated; the approval days later is one.
     reason = (
         implant.reason
@@ -344,6 +343,7 @@ def settle_booking_request(session: Session, actor: Actor, patient_id: int, star
     record(session, actor, "update", "physician_request", request.id, patient_id, before, snapshot(request, FIELDS))
 
 
+@use_case("request")
 def withdraw(
     session: Session, actor: Actor, request_id: int, expected_version: int, note: str, now: datetime
 ) -> PhysicianRequest:
@@ -358,7 +358,6 @@ def withdraw(
     record(
         session, actor, "update", "physician_request", request.id, request.patient_id, before, snapshot(request, FIELDS)
     )
-    session.commit()
     return request
 
 

@@ -25,7 +25,7 @@ from tracker.clinical.search import mrn_key
 from tracker.formats import fmt_date
 from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import ImplantDetails, current_pump, implant_pump, recompute_schedule
 from tracker.services.settings import get_setting, trial_rules
@@ -102,10 +102,10 @@ def _unique_mrn(session: Session, write) -> None:
     try:
         write()
     except IntegrityError:
-        session.rollback()
         raise DomainError("Another patient already has this MRN.", "mrn") from None
 
 
+@use_case("patient")
 def create_patient(session: Session, actor: Actor, data: dict, referred_on: date, today: date) -> Patient:
     """A new referral: the patient starts in evaluation on the referral date."""
     _require(actor, "patient.edit")
@@ -152,7 +152,7 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
         patient.id,
         after=snapshot(event, ["to_stage", "effective_date", "reason"]),
     )
-    _unique_mrn(session, session.commit)
+    _unique_mrn(session, session.flush)
     return patient
 
 
@@ -168,6 +168,7 @@ def _load_for_change(session: Session, patient_id: int, expected_version: int) -
     return patient
 
 
+@use_case("patient")
 def update_patient(
     session: Session, actor: Actor, patient_id: int, expected_version: int, data: dict, today: date
 ) -> Patient:
@@ -196,7 +197,7 @@ def update_patient(
         )
     if "withdrawal_risk" in changed and (pump := current_pump(session, patient.id)) is not None:
         recompute_schedule(session, pump)  # the high-risk buffer moves the due date
-    _unique_mrn(session, session.commit)
+    _unique_mrn(session, session.flush)
     return patient
 
 
@@ -224,6 +225,7 @@ def has_positive_trial(session: Session, patient: Patient) -> bool:
     )
 
 
+@use_case("patient")
 def move_stage(
     session: Session,
     actor: Actor,
@@ -253,7 +255,6 @@ def move_stage(
         surgeon,
         implant,
     )
-    session.commit()
     return event
 
 
@@ -361,6 +362,7 @@ def _apply(patient: Patient, event: StageEvent) -> None:
     patient.stage_since = event.effective_date
 
 
+@use_case("patient")
 def void_last_event(
     session: Session, actor: Actor, patient_id: int, expected_version: int, event_id: int, why: str, now
 ) -> None:
@@ -385,7 +387,6 @@ def void_last_event(
         patient.journey_started = starts[-1].effective_date
     record(session, actor, "void", "stage_event", event.id, patient.id, None, {"void_reason": why.strip()})
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
-    session.commit()
 
 
 def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None:
@@ -457,6 +458,7 @@ def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | 
             )
 
 
+@use_case("trial bolus")
 def record_bolus(
     session: Session, actor: Actor, patient_id: int, data: dict, today: date, acknowledged: Collection[str] = ()
 ) -> TrialBolus:
@@ -477,5 +479,4 @@ def record_bolus(
     session.add(bolus)
     session.flush()
     record(session, actor, "create", "trial_bolus", bolus.id, patient.id, None, snapshot(bolus, [*data, "warnings"]))
-    session.commit()
     return bolus

@@ -15,7 +15,7 @@ from tracker.clinical import pump_events as rules
 from tracker.formats import fmt_date
 from tracker.models import PumpEvent
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import current_pump, recompute_schedule
 from tracker.services.settings import all_settings, event_rules
@@ -33,6 +33,7 @@ class EventEntry:
     volume_removed_ml: Decimal | None = None
 
 
+@use_case("pump event")
 def record_event(
     session: Session, actor: Actor, patient_id: int, expected_pump_id: int | None, entry: EventEntry, now: datetime
 ) -> PumpEvent:
@@ -99,10 +100,10 @@ def record_event(
     if consequence.empties_pump:
         recompute_schedule(session, pump, settings)
     record(session, actor, "create", "pump_event", event.id, patient_id, None, snapshot(event, EVENT_FIELDS))
-    session.commit()
     return event
 
 
+@use_case("pump event")
 def record_done(
     session: Session,
     actor: Actor,
@@ -140,7 +141,6 @@ def record_done(
     event.done_at, event.done_by_id, event.done_note = now, actor.user_id, note
     session.flush()
     record(session, actor, "update", "pump_event", event.id, patient_id, before, snapshot(event, DONE_FIELDS))
-    session.commit()
     return event
 
 
