@@ -545,7 +545,7 @@ def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, se
     stand."""
     from tracker.clinic_zone import clinic_zone_name
     from tracker.services.corrections import void_refill
-    from tracker.services.digest import DigestOptions, _gather
+    from tracker.services.digest_contents import DigestOptions, gather
     from tracker.services.importer import load_existing
 
     patient, pump = implanted(session, world)
@@ -560,9 +560,9 @@ def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, se
     visit = record_refill(session, world.actor(), pump.id, entry, True, NOW)  # 5 mL discrepancy: a digest warning
     options = DigestOptions(clinic_zone_name(), time(7), "http://tracker.test", "tracker@example.org")
     tomorrow = TODAY + timedelta(days=1)  # the digest reports the refills recorded the day before
-    assert [s.item.code for s in _gather(session, tomorrow, NOW, options).warnings] == ["residual_discrepancy"]
+    assert [s.item.code for s in gather(session, tomorrow, NOW, options).warnings] == ["residual_discrepancy"]
     assert load_existing(session, [patient.mrn_key])[patient.mrn_key].last_fill.id == visit.id
 
     void_refill(session, world.actor(), visit.id, "Wrong patient", NOW)
-    assert _gather(session, tomorrow, NOW, options).warnings == []
+    assert gather(session, tomorrow, NOW, options).warnings == []
     assert load_existing(session, [patient.mrn_key])[patient.mrn_key].last_fill.at_implant

@@ -17,6 +17,7 @@ from tracker.formats import fmt_date
 from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_corrections import FIELDS as CORRECTED_FIELDS
+from tracker.services.refill_list_queries import open_work
 from tracker.services.refills import (
     _ledger_for_engine,
     drug_catalogue,
@@ -25,7 +26,7 @@ from tracker.services.refills import (
     residual_found,
 )
 from tracker.services.settings import all_settings, windows_from
-from tracker.services.worklist import REASON_LABELS, Judgement, judge, open_work
+from tracker.services.worklist import REASON_LABELS, Judgement, judge
 
 CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
 TREND_VISITS = 8  # the residual trend: enough visits to see a pump drifting
