@@ -28,8 +28,8 @@ from tracker.services.calendar import (
     ical_feed,
     regenerate_token,
 )
-from tracker.services.escalation import open_request
 from tracker.services.patient_queries import filter_choices, location_choices
+from tracker.services.physician_queue import open_request
 from tracker.services.refill_sheet import SPANS, refill_sheet
 from tracker.services.refills import current_pump
 from tracker.services.settings import risk_windows

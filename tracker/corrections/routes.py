@@ -24,7 +24,7 @@ from tracker.corrections.forms import (
 from tracker.extensions import db
 from tracker.models import DoseChange, Patient, RefillVisit, TrialBolus
 from tracker.refills.routes import FORM_FIELD, _entry, _local, _programme
-from tracker.services import DomainError, StaleEdit, pump_corrections
+from tracker.services import DomainError, StaleEdit, dose_corrections, pump_corrections
 from tracker.services import corrections as service
 from tracker.services.patient_queries import concentration_choices, location_choices
 from tracker.services.refills import current_pump
@@ -156,7 +156,7 @@ def dose(patient_id: int, dose_id: int):
     if form.validate_on_submit():
         effective_at, programme = _local(form.effective_at.data), _programme(form)
         try:
-            service.correct_dose(
+            dose_corrections.correct_dose(
                 db.session,
                 actor(),
                 original.id,
@@ -173,7 +173,9 @@ def dose(patient_id: int, dose_id: int):
             db.session.rollback()
             show_error(form, error, FORM_FIELD)
             if getattr(error, "field", None) == "acknowledge":
-                warnings = service.dose_correction_check(db.session, original.id, effective_at, programme).warnings
+                warnings = dose_corrections.dose_correction_check(
+                    db.session, original.id, effective_at, programme
+                ).warnings
         else:
             flash(
                 "Dose change corrected; the original is kept, struck through, and the dates are recomputed.", "success"
@@ -239,7 +241,7 @@ def bolus(patient_id: int, bolus_id: int):
 
 # Voids -----------------------------------------------------------------------------------------------------
 
-VOIDS = {"refill": service.void_refill, "dose": service.void_dose, "bolus": service.void_bolus}
+VOIDS = {"refill": service.void_refill, "dose": dose_corrections.void_dose, "bolus": service.void_bolus}
 VOIDED = {
     "refill": "Refill voided; the dates run again from the fill before it.",
     "dose": "Dose change voided; the dose before it is in force again and the dates are recomputed.",

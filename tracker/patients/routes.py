@@ -19,11 +19,12 @@ from tracker.once import once
 from tracker.patients.forms import BolusForm, MoveForm, NewPatientForm, PatientForm, VoidForm
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
-from tracker.services import DomainError, NeedsPhysician, StaleEdit, patient_queries
+from tracker.services import DomainError, NeedsPhysician, StaleEdit, patient_queries, trial_boluses
 from tracker.services import patients as service
 from tracker.services.audit import record
 from tracker.services.bookings import suggested_start
-from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, open_request, requests_for_patient
+from tracker.services.escalation import ImplantProposal, ask_implant_sign_off
+from tracker.services.physician_queue import open_request, requests_for_patient
 from tracker.services.pump_events import patient_events
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
@@ -416,7 +417,7 @@ def bolus(patient_id: int):
     if form.validate_on_submit():
         try:
             with once(form):
-                service.record_bolus(
+                trial_boluses.record_bolus(
                     db.session, actor(), patient.id, form.values(), clinic_today(), form.acknowledged()
                 )
         except DomainError as error:
@@ -441,4 +442,4 @@ def _bolus_warnings(form: BolusForm, patient_id: int) -> list:
     """The warnings for what was typed, once its date, dose and concentration are valid."""
     if any(f.errors or f.data is None for f in (form.given_on, form.dose_mcg, form.concentration_mcg_per_ml)):
         return []
-    return service.bolus_warnings(db.session, patient_id, form.values())
+    return trial_boluses.bolus_warnings(db.session, patient_id, form.values())

@@ -16,7 +16,7 @@ from tracker.once import once
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
-from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation
+from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, physician_queue
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
@@ -195,7 +195,7 @@ def dose(patient_id: int):
         warnings=warnings,
         sign_off=sign_off,
         offer_sign_off=offer_sign_off,
-        waiting=escalation.open_request(db.session, patient_id, DOSE_SIGN_OFF),
+        waiting=physician_queue.open_request(db.session, patient_id, DOSE_SIGN_OFF),
     ), status
 
 

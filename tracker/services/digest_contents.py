@@ -29,7 +29,7 @@ from tracker.models import (
     User,
 )
 from tracker.models.digest import DEAD, QUEUED, SENDING
-from tracker.services import escalation
+from tracker.services import physician_queue
 from tracker.services.refill_list_queries import on_refill_list
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import refill_facts
@@ -146,7 +146,7 @@ def gather(session: Session, day: date, now: datetime, options: DigestOptions) -
             local_date(fact.starts_at) if fact.starts_at else None,
         )
         data.refills.append(_Scoped(fact.nurse_id, fact.location_id, item))
-        if judged.status in escalation.IN_FRONT_OF_PHYSICIANS:  # the physicians' queue's rule
+        if judged.status in physician_queue.IN_FRONT_OF_PHYSICIANS:  # the physicians' queue's rule
             data.physician_pumps.append(item)
     data.battery = _batteries(session, day, data.windows, options)
     data.physician_requests = _physician_requests(session, options)
@@ -253,7 +253,7 @@ def _physician_requests(session: Session, options: DigestOptions) -> list[digest
             r.requested_by.full_name,
             r.requested_at.astimezone(zone),
         )
-        for r in escalation.open_physician_requests(session)
+        for r in physician_queue.open_physician_requests(session)
     ]
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker.clinical import refill as engine
+from tracker.clinical import refill
 from tracker.clinical.corrections import battery_due_with_eri, battery_due_without_eri
 from tracker.clinical.refill_risk import battery_due
 from tracker.models import Implantation, Location, Pump, PumpCorrection, StageEvent
@@ -165,7 +165,7 @@ def correct_implant(
     if any(name == "alarm_volume_ml" for name, _, _ in changes):  # the alarm (and due) date moves with it
         try:
             recompute_schedule(session, pump)
-        except engine.RefillInputError as error:
+        except refill.RefillInputError as error:
             raise DomainError(error.message, "alarm_volume_ml") from None
     after_pump = snapshot(pump, pump_fields)
     if after_pump != before_pump:

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import local_date
-from tracker.clinical import pump_events, refill_risk
-from tracker.clinical import refill as engine
+from tracker.clinical import pump_events, refill, refill_risk
 from tracker.formats import fmt_date
 from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
@@ -37,7 +36,7 @@ class ResidualPoint:
     """One refill's residual against the programme since the fill before (the trend across visits)."""
 
     visit: RefillVisit
-    found: engine.Discrepancy
+    found: refill.Discrepancy
     bar_pct: Decimal  # half-bar length, 0-50 % of the row: the gap on a scale of twice the pump's accuracy
 
     @property
@@ -64,7 +63,7 @@ def concentration_change(fills: list[RefillVisit]) -> ConcentrationChange | None
     return None
 
 
-def residual_point(visit: RefillVisit, found: engine.Discrepancy, accuracy_pct: Decimal) -> ResidualPoint:
+def residual_point(visit: RefillVisit, found: refill.Discrepancy, accuracy_pct: Decimal) -> ResidualPoint:
     share = abs(found.percent_of_programmed or 0)
     return ResidualPoint(visit, found, min(Decimal(50), share * 25 / accuracy_pct) if accuracy_pct else Decimal(0))
 
@@ -189,7 +188,7 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     # From where the stored schedule starts: the last fill, or the moment it was emptied since (recompute_schedule).
     emptied_at = schedule.fill_at if schedule.binding_rule == pump_events.EMPTIED else None
     start = projection_start(fills[0], emptied_at)
-    current = engine.project_refill(
+    current = refill.project_refill(
         projection_inputs(
             session, pump, start, ledger, settings, drugs, previous=_before(fills, 0) if start is fills[0] else None
         )
@@ -197,7 +196,7 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     last = (
         current
         if start is fills[0]
-        else engine.project_refill(
+        else refill.project_refill(
             projection_inputs(session, pump, fills[0], ledger, settings, drugs, previous=_before(fills, 0))
         )
     )
@@ -257,7 +256,7 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
         projection = (
             current
             if fill is fills[0]
-            else engine.project_refill(
+            else refill.project_refill(
                 projection_inputs(
                     session, pump, fill, ledger, settings, drugs, previous=_before(fills, fills.index(fill))
                 )
@@ -279,7 +278,7 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
         residual = recent[i + 1].actual_residual_ml if i + 1 < len(recent) else None
         if residual is not None:
             times.append(recent[i + 1].visit_at)
-        volumes = engine.volumes_at(projection, times)  # one pass, not one simulation per day
+        volumes = refill.volumes_at(projection, times)  # one pass, not one simulation per day
         labels += [fmt_date(local_date(t)) for t in times]
         projected += [float(v) for v in volumes]
         measured += [None] * (len(times) - (residual is not None)) + ([float(residual)] if residual is not None else [])

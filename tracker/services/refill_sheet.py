@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
-from tracker.clinical import refill as engine
+from tracker.clinical import refill
 from tracker.models import Location, Pump, PumpModel, RefillAppointment, RefillVisit
 from tracker.models.bookings import OPEN
 from tracker.services.calendar import calendar_events
@@ -145,7 +145,7 @@ def _preparations(session: Session, pump_ids: list[int]) -> dict[int, Preparatio
         if fill_at is None:  # a pump in use always has a fill; say so rather than guess
             volume, why = None, "No fill recorded for this pump: check its record."
         else:
-            volume, why = engine.volume_to_prepare(added, resulting)
+            volume, why = refill.volume_to_prepare(added, resulting)
         found[pump_id] = Preparation(
             model,
             serial,
