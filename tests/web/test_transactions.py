@@ -139,3 +139,13 @@ def test_a_dry_run_is_refused_inside_a_use_case(session):
     with thrown_away(session):
         add_clinic(session, "Test clinic A")
     assert clinics(session) == [], "a dry run keeps nothing"
+
+
+def test_a_use_case_inside_a_dry_run_does_not_commit(session, commits):
+    @use_case("clinic")
+    def open_clinic(session):
+        add_clinic(session, "Test clinic A")
+
+    with thrown_away(session):
+        open_clinic(session)
+    assert commits == [] and clinics(session) == []

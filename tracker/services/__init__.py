@@ -78,13 +78,15 @@ def transaction(session, what: str = "entry") -> Iterator[None]:
 
 @contextmanager
 def thrown_away(session) -> Iterator[None]:
-    """Run a block in full and roll all of it back (a dry run: would these rules let this through?). Only outside
-    a use case, whose writes it would throw away too."""
+    """Run a block in full and roll all of it back (a dry run: would these rules let this through?). Use cases
+    called inside it do not commit. Only outside a use case, whose writes it would throw away too."""
     if session.info.get(_OPEN):
         raise RuntimeError("a dry run inside a use case would roll the use case back")
+    session.info[_OPEN] = True
     try:
         yield
     finally:
+        session.info.pop(_OPEN, None)
         session.rollback()
 
 
