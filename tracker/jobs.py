@@ -1,5 +1,5 @@
 """Scheduler wiring: one APScheduler 3 BackgroundScheduler per process, jobs that push an app context and call
-one service. Production runs it in a process of its own (`flask --app wsgi scheduler`, tracker/cli/scheduler.py: start_scheduler
+one service. Production runs it in a process of its own (`flask --app wsgi scheduler`, tracker/cli: start_scheduler
 whatever TRACKER_SCHEDULER says); `make run` in its web process (init_scheduler, TRACKER_SCHEDULER=on).
 
 APScheduler alone promises neither "at least once" (a process down at 06:30 misses the cron firing) nor "at most
@@ -29,7 +29,8 @@ from tracker.extensions import db
 from tracker.imports.storage import purge_abandoned_uploads
 from tracker.models.types import utcnow
 from tracker.once import KEEP_DAYS
-from tracker.services.digest import parse_send_time, run_due
+from tracker.services.digest import run_due
+from tracker.services.digest_contents import parse_send_time
 from tracker.services.maintenance import purge_form_keys, refresh_planner_statistics
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,6 @@ def digest_tick(app: Flask, why: str) -> None:
         try:
             result = run_due(db.session, app.config, utcnow(), scheduler_state="running")
         except Exception as error:  # the scheduler thread must survive a bad morning; /healthz shows it
-            db.session.rollback()
             _health["last_error"] = f"{type(error).__name__} at {utcnow():%Y-%m-%d %H:%M} UTC"
             log.exception("digest job (%s) failed", why)
         else:
@@ -95,7 +95,6 @@ def statistics_tick(app: Flask) -> None:
         try:
             refresh_planner_statistics(db.session)
         except Exception:  # stale statistics slow pages down; they never make them wrong
-            db.session.rollback()
             log.exception("planner statistics job failed")
         finally:
             db.session.remove()
@@ -109,7 +108,6 @@ def housekeeping_tick(app: Flask) -> None:
             purge_form_keys(db.session, utcnow(), KEEP_DAYS)
             purge_abandoned_uploads(app.instance_path)
         except Exception:
-            db.session.rollback()
             log.exception("housekeeping job failed")
         finally:
             db.session.remove()

@@ -17,6 +17,7 @@ from wtforms import HiddenField
 
 from tracker.extensions import db
 from tracker.models import FormSubmission
+from tracker.services import transaction
 
 KEEP_DAYS = 2  # a retry comes within minutes; older keys are purged by the daily maintenance job
 
@@ -53,7 +54,7 @@ def once(form: FlaskForm) -> Iterator[None]:
         db.session.add(FormSubmission(key=key, user_id=current_user.id))
         db.session.flush()
     except IntegrityError:
-        db.session.rollback()
+        db.session.rollback()  # before the write began: frees the session to read who claimed the key first
         raise AlreadySaved(getattr(_taken(key), "result_url", "")) from None
     g.submission_key = key
     yield
@@ -70,8 +71,8 @@ def register(app: Flask) -> None:
         """Where the first post led (its redirect), so a repeat post lands on the same page."""
         key = g.pop("submission_key", None)
         if key and response.status_code in (301, 302, 303) and response.location:
-            row = db.session.get(FormSubmission, key)
-            if row is not None and not row.result_url:
-                row.result_url = response.location[:2000]
-                db.session.commit()
+            with transaction(db.session, "form"):
+                row = db.session.get(FormSubmission, key)
+                if row is not None and not row.result_url:
+                    row.result_url = response.location[:2000]
         return response

@@ -39,7 +39,7 @@ from tracker import create_app  # noqa: E402
 from tracker.demo import ensure_sites  # noqa: E402
 from tracker.extensions import db  # noqa: E402
 from tracker.models import User  # noqa: E402
-from tracker.services import patients as service  # noqa: E402
+from tracker.services import trial_boluses  # noqa: E402
 from tracker.services.bookings import book_refill  # noqa: E402
 from tracker.services.refills import ensure_catalogues  # noqa: E402
 
@@ -58,7 +58,7 @@ def implanted(s, w, days: int, last_name: str):
     """tests/factories.implanted_days_ago, with a name to tell the patients apart."""
     patient = f.make_patient(s, w, referred_days_ago=days + 20, first_name="Pat", last_name=last_name)
     f.move(s, w, patient, "trial", days_ago=days + 10, reason=BACK_DATED)
-    service.record_bolus(s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=days + 9)), f.TODAY)
+    trial_boluses.record_bolus(s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=days + 9)), f.TODAY)
     f.move(
         s,
         w,

@@ -23,7 +23,7 @@ from tests import factories as f  # noqa: E402
 from tracker.demo import ensure_sites  # noqa: E402
 from tracker.extensions import db  # noqa: E402
 from tracker.models import User  # noqa: E402
-from tracker.services import patients as service  # noqa: E402
+from tracker.services import trial_boluses  # noqa: E402
 
 
 def scenario() -> int:
@@ -32,7 +32,7 @@ def scenario() -> int:
     w = f.World({site.name: site for site in ensure_sites(s)}, {u.role: u for u in s.scalars(select(User))})
     patient = f.make_patient(s, w, referred_days_ago=30, first_name="Pat", last_name="Elm")
     f.move(s, w, patient, "trial", days_ago=4, reason="Back-dated for the issue 17 screenshot")
-    service.record_bolus(
+    trial_boluses.record_bolus(
         s, w.actor(), patient.id, f.bolus_data(f.TODAY - timedelta(days=3), hours_of_effect=Decimal(6)), f.TODAY
     )
     return patient.id

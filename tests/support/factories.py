@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from config import Config
 from tracker.demo import ensure_sites
 from tracker.models import Location, Patient, User
-from tracker.services import Actor
+from tracker.services import Actor, trial_boluses
 from tracker.services import patients as service
 from tracker.services.accounts import hash_password
 from tracker.services.refills import ImplantDetails, Programme, ensure_catalogues
@@ -134,7 +134,7 @@ def move(session, w: World, patient: Patient, to: str, days_ago: int = 0, role: 
 def to_adjustment(session, w: World, patient: Patient) -> Patient:
     """Walk a patient through trial (positive bolus) and implantation into adjustment."""
     move(session, w, patient, "trial", days_ago=20)
-    service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    trial_boluses.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     # 300 mcg/day is above the 50 mcg trial's guide (100 mcg/day): a physician enters it, signing off.
     move(
         session,
@@ -183,7 +183,7 @@ def implanted_days_ago(session, w: World, days: int, patient: dict | None = None
     `patient` overrides the patient's own fields (nurse_id, location_id ...)."""
     patient = make_patient(session, w, referred_days_ago=days + 20, **(patient or {}))
     move(session, w, patient, "trial", days_ago=days + 10)
-    service.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=days + 9)), TODAY)
+    trial_boluses.record_bolus(session, w.actor(), patient.id, bolus_data(TODAY - timedelta(days=days + 9)), TODAY)
     move(
         session,
         w,

@@ -31,6 +31,7 @@ from tracker.services import (
     calendar,
     catalogue,
     corrections,
+    dose_corrections,
     escalation,
     locations,
     pump_corrections,
@@ -38,6 +39,7 @@ from tracker.services import (
     refill_visits,
     refills,
     sessions,
+    trial_boluses,
 )
 from tracker.services import patients as service
 from tracker.services.refill_visits import RefillEntry, record_refill
@@ -125,7 +127,7 @@ def test_record_bolus(world, session):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=1)
     since = mark(session)
-    bolus = service.record_bolus(
+    bolus = trial_boluses.record_bolus(
         session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY, acknowledged=["trial_sequence"]
     )  # a first bolus above 50 mcg
     rows = new_rows(session, since)
@@ -137,7 +139,7 @@ def test_record_bolus(world, session):
 def test_implant_via_move(world, session):
     patient = make_patient(session, world, referred_days_ago=30)
     move(session, world, patient, "trial", days_ago=20)
-    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    trial_boluses.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     since = mark(session)
     # 300 mcg/day is above the 50 mcg trial's guide (100): the physician entering it signs off, on the record.
     event = move(
@@ -249,21 +251,21 @@ def test_correct_and_void_a_dose_change(world, session):
         session, world.actor(), pump.id, now - timedelta(minutes=1), Programme(Decimal(360)), "more tone", now
     )
     since = mark(session)
-    new = corrections.correct_dose(
+    new = dose_corrections.correct_dose(
         session, world.actor(), change.id, change.effective_at, Programme(Decimal(330)), "more tone", "typo", now
     )
     rows = new_rows(session, since)
     assert_rows(rows, ("void", "dose_change", change.id), ("create", "dose_change", new.id))
     assert Decimal(only(rows, "create", "dose_change").before["daily_dose_mcg"]) == 360
     since = mark(session)
-    corrections.void_dose(session, world.actor(), new.id, "never programmed", now)
+    dose_corrections.void_dose(session, world.actor(), new.id, "never programmed", now)
     assert_rows(new_rows(session, since), ("void", "dose_change", new.id))
 
 
 def test_correct_and_void_a_trial_bolus(world, session):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=1)
-    bolus = service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY), TODAY)
+    bolus = trial_boluses.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY), TODAY)
     since = mark(session)
     new = corrections.correct_bolus(
         session, world.actor(), bolus.id, bolus_data(TODAY, outcome="negative"), "typo", TODAY, datetime.now(UTC)

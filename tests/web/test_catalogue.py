@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DrugConcentration, Pump, PumpModel, RefillSchedule, Setting
-from tracker.services import DomainError
+from tracker.services import DomainError, trial_boluses
 from tracker.services import catalogue as catalogue_service
-from tracker.services import patients as patient_service
 from tracker.services.catalogue import settings_version, update_settings
 from tracker.services.refills import current_pump
 from tracker.services.settings import all_settings
@@ -25,7 +24,7 @@ def implanted(session, world, concentration: int = 500, **patient_overrides):
         return to_adjustment(session, world, make_patient(session, world, **patient_overrides))
     patient = make_patient(session, world, **patient_overrides)
     move(session, world, patient, "trial", days_ago=20)
-    patient_service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    trial_boluses.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     move(
         session,
         world,

@@ -22,6 +22,7 @@ from tracker.clinical.refill_risk import battery_due
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, Pump, PumpCorrection, RefillSchedule, RefillVisit, TrialBolus
 from tracker.services import patients as patient_service
+from tracker.services import trial_boluses
 from tracker.services.catalogue import pumps_holding
 from tracker.services.quality import QualityFilters, refill_facts
 from tracker.services.refill_visits import RefillEntry, record_refill
@@ -278,9 +279,7 @@ def test_a_trial_bolus_marked_positive_by_mistake_is_corrected_and_no_longer_unl
 ):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=3)
-    typed = patient_service.record_bolus(
-        session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=1)), TODAY
-    )
+    typed = trial_boluses.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=1)), TODAY)
     assert patient_service.has_positive_trial(session, patient)
     since = last_audit_id(session)
     nurse = as_role("nurse")
@@ -306,10 +305,8 @@ def test_a_corrected_bolus_gets_the_bolus_forms_warnings_against_the_other_bolus
 ):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=3)
-    first = patient_service.record_bolus(
-        session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=2)), TODAY
-    )
-    second = patient_service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY)
+    first = trial_boluses.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=2)), TODAY)
+    second = trial_boluses.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY, dose_mcg=75), TODAY)
     before = row_counts(session)
     # Moved onto the first bolus's day: the spacing warning, judged against the first (not against itself).
     response = as_role("nurse").post(
@@ -545,7 +542,7 @@ def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, se
     stand."""
     from tracker.clinic_zone import clinic_zone_name
     from tracker.services.corrections import void_refill
-    from tracker.services.digest import DigestOptions, _gather
+    from tracker.services.digest_contents import DigestOptions, gather
     from tracker.services.importer import load_existing
 
     patient, pump = implanted(session, world)
@@ -560,9 +557,9 @@ def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, se
     visit = record_refill(session, world.actor(), pump.id, entry, True, NOW)  # 5 mL discrepancy: a digest warning
     options = DigestOptions(clinic_zone_name(), time(7), "http://tracker.test", "tracker@example.org")
     tomorrow = TODAY + timedelta(days=1)  # the digest reports the refills recorded the day before
-    assert [s.item.code for s in _gather(session, tomorrow, NOW, options).warnings] == ["residual_discrepancy"]
+    assert [s.item.code for s in gather(session, tomorrow, NOW, options).warnings] == ["residual_discrepancy"]
     assert load_existing(session, [patient.mrn_key])[patient.mrn_key].last_fill.id == visit.id
 
     void_refill(session, world.actor(), visit.id, "Wrong patient", NOW)
-    assert _gather(session, tomorrow, NOW, options).warnings == []
+    assert gather(session, tomorrow, NOW, options).warnings == []
     assert load_existing(session, [patient.mrn_key])[patient.mrn_key].last_fill.at_implant

@@ -15,9 +15,9 @@ from tests.web.test_query_counts import clinic_of, statements  # noqa: F401 (cli
 from tracker.clinical.refill_risk import BATTERY_ERI, BATTERY_PAST_DUE, LABELS, PAST_ALARM, add_months
 from tracker.models import Patient, Pump, RefillVisit
 from tracker.services.bookings import book_refill
+from tracker.services.refill_list_queries import late_count
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump
-from tracker.services.worklist import late_count
 
 # Two whole months, four months back: refills there are history, whatever day the suite runs.
 FIRST = add_months(TODAY.replace(day=1), -4)

@@ -27,6 +27,7 @@ from tracker.models import DigestRun, OutboxMessage, Pump, RefillSchedule, Setti
 from tracker.models.digest import DEAD, QUEUED, SENT
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.services import digest as service
+from tracker.services import digest_contents
 from tracker.services.bookings import book_refill
 from tracker.services.escalation import ask_physician
 from tracker.services.mailer import SmtpConfigError, SmtpMailer, compose, parse_smtp_url
@@ -79,8 +80,8 @@ def smtp(digest_config):
         yield recorder
 
 
-def options(app) -> service.DigestOptions:
-    return service.DigestOptions.from_config(app.config, "test")
+def options(app) -> digest_contents.DigestOptions:
+    return digest_contents.DigestOptions.from_config(app.config, "test")
 
 
 def another_app(app, **overrides):
@@ -161,7 +162,7 @@ def test_nurse_digest_lists_her_patients_like_the_worklist_by_mrn_without_names(
     theirs = to_adjustment(session, world, make_patient(session, world, nurse_id=other_nurse.id))
     overdue_day, soon_day = TODAY + timedelta(days=14), TODAY + timedelta(days=8)
 
-    by_user = {u.id: c for u, c in service.contents(session, overdue_day, at(overdue_day, 7), options(app))}
+    by_user = {u.id: c for u, c in digest_contents.contents(session, overdue_day, at(overdue_day, 7), options(app))}
     text = by_user[nurse.id].text
     assert "OVERDUE REFILLS (1)" in text and f"MRN {mine.mrn} · due" in text and theirs.mrn not in text
     assert f"https://tracker.clinic.test/patients/{mine.id}" in text
@@ -173,13 +174,13 @@ def test_nurse_digest_lists_her_patients_like_the_worklist_by_mrn_without_names(
 
     # The same rows as the nurse's worklist: one function decides, so the numbers cannot disagree.
     for day in (overdue_day, soon_day):
-        content = service.contents(session, day, at(day, 7), options(app), [nurse.id])[0][1]
+        content = digest_contents.contents(session, day, at(day, 7), options(app), [nurse.id])[0][1]
         rows = worklist(session, day, at(day, 7), risk_windows(session), nurse_id=nurse.id)
         assert sum(content.counts.values()) == len(rows) == 1
-    soon = service.contents(session, soon_day, at(soon_day, 7), options(app), [nurse.id])[0][1]
+    soon = digest_contents.contents(session, soon_day, at(soon_day, 7), options(app), [nurse.id])[0][1]
     assert "(in 5 days)" in section(soon.text, "DUE SOON (WITHIN 14 DAYS) AND NOT BOOKED (1)")
 
-    for _, content in service.contents(session, overdue_day, at(overdue_day, 7), options(app)):
+    for _, content in digest_contents.contents(session, overdue_day, at(overdue_day, 7), options(app)):
         for raw in (content.subject, content.text, content.html):
             for secret in (mine.first_name, mine.last_name, theirs.last_name) + NAMES_AND_BIRTH_DATE:
                 assert secret not in raw
@@ -209,7 +210,9 @@ def test_warnings_stage_changes_and_battery_come_from_yesterdays_records(app, wo
     tomorrow = TODAY + timedelta(days=1)
     batteries = "PUMP BATTERIES: ERI, REPLACEMENT PAST DUE OR DUE WITHIN 6 MONTHS (1)"
 
-    text = service.contents(session, tomorrow, at(tomorrow, 7), options(app), [world.users["nurse"].id])[0][1].text
+    text = digest_contents.contents(session, tomorrow, at(tomorrow, 7), options(app), [world.users["nurse"].id])[0][
+        1
+    ].text
     assert "NEW REFILL WARNINGS (RESIDUAL DISCREPANCY, POCKET FILL) (2)" in text
     assert "Residual discrepancy · Residual 4 mL less than expected" in text and "Possible pocket fill" in text
     assert "STAGE CHANGES SINCE YESTERDAY (4)" in text and "Implantation → Adjustment" in text
@@ -218,7 +221,7 @@ def test_warnings_stage_changes_and_battery_come_from_yesterdays_records(app, wo
 
     # The day after tomorrow, yesterday's records are no longer new; the battery stays until it is replaced.
     later = tomorrow + timedelta(days=1)
-    text = service.contents(session, later, at(later, 7), options(app), [world.users["nurse"].id])[0][1].text
+    text = digest_contents.contents(session, later, at(later, 7), options(app), [world.users["nurse"].id])[0][1].text
     assert "STAGE CHANGES SINCE YESTERDAY (0)" in text and "(RESIDUAL DISCREPANCY, POCKET FILL) (0)" in text
     assert batteries in text
 
@@ -528,7 +531,7 @@ def test_after_the_last_attempt_a_message_is_dead_lettered_shown_to_admins_and_r
 
     # Tomorrow's admin e-mail lists the dead letters.
     tomorrow = TODAY + timedelta(days=1)
-    admin = service.contents(session, tomorrow, at(tomorrow, 7), options(app), [world.users["admin"].id])[0][1]
+    admin = digest_contents.contents(session, tomorrow, at(tomorrow, 7), options(app), [world.users["admin"].id])[0][1]
     assert admin.counts["dead_letters"] == 4 and f"{world.users['nurse'].email} · 3 attempts" in admin.text
 
     client = as_role("admin")

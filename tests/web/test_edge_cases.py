@@ -70,7 +70,7 @@ def test_an_implant_fill_at_or_below_the_alarm_volume_is_refused(world, session)
     patient = make_patient(session, world, referred_days_ago=20)
     move(session, world, patient, "trial", days_ago=10)
     from tests.support.factories import bolus_data
-    from tracker.services.patients import record_bolus
+    from tracker.services.trial_boluses import record_bolus
 
     record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
     with pytest.raises(DomainError, match="above the 4 mL alarm volume"):

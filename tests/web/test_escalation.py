@@ -16,7 +16,7 @@ from tracker.clinical import refill_risk
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, PhysicianRequest, RefillAppointment, RefillSchedule
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF
-from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation
+from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, physician_queue
 from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.settings import risk_windows
 
@@ -118,7 +118,7 @@ def test_a_coordinator_refused_after_the_alarm_date_asks_a_physician_who_approve
     assert "Approved" in mine and "Book it; I will see her" in mine and patient.mrn in mine
     with physician.app.test_request_context():
         shown = render_template(
-            "physician/_requests.html", requests=escalation.requests_for_patient(session, patient.id)
+            "physician/_requests.html", requests=physician_queue.requests_for_patient(session, patient.id)
         )
     assert "Approved" in shown and "Book it; I will see her" in shown and "No clinic slot" in shown
     assert audit_rows(session, request.id) == [
@@ -268,7 +268,7 @@ def test_the_queue_holds_requests_oldest_first_then_every_pump_past_alarm_or_emp
     second = escalation.ask_physician(
         session, world.actor("coordinator"), alarm.id, BOOKING_AFTER_ALARM, "", None, now - timedelta(hours=1)
     )
-    items = escalation.physician_queue(session, TODAY, now, risk_windows(session))
+    items = physician_queue.physician_queue(session, TODAY, now, risk_windows(session))
     assert [(i.request.id if i.request else None, i.patient_id) for i in items] == [
         (first.id, overdue.id),
         (second.id, alarm.id),
@@ -345,4 +345,4 @@ def test_a_physician_who_books_with_an_override_answers_the_open_request(world, 
     assert (request.id, request.status, request.answered_by_id) == (asked.id, "approved", world.users["physician"].id)
     assert request.outcome == f"Booked for {fmt_date(starts_at.date())} 10:00 with the physician's override."
     assert audit_rows(session, asked.id)[-1] == ("update", world.users["physician"].id)
-    assert escalation.open_physician_requests(session) == [], "nothing stays open once the slot is booked"
+    assert physician_queue.open_physician_requests(session) == [], "nothing stays open once the slot is booked"

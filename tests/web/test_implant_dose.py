@@ -13,8 +13,7 @@ from tests.support.factories import CLINIC_ZONE, TODAY, bolus_data, implant_deta
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, Patient, PhysicianRequest, Pump, RefillVisit, StageEvent
 from tracker.models.requests import IMPLANT_SIGN_OFF
-from tracker.services import DomainError, StaleEdit, escalation
-from tracker.services import patients as service
+from tracker.services import DomainError, StaleEdit, escalation, trial_boluses
 from tracker.services.catalogue import settings_version
 from tracker.services.refills import Programme, change_dose, check_implant_start, current_pump
 from tracker.services.settings import all_settings
@@ -38,7 +37,7 @@ def in_trial(session, world, hours: str = "6") -> Patient:
     """In the trial since 4 days ago; a positive 50 mcg bolus 3 days ago with `hours` of effect."""
     patient = make_patient(session, world, referred_days_ago=30)
     move(session, world, patient, "trial", days_ago=4)
-    service.record_bolus(
+    trial_boluses.record_bolus(
         session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=3), hours_of_effect=Decimal(hours)), TODAY
     )
     session.refresh(patient)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, patient_data, to_adjustment
 from tracker.models import AuditEvent, Implantation, Patient, StageEvent, TrialBolus
 from tracker.services import patients as service
+from tracker.services import trial_boluses
 
 
 def IMPLANT_FORM(session) -> dict:  # noqa: N802  (a constant-like helper)
@@ -110,7 +111,9 @@ def test_a_refused_move_lists_the_allowed_ones_and_writes_nothing(as_role, world
 def test_implant_without_positive_trial_needs_a_physician_override(as_role, world, session):
     patient = make_patient(session, world, referred_days_ago=5)
     move(session, world, patient, "trial", days_ago=4)
-    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=3), "negative"), TODAY)
+    trial_boluses.record_bolus(
+        session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=3), "negative"), TODAY
+    )
     data = {
         "move": "implantation",
         "effective_date": TODAY.isoformat(),

@@ -16,7 +16,7 @@ from tracker.formats import fmt_date
 from tracker.models import AuditEvent, PumpEvent, PumpModel, RefillSchedule, Setting
 from tracker.services import PermissionDenied, StaleEdit
 from tracker.services.calendar import calendar_events
-from tracker.services.digest import DigestOptions, contents
+from tracker.services.digest_contents import DigestOptions, contents
 from tracker.services.pump_events import EventEntry, record_done, record_event
 from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import current_pump, implant_pump

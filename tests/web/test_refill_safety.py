@@ -21,7 +21,7 @@ from tracker.services import DomainError
 from tracker.services.bookings import book_refill, cancel, open_appointment, rebook
 from tracker.services.calendar import feed_events
 from tracker.services.catalogue import update_settings
-from tracker.services.digest import DigestOptions, contents
+from tracker.services.digest_contents import DigestOptions, contents
 from tracker.services.patients import PATIENT_FIELDS, update_patient
 from tracker.services.pump_events import EventEntry, patient_events, record_done, record_event
 from tracker.services.refill_visits import RefillEntry, record_refill

@@ -345,7 +345,7 @@ def test_implantation_refuses_overfill_and_writes_nothing(world, session):
     patient = make_patient(session, world, referred_days_ago=20)
     move(session, world, patient, "trial", days_ago=10)
     from tests.support.factories import bolus_data
-    from tracker.services.patients import record_bolus
+    from tracker.services.trial_boluses import record_bolus
 
     record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=9)), TODAY)
     with pytest.raises(DomainError, match="never overfill"):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from tests.support.factories import CLINIC_ZONE as ZONE
 from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DoseChange, RefillVisit
-from tracker.services import patients as service
+from tracker.services import trial_boluses
 from tracker.services.refills import Programme, change_dose, current_pump
 
 NOW = datetime.now(ZONE)
@@ -99,7 +99,7 @@ def test_a_dose_outside_the_usual_range_warns_at_a_change_and_at_implant(as_role
     assert post_dose(as_role("physician"), patient, "2100", acknowledge="y").status_code == 302
     other = make_patient(session, world, referred_days_ago=40)
     move(session, world, other, "trial", days_ago=20)
-    service.record_bolus(session, world.actor(), other.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
+    trial_boluses.record_bolus(session, world.actor(), other.id, bolus_data(TODAY - timedelta(days=19)), TODAY)
     move(
         session,
         world,

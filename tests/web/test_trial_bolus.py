@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from tests.support.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
 from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Patient, TrialBolus
-from tracker.services import patients as service
+from tracker.services import trial_boluses
 from tracker.services.catalogue import settings_version, update_settings
 from tracker.services.settings import all_settings
 
@@ -133,7 +133,9 @@ def test_warnings_are_shown_and_nothing_is_saved_until_acknowledged(as_role, wor
 
 def test_a_second_bolus_the_same_day_and_a_skipped_step_warn(as_role, world, session):
     patient = in_trial(session, world)
-    service.record_bolus(session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=1), "negative"), TODAY)
+    trial_boluses.record_bolus(
+        session, world.actor(), patient.id, bolus_data(TODAY - timedelta(days=1), "negative"), TODAY
+    )
     nurse = as_role("nurse")
     response = nurse.post(f"/patients/{patient.id}/bolus", form_of(bolus_data(TODAY, "negative", dose_mcg=75)))
     assert response.status_code == 302 and bolus_count(session) == 2, "50 then 75 the next day: no warning, saved"

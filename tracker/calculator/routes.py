@@ -1,4 +1,4 @@
-"""The refill what-if calculator page, thin over clinical.what_if (as `flask refill-calc` in tracker/cli/refill_calc.py is)."""
+"""The refill what-if calculator page, thin over clinical.what_if (as `flask refill-calc` is: tracker/cli)."""
 
 from flask import render_template, request
 

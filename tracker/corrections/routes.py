@@ -21,7 +21,7 @@ from tracker.corrections.forms import (
 from tracker.extensions import db
 from tracker.models import DoseChange, Patient, RefillVisit, TrialBolus
 from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, refill_entry
-from tracker.services import DomainError, StaleEdit, corrections, transaction
+from tracker.services import DomainError, StaleEdit, corrections, dose_corrections, transaction
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.settings import trial_rules
 from tracker.web.forms import render_form, show_error
@@ -157,7 +157,9 @@ def dose(patient_id: int, dose_id: int):
         except DomainError as error:
             show_error(form, error, FORM_FIELD)
             if getattr(error, "field", None) == "acknowledge":
-                warnings = corrections.dose_correction_check(db.session, original.id, effective_at, programme).warnings
+                warnings = dose_corrections.dose_correction_check(
+                    db.session, original.id, effective_at, programme
+                ).warnings
         else:
             flash(DOSE_CORRECTED, "success")
             return _back(patient_id)
@@ -177,7 +179,7 @@ def _prefill_dose(form: DoseCorrectionForm, original: DoseChange) -> None:
 
 def _correct_dose(form: DoseCorrectionForm, original: DoseChange, effective_at: datetime, programme) -> None:
     with transaction(db.session, "dose change"):
-        corrections.correct_dose(
+        dose_corrections.correct_dose(
             db.session,
             actor(),
             original.id,
@@ -241,7 +243,7 @@ def _bolus_warnings(form: BolusCorrectionForm, original: TrialBolus) -> list:
 
 # Voids -----------------------------------------------------------------------------------------------------
 
-VOIDS = {"refill": corrections.void_refill, "dose": corrections.void_dose, "bolus": corrections.void_bolus}
+VOIDS = {"refill": corrections.void_refill, "dose": dose_corrections.void_dose, "bolus": corrections.void_bolus}
 VOIDED = {
     "refill": "Refill voided; the dates run again from the fill before it.",
     "dose": "Dose change voided; the dose before it is in force again and the dates are recomputed.",

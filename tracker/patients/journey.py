@@ -18,8 +18,17 @@ from tracker.patients import bp
 from tracker.patients.forms import BolusForm, MoveForm, VoidForm
 from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
-from tracker.services import DomainError, NeedsPhysician, StaleEdit, patient_queries, patients, transaction
-from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, open_request
+from tracker.services import (
+    DomainError,
+    NeedsPhysician,
+    StaleEdit,
+    patient_queries,
+    patients,
+    transaction,
+    trial_boluses,
+)
+from tracker.services.escalation import ImplantProposal, ask_implant_sign_off
+from tracker.services.physician_queue import open_request
 from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
 from tracker.services.settings import trial_rules
 from tracker.web.forms import form_version, render_form, show_error
@@ -195,7 +204,7 @@ def bolus(patient_id: int):
     if form.validate_on_submit():
         try:
             with transaction(db.session, "patient"), once(form):
-                patients.record_bolus(
+                trial_boluses.record_bolus(
                     db.session, actor(), patient.id, form.values(), clinic_today(), form.acknowledged()
                 )
         except DomainError as error:
@@ -216,4 +225,4 @@ def _bolus_warnings(form: BolusForm, patient_id: int) -> list:
     """The warnings for what was typed, once its date, dose and concentration are valid."""
     if any(f.errors or f.data is None for f in (form.given_on, form.dose_mcg, form.concentration_mcg_per_ml)):
         return []
-    return patients.bolus_warnings(db.session, patient_id, form.values())
+    return trial_boluses.bolus_warnings(db.session, patient_id, form.values())

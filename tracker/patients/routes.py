@@ -21,7 +21,7 @@ from tracker.scheduling.forms import ContactForm
 from tracker.services import DomainError, StaleEdit, patient_queries, patients, transaction
 from tracker.services.audit import record
 from tracker.services.bookings import suggested_start
-from tracker.services.escalation import requests_for_patient
+from tracker.services.physician_queue import requests_for_patient
 from tracker.services.pump_events import patient_events
 from tracker.services.pump_panel import pump_panel
 from tracker.web.args import int_arg

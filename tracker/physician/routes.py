@@ -13,7 +13,7 @@ from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.physician import bp
 from tracker.physician.forms import AnswerForm, AskForm, WithdrawForm
 from tracker.policy import allowed
-from tracker.services import DomainError, escalation, transaction
+from tracker.services import DomainError, escalation, physician_queue, transaction
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import REASON_LABELS
 from tracker.web.forms import form_version, show_error
@@ -29,7 +29,7 @@ def _own_ids(form, row_id: int):
 
 def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int | None = None):
     """The queue; a refused answer or withdrawal is shown again in its own row, with what was typed."""
-    items = escalation.physician_queue(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session))
+    items = physician_queue.physician_queue(db.session, clinic_today(), datetime.now(UTC), risk_windows(db.session))
     answer_forms = {}
     if allowed(current_user.role, "request.answer"):
         answer_forms = {
@@ -37,7 +37,7 @@ def _queue_page(posted: AnswerForm | WithdrawForm | None = None, posted_id: int 
             for i in items
             if i.request
         }
-    mine = escalation.my_requests(db.session, current_user.id) if allowed(current_user.role, "request.ask") else []
+    mine = physician_queue.my_requests(db.session, current_user.id) if allowed(current_user.role, "request.ask") else []
     withdraw_forms = {
         r.id: _own_ids(WithdrawForm(formdata=None, version=r.version), r.id) for r in mine if r.status == "open"
     }

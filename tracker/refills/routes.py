@@ -18,7 +18,7 @@ from tracker.policy import allowed
 from tracker.refills import bp
 from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, patient_and_pump, refill_entry
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
-from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, transaction
+from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, physician_queue, transaction
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
 from tracker.services.refill_visits import preview_refill, record_refill
@@ -117,7 +117,7 @@ def _dose_page(form: DoseForm, patient, pump, sign_off: SignOffForm, offer_sign_
         warnings=warnings,
         sign_off=sign_off,
         offer_sign_off=offer_sign_off,
-        waiting=escalation.open_request(db.session, patient.id, DOSE_SIGN_OFF),
+        waiting=physician_queue.open_request(db.session, patient.id, DOSE_SIGN_OFF),
     )
 
 

@@ -16,8 +16,8 @@ from tracker.scheduling import bp
 from tracker.scheduling.forms import BookingForm, CancelForm
 from tracker.services import DomainError, NeedsPhysician, StaleEdit, bookings, transaction
 from tracker.services.booking_page import bookable_schedule, booking_history, clinician_choices
-from tracker.services.escalation import open_request
 from tracker.services.patient_queries import location_choices
+from tracker.services.physician_queue import open_request
 from tracker.web.args import int_arg
 from tracker.web.forms import form_version, render_form, show_error
 

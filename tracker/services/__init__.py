@@ -53,14 +53,19 @@ _OPEN = "tracker.use_case"  # session.info key: a use case is running on this se
 def transaction(session, what: str = "entry") -> Iterator[None]:
     """The one owner of a use case's transaction: commit when the block ends, roll back on any exception.
     A version clash (StaleDataError) or a row another request wrote first (IntegrityError) becomes StaleEdit.
-    Inside another use case's block it only runs the block: the outermost one commits."""
+    Inside another use case's block it only runs the block (still turning those errors into StaleEdit, so the
+    caller can say what clashed): the outermost one commits or rolls back."""
     if session.info.get(_OPEN):
-        yield
+        try:
+            yield
+        except (StaleDataError, IntegrityError):
+            raise StaleEdit(STALE.format(what=what)) from None
         return
     session.info[_OPEN] = True
     try:
         yield
         session.flush()
+        session.commit()
     except (StaleDataError, IntegrityError):
         session.rollback()
         raise StaleEdit(STALE.format(what=what)) from None
@@ -69,7 +74,20 @@ def transaction(session, what: str = "entry") -> Iterator[None]:
         raise
     finally:
         session.info.pop(_OPEN, None)
-    session.commit()
+
+
+@contextmanager
+def thrown_away(session) -> Iterator[None]:
+    """Run a block in full and roll all of it back (a dry run: would these rules let this through?). Use cases
+    called inside it do not commit. Only outside a use case, whose writes it would throw away too."""
+    if session.info.get(_OPEN):
+        raise RuntimeError("a dry run inside a use case would roll the use case back")
+    session.info[_OPEN] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_OPEN, None)
+        session.rollback()
 
 
 def use_case(what: str = "entry") -> Callable[[Callable[..., T]], Callable[..., T]]:

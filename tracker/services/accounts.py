@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tracker.clinical.scales import ROLES
 from tracker.models import Location, User
-from tracker.services import Actor, DomainError, StaleEdit, in_one_transaction, sessions
+from tracker.services import Actor, DomainError, StaleEdit, sessions, transaction, use_case
 from tracker.services.audit import record, snapshot
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     if user is None or not user.active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-        session.commit()
+        with transaction(session, "account"):
+            user.password_hash = hash_password(password)
     return user
 
 
@@ -92,6 +92,7 @@ def _check_account(session: Session, user_id: int | None, email: str, role: str,
         raise DomainError("Unknown location.", "location_id")
 
 
+@use_case("account")
 def create_user(
     session: Session,
     actor: Actor,
@@ -122,7 +123,6 @@ def create_user(
         None,
         after={"email": email, "role": role, "location_id": location_id},
     )
-    session.commit()
     return user
 
 
@@ -159,6 +159,7 @@ def _keep_an_admin(session: Session, user: User, role: str, active: bool) -> Non
 ACCOUNT_FIELDS = ["email", "full_name", "role", "location_id"]
 
 
+@use_case("account")
 def update_user(session: Session, actor: Actor, user_id: int, expected_version: int, values: dict) -> list[str]:
     """An administrator's edit of an account's e-mail, name, role and home clinic, as the form was opened against
     `expected_version`; returns the names of the fields changed (audited with their values before and after)."""
@@ -169,28 +170,26 @@ def update_user(session: Session, actor: Actor, user_id: int, expected_version: 
         "location_id": values["location_id"],
     }
 
-    def work() -> list[str]:
-        user = _lock_account(session, user_id, guard_admins=clean["role"] != "admin")
-        if user is None:
-            raise DomainError("No such user.")
-        if user.version != expected_version:
-            raise StaleEdit(
-                "Someone else saved this account after you opened the form. Their values are shown "
-                "below; nothing of yours was saved."
-            )
-        _check_account(session, user.id, clean["email"], clean["role"], clean["location_id"])
-        _keep_an_admin(session, user, clean["role"], user.active)
-        changed = [name for name in ACCOUNT_FIELDS if clean[name] != getattr(user, name)]
-        before = snapshot(user, changed)
-        for name in changed:
-            setattr(user, name, clean[name])
-        if changed:
-            record(session, actor, "update", "user", user.id, None, before, snapshot(user, changed))
-        return changed
-
-    return in_one_transaction(session, work, "account")
+    user = _lock_account(session, user_id, guard_admins=clean["role"] != "admin")
+    if user is None:
+        raise DomainError("No such user.")
+    if user.version != expected_version:
+        raise StaleEdit(
+            "Someone else saved this account after you opened the form. Their values are shown "
+            "below; nothing of yours was saved."
+        )
+    _check_account(session, user.id, clean["email"], clean["role"], clean["location_id"])
+    _keep_an_admin(session, user, clean["role"], user.active)
+    changed = [name for name in ACCOUNT_FIELDS if clean[name] != getattr(user, name)]
+    before = snapshot(user, changed)
+    for name in changed:
+        setattr(user, name, clean[name])
+    if changed:
+        record(session, actor, "update", "user", user.id, None, before, snapshot(user, changed))
+    return changed
 
 
+@use_case("account")
 def set_active(session: Session, actor: Actor, user: User, active: bool, now: datetime) -> None:
     if user.id == actor.user_id and not active:
         raise DomainError("You cannot deactivate your own account.")
@@ -201,9 +200,9 @@ def set_active(session: Session, actor: Actor, user: User, active: bool, now: da
     if not active:
         sessions.end_all(session, user.id, now, sessions.DEACTIVATED)
     record(session, actor, "update", "user", user.id, None, before, {"active": active})
-    session.commit()
 
 
+@use_case("account")
 def change_password(session: Session, actor: Actor, user: User, current: str, new: str, now: datetime) -> None:
     """A new password ends every session of the user, this one too (a copy of its cookie may be why the password
     is changed); the caller signs this browser in again with a new session. It ends a change an administrator's
@@ -219,7 +218,6 @@ def change_password(session: Session, actor: Actor, user: User, current: str, ne
     user.must_change_password = False
     sessions.end_all(session, user.id, now, sessions.PASSWORD_CHANGED)
     record(session, actor, "update", "user", user.id, None, None, {"password": "changed"})  # nosec B105
-    session.commit()
 
 
 # Letters and digits that cannot be mistaken for one another when read aloud or from a screen (no 0 o 1 l i).
@@ -250,12 +248,12 @@ def reset_password(
         password = one_time_password()
     else:
         check_password_strength(password)
-    user.password_hash = hash_password(password)
-    user.must_change_password = must_change
-    ended = sessions.end_all(session, user.id, now, sessions.PASSWORD_CHANGED)
-    done = {"password": "reset", "must_change_password": must_change, "sessions_ended": ended}  # nosec B105
-    record(session, actor, "update", "user", user.id, None, None, done)
-    session.commit()
+    with transaction(session, "account"):
+        user.password_hash = hash_password(password)
+        user.must_change_password = must_change
+        ended = sessions.end_all(session, user.id, now, sessions.PASSWORD_CHANGED)
+        done = {"password": "reset", "must_change_password": must_change, "sessions_ended": ended}  # nosec B105
+        record(session, actor, "update", "user", user.id, None, None, done)
     if limits is not None:
         limits.unlock(user.email.lower())  # a store that cannot be reached is logged there; the reset stands
     return password
@@ -282,6 +280,7 @@ def locked_until(limits: SignInLimits | None, user: User, now: datetime) -> date
     return _locked(limits, [(user.id, user.email)], now).get(user.id)
 
 
+@use_case("account")
 def unlock(session: Session, actor: Actor, user: User, limits: SignInLimits | None) -> None:
     """Start the account's sign-in counts afresh: the user signs in at once from any browser or address."""
     if limits is None:
@@ -289,4 +288,3 @@ def unlock(session: Session, actor: Actor, user: User, limits: SignInLimits | No
     if not limits.unlock(user.email.lower()):
         raise DomainError("The sign-in counts cannot be reached just now; nothing was unlocked. Try again.")
     record(session, actor, "update", "user", user.id, None, None, {"sign_in": "unlocked"})
-    session.commit()

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 from tracker.clinic_zone import clinic_zone
 from tracker.clinical import pump_events, refill_risk
 from tracker.models import User
-from tracker.services import Actor
+from tracker.services import Actor, use_case
 from tracker.services.audit import record
 from tracker.services.patient_queries import filter_choices
 from tracker.services.read_cache import reads
+from tracker.services.refill_list_queries import late_count, open_work
 from tracker.services.settings import risk_windows
-from tracker.services.worklist import RefillFact, late_count, open_work, refill_facts
+from tracker.services.worklist import RefillFact, refill_facts
 
 KINDS = {"due": "Due", "appointment": "Refill", "action": "Action"}  # one word: a chip's or a title's first
 
@@ -139,11 +140,11 @@ def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tup
     return tuple(events), next_start
 
 
+@use_case("account")
 def regenerate_token(session: Session, actor: Actor, user: User) -> str:
     """A new secret feed URL; the old one stops working at once."""
     user.calendar_token = secrets.token_urlsafe(32)
     record(session, actor, "update", "user", user.id, None, None, {"calendar_token": "regenerated"})  # nosec B105
-    session.commit()
     return user.calendar_token
 
 

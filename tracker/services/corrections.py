@@ -1,4 +1,5 @@
-"""Correcting or voiding a refill visit, a dose change or a trial bolus (issue 17, item 8).
+"""Correcting or voiding a refill visit or a trial bolus (issue 17, item 8); dose changes are corrected in
+tracker.services.dose_corrections.
 
 Append-only: the original keeps its values and is voided (who, when, why); a correction is a new entry naming the
 one it replaces (corrects_id), checked as the original entry was (the refill preview and its warnings, the
@@ -16,23 +17,18 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.clinical import refill as engine
+from tracker.clinical import refill
 from tracker.clinical.corrections import fill_void_refusal, projection_gap
 from tracker.formats import fmt_datetime
 from tracker.models import DoseChange, DrugConcentration, Pump, RefillSchedule, RefillVisit, TrialBolus
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
-from tracker.services.patients import bolus_warnings, check_bolus, trial_window
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, RefillPreview, fills_around, preview_refill
 from tracker.services.refills import (
-    DoseCheck,
-    Programme,
-    check_dose,
-    dose_ledger,
-    programmed_daily_dose,
     recompute_schedule,
 )
+from tracker.services.trial_boluses import bolus_warnings, check_bolus, trial_window
 
 DOSE_FIELDS = [
     "effective_at",
@@ -61,12 +57,12 @@ BOLUS_FIELDS = [
 WHAT = {RefillVisit: "refill", DoseChange: "dose change", TrialBolus: "trial bolus"}
 
 
-def _require(actor: Actor) -> None:
+def require_corrector(actor: Actor) -> None:
     if not allowed(actor.role, "entry.correct"):
         raise PermissionDenied("Your role may not correct clinical entries.")
 
 
-def _reason(reason: str) -> str:
+def reason_given(reason: str) -> str:
     if not (reason or "").strip():
         raise DomainError("Say why this entry is being corrected or voided.", "why")
     return reason.strip()
@@ -87,18 +83,18 @@ def standing(session: Session, model, entry_id: int):
     return entry
 
 
-def _pump_in_use(session: Session, pump_id: int) -> Pump:
+def pump_in_use(session: Session, pump_id: int) -> Pump:
     pump = session.get(Pump, pump_id)
     if pump is None or pump.explanted_on is not None:
         raise DomainError("This pump is no longer in use; its entries are kept as they were.")
     return pump
 
 
-def _void(entry, actor: Actor, reason: str, now: datetime) -> None:
+def mark_voided(entry, actor: Actor, reason: str, now: datetime) -> None:
     entry.voided_at, entry.voided_by_id, entry.void_reason = now, actor.user_id, reason
 
 
-def _due(session: Session, pump: Pump) -> dict:
+def due_dates(session: Session, pump: Pump) -> dict:
     """The stored dates, for the audit row: what the correction moved."""
     row = session.get(RefillSchedule, pump.id)
     return (
@@ -111,7 +107,7 @@ def _due(session: Session, pump: Pump) -> dict:
     )
 
 
-def _reproject(session: Session, pump: Pump) -> None:
+def reproject(session: Session, pump: Pump) -> None:
     """Recompute the pump's refill dates from the entries that now stand; refuse if they could not be."""
     session.flush()
     fills = session.scalars(
@@ -125,11 +121,11 @@ def _reproject(session: Session, pump: Pump) -> None:
         raise DomainError(gap)
     try:
         recompute_schedule(session, pump)
-    except engine.RefillInputError as error:
+    except refill.RefillInputError as error:
         raise DomainError(error.message) from None
 
 
-def _audit_pair(
+def audit_correction(
     session: Session,
     actor: Actor,
     entity: str,
@@ -179,18 +175,19 @@ def preview_refill_correction(session: Session, visit_id: int, entry: RefillEntr
     return preview_refill(session, visit.pump_id, entry, now, replacing=visit)
 
 
+@use_case("refill")
 def correct_refill(
     session: Session, actor: Actor, visit_id: int, entry: RefillEntry, why: str, acknowledged: bool, now: datetime
 ) -> RefillVisit:
     """Replace a refill visit by its corrected values, after the refill form's own checks and warnings."""
-    _require(actor)
+    require_corrector(actor)
     visit = standing(session, RefillVisit, visit_id)
-    pump = _pump_in_use(session, visit.pump_id)
-    why = _reason(why)
+    pump = pump_in_use(session, visit.pump_id)
+    why = reason_given(why)
     preview = preview_refill(session, pump.id, entry, now, replacing=visit)
     if preview.needs_acknowledgement and not acknowledged:
         raise DomainError("Acknowledge the high-severity warnings to save this correction.", "acknowledge")
-    dates = _due(session, pump)
+    dates = due_dates(session, pump)
     # The clinician who did the refill stays; the corrector is on the original (voided_by) and in the audit.
     new = RefillVisit(
         pump_id=pump.id,
@@ -201,16 +198,16 @@ def correct_refill(
         due_date_in_force=visit.due_date_in_force,
         **{name: getattr(entry, name) for name in ENTRY_FIELDS},
     )
-    _void(visit, actor, why, now)
+    mark_voided(visit, actor, why, now)
     session.add(new)
-    _reproject(session, pump)
-    _audit_pair(
-        session, actor, "refill_visit", visit, new, ENTRY_FIELDS, why, pump.patient_id, dates, _due(session, pump)
+    reproject(session, pump)
+    audit_correction(
+        session, actor, "refill_visit", visit, new, ENTRY_FIELDS, why, pump.patient_id, dates, due_dates(session, pump)
     )
-    session.commit()
     return new
 
 
+@use_case("refill")
 def correct_first_fill(
     session: Session,
     actor: Actor,
@@ -222,12 +219,12 @@ def correct_first_fill(
     now: datetime,
 ) -> RefillVisit:
     """Replace the pump's first fill (its volume, concentration, lot), with the implant form's checks."""
-    _require(actor)
+    require_corrector(actor)
     visit = standing(session, RefillVisit, visit_id)
-    pump = _pump_in_use(session, visit.pump_id)
+    pump = pump_in_use(session, visit.pump_id)
     if not is_first_fill(session, visit):
         raise DomainError("This is not the pump's first fill; correct it on the refill correction form.")
-    why = _reason(why)
+    why = reason_given(why)
     drug = session.scalar(
         select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == concentration_mcg_per_ml)
     )
@@ -246,7 +243,7 @@ def correct_first_fill(
             f"The fill must be above the {pump.alarm_volume_ml} mL alarm volume, or the pump alarms at once.",
             "fill_volume_ml",
         )
-    dates = _due(session, pump)
+    dates = due_dates(session, pump)
     new = RefillVisit(
         pump_id=pump.id,
         visit_at=visit.visit_at,
@@ -261,10 +258,10 @@ def correct_first_fill(
         due_date_in_force=visit.due_date_in_force,
         corrects_id=visit.id,
     )
-    _void(visit, actor, why, now)
+    mark_voided(visit, actor, why, now)
     session.add(new)
-    _reproject(session, pump)
-    _audit_pair(
+    reproject(session, pump)
+    audit_correction(
         session,
         actor,
         "refill_visit",
@@ -274,25 +271,25 @@ def correct_first_fill(
         why,
         pump.patient_id,
         dates,
-        _due(session, pump),
+        due_dates(session, pump),
     )
-    session.commit()
     return new
 
 
+@use_case("refill")
 def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: datetime) -> None:
     """Void a refill recorded by mistake; the dates run again from the fill before it. The fill at implantation
-    and a pump's only fill (_reproject refuses it) are corrected, never voided."""
-    _require(actor)
+    and a pump's only fill (reproject refuses it) are corrected, never voided."""
+    require_corrector(actor)
     visit = standing(session, RefillVisit, visit_id)
-    pump = _pump_in_use(session, visit.pump_id)
-    why = _reason(why)
+    pump = pump_in_use(session, visit.pump_id)
+    why = reason_given(why)
     refusal = fill_void_refusal(visit.at_implant)
     if refusal:
         raise DomainError(refusal)
-    dates = _due(session, pump)
-    _void(visit, actor, why, now)
-    _reproject(session, pump)
+    dates = due_dates(session, pump)
+    mark_voided(visit, actor, why, now)
+    reproject(session, pump)
     record(
         session,
         actor,
@@ -301,118 +298,8 @@ def void_refill(session: Session, actor: Actor, visit_id: int, why: str, now: da
         visit.id,
         pump.patient_id,
         dates,
-        {"void_reason": why} | _due(session, pump),
+        {"void_reason": why} | due_dates(session, pump),
     )
-    session.commit()
-
-
-# Dose changes ----------------------------------------------------------------------------------------------
-
-
-def dose_correction_check(session: Session, dose_id: int, effective_at: datetime, programme: Programme) -> DoseCheck:
-    """The titration limit, sign-off and warnings for the corrected dose, judged against the ledger without the
-    original."""
-    original = standing(session, DoseChange, dose_id)
-    pump = _pump_in_use(session, original.pump_id)
-    ledger = [d for d in dose_ledger(session, pump.id) if d.id != original.id]
-    return check_dose(session, pump, effective_at, programme, ledger)
-
-
-def correct_dose(
-    session: Session,
-    actor: Actor,
-    dose_id: int,
-    effective_at: datetime,
-    programme: Programme,
-    dose_reason: str,
-    why: str,
-    now: datetime,
-    acknowledged: bool = False,
-) -> DoseChange:
-    """Replace a dose change by its corrected values: the same titration limit (a physician signs off an increase
-    beyond it) and warnings as the dose form."""
-    _require(actor)
-    original = standing(session, DoseChange, dose_id)
-    pump = _pump_in_use(session, original.pump_id)
-    why = _reason(why)
-    if effective_at > now:
-        raise DomainError("A dose change cannot take effect in the future.", "effective_at")
-    first = session.scalar(
-        select(RefillVisit.visit_at)
-        .where(RefillVisit.pump_id == pump.id, RefillVisit.voided_at.is_(None))
-        .order_by(RefillVisit.visit_at)
-        .limit(1)
-    )
-    if first is not None and effective_at < first:
-        raise DomainError(
-            f"A dose change cannot take effect before the pump's first fill ({fmt_datetime(first)}).", "effective_at"
-        )
-    if not (dose_reason or "").strip():
-        raise DomainError("Say why the dose changed.", "reason")
-    check = dose_correction_check(session, dose_id, effective_at, programme)
-    if check.sign_off and not allowed(actor.role, "dose.sign_off"):
-        raise PermissionDenied(
-            f"From {check.limit.baseline_mcg} (the lowest in force within 24 h) to {check.new_worst_mcg} mcg/day "
-            f"(with boluses) is beyond the +{check.limit.pct}% titration limit; a physician must make this "
-            "correction.",
-            "daily_dose_mcg",
-        )
-    if check.warnings and not acknowledged:
-        raise DomainError("Acknowledge the warnings to save this correction.", "acknowledge")
-    dates = _due(session, pump)
-    new = DoseChange(
-        pump_id=pump.id,
-        effective_at=effective_at,
-        mode="flex" if programme.flex_schedule else "simple",
-        daily_dose_mcg=programmed_daily_dose(programme),
-        flex_schedule=programme.flex_schedule,
-        bolus_dose_mcg=programme.bolus_dose_mcg,
-        max_boluses_per_day=programme.max_boluses_per_day,
-        reason=dose_reason.strip(),
-        recorded_by_id=original.recorded_by_id,
-        signed_off_by_id=actor.user_id if check.sign_off else None,
-        corrects_id=original.id,
-    )
-    _void(original, actor, why, now)
-    session.add(new)
-    _reproject(session, pump)
-    _audit_pair(
-        session,
-        actor,
-        "dose_change",
-        original,
-        new,
-        DOSE_FIELDS,
-        why,
-        pump.patient_id,
-        dates,
-        _due(session, pump) | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}),
-    )
-    session.commit()
-    return new
-
-
-def void_dose(session: Session, actor: Actor, dose_id: int, why: str, now: datetime) -> None:
-    """Void a dose change recorded by mistake; the one before it is in force again. The dose in force at the
-    pump's first fill is corrected, never voided."""
-    _require(actor)
-    original = standing(session, DoseChange, dose_id)
-    pump = _pump_in_use(session, original.pump_id)
-    why = _reason(why)
-    dates = _due(session, pump)
-    _void(original, actor, why, now)
-    _reproject(session, pump)
-    record(
-        session,
-        actor,
-        "void",
-        "dose_change",
-        original.id,
-        pump.patient_id,
-        dates,
-        {"void_reason": why} | _due(session, pump),
-    )
-    session.commit()
 
 
 # Trial boluses ---------------------------------------------------------------------------------------------
@@ -424,6 +311,7 @@ def bolus_correction_warnings(session: Session, bolus_id: int, data: dict) -> li
     return bolus_warnings(session, original.patient_id, data, replacing=original)
 
 
+@use_case("trial bolus")
 def correct_bolus(
     session: Session,
     actor: Actor,
@@ -435,9 +323,9 @@ def correct_bolus(
     acknowledged: Collection[str] = (),
 ) -> TrialBolus:
     """Replace a trial bolus by its corrected values and scores, with the bolus form's checks and warnings."""
-    _require(actor)
+    require_corrector(actor)
     original = standing(session, TrialBolus, bolus_id)
-    why = _reason(why)
+    why = reason_given(why)
     check_bolus(data, today, *trial_window(session, original.patient_id, original.given_on))
     warnings = bolus_warnings(session, original.patient_id, data, replacing=original)
     if any(w.code not in acknowledged for w in warnings):
@@ -449,22 +337,21 @@ def correct_bolus(
         warnings=[asdict(w) for w in warnings],
         **data,
     )
-    _void(original, actor, why, now)
+    mark_voided(original, actor, why, now)
     session.add(new)
     session.flush()
-    _audit_pair(
+    audit_correction(
         session, actor, "trial_bolus", original, new, BOLUS_FIELDS + ["warnings"], why, original.patient_id, {}, {}
     )
-    session.commit()
     return new
 
 
+@use_case("trial bolus")
 def void_bolus(session: Session, actor: Actor, bolus_id: int, why: str, now: datetime) -> None:
     """Void a trial bolus recorded by mistake (it no longer counts as this trial's, positive or not)."""
-    _require(actor)
+    require_corrector(actor)
     original = standing(session, TrialBolus, bolus_id)
-    why = _reason(why)
-    _void(original, actor, why, now)
+    why = reason_given(why)
+    mark_voided(original, actor, why, now)
     session.flush()
     record(session, actor, "void", "trial_bolus", original.id, original.patient_id, None, {"void_reason": why})
-    session.commit()

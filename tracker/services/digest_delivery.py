@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tracker.clinic_zone import clinic_zone, local_date
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, SENT
-from tracker.services.digest import parse_send_time
+from tracker.services.digest_contents import parse_send_time
 from tracker.statements import per_thread
 
 OFF, NOT_DUE, DELIVERED, LATE = "off", "not due yet", "delivered", "late"

@@ -1,10 +1,6 @@
 """Asking a physician (domain.md 6: a booking after the alarm date, a dose above the titration limit and an implant
-dose above the trial's guide need one, who must be told, not just allowed): ask, answer, withdraw, and the
-physicians' queue.
-
-The queue is the open requests plus every pump past its alarm date or projected empty, as the refill-risk model
-judges it (tracker.services.worklist.refill_facts), and every catheter event waiting for a physician's review: this
-module never decides urgency itself."""
+dose above the trial's guide need one, who must be told, not just allowed): ask, answer, withdraw. What waits for
+a physician (the queue, the open requests) is read in tracker.services.physician_queue."""
 
 from __future__ import annotations
 
@@ -12,26 +8,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import clinic_zone, local_date
-from tracker.clinical import pump_events, refill_risk
 from tracker.clinical.journey import IMPLANTATION, JourneyError
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Patient, PhysicianRequest
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_SIGN_OFF, KINDS, OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, thrown_away, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.patients import move_stage, record_move
+from tracker.services.physician_queue import open_request
 from tracker.services.refills import ImplantDetails, Programme, change_dose, current_pump, programmed_daily_dose
-from tracker.services.worklist import RefillFact, refill_facts
 
 FIELDS = ["kind", "status", "note", "payload", "answered_by_id", "answered_at", "answer_note", "outcome"]
 FORM_TIME = "%Y-%m-%dT%H:%M"  # a datetime-local form value: the clinic's wall clock
-IN_FRONT_OF_PHYSICIANS = frozenset({refill_risk.PAST_ALARM, refill_risk.EMPTY})  # domain.md 6
 
 
 @dataclass(frozen=True)
@@ -142,19 +135,19 @@ def ask_implant_sign_off(
     if not allowed(actor.role, "request.ask"):
         raise PermissionDenied("Your role answers requests; it does not send them.")
     try:
-        record_move(
-            session,
-            actor,
-            *_move_args(patient_id, proposal, proposal.reason),
-            today,
-            surgery_centre_id=proposal.surgery_centre_id,
-            surgeon=proposal.surgeon,
-            implant=proposal.details,
-        )
+        with thrown_away(session):
+            record_move(
+                session,
+                actor,
+                *_move_args(patient_id, proposal, proposal.reason),
+                today,
+                surgery_centre_id=proposal.surgery_centre_id,
+                surgeon=proposal.surgeon,
+                implant=proposal.details,
+            )
     except NeedsPhysician:
-        session.rollback()
+        pass
     else:
-        session.rollback()
         raise DomainError("This starting dose is within its guide: record the implantation yourself.", "daily_dose_mcg")
     return ask_physician(session, actor, patient_id, IMPLANT_SIGN_OFF, note, implant_payload(proposal), now)
 
@@ -175,6 +168,7 @@ def _slot(payload: dict | None) -> dict | None:
     return slot or None
 
 
+@use_case("request")
 def ask_physician(
     session: Session, actor: Actor, patient_id: int, kind: str, note: str, payload: dict | None, now: datetime
 ) -> PhysicianRequest:
@@ -208,7 +202,6 @@ def ask_physician(
     try:
         session.flush()
     except IntegrityError:  # uq_physician_request_open: a second click, a second tab, a colleague
-        session.rollback()
         raise DomainError(
             f"A request for {KINDS[kind].lower()} is already waiting for a physician for this "
             "patient; see it under Needs a physician."
@@ -223,7 +216,6 @@ def ask_physician(
         None,
         snapshot(request, ["kind", "pump_id", "note", "payload"]),
     )
-    session.commit()
     return request
 
 
@@ -238,6 +230,7 @@ def _open(session: Session, request_id: int, expected_version: int) -> Physician
     return request
 
 
+@use_case("request")
 def answer(
     session: Session, actor: Actor, request_id: int, expected_version: int, approve: bool, note: str, now: datetime
 ) -> PhysicianRequest:
@@ -276,9 +269,8 @@ def answer(
         _record_implant(session, actor, request, implant, now)
         return request
     if proposal is None:
-        session.commit()
         return request
-    try:  # change_dose audits the dose change and commits the answer with it
+    try:  # change_dose audits the dose change; the answer is committed with it
         change_dose(
             session,
             actor,
@@ -302,7 +294,7 @@ def _record_implant(
     session: Session, actor: Actor, request: PhysicianRequest, implant: ImplantProposal, now: datetime
 ) -> None:
     """The approved implantation, entered by the physician (who thereby signs off its starting dose); move_stage
-    audits it and commits the answer with it."""
+    audits it, and the answer is committed with it."""
     # The stage change needs a reason once back-dated; the approval days later is one.
     reason = (
         implant.reason
@@ -344,6 +336,7 @@ def settle_booking_request(session: Session, actor: Actor, patient_id: int, star
     record(session, actor, "update", "physician_request", request.id, patient_id, before, snapshot(request, FIELDS))
 
 
+@use_case("request")
 def withdraw(
     session: Session, actor: Actor, request_id: int, expected_version: int, note: str, now: datetime
 ) -> PhysicianRequest:
@@ -358,98 +351,4 @@ def withdraw(
     record(
         session, actor, "update", "physician_request", request.id, request.patient_id, before, snapshot(request, FIELDS)
     )
-    session.commit()
     return request
-
-
-@dataclass
-class QueueItem:
-    """One line of the physicians' queue: a request (with its pump's judgement when that pump is past its alarm
-    date or empty), or such a pump that nobody has asked about."""
-
-    request: PhysicianRequest | None
-    fact: RefillFact | None
-
-    @property
-    def patient_id(self) -> int:
-        return self.request.patient_id if self.request else self.fact.patient_id
-
-
-def physician_queue(session: Session, today: date, now: datetime, windows: refill_risk.Windows) -> list[QueueItem]:
-    """Open requests, oldest first, then every pump past its alarm date or projected empty, or whose catheter
-    event waits for a physician's review (pump_events.DONE_BY_PHYSICIAN), most urgent first."""
-    requests = open_physician_requests(session)
-    urgent = {
-        fact.patient_id: fact
-        for fact in refill_facts(session, today, now, windows, needing_action=True)
-        if fact.judgement.risk.status in IN_FRONT_OF_PHYSICIANS
-        or any(w.work in pump_events.DONE_BY_PHYSICIAN for w in fact.judgement.work)
-    }
-    items = [QueueItem(r, urgent.get(r.patient_id)) for r in requests]
-    asked = {r.patient_id for r in requests}
-    return items + [QueueItem(None, fact) for fact in urgent.values() if fact.patient_id not in asked]
-
-
-def open_physician_requests(session: Session) -> list[PhysicianRequest]:
-    """Every open request, oldest first, with its patient and who asked (the queue and the physicians' e-mail)."""
-    return list(
-        session.scalars(
-            select(PhysicianRequest)
-            .where(PhysicianRequest.status == OPEN)
-            .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.requested_by))
-            .order_by(PhysicianRequest.requested_at, PhysicianRequest.id)
-        )
-    )
-
-
-def open_request(session: Session, patient_id: int, kind: str) -> PhysicianRequest | None:
-    return session.scalars(
-        select(PhysicianRequest).where(
-            PhysicianRequest.patient_id == patient_id, PhysicianRequest.kind == kind, PhysicianRequest.status == OPEN
-        )
-    ).first()
-
-
-def requests_for_patient(session: Session, patient_id: int, limit: int = 10) -> list[PhysicianRequest]:
-    """The patient's recent requests with their answers, newest first (the patient page)."""
-    return list(
-        session.scalars(
-            select(PhysicianRequest)
-            .where(PhysicianRequest.patient_id == patient_id)
-            .options(joinedload(PhysicianRequest.requested_by), joinedload(PhysicianRequest.answered_by))
-            .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def my_requests(session: Session, user_id: int, limit: int = 20) -> list[PhysicianRequest]:
-    """What this user asked, newest first, with the answers."""
-    return list(
-        session.scalars(
-            select(PhysicianRequest)
-            .where(PhysicianRequest.requested_by_id == user_id)
-            .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
-            .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def requests_to_follow(
-    session: Session, user_id: int, answered_since: datetime, limit: int = 20
-) -> list[PhysicianRequest]:
-    """What this user asked that is still open or was answered since `answered_since`, newest first, with the
-    answers (the home page; a withdrawn request is the asker's own doing and is not followed)."""
-    return list(
-        session.scalars(
-            select(PhysicianRequest)
-            .where(
-                PhysicianRequest.requested_by_id == user_id,
-                or_(PhysicianRequest.status == OPEN, PhysicianRequest.answered_at >= answered_since),
-            )
-            .options(joinedload(PhysicianRequest.patient), joinedload(PhysicianRequest.answered_by))
-            .order_by(PhysicianRequest.requested_at.desc(), PhysicianRequest.id.desc())
-            .limit(limit)
-        )
-    )

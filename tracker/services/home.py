@@ -24,7 +24,7 @@ from tracker.services.accounts import locked_users
 from tracker.services.bookings import RETRY_OUTCOMES
 from tracker.services.calendar import CalendarEvent, calendar_events
 from tracker.services.digest import last_completed_day
-from tracker.services.escalation import IN_FRONT_OF_PHYSICIANS, QueueItem, physician_queue, requests_to_follow
+from tracker.services.physician_queue import IN_FRONT_OF_PHYSICIANS, QueueItem, physician_queue, requests_to_follow
 from tracker.services.worklist import RefillFact, WorklistPage, refill_facts, worklist_page
 from tracker.statements import per_thread
 
@@ -33,7 +33,7 @@ ANSWERED_DAYS = 14  # a physician's answer to one's request stays on the home pa
 # Each day's digest is built soon after its send time: a day and an hour without one, no scheduler ran it.
 SCHEDULER_QUIET_HOURS = 25
 # What the physicians' queue holds besides requests, in the order the home page counts it (the queue's own rules:
-# escalation.IN_FRONT_OF_PHYSICIANS and the catheter events waiting for a physician's review).
+# physician_queue.IN_FRONT_OF_PHYSICIANS and the catheter events waiting for a physician's review).
 QUEUE_PUMPS = (refill_risk.EMPTY, refill_risk.PAST_ALARM, *sorted(pump_events.DONE_BY_PHYSICIAN))
 
 

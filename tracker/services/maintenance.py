@@ -12,20 +12,22 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from tracker.services import use_case
 
+
+@use_case("entry")
 def refresh_planner_statistics(session: Session) -> bool:
     """ANALYZE on SQLite (True); nothing on PostgreSQL (False)."""
     if session.get_bind().dialect.name != "sqlite":
         return False
     session.connection().exec_driver_sql("ANALYZE")
-    session.commit()
     return True
 
 
+@use_case("entry")
 def purge_form_keys(session: Session, now: datetime, keep_days: int) -> int:
     """Forget one-time form keys older than `keep_days` (a retry comes within minutes); returns how many."""
     from tracker.models import FormSubmission
 
     gone = session.execute(delete(FormSubmission).where(FormSubmission.created_at < now - timedelta(days=keep_days)))
-    session.commit()
     return gone.rowcount

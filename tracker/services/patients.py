@@ -1,34 +1,28 @@
-"""Patient records and their journey: create, edit, move stage, void a stage change, record a trial bolus."""
+"""Patient records and their journey: create, edit, move stage, void a stage change (trial boluses:
+tracker.services.trial_boluses)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import asdict
 from datetime import date
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tracker.clinical import journey, trial
+from tracker.clinical import journey
 from tracker.clinical.journey import EVALUATION, EXITED, IMPLANTATION, TRIAL, JourneyError, Move
 from tracker.clinical.scales import (
-    ASHWORTH,
     DIAGNOSES,
     ORIGINS,
-    PENN_FREQUENCY,
     SEXES,
-    TRIAL_OUTCOMES,
-    penn_is_consistent,
 )
 from tracker.clinical.search import mrn_key
-from tracker.formats import fmt_date
 from tracker.models import Implantation, Location, Patient, Pump, StageEvent, TrialBolus, User
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import ImplantDetails, current_pump, implant_pump, recompute_schedule
-from tracker.services.settings import get_setting, trial_rules
+from tracker.services.settings import get_setting
 
 PATIENT_FIELDS = [
     "mrn",
@@ -51,28 +45,21 @@ PATIENT_CHOICES = {
     "diagnosis": ("the diagnosis", DIAGNOSES),
     "spasticity_origin": ("the spasticity origin", ORIGINS),
 }
-BOLUS_CHOICES = {
-    "ashworth_before": ("the Ashworth score before", ASHWORTH),
-    "ashworth_after": ("the Ashworth score after", ASHWORTH),
-    "penn_frequency_before": ("the Penn frequency before", PENN_FREQUENCY),
-    "penn_frequency_after": ("the Penn frequency after", PENN_FREQUENCY),
-    "outcome": ("the outcome", TRIAL_OUTCOMES),
-}
 
 
-def _require(actor: Actor, permission: str) -> None:
+def require_permission(actor: Actor, permission: str) -> None:
     if not allowed(actor.role, permission):
         raise PermissionDenied("Your role may not do this.")
 
 
-def _require_choices(data: dict, choices: dict) -> None:
+def require_choices(data: dict, choices: dict) -> None:
     for name, (what, allowed_values) in choices.items():
         if data.get(name) not in allowed_values:
             raise DomainError(f"Choose {what}.", name)
 
 
 def _check_details(session: Session, data: dict, today: date, patient_id: int | None = None) -> None:
-    _require_choices(data, PATIENT_CHOICES)
+    require_choices(data, PATIENT_CHOICES)
     key = mrn_key(data["mrn"])
     if not key:
         raise DomainError("The MRN is required.", "mrn")
@@ -102,13 +89,13 @@ def _unique_mrn(session: Session, write) -> None:
     try:
         write()
     except IntegrityError:
-        session.rollback()
         raise DomainError("Another patient already has this MRN.", "mrn") from None
 
 
+@use_case("patient")
 def create_patient(session: Session, actor: Actor, data: dict, referred_on: date, today: date) -> Patient:
     """A new referral: the patient starts in evaluation on the referral date."""
-    _require(actor, "patient.edit")
+    require_permission(actor, "patient.edit")
     _check_details(session, data, today)
     if referred_on > today or referred_on < data["date_of_birth"]:
         raise DomainError("The referral date must be between birth and today.", "referred_on")
@@ -152,7 +139,7 @@ def create_patient(session: Session, actor: Actor, data: dict, referred_on: date
         patient.id,
         after=snapshot(event, ["to_stage", "effective_date", "reason"]),
     )
-    _unique_mrn(session, session.commit)
+    _unique_mrn(session, session.flush)
     return patient
 
 
@@ -168,10 +155,11 @@ def _load_for_change(session: Session, patient_id: int, expected_version: int) -
     return patient
 
 
+@use_case("patient")
 def update_patient(
     session: Session, actor: Actor, patient_id: int, expected_version: int, data: dict, today: date
 ) -> Patient:
-    _require(actor, "patient.edit")
+    require_permission(actor, "patient.edit")
     patient = _load_for_change(session, patient_id, expected_version)
     _check_details(session, data, today, patient_id)
     if data["date_of_birth"] > patient.journey_started:
@@ -196,7 +184,7 @@ def update_patient(
         )
     if "withdrawal_risk" in changed and (pump := current_pump(session, patient.id)) is not None:
         recompute_schedule(session, pump)  # the high-risk buffer moves the due date
-    _unique_mrn(session, session.commit)
+    _unique_mrn(session, session.flush)
     return patient
 
 
@@ -224,6 +212,7 @@ def has_positive_trial(session: Session, patient: Patient) -> bool:
     )
 
 
+@use_case("patient")
 def move_stage(
     session: Session,
     actor: Actor,
@@ -253,7 +242,6 @@ def move_stage(
         surgeon,
         implant,
     )
-    session.commit()
     return event
 
 
@@ -273,7 +261,7 @@ def record_move(
 ) -> StageEvent:
     """Everything move_stage does, flushed but not committed: the caller commits, or rolls back after a trial run
     (a nurse's implantation sent for a physician's sign-off is first checked in full)."""
-    _require(actor, "stage.move")
+    require_permission(actor, "stage.move")
     patient = _load_for_change(session, patient_id, expected_version)
     move = Move.from_key(move_key)
     journey.check_move(patient.stage if patient.status == "active" else EXITED, move)
@@ -361,11 +349,12 @@ def _apply(patient: Patient, event: StageEvent) -> None:
     patient.stage_since = event.effective_date
 
 
+@use_case("patient")
 def void_last_event(
     session: Session, actor: Actor, patient_id: int, expected_version: int, event_id: int, why: str, now
 ) -> None:
     """Void the latest stage change (a mistake); the patient returns to the state before it."""
-    _require(actor, "stage.void")
+    require_permission(actor, "stage.void")
     patient = _load_for_change(session, patient_id, expected_version)
     if not why.strip():
         raise DomainError("Say why this entry is being voided.", "why")
@@ -385,7 +374,6 @@ def void_last_event(
         patient.journey_started = starts[-1].effective_date
     record(session, actor, "void", "stage_event", event.id, patient.id, None, {"void_reason": why.strip()})
     record(session, actor, "update", "patient", patient.id, patient.id, before, snapshot(patient, STATE_FIELDS))
-    session.commit()
 
 
 def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None:
@@ -399,83 +387,3 @@ def _undo_explant(session: Session, patient_id: int, explanted_on: date) -> None
     if pump is not None:
         pump.explanted_on = None
         recompute_schedule(session, pump)
-
-
-def trial_window(session: Session, patient_id: int, on: date) -> tuple[date, date | None]:
-    """The trial a bolus given `on` belongs to: the day it began and the day the patient left it (None: still in
-    it). Boluses are recorded only inside a trial (record_bolus)."""
-    events = active_events(session, patient_id)
-    began = max((i for i, e in enumerate(events) if e.to_stage == TRIAL and e.effective_date <= on), default=None)
-    if began is None:
-        raise DomainError("This bolus is not inside any trial on the journey.")
-    after = events[began + 1 :]
-    return events[began].effective_date, after[0].effective_date if after else None
-
-
-def bolus_warnings(
-    session: Session, patient_id: int, data: dict, replacing: TrialBolus | None = None
-) -> list[trial.TrialWarning]:
-    """What the bolus form warns about (concentration, dose, spacing, sequence); nothing is written. A correction
-    (`replacing`) is judged against the other boluses of the original's trial, without the original."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise DomainError("No such patient.")
-    # This trial's boluses that stand: none is recorded before the trial began (record_bolus).
-    since, until = (
-        (patient.stage_since, None) if replacing is None else trial_window(session, patient.id, replacing.given_on)
-    )
-    query = select(TrialBolus.given_on, TrialBolus.dose_mcg).where(
-        TrialBolus.patient_id == patient.id, TrialBolus.given_on >= since, TrialBolus.voided_at.is_(None)
-    )
-    if until is not None:
-        query = query.where(TrialBolus.given_on <= until)
-    if replacing is not None:
-        query = query.where(TrialBolus.id != replacing.id)
-    others = session.execute(query).all()
-    return trial.bolus_warnings(
-        trial.Bolus(data["given_on"], data["dose_mcg"]),
-        data["concentration_mcg_per_ml"],
-        [trial.Bolus(given_on, dose) for given_on, dose in others],
-        trial_rules(session),
-    )
-
-
-def check_bolus(data: dict, today: date, trial_began: date, trial_ended: date | None = None) -> None:
-    """A bolus's date lies inside its trial and not in the future; scores and outcome are chosen, Penn consistent."""
-    if data["given_on"] > today:
-        raise DomainError("The bolus date cannot be in the future.", "given_on")
-    if data["given_on"] < trial_began:
-        raise DomainError(f"The bolus cannot be before the trial began ({fmt_date(trial_began)}).", "given_on")
-    if trial_ended is not None and data["given_on"] > trial_ended:
-        raise DomainError(f"The bolus cannot be after the trial ended ({fmt_date(trial_ended)}).", "given_on")
-    _require_choices(data, BOLUS_CHOICES)
-    for when in ("before", "after"):
-        if not penn_is_consistent(data[f"penn_frequency_{when}"], data.get(f"penn_severity_{when}")):
-            raise DomainError(
-                "Penn severity is recorded only when spasm frequency is above 0, and then it is required.",
-                f"penn_severity_{when}",
-            )
-
-
-def record_bolus(
-    session: Session, actor: Actor, patient_id: int, data: dict, today: date, acknowledged: Collection[str] = ()
-) -> TrialBolus:
-    """Save a trial bolus with its raw scores; each warning it raises must be among the `acknowledged` codes."""
-    _require(actor, "bolus.record")
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise DomainError("No such patient.")
-    if patient.status != "active" or patient.stage != TRIAL:
-        raise DomainError("Trial boluses are recorded while the patient is in the trial stage.")
-    check_bolus(data, today, patient.stage_since)
-    warnings = bolus_warnings(session, patient.id, data)
-    if any(w.code not in acknowledged for w in warnings):
-        raise DomainError("Read the warnings above; tick the box to save this bolus anyway.", "acknowledge")
-    bolus = TrialBolus(
-        patient_id=patient.id, recorded_by_id=actor.user_id, warnings=[asdict(w) for w in warnings], **data
-    )
-    session.add(bolus)
-    session.flush()
-    record(session, actor, "create", "trial_bolus", bolus.id, patient.id, None, snapshot(bolus, [*data, "warnings"]))
-    session.commit()
-    return bolus

@@ -14,12 +14,12 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker.clinical import refill as engine
+from tracker.clinical import refill
 from tracker.clinical.corrections import battery_due_with_eri, battery_due_without_eri
 from tracker.clinical.refill_risk import battery_due
 from tracker.models import Implantation, Location, Pump, PumpCorrection, StageEvent
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import check_eri_date, recompute_schedule
 
@@ -94,6 +94,7 @@ def _text(value) -> str | None:
     return None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+@use_case("pump")
 def correct_implant(
     session: Session,
     actor: Actor,
@@ -164,7 +165,7 @@ def correct_implant(
     if any(name == "alarm_volume_ml" for name, _, _ in changes):  # the alarm (and due) date moves with it
         try:
             recompute_schedule(session, pump)
-        except engine.RefillInputError as error:
+        except refill.RefillInputError as error:
             raise DomainError(error.message, "alarm_volume_ml") from None
     after_pump = snapshot(pump, pump_fields)
     if after_pump != before_pump:
@@ -192,10 +193,10 @@ def correct_implant(
             {k: before_implant[k] for k in changed},
             {k: after[k] for k in changed} | {"correction_reason": why},
         )
-    session.commit()
     return [name for name, _, _ in changes]
 
 
+@use_case("pump")
 def correct_eri(
     session: Session,
     actor: Actor,
@@ -252,5 +253,4 @@ def correct_eri(
         before,
         snapshot(pump, fields) | {"correction_reason": why},
     )
-    session.commit()
     return pump

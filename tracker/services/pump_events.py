@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import local_date, start_of_day
-from tracker.clinical import pump_events as rules
+from tracker.clinical import pump_events
 from tracker.formats import fmt_date
 from tracker.models import PumpEvent
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import current_pump, recompute_schedule
 from tracker.services.settings import all_settings, event_rules
@@ -33,6 +33,7 @@ class EventEntry:
     volume_removed_ml: Decimal | None = None
 
 
+@use_case("pump event")
 def record_event(
     session: Session, actor: Actor, patient_id: int, expected_pump_id: int | None, entry: EventEntry, now: datetime
 ) -> PumpEvent:
@@ -48,7 +49,7 @@ def record_event(
             "The patient's pump changed after you opened this form (a replacement was recorded); "
             "nothing was saved. Check the pump, then record the event again."
         )
-    if entry.kind not in rules.KINDS:
+    if entry.kind not in pump_events.KINDS:
         raise DomainError("Choose what happened.", "kind")
     if entry.occurred_at > now:
         raise DomainError("The event cannot be in the future; record it once it has happened.", "occurred_at")
@@ -73,10 +74,10 @@ def record_event(
         raise StaleEdit("This event is already recorded (same pump, kind and time); nothing was saved.")
     settings = all_settings(session)
     try:
-        consequence = rules.consequence(
+        consequence = pump_events.consequence(
             entry.kind, pump.model.mri_rule, local_date(entry.occurred_at), event_rules(settings)
         )
-    except rules.UnknownMriRule:
+    except pump_events.UnknownMriRule:
         raise DomainError(
             f"The pump catalogue does not say what an MRI means for a {pump.model.name}: an "
             "administrator chooses it on the catalogue page first.",
@@ -99,10 +100,10 @@ def record_event(
     if consequence.empties_pump:
         recompute_schedule(session, pump, settings)
     record(session, actor, "create", "pump_event", event.id, patient_id, None, snapshot(event, EVENT_FIELDS))
-    session.commit()
     return event
 
 
+@use_case("pump event")
 def record_done(
     session: Session,
     actor: Actor,
@@ -118,16 +119,16 @@ def record_done(
     event = session.get(PumpEvent, event_id)
     if event is None or event.patient_id != patient_id or event.work != work:
         raise DomainError("No such check or review for this patient.")
-    permission = "pump_event.review" if work in rules.DONE_BY_PHYSICIAN else "pump_event.record"
+    permission = "pump_event.review" if work in pump_events.DONE_BY_PHYSICIAN else "pump_event.record"
     if not allowed(actor.role, permission):
         raise PermissionDenied(
-            f"Only a physician records the {rules.WORK_LABELS[work].lower()} done."
-            if work in rules.DONE_BY_PHYSICIAN
+            f"Only a physician records the {pump_events.WORK_LABELS[work].lower()} done."
+            if work in pump_events.DONE_BY_PHYSICIAN
             else "Your role may not record this check."
         )
     if event.done_at is not None or event.version != expected_version:
         raise StaleEdit(
-            f"{rules.WORK_LABELS[work]} was already recorded done"
+            f"{pump_events.WORK_LABELS[work]} was already recorded done"
             + (f" by {event.done_by.full_name}" if event.done_by else "")
             + "; nothing was saved."
         )
@@ -140,7 +141,6 @@ def record_done(
     event.done_at, event.done_by_id, event.done_note = now, actor.user_id, note
     session.flush()
     record(session, actor, "update", "pump_event", event.id, patient_id, before, snapshot(event, DONE_FIELDS))
-    session.commit()
     return event
 
 

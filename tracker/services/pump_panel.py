@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import local_date
-from tracker.clinical import pump_events, refill_checks, refill_risk
-from tracker.clinical import refill as engine
+from tracker.clinical import pump_events, refill, refill_checks, refill_risk
 from tracker.formats import fmt_date
 from tracker.models import DoseChange, Pump, PumpCorrection, RefillAppointment, RefillSchedule, RefillVisit
 from tracker.services.bookings import open_appointment
 from tracker.services.pump_corrections import FIELDS as CORRECTED_FIELDS
+from tracker.services.refill_list_queries import open_work
 from tracker.services.refills import (
     _ledger_for_engine,
     drug_catalogue,
@@ -25,7 +25,7 @@ from tracker.services.refills import (
     residual_found,
 )
 from tracker.services.settings import all_settings, windows_from
-from tracker.services.worklist import REASON_LABELS, Judgement, judge, open_work
+from tracker.services.worklist import REASON_LABELS, Judgement, judge
 
 CHART_FILLS = 6  # the plot covers the last few fills; the table lists more
 TREND_VISITS = 8  # the residual trend: enough visits to see a pump drifting
@@ -188,7 +188,7 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     # From where the stored schedule starts: the last fill, or the moment it was emptied since (recompute_schedule).
     emptied_at = schedule.fill_at if schedule.binding_rule == pump_events.EMPTIED else None
     start = projection_start(fills[0], emptied_at)
-    current = engine.project_refill(
+    current = refill.project_refill(
         projection_inputs(
             session, pump, start, ledger, settings, drugs, previous=_before(fills, 0) if start is fills[0] else None
         )
@@ -196,7 +196,7 @@ def pump_panel(session: Session, patient_id: int, now: datetime, today: date) ->
     last = (
         current
         if start is fills[0]
-        else engine.project_refill(
+        else refill.project_refill(
             projection_inputs(session, pump, fills[0], ledger, settings, drugs, previous=_before(fills, 0))
         )
     )
@@ -256,7 +256,7 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
         projection = (
             current
             if fill is fills[0]
-            else engine.project_refill(
+            else refill.project_refill(
                 projection_inputs(
                     session, pump, fill, ledger, settings, drugs, previous=_before(fills, fills.index(fill))
                 )
@@ -278,7 +278,7 @@ def _chart(session, pump, fills, ledger, settings, drugs, current, now, emptied_
         residual = recent[i + 1].actual_residual_ml if i + 1 < len(recent) else None
         if residual is not None:
             times.append(recent[i + 1].visit_at)
-        volumes = engine.volumes_at(projection, times)  # one pass, not one simulation per day
+        volumes = refill.volumes_at(projection, times)  # one pass, not one simulation per day
         labels += [fmt_date(local_date(t)) for t in times]
         projected += [float(v) for v in volumes]
         measured += [None] * (len(times) - (residual is not None)) + ([float(residual)] if residual is not None else [])

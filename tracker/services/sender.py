@@ -32,6 +32,7 @@ from tracker.digest_email import with_note
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, QUEUED, SENDING, SENT
 from tracker.models.types import utcnow
+from tracker.services import transaction, use_case
 from tracker.services.mailer import SmtpMailer, compose, is_permanent
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+@use_case("outbox message")
 def release_expired_claims(session: Session, now: datetime, lease_seconds: int) -> int:
     """Claims older than the lease belong to a sender that stopped between claiming and marking."""
     result = session.execute(
@@ -109,12 +111,12 @@ def release_expired_claims(session: Session, now: datetime, lease_seconds: int) 
         )
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     return result.rowcount
 
 
 def claim_next(session: Session, worker: str, now: datetime, only_ids: list[int] | None = None) -> int | None:
-    """Claim one due message for `worker` and commit; None when nothing is left to claim."""
+    """Claim one due message for `worker` and commit; None when nothing is left to claim. Each claim is its own
+    transaction, committed before the message is sent, so another sender sees it taken."""
     postgres = session.get_bind().dialect.name == "postgresql"
     while True:
         query = (
@@ -127,25 +129,25 @@ def claim_next(session: Session, worker: str, now: datetime, only_ids: list[int]
             query = query.where(OutboxMessage.id.in_(only_ids))
         if postgres:
             query = query.with_for_update(skip_locked=True)
-        candidates = list(session.scalars(query))
-        if not candidates:
-            session.commit()
-            return None
-        for candidate in candidates:
-            won = (
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == candidate, OutboxMessage.status == QUEUED)
-                    .values(status=SENDING, claimed_at=now, claimed_by=worker, attempts=OutboxMessage.attempts + 1)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                == 1
-            )
-            session.commit()
-            if won:
-                return candidate
+        with transaction(session, "outbox message"):  # PostgreSQL's row lock holds until the claim is written
+            candidates = list(session.scalars(query))
+            claimed = next((c for c in candidates if _claim(session, c, worker, now)), None)
+        if claimed is not None or not candidates:
+            return claimed
 
 
+def _claim(session: Session, message_id: int, worker: str, now: datetime) -> bool:
+    """Take a queued message for `worker`; False when another sender took it first."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == QUEUED)
+        .values(status=SENDING, claimed_at=now, claimed_by=worker, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+@use_case("outbox message")
 def _finish(session: Session, message_id: int, worker: str, **values) -> bool:
     """Record the outcome, only if the claim is still ours (an expired claim may have been taken over)."""
     result = session.execute(
@@ -154,7 +156,6 @@ def _finish(session: Session, message_id: int, worker: str, **values) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     return result.rowcount == 1
 
 
@@ -162,17 +163,17 @@ def send_one(
     session: Session, mailer: SmtpMailer, policy: SendPolicy, message_id: int, worker: str, now: Callable[[], datetime]
 ) -> str:
     """Send a claimed message and record the outcome: sent, queued (retry) or dead."""
-    message = session.get(OutboxMessage, message_id, populate_existing=True)
-    text, html = message.text_body, message.html_body
-    if message.first_failed_at is not None:
-        text, html = with_note(
-            text, html, late_note(message.digest_day, message.first_failed_at.astimezone(clinic_zone()))
+    with transaction(session, "outbox message"):  # ended before talking to the SMTP server: no transaction waits on it
+        message = session.get(OutboxMessage, message_id, populate_existing=True)
+        text, html = message.text_body, message.html_body
+        if message.first_failed_at is not None:
+            text, html = with_note(
+                text, html, late_note(message.digest_day, message.first_failed_at.astimezone(clinic_zone()))
+            )
+        email = compose(
+            message.to_address, policy.mail_from, message.subject, text, html, message.message_id, message.created_at
         )
-    email = compose(
-        message.to_address, policy.mail_from, message.subject, text, html, message.message_id, message.created_at
-    )
-    attempts, first_failed_at = message.attempts, message.first_failed_at
-    session.commit()  # no transaction stays open while talking to the SMTP server
+        attempts, first_failed_at = message.attempts, message.first_failed_at
     try:
         mailer.send(email)  # returns once the server accepted DATA: delivered, whatever QUIT brings
     except (smtplib.SMTPException, OSError) as error:  # ssl and socket errors are OSErrors
@@ -210,13 +211,14 @@ def send_pending(
         report.retried += outcome == QUEUED
         report.dead += outcome == DEAD
     finish_runs(session, now())
-    report.next_retry_at = session.scalar(
-        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == QUEUED)
-    )
-    session.commit()
+    with transaction(session, "outbox message"):
+        report.next_retry_at = session.scalar(
+            select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == QUEUED)
+        )
     return report
 
 
+@use_case("digest day")
 def finish_runs(session: Session, now: datetime) -> None:
     """Update each open day's counts; a day is complete when every message was delivered (not when the last one
     was given up on: a dead letter is a reminder nobody got)."""
@@ -226,7 +228,6 @@ def finish_runs(session: Session, now: datetime) -> None:
         )
     )
     if not open_days:
-        session.commit()
         return
     tallies: dict = {}
     for day, status, n in session.execute(
@@ -246,9 +247,9 @@ def finish_runs(session: Session, now: datetime) -> None:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-    session.commit()
 
 
+@use_case("outbox message")
 def requeue_dead(session: Session, message_id: int, now: datetime) -> bool:
     """An admin's resend: a dead letter goes back to the queue with fresh attempts (the whole retry budget again);
     its day stays open until it is delivered (days completed before dead letters kept them open reopen)."""
@@ -271,5 +272,4 @@ def requeue_dead(session: Session, message_id: int, now: datetime) -> bool:
             .values(completed_at=None)
             .execution_options(synchronize_session=False)
         )
-    session.commit()
     return won

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from tracker.clinical.settings_spec import DEFAULTS
 from tracker.models import Setting, User, UserSession
-from tracker.services import Actor, DomainError
+from tracker.services import Actor, DomainError, use_case
 from tracker.services.audit import record
 
 # "Last seen" is written at most this often per session: a page costs no extra statement within a minute, and the
@@ -53,11 +53,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@use_case("session")
 def start(session: Session, user: User, now: datetime) -> str:
     """A new session for `user`; returns the token for the cookie (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     session.add(UserSession(token_hash=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now))
-    session.commit()
     return token
 
 
@@ -109,11 +109,11 @@ def resume(session: Session, token: str | None, user_id: str | None, now: dateti
 
 
 def _write_aside(session: Session, statement) -> None:
-    with Session(bind=session.get_bind()) as aside:
+    with Session(bind=session.get_bind()) as aside, aside.begin():  # commits at once, apart from the request's session
         aside.execute(statement)
-        aside.commit()
 
 
+@use_case("session")
 def end(session: Session, session_id: int, now: datetime, reason: str) -> None:
     """End one session (signing out); ending an ended one changes nothing."""
     session.execute(
@@ -121,7 +121,6 @@ def end(session: Session, session_id: int, now: datetime, reason: str) -> None:
         .where(UserSession.id == session_id, UserSession.ended_at.is_(None))
         .values(ended_at=now, ended_reason=reason)
     )
-    session.commit()
 
 
 def end_all(session: Session, user_id: int, now: datetime, reason: str, keep: int | None = None) -> int:
@@ -148,15 +147,16 @@ def open_sessions(session: Session, user_id: int, now: datetime, limits: Limits)
     return list(rows)
 
 
+@use_case("session")
 def end_others(session: Session, actor: Actor, current_id: int, now: datetime) -> int:
     """ "Sign out my other sessions": every open session of the actor but this one; returns how many."""
     ended = end_all(session, actor.user_id, now, ENDED_BY_USER, keep=current_id)
     if ended:
         record(session, actor, "update", "user", actor.user_id, None, None, {"sessions": f"ended {ended} other"})
-    session.commit()
     return ended
 
 
+@use_case("session")
 def end_one(session: Session, actor: Actor, session_id: int, now: datetime) -> None:
     """End one of the actor's own sessions (another browser); someone else's is refused as not found."""
     row = session.get(UserSession, session_id)
@@ -165,4 +165,3 @@ def end_one(session: Session, actor: Actor, session_id: int, now: datetime) -> N
     if row.ended_at is None:
         row.ended_at, row.ended_reason = now, ENDED_BY_USER
         record(session, actor, "update", "user", actor.user_id, None, None, {"sessions": "ended 1 other"})
-    session.commit()
