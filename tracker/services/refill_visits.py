@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tracker.clinic_zone import local_date
 from tracker.clinical import refill as engine
 from tracker.clinical import refill_risk as risk_model
+from tracker.clinical.row_values import warning_values
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
@@ -226,8 +227,7 @@ def record_refill(
     visit = RefillVisit(
         pump_id=pump.id,
         clinician_id=actor.user_id,
-        warnings=[{"code": w.code, "severity": w.severity, "message": w.message} for w in preview.warnings],
-        acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
+        **warning_values(preview.warnings, actor.user_id),
         due_date_in_force=in_force,
         **{name: getattr(entry, name) for name in ENTRY_FIELDS},
     )

@@ -25,7 +25,7 @@ from tracker.clinical.dosing import (
 )
 from tracker.clinical.implant import NONE, StartGuide, TrialBolusResult, needs_sign_off, start_guide
 from tracker.clinical.pump_events import CHECK_AFTER, EMPTY_BEFORE
-from tracker.clinical.refill_risk import battery_due
+from tracker.clinical.row_values import dose_values, pump_values, schedule_values
 from tracker.formats import fmt_date
 from tracker.models import (
     DoseChange,
@@ -266,15 +266,12 @@ def recompute_schedule(session: Session, pump: Pump, settings: dict | None = Non
     row = session.get(RefillSchedule, pump.id) or RefillSchedule(
         pump_id=pump.id, patient_id=pump.patient_id, location_id=pump.patient.location_id
     )
-    row.fill_at, row.volume_after_fill_ml = start.visit_at, inputs.reservoir_after_fill_ml
-    row.daily_volume_ml = projection.daily_volume_ml
-    row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
-    row.stability_date, row.binding_rule = projection.stability_date, projection.binding_rule
-    row.explanation = projection.explanation
+    values = schedule_values(projection, start.visit_at, inputs.reservoir_after_fill_ml, datetime.now(UTC))
+    for name, value in values.items():
+        setattr(row, name, value)
     if start is not fill:
         row.binding_rule = pump_events.EMPTIED
         row.explanation = pump_events.emptied_explanation(local_date(start.visit_at))
-    row.computed_at = datetime.now(UTC)
     session.add(row)
     return row
 
@@ -395,13 +392,16 @@ def implant_pump(
     pump = Pump(
         patient=patient,
         model=model,
-        serial=details.serial.strip(),
-        reservoir_ml=model.reservoir_ml,
-        implanted_on=implanted_on,
-        surgery_centre_id=surgery_centre_id,
-        catheter_tip_level=details.catheter_tip_level.strip(),
-        alarm_volume_ml=details.alarm_volume_ml or model.default_alarm_ml,
-        battery_replacement_due=battery_due(implanted_on, model.battery_life_months),
+        **pump_values(
+            model_id=model.id,
+            reservoir_ml=model.reservoir_ml,
+            battery_life_months=model.battery_life_months,
+            serial=details.serial.strip(),
+            implanted_on=implanted_on,
+            surgery_centre_id=surgery_centre_id,
+            catheter_tip_level=details.catheter_tip_level.strip(),
+            alarm_volume_ml=details.alarm_volume_ml or model.default_alarm_ml,
+        ),
     )
     session.add(pump)
     session.flush()
@@ -436,11 +436,7 @@ def implant_pump(
         DoseChange(
             pump_id=pump.id,
             effective_at=filled_at,
-            mode="flex" if p.flex_schedule else "simple",
-            daily_dose_mcg=start_dose,
-            flex_schedule=p.flex_schedule,
-            bolus_dose_mcg=p.bolus_dose_mcg,
-            max_boluses_per_day=p.max_boluses_per_day,
+            **dose_values(start_dose, p.flex_schedule, p.bolus_dose_mcg, p.max_boluses_per_day),
             reason="Starting dose at implantation",
             recorded_by_id=actor.user_id,
             signed_off_by_id=actor.user_id if start.sign_off else None,
@@ -625,11 +621,12 @@ def change_dose(
     change = DoseChange(
         pump_id=pump.id,
         effective_at=effective_at,
-        mode="flex" if programme.flex_schedule else "simple",
-        daily_dose_mcg=programmed_daily_dose(programme),
-        flex_schedule=programme.flex_schedule,
-        bolus_dose_mcg=programme.bolus_dose_mcg,
-        max_boluses_per_day=programme.max_boluses_per_day,
+        **dose_values(
+            programmed_daily_dose(programme),
+            programme.flex_schedule,
+            programme.bolus_dose_mcg,
+            programme.max_boluses_per_day,
+        ),
         reason=reason.strip(),
         recorded_by_id=actor.user_id,
         signed_off_by_id=actor.user_id if check.sign_off else None,
