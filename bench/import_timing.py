@@ -24,12 +24,14 @@ from sqlalchemy import func, select, text
 
 from config import Config
 from tracker import create_app
-from tracker.clinical.importing import COLUMNS, read_table
+from tracker.clinical.import_columns import COLUMNS
 from tracker.demo import ensure_sites
 from tracker.extensions import db
+from tracker.imports.csv_file import read_table
 from tracker.models import AuditEvent, Patient, RefillSchedule, User
 from tracker.services import Actor
-from tracker.services.importer import ImportRun, dry_run
+from tracker.services.import_plan import dry_run
+from tracker.services.import_write import ImportRun
 from tracker.services.refills import ensure_catalogues
 
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")

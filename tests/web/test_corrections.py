@@ -546,7 +546,7 @@ def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, se
     from tracker.clinic_zone import clinic_zone_name
     from tracker.services.corrections import void_refill
     from tracker.services.digest import DigestOptions, _gather
-    from tracker.services.importer import load_existing
+    from tracker.services.import_existing import load_existing
 
     patient, pump = implanted(session, world)
     entry = RefillEntry(
