@@ -32,7 +32,7 @@ from tracker.models import AuditEvent, Patient, RefillSchedule, User
 from tracker.services import Actor
 from tracker.services.import_plan import dry_run
 from tracker.services.import_write import ImportRun
-from tracker.services.refills import ensure_catalogues
+from tracker.services.pumps import ensure_catalogues
 
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_NAME = "tracker_import_bench"

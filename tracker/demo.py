@@ -32,14 +32,9 @@ from tracker.models import (
     User,
 )
 from tracker.services.accounts import hash_password
+from tracker.services.pumps import ensure_catalogues
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, refill_warnings
-from tracker.services.refills import (
-    _ledger_for_engine,
-    drug_catalogue,
-    ensure_catalogues,
-    projection_inputs,
-    recompute_schedule,
-)
+from tracker.services.refills import _ledger_for_engine, drug_catalogue, projection_inputs, recompute_schedule
 from tracker.services.settings import DEFAULTS
 
 SITES = [  # name, kind, address, phone, 24-hour phone

@@ -22,9 +22,11 @@ from tracker.clinical.refill_risk import battery_due
 from tracker.models import AuditEvent, DoseChange, Pump, PumpCorrection, RefillSchedule, RefillVisit, TrialBolus
 from tracker.services import patients as patient_service
 from tracker.services.catalogue import pumps_holding
+from tracker.services.doses import change_dose
+from tracker.services.pumps import record_eri
 from tracker.services.quality import QualityFilters, refill_facts
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump, record_eri
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import all_settings
 from tracker.web import fmt_date
 

@@ -26,7 +26,8 @@ from tracker.services.bookings import suggested_start
 from tracker.services.escalation import ImplantProposal, ask_implant_sign_off, open_request, requests_for_patient
 from tracker.services.pump_events import patient_events
 from tracker.services.pump_panel import pump_panel
-from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
+from tracker.services.pumps import ImplantDetails, check_implant_start
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import trial_rules
 from tracker.web import (
     actor,

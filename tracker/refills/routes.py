@@ -17,10 +17,12 @@ from tracker.physician.forms import SignOffForm
 from tracker.policy import allowed
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
 from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation
+from tracker.services.doses import change_dose, check_dose
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
+from tracker.services.pumps import record_eri
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
-from tracker.services.refills import Programme, change_dose, check_dose, current_pump, dose_ledger, record_eri
+from tracker.services.refills import Programme, current_pump, dose_ledger
 from tracker.web import actor, audit_read, clinic_today, form_version, requires, show_error
 
 bp = Blueprint("refills", __name__)

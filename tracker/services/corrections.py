@@ -23,16 +23,10 @@ from tracker.models import DoseChange, DrugConcentration, Pump, RefillSchedule, 
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit
 from tracker.services.audit import record, snapshot
+from tracker.services.doses import DoseCheck, check_dose
 from tracker.services.patients import bolus_warnings, check_bolus, trial_window
 from tracker.services.refill_visits import ENTRY_FIELDS, RefillEntry, RefillPreview, fills_around, preview_refill
-from tracker.services.refills import (
-    DoseCheck,
-    Programme,
-    check_dose,
-    dose_ledger,
-    programmed_daily_dose,
-    recompute_schedule,
-)
+from tracker.services.refills import Programme, dose_ledger, programmed_daily_dose, recompute_schedule
 
 DOSE_FIELDS = [
     "effective_at",

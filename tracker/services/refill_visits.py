@@ -181,7 +181,7 @@ def battery_warning(pump: Pump, day: date, warning_months: int) -> engine.Refill
     )
     if verdict not in BATTERY_SEVERITY:
         return None
-    due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.refills.record_eri)
+    due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.pumps.record_eri)
     advice = risk_model.ADVICE.get(verdict, "Schedule the replacement.")
     return engine.RefillWarning(
         "battery", BATTERY_SEVERITY[verdict], f"{risk_model.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}"
