@@ -237,7 +237,7 @@ def refill_inputs(row: PatientRow, cat: Catalogue) -> engine.RefillInputs:
         fill_time=filled_at,
         reservoir_after_fill_ml=row.last_refill_volume_ml,
         concentration_mcg_per_ml=row.concentration_mcg_per_ml,
-        doses=[engine.DosePeriod(filled_at, programme_of(row))],
+        doses=programme_of(row),  # one programme from the fill on: the engine's single-programme form
         alarm_volume_ml=row.alarm_volume_ml,
         buffer_days=cat.high_risk_buffer_days if row.withdrawal_risk else cat.buffer_days,
         stability_days=row.stability_days,

@@ -15,7 +15,6 @@ from tracker.clinical.booking import DEFAULT_BOOKING_TIME
 from tracker.clinical.import_cells import NO, SEX_ALIASES, TIME, YES, Catalogue, LineReader, PatientRow, location_cell
 from tracker.clinical.import_columns import (
     COLUMN_BY_NAME,
-    COLUMNS,
     ENCODING_HELP,
     IMPLANTED,
     PROGRAMME_AND_REFILL_CHECKS,
@@ -139,7 +138,7 @@ def _check_line(r: LineReader, cat: Catalogue, today: date, now: datetime) -> Pa
             referral_date=referral,
             stage=stage,
             stage_since=stage_since or referral,
-            given=frozenset(c.name for c in COLUMNS if r.raw(c.name)),
+            given=frozenset(name for name, value in r.values.items() if value),
             headers=r.names,
         )
     if implanted:
