@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tracker.clinical.import_cells import PatientRow
@@ -189,14 +189,19 @@ class ImportRun:
         return f"Imported from {self.filename}, line {row.line}"
 
     def insert(self, model, rows: list[dict], key: tuple[str, ...]) -> list[int]:
-        """Many rows in few multi-row INSERT ... RETURNING statements; ids back in the rows' order, matched on
-        `key` (columns unique among `rows`). Asking the database to keep the rows' order instead makes SQLite
-        insert them one statement a row."""
+        """Many rows in one executemany, then their ids read back in the rows' order, matched on `key`: columns
+        whose values are unique among `rows` and name no older row (a new patient's MRN, a new pump's id).
+        INSERT ... RETURNING would cost more on both databases: SQLite writes one row a statement when the ids
+        must come back in order, and psycopg parses every multi-row statement's thousands of placeholders."""
         if not rows:
             return []
         table = model.__table__
-        statement = insert(table).returning(table.c.id, *(table.c[name] for name in key))
-        ids = {tuple(found[1:]): found[0] for found in self.session.execute(statement, rows)}
+        self.session.execute(insert(table), rows)
+        first = table.c[key[0]]
+        found = self.session.execute(
+            select(table.c.id, *(table.c[name] for name in key)).where(first.in_({row[key[0]] for row in rows}))
+        )
+        ids = {tuple(values): row_id for row_id, *values in found}
         return [ids[tuple(row[name] for name in key)] for row in rows]
 
 
