@@ -1,9 +1,8 @@
-"""Importing patients from a CSV file (issue #9): the dry run against the database, then the all-or-nothing write.
+"""Planning an import from a CSV file (issue #9): the dry run against the database; writes nothing.
 
 The file's rows are checked by tracker.clinical.import_rows; this module adds what needs the database: a patient
-already here with the same MRN (then: what would change, and whether the import may change it), and writes
-everything in one transaction, in batches, with the same rows (stage events, pump, fill, dose ledger, stored
-refill schedule, booking) and audit entries the forms create one by one.
+already here with the same MRN (then: what would change, and whether the import may change it). The write, all or
+nothing, is tracker.services.import_write.
 
 What an import may change on a patient who is already here (anything else is refused or only noted):
   - details: names, birth date, sex, diagnosis, origin, home location; nurse, phone and withdrawal risk when the
