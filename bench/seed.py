@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from tracker.clinic_zone import clinic_zone_name, start_of_day
 from tracker.clinical import refill as engine
 from tracker.clinical.journey import ADJUSTMENT, EVALUATION, EXITED, IMPLANTATION, TRIAL
+from tracker.clinical.refill_risk import battery_due
 from tracker.clinical.scales import DIAGNOSES
 from tracker.demo import ORIGIN_OF, STATE_WEIGHTS, ensure_sites, ensure_staff, journey_shape
 from tracker.demo_pumps import SEED_SETTINGS
@@ -34,7 +35,7 @@ from tracker.models import (
     StageEvent,
     TrialBolus,
 )
-from tracker.services.refills import battery_due, ensure_catalogues
+from tracker.services.pumps import ensure_catalogues
 
 STAFF_PASSWORD = "demo-password-1234"
 CHUNK = 5000

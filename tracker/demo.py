@@ -24,11 +24,8 @@ from tracker.models import (
     User,
 )
 from tracker.services.accounts import hash_password
-from tracker.services.refills import (
-    drug_catalogue,
-    ensure_catalogues,
-    recompute_schedule,
-)
+from tracker.services.pumps import ensure_catalogues
+from tracker.services.refills import drug_catalogue, recompute_schedule
 
 SITES = [  # name, kind, address, phone, 24-hour phone
     (

@@ -41,7 +41,7 @@ from tracker.extensions import db  # noqa: E402
 from tracker.models import User  # noqa: E402
 from tracker.services import trial_boluses  # noqa: E402
 from tracker.services.bookings import book_refill  # noqa: E402
-from tracker.services.refills import ensure_catalogues  # noqa: E402
+from tracker.services.pumps import ensure_catalogues  # noqa: E402
 
 PASSWORD = "issue-16 screenshots only"
 ROLES = ("nurse", "coordinator", "physician", "admin")

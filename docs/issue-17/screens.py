@@ -45,7 +45,7 @@ def app_with_staff(roles=("nurse", "physician")):
     from tracker import create_app
     from tracker.demo import ensure_sites
     from tracker.extensions import db
-    from tracker.services.refills import ensure_catalogues
+    from tracker.services.pumps import ensure_catalogues
 
     flask("db", "upgrade")
     app = create_app()

@@ -29,8 +29,9 @@ def clinic_data(app) -> None:
     from tracker.extensions import db
     from tracker.models import Location, User
     from tracker.services import digest
+    from tracker.services.doses import change_dose
     from tracker.services.patients import update_patient
-    from tracker.services.refills import Programme, change_dose, current_pump
+    from tracker.services.refills import Programme, current_pump
 
     with app.app_context():
         session = db.session

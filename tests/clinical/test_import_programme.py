@@ -12,7 +12,9 @@ import pytest
 from tests.clinical.test_importing import CATALOGUE, NOW, TODAY, checked, example, only_issue, table_of
 from tracker.clinical import import_checks, refill_risk
 from tracker.clinical.import_checks import RefillChecks
-from tracker.clinical.importing import COLUMNS, check_rows, guess_mapping
+from tracker.clinical.import_columns import COLUMNS
+from tracker.clinical.import_rows import check_rows
+from tracker.imports.template import guess_mapping
 
 FILL = TODAY - timedelta(days=1)
 

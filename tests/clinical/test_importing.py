@@ -9,23 +9,12 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.clinical import importing
 from tracker.clinical.booking import DEFAULT_BOOKING_TIME
-from tracker.clinical.importing import (
-    COLUMNS,
-    Catalogue,
-    DrugInfo,
-    LocationInfo,
-    PumpModelInfo,
-    check_rows,
-    decode,
-    guess_mapping,
-    headers_match_exactly,
-    parse_date,
-    read_table,
-    sniff_delimiter,
-    template_rows,
-)
+from tracker.clinical.import_cells import Catalogue, DrugInfo, LocationInfo, PumpModelInfo, parse_date
+from tracker.clinical.import_columns import COLUMNS
+from tracker.clinical.import_rows import check_rows
+from tracker.imports.csv_file import Table, decode, read_table, sniff_delimiter
+from tracker.imports.template import guess_mapping, headers_match_exactly, template_rows, unused_headers
 
 TODAY = date(2025, 6, 15)
 NOW = datetime(2025, 6, 15, 14, 0, tzinfo=UTC)
@@ -55,7 +44,7 @@ def example(**overrides) -> dict:
     return values
 
 
-def table_of(*rows: dict, header: list[str] | None = None, encoding: str = "utf-8") -> importing.Table:
+def table_of(*rows: dict, header: list[str] | None = None, encoding: str = "utf-8") -> Table:
     header = header or [c.name for c in COLUMNS]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -183,7 +172,7 @@ def test_common_header_names_are_guessed():
         "concentration_mcg_per_ml": "Concentration",
         "next_refill_date": "Next appointment",
     }
-    assert importing.unused_headers(headers, mapping) == ["Notes"]
+    assert unused_headers(headers, mapping) == ["Notes"]
     assert not headers_match_exactly(headers)
     assert headers_match_exactly([c.name.upper() for c in COLUMNS])
 

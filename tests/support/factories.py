@@ -14,7 +14,8 @@ from tracker.models import Location, Patient, User
 from tracker.services import Actor, trial_boluses
 from tracker.services import patients as service
 from tracker.services.accounts import hash_password
-from tracker.services.refills import ImplantDetails, Programme, ensure_catalogues
+from tracker.services.pumps import ImplantDetails, ensure_catalogues
+from tracker.services.refills import Programme
 
 PASSWORD = "correct horse battery staple"
 CLINIC_TIMEZONE = Config.CLINIC_TIMEZONE  # TRACKER_CLINIC_TIMEZONE, as the test app is configured (conftest)

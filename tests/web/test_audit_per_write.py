@@ -32,18 +32,22 @@ from tracker.services import (
     catalogue,
     corrections,
     dose_corrections,
+    doses,
     escalation,
     locations,
     pump_corrections,
     pump_events,
+    pumps,
     refill_visits,
     refills,
     sessions,
     trial_boluses,
 )
 from tracker.services import patients as service
+from tracker.services.doses import change_dose
+from tracker.services.pumps import implant_pump
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump, implant_pump, last_fill
+from tracker.services.refills import Programme, current_pump, last_fill
 
 NOW = datetime(2027, 3, 1, 14, 0, tzinfo=UTC)
 
@@ -302,7 +306,7 @@ def test_correct_implant_details_and_the_eri(world, session):
         "correction_reason": "op note",
     }
     assert only(rows, "update", "implantation").before == {"surgeon": "Dr Shaw"}
-    refills.record_eri(session, world.actor(), pump.id, TODAY, pump.version, datetime.now(UTC))
+    pumps.record_eri(session, world.actor(), pump.id, TODAY, pump.version, datetime.now(UTC))
     since = mark(session)
     pump_corrections.correct_eri(
         session,
@@ -555,6 +559,8 @@ def test_every_write_path_is_covered_above():
     for module in (
         service,
         refills,
+        pumps,
+        doses,
         refill_visits,
         bookings,
         catalogue,

@@ -13,8 +13,9 @@ from tracker.clinical.refill_risk import battery_due
 from tracker.formats import fmt_date
 from tracker.models import AuditEvent, Pump
 from tracker.services import DomainError, PermissionDenied, StaleEdit
+from tracker.services.pumps import implant_pump, record_eri
 from tracker.services.refill_visits import RefillEntry, preview_refill
-from tracker.services.refills import current_pump, implant_pump, record_eri
+from tracker.services.refills import current_pump
 
 IMPLANTED_ON = TODAY - timedelta(days=10)
 

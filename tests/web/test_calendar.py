@@ -15,8 +15,9 @@ from tracker.extensions import db
 from tracker.models import RefillAppointment, RefillSchedule, User
 from tracker.services import DomainError, StaleEdit
 from tracker.services.bookings import book_refill, cancel, log_contact, open_appointment, rebook
+from tracker.services.doses import change_dose
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.services.refills import Programme, current_pump
 from tracker.services.worklist import refill_rows, worklist
 from tracker.statements import statements_run
 

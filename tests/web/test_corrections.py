@@ -24,9 +24,11 @@ from tracker.models import AuditEvent, DoseChange, Pump, PumpCorrection, RefillS
 from tracker.services import patients as patient_service
 from tracker.services import trial_boluses
 from tracker.services.catalogue import pumps_holding
+from tracker.services.doses import change_dose
+from tracker.services.pumps import record_eri
 from tracker.services.quality import QualityFilters, refill_facts
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump, record_eri
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import all_settings
 
 NOW = datetime.now(ZONE)
@@ -543,7 +545,7 @@ def test_a_voided_refill_leaves_the_digest_and_the_importers_last_fill(world, se
     from tracker.clinic_zone import clinic_zone_name
     from tracker.services.corrections import void_refill
     from tracker.services.digest_contents import DigestOptions, gather
-    from tracker.services.importer import load_existing
+    from tracker.services.import_existing import load_existing
 
     patient, pump = implanted(session, world)
     entry = RefillEntry(

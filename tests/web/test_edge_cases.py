@@ -10,7 +10,8 @@ from tests.support.factories import CLINIC_ZONE, TODAY, implant_details, implant
 from tracker.clinical.refill_risk import Windows
 from tracker.models import DoseChange, RefillAppointment, RefillVisit
 from tracker.services import DomainError, PermissionDenied
-from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.services.doses import change_dose
+from tracker.services.refills import Programme, current_pump
 from tracker.services.worklist import refill_rows, worklist
 
 NOW = datetime.now(UTC)

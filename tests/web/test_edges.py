@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from config import TestConfig
 from tests.support.factories import implanted_days_ago
 from tracker import create_app
-from tracker.clinical.importing import MAX_COLUMNS, read_table
+from tracker.imports.csv_file import MAX_COLUMNS, read_table
 from tracker.imports.storage import (
     KEEP_SECONDS,
     LOCK_LEASE_SECONDS,

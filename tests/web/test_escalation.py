@@ -17,7 +17,8 @@ from tracker.formats import fmt_date
 from tracker.models import AuditEvent, DoseChange, PhysicianRequest, RefillAppointment, RefillSchedule
 from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF
 from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, physician_queue
-from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.services.doses import change_dose
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import risk_windows
 
 FORM_TIME = "%Y-%m-%dT%H:%M"

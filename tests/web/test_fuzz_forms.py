@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from config import TestConfig
 from tests.support.factories import TODAY, implanted_days_ago, make_user
 from tracker import create_app
-from tracker.clinical.importing import COLUMNS as IMPORT_COLUMNS
+from tracker.clinical.import_columns import COLUMNS as IMPORT_COLUMNS
 from tracker.clinical.settings_spec import DEFAULTS
 from tracker.extensions import db
 from tracker.models import (

@@ -15,7 +15,9 @@ from tracker.models import AuditEvent, DoseChange, Patient, PhysicianRequest, Pu
 from tracker.models.requests import IMPLANT_SIGN_OFF
 from tracker.services import DomainError, StaleEdit, escalation, trial_boluses
 from tracker.services.catalogue import settings_version
-from tracker.services.refills import Programme, change_dose, check_implant_start, current_pump
+from tracker.services.doses import change_dose
+from tracker.services.pumps import check_implant_start
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import all_settings
 
 

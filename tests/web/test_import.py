@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 
 from tests.support.factories import TODAY, implanted_days_ago
 from tests.web.test_fuzz_forms import row_counts
-from tracker.clinical.importing import COLUMNS
+from tracker.clinical.import_columns import COLUMNS
 from tracker.models import (
     AuditEvent,
     DoseChange,

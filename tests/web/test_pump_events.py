@@ -18,8 +18,9 @@ from tracker.services import PermissionDenied, StaleEdit
 from tracker.services.calendar import calendar_events
 from tracker.services.digest_contents import DigestOptions, contents
 from tracker.services.pump_events import EventEntry, record_done, record_event
+from tracker.services.pumps import implant_pump
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import current_pump, implant_pump
+from tracker.services.refills import current_pump
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import refill_rows
 from tracker.statements import statements_run

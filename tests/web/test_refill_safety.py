@@ -22,10 +22,11 @@ from tracker.services.bookings import book_refill, cancel, open_appointment, reb
 from tracker.services.calendar import feed_events
 from tracker.services.catalogue import update_settings
 from tracker.services.digest_contents import DigestOptions, contents
+from tracker.services.doses import change_dose
 from tracker.services.patients import PATIENT_FIELDS, update_patient
 from tracker.services.pump_events import EventEntry, patient_events, record_done, record_event
 from tracker.services.refill_visits import RefillEntry, record_refill
-from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import refill_rows, worklist_page
 

@@ -22,11 +22,11 @@ from tracker.models import AuditEvent, DoseChange, Patient, Pump, RefillSchedule
 from tracker.services import DomainError, PermissionDenied
 from tracker.services import patients as patient_service
 from tracker.services.calendar import calendar_events
+from tracker.services.doses import change_dose
 from tracker.services.patients import PATIENT_FIELDS
 from tracker.services.refill_visits import RefillEntry, preview_refill, record_refill
 from tracker.services.refills import (
     Programme,
-    change_dose,
     current_pump,
     dose_ledger,
     last_fill,

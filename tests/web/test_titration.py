@@ -9,7 +9,8 @@ from tests.support.factories import CLINIC_ZONE as ZONE
 from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DoseChange, RefillVisit
 from tracker.services import trial_boluses
-from tracker.services.refills import Programme, change_dose, current_pump
+from tracker.services.doses import change_dose
+from tracker.services.refills import Programme, current_pump
 
 NOW = datetime.now(ZONE)
 

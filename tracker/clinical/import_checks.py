@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from tracker.clinical import refill as engine
-from tracker.clinical import refill_checks, refill_risk
+from tracker.clinical import refill, refill_checks, refill_risk
 from tracker.clinical.settings_spec import DEFAULTS
 
 
@@ -124,7 +123,7 @@ def row_warnings(
 
 
 def risk(
-    projection: engine.RefillProjection, booked_on: date | None, today: date, soon_days: int
+    projection: refill.RefillProjection, booked_on: date | None, today: date, soon_days: int
 ) -> refill_risk.RefillRisk:
     """The imported pump judged as the worklist judges it: status today, booking verdict, urgency and tone."""
     dates = refill_risk.RefillDates(projection.due_date, projection.alarm_date, projection.empty_date)

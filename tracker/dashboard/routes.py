@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from tracker.auth.permissions import own_clinic_only, requires
 from tracker.clinic_zone import clinic_today
-from tracker.clinical import refill_risk as risk
+from tracker.clinical import refill_risk
 from tracker.clinical.journey import STAGE_LABELS
 from tracker.clinical.quality import (
     LATE_BUCKETS,
@@ -47,11 +47,11 @@ REFILL_OUTCOMES = {
 def _filters() -> quality.QualityFilters:
     """From / to / location; default the 12 calendar months to today (this month so far included)."""
     today = clinic_today()
-    start, end = date_arg("from", risk.add_months(today.replace(day=1), -11)), date_arg("to", today)
+    start, end = date_arg("from", refill_risk.add_months(today.replace(day=1), -11)), date_arg("to", today)
     if end < start:
         start, end = end, start
     return quality.QualityFilters(
-        max(start, risk.add_months(end, -MAX_MONTHS)), end, own_clinic_only() or int_arg("location")
+        max(start, refill_risk.add_months(end, -MAX_MONTHS)), end, own_clinic_only() or int_arg("location")
     )
 
 
@@ -173,11 +173,11 @@ def _behind(f: quality.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
             days = o.days_overdue(today)
             notes.setdefault(o.patient_id, []).append(
                 f"Due {fmt_date(o.due_date)}, {plural(days, 'day')} ago: "
-                f"{risk.LABELS[o.status].lower()}; {risk.LABELS[o.booking].lower()}"
+                f"{refill_risk.LABELS[o.status].lower()}; {refill_risk.LABELS[o.booking].lower()}"
             )
         title = (
             {"": "Late pumps", "yes": "Late pumps, booked (late)", "no": "Late pumps, not booked"}[booked]
-            + (f": {risk.LABELS[status].lower()}" if status else "")
+            + (f": {refill_risk.LABELS[status].lower()}" if status else "")
             + (f", {BUCKETS[bucket]} after the due date" if bucket else "")
         )
         return title + " (today)", notes
@@ -197,16 +197,16 @@ def _behind(f: quality.QualityFilters) -> tuple[str, dict[int, list[str]]] | Non
             [
                 m
                 for m in [request.args.get("month", "")]
-                if MONTH.match(m) or m in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE)
+                if MONTH.match(m) or m in (refill_risk.BATTERY_ERI, refill_risk.BATTERY_PAST_DUE)
             ],
         )
         for b in quality.battery_facts(db.session, f, today, months):
             if not month or battery_row(b) == month:
                 notes.setdefault(b.patient_id, []).append(
-                    risk.LABELS[b.verdict] + (f": replacement due {fmt_date(b.due)}" if b.due else "")
+                    refill_risk.LABELS[b.verdict] + (f": replacement due {fmt_date(b.due)}" if b.due else "")
                 )
-        if month in (risk.BATTERY_ERI, risk.BATTERY_PAST_DUE):
-            return f"{risk.LABELS[month]} (today)", notes
+        if month in (refill_risk.BATTERY_ERI, refill_risk.BATTERY_PAST_DUE):
+            return f"{refill_risk.LABELS[month]} (today)", notes
         when = f"in {month_label(month)}" if month else f"within {months} months"
         return f"Battery replacements due {when} (today)", notes
     return None

@@ -5,7 +5,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, SelectField
 from wtforms.validators import DataRequired, Regexp
 
-from tracker.clinical.importing import ALWAYS, COLUMNS, IMPLANTED_ONLY
+from tracker.clinical.import_columns import ALWAYS, COLUMNS, IMPLANTED_ONLY
 
 TOKEN = [DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}$", message="This upload is unknown.")]
 NOT_IN_FILE = ""

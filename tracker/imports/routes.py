@@ -18,13 +18,17 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.auth.permissions import actor, requires
 from tracker.clinic_zone import clinic_today
-from tracker.clinical import importing, refill_risk
+from tracker.clinical import refill_risk
+from tracker.clinical.import_columns import COLUMNS
 from tracker.extensions import db
 from tracker.imports import bp
+from tracker.imports.csv_file import read_table
 from tracker.imports.forms import RunForm, UploadForm, mapping_form
 from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
+from tracker.imports.template import guess_mapping, headers_match_exactly, template_csv, unused_headers
 from tracker.services import DomainError
-from tracker.services.importer import AcknowledgementNeeded, ImportRefused, ImportRun, dry_run
+from tracker.services.import_plan import dry_run
+from tracker.services.import_write import AcknowledgementNeeded, ImportRefused, ImportRun
 from tracker.web.forms import render_form
 
 log = logging.getLogger("tracker.imports")
@@ -71,14 +75,14 @@ def upload():
         data = form.file.data.stream.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
             return _too_large(None)
-        table = importing.read_table(data)
+        table = read_table(data)
         if table.issues:
             issues = table.issues
         else:
             store = _store()
             token = store.save(data, display_name(form.file.data.filename))
-            if importing.headers_match_exactly(table.headers):
-                store.set_mapping(token, importing.guess_mapping(table.headers))
+            if headers_match_exactly(table.headers):
+                store.set_mapping(token, guess_mapping(table.headers))
                 return redirect(url_for("imports.check", token=token))
             return redirect(url_for("imports.columns", token=token))
     return render_form("imports/upload.html", form=form, issues=issues, max_mb=MAX_BYTES // 2**20)
@@ -87,14 +91,14 @@ def upload():
 @bp.get("/guide")
 @requires("patient.import")
 def guide():
-    return render_template("imports/guide.html", columns=importing.COLUMNS, max_mb=MAX_BYTES // 2**20)
+    return render_template("imports/guide.html", columns=COLUMNS, max_mb=MAX_BYTES // 2**20)
 
 
 @bp.get("/template.csv")
 @requires("patient.import")
 def template():
     # With a BOM, Excel opens the file as UTF-8 (names such as Peña survive).
-    body = "\ufeff" + importing.template_csv(clinic_today())
+    body = "\ufeff" + template_csv(clinic_today())
     return Response(
         body.encode("utf-8"),
         mimetype="text/csv",
@@ -109,8 +113,8 @@ def columns():
     upload_ = _store().load(token)
     if upload_ is None:
         return _expired()
-    table = importing.read_table(upload_.data)
-    guesses = upload_.mapping or importing.guess_mapping(table.headers)
+    table = read_table(upload_.data)
+    guesses = upload_.mapping or guess_mapping(table.headers)
     form = mapping_form(table.headers, guesses, request.form if request.method == "POST" else None)
     form.token.data = token
     if form.validate_on_submit():
@@ -120,9 +124,7 @@ def columns():
         str(i): [cells[i] for _line, cells in table.rows[:3] if i < len(cells) and cells[i].strip()]
         for i in range(len(table.headers))
     }
-    return render_form(
-        "imports/columns.html", form=form, upload=upload_, table=table, columns=importing.COLUMNS, samples=samples
-    )
+    return render_form("imports/columns.html", form=form, upload=upload_, table=table, columns=COLUMNS, samples=samples)
 
 
 @bp.get("/check")
@@ -132,8 +134,8 @@ def check():
     upload_ = _store().load(token)
     if upload_ is None:
         return _expired()
-    table = importing.read_table(upload_.data)
-    mapping = upload_.mapping or importing.guess_mapping(table.headers)
+    table = read_table(upload_.data)
+    mapping = upload_.mapping or guess_mapping(table.headers)
     result = dry_run(db.session, actor(), table, mapping, clinic_today(), _now())
     db.session.rollback()  # a dry run: nothing it loaded stays
     updates = [p for p in result.plans if p.action == "update" or p.notes]
@@ -148,7 +150,7 @@ def check():
         risk_labels=refill_risk.LABELS,
         updates=updates[:ERRORS_SHOWN],
         new_rows=[p for p in result.plans if p.action == "new"][:10],
-        unused=importing.unused_headers(table.headers, mapping),
+        unused=unused_headers(table.headers, mapping),
         run_form=RunForm(token=token),
         reupload_form=UploadForm(formdata=None),
         token=token,
@@ -167,8 +169,8 @@ def run():
     upload_ = store.load(token)
     if upload_ is None:
         return _expired()
-    table = importing.read_table(upload_.data)
-    mapping = upload_.mapping or importing.guess_mapping(table.headers)
+    table = read_table(upload_.data)
+    mapping = upload_.mapping or guess_mapping(table.headers)
     job = ImportRun(
         db.session,
         actor(),

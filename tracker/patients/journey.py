@@ -29,7 +29,8 @@ from tracker.services import (
 )
 from tracker.services.escalation import ImplantProposal, ask_implant_sign_off
 from tracker.services.physician_queue import open_request
-from tracker.services.refills import ImplantDetails, Programme, check_implant_start, current_pump
+from tracker.services.pumps import ImplantDetails, check_implant_start
+from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import trial_rules
 from tracker.web.forms import form_version, render_form, show_error
 

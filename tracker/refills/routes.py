@@ -19,10 +19,12 @@ from tracker.refills import bp
 from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, patient_and_pump, refill_entry
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
 from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, physician_queue, transaction
+from tracker.services.doses import change_dose, check_dose
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
+from tracker.services.pumps import record_eri
 from tracker.services.refill_visits import preview_refill, record_refill
-from tracker.services.refills import change_dose, check_dose, dose_ledger, record_eri
+from tracker.services.refills import dose_ledger
 from tracker.web.exports import audit_read
 from tracker.web.forms import form_version, render_form, show_error
 

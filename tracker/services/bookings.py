@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
-from tracker.clinical import refill_risk
-from tracker.clinical.booking import DEFAULT_BOOKING_TIME
+from tracker.clinical import booking, refill_risk
+from tracker.clinical.booking import DEFAULT_BOOKING_TIME, check_booking
+from tracker.clinical.row_values import booking_values, completed_booking_values
 from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
@@ -74,34 +75,41 @@ def _check(
     schedule = session.get(RefillSchedule, pump.id) if pump else None
     if not patient.on_refill_list or schedule is None:
         raise DomainError("Only patients whose pump holds drug have refills to book.")
-    if starts_at <= now:
-        raise DomainError("The appointment must be in the future.", "starts_at")
     location = session.get(Location, location_id) if location_id else None  # None: the form's empty choice
-    if location is None or not location.active or location.kind != "clinic":
-        raise DomainError("Choose an active clinic.", "location_id")
     clinician = session.get(User, clinician_id) if clinician_id else None
-    if clinician is None or not clinician.active or clinician.role not in ("nurse", "physician"):
-        raise DomainError("Choose an active nurse or physician.", "clinician_id")
     day = local_date(starts_at)
     dates = refill_risk.RefillDates(schedule.due_date, schedule.alarm_date, schedule.empty_date)
-    verdict = refill_risk.booking_verdict(dates, refill_risk.Booking(day))  # the model judges every booking
-    override_by = None
-    if verdict in refill_risk.NEEDS_PHYSICIAN:
-        limit = schedule.empty_date if verdict == refill_risk.AFTER_EMPTY else schedule.alarm_date
-        what = "is projected empty" if verdict == refill_risk.AFTER_EMPTY else "reaches its low-reservoir alarm"
-        if not allowed(actor.role, "booking.override"):
-            raise NeedsPhysician(
-                f"On {fmt_date(day)} the pump {what} (from {fmt_date(limit)}): refused unless a "
-                "physician overrides. Ask a physician, or choose an earlier day.",
-                "starts_at",
-            )
-        if not override_reason.strip():
-            raise DomainError("A booking after the alarm date needs the physician's reason.", "override_reason")
-        override_by = actor.user_id
-    if verdict != refill_risk.ON_TIME and not (late_reason.strip() or override_reason.strip()):
+    check = check_booking(
+        dates,
+        starts_at,
+        day,
+        now,
+        at_clinic=location is not None and location.active and location.kind == "clinic",
+        clinician_ok=clinician is not None and clinician.active and clinician.role in ("nurse", "physician"),
+        may_override=allowed(actor.role, "booking.override"),
+        late_reason=late_reason,
+        override_reason=override_reason,
+    )
+    if check.refused == booking.IN_THE_PAST:
+        raise DomainError("The appointment must be in the future.", "starts_at")
+    if check.refused == booking.NOT_A_CLINIC:
+        raise DomainError("Choose an active clinic.", "location_id")
+    if check.refused == booking.NO_CLINICIAN:
+        raise DomainError("Choose an active nurse or physician.", "clinician_id")
+    if check.refused == booking.NEEDS_PHYSICIAN:
+        what = "is projected empty" if check.verdict == refill_risk.AFTER_EMPTY else "reaches its low-reservoir alarm"
+        raise NeedsPhysician(
+            f"On {fmt_date(day)} the pump {what} (from {fmt_date(check.limit(dates))}): refused unless a "
+            "physician overrides. Ask a physician, or choose an earlier day.",
+            "starts_at",
+        )
+    if check.refused == booking.NO_OVERRIDE_REASON:
+        raise DomainError("A booking after the alarm date needs the physician's reason.", "override_reason")
+    if check.refused == booking.NO_LATE_REASON:
         raise DomainError(
             f"{fmt_date(day)} is after the due date ({fmt_date(schedule.due_date)}); say why.", "late_reason"
         )
+    override_by = actor.user_id if check.overridden else None
     return pump.id, override_by
 
 
@@ -133,14 +141,16 @@ def book_refill(
     if override_by:
         reason = f"{reason}\nPhysician override: {override_reason.strip()}".strip()
     appointment = RefillAppointment(
-        patient_id=patient_id,
-        pump_id=pump_id,
-        starts_at=starts_at,
-        location_id=location_id,
-        clinician_id=clinician_id,
-        late_reason=reason,
-        override_by_id=override_by,
-        booked_by_id=actor.user_id,
+        **booking_values(
+            patient_id=patient_id,
+            pump_id=pump_id,
+            starts_at=starts_at,
+            location_id=location_id,
+            clinician_id=clinician_id,
+            late_reason=reason,
+            override_by_id=override_by,
+            booked_by_id=actor.user_id,
+        )
     )
     session.add(appointment)
     try:
@@ -231,8 +241,8 @@ def complete_open_appointment(session: Session, patient_id: int, refill_visit_id
     """Recording the refill completes the open booking; it books nothing by itself."""
     appointment = open_appointment(session, patient_id)
     if appointment is not None:
-        appointment.status, appointment.closed_at = "completed", now
-        appointment.refill_visit_id = refill_visit_id
+        for name, value in completed_booking_values(refill_visit_id, now).items():
+            setattr(appointment, name, value)
 
 
 def log_contact(

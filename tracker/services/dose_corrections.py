@@ -24,7 +24,8 @@ from tracker.services.corrections import (
     require_corrector,
     standing,
 )
-from tracker.services.refills import DoseCheck, Programme, check_dose, dose_ledger, programmed_daily_dose
+from tracker.services.doses import DoseCheck, check_dose
+from tracker.services.refills import Programme, dose_ledger, programmed_daily_dose
 
 
 def dose_correction_check(session: Session, dose_id: int, effective_at: datetime, programme: Programme) -> DoseCheck:

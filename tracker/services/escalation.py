@@ -19,9 +19,11 @@ from tracker.models.requests import BOOKING_AFTER_ALARM, DOSE_SIGN_OFF, IMPLANT_
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, thrown_away, use_case
 from tracker.services.audit import record, snapshot
+from tracker.services.doses import change_dose
 from tracker.services.patients import move_stage, record_move
 from tracker.services.physician_queue import open_request
-from tracker.services.refills import ImplantDetails, Programme, change_dose, current_pump, programmed_daily_dose
+from tracker.services.pumps import ImplantDetails
+from tracker.services.refills import Programme, current_pump, programmed_daily_dose
 
 FIELDS = ["kind", "status", "note", "payload", "answered_by_id", "answered_at", "answer_note", "outcome"]
 FORM_TIME = "%Y-%m-%dT%H:%M"  # a datetime-local form value: the clinic's wall clock

@@ -21,7 +21,8 @@ from tracker.models import Implantation, Location, Patient, Pump, StageEvent, Tr
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
-from tracker.services.refills import ImplantDetails, current_pump, implant_pump, recompute_schedule
+from tracker.services.pumps import ImplantDetails, implant_pump
+from tracker.services.refills import current_pump, recompute_schedule
 from tracker.services.settings import get_setting
 
 PATIENT_FIELDS = [

@@ -21,7 +21,8 @@ from tracker.models import Implantation, Location, Pump, PumpCorrection, StageEv
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
-from tracker.services.refills import check_eri_date, recompute_schedule
+from tracker.services.pumps import check_eri_date
+from tracker.services.refills import recompute_schedule
 
 # What the patient page calls each corrected field.
 FIELDS = {

@@ -10,9 +10,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from tracker.clinic_zone import local_date
-from tracker.clinical import refill as engine
-from tracker.clinical import refill_checks
-from tracker.clinical import refill_risk as risk_model
+from tracker.clinical import refill, refill_checks, refill_risk
+from tracker.clinical.row_values import warning_values
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
@@ -68,7 +67,7 @@ class RefillEntry:
 
 @dataclass
 class RefillPreview:
-    projection: engine.RefillProjection
+    projection: refill.RefillProjection
     warnings: list[refill_checks.RefillWarning] = field(default_factory=list)
 
     @property
@@ -129,13 +128,13 @@ def preview_refill(
     )
     ledger = _ledger_for_engine(dose_ledger(session, pump.id))
     try:
-        projection = engine.project_refill(projection_inputs(session, pump, fill, ledger, settings, previous=previous))
+        projection = refill.project_refill(projection_inputs(session, pump, fill, ledger, settings, previous=previous))
         if following is not None:  # an older fill corrected: the dates still run from the latest fill
             latest, *before = recent_fills(session, pump.id, 2)
-            projection = engine.project_refill(
+            projection = refill.project_refill(
                 projection_inputs(session, pump, latest, ledger, settings, previous=next(iter(before), None))
             )
-    except engine.RefillInputError as error:
+    except refill.RefillInputError as error:
         raise DomainError(error.message, "resulting_volume_ml" if "volume" in error.field else None) from None
     in_force = [d for d in ledger if d.effective_at <= entry.visit_at] if following is not None else ledger
     return RefillPreview(
@@ -168,23 +167,25 @@ def refill_warnings(
 
 # A battery past its date or at its indicator can stop the pump (and the drug) any day: as high as a refill finding.
 BATTERY_SEVERITY = {
-    risk_model.BATTERY_ERI: "high",
-    risk_model.BATTERY_PAST_DUE: "high",
-    risk_model.BATTERY_DUE_SOON: "medium",
+    refill_risk.BATTERY_ERI: "high",
+    refill_risk.BATTERY_PAST_DUE: "high",
+    refill_risk.BATTERY_DUE_SOON: "medium",
 }
 
 
 def battery_warning(pump: Pump, day: date, warning_months: int) -> refill_checks.RefillWarning | None:
     """The refill visit's battery warning, in the words and verdict of the refill-risk model."""
-    verdict = risk_model.battery_verdict(
-        risk_model.Battery(pump.battery_replacement_due, pump.eri_on), day, warning_months
+    verdict = refill_risk.battery_verdict(
+        refill_risk.Battery(pump.battery_replacement_due, pump.eri_on), day, warning_months
     )
     if verdict not in BATTERY_SEVERITY:
         return None
-    due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.refills.record_eri)
-    advice = risk_model.ADVICE.get(verdict, "Schedule the replacement.")
+    due = pump.battery_replacement_due  # set whenever an ERI is (tracker.services.pumps.record_eri)
+    advice = refill_risk.ADVICE.get(verdict, "Schedule the replacement.")
     return refill_checks.RefillWarning(
-        "battery", BATTERY_SEVERITY[verdict], f"{risk_model.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}"
+        "battery",
+        BATTERY_SEVERITY[verdict],
+        f"{refill_risk.LABELS[verdict]}: replacement due {fmt_date(due)}. {advice}",
     )
 
 
@@ -227,8 +228,7 @@ def record_refill(
     visit = RefillVisit(
         pump_id=pump.id,
         clinician_id=actor.user_id,
-        warnings=[{"code": w.code, "severity": w.severity, "message": w.message} for w in preview.warnings],
-        acknowledged_by_id=actor.user_id if preview.needs_acknowledgement else None,
+        **warning_values(preview.warnings, actor.user_id),
         due_date_in_force=in_force,
         **{name: getattr(entry, name) for name in ENTRY_FIELDS},
     )

@@ -1,84 +1,32 @@
-"""Pumps and refills: implant a pump, change the dose, record a refill, and keep each pump's stored refill
-schedule true. Every write that can move a date calls `recompute_schedule` in the same transaction: a fill, a dose
-change, a setting, and a pump emptied before an MRI (tracker.services.pump_events)."""
+"""Each pump's stored refill schedule, kept true: the dose programme as the engine takes it, the engine's inputs
+from a pump's last fill and dose ledger, and `recompute_schedule`, which every write that can move a date calls
+in the same transaction (a fill, a dose change, an implant, a setting, a pump emptied before an MRI). Implanting
+a pump is in tracker.services.pumps, dose changes in tracker.services.doses, refill visits in
+tracker.services.refill_visits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from tracker.clinic_zone import clinic_zone_name, local_date, start_of_day
-from tracker.clinical import pump_events, refill_checks
-from tracker.clinical import refill as engine
-from tracker.clinical.corrections import battery_due_with_eri
-from tracker.clinical.dosing import (
-    TitrationLimit,
-    age_in_years,
-    dose_change_warnings,
-    needs_physician_sign_off,
-    recent_doses,
-    titration_limit,
-)
-from tracker.clinical.implant import NONE, StartGuide, TrialBolusResult, needs_sign_off, start_guide
-from tracker.clinical.pump_events import CHECK_AFTER, EMPTY_BEFORE
-from tracker.clinical.refill_risk import battery_due
-from tracker.formats import fmt_date
+from tracker.clinic_zone import clinic_zone_name, local_date
+from tracker.clinical import pump_events, refill, refill_checks
+from tracker.clinical.row_values import schedule_values
 from tracker.models import (
     DoseChange,
     DrugConcentration,
     Patient,
     Pump,
     PumpEvent,
-    PumpModel,
     RefillSchedule,
     RefillVisit,
-    TrialBolus,
 )
-from tracker.policy import allowed
-from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, lock_row
-from tracker.services.audit import record, snapshot
-from tracker.services.settings import all_settings, implant_rules, titration_rules
-
-# Catalogue defaults from domain.md; clinics edit them on the settings pages.
-PUMP_MODELS = [
-    # name, reservoir mL, default alarm mL, battery months and days from ERI to stop (None: no battery-driven
-    # pump), accuracy, what an MRI means (domain.md 7)
-    ("SynchroMed II 20 mL", "20", "2", 84, 90, "0.145", CHECK_AFTER),
-    ("SynchroMed II 40 mL", "40", "2", 84, 90, "0.145", CHECK_AFTER),
-    ("Prometra 20 mL", "20", "3", None, None, "0.145", EMPTY_BEFORE),
-    ("Prometra II 20 mL", "20", "3", None, None, "0.145", EMPTY_BEFORE),
-    ("Prometra II 40 mL", "40", "3", None, None, "0.145", EMPTY_BEFORE),
-]
-DRUGS = [(50, 180, True), (500, 180, False), (1000, 180, False), (2000, 180, False)]
-
-
-def ensure_catalogues(session: Session) -> None:
-    """Add the default pump models and concentrations when the catalogues are empty."""
-    if session.scalar(select(PumpModel.id).limit(1)) is None:
-        for name, reservoir, alarm, battery, eri_to_stop, accuracy, mri_rule in PUMP_MODELS:
-            session.add(
-                PumpModel(
-                    name=name,
-                    reservoir_ml=Decimal(reservoir),
-                    default_alarm_ml=Decimal(alarm),
-                    battery_life_months=battery,
-                    eri_to_stop_days=eri_to_stop,
-                    accuracy_fraction=Decimal(accuracy),
-                    mri_rule=mri_rule,
-                )
-            )
-    if session.scalar(select(DrugConcentration.id).limit(1)) is None:
-        for concentration, stability, trial_only in DRUGS:
-            session.add(
-                DrugConcentration(
-                    concentration_mcg_per_ml=concentration, stability_days=stability, trial_only=trial_only
-                )
-            )
-    session.flush()
+from tracker.services import DomainError
+from tracker.services.settings import all_settings
 
 
 @dataclass(frozen=True)
@@ -91,18 +39,18 @@ class Programme:
     flex_schedule: dict | None = None  # {"default": [["00:00", "12.5"], ...], "by_weekday": {"5": [...]}}
 
 
-def _steps(rows) -> list[engine.FlexStep]:
-    return [engine.FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in rows]
+def _steps(rows) -> list[refill.FlexStep]:
+    return [refill.FlexStep(time.fromisoformat(start), Decimal(rate)) for start, rate in rows]
 
 
-def to_engine(p: Programme | DoseChange) -> engine.DoseProgramme:
+def to_engine(p: Programme | DoseChange) -> refill.DoseProgramme:
     boluses = {"bolus_dose_mcg": p.bolus_dose_mcg or Decimal(0), "max_boluses_per_day": p.max_boluses_per_day or 0}
     if p.flex_schedule:
         by_day = {int(day): _steps(rows) for day, rows in (p.flex_schedule.get("by_weekday") or {}).items()}
-        return engine.DoseProgramme(
+        return refill.DoseProgramme(
             flex_steps=_steps(p.flex_schedule.get("default") or []), flex_by_weekday=by_day, **boluses
         )
-    return engine.DoseProgramme(daily_dose_mcg=p.daily_dose_mcg, **boluses)
+    return refill.DoseProgramme(daily_dose_mcg=p.daily_dose_mcg, **boluses)
 
 
 MIN_DAILY_DOSE_MCG = Decimal(1)
@@ -170,16 +118,16 @@ def projection_inputs(
     drugs: dict[int, DrugConcentration] | None = None,
     *,
     previous: RefillVisit | None,
-) -> engine.RefillInputs:
+) -> refill.RefillInputs:
     """The engine's inputs for the interval after `fill`; `previous` is the fill before it (None for the first),
     whose residual decides whether the interval runs at the measured rate."""
     volume, volume_note = refill_checks.fill_volume(fill.volume_added_ml, fill.resulting_volume_ml)
     factor, rate_note = refill_checks.measured_rate(residual_found(pump, fill, previous, settings))
-    return engine.RefillInputs(
+    return refill.RefillInputs(
         fill_time=fill.visit_at,
         reservoir_after_fill_ml=volume,
         concentration_mcg_per_ml=fill.concentration_mcg_per_ml,
-        doses=[engine.DosePeriod(d.effective_at, to_engine(d)) for d in ledger],
+        doses=[refill.DosePeriod(d.effective_at, to_engine(d)) for d in ledger],
         alarm_volume_ml=pump.alarm_volume_ml,
         buffer_days=buffer_days(settings, pump.patient),
         stability_days=_stability_days(session, fill.concentration_mcg_per_ml, drugs),
@@ -261,20 +209,17 @@ def recompute_schedule(session: Session, pump: Pump, settings: dict | None = Non
     inputs = projection_inputs(
         session, pump, start, ledger, settings, previous=next(iter(before), None) if start is fill else None
     )
-    projection = engine.project_refill(inputs)
+    projection = refill.project_refill(inputs)
     # A new row takes the patient's clinic; afterwards the database keeps it equal (tracker.models.pumps).
     row = session.get(RefillSchedule, pump.id) or RefillSchedule(
         pump_id=pump.id, patient_id=pump.patient_id, location_id=pump.patient.location_id
     )
-    row.fill_at, row.volume_after_fill_ml = start.visit_at, inputs.reservoir_after_fill_ml
-    row.daily_volume_ml = projection.daily_volume_ml
-    row.due_date, row.alarm_date, row.empty_date = projection.due_date, projection.alarm_date, projection.empty_date
-    row.stability_date, row.binding_rule = projection.stability_date, projection.binding_rule
-    row.explanation = projection.explanation
+    values = schedule_values(projection, start.visit_at, inputs.reservoir_after_fill_ml, datetime.now(UTC))
+    for name, value in values.items():
+        setattr(row, name, value)
     if start is not fill:
         row.binding_rule = pump_events.EMPTIED
         row.explanation = pump_events.emptied_explanation(local_date(start.visit_at))
-    row.computed_at = datetime.now(UTC)
     session.add(row)
     return row
 
@@ -283,388 +228,6 @@ def current_pump(session: Session, patient_id: int) -> Pump | None:
     return session.scalars(
         select(Pump).where(Pump.patient_id == patient_id, Pump.explanted_on.is_(None)).order_by(Pump.id.desc()).limit(1)
     ).first()
-
-
-@dataclass(frozen=True)
-class ImplantDetails:
-    model_id: int
-    serial: str
-    catheter_tip_level: str
-    alarm_volume_ml: Decimal | None
-    fill_volume_ml: Decimal
-    concentration_mcg_per_ml: int
-    programme: Programme
-
-
-@dataclass(frozen=True)
-class ImplantCheck:
-    """A starting dose judged against its guide (the trial's, or the old pump's for a replacement)."""
-
-    guide: StartGuide
-    start_worst_mcg: Decimal | None = None
-    sign_off: bool = False
-
-
-def check_implant_start(
-    session: Session, patient: Patient, implanted_on: date, programme: Programme | None = None
-) -> ImplantCheck:
-    """The starting dose guide on `implanted_on` (for the form before anything is typed) and, given a programme,
-    whether it needs a physician's sign-off. Call it before the old pump is explanted."""
-    settings = all_settings(session)
-    old = current_pump(session, patient.id)
-    replacing = None
-    if old is not None:
-        # As at a dose change (check_dose): the lowest worst-case dose the old pump gave in the 24 h before the
-        # implant day, or its last dose if lower (a change on the day itself).
-        ledger = [(d.effective_at, worst_case_daily_mcg(d, d.daily_dose_mcg)) for d in dose_ledger(session, old.id)]
-        baseline = min(
-            recent_doses(ledger, start_of_day(implanted_on)) + [dose for _, dose in ledger[-1:]], default=None
-        )
-        rules = titration_rules(settings)
-        child = age_in_years(patient.date_of_birth, implanted_on) < rules.paediatric_age_years
-        replacing = titration_limit(baseline, patient.spasticity_origin, child, rules)
-    boluses = [
-        TrialBolusResult(b.given_on, b.dose_mcg, b.hours_of_effect, b.outcome)
-        for b in session.scalars(
-            select(TrialBolus).where(
-                TrialBolus.patient_id == patient.id,
-                TrialBolus.outcome == "positive",
-                TrialBolus.given_on >= patient.journey_started,
-            )
-        )
-    ]
-    guide = start_guide(boluses, replacing, implant_rules(settings))
-    if programme is None:
-        return ImplantCheck(guide)
-    worst = worst_case_daily_mcg(programme, programmed_daily_dose(programme))
-    return ImplantCheck(guide, worst, needs_sign_off(guide, worst))
-
-
-def implant_pump(
-    session: Session,
-    actor: Actor,
-    patient: Patient,
-    implanted_on: date,
-    surgery_centre_id: int,
-    details: ImplantDetails,
-) -> Pump:
-    """The pump placed at implantation, its first fill and starting dose; a replacement explants the old one.
-    A start above its guide needs a physician (one recording it signs off); that refusal comes after every other
-    check, so a nurse refused for it can send the same entry for sign-off (tracker.services.escalation)."""
-    model = session.get(PumpModel, details.model_id)
-    if model is None or not model.active:
-        raise DomainError("Choose the pump model.", "model_id")
-    if not details.serial.strip():
-        raise DomainError("Enter the pump's serial number.", "serial")
-    if not details.catheter_tip_level.strip():
-        raise DomainError("Enter the catheter tip level (for example T10).", "catheter_tip_level")
-    drug = session.scalar(
-        select(DrugConcentration).where(DrugConcentration.concentration_mcg_per_ml == details.concentration_mcg_per_ml)
-    )
-    if drug is None or drug.trial_only or not drug.active:
-        raise DomainError(
-            "Choose a pump concentration from the drug catalogue (50 mcg/mL is for trials only).",
-            "concentration_mcg_per_ml",
-        )
-    if details.fill_volume_ml > model.reservoir_ml:
-        raise DomainError(
-            f"{details.fill_volume_ml} mL is more than the {model.reservoir_ml} mL reservoir holds; never overfill.",
-            "fill_volume_ml",
-        )
-    alarm_ml = details.alarm_volume_ml or model.default_alarm_ml
-    if details.fill_volume_ml <= alarm_ml:
-        raise DomainError(
-            f"The first fill must be above the {alarm_ml} mL alarm volume, or the pump alarms at once.",
-            "fill_volume_ml",
-        )
-    start = check_implant_start(session, patient, implanted_on, details.programme)
-    old = current_pump(session, patient.id)
-    if old is not None:
-        old.explanted_on = implanted_on
-        recompute_schedule(session, old)
-        record(
-            session,
-            actor,
-            "update",
-            "pump",
-            old.id,
-            patient.id,
-            {"explanted_on": None},
-            {"explanted_on": implanted_on.isoformat()},
-        )
-    pump = Pump(
-        patient=patient,
-        model=model,
-        serial=details.serial.strip(),
-        reservoir_ml=model.reservoir_ml,
-        implanted_on=implanted_on,
-        surgery_centre_id=surgery_centre_id,
-        catheter_tip_level=details.catheter_tip_level.strip(),
-        alarm_volume_ml=details.alarm_volume_ml or model.default_alarm_ml,
-        battery_replacement_due=battery_due(implanted_on, model.battery_life_months),
-    )
-    session.add(pump)
-    session.flush()
-    # A date-only event: count from local midnight, so projected dates can only come early.
-    filled_at = start_of_day(implanted_on)
-    p = details.programme
-    start_dose = programmed_daily_dose(p)
-    # The usual dose range applies to the starting dose too; kept with the implant fill like a refill's warnings.
-    warnings = [
-        {"code": "dose_range", "severity": "low", "message": w}
-        for w in dose_change_warnings(
-            None, worst_case_daily_mcg(p, start_dose), start_dose, titration_rules(all_settings(session))
-        )
-    ]
-    if start.guide.basis == NONE:  # nothing to check the start against: said, not blocked
-        warnings.append(
-            {"code": "no_start_guide", "severity": "low", "message": f"Starting dose: {start.guide.describe()}"}
-        )
-    session.add(
-        RefillVisit(
-            pump_id=pump.id,
-            visit_at=filled_at,
-            clinician_id=actor.user_id,
-            at_implant=True,
-            concentration_mcg_per_ml=details.concentration_mcg_per_ml,
-            volume_added_ml=details.fill_volume_ml,
-            resulting_volume_ml=details.fill_volume_ml,
-            warnings=warnings or None,
-        )
-    )
-    session.add(
-        DoseChange(
-            pump_id=pump.id,
-            effective_at=filled_at,
-            mode="flex" if p.flex_schedule else "simple",
-            daily_dose_mcg=start_dose,
-            flex_schedule=p.flex_schedule,
-            bolus_dose_mcg=p.bolus_dose_mcg,
-            max_boluses_per_day=p.max_boluses_per_day,
-            reason="Starting dose at implantation",
-            recorded_by_id=actor.user_id,
-            signed_off_by_id=actor.user_id if start.sign_off else None,
-        )
-    )
-    session.flush()
-    try:
-        recompute_schedule(session, pump)
-    except engine.RefillInputError as error:
-        raise DomainError(error.message, _implant_field(error.field)) from None
-    if start.sign_off and not allowed(actor.role, "dose.sign_off"):
-        raise NeedsPhysician(
-            f"{start.start_worst_mcg.normalize():f} mcg/day is above the guide for the starting "
-            f"dose, {start.guide.describe()} A physician must sign off: send it for sign-off, or "
-            "have a physician enter the implantation.",
-            "daily_dose_mcg",
-        )
-    record(
-        session,
-        actor,
-        "create",
-        "pump",
-        pump.id,
-        patient.id,
-        None,
-        snapshot(
-            pump,
-            [
-                "model_id",
-                "serial",
-                "reservoir_ml",
-                "implanted_on",
-                "catheter_tip_level",
-                "alarm_volume_ml",
-                "battery_replacement_due",
-            ],
-        )
-        | {
-            "fill_volume_ml": str(details.fill_volume_ml),
-            "concentration": details.concentration_mcg_per_ml,
-            "daily_dose_mcg": str(start_dose),
-            "start_guide": start.guide.describe(),
-            "signed_off_by_id": actor.user_id if start.sign_off else None,
-        },
-    )
-    return pump
-
-
-def record_eri(
-    session: Session, actor: Actor, pump_id: int, eri_on: date, expected_version: int, now: datetime
-) -> Pump:
-    """The day the pump showed its elective replacement indicator (ERI). The pump stops within its model's
-    ERI-to-stop window (domain.md 5), so the replacement falls due by then, or stays earlier if it already was."""
-    if not allowed(actor.role, "refill.record"):
-        raise PermissionDenied("Your role may not record pump findings.")
-    pump = session.get(Pump, pump_id)
-    if pump is None or pump.explanted_on is not None:
-        raise DomainError("This pump is not in use.")
-    if pump.version != expected_version:
-        raise StaleEdit(
-            "Someone else changed this pump after you opened the form; nothing was saved. Check the "
-            "pump's battery dates, then enter the ERI again if it is still needed."
-        )
-    check_eri_date(pump, eri_on, now)
-    fields = ["eri_on", "battery_replacement_due"]
-    before = snapshot(pump, fields)
-    pump.eri_on = eri_on
-    pump.battery_replacement_due = battery_due_with_eri(
-        pump.battery_replacement_due, eri_on, pump.model.eri_to_stop_days
-    )
-    session.flush()
-    record(session, actor, "update", "pump", pump.id, pump.patient_id, before, snapshot(pump, fields))
-    session.commit()
-    return pump
-
-
-def check_eri_date(pump: Pump, eri_on: date, now: datetime) -> None:
-    """An ERI is recorded for a battery-driven pump, on a day between its implant and today."""
-    if pump.model.eri_to_stop_days is None:
-        raise DomainError(
-            f"A {pump.model.name} has no battery, so it has no replacement indicator to record.", "eri_on"
-        )
-    if eri_on > local_date(now):
-        raise DomainError("The ERI date cannot be in the future; record it once the pump shows it.", "eri_on")
-    if eri_on < pump.implanted_on:
-        raise DomainError(f"The ERI date cannot be before the implant ({fmt_date(pump.implanted_on)}).", "eri_on")
-
-
-def _implant_field(field: str) -> str:
-    return {"reservoir_after_fill_ml": "fill_volume_ml", "daily_dose_mcg": "daily_dose_mcg"}.get(field, field)
-
-
-@dataclass(frozen=True)
-class DoseCheck:
-    """A dose change judged against the ledger: the limit, whether it needs a physician, and its warnings."""
-
-    limit: TitrationLimit
-    new_worst_mcg: Decimal | None = None
-    sign_off: bool = False
-    warnings: tuple[str, ...] = ()
-
-
-def check_dose(
-    session: Session,
-    pump: Pump,
-    effective_at: datetime,
-    programme: Programme | None = None,
-    ledger: list[DoseChange] | None = None,
-) -> DoseCheck:
-    """The titration limit at `effective_at` (for the form before anything is typed) and, given a programme,
-    whether it needs a physician's sign-off and what it warns of. An increase is measured from the lowest
-    worst-case daily dose in force during the previous 24 h (a cut then a raise, or two steps in a day, cannot
-    pass it), a cut from the highest; a child (age on the change's date) has the paediatric limit."""
-    ledger = dose_ledger(session, pump.id) if ledger is None else ledger
-    recent = recent_doses([(d.effective_at, worst_case_daily_mcg(d, d.daily_dose_mcg)) for d in ledger], effective_at)
-    baseline, highest = min(recent, default=None), max(recent, default=None)
-    rules = titration_rules(all_settings(session))
-    patient = pump.patient
-    child = age_in_years(patient.date_of_birth, local_date(effective_at)) < rules.paediatric_age_years
-    limit = titration_limit(baseline, patient.spasticity_origin, child, rules)
-    if programme is None:
-        return DoseCheck(limit)
-    new_dose = programmed_daily_dose(programme)
-    new_worst = worst_case_daily_mcg(programme, new_dose)
-    sign_off = needs_physician_sign_off(
-        baseline,
-        new_worst,
-        patient.spasticity_origin,
-        rules.cerebral_pct,
-        rules.spinal_pct,
-        child,
-        rules.paediatric_pct,
-    )
-    return DoseCheck(limit, new_worst, sign_off, tuple(dose_change_warnings(highest, new_worst, new_dose, rules)))
-
-
-def change_dose(
-    session: Session,
-    actor: Actor,
-    pump_id: int,
-    effective_at: datetime,
-    programme: Programme,
-    reason: str,
-    now: datetime,
-    expected_last_dose_id: int | None = None,
-    acknowledged: bool = False,
-) -> DoseChange:
-    """Add to the dose ledger; increases beyond the titration limit need a physician, and warnings (a large
-    cut, a dose outside the usual range) an acknowledgement."""
-    pump = session.get(Pump, pump_id)
-    if pump is None or pump.explanted_on is not None:
-        raise DomainError("This pump is not in use.")
-    if effective_at > now:
-        raise DomainError("A dose change cannot take effect in the future; record it when programmed.", "effective_at")
-    lock_row(session, Pump, pump.id)  # then the ledger read below is the one this change follows
-    fill = last_fill(session, pump.id)
-    if effective_at < fill.visit_at:
-        raise DomainError(
-            "A dose change before the last fill does not change the projection; record changes from the last fill on.",
-            "effective_at",
-        )
-    ledger = dose_ledger(session, pump.id)
-    if expected_last_dose_id is not None and ledger and ledger[-1].id != expected_last_dose_id:
-        raise StaleEdit(
-            "Someone else recorded a dose change after you opened this form; nothing was saved. "
-            "Check the dose history, then enter yours again if it is still needed."
-        )
-    current = ledger[-1].daily_dose_mcg if ledger else None
-    check = check_dose(session, pump, effective_at, programme, ledger)
-    if check.sign_off and not allowed(actor.role, "dose.sign_off"):
-        group = "a child" if check.limit.group == "child" else f"{check.limit.group} spasticity"
-        raise PermissionDenied(
-            f"From {check.limit.baseline_mcg} (the lowest in force within 24 h) to {check.new_worst_mcg} mcg/day "
-            f"(with boluses) is beyond the +{check.limit.pct}% titration limit for {group}; a physician must "
-            "sign off.",
-            "daily_dose_mcg",
-        )
-    if not reason.strip():
-        raise DomainError("Say why the dose is changing.", "reason")
-    if check.warnings and not acknowledged:
-        raise DomainError("Acknowledge the warnings to save this dose change.", "acknowledge")
-    change = DoseChange(
-        pump_id=pump.id,
-        effective_at=effective_at,
-        mode="flex" if programme.flex_schedule else "simple",
-        daily_dose_mcg=programmed_daily_dose(programme),
-        flex_schedule=programme.flex_schedule,
-        bolus_dose_mcg=programme.bolus_dose_mcg,
-        max_boluses_per_day=programme.max_boluses_per_day,
-        reason=reason.strip(),
-        recorded_by_id=actor.user_id,
-        signed_off_by_id=actor.user_id if check.sign_off else None,
-    )
-    session.add(change)
-    session.flush()
-    try:
-        recompute_schedule(session, pump)
-    except engine.RefillInputError as error:
-        raise DomainError(error.message, error.field) from None
-    record(
-        session,
-        actor,
-        "create",
-        "dose_change",
-        change.id,
-        pump.patient_id,
-        {"daily_dose_mcg": str(current)},
-        snapshot(
-            change,
-            [
-                "effective_at",
-                "mode",
-                "daily_dose_mcg",
-                "flex_schedule",
-                "bolus_dose_mcg",
-                "max_boluses_per_day",
-                "reason",
-                "signed_off_by_id",
-            ],
-        )
-        | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}),
-    )
-    session.commit()
-    return change
 
 
 def schedule_violations(session: Session) -> list[int]:
