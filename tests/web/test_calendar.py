@@ -9,6 +9,7 @@ from flask import url_for
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from tests.support.clock import NOW_UTC
 from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tracker.clinical.refill_risk import Windows
 from tracker.extensions import db
@@ -20,7 +21,7 @@ from tracker.services.refills import Programme, change_dose, current_pump
 from tracker.services.worklist import refill_rows, worklist
 from tracker.statements import statements_run
 
-NOW = datetime.now(UTC)
+NOW = NOW_UTC
 W = Windows(soon_days=14, battery_warning_months=6)
 
 

@@ -1,17 +1,15 @@
 """Titration at the dose form: the 24-hour limit from the lowest dose in force, children, cuts, the usual range."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from tests.support.factories import CLINIC_ZONE as ZONE
+from tests.support.clock import NOW
 from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DoseChange, RefillVisit
 from tracker.services import patients as service
 from tracker.services.refills import Programme, change_dose, current_pump
-
-NOW = datetime.now(ZONE)
 
 
 def implanted(session, world, **patient):
