@@ -32,7 +32,7 @@ test: $(VENV)/.test-deps chromium
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.test-deps
-	$(BIN)/python -m pytest -m "not browser"
+	$(BIN)/python -m pytest -m "not browser and not slow"
 
 test-browser: $(VENV)/.test-deps chromium
 	$(BIN)/python -m pytest -m browser

@@ -145,6 +145,7 @@ def wait_until(predicate, timeout: float, what: str) -> None:
         walltime.sleep(0.01)
 
 
+@pytest.mark.slow  # separate OS processes
 def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(
     app, world, session, digest_config, database_url, tmp_path
 ):
@@ -189,6 +190,7 @@ def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(
     assert {m.status for m in service.messages_for(session, run.digest_day)} == {SENT}
 
 
+@pytest.mark.slow  # separate OS processes
 @pytest.mark.parametrize("accepted", [False, True], ids=["killed-while-server-held-data", "killed-after-250"])
 def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_lease(
     app, world, session, digest_config, recipients, database_url, accepted
@@ -403,6 +405,7 @@ def stop(process: subprocess.Popen, log: Path) -> str:
     return log.read_text()
 
 
+@pytest.mark.slow  # separate OS processes
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes-by-mistake"])
 def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(
     app, world, session, digest_config, recipients, database_url, tmp_path, processes
@@ -441,6 +444,7 @@ def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(
     assert any(run.started_by.endswith(f":{p.pid}") for p in running), run.started_by
 
 
+@pytest.mark.slow  # separate OS processes
 def test_the_scheduler_command_refuses_a_bad_setting_with_a_clear_message(database_url, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update(PYTHONPATH=str(ROOT), TRACKER_DATABASE_URL=database_url, TRACKER_DIGEST_SEND_TIME="6.30am")

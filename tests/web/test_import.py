@@ -146,6 +146,7 @@ def nurse(as_role):
 # The whole task -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_good_file_of_2000_rows_imports_every_patient_with_pump_refill_schedule_and_booking(session, world, nurse):
     rows = [row(n) if n % 4 else evaluation_row(n) for n in range(1, 2001)]
     sqlite = session.get_bind().dialect.name == "sqlite"
