@@ -1,9 +1,12 @@
 """The suite's one clock: every test runs at the same pinned instant, whatever the machine's date.
 
-The run starts at 10:00 clinic time on an ordinary Wednesday (mid-month, far from either zone's daylight-saving
-change) and ticks from there, so a test that waits still sees time pass, a run never crosses the clinic's midnight,
-and `TODAY` is the same in every module and in the app. TRACKER_TEST_NOW (ISO 8601 with an offset, e.g.
-2026-03-08T01:59:58-05:00) picks another instant, to run the suite at an edge on purpose.
+The run starts at 10:00 clinic time on an ordinary Wednesday and ticks from there. The day is mid-month and far from
+any daylight-saving change in either zone the suite runs in: the tests back-date histories by up to two months and
+count whole days, and a 25-hour day among them moves a due date by one (at 18 Nov 2026, New York's change on 1 Nov
+made test_digest's "due 2 days ago" read 3: a question for the date rules, not for the clock). It ticks so a test
+that waits still sees time pass, a run never crosses the clinic's midnight, and `TODAY` is the same in every module
+and in the app. TRACKER_TEST_NOW (ISO 8601 with an offset, e.g. 2026-03-08T01:59:58-05:00) picks another instant, to
+run the suite at an edge on purpose.
 
 The pin lives in this process only (time-machine): a subprocess or a browser reads the real clock unless the test
 hands it the instant (tests/support/pinned.py runs a module under the same pin)."""
@@ -19,7 +22,7 @@ import time_machine
 from config import Config
 
 PIN_VARIABLE = "TRACKER_TEST_NOW"
-ORDINARY_DAY = date(2026, 11, 18)  # a Wednesday: New York's change was on 1 Nov, Auckland's is in April
+ORDINARY_DAY = date(2026, 7, 15)  # a Wednesday, 74 days and more from any daylight-saving change in NY or Auckland
 OPENING_HOUR = time(10, 0)
 
 CLINIC_ZONE = ZoneInfo(Config.CLINIC_TIMEZONE)  # TRACKER_CLINIC_TIMEZONE, as the test app is configured (conftest)

@@ -1,6 +1,6 @@
 """One digest sender in its own process, for tests/web/test_digest_processes.py.
 
-    python -m tests.support.pinned 2026-11-18T15:00:00+00:00 \
+    python -m tests.support.pinned 2026-07-15T14:00:00+00:00 \
         tests.support.digest_worker '{"SQLALCHEMY_DATABASE_URI": "...", "SMTP_URL": "smtp://127.0.0.1:PORT", ...}'
 
 It builds an app from the JSON settings (scheduler off), optionally waits for a start signal (the file named by

@@ -1,7 +1,7 @@
 """Run a Python module in this process with its clock pinned, as `python -m` would run it.
 
-    python -m tests.support.pinned 2026-11-18T15:00:00+00:00 flask --app wsgi scheduler
-    python -m tests.support.pinned 2026-11-18T15:00:00+00:00 tests.support.digest_worker '{...}'
+    python -m tests.support.pinned 2026-07-15T14:00:00+00:00 flask --app wsgi scheduler
+    python -m tests.support.pinned 2026-07-15T14:00:00+00:00 tests.support.digest_worker '{...}'
 
 The clock starts at the given instant (ISO 8601 with an offset) and ticks, as the suite's own clock does
 (tests/support/clock.py): a test hands a subprocess the instant it should live at instead of racing the machine's
