@@ -225,6 +225,7 @@ def count_queries(client, url):
     return len(statements), response
 
 
+@pytest.mark.slow
 def test_calendar_json_is_limited_to_the_range_and_its_query_count_does_not_grow(as_role, world, session, app):
     from tracker.demo import seed_demo
 

@@ -328,6 +328,7 @@ def test_a_day_with_the_app_down_all_day(app, world, session, digest_config, rec
 
 
 @pytest.mark.parametrize("first_day", [date(2027, 3, 13), date(2026, 10, 31)], ids=["spring-forward", "fall-back"])
+@pytest.mark.slow
 def test_clock_moved_across_days_and_a_dst_change_sends_one_digest_per_day_at_0630_local(
     app, world, session, digest_config, recipients, first_day
 ):

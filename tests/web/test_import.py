@@ -512,6 +512,7 @@ def test_reimport_refuses_what_only_the_app_may_change(session, world, nurse):
 # Progress, the summary, and what nobody should be able to break -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_import_streams_progress_lines_then_the_summary(session, world, nurse):
     token, _ = check(nurse, csv_bytes([row(n) for n in range(1, 1201)]))
     response = run(nurse, token, stream=True)

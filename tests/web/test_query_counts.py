@@ -84,6 +84,7 @@ def clinic_of(session, world):
     return seed
 
 
+@pytest.mark.slow
 def test_every_main_page_reads_in_the_same_number_of_queries_for_10_and_200_patients(
     session, world, as_role, clinic_of
 ):
@@ -99,6 +100,7 @@ def test_every_main_page_reads_in_the_same_number_of_queries_for_10_and_200_pati
     assert small == large
 
 
+@pytest.mark.slow
 def test_the_pages_show_the_seeded_patients_so_the_counts_mean_something(session, world, as_role, clinic_of):
     clinic_of(60, 13)
     coordinator = as_role("coordinator")
@@ -204,6 +206,7 @@ def _unreached(session, world, now) -> None:
         log_contact(session, world.actor("coordinator"), patient_id, "phone", "no_answer", "", now)
 
 
+@pytest.mark.slow
 def test_every_roles_home_reads_in_the_same_number_of_queries_for_3_and_30_patients(session, world, as_role):
     now = datetime.combine(TODAY, time(11), clinic_zone())
     with time_machine.travel(now, tick=False):  # no session "last seen" write between two counts
