@@ -31,8 +31,10 @@ run: $(VENV)/.run-deps
 test: $(VENV)/.test-deps chromium
 	$(BIN)/python -m pytest
 
+## The quick check: no browser, nothing marked slow, on two workers (each its own SQLite file; PostgreSQL runs serial,
+## as `make test` always does, since the workers would share one database).
 test-fast: $(VENV)/.test-deps
-	$(BIN)/python -m pytest -m "not browser"
+	$(BIN)/python -m pytest -m "not browser and not slow" $(if $(TRACKER_TEST_DATABASE_URL),,-n 2)
 
 test-browser: $(VENV)/.test-deps chromium
 	$(BIN)/python -m pytest -m browser

@@ -1,7 +1,8 @@
 """Fixtures: one app and schema per run, tables emptied after each test, a client per role.
 
 The suite runs on SQLite by default and on PostgreSQL when TRACKER_TEST_DATABASE_URL is set, in the clinic time
-zone TRACKER_CLINIC_TIMEZONE names (New York when unset; CI runs the date-heavy tests once more in Auckland)."""
+zone TRACKER_CLINIC_TIMEZONE names (New York when unset; CI runs the date-heavy tests once more in Auckland), at
+one pinned instant (tests/support/clock.py): the machine's date never matters."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ import pytest
 from sqlalchemy import delete, text
 
 from config import TestConfig
-from tests.support import factories
+from tests.support import clock, factories
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models.audit import SQLITE_NO_DELETE
 
 PASSWORD = factories.PASSWORD
+
+
+def pytest_configure(config):
+    """Pin the clock before any test module is imported, so their TODAY and the app's agree."""
+    clock.start()
+
+
+def pytest_unconfigure(config):
+    clock.stop()
 
 
 @pytest.fixture(scope="session")

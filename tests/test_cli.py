@@ -112,6 +112,7 @@ def seed(runner):
     assert "Added 30 demo patients (seed 7)." in result.output
 
 
+@pytest.mark.slow
 def test_seed_demo_gives_the_same_patients_for_the_same_seed(runner, session):
     seed(runner)
     first = fingerprint(session)
@@ -148,6 +149,7 @@ def test_seed_demo_creates_the_five_sites(runner, session):
         (120, 1),  # what first-run seeds
     ],
 )
+@pytest.mark.slow
 def test_seed_demo_shows_patients_in_every_stage_and_some_who_exited(runner, session, patients, seed_number):
     result = runner.invoke(args=["seed-demo", "--patients", str(patients), "--seed", str(seed_number)])
     assert result.exit_code == 0, result.output
@@ -183,6 +185,7 @@ def test_seeded_patients_agree_with_their_own_history(app, runner, session):
 # first-run
 
 
+@pytest.mark.slow
 def test_first_run_creates_one_admin_and_shows_the_password_once(app, runner, session):
     result = runner.invoke(args=["first-run"])
     assert result.exit_code == 0, result.output

@@ -89,6 +89,7 @@ def _assert_audit_rows_cannot_change() -> None:
                 connection.execute(text(statement))
 
 
+@pytest.mark.slow
 def test_migrations_build_the_models_schema_from_empty_and_downgrade_to_nothing(empty_database_url, keep_logging):
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database_url)
     with app.app_context():

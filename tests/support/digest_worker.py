@@ -1,10 +1,12 @@
 """One digest sender in its own process, for tests/web/test_digest_processes.py.
 
-    python -m tests.support.digest_worker '{"SQLALCHEMY_DATABASE_URI": "...", "SMTP_URL": "smtp://127.0.0.1:PORT", ...}'
+    python -m tests.support.pinned 2026-07-15T14:00:00+00:00 \
+        tests.support.digest_worker '{"SQLALCHEMY_DATABASE_URI": "...", "SMTP_URL": "smtp://127.0.0.1:PORT", ...}'
 
 It builds an app from the JSON settings (scheduler off), optionally waits for a start signal (the file named by
 the "go_file" key appears) so that several processes start sending at the same instant, runs the scheduler's job
-body once (tracker.services.digest.run_due with the real clock) and prints its report as one JSON line.
+body once (tracker.services.digest.run_due with the process's clock, which the test pins through
+tests/support/pinned.py) and prints its report as one JSON line.
 Nothing here is a test-only path through the application: a process killed mid-send is killed by the test."""
 
 from __future__ import annotations

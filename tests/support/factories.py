@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from config import Config
+from tests.support.clock import CLINIC_ZONE, NOW, TODAY
 from tracker.demo import ensure_sites
 from tracker.models import Location, Patient, User
 from tracker.services import Actor, trial_boluses
@@ -17,10 +16,10 @@ from tracker.services.accounts import hash_password
 from tracker.services.pumps import ImplantDetails, ensure_catalogues
 from tracker.services.refills import Programme
 
+__all__ = ["CLINIC_TIMEZONE", "CLINIC_ZONE", "NOW", "TODAY"]  # the pinned clock, re-exported for the tests
+
 PASSWORD = "correct horse battery staple"
-CLINIC_TIMEZONE = Config.CLINIC_TIMEZONE  # TRACKER_CLINIC_TIMEZONE, as the test app is configured (conftest)
-CLINIC_ZONE = ZoneInfo(CLINIC_TIMEZONE)
-TODAY = datetime.now(CLINIC_ZONE).date()  # the clinic's today, as the app sees it
+CLINIC_TIMEZONE = CLINIC_ZONE.key
 _numbers = itertools.count(1000)
 _hash = None
 

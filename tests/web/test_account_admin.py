@@ -234,6 +234,7 @@ def test_a_reset_password_is_shown_once_ends_the_users_sessions_and_is_audited_w
     assert fresh(session, nurse).must_change_password is True
 
 
+@pytest.mark.slow
 def test_after_a_reset_every_page_sends_the_user_to_choose_a_password_until_they_have(
     as_role, world, session, make_client
 ):

@@ -185,6 +185,7 @@ def test_a_new_password_shorter_than_twelve_characters_is_refused(as_role, world
     assert sign_in(make_client(), "nurse@example.org", PASSWORD).status_code == 302
 
 
+@pytest.mark.slow
 def test_changing_the_password_signs_out_other_sessions_but_not_this_one(as_role, make_client):
     at_desk = as_role("nurse")
     on_ward = as_role("nurse")

@@ -9,6 +9,7 @@ from flask import url_for
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from tests.support.clock import NOW_UTC
 from tests.support.factories import CLINIC_ZONE, TODAY, implanted_days_ago
 from tracker.clinical.refill_risk import Windows
 from tracker.extensions import db
@@ -21,7 +22,7 @@ from tracker.services.refills import Programme, current_pump
 from tracker.services.worklist import refill_rows, worklist
 from tracker.statements import statements_run
 
-NOW = datetime.now(UTC)
+NOW = NOW_UTC
 W = Windows(soon_days=14, battery_warning_months=6)
 
 
@@ -225,6 +226,7 @@ def count_queries(client, url):
     return len(statements), response
 
 
+@pytest.mark.slow
 def test_calendar_json_is_limited_to_the_range_and_its_query_count_does_not_grow(as_role, world, session, app):
     from tracker.demo import seed_demo
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
+from tests.support.clock import NOW
 from tests.support.factories import CLINIC_ZONE as ZONE
 from tests.support.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move
 from tests.web.test_fuzz_forms import row_counts
@@ -31,7 +32,6 @@ from tracker.services.refill_visits import RefillEntry, record_refill
 from tracker.services.refills import Programme, current_pump
 from tracker.services.settings import all_settings
 
-NOW = datetime.now(ZONE)
 IMPLANTED_ON = TODAY - timedelta(days=10)
 VISIT_DAY = TODAY - timedelta(days=2)
 VISIT_AT = datetime.combine(VISIT_DAY, time(9, 0), ZONE)  # 09:00 clinic time

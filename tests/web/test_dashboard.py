@@ -328,6 +328,7 @@ def test_csv_cells_that_look_like_formulas_are_defused(as_role, world, session):
     assert rows[1][3].startswith("'=HYPERLINK")
 
 
+@pytest.mark.slow
 def test_the_dashboard_reads_in_the_same_number_of_queries_for_10_and_200_patients(session, world, as_role, clinic_of):  # noqa: F811
     urls = [
         "/quality",

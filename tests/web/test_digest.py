@@ -693,6 +693,7 @@ def test_healthz_reports_the_scheduler_and_the_last_completed_day_without_patien
     assert health["last_digest_day"] == TODAY.isoformat()
 
 
+@pytest.mark.slow
 def test_only_admins_see_the_digest_pages(as_role):
     for role in ("nurse", "coordinator", "physician"):
         assert as_role(role).get("/admin/digest").status_code == 403

@@ -98,6 +98,7 @@ def plain(message) -> str:
     return message.get_body(("plain",)).get_content().replace("\r\n", "\n")
 
 
+@pytest.mark.slow
 def test_an_outage_longer_than_the_old_retry_budget_keeps_the_day_open_then_delivers_once_marked_late(
     app, world, session, digest_config, client, as_role, recipients
 ):
@@ -179,6 +180,7 @@ def test_a_server_that_accepted_data_has_the_message_whatever_it_answers_to_quit
     assert the_run(session).completed_at is not None
 
 
+@pytest.mark.slow
 def test_the_banner_shows_to_whom_the_email_has_not_reached_and_to_admins_until_it_is_resent(
     app, world, session, digest_config, client, as_role, recipients
 ):

@@ -3,7 +3,9 @@ same day, a process killed with SIGKILL while it holds a claim, the scheduler's 
 a day with the app down all day, and the clock moved across days and daylight-saving changes (time-machine).
 
 Every test talks to a real SMTP server (aiosmtpd) in this process and to the suite's database (the SQLite file of
-the `database_url` fixture, or TRACKER_TEST_DATABASE_URL), which the worker processes open too."""
+the `database_url` fixture, or TRACKER_TEST_DATABASE_URL), which the worker processes open too. Each process is
+handed the instant it lives at (tests/support/pinned.py): no test races the machine's clock, and a claim lease runs
+out because the next process is started later on the clock, not because the test slept through it."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from config import TestConfig
+from tests.support import clock
 from tests.support.digest_smtp import HoldingRecorder, Recorder, smtp_server
 from tests.support.factories import make_user
 from tracker import create_app, jobs
@@ -91,23 +94,31 @@ def dispose(*apps):
 # --- separate processes -----------------------------------------------------------------------------------------
 
 
+# The processes live at 10:00 New York time on the suite's day: past the 06:30 send time, so each builds and sends.
+WORKER_NOW = at(clock.TODAY, 10)
+
+
+def pinned(now: datetime, module: str, *args: str) -> list[str]:
+    """The command line running `python -m module args` with its clock starting at `now`."""
+    return [sys.executable, "-m", "tests.support.pinned", now.isoformat(), module, *args]
+
+
 def worker_settings(database_url: str, port: int, **overrides) -> dict:
-    # Send time 00:00: "now" is always past it, so each worker's run_due (real clock) builds and sends today.
     return {
         **SETTINGS,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SMTP_URL": f"smtp://127.0.0.1:{port}",
-        "DIGEST_SEND_TIME": "00:00",
         "SMTP_TIMEOUT_SECONDS": 20,
     } | overrides
 
 
-def start_worker(settings: dict) -> subprocess.Popen:
-    """python -m tests.support.digest_worker in its own process; no TRACKER_* variable of ours leaks into it."""
+def start_worker(settings: dict, now: datetime = WORKER_NOW) -> subprocess.Popen:
+    """python -m tests.support.digest_worker in its own process, its clock starting at `now`; no TRACKER_* variable
+    of ours leaks into it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.digest_worker", json.dumps(settings)],
+        pinned(now, "tests.support.digest_worker", json.dumps(settings)),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -134,6 +145,7 @@ def wait_until(predicate, timeout: float, what: str) -> None:
         walltime.sleep(0.01)
 
 
+@pytest.mark.slow  # separate OS processes
 def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(
     app, world, session, digest_config, database_url, tmp_path
 ):
@@ -170,7 +182,7 @@ def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(
     assert len(set(message_ids)) == len(expected)
     assert sum(r["sent"] for r in reports) == len(expected)
     assert all(r["sent"] > 0 for r in reports), f"the two processes did not overlap: {reports}"
-    assert reports[0]["day"] == reports[1]["day"]
+    assert reports[0]["day"] == reports[1]["day"] == WORKER_NOW.date().isoformat()
     session.expire_all()
     [run] = session.scalars(select(DigestRun)).all()
     assert run.digest_day.isoformat() == reports[0]["day"]
@@ -178,6 +190,7 @@ def test_two_processes_sending_the_same_day_deliver_one_message_per_recipient(
     assert {m.status for m in service.messages_for(session, run.digest_day)} == {SENT}
 
 
+@pytest.mark.slow  # separate OS processes
 @pytest.mark.parametrize("accepted", [False, True], ids=["killed-while-server-held-data", "killed-after-250"])
 def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_lease(
     app, world, session, digest_config, recipients, database_url, accepted
@@ -185,7 +198,7 @@ def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_
     """SIGKILL while the server holds DATA: the message is delivered once, by the next run after the lease.
     (killed-after-250: the server accepted it just before the kill, the documented window: the next run sends
     it again with the same Message-ID and Date, so the recipient's client shows one.)"""
-    lease = 4
+    lease = 600  # the default: the test moves the next process's clock past it instead of waiting
     recorder = HoldingRecorder(accept=accepted)
     with smtp_server(recorder) as (_, port):
         settings = worker_settings(database_url, port, DIGEST_CLAIM_LEASE_SECONDS=lease)
@@ -209,12 +222,8 @@ def test_a_process_killed_after_claiming_is_sent_once_by_the_next_run_after_the_
         assert (within["sent"], within["released"]) == (len(recipients) - 1, 0)
         assert len(recorder.to(claimed.to_address)) == (1 if accepted else 0)
 
-        wait_until(
-            lambda: datetime.now(UTC) > claimed.claimed_at + timedelta(seconds=lease + 0.2),
-            lease + 5,
-            "the claim lease to expire",
-        )
-        after = finish(start_worker(settings))
+        after_the_lease = claimed.claimed_at.astimezone(UTC) + timedelta(seconds=lease + 1)
+        after = finish(start_worker(settings, now=after_the_lease))
         assert (after["sent"], after["released"]) == (1, 1)
 
     received = Counter(m["To"] for m in recorder.messages)
@@ -319,6 +328,7 @@ def test_a_day_with_the_app_down_all_day(app, world, session, digest_config, rec
 
 
 @pytest.mark.parametrize("first_day", [date(2027, 3, 13), date(2026, 10, 31)], ids=["spring-forward", "fall-back"])
+@pytest.mark.slow
 def test_clock_moved_across_days_and_a_dst_change_sends_one_digest_per_day_at_0630_local(
     app, world, session, digest_config, recipients, first_day
 ):
@@ -363,20 +373,20 @@ def test_clock_moved_across_days_and_a_dst_change_sends_one_digest_per_day_at_06
 
 def start_scheduler_process(database_url: str, port: int, log: Path) -> subprocess.Popen:
     """The production scheduler process, started as its systemd unit would: only TRACKER_* variables configure it.
-    Send time 00:00: "now" (the real clock) is always past it, so its start-up run builds and sends today."""
+    Its clock starts at 10:00 New York time, past the 06:30 send time, so its start-up run builds and sends the day."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update(
         PYTHONPATH=str(ROOT),
         TRACKER_ENV="development",
         TRACKER_DATABASE_URL=database_url,
         TRACKER_SMTP_URL=f"smtp://127.0.0.1:{port}",
-        TRACKER_DIGEST_SEND_TIME="00:00",
+        TRACKER_DIGEST_SEND_TIME=SETTINGS["DIGEST_SEND_TIME"],
         TRACKER_CLINIC_TIMEZONE=SETTINGS["CLINIC_TIMEZONE"],
         TRACKER_MAIL_FROM=SETTINGS["MAIL_FROM"],
     )
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"],
+            pinned(WORKER_NOW, "flask", "--app", "wsgi", "scheduler"),
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -396,6 +406,7 @@ def stop(process: subprocess.Popen, log: Path) -> str:
     return log.read_text()
 
 
+@pytest.mark.slow  # separate OS processes
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes-by-mistake"])
 def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(
     app, world, session, digest_config, recipients, database_url, tmp_path, processes
@@ -429,10 +440,12 @@ def test_the_scheduler_command_sends_the_day_once_and_stops_cleanly_on_sigterm(
     assert sorted(m["To"] for m in recorder.messages) == recipients  # each recipient exactly once
     session.expire_all()
     [run] = session.scalars(select(DigestRun)).all()
+    assert run.digest_day == WORKER_NOW.date()
     assert run.completed_at is not None and run.sent == len(recipients)
     assert any(run.started_by.endswith(f":{p.pid}") for p in running), run.started_by
 
 
+@pytest.mark.slow  # separate OS processes
 def test_the_scheduler_command_refuses_a_bad_setting_with_a_clear_message(database_url, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update(PYTHONPATH=str(ROOT), TRACKER_DATABASE_URL=database_url, TRACKER_DIGEST_SEND_TIME="6.30am")

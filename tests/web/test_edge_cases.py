@@ -1,11 +1,12 @@
 """Edge cases found in review: each was a 500, a silent overwrite or a patient falling out of view."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.clock import NOW_UTC
 from tests.support.factories import CLINIC_ZONE, TODAY, implant_details, implanted_days_ago, make_patient, move
 from tracker.clinical.refill_risk import Windows
 from tracker.models import DoseChange, RefillAppointment, RefillVisit
@@ -14,7 +15,7 @@ from tracker.services.doses import change_dose
 from tracker.services.refills import Programme, current_pump
 from tracker.services.worklist import refill_rows, worklist
 
-NOW = datetime.now(UTC)
+NOW = NOW_UTC
 
 
 def test_a_patient_lost_to_follow_up_with_drug_in_the_pump_stays_on_the_refill_lists(as_role, world, session):

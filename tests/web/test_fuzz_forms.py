@@ -39,6 +39,8 @@ from tracker.policy import ALL_ROLES, allowed
 from tracker.services import escalation, pump_events, sessions
 from tracker.services.refills import current_pump
 
+pytestmark = pytest.mark.slow
+
 ROLES = sorted(ALL_ROLES)
 EXAMPLES = 12  # per (route, role) the policy allows: small enough for < 60 s on SQLite and PostgreSQL
 FORBIDDEN_EXAMPLES = 3  # where the policy refuses the role, every post is the same cheap 403

@@ -146,6 +146,7 @@ def nurse(as_role):
 # The whole task -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_good_file_of_2000_rows_imports_every_patient_with_pump_refill_schedule_and_booking(session, world, nurse):
     rows = [row(n) if n % 4 else evaluation_row(n) for n in range(1, 2001)]
     sqlite = session.get_bind().dialect.name == "sqlite"
@@ -511,6 +512,7 @@ def test_reimport_refuses_what_only_the_app_may_change(session, world, nurse):
 # Progress, the summary, and what nobody should be able to break -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_import_streams_progress_lines_then_the_summary(session, world, nurse):
     token, _ = check(nurse, csv_bytes([row(n) for n in range(1, 1201)]))
     response = run(nurse, token, stream=True)

@@ -392,6 +392,7 @@ def test_only_nurses_and_physicians_record_device_events(as_role, world, session
 # -- reads stay set-based ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_open_work_costs_the_same_statements_for_one_pump_or_five(app, as_role, world, session):
     from tracker.extensions import db
 

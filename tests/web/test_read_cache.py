@@ -2,10 +2,11 @@
 a commit from this session or any other connection, or a booking's start time passing, is seen at once."""
 
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import create_engine, text
 
+from tests.support.clock import NOW_UTC
 from tests.support.factories import TODAY, implanted_days_ago
 from tracker.extensions import db
 from tracker.services.bookings import book_refill
@@ -13,7 +14,7 @@ from tracker.services.calendar import calendar_events
 from tracker.services.read_cache import reads
 from tracker.statements import statements_run
 
-NOW = datetime.now(UTC)
+NOW = NOW_UTC
 START, END = TODAY - timedelta(days=7), TODAY + timedelta(days=35)
 MONTH_QUERY = "FROM refill_schedule JOIN patient"  # the facts statement; the marker query reads no table
 READS = 2  # a range holding today reads its refills and today's pumps needing action

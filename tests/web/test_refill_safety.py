@@ -247,6 +247,7 @@ def _check(app, session, world, client):
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.slow
 def test_no_pump_that_needs_action_is_ever_silent(seed, app, session, world, as_role):
     rng = random.Random(seed)
     client = as_role("nurse")

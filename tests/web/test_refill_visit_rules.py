@@ -4,11 +4,12 @@ sentence, and the patient page shows the residual trend across visits. A concent
 bolus (or why none), and the panel and emergency summary show the new concentration from that refill on."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from tests.support.clock import NOW
 from tests.support.factories import CLINIC_ZONE as ZONE
 from tests.web.test_refills import entry, implanted
 from tracker.clinic_zone import local_date
@@ -17,8 +18,6 @@ from tracker.formats import fmt_datetime
 from tracker.models import RefillSchedule, RefillVisit
 from tracker.services.refill_visits import preview_refill, record_refill
 from tracker.services.refills import last_fill
-
-NOW = datetime.now(ZONE)
 
 
 def test_an_over_infusion_projects_the_next_interval_at_the_measured_rate(world, session, as_role):

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from config import TestConfig
+from tests.support.clock import NOW
 from tests.support.factories import CLINIC_ZONE as ZONE
 from tests.support.factories import TODAY, implant_details, make_patient, move, to_adjustment
 from tracker import create_app
@@ -35,8 +36,6 @@ from tracker.services.refills import (
     schedule_violations,
 )
 from tracker.services.settings import all_settings
-
-NOW = datetime.now(ZONE)
 
 
 def implanted(session, world, **patient):

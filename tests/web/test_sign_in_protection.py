@@ -82,6 +82,7 @@ def test_the_wait_doubles_after_the_free_failures_and_stops_at_the_cap():
     assert [wait_seconds(n, 3, 300) for n in (0, 3, 4, 5, 6, 12, 13, 60)] == [0, 0, 1, 2, 4, 256, 300, 300]
 
 
+@pytest.mark.slow
 def test_300_correct_sign_ins_from_one_address_are_never_refused(limited_app, world):
     """A clinic behind one NAT: every nurse signs in all day, from new browsers, and a few mistype."""
     emails = [user.email for user in world.users.values()]

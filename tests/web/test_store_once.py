@@ -10,6 +10,7 @@ import logging
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support.factories import TODAY, bolus_data, implanted_days_ago, make_patient, move, patient_data
@@ -57,6 +58,7 @@ def codes(responses) -> list[int]:
     return sorted(r.status_code for r in responses)
 
 
+@pytest.mark.slow
 def test_ten_identical_refill_posts_store_one_visit(world, session, as_role):
     patient = implanted_days_ago(session, world, 10)
     pump = current_pump(session, patient.id)
@@ -85,6 +87,7 @@ def read_together(monkeypatch, module, name, racers: int):
     monkeypatch.setattr(module, name, held)
 
 
+@pytest.mark.slow
 def test_two_tabs_recording_a_refill_against_the_same_fill_store_one(world, session, as_role, monkeypatch):
     """Two tabs, same last fill: the check of what the form was opened against is atomic. No submission keys
     here, so the row lock alone must hold (on SQLite a key's insert would also serialize the writers)."""
@@ -99,6 +102,7 @@ def test_two_tabs_recording_a_refill_against_the_same_fill_store_one(world, sess
     assert len(stale) == 4 and all("Someone else recorded a refill" in r.get_data(as_text=True) for r in stale)
 
 
+@pytest.mark.slow
 def test_racing_dose_changes_against_the_same_ledger_store_one(world, session, as_role, monkeypatch):
     patient = implanted_days_ago(session, world, 10)
     pump = current_pump(session, patient.id)
@@ -114,6 +118,7 @@ def test_racing_dose_changes_against_the_same_ledger_store_one(world, session, a
     assert 500 not in codes(responses)
 
 
+@pytest.mark.slow
 def test_identical_bolus_posts_store_one_whether_racing_or_one_after_another(world, session, as_role):
     patient = make_patient(session, world)
     move(session, world, patient, "trial", days_ago=3)
@@ -133,6 +138,7 @@ def test_identical_bolus_posts_store_one_whether_racing_or_one_after_another(wor
     assert "already saved" in nurse.get(second.location).get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_identical_contact_attempts_store_one(world, session, as_role):
     patient = implanted_days_ago(session, world, 20)
     form = {"method": "phone", "outcome": "voicemail", "notes": "left a message", "submission_key": KEY}
@@ -140,6 +146,7 @@ def test_identical_contact_attempts_store_one(world, session, as_role):
     assert count(session, ContactAttempt.id) == 1 and 500 not in codes(responses)
 
 
+@pytest.mark.slow
 def test_two_people_booking_at_once_leave_one_open_booking(world, session, as_role):
     patient = implanted_days_ago(session, world, 20)
     d = due(session, patient)
@@ -186,6 +193,7 @@ def test_the_database_refuses_a_second_open_booking_for_a_pump(world, session):
     session.rollback()
 
 
+@pytest.mark.slow
 def test_two_people_creating_the_same_mrn_get_one_patient_and_a_form_error(world, session, as_role, caplog):
     data = form_of(
         patient_data(world, mrn="RACE-4471", first_name="Ada", last_name="Byron"), referred_on=TODAY.isoformat()

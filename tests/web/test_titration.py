@@ -1,18 +1,16 @@
 """Titration at the dose form: the 24-hour limit from the lowest dose in force, children, cuts, the usual range."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from tests.support.factories import CLINIC_ZONE as ZONE
+from tests.support.clock import NOW
 from tests.support.factories import TODAY, bolus_data, implant_details, make_patient, move, to_adjustment
 from tracker.models import AuditEvent, DoseChange, RefillVisit
 from tracker.services import trial_boluses
 from tracker.services.doses import change_dose
 from tracker.services.refills import Programme, current_pump
-
-NOW = datetime.now(ZONE)
 
 
 def implanted(session, world, **patient):
