@@ -219,7 +219,7 @@ FIELDS: dict[str, list[str]] = {
         "why",
     ],
     "corrections.void_refill": ["why"],
-    "dose_corrections.void_dose": ["why"],
+    "corrections.void_dose": ["why"],
     "corrections.void_bolus": ["why"],
     "corrections.implant": [
         "serial",

@@ -55,8 +55,8 @@ def _move_form(patient: Patient, moves: list) -> MoveForm:
 
 def _ask_implant_sign_off(form: MoveForm, sign_off: SignOffForm, patient: Patient) -> None:
     note, now = sign_off.note.data or "", datetime.now(UTC)
-    with transaction(db.session, "patient"):
-        ask_implant_sign_off(db.session, actor(), patient.id, _proposal(form), note, clinic_today(), now)
+    # Its own use case: it tries the move in a dry run first, which must not sit inside a transaction.
+    ask_implant_sign_off(db.session, actor(), patient.id, _proposal(form), note, clinic_today(), now)
 
 
 def _move_stage(form: MoveForm, patient: Patient) -> None:
