@@ -2,7 +2,7 @@
 against a bare Flask app under the same gunicorn settings.
 
     .venv/bin/python -m bench.mix --db sqlite --size 10000 --seconds 15 --repeats 3
-    .venv/bin/python -m bench.mix --variants base,per_thread,read_cache   # each speed-up switched off in turn
+    .venv/bin/python -m bench.mix --variants base,per_thread,urls   # each speed-up switched off in turn
 
 Twenty connections (wrk, one thread each), half signed in as nurses, half as coordinators. Each goes round its
 own cycle (started at a different step): the patient list (filtered, then a second page), the stage board, the

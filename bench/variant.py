@@ -4,8 +4,9 @@ what each one is worth under the clinic-day mix. BENCH_WITHOUT names them, comma
 * `per_thread`: statements built on every call instead of once per thread (tracker.statements.per_thread);
 * `fmt_date`: fmt_date without its lru_cache (tracker.formats);
 * `urls`: fixed_url and row_url call url_for every time (tracker.web);
-* `badge`: the stage badges built for every row instead of once each (tracker.web.register);
-* `read_cache`: every read runs its queries (tracker.services.read_cache).
+* `badge`: the stage badges built for every row instead of once each (tracker.web.register).
+
+(`read_cache`, the reuse of reads while the database was unchanged, was measured here and removed: issue 20.)
 
 The switches are made before the app (and the modules that import these names) is built."""
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 
 WITHOUT = {name.strip() for name in os.environ.get("BENCH_WITHOUT", "").split(",") if name.strip()}
-KNOWN = {"per_thread", "fmt_date", "urls", "badge", "read_cache"}
+KNOWN = {"per_thread", "fmt_date", "urls", "badge"}
 if WITHOUT - KNOWN:
     raise SystemExit(f"BENCH_WITHOUT: unknown {sorted(WITHOUT - KNOWN)}; known: {sorted(KNOWN)}")
 
@@ -36,11 +37,6 @@ if "urls" in WITHOUT:
     if hasattr(tracker.web, "_fixed_url"):
         tracker.web._fixed_url = lambda script_root, endpoint, values: url_for(endpoint, **dict(values))
     tracker.web.row_url = lambda endpoint, key, **values: lambda row_id: url_for(endpoint, **{key: row_id}, **values)
-
-if "read_cache" in WITHOUT:
-    from tracker.services.read_cache import ReadCache
-
-    ReadCache.get = lambda self, session, key, read, now=None: read()[0]
 
 from tracker import create_app  # noqa: E402  (after the switches)
 

@@ -23,7 +23,6 @@ from tracker.models import (
 )
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
-from tracker.services.read_cache import reads
 from tracker.statements import per_thread
 
 SORTS = {
@@ -190,25 +189,17 @@ def patient_rows(session: Session, f: PatientFilters):
 
 @dataclass
 class ListPage(Page):
-    """A page of the patient list with its filter bar's choices: one read, reused while nothing changes."""
+    """A page of the patient list with its filter bar's choices."""
 
     locations: tuple[tuple[int, str], ...] = ()
     nurses: tuple[tuple[int, str], ...] = ()
 
 
 def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> ListPage:
-    """One page of the filtered list, its total and the filter bar's locations and nurses, in one entry of
-    tracker.services.read_cache: a list asked again with nothing changed runs only the cache's marker query."""
-    shape, params = _shape(f), _params(f)
-
-    def read():
-        rows, total, number = _read_page(session, shape, params, page, per_page)
-        locations, nurses = filter_choices(session)
-        return (tuple(rows), total, number, tuple(locations), tuple(nurses)), None
-
-    key = ("patients", shape, tuple(sorted(params.items())), page, per_page)
-    rows, total, number, locations, nurses = reads.get(session, key, read)
-    return ListPage(rows, total, number, per_page, locations, nurses)
+    """One page of the filtered list, its total and the filter bar's locations and nurses."""
+    rows, total, number = _read_page(session, _shape(f), _params(f), page, per_page)
+    locations, nurses = filter_choices(session)
+    return ListPage(tuple(rows), total, number, per_page, tuple(locations), tuple(nurses))
 
 
 def _read_page(session: Session, shape: tuple, params: dict, page: int, per_page: int) -> tuple[list, int, int]:
@@ -286,18 +277,11 @@ def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Selec
 
 def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict, list]:
     """Active patients per stage, oldest in stage first, capped per column, with full counts, and the locations
-    to filter by: one entry of tracker.services.read_cache, reused while nothing changes."""
-
-    def read():
-        counts_q, cards_q = _board_statements(bool(location_id), per_column)
-        params = {"location_id": location_id} if location_id else {}
-        return (
-            tuple(session.execute(counts_q, params)),
-            tuple(session.execute(cards_q, params)),
-            tuple(location_choices(session)),
-        ), None
-
-    counted, cards, locations = reads.get(session, ("board", location_id, per_column), read)
+    to filter by."""
+    counts_q, cards_q = _board_statements(bool(location_id), per_column)
+    params = {"location_id": location_id} if location_id else {}
+    counted, cards = session.execute(counts_q, params).all(), session.execute(cards_q, params).all()
+    locations = tuple(location_choices(session))
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
     return columns, dict.fromkeys(STAGES, 0) | dict(counted), locations
 
