@@ -2,11 +2,10 @@
 what each one is worth under the clinic-day mix. BENCH_WITHOUT names them, comma-separated:
 
 * `per_thread`: statements built on every call instead of once per thread (tracker.statements.per_thread);
-* `fmt_date`: fmt_date without its lru_cache (tracker.formats);
-* `urls`: fixed_url and row_url call url_for every time (tracker.web);
-* `badge`: the stage badges built for every row instead of once each (tracker.web.register).
+* `urls`: fixed_url and row_url call url_for every time (tracker.web).
 
-(`read_cache`, the reuse of reads while the database was unchanged, was measured here and removed: issue 20.)
+(`read_cache`, the reuse of reads while the database was unchanged, and the lru_caches of fmt_date and the stage
+badges were measured here and removed: issue 20, bench/RESULTS.md.)
 
 The switches are made before the app (and the modules that import these names) is built."""
 
@@ -15,7 +14,7 @@ from __future__ import annotations
 import os
 
 WITHOUT = {name.strip() for name in os.environ.get("BENCH_WITHOUT", "").split(",") if name.strip()}
-KNOWN = {"per_thread", "fmt_date", "urls", "badge"}
+KNOWN = {"per_thread", "urls"}
 if WITHOUT - KNOWN:
     raise SystemExit(f"BENCH_WITHOUT: unknown {sorted(WITHOUT - KNOWN)}; known: {sorted(KNOWN)}")
 
@@ -23,11 +22,6 @@ if "per_thread" in WITHOUT:
     import tracker.statements
 
     tracker.statements.per_thread = lambda builder: builder
-
-if "fmt_date" in WITHOUT:
-    import tracker.formats
-
-    tracker.formats.fmt_date = getattr(tracker.formats.fmt_date, "__wrapped__", tracker.formats.fmt_date)
 
 if "urls" in WITHOUT:
     from flask import url_for
@@ -41,8 +35,3 @@ if "urls" in WITHOUT:
 from tracker import create_app  # noqa: E402  (after the switches)
 
 app = create_app()
-
-if "badge" in WITHOUT:
-    stage_badge = app.jinja_env.globals["stage_badge"]
-    cached = next(c.cell_contents for c in stage_badge.__closure__ or () if hasattr(c.cell_contents, "__wrapped__"))
-    app.jinja_env.globals["stage_badge"] = lambda p: cached.__wrapped__(p.stage, p.status, p.exit_reason)
