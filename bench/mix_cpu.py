@@ -3,7 +3,7 @@ same order, through the Flask test client), one process per variant, the variant
 (time.process_time) leaves out other processes' load, which on a shared machine moves a load run's throughput by
 more than the 5% a speed-up must earn.
 
-    .venv/bin/python -m bench.mix_cpu --variants base,per_thread,urls --rounds 3"""
+    .venv/bin/python -m bench.mix_cpu --variants base,per_thread --rounds 3"""
 
 from __future__ import annotations
 
