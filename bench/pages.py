@@ -89,15 +89,10 @@ class InProcess:
     queries: int
     median_ms: float
     body_kb: float
-    first_queries: int  # the same, with tracker.services.read_cache emptied before each request (a first read)
-    first_median_ms: float
 
 
 def measure(app, url_map: dict[str, str], repeat: int = 5) -> dict[str, InProcess]:
-    """Per page: statements executed by one request (after a warm-up request) and the median of `repeat`, both for
-    a read the cache can reuse (the page asked again, nothing changed) and a first read (the cache emptied)."""
-    from tracker.services.read_cache import reads
-
+    """Per page: statements executed by one request (after a warm-up request) and the median of `repeat`."""
     client = app.test_client()
     with app.app_context():
         login(client)
@@ -105,23 +100,15 @@ def measure(app, url_map: dict[str, str], repeat: int = 5) -> dict[str, InProces
     results = {}
     for key, url in url_map.items():
         client.get(url)  # warm-up: template compilation, first connection
-        measured = []
-        for first in (False, True):
-            if first:
-                reads.clear()
-            with statements_run(engine) as statements:
-                response = client.get(url)
-            assert response.status_code == 200, (url, response.status_code)
-            timings = []
-            for _ in range(repeat):
-                if first:
-                    reads.clear()
-                started = time.perf_counter()
-                client.get(url)
-                timings.append((time.perf_counter() - started) * 1000)
-            measured.append((len(statements), statistics.median(timings)))
-        (queries, ms), (first_queries, first_ms) = measured
-        results[key] = InProcess(queries, ms, len(response.data) / 1024, first_queries, first_ms)
+        with statements_run(engine) as statements:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        timings = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            client.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+        results[key] = InProcess(len(statements), statistics.median(timings), len(response.data) / 1024)
     return results
 
 

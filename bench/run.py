@@ -206,8 +206,7 @@ def main(argv=None) -> int:
             run = {"seed": stats, "urls": url_map, "inproc": {k: vars(v) for k, v in measure(app, url_map).items()}}
             for k, v in run["inproc"].items():
                 print(
-                    f"    {k:9} {v['queries']:3d} queries  {v['median_ms']:8.1f} ms in-process  (first read "
-                    f"{v['first_queries']} queries {v['first_median_ms']:.1f} ms)  {v['body_kb']:8.1f} kB",
+                    f"    {k:9} {v['queries']:3d} queries  {v['median_ms']:8.1f} ms in-process  {v['body_kb']:8.1f} kB",
                     flush=True,
                 )
             if size >= 1000:
@@ -277,7 +276,7 @@ def report(out: dict) -> str:
                 f"\n### {kind}, {int(size):,} patients: {server_label(a)}, {a.connections} connections, "
                 f"{a.seconds:g} s per page; closed loop, then paced at {rate:g} req/s\n",
                 "| page | req/s | p50 ms | p95 ms | static just before, req/s | vs static | vs /healthz "
-                "| paced p50 ms | paced p95 ms | SQL/request (first read) | in-process ms (first read) | kB |",
+                "| paced p50 ms | paced p95 ms | SQL/request | in-process ms | kB |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             ]
             for key, r in run["load"].items():
@@ -290,14 +289,12 @@ def report(out: dict) -> str:
                     f"{_fmt(page_ref, '.0f')} | {_fmt(share, '.0f')}% | "
                     f"{_fmt(r['rps'] / health * 100 if health else None, '.0f')}% | "
                     f"{_fmt(paced.get('p50_ms'))} | {_fmt(paced.get('p95_ms'))} | "
-                    f"{ip['queries']} ({ip['first_queries']}) | {ip['median_ms']:.1f} "
-                    f"({ip['first_median_ms']:.1f}) | {ip['body_kb']:.0f} |"
+                    f"{ip['queries']} | {ip['median_ms']:.1f} | {ip['body_kb']:.0f} |"
                 )
     for kind, runs in out["runs"].items():
         sizes = list(runs)
         lines += [
-            f"\n### Scaling, {kind}: in-process median ms, reused read / first read (req/s under load where "
-            "measured)\n",
+            f"\n### Scaling, {kind}: in-process median ms (req/s under load where measured)\n",
             "| page | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
             "|---|" + "---:|" * len(sizes),
         ]
@@ -306,19 +303,16 @@ def report(out: dict) -> str:
             for s in sizes:
                 ms = runs[s]["inproc"][key]["median_ms"]
                 rps = runs[s].get("load", {}).get(key, {}).get("rps")
-                first = runs[s]["inproc"][key]["first_median_ms"]
-                cells.append(f"{ms:.1f} / {first:.1f}" + (f" ({rps:.0f}/s)" if rps else ""))
+                cells.append(f"{ms:.1f}" + (f" ({rps:.0f}/s)" if rps else ""))
             lines.append(f"| {labels[key]} | " + " | ".join(cells) + " |")
         lines += [
-            f"\n### SQL statements per request, {kind}: reused read (first read)\n",
+            f"\n### SQL statements per request, {kind}\n",
             "| page | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
             "|---|" + "---:|" * len(sizes),
         ]
         for key in runs[sizes[0]]["inproc"]:
             counts = [runs[s]["inproc"][key] for s in sizes]
-            lines.append(
-                f"| {labels[key]} | " + " | ".join(f"{c['queries']} ({c['first_queries']})" for c in counts) + " |"
-            )
+            lines.append(f"| {labels[key]} | " + " | ".join(str(c["queries"]) for c in counts) + " |")
         digests = [(s, runs[s]["digest"]) for s in sizes if "digest" in runs[s]]
         if digests:
             lines += [
@@ -396,14 +390,11 @@ def targets(out: dict):
         big = runs.get("10000", {}).get("inproc", {}) or (runs[max(runs, key=int)]["inproc"] if runs else {})
         for key in MAIN_PAGES:
             if key in base and key in big:
-                small, large = (
-                    (base[key]["queries"], base[key]["first_queries"]),
-                    (big[key]["queries"], big[key]["first_queries"]),
-                )
+                small, large = base[key]["queries"], big[key]["queries"]
                 yield (
-                    f"{key}: SQL per request same at {QUERY_BASE} and 10k (reused read, first read)",
+                    f"{key}: SQL per request same at {QUERY_BASE} and 10k",
                     kind,
-                    f"{small[0]}, {small[1]} vs {large[0]}, {large[1]}",
+                    f"{small} vs {large}",
                     small == large,
                 )
 

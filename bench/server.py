@@ -27,9 +27,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, workers: int = 2, threads: int = 1, keepalive: int = 0):
+def gunicorn(
+    url: str,
+    workers: int = 2,
+    threads: int = 1,
+    keepalive: int = 0,
+    app: str = "wsgi:app",
+    env: dict[str, str] | None = None,
+    ready: str = "/healthz",
+    root: Path = ROOT,
+):
     """threads > 1: the gthread worker class (a worker's threads overlap database waits); keepalive 0: one
-    connection per request, as from a proxy without upstream keep-alive (nginx's default)."""
+    connection per request, as from a proxy without upstream keep-alive (nginx's default). `app`: the WSGI
+    application gunicorn serves (bench/hello.py's bare Flask app, bench/variant.py's app without a speed-up);
+    `env`: extra environment; `ready`: the path answered 200 once it is up; `root`: the checkout to serve (another
+    commit's, to compare)."""
     port = free_port()
     log = open(f"/tmp/tracker-bench-gunicorn-{port}.log", "w")
     worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
@@ -49,10 +61,10 @@ def gunicorn(url: str, workers: int = 2, threads: int = 1, keepalive: int = 0):
             "-",
             "--access-logformat",
             "",
-            "wsgi:app",
+            app,
         ],
-        cwd=ROOT,
-        env=app_env(url),
+        cwd=root,
+        env=app_env(url) | (env or {}),
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
@@ -60,7 +72,7 @@ def gunicorn(url: str, workers: int = 2, threads: int = 1, keepalive: int = 0):
         deadline = time.time() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -77,14 +89,15 @@ def gunicorn(url: str, workers: int = 2, threads: int = 1, keepalive: int = 0):
         log.close()
 
 
-def session_cookie(port: int) -> str:
-    """Sign in as the demo coordinator like a browser (CSRF token from /login); returns a Cookie header value."""
+def session_cookie(port: int, email: str = LOGIN_EMAIL) -> str:
+    """Sign in as a demo user (the coordinator unless told) like a browser (CSRF token from /login); returns a
+    Cookie header value."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.addheaders = [("User-Agent", USER_AGENT)]
     page = opener.open(f"http://127.0.0.1:{port}/login").read().decode()
     token = CSRF.search(page).group(1)
-    body = urllib.parse.urlencode({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD, "csrf_token": token}).encode()
+    body = urllib.parse.urlencode({"email": email, "password": LOGIN_PASSWORD, "csrf_token": token}).encode()
     opener.open(f"http://127.0.0.1:{port}/login", data=body).read()
     cookies = [f"{c.name}={c.value}" for c in jar]
     if not opener.open(f"http://127.0.0.1:{port}/board").geturl().endswith("/board"):

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from functools import lru_cache
 
 from tracker.clinic_zone import clinic_zone
 
 
-@lru_cache(maxsize=4096)  # a month page formats ~130 dates, most of them the same few dozen
 def fmt_date(value: date | None) -> str:
     """3 Dec 2026 (a clinic-local day; '' for none)."""
     return f"{value.day} {value:%b %Y}" if value else ""

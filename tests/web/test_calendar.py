@@ -233,8 +233,7 @@ def test_calendar_json_is_limited_to_the_range_and_its_query_count_does_not_grow
     coordinator = as_role("coordinator")
     start, end = TODAY - timedelta(days=7), TODAY + timedelta(days=34)
     url = f"/calendar/events.json?start={start}&end={end}"
-    # Audited once per 15 minutes (tests/web/test_bulk_reads_audited.py): count the views after the first; the
-    # seeding's commit then ends the cached read, so both counts below are first reads.
+    # Audited once per 15 minutes (tests/web/test_bulk_reads_audited.py): count the views after the first.
     coordinator.get(url)
     seed_demo(session, 10, 5, TODAY, "demo-password-1234")
     with app.app_context():
@@ -341,7 +340,7 @@ def test_the_worklist_is_paged_and_every_page_shows_the_counts_of_all_pages(
     full = [r.patient.id for r in worklist(session, TODAY, NOW, W)]
     assert [p.id for p in sorted(on_first, key=lambda p: full.index(p.id))] == full[:3]
     assert coordinator.get("/worklist?page=99").status_code == 200, "a page past the end shows the last one"
-    # Each row's links (built from one url_for a page, tracker.web.urls.row_url) are the ones url_for gives.
+    # Each row's links are the ones url_for gives.
     shown = sorted(on_second, key=lambda p: p.id)[0]
     with app.test_request_context("/worklist?page=2"):
         expected = [

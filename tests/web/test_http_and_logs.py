@@ -120,7 +120,7 @@ def test_a_full_flow_logs_no_patient_name_mrn_or_birth_date(as_role, world, sess
 
 
 def test_the_menu_links_follow_the_script_root_they_are_served_under(as_role, world):
-    """The menu's and head's URLs are built once a worker per script root (tracker.web.urls.fixed_url): an app mounted
+    """The menu's and head's URLs follow the script root: an app mounted
     under a prefix, or at the root, each gets its own."""
     admin = as_role("admin")
     for root in ("", "/itb", ""):

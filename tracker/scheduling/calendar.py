@@ -103,8 +103,7 @@ def events_json():
         return jsonify({"error": "start..end must be a range of at most 100 days"}), 400
     _, location_ids, nurse_id = list_filters(home_clinic=True)
     names = allowed(current_user.role, "export.names")
-    # Recorded before the read: its commit moves the database's change marker, so the events read after it can
-    # be reused by the next view (tracker.services.read_cache) rather than read again. The range is in the filters.
+    # The range is in the filters.
     audit_read("calendar_events", None, action="view", names=names, once_within=timedelta(minutes=15))
     patient_url = patient_url_prefix()
     return jsonify([_event_json(e, names, patient_url) for e in _events(start, end, location_ids, nurse_id)])

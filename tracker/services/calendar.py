@@ -15,7 +15,6 @@ from tracker.models import User
 from tracker.services import Actor, use_case
 from tracker.services.audit import record
 from tracker.services.patient_queries import filter_choices
-from tracker.services.read_cache import reads
 from tracker.services.refill_list_queries import late_count, open_work
 from tracker.services.settings import risk_windows
 from tracker.services.worklist import RefillFact, refill_facts
@@ -74,12 +73,9 @@ def calendar_events(
     location_ids: list[int] | None = None,
     nurse_id: int | None = None,
 ) -> list[CalendarEvent]:
-    """Every due date and booked refill from `start` to `end` inclusive, as plain values, in date and time order:
-    read once while nothing changes (tracker.services.read_cache), else in a fixed number of queries."""
-    key = ("calendar", start, end, today, tuple(location_ids or ()), nurse_id)
-    return list(
-        reads.get(session, key, lambda: _read_events(session, start, end, today, now, location_ids, nurse_id), now)
-    )
+    """Every due date and booked refill from `start` to `end` inclusive, as plain values, in date and time order,
+    in a fixed number of queries."""
+    return _read_events(session, start, end, today, now, location_ids, nurse_id)
 
 
 @dataclass
@@ -99,23 +95,16 @@ def calendar_view(
     location_ids: list[int] | None = None,
     nurse_id: int | None = None,
 ) -> CalendarView:
-    """What the calendar page reads, in one cache entry (a page asked again with nothing changed runs only the
-    cache's marker query): the events, the overdue count and the filter bar's choices."""
-
-    def read():
-        events, until = _read_events(session, start, end, today, now, location_ids, nurse_id)
-        locations, nurses = filter_choices(session, "clinic")
-        return (events, late_count(session, today, location_ids, nurse_id), tuple(locations), tuple(nurses)), until
-
-    key = ("calendar view", start, end, today, tuple(location_ids or ()), nurse_id)
-    events, late, locations, nurses = reads.get(session, key, read, now)
-    return CalendarView(list(events), late, locations, nurses)
+    """What the calendar page reads: the events, the overdue count and the filter bar's choices."""
+    events = _read_events(session, start, end, today, now, location_ids, nurse_id)
+    locations, nurses = filter_choices(session, "clinic")
+    late = late_count(session, today, location_ids, nurse_id)
+    return CalendarView(events, late, tuple(locations), tuple(nurses))
 
 
-def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tuple[tuple, datetime | None]:
-    """The events, and the next booking start after `now`: the moment one of them may turn into a missed
-    appointment, so the events hold until then."""
-    events, next_start, windows = [], None, risk_windows(session)
+def _read_events(session, start, end, today, now, location_ids, nurse_id) -> list[CalendarEvent]:
+    """The events from `start` to `end`, with every pump needing action on today when the range holds it."""
+    events, windows = [], risk_windows(session)
     work = open_work(session, location_ids)  # read once for both reads below
     if start <= today <= end:  # a pump needing action sits on today too, every day until its refill (or its work)
         events += [
@@ -129,15 +118,13 @@ def _read_events(session, start, end, today, now, location_ids, nurse_id) -> tup
         if start <= fact.due_date <= end:
             events.append(CalendarEvent(fact.due_date, "due", fact))
         if fact.starts_at is not None:
-            if fact.starts_at > now and (next_start is None or fact.starts_at < next_start):
-                next_start = fact.starts_at
             local = fact.starts_at.astimezone(clinic_zone())
             if start <= local.date() <= end:
                 events.append(CalendarEvent(local.date(), "appointment", fact, local))
     events.sort(
         key=lambda e: (e.day, e.starts_at_local.time() if e.starts_at_local else datetime.min.time(), e.fact.patient_id)
     )
-    return tuple(events), next_start
+    return events
 
 
 @use_case("account")

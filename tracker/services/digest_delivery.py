@@ -18,7 +18,6 @@ from tracker.clinic_zone import clinic_zone, local_date
 from tracker.models import DigestRun, OutboxMessage
 from tracker.models.digest import DEAD, SENT
 from tracker.services.digest_contents import parse_send_time
-from tracker.statements import per_thread
 
 OFF, NOT_DUE, DELIVERED, LATE = "off", "not due yet", "delivered", "late"
 _ERROR = re.compile(r"^(\w+)(?:: \((\d{3}),)?")
@@ -117,10 +116,8 @@ def today(session: Session, config, now: datetime) -> Delivery:
     )
 
 
-@per_thread
 def _banner_statement():
-    """Today's run (if built) and this user's message status, in one statement, built once a thread: building it
-    cost more than running it."""
+    """Today's run (if built) and this user's message status, in one statement."""
     day = bindparam("day")
     mine = (
         select(OutboxMessage.status)

@@ -26,7 +26,6 @@ from tracker.services.calendar import CalendarEvent, calendar_events
 from tracker.services.digest import last_completed_day
 from tracker.services.physician_queue import IN_FRONT_OF_PHYSICIANS, QueueItem, physician_queue, requests_to_follow
 from tracker.services.worklist import RefillFact, WorklistPage, refill_facts, worklist_page
-from tracker.statements import per_thread
 
 HOME_ROWS = 8  # the first rows of each list; the rest are one click away, on the list itself
 ANSWERED_DAYS = 14  # a physician's answer to one's request stays on the home page this long
@@ -147,7 +146,6 @@ def _my_requests(session: Session, user_id: int, now: datetime) -> list[Physicia
     return requests_to_follow(session, user_id, now - timedelta(days=ANSWERED_DAYS), HOME_ROWS)
 
 
-@per_thread
 def _latest_attempts_statement():
     """Each patient's latest contact attempt, for the patients named, kept when it did not reach them."""
     latest = (

@@ -23,8 +23,6 @@ from tracker.models import (
 )
 from tracker.models.journey import STILL_NEEDS_REFILLS
 from tracker.paging import Page, page_number
-from tracker.services.read_cache import reads
-from tracker.statements import per_thread
 
 SORTS = {
     "name": (Patient.last_name, Patient.first_name, Patient.id),
@@ -47,8 +45,7 @@ class PatientFilters:
     sort: str = "name"
 
 
-# The list's statements are built once per shape (which filters are set, which sort) with the values as bound
-# parameters: building a statement costs more than running it (0.4 ms against 0.3 for a page of 50 on SQLite).
+# The list's statements have the values as bound parameters; their shape is which filters are set, which sort.
 def _shape(f: PatientFilters) -> tuple:
     return (
         len(search_words(f.q)),
@@ -139,13 +136,11 @@ def _on_refill_list(patient):
     return or_(patient.status == ACTIVE, patient.exit_reason.in_(STILL_NEEDS_REFILLS))
 
 
-@per_thread
 def _rows_statement(shape: tuple) -> Select:
     """Every row with its next refill due, for the whole export."""
     return _listed(shape, next_due=True)
 
 
-@per_thread
 def _page_statement(shape: tuple) -> Select:
     """A page of rows, each carrying the list's total as a scalar subquery (run once by either database): the
     page and its count in one round trip, a millisecond of PostgreSQL's wake-up latency saved on every list.
@@ -177,7 +172,6 @@ def _page_statement(shape: tuple) -> Select:
     return select(page, next_due.label("next_due")).order_by(*(page.c[column.key] for column in SORTS[sort]))
 
 
-@per_thread
 def _count_statement(shape: tuple) -> Select:
     """The list's total from the patient table alone (the page query's joins would cost a lookup a row)."""
     return select(func.count()).select_from(Patient).where(*_matching(shape, literal_status=True))
@@ -190,25 +184,17 @@ def patient_rows(session: Session, f: PatientFilters):
 
 @dataclass
 class ListPage(Page):
-    """A page of the patient list with its filter bar's choices: one read, reused while nothing changes."""
+    """A page of the patient list with its filter bar's choices."""
 
     locations: tuple[tuple[int, str], ...] = ()
     nurses: tuple[tuple[int, str], ...] = ()
 
 
 def patient_list(session: Session, f: PatientFilters, page: int, per_page: int) -> ListPage:
-    """One page of the filtered list, its total and the filter bar's locations and nurses, in one entry of
-    tracker.services.read_cache: a list asked again with nothing changed runs only the cache's marker query."""
-    shape, params = _shape(f), _params(f)
-
-    def read():
-        rows, total, number = _read_page(session, shape, params, page, per_page)
-        locations, nurses = filter_choices(session)
-        return (tuple(rows), total, number, tuple(locations), tuple(nurses)), None
-
-    key = ("patients", shape, tuple(sorted(params.items())), page, per_page)
-    rows, total, number, locations, nurses = reads.get(session, key, read)
-    return ListPage(rows, total, number, per_page, locations, nurses)
+    """One page of the filtered list, its total and the filter bar's locations and nurses."""
+    rows, total, number = _read_page(session, _shape(f), _params(f), page, per_page)
+    locations, nurses = filter_choices(session)
+    return ListPage(tuple(rows), total, number, per_page, tuple(locations), tuple(nurses))
 
 
 def _read_page(session: Session, shape: tuple, params: dict, page: int, per_page: int) -> tuple[list, int, int]:
@@ -238,9 +224,8 @@ def exact_mrn(session: Session, keys: tuple[str, ...], location_id: int | None) 
     return found[0] if len(found) == 1 else None
 
 
-@per_thread
 def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Select]:
-    """The board's counts and cards, built once (building the cards' union cost 3 ms a request, running it 0.3)."""
+    """The board's counts and cards."""
     counts = select(Patient.stage, func.count()).where(Patient.status == ACTIVE).group_by(Patient.stage)
     if by_location:
         counts = counts.where(Patient.location_id == bindparam("location_id"))
@@ -286,18 +271,11 @@ def _board_statements(by_location: bool, per_column: int) -> tuple[Select, Selec
 
 def board(session: Session, location_id: int | None, per_column: int) -> tuple[dict, dict, list]:
     """Active patients per stage, oldest in stage first, capped per column, with full counts, and the locations
-    to filter by: one entry of tracker.services.read_cache, reused while nothing changes."""
-
-    def read():
-        counts_q, cards_q = _board_statements(bool(location_id), per_column)
-        params = {"location_id": location_id} if location_id else {}
-        return (
-            tuple(session.execute(counts_q, params)),
-            tuple(session.execute(cards_q, params)),
-            tuple(location_choices(session)),
-        ), None
-
-    counted, cards, locations = reads.get(session, ("board", location_id, per_column), read)
+    to filter by."""
+    counts_q, cards_q = _board_statements(bool(location_id), per_column)
+    params = {"location_id": location_id} if location_id else {}
+    counted, cards = session.execute(counts_q, params).all(), session.execute(cards_q, params).all()
+    locations = tuple(location_choices(session))
     columns = {stage: [p for p in cards if p.stage == stage] for stage in STAGES}
     return columns, dict.fromkeys(STAGES, 0) | dict(counted), locations
 
@@ -343,15 +321,12 @@ def patient_page(session: Session, patient_id: int) -> dict | None:
     }
 
 
-# The filter bars' choices are on every list page. Building the statement and running it through the ORM cost
-# ~1 ms each, 20 times the query (10k patients, in-process): built once per thread, run on the connection.
-@per_thread
+# The filter bars' choices are on every list page: run on the connection, not through the ORM.
 def _location_choices_statement(by_kind: bool) -> Select:
     query = select(Location.id, Location.name).where(Location.active.is_(True)).order_by(Location.name)
     return query.where(Location.kind == bindparam("kind")) if by_kind else query
 
 
-@per_thread
 def _filter_choices_statement(by_kind: bool):
     what = literal_column("'location'").label("what")
     locations = _location_choices_statement(by_kind).with_only_columns(what, Location.id, Location.name).order_by(None)

@@ -1,6 +1,6 @@
-"""The refill list's SQL statements, built once per shape (which filters, which range) with every value a bound
-parameter: the worklist, calendar and digest (tracker.services.worklist) run them and judge the rows. Also the
-two small readers beside them: the late count and the open device-event work."""
+"""The refill list's SQL statements, with every value a bound parameter: the worklist, calendar and digest
+(tracker.services.worklist) run them and judge the rows. Also the two small readers beside them: the late count
+and the open device-event work."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tracker.clinical import pump_events, refill_risk
 from tracker.models import Location, Patient, Pump, PumpEvent, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
-from tracker.statements import per_thread
 
 # Plain table aliases, not ORM aliased() classes: those adapt their columns into each statement through
 # memoized state that threads compiling at once could race on. Under gunicorn's threaded workers a fresh worker hit
@@ -33,7 +32,6 @@ def work_open():
     return and_(PumpEvent.work.is_not(None), PumpEvent.done_at.is_(None))
 
 
-@per_thread
 def open_work_statement(by_location: bool, by_pump: bool):
     query = (
         select(
@@ -54,9 +52,7 @@ def open_work_statement(by_location: bool, by_pump: bool):
     return query
 
 
-# Statements are built once per shape (which filters, which range) with every value a bound parameter
-# (statement_params):
-# building and caching-keying one cost ~1 ms a request, as much as running a month's query on SQLite.
+# Every value a statement uses is a bound parameter (statement_params), never part of the SQL text.
 def statement_params(
     today: date,
     now: datetime,
@@ -114,7 +110,6 @@ def of_clinics(candidates, by_location: bool):
     return candidates.where(in_clinics()) if by_location else candidates
 
 
-@per_thread
 def late_statement(by_location: bool, by_nurse: bool):
     """Pumps past their due date, booked or not (a booking does not make a late pump safe): driven from the
     due-date index, as the late are few."""
@@ -217,7 +212,6 @@ def narrow(query, appointment, by_range: bool, needing_action: bool, by_schedule
     return query
 
 
-@per_thread
 def facts_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_action: bool):
     appointment = OPEN_BOOKING.c
     query = (
@@ -253,7 +247,6 @@ def facts_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_a
     return narrow(query, appointment, by_range, needing_action, False, by_location)
 
 
-@per_thread
 def reasons_statement(by_location: bool, by_nurse: bool):
     """The pumps needing action (refill_facts' statement, same rows and order) with only the columns their
     judgement depends on: the worklist pages and counts every row but shows 50 (16 columns a row cost 1,078 rows'
@@ -269,7 +262,6 @@ def reasons_statement(by_location: bool, by_nurse: bool):
     )
 
 
-@per_thread
 def rows_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_action: bool, by_schedule: bool):
     appointment = RefillAppointment  # the open booking, loaded as an object (the subqueries use table aliases)
     query = (

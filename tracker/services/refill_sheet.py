@@ -17,7 +17,6 @@ from tracker.models import Location, Pump, PumpModel, RefillAppointment, RefillV
 from tracker.models.bookings import OPEN
 from tracker.services.calendar import calendar_events
 from tracker.services.worklist import RefillFact
-from tracker.statements import per_thread
 
 SPANS = {"day": 1, "week": 7}
 
@@ -98,7 +97,6 @@ def refill_sheet(
     return Sheet(start, end, list(by_day.items()))
 
 
-@per_thread
 def _preparation_statement():
     standing = (
         select(

@@ -51,7 +51,7 @@ def audit_read(
     """Record a bulk read (an export, a feed, a printed summary) with who, what, its filters and how many rows:
     the trail shows that a list of every patient left the app, without copying the list into the trail. With
     `once_within`, the same user's same read is recorded once in that time (the calendar asks for its events on
-    every view: a row each time would bury the trail, and each commit would end every worker's cached reads)."""
+    every view: a row each time would bury the trail)."""
     from sqlalchemy import select
 
     from tracker.extensions import db

@@ -4,11 +4,13 @@ is tracker.auth.browser_session's, registered between the two (tracker.create_ap
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
 
 from flask import Flask, abort, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.wsgi import ClosingIterator
 
@@ -22,14 +24,18 @@ def register_before(app: Flask) -> None:
     def _start_clock():
         g.started = time.perf_counter()
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if given and _REQUEST_ID.match(given) else os.urandom(16).hex()
 
     # First of all the before-request functions (CSRF's among them), so refused requests are timed too.
     app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
 
     @app.before_request
     def _refuse_nul_bytes():
-        if any("\x00" in v for v in request.args.values()) or any("\x00" in v for v in request.form.values()):
+        # The form only where a form is read (WTForms reads it from these methods only): parsing an absent body
+        # on every GET cost a static file ~4% of its time (bench/RESULTS.md, issue 20).
+        if request.query_string and any("\x00" in v for v in request.args.values()):
+            abort(400)
+        if request.method in FORM_METHODS and any("\x00" in v for v in request.form.values()):
             abort(400)
 
 
@@ -38,23 +44,55 @@ def register_after(app: Flask) -> None:
 
     @app.after_request
     def _headers(response):
-        # No inline scripts anywhere, so the policy can forbid them.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # Each added unless the view set its own. One pass over the headers: Headers.setdefault raised and caught
+        # a KeyError for every absent name, ~5% of a static file's time.
+        present = {name.lower() for name, _ in response.headers.items()}
+        secure = current_app.config.get("SESSION_COOKIE_SECURE")  # production: served over TLS only
+        for name, value in SECURITY_HEADERS + (HSTS if secure else ()):
+            if name.lower() not in present:
+                response.headers.add(name, value)
         # Static files skip the session user lookup; every page may show patient data, so none is cached.
         if request.endpoint != "static" and current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"
-        if current_app.config.get("SESSION_COOKIE_SECURE"):  # production: served over TLS only
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         _log_request(response)
         return response
 
+    app.session_interface = StaticSkipsSession()
     app.wsgi_app = RequestLog(app.wsgi_app)
+
+
+# No inline scripts anywhere, so the policy can forbid them.
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+HSTS = (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+FORM_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class StaticSkipsSession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except for a static file's request, which never reads the session (no
+    login, no user): its cookie is neither verified and decoded (a fifth of the request's time, bench/RESULTS.md,
+    issue 20) nor written back, so the browser keeps the session it has."""
+
+    def open_session(self, app, request):
+        path = request.path
+        if path.startswith(f"{app.static_url_path}/") or path == "/favicon.ico":
+            return _NotRead()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if not isinstance(session, _NotRead):
+            super().save_session(app, session, response)
+
+
+class _NotRead(SecureCookieSessionInterface.session_class):
+    """A static file's session: empty, and never saved."""
 
 
 class RequestLog:
