@@ -1,4 +1,5 @@
-"""The package's shape (issue 20 item 4): no import circles in tracker/, and no view longer than 30 lines.
+"""The package's shape (issue 20): no import circles in tracker/, no view longer than 30 lines, and no module
+longer than 400 lines (one a reader takes in at one sitting).
 Read from the source with ast: nothing is imported or run."""
 
 import ast
@@ -9,6 +10,7 @@ from pathlib import Path
 TRACKER = Path(__file__).resolve().parent.parent / "tracker"
 VIEW_DECORATORS = {"route", "get", "post"}
 MAX_VIEW_LINES = 30
+MAX_MODULE_LINES = 400
 
 
 def _modules() -> dict[str, Path]:
@@ -105,6 +107,15 @@ def test_no_view_is_longer_than_30_lines():
                 if lines > MAX_VIEW_LINES:
                     long_views.append(f"{path.relative_to(TRACKER.parent)}:{node.name} ({lines} lines)")
     assert long_views == []
+
+
+def test_no_module_is_longer_than_400_lines():
+    long_modules = [
+        f"{path.relative_to(TRACKER.parent)} ({lines} lines)"
+        for path in sorted(TRACKER.rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert long_modules == []
 
 
 def test_the_check_sees_a_circle():

@@ -16,7 +16,7 @@ from tracker.formats import fmt_date
 from tracker.models import ContactAttempt, Location, Patient, RefillAppointment, RefillSchedule, User
 from tracker.models.bookings import OPEN
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, lock_row
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, lock_row, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.escalation import settle_booking_request
 from tracker.services.refills import current_pump
@@ -113,6 +113,7 @@ def _check(
     return pump.id, override_by
 
 
+@use_case("booking")
 def book_refill(
     session: Session,
     actor: Actor,
@@ -156,7 +157,6 @@ def book_refill(
     try:
         session.flush()
     except IntegrityError:  # the database's one open booking per pump: another booking won the race
-        session.rollback()
         raise StaleEdit(
             "Someone else booked this patient's refill at the same moment; nothing was saved. "
             "Check the booking shown, then rebook it if needed."
@@ -166,8 +166,6 @@ def book_refill(
     )
     if override_by:
         settle_booking_request(session, actor, patient_id, starts_at, now)
-    if replacing is None:
-        session.commit()
     return appointment
 
 
@@ -200,6 +198,7 @@ def _close(
     return appointment
 
 
+@use_case("booking")
 def rebook(
     session: Session,
     actor: Actor,
@@ -228,13 +227,12 @@ def rebook(
         replacing=old,
     )
     old.replaced_by_id = new.id
-    session.commit()
     return new
 
 
+@use_case("booking")
 def cancel(session: Session, actor: Actor, appointment_id: int, expected_version: int, why: str, now: datetime) -> None:
     _close(session, actor, appointment_id, expected_version, "cancelled", why, now)
-    session.commit()
 
 
 def complete_open_appointment(session: Session, patient_id: int, refill_visit_id: int, now: datetime) -> None:
@@ -245,6 +243,7 @@ def complete_open_appointment(session: Session, patient_id: int, refill_visit_id
             setattr(appointment, name, value)
 
 
+@use_case("contact attempt")
 def log_contact(
     session: Session, actor: Actor, patient_id: int, method: str, outcome: str, notes: str, now: datetime
 ) -> ContactAttempt:
@@ -271,5 +270,4 @@ def log_contact(
         None,
         {"method": method, "outcome": outcome},
     )
-    session.commit()
     return attempt

@@ -30,16 +30,6 @@ from tracker.services.refills import (
 )
 from tracker.services.trial_boluses import bolus_warnings, check_bolus, trial_window
 
-DOSE_FIELDS = [
-    "effective_at",
-    "mode",
-    "daily_dose_mcg",
-    "flex_schedule",
-    "bolus_dose_mcg",
-    "max_boluses_per_day",
-    "reason",
-    "signed_off_by_id",
-]
 BOLUS_FIELDS = [
     "given_on",
     "dose_mcg",

@@ -14,7 +14,6 @@ from tracker.policy import allowed
 from tracker.services import Actor, DomainError, PermissionDenied, use_case
 from tracker.services.audit import record
 from tracker.services.corrections import (
-    DOSE_FIELDS,
     audit_correction,
     due_dates,
     mark_voided,
@@ -24,7 +23,7 @@ from tracker.services.corrections import (
     require_corrector,
     standing,
 )
-from tracker.services.doses import DoseCheck, check_dose
+from tracker.services.doses import DOSE_FIELDS, DoseCheck, check_dose
 from tracker.services.refills import Programme, dose_ledger, programmed_daily_dose
 
 

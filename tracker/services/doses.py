@@ -25,7 +25,7 @@ from tracker.models import (
     Pump,
 )
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, lock_row
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, lock_row, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import (
     Programme,
@@ -36,6 +36,18 @@ from tracker.services.refills import (
     worst_case_daily_mcg,
 )
 from tracker.services.settings import all_settings, titration_rules
+
+# A dose change as the audit trail records it (the form, a correction and the import alike).
+DOSE_FIELDS = [
+    "effective_at",
+    "mode",
+    "daily_dose_mcg",
+    "flex_schedule",
+    "bolus_dose_mcg",
+    "max_boluses_per_day",
+    "reason",
+    "signed_off_by_id",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ def check_dose(
     return DoseCheck(limit, new_worst, sign_off, tuple(dose_change_warnings(highest, new_worst, new_dose, rules)))
 
 
+@use_case("dose change")
 def change_dose(
     session: Session,
     actor: Actor,
@@ -154,20 +167,6 @@ def change_dose(
         change.id,
         pump.patient_id,
         {"daily_dose_mcg": str(current)},
-        snapshot(
-            change,
-            [
-                "effective_at",
-                "mode",
-                "daily_dose_mcg",
-                "flex_schedule",
-                "bolus_dose_mcg",
-                "max_boluses_per_day",
-                "reason",
-                "signed_off_by_id",
-            ],
-        )
-        | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}),
+        snapshot(change, DOSE_FIELDS) | ({"warnings_acknowledged": list(check.warnings)} if check.warnings else {}),
     )
-    session.commit()
     return change

@@ -27,6 +27,7 @@ from tracker.models import (
 )
 from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
+from tracker.services.doses import DOSE_FIELDS
 from tracker.services.import_batch import BatchWriter
 from tracker.services.patients import PATIENT_FIELDS, STATE_FIELDS
 
@@ -51,16 +52,6 @@ VISIT_FIELDS = [
     "resulting_volume_ml",
     "notes",
     "acknowledged_by_id",
-]
-DOSE_FIELDS = [
-    "effective_at",
-    "mode",
-    "daily_dose_mcg",
-    "flex_schedule",
-    "bolus_dose_mcg",
-    "max_boluses_per_day",
-    "reason",
-    "signed_off_by_id",
 ]
 EVENT_FIELDS = ["from_stage", "to_stage", "effective_date", "reason"]
 

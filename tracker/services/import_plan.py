@@ -39,22 +39,11 @@ from tracker.imports.csv_file import Table
 from tracker.policy import allowed
 from tracker.services import Actor
 from tracker.services.import_existing import Existing, load_catalogue, load_existing
+from tracker.services.patients import PATIENT_FIELDS
 from tracker.services.refills import worst_case_daily_mcg
 from tracker.services.settings import all_settings, windows_from
 
-DETAILS = [
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "sex",
-    "diagnosis",
-    "spasticity_origin",
-    "location_id",
-    "nurse_id",
-    "phone",
-    "withdrawal_risk",
-    "withdrawal_risk_reason",
-]
+DETAILS = [name for name in PATIENT_FIELDS if name != "mrn"]  # what a row may change of a patient already here
 # Details an empty cell leaves alone (column name in the file -> attribute).
 OPTIONAL_DETAILS = {
     "nurse_id": "primary_nurse_email",

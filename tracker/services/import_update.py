@@ -15,9 +15,9 @@ from tracker.models import DoseChange, Pump, RefillAppointment, RefillSchedule, 
 from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
 from tracker.services.bookings import complete_open_appointment
+from tracker.services.doses import DOSE_FIELDS
 from tracker.services.import_batch import BatchWriter
 from tracker.services.import_new import (
-    DOSE_FIELDS,
     EVENT_FIELDS,
     VISIT_FIELDS,
     fill_values,

@@ -33,7 +33,7 @@ from tracker.models import (
     TrialBolus,
 )
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit
+from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import (
     Programme,
@@ -286,6 +286,7 @@ def implant_pump(
     return pump
 
 
+@use_case("pump")
 def record_eri(
     session: Session, actor: Actor, pump_id: int, eri_on: date, expected_version: int, now: datetime
 ) -> Pump:
@@ -310,7 +311,6 @@ def record_eri(
     )
     session.flush()
     record(session, actor, "update", "pump", pump.id, pump.patient_id, before, snapshot(pump, fields))
-    session.commit()
     return pump
 
 

@@ -15,7 +15,7 @@ from tracker.clinical.row_values import warning_values
 from tracker.formats import fmt_date, fmt_datetime
 from tracker.models import Pump, RefillSchedule, RefillVisit
 from tracker.policy import allowed
-from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, lock_row
+from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, lock_row, use_case
 from tracker.services.audit import record, snapshot
 from tracker.services.bookings import complete_open_appointment
 from tracker.services.refills import (
@@ -189,6 +189,7 @@ def battery_warning(pump: Pump, day: date, warning_months: int) -> refill_checks
     )
 
 
+@use_case("refill")
 def record_refill(
     session: Session,
     actor: Actor,
@@ -246,5 +247,4 @@ def record_refill(
         None,
         snapshot(visit, ENTRY_FIELDS + ["acknowledged_by_id", "due_date_in_force"]),
     )
-    session.commit()
     return visit
