@@ -60,7 +60,7 @@ def settings():
         else:
             flash(_saved_message(change), "success")
             return redirect(url_for("admin.settings"))
-    return render_form("admin/settings.html", form=form, yours=yours, refused_status=409 if yours else 422)
+    return render_form("admin/settings.html", form=form, yours=yours, stale=yours)
 
 
 @bp.get("/catalogue")
@@ -115,9 +115,7 @@ def edit_pump_model(model_id: int):
     done, form, yours = _edit_row(model, _pump_model_form, update_pump_model, PumpModelForm.FIELDS)
     if done:
         return done
-    return render_form(
-        "admin/pump_model_form.html", form=form, model=model, yours=yours, refused_status=409 if yours else 422
-    )
+    return render_form("admin/pump_model_form.html", form=form, model=model, yours=yours, stale=yours)
 
 
 def _drug_form(drug: DrugConcentration, **kwargs) -> DrugForm:
@@ -140,9 +138,7 @@ def edit_drug(drug_id: int):
     if done:
         return done
     holding = len(pumps_holding(db.session, drug.concentration_mcg_per_ml))
-    return render_form(
-        "admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours, refused_status=409 if yours else 422
-    )
+    return render_form("admin/drug_form.html", form=form, drug=drug, holding=holding, yours=yours, stale=yours)
 
 
 @bp.route("/catalogue/drugs/new", methods=["GET", "POST"])
@@ -179,6 +175,4 @@ def edit_location(location_id: int):
     done, form, yours = _edit_row(location, _location_form, update_location, LocationForm.FIELDS)
     if done:
         return done
-    return render_form(
-        "admin/location_form.html", form=form, location=location, yours=yours, refused_status=409 if yours else 422
-    )
+    return render_form("admin/location_form.html", form=form, location=location, yours=yours, stale=yours)

@@ -107,7 +107,7 @@ def edit_user(user_id: int):
         yours=yours,
         action_form=FlaskForm(),
         locked_until=locked_until(sign_in_limits(), user, datetime.now(UTC)),
-        refused_status=409 if yours else 422,
+        stale=yours,
     )
 
 

@@ -250,4 +250,4 @@ def edit(patient_id: int):
     if request.method == "GET":
         form.version.data = patient.version
     page = {"form": form, "patient": patient, "yours": yours}
-    return render_form("patients/form.html", refused_status=409 if yours else 422, **page)
+    return render_form("patients/form.html", stale=yours, **page)

@@ -72,7 +72,7 @@ def pump_event(patient_id: int):
         pump=pump,
         rules=event_rules(all_settings(db.session)),
         mri_rules=MRI_RULES,
-        refused_status=409 if stale else 422,
+        stale=stale,
     )
 
 

@@ -3,11 +3,15 @@
 from flask import flash, render_template, request
 
 
-def render_form(template: str, *, shows_result: bool = False, refused_status: int = 422, **context):
+def render_form(
+    template: str, *, shows_result: bool = False, stale: bool = False, refused_status: int = 422, **context
+):
     """A form page and its status: 200 when it is first shown (GET) or shows what the post asked for
-    (`shows_result`: a preview); otherwise the post comes back refused, 422 (errors beside the fields) unless
-    `refused_status` says otherwise (409: someone else saved first; 403: not this user's to do)."""
-    return render_template(template, **context), 200 if request.method == "GET" or shows_result else refused_status
+    (`shows_result`: a preview); otherwise the post comes back refused: 409 when someone else saved first
+    (`stale`), else 422 (errors beside the fields) unless `refused_status` says otherwise (403: not this user's)."""
+    if request.method == "GET" or shows_result:
+        return render_template(template, **context), 200
+    return render_template(template, **context), 409 if stale else refused_status
 
 
 def form_version(field) -> int:
