@@ -102,9 +102,3 @@ def use_case(what: str = "entry") -> Callable[[Callable[..., T]], Callable[..., 
         return run
 
     return wrap
-
-
-def in_one_transaction(session, work: Callable[[], T], what: str = "entry") -> T:
-    """Run `work` as one use case (see `transaction`)."""
-    with transaction(session, what):
-        return work()
