@@ -2,10 +2,10 @@
 
 The run starts at 10:00 clinic time on an ordinary Wednesday and ticks from there. The day is mid-month and far from
 any daylight-saving change in either zone the suite runs in: the tests back-date histories by up to two months and
-count whole days, and a 25-hour day among them moves a due date by one (at 18 Nov 2026, New York's change on 1 Nov
-made test_digest's "due 2 days ago" read 3: a question for the date rules, not for the clock). It ticks so a test
-that waits still sees time pass, a run never crosses the clinic's midnight, and `TODAY` is the same in every module
-and in the app. TRACKER_TEST_NOW (ISO 8601 with an offset, e.g. 2026-03-08T01:59:58-05:00) picks another instant, to
+count whole days, and a 25-hour day among them moves a due date one day earlier (the refill model takes the earlier
+of the elapsed-time and the calendar day on purpose: test_refill's DST fall-back test), so a test that states a day
+count derives it from the projected dates. It ticks so a test that waits still sees time pass, a run never crosses
+the clinic's midnight, and `TODAY` is the same in every module and in the app. TRACKER_TEST_NOW (ISO 8601 with an offset, e.g. 2026-03-08T01:59:58-05:00) picks another instant, to
 run the suite at an edge on purpose.
 
 The pin lives in this process only (time-machine): a subprocess or a browser reads the real clock unless the test
