@@ -56,6 +56,8 @@ WORK_ADVICE = {
     "runs and its programme is intact; ask about returning spasticity or withdrawal signs.",
     PHYSICIAN_REVIEW: "A physician reviews the catheter: returning spasticity or withdrawal signs mean the drug may "
     "not be reaching the spine.",
+    ADVISORY_FOLLOW_UP: "Reach the patient about the device advisory, do what it recommends, and record the "
+    "follow-up on the advisory's page.",
 }
 # Who may record the work done: a physician's review only by a physician (tracker.policy names the permission).
 DONE_BY_PHYSICIAN = frozenset({PHYSICIAN_REVIEW})
