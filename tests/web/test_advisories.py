@@ -310,6 +310,22 @@ def test_a_pump_implanted_later_that_an_open_advisory_affects_is_flagged_at_once
     assert later.mrn not in follow_ups(session, advisory.id)
 
 
+def test_an_imported_pump_that_an_open_advisory_affects_is_flagged_at_once(app, as_role, session, world, tmp_path):
+    from tests.web import test_import as imp
+
+    app.instance_path = str(tmp_path)  # uploads are kept under the instance folder: this test's own
+    nurse = as_role("nurse")
+    create(nurse, session, model_ids=[], serials="NGP000001-NGP000009")  # the import's rows: NGP000001, NGP000002 ...
+    token, _ = imp.check(nurse, imp.csv_bytes([imp.row(1), imp.row(2), imp.row(12)]))
+    response = imp.run(nurse, token)
+    assert response.status_code in (200, 302), response.get_data(as_text=True)[-2000:]
+    found = follow_ups(session, the_advisory(session).id)
+    assert set(found) == {"IMP000001", "IMP000002"}
+    assert all(f.status == "not_reached" for f in found.values())
+    done = html.unescape(nurse.get(f"/import/done?token={token}").get_data(as_text=True))
+    assert "2 pumps just entered are affected by the open advisory" in done, "said with the import's summary"
+
+
 def test_the_csv_names_patients_for_clinical_staff_and_gives_admins_mrns_only(as_role, session, world, range_world):
     create(as_role("nurse"), session)
     advisory = the_advisory(session)
