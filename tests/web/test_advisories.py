@@ -84,12 +84,7 @@ def digest_text(app, session, role: str) -> str:
 
 
 def status_form(follow_up: AdvisoryFollowUp, status: str, notes: str = "", version: int | None = None) -> dict:
-    prefix = f"fu{follow_up.id}-"
-    return {
-        prefix + "status": status,
-        prefix + "notes": notes,
-        prefix + "version": str(follow_up.version if version is None else version),
-    }
+    return {"status": status, "notes": notes, "version": str(follow_up.version if version is None else version)}
 
 
 def post_status(client, follow_up, status, notes="", version=None, **extra):

@@ -85,13 +85,15 @@ def new():
 
 
 def _follow_up_form(follow_up, formdata=None) -> FollowUpForm:
-    return FollowUpForm(
-        formdata=formdata,
-        prefix=f"fu{follow_up.id}",
-        status=follow_up.status,
-        notes=follow_up.notes,
-        version=follow_up.version,
-    )
+    """A row's inline form: plain field names (one form per row), ids made unique for the page's labels."""
+    form = FollowUpForm(formdata=formdata, status=follow_up.status, notes=follow_up.notes, version=follow_up.version)
+    return _ids(form, follow_up.id)
+
+
+def _ids(form: FollowUpForm, follow_up_id: int) -> FollowUpForm:
+    for field in form:
+        field.id = f"fu{follow_up_id}-{field.name}"
+    return form
 
 
 def _page(advisory_id: int, posted: dict | None = None, close_form: CloseForm | None = None, status: int = 200):
@@ -129,7 +131,7 @@ def follow_up(patient_id: int, follow_up_id: int):
     found = db.session.get(AdvisoryFollowUp, follow_up_id)
     if found is None or found.patient_id != patient_id:
         abort(404)
-    advisory_id, form = found.advisory_id, FollowUpForm(prefix=f"fu{follow_up_id}")
+    advisory_id, form = found.advisory_id, _ids(FollowUpForm(), follow_up_id)
     if form.validate_on_submit():
         try:
             with transaction(db.session, "advisory follow-up"), once(form):
