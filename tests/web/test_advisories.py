@@ -250,6 +250,21 @@ def test_a_follow_up_saved_in_another_tab_is_refused_with_409(as_role, session, 
     assert "Informed" in html.unescape(response.get_data(as_text=True))
     session.expire_all()
     assert session.get(AdvisoryFollowUp, first.id).notes == "Told at clinic"
+    page = html.unescape(response.get_data(as_text=True))
+    assert "Pump interrogated" in page, "what was typed is kept"
+    saved = session.get(AdvisoryFollowUp, first.id).version
+    assert f'name="version" type="hidden" value="{saved}"' in page, "a second save, over theirs, is deliberate"
+
+
+def test_a_closed_advisorys_follow_ups_are_kept_as_they_were(as_role, session, range_world):
+    nurse = as_role("nurse")
+    create(nurse, session)
+    advisory = the_advisory(session)
+    first = follow_ups(session, advisory.id)[range_world["first"].mrn]
+    nurse.post(f"/advisories/{advisory.id}/close", {"close_note": "done", "version": str(advisory.version)})
+    response = post_status(nurse, first, "informed", "late call")
+    assert response.status_code == 422 and "This advisory is closed" in response.get_data(as_text=True)
+    assert follow_ups(session, advisory.id)[range_world["first"].mrn].status == "not_reached"
 
 
 def test_action_taken_needs_what_was_done(as_role, session, range_world):

@@ -3,7 +3,7 @@ tracker.services.advisories'."""
 
 from datetime import UTC, datetime
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -147,10 +147,11 @@ def follow_up(patient_id: int, follow_up_id: int):
                 )
         except DomainError as error:
             show_error(form, error)
-            return _page(advisory_id, {follow_up_id: form}, status=409 if isinstance(error, StaleEdit) else 422)
+            stale = isinstance(error, StaleEdit)
+            if stale:  # the page shows the saved follow-up; saving again over it is deliberate
+                form.version.data = str(db.session.get(AdvisoryFollowUp, follow_up_id).version)
+            return _page(advisory_id, {follow_up_id: form}, status=409 if stale else 422)
         flash("Follow-up recorded.", "success")
-        if request.form.get("back") == "patient":
-            return redirect(url_for("patients.show", patient_id=patient_id) + "#advisories")
         return redirect(url_for("advisories.show", advisory_id=advisory_id) + f"#fu-{follow_up_id}")
     return _page(advisory_id, {follow_up_id: form}, status=422)
 
