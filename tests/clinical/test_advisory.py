@@ -33,6 +33,11 @@ def test_a_pasted_list_takes_newlines_commas_semicolons_and_tabs():
     assert serials.holds("NGP 100003") and not serials.holds("NGP100006")
 
 
+def test_a_column_pasted_with_its_header_skips_the_header_only():
+    serials = parse_serials("Serial number\nNGP100001\nNGP100002")
+    assert len(serials) == 2 and serials.holds("NGP100002")
+
+
 def test_a_range_holds_both_ends_and_nothing_outside():
     serials = parse_serials("NGP100000-NGP100500")
     assert serials.holds("NGP100000") and serials.holds("ngp 100500") and serials.holds("NGP0100250")

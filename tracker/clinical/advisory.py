@@ -162,6 +162,8 @@ def parse_serials(text: str, field_name: str = "serials") -> SerialSet:
     serials: set[SerialKey] = set()
     ranges: list[SerialRange] = []
     for number, line in enumerate(text.splitlines(), start=1):
+        if number == 1 and "serial" in line.lower() and not any(ch.isdigit() for ch in line):
+            continue  # a spreadsheet column pasted with its header
         for item in _LIST_SPLIT.split(line):
             item = item.strip().strip('"').strip()
             if not item:
