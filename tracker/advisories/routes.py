@@ -17,7 +17,7 @@ from tracker.extensions import db
 from tracker.models import AdvisoryFollowUp, DrugConcentration, PumpModel
 from tracker.once import once
 from tracker.policy import allowed
-from tracker.services import StaleEdit, advisories, transaction
+from tracker.services import StaleEdit, advisories, advisory_pages, transaction
 from tracker.services.refill_list_queries import open_work
 from tracker.web.exports import audit_read, csv_response
 from tracker.web.forms import form_version, render_form, show_error
@@ -28,7 +28,9 @@ from tracker.web.forms import form_version, render_form, show_error
 def index():
     """Every advisory, open first, with how many affected patients have been reached."""
     return render_template(
-        "advisories/list.html", summaries=advisories.advisory_list(db.session), follow_up_kinds=rules.FOLLOW_UP_KINDS
+        "advisories/list.html",
+        summaries=advisory_pages.advisory_list(db.session),
+        follow_up_kinds=rules.FOLLOW_UP_KINDS,
     )
 
 
@@ -98,7 +100,7 @@ def _ids(form: FollowUpForm, follow_up_id: int) -> FollowUpForm:
 
 def _page(advisory_id: int, posted: dict | None = None, close_form: CloseForm | None = None, status: int = 200):
     """The advisory page; `posted`: a follow-up form (by id) that came back refused, shown as typed."""
-    page = advisories.advisory_page(db.session, advisory_id, own_clinic_only())
+    page = advisory_pages.advisory_page(db.session, advisory_id, own_clinic_only())
     if page is None:
         abort(404)
     editable = page.advisory.open and allowed(current_user.role, "advisory.follow_up")
@@ -187,7 +189,7 @@ CSV_COLUMNS = ["Clinic", "Nurse", "Pump model", "Serial", "Implanted", "Explante
 @requires("patient.view")
 def export(advisory_id: int):
     """Every affected pump and its follow-up as CSV: names for clinical staff, MRN only for admins."""
-    page = advisories.advisory_page(db.session, advisory_id, own_clinic_only())
+    page = advisory_pages.advisory_page(db.session, advisory_id, own_clinic_only())
     if page is None:
         abort(404)
     names = allowed(current_user.role, "export.names")

@@ -20,7 +20,7 @@ from tracker.patients.forms import NewPatientForm, PatientForm, VoidForm
 from tracker.policy import allowed
 from tracker.scheduling.forms import ContactForm
 from tracker.services import DomainError, StaleEdit, patient_queries, patients, transaction
-from tracker.services.advisories import patient_follow_ups
+from tracker.services.advisory_pages import patient_follow_ups
 from tracker.services.audit import record
 from tracker.services.bookings import suggested_start
 from tracker.services.physician_queue import requests_for_patient

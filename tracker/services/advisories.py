@@ -1,18 +1,19 @@
 """Device advisories (issue 21): enter a notice and find every affected pump, record each patient's follow-up,
-close the advisory, and flag a pump entered later that an open advisory affects. The match rules are
+close the advisory, and flag a pump entered later that an open advisory affects (pages read them through
+tracker.services.advisory_pages). The match rules are
 tracker.clinical.advisory's; open follow-ups reach every screen as open work (refill_list_queries.open_work)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from tracker.clinical import advisory as rules
-from tracker.models import Advisory, AdvisoryFollowUp, Patient, Pump, RefillVisit
+from tracker.models import Advisory, AdvisoryFollowUp, Pump, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
 from tracker.services.audit import record, snapshot
@@ -308,92 +309,3 @@ def flag_new_pumps(session: Session, actor: Actor, pump_ids: Sequence[int]) -> l
                 f"advisory “{advisory.title}”. The follow-up is on the worklist and the advisory's page."
             )
     return caught
-
-
-# Reading
-
-
-@dataclass
-class AdvisorySummary:
-    advisory: Advisory
-    progress: rules.Progress
-
-
-def advisory_list(session: Session) -> list[AdvisorySummary]:
-    """Every advisory, open first then newest, with "reached n of N" (one query each: the advisories, the counts)."""
-    advisories = list(
-        session.scalars(
-            select(Advisory).order_by(Advisory.closed_at.is_not(None), Advisory.issued_on.desc(), Advisory.id.desc())
-        )
-    )
-    counts: dict[int, list[str]] = {}
-    for advisory_id, status, n in session.execute(
-        select(AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status, func.count()).group_by(
-            AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status
-        )
-    ):
-        counts.setdefault(advisory_id, []).extend([status] * n)
-    return [AdvisorySummary(a, rules.progress(counts.get(a.id, []))) for a in advisories]
-
-
-@dataclass
-class AdvisoryPage:
-    advisory: Advisory
-    in_use: list[AdvisoryFollowUp] = field(default_factory=list)
-    explanted: list[AdvisoryFollowUp] = field(default_factory=list)
-    progress: rules.Progress = rules.Progress(0, 0)
-    model_names: list[str] = field(default_factory=list)
-
-
-def advisory_page(session: Session, advisory_id: int, location_id: int | None = None) -> AdvisoryPage | None:
-    """The advisory and every affected pump with patient, clinic, nurse and who recorded the follow-up, in a fixed
-    number of queries; `location_id` narrows the list to one clinic (the site-scope setting)."""
-    from tracker.models import PumpModel
-
-    advisory = session.get(
-        Advisory, advisory_id, options=[joinedload(Advisory.created_by), joinedload(Advisory.closed_by)]
-    )
-    if advisory is None:
-        return None
-    query = (
-        select(AdvisoryFollowUp)
-        .where(AdvisoryFollowUp.advisory_id == advisory_id)
-        .join(Patient, Patient.id == AdvisoryFollowUp.patient_id)
-        .options(
-            joinedload(AdvisoryFollowUp.patient).joinedload(Patient.location),
-            joinedload(AdvisoryFollowUp.patient).joinedload(Patient.nurse),
-            joinedload(AdvisoryFollowUp.pump).joinedload(Pump.model),
-            joinedload(AdvisoryFollowUp.status_by),
-        )
-        .order_by(Patient.last_name, Patient.first_name, AdvisoryFollowUp.id)
-    )
-    if location_id is not None:
-        query = query.where(Patient.location_id == location_id)
-    rows = list(session.scalars(query))
-    names = (
-        list(
-            session.scalars(select(PumpModel.name).where(PumpModel.id.in_(advisory.model_ids)).order_by(PumpModel.name))
-        )
-        if advisory.model_ids
-        else []
-    )
-    return AdvisoryPage(
-        advisory,
-        [r for r in rows if r.status != rules.EXPLANTED],
-        [r for r in rows if r.status == rules.EXPLANTED],
-        rules.progress([r.status for r in rows]),
-        names,
-    )
-
-
-def patient_follow_ups(session: Session, patient_id: int) -> list[AdvisoryFollowUp]:
-    """The patient's advisory follow-ups, open advisories first (the patient page's panel), in one query."""
-    return list(
-        session.scalars(
-            select(AdvisoryFollowUp)
-            .join(Advisory, Advisory.id == AdvisoryFollowUp.advisory_id)
-            .where(AdvisoryFollowUp.patient_id == patient_id)
-            .options(joinedload(AdvisoryFollowUp.advisory), joinedload(AdvisoryFollowUp.status_by))
-            .order_by(Advisory.closed_at.is_not(None), Advisory.issued_on.desc(), AdvisoryFollowUp.id)
-        )
-    )
