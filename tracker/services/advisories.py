@@ -1,7 +1,7 @@
 """Device advisories (issue 21): enter a notice and find every affected pump, record each patient's follow-up,
-close the advisory, and flag a pump entered later that an open advisory affects (pages read them through
-tracker.services.advisory_pages). The match rules are
-tracker.clinical.advisory's; open follow-ups reach every screen as open work (refill_list_queries.open_work)."""
+close the advisory, and flag a pump entered later that an open advisory affects. The match rules are
+tracker.clinical.advisory's; pages read through tracker.services.advisory_pages; open follow-ups reach every screen
+as open work (refill_list_queries.open_work)."""
 
 from __future__ import annotations
 
