@@ -136,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
     import tracker.admin.catalogue
     import tracker.admin.digest
     import tracker.admin.routes
+    import tracker.advisories.routes
     import tracker.auth.routes
     import tracker.calculator.routes
     import tracker.corrections.pump
@@ -155,6 +156,7 @@ def register_blueprints(app: Flask) -> None:
     import tracker.scheduling.printing
     import tracker.scheduling.worklist  # noqa: F401  (each import above adds its views to its area's bp)
     from tracker.admin import bp as admin_bp
+    from tracker.advisories import bp as advisories_bp
     from tracker.auth import bp as auth_bp
     from tracker.calculator import bp as calculator_bp
     from tracker.corrections import bp as corrections_bp
@@ -180,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
         dashboard_bp,
         physician_bp,
         corrections_bp,
+        advisories_bp,
     ):
         app.register_blueprint(bp)
     # Browsers ask every site for /favicon.ico, signed in or not: it is one of the static files (no login, no

@@ -19,6 +19,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "entry.correct": CLINICAL,  # correct or void a refill, dose change, trial bolus, implant detail or ERI date
     "pump_event.record": CLINICAL,  # an MRI or a catheter event, and a post-MRI pump check done
     "pump_event.review": frozenset({"physician"}),  # a catheter event's physician review done
+    # Device advisories: entering or closing a notice is a clinical decision over the catalogue's pumps (nurses,
+    # physicians) that admins, who keep the catalogue, may make too; reaching patients is everyday contact work.
+    "advisory.manage": frozenset({"nurse", "physician", "admin"}),
+    "advisory.follow_up": frozenset({"nurse", "coordinator", "physician"}),
     "settings.manage": frozenset({"admin"}),
     "refill.book": frozenset({"coordinator", "nurse", "physician"}),
     "booking.override": frozenset({"physician"}),  # a booking after the alarm date

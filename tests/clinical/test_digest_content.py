@@ -149,7 +149,7 @@ def test_nurse_digest_shows_every_section_with_rows_links_and_counts():
     assert "Possible pocket fill · Fill mismatch of 3 mL" in text
     assert "Implantation → Adjustment" in text and "Adjustment → Exited (Deceased)" in text
     assert "https://tracker.example/patients/41" in text and 'href="https://tracker.example/patients/41"' in digest.html
-    work = section(text, "DEVICE EVENTS: PUMP CHECKS AND CATHETER REVIEWS OPEN (2)")
+    work = section(text, "DEVICE EVENTS AND ADVISORIES: PUMP CHECKS, CATHETER REVIEWS AND ADVISORY FOLLOW-UPS OPEN (2)")
     # Earliest due first: the post-MRI check was due yesterday, the occlusion's review is due today.
     assert (
         "MRN KC-99 · Post-MRI pump check · due 11 Mar 2026 (1 day ago) · MRI scan 11 Mar 2026 · Kennesaw Clinic"

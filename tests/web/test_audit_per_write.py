@@ -27,6 +27,7 @@ from tests.support.factories import (
 from tracker.models import AuditEvent, DrugConcentration, PumpModel, StageEvent, User, UserSession
 from tracker.services import (
     accounts,
+    advisories,
     bookings,
     calendar,
     catalogue,
@@ -554,6 +555,11 @@ def test_every_write_path_is_covered_above():
         ("update", "implantation"),
         ("create", "pump_event"),
         ("update", "pump_event"),
+        # Device advisories entered and closed, follow-ups listed and recorded: test_advisories.py checks each row.
+        ("create", "advisory"),
+        ("update", "advisory"),
+        ("create", "advisory_follow_up"),
+        ("update", "advisory_follow_up"),
     }
     written = set()
     for module in (
@@ -572,6 +578,7 @@ def test_every_write_path_is_covered_above():
         pump_corrections,
         sessions,
         pump_events,
+        advisories,
     ):
         written |= set(re.findall(r'record\(\s*session,\s*actor,\s*"(\w+)",\s*"(\w+)"', inspect.getsource(module)))
         # The catalogue's edits audit through apply_changes(session, actor, entity, ...): an update of that entity.

@@ -24,6 +24,7 @@ from tracker.clinical.import_columns import COLUMNS as IMPORT_COLUMNS
 from tracker.clinical.settings_spec import DEFAULTS
 from tracker.extensions import db
 from tracker.models import (
+    AdvisoryFollowUp,
     DoseChange,
     DrugConcentration,
     Pump,
@@ -36,7 +37,7 @@ from tracker.models import (
 from tracker.models import RefillAppointment as Appointment
 from tracker.models.requests import BOOKING_AFTER_ALARM
 from tracker.policy import ALL_ROLES, allowed
-from tracker.services import escalation, pump_events, sessions
+from tracker.services import advisories, escalation, pump_events, sessions
 from tracker.services.refills import current_pump
 
 pytestmark = pytest.mark.slow
@@ -232,6 +233,25 @@ FIELDS: dict[str, list[str]] = {
         "last_correction_id",
     ],
     "corrections.eri": ["eri_on", "why", "version", "last_correction_id", "action"],
+    "advisories.new": [
+        "title",
+        "source",
+        "issued_on",
+        "model_ids",
+        "serials",
+        "serial_file",
+        "implanted_from",
+        "implanted_to",
+        "distributed_from",
+        "distributed_to",
+        "concentrations",
+        "lots",
+        "recommended_action",
+        "follow_up",
+        "call_days",
+    ],
+    "advisories.follow_up": ["status", "notes", "version"],
+    "advisories.close": ["close_note", "version"],
     "imports.upload": ["file"],
     "imports.columns": ["token", *(column.name for column in IMPORT_COLUMNS)],
     "imports.run": ["token", "acknowledge"],
@@ -341,6 +361,17 @@ def plausible(ids: dict) -> dict[str, list[str]]:
     versions = ["1", "2", "3", "4", "5"]
     return {
         "date_of_birth": ["1970-05-17"],
+        # device advisories
+        "title": ["Motor stall"],
+        "source": ["FDA"],
+        "issued_on": [today],
+        "model_ids": [str(ids["model_id"])],
+        "serials": ["NGP100000-NGP100500", "NGP1, ngp 0002", "NGP5-NGP1"],
+        "follow_up": ["call_within", "inform_at_refill"],
+        "call_days": ["7"],
+        "recommended_action": ["Check the pump"],
+        "status": ["informed", "not_reached", "action_taken"],
+        "close_note": ["every patient reached"],
         "referred_on": [today, earlier],
         "effective_date": [today, earlier],
         "given_on": [today, earlier],
@@ -441,6 +472,7 @@ INTEGER_FIELDS = {
     "refills.dose": ["max_boluses_per_day"],
     "corrections.bolus": ["dose_mcg", "concentration_mcg_per_ml"],
     "corrections.dose": ["max_boluses_per_day"],
+    "advisories.new": ["call_days"],
 }
 SAFE_FOR_INTEGERS = HOSTILE_VALUE
 
@@ -520,6 +552,22 @@ def targets(app, session, world):
         "locations": sorted(site.id for site in world.sites.values()),
         "users": sorted(user.id for user in world.users.values()),
     }
+    # A device advisory catching the patient's pump: its follow-up to record, the advisory to close.
+    advisory = advisories.create_advisory(
+        session,
+        world.actor(),
+        advisories.AdvisoryEntry(
+            "Recall",
+            "FDA",
+            TODAY,
+            "Check the pump",
+            "inform_at_refill",
+            serials_text=current_pump(session, patient.id).serial,
+        ),
+        datetime.now(UTC),
+    )
+    ids["advisory_id"] = advisory.id
+    ids["follow_up_id"] = session.scalar(select(AdvisoryFollowUp.id).where(AdvisoryFollowUp.advisory_id == advisory.id))
     return ids
 
 
@@ -700,6 +748,7 @@ ALLOWED_ROLE = {
     "refills.dose": "nurse",
     "corrections.bolus": "nurse",
     "corrections.dose": "nurse",
+    "advisories.new": "nurse",
 }
 
 

@@ -60,6 +60,8 @@ def _url(app, session, world, endpoint: str) -> str:
         "bolus_id": 1,  # no such entry: a 404 for the roles allowed
         "request_id": 1,
         "pump_event_id": 1,
+        "advisory_id": 1,  # no such advisory: a 404 for the roles allowed
+        "follow_up_id": 1,
         "message_id": 1,
         "session_id": 1,  # not the signed-in user's own: refused as not found
         "day": TODAY.isoformat(),

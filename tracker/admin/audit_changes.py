@@ -34,6 +34,8 @@ ENTITIES = {
     "contact_attempt": "Contact attempt",
     "physician_request": "Request to a physician",
     "pump_event": "Pump event",
+    "advisory": "Device advisory",
+    "advisory_follow_up": "Advisory follow-up",
     "drug_concentration": "Drug concentration",
     "pump_model": "Pump model",
     "location": "Location",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracker.clinical.advisory import FOLLOW_UP_KINDS
+from tracker.clinical.advisory import STATUSES as ADVISORY_STATUSES
 from tracker.clinical.journey import EXIT_REASONS, STAGE_LABELS
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import MRI_RULES, WORK_LABELS
@@ -155,6 +157,26 @@ FIELDS: dict[str, Field] = {
     "done_at": Field("Done", "moment"),
     "done_by_id": _ref("Done by", "user"),
     "done_note": Field("Finding"),
+    # device advisories
+    "source": Field("Source"),
+    "issued_on": Field("Issued", "date"),
+    "model_ids": Field("Pump models"),
+    "serials_text": Field("Serials"),
+    "implanted_from": Field("Implanted from", "date"),
+    "implanted_to": Field("Implanted up to", "date"),
+    "distributed_from": Field("Distributed from", "date"),
+    "distributed_to": Field("Distributed up to", "date"),
+    "concentrations": Field("Concentrations"),
+    "lots_text": Field("Lots"),
+    "recommended_action": Field("Recommended action"),
+    "follow_up": _choice("Follow-up", FOLLOW_UP_KINDS),
+    "call_days": _number("Call within", "days"),
+    "closed_at": Field("Closed", "moment"),
+    "closed_by_id": _ref("Closed by", "user"),
+    "close_note": Field("Why closed"),
+    "advisory_id": Field("Advisory"),
+    "status_at": Field("Recorded", "moment"),
+    "status_by_id": _ref("Recorded by", "user"),
     # catalogue
     "stability_days": _number("Stability", "days"),
     "trial_only": Field("Trial only", "bool"),
@@ -199,6 +221,7 @@ ENTITY_FIELDS: dict[tuple[str, str], Field] = {
     ("physician_request", "outcome"): Field("Outcome"),
     ("contact_attempt", "outcome"): _choice("Outcome", CONTACT_OUTCOMES),
     ("pump_event", "kind"): _choice("Event", EVENT_KINDS),
+    ("advisory_follow_up", "status"): _choice("Follow-up", ADVISORY_STATUSES),
     ("pump_model", "active"): Field("In use", "bool"),
     ("drug_concentration", "active"): Field("In use", "bool"),
     ("user", "location_id"): _ref("Home location", "location"),

@@ -205,7 +205,7 @@ def _work_row(item: WorkItem, today: date) -> Row:
             _mrn(item.patient.mrn),
             pump_events.WORK_LABELS[item.work],
             _when("due", item.due_on, today),
-            f"{pump_events.KINDS[item.kind]} {fmt_date(item.occurred_on)}",
+            f"{pump_events.source_label(item.kind, item.about)} {fmt_date(item.occurred_on)}",
             item.location,
         ),
         item.patient.url,
@@ -280,10 +280,11 @@ def _sections(data: DigestInput) -> tuple[list[Section], dict[str, int]]:
         DEVICE_WORK: (
             Section(
                 DEVICE_WORK,
-                "Device events: pump checks and catheter reviews open",
+                "Device events and advisories: pump checks, catheter reviews and advisory follow-ups open",
                 _work_rows(data.device_work, today),
-                "No post-MRI check or catheter review is open.",
-                "Each stays until it is recorded done on the patient's page.",
+                "No post-MRI check, catheter review or advisory follow-up is open.",
+                "Each stays until it is recorded done on the patient's page (an advisory follow-up: on the "
+                "advisory's page).",
             ),
             None,
         ),

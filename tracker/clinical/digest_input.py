@@ -34,14 +34,16 @@ class RefillItem:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """A device event's open work (pump_events: a post-MRI pump check, a catheter review), as the worklist has it."""
+    """Open work (pump_events: a post-MRI pump check, a catheter review, a device advisory's follow-up), as the
+    worklist has it."""
 
     patient: PatientRef
     location: str
     work: str  # pump_events.WORK_LABELS
     due_on: date
-    kind: str  # the event's, pump_events.KINDS
+    kind: str  # the event's, pump_events.KINDS, or pump_events.ADVISORY
     occurred_on: date
+    about: str = ""  # an advisory's title
 
 
 @dataclass(frozen=True)

@@ -42,19 +42,26 @@ MRI_RULES = {
 # The work an event creates, open until someone records it done.
 PUMP_CHECK = "post_mri_check"
 PHYSICIAN_REVIEW = "catheter_review"
+# A device advisory's follow-up (tracker.clinical.advisory) is open work of the same kind: the patient must be
+# reached; it joins every screen through the same judgement. Its "event" is the advisory.
+ADVISORY_FOLLOW_UP = "advisory_follow_up"
+ADVISORY = "advisory"
 WORK_LABELS = {
     PUMP_CHECK: "Post-MRI pump check",
     PHYSICIAN_REVIEW: "Catheter event: physician review",
+    ADVISORY_FOLLOW_UP: "Device advisory follow-up",
 }
 WORK_ADVICE = {
     PUMP_CHECK: "Interrogate the pump: its motor stops in the scanner and should restart within 2-24 h. Confirm it "
     "runs and its programme is intact; ask about returning spasticity or withdrawal signs.",
     PHYSICIAN_REVIEW: "A physician reviews the catheter: returning spasticity or withdrawal signs mean the drug may "
     "not be reaching the spine.",
+    ADVISORY_FOLLOW_UP: "Reach the patient about the device advisory, do what it recommends, and record the "
+    "follow-up on the advisory's page.",
 }
 # Who may record the work done: a physician's review only by a physician (tracker.policy names the permission).
 DONE_BY_PHYSICIAN = frozenset({PHYSICIAN_REVIEW})
-WORK_ORDER = (PUMP_CHECK, PHYSICIAN_REVIEW)
+WORK_ORDER = (PUMP_CHECK, PHYSICIAN_REVIEW, ADVISORY_FOLLOW_UP)
 
 # The stored schedule's binding rule while an emptied pump waits for its refill (refill.py's are alarm, stability).
 EMPTIED = "emptied"
@@ -101,14 +108,17 @@ def consequence(kind: str, mri_rule: str | None, occurred_on: date, rules: Event
 
 @dataclass(frozen=True)
 class OpenWork:
-    """One event's work, not yet recorded done."""
+    """One event's work, not yet recorded done (an advisory follow-up: event_id is the follow-up's, kind ADVISORY,
+    `about` the advisory's title)."""
 
     event_id: int
     pump_id: int
     work: str
     due_on: date
-    kind: str  # the event's (KINDS)
+    kind: str  # the event's (KINDS), or ADVISORY
     occurred_at: datetime
+    about: str = ""
+    advisory_id: int | None = None
 
     def overdue(self, today: date) -> bool:
         """Due on `due_on` (0 days: the day of the event); overdue from the next day."""
@@ -120,11 +130,16 @@ class OpenWork:
 
     @property
     def kind_label(self) -> str:
-        return KINDS[self.kind]
+        return source_label(self.kind, self.about)
 
     @property
     def advice(self) -> str:
         return WORK_ADVICE[self.work]
+
+
+def source_label(kind: str, about: str = "") -> str:
+    """What opened the work, in words: the event's kind, or the advisory by its title."""
+    return f"Advisory: {about}" if kind == ADVISORY else KINDS[kind]
 
 
 def work_reasons(work: Iterable[OpenWork]) -> list[str]:

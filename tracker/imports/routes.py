@@ -27,6 +27,7 @@ from tracker.imports.forms import RunForm, UploadForm, mapping_form
 from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
 from tracker.imports.template import guess_mapping, headers_match_exactly, template_csv, unused_headers
 from tracker.services import DomainError
+from tracker.services.advisories import take_flags
 from tracker.services.import_plan import dry_run
 from tracker.services.import_write import AcknowledgementNeeded, ImportRefused, ImportRun
 from tracker.web.forms import render_form
@@ -218,7 +219,9 @@ def _steps(job: ImportRun, store: UploadStore, token: str):
     except DomainError as error:
         yield {"error": f"{error.message} Nothing was imported."}
         return
-    summary = asdict(job.summary)
+    # Pumps an open device advisory caught (services.advisories.flag_new_pumps): said with the summary, which the
+    # streamed page shows (a flash would need a response not yet sent).
+    summary = asdict(job.summary) | {"advisory_flags": take_flags(db.session)}
     store.finish(token, summary)
     yield {"summary": summary}
 

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from tracker.auth.permissions import actor, own_clinic_only, requires
 from tracker.clinic_zone import clinic_today
+from tracker.clinical.advisory import STATUSES as ADVISORY_STATUSES
 from tracker.clinical.journey import EXITED, STAGES, allowed_moves, days_in_stage, voidable_event_id
 from tracker.clinical.pump_events import KINDS as EVENT_KINDS
 from tracker.clinical.pump_events import WORK_LABELS
@@ -19,6 +20,7 @@ from tracker.patients.forms import NewPatientForm, PatientForm, VoidForm
 from tracker.policy import allowed
 from tracker.scheduling.forms import ContactForm
 from tracker.services import DomainError, StaleEdit, patient_queries, patients, transaction
+from tracker.services.advisory_pages import patient_follow_ups
 from tracker.services.audit import record
 from tracker.services.bookings import suggested_start
 from tracker.services.physician_queue import requests_for_patient
@@ -190,6 +192,8 @@ def show(patient_id: int):
         book_next=_book_next_offer(patient, panel),
         requests=requests_for_patient(db.session, patient_id),
         device_events=patient_events(db.session, patient_id),
+        advisory_follow_ups=patient_follow_ups(db.session, patient_id),
+        advisory_statuses=ADVISORY_STATUSES,
         event_kinds=EVENT_KINDS,
         work_labels=WORK_LABELS,
         voidable_event_id=voidable_event_id(active),

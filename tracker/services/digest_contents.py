@@ -127,6 +127,7 @@ def gather(session: Session, day: date, now: datetime, options: DigestOptions) -
                 work.due_on,
                 work.kind,
                 local_date(work.occurred_at),
+                work.about,
             )
             data.device_work.append(_Scoped(fact.nurse_id, fact.location_id, item))
             if work.work in pump_events.DONE_BY_PHYSICIAN:

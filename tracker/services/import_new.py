@@ -25,6 +25,7 @@ from tracker.models import (
     RefillVisit,
     StageEvent,
 )
+from tracker.services.advisories import flag_new_pumps
 from tracker.services.audit import snapshot
 from tracker.services.bookings import FIELDS as BOOKING_FIELDS
 from tracker.services.doses import DOSE_FIELDS
@@ -86,11 +87,12 @@ def create_patients(run: BatchWriter, plans: list[RowPlan]) -> None:
         run.session.execute(insert(Implantation.__table__), implants)
     implanted = [(row, patient["id"]) for row, patient in zip(rows, patients, strict=True) if row.stage in IMPLANTED]
     pumps = [_pump(row, patient_id) for row, patient_id in implanted]
-    fills, doses, schedules, bookings = [], [], [], []
+    fills, doses, schedules, bookings, pump_ids = [], [], [], [], []
     for (row, patient_id), pump, pump_id in zip(
         implanted, pumps, run.insert(Pump, pumps, ("patient_id",)), strict=True
     ):
         run.record("create", "pump", pump_id, patient_id, None, _json(pump, PUMP_FIELDS))
+        pump_ids.append(pump_id)
         at = start_of_day(row.last_refill_date)
         at_implant = row.last_refill_date == row.implanted_on
         fills.append(
@@ -133,6 +135,7 @@ def create_patients(run: BatchWriter, plans: list[RowPlan]) -> None:
     for booking, booking_id in zip(bookings, run.insert(RefillAppointment, bookings, ("pump_id",)), strict=True):
         after = _json(booking, BOOKING_FIELDS)
         run.record("create", "refill_appointment", booking_id, booking["patient_id"], None, after)
+    flag_new_pumps(run.session, run.actor, pump_ids)
 
 
 def fill_values(run: BatchWriter, row: PatientRow) -> dict:

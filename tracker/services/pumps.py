@@ -34,6 +34,7 @@ from tracker.models import (
 )
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, NeedsPhysician, PermissionDenied, StaleEdit, use_case
+from tracker.services.advisories import flag_new_pumps
 from tracker.services.audit import record, snapshot
 from tracker.services.refills import (
     Programme,
@@ -283,6 +284,7 @@ def implant_pump(
             "signed_off_by_id": actor.user_id if start.sign_off else None,
         },
     )
+    flag_new_pumps(session, actor, [pump.id])
     return pump
 
 

@@ -1,18 +1,43 @@
 """The refill list's SQL statements, with every value a bound parameter: the worklist, calendar and digest
 (tracker.services.worklist) run them and judge the rows. Also the two small readers beside them: the late count
-and the open device-event work."""
+and the open work (device events' and device advisories' follow-ups)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import DateTime, and_, bindparam, func, or_, select, union
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.sql.functions import FunctionElement
 
-from tracker.clinical import pump_events, refill_risk
-from tracker.models import Location, Patient, Pump, PumpEvent, RefillAppointment, RefillSchedule, User
+from tracker.clinic_zone import local_date
+from tracker.clinical import advisory, pump_events, refill_risk
+from tracker.models import (
+    Advisory,
+    AdvisoryFollowUp,
+    Location,
+    Patient,
+    Pump,
+    PumpEvent,
+    RefillAppointment,
+    RefillSchedule,
+    User,
+)
 from tracker.models.bookings import OPEN
 from tracker.models.journey import STILL_NEEDS_REFILLS
 
@@ -32,24 +57,53 @@ def work_open():
     return and_(PumpEvent.work.is_not(None), PumpEvent.done_at.is_(None))
 
 
+def follow_up_open():
+    """An advisory follow-up not yet reached, of an advisory still open: ix_advisory_follow_up_open's condition."""
+    return and_(AdvisoryFollowUp.status == advisory.NOT_REACHED, Advisory.closed_at.is_(None))
+
+
 def open_work_statement(by_location: bool, by_pump: bool):
-    query = (
+    """Device events' open work and open advisory follow-ups of pumps in use, in one statement (UNION ALL). An
+    advisory follow-up's due date depends on the pump's refill due date (clinical.advisory.follow_up_due), so its
+    rows carry that and the advisory's follow-up kind instead of a stored due date."""
+    events = select(
+        PumpEvent.id,
+        PumpEvent.pump_id,
+        PumpEvent.work,
+        PumpEvent.work_due_on,
+        PumpEvent.kind,
+        PumpEvent.occurred_at,
+        cast(null(), String).label("about"),
+        cast(null(), Integer).label("advisory_id"),
+        cast(null(), String).label("follow_up"),
+        cast(null(), Integer).label("call_days"),
+    ).where(work_open())
+    if by_location:
+        events = events.join(RefillSchedule, RefillSchedule.pump_id == PumpEvent.pump_id).where(in_clinics())
+    if by_pump:
+        events = events.where(PumpEvent.pump_id.in_(bindparam("pump_ids", expanding=True)))
+    follow_ups = (
         select(
-            PumpEvent.id,
-            PumpEvent.pump_id,
-            PumpEvent.work,
-            PumpEvent.work_due_on,
-            PumpEvent.kind,
-            PumpEvent.occurred_at,
+            AdvisoryFollowUp.id,
+            AdvisoryFollowUp.pump_id,
+            literal(pump_events.ADVISORY_FOLLOW_UP, String),
+            RefillSchedule.due_date,
+            literal(pump_events.ADVISORY, String),
+            Advisory.created_at,
+            Advisory.title,
+            Advisory.id,
+            Advisory.follow_up,
+            Advisory.call_days,
         )
-        .where(work_open())
-        .order_by(PumpEvent.work_due_on, PumpEvent.id)
+        .join(Advisory, Advisory.id == AdvisoryFollowUp.advisory_id)
+        .join(RefillSchedule, RefillSchedule.pump_id == AdvisoryFollowUp.pump_id)  # a pump in use
+        .where(follow_up_open())
     )
     if by_location:
-        query = query.join(RefillSchedule, RefillSchedule.pump_id == PumpEvent.pump_id).where(in_clinics())
+        follow_ups = follow_ups.where(in_clinics())
     if by_pump:
-        query = query.where(PumpEvent.pump_id.in_(bindparam("pump_ids", expanding=True)))
-    return query
+        follow_ups = follow_ups.where(AdvisoryFollowUp.pump_id.in_(bindparam("pump_ids", expanding=True)))
+    return union_all(events, follow_ups)
 
 
 # Every value a statement uses is a bound parameter (statement_params), never part of the SQL text.
@@ -159,7 +213,12 @@ def narrow(query, appointment, by_range: bool, needing_action: bool, by_schedule
             return and_(RefillSchedule.due_date >= today, booking.starts_at >= utc_midnight(RefillSchedule.due_date))
 
         booking = IN_RANGE_BOOKING.c
-        with_work = select(PumpEvent.pump_id).where(work_open())  # a device event's work is open
+        with_work = union(  # a device event's work or an advisory follow-up is open
+            select(PumpEvent.pump_id).where(work_open()),
+            select(AdvisoryFollowUp.pump_id)
+            .join(Advisory, Advisory.id == AdvisoryFollowUp.advisory_id)
+            .where(follow_up_open()),
+        )
         candidates = union(
             of_clinics(select(RefillSchedule.pump_id).where(RefillSchedule.due_date <= horizon), by_location),
             of_clinics(
@@ -282,16 +341,20 @@ def rows_statement(by_location: bool, by_nurse: bool, by_range: bool, needing_ac
 def open_work(
     session: Session, location_ids: list[int] | None = None, pump_ids: list[int] | None = None
 ) -> dict[int, tuple[pump_events.OpenWork, ...]]:
-    """Every pump's open device-event work (of these clinics, or these pumps), in one query: open work is a handful
-    of rows, so every screen reads all of it rather than a query per pump."""
+    """Every pump's open work (of these clinics, or these pumps): device events' and advisory follow-ups, in one
+    query: open work is a handful of rows, so every screen reads all of it rather than a query per pump."""
     rows = session.connection().execute(
         open_work_statement(bool(location_ids), pump_ids is not None),
         {"location_ids": list(location_ids or []), "pump_ids": list(pump_ids or [])},
     )
     found: dict[int, list[pump_events.OpenWork]] = {}
-    for event_id, pump_id, work, due_on, kind, occurred_at in rows:
-        found.setdefault(pump_id, []).append(pump_events.OpenWork(event_id, pump_id, work, due_on, kind, occurred_at))
-    return {pump_id: tuple(items) for pump_id, items in found.items()}
+    for event_id, pump_id, work, due_on, kind, occurred_at, about, advisory_id, follow_up, call_days in rows:
+        if kind == pump_events.ADVISORY:
+            due_on = advisory.follow_up_due(follow_up, call_days, local_date(occurred_at), due_on)
+        found.setdefault(pump_id, []).append(
+            pump_events.OpenWork(event_id, pump_id, work, due_on, kind, occurred_at, about or "", advisory_id)
+        )
+    return {pump_id: tuple(sorted(items, key=lambda w: (w.due_on, w.event_id))) for pump_id, items in found.items()}
 
 
 def late_count(

@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 
-from flask import Flask, abort, current_app, g, request
+from flask import Flask, abort, current_app, flash, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.wsgi import ClosingIterator
@@ -55,6 +55,18 @@ def register_after(app: Flask) -> None:
         if request.endpoint != "static" and current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"
         _log_request(response)
+        return response
+
+    @app.after_request
+    def _advisory_flags(response):
+        # A pump just entered that an open device advisory affects (tracker.services.advisories.flag_new_pumps):
+        # said on the next page, whichever form or import entered it.
+        if request.endpoint != "static" and current_user.is_authenticated:
+            from tracker.extensions import db
+            from tracker.services.advisories import take_flags
+
+            for message in take_flags(db.session):
+                flash(message, "warning")
         return response
 
     app.session_interface = StaticSkipsSession()

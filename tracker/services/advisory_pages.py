@@ -1,0 +1,96 @@
+"""Reading device advisories for their pages: the list with progress, an advisory's affected pumps, a patient's
+follow-ups. Each in a fixed number of queries, however many pumps an advisory catches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from tracker.clinical import advisory as rules
+from tracker.models import Advisory, AdvisoryFollowUp, Patient, Pump, PumpModel
+
+
+@dataclass
+class AdvisorySummary:
+    advisory: Advisory
+    progress: rules.Progress
+
+
+def advisory_list(session: Session) -> list[AdvisorySummary]:
+    """Every advisory, open first then newest, with "reached n of N" (one query each: the advisories, the counts)."""
+    advisories = list(
+        session.scalars(
+            select(Advisory).order_by(Advisory.closed_at.is_not(None), Advisory.issued_on.desc(), Advisory.id.desc())
+        )
+    )
+    counts: dict[int, list[str]] = {}
+    for advisory_id, status, n in session.execute(
+        select(AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status, func.count()).group_by(
+            AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status
+        )
+    ):
+        counts.setdefault(advisory_id, []).extend([status] * n)
+    return [AdvisorySummary(a, rules.progress(counts.get(a.id, []))) for a in advisories]
+
+
+@dataclass
+class AdvisoryPage:
+    advisory: Advisory
+    in_use: list[AdvisoryFollowUp] = field(default_factory=list)
+    explanted: list[AdvisoryFollowUp] = field(default_factory=list)
+    progress: rules.Progress = rules.Progress(0, 0)
+    model_names: list[str] = field(default_factory=list)
+
+
+def advisory_page(session: Session, advisory_id: int, location_id: int | None = None) -> AdvisoryPage | None:
+    """The advisory and every affected pump with patient, clinic, nurse and who recorded the follow-up, in a fixed
+    number of queries; `location_id` narrows the list to one clinic (the site-scope setting)."""
+    advisory = session.get(
+        Advisory, advisory_id, options=[joinedload(Advisory.created_by), joinedload(Advisory.closed_by)]
+    )
+    if advisory is None:
+        return None
+    query = (
+        select(AdvisoryFollowUp)
+        .where(AdvisoryFollowUp.advisory_id == advisory_id)
+        .join(Patient, Patient.id == AdvisoryFollowUp.patient_id)
+        .options(
+            joinedload(AdvisoryFollowUp.patient).joinedload(Patient.location),
+            joinedload(AdvisoryFollowUp.patient).joinedload(Patient.nurse),
+            joinedload(AdvisoryFollowUp.pump).joinedload(Pump.model),
+            joinedload(AdvisoryFollowUp.status_by),
+        )
+        .order_by(Patient.last_name, Patient.first_name, AdvisoryFollowUp.id)
+    )
+    if location_id is not None:
+        query = query.where(Patient.location_id == location_id)
+    rows = list(session.scalars(query))
+    names = (
+        list(
+            session.scalars(select(PumpModel.name).where(PumpModel.id.in_(advisory.model_ids)).order_by(PumpModel.name))
+        )
+        if advisory.model_ids
+        else []
+    )
+    return AdvisoryPage(
+        advisory,
+        [r for r in rows if r.status != rules.EXPLANTED],
+        [r for r in rows if r.status == rules.EXPLANTED],
+        rules.progress([r.status for r in rows]),
+        names,
+    )
+
+
+def patient_follow_ups(session: Session, patient_id: int) -> list[AdvisoryFollowUp]:
+    """The patient's advisory follow-ups, open advisories first (the patient page's panel), in one query."""
+    return list(
+        session.scalars(
+            select(AdvisoryFollowUp)
+            .join(Advisory, Advisory.id == AdvisoryFollowUp.advisory_id)
+            .where(AdvisoryFollowUp.patient_id == patient_id)
+            .options(joinedload(AdvisoryFollowUp.advisory), joinedload(AdvisoryFollowUp.status_by))
+            .order_by(Advisory.closed_at.is_not(None), Advisory.issued_on.desc(), AdvisoryFollowUp.id)
+        )
+    )
