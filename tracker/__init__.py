@@ -143,6 +143,7 @@ def register_blueprints(app: Flask) -> None:
     import tracker.dashboard.routes
     import tracker.home.routes
     import tracker.imports.routes
+    import tracker.patients.fhir
     import tracker.patients.journey
     import tracker.patients.routes
     import tracker.physician.routes
