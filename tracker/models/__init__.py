@@ -1,5 +1,6 @@
 """SQLAlchemy models, a module per area. Import from here."""
 
+from tracker.models.api import ApiClient
 from tracker.models.audit import AuditEvent
 from tracker.models.bookings import ContactAttempt, RefillAppointment
 from tracker.models.digest import DigestRun, OutboxMessage
@@ -20,6 +21,7 @@ from tracker.models.settings import Setting
 from tracker.models.submissions import FormSubmission
 
 __all__ = [
+    "ApiClient",
     "AuditEvent",
     "ContactAttempt",
     "DigestRun",

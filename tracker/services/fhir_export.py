@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -124,3 +125,21 @@ def all_resources(session: Session, mrn_system: str) -> Iterator:
     for start in range(0, len(ids), BATCH):
         for made in patient_resources(session, ids[start : start + BATCH], mrn_system).values():
             yield from made
+
+
+def patient_only(session: Session, patient_id: int, mrn_system: str):
+    """The Patient resource alone (the API's read), in one query; None when there is no such patient."""
+    row = session.get(Patient, patient_id)
+    return resources.patient(row, mrn_system) if row is not None else None
+
+
+def appointments_between(session: Session, start: datetime, end: datetime) -> list:
+    """Every booking (history included: rebooked and cancelled ones are cancelled Appointments) starting in
+    [start, end), in time order, in one query."""
+    rows = session.execute(
+        select(RefillAppointment, Location.name)
+        .join(Location, Location.id == RefillAppointment.location_id)
+        .where(RefillAppointment.starts_at >= start, RefillAppointment.starts_at < end)
+        .order_by(RefillAppointment.starts_at, RefillAppointment.id)
+    )
+    return [resources.appointment(booking, location) for booking, location in rows]
