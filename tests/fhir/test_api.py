@@ -100,6 +100,7 @@ def test_a_read_is_audited_with_the_client_and_no_patient_data(client, world, se
     token = new_token(session, world)
     response = call(client, f"/fhir/Patient/{patient.id}", token)
     assert response.status_code == 200 and response.mimetype == FHIR_JSON
+    assert response.headers["Cache-Control"] == "no-store"
     read = Patient.model_validate(json.loads(response.get_data(as_text=True)))
     assert read.identifier[0].value == patient.mrn and read.name[0].family == "Quimby"
     (row,) = api_rows(session)
@@ -205,3 +206,12 @@ def test_metadata_is_a_capability_statement_open_to_anyone(client):
     statement = CapabilityStatement.model_validate(json.loads(response.data))
     assert {r.type for r in statement.rest[0].resource} == {"Patient", "Appointment"}
     assert statement.fhirVersion == "4.3.0"
+
+
+def test_the_audit_page_names_the_client_of_an_api_read(as_role, client, world, session):
+    patient, _ = rich_patient(session, world, refills=0)
+    call(client, f"/fhir/Patient/{patient.id}", new_token(session, world, "Epic bridge"))
+    admin = as_role("admin")
+    assert "API client Epic bridge" in admin.get(f"/admin/audit?patient={patient.id}").get_data(as_text=True)
+    everything = admin.get("/admin/audit")  # the client's creation too
+    assert everything.status_code == 200 and everything.get_data(as_text=True).count("Epic bridge") >= 2

@@ -18,8 +18,8 @@ def mrn_system() -> str:
 
 
 def fhir_response(resource, status: int = 200, filename: str | None = None, headers: dict | None = None) -> Response:
-    """A resource as FHIR JSON; `filename` makes it a download."""
-    headers = dict(headers or {})
+    """A resource as FHIR JSON, never cached (it may hold patient data); `filename` makes it a download."""
+    headers = {"Cache-Control": "no-store"} | dict(headers or {})
     if filename:
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return Response(resource.model_dump_json(), status=status, mimetype=FHIR_JSON, headers=headers)
