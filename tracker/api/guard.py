@@ -23,7 +23,9 @@ log = logging.getLogger("tracker.api")
 
 
 def init_limiter(app: Flask) -> None:
-    """Calls per client counted in the sign-in throttle's store (memory:// in one process, Redis shared)."""
+    """Calls per client counted in the sign-in throttle's store (memory:// in one process, Redis shared). A limit
+    `limits` cannot read stops the app at start-up, not at a client's first call."""
+    parse(app.config["FHIR_API_RATE_LIMIT"])
     app.extensions["fhir_api_limiter"] = MovingWindowRateLimiter(
         storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
     )
