@@ -112,3 +112,42 @@ def test_without_identity_the_patient_is_its_mrn_only(session, world):
 
 def test_an_unknown_patient_has_no_bundle(session, world):
     assert everything(session, 999_999, MRN_SYSTEM) is None
+
+
+def _observed(observation):
+    part_of = observation.partOf[0].reference.removeprefix("Procedure/")
+    timing = observation.extension[0].valueCode if observation.extension else None
+    value = (
+        observation.valueCodeableConcept.coding[0].code
+        if observation.valueCodeableConcept
+        else observation.valueInteger
+        if observation.valueInteger is not None
+        else Decimal(str(observation.valueQuantity.value))
+    )
+    return (part_of, observation.code.coding[0].code, timing), value
+
+
+def test_every_score_and_residual_reads_back_as_recorded(session, world):
+    from tracker.models import RefillVisit, TrialBolus
+
+    patient, pump = rich_patient(session, world, refills=3)
+    expected = {}
+    for b in session.scalars(select(TrialBolus).where(TrialBolus.patient_id == patient.id)):
+        for timing in ("before", "after"):
+            for code, name in (
+                (codes.ASHWORTH, "ashworth"),
+                (codes.PENN_FREQUENCY, "penn_frequency"),
+                (codes.PENN_SEVERITY, "penn_severity"),
+            ):
+                if (value := getattr(b, f"{name}_{timing}")) is not None:
+                    expected[(f"trial-{b.id}", code, timing)] = value
+    for v in session.scalars(select(RefillVisit).where(RefillVisit.pump_id == pump.id)):
+        for code, value in (
+            (codes.ASHWORTH, v.ashworth),
+            (codes.PENN_FREQUENCY, v.penn_frequency),
+            (codes.RESIDUAL, v.actual_residual_ml),
+        ):
+            if value is not None:
+                expected[(f"refill-{v.id}", code, None)] = value
+    observed = dict(_observed(o) for o in by_type(exported(session, patient.id))["Observation"])
+    assert observed == expected and len(expected) == 6 + 3 * 3

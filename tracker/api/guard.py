@@ -78,6 +78,8 @@ def client_required(view):
     return wrapped
 
 
-def audit(what: dict, patient_id: int | None = None) -> None:
-    """Record this call (the client, the interaction and what it named; no record values)."""
+def audit(what: dict, found=None) -> None:
+    """Record this call, found or not (the client, the interaction and what it named; no record values); `found`,
+    when the call named a patient that exists, links the row to them (what.id)."""
+    patient_id = what.get("id") if found is not None else None
     record_read(db.session, g.api_client, request.remote_addr, what, patient_id, datetime.now(UTC))

@@ -32,9 +32,9 @@ def metadata():
 @client_required
 def read_patient(patient_id: int):
     resource = patient_only(db.session, patient_id, mrn_system())
+    audit({"interaction": "read", "type": "Patient", "id": patient_id, "rows": int(resource is not None)}, resource)
     if resource is None:
         return error(404, "not-found", f"Patient/{patient_id} is not known.")
-    audit({"interaction": "read", "type": "Patient", "id": patient_id, "rows": 1}, patient_id)
     return fhir_response(resource)
 
 
@@ -42,21 +42,22 @@ def read_patient(patient_id: int):
 @client_required
 def patient_everything(patient_id: int):
     made = everything(db.session, patient_id, mrn_system())
+    audit({"interaction": "operation", "operation": "$everything", "id": patient_id, "rows": len(made or [])}, made)
     if made is None:
         return error(404, "not-found", f"Patient/{patient_id} is not known.")
-    audit({"interaction": "operation", "operation": "$everything", "id": patient_id, "rows": len(made)}, patient_id)
     return fhir_response(bundle(made, fhir_base(), "searchset", datetime.now(UTC)))
 
 
 @bp.get("/Appointment")
 @client_required
 def search_appointments():
+    params = {"date": [v[:20] for v in request.args.getlist("date")]}
     try:
         first, after_last = day_range(request.args.getlist("date"))
     except BadSearch as refused:
+        audit({"interaction": "search-type", "type": "Appointment", "params": params, "rows": 0, "refused": 400})
         return error(400, "invalid", refused.message)
     made = appointments_between(db.session, start_of_day(first), start_of_day(after_last))
-    params = {"date": [v[:20] for v in request.args.getlist("date")]}
     audit({"interaction": "search-type", "type": "Appointment", "params": params, "rows": len(made)})
     return fhir_response(bundle(made, fhir_base(), "searchset", datetime.now(UTC)))
 
