@@ -69,6 +69,10 @@ class Config:
     # A day the app was down all day: off = only today's digest is sent and the gap is shown to admins (their
     # next digest, `flask digest status`); on = that day's digest is also sent, late (at most 7 days back).
     DIGEST_SEND_MISSED_DAYS = env_bool("DIGEST_SEND_MISSED_DAYS", False)
+    # FHIR (issue 21): the identifier system of the hospital's MRNs in every Patient resource, and the read API's
+    # limit per client (a `limits` string: "120/minute"), counted in RATELIMIT_STORAGE_URI.
+    FHIR_MRN_SYSTEM = env("FHIR_MRN_SYSTEM", "https://itb-tracker.example/fhir/mrn")
+    FHIR_API_RATE_LIMIT = env("FHIR_API_RATE_LIMIT", "120/minute")
 
 
 class DevelopmentConfig(Config):

@@ -104,6 +104,9 @@ def register_extensions(app: Flask) -> None:
         app.extensions["sign_in_limits"] = SignInLimits(
             store_from_uri(app.config["RATELIMIT_STORAGE_URI"]), app.secret_key, Rules.from_config(app.config)
         )
+    from tracker.api.guard import init_limiter
+
+    init_limiter(app)
     with app.app_context():
         _tune_sqlite(db.engine)
 
@@ -132,11 +135,13 @@ def register_blueprints(app: Flask) -> None:
     # An area's views join its blueprint (`bp`, defined in the area's package __init__) when its view modules are
     # imported. They are imported here, not at the end of the package __init__: a package importing the modules
     # that import it back for `bp` is an import circle.
+    import tracker.admin.api_clients
     import tracker.admin.audit
     import tracker.admin.catalogue
     import tracker.admin.digest
     import tracker.admin.routes
     import tracker.advisories.routes
+    import tracker.api.routes
     import tracker.auth.routes
     import tracker.calculator.routes
     import tracker.corrections.pump
@@ -144,6 +149,7 @@ def register_blueprints(app: Flask) -> None:
     import tracker.dashboard.routes
     import tracker.home.routes
     import tracker.imports.routes
+    import tracker.patients.fhir
     import tracker.patients.journey
     import tracker.patients.routes
     import tracker.physician.routes
@@ -157,6 +163,7 @@ def register_blueprints(app: Flask) -> None:
     import tracker.scheduling.worklist  # noqa: F401  (each import above adds its views to its area's bp)
     from tracker.admin import bp as admin_bp
     from tracker.advisories import bp as advisories_bp
+    from tracker.api import bp as fhir_bp
     from tracker.auth import bp as auth_bp
     from tracker.calculator import bp as calculator_bp
     from tracker.corrections import bp as corrections_bp
@@ -183,6 +190,7 @@ def register_blueprints(app: Flask) -> None:
         physician_bp,
         corrections_bp,
         advisories_bp,
+        fhir_bp,
     ):
         app.register_blueprint(bp)
     # Browsers ask every site for /favicon.ico, signed in or not: it is one of the static files (no login, no

@@ -32,7 +32,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export.names": frozenset({"coordinator", "nurse", "physician"}),  # admins export MRNs only
     "users.manage": frozenset({"admin"}),
     "digest.manage": frozenset({"admin"}),  # the daily e-mail's runs, dead letters and resends
-    "audit.view": frozenset({"admin"}),  # the audit trail page and its CSV export
+    "audit.view": frozenset({"admin"}),
+    "api_clients.manage": frozenset(
+        {"admin"}
+    ),  # FHIR API clients and their tokens  # the audit trail page and its CSV export
 }
 
 

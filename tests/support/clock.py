@@ -5,8 +5,8 @@ any daylight-saving change in either zone the suite runs in: the tests back-date
 count whole days, and a 25-hour day among them moves a due date one day earlier (the refill model takes the earlier
 of the elapsed-time and the calendar day on purpose: test_refill's DST fall-back test), so a test that states a day
 count derives it from the projected dates. It ticks so a test that waits still sees time pass, a run never crosses
-the clinic's midnight, and `TODAY` is the same in every module and in the app. TRACKER_TEST_NOW (ISO 8601 with an offset, e.g. 2026-03-08T01:59:58-05:00) picks another instant, to
-run the suite at an edge on purpose.
+the clinic's midnight, and `TODAY` is the same in every module and in the app. TRACKER_TEST_NOW (ISO 8601 with an
+offset, e.g. 2026-03-08T01:59:58-05:00) picks another instant, to run the suite at an edge on purpose.
 
 The pin lives in this process only (time-machine): a subprocess or a browser reads the real clock unless the test
 hands it the instant (tests/support/pinned.py runs a module under the same pin)."""

@@ -273,11 +273,11 @@ def test_only_the_admin_may_manage_users(as_role, world, session, role):
 
 
 def anonymous_requests(app):
-    """(method, url) for every route except sign-in, static files, the health check and the calendar feed
-    (whose secret token is the credential; tested below)."""
+    """(method, url) for every route except sign-in, static files, the health check, the calendar feed (whose secret
+    token is the credential; tested below) and the FHIR API (a client's bearer token: tests/fhir/test_api.py)."""
     open_routes = {"auth.login", "static", "health.healthz", "calendar.feed"}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in open_routes:
+        if rule.endpoint in open_routes or rule.endpoint.startswith("fhir."):
             continue
         with app.test_request_context():
             url = url_for(rule.endpoint, **{name: 1 for name in rule.arguments})

@@ -27,7 +27,8 @@ def test_a_json_post_without_the_csrf_token_is_refused_on_every_route(app, world
     before = row_counts(session)
     posts = []
     for rule in app.url_map.iter_rules():
-        if "POST" in rule.methods and rule.endpoint != "auth.login":
+        # The FHIR API takes no cookie, so no CSRF token: its writes are all 405 (tests/fhir/test_api.py).
+        if "POST" in rule.methods and rule.endpoint != "auth.login" and not rule.endpoint.startswith("fhir."):
             with app.test_request_context():
                 posts.append(url_for(rule.endpoint, **{name: 1 for name in rule.arguments}))
     assert len(posts) > 10

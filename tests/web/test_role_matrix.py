@@ -15,8 +15,10 @@ from tracker.models import DrugConcentration, PumpModel, StageEvent
 from tracker.policy import ALL_ROLES, PERMISSIONS, allowed
 
 # Routes open without a role, and why: signing in and out, static files, the health check (no patient data)
-# and the calendar feed (its secret token is the credential).
+# and the calendar feed (its secret token is the credential); the FHIR API's views (fhir.*), whose bearer token is
+# the credential and which no browser session opens (tests/fhir/test_api.py).
 OPEN_ENDPOINTS = {"auth.login", "auth.logout", "static", "health.healthz", "calendar.feed"}
+API_PREFIX = "fhir."
 ROLES = sorted(ALL_ROLES)
 
 
@@ -25,7 +27,7 @@ def _cells():
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
     cells = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-        if rule.endpoint in OPEN_ENDPOINTS:
+        if rule.endpoint in OPEN_ENDPOINTS or rule.endpoint.startswith(API_PREFIX):
             continue
         permission = getattr(app.view_functions[rule.endpoint], "permission", None)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -64,6 +66,7 @@ def _url(app, session, world, endpoint: str) -> str:
         "follow_up_id": 1,
         "message_id": 1,
         "session_id": 1,  # not the signed-in user's own: refused as not found
+        "client_id": 1,  # no such API client: a 404 for admins
         "day": TODAY.isoformat(),
     }
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)

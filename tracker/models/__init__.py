@@ -1,6 +1,7 @@
 """SQLAlchemy models, a module per area. Import from here."""
 
 from tracker.models.advisories import Advisory, AdvisoryFollowUp
+from tracker.models.api import ApiClient
 from tracker.models.audit import AuditEvent
 from tracker.models.bookings import ContactAttempt, RefillAppointment
 from tracker.models.digest import DigestRun, OutboxMessage
@@ -23,6 +24,7 @@ from tracker.models.submissions import FormSubmission
 __all__ = [
     "Advisory",
     "AdvisoryFollowUp",
+    "ApiClient",
     "AuditEvent",
     "ContactAttempt",
     "DigestRun",

@@ -18,6 +18,9 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    # Who, when a FHIR API client (tracker.models.api) rather than a user acted. No foreign key: adding one on
+    # SQLite rebuilds the table, and with it this trail's append-only triggers.
+    api_client_id: Mapped[int | None]
     client_address: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(20))  # create | update | void | view
     entity: Mapped[str] = mapped_column(String(40))

@@ -23,6 +23,7 @@ class Actor:
     user_id: int | None
     role: str
     address: str | None = None
+    api_client_id: int | None = None  # a FHIR API client (tracker.models.api), for the audit trail
 
 
 class StaleEdit(DomainError):

@@ -46,6 +46,7 @@ def record(
     session.add(
         AuditEvent(
             user_id=actor.user_id,
+            api_client_id=actor.api_client_id,
             client_address=actor.address,
             action=action,
             entity=entity,
