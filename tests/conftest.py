@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, text
 
 from config import TestConfig
-from tests.support import clock, factories
+from tests.support import clock, factories, passwords
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models.audit import SQLITE_NO_DELETE
@@ -22,8 +22,10 @@ PASSWORD = factories.PASSWORD
 
 
 def pytest_configure(config):
-    """Pin the clock before any test module is imported, so their TODAY and the app's agree."""
+    """Pin the clock before any test module is imported, so their TODAY and the app's agree; sign-ins at argon2's
+    cheapest cost (tests/support/passwords.py)."""
     clock.start()
+    passwords.cheapen()
 
 
 def pytest_unconfigure(config):

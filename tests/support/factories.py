@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from tests.support.clock import CLINIC_ZONE, NOW, TODAY
+from tests.support.passwords import CHEAP
 from tracker.demo import ensure_sites
 from tracker.models import Location, Patient, User
 from tracker.services import Actor, trial_boluses
 from tracker.services import patients as service
-from tracker.services.accounts import hash_password
 from tracker.services.pumps import ImplantDetails, ensure_catalogues
 from tracker.services.refills import Programme
 
@@ -26,8 +26,8 @@ _hash = None
 
 def password_hash() -> str:
     global _hash
-    if _hash is None:  # argon2 is slow on purpose: hash once per run
-        _hash = hash_password(PASSWORD)
+    if _hash is None:  # once per run, at the suite's cheap cost (tests/support/passwords.py)
+        _hash = CHEAP.hash(PASSWORD)
     return _hash
 
 
