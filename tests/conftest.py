@@ -1,4 +1,4 @@
-"""Fixtures: one app and schema per run, tables emptied after each test, a client per role.
+"""Fixtures: one app and schema per run, the tables a test wrote emptied after it, a client per role.
 
 The suite runs on SQLite by default and on PostgreSQL when TRACKER_TEST_DATABASE_URL is set, in the clinic time
 zone TRACKER_CLINIC_TIMEZONE names (New York when unset; CI runs the date-heavy tests once more in Auckland), at
@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import delete, text
 
 from config import TestConfig
-from tests.support import clock, factories
+from tests.support import clock, factories, passwords
+from tests.support.snapshot import non_empty
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models.audit import SQLITE_NO_DELETE
@@ -22,8 +23,10 @@ PASSWORD = factories.PASSWORD
 
 
 def pytest_configure(config):
-    """Pin the clock before any test module is imported, so their TODAY and the app's agree."""
+    """Pin the clock before any test module is imported, so their TODAY and the app's agree; sign-ins at argon2's
+    cheapest cost (tests/support/passwords.py)."""
     clock.start()
+    passwords.cheapen()
 
 
 def pytest_unconfigure(config):
@@ -65,12 +68,15 @@ def _clean_tables(request):
     app = request.getfixturevalue("app")
     with app.app_context():
         db.session.rollback()
-        _allow_audit_purge(db.session)
-        for table in reversed(db.metadata.sorted_tables):
+        written = non_empty(db.session)  # most tests touch a few of the tables: empty only those
+        audit = "audit_event" in {table.name for table in written}
+        if audit:
+            _allow_audit_purge(db.session)
+        for table in reversed(written):
             db.session.execute(delete(table))
-        if db.engine.dialect.name == "sqlite":
+        if audit and db.engine.dialect.name == "sqlite":
             db.session.execute(text(SQLITE_NO_DELETE))
-        else:
+        elif audit:
             db.session.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only"))
         db.session.commit()
         db.session.remove()

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from tests.support.clock import CLINIC_ZONE, NOW, TODAY
+from tests.support.passwords import CHEAP
+from tests.support.snapshot import Rows, non_empty
 from tracker.demo import ensure_sites
 from tracker.models import Location, Patient, User
 from tracker.services import Actor, trial_boluses
 from tracker.services import patients as service
-from tracker.services.accounts import hash_password
 from tracker.services.pumps import ImplantDetails, ensure_catalogues
 from tracker.services.refills import Programme
 
@@ -26,8 +29,8 @@ _hash = None
 
 def password_hash() -> str:
     global _hash
-    if _hash is None:  # argon2 is slow on purpose: hash once per run
-        _hash = hash_password(PASSWORD)
+    if _hash is None:  # once per run, at the suite's cheap cost (tests/support/passwords.py)
+        _hash = CHEAP.hash(PASSWORD)
     return _hash
 
 
@@ -61,13 +64,30 @@ def make_user(session, role: str, email: str | None = None, location: Location |
     return user
 
 
+ROLES = ("nurse", "coordinator", "physician", "admin")
+_world_rows: Rows | None = None
+
+
 def world(session) -> World:
+    """The clinic's sites, catalogues and one user per role (e-mail `<role>@example.org`), committed. Built through
+    the services once per process on an empty database; after that, its rows are copied back (tests/support/
+    snapshot.py) whenever the database is empty again, and the same objects loaded from them."""
+    global _world_rows
+    if _world_rows is not None and _world_rows.fits(session):
+        _world_rows.restore(session)
+        session.commit()
+        sites = {s.name: s for s in session.scalars(select(Location).order_by(Location.id))}
+        users = {u.role: u for u in session.scalars(select(User))}  # the copy's four: the tables were empty
+        return World(sites, {role: users[role] for role in ROLES})
+    empty = not non_empty(session)
     sites = {s.name: s for s in ensure_sites(session)}
     ensure_catalogues(session)
     session.commit()
     w = World(sites)
-    for role in ("nurse", "coordinator", "physician", "admin"):
+    for role in ROLES:
         w.users[role] = make_user(session, role, f"{role}@example.org", w.clinic)
+    if empty:
+        _world_rows = Rows.take(session)
     return w
 
 
@@ -160,8 +180,6 @@ def implant_details(
     dose_mcg: str = "300",
     **overrides,
 ) -> ImplantDetails:
-    from sqlalchemy import select
-
     from tracker.models import PumpModel
 
     model_id = session.scalar(select(PumpModel.id).where(PumpModel.name == model))
