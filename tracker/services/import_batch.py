@@ -76,7 +76,8 @@ class BatchWriter:
     def add_rows(self, model, rows: list[dict]) -> None:
         """`rows` (each with the same columns) in one executemany straight to the driver: the columns' Python-side
         defaults filled in per row and every value through its column type's own bind processor, as SQLAlchemy's
-        executemany does; its per-row parameter building cost more than the driver's own work."""
+        executemany does; its per-row parameter building cost more than the driver's own work. On PostgreSQL the
+        rows go by COPY."""
         if not rows:
             return
         connection = self.session.connection()
@@ -94,6 +95,18 @@ class BatchWriter:
         for row in rows:
             if defaults:
                 row = row | {key: default.arg if default.is_scalar else default.arg(None) for key, default in defaults}
-            values = [process(row[key]) if process else row[key] for key, process in convert]
-            parameters.append(tuple(values) if compiled.positional else dict(zip(order, values, strict=True)))
+            parameters.append(tuple([process(row[key]) if process else row[key] for key, process in convert]))
+        if dialect.driver == "psycopg":
+            # COPY: psycopg's executemany adapts and sends each row as its own statement (~45 us a row).
+            quote = dialect.identifier_preparer.quote
+            columns = ", ".join(quote(table.c[key].name) for key in order)
+            with (
+                connection.connection.cursor() as cursor,
+                cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy,
+            ):
+                for values in parameters:
+                    copy.write_row(values)
+            return
+        if not compiled.positional:
+            parameters = [dict(zip(order, values, strict=True)) for values in parameters]
         connection.exec_driver_sql(compiled.string, parameters)
