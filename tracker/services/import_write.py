@@ -6,6 +6,7 @@ both with the row builders the forms use (tracker.clinical.row_values)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -93,8 +94,12 @@ class ImportRun(BatchWriter):
         started = utcnow()
         total = len(self.table.rows)
         yield Progress("check", 0, total)
+        # The kept check and the plan are tens of thousands of long-lived objects: frozen, the cycle collector
+        # stops walking them again at every full collection while the batches are built (unfrozen at the end).
+        gc.freeze()
         try:
             dry = dry_run(self.session, self.actor, self.table, self.mapping, self.today, self.now, self.checked)
+            gc.freeze()  # and the plan
             if not dry.ok:
                 raise ImportRefused(dry.issues or [Issue(None, None, "", "There are no patients to import.")])
             if dry.needs_acknowledgement and not self.acknowledged:
@@ -149,6 +154,8 @@ class ImportRun(BatchWriter):
         except BaseException:
             self.session.rollback()
             raise
+        finally:
+            gc.unfreeze()
         if plans:  # thousands of new rows: SQLite's planner would pick indexes on the old counts until tonight
             refresh_planner_statistics(self.session)
         summary.seconds = round((utcnow() - started).total_seconds(), 1)
