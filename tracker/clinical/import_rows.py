@@ -4,7 +4,10 @@ need from the database comes in as a `Catalogue`, so the dry run and the import 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -30,6 +33,55 @@ if TYPE_CHECKING:
     from tracker.imports.csv_file import Table
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass
+class CheckedFile:
+    """A file's lines checked on their own (`check_rows`) with one catalogue on one day, before any comparison
+    with the patients already here. The import carries it from its dry run instead of checking every line again
+    (`still_holds` says when it may); planning copies a row before changing it, so `rows` stay as checked."""
+
+    fingerprint: str  # of the lines and the column mapping
+    today: date
+    catalogue: Catalogue
+    rows: list[PatientRow]
+    issues: list[Issue]
+
+
+def check_file(
+    table: Table, mapping: dict[str, int | None], catalogue: Catalogue, today: date, now: datetime
+) -> CheckedFile:
+    """`check_rows`, kept with what it depended on."""
+    rows, issues = check_rows(table, mapping, catalogue, today, now)
+    return CheckedFile(fingerprint(table, mapping), today, catalogue, rows, issues)
+
+
+def still_holds(
+    checked: CheckedFile,
+    table: Table,
+    mapping: dict[str, int | None],
+    catalogue: Catalogue,
+    today: date,
+    now: datetime,
+) -> bool:
+    """Whether checking the file again now would give `checked`: the same lines, mapping, day and catalogue
+    (names, nurses, settings), no issue (a refused file is checked again for its exact messages), and every
+    booked refill still bookable at `now`, the one line check that moves with the clock."""
+    return (
+        not checked.issues
+        and checked.today == today
+        and checked.catalogue == catalogue
+        and checked.fingerprint == fingerprint(table, mapping)
+        and not any(
+            row.next_refill_at is not None and booking_refusal(row, row.projection, now) for row in checked.rows
+        )
+    )
+
+
+def fingerprint(table: Table, mapping: dict[str, int | None]) -> str:
+    """A digest of the file's header, lines and column mapping."""
+    text = json.dumps([table.headers, table.rows, sorted(mapping.items())], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_rows(

@@ -20,15 +20,16 @@ from tracker.auth.permissions import actor, requires
 from tracker.clinic_zone import clinic_today
 from tracker.clinical import refill_risk
 from tracker.clinical.import_columns import COLUMNS
+from tracker.clinical.import_rows import CheckedFile
 from tracker.extensions import db
 from tracker.imports import bp
-from tracker.imports.csv_file import read_table
+from tracker.imports.csv_file import Table, read_table
 from tracker.imports.forms import RunForm, UploadForm, mapping_form
-from tracker.imports.storage import MAX_BYTES, AlreadyRunning, UploadStore, display_name
+from tracker.imports.storage import MAX_BYTES, AlreadyRunning, Upload, UploadStore, display_name
 from tracker.imports.template import guess_mapping, headers_match_exactly, template_csv, unused_headers
 from tracker.services import DomainError
 from tracker.services.advisories import take_flags
-from tracker.services.import_plan import dry_run
+from tracker.services.import_plan import DryRun, dry_run
 from tracker.services.import_write import AcknowledgementNeeded, ImportRefused, ImportRun
 from tracker.web.forms import render_form
 
@@ -56,6 +57,36 @@ def _too_large(_error):
 
 def _store() -> UploadStore:
     return UploadStore(current_app.instance_path, current_user.id)
+
+
+def _dry_run(token: str, table: Table, mapping: dict[str, int | None]) -> DryRun:
+    """The check page's dry run; a clean one is kept for the import to carry (ImportRun's `checked`)."""
+    result = dry_run(db.session, actor(), table, mapping, clinic_today(), _now())
+    db.session.rollback()  # a dry run: nothing it loaded stays
+    if result.ok:
+        _store().keep_check(token, result.checked, _key())
+    return result
+
+
+def _key() -> bytes:
+    return current_app.secret_key.encode()
+
+
+def _job(store: UploadStore, upload_: Upload, acknowledged: bool) -> ImportRun:
+    """The import of an upload, carrying what its check page checked when that was kept."""
+    table = read_table(upload_.data)
+    checked = store.kept_check(upload_.token, _key())
+    return ImportRun(
+        db.session,
+        actor(),
+        table,
+        upload_.mapping or guess_mapping(table.headers),
+        upload_.filename,
+        clinic_today(),
+        _now(),
+        acknowledged=acknowledged,
+        checked=checked if isinstance(checked, CheckedFile) else None,
+    )
 
 
 def _now() -> datetime:
@@ -137,8 +168,7 @@ def check():
         return _expired()
     table = read_table(upload_.data)
     mapping = upload_.mapping or guess_mapping(table.headers)
-    result = dry_run(db.session, actor(), table, mapping, clinic_today(), _now())
-    db.session.rollback()  # a dry run: nothing it loaded stays
+    result = _dry_run(token, table, mapping)
     updates = [p for p in result.plans if p.action == "update" or p.notes]
     return render_template(
         "imports/check.html",
@@ -170,18 +200,7 @@ def run():
     upload_ = store.load(token)
     if upload_ is None:
         return _expired()
-    table = read_table(upload_.data)
-    mapping = upload_.mapping or guess_mapping(table.headers)
-    job = ImportRun(
-        db.session,
-        actor(),
-        table,
-        mapping,
-        upload_.filename,
-        clinic_today(),
-        _now(),
-        acknowledged=form.acknowledge.data,
-    )
+    job = _job(store, upload_, form.acknowledge.data)
     if NDJSON in request.headers.get("Accept", ""):  # the page's script: progress as it goes
         response = Response(stream_with_context(_stream(job, store, token)), mimetype=NDJSON)
         response.headers["X-Accel-Buffering"] = "no"  # a proxy must pass each line on at once

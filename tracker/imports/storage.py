@@ -3,12 +3,18 @@
 Files live under <instance>/imports/<user id>/, named by a random token: a user can only ever reach their own,
 the session cookie never carries them, and the browser never re-sends them. The file is deleted when the import
 commits; anything older than KEEP is deleted at the user's next upload. A small result file keeps the summary
-for the page shown after the import (counts only, no patient data)."""
+for the page shown after the import (counts only, no patient data). The check page keeps its checked lines
+(`keep_check`) so the import need not check every line again; signed with the app's key, since unpickling runs
+code."""
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import hmac
 import json
 import os
+import pickle  # nosec B403: only our own HMAC-signed check files are read back (kept_check)
 import re
 import secrets
 import socket
@@ -21,6 +27,7 @@ MAX_BYTES = 10 * 1024 * 1024
 KEEP_SECONDS = 24 * 3600
 LOCK_LEASE_SECONDS = 15 * 60  # longer than gunicorn's --timeout 600 (README): no live import holds it longer
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+_SIGNATURE = hashlib.sha256().digest_size
 
 
 class AlreadyRunning(Exception):
@@ -79,6 +86,34 @@ class UploadStore:
                 self._path(token, ".json"), json.dumps({"filename": upload.filename, "mapping": mapping}).encode()
             )
 
+    def keep_check(self, token: str, checked: object, key: bytes) -> None:
+        """The check page's result for the import to carry (tracker.clinical.import_rows.CheckedFile)."""
+        path = self._path(token, ".checked")
+        if path is None or not self._path(token, ".csv").exists():
+            return
+        data = pickle.dumps(checked, protocol=pickle.HIGHEST_PROTOCOL)
+        self._write(path, hmac.new(key, data, hashlib.sha256).digest() + data)
+
+    def kept_check(self, token: str, key: bytes) -> object | None:
+        """What `keep_check` kept, if this app signed it and this code can still read it; else None (the import
+        then checks every line itself)."""
+        path = self._path(token, ".checked")
+        if path is None or not path.exists() or time.time() - path.stat().st_mtime > KEEP_SECONDS:
+            return None
+        content = path.read_bytes()
+        signature, data = content[:_SIGNATURE], content[_SIGNATURE:]
+        if not hmac.compare_digest(signature, hmac.new(key, data, hashlib.sha256).digest()):
+            return None
+        collecting = gc.isenabled()
+        gc.disable()  # tens of thousands of rows: the cycle collector ran over them again and again (3x the load)
+        try:
+            return pickle.loads(data)  # nosec B301: the HMAC with the app key matched first
+        except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError, ValueError):
+            return None  # kept by an older version of the code
+        finally:
+            if collecting:
+                gc.enable()
+
     @contextmanager
     def running(self, token: str):
         """Held while an import runs; a second attempt at the same upload raises AlreadyRunning. The lock names
@@ -106,7 +141,7 @@ class UploadStore:
     def finish(self, token: str, summary: dict) -> None:
         """The import committed: the file goes, the summary stays for the result page."""
         self._write(self._path(token, ".result.json"), json.dumps(summary).encode())
-        for suffix in (".csv", ".json"):
+        for suffix in (".csv", ".json", ".checked"):
             self._path(token, suffix).unlink(missing_ok=True)
 
     def result(self, token: str) -> dict | None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert
-
 from tracker.clinic_zone import start_of_day
 from tracker.clinical.import_cells import PatientRow
 from tracker.clinical.import_columns import IMPLANTED
@@ -84,7 +82,7 @@ def create_patients(run: BatchWriter, plans: list[RowPlan]) -> None:
                 }
             )
     if implants:
-        run.session.execute(insert(Implantation.__table__), implants)
+        run.add_rows(Implantation, implants)
     implanted = [(row, patient["id"]) for row, patient in zip(rows, patients, strict=True) if row.stage in IMPLANTED]
     pumps = [_pump(row, patient_id) for row, patient_id in implanted]
     fills, doses, schedules, bookings, pump_ids = [], [], [], [], []
@@ -131,7 +129,7 @@ def create_patients(run: BatchWriter, plans: list[RowPlan]) -> None:
     for patient_id, dose, dose_id in zip(owners, doses, run.insert(DoseChange, doses, ("pump_id",)), strict=True):
         run.record("create", "dose_change", dose_id, patient_id, None, _json(dose, DOSE_FIELDS))
     if schedules:
-        run.session.execute(insert(RefillSchedule.__table__), schedules)
+        run.add_rows(RefillSchedule, schedules)
     for booking, booking_id in zip(bookings, run.insert(RefillAppointment, bookings, ("pump_id",)), strict=True):
         after = _json(booking, BOOKING_FIELDS)
         run.record("create", "refill_appointment", booking_id, booking["patient_id"], None, after)

@@ -18,6 +18,7 @@ What an import may change on a patient who is already here (anything else is ref
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -31,7 +32,7 @@ from tracker.clinical.import_changes import describe, keep_app_programme, plain,
 from tracker.clinical.import_checks import RowWarning
 from tracker.clinical.import_columns import IMPLANTED, Issue
 from tracker.clinical.import_pump import last_refill_warnings, refill_inputs, shown_value
-from tracker.clinical.import_rows import booking_refusal, check_rows
+from tracker.clinical.import_rows import CheckedFile, booking_refusal, check_file, still_holds
 from tracker.clinical.journey import IMPLANTATION, JourneyError, Move, check_move
 from tracker.clinical.refill_risk import RefillRisk
 from tracker.formats import fmt_date
@@ -93,6 +94,7 @@ class DryRun:
     issues: list[Issue]
     plans: list[RowPlan]
     catalogue: Catalogue | None = None
+    checked: CheckedFile | None = None  # the lines checked on their own: the import may carry them (ImportRun)
 
     @property
     def ok(self) -> bool:
@@ -136,9 +138,16 @@ class _Context:
 
 
 def dry_run(
-    session: Session, actor: Actor, table: Table, mapping: dict[str, int | None], today: date, now: datetime
+    session: Session,
+    actor: Actor,
+    table: Table,
+    mapping: dict[str, int | None],
+    today: date,
+    now: datetime,
+    checked: CheckedFile | None = None,
 ) -> DryRun:
-    """Check every row and say what the import would do; writes nothing."""
+    """Check every row and say what the import would do; writes nothing. `checked`: this file's lines as an
+    earlier dry run checked them, used instead of checking every line again when that check still holds."""
     if table.issues:
         return DryRun(table, list(table.issues), [])
     settings = all_settings(session)
@@ -152,14 +161,17 @@ def dry_run(
         (settings["titration_limit_cerebral_pct"], settings["titration_limit_spinal_pct"]),
         windows_from(settings).soon_days,
     )
-    rows, issues = check_rows(table, mapping, ctx.catalogue, today, now)
-    existing = load_existing(session, [r.mrn_key for r in rows])
+    if checked is None or not still_holds(checked, table, mapping, ctx.catalogue, today, now):
+        checked = check_file(table, mapping, ctx.catalogue, today, now)
+    issues = list(checked.issues)
+    existing = load_existing(session, [r.mrn_key for r in checked.rows])
     plans = []
-    for row in rows:
+    for row in checked.rows:
         if row.mrn_key not in existing:
             plans.append(RowPlan(row, "new"))
             continue
-        plan = RowPlan(row, "unchanged", existing=existing[row.mrn_key])
+        # Planning against the app's record changes the row (projection, warnings): a copy keeps `checked` as is.
+        plan = RowPlan(copy(row), "unchanged", existing=existing[row.mrn_key])
         row_issues = _plan_update(plan, ctx)
         issues += row_issues
         if not row_issues:
@@ -167,7 +179,7 @@ def dry_run(
     for plan in plans:
         _judge(plan, ctx)
     issues.sort(key=lambda i: i.line or 0)
-    return DryRun(table, issues, plans, ctx.catalogue)
+    return DryRun(table, issues, plans, ctx.catalogue, checked)
 
 
 def _judge(plan: RowPlan, ctx: _Context) -> None:

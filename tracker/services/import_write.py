@@ -1,11 +1,12 @@
 """Writing an import (issue #9): all or nothing, in batches, with progress and the audit rows the forms write.
 
-The plan comes from tracker.services.import_plan (checked again here, inside the transaction); new patients are
+The plan comes from tracker.services.import_plan (planned again here, inside the transaction); new patients are
 written in bulk by tracker.services.import_new, patients already here updated by tracker.services.import_update,
 both with the row builders the forms use (tracker.clinical.row_values)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from tracker.clinical.import_columns import Issue
+from tracker.clinical.import_rows import CheckedFile
 from tracker.formats import plural
 from tracker.imports.csv_file import Table
 from tracker.models.types import utcnow
@@ -62,8 +64,10 @@ class Summary:
 class ImportRun(BatchWriter):
     """The all-or-nothing import. Iterate it for progress; `summary` is set once everything has committed.
 
-    It checks the file again inside its own transaction (never trusting an earlier dry run), refuses with
-    ImportRefused if anything is wrong, and rolls back on any error: a partial import cannot happen."""
+    It plans again inside its own transaction against the patients here then (never trusting an earlier dry run's
+    plan), refuses with ImportRefused if anything is wrong, and rolls back on any error: a partial import cannot
+    happen. `checked`, the check page's lines checked on their own, spares checking every line again while it
+    still holds (tracker.clinical.import_rows.still_holds); otherwise the lines are checked again."""
 
     def __init__(
         self,
@@ -76,10 +80,12 @@ class ImportRun(BatchWriter):
         now: datetime,
         batch: int = BATCH,
         acknowledged: bool = False,
+        checked: CheckedFile | None = None,
     ):
         super().__init__(session, actor, filename, now)
         self.table, self.mapping, self.today, self.batch = table, mapping, today, batch
         self.acknowledged = acknowledged  # the high-severity refill warnings were read (as at the refill form)
+        self.checked = checked
         self.summary: Summary | None = None
 
     def __iter__(self) -> Iterator[Progress]:
@@ -88,8 +94,12 @@ class ImportRun(BatchWriter):
         started = utcnow()
         total = len(self.table.rows)
         yield Progress("check", 0, total)
+        # The kept check and the plan are tens of thousands of long-lived objects: frozen, the cycle collector
+        # stops walking them again at every full collection while the batches are built (unfrozen at the end).
+        gc.freeze()
         try:
-            dry = dry_run(self.session, self.actor, self.table, self.mapping, self.today, self.now)
+            dry = dry_run(self.session, self.actor, self.table, self.mapping, self.today, self.now, self.checked)
+            gc.freeze()  # and the plan
             if not dry.ok:
                 raise ImportRefused(dry.issues or [Issue(None, None, "", "There are no patients to import.")])
             if dry.needs_acknowledgement and not self.acknowledged:
@@ -144,6 +154,8 @@ class ImportRun(BatchWriter):
         except BaseException:
             self.session.rollback()
             raise
+        finally:
+            gc.unfreeze()
         if plans:  # thousands of new rows: SQLite's planner would pick indexes on the old counts until tonight
             refresh_planner_statistics(self.session)
         summary.seconds = round((utcnow() - started).total_seconds(), 1)
