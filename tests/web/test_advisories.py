@@ -184,6 +184,28 @@ def test_recording_a_patient_reached_takes_them_off_the_worklist_and_email_audit
     assert updated.after["status"] == "informed" and updated.after["status_by_id"] == world.users["coordinator"].id
 
 
+def test_a_pump_explanted_after_the_advisory_moves_to_the_record_and_out_of_the_count(
+    as_role, session, world, range_world
+):
+    nurse, coordinator = as_role("nurse"), as_role("coordinator")
+    create(nurse, session)
+    advisory = the_advisory(session)
+    first = follow_ups(session, advisory.id)[range_world["first"].mrn]
+    # The affected pump is replaced by one the advisory does not name: its patient is no longer one to reach.
+    details = implant_details(session, serial="NGP777777")
+    implant_pump(session, world.actor(), range_world["first"], TODAY, world.centre.id, details)
+    session.commit()
+
+    page = html.unescape(nurse.get(f"/advisories/{advisory.id}").get_data(as_text=True))
+    in_use, explanted = page.split("Explanted pumps, for the record")
+    assert range_world["first"].mrn in explanted and range_world["first"].mrn not in in_use
+    assert "reached 0 of 1" in page and "2 explanted, for the record" in page
+    assert "reached 0 of 1" in html.unescape(nurse.get("/advisories").get_data(as_text=True))
+    assert work_row(coordinator, range_world["first"]) is None
+    refused = post_status(coordinator, first, "informed", "Phoned")
+    assert refused.status_code == 422 and "listed for the record only" in refused.get_data(as_text=True)
+
+
 def test_closing_the_advisory_takes_every_open_follow_up_off_the_worklist(as_role, session, range_world):
     nurse, coordinator = as_role("nurse"), as_role("coordinator")
     create(nurse, session)

@@ -327,6 +327,13 @@ class Progress:
         return f"reached {self.reached} of {self.total}"
 
 
+def for_the_record(status: str, pump_explanted: bool) -> bool:
+    """A follow-up is for the record only when its pump was explanted when listed, or has been since: a patient
+    whose pump is out is no longer one to reach (and is off the worklist, which reads pumps in use)."""
+    return status == EXPLANTED or pump_explanted
+
+
 def progress(statuses: Sequence[str]) -> Progress:
+    """Reached n of N over the pumps in use (statuses of pumps explanted since: EXPLANTED, see for_the_record)."""
     counted = [s for s in statuses if s != EXPLANTED]
     return Progress(sum(1 for s in counted if s in REACHED), len(counted))

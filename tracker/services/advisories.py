@@ -217,8 +217,9 @@ def update_follow_up(
         )
     if not follow_up.advisory.open:
         raise DomainError("This advisory is closed; its follow-ups are kept as they were.", "status")
-    if follow_up.status == rules.EXPLANTED:
-        raise DomainError("This pump was explanted: it is listed for the record only.", "status")
+    if rules.for_the_record(follow_up.status, follow_up.pump.explanted_on is not None):
+        # No field: the row has moved to the explanted list, which has no form to show it by (flashed instead).
+        raise DomainError("This pump was explanted: it is listed for the record only.")
     if status not in rules.CHOOSABLE:
         raise DomainError("Choose where the follow-up stands.", "status")
     notes = notes.strip()

@@ -26,12 +26,14 @@ def advisory_list(session: Session) -> list[AdvisorySummary]:
         )
     )
     counts: dict[int, list[str]] = {}
-    for advisory_id, status, n in session.execute(
-        select(AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status, func.count()).group_by(
-            AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status
-        )
+    explanted = Pump.explanted_on.is_not(None)
+    for advisory_id, status, pump_out, n in session.execute(
+        select(AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status, explanted, func.count())
+        .join(Pump, Pump.id == AdvisoryFollowUp.pump_id)
+        .group_by(AdvisoryFollowUp.advisory_id, AdvisoryFollowUp.status, explanted)
     ):
-        counts.setdefault(advisory_id, []).extend([status] * n)
+        shown = rules.EXPLANTED if rules.for_the_record(status, pump_out) else status
+        counts.setdefault(advisory_id, []).extend([shown] * n)
     return [AdvisorySummary(a, rules.progress(counts.get(a.id, []))) for a in advisories]
 
 
@@ -74,11 +76,12 @@ def advisory_page(session: Session, advisory_id: int, location_id: int | None = 
         if advisory.model_ids
         else []
     )
+    in_use = [r for r in rows if not rules.for_the_record(r.status, r.pump.explanted_on is not None)]
     return AdvisoryPage(
         advisory,
-        [r for r in rows if r.status != rules.EXPLANTED],
-        [r for r in rows if r.status == rules.EXPLANTED],
-        rules.progress([r.status for r in rows]),
+        in_use,
+        [r for r in rows if rules.for_the_record(r.status, r.pump.explanted_on is not None)],
+        rules.progress([r.status for r in in_use]),
         names,
     )
 
