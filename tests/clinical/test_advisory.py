@@ -164,3 +164,27 @@ def test_call_within_needs_its_days():
 def test_progress_counts_reached_pumps_in_use_only():
     statuses = ["not_reached", "informed", "not_affected", "explanted"]
     assert str(advisory.progress(statuses)) == "reached 2 of 3"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "said"),
+    [
+        (advisory.INFORM_AT_REFILL, advisory.NOT_REACHED, True),
+        (advisory.INFORM_AT_REFILL, advisory.INFORMED, False),
+        (advisory.CALL_WITHIN, advisory.NOT_REACHED, True),
+        (advisory.CHECK_AT_REFILL, advisory.CHECKED, True),  # asked again at every refill
+        (advisory.CHECK_AT_REFILL, advisory.INFORMED, True),
+        (advisory.CHECK_AT_REFILL, advisory.ACTION_TAKEN, False),
+        (advisory.CHECK_AT_REFILL, advisory.NOT_AFFECTED, False),
+        (advisory.PLAN_REPLACEMENT, advisory.CHECKED, False),
+    ],
+)
+def test_what_the_refill_form_reminds_of(kind, status, said):
+    assert advisory.said_at_refill(kind, status) is said
+
+
+def test_a_pump_explanted_since_is_for_the_record_whatever_was_recorded():
+    assert advisory.for_the_record(advisory.NOT_REACHED, pump_explanted=True)
+    assert advisory.for_the_record(advisory.EXPLANTED, pump_explanted=False)
+    assert not advisory.for_the_record(advisory.INFORMED, pump_explanted=False)
+    assert advisory.follow_up_words(advisory.CALL_WITHIN, 7) == "Call the patient within 7 days"

@@ -206,6 +206,41 @@ def test_a_pump_explanted_after_the_advisory_moves_to_the_record_and_out_of_the_
     assert refused.status_code == 422 and "listed for the record only" in refused.get_data(as_text=True)
 
 
+def refill_reminder(client, patient) -> str | None:
+    page = html.unescape(client.get(f"/patients/{patient.id}/refill").get_data(as_text=True))
+    found = re.search(r'<div class="flash warning" role="status" data-advisory="\d+">(.*?)</div>\s*</div>', page, re.S)
+    return found.group(1) if found else None
+
+
+def test_the_refill_form_asks_for_a_check_at_every_refill_until_action_is_taken(as_role, session, range_world):
+    nurse, coordinator = as_role("nurse"), as_role("coordinator")
+    create(nurse, session, follow_up="check_at_refill", call_days="")
+    first = follow_ups(session, the_advisory(session).id)[range_world["first"].mrn]
+    reminder = refill_reminder(nurse, range_world["first"])
+    assert "Motor stall: foreign particle" in reminder and "Check the pump at every refill" in reminder
+    assert "Not yet reached" in reminder and "asked again at the next refill" in reminder
+
+    assert post_status(coordinator, first, "checked", "Motor runs; no alarm").status_code == 302
+    assert work_row(coordinator, range_world["first"]) is None, "reached: off the worklist"
+    reminder = refill_reminder(nurse, range_world["first"])
+    assert "Checked (Test Coordinator" in reminder, "still asked at the next refill"
+
+    session.refresh(first)
+    assert post_status(coordinator, first, "action_taken", "Pump replacement booked").status_code == 302
+    assert refill_reminder(nurse, range_world["first"]) is None
+    assert refill_reminder(nurse, range_world["last"]) is not None, "another patient's check is still asked"
+
+
+def test_the_refill_form_asks_to_inform_the_patient_until_they_are(as_role, session, range_world):
+    nurse = as_role("nurse")
+    create(nurse, session, follow_up="inform_at_refill", call_days="")
+    first = follow_ups(session, the_advisory(session).id)[range_world["first"].mrn]
+    reminder = refill_reminder(nurse, range_world["first"])
+    assert "Inform the patient at the next refill" in reminder and "asked again" not in reminder
+    assert post_status(nurse, first, "informed", "Told at the refill").status_code == 302
+    assert refill_reminder(nurse, range_world["first"]) is None
+
+
 def test_closing_the_advisory_takes_every_open_follow_up_off_the_worklist(as_role, session, range_world):
     nurse, coordinator = as_role("nurse"), as_role("coordinator")
     create(nurse, session)

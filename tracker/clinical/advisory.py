@@ -333,6 +333,20 @@ def for_the_record(status: str, pump_explanted: bool) -> bool:
     return status == EXPLANTED or pump_explanted
 
 
+def follow_up_words(kind: str, call_days: int | None) -> str:
+    """ "Call the patient within 7 days": the follow-up kind's words with its N filled in."""
+    return FOLLOW_UP_KINDS[kind].replace("N days", f"{call_days} days")
+
+
+def said_at_refill(kind: str, status: str) -> bool:
+    """Whether the refill form names this follow-up (of an open advisory, pump in use): every one not yet reached
+    (the visit is the moment to inform), and a "check at every refill" until action is taken or the pump is found
+    not affected: a check recorded at one refill is due again at the next."""
+    if status == NOT_REACHED:
+        return True
+    return kind == CHECK_AT_REFILL and status in (INFORMED, CHECKED)
+
+
 def progress(statuses: Sequence[str]) -> Progress:
     """Reached n of N over the pumps in use (statuses of pumps explanted since: EXPLANTED, see for_the_record)."""
     counted = [s for s in statuses if s != EXPLANTED]

@@ -18,7 +18,15 @@ from tracker.policy import allowed
 from tracker.refills import bp
 from tracker.refills.form_values import FORM_FIELD, dose_programme, local_time, patient_and_pump, refill_entry
 from tracker.refills.forms import DoseForm, EriForm, RefillForm
-from tracker.services import DomainError, PermissionDenied, StaleEdit, escalation, physician_queue, transaction
+from tracker.services import (
+    DomainError,
+    PermissionDenied,
+    StaleEdit,
+    advisory_pages,
+    escalation,
+    physician_queue,
+    transaction,
+)
 from tracker.services.doses import change_dose, check_dose
 from tracker.services.patient_queries import concentration_choices
 from tracker.services.pump_panel import pump_panel
@@ -80,6 +88,7 @@ def refill(patient_id: int):
             preview = _preview_if_possible(form, pump, now) if saving else None
     shows_result = bool(preview and not refused and not form.errors)
     page = {"form": form, "patient": patient, "pump": pump, "panel": panel, "preview": preview}
+    page["advisories"] = advisory_pages.said_at_refill(db.session, pump.id)
     return render_form("refills/refill.html", shows_result=shows_result, **page)
 
 

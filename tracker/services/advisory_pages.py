@@ -97,3 +97,36 @@ def patient_follow_ups(session: Session, patient_id: int) -> list[AdvisoryFollow
             .order_by(Advisory.closed_at.is_not(None), Advisory.issued_on.desc(), AdvisoryFollowUp.id)
         )
     )
+
+
+@dataclass(frozen=True)
+class RefillReminder:
+    """A follow-up the refill form names: the advisory's follow-up in words, where it stands, and whether a
+    check recorded now is asked again at the next refill."""
+
+    follow_up: AdvisoryFollowUp
+    what: str
+    status: str
+    again: bool
+
+
+def said_at_refill(session: Session, pump_id: int) -> list[RefillReminder]:
+    """The follow-ups the refill form reminds the nurse of for this pump (clinical.advisory.said_at_refill), of
+    open advisories, in one query."""
+    found = session.scalars(
+        select(AdvisoryFollowUp)
+        .join(Advisory, Advisory.id == AdvisoryFollowUp.advisory_id)
+        .where(AdvisoryFollowUp.pump_id == pump_id, Advisory.closed_at.is_(None))
+        .options(joinedload(AdvisoryFollowUp.advisory), joinedload(AdvisoryFollowUp.status_by))
+        .order_by(Advisory.issued_on.desc(), AdvisoryFollowUp.id)
+    )
+    return [
+        RefillReminder(
+            f,
+            rules.follow_up_words(f.advisory.follow_up, f.advisory.call_days),
+            rules.STATUSES[f.status],
+            f.advisory.follow_up == rules.CHECK_AT_REFILL,
+        )
+        for f in found
+        if rules.said_at_refill(f.advisory.follow_up, f.status)
+    ]
