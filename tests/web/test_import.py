@@ -28,6 +28,7 @@ from tracker.models import (
     RefillVisit,
     StageEvent,
 )
+from tracker.services import import_write
 from tracker.services.refills import recompute_schedule, schedule_violations
 
 HEADER = [c.name for c in COLUMNS]
@@ -513,7 +514,8 @@ def test_reimport_refuses_what_only_the_app_may_change(session, world, nurse):
 
 
 @pytest.mark.slow
-def test_the_import_streams_progress_lines_then_the_summary(session, world, nurse):
+def test_the_import_streams_progress_lines_then_the_summary(session, world, nurse, monkeypatch):
+    monkeypatch.setattr(import_write, "BATCH", 500)  # three batches of this file
     token, _ = check(nurse, csv_bytes([row(n) for n in range(1, 1201)]))
     response = run(nurse, token, stream=True)
     assert response.mimetype == "application/x-ndjson"

@@ -27,7 +27,7 @@ from tracker.services.import_update import apply_update
 from tracker.services.maintenance import refresh_planner_statistics
 from tracker.services.settings import all_settings
 
-BATCH = 500  # rows written per flush; progress is reported after each
+BATCH = 2000  # rows written per flush, progress reported after each (500: ~15% slower on both databases)
 
 
 class ImportRefused(DomainError):
@@ -78,12 +78,12 @@ class ImportRun(BatchWriter):
         filename: str,
         today: date,
         now: datetime,
-        batch: int = BATCH,
+        batch: int | None = None,
         acknowledged: bool = False,
         checked: CheckedFile | None = None,
     ):
         super().__init__(session, actor, filename, now)
-        self.table, self.mapping, self.today, self.batch = table, mapping, today, batch
+        self.table, self.mapping, self.today, self.batch = table, mapping, today, batch or BATCH
         self.acknowledged = acknowledged  # the high-severity refill warnings were read (as at the refill form)
         self.checked = checked
         self.summary: Summary | None = None
