@@ -11,6 +11,20 @@ class DomainError(ValueError):
         self.field = field
 
 
+TEXT_MAX = 4000  # a free-text note on a form (what was found, why it is closed, the recommended action)
+
+
+def checked_text(value: str, field: str, missing: str | None = None, limit: int = TEXT_MAX) -> str:
+    """`value` stripped; refused beside `field` when longer than `limit`, or empty while `missing` says what to
+    write."""
+    value = value.strip()
+    if missing and not value:
+        raise DomainError(missing, field)
+    if len(value) > limit:
+        raise DomainError(f"At most {limit:,} characters.", field)
+    return value
+
+
 class RefillInputError(DomainError):
     """A refill input a clinician must correct; `field` names the input to blame."""
 

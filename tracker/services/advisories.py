@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tracker.clinical import advisory as rules
+from tracker.clinical.errors import checked_text
 from tracker.models import Advisory, AdvisoryFollowUp, Pump, RefillVisit
 from tracker.policy import allowed
 from tracker.services import Actor, DomainError, PermissionDenied, StaleEdit, use_case
@@ -36,7 +37,6 @@ ADVISORY_FIELDS = [
 ]
 FOLLOW_UP_FIELDS = ["advisory_id", "pump_id", "status", "status_at", "status_by_id", "notes"]
 CLOSE_FIELDS = ["closed_at", "closed_by_id", "close_note"]
-TEXT_MAX = 4000
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,7 @@ def _check_entry(entry: AdvisoryEntry) -> rules.Criteria:
         raise DomainError("Say where it comes from (the FDA, the manufacturer's letter ...).", "source")
     if entry.issued_on is None:
         raise DomainError("Enter the date the notice was issued.", "issued_on")
-    if not entry.recommended_action.strip():
-        raise DomainError("Enter the recommended action, as the notice says it.", "recommended_action")
-    if len(entry.recommended_action) > TEXT_MAX:
-        raise DomainError(f"At most {TEXT_MAX:,} characters.", "recommended_action")
+    checked_text(entry.recommended_action, "recommended_action", "Enter the recommended action, as the notice says it.")
     rules.check_follow_up(entry.follow_up, entry.call_days)
     criteria = criteria_of(entry)
     rules.check_criteria(criteria)
@@ -222,9 +219,7 @@ def update_follow_up(
         raise DomainError("This pump was explanted: it is listed for the record only.")
     if status not in rules.CHOOSABLE:
         raise DomainError("Choose where the follow-up stands.", "status")
-    notes = notes.strip()
-    if len(notes) > TEXT_MAX:
-        raise DomainError(f"Notes: at most {TEXT_MAX:,} characters.", "notes")
+    notes = checked_text(notes, "notes")
     if status == rules.ACTION_TAKEN and not notes:
         raise DomainError("Say what action was taken.", "notes")
     before = snapshot(follow_up, FOLLOW_UP_FIELDS)
@@ -256,11 +251,7 @@ def close_advisory(
         raise DomainError("No such advisory.")
     if not advisory.open or advisory.version != expected_version:
         raise StaleEdit("This advisory was changed or closed after you opened the page; nothing was saved.")
-    note = note.strip()
-    if not note:
-        raise DomainError("Say why it is closed (for example: every patient reached).", "close_note")
-    if len(note) > TEXT_MAX:
-        raise DomainError(f"At most {TEXT_MAX:,} characters.", "close_note")
+    note = checked_text(note, "close_note", "Say why it is closed (for example: every patient reached).")
     before = snapshot(advisory, CLOSE_FIELDS)
     advisory.closed_at, advisory.closed_by_id, advisory.close_note = now, actor.user_id, note
     session.flush()

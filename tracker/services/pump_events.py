@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from tracker.clinic_zone import local_date, start_of_day
 from tracker.clinical import pump_events
+from tracker.clinical.errors import checked_text
 from tracker.formats import fmt_date
 from tracker.models import PumpEvent
 from tracker.policy import allowed
@@ -22,7 +23,6 @@ from tracker.services.settings import all_settings, event_rules
 
 EVENT_FIELDS = ["pump_id", "kind", "occurred_at", "notes", "volume_removed_ml", "empties_pump", "work", "work_due_on"]
 DONE_FIELDS = ["done_at", "done_by_id", "done_note"]
-NOTES_MAX = 4000
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,7 @@ def record_event(
         raise DomainError(
             f"Enter a volume from 0 to the {pump.reservoir_ml.normalize():f} mL reservoir.", "volume_removed_ml"
         )
-    notes = entry.notes.strip()
-    if len(notes) > NOTES_MAX:
-        raise DomainError(f"Notes: at most {NOTES_MAX:,} characters.", "notes")
+    notes = checked_text(entry.notes, "notes")
     duplicate = session.scalar(
         select(PumpEvent.id).where(
             PumpEvent.pump_id == pump.id, PumpEvent.kind == entry.kind, PumpEvent.occurred_at == entry.occurred_at
@@ -132,11 +130,7 @@ def record_done(
             + (f" by {event.done_by.full_name}" if event.done_by else "")
             + "; nothing was saved."
         )
-    note = note.strip()
-    if not note:
-        raise DomainError("Say what was found (for example: pump interrogated, motor running).", "note")
-    if len(note) > NOTES_MAX:
-        raise DomainError(f"At most {NOTES_MAX:,} characters.", "note")
+    note = checked_text(note, "note", "Say what was found (for example: pump interrogated, motor running).")
     before = snapshot(event, DONE_FIELDS)
     event.done_at, event.done_by_id, event.done_note = now, actor.user_id, note
     session.flush()
